@@ -21,7 +21,7 @@ def flatten(schema: dict[str, Any], path: str = "") -> dict[str, dict[str, Any]]
     out: dict[str, dict[str, Any]] = {}
     attrs: dict[str, Any] = {}
     for key, value in schema.items():
-        if key in PROSE:
+        if key in PROSE or key.startswith("x-doc-"):
             continue
         if key == "properties":
             for name, child in value.items():
@@ -49,7 +49,7 @@ def flatten(schema: dict[str, Any], path: str = "") -> dict[str, dict[str, Any]]
 
 def strip_prose(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: strip_prose(v) for k, v in value.items() if k not in PROSE}
+        return {k: strip_prose(v) for k, v in value.items() if k not in PROSE and not k.startswith("x-doc-")}
     if isinstance(value, list):
         return [strip_prose(v) for v in value]
     return value

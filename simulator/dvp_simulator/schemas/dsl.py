@@ -213,6 +213,8 @@ def compile_crd(doc: dict[str, Any], where: str = "<schema>") -> dict[str, Any]:
         "plural": plural,
         "singular": doc.get("singular", kind.lower()),
     }
+    if names["listKind"] is None:  # `listKind: null`: the CRD declares none
+        del names["listKind"]
     if doc.get("shortNames"):
         names["shortNames"] = list(doc["shortNames"])
     if doc.get("categories"):
@@ -256,3 +258,16 @@ def load_crd_file(path: Path) -> dict[str, Any]:
 def our_crds() -> list[dict[str, Any]]:
     """Every CRD the simulator serves, compiled from the schema documents in this folder."""
     return [load_crd_file(p) for p in sorted(SCHEMA_DIR.glob("crd-*.yaml"))]
+
+
+@lru_cache
+def module_settings_schema(module: str) -> dict[str, Any]:
+    """The OpenAPI schema of a Deckhouse module's ModuleConfig `spec.settings`, from settings-<module>.yaml.
+
+    The document holds `schema: <node>` (the root) and optional `definitions`. Cached: treat the result as read-only.
+    """
+    path = SCHEMA_DIR / f"settings-{module}.yaml"
+    if not path.exists():
+        raise SchemaError(f"no settings schema for module {module!r}")
+    doc = yaml.safe_load(path.read_text())
+    return Compiler(doc.get("definitions", {}), path.name).node(doc["schema"], "")

@@ -1,0 +1,328 @@
+"""Field ownership: managedFields (FieldsV1) and server-side apply with conflicts.
+
+A field set is kept as a set of paths; a path is a tuple of FieldsV1 path elements: `f:<name>` for a map
+field, `k:<json>` for an item of a keyed list (x-kubernetes-list-type: map), `v:<json>` for a member of a set
+list, and `.` for "the item itself". Atomic lists and scalars are leaves.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from .errors import APIError
+
+Path = tuple[str, ...]
+
+# metadata fields the server owns; never part of a field set.
+SERVER_METADATA = {
+    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "managedFields", "selfLink", "generateName",
+}  # fmt: skip
+METADATA_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+        "finalizers": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+        "ownerReferences": {
+            "type": "array",
+            "items": {"type": "object"},
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["uid"],
+        },
+    },
+}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _child(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    if not schema:
+        return None
+    props = schema.get("properties")
+    if props and key in props:
+        return props[key]
+    extra = schema.get("additionalProperties")
+    return extra if isinstance(extra, dict) else None
+
+
+def _list_kind(schema: dict[str, Any] | None) -> tuple[str, list[str]]:
+    if not schema:
+        return "atomic", []
+    kind = schema.get("x-kubernetes-list-type", "atomic")
+    return kind, list(schema.get("x-kubernetes-list-map-keys", []))
+
+
+def _key_element(item: dict[str, Any], keys: list[str]) -> str:
+    return "k:" + json.dumps({k: item.get(k) for k in keys}, separators=(",", ":"), sort_keys=True)
+
+
+def field_paths(obj: dict[str, Any], schema: dict[str, Any], include_status: bool = True) -> set[Path]:
+    """Every owned path of obj, as the apiserver would record it."""
+    out: set[Path] = set()
+    for key, value in obj.items():
+        if key in ("apiVersion", "kind"):
+            continue
+        if key == "status" and not include_status:
+            continue
+        if key == "metadata":
+            meta = {k: v for k, v in value.items() if k not in SERVER_METADATA}
+            _walk(meta, METADATA_SCHEMA, ("f:metadata",), out)
+            continue
+        _walk(value, _child(schema, key), (f"f:{key}",), out)
+    return out
+
+
+def _walk(value: Any, schema: dict[str, Any] | None, path: Path, out: set[Path]) -> None:
+    if isinstance(value, dict) and value and not (schema and schema.get("x-kubernetes-map-type") == "atomic"):
+        for k, v in value.items():
+            _walk(v, _child(schema, k), path + (f"f:{k}",), out)
+        return
+    if isinstance(value, list) and value:
+        kind, keys = _list_kind(schema)
+        items = schema.get("items") if schema else None
+        if kind == "map" and keys and all(isinstance(x, dict) for x in value):
+            for item in value:
+                element = path + (_key_element(item, keys),)
+                out.add(element + (".",))
+                for k, v in item.items():
+                    _walk(v, _child(items, k), element + (f"f:{k}",), out)
+            return
+        if kind == "set":
+            for item in value:
+                out.add(path + ("v:" + json.dumps(item, separators=(",", ":"), sort_keys=True),))
+            return
+    out.add(path)
+
+
+def value_at(obj: Any, path: Path) -> Any:
+    """The value a path names in obj, or a sentinel when absent."""
+    cur = obj
+    for element in path:
+        if element == ".":
+            return cur
+        tag, _, rest = element.partition(":")
+        if tag == "f":
+            if not isinstance(cur, dict) or rest not in cur:
+                return MISSING
+            cur = cur[rest]
+        elif tag == "k":
+            want = json.loads(rest)
+            if not isinstance(cur, list):
+                return MISSING
+            cur = next((x for x in cur if isinstance(x, dict) and all(x.get(k) == v for k, v in want.items())), MISSING)
+            if cur is MISSING:
+                return MISSING
+        elif tag == "v":
+            item = json.loads(rest)
+            return item if isinstance(cur, list) and item in cur else MISSING
+    return cur
+
+
+MISSING = object()
+
+
+def remove_at(obj: Any, path: Path) -> None:
+    """Delete what a path names (a field, a keyed item, a set member)."""
+    if not path:
+        return
+    if path[-1] == ".":
+        path = path[:-1]
+    parent = obj
+    for element in path[:-1]:
+        parent = value_at(parent, (element,))
+        if parent is MISSING:
+            return
+    tag, _, rest = path[-1].partition(":")
+    if tag == "f" and isinstance(parent, dict):
+        parent.pop(rest, None)
+    elif tag == "k" and isinstance(parent, list):
+        want = json.loads(rest)
+        parent[:] = [x for x in parent if not (isinstance(x, dict) and all(x.get(k) == v for k, v in want.items()))]
+    elif tag == "v" and isinstance(parent, list):
+        item = json.loads(rest)
+        parent[:] = [x for x in parent if x != item]
+
+
+def prune_empty(obj: Any) -> None:
+    """Remove maps left empty by field removal (the apiserver drops them too)."""
+    if isinstance(obj, dict):
+        for k in list(obj):
+            prune_empty(obj[k])
+            if isinstance(obj[k], dict) and not obj[k] and k not in ("spec", "status", "metadata"):
+                del obj[k]
+
+
+def merge_applied(current: Any, applied: Any, schema: dict[str, Any] | None) -> Any:
+    if isinstance(applied, dict) and isinstance(current, dict) and not (schema and schema.get("x-kubernetes-map-type") == "atomic"):
+        out = dict(current)
+        for k, v in applied.items():
+            sub = METADATA_SCHEMA if (schema is None and k == "metadata") else _child(schema, k)
+            out[k] = merge_applied(current.get(k), v, sub) if k in current else copy.deepcopy(v)
+        return out
+    if isinstance(applied, list) and isinstance(current, list):
+        kind, keys = _list_kind(schema)
+        items = schema.get("items") if schema else None
+        if kind == "map" and keys:
+            out = list(current)
+            for item in applied:
+                match = next((i for i, x in enumerate(out) if all(x.get(k) == item.get(k) for k in keys)), None)
+                if match is None:
+                    out.append(copy.deepcopy(item))
+                else:
+                    out[match] = merge_applied(out[match], item, items)
+            return out
+        if kind == "set":
+            return list(current) + [x for x in applied if x not in current]
+    return copy.deepcopy(applied)
+
+
+# -- FieldsV1 encoding ---------------------------------------------------------------------------------------
+def encode(paths: Iterable[Path]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for path in paths:
+        node = tree
+        for element in path:
+            node = node.setdefault(element, {})
+    return tree
+
+
+def decode(tree: dict[str, Any], prefix: Path = ()) -> set[Path]:
+    out: set[Path] = set()
+    for element, sub in tree.items():
+        path = prefix + (element,)
+        if sub:
+            out |= decode(sub, path)
+        else:
+            out.add(path)
+    return out
+
+
+def _render(path: Path) -> str:
+    out = ""
+    for element in path:
+        if element == ".":
+            continue
+        tag, _, rest = element.partition(":")
+        out += f".{rest}" if tag == "f" else f"[{rest}]"
+    return out
+
+
+# -- managedFields bookkeeping -------------------------------------------------------------------------------
+class Managed:
+    """The managedFields of one object as editable sets."""
+
+    def __init__(self, entries: list[dict[str, Any]] | None):
+        self.entries: list[dict[str, Any]] = []
+        self.sets: list[set[Path]] = []
+        for e in entries or []:
+            self.entries.append({k: v for k, v in e.items() if k != "fieldsV1"})
+            self.sets.append(decode(e.get("fieldsV1") or {}))
+
+    def index(self, manager: str, operation: str, subresource: str | None) -> int:
+        for i, e in enumerate(self.entries):
+            if e["manager"] == manager and e["operation"] == operation and e.get("subresource") == subresource:
+                return i
+        return -1
+
+    def record(self, manager: str, operation: str, api_version: str, paths: set[Path], subresource: str | None, replace: bool) -> None:
+        i = self.index(manager, operation, subresource)
+        if i < 0:
+            entry = {"manager": manager, "operation": operation, "apiVersion": api_version, "time": now(), "fieldsType": "FieldsV1"}
+            if subresource:
+                entry["subresource"] = subresource
+            self.entries.append(entry)
+            self.sets.append(set())
+            i = len(self.entries) - 1
+        self.entries[i]["time"] = now()
+        self.entries[i]["apiVersion"] = api_version
+        self.sets[i] = set(paths) if replace else self.sets[i] | paths
+
+    def drop(self, paths: set[Path], except_index: int = -1) -> None:
+        for i, s in enumerate(self.sets):
+            if i != except_index:
+                s -= paths
+
+    def render(self) -> list[dict[str, Any]]:
+        out = []
+        for e, s in zip(self.entries, self.sets):
+            if s:
+                out.append({**e, "fieldsV1": encode(sorted(s))})
+        return out
+
+
+def track_update(old: dict[str, Any] | None, new: dict[str, Any], schema: dict[str, Any], manager: str, api_version: str, subresource: str | None) -> None:
+    """After a create, update or patch: the fields this write set or changed now belong to `manager`."""
+    managed = Managed((old or {}).get("metadata", {}).get("managedFields") or new["metadata"].get("managedFields"))
+    new_paths = field_paths(new, schema)
+    if old is None:
+        changed = new_paths
+        removed: set[Path] = set()
+    else:
+        old_paths = field_paths(old, schema)
+        changed = {p for p in new_paths if p not in old_paths or value_at(old, p) != value_at(new, p)}
+        removed = old_paths - new_paths
+    managed.drop(removed)
+    if changed:
+        managed.drop(changed)
+        managed.record(manager, "Update", api_version, changed, subresource, replace=False)
+    new["metadata"]["managedFields"] = managed.render()
+
+
+def server_side_apply(
+    current: dict[str, Any] | None,
+    applied: dict[str, Any],
+    schema: dict[str, Any],
+    manager: str,
+    api_version: str,
+    force: bool,
+    subresource: str | None = None,
+) -> dict[str, Any]:
+    """The object after `manager` applies `applied` (a full intent), or a 409 listing the conflicts."""
+    applied = copy.deepcopy(applied)
+    applied.get("metadata", {}).pop("managedFields", None)
+    applied_paths = field_paths(applied, schema, include_status=subresource == "status")
+    base = copy.deepcopy(current) if current else {"metadata": {}}
+    managed = Managed(base["metadata"].get("managedFields"))
+    mine = managed.index(manager, "Apply", subresource)
+    conflicts: dict[str, list[Path]] = {}
+    for i, owned in enumerate(managed.sets):
+        if i == mine:
+            continue
+        for path in owned & applied_paths:
+            if path[-1] != "." and value_at(base, path) != value_at(applied, path):
+                conflicts.setdefault(managed.entries[i]["manager"], []).append(path)
+    if conflicts and not force:
+        raise conflict_error(conflicts, managed, api_version)
+    if conflicts:
+        managed.drop({p for ps in conflicts.values() for p in ps}, except_index=-1)
+    previous = managed.sets[mine] if mine >= 0 else set()
+    others = set().union(*(s for i, s in enumerate(managed.sets) if i != mine)) if managed.sets else set()
+    for path in sorted(previous - applied_paths - others, key=len, reverse=True):
+        remove_at(base, path)
+    prune_empty(base)
+    result = merge_applied(base, {k: v for k, v in applied.items() if k != "status" or subresource == "status"}, schema)
+    managed.record(manager, "Apply", api_version, applied_paths, subresource, replace=True)
+    result["metadata"]["managedFields"] = managed.render()
+    return result
+
+
+def conflict_error(conflicts: dict[str, list[Path]], managed: Managed, api_version: str) -> APIError:
+    count = sum(len(v) for v in conflicts.values())
+    lines = []
+    causes = []
+    for owner, paths in conflicts.items():
+        owner_version = next((e["apiVersion"] for e in managed.entries if e["manager"] == owner), api_version)
+        rendered = [_render(p) for p in sorted(paths)]
+        if len(rendered) == 1:
+            lines.append(f'conflict with "{owner}" using {owner_version}: {rendered[0]}')
+        else:
+            lines.append(f'conflicts with "{owner}" using {owner_version}:\n' + "\n".join(f"- {r}" for r in rendered))
+        causes += [{"reason": "FieldManagerConflict", "message": f'conflict with "{owner}" using {owner_version}', "field": r} for r in rendered]
+    noun = "conflict" if count == 1 else "conflicts"
+    return APIError(409, f"Apply failed with {count} {noun}: " + "\n".join(lines), reason="Conflict", details={"causes": causes})

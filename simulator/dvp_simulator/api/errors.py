@@ -1,0 +1,110 @@
+"""API errors as Kubernetes `Status` objects (reason and code as the API conventions define them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    409: "Conflict",
+    410: "Expired",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    504: "Timeout",
+}
+
+
+class APIError(Exception):
+    """Raised anywhere below the HTTP layer; rendered as a Status object."""
+
+    def __init__(
+        self,
+        code: int,
+        message: str,
+        reason: str | None = None,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.reason = reason or REASONS.get(code, "Unknown")
+        self.details = details
+        self.headers = headers or {}
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+def resource_ref(group: str, plural: str, name: str | None) -> str:
+    qualified = f"{plural}.{group}" if group else plural
+    return f'{qualified} "{name}"' if name else qualified
+
+
+def not_found(group: str, plural: str, name: str) -> APIError:
+    return APIError(
+        404,
+        f"{resource_ref(group, plural, name)} not found",
+        details={"name": name, "group": group, "kind": plural},
+    )
+
+
+def already_exists(group: str, plural: str, name: str) -> APIError:
+    return APIError(
+        409,
+        f"{resource_ref(group, plural, name)} already exists",
+        reason="AlreadyExists",
+        details={"name": name, "group": group, "kind": plural},
+    )
+
+
+def conflict(group: str, plural: str, name: str, why: str) -> APIError:
+    return APIError(
+        409,
+        f"Operation cannot be fulfilled on {resource_ref(group, plural, name)}: {why}",
+        reason="Conflict",
+        details={"name": name, "group": group, "kind": plural},
+    )
+
+
+def invalid(group: str, kind: str, name: str, causes: list[dict[str, str]]) -> APIError:
+    """422 in the form kube-apiserver uses: `Kind.group "name" is invalid: [field: Reason: detail, ...]`."""
+    parts = [f"{c['field']}: {c['message']}" for c in causes]
+    listed = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
+    qualified = f"{kind}.{group}" if group else kind
+    return APIError(
+        422,
+        f'{qualified} "{name}" is invalid: {listed}',
+        reason="Invalid",
+        details={"name": name, "group": group, "kind": kind, "causes": causes},
+    )
+
+
+def bad_request(message: str) -> APIError:
+    return APIError(400, message)
+
+
+def gone(message: str) -> APIError:
+    return APIError(410, message, reason="Expired")
+
+
+def cause(field: str, message: str, reason: str = "FieldValueInvalid") -> dict[str, str]:
+    return {"reason": reason, "message": message, "field": field}

@@ -1,0 +1,259 @@
+"""Structural-schema admission: defaulting, pruning of unknown fields, OpenAPI validation (jsonschema) and
+`x-kubernetes-validations` CEL rules (cel-python), with causes worded as kube-apiserver words them."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Iterator
+
+import celpy
+import jsonschema
+from celpy import json_to_cel
+
+from .errors import cause
+
+CEL_RESERVED = {
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for", "function", "if",
+    "import", "let", "loop", "package", "namespace", "return", "var", "void", "while",
+}  # fmt: skip
+
+
+def cel_escape(name: str) -> str:
+    """Property names as CEL sees them (`namespace` → `__namespace__`, `a-b` → `a__dash__b`)."""
+    if name in CEL_RESERVED:
+        return f"__{name}__"
+    return name.replace("__", "__underscores__").replace(".", "__dot__").replace("-", "__dash__").replace("/", "__slash__")
+
+
+def _cel_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return json_to_cel({cel_escape(k): _plain(v) for k, v in value.items()})
+    return json_to_cel(_plain(value))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {cel_escape(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+_CEL_ENV = celpy.Environment()
+
+
+@lru_cache(maxsize=1024)
+def cel_program(rule: str) -> Any:
+    return _CEL_ENV.program(_CEL_ENV.compile(rule))
+
+
+# -- OpenAPI → JSON Schema ---------------------------------------------------------------------------------
+def to_json_schema(node: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI v3 structural schema as draft-7 JSON Schema (nullable, int-or-string, no extensions)."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key.startswith("x-") or key in ("description", "example", "default", "nullable"):
+            continue
+        if key == "properties":
+            out[key] = {k: to_json_schema(v) for k, v in value.items()}
+        elif key in ("items", "not") and isinstance(value, dict):
+            out[key] = to_json_schema(value)
+        elif key == "additionalProperties" and isinstance(value, dict):
+            out[key] = to_json_schema(value)
+        elif key in ("anyOf", "oneOf", "allOf"):
+            out[key] = [to_json_schema(v) for v in value]
+        else:
+            out[key] = value
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+    if node.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+FORMATS = jsonschema.FormatChecker(formats=())
+
+
+@FORMATS.checks("int32")
+def _int32(value: Any) -> bool:
+    return not isinstance(value, int) or -(2**31) <= value < 2**31
+
+
+@FORMATS.checks("int64")
+def _int64(value: Any) -> bool:
+    return not isinstance(value, int) or -(2**63) <= value < 2**63
+
+
+@FORMATS.checks("byte")
+def _byte(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        base64.b64decode(value, validate=True)
+        return True
+    except ValueError:
+        return False
+
+
+@FORMATS.checks("date-time")
+def _date_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return True
+    except ValueError:
+        return False
+
+
+def field_path(parts: Iterator[Any] | list[Any]) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return '"object"'
+    if isinstance(value, list):
+        return '"array"'
+    if value is None:
+        return "null"
+    return str(value)
+
+
+JS_TYPES = {"integer": "integer", "string": "string", "boolean": "boolean", "number": "number", "object": "object", "array": "array"}  # fmt: skip
+
+
+def _error_cause(err: jsonschema.ValidationError) -> dict[str, str]:
+    """A jsonschema error in kube-apiserver's wording."""
+    path = field_path(err.absolute_path)
+    v, inst, arg = err.validator, err.instance, err.validator_value
+    if v == "required":
+        missing = re.search(r"'([^']+)' is a required property", err.message)
+        name = missing.group(1) if missing else "?"
+        return cause(field_path([*err.absolute_path, name]), "Required value", "FieldValueRequired")
+    if v == "enum":
+        listed = ", ".join(f'"{x}"' if isinstance(x, str) else str(x) for x in arg)
+        return cause(path, f"Unsupported value: {describe(inst)}: supported values: {listed}", "FieldValueNotSupported")
+    if v == "type":
+        return cause(path, f"Invalid value: {describe(inst)}: {path} in body must be of type {arg}: {describe(inst)}", "FieldValueTypeInvalid")
+    if v == "pattern":
+        return cause(path, f"Invalid value: {describe(inst)}: {path} in body should match '{arg}'")
+    if v == "minimum":
+        return cause(path, f"Invalid value: {describe(inst)}: {path} in body should be greater than or equal to {arg}")
+    if v == "maximum":
+        return cause(path, f"Invalid value: {describe(inst)}: {path} in body should be less than or equal to {arg}")
+    if v == "minLength":
+        return cause(path, f"Invalid value: {describe(inst)}: {path} in body should be at least {arg} chars long")
+    if v == "maxLength":
+        return cause(path, f"Too long: may not be more than {arg} bytes", "FieldValueTooLong")
+    if v == "maxItems":
+        return cause(path, f"Too many: {len(inst)}: must have at most {arg} items", "FieldValueTooMany")
+    if v == "minItems":
+        return cause(path, f"Invalid value: {len(inst)}: {path} in body should have at least {arg} items")
+    if v == "format":
+        return cause(path, f"Invalid value: {describe(inst)}: {path} in body must be of type {arg}: {describe(inst)}")
+    return cause(path, f"Invalid value: {describe(inst)}: {err.message}")
+
+
+class SchemaOps:
+    """Everything admission does with one version's structural schema."""
+
+    def __init__(self, schema: dict[str, Any]):
+        self.schema = schema
+        self.validator = jsonschema.Draft7Validator(to_json_schema(schema), format_checker=FORMATS)
+
+    # -- defaults ----------------------------------------------------------------------------------------
+    def default(self, obj: Any) -> None:
+        _default(self.schema, obj)
+
+    # -- pruning -----------------------------------------------------------------------------------------
+    def prune(self, obj: Any) -> list[str]:
+        """Drop fields the schema does not declare; returns their paths (for Warn / Strict)."""
+        dropped: list[str] = []
+        _prune(self.schema, obj, [], dropped, top=True)
+        return dropped
+
+    # -- validation --------------------------------------------------------------------------------------
+    def validate(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[dict[str, str]]:
+        causes = [_error_cause(e) for e in sorted(self.validator.iter_errors(obj), key=lambda e: list(e.absolute_path))]
+        if causes:
+            return causes
+        return list(_cel(self.schema, obj, old, [], has_old=old is not None))
+
+
+def _default(schema: dict[str, Any], value: Any) -> None:
+    if isinstance(value, dict):
+        for name, sub in schema.get("properties", {}).items():
+            if name not in value and "default" in sub:
+                value[name] = copy.deepcopy(sub["default"])
+            if name in value:
+                _default(sub, value[name])
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for v in value.values():
+                _default(extra, v)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            _default(schema["items"], item)
+
+
+def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[str], top: bool = False) -> None:
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        preserve = schema.get("x-kubernetes-preserve-unknown-fields")
+        for name in list(value):
+            if props and name in props:
+                _prune(props[name], value[name], path + [name], dropped)
+            elif isinstance(extra, dict):
+                _prune(extra, value[name], path + [name], dropped)
+            elif extra is True or preserve or (top and name in ("apiVersion", "kind", "metadata")):
+                continue
+            elif props is None and schema.get("type") != "object":
+                continue  # not an object schema (int-or-string, anyOf…): nothing to prune against
+            else:
+                dropped.append(field_path(path + [name]))
+                del value[name]
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            _prune(schema["items"], item, path + [i], dropped)
+
+
+def _cel(schema: dict[str, Any], value: Any, old: Any, path: list[Any], has_old: bool) -> Iterator[dict[str, str]]:
+    """Evaluate CEL rules bottom-up as the apiserver does; transition rules only where an old value exists."""
+    if isinstance(value, dict):
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                o = old.get(name) if isinstance(old, dict) else None
+                yield from _cel(sub, value[name], o, path + [name], has_old and isinstance(old, dict) and name in old)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(value):
+            yield from _cel(schema["items"], item, None, path + [i], False)
+    for rule in schema.get("x-kubernetes-validations", ()):
+        expr = rule["rule"]
+        uses_old = "oldSelf" in expr
+        if uses_old and not has_old:
+            continue
+        activation = {"self": _cel_value(value)}
+        if uses_old:
+            activation["oldSelf"] = _cel_value(old)
+        try:
+            ok = cel_program(expr).evaluate(activation)
+        except celpy.CELEvalError as exc:
+            yield cause(field_path(path), f"Invalid value: {describe(value)}: rule evaluation failed: {exc}")
+            continue
+        if ok is not True and not (isinstance(ok, celpy.celtypes.BoolType) and bool(ok)):
+            message = rule.get("message") or f"failed rule: {' '.join(expr.split())}"
+            where = field_path(path + rule["fieldPath"].strip(".").split(".")) if rule.get("fieldPath") else field_path(path)
+            yield cause(where, f"Invalid value: {describe(value)}: {message}")

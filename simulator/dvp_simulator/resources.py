@@ -1,0 +1,185 @@
+"""The kinds the simulator serves: names, scope, versions, schemas and printer columns, from schemas/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .api.validation import SchemaOps
+from .schemas.dsl import SCHEMA_DIR, Compiler, compile_column, compile_root, load_crd_file, our_crds
+
+Converter = Callable[[dict[str, Any], str], dict[str, Any]]
+
+
+@dataclass
+class Version:
+    name: str
+    schema: dict[str, Any]
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    deprecated: bool = False
+    deprecation_warning: str | None = None
+    _ops: SchemaOps | None = None
+
+    @property
+    def ops(self) -> SchemaOps:
+        if self._ops is None:
+            self._ops = SchemaOps(self.schema)
+        return self._ops
+
+
+@dataclass
+class ResourceType:
+    group: str
+    kind: str
+    plural: str
+    singular: str
+    namespaced: bool
+    versions: dict[str, Version]
+    storage_version: str
+    short_names: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    subresources: list[str] = field(default_factory=list)
+    list_kind: str = ""
+    read_only: bool = False
+    is_crd: bool = False
+    crd: dict[str, Any] | None = None
+    # convert(obj, to_version) for kinds served in several versions; set by the kind's own module.
+    convert: Converter | None = None
+
+    @property
+    def key(self) -> str:
+        """The store key: group/plural (core group is empty)."""
+        return f"{self.group}/{self.plural}"
+
+    def api_version(self, version: str | None = None) -> str:
+        v = version or self.storage_version
+        return f"{self.group}/{v}" if self.group else v
+
+    @property
+    def has_status(self) -> bool:
+        return "status" in self.subresources
+
+    @property
+    def has_generation(self) -> bool:
+        """Built-in kinds without a spec (Secret, Event, Lease…) still count generation; all CRDs do."""
+        return True
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.types: dict[str, ResourceType] = {}
+        self.by_gvr: dict[tuple[str, str, str], ResourceType] = {}
+
+    def add(self, rt: ResourceType) -> None:
+        self.types[rt.key] = rt
+        for v in rt.versions:
+            self.by_gvr[(rt.group, v, rt.plural)] = rt
+
+    def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
+        return self.by_gvr.get((group, version, plural))
+
+    def by_kind(self, group: str, kind: str) -> ResourceType | None:
+        for rt in self.types.values():
+            if rt.group == group and rt.kind == kind:
+                return rt
+        return None
+
+    def groups(self) -> dict[str, list[str]]:
+        """group -> served versions, preferred (storage) version first."""
+        out: dict[str, list[str]] = {}
+        for rt in self.types.values():
+            vs = out.setdefault(rt.group, [])
+            for v in [rt.storage_version, *rt.versions]:
+                if v not in vs:
+                    vs.append(v)
+        return out
+
+    def in_group_version(self, group: str, version: str) -> list[ResourceType]:
+        return [rt for rt in self.types.values() if rt.group == group and version in rt.versions]
+
+
+def from_crd(crd: dict[str, Any]) -> ResourceType:
+    spec = crd["spec"]
+    names = spec["names"]
+    versions = {}
+    storage = ""
+    subresources: list[str] = []
+    for v in spec["versions"]:
+        if not v.get("served", True):
+            continue
+        versions[v["name"]] = Version(
+            v["name"],
+            v["schema"]["openAPIV3Schema"],
+            v.get("additionalPrinterColumns", []),
+            bool(v.get("deprecated")),
+            v.get("deprecationWarning"),
+        )
+        if v.get("storage"):
+            storage = v["name"]
+        for sub in v.get("subresources", {}):
+            if sub not in subresources:
+                subresources.append(sub)
+    return ResourceType(
+        group=spec["group"],
+        kind=names["kind"],
+        plural=names["plural"],
+        singular=names.get("singular", names["kind"].lower()),
+        namespaced=spec["scope"] == "Namespaced",
+        versions=versions,
+        storage_version=storage,
+        short_names=list(names.get("shortNames", [])),
+        categories=list(names.get("categories", [])),
+        subresources=subresources,
+        list_kind=names.get("listKind", names["kind"] + "List"),
+        is_crd=True,
+        crd=crd,
+    )
+
+
+def core_types() -> list[ResourceType]:
+    doc = yaml.safe_load((SCHEMA_DIR / "core.yaml").read_text())
+    out = []
+    for k in doc["kinds"]:
+        where = f"core.yaml:{k['kind']}"
+        schema = compile_root(k["schema"], doc.get("definitions", {}), where)
+        subresources = (["status"] if k.get("status", True) else []) + list(k.get("subresources", []))
+        columns = [compile_column(c) for c in k.get("columns", [])]
+        out.append(
+            ResourceType(
+                group=k["group"],
+                kind=k["kind"],
+                plural=k.get("plural", k["kind"].lower() + "s"),
+                singular=k["kind"].lower(),
+                namespaced=k["scope"] == "Namespaced",
+                versions={k["version"]: Version(k["version"], schema, columns)},
+                storage_version=k["version"],
+                short_names=list(k.get("shortNames", [])),
+                categories=list(k.get("categories", [])),
+                subresources=subresources,
+                list_kind=k["kind"] + "List",
+                read_only=bool(k.get("readOnly")),
+            )
+        )
+    return out
+
+
+def build_registry(crd_dir: Path | None = None) -> Registry:
+    """Our CRDs, or the upstream ones verbatim from crd_dir (each file replaces ours of the same name)."""
+    crds = {c["metadata"]["name"]: c for c in our_crds()}
+    if crd_dir is not None:
+        for path in sorted(crd_dir.glob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
+                    crds[doc["metadata"]["name"]] = doc
+    reg = Registry()
+    for rt in core_types():
+        reg.add(rt)
+    for crd in crds.values():
+        reg.add(from_crd(crd))
+    return reg
+
+
+__all__ = ["Registry", "ResourceType", "Version", "build_registry", "load_crd_file"]
