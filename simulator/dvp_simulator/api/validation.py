@@ -214,11 +214,13 @@ def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[st
         extra = schema.get("additionalProperties")
         preserve = schema.get("x-kubernetes-preserve-unknown-fields")
         for name in list(value):
+            if top and name in ("apiVersion", "kind", "metadata"):
+                continue  # metadata is ObjectMeta, validated by the server itself
             if props and name in props:
                 _prune(props[name], value[name], path + [name], dropped)
             elif isinstance(extra, dict):
                 _prune(extra, value[name], path + [name], dropped)
-            elif extra is True or preserve or (top and name in ("apiVersion", "kind", "metadata")):
+            elif extra is True or preserve:
                 continue
             elif props is None and schema.get("type") != "object":
                 continue  # not an object schema (int-or-string, anyOf…): nothing to prune against

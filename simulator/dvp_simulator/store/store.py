@@ -52,7 +52,7 @@ class Expired(Exception):
     """The requested resourceVersion is older than the watch window."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Watcher:
     resource: str
     predicate: Callable[[Entry], bool]
@@ -132,10 +132,14 @@ class Store:
                 )
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (self.rv,))
 
-    def close(self) -> None:
+    def close_watchers(self) -> None:
+        """End every watch stream (on shutdown, so clients see the stream close and reconnect)."""
         for watchers in self.watchers.values():
             for w in list(watchers):
                 w.close()
+
+    def close(self) -> None:
+        self.close_watchers()
         if self.db is not None:
             self.db.close()
             self.db = None

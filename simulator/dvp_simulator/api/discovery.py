@@ -1,0 +1,160 @@
+"""Discovery documents (/api, /apis, per group-version resource lists) and OpenAPI v3 per group-version."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from functools import cached_property
+from typing import Any
+
+from ..resources import Registry, ResourceType
+
+VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+READ_VERBS = ["get", "list", "watch"]
+SERVER_VERSION = {
+    "major": "1",
+    "minor": "33",
+    "gitVersion": "v1.33.0-dvp-sim",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.24",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+SUBRESOURCE_KINDS = {"eviction": ("policy", "v1", "Eviction", ["create"]), "binding": ("", "v1", "Binding", ["create"])}
+
+
+def group_path(group: str, version: str) -> str:
+    return f"api/{version}" if group == "" else f"apis/{group}/{version}"
+
+
+class Discovery:
+    def __init__(self, registry: Registry):
+        self.registry = registry
+
+    def api_versions(self, address: str) -> dict[str, Any]:
+        return {
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": address}],
+        }
+
+    def group(self, name: str) -> dict[str, Any] | None:
+        versions = self.registry.groups().get(name)
+        if not versions:
+            return None
+        entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+        return {"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": entries, "preferredVersion": entries[0]}
+
+    def groups(self) -> dict[str, Any]:
+        out = [self.group(g) for g in sorted(self.registry.groups()) if g]
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": out}
+
+    def resources(self, group: str, version: str) -> dict[str, Any] | None:
+        types = self.registry.in_group_version(group, version)
+        if not types:
+            return None
+        out = []
+        for rt in sorted(types, key=lambda t: t.plural):
+            entry: dict[str, Any] = {
+                "name": rt.plural,
+                "singularName": rt.singular,
+                "namespaced": rt.namespaced,
+                "kind": rt.kind,
+                "verbs": READ_VERBS if rt.read_only else VERBS,
+                "storageVersionHash": hashlib.sha256(rt.key.encode()).hexdigest()[:12],
+            }
+            if rt.short_names:
+                entry["shortNames"] = rt.short_names
+            if rt.categories:
+                entry["categories"] = rt.categories
+            out.append(entry)
+            for sub in rt.subresources:
+                if sub == "status":
+                    out.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced, "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+                elif sub in SUBRESOURCE_KINDS:
+                    g, v, kind, verbs = SUBRESOURCE_KINDS[sub]
+                    out.append({"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced, "group": g, "version": v, "kind": kind, "verbs": verbs})
+        gv = f"{group}/{version}" if group else version
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}
+
+    # -- OpenAPI v3 --------------------------------------------------------------------------------------
+    @cached_property
+    def openapi_documents(self) -> dict[str, bytes]:
+        docs: dict[str, bytes] = {}
+        by_gv: dict[tuple[str, str], list[ResourceType]] = {}
+        for rt in self.registry.types.values():
+            for v in rt.versions:
+                by_gv.setdefault((rt.group, v), []).append(rt)
+        for (group, version), types in by_gv.items():
+            docs[group_path(group, version)] = json.dumps(openapi_v3(group, version, types), separators=(",", ":")).encode()
+        return docs
+
+    def openapi_index(self) -> dict[str, Any]:
+        paths = {}
+        for path, doc in sorted(self.openapi_documents.items()):
+            digest = hashlib.sha512(doc).hexdigest()[:64].upper()
+            paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
+        return {"paths": paths}
+
+
+def schema_name(rt: ResourceType, version: str) -> str:
+    reversed_group = ".".join(reversed(rt.group.split("."))) if rt.group else "io.k8s.api.core"
+    return f"{reversed_group}.{version}.{rt.kind}"
+
+
+def openapi_v3(group: str, version: str, types: list[ResourceType]) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    for rt in types:
+        gvk = [{"group": group, "version": version, "kind": rt.kind}]
+        schema = copy.deepcopy(rt.versions[version].schema)
+        schema["x-kubernetes-group-version-kind"] = gvk
+        name = schema_name(rt, version)
+        schemas[name] = schema
+        schemas[name + "List"] = {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{name}"}},
+            },
+            "x-kubernetes-group-version-kind": [{"group": group, "version": version, "kind": rt.kind + "List"}],
+        }
+        base = "/" + group_path(group, version)
+        prefix = f"{base}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else f"{base}/{rt.plural}"
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        patch_types = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"]
+        if not rt.is_crd:
+            patch_types.insert(2, "application/strategic-merge-patch+json")
+        params = [
+            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+            {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True}},
+        ]
+        ok = {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}}}
+        item_ops = {
+            "get": {"operationId": f"read{rt.kind}", "responses": ok, "x-kubernetes-action": "get", "x-kubernetes-group-version-kind": gvk[0]},
+            "delete": {"operationId": f"delete{rt.kind}", "responses": ok, "x-kubernetes-action": "delete", "x-kubernetes-group-version-kind": gvk[0]},
+        }
+        coll_ops = {
+            "get": {"operationId": f"list{rt.kind}", "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}List"}}}}}, "x-kubernetes-action": "list", "x-kubernetes-group-version-kind": gvk[0]},
+        }
+        if not rt.read_only:
+            item_ops["put"] = {"operationId": f"replace{rt.kind}", "parameters": params, "requestBody": {"content": {"*/*": {"schema": ref}}}, "responses": ok, "x-kubernetes-action": "put", "x-kubernetes-group-version-kind": gvk[0]}
+            item_ops["patch"] = {"operationId": f"patch{rt.kind}", "parameters": params + [{"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": True}}], "requestBody": {"content": {t: {"schema": {"type": "object"}} for t in patch_types}}, "responses": ok, "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk[0]}
+            coll_ops["post"] = {"operationId": f"create{rt.kind}", "parameters": params, "requestBody": {"content": {"*/*": {"schema": ref}}}, "responses": ok, "x-kubernetes-action": "post", "x-kubernetes-group-version-kind": gvk[0]}
+        paths[prefix] = coll_ops
+        paths[prefix + "/{name}"] = item_ops
+        if rt.has_status:
+            paths[prefix + "/{name}/status"] = {k: v for k, v in item_ops.items() if k in ("get", "put", "patch")}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": SERVER_VERSION["gitVersion"]},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

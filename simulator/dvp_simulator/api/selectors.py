@@ -1,0 +1,132 @@
+"""Label selectors (every operator of the Kubernetes selector grammar) and field selectors."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from .errors import APIError
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+_REQ = re.compile(
+    r"""\s*(?:
+        (?P<not>!)\s*(?P<nkey>[^\s,!=()]+)                                  # !key
+      | (?P<key>[^\s,!=()]+)\s*
+        (?:(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)                           # key=value, key!=value
+          |(?P<setop>in|notin)\s*\((?P<values>[^)]*)\)                      # key in (a,b)
+          |(?P<gt>[<>])\s*(?P<num>-?\d+)                                    # key>1 / key<1 (node affinity style)
+        )?
+    )\s*""",
+    re.VERBOSE,
+)
+
+
+def _split(text: str) -> list[str]:
+    """Split on commas that are not inside parentheses."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur)
+    return [p for p in parts if p.strip()]
+
+
+def parse_label_selector(text: str | None) -> Predicate:
+    if not text:
+        return lambda labels: True
+    checks: list[Predicate] = []
+    for part in _split(text):
+        m = _REQ.fullmatch(part)
+        if not m:
+            raise APIError(400, f"unable to parse requirement: invalid label selector: {part.strip()!r}")
+        if m.group("not"):
+            key = m.group("nkey")
+            checks.append(lambda lab, k=key: k not in lab)
+        elif m.group("op"):
+            key, value = m.group("key"), m.group("value")
+            if m.group("op") == "!=":
+                checks.append(lambda lab, k=key, v=value: lab.get(k) != v)
+            else:
+                checks.append(lambda lab, k=key, v=value: lab.get(k) == v)
+        elif m.group("setop"):
+            key = m.group("key")
+            values = {v.strip() for v in m.group("values").split(",") if v.strip()}
+            if m.group("setop") == "in":
+                checks.append(lambda lab, k=key, vs=values: lab.get(k) in vs)
+            else:
+                checks.append(lambda lab, k=key, vs=values: lab.get(k) not in vs)
+        elif m.group("gt"):
+            key, num, op = m.group("key"), int(m.group("num")), m.group("gt")
+            checks.append(lambda lab, k=key, n=num, o=op: _compare(lab.get(k), n, o))
+        else:
+            key = m.group("key")
+            checks.append(lambda lab, k=key: k in lab)
+    return lambda labels: all(c(labels) for c in checks)
+
+
+def _compare(value: str | None, num: int, op: str) -> bool:
+    try:
+        v = int(value) if value is not None else None
+    except ValueError:
+        return False
+    return v is not None and (v > num if op == ">" else v < num)
+
+
+def match_label_selector(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A metav1.LabelSelector object (matchLabels / matchExpressions) against labels."""
+    if not selector:
+        return True
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+        if op in ("Gt", "Lt") and not _compare(labels.get(key), int(values[0]), ">" if op == "Gt" else "<"):
+            return False
+    return True
+
+
+def _field_value(obj: dict[str, Any], path: str) -> str:
+    cur: Any = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict):
+            return ""
+        cur = cur.get(part)
+    if cur is None:
+        return ""
+    if isinstance(cur, bool):
+        return "true" if cur else "false"
+    return str(cur)
+
+
+def parse_field_selector(text: str | None) -> Predicate:
+    """`path=value`, `path==value`, `path!=value`, comma-separated; any dotted path of the object."""
+    if not text:
+        return lambda obj: True
+    checks: list[Predicate] = []
+    for part in _split(text):
+        m = re.fullmatch(r"\s*([A-Za-z0-9_.\-/]+)\s*(==|=|!=)\s*([^,]*?)\s*", part)
+        if not m:
+            raise APIError(400, f"invalid field selector: {part.strip()!r}")
+        path, op, value = m.groups()
+        if op == "!=":
+            checks.append(lambda o, p=path, v=value: _field_value(o, p) != v)
+        else:
+            checks.append(lambda o, p=path, v=value: _field_value(o, p) == v)
+    return lambda obj: all(c(obj) for c in checks)

@@ -1,0 +1,378 @@
+"""The HTTP face of the simulator: authentication, routing, content negotiation, LIST/WATCH streaming.
+Everything about objects themselves is in service.py."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import yaml
+from aiohttp import web
+
+from ..resources import ResourceType
+from ..store.store import DELETED, Entry, Expired, dumps
+from .discovery import SERVER_VERSION, Discovery
+from .errors import APIError, bad_request, gone
+from .patch import APPLY_PATCH_YAML
+from .selectors import parse_field_selector, parse_label_selector
+from .service import ObjectService, WriteOptions
+from .tables import table
+
+log = logging.getLogger("dvp_simulator.api")
+JSON = "application/json"
+BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
+SubresourceHandler = Callable[["Call", Any], Any]
+
+
+@dataclass
+class Call:
+    """A parsed resource request."""
+
+    rt: ResourceType
+    version: str
+    namespace: str
+    name: str | None
+    subresource: str | None
+    request: web.Request
+
+
+class APIServer:
+    def __init__(self, service: ObjectService, token: str, address: str):
+        self.service = service
+        self.registry = service.registry
+        self.store = service.store
+        self.discovery = Discovery(self.registry)
+        self.token = token.strip()
+        self.address = address
+        # POST handlers of custom subresources, e.g. ("/pods", "eviction"); later issues register theirs.
+        self.subresource_handlers: dict[tuple[str, str], SubresourceHandler] = {}
+        self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
+        self.app.router.add_route("*", "/{tail:.*}", self._route)
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler):
+        try:
+            if not self._authorised(request):
+                raise APIError(401, "Unauthorized")
+            return await handler(request)
+        except APIError as err:
+            return web.Response(body=dumps(err.status()), status=err.code, content_type=JSON, headers=err.headers)
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception as exc:  # a bug must still reach the client as a Status, and be logged
+            log.exception("internal error serving %s %s", request.method, request.path_qs)
+            err = APIError(500, f"Internal error occurred: {exc}")
+            return web.Response(body=dumps(err.status()), status=500, content_type=JSON)
+
+    def _authorised(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(header[7:].strip().encode(), self.token.encode())
+
+    @staticmethod
+    def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+        headers = {}
+        if warnings:
+            headers["Warning"] = ", ".join('299 - "{}"'.format(w.replace('"', '\\"')) for w in warnings)
+        body = obj if isinstance(obj, bytes) else dumps(obj)
+        return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+
+    # -- routing ------------------------------------------------------------------------------------------
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        if request.method == "GET":
+            static = self._static(parts)
+            if static is not None:
+                return static
+        call = self._parse(parts, request)
+        if call is None:
+            raise APIError(404, "the server could not find the requested resource", reason="NotFound", details={})
+        return await self._dispatch(call)
+
+    def _static(self, parts: list[str]) -> web.Response | None:
+        path = "/".join(parts)
+        if path == "version":
+            return self._json(SERVER_VERSION)
+        if path in ("healthz", "readyz", "livez"):
+            return web.Response(text="ok")
+        if path == "api":
+            return self._json(self.discovery.api_versions(self.address))
+        if path == "apis":
+            return self._json(self.discovery.groups())
+        if path == "openapi/v3":
+            return self._json(self.discovery.openapi_index())
+        if parts[:2] == ["openapi", "v3"]:
+            doc = self.discovery.openapi_documents.get("/".join(parts[2:]))
+            if doc is None:
+                raise APIError(404, "the server could not find the requested resource")
+            return self._json(doc)
+        if parts[:1] == ["apis"] and len(parts) == 2:
+            group = self.discovery.group(parts[1])
+            if group is None:
+                raise APIError(404, "the server could not find the requested resource")
+            return self._json(group)
+        if (parts[:1] == ["api"] and len(parts) == 2) or (parts[:1] == ["apis"] and len(parts) == 3):
+            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+            listing = self.discovery.resources(group, version)
+            if listing is None:
+                raise APIError(404, "the server could not find the requested resource")
+            return self._json(listing)
+        return None
+
+    def _parse(self, parts: list[str], request: web.Request) -> Call | None:
+        if parts[:1] == ["api"] and len(parts) >= 3:
+            group, version, rest = "", parts[1], parts[2:]
+        elif parts[:1] == ["apis"] and len(parts) >= 4:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return None
+        namespace = ""
+        if len(rest) >= 3 and rest[0] == "namespaces" and self.registry.lookup(group, version, rest[2]):
+            rt = self.registry.lookup(group, version, rest[2])
+            if rt and rt.namespaced:
+                namespace, rest = rest[1], rest[2:]
+        rt = self.registry.lookup(group, version, rest[0])
+        if rt is None or len(rest) > 3:
+            return None
+        if rt.namespaced and not namespace and len(rest) > 1:
+            return None
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if sub is not None and sub not in rt.subresources:
+            return None
+        return Call(rt, version, namespace, name, sub, request)
+
+    async def _dispatch(self, call: Call) -> web.StreamResponse:
+        method = call.request.method
+        q = call.request.query
+        if call.name is None:
+            if method == "GET":
+                if q.get("watch") in ("true", "1"):
+                    return await self._watch(call)
+                return self._list(call)
+            if method == "POST":
+                self._writable(call)
+                result = self.service.create(call.rt, call.namespace, await self._body(call.request), self._options(call))
+                return self._json(result.obj, 201, result.warnings)
+            if method == "DELETE":
+                self._writable(call)
+                return self._delete_collection(call, await self._body(call.request, optional=True))
+            raise APIError(405, f"the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+        if call.subresource and call.subresource != "status":
+            handler = self.subresource_handlers.get((call.rt.key, call.subresource))
+            if method != "POST" or handler is None:
+                raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+            out = handler(call, await self._body(call.request))
+            if asyncio.iscoroutine(out):
+                out = await out
+            return self._json(out, 201)
+        if method == "GET":
+            entry = self.service.entry(call.rt, call.namespace, call.name)
+            if self._wants_table(call.request):
+                obj = self.service.to_version(call.rt, entry.obj, call.version)
+                return self._json(table(call.rt, call.version, [obj], self.service.clock.time(), q.get("includeObject", "Metadata"), {"resourceVersion": str(entry.rv)}))
+            return self._json(self.service.raw_in_version(call.rt, entry, call.version))
+        self._writable(call)
+        if method == "PUT":
+            result = self.service.update(call.rt, call.namespace, call.name, await self._body(call.request), self._options(call))
+            return self._json(result.obj, 200, result.warnings)
+        if method == "PATCH":
+            ctype = call.request.content_type
+            result = self.service.patch(call.rt, call.namespace, call.name, ctype, await self._body(call.request), self._options(call))
+            return self._json(result.obj, 201 if result.created else 200, result.warnings)
+        if method == "DELETE":
+            options = await self._body(call.request, optional=True) or {}
+            if q.get("propagationPolicy"):
+                options["propagationPolicy"] = q["propagationPolicy"]
+            result = self.service.delete(call.rt, call.namespace, call.name, options, self._dry_run(call.request), call.version)
+            return self._json(result.obj, 200)
+        raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+
+    def _writable(self, call: Call) -> None:
+        if call.rt.read_only:
+            raise APIError(405, f"{call.rt.plural} are read-only in this simulator", reason="MethodNotAllowed")
+
+    @staticmethod
+    def _dry_run(request: web.Request) -> bool:
+        return "All" in request.query.getall("dryRun", [])
+
+    def _options(self, call: Call) -> WriteOptions:
+        q = call.request.query
+        manager = q.get("fieldManager") or call.request.headers.get("User-Agent", "unknown").split("/")[0] or "unknown"
+        validation = q.get("fieldValidation") or "Warn"
+        if validation not in ("Strict", "Warn", "Ignore"):
+            raise bad_request(f'fieldValidation must be one of "Strict", "Warn" or "Ignore", not {validation!r}')
+        return WriteOptions(
+            version=call.version,
+            dry_run=self._dry_run(call.request),
+            manager=manager,
+            field_validation=validation,
+            subresource=call.subresource,
+            force=q.get("force") in ("true", "1"),
+        )
+
+    @staticmethod
+    async def _body(request: web.Request, optional: bool = False) -> Any:
+        raw = await request.read()
+        if not raw:
+            if optional:
+                return None
+            raise bad_request("the request body is empty")
+        try:
+            if request.content_type == APPLY_PATCH_YAML or request.content_type.endswith("yaml"):
+                return yaml.safe_load(raw)
+            return json.loads(raw)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise bad_request(f"the request body could not be decoded: {exc}") from exc
+
+    @staticmethod
+    def _wants_table(request: web.Request) -> bool:
+        return "as=Table" in request.headers.get("Accept", "")
+
+    # -- list ---------------------------------------------------------------------------------------------
+    def _filter(self, call: Call) -> Callable[[Entry], bool]:
+        q = call.request.query
+        labels = parse_label_selector(q.get("labelSelector"))
+        fields = parse_field_selector(q.get("fieldSelector"))
+        namespace = call.namespace
+
+        def keep(entry: Entry) -> bool:
+            obj = entry.obj
+            if namespace and obj["metadata"].get("namespace") != namespace:
+                return False
+            return labels(obj["metadata"].get("labels") or {}) and fields(obj)
+
+        return keep
+
+    def _list(self, call: Call) -> web.Response:
+        q = call.request.query
+        keep = self._filter(call)
+        entries = self.store.list(call.rt.key, call.namespace or None)
+        list_rv = self.store.rv
+        start_after: tuple[str, str] | None = None
+        if q.get("continue"):
+            try:
+                token = json.loads(base64.urlsafe_b64decode(q["continue"].encode()))
+                list_rv, start_after = token["rv"], (token["ns"], token["name"])
+            except (ValueError, KeyError) as exc:
+                raise bad_request(f"invalid continue token: {exc}") from exc
+            if list_rv < self.store.start_rv:
+                raise gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+        limit = int(q.get("limit") or 0)
+        selected: list[Entry] = []
+        remaining = 0
+        next_token = None
+        for entry in entries:
+            if start_after and (entry.namespace, entry.name) <= start_after:
+                continue
+            if not keep(entry):
+                continue
+            if limit and len(selected) >= limit:
+                remaining += 1
+                continue
+            selected.append(entry)
+        if limit and remaining:
+            last = selected[-1]
+            next_token = base64.urlsafe_b64encode(json.dumps({"rv": list_rv, "ns": last.namespace, "name": last.name}).encode()).decode()
+        meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
+        if next_token:
+            meta["continue"] = next_token
+            meta["remainingItemCount"] = remaining
+        if self._wants_table(call.request):
+            objs = [self.service.to_version(call.rt, e.obj, call.version) for e in selected]
+            return self._json(table(call.rt, call.version, objs, self.service.clock.time(), q.get("includeObject", "Metadata"), meta))
+        head = dumps({"kind": call.rt.list_kind or call.rt.kind + "List", "apiVersion": call.rt.api_version(call.version), "metadata": meta})
+        items = b",".join(self.service.raw_in_version(call.rt, e, call.version) for e in selected)
+        return self._json(head[:-1] + b',"items":[' + items + b"]}")
+
+    def _delete_collection(self, call: Call, options: Any) -> web.Response:
+        keep = self._filter(call)
+        deleted = []
+        for entry in self.store.list(call.rt.key, call.namespace or None):
+            if keep(entry):
+                result = self.service.delete(call.rt, entry.namespace, entry.name, options, self._dry_run(call.request), call.version)
+                deleted.append(result.obj)
+        return self._json({"kind": call.rt.list_kind, "apiVersion": call.rt.api_version(call.version), "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted})
+
+    # -- watch --------------------------------------------------------------------------------------------
+    async def _watch(self, call: Call) -> web.StreamResponse:
+        q = call.request.query
+        keep = self._filter(call)
+        rv_param = q.get("resourceVersion", "")
+        send_initial = q.get("sendInitialEvents") == "true" or rv_param in ("", "0")
+        since = self.store.rv if send_initial else _parse_rv(rv_param)
+        try:
+            watcher = self.store.watch(call.rt.key, since, keep)
+        except Expired as exc:
+            raise gone(str(exc)) from exc
+        as_table = self._wants_table(call.request)
+        timeout = float(q.get("timeoutSeconds") or 1800)
+        bookmarks = q.get("allowWatchBookmarks") == "true"
+        response = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
+        await response.prepare(call.request)
+        first_table = [True]
+
+        async def send(event_type: str, entry: Entry) -> None:
+            if as_table:
+                obj = self.service.to_version(call.rt, entry.obj, call.version)
+                payload = table(call.rt, call.version, [obj], self.service.clock.time(), q.get("includeObject", "Metadata"), {"resourceVersion": str(entry.rv)}, with_columns=first_table[0])
+                first_table[0] = False
+                body = dumps({"type": event_type, "object": payload})
+            else:
+                body = b'{"type":"' + event_type.encode() + b'","object":' + self.service.raw_in_version(call.rt, entry, call.version) + b"}"
+            await response.write(body + b"\n")
+
+        async def bookmark(rv: int, initial_end: bool = False) -> None:
+            meta: dict[str, Any] = {"resourceVersion": str(rv)}
+            if initial_end:
+                meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+            obj = {"kind": call.rt.kind, "apiVersion": call.rt.api_version(call.version), "metadata": meta}
+            await response.write(dumps({"type": "BOOKMARK", "object": obj}) + b"\n")
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            if send_initial:
+                for entry in self.store.list(call.rt.key, call.namespace or None):
+                    if keep(entry):
+                        await send("ADDED", entry)
+                if q.get("sendInitialEvents") == "true" and bookmarks:
+                    await bookmark(since, initial_end=True)
+            last_rv = since
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    event = await asyncio.wait_for(watcher.queue.get(), min(remaining, BOOKMARK_INTERVAL))
+                except asyncio.TimeoutError:
+                    if bookmarks and loop.time() < deadline:
+                        await bookmark(max(last_rv, self.store.rv))
+                    continue
+                if event is None:
+                    break
+                last_rv = event.entry.rv
+                await send(event.type if event.type != DELETED else DELETED, event.entry)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.store.unwatch(watcher)
+        try:
+            await response.write_eof()
+        except ConnectionResetError:
+            pass
+        return response
+
+
+def _parse_rv(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise bad_request(f"invalid resource version: {text!r}") from exc

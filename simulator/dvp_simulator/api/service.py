@@ -1,0 +1,348 @@
+"""Object semantics shared by the HTTP API and the in-process controllers: identity, optimistic concurrency,
+generation, finalizers and deletion, admission (webhooks, defaulting, pruning, schema, CEL), field ownership
+and version conversion. Controllers write through this too, so they obey the same rules as any client."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..clock import Clock
+from ..resources import Registry, ResourceType
+from ..store.store import ADDED, MODIFIED, Entry, Store
+from . import apply as ssa
+from .admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
+from .errors import APIError, already_exists, bad_request, cause, conflict, invalid, not_found
+from .patch import APPLY_PATCH_YAML, apply_patch
+
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+IMMUTABLE_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+
+
+@dataclass
+class WriteOptions:
+    version: str
+    dry_run: bool = False
+    manager: str = "unknown"
+    field_validation: str = "Warn"  # Strict | Warn | Ignore
+    subresource: str | None = None
+    force: bool = False
+
+
+@dataclass
+class Result:
+    obj: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    created: bool = False
+
+
+class ObjectService:
+    def __init__(self, registry: Registry, store: Store, clock: Clock, admission: Admission | None = None):
+        self.registry = registry
+        self.store = store
+        self.clock = clock
+        self.admission = admission or Admission()
+
+    # -- reads ---------------------------------------------------------------------------------------------
+    def entry(self, rt: ResourceType, namespace: str, name: str) -> Entry:
+        e = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+        if e is None:
+            raise not_found(rt.group, rt.plural, name)
+        return e
+
+    def get(self, rt: ResourceType, namespace: str, name: str, version: str | None = None) -> dict[str, Any]:
+        return self.to_version(rt, self.entry(rt, namespace, name).obj, version)
+
+    def find(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        e = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+        return e.obj if e else None
+
+    def to_version(self, rt: ResourceType, obj: dict[str, Any], version: str | None) -> dict[str, Any]:
+        """Objects are stored in the storage version; a copy is converted for any other version."""
+        if version is None or version == rt.storage_version:
+            return obj
+        converted = rt.convert(copy.deepcopy(obj), version) if rt.convert else copy.deepcopy(obj)
+        converted["apiVersion"] = rt.api_version(version)
+        return converted
+
+    def raw_in_version(self, rt: ResourceType, entry: Entry, version: str | None) -> bytes:
+        if version is None or version == rt.storage_version:
+            return entry.raw
+        return json.dumps(self.to_version(rt, entry.obj, version), separators=(",", ":")).encode()
+
+    # -- create --------------------------------------------------------------------------------------------
+    def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Result:
+        obj = self._check_body(rt, namespace, body, opts.version)
+        meta = obj["metadata"]
+        if not meta.get("name"):
+            if meta.get("generateName"):
+                meta["name"] = meta["generateName"] + "".join(secrets.choice(GENERATE_ALPHABET) for _ in range(5))
+            else:
+                raise invalid(rt.group, rt.kind, "", [cause("metadata.name", "Required value: name or generateName is required", "FieldValueRequired")])
+        if rt.namespaced:
+            self._require_namespace(namespace)
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        self._validate_metadata(rt, obj)
+        if self.store.get(rt.key, meta.get("namespace", ""), meta["name"]) is not None:
+            raise already_exists(rt.group, rt.plural, meta["name"])
+        for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
+            meta.pop(key, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = self.clock.stamp()
+        meta["generation"] = 1
+        if rt.has_status and rt.is_crd and opts.subresource is None:
+            obj.pop("status", None)
+        warnings = self._admit(rt, CREATE, obj, None, opts)
+        if opts.manager:
+            ssa.track_update(None, obj, self._schema(rt, opts.version), opts.manager, rt.api_version(opts.version), opts.subresource)
+        return Result(self._commit(rt, obj, None, opts, ADDED), warnings, created=True)
+
+    # -- update (PUT) --------------------------------------------------------------------------------------
+    def update(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions) -> Result:
+        obj = self._check_body(rt, namespace, body, opts.version)
+        if obj["metadata"].get("name") not in (None, name):
+            raise bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
+        obj["metadata"]["name"] = name
+        current = self.entry(rt, namespace, name)
+        wanted_rv = obj["metadata"].get("resourceVersion")
+        if wanted_rv and wanted_rv != str(current.rv):
+            raise conflict(rt.group, rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again")
+        return self._update_from(rt, current, obj, opts)
+
+    def _update_from(self, rt: ResourceType, current: Entry, obj: dict[str, Any], opts: WriteOptions) -> Result:
+        old = self.to_version(rt, current.obj, opts.version)
+        new = self._merge_subresource(rt, old, obj, opts.subresource)
+        meta, old_meta = new["metadata"], old["metadata"]
+        if rt.namespaced:
+            meta["namespace"] = old_meta["namespace"]
+        for key in IMMUTABLE_METADATA:
+            if key in old_meta:
+                meta[key] = old_meta[key]
+            else:
+                meta.pop(key, None)
+        if old_meta.get("deletionTimestamp"):
+            added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+            if added:
+                raise invalid(rt.group, rt.kind, meta["name"], [cause("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted", "FieldValueForbidden")])
+        self._validate_metadata(rt, new)
+        if _spec_changed(old, new):
+            meta["generation"] = int(old_meta.get("generation", 1)) + 1
+        warnings = self._admit(rt, UPDATE, new, old, opts)
+        if _spec_changed(old, new) and meta.get("generation") == old_meta.get("generation"):
+            meta["generation"] = int(old_meta.get("generation", 1)) + 1  # a mutating webhook changed the spec
+        if opts.manager:
+            ssa.track_update(old, new, self._schema(rt, opts.version), opts.manager, rt.api_version(opts.version), opts.subresource)
+        if _same(old, new):
+            return Result(old, warnings)
+        return Result(self._commit(rt, new, old, opts, MODIFIED), warnings)
+
+    # -- patch ---------------------------------------------------------------------------------------------
+    def patch(self, rt: ResourceType, namespace: str, name: str, content_type: str, body: Any, opts: WriteOptions) -> Result:
+        if content_type == APPLY_PATCH_YAML:
+            return self.apply(rt, namespace, name, body, opts)
+        current = self.entry(rt, namespace, name)
+        old = self.to_version(rt, current.obj, opts.version)
+        patched = apply_patch(content_type, copy.deepcopy(old), body, self._schema(rt, opts.version), strategic_ok=not rt.is_crd)
+        if not isinstance(patched, dict):
+            raise bad_request("the patch did not produce an object")
+        wanted_rv = patched.get("metadata", {}).get("resourceVersion")
+        if wanted_rv and wanted_rv != str(current.rv):
+            raise conflict(rt.group, rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again")
+        patched.setdefault("metadata", {})["name"] = name
+        patched["apiVersion"], patched["kind"] = rt.api_version(opts.version), rt.kind
+        return self._update_from(rt, current, patched, opts)
+
+    def apply(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions) -> Result:
+        """Server-side apply: create or merge the manager's intent, with conflicts unless forced."""
+        if not opts.manager or opts.manager == "unknown":
+            raise bad_request("PATCH requests with apply content type require a field manager (fieldManager query parameter)")
+        applied = self._check_body(rt, namespace, body, opts.version)
+        if applied["metadata"].get("name") not in (None, name):
+            raise bad_request(f"the name of the object ({applied['metadata'].get('name')}) does not match the name on the URL ({name})")
+        applied["metadata"]["name"] = name
+        schema = self._schema(rt, opts.version)
+        api_version = rt.api_version(opts.version)
+        current = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+        if current is None:
+            if opts.subresource:
+                raise not_found(rt.group, rt.plural, name)
+            merged = ssa.server_side_apply(None, applied, schema, opts.manager, api_version, opts.force)
+            no_tracking = WriteOptions(**{**opts.__dict__, "manager": ""})
+            result = self.create(rt, namespace, merged, no_tracking)
+            return result
+        old = self.to_version(rt, current.obj, opts.version)
+        merged = ssa.server_side_apply(old, applied, schema, opts.manager, api_version, opts.force, opts.subresource)
+        no_tracking = WriteOptions(**{**opts.__dict__, "manager": ""})
+        return self._update_from(rt, current, merged, no_tracking)
+
+    # -- delete --------------------------------------------------------------------------------------------
+    def delete(self, rt: ResourceType, namespace: str, name: str, options: dict[str, Any] | None, dry_run: bool = False, version: str | None = None) -> Result:
+        options = options or {}
+        current = self.entry(rt, namespace, name)
+        pre = options.get("preconditions") or {}
+        if pre.get("uid") and pre["uid"] != current.obj["metadata"].get("uid"):
+            raise conflict(rt.group, rt.plural, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {current.obj['metadata'].get('uid')}")
+        if pre.get("resourceVersion") and pre["resourceVersion"] != str(current.rv):
+            raise conflict(rt.group, rt.plural, name, f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, ResourceVersion in object meta: {current.rv}")
+        request = AdmissionRequest(DELETE, rt, None, current.obj, None, dry_run, self, version or rt.storage_version)
+        self.admission.run_validating(request)
+        obj = copy.deepcopy(current.obj)
+        meta = obj["metadata"]
+        finalizers = pending_finalizers(rt, obj)
+        policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else None)
+        if policy == "Orphan" and "orphan" not in finalizers and not meta.get("deletionTimestamp"):
+            finalizers.append("orphan")
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers and not meta.get("deletionTimestamp"):
+            finalizers.append("foregroundDeletion")
+        if not finalizers:
+            if dry_run:
+                return Result(self.to_version(rt, obj, version))
+            gone = self.store.remove(rt.key, meta.get("namespace", ""), name)
+            return Result(self.to_version(rt, gone.obj, version))
+        if meta.get("deletionTimestamp") and finalizers == pending_finalizers(rt, current.obj):
+            return Result(self.to_version(rt, obj, version))
+        added = [f for f in finalizers if f not in pending_finalizers(rt, current.obj)]
+        if added:
+            meta["finalizers"] = list(meta.get("finalizers") or []) + added
+        meta.setdefault("deletionTimestamp", self.clock.stamp())
+        meta.setdefault("deletionGracePeriodSeconds", 0)
+        if dry_run:
+            return Result(self.to_version(rt, obj, version))
+        entry = self.store.put(rt.key, obj, MODIFIED)
+        return Result(self.to_version(rt, entry.obj, version))
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _schema(self, rt: ResourceType, version: str) -> dict[str, Any]:
+        return rt.versions[version].schema
+
+    def _check_body(self, rt: ResourceType, namespace: str, body: Any, version: str) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise bad_request(f"{rt.kind} in version \"{version}\" cannot be handled as a {rt.kind}: the body must be an object")
+        obj = copy.deepcopy(body)
+        want = rt.api_version(version)
+        if obj.get("apiVersion") not in (None, want):
+            raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version ({want})")
+        if obj.get("kind") not in (None, rt.kind):
+            raise bad_request(f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({rt.kind})")
+        obj["apiVersion"], obj["kind"] = want, rt.kind
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise bad_request("metadata must be an object")
+        if rt.namespaced and meta.get("namespace") not in (None, "", namespace):
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        return obj
+
+    def _require_namespace(self, namespace: str) -> None:
+        ns_rt = self.registry.types["/namespaces"]
+        entry = self.store.get(ns_rt.key, "", namespace)
+        if entry is None:
+            raise not_found("", "namespaces", namespace)
+        if entry.obj["metadata"].get("deletionTimestamp"):
+            raise APIError(403, f'unable to create new content in namespace {namespace} because it is being terminated', reason="Forbidden")
+
+    def _validate_metadata(self, rt: ResourceType, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        name = meta["name"]
+        causes = []
+        pattern, what = (DNS1123_LABEL, "RFC 1123 label") if rt.kind == "Namespace" else (DNS1123_SUBDOMAIN, "RFC 1123 subdomain")
+        if len(name) > (63 if rt.kind == "Namespace" else 253) or not pattern.match(name):
+            causes.append(cause("metadata.name", f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character (regex used for validation is \'{pattern.pattern[1:-1]}\')'))
+        for field_name in ("labels", "annotations"):
+            values = meta.get(field_name) or {}
+            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+                causes.append(cause(f"metadata.{field_name}", "Invalid value: must be a map of strings"))
+        for key, value in (meta.get("labels") or {}).items():
+            if isinstance(value, str) and (len(value) > 63 or not LABEL_VALUE.match(value)):
+                causes.append(cause(f"metadata.labels", f'Invalid value: "{value}": a valid label must be an empty string or consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character'))
+        if causes:
+            raise invalid(rt.group, rt.kind, name, causes)
+
+    def _merge_subresource(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None) -> dict[str, Any]:
+        """The status subresource changes only status; the main resource never changes status."""
+        if not rt.has_status:
+            return new
+        if subresource == "status":
+            merged = copy.deepcopy(old)
+            if "status" in new:
+                merged["status"] = new["status"]
+            else:
+                merged.pop("status", None)
+            return merged
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+        return new
+
+    def _admit(self, rt: ResourceType, operation: str, obj: dict[str, Any], old: dict[str, Any] | None, opts: WriteOptions) -> list[str]:
+        request = AdmissionRequest(operation, rt, obj, old, opts.subresource, opts.dry_run, self, opts.version)
+        self.admission.run_mutating(request)
+        ops = rt.versions[opts.version].ops
+        dropped = ops.prune(obj)
+        if dropped and opts.field_validation == "Strict":
+            listed = ", ".join(f'unknown field "{d}"' for d in dropped)
+            raise bad_request(f'{rt.kind} in version "{opts.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}')
+        if dropped and opts.field_validation != "Ignore":
+            request.warnings.extend(f'unknown field "{d}"' for d in dropped)
+        ops.default(obj)
+        causes = ops.validate(obj, old)
+        if causes:
+            raise invalid(rt.group, rt.kind, obj["metadata"].get("name", ""), causes)
+        self.admission.run_validating(request)
+        version = rt.versions[opts.version]
+        if version.deprecated and version.deprecation_warning:
+            request.warnings.insert(0, version.deprecation_warning)
+        return request.warnings
+
+    def _commit(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, opts: WriteOptions, event: str) -> dict[str, Any]:
+        stored = obj
+        if opts.version != rt.storage_version:
+            stored = rt.convert(copy.deepcopy(obj), rt.storage_version) if rt.convert else copy.deepcopy(obj)
+            stored["apiVersion"] = rt.api_version(rt.storage_version)
+        meta = stored["metadata"]
+        if opts.dry_run:
+            if old is not None:
+                meta["resourceVersion"] = old["metadata"].get("resourceVersion")
+            return self.to_version(rt, stored, opts.version)
+        if old is not None and meta.get("deletionTimestamp") and not pending_finalizers(rt, stored):
+            gone = self.store.remove(rt.key, meta.get("namespace", ""), meta["name"])
+            return self.to_version(rt, gone.obj, opts.version)
+        entry = self.store.put(rt.key, stored, event)
+        return self.to_version(rt, entry.obj, opts.version)
+
+
+def pending_finalizers(rt: ResourceType, obj: dict[str, Any]) -> list[str]:
+    """metadata.finalizers, plus a Namespace's spec.finalizers (the namespace controller's own)."""
+    out = list(obj["metadata"].get("finalizers") or [])
+    if rt.kind == "Namespace" and not rt.group:
+        out += list(obj.get("spec", {}).get("finalizers") or [])
+    return out
+
+
+def _spec_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    keys = (set(old) | set(new)) - {"metadata", "status", "apiVersion", "kind"}
+    return any(old.get(k) != new.get(k) for k in keys)
+
+
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """A write that changes nothing but managedFields timestamps is not a write."""
+
+    def strip(o: dict[str, Any]) -> dict[str, Any]:
+        o = dict(o)
+        meta = dict(o["metadata"])
+        meta.pop("resourceVersion", None)
+        meta["managedFields"] = [{k: v for k, v in e.items() if k != "time"} for e in meta.get("managedFields") or []]
+        o["metadata"] = meta
+        return o
+
+    return strip(old) == strip(new)

@@ -1,0 +1,210 @@
+"""`kubectl get` tables (meta.k8s.io/v1 Table): CRD printer columns evaluated with their JSONPath, built-in kinds
+with the columns kube-apiserver prints for them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+from ..clock import Clock
+from ..resources import ResourceType
+
+Row = Callable[[dict[str, Any], float], list[Any]]
+
+
+def human_duration(seconds: float) -> str:
+    """k8s.io/apimachinery duration.HumanDuration."""
+    s = int(seconds)
+    if s < 0:
+        return "<invalid>"
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = s // 3600
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    d = h // 24
+    if h < 24 * 8:
+        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
+    if h < 24 * 365 * 2:
+        return f"{d}d"
+    y = d // 365
+    return f"{y}y{d % 365}d" if d % 365 and y < 8 else f"{y}y"
+
+
+def age(obj: dict[str, Any], now: float) -> str:
+    stamp = obj.get("metadata", {}).get("creationTimestamp")
+    return human_duration(now - Clock.parse(stamp)) if stamp else "<unknown>"
+
+
+_SEGMENT = re.compile(r"\.([A-Za-z0-9_\-]+)|\[\?\(@\.([A-Za-z0-9_.]+)\s*==\s*['\"]?([^'\")]+)['\"]?\)\]|\[(\d+|\*)\]|\['([^']+)'\]")
+
+
+def jsonpath(obj: Any, path: str) -> list[Any]:
+    """The JSONPath subset CRD printer columns use: .a.b, ['x.y'], [0], [*], [?(@.k=="v")]."""
+    path = path.strip()
+    if path.startswith("{") and path.endswith("}"):
+        path = path[1:-1]
+    values = [obj]
+    pos = 0
+    while pos < len(path):
+        m = _SEGMENT.match(path, pos)
+        if not m:
+            return []
+        pos = m.end()
+        field, fkey, fval, index, quoted = m.groups()
+        out = []
+        for v in values:
+            if field is not None or quoted is not None:
+                key = field if field is not None else quoted
+                if isinstance(v, dict) and key in v:
+                    out.append(v[key])
+            elif index is not None:
+                if isinstance(v, list):
+                    out.extend(v if index == "*" else v[int(index) : int(index) + 1])
+            elif fkey is not None and isinstance(v, list):
+                for item in v:
+                    cur: Any = item
+                    for part in fkey.split("."):
+                        cur = cur.get(part) if isinstance(cur, dict) else None
+                    if str(cur).lower() == fval.lower() if isinstance(cur, bool) else cur == fval:
+                        out.append(item)
+        values = out
+    return values
+
+
+def cell(values: list[Any], column_type: str, now: float) -> Any:
+    if not values:
+        return None
+    if column_type == "date":
+        value = values[0]
+        return human_duration(now - Clock.parse(value)) if isinstance(value, str) and value else None
+    if len(values) > 1:
+        return ",".join(str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+    return values[0]
+
+
+def _node_status(o: dict[str, Any]) -> str:
+    ready = next((c for c in o.get("status", {}).get("conditions", []) if c.get("type") == "Ready"), None)
+    status = "Ready" if ready and ready.get("status") == "True" else ("NotReady" if ready and ready.get("status") == "False" else "Unknown")
+    if o.get("spec", {}).get("unschedulable"):
+        status += ",SchedulingDisabled"
+    return status
+
+
+def _roles(o: dict[str, Any]) -> str:
+    roles = sorted(k.split("/", 1)[1] for k in o["metadata"].get("labels", {}) if k.startswith("node-role.kubernetes.io/"))
+    return ",".join(r for r in roles if r) or "<none>"
+
+
+def _address(o: dict[str, Any], kind: str) -> str:
+    return next((a["address"] for a in o.get("status", {}).get("addresses", []) if a.get("type") == kind), "<none>")
+
+
+def _pod_ready(o: dict[str, Any]) -> str:
+    statuses = o.get("status", {}).get("containerStatuses", [])
+    total = len(o.get("spec", {}).get("containers", []))
+    return f"{sum(1 for s in statuses if s.get('ready'))}/{total}"
+
+
+def _pod_status(o: dict[str, Any]) -> str:
+    if o["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    return o.get("status", {}).get("reason") or o.get("status", {}).get("phase", "Pending")
+
+
+def _restarts(o: dict[str, Any]) -> int:
+    return sum(int(s.get("restartCount", 0)) for s in o.get("status", {}).get("containerStatuses", []))
+
+
+def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "") -> dict[str, Any]:
+    return {"name": name, "type": typ, "format": fmt, "description": "", "priority": priority}
+
+
+NAME = _col("Name", fmt="name")
+
+# Built-in kinds: (columns, row function) — the columns kube-apiserver's printers produce.
+BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
+    "/namespaces": (
+        [NAME, _col("Status"), _col("Age")],
+        lambda o, now: [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"), age(o, now)],
+    ),
+    "/nodes": (
+        [NAME, _col("Status"), _col("Roles"), _col("Age"), _col("Version"), _col("Internal-IP", priority=1), _col("External-IP", priority=1), _col("OS-Image", priority=1), _col("Kernel-Version", priority=1), _col("Container-Runtime", priority=1)],
+        lambda o, now: [
+            o["metadata"]["name"], _node_status(o), _roles(o), age(o, now),
+            o.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", ""),
+            _address(o, "InternalIP"), _address(o, "ExternalIP"),
+            o.get("status", {}).get("nodeInfo", {}).get("osImage", "<unknown>"),
+            o.get("status", {}).get("nodeInfo", {}).get("kernelVersion", "<unknown>"),
+            o.get("status", {}).get("nodeInfo", {}).get("containerRuntimeVersion", "<unknown>"),
+        ],
+    ),
+    "/pods": (
+        [NAME, _col("Ready"), _col("Status"), _col("Restarts", "integer"), _col("Age"), _col("IP", priority=1), _col("Node", priority=1)],
+        lambda o, now: [o["metadata"]["name"], _pod_ready(o), _pod_status(o), _restarts(o), age(o, now), o.get("status", {}).get("podIP") or "<none>", o.get("spec", {}).get("nodeName") or "<none>"],
+    ),
+    "/events": (
+        [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")],
+        lambda o, now: [
+            human_duration(now - Clock.parse(o["lastTimestamp"])) if o.get("lastTimestamp") else age(o, now),
+            o.get("type", ""), o.get("reason", ""),
+            f"{o.get('involvedObject', {}).get('kind', '').lower()}/{o.get('involvedObject', {}).get('name', '')}",
+            o.get("message", ""),
+        ],
+    ),
+    "/secrets": (
+        [NAME, _col("Type"), _col("Data", "integer"), _col("Age")],
+        lambda o, now: [o["metadata"]["name"], o.get("type", "Opaque"), len(o.get("data") or {}), age(o, now)],
+    ),
+    "coordination.k8s.io/leases": (
+        [NAME, _col("Holder"), _col("Age")],
+        lambda o, now: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), age(o, now)],
+    ),
+    "apiextensions.k8s.io/customresourcedefinitions": (
+        [NAME, _col("Created At", "date")],
+        lambda o, now: [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")],
+    ),
+}  # fmt: skip
+
+
+def columns_for(rt: ResourceType, version: str) -> tuple[list[dict[str, Any]], Row]:
+    if rt.key in BUILTIN:
+        return BUILTIN[rt.key]
+    printer = rt.versions[version].columns
+    if not printer:
+        printer = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
+    cols = [NAME] + [
+        {"name": c["name"], "type": "string" if c["type"] == "date" else c["type"], "format": c.get("format", ""), "description": c.get("description", ""), "priority": c.get("priority", 0)}
+        for c in printer
+    ]
+
+    def row(o: dict[str, Any], now: float) -> list[Any]:
+        return [o["metadata"]["name"]] + [cell(jsonpath(o, c["jsonPath"]), c["type"], now) for c in printer]
+
+    return cols, row
+
+
+def table(rt: ResourceType, version: str, objects: list[dict[str, Any]], now: float, include_object: str, list_meta: dict[str, Any], with_columns: bool = True) -> dict[str, Any]:
+    cols, row = columns_for(rt, version)
+    rows = []
+    for o in objects:
+        r: dict[str, Any] = {"cells": row(o, now)}
+        if include_object == "Object":
+            r["object"] = o
+        elif include_object != "None":
+            r["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}
+        rows.append(r)
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": cols if with_columns else [],
+        "rows": rows,
+    }

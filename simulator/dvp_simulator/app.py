@@ -1,0 +1,96 @@
+"""Assembly of the simulator: registry, store, clock, admission, API server and controllers."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .api.admission import CREATE, Admission, AdmissionRequest
+from .api.server import APIServer, Call
+from .api.service import ObjectService, WriteOptions
+from .clock import Clock
+from .controllers import garbage_collector, namespace
+from .controllers.runtime import Manager
+from .resources import Registry, build_registry
+from .store.store import ADDED, MODIFIED, Store
+
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "d8-virtualization")
+
+
+@dataclass
+class Simulator:
+    registry: Registry
+    store: Store
+    clock: Clock
+    service: ObjectService
+    api: APIServer
+    manager: Manager
+
+    async def start(self) -> None:
+        await self.manager.start()
+
+    async def stop(self) -> None:
+        await self.manager.stop()
+        self.clock.save()
+        self.store.close()
+
+
+def build(state_dir: Path, token: str, address: str, time_scale: float = 1.0, crd_dir: Path | None = None) -> Simulator:
+    registry = build_registry(crd_dir)
+    store = Store(state_dir / "store.sqlite")
+    clock = Clock(time_scale, state_dir / "clock")
+    admission = Admission()
+    register_builtin_admission(admission)
+    service = ObjectService(registry, store, clock, admission)
+    api = APIServer(service, token, address)
+    api.subresource_handlers[("/pods", "eviction")] = lambda call, body: evict_pod(service, call, body)
+    manager = Manager(service, clock)
+    manager.add(namespace.controller(registry))
+    manager.add(garbage_collector.controller(registry))
+    seed(service)
+    return Simulator(registry, store, clock, service, api, manager)
+
+
+def register_builtin_admission(admission: Admission) -> None:
+    @admission.mutate("", "Namespace", operations=(CREATE,))
+    def namespace_defaults(request: AdmissionRequest) -> None:
+        obj = request.obj
+        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+        obj.setdefault("status", {})["phase"] = "Active"
+        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
+
+
+def evict_pod(service: ObjectService, call: Call, body: Any) -> dict[str, Any]:
+    """policy/v1 Eviction: with no disruption budgets in play, an eviction deletes the pod.
+    Later issues put the virtualization platform's own eviction rules in front of this."""
+    options = (body or {}).get("deleteOptions") or {}
+    service.delete(call.rt, call.namespace, call.name, options)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+
+def seed(service: ObjectService) -> None:
+    """System namespaces and the CRD objects describing what we serve (refreshed on every start)."""
+    ns_rt = service.registry.types["/namespaces"]
+    for name in SYSTEM_NAMESPACES:
+        if service.find(ns_rt, "", name) is None:
+            service.create(ns_rt, "", {"metadata": {"name": name}}, WriteOptions(version="v1", manager="dvp-sim"))
+    crd_rt = service.registry.types["apiextensions.k8s.io/customresourcedefinitions"]
+    for rt in service.registry.types.values():
+        if rt.crd is None:
+            continue
+        crd = copy.deepcopy(rt.crd)
+        current = service.find(crd_rt, "", crd["metadata"]["name"])
+        meta = crd["metadata"]
+        meta["uid"] = current["metadata"]["uid"] if current else str(uuid.uuid4())
+        meta["creationTimestamp"] = current["metadata"]["creationTimestamp"] if current else service.clock.stamp()
+        meta["generation"] = 1
+        crd["status"] = {
+            "acceptedNames": crd["spec"]["names"],
+            "storedVersions": [rt.storage_version],
+            "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": meta["creationTimestamp"]}],
+        }
+        if current is None or {k: v for k, v in current.items() if k != "metadata"} != {k: v for k, v in crd.items() if k != "metadata"}:
+            service.store.put(crd_rt.key, crd, MODIFIED if current else ADDED)

@@ -1,0 +1,74 @@
+"""`dvp-sim`: run the simulator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from .app import build
+from .certs import ensure_pki, write_kubeconfig
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dvp-sim", description="A simulated Deckhouse Virtualization Platform cluster")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="serve the Kubernetes API over HTTPS on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=6443, help="port on 127.0.0.1 (0 picks a free one)")
+    serve.add_argument("--state-dir", type=Path, required=True, help="where objects, certificates and images live")
+    serve.add_argument("--kubeconfig", type=Path, required=True, help="kubeconfig file to write for clients")
+    serve.add_argument("--topology", type=Path, help="cluster topology (nodes, CIDRs) file")
+    serve.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per real second")
+    serve.add_argument("--crd-dir", type=Path, help="serve the CustomResourceDefinitions in this folder verbatim")
+    serve.add_argument("--log-level", default="WARNING")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.topology is not None and not args.topology.is_file():
+        parser.error(f"--topology: no such file: {args.topology}")
+    if args.crd_dir is not None and not args.crd_dir.is_dir():
+        parser.error(f"--crd-dir: no such folder: {args.crd_dir}")
+    if args.time_scale <= 0:
+        parser.error("--time-scale must be positive")
+    return asyncio.run(serve_forever(args))
+
+
+async def serve_forever(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir.resolve()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    pki = ensure_pki(state_dir)
+    token = pki["token"].read_text().strip()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(pki["server.crt"], pki["server.key"])
+
+    sim = build(state_dir, token, "127.0.0.1", args.time_scale, args.crd_dir)
+    sim.api.app.on_shutdown.append(lambda app: sim.store.close_watchers())
+    runner = web.AppRunner(sim.api.app, access_log=None, handle_signals=False, shutdown_timeout=2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", args.port, ssl_context=tls, reuse_address=True)
+    await site.start()
+    port = runner.addresses[0][1]
+    server = f"https://127.0.0.1:{port}"
+    sim.api.address = f"127.0.0.1:{port}"
+    write_kubeconfig(args.kubeconfig.resolve(), server, pki["ca.crt"], token)
+    await sim.start()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"dvp-sim ready: {server} kubeconfig={args.kubeconfig.resolve()}", flush=True)
+    await stop.wait()
+    await runner.cleanup()
+    await sim.stop()
+    print("dvp-sim stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

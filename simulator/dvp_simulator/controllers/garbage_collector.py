@@ -1,0 +1,92 @@
+"""Garbage collection by ownerReferences: dependents of a deleted owner are deleted (background), orphaned
+(`orphan` finalizer) or deleted first (`foregroundDeletion` finalizer)."""
+
+from __future__ import annotations
+
+from ..api.service import WriteOptions
+from ..store.store import DELETED, Event
+from .runtime import Context, Controller, Key, Requeue
+
+# The collector's view of the world, fed by watch events: uid → object, owner uid → dependents.
+Ref = tuple[str, str, str]  # (resource key, namespace, name)
+
+
+class Graph:
+    def __init__(self) -> None:
+        self.objects: dict[str, Ref] = {}
+        self.dependents: dict[str, set[Ref]] = {}
+
+    def observe(self, res: str, event: Event) -> list[Key]:
+        meta = event.entry.obj["metadata"]
+        uid = meta.get("uid", "")
+        ref = (res, meta.get("namespace", ""), meta["name"])
+        owners = [o["uid"] for o in meta.get("ownerReferences") or [] if o.get("uid")]
+        for owner in owners:
+            if event.type == DELETED:
+                self.dependents.get(owner, set()).discard(ref)
+            else:
+                self.dependents.setdefault(owner, set()).add(ref)
+        if event.type == DELETED:
+            self.objects.pop(uid, None)
+            return [("", uid)] + [("", o) for o in owners]
+        self.objects[uid] = ref
+        keys = [("", o) for o in owners]
+        if meta.get("deletionTimestamp"):
+            keys.append(("", uid))
+        return keys
+
+
+def controller(registry) -> Controller:
+    graph = Graph()
+
+    async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+        uid = key[1]
+        service = ctx.service
+        owner_ref = graph.objects.get(uid)
+        owner = service.store.get(*owner_ref) if owner_ref else None
+        dependents = sorted(graph.dependents.get(uid, set()))
+        if owner is None:
+            for res, ns, name in dependents:
+                rt = service.registry.types[res]
+                if service.store.get(res, ns, name) is not None:
+                    service.delete(rt, ns, name, {"propagationPolicy": "Background"})
+            return None
+        meta = owner.obj["metadata"]
+        finalizers = meta.get("finalizers") or []
+        if not meta.get("deletionTimestamp"):
+            return None
+        owner_rt = service.registry.types[owner_ref[0]]
+        if "orphan" in finalizers:
+            for res, ns, name in dependents:
+                entry = service.store.get(res, ns, name)
+                if entry is None:
+                    continue
+                rt = service.registry.types[res]
+                obj = dict(entry.obj)
+                obj["metadata"] = {**obj["metadata"], "ownerReferences": [r for r in obj["metadata"].get("ownerReferences", []) if r.get("uid") != uid]}
+                service.update(rt, ns, name, obj, WriteOptions(version=rt.storage_version, manager="garbage-collector"))
+            _drop_finalizer(service, owner_rt, owner.obj, "orphan")
+        elif "foregroundDeletion" in finalizers:
+            alive = [d for d in dependents if service.store.get(*d) is not None]
+            for res, ns, name in alive:
+                entry = service.store.get(res, ns, name)
+                if not entry.obj["metadata"].get("deletionTimestamp"):
+                    service.delete(service.registry.types[res], ns, name, {"propagationPolicy": "Foreground"})
+            if alive:
+                return Requeue(after=1.0)
+            _drop_finalizer(service, owner_rt, owner.obj, "foregroundDeletion")
+        return None
+
+    def mapper_for(res: str):
+        return lambda event: graph.observe(res, event)
+
+    secondary = {rt.key: mapper_for(rt.key) for rt in registry.types.values() if not rt.read_only}
+    return Controller("garbage-collector", "", reconcile, secondary)
+
+
+def _drop_finalizer(service, rt, obj, finalizer: str) -> None:
+    latest = service.find(rt, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+    if latest is None:
+        return
+    meta = {**latest["metadata"], "finalizers": [f for f in latest["metadata"].get("finalizers", []) if f != finalizer]}
+    service.update(rt, meta.get("namespace", ""), meta["name"], {**latest, "metadata": meta}, WriteOptions(version=rt.storage_version, manager="garbage-collector"))

@@ -1,0 +1,50 @@
+"""Namespace lifecycle: a deleted namespace is Terminating until everything in it is gone, then disappears."""
+
+from __future__ import annotations
+
+from ..store.store import Event
+from .runtime import Context, Controller, Key, Requeue
+
+NAMESPACES = "/namespaces"
+
+
+async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+    service = ctx.service
+    ns_rt = service.registry.types[NAMESPACES]
+    ns = service.find(ns_rt, "", key[1])
+    if ns is None or not ns["metadata"].get("deletionTimestamp"):
+        return None
+    name = ns["metadata"]["name"]
+    if ns.get("status", {}).get("phase") != "Terminating":
+        status = {**ns, "status": {**ns.get("status", {}), "phase": "Terminating"}}
+        service.update(ns_rt, "", name, status, _opts(ns_rt, "status"))
+    left = 0
+    for rt in service.registry.types.values():
+        if not rt.namespaced or rt.read_only:
+            continue
+        for entry in service.store.list(rt.key, name):
+            left += 1
+            if not entry.obj["metadata"].get("deletionTimestamp"):
+                service.delete(rt, name, entry.name, {"propagationPolicy": "Background"})
+    if left:
+        return Requeue(after=1.0)
+    ns = service.find(ns_rt, "", name)
+    if ns is not None and ns.get("spec", {}).get("finalizers"):
+        service.update(ns_rt, "", name, {**ns, "spec": {**ns["spec"], "finalizers": []}}, _opts(ns_rt, "finalize"))
+    return None
+
+
+def _opts(rt, subresource):
+    from ..api.service import WriteOptions
+
+    return WriteOptions(version=rt.storage_version, manager="namespace-controller", subresource=None if subresource == "finalize" else subresource)
+
+
+def _namespace_of(event: Event) -> list[Key]:
+    ns = event.entry.namespace
+    return [("", ns)] if ns else []
+
+
+def controller(registry) -> Controller:
+    secondary = {rt.key: _namespace_of for rt in registry.types.values() if rt.namespaced}
+    return Controller("namespace", NAMESPACES, reconcile, secondary)

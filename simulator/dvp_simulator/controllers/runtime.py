@@ -1,0 +1,202 @@
+"""Controller runtime: watch-driven reconcilers with a work queue, per-object serialisation, requeue with
+exponential backoff, and every delay on the simulated clock.
+
+A controller is one file defining a `Controller` with the resources it watches and one `reconcile`
+function; `Manager.add` wires it to the store's watch and runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from ..api.service import ObjectService
+from ..clock import Clock
+from ..resources import ResourceType
+from ..store.store import Entry, Event
+
+log = logging.getLogger("dvp_simulator.controllers")
+
+Key = tuple[str, str]  # (namespace, name) of the primary object
+
+
+@dataclass
+class Requeue:
+    """Return from reconcile to run again after `after` simulated seconds."""
+
+    after: float
+
+
+@dataclass
+class Context:
+    service: ObjectService
+    clock: Clock
+
+    def rt(self, group: str, kind: str) -> ResourceType:
+        rt = self.service.registry.by_kind(group, kind)
+        if rt is None:
+            raise KeyError(f"{kind}.{group} is not served")
+        return rt
+
+
+Reconcile = Callable[[Context, Key], Awaitable[Requeue | None]]
+Mapper = Callable[[Event], list[Key]]
+
+
+@dataclass
+class Controller:
+    name: str
+    primary: str  # resource key (group/plural) of the reconciled kind
+    reconcile: Reconcile
+    # other resources whose events map to primary keys (e.g. a Pod event → its owning VM)
+    secondary: dict[str, Mapper] = field(default_factory=dict)
+    workers: int = 1
+
+
+class WorkQueue:
+    """Keys to reconcile; a key is never processed by two workers at once, and adds while processing
+    are remembered and replayed after (client-go's workqueue semantics)."""
+
+    def __init__(self, clock: Clock, base_delay: float = 0.005, max_delay: float = 300.0):
+        self.clock = clock
+        self.queue: asyncio.Queue[Key] = asyncio.Queue()
+        self.queued: set[Key] = set()
+        self.processing: set[Key] = set()
+        self.dirty: set[Key] = set()
+        self.failures: dict[Key, int] = {}
+        self.timers: dict[Key, asyncio.TimerHandle] = {}
+        self.base_delay, self.max_delay = base_delay, max_delay
+
+    def add(self, key: Key) -> None:
+        if key in self.processing:
+            self.dirty.add(key)
+        elif key not in self.queued:
+            self.queued.add(key)
+            self.queue.put_nowait(key)
+
+    def add_after(self, key: Key, delay: float) -> None:
+        """Add after `delay` simulated seconds; an earlier pending timer for the key wins."""
+        if delay <= 0:
+            self.add(key)
+            return
+        old = self.timers.get(key)
+        if old is not None and old.when() <= asyncio.get_running_loop().time() + self.clock.real_seconds(delay):
+            return
+        if old is not None:
+            old.cancel()
+        self.timers[key] = self.clock.call_later(delay, self._fire, key)
+
+    def _fire(self, key: Key) -> None:
+        self.timers.pop(key, None)
+        self.add(key)
+
+    def add_rate_limited(self, key: Key) -> None:
+        n = self.failures.get(key, 0)
+        self.failures[key] = n + 1
+        self.add_after(key, min(self.base_delay * (2**n), self.max_delay))
+
+    def forget(self, key: Key) -> None:
+        self.failures.pop(key, None)
+
+    async def get(self) -> Key:
+        key = await self.queue.get()
+        self.queued.discard(key)
+        self.processing.add(key)
+        return key
+
+    def done(self, key: Key) -> None:
+        self.processing.discard(key)
+        if key in self.dirty:
+            self.dirty.discard(key)
+            self.add(key)
+
+    def idle(self) -> bool:
+        return not self.queued and not self.processing
+
+
+class Manager:
+    def __init__(self, service: ObjectService, clock: Clock):
+        self.ctx = Context(service, clock)
+        self.controllers: list[tuple[Controller, WorkQueue]] = []
+        self.tasks: list[asyncio.Task] = []
+
+    def add(self, controller: Controller) -> None:
+        self.controllers.append((controller, WorkQueue(self.ctx.clock)))
+
+    async def start(self) -> None:
+        store = self.ctx.service.store
+        for controller, queue in self.controllers:
+            watchers = [(store.watch(controller.primary, None, _all), _identity)] if controller.primary else []
+            watchers += [(store.watch(res, None, _all), mapper) for res, mapper in controller.secondary.items()]
+            if controller.primary:
+                for entry in store.list(controller.primary):
+                    queue.add((entry.namespace, entry.name))
+            else:  # a controller without a primary kind sees the current state as synthetic events
+                for res, mapper in controller.secondary.items():
+                    for entry in store.list(res):
+                        for key in mapper(Event("ADDED", entry, None)):
+                            queue.add(key)
+            for watcher, mapper in watchers:
+                self.tasks.append(asyncio.create_task(self._pump(watcher, mapper, queue)))
+            for _ in range(controller.workers):
+                self.tasks.append(asyncio.create_task(self._work(controller, queue)))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.tasks.clear()
+
+    async def _pump(self, watcher: Any, mapper: Mapper, queue: WorkQueue) -> None:
+        while True:
+            event = await watcher.queue.get()
+            if event is None:
+                return
+            for key in mapper(event):
+                queue.add(key)
+
+    async def _work(self, controller: Controller, queue: WorkQueue) -> None:
+        while True:
+            key = await queue.get()
+            try:
+                result = await controller.reconcile(self.ctx, key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: reconcile %s/%s failed; retrying with backoff", controller.name, *key)
+                queue.add_rate_limited(key)
+            else:
+                queue.forget(key)
+                if result is not None:
+                    queue.add_after(key, result.after)
+            finally:
+                queue.done(key)
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until every queue is idle (for start-up and tests of in-process use)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end:
+            if all(q.idle() and q.queue.empty() for _, q in self.controllers):
+                return
+            await asyncio.sleep(0.01)
+
+
+def _all(entry: Entry) -> bool:
+    return True
+
+
+def _identity(event: Event) -> list[Key]:
+    return [(event.entry.namespace, event.entry.name)]
+
+
+def owner_keys(kind: str) -> Mapper:
+    """Map an event of a dependent object to the keys of its owners of `kind`."""
+
+    def mapper(event: Event) -> list[Key]:
+        meta = event.entry.obj["metadata"]
+        return [(meta.get("namespace", ""), ref["name"]) for ref in meta.get("ownerReferences") or [] if ref.get("kind") == kind]
+
+    return mapper
