@@ -47,7 +47,11 @@ async def serve_forever(args: argparse.Namespace) -> int:
     tls.load_cert_chain(pki["server.crt"], pki["server.key"])
 
     sim = build(state_dir, token, "127.0.0.1", args.time_scale, args.crd_dir)
-    sim.api.app.on_shutdown.append(lambda app: sim.store.close_watchers())
+
+    async def end_watches(app: web.Application) -> None:
+        sim.store.close_watchers()
+
+    sim.api.app.on_shutdown.append(end_watches)
     runner = web.AppRunner(sim.api.app, access_log=None, handle_signals=False, shutdown_timeout=2)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", args.port, ssl_context=tls, reuse_address=True)

@@ -72,7 +72,8 @@ def field_paths(obj: dict[str, Any], schema: dict[str, Any], include_status: boo
             continue
         if key == "metadata":
             meta = {k: v for k, v in value.items() if k not in SERVER_METADATA}
-            _walk(meta, METADATA_SCHEMA, ("f:metadata",), out)
+            if meta:
+                _walk(meta, METADATA_SCHEMA, ("f:metadata",), out)
             continue
         _walk(value, _child(schema, key), (f"f:{key}",), out)
     return out

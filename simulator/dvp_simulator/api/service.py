@@ -95,8 +95,10 @@ class ObjectService:
         self._validate_metadata(rt, obj)
         if self.store.get(rt.key, meta.get("namespace", ""), meta["name"]) is not None:
             raise already_exists(rt.group, rt.plural, meta["name"])
-        for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
+        for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
             meta.pop(key, None)
+        if opts.manager:  # a client's managedFields are ignored; server-side apply hands over its own
+            meta.pop("managedFields", None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = self.clock.stamp()
         meta["generation"] = 1

@@ -1,0 +1,151 @@
+"""Unmodified kubectl against the simulator: every verb the issue names."""
+
+import json
+import subprocess
+import time
+
+import yaml
+
+CVI = """
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: ClusterVirtualImage
+metadata:
+  name: {name}
+spec:
+  dataSource:
+    type: HTTP
+    http:
+      url: {url}
+"""
+
+
+def cvi(name, url="https://example.com/image.qcow2"):
+    return CVI.format(name=name, url=url)
+
+
+def test_api_resources_lists_short_names(sim):
+    out = sim.kubectl("api-resources").stdout
+    for plural, short in [("clustervirtualimages", "cvi"), ("virtualmachines", "vm"), ("virtualmachineoperations", "vmop"), ("virtualmachineclasses", "vmclass"), ("virtualdisks", "vd")]:
+        line = next(x for x in out.splitlines() if x.startswith(plural + " "))
+        assert short in line, line
+    assert "moduleconfigs" in out and "leases" in out and "pods" in out
+
+
+def test_apply_get_table_wide_and_outputs(sim):
+    assert "created" in sim.kubectl("apply", "-f", "-", input=cvi("img-table")).stdout
+    assert "unchanged" in sim.kubectl("apply", "-f", "-", input=cvi("img-table")).stdout
+    table = sim.kubectl("get", "cvi", "img-table").stdout.splitlines()
+    assert table[0].split() == ["NAME", "PHASE", "CDROM", "PROGRESS", "AGE"]
+    wide = sim.kubectl("get", "cvi", "img-table", "-o", "wide").stdout.splitlines()[0]
+    assert "STOREDSIZE" in wide and "REGISTRY URL" in wide
+    obj = yaml.safe_load(sim.kubectl("get", "cvi", "img-table", "-o", "yaml").stdout)
+    assert obj["spec"]["dataSource"]["type"] == "HTTP"
+    assert json.loads(sim.kubectl("get", "cvi", "img-table", "-o", "json").stdout)["metadata"]["generation"] == 1
+    assert sim.kubectl("get", "cvi", "img-table", "-o", "jsonpath={.spec.dataSource.http.url}").stdout == "https://example.com/image.qcow2"
+
+
+def test_server_side_apply_and_conflict(sim):
+    out = sim.kubectl("apply", "--server-side", "--field-manager=alice", "-f", "-", input=cvi("img-ssa"))
+    assert "serverside-applied" in out.stdout
+    clash = sim.kubectl("apply", "--server-side", "--field-manager=bob", "-f", "-", input=cvi("img-ssa", "https://example.com/other.qcow2"), check=False)
+    assert clash.returncode != 0
+    assert 'conflict with "alice"' in clash.stderr and ".spec.dataSource.http.url" in clash.stderr
+    forced = sim.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=bob", "-f", "-", input=cvi("img-ssa", "https://example.com/other.qcow2"))
+    assert "serverside-applied" in forced.stdout
+    obj = json.loads(sim.kubectl("get", "cvi", "img-ssa", "-o", "json", "--show-managed-fields").stdout)
+    managers = {m["manager"]: m for m in obj["metadata"]["managedFields"]}
+    assert "f:url" in json.dumps(managers["bob"]["fieldsV1"])
+    assert obj["spec"]["dataSource"]["http"]["url"] == "https://example.com/other.qcow2"
+
+
+def test_create_generate_name_describe_label_annotate_patch(sim, namespace):
+    op = """
+apiVersion: virtualization.deckhouse.io/v1alpha2
+kind: VirtualMachineOperation
+metadata:
+  generateName: start-
+spec:
+  type: Start
+  virtualMachineName: vm1
+"""
+    created = sim.kubectl("-n", namespace, "create", "-f", "-", "-o", "name", input=op).stdout.strip()
+    assert created.startswith("virtualmachineoperation.virtualization.deckhouse.io/start-") and len(created.split("/")[1]) == len("start-") + 5
+    name = created.split("/")[1]
+    sim.kubectl("-n", namespace, "label", "vmop", name, "team=blue")
+    sim.kubectl("-n", namespace, "annotate", "vmop", name, "note=hello")
+    described = sim.kubectl("-n", namespace, "describe", "vmop", name).stdout
+    assert "team=blue" in described and "note: hello" in described and "Virtual Machine Name:  vm1" in described
+    sim.kubectl("-n", namespace, "patch", "vmop", name, "--type=merge", "-p", '{"metadata":{"labels":{"team":"green"}}}')
+    sim.kubectl("-n", namespace, "patch", "vmop", name, "--type=json", "-p", '[{"op":"add","path":"/metadata/labels/tier","value":"db"}]')
+    labels = json.loads(sim.kubectl("-n", namespace, "get", "vmop", name, "-o", "jsonpath={.metadata.labels}").stdout)
+    assert labels == {"team": "green", "tier": "db"}
+    assert sim.kubectl("-n", namespace, "get", "vmop", "-l", "tier in (db,web),team!=blue", "-o", "name").stdout.strip() == created
+
+
+def test_schema_violation_is_422_and_changes_nothing(sim):
+    sim.kubectl("apply", "-f", "-", input=cvi("img-bad"))
+    bad = sim.kubectl("patch", "cvi", "img-bad", "--type=merge", "-p", '{"spec":{"dataSource":{"http":{"url":"ftp://x"}}}}', check=False)
+    assert bad.returncode != 0 and "is invalid" in bad.stderr and "spec.dataSource.http.url" in bad.stderr
+    cel = sim.kubectl("patch", "cvi", "img-bad", "--type=merge", "-p", '{"spec":{"dataSource":{"type":"ContainerImage"}}}', check=False)
+    assert "ContainerImage requires containerImage" in cel.stderr
+    assert sim.kubectl("get", "cvi", "img-bad", "-o", "jsonpath={.spec.dataSource.type}/{.metadata.generation}").stdout == "HTTP/1"
+
+
+def test_unknown_field_strict_by_default(sim):
+    out = sim.kubectl("apply", "-f", "-", input=cvi("img-unknown") + "  bogus: 1\n", check=False)
+    assert out.returncode != 0 and 'unknown field "spec.bogus"' in out.stderr
+    warn = sim.kubectl("apply", "--validate=warn", "-f", "-", input=cvi("img-unknown") + "  bogus: 1\n")
+    assert 'unknown field "spec.bogus"' in warn.stderr
+
+
+def test_explain_reads_our_schema(sim):
+    out = sim.kubectl("explain", "vm.spec.runPolicy").stdout
+    assert "AlwaysOnUnlessStoppedManually" in out or "runPolicy" in out
+    assert "dataSource" in sim.kubectl("explain", "cvi.spec").stdout
+
+
+def test_watch_prints_changes(sim):
+    sim.kubectl("apply", "-f", "-", input=cvi("img-watch"))
+    proc = subprocess.Popen([str(sim.kubectl.__self__.kubeconfig) and "true"], stdout=subprocess.PIPE)
+    proc.wait()
+    import os
+
+    env = {**os.environ, "KUBECONFIG": str(sim.kubeconfig)}
+    from ..simulator_process import BIN
+
+    watcher = subprocess.Popen([str(BIN / "kubectl"), "get", "cvi", "img-watch", "-w", "--request-timeout=20s"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        first = watcher.stdout.readline()
+        assert first.split()[0] == "NAME"
+        assert watcher.stdout.readline().split()[0] == "img-watch"
+        sim.kubectl("label", "cvi", "img-watch", "seen=yes")
+        time.sleep(0.3)
+        sim.kubectl("delete", "cvi", "img-watch")
+        lines = [watcher.stdout.readline() for _ in range(2)]
+        assert all(line.startswith("img-watch") for line in lines), lines
+    finally:
+        watcher.kill()
+
+
+def test_delete_wait_with_finalizer(sim):
+    sim.kubectl("apply", "-f", "-", input=cvi("img-fin").replace("metadata:\n", "metadata:\n  finalizers: [example.com/hold]\n"))
+    sim.kubectl("delete", "cvi", "img-fin", "--wait=false")
+    obj = json.loads(sim.kubectl("get", "cvi", "img-fin", "-o", "json").stdout)
+    assert obj["metadata"]["deletionTimestamp"]
+    waiter = subprocess.Popen([str(__import__("tests.simulator_process", fromlist=["BIN"]).BIN / "kubectl"), "--kubeconfig", str(sim.kubeconfig), "delete", "cvi", "img-fin", "--wait", "--timeout=20s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)
+    assert waiter.poll() is None, "delete --wait must wait for the finalizer"
+    sim.kubectl("patch", "cvi", "img-fin", "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
+    out, err = waiter.communicate(timeout=20)
+    assert waiter.returncode == 0, err
+    assert sim.kubectl("get", "cvi", "img-fin", check=False).returncode != 0
+
+
+def test_cordon_uncordon_node(sim):
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "kubectl-node", "labels": {"node-role.kubernetes.io/worker": ""}}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    sim.kubectl("apply", "-f", "-", input=json.dumps(node))
+    sim.kubectl("cordon", "kubectl-node")
+    assert "SchedulingDisabled" in sim.kubectl("get", "node", "kubectl-node").stdout
+    sim.kubectl("uncordon", "kubectl-node")
+    line = sim.kubectl("get", "nodes", "kubectl-node", "--no-headers").stdout
+    assert line.split()[1] == "Ready" and "worker" in line
