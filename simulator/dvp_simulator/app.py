@@ -11,6 +11,7 @@ from typing import Any
 from .api.admission import CREATE, Admission, AdmissionRequest
 from .api.server import APIServer, Call
 from .api.service import ObjectService, WriteOptions
+from . import conversions
 from .clock import Clock
 from .controllers import garbage_collector, namespace
 from .controllers.runtime import Manager
@@ -38,9 +39,10 @@ class Simulator:
         self.store.close()
 
 
-def build(state_dir: Path, token: str, address: str, time_scale: float = 1.0, crd_dir: Path | None = None) -> Simulator:
+def build(state_dir: Path, token: str, address: str, time_scale: float = 1.0, crd_dir: Path | None = None, watch_window: int = 10000) -> Simulator:
     registry = build_registry(crd_dir)
-    store = Store(state_dir / "store.sqlite")
+    conversions.register(registry)
+    store = Store(state_dir / "store.sqlite", window=watch_window)
     clock = Clock(time_scale, state_dir / "clock")
     admission = Admission()
     register_builtin_admission(admission)

@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--topology", type=Path, help="cluster topology (nodes, CIDRs) file")
     serve.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per real second")
     serve.add_argument("--crd-dir", type=Path, help="serve the CustomResourceDefinitions in this folder verbatim")
+    serve.add_argument("--watch-window", type=int, default=10000, help="events kept per resource for watch resumption")
     serve.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -46,7 +47,7 @@ async def serve_forever(args: argparse.Namespace) -> int:
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(pki["server.crt"], pki["server.key"])
 
-    sim = build(state_dir, token, "127.0.0.1", args.time_scale, args.crd_dir)
+    sim = build(state_dir, token, "127.0.0.1", args.time_scale, args.crd_dir, args.watch_window)
 
     async def end_watches(app: web.Application) -> None:
         sim.store.close_watchers()

@@ -311,7 +311,12 @@ class APIServer:
         try:
             watcher = self.store.watch(call.rt.key, since, keep)
         except Expired as exc:
-            raise gone(str(exc)) from exc
+            # As kube-apiserver: the stream opens, then ends with an ERROR event carrying 410 Expired.
+            response = web.StreamResponse(headers={"Content-Type": JSON})
+            await response.prepare(call.request)
+            await response.write(dumps({"type": "ERROR", "object": gone(str(exc)).status()}) + b"\n")
+            await response.write_eof()
+            return response
         as_table = self._wants_table(call.request)
         timeout = float(q.get("timeoutSeconds") or 1800)
         bookmarks = q.get("allowWatchBookmarks") == "true"

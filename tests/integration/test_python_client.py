@@ -1,0 +1,242 @@
+"""The kubernetes Python client (typed, custom objects, dynamic, watch) against the simulator."""
+
+import json
+import ssl
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+from kubernetes import client, dynamic, watch
+from kubernetes.client.rest import ApiException
+
+G, V = "virtualization.deckhouse.io", "v1alpha2"
+
+
+def vmop(name, vm="vm1", **meta):
+    return {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineOperation", "metadata": {"name": name, **meta}, "spec": {"type": "Start", "virtualMachineName": vm}}
+
+
+def test_request_without_token_is_401(sim):
+    ctx = ssl.create_default_context(cafile=str(sim.ca_file))
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(sim.server + "/api/v1/namespaces", context=ctx)
+    assert err.value.code == 401
+    body = err.value.read().decode()
+    assert '"kind":"Status"' in body and '"reason":"Unauthorized"' in body
+    bad = urllib.request.Request(sim.server + "/api/v1/namespaces", headers={"Authorization": "Bearer wrong"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(bad, context=ctx)
+    assert err.value.code == 401
+
+
+def test_core_v1_and_custom_objects(api, namespace):
+    core = client.CoreV1Api(api)
+    assert namespace in [n.metadata.name for n in core.list_namespace().items]
+    secret = core.create_namespaced_secret(namespace, {"metadata": {"name": "s1"}, "stringData": {"a": "b"}, "type": "Opaque"})
+    assert secret.metadata.uid
+    custom = client.CustomObjectsApi(api)
+    created = custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("op1"))
+    assert created["metadata"]["generation"] == 1 and created["metadata"]["resourceVersion"]
+    got = custom.get_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "op1")
+    assert got["spec"]["virtualMachineName"] == "vm1"
+
+
+def test_stale_update_is_409(api, namespace):
+    custom = client.CustomObjectsApi(api)
+    obj = custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("op-stale"))
+    fresh = dict(obj, metadata={**obj["metadata"], "labels": {"a": "1"}})
+    custom.replace_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "op-stale", fresh)
+    stale = dict(obj, metadata={**obj["metadata"], "labels": {"a": "2"}})
+    with pytest.raises(ApiException) as err:
+        custom.replace_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "op-stale", stale)
+    assert err.value.status == 409 and "the object has been modified" in err.value.body
+
+
+def test_duplicate_create_is_409_already_exists(api, namespace):
+    custom = client.CustomObjectsApi(api)
+    custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("dup"))
+    with pytest.raises(ApiException) as err:
+        custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("dup"))
+    assert err.value.status == 409 and "AlreadyExists" in err.value.body
+
+
+def test_missing_namespace_and_object_are_404(api):
+    custom = client.CustomObjectsApi(api)
+    with pytest.raises(ApiException) as err:
+        custom.create_namespaced_custom_object(G, V, "no-such-ns", "virtualmachineoperations", vmop("x"))
+    assert err.value.status == 404 and 'namespaces \\"no-such-ns\\" not found' in err.value.body
+    with pytest.raises(ApiException) as err:
+        custom.get_cluster_custom_object(G, V, "clustervirtualimages", "nope")
+    assert err.value.status == 404
+
+
+def test_generation_bumps_on_spec_changes_only_and_status_subresource(api):
+    custom = client.CustomObjectsApi(api)
+    body = {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineClass", "metadata": {"name": "gen-test"}, "spec": {"cpu": {"type": "Host"}}}
+    obj = custom.create_cluster_custom_object(G, V, "virtualmachineclasses", body)
+    assert obj["metadata"]["generation"] == 1
+    obj = custom.patch_cluster_custom_object(G, V, "virtualmachineclasses", "gen-test", {"metadata": {"labels": {"x": "y"}}})
+    assert obj["metadata"]["generation"] == 1
+    obj = custom.patch_cluster_custom_object_status(G, V, "virtualmachineclasses", "gen-test", {"status": {"phase": "Ready"}})
+    assert obj["metadata"]["generation"] == 1 and obj["status"]["phase"] == "Ready"
+    obj = custom.patch_cluster_custom_object(G, V, "virtualmachineclasses", "gen-test", {"spec": {"tolerations": [{"key": "a", "operator": "Exists"}]}, "status": {"phase": "Pending"}})
+    assert obj["metadata"]["generation"] == 2
+    assert obj["status"]["phase"] == "Ready", "the main resource must not change status"
+
+
+def test_cel_transition_rule_cpu_immutable(api):
+    custom = client.CustomObjectsApi(api)
+    body = {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineClass", "metadata": {"name": "cel-test"}, "spec": {"cpu": {"type": "Model", "model": "Nehalem"}}}
+    custom.create_cluster_custom_object(G, V, "virtualmachineclasses", body)
+    with pytest.raises(ApiException) as err:
+        custom.patch_cluster_custom_object(G, V, "virtualmachineclasses", "cel-test", {"spec": {"cpu": {"model": "Haswell"}}})
+    assert err.value.status == 422 and ".spec.cpu is immutable" in err.value.body
+    with pytest.raises(ApiException) as err:
+        custom.create_cluster_custom_object(G, V, "virtualmachineclasses", {**body, "metadata": {"name": "cel-2"}, "spec": {"cpu": {"type": "Model"}}})
+    assert err.value.status == 422 and "model" in err.value.body
+
+
+def test_v1alpha3_conversion_of_core_fractions(api):
+    custom = client.CustomObjectsApi(api)
+    body = {
+        "apiVersion": f"{G}/v1alpha3",
+        "kind": "VirtualMachineClass",
+        "metadata": {"name": "conv-test"},
+        "spec": {"cpu": {"type": "Host"}, "sizingPolicies": [{"cores": {"min": 1, "max": 4}, "coreFractions": ["5%", "100%"], "defaultCoreFraction": "5%"}]},
+    }
+    custom.create_cluster_custom_object(G, "v1alpha3", "virtualmachineclasses", body)
+    old = custom.get_cluster_custom_object(G, V, "virtualmachineclasses", "conv-test")
+    assert old["spec"]["sizingPolicies"][0]["coreFractions"] == [5, 100]
+    assert old["spec"]["sizingPolicies"][0]["defaultCoreFraction"] == 5
+    new = custom.get_cluster_custom_object(G, "v1alpha3", "virtualmachineclasses", "conv-test")
+    assert new["spec"]["sizingPolicies"][0]["coreFractions"] == ["5%", "100%"] and new["apiVersion"].endswith("v1alpha3")
+
+
+def test_label_selectors_all_operators_and_field_selectors(api, namespace):
+    custom = client.CustomObjectsApi(api)
+    for name, labels in [("a", {"env": "prod", "tier": "db"}), ("b", {"env": "dev"}), ("c", {"tier": "web"})]:
+        custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop(name, labels=labels))
+
+    def names(**kw):
+        return sorted(o["metadata"]["name"] for o in custom.list_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", **kw)["items"])
+
+    assert names(label_selector="env=prod") == ["a"]
+    assert names(label_selector="env==prod") == ["a"]
+    assert names(label_selector="env!=prod") == ["b", "c"]
+    assert names(label_selector="env in (prod,dev)") == ["a", "b"]
+    assert names(label_selector="env notin (prod)") == ["b", "c"]
+    assert names(label_selector="tier") == ["a", "c"]
+    assert names(label_selector="!tier") == ["b"]
+    assert names(label_selector="env,tier=db") == ["a"]
+    assert names(field_selector="metadata.name=b") == ["b"]
+    assert names(field_selector="metadata.name!=b") == ["a", "c"]
+    assert names(field_selector=f"metadata.namespace={namespace}") == ["a", "b", "c"]
+    assert names(field_selector="spec.virtualMachineName=vm1,metadata.name=c") == ["c"]
+
+
+def test_pagination_with_limit_and_continue(api, namespace):
+    custom = client.CustomObjectsApi(api)
+    for i in range(7):
+        custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop(f"p{i}"))
+    seen, token, pages = [], None, 0
+    while True:
+        page = custom.list_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", limit=3, _continue=token)
+        pages += 1
+        seen += [o["metadata"]["name"] for o in page["items"]]
+        token = page["metadata"].get("continue")
+        if pages == 1:
+            assert page["metadata"]["remainingItemCount"] == 4
+        if not token:
+            break
+    assert pages == 3 and seen == [f"p{i}" for i in range(7)]
+
+
+def test_finalizers_keep_object_terminating(api, namespace):
+    custom = client.CustomObjectsApi(api)
+    custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("fin", finalizers=["example.com/keep"]))
+    custom.delete_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "fin")
+    obj = custom.get_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "fin")
+    assert obj["metadata"]["deletionTimestamp"]
+    with pytest.raises(ApiException) as err:
+        custom.patch_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "fin", {"metadata": {"finalizers": ["example.com/keep", "example.com/new"]}})
+    assert err.value.status == 422
+    custom.patch_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "fin", {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiException) as err:
+        custom.get_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "fin")
+    assert err.value.status == 404
+
+
+def test_owner_references_garbage_collected(api, namespace):
+    custom = client.CustomObjectsApi(api)
+    owner = custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("owner"))
+    ref = {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineOperation", "name": "owner", "uid": owner["metadata"]["uid"]}
+    client.CoreV1Api(api).create_namespaced_secret(namespace, {"metadata": {"name": "dependent", "ownerReferences": [ref]}})
+    custom.delete_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "owner")
+    w = watch.Watch()
+    core = client.CoreV1Api(api)
+    for _ in w.stream(core.list_namespaced_secret, namespace, field_selector="metadata.name=dependent", timeout_seconds=5):
+        try:
+            core.read_namespaced_secret("dependent", namespace)
+        except ApiException as err:
+            assert err.status == 404
+            w.stop()
+            break
+    with pytest.raises(ApiException):
+        core.read_namespaced_secret("dependent", namespace)
+
+
+def test_dynamic_client(api, namespace):
+    dyn = dynamic.DynamicClient(api)
+    vms = dyn.resources.get(api_version=f"{G}/{V}", kind="VirtualMachineOperation")
+    vms.create(body=vmop("dyn"), namespace=namespace)
+    assert [o.metadata.name for o in vms.get(namespace=namespace).items] == ["dyn"]
+    cvi = dyn.resources.get(short_names=["cvi"])
+    assert cvi.kind == "ClusterVirtualImage"
+
+
+def test_watch_stream_resume_and_410(api, namespace, sim):
+    custom = client.CustomObjectsApi(api)
+    listing = custom.list_namespaced_custom_object(G, V, namespace, "virtualmachineoperations")
+    start_rv = listing["metadata"]["resourceVersion"]
+    custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("w1"))
+    custom.patch_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "w1", {"metadata": {"labels": {"k": "v"}}})
+    custom.delete_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "w1")
+    events = []
+    w = watch.Watch()
+    for ev in w.stream(custom.list_namespaced_custom_object, G, V, namespace, "virtualmachineoperations", resource_version=start_rv, timeout_seconds=2):
+        events.append((ev["type"], ev["object"]["metadata"]["name"]))
+        if len(events) == 3:
+            w.stop()
+    assert events == [("ADDED", "w1"), ("MODIFIED", "w1"), ("DELETED", "w1")]
+    # A concurrent watcher sees a change made while it waits.
+    seen = []
+
+    def consume():
+        w2 = watch.Watch()
+        for ev in w2.stream(custom.list_namespaced_custom_object, G, V, namespace, "virtualmachineoperations", timeout_seconds=5):
+            seen.append(ev["type"])
+            w2.stop()
+
+    t = threading.Thread(target=consume)
+    t.start()
+    import time
+
+    time.sleep(0.5)
+    custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("w2"))
+    t.join(10)
+    assert seen == ["ADDED"]
+
+
+def test_watch_list_initial_events_bookmark_and_timeout(api, namespace, sim):
+    custom = client.CustomObjectsApi(api)
+    custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("initial"))
+    url = f"{sim.server}/apis/{G}/{V}/namespaces/{namespace}/virtualmachineoperations?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {sim.token}"})
+    started = __import__("time").monotonic()
+    with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(sim.ca_file))) as resp:
+        lines = [json.loads(line) for line in resp.read().decode().splitlines() if line]
+    assert __import__("time").monotonic() - started < 5, "timeoutSeconds must end the stream"
+    assert lines[0]["type"] == "ADDED" and lines[0]["object"]["metadata"]["name"] == "initial"
+    assert lines[1]["type"] == "BOOKMARK"
+    assert lines[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
