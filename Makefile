@@ -43,7 +43,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 demo: setup
-	$(BIN)/python playbooks/demo.py
+	bash playbooks/demo.sh
 
 bench: setup
 	$(BIN)/python bench/run.py

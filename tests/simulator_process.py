@@ -26,12 +26,24 @@ class Simulator:
     ca_file: Path | None = None
 
     @classmethod
-    def start(cls, state_dir: Path, *extra: str, time_scale: float = 1.0) -> "Simulator":
+    def start(cls, state_dir: Path, *extra: str, time_scale: float = 1.0) -> Simulator:
         state_dir.mkdir(parents=True, exist_ok=True)
         kubeconfig = state_dir / "kubeconfig"
         log = open(state_dir / "server.log", "ab")
         proc = subprocess.Popen(
-            [str(BIN / "dvp-sim"), "serve", "--port", "0", "--state-dir", str(state_dir), "--kubeconfig", str(kubeconfig), "--time-scale", str(time_scale), *extra],
+            [
+                str(BIN / "dvp-sim"),
+                "serve",
+                "--port",
+                "0",
+                "--state-dir",
+                str(state_dir),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--time-scale",
+                str(time_scale),
+                *extra,
+            ],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,

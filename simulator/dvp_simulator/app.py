@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import conversions
 from .api.admission import CREATE, Admission, AdmissionRequest
 from .api.server import APIServer, Call
 from .api.service import ObjectService, WriteOptions
-from . import conversions
 from .clock import Clock
 from .controllers import garbage_collector, namespace
 from .controllers.runtime import Manager
@@ -92,7 +92,15 @@ def seed(service: ObjectService) -> None:
         crd["status"] = {
             "acceptedNames": crd["spec"]["names"],
             "storedVersions": [rt.storage_version],
-            "conditions": [{"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": meta["creationTimestamp"]}],
+            "conditions": [
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                    "lastTransitionTime": meta["creationTimestamp"],
+                }
+            ],
         }
         if current is None or {k: v for k, v in current.items() if k != "metadata"} != {k: v for k, v in crd.items() if k != "metadata"}:
             service.store.put(crd_rt.key, crd, MODIFIED if current else ADDED)

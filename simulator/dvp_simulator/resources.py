@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from .api.validation import SchemaOps
-from .schemas.dsl import SCHEMA_DIR, Compiler, compile_column, compile_root, load_crd_file, our_crds
+from .schemas.dsl import SCHEMA_DIR, compile_column, compile_root, load_crd_file, our_crds
 
 Converter = Callable[[dict[str, Any], str], dict[str, Any]]
 

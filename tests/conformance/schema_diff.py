@@ -38,9 +38,7 @@ def flatten(schema: dict[str, Any], path: str = "") -> dict[str, dict[str, Any]]
         elif key == "required":
             attrs[key] = sorted(value)
         elif key == "x-kubernetes-validations":
-            attrs[key] = sorted(
-                ({k: " ".join(str(v).split()) for k, v in r.items()} for r in value), key=lambda r: r["rule"]
-            )
+            attrs[key] = sorted(({k: " ".join(str(v).split()) for k, v in r.items()} for r in value), key=lambda r: r["rule"])
         else:
             attrs[key] = value
     out[path or "."] = attrs
@@ -92,10 +90,7 @@ def crd_diff(ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
         cols_t = [strip_prose(c) for c in t.get("additionalPrinterColumns", [])]
         if cols_o != cols_t:
             problems.append(f"{name}.additionalPrinterColumns: ours {cols_o} != upstream {cols_t}")
-        problems += [
-            f"{name}: {p}"
-            for p in schema_diff(o["schema"]["openAPIV3Schema"], t["schema"]["openAPIV3Schema"])
-        ]
+        problems += [f"{name}: {p}" for p in schema_diff(o["schema"]["openAPIV3Schema"], t["schema"]["openAPIV3Schema"])]
     return problems
 
 

@@ -4,6 +4,7 @@ The upstream settings schema is read from ../shared/dvp-api (never copied).
 """
 
 import yaml
+
 from dvp_simulator.schemas.dsl import module_settings_schema, our_crds
 
 from .schema_diff import SHARED, schema_diff
@@ -29,22 +30,15 @@ def test_moduleconfig_crd_names_and_scope():
     assert spec["names"]["plural"] == "moduleconfigs"
     assert spec["names"]["singular"] == "moduleconfig"
     assert spec["names"]["shortNames"] == ["mc"]
-    assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [
-        ("v1alpha1", True, True)
-    ]
+    assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [("v1alpha1", True, True)]
     version = spec["versions"][0]
-    assert [
-        (c["name"], c["type"], c["jsonPath"])
-        for c in version["additionalPrinterColumns"]
-    ] == [
+    assert [(c["name"], c["type"], c["jsonPath"]) for c in version["additionalPrinterColumns"]] == [
         ("Enabled", "boolean", ".spec.enabled"),
         ("Version", "string", ".status.version"),
         ("Age", "date", ".metadata.creationTimestamp"),
         ("Message", "string", ".status.message"),
     ]
-    settings = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "settings"
-    ]
+    settings = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["settings"]
     assert settings == {
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": True,

@@ -57,7 +57,9 @@ def test_watch_window_expiry_is_410(tmp_path):
         for i in range(1, 10):
             custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi(f"w{i}"))
         with pytest.raises(ApiException) as err:
-            for _ in watch.Watch().stream(custom.list_cluster_custom_object, G, V, "clustervirtualimages", resource_version=first["metadata"]["resourceVersion"], timeout_seconds=2):
+            for _ in watch.Watch().stream(
+                custom.list_cluster_custom_object, G, V, "clustervirtualimages", resource_version=first["metadata"]["resourceVersion"], timeout_seconds=2
+            ):
                 pass
         assert err.value.status == 410
         recent = custom.list_cluster_custom_object(G, V, "clustervirtualimages")["metadata"]["resourceVersion"]

@@ -25,7 +25,13 @@ def cvi(name, url="https://example.com/image.qcow2"):
 
 def test_api_resources_lists_short_names(sim):
     out = sim.kubectl("api-resources").stdout
-    for plural, short in [("clustervirtualimages", "cvi"), ("virtualmachines", "vm"), ("virtualmachineoperations", "vmop"), ("virtualmachineclasses", "vmclass"), ("virtualdisks", "vd")]:
+    for plural, short in [
+        ("clustervirtualimages", "cvi"),
+        ("virtualmachines", "vm"),
+        ("virtualmachineoperations", "vmop"),
+        ("virtualmachineclasses", "vmclass"),
+        ("virtualdisks", "vd"),
+    ]:
         line = next(x for x in out.splitlines() if x.startswith(plural + " "))
         assert short in line, line
     assert "moduleconfigs" in out and "leases" in out and "pods" in out
@@ -50,7 +56,9 @@ def test_server_side_apply_and_conflict(sim):
     clash = sim.kubectl("apply", "--server-side", "--field-manager=bob", "-f", "-", input=cvi("img-ssa", "https://example.com/other.qcow2"), check=False)
     assert clash.returncode != 0
     assert 'conflict with "alice"' in clash.stderr and ".spec.dataSource.http.url" in clash.stderr
-    forced = sim.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=bob", "-f", "-", input=cvi("img-ssa", "https://example.com/other.qcow2"))
+    forced = sim.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=bob", "-f", "-", input=cvi("img-ssa", "https://example.com/other.qcow2")
+    )
     assert "serverside-applied" in forced.stdout
     obj = json.loads(sim.kubectl("get", "cvi", "img-ssa", "-o", "json", "--show-managed-fields").stdout)
     managers = {m["manager"]: m for m in obj["metadata"]["managedFields"]}
@@ -132,7 +140,21 @@ def test_delete_wait_with_finalizer(sim):
     sim.kubectl("delete", "cvi", "img-fin", "--wait=false")
     obj = json.loads(sim.kubectl("get", "cvi", "img-fin", "-o", "json").stdout)
     assert obj["metadata"]["deletionTimestamp"]
-    waiter = subprocess.Popen([str(__import__("tests.simulator_process", fromlist=["BIN"]).BIN / "kubectl"), "--kubeconfig", str(sim.kubeconfig), "delete", "cvi", "img-fin", "--wait", "--timeout=20s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiter = subprocess.Popen(
+        [
+            str(__import__("tests.simulator_process", fromlist=["BIN"]).BIN / "kubectl"),
+            "--kubeconfig",
+            str(sim.kubeconfig),
+            "delete",
+            "cvi",
+            "img-fin",
+            "--wait",
+            "--timeout=20s",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1)
     assert waiter.poll() is None, "delete --wait must wait for the finalizer"
     sim.kubectl("patch", "cvi", "img-fin", "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]')
@@ -142,7 +164,12 @@ def test_delete_wait_with_finalizer(sim):
 
 
 def test_cordon_uncordon_node(sim):
-    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "kubectl-node", "labels": {"node-role.kubernetes.io/worker": ""}}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "kubectl-node", "labels": {"node-role.kubernetes.io/worker": ""}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
     sim.kubectl("apply", "-f", "-", input=json.dumps(node))
     sim.kubectl("cordon", "kubectl-node")
     assert "SchedulingDisabled" in sim.kubectl("get", "node", "kubectl-node").stdout

@@ -14,7 +14,12 @@ G, V = "virtualization.deckhouse.io", "v1alpha2"
 
 
 def vmop(name, vm="vm1", **meta):
-    return {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineOperation", "metadata": {"name": name, **meta}, "spec": {"type": "Start", "virtualMachineName": vm}}
+    return {
+        "apiVersion": f"{G}/{V}",
+        "kind": "VirtualMachineOperation",
+        "metadata": {"name": name, **meta},
+        "spec": {"type": "Start", "virtualMachineName": vm},
+    }
 
 
 def test_request_without_token_is_401(sim):
@@ -80,7 +85,9 @@ def test_generation_bumps_on_spec_changes_only_and_status_subresource(api):
     assert obj["metadata"]["generation"] == 1
     obj = custom.patch_cluster_custom_object_status(G, V, "virtualmachineclasses", "gen-test", {"status": {"phase": "Ready"}})
     assert obj["metadata"]["generation"] == 1 and obj["status"]["phase"] == "Ready"
-    obj = custom.patch_cluster_custom_object(G, V, "virtualmachineclasses", "gen-test", {"spec": {"tolerations": [{"key": "a", "operator": "Exists"}]}, "status": {"phase": "Pending"}})
+    obj = custom.patch_cluster_custom_object(
+        G, V, "virtualmachineclasses", "gen-test", {"spec": {"tolerations": [{"key": "a", "operator": "Exists"}]}, "status": {"phase": "Pending"}}
+    )
     assert obj["metadata"]["generation"] == 2
     assert obj["status"]["phase"] == "Ready", "the main resource must not change status"
 
@@ -159,7 +166,9 @@ def test_finalizers_keep_object_terminating(api, namespace):
     obj = custom.get_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "fin")
     assert obj["metadata"]["deletionTimestamp"]
     with pytest.raises(ApiException) as err:
-        custom.patch_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "fin", {"metadata": {"finalizers": ["example.com/keep", "example.com/new"]}})
+        custom.patch_namespaced_custom_object(
+            G, V, namespace, "virtualmachineoperations", "fin", {"metadata": {"finalizers": ["example.com/keep", "example.com/new"]}}
+        )
     assert err.value.status == 422
     custom.patch_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "fin", {"metadata": {"finalizers": None}})
     with pytest.raises(ApiException) as err:

@@ -7,8 +7,9 @@ mutating ones before schema defaulting and validation, validating ones after —
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..resources import ResourceType
@@ -20,12 +21,12 @@ CREATE, UPDATE, DELETE, CONNECT = "CREATE", "UPDATE", "DELETE", "CONNECT"
 @dataclass
 class AdmissionRequest:
     operation: str
-    rt: "ResourceType"
+    rt: ResourceType
     obj: dict[str, Any] | None
     old: dict[str, Any] | None
     subresource: str | None
     dry_run: bool
-    service: "ObjectService"
+    service: ObjectService
     version: str
     warnings: list[str] = field(default_factory=list)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 from .errors import APIError
 
@@ -38,7 +39,7 @@ METADATA_SCHEMA = {
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _child(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
@@ -150,12 +151,13 @@ def remove_at(obj: Any, path: Path) -> None:
         parent[:] = [x for x in parent if x != item]
 
 
-def prune_empty(obj: Any) -> None:
-    """Remove maps left empty by field removal (the apiserver drops them too)."""
+def prune_empty(obj: Any, before: Any) -> None:
+    """Remove maps and lists that field removal left empty (ones that were empty before stay)."""
     if isinstance(obj, dict):
         for k in list(obj):
-            prune_empty(obj[k])
-            if isinstance(obj[k], dict) and not obj[k] and k not in ("spec", "status", "metadata"):
+            was = before.get(k) if isinstance(before, dict) else None
+            prune_empty(obj[k], was)
+            if isinstance(obj[k], (dict, list)) and not obj[k] and was and k not in ("spec", "status", "metadata"):
                 del obj[k]
 
 
@@ -251,7 +253,7 @@ class Managed:
 
     def render(self) -> list[dict[str, Any]]:
         out = []
-        for e, s in zip(self.entries, self.sets):
+        for e, s in zip(self.entries, self.sets, strict=True):
             if s:
                 out.append({**e, "fieldsV1": encode(sorted(s))})
         return out
@@ -304,9 +306,13 @@ def server_side_apply(
         managed.drop({p for ps in conflicts.values() for p in ps}, except_index=-1)
     previous = managed.sets[mine] if mine >= 0 else set()
     others = set().union(*(s for i, s in enumerate(managed.sets) if i != mine)) if managed.sets else set()
-    for path in sorted(previous - applied_paths - others, key=len, reverse=True):
-        remove_at(base, path)
-    prune_empty(base)
+    # Whole keyed items first (their key fields are needed to find them), then the deepest fields.
+    removed = sorted(previous - applied_paths - others, key=lambda p: (p[-1] != ".", -len(p)))
+    if removed:
+        before = copy.deepcopy(base)
+        for path in removed:
+            remove_at(base, path)
+        prune_empty(base, before)
     result = merge_applied(base, {k: v for k, v in applied.items() if k != "status" or subresource == "status"}, schema)
     managed.record(manager, "Apply", api_version, applied_paths, subresource, replace=True)
     result["metadata"]["managedFields"] = managed.render()

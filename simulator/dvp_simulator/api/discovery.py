@@ -73,10 +73,14 @@ class Discovery:
             out.append(entry)
             for sub in rt.subresources:
                 if sub == "status":
-                    out.append({"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced, "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+                    out.append(
+                        {"name": f"{rt.plural}/status", "singularName": "", "namespaced": rt.namespaced, "kind": rt.kind, "verbs": ["get", "patch", "update"]}
+                    )
                 elif sub in SUBRESOURCE_KINDS:
                     g, v, kind, verbs = SUBRESOURCE_KINDS[sub]
-                    out.append({"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced, "group": g, "version": v, "kind": kind, "verbs": verbs})
+                    out.append(
+                        {"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced, "group": g, "version": v, "kind": kind, "verbs": verbs}
+                    )
         gv = f"{group}/{version}" if group else version
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}
 
@@ -142,12 +146,38 @@ def openapi_v3(group: str, version: str, types: list[ResourceType]) -> dict[str,
             "delete": {"operationId": f"delete{rt.kind}", "responses": ok, "x-kubernetes-action": "delete", "x-kubernetes-group-version-kind": gvk[0]},
         }
         coll_ops = {
-            "get": {"operationId": f"list{rt.kind}", "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}List"}}}}}, "x-kubernetes-action": "list", "x-kubernetes-group-version-kind": gvk[0]},
+            "get": {
+                "operationId": f"list{rt.kind}",
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}List"}}}}},
+                "x-kubernetes-action": "list",
+                "x-kubernetes-group-version-kind": gvk[0],
+            },
         }
         if not rt.read_only:
-            item_ops["put"] = {"operationId": f"replace{rt.kind}", "parameters": params, "requestBody": {"content": {"*/*": {"schema": ref}}}, "responses": ok, "x-kubernetes-action": "put", "x-kubernetes-group-version-kind": gvk[0]}
-            item_ops["patch"] = {"operationId": f"patch{rt.kind}", "parameters": params + [{"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": True}}], "requestBody": {"content": {t: {"schema": {"type": "object"}} for t in patch_types}}, "responses": ok, "x-kubernetes-action": "patch", "x-kubernetes-group-version-kind": gvk[0]}
-            coll_ops["post"] = {"operationId": f"create{rt.kind}", "parameters": params, "requestBody": {"content": {"*/*": {"schema": ref}}}, "responses": ok, "x-kubernetes-action": "post", "x-kubernetes-group-version-kind": gvk[0]}
+            item_ops["put"] = {
+                "operationId": f"replace{rt.kind}",
+                "parameters": params,
+                "requestBody": {"content": {"*/*": {"schema": ref}}},
+                "responses": ok,
+                "x-kubernetes-action": "put",
+                "x-kubernetes-group-version-kind": gvk[0],
+            }
+            item_ops["patch"] = {
+                "operationId": f"patch{rt.kind}",
+                "parameters": params + [{"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": True}}],
+                "requestBody": {"content": {t: {"schema": {"type": "object"}} for t in patch_types}},
+                "responses": ok,
+                "x-kubernetes-action": "patch",
+                "x-kubernetes-group-version-kind": gvk[0],
+            }
+            coll_ops["post"] = {
+                "operationId": f"create{rt.kind}",
+                "parameters": params,
+                "requestBody": {"content": {"*/*": {"schema": ref}}},
+                "responses": ok,
+                "x-kubernetes-action": "post",
+                "x-kubernetes-group-version-kind": gvk[0],
+            }
         paths[prefix] = coll_ops
         paths[prefix + "/{name}"] = item_ops
         if rt.has_status:

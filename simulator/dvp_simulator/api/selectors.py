@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import APIError
 
@@ -12,7 +13,7 @@ Predicate = Callable[[dict[str, Any]], bool]
 _REQ = re.compile(
     r"""\s*(?:
         (?P<not>!)\s*(?P<nkey>[^\s,!=()]+)                                  # !key
-      | (?P<key>[^\s,!=()]+)\s*
+      | (?P<key>[^\s,!=()<>]+)\s*
         (?:(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)                           # key=value, key!=value
           |(?P<setop>in|notin)\s*\((?P<values>[^)]*)\)                      # key in (a,b)
           |(?P<gt>[<>])\s*(?P<num>-?\d+)                                    # key>1 / key<1 (node affinity style)

@@ -8,8 +8,9 @@ import base64
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 from aiohttp import web
@@ -164,7 +165,7 @@ class APIServer:
             if method == "DELETE":
                 self._writable(call)
                 return self._delete_collection(call, await self._body(call.request, optional=True))
-            raise APIError(405, f"the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+            raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
         if call.subresource and call.subresource != "status":
             handler = self.subresource_handlers.get((call.rt.key, call.subresource))
             if method != "POST" or handler is None:
@@ -177,7 +178,9 @@ class APIServer:
             entry = self.service.entry(call.rt, call.namespace, call.name)
             if self._wants_table(call.request):
                 obj = self.service.to_version(call.rt, entry.obj, call.version)
-                return self._json(table(call.rt, call.version, [obj], self.service.clock.time(), q.get("includeObject", "Metadata"), {"resourceVersion": str(entry.rv)}))
+                return self._json(
+                    table(call.rt, call.version, [obj], self.service.clock.time(), q.get("includeObject", "Metadata"), {"resourceVersion": str(entry.rv)})
+                )
             return self._json(self.service.raw_in_version(call.rt, entry, call.version))
         self._writable(call)
         if method == "PUT":
@@ -264,7 +267,9 @@ class APIServer:
             except (ValueError, KeyError) as exc:
                 raise bad_request(f"invalid continue token: {exc}") from exc
             if list_rv < self.store.start_rv:
-                raise gone("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+                raise gone(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
+                )
         limit = int(q.get("limit") or 0)
         selected: list[Entry] = []
         remaining = 0
@@ -299,7 +304,9 @@ class APIServer:
             if keep(entry):
                 result = self.service.delete(call.rt, entry.namespace, entry.name, options, self._dry_run(call.request), call.version)
                 deleted.append(result.obj)
-        return self._json({"kind": call.rt.list_kind, "apiVersion": call.rt.api_version(call.version), "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted})
+        return self._json(
+            {"kind": call.rt.list_kind, "apiVersion": call.rt.api_version(call.version), "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted}
+        )
 
     # -- watch --------------------------------------------------------------------------------------------
     async def _watch(self, call: Call) -> web.StreamResponse:
@@ -327,7 +334,15 @@ class APIServer:
         async def send(event_type: str, entry: Entry) -> None:
             if as_table:
                 obj = self.service.to_version(call.rt, entry.obj, call.version)
-                payload = table(call.rt, call.version, [obj], self.service.clock.time(), q.get("includeObject", "Metadata"), {"resourceVersion": str(entry.rv)}, with_columns=first_table[0])
+                payload = table(
+                    call.rt,
+                    call.version,
+                    [obj],
+                    self.service.clock.time(),
+                    q.get("includeObject", "Metadata"),
+                    {"resourceVersion": str(entry.rv)},
+                    with_columns=first_table[0],
+                )
                 first_table[0] = False
                 body = dumps({"type": event_type, "object": payload})
             else:
@@ -357,7 +372,7 @@ class APIServer:
                     break
                 try:
                     event = await asyncio.wait_for(watcher.queue.get(), min(remaining, BOOKMARK_INTERVAL))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     if bookmarks and loop.time() < deadline:
                         await bookmark(max(last_rv, self.store.rv))
                     continue

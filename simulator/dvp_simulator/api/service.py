@@ -135,7 +135,12 @@ class ObjectService:
         if old_meta.get("deletionTimestamp"):
             added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
             if added:
-                raise invalid(rt.group, rt.kind, meta["name"], [cause("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted", "FieldValueForbidden")])
+                raise invalid(
+                    rt.group,
+                    rt.kind,
+                    meta["name"],
+                    [cause("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted", "FieldValueForbidden")],
+                )
         self._validate_metadata(rt, new)
         if _spec_changed(old, new):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
@@ -193,9 +198,16 @@ class ObjectService:
         current = self.entry(rt, namespace, name)
         pre = options.get("preconditions") or {}
         if pre.get("uid") and pre["uid"] != current.obj["metadata"].get("uid"):
-            raise conflict(rt.group, rt.plural, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {current.obj['metadata'].get('uid')}")
+            raise conflict(
+                rt.group, rt.plural, name, f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {current.obj['metadata'].get('uid')}"
+            )
         if pre.get("resourceVersion") and pre["resourceVersion"] != str(current.rv):
-            raise conflict(rt.group, rt.plural, name, f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, ResourceVersion in object meta: {current.rv}")
+            raise conflict(
+                rt.group,
+                rt.plural,
+                name,
+                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, ResourceVersion in object meta: {current.rv}",
+            )
         request = AdmissionRequest(DELETE, rt, None, current.obj, None, dry_run, self, version or rt.storage_version)
         self.admission.run_validating(request)
         obj = copy.deepcopy(current.obj)
@@ -229,7 +241,7 @@ class ObjectService:
 
     def _check_body(self, rt: ResourceType, namespace: str, body: Any, version: str) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise bad_request(f"{rt.kind} in version \"{version}\" cannot be handled as a {rt.kind}: the body must be an object")
+            raise bad_request(f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: the body must be an object')
         obj = copy.deepcopy(body)
         want = rt.api_version(version)
         if obj.get("apiVersion") not in (None, want):
@@ -250,7 +262,7 @@ class ObjectService:
         if entry is None:
             raise not_found("", "namespaces", namespace)
         if entry.obj["metadata"].get("deletionTimestamp"):
-            raise APIError(403, f'unable to create new content in namespace {namespace} because it is being terminated', reason="Forbidden")
+            raise APIError(403, f"unable to create new content in namespace {namespace} because it is being terminated", reason="Forbidden")
 
     def _validate_metadata(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -258,14 +270,32 @@ class ObjectService:
         causes = []
         pattern, what = (DNS1123_LABEL, "RFC 1123 label") if rt.kind == "Namespace" else (DNS1123_SUBDOMAIN, "RFC 1123 subdomain")
         if len(name) > (63 if rt.kind == "Namespace" else 253) or not pattern.match(name):
-            causes.append(cause("metadata.name", f'Invalid value: "{name}": a lowercase {what} must consist of lower case alphanumeric characters, \'-\' or \'.\', and must start and end with an alphanumeric character (regex used for validation is \'{pattern.pattern[1:-1]}\')'))
+            causes.append(
+                cause(
+                    "metadata.name",
+                    f"Invalid value: \"{name}\": a lowercase {what} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (regex used for validation is '{pattern.pattern[1:-1]}')",
+                )
+            )
         for field_name in ("labels", "annotations"):
             values = meta.get(field_name) or {}
             if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
                 causes.append(cause(f"metadata.{field_name}", "Invalid value: must be a map of strings"))
         for key, value in (meta.get("labels") or {}).items():
+            name_part = key.rsplit("/", 1)[-1]
+            if len(name_part) > 63 or not LABEL_VALUE.match(name_part) or not name_part:
+                causes.append(
+                    cause(
+                        "metadata.labels",
+                        f"Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                    )
+                )
             if isinstance(value, str) and (len(value) > 63 or not LABEL_VALUE.match(value)):
-                causes.append(cause(f"metadata.labels", f'Invalid value: "{value}": a valid label must be an empty string or consist of alphanumeric characters, \'-\', \'_\' or \'.\', and must start and end with an alphanumeric character'))
+                causes.append(
+                    cause(
+                        "metadata.labels",
+                        f"Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+                    )
+                )
         if causes:
             raise invalid(rt.group, rt.kind, name, causes)
 

@@ -4,7 +4,8 @@ with the columns kube-apiserver prints for them."""
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..clock import Clock
 from ..resources import ResourceType
@@ -181,7 +182,13 @@ def columns_for(rt: ResourceType, version: str) -> tuple[list[dict[str, Any]], R
     if not printer:
         printer = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
     cols = [NAME] + [
-        {"name": c["name"], "type": "string" if c["type"] == "date" else c["type"], "format": c.get("format", ""), "description": c.get("description", ""), "priority": c.get("priority", 0)}
+        {
+            "name": c["name"],
+            "type": "string" if c["type"] == "date" else c["type"],
+            "format": c.get("format", ""),
+            "description": c.get("description", ""),
+            "priority": c.get("priority", 0),
+        }
         for c in printer
     ]
 
@@ -191,7 +198,9 @@ def columns_for(rt: ResourceType, version: str) -> tuple[list[dict[str, Any]], R
     return cols, row
 
 
-def table(rt: ResourceType, version: str, objects: list[dict[str, Any]], now: float, include_object: str, list_meta: dict[str, Any], with_columns: bool = True) -> dict[str, Any]:
+def table(
+    rt: ResourceType, version: str, objects: list[dict[str, Any]], now: float, include_object: str, list_meta: dict[str, Any], with_columns: bool = True
+) -> dict[str, Any]:
     cols, row = columns_for(rt, version)
     rows = []
     for o in objects:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import base64
 import copy
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 import celpy
 import jsonschema

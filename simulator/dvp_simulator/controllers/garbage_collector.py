@@ -89,4 +89,6 @@ def _drop_finalizer(service, rt, obj, finalizer: str) -> None:
     if latest is None:
         return
     meta = {**latest["metadata"], "finalizers": [f for f in latest["metadata"].get("finalizers", []) if f != finalizer]}
-    service.update(rt, meta.get("namespace", ""), meta["name"], {**latest, "metadata": meta}, WriteOptions(version=rt.storage_version, manager="garbage-collector"))
+    service.update(
+        rt, meta.get("namespace", ""), meta["name"], {**latest, "metadata": meta}, WriteOptions(version=rt.storage_version, manager="garbage-collector")
+    )

@@ -8,7 +8,7 @@ tolerations, label selectors) written once in `k8s.yaml` and referenced with `$r
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,7 @@ import yaml
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 
-QUANTITY_PATTERN = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
+QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 
 # Shorthand scalar types and what they mean in OpenAPI.
 SCALARS: dict[str, dict[str, Any]] = {
@@ -166,7 +164,7 @@ def compile_rule(rule: Any) -> dict[str, Any]:
     return dict(rule)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_library(name: str) -> dict[str, Any]:
     path = SCHEMA_DIR / f"{name}.yaml"
     if not path.exists():

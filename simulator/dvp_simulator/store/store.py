@@ -13,9 +13,10 @@ import asyncio
 import json
 import sqlite3
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
@@ -107,10 +108,7 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a committed transaction survives a process kill (only power loss can lose it).
         db.execute("PRAGMA synchronous=NORMAL")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS objects (res TEXT, ns TEXT, name TEXT, rv INTEGER, data BLOB,"
-            " PRIMARY KEY (res, ns, name))"
-        )
+        db.execute("CREATE TABLE IF NOT EXISTS objects (res TEXT, ns TEXT, name TEXT, rv INTEGER, data BLOB, PRIMARY KEY (res, ns, name))")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
         row = db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
         self.rv = row[0] if row else 0
