@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -248,7 +248,7 @@ class Bench:
                         paced_acks[name] = time.perf_counter()
                         try:
                             await asyncio.wait_for(done[name].wait(), EVENT_TIMEOUT)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             lost += 1
                 # Back-to-back: the writes follow each other at once; events queue behind each other.
                 burst_acks: dict[str, float] = {}
@@ -260,7 +260,7 @@ class Bench:
                         burst_acks[name] = time.perf_counter()
                     try:
                         await asyncio.wait_for(asyncio.gather(*(done[n].wait() for n in burst_acks)), EVENT_TIMEOUT * 3)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         pass
             await asyncio.sleep(0.5)  # let any stray or duplicate event arrive before the streams are counted
             for task in tasks:
@@ -272,7 +272,9 @@ class Bench:
         delivered = sum(len(set(s) & set(expected)) for s in seen)
         paced = [complete_at[n] - paced_acks[n] for n in paced_acks if n in complete_at]
         burst = [complete_at[n] - burst_acks[n] for n in burst_acks if n in complete_at]
-        log(f"fan-out paced p50 {ms(percentile(paced, 50))} p99 {ms(percentile(paced, 99))}; back-to-back p50 {ms(percentile(burst, 50))} p99 {ms(percentile(burst, 99))}")
+        log(
+            f"fan-out paced p50 {ms(percentile(paced, 50))} p99 {ms(percentile(paced, 99))}; back-to-back p50 {ms(percentile(burst, 50))} p99 {ms(percentile(burst, 99))}"
+        )
         log(f"deliveries {delivered}/{WATCHERS * len(expected)}; watchers with exactly the expected stream {exact}/{WATCHERS}")
         self.results["watch"] = {
             "paced": paced,
@@ -315,61 +317,77 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     rows: list[tuple[str, str, str, str]] = []
     samples, phase = bench.results["get"]
     p50, p99 = percentile(samples, 50), percentile(samples, 99)
-    rows.append((
-        f"GET one ClusterVirtualImage, {GET_CLIENTS} concurrent clients × {GET_REQUESTS} requests",
-        f"p50 {ms(p50)}, p99 {ms(p99)}, max {ms(max(samples))}; {len(samples) / phase.wall:,.0f} req/s; server CPU {phase.cpu_share:.0%} of one core",
-        f"p99 ≤ {GET_P99_TARGET_MS:.0f} ms",
-        verdict(p99 * 1000 <= GET_P99_TARGET_MS, f"p99 {ms(p99)}"),
-    ))
+    rows.append(
+        (
+            f"GET one ClusterVirtualImage, {GET_CLIENTS} concurrent clients × {GET_REQUESTS} requests",
+            f"p50 {ms(p50)}, p99 {ms(p99)}, max {ms(max(samples))}; {len(samples) / phase.wall:,.0f} req/s; server CPU {phase.cpu_share:.0%} of one core",
+            f"p99 ≤ {GET_P99_TARGET_MS:.0f} ms",
+            verdict(p99 * 1000 <= GET_P99_TARGET_MS, f"p99 {ms(p99)}"),
+        )
+    )
     serial = bench.results["get_serial"]
-    rows.append((
-        f"GET one ClusterVirtualImage, 1 client × {SERIAL_REQUESTS} requests (service time, for context)",
-        f"p50 {ms(percentile(serial, 50))}, p99 {ms(percentile(serial, 99))}",
-        "—",
-        verdict(None, ""),
-    ))
+    rows.append(
+        (
+            f"GET one ClusterVirtualImage, 1 client × {SERIAL_REQUESTS} requests (service time, for context)",
+            f"p50 {ms(percentile(serial, 50))}, p99 {ms(percentile(serial, 99))}",
+            "—",
+            verdict(None, ""),
+        )
+    )
     latencies, phase = bench.results["writes"]
-    rows.append((
-        f"Writes per second: POST of {OBJECTS:,} VirtualMachineOperations, {WRITERS} concurrent clients",
-        f"{OBJECTS / phase.wall:,.0f} objects/s ({phase.wall:.1f} s); write p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; server CPU {phase.cpu_share:.0%} of one core",
-        "—",
-        verdict(None, ""),
-    ))
+    rows.append(
+        (
+            f"Writes per second: POST of {OBJECTS:,} VirtualMachineOperations, {WRITERS} concurrent clients",
+            f"{OBJECTS / phase.wall:,.0f} objects/s ({phase.wall:.1f} s); write p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; server CPU {phase.cpu_share:.0%} of one core",
+            "—",
+            verdict(None, ""),
+        )
+    )
     times, items, size = bench.results["list"]
     median = statistics.median(times)
-    rows.append((
-        f"LIST of {items:,} objects (JSON, no limit, {size / 1e6:.1f} MB), {LIST_RUNS} runs",
-        f"median {ms(median)}, max {ms(max(times))}",
-        f"≤ {LIST_TARGET_S:.0f} s",
-        verdict(max(median, max(times)) <= LIST_TARGET_S, f"median {ms(median)}, max {ms(max(times))}"),
-    ))
+    rows.append(
+        (
+            f"LIST of {items:,} objects (JSON, no limit, {size / 1e6:.1f} MB), {LIST_RUNS} runs",
+            f"median {ms(median)}, max {ms(max(times))}",
+            f"≤ {LIST_TARGET_S:.0f} s",
+            verdict(max(median, max(times)) <= LIST_TARGET_S, f"median {ms(median)}, max {ms(max(times))}"),
+        )
+    )
     w = bench.results["watch"]
-    rows.append((
-        f"Watch fan-out to {WATCHERS} streams, {WATCH_WRITES} paced writes (ack → last watcher has the event)",
-        f"p50 {ms(percentile(w['paced'], 50))}, p99 {ms(percentile(w['paced'], 99))}, max {ms(max(w['paced'], default=float('nan')))}",
-        "—",
-        verdict(None, ""),
-    ))
-    rows.append((
-        f"Watch fan-out to {WATCHERS} streams, {WATCH_WRITES} back-to-back writes (ack → last watcher has the event)",
-        f"p50 {ms(percentile(w['burst'], 50))}, p99 {ms(percentile(w['burst'], 99))}, max {ms(max(w['burst'], default=float('nan')))}; "
-        f"{WATCH_WRITES / w['burst_phase'].wall:,.0f} writes/s",
-        "—",
-        verdict(None, ""),
-    ))
+    rows.append(
+        (
+            f"Watch fan-out to {WATCHERS} streams, {WATCH_WRITES} paced writes (ack → last watcher has the event)",
+            f"p50 {ms(percentile(w['paced'], 50))}, p99 {ms(percentile(w['paced'], 99))}, max {ms(max(w['paced'], default=float('nan')))}",
+            "—",
+            verdict(None, ""),
+        )
+    )
+    rows.append(
+        (
+            f"Watch fan-out to {WATCHERS} streams, {WATCH_WRITES} back-to-back writes (ack → last watcher has the event)",
+            f"p50 {ms(percentile(w['burst'], 50))}, p99 {ms(percentile(w['burst'], 99))}, max {ms(max(w['burst'], default=float('nan')))}; "
+            f"{WATCH_WRITES / w['burst_phase'].wall:,.0f} writes/s",
+            "—",
+            verdict(None, ""),
+        )
+    )
     complete = w["delivered"] == w["expected"] and w["exact"] == WATCHERS and w["lost"] == 0
-    rows.append((
-        f"Watch completeness: every watcher saw every one of the {w['events']} events, once, in order",
-        f"{w['delivered']:,} of {w['expected']:,} deliveries; {w['exact']} of {WATCHERS} streams exactly as written",
-        "all",
-        verdict(complete, f"{w['expected'] - w['delivered']} deliveries missing"),
-    ))
-    rows.append((
-        "Server peak RSS (VmHWM at the end of the run)",
-        f"{memory.get('VmHWM', 0) / 1024:.0f} MiB (VmRSS at the end {memory.get('VmRSS', 0) / 1024:.0f} MiB)",
-        "—",
-        verdict(None, ""),
-    ))
+    rows.append(
+        (
+            f"Watch completeness: every watcher saw every one of the {w['events']} events, once, in order",
+            f"{w['delivered']:,} of {w['expected']:,} deliveries; {w['exact']} of {WATCHERS} streams exactly as written",
+            "all",
+            verdict(complete, f"{w['expected'] - w['delivered']} deliveries missing"),
+        )
+    )
+    rows.append(
+        (
+            "Server peak RSS (VmHWM at the end of the run)",
+            f"{memory.get('VmHWM', 0) / 1024:.0f} MiB (VmRSS at the end {memory.get('VmRSS', 0) / 1024:.0f} MiB)",
+            "—",
+            verdict(None, ""),
+        )
+    )
     return rows
 
 
@@ -377,7 +395,7 @@ def machine() -> list[str]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "unknown")
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
     return [
-        f"- Date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- nproc: {nproc} ({cpu})",
         f"- Python: {platform.python_version()} ({platform.python_implementation()}), aiohttp {aiohttp.__version__}",
         f"- Kernel: {platform.system()} {platform.release()}",
@@ -427,10 +445,14 @@ def main() -> int:
             bench = Bench(sim)
             asyncio.run(bench.run())
             memory = bench.memory()
+        except BaseException:
+            log(f"simulator {'running' if sim.process.poll() is None else f'exited with {sim.process.poll()}'}; its log ends:")
+            print((Path(tmp) / "state" / "server.log").read_text()[-4000:], file=sys.stderr)
+            raise
         finally:
             code = sim.stop()
         if code != 0:
-            log(f"simulator exited with {code}; see its log (removed with the state directory)")
+            log(f"simulator exited with {code}")
     report = render(table(bench, memory), time.perf_counter() - started)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report)

@@ -1,0 +1,88 @@
+"""The controller runtime and the clock, driven in-process with a real store."""
+
+import asyncio
+
+import pytest
+
+from dvp_simulator.api.service import ObjectService, WriteOptions
+from dvp_simulator.clock import Clock
+from dvp_simulator.controllers.runtime import Controller, Manager, Requeue, WorkQueue
+from dvp_simulator.resources import build_registry
+from dvp_simulator.store.store import Store
+
+
+def test_clock_scale_and_persistence(tmp_path):
+    clock = Clock(scale=100.0, state_file=tmp_path / "clock")
+    start = clock.time()
+    assert clock.real_seconds(60) == pytest.approx(0.6)
+    clock.save()
+    later = Clock(scale=1.0, state_file=tmp_path / "clock")
+    assert later.time() >= start, "the clock never goes backwards across restarts"
+    with pytest.raises(ValueError):
+        Clock(scale=0)
+
+
+def test_workqueue_serialises_a_key_and_replays_adds():
+    async def run():
+        q = WorkQueue(Clock(scale=1000.0))
+        q.add(("ns", "a"))
+        q.add(("ns", "a"))
+        key = await q.get()
+        assert q.queue.empty(), "a key is queued once"
+        q.add(key)  # added while processing: remembered, not handed to another worker
+        assert q.queue.empty()
+        q.done(key)
+        assert await asyncio.wait_for(q.get(), 1) == key
+
+    asyncio.run(run())
+
+
+def test_workqueue_backoff_grows_and_forget_resets():
+    async def run():
+        q = WorkQueue(Clock(scale=1.0), base_delay=0.01)
+        key = ("", "k")
+        for expected in (1, 2, 3):
+            q.add_rate_limited(key)
+            assert q.failures[key] == expected
+        q.forget(key)
+        assert key not in q.failures
+        got = await asyncio.wait_for(q.get(), 2)
+        assert got == key
+
+    asyncio.run(run())
+
+
+def test_manager_reconciles_on_watch_events_with_requeue_on_the_sim_clock():
+    async def run():
+        registry = build_registry()
+        clock = Clock(scale=1000.0)
+        service = ObjectService(registry, Store(None), clock)
+        ns = registry.types["/namespaces"]
+        service.create(ns, "", {"metadata": {"name": "default"}}, WriteOptions(version="v1"))
+        seen: list[tuple[str, str]] = []
+        failures = {"n": 0}
+
+        async def reconcile(ctx, key):
+            seen.append(key)
+            if key[1] == "flaky" and failures["n"] < 2:
+                failures["n"] += 1
+                raise RuntimeError("transient")
+            if key[1] == "timer" and seen.count(key) < 3:
+                return Requeue(after=10.0)  # 10 simulated seconds = 10 ms here
+            return None
+
+        manager = Manager(service, clock)
+        manager.add(Controller("test", "/secrets", reconcile))
+        await manager.start()
+        for name in ("plain", "flaky", "timer"):
+            service.create(registry.types["/secrets"], "default", {"metadata": {"name": name}}, WriteOptions(version="v1"))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if seen.count(("default", "timer")) >= 3 and seen.count(("default", "flaky")) >= 3:
+                break
+        await manager.stop()
+        assert seen.count(("default", "plain")) == 1
+        assert seen.count(("default", "flaky")) == 3, "failures are retried with backoff until success"
+        assert seen.count(("default", "timer")) == 3
+
+    asyncio.run(run())
