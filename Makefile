@@ -34,6 +34,7 @@ $(COLLECTION_ROOT):
 	@ln -sfn $(CURDIR) $@
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q tests
 
 unit: setup

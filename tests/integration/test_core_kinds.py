@@ -78,7 +78,7 @@ def test_pod_eviction_subresource(sim, api, namespace):
 
 def test_leases_and_nodes_wide(sim, api):
     coord = client.CoordinationV1Api(api)
-    lease = coord.create_namespaced_lease("kube-node-lease", {"metadata": {"name": "node-w"}, "spec": {"holderIdentity": "node-w", "leaseDurationSeconds": 40}})
+    coord.create_namespaced_lease("kube-node-lease", {"metadata": {"name": "node-w"}, "spec": {"holderIdentity": "node-w", "leaseDurationSeconds": 40}})
     coord.patch_namespaced_lease("node-w", "kube-node-lease", {"spec": {"renewTime": "2026-11-24T00:00:00.000000Z"}})
     assert coord.read_namespaced_lease("node-w", "kube-node-lease").spec.holder_identity == "node-w"
     node = {

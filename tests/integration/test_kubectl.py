@@ -6,6 +6,8 @@ import time
 
 import yaml
 
+from ..simulator_process import BIN
+
 CVI = """
 apiVersion: virtualization.deckhouse.io/v1alpha2
 kind: ClusterVirtualImage
@@ -114,14 +116,9 @@ def test_explain_reads_our_schema(sim):
 
 def test_watch_prints_changes(sim):
     sim.kubectl("apply", "-f", "-", input=cvi("img-watch"))
-    proc = subprocess.Popen([str(sim.kubectl.__self__.kubeconfig) and "true"], stdout=subprocess.PIPE)
-    proc.wait()
-    import os
-
-    env = {**os.environ, "KUBECONFIG": str(sim.kubeconfig)}
-    from ..simulator_process import BIN
-
-    watcher = subprocess.Popen([str(BIN / "kubectl"), "get", "cvi", "img-watch", "-w", "--request-timeout=20s"], stdout=subprocess.PIPE, text=True, env=env)
+    watcher = subprocess.Popen(
+        [str(BIN / "kubectl"), "--kubeconfig", str(sim.kubeconfig), "get", "cvi", "img-watch", "-w", "--request-timeout=20s"], stdout=subprocess.PIPE, text=True
+    )
     try:
         first = watcher.stdout.readline()
         assert first.split()[0] == "NAME"
@@ -142,7 +139,7 @@ def test_delete_wait_with_finalizer(sim):
     assert obj["metadata"]["deletionTimestamp"]
     waiter = subprocess.Popen(
         [
-            str(__import__("tests.simulator_process", fromlist=["BIN"]).BIN / "kubectl"),
+            str(BIN / "kubectl"),
             "--kubeconfig",
             str(sim.kubeconfig),
             "delete",
