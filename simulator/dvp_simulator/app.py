@@ -50,7 +50,7 @@ def build(state_dir: Path, token: str, address: str, time_scale: float = 1.0, cr
     api = APIServer(service, token, address)
     api.subresource_handlers[("/pods", "eviction")] = lambda call, body: evict_pod(service, call, body)
     manager = Manager(service, clock)
-    manager.add(namespace.controller(registry))
+    manager.add(namespace.controller(registry, store))
     manager.add(garbage_collector.controller(registry))
     seed(service)
     return Simulator(registry, store, clock, service, api, manager)

@@ -40,11 +40,12 @@ def _opts(rt, subresource):
     return WriteOptions(version=rt.storage_version, manager="namespace-controller", subresource=None if subresource == "finalize" else subresource)
 
 
-def _namespace_of(event: Event) -> list[Key]:
-    ns = event.entry.namespace
-    return [("", ns)] if ns else []
+def controller(registry, store) -> Controller:
+    def terminating_namespace_of(event: Event) -> list[Key]:
+        """Content changes matter only to a namespace being deleted (it waits for them to be gone)."""
+        ns = event.entry.namespace
+        entry = store.get(NAMESPACES, "", ns) if ns else None
+        return [("", ns)] if entry is not None and entry.obj["metadata"].get("deletionTimestamp") else []
 
-
-def controller(registry) -> Controller:
-    secondary = {rt.key: _namespace_of for rt in registry.types.values() if rt.namespaced}
+    secondary = {rt.key: terminating_namespace_of for rt in registry.types.values() if rt.namespaced}
     return Controller("namespace", NAMESPACES, reconcile, secondary)

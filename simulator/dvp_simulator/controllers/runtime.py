@@ -129,8 +129,8 @@ class Manager:
     async def start(self) -> None:
         store = self.ctx.service.store
         for controller, queue in self.controllers:
-            watchers = [(store.watch(controller.primary, None, _all), _identity)] if controller.primary else []
-            watchers += [(store.watch(res, None, _all), mapper) for res, mapper in controller.secondary.items()]
+            watchers = [(store.watch(controller.primary, None, _all, bounded=False), _identity)] if controller.primary else []
+            watchers += [(store.watch(res, None, _all, bounded=False), mapper) for res, mapper in controller.secondary.items()]
             if controller.primary:
                 for entry in store.list(controller.primary):
                     queue.add((entry.namespace, entry.name))

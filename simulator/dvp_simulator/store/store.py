@@ -57,8 +57,13 @@ class Expired(Exception):
 class Watcher:
     resource: str
     predicate: Callable[[Entry], bool]
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=20000))
+    bounded: bool = True
+    queue: asyncio.Queue = field(init=False)
     closed: bool = False
+
+    def __post_init__(self) -> None:
+        # Clients get a bounded queue (a slow one is cut off and re-lists); in-process controllers do not.
+        self.queue = asyncio.Queue(maxsize=20000 if self.bounded else 0)
 
     def offer(self, event: Event) -> None:
         """Deliver what this watcher should see: selector transitions become ADDED/DELETED, as in the apiserver."""
@@ -193,9 +198,9 @@ class Store:
         for w in list(self.watchers.get(res, ())):
             w.offer(event)
 
-    def watch(self, res: str, since_rv: int | None, predicate: Callable[[Entry], bool]) -> Watcher:
+    def watch(self, res: str, since_rv: int | None, predicate: Callable[[Entry], bool], bounded: bool = True) -> Watcher:
         """A watcher receiving events after since_rv (None: from now). Raises Expired when too old."""
-        watcher = Watcher(res, predicate)
+        watcher = Watcher(res, predicate, bounded)
         if since_rv is not None:
             oldest = max(self.oldest.get(res, 0), self.start_rv)
             if since_rv < oldest:
