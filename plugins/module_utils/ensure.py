@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright: deckhouse.virtualization contributors
+# Apache License 2.0 (see LICENSE)
+"""The one "ensure" flow every module uses: desired state in, changed/resource/diff out.
+
+- present: nothing is sent when the server already holds every field the user gave (compared after server
+  defaulting, quantities by value) and no field the collection set earlier was dropped from the task;
+  otherwise a server-side apply (field manager `deckhouse.virtualization`) — dry-run first in check mode,
+  so check mode and --diff show what the server would really store.
+- a kind-specific guard may refuse a change (immutable fields) or ask for delete + create (`recreate`).
+- absent: delete (dry-run in check mode), then optionally wait until gone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .client import APPLY, FIELD_MANAGER, DVPClient
+from .compare import differences, strip_server_fields
+from .errors import DVPError
+from .kinds import Kind
+from .waiter import Predicate, gone, wait_for
+
+# guard(actual, desired, changed_paths) -> None (go ahead) or "recreate"; raises DVPError to refuse.
+Guard = Callable[[dict[str, Any], dict[str, Any], list[str]], str | None]
+
+
+@dataclass
+class Outcome:
+    changed: bool
+    resource: dict[str, Any] | None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    messages: list[str] = field(default_factory=list)
+
+    def result(self, with_diff: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {"changed": self.changed, "resource": self.resource or {}}
+        if with_diff:
+            out["diff"] = {"before": strip_server_fields(self.before) or {}, "after": strip_server_fields(self.after) or {}}
+        return out
+
+
+def owned_paths(obj: dict[str, Any], manager: str = FIELD_MANAGER) -> list[tuple[str, ...]]:
+    """Leaf paths (API field names) this manager applied, from managedFields."""
+    paths: list[tuple[str, ...]] = []
+
+    def walk(tree: dict[str, Any], prefix: tuple[str, ...]) -> None:
+        for key, sub in tree.items():
+            if key == ".":
+                continue
+            if not key.startswith("f:"):
+                paths.append(prefix)  # keyed list items / set members: the list itself is the unit
+                continue
+            if sub:
+                walk(sub, prefix + (key[2:],))
+            else:
+                paths.append(prefix + (key[2:],))
+
+    for entry in obj.get("metadata", {}).get("managedFields") or []:
+        if entry.get("manager") == manager and entry.get("operation") == "Apply" and not entry.get("subresource"):
+            walk(entry.get("fieldsV1") or {}, ())
+    return paths
+
+
+def dropped_fields(desired: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+    """Fields the collection applied before that the task no longer gives (they must be removed)."""
+    out = []
+    for path in owned_paths(actual):
+        cur: Any = desired
+        for part in path:
+            if not isinstance(cur, dict) or part not in cur:
+                out.append(".".join(path))
+                break
+            cur = cur[part]
+    return out
+
+
+class Ensurer:
+    def __init__(self, client: DVPClient, check_mode: bool):
+        self.client = client
+        self.check_mode = check_mode
+
+    def present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None = None, recreate: bool = False,
+                wait: Predicate | None = None, wait_timeout: float = 300) -> Outcome:  # fmt: skip
+        name = desired["metadata"]["name"]
+        namespace = desired["metadata"].get("namespace") if kind.namespaced else None
+        actual = self.client.get(kind, name, namespace)
+        if actual is None:
+            after = self._apply(kind, desired, name, namespace)
+            return self._finish(kind, Outcome(True, after, None, after), wait, wait_timeout)
+        changed = differences(_comparable(desired), actual) + dropped_fields(desired, actual)
+        if not changed:
+            return self._finish(kind, Outcome(False, actual, actual, actual), wait, wait_timeout)
+        if guard is not None and guard(actual, desired, changed) == "recreate":
+            if not recreate:
+                raise DVPError(
+                    f"{kind.describe(name, namespace)}: cannot change {', '.join(changed)} in place; set recreate=true to delete and re-create it",
+                    changed_fields=changed,
+                )
+            return self._recreate(kind, desired, actual, name, namespace, wait, wait_timeout)
+        after = self._apply(kind, desired, name, namespace)
+        if strip_server_fields(after) == strip_server_fields(actual):
+            return self._finish(kind, Outcome(False, actual, actual, actual), wait, wait_timeout)
+        return self._finish(kind, Outcome(True, after, actual, after), wait, wait_timeout)
+
+    def absent(self, kind: Kind, name: str, namespace: str | None, wait: bool = False, wait_timeout: float = 300) -> Outcome:
+        actual = self.client.get(kind, name, namespace)
+        if actual is None:
+            return Outcome(False, None, None, None)
+        self.client.delete(kind, name, namespace, dry_run=self.check_mode)
+        if wait and not self.check_mode:
+            wait_for(self.client, kind, name, namespace, gone, wait_timeout)
+        return Outcome(True, actual, actual, None)
+
+    # -- steps -----------------------------------------------------------------------------------------
+    def _apply(self, kind: Kind, desired: dict[str, Any], name: str, namespace: str | None) -> dict[str, Any]:
+        query = [("fieldManager", FIELD_MANAGER), ("force", "true"), ("fieldValidation", "Strict")]
+        if self.check_mode:
+            query.append(("dryRun", "All"))
+        body = json.dumps({**desired, "apiVersion": kind.api_version, "kind": kind.kind})
+        return self.client.request("PATCH", self.client.path(kind, name, namespace), kind.describe(name, namespace), query, body, APPLY)
+
+    def _recreate(self, kind: Kind, desired: dict[str, Any], actual: dict[str, Any], name: str, namespace: str | None,
+                  wait: Predicate | None, wait_timeout: float) -> Outcome:  # fmt: skip
+        if self.check_mode:
+            return Outcome(True, actual, actual, {**actual, **{k: v for k, v in desired.items() if k != "metadata"}}, ["would be re-created"])
+        self.client.delete(kind, name, namespace)
+        wait_for(self.client, kind, name, namespace, gone, wait_timeout)
+        after = self._apply(kind, desired, name, namespace)
+        return self._finish(kind, Outcome(True, after, actual, after, ["re-created"]), wait, wait_timeout)
+
+    def _finish(self, kind: Kind, outcome: Outcome, wait: Predicate | None, wait_timeout: float) -> Outcome:
+        if wait is not None and not self.check_mode and outcome.resource is not None:
+            meta = outcome.resource["metadata"]
+            outcome.resource = wait_for(self.client, kind, meta["name"], meta.get("namespace"), wait, wait_timeout)
+        return outcome
+
+
+def _comparable(desired: dict[str, Any]) -> dict[str, Any]:
+    """What the user controls: labels, annotations and everything outside metadata."""
+    meta = desired.get("metadata", {})
+    out = {k: v for k, v in desired.items() if k not in ("metadata", "apiVersion", "kind")}
+    picked = {k: meta[k] for k in ("labels", "annotations") if meta.get(k)}
+    if picked:
+        out["metadata"] = picked
+    return out

@@ -1,0 +1,34 @@
+# -*- coding: utf-8 -*-
+# Copyright: deckhouse.virtualization contributors
+# Apache License 2.0 (see LICENSE)
+"""One error type for everything the collection reports. Pure Python."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class DVPError(Exception):
+    """A failure with a message fit for the user; `details` go into the module result."""
+
+    def __init__(self, message: str, **details: Any):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+def api_error_message(what: str, status: int | None, reason: str | None, body: Any) -> str:
+    """`ClusterVirtualImage ubuntu: Unprocessable Entity (422): <the server's message>`."""
+    server = ""
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            server = json.loads(body).get("message", "") or body
+        except ValueError:
+            server = body
+    elif isinstance(body, dict):
+        server = body.get("message", "")
+    head = f"{what}: {reason or 'error'}" + (f" ({status})" if status else "")
+    return f"{head}: {server}" if server else head

@@ -1,0 +1,149 @@
+# -*- coding: utf-8 -*-
+# Copyright: deckhouse.virtualization contributors
+# Apache License 2.0 (see LICENSE)
+"""Images (ClusterVirtualImage now, VirtualImage later): client-side rules, the desired object, the guard
+against in-place changes the platform forbids, and the summary modules return. Pure Python."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from .errors import DVPError
+from .naming import to_api
+
+SOURCE_BLOCKS = {"HTTP": "http", "ContainerImage": "container_image", "ObjectRef": "object_ref", "Upload": "upload"}
+CHECKSUM_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128, "streebog256": 64, "streebog512": 128}
+NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+IMAGE_REFERENCE = re.compile(
+    r"^(?:(?:(?:localhost|[\w-]+(?:\.[\w-]+)+)(?::\d+)?|[\w]+:\d+)/)?[a-z0-9_.-]+(?:/[a-z0-9_.-]+)*(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[+.-_][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+NAMESPACED_REF_KINDS = ("VirtualImage", "VirtualDisk", "VirtualDiskSnapshot")
+
+
+def validate_image_params(params: dict[str, Any]) -> list[str]:
+    """Every problem with the options, each naming the option and the rule ([] when fine)."""
+    problems: list[str] = []
+    name = params.get("name") or ""
+    if "." in name:
+        problems.append(f"name: {name!r} must not contain '.' (the platform refuses dots in image names)")
+    elif not NAME.match(name) or len(name) > 253:
+        problems.append(f"name: {name!r} must be lower-case letters, digits and '-', starting and ending with a letter or digit")
+    if params.get("state") == "absent":
+        return problems
+    source = params.get("data_source") or {}
+    kind = source.get("type")
+    if not kind:
+        return problems + ["data_source.type is required (HTTP, ContainerImage, ObjectRef or Upload)"]
+    for other_type, block in SOURCE_BLOCKS.items():
+        if other_type != kind and source.get(block):
+            problems.append(f"data_source.{block} is not allowed with data_source.type={kind}")
+    block = SOURCE_BLOCKS[kind]
+    if kind != "Upload" and not source.get(block):
+        problems.append(f"data_source.{block} is required with data_source.type={kind}")
+    http = source.get("http") or {}
+    if http:
+        url = http.get("url") or ""
+        if not re.match(r"^https?://\S+$", url):
+            problems.append(f"data_source.http.url: {url!r} must be an http:// or https:// URL")
+        problems += _ca_bundle("data_source.http.ca_bundle", http.get("ca_bundle"))
+    for block_name in ("http", "upload"):
+        for algo, value in ((source.get(block_name) or {}).get("checksum") or {}).items():
+            if value is None:
+                continue
+            want = CHECKSUM_LENGTHS[algo]
+            if len(value) != want or not re.fullmatch(r"[0-9a-fA-F]+", value):
+                problems.append(f"data_source.{block_name}.checksum.{algo}: must be {want} hexadecimal characters, got {len(value)}")
+    image = source.get("container_image") or {}
+    if image:
+        ref = image.get("image") or ""
+        if not IMAGE_REFERENCE.match(ref):
+            problems.append(f"data_source.container_image.image: {ref!r} is not a container image reference (registry/repository[:tag][@digest])")
+        problems += _ca_bundle("data_source.container_image.ca_bundle", image.get("ca_bundle"))
+    ref = source.get("object_ref") or {}
+    if ref and ref.get("kind") in NAMESPACED_REF_KINDS:
+        ns = ref.get("namespace") or ""
+        if not ns:
+            problems.append(f"data_source.object_ref.namespace is required for kind {ref['kind']}")
+        elif len(ns) > 63:
+            problems.append("data_source.object_ref.namespace must be at most 63 characters")
+    if kind == "Upload" and not params.get("upload_file"):
+        problems.append("upload_file is required with data_source.type=Upload (the local file to upload)")
+    if kind != "Upload" and params.get("upload_file"):
+        problems.append("upload_file is only used with data_source.type=Upload")
+    return problems
+
+
+def _ca_bundle(option: str, value: str | None) -> list[str]:
+    if not value:
+        return []
+    try:
+        base64.b64decode(value, validate=True)
+        return []
+    except (binascii.Error, ValueError):
+        return [f"{option}: must be base64 (the PEM bundle, base64-encoded)"]
+
+
+def desired_cluster_image(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    source = to_api(params["data_source"])
+    if source.get("type") == "Upload" and not source.get("upload"):
+        source.pop("upload", None)
+    return {"metadata": metadata, "spec": {"dataSource": source}}
+
+
+def image_guard(kind_name: str):
+    """The platform refuses spec changes once an image is Ready: ask for re-creation instead."""
+
+    def guard(actual: dict[str, Any], desired: dict[str, Any], changed: list[str]) -> str | None:
+        status = actual.get("status") or {}
+        ready = status.get("phase") == "Ready" or any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        if ready and any(path.startswith("spec") for path in changed):
+            return "recreate"
+        return None
+
+    return guard
+
+
+def users(obj: dict[str, Any] | None) -> list[str]:
+    """`<ns>/<vm>` names from the InUse condition (the platform lists them in its message)."""
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "InUse" and cond.get("status") == "True":
+            return re.findall(r"[a-z0-9][-a-z0-9.]*/[a-z0-9][-a-z0-9.]*", cond.get("message", ""))
+    return []
+
+
+def summary(obj: dict[str, Any] | None) -> dict[str, Any]:
+    """The image's state as modules return it (upload URLs included: the caller masks their token)."""
+    status = (obj or {}).get("status") or {}
+    size = status.get("size") or {}
+    urls = status.get("imageUploadURLs") or {}
+    return {
+        "phase": status.get("phase"),
+        "progress": status.get("progress"),
+        "format": status.get("format"),
+        "cdrom": status.get("cdrom"),
+        "size": {
+            "stored": size.get("stored"),
+            "stored_bytes": size.get("storedBytes"),
+            "unpacked": size.get("unpacked"),
+            "unpacked_bytes": size.get("unpackedBytes"),
+        },
+        "registry_url": (status.get("target") or {}).get("registryURL"),
+        "upload_urls": {"external": urls.get("external"), "in_cluster": urls.get("inCluster")},
+        "conditions": status.get("conditions") or [],
+    }
+
+
+def upload_url(obj: dict[str, Any], which: str) -> str:
+    urls = ((obj or {}).get("status") or {}).get("imageUploadURLs") or {}
+    url = urls.get("inCluster" if which == "in_cluster" else "external")
+    if not url:
+        raise DVPError(f"the image has no {which} upload URL (status.imageUploadURLs: {sorted(urls)})")
+    return url
+
+
+def url_secret(url: str) -> str:
+    """The unguessable part of an upload URL, to keep out of logs."""
+    return url.rstrip("/").rsplit("/", 1)[-1]

@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: deckhouse.virtualization contributors
+# Apache License 2.0 (see LICENSE)
+"""Module options are the snake_case form of the API's camelCase fields, nested the same way. Pure Python."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+_UPPER = re.compile(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z])(?=[a-z])")
+
+
+def camel(name: str) -> str:
+    """`data_source` → `dataSource`, `ca_bundle` → `caBundle`, `in_cluster` → `inCluster`."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def snake(name: str) -> str:
+    """`dataSource` → `data_source`, `imageUploadURLs` → `image_upload_urls`, `caBundle` → `ca_bundle`."""
+    return _UPPER.sub(lambda m: "_" + (m.group(1) or m.group(2)), name).lower()
+
+
+def to_api(value: Any, passthrough: Iterable[str] = ()) -> Any:
+    """Module options to API fields, recursively; None values are dropped (an option not given).
+
+    Keys listed in `passthrough` (snake_case, at any depth) keep their value untouched: standard Kubernetes
+    types such as affinity or tolerations are written by the user exactly as the API writes them.
+    """
+    keep = set(passthrough)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            out[camel(key)] = item if key in keep else to_api(item, keep)
+        return out
+    if isinstance(value, list):
+        return [to_api(item, keep) for item in value]
+    return value
+
+
+def from_api(value: Any) -> Any:
+    """API objects as snake_case (for return values that mirror options)."""
+    if isinstance(value, dict):
+        return {snake(k): from_api(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_api(v) for v in value]
+    return value

@@ -1,0 +1,241 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: deckhouse.virtualization contributors
+# Apache License 2.0 (see LICENSE)
+
+DOCUMENTATION = r"""
+module: cluster_virtual_image
+short_description: Manage ClusterVirtualImages, disk images available to every namespace
+version_added: 0.1.0
+description:
+  - Creates, updates and deletes a C(ClusterVirtualImage) of the Deckhouse Virtualization Platform.
+  - Sources are an HTTP(S) URL, a container image in an OCI registry, another image, disk or snapshot, or a local file uploaded by the module itself.
+  - The platform forbids changing the source of an image once it is C(Ready); such a change fails unless I(recreate=true).
+author:
+  - deckhouse.virtualization contributors
+extends_documentation_fragment:
+  - deckhouse.virtualization.connection
+  - deckhouse.virtualization.state
+options:
+  name:
+    description:
+      - Name of the image. Dots are not allowed.
+    type: str
+    required: true
+  data_source:
+    description:
+      - Where the image comes from (C(spec.dataSource)). Required with I(state=present).
+    type: dict
+    suboptions:
+      type:
+        description:
+          - The kind of source; exactly the matching block below is given (none for C(Upload), where I(upload) is optional).
+        type: str
+        choices: [HTTP, ContainerImage, ObjectRef, Upload]
+        required: true
+      http:
+        description: Download from an HTTP(S) URL. Formats qcow2, raw, vmdk, vdi, iso, optionally gz or xz compressed.
+        type: dict
+        suboptions:
+          url:
+            description: C(http://) or C(https://) address of the file.
+            type: str
+            required: true
+          ca_bundle:
+            description: Base64-encoded PEM CA chain to verify the server.
+            type: str
+          checksum:
+            description: Expected checksums (hexadecimal); every one given must match.
+            type: dict
+            suboptions:
+              md5: {description: MD5 (32 hex digits)., type: str}
+              sha1: {description: SHA-1 (40 hex digits)., type: str}
+              sha256: {description: SHA-256 (64 hex digits)., type: str}
+              sha512: {description: SHA-512 (128 hex digits)., type: str}
+              streebog256: {description: Streebog-256 (64 hex digits)., type: str}
+              streebog512: {description: Streebog-512 (128 hex digits)., type: str}
+      container_image:
+        description: Pull from an OCI registry (TLS); the disk is the single file under C(/disk/) in the image.
+        type: dict
+        suboptions:
+          image:
+            description: Image reference, for example C(registry.example.com/images/ubuntu:22.04).
+            type: str
+            required: true
+          ca_bundle:
+            description: Base64-encoded PEM CA chain of the registry.
+            type: str
+          image_pull_secret:
+            description: Secret of type C(kubernetes.io/dockerconfigjson) with the registry credentials.
+            type: dict
+            suboptions:
+              name: {description: Secret name., type: str}
+              namespace: {description: Secret namespace., type: str}
+      object_ref:
+        description: Copy an existing image, disk or disk snapshot.
+        type: dict
+        suboptions:
+          kind:
+            description: Kind of the source object.
+            type: str
+            required: true
+            choices: [ClusterVirtualImage, VirtualImage, VirtualDisk, VirtualDiskSnapshot]
+          name:
+            description: Name of the source object.
+            type: str
+            required: true
+          namespace:
+            description: Namespace of the source object; required for every kind but C(ClusterVirtualImage).
+            type: str
+      upload:
+        description: Options of the C(Upload) source.
+        type: dict
+        suboptions:
+          checksum:
+            description: Expected checksums of the uploaded bytes.
+            type: dict
+            suboptions:
+              md5: {description: MD5 (32 hex digits)., type: str}
+              sha1: {description: SHA-1 (40 hex digits)., type: str}
+              sha256: {description: SHA-256 (64 hex digits)., type: str}
+              sha512: {description: SHA-512 (128 hex digits)., type: str}
+              streebog256: {description: Streebog-256 (64 hex digits)., type: str}
+              streebog512: {description: Streebog-512 (128 hex digits)., type: str}
+  upload_file:
+    description:
+      - With C(data_source.type=Upload), the local file (on the managed host) that the module uploads once the image waits for it.
+    type: path
+  upload_url:
+    description:
+      - Which upload address to use.
+    type: str
+    choices: [external, in_cluster]
+    default: external
+  recreate:
+    description:
+      - When the source of a C(Ready) image must change, delete the image and create it again instead of failing.
+    type: bool
+    default: false
+notes:
+  - Check mode and diff mode are supported; check mode asks the server for a dry run, so it reports what would really be stored.
+  - Deleting an image that virtual machines use leaves it C(Terminating) until they release it; the module reports them in RV(users).
+seealso:
+  - module: deckhouse.virtualization.cluster_virtual_image_info
+"""
+
+EXAMPLES = r"""
+- name: Ubuntu cloud image from HTTP, verified by checksum
+  deckhouse.virtualization.cluster_virtual_image:
+    name: ubuntu-22-04
+    data_source:
+      type: HTTP
+      http:
+        url: https://cloud-images.ubuntu.com/jammy/current/jammy-server-cloudimg-amd64.img
+        checksum:
+          sha256: "{{ ubuntu_sha256 }}"
+
+- name: An image from a container registry
+  deckhouse.virtualization.cluster_virtual_image:
+    name: alpine
+    data_source:
+      type: ContainerImage
+      container_image:
+        image: registry.example.com/images/alpine:3.20
+
+- name: Upload a local ISO
+  deckhouse.virtualization.cluster_virtual_image:
+    name: installer
+    data_source:
+      type: Upload
+    upload_file: /srv/isos/installer.iso
+    wait_timeout: 1800
+
+- name: Remove an image
+  deckhouse.virtualization.cluster_virtual_image:
+    name: alpine
+    state: absent
+"""
+
+RETURN = r"""
+resource:
+  description: The ClusterVirtualImage as the server holds it (after waiting, when I(wait=true)).
+  returned: always
+  type: dict
+image:
+  description: The image's state in short.
+  returned: when state is present
+  type: dict
+  contains:
+    phase: {description: Phase (Pending, Provisioning, WaitForUserUpload, Ready, Failed, Terminating, ImageLost)., type: str, returned: always}
+    progress: {description: Import progress, for example C(45.2%)., type: str, returned: always}
+    format: {description: Detected format (qcow2, raw, vmdk, vdi, iso)., type: str, returned: always}
+    cdrom: {description: Whether the image is an ISO., type: bool, returned: always}
+    size: {description: Stored and unpacked sizes (human-readable and bytes)., type: dict, returned: always}
+    registry_url: {description: Address of the image in DVCR., type: str, returned: always}
+    upload_urls: {description: Upload addresses (their token is masked in logs)., type: dict, returned: always}
+    conditions: {description: The platform's conditions., type: list, elements: dict, returned: always}
+users:
+  description: Virtual machines (C(namespace/name)) still using the image, when it is deleted.
+  returned: when state is absent
+  type: list
+  elements: str
+diff:
+  description: Before and after, with C(--diff).
+  returned: when diff mode is on
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import validate_image_params
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import CLUSTER_VIRTUAL_IMAGE
+
+CHECKSUM = {"type": "dict", "options": {k: {"type": "str"} for k in ("md5", "sha1", "sha256", "sha512", "streebog256", "streebog512")}}
+DATA_SOURCE = {
+    "type": "dict",
+    "options": {
+        "type": {"type": "str", "required": True, "choices": ["HTTP", "ContainerImage", "ObjectRef", "Upload"]},
+        "http": {"type": "dict", "options": {"url": {"type": "str", "required": True}, "ca_bundle": {"type": "str"}, "checksum": CHECKSUM}},
+        "container_image": {
+            "type": "dict",
+            "options": {
+                "image": {"type": "str", "required": True},
+                "ca_bundle": {"type": "str"},
+                "image_pull_secret": {"type": "dict", "options": {"name": {"type": "str"}, "namespace": {"type": "str"}}},
+            },
+        },
+        "object_ref": {
+            "type": "dict",
+            "options": {
+                "kind": {"type": "str", "required": True, "choices": ["ClusterVirtualImage", "VirtualImage", "VirtualDisk", "VirtualDiskSnapshot"]},
+                "name": {"type": "str", "required": True},
+                "namespace": {"type": "str"},
+            },
+        },
+        "upload": {"type": "dict", "options": {"checksum": CHECKSUM}},
+    },
+}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=arg_spec(
+            namespaced=False,
+            data_source=DATA_SOURCE,
+            upload_file={"type": "path"},
+            upload_url={"type": "str", "choices": ["external", "in_cluster"], "default": "external"},
+            recreate={"type": "bool", "default": False},
+        ),
+        required_if=[("state", "present", ["data_source"])],
+        supports_check_mode=True,
+    )
+    problems = validate_image_params(module.params)
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems)
+    run(module, lambda client, ensurer: ensure_image(module, client, ensurer, CLUSTER_VIRTUAL_IMAGE, metadata(module.params, namespaced=False)))
+
+
+if __name__ == "__main__":
+    main()
