@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := libvirt0 libvirt-dev pkg-config gcc qemu-utils skopeo docker-registry curl jq file xz-utils gzip ca-certificates
+APT_PACKAGES := libvirt0 libvirt-dev pkg-config gcc qemu-utils skopeo docker-registry curl jq file xz-utils gzip ca-certificates shellcheck git
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 COLLECTION_ROOT := $(VENV)/collections/ansible_collections/deckhouse/virtualization
@@ -35,6 +35,7 @@ $(COLLECTION_ROOT):
 
 test: setup
 	$(BIN)/ruff check .
+	bash tests/sanity/run.sh
 	$(BIN)/python -m pytest -q tests
 
 unit: setup
@@ -42,6 +43,9 @@ unit: setup
 
 lint: setup
 	$(BIN)/ruff check .
+
+sanity: setup
+	bash tests/sanity/run.sh
 
 demo: setup
 	bash playbooks/demo.sh

@@ -75,14 +75,22 @@ class ServerCPU:
 
 @dataclass
 class Phase:
-    """Wall time and server CPU time of one measured phase."""
+    """Wall time, and CPU time of the server and of this (client) process, over one measured phase."""
 
     wall: float = 0.0
     cpu: float = 0.0
+    client_cpu: float = 0.0
 
     @property
     def cpu_share(self) -> float:
         return self.cpu / self.wall if self.wall else 0.0
+
+    @property
+    def client_share(self) -> float:
+        return self.client_cpu / self.wall if self.wall else 0.0
+
+    def cpu_note(self) -> str:
+        return f"CPU of one core: server {self.cpu_share:.0%}, client {self.client_share:.0%}"
 
 
 class Timer:
@@ -91,12 +99,13 @@ class Timer:
         self.phase = Phase()
 
     def __enter__(self) -> Phase:
-        self._t, self._c = time.perf_counter(), self.cpu.seconds()
+        self._t, self._c, self._p = time.perf_counter(), self.cpu.seconds(), time.process_time()
         return self.phase
 
     def __exit__(self, *exc) -> None:
         self.phase.wall = time.perf_counter() - self._t
         self.phase.cpu = self.cpu.seconds() - self._c
+        self.phase.client_cpu = time.process_time() - self._p
 
 
 def log(message: str) -> None:
@@ -112,6 +121,7 @@ class Bench:
         self.headers = {"Authorization": f"Bearer {sim.token}", "Accept": "application/json"}
         self.cpu = ServerCPU(sim.process.pid)
         self.results: dict[str, object] = {}
+        self.errors: list[str] = []  # transport errors (e.g. a dropped connection), counted and reported
 
     def session(self, connections: int) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(ssl=self.tls, limit=connections, force_close=False)
@@ -119,12 +129,22 @@ class Bench:
         return aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=timeout)
 
     async def post(self, session: aiohttp.ClientSession, path: str, obj: dict) -> dict:
+        """Create obj. A transport error is recorded and the POST retried once; if the first attempt had in
+        fact been stored, the retry's 409 AlreadyExists stands for the created object."""
         body = json.dumps(obj).encode()
-        async with session.post(self.base + path, data=body, headers={"Content-Type": "application/json"}) as resp:
-            data = await resp.read()
-            if resp.status != 201:
-                raise RuntimeError(f"POST {path}: {resp.status} {data[:300]!r}")
-            return json.loads(data)
+        for attempt in (1, 2):
+            try:
+                async with session.post(self.base + path, data=body, headers={"Content-Type": "application/json"}) as resp:
+                    data = await resp.read()
+            except aiohttp.ClientError as exc:
+                self.errors.append(f"POST {path} {obj['metadata']['name']}: {type(exc).__name__}: {exc}")
+                if attempt == 2:
+                    raise
+                continue
+            if resp.status == 201 or (attempt == 2 and resp.status == 409):
+                return json.loads(data)
+            raise RuntimeError(f"POST {path}: {resp.status} {data[:300]!r}")
+        raise AssertionError("unreachable")
 
     async def run(self) -> None:
         await self.get_latency()
@@ -140,10 +160,14 @@ class Bench:
             async def client(n: int, samples: list[float] | None) -> None:
                 for _ in range(n):
                     t = time.perf_counter()
-                    async with session.get(url) as resp:
-                        await resp.read()
-                        if resp.status != 200:
-                            raise RuntimeError(f"GET {url}: {resp.status}")
+                    try:
+                        async with session.get(url) as resp:
+                            await resp.read()
+                    except aiohttp.ClientError as exc:
+                        self.errors.append(f"GET {url}: {type(exc).__name__}: {exc}")
+                        continue
+                    if resp.status != 200:
+                        raise RuntimeError(f"GET {url}: {resp.status}")
                     if samples is not None:
                         samples.append(time.perf_counter() - t)
 
@@ -320,7 +344,7 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     rows.append(
         (
             f"GET one ClusterVirtualImage, {GET_CLIENTS} concurrent clients × {GET_REQUESTS} requests",
-            f"p50 {ms(p50)}, p99 {ms(p99)}, max {ms(max(samples))}; {len(samples) / phase.wall:,.0f} req/s; server CPU {phase.cpu_share:.0%} of one core",
+            f"p50 {ms(p50)}, p99 {ms(p99)}, max {ms(max(samples))}; {len(samples) / phase.wall:,.0f} req/s; {phase.cpu_note()}",
             f"p99 ≤ {GET_P99_TARGET_MS:.0f} ms",
             verdict(p99 * 1000 <= GET_P99_TARGET_MS, f"p99 {ms(p99)}"),
         )
@@ -338,7 +362,7 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     rows.append(
         (
             f"Writes per second: POST of {OBJECTS:,} VirtualMachineOperations, {WRITERS} concurrent clients",
-            f"{OBJECTS / phase.wall:,.0f} objects/s ({phase.wall:.1f} s); write p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; server CPU {phase.cpu_share:.0%} of one core",
+            f"{OBJECTS / phase.wall:,.0f} objects/s ({phase.wall:.1f} s); write p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}; {phase.cpu_note()}",
             "—",
             verdict(None, ""),
         )
@@ -366,7 +390,7 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
         (
             f"Watch fan-out to {WATCHERS} streams, {WATCH_WRITES} back-to-back writes (ack → last watcher has the event)",
             f"p50 {ms(percentile(w['burst'], 50))}, p99 {ms(percentile(w['burst'], 99))}, max {ms(max(w['burst'], default=float('nan')))}; "
-            f"{WATCH_WRITES / w['burst_phase'].wall:,.0f} writes/s",
+            f"{WATCH_WRITES / w['burst_phase'].wall:,.0f} writes/s; {w['burst_phase'].cpu_note()}",
             "—",
             verdict(None, ""),
         )
@@ -382,6 +406,14 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     )
     rows.append(
         (
+            "Transport errors (dropped connections; each counted here, a POST retried once)",
+            f"{len(bench.errors)}" + (f"; first: {bench.errors[0]}" if bench.errors else ""),
+            "0",
+            verdict(not bench.errors, f"{len(bench.errors)} errors"),
+        )
+    )
+    rows.append(
+        (
             "Server peak RSS (VmHWM at the end of the run)",
             f"{memory.get('VmHWM', 0) / 1024:.0f} MiB (VmRSS at the end {memory.get('VmRSS', 0) / 1024:.0f} MiB)",
             "—",
@@ -391,7 +423,29 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     return rows
 
 
-def machine() -> list[str]:
+@dataclass
+class Load:
+    """What else the machine did during the run: CPU stolen by the hypervisor, and CPU used by processes other
+    than the simulator and this client (other work on a shared machine shows up in the tail latencies)."""
+
+    steal: float = 0.0  # share of all CPU time
+    others: float = 0.0  # in cores, averaged over the run
+
+    @staticmethod
+    def ticks() -> tuple[int, int, int]:
+        """(steal, busy, total) jiffies of all CPUs, from the first line of /proc/stat."""
+        v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        total = sum(v)
+        return v[7], total - v[3] - v[4], total  # busy excludes idle and iowait
+
+    @classmethod
+    def measure(cls, before: tuple[int, int, int], wall: float, ours: float) -> Load:
+        steal, busy, total = (b - a for a, b in zip(before, cls.ticks(), strict=True))
+        tick = os.sysconf("SC_CLK_TCK")
+        return cls(steal / total if total else 0.0, max(0.0, (busy - steal) / tick - ours) / wall if wall else 0.0)
+
+
+def machine(load: Load) -> list[str]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "unknown")
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
     return [
@@ -399,10 +453,12 @@ def machine() -> list[str]:
         f"- nproc: {nproc} ({cpu})",
         f"- Python: {platform.python_version()} ({platform.python_implementation()}), aiohttp {aiohttp.__version__}",
         f"- Kernel: {platform.system()} {platform.release()}",
+        f"- Other load during the run: processes other than the simulator and the benchmark client used {load.others:.2f} cores on average; "
+        f"the hypervisor stole {load.steal:.1%} of CPU time. Either shows up in the tail latencies.",
     ]
 
 
-def render(rows: list[tuple[str, str, str, str]], total: float) -> str:
+def render(rows: list[tuple[str, str, str, str]], total: float, load: Load) -> str:
     lines = [
         "# API server benchmarks",
         "",
@@ -410,7 +466,7 @@ def render(rows: list[tuple[str, str, str, str]], total: float) -> str:
         "",
         "## Machine",
         "",
-        *machine(),
+        *machine(load),
         "",
         "## Method",
         "",
@@ -437,7 +493,7 @@ def render(rows: list[tuple[str, str, str, str]], total: float) -> str:
 
 
 def main() -> int:
-    started = time.perf_counter()
+    started, ticks, client_cpu = time.perf_counter(), Load.ticks(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="dvp-bench-") as tmp:
         sim = Simulator.start(Path(tmp) / "state")
         try:
@@ -445,6 +501,10 @@ def main() -> int:
             bench = Bench(sim)
             asyncio.run(bench.run())
             memory = bench.memory()
+            load = Load.measure(ticks, time.perf_counter() - started, bench.cpu.seconds() + time.process_time() - client_cpu)
+            if bench.errors:
+                log(f"{len(bench.errors)} transport errors; the simulator's log ends:")
+                print((Path(tmp) / "state" / "server.log").read_text()[-4000:], file=sys.stderr)
         except BaseException:
             log(f"simulator {'running' if sim.process.poll() is None else f'exited with {sim.process.poll()}'}; its log ends:")
             print((Path(tmp) / "state" / "server.log").read_text()[-4000:], file=sys.stderr)
@@ -453,7 +513,7 @@ def main() -> int:
             code = sim.stop()
         if code != 0:
             log(f"simulator exited with {code}")
-    report = render(table(bench, memory), time.perf_counter() - started)
+    report = render(table(bench, memory), time.perf_counter() - started, load)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report)
     print(report)

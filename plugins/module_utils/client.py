@@ -1,6 +1,5 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Every Kubernetes API call of the collection goes through DVPClient: paths, retries with backoff on
 429 / 5xx / connection errors, timeouts, watch streams, and API errors turned into one clear message."""
 
@@ -8,7 +7,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .errors import DVPError, api_error_message
 from .kinds import Kind
@@ -70,9 +70,10 @@ class DVPClient:
         payload = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         delays = backoff_delays()
         for attempt in range(len(delays) + 1):
-            method_, url, hdrs, _, _ = self.api.param_serialize(method, path, query_params=query or [], header_params=headers, auth_settings=["BearerToken"])
+            serialized = self.api.param_serialize(method, path, query_params=query or [], header_params=headers, auth_settings=["BearerToken"])
+            url, hdrs = serialized[1], serialized[2]
             try:
-                response = self.api.call_api(method_, url, header_params=hdrs, body=payload, _request_timeout=timeout or self.request_timeout)
+                response = self.api.call_api(method, url, header_params=hdrs, body=payload, _request_timeout=timeout or self.request_timeout)
             except Exception as exc:  # urllib3 connection / TLS / timeout errors
                 if attempt < len(delays) and _transient(exc):
                     self.sleep(delays[attempt])

@@ -1,11 +1,11 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What every module shares: the common argument spec and the run wrapper that turns errors into fail_json."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .client import DVPClient
 from .connection import HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, api_client, connection_arg_spec

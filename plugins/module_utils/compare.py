@@ -1,6 +1,5 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Desired state against what the server holds. Pure Python.
 
 `desired` is what the user asked for, in API form; `actual` is the object after server defaulting. The object
@@ -28,7 +27,7 @@ def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
         if not isinstance(actual, list) or len(actual) != len(desired):
             return [path]
         out = []
-        for i, (d, a) in enumerate(zip(desired, actual)):
+        for i, (d, a) in enumerate(zip(desired, actual, strict=True)):
             out += differences(d, a, f"{path}[{i}]")
         return out
     if desired == actual:

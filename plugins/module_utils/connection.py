@@ -1,6 +1,5 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Connection options (the same names and K8S_AUTH_* variables as kubernetes.core, so AWX Kubernetes
 credentials work) and the one place where a kubernetes ApiClient is made."""
 

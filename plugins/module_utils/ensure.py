@@ -1,6 +1,5 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one "ensure" flow every module uses: desired state in, changed/resource/diff out.
 
 - present: nothing is sent when the server already holds every field the user gave (compared after server
@@ -14,8 +13,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Optional
 
 from .client import APPLY, FIELD_MANAGER, DVPClient
 from .compare import differences, strip_server_fields
@@ -24,7 +24,7 @@ from .kinds import Kind
 from .waiter import Predicate, gone, wait_for
 
 # guard(actual, desired, changed_paths) -> None (go ahead) or "recreate"; raises DVPError to refuse.
-Guard = Callable[[dict[str, Any], dict[str, Any], list[str]], str | None]
+Guard = Callable[[dict[str, Any], dict[str, Any], list[str]], Optional[str]]
 
 
 @dataclass

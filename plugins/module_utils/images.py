@@ -1,6 +1,5 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Images (ClusterVirtualImage now, VirtualImage later): client-side rules, the desired object, the guard
 against in-place changes the platform forbids, and the summary modules return. Pure Python."""
 
@@ -18,7 +17,10 @@ SOURCE_BLOCKS = {"HTTP": "http", "ContainerImage": "container_image", "ObjectRef
 CHECKSUM_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128, "streebog256": 64, "streebog512": 128}
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IMAGE_REFERENCE = re.compile(
-    r"^(?:(?:(?:localhost|[\w-]+(?:\.[\w-]+)+)(?::\d+)?|[\w]+:\d+)/)?[a-z0-9_.-]+(?:/[a-z0-9_.-]+)*(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[+.-_][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+    r"^(?:(?:(?:localhost|[\w-]+(?:\.[\w-]+)+)(?::\d+)?|[\w]+:\d+)/)?"  # registry[:port]/
+    r"[a-z0-9_.-]+(?:/[a-z0-9_.-]+)*"  # repository
+    r"(?::[\w][\w.-]{0,127})?"  # :tag
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[+.-_][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"  # @digest
 )
 NAMESPACED_REF_KINDS = ("VirtualImage", "VirtualDisk", "VirtualDiskSnapshot")
 

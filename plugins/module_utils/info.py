@@ -1,11 +1,11 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The shared body of every `_info` module: one object by name, or a list filtered by label selectors."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .client import DVPClient
 from .kinds import Kind
@@ -18,7 +18,7 @@ def collect(client: DVPClient, kind: Kind, params: dict[str, Any], summarize: Ca
         obj = client.get(kind, params["name"], namespace)
         items = [obj] if obj is not None else []
         if items and selector:
-            items = [o for o in client.list(kind, namespace, selector, f"metadata.name={params['name']}")["items"]]
+            items = client.list(kind, namespace, selector, f"metadata.name={params['name']}")["items"]
     else:
         items = client.list(kind, namespace, selector)["items"]
     result: dict[str, Any] = {"changed": False, "resources": items}

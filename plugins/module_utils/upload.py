@@ -1,12 +1,12 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Streaming a local file to an image's upload URL (HTTP PUT, as `curl -T` does), never reading it whole."""
 
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from .errors import DVPError
 

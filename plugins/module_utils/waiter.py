@@ -1,6 +1,5 @@
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Waiting for an object to reach a state: pure predicates over objects, and one watch-based loop.
 
 The loop never sleeps-and-polls: it watches the object from the resourceVersion it last saw, re-reading only
@@ -11,8 +10,9 @@ Ready condition's reason and message; a timeout names the phase and conditions l
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .errors import DVPError
 from .kinds import Kind

@@ -1,7 +1,6 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 module: cluster_virtual_image
@@ -12,7 +11,7 @@ description:
   - Sources are an HTTP(S) URL, a container image in an OCI registry, another image, disk or snapshot, or a local file uploaded by the module itself.
   - The platform forbids changing the source of an image once it is C(Ready); such a change fails unless I(recreate=true).
 author:
-  - deckhouse.virtualization contributors
+  - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
   - deckhouse.virtualization.connection
   - deckhouse.virtualization.state
@@ -166,14 +165,39 @@ image:
   returned: when state is present
   type: dict
   contains:
-    phase: {description: Phase (Pending, Provisioning, WaitForUserUpload, Ready, Failed, Terminating, ImageLost)., type: str, returned: always}
-    progress: {description: Import progress, for example C(45.2%)., type: str, returned: always}
-    format: {description: Detected format (qcow2, raw, vmdk, vdi, iso)., type: str, returned: always}
-    cdrom: {description: Whether the image is an ISO., type: bool, returned: always}
-    size: {description: Stored and unpacked sizes (human-readable and bytes)., type: dict, returned: always}
-    registry_url: {description: Address of the image in DVCR., type: str, returned: always}
-    upload_urls: {description: Upload addresses (their token is masked in logs)., type: dict, returned: always}
-    conditions: {description: The platform's conditions., type: list, elements: dict, returned: always}
+    phase:
+      description: Phase (C(Pending), C(Provisioning), C(WaitForUserUpload), C(Ready), C(Failed), C(Terminating), C(ImageLost)).
+      type: str
+      returned: always
+    progress:
+      description: Import progress, for example C(45.2%).
+      type: str
+      returned: always
+    format:
+      description: Detected format (C(qcow2), C(raw), C(vmdk), C(vdi), C(iso)).
+      type: str
+      returned: always
+    cdrom:
+      description: Whether the image is an ISO.
+      type: bool
+      returned: always
+    size:
+      description: Stored and unpacked sizes, human-readable and in bytes.
+      type: dict
+      returned: always
+    registry_url:
+      description: Address of the image in DVCR.
+      type: str
+      returned: always
+    upload_urls:
+      description: Upload addresses; their token is masked in logs.
+      type: dict
+      returned: always
+    conditions:
+      description: The platform's conditions.
+      type: list
+      elements: dict
+      returned: always
 users:
   description: Virtual machines (C(namespace/name)) still using the image, when it is deleted.
   returned: when state is absent
@@ -186,7 +210,6 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import validate_image_params
@@ -203,7 +226,7 @@ DATA_SOURCE = {
             "options": {
                 "image": {"type": "str", "required": True},
                 "ca_bundle": {"type": "str"},
-                "image_pull_secret": {"type": "dict", "options": {"name": {"type": "str"}, "namespace": {"type": "str"}}},
+                "image_pull_secret": {"type": "dict", "no_log": False, "options": {"name": {"type": "str"}, "namespace": {"type": "str"}}},
             },
         },
         "object_ref": {

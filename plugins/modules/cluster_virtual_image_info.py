@@ -1,7 +1,6 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: deckhouse.virtualization contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 DOCUMENTATION = r"""
 module: cluster_virtual_image_info
@@ -10,7 +9,7 @@ version_added: 0.1.0
 description:
   - Returns one C(ClusterVirtualImage) by name, or all of them, optionally filtered by label selectors.
 author:
-  - deckhouse.virtualization contributors
+  - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
   - deckhouse.virtualization.connection
 options:
@@ -50,7 +49,6 @@ summaries:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import summary
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.info import collect
