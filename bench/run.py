@@ -80,6 +80,7 @@ class Phase:
     wall: float = 0.0
     cpu: float = 0.0
     client_cpu: float = 0.0
+    machine_cpu: float = 0.0  # busy CPU seconds of the whole machine (all processes and the kernel)
 
     @property
     def cpu_share(self) -> float:
@@ -90,7 +91,8 @@ class Phase:
         return self.client_cpu / self.wall if self.wall else 0.0
 
     def cpu_note(self) -> str:
-        return f"CPU of one core: server {self.cpu_share:.0%}, client {self.client_share:.0%}"
+        rest = max(0.0, self.machine_cpu - self.cpu - self.client_cpu) / self.wall if self.wall else 0.0
+        return f"CPU, 100% = one core: server {self.cpu_share:.0%}, client {self.client_share:.0%}, everything else {rest:.0%}"
 
 
 class Timer:
@@ -99,13 +101,14 @@ class Timer:
         self.phase = Phase()
 
     def __enter__(self) -> Phase:
-        self._t, self._c, self._p = time.perf_counter(), self.cpu.seconds(), time.process_time()
+        self._t, self._c, self._p, self._m = time.perf_counter(), self.cpu.seconds(), time.process_time(), Load.busy()
         return self.phase
 
     def __exit__(self, *exc) -> None:
         self.phase.wall = time.perf_counter() - self._t
         self.phase.cpu = self.cpu.seconds() - self._c
         self.phase.client_cpu = time.process_time() - self._p
+        self.phase.machine_cpu = Load.busy() - self._m
 
 
 def log(message: str) -> None:
@@ -122,6 +125,10 @@ class Bench:
         self.cpu = ServerCPU(sim.process.pid)
         self.results: dict[str, object] = {}
         self.errors: list[str] = []  # transport errors (e.g. a dropped connection), counted and reported
+        self.rss: list[tuple[str, int]] = []  # (after what, the server's VmRSS in kB)
+
+    def mark(self, what: str) -> None:
+        self.rss.append((what, self.memory()["VmRSS"]))
 
     def session(self, connections: int) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(ssl=self.tls, limit=connections, force_close=False)
@@ -147,9 +154,11 @@ class Bench:
         raise AssertionError("unreachable")
 
     async def run(self) -> None:
+        self.mark("start")
         await self.get_latency()
         await self.writes_and_list()
         await self.watch_fanout()
+        self.mark("watch")
 
     # 1. GET latency --------------------------------------------------------------------------------------
     async def get_latency(self) -> None:
@@ -208,6 +217,7 @@ class Bench:
                 await asyncio.gather(*(writer() for _ in range(WRITERS)))
             log(f"{OBJECTS} POSTs: {OBJECTS / phase.wall:.0f} objects/s, write p50 {ms(percentile(latencies, 50))}, p99 {ms(percentile(latencies, 99))}")
             self.results["writes"] = (latencies, phase)
+            self.mark(f"{OBJECTS:,} writes")
 
             times: list[float] = []
             size = 0
@@ -222,6 +232,7 @@ class Bench:
             items = len(json.loads(body)["items"])
             log(f"LIST {items} objects ({size / 1e6:.1f} MB): median {ms(statistics.median(times))}, max {ms(max(times))}")
             self.results["list"] = (times, items, size)
+            self.mark(f"{LIST_RUNS} LISTs")
 
     # 3. watch fan-out ------------------------------------------------------------------------------------
     async def watch_fanout(self) -> None:
@@ -237,11 +248,20 @@ class Bench:
 
             async def watcher(i: int, ready: asyncio.Future) -> None:
                 url = f"{self.base}{collection}?watch=true&resourceVersion={rv}"
+                try:
+                    await stream(i, url, ready)
+                except aiohttp.ClientError as exc:  # a dropped stream: counted, and its missing events show below
+                    self.errors.append(f"watch {i}: {type(exc).__name__}: {exc}")
+                    if not ready.done():
+                        ready.set_result(0)
+
+            async def stream(i: int, url: str, ready: asyncio.Future) -> None:
                 async with session.get(url) as resp:
                     ready.set_result(resp.status)  # headers arrive once the server has registered the watch
                     while True:
                         line = await resp.content.readline()
                         if not line:
+                            self.errors.append(f"watch {i}: the server ended the stream")
                             return
                         event = json.loads(line)
                         name = event["object"]["metadata"].get("name", "")
@@ -381,7 +401,8 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     rows.append(
         (
             f"Watch fan-out to {WATCHERS} streams, {WATCH_WRITES} paced writes (ack → last watcher has the event)",
-            f"p50 {ms(percentile(w['paced'], 50))}, p99 {ms(percentile(w['paced'], 99))}, max {ms(max(w['paced'], default=float('nan')))}",
+            f"p50 {ms(percentile(w['paced'], 50))}, p99 {ms(percentile(w['paced'], 99))}, max {ms(max(w['paced'], default=float('nan')))}; "
+            f"{WATCH_WRITES / w['paced_phase'].wall:,.0f} writes/s; {w['paced_phase'].cpu_note()}",
             "—",
             verdict(None, ""),
         )
@@ -415,7 +436,7 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     rows.append(
         (
             "Server peak RSS (VmHWM at the end of the run)",
-            f"{memory.get('VmHWM', 0) / 1024:.0f} MiB (VmRSS at the end {memory.get('VmRSS', 0) / 1024:.0f} MiB)",
+            f"{memory.get('VmHWM', 0) / 1024:.0f} MiB; VmRSS after " + ", ".join(f"{what} {kb / 1024:.0f} MiB" for what, kb in bench.rss),
             "—",
             verdict(None, ""),
         )
@@ -439,6 +460,12 @@ class Load:
         return v[7], total - v[3] - v[4], total  # busy excludes idle and iowait
 
     @classmethod
+    def busy(cls) -> float:
+        """Busy CPU seconds of the whole machine since boot, stolen time excluded."""
+        steal, busy, _ = cls.ticks()
+        return (busy - steal) / os.sysconf("SC_CLK_TCK")
+
+    @classmethod
     def measure(cls, before: tuple[int, int, int], wall: float, ours: float) -> Load:
         steal, busy, total = (b - a for a, b in zip(before, cls.ticks(), strict=True))
         tick = os.sysconf("SC_CLK_TCK")
@@ -453,7 +480,7 @@ def machine(load: Load) -> list[str]:
         f"- nproc: {nproc} ({cpu})",
         f"- Python: {platform.python_version()} ({platform.python_implementation()}), aiohttp {aiohttp.__version__}",
         f"- Kernel: {platform.system()} {platform.release()}",
-        f"- Other load during the run: processes other than the simulator and the benchmark client used {load.others:.2f} cores on average; "
+        f"- Other load during the run: everything but the simulator and the benchmark client (other processes, kernel work) used {load.others:.2f} cores on average; "
         f"the hypervisor stole {load.steal:.1%} of CPU time. Either shows up in the tail latencies.",
     ]
 
@@ -470,15 +497,21 @@ def render(rows: list[tuple[str, str, str, str]], total: float, load: Load) -> s
         "",
         "## Method",
         "",
-        "`dvp-sim serve` runs as its own process with a fresh state directory (SQLite store, default settings), and one "
-        "asyncio process with aiohttp plays all clients over HTTPS (the simulator's CA, bearer token, keep-alive connections, "
-        "opened before timing starts), so client and server share this machine's cores; latencies are measured at the client "
-        "from sending a request to having read the whole response. GET: after a warm-up, 50 tasks each issue 200 sequential "
-        "GETs of one ClusterVirtualImage. Writes: 50 tasks POST 10,000 VirtualMachineOperations into `default`, then the whole "
-        "collection is LISTed 5 times. Watch: 50 streams watch ClusterVirtualImages from the current resourceVersion; 200 "
-        "creates are made one at a time waiting for each event to reach all 50 watchers (paced), then 200 more back to back; "
-        "the fan-out figure is the time from the client having the write's response to the last watcher having the event. "
-        "Server CPU is utime+stime of the server process over the phase. Percentiles interpolate between ranks.",
+        "`dvp-sim serve` runs as its own process with a fresh state directory (SQLite store, default settings), started "
+        "as the tests start it; one asyncio process with aiohttp plays every client over HTTPS (the simulator's CA, bearer "
+        "token, keep-alive connections opened before timing starts). Client and server share the machine's cores, unpinned; "
+        "latencies are measured at the client, from sending a request to having read the whole response, so they include "
+        "the client's own queueing: the clients are closed loops, so latency ≈ concurrency / throughput, and the CPU figures "
+        "(utime+stime of each process over the phase, and the rest of the machine's busy time from /proc/stat; 100% = one "
+        "core) show which side was the bottleneck and what else competed for the two cores. "
+        f"GET: after a warm-up, {GET_CLIENTS} tasks each issue {GET_REQUESTS} sequential GETs of one ClusterVirtualImage. "
+        f"Writes: {WRITERS} tasks POST {OBJECTS:,} VirtualMachineOperations into `default` (each create goes through "
+        f"admission: pruning, defaulting, OpenAPI schema and CEL rules, managedFields, one SQLite transaction), then the "
+        f"whole collection is LISTed {LIST_RUNS} times. Watch: {WATCHERS} streams watch ClusterVirtualImages from the "
+        f"current resourceVersion; {WATCH_WRITES} creates are made one at a time, each waiting for its event to reach all "
+        f"{WATCHERS} watchers (paced), then {WATCH_WRITES} more back to back; fan-out is the time from the writer having "
+        "the write's response to the last watcher having the event. Percentiles interpolate between ranks. "
+        "Figures vary from run to run on a shared virtual machine (see other load above); compare like with like.",
         "",
         "## Results",
         "",

@@ -67,13 +67,12 @@ class DVPClient:
         stream: bool = False,
     ) -> Any:
         headers = {"Accept": "application/json", "Content-Type": content_type}
-        payload = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
         delays = backoff_delays()
         for attempt in range(len(delays) + 1):
             serialized = self.api.param_serialize(method, path, query_params=query or [], header_params=headers, auth_settings=["BearerToken"])
             url, hdrs = serialized[1], serialized[2]
             try:
-                response = self.api.call_api(method, url, header_params=hdrs, body=payload, _request_timeout=timeout or self.request_timeout)
+                response = self.api.call_api(method, url, header_params=hdrs, body=body, _request_timeout=timeout or self.request_timeout)
             except Exception as exc:  # urllib3 connection / TLS / timeout errors
                 if attempt < len(delays) and _transient(exc):
                     self.sleep(delays[attempt])

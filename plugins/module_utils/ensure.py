@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -119,7 +118,7 @@ class Ensurer:
         query = [("fieldManager", FIELD_MANAGER), ("force", "true"), ("fieldValidation", "Strict")]
         if self.check_mode:
             query.append(("dryRun", "All"))
-        body = json.dumps({**desired, "apiVersion": kind.api_version, "kind": kind.kind})
+        body = {**desired, "apiVersion": kind.api_version, "kind": kind.kind}  # sent as JSON, which is YAML
         return self.client.request("PATCH", self.client.path(kind, name, namespace), kind.describe(name, namespace), query, body, APPLY)
 
     def _recreate(self, kind: Kind, desired: dict[str, Any], actual: dict[str, Any], name: str, namespace: str | None,

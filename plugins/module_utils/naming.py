@@ -8,7 +8,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-_UPPER = re.compile(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z])(?=[a-z])")
+# words of a camelCase name: `URLs` (an acronym's plural), `Upload`, `IP` (an acronym before a word)
+_WORDS = re.compile(r"[A-Z]+s(?=[A-Z]|$)|[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 
 def camel(name: str) -> str:
@@ -19,7 +20,7 @@ def camel(name: str) -> str:
 
 def snake(name: str) -> str:
     """`dataSource` → `data_source`, `imageUploadURLs` → `image_upload_urls`, `caBundle` → `ca_bundle`."""
-    return _UPPER.sub(lambda m: "_" + (m.group(1) or m.group(2)), name).lower()
+    return "_".join(word.lower() for word in _WORDS.findall(name))
 
 
 def to_api(value: Any, passthrough: Iterable[str] = ()) -> Any:

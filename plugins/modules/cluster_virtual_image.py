@@ -210,6 +210,7 @@ diff:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import validate_image_params

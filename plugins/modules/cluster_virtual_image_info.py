@@ -49,6 +49,7 @@ summaries:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import summary
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.info import collect
