@@ -1,0 +1,135 @@
+# -*- coding: utf-8 -*-
+# Copyright: deckhouse.virtualization contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""libvirt's CPU map, through libvirt-python on a test-driver connection (no hypervisor needed, no CPU tables
+of our own): named models, the features a CPU has, which named models a CPU can run, the baseline of several
+CPUs, and name checks with suggestions. Used by the modules (client-side checks) and by the simulator's nodes."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+try:
+    import libvirt
+
+    HAS_LIBVIRT = True
+    LIBVIRT_IMPORT_ERROR = None
+except ImportError as exc:
+    HAS_LIBVIRT = False
+    LIBVIRT_IMPORT_ERROR = exc
+
+ARCH = "x86_64"
+_FEATURE = re.compile(r"<feature[^>]*name='([^']+)'")
+_MODEL = re.compile(r"<model[^>]*>([^<]+)</model>")
+
+
+class CPUMapError(ValueError):
+    """A model or feature name libvirt does not know, or CPUs that cannot be combined."""
+
+
+def cpu_xml(model: str | None, vendor: str | None = None, features: tuple[str, ...] = ()) -> str:
+    parts = [f"<arch>{ARCH}</arch>"]
+    if model:
+        parts.append(f"<model>{model}</model>")
+    if vendor:
+        parts.append(f"<vendor>{vendor}</vendor>")
+    parts += [f"<feature policy='require' name='{f}'/>" for f in features]
+    return "<cpu>" + "".join(parts) + "</cpu>"
+
+
+class CPUMap:
+    """One libvirt test-driver connection; every answer comes from libvirt's CPU map."""
+
+    def __init__(self, uri: str = "test:///default"):
+        if not HAS_LIBVIRT:
+            raise CPUMapError(f"libvirt-python is required: {LIBVIRT_IMPORT_ERROR}")
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)  # errors come back as exceptions
+        self.conn = libvirt.open(uri)
+        # answers never change for a connection: remember them (libvirt takes ~1 ms per baseline)
+        self._models: tuple[str, ...] | None = None
+        self._features: dict[tuple[str, str | None, tuple[str, ...]], frozenset[str]] = {}
+        self._runnable: dict[tuple[str, str | None, tuple[str, ...]], tuple[str, ...]] = {}
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- names ---------------------------------------------------------------------------------------------
+    def models(self) -> tuple[str, ...]:
+        if self._models is None:
+            self._models = tuple(self.conn.getCPUModelNames(ARCH, 0))
+        return self._models
+
+    def known_features(self) -> frozenset[str]:
+        """Every feature some named model has (the candidates for suggestions)."""
+        out: set[str] = set()
+        for model in self.models():
+            out |= self.features(model)
+        return frozenset(out)
+
+    def is_feature(self, name: str) -> bool:
+        try:
+            self._baseline((cpu_xml("qemu64", None, (name,)),), expand=True)
+            return True
+        except CPUMapError:
+            return False
+
+    # -- features --------------------------------------------------------------------------------------
+    def features(self, model: str, vendor: str | None = None, extra: tuple[str, ...] = ()) -> frozenset[str]:
+        """The full feature set of a CPU: the model's features expanded, plus extra features."""
+        key = (model, vendor, tuple(extra))
+        if key not in self._features:
+            self._features[key] = frozenset(_FEATURE.findall(self._baseline((cpu_xml(model, vendor, extra),), expand=True)))
+        return self._features[key]
+
+    def runnable_models(self, model: str, vendor: str | None = None, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Named models a CPU can run: those whose features it all has. As QEMU's "usable" check, this ignores
+        the vendor (an AMD host runs the Intel Nehalem model); live migration still needs the same vendor."""
+        key = (model, vendor, tuple(extra))
+        if key not in self._runnable:
+            have = self.features(model, vendor, extra)
+            self._runnable[key] = tuple(candidate for candidate in self.models() if self.features(candidate) <= have)
+        return self._runnable[key]
+
+    def baseline(self, cpus: list[tuple[str, str | None, tuple[str, ...]]]) -> tuple[str, frozenset[str]]:
+        """The most capable CPU all of these can run: (model, features)."""
+        out = self._baseline(tuple(cpu_xml(m, v, f) for m, v, f in cpus), expand=True)
+        models = _MODEL.findall(out)
+        return (models[0] if models else ""), frozenset(_FEATURE.findall(out))
+
+    def _baseline(self, xmls: tuple[str, ...], expand: bool) -> str:
+        flags = libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES if expand else 0
+        try:
+            return self.conn.baselineCPU(list(xmls), flags)
+        except libvirt.libvirtError as exc:
+            raise CPUMapError(str(exc)) from exc
+
+    # -- checks with suggestions -----------------------------------------------------------------------
+    def check_model(self, name: str) -> str | None:
+        """None when libvirt knows the model, else a message with the closest names."""
+        if name in self.models():
+            return None
+        return f"unknown CPU model {name!r}{_suggest(name, self.models())}"
+
+    def check_feature(self, name: str) -> str | None:
+        if self.is_feature(name):
+            return None
+        return f"unknown CPU feature {name!r}{_suggest(name, sorted(self.known_features()))}"
+
+
+def _suggest(name: str, candidates: tuple[str, ...] | list[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in candidates}
+        close = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
+_DEFAULT: list[CPUMap] = []
+
+
+def default_map() -> CPUMap:
+    """One shared map per process."""
+    if not _DEFAULT:
+        _DEFAULT.append(CPUMap())
+    return _DEFAULT[0]

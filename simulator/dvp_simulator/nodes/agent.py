@@ -1,0 +1,182 @@
+"""A fake node: its Node object, its kubelet's heartbeats (Lease renewals, Ready condition), its virt-handler
+pod, and its own libvirt test-driver connection — the node's "hypervisor" that later issues run domains on."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..api.errors import APIError
+from ..api.service import ObjectService, WriteOptions
+from ..clock import Clock
+from .cpu import cpu_labels
+from .topology import NodeSpec, Topology
+
+log = logging.getLogger("dvp_simulator.nodes")
+LEASE_DURATION = 40  # seconds, as the kubelet's default
+LEASE_RENEW = 10.0  # simulated seconds between renewals
+STATUS_HEARTBEAT = 60.0  # simulated seconds between Ready-condition heartbeats
+MODULE_NAMESPACE = "d8-virtualization"
+KUBELET = "kubelet"
+
+
+@dataclass
+class NodeAgent:
+    spec: NodeSpec
+    index: int
+    topology: Topology
+    service: ObjectService
+    clock: Clock
+    hypervisor: Any = None
+    task: asyncio.Task | None = None
+    healthy: bool = True
+    stats: dict[str, int] = field(default_factory=lambda: {"renewals": 0})
+
+    # -- objects -------------------------------------------------------------------------------------------
+    def node_object(self) -> dict[str, Any]:
+        s = self.spec
+        labels = {"kubernetes.io/hostname": s.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", **cpu_labels(s.cpu), **s.labels}
+        pod_net = ipaddress.ip_network(self.topology.pod_cidr)
+        subnets = list(pod_net.subnets(new_prefix=max(pod_net.prefixlen, 24))) if pod_net.prefixlen <= 24 else [pod_net]
+        pod_cidr = str(subnets[self.index % len(subnets)])
+        uid = hashlib.sha256(s.name.encode()).hexdigest()
+        now = self.clock.stamp()
+        capacity = {"cpu": str(s.cpu.cores), "memory": _ki(s.memory_bytes), "pods": "110", "devices.virtualization.deckhouse.io/kvm": "1k"}
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": s.name, "labels": labels},
+            "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr], "providerID": f"dvp-sim://{s.name}", **({"taints": s.taints} if s.taints else {})},
+            "status": {
+                "capacity": capacity,
+                "allocatable": dict(capacity),
+                "conditions": [_condition("Ready", "True", "KubeletReady", "kubelet is posting ready status", now)]
+                + [
+                    _condition(t, "False", f"KubeletHasSufficient{t.replace('Pressure', '')}" if t != "PIDPressure" else "KubeletHasSufficientPID", "", now)
+                    for t in ("MemoryPressure", "DiskPressure", "PIDPressure")
+                ],
+                "addresses": [{"type": "InternalIP", "address": s.address}, {"type": "Hostname", "address": s.name}],
+                "nodeInfo": {
+                    "architecture": "amd64",
+                    "bootID": uid[:36],
+                    "containerRuntimeVersion": "containerd://1.7.27",
+                    "kernelVersion": "6.1.0-dvp-sim",
+                    "kubeProxyVersion": "",
+                    "kubeletVersion": "v1.33.0",
+                    "machineID": uid[:32],
+                    "operatingSystem": "linux",
+                    "osImage": f"DVP simulated node ({s.cpu.vendor} {s.cpu.model})",
+                    "systemUUID": uid[32:64],
+                },
+            },
+        }
+
+    def register(self) -> None:
+        """Create or refresh the Node (labels and capacity follow the topology), its virt-handler pod and Lease."""
+        nodes = self.service.registry.types["/nodes"]
+        desired = self.node_object()
+        current = self.service.find(nodes, "", self.spec.name)
+        if current is None:
+            self.service.create(nodes, "", desired, _opts("v1"))
+        else:
+            merged = {**current, "metadata": {**current["metadata"], "labels": {**current["metadata"].get("labels", {}), **desired["metadata"]["labels"]}}}
+            merged["spec"] = {**current.get("spec", {}), **{k: v for k, v in desired["spec"].items() if k != "unschedulable"}}
+            self.service.update(nodes, "", self.spec.name, merged, _opts("v1"))
+            status = {**self.service.find(nodes, "", self.spec.name), "status": desired["status"]}
+            self.service.update(nodes, "", self.spec.name, status, _opts("v1", "status"))
+        self._ensure_virt_handler()
+        self._renew_lease()
+
+    def _ensure_virt_handler(self) -> None:
+        pods = self.service.registry.types["/pods"]
+        name = f"virt-handler-{self.spec.name}"
+        if self.service.find(pods, MODULE_NAMESPACE, name) is not None:
+            return
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"kubevirt.internal.virtualization.deckhouse.io": "virt-handler"}},
+            "spec": {"nodeName": self.spec.name, "containers": [{"name": "virt-handler", "image": "dvp-sim/virt-handler"}]},
+        }
+        self.service.create(pods, MODULE_NAMESPACE, pod, _opts("v1"))
+        created = self.service.find(pods, MODULE_NAMESPACE, name)
+        running = {
+            **created,
+            "status": {
+                "phase": "Running",
+                "hostIP": self.spec.address,
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "containerStatuses": [{"name": "virt-handler", "ready": True, "restartCount": 0}],
+            },
+        }
+        self.service.update(pods, MODULE_NAMESPACE, name, running, _opts("v1", "status"))
+
+    def _renew_lease(self) -> None:
+        leases = self.service.registry.types["coordination.k8s.io/leases"]
+        now = self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        current = self.service.find(leases, "kube-node-lease", self.spec.name)
+        spec = {"holderIdentity": self.spec.name, "leaseDurationSeconds": LEASE_DURATION, "renewTime": now}
+        if current is None:
+            self.service.create(leases, "kube-node-lease", {"metadata": {"name": self.spec.name}, "spec": spec}, _opts("v1"))
+        else:
+            self.service.update(leases, "kube-node-lease", self.spec.name, {**current, "spec": {**current.get("spec", {}), **spec}}, _opts("v1"))
+        self.stats["renewals"] += 1
+
+    def _heartbeat(self) -> None:
+        nodes = self.service.registry.types["/nodes"]
+        node = self.service.find(nodes, "", self.spec.name)
+        if node is None:
+            return
+        conditions = [dict(c, lastHeartbeatTime=self.clock.stamp()) for c in node.get("status", {}).get("conditions", [])]
+        self.service.update(nodes, "", self.spec.name, {**node, "status": {**node["status"], "conditions": conditions}}, _opts("v1", "status"))
+
+    # -- life ----------------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        since_status = 0.0
+        while True:
+            await self.clock.sleep(LEASE_RENEW)
+            if not self.healthy:
+                continue
+            try:
+                self._renew_lease()
+                since_status += LEASE_RENEW
+                if since_status >= STATUS_HEARTBEAT:
+                    since_status = 0.0
+                    self._heartbeat()
+            except APIError as exc:  # e.g. the Node was deleted by hand: log, keep beating
+                log.warning("node %s: heartbeat failed: %s", self.spec.name, exc.message)
+
+    def start(self) -> None:
+        self.open_hypervisor()
+        self.register()
+        self.task = asyncio.create_task(self.run(), name=f"node-{self.spec.name}")
+
+    def open_hypervisor(self) -> None:
+        import libvirt
+
+        if self.hypervisor is None:
+            self.hypervisor = libvirt.open("test:///default")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        if self.hypervisor is not None:
+            self.hypervisor.close()
+            self.hypervisor = None
+
+
+def _condition(type_: str, status: str, reason: str, message: str, now: str) -> dict[str, str]:
+    return {"type": type_, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now}
+
+
+def _ki(n: int) -> str:
+    return f"{n // 1024}Ki"
+
+
+def _opts(version: str, subresource: str | None = None) -> WriteOptions:
+    return WriteOptions(version=version, manager=KUBELET, subresource=subresource)
