@@ -13,8 +13,12 @@ from .api.admission import CREATE, Admission, AdmissionRequest
 from .api.server import APIServer, Call
 from .api.service import ObjectService, WriteOptions
 from .clock import Clock
-from .controllers import garbage_collector, namespace
+from .controllers import cvi, garbage_collector, namespace
 from .controllers.runtime import Manager
+from .images import admission as image_admission
+from .images import upload
+from .images.dvcr import DVCR
+from .images.jobs import Importer
 from .resources import Registry, build_registry
 from .store.store import ADDED, MODIFIED, Store
 
@@ -29,12 +33,14 @@ class Simulator:
     service: ObjectService
     api: APIServer
     manager: Manager
+    importer: Importer
 
     async def start(self) -> None:
         await self.manager.start()
 
     async def stop(self) -> None:
         await self.manager.stop()
+        await self.importer.stop()
         self.clock.save()
         self.store.close()
 
@@ -46,14 +52,19 @@ def build(state_dir: Path, token: str, address: str, time_scale: float = 1.0, cr
     clock = Clock(time_scale, state_dir / "clock")
     admission = Admission()
     register_builtin_admission(admission)
+    image_admission.register(admission)
     service = ObjectService(registry, store, clock, admission)
     api = APIServer(service, token, address)
     api.subresource_handlers[("/pods", "eviction")] = lambda call, body: evict_pod(service, call, body)
     manager = Manager(service, clock)
     manager.add(namespace.controller(registry, store))
     manager.add(garbage_collector.controller(registry))
+    importer = Importer(DVCR(state_dir / "dvcr"))
+    importer.wake = lambda name: manager.enqueue("cvi", ("", name))
+    upload.register(api, importer)
+    manager.add(cvi.controller(importer, store, lambda: api.address))
     seed(service)
-    return Simulator(registry, store, clock, service, api, manager)
+    return Simulator(registry, store, clock, service, api, manager, importer)
 
 
 def register_builtin_admission(admission: Admission) -> None:

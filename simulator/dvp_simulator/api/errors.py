@@ -108,3 +108,9 @@ def gone(message: str) -> APIError:
 
 def cause(field: str, message: str, reason: str = "FieldValueInvalid") -> dict[str, str]:
     return {"reason": reason, "message": message, "field": field}
+
+
+def webhook_denied(webhook: str, message: str) -> APIError:
+    """A validating webhook's refusal as kube-apiserver relays it. The platform's webhooks answer with
+    controller-runtime's `Denied`, which is 403 Forbidden."""
+    return APIError(403, f'admission webhook "{webhook}" denied the request: {message}', reason="Forbidden")

@@ -8,7 +8,7 @@ import base64
 import hmac
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ log = logging.getLogger("dvp_simulator.api")
 JSON = "application/json"
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
 SubresourceHandler = Callable[["Call", Any], Any]
+PublicHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass
@@ -52,6 +53,9 @@ class APIServer:
         self.address = address
         # POST handlers of custom subresources, e.g. ("/pods", "eviction"); later issues register theirs.
         self.subresource_handlers: dict[tuple[str, str], SubresourceHandler] = {}
+        # Path prefix → handler served without the bearer token, because the handler authenticates the request
+        # itself (the image upload URLs carry an unguessable token).
+        self.public_handlers: dict[str, PublicHandler] = {}
         self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 
@@ -59,6 +63,9 @@ class APIServer:
     @web.middleware
     async def _middleware(self, request: web.Request, handler):
         try:
+            for prefix, public in self.public_handlers.items():
+                if request.path.startswith(prefix):
+                    return await public(request)
             if not self._authorised(request):
                 raise APIError(401, "Unauthorized")
             return await handler(request)

@@ -235,6 +235,32 @@ class ObjectService:
         entry = self.store.put(rt.key, obj, MODIFIED)
         return Result(self.to_version(rt, entry.obj, version))
 
+    # -- events ------------------------------------------------------------------------------------------
+    def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str) -> dict[str, Any]:
+        """A core/v1 Event about obj, as controllers record them (in the object's namespace, or `default`)."""
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        now = self.clock.stamp()
+        event = {
+            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion", ""),
+                "kind": obj.get("kind", ""),
+                "name": meta["name"],
+                "namespace": meta.get("namespace", ""),
+                "uid": meta.get("uid", ""),
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "source": {"component": component},
+            "reportingComponent": component,
+        }
+        return self.create(self.registry.types["/events"], namespace, event, WriteOptions(version="v1", manager=component)).obj
+
     # -- helpers -------------------------------------------------------------------------------------------
     def _schema(self, rt: ResourceType, version: str) -> dict[str, Any]:
         return rt.versions[version].schema

@@ -126,6 +126,12 @@ class Manager:
     def add(self, controller: Controller) -> None:
         self.controllers.append((controller, WorkQueue(self.ctx.clock)))
 
+    def enqueue(self, name: str, key: Key) -> None:
+        """Wake the named controller for a key from outside its watches (e.g. a background import progressed)."""
+        for controller, queue in self.controllers:
+            if controller.name == name:
+                queue.add(key)
+
     async def start(self) -> None:
         store = self.ctx.service.store
         for controller, queue in self.controllers:

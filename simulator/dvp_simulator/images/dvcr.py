@@ -3,8 +3,8 @@
 An image lives at `<state-dir>/dvcr/<repository>/<uid>/`: `disk.img` (the decompressed disk file, sparse) and
 `meta.json` (format and sizes). The repository is `cvi/<name>` for a ClusterVirtualImage (`vi/<ns>/<name>` for a
 VirtualImage), so the registry URL `dvcr.d8-virtualization.svc/<repository>:<uid>` maps to one folder. An
-import writes into `<uid>.importing/` and renames it into place only when complete, so a crash or a restart
-never leaves a half image that looks whole.
+import writes into its own `<uid>.importing.<random>/` and renames it into place only when complete, so a crash,
+a restart or a cancelled attempt never leaves a half image that looks whole, nor disturbs the next attempt.
 
 Deleting an image object removes its folder at once; on the platform the data stays until DVCR garbage
 collection runs, which nothing here can observe differently.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -54,9 +55,8 @@ class DVCR:
         return self.folder(repo, uid) / DISK_FILE
 
     def staging(self, repo: str, uid: str) -> Path:
-        """A fresh, empty folder for an import in progress (whatever an earlier attempt left is removed)."""
-        path = self.root / repo / f"{uid}.importing"
-        shutil.rmtree(path, ignore_errors=True)
+        """A new, empty folder for one import attempt."""
+        path = self.root / repo / f"{uid}.importing.{secrets.token_hex(4)}"
         path.mkdir(parents=True)
         return path
 
@@ -78,10 +78,25 @@ class DVCR:
             return None
         return StoredImage(**meta)
 
+    def clone(self, source_repo: str, source_uid: str, repo: str, uid: str) -> StoredImage | None:
+        """Store a copy of another image (a hard link where possible: DVCR blobs are immutable). None when the
+        source is missing."""
+        image = self.lookup(source_repo, source_uid)
+        if image is None:
+            return None
+        staging = self.staging(repo, uid)
+        try:
+            os.link(self.disk(source_repo, source_uid), staging / DISK_FILE)
+        except OSError:
+            shutil.copyfile(self.disk(source_repo, source_uid), staging / DISK_FILE)
+        self.commit(staging, repo, uid, image)
+        return image
+
     def discard(self, repo: str, uid: str | None = None) -> None:
-        """Remove one image (with its unfinished import), or the whole repository when uid is None."""
+        """Remove one image with its unfinished imports, or the whole repository when uid is None."""
         if uid is None:
             shutil.rmtree(self.root / repo, ignore_errors=True)
             return
         shutil.rmtree(self.folder(repo, uid), ignore_errors=True)
-        shutil.rmtree(self.root / repo / f"{uid}.importing", ignore_errors=True)
+        for attempt in (self.root / repo).glob(f"{uid}.importing.*"):
+            shutil.rmtree(attempt, ignore_errors=True)

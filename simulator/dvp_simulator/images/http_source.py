@@ -38,10 +38,10 @@ async def download(
 ) -> None:
     """GET url and pass its body to `feed`; `expect_total` learns the Content-Length (None when not sent)."""
     timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
-    context = tls_context(ca_bundle) if url.startswith("https://") else None
+    context = tls_context(ca_bundle) if url.startswith("https://") else True  # True: aiohttp's defaults (plain HTTP)
     try:
         async with aiohttp.ClientSession(timeout=timeout, auto_decompress=False) as session:
-            async with session.get(url, ssl=context if context is not None else True) as response:
+            async with session.get(url, ssl=context) as response:
                 if response.status != 200:
                     raise ImportFailure(f"the server answered HTTP {response.status} {response.reason or ''} for {url}".replace("  ", " "))
                 expect_total(response.content_length)

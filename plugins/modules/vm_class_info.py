@@ -1,0 +1,75 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: deckhouse.virtualization contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: vm_class_info
+short_description: Read VirtualMachineClasses and the CPU models the cluster's nodes offer
+version_added: 0.1.0
+description:
+  - Returns one C(VirtualMachineClass) by name, or all of them, optionally filtered by label selectors.
+  - Also returns, per node, the CPU models and features its labels advertise, and the models every node can run.
+author:
+  - Deckhouse virtualization collection maintainers (@deckhouse)
+extends_documentation_fragment:
+  - deckhouse.virtualization.connection
+options:
+  name:
+    description: Name of one class. Without it, every class (matching I(label_selectors)) is returned.
+    type: str
+  label_selectors:
+    description: Label selectors, all of which must match.
+    type: list
+    elements: str
+    default: []
+"""
+
+EXAMPLES = r"""
+- name: Every class and the CPU models of the nodes
+  deckhouse.virtualization.vm_class_info:
+  register: classes
+
+- name: Pick a model every node can run
+  ansible.builtin.debug:
+    msg: "{{ classes.node_cpu.common_cpu_models }}"
+"""
+
+RETURN = r"""
+resources:
+  description: The classes as the server holds them.
+  returned: always
+  type: list
+  elements: dict
+summaries:
+  description: Per class, its name, phase, available nodes, CPU features, largest allocatable resources, conditions and whether it is the default.
+  returned: always
+  type: list
+  elements: dict
+node_cpu:
+  description: C(nodes) (name, cpu_models, cpu_features of each node) and C(common_cpu_models) (models every node can run).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.info import collect
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_MACHINE_CLASS
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_service import node_cpu_models, summary
+
+
+def body(module, client):
+    result = collect(client, VIRTUAL_MACHINE_CLASS, module.params, summary)
+    result["node_cpu"] = node_cpu_models(client)
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=info_arg_spec(namespaced=False), supports_check_mode=True)
+    run(module, lambda client, _ensurer: body(module, client))
+
+
+if __name__ == "__main__":
+    main()

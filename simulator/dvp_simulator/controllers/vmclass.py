@@ -1,0 +1,220 @@
+"""VirtualMachineClass controller (BEHAVIOUR.md §3.5–3.8): available nodes, discovered CPU features (computed
+once, then frozen), phase and conditions, events when the node list changes, and the in-use finalizer."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..api.selectors import match_label_selector
+from ..api.service import WriteOptions
+from ..store.store import Event
+from . import conditions as cond
+from .runtime import Context, Controller, Key, Requeue
+
+GROUP = "virtualization.deckhouse.io"
+CLASSES = f"{GROUP}/virtualmachineclasses"
+VMS = f"{GROUP}/virtualmachines"
+FINALIZER = "virtualization.deckhouse.io/vm-cleanup"  # the constant the platform uses for classes
+MODULE_NAMESPACE = "d8-virtualization"
+MODEL_LABEL = "cpu-model.node.virtualization.deckhouse.io/"
+FEATURE_LABEL = "cpu-feature.node.virtualization.deckhouse.io/"
+MANAGER = "virtualization-controller"
+
+
+def _node_selector_match(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """spec.nodeSelector: matchLabels all equal, matchExpressions with node-affinity semantics."""
+    return match_label_selector(selector, labels)
+
+
+def virt_handler_nodes(ctx: Context) -> list[dict[str, Any]]:
+    """Candidate nodes: those running a virt-handler pod of the module."""
+    store = ctx.service.store
+    hosts = {
+        p.obj.get("spec", {}).get("nodeName")
+        for p in store.list("/pods", MODULE_NAMESPACE)
+        if p.name.startswith("virt-handler") and not p.obj["metadata"].get("deletionTimestamp")
+    }
+    return [e.obj for e in store.list("/nodes") if e.name in hosts]
+
+
+def type_filter(spec_cpu: dict[str, Any], labels: dict[str, str]) -> bool:
+    kind = spec_cpu.get("type")
+    if kind == "Model":
+        return labels.get(MODEL_LABEL + spec_cpu.get("model", "")) == "true"
+    if kind == "Features":
+        return all(labels.get(FEATURE_LABEL + f) == "true" for f in spec_cpu.get("features") or [])
+    return True
+
+
+def features_of(node: dict[str, Any]) -> set[str]:
+    return {k[len(FEATURE_LABEL) :] for k, v in (node["metadata"].get("labels") or {}).items() if k.startswith(FEATURE_LABEL) and v == "true"}
+
+
+def compute_status(spec: dict[str, Any], status: dict[str, Any], candidates: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pure: the class status for the current nodes (status carries the frozen discovered features)."""
+    cpu = spec.get("cpu") or {}
+    kind = cpu.get("type")
+    out = copy.deepcopy(status)
+    enabled = list((status.get("cpuFeatures") or {}).get("enabled") or [])
+    discovery_failed = ""
+    if kind == "Discovery" and not enabled:
+        pool = [n for n in candidates if match_label_selector((cpu.get("discovery") or {}).get("nodeSelector"), n["metadata"].get("labels") or {})]
+        if not pool:
+            discovery_failed = "No nodes match the discovery node selector."
+        else:
+            common = set.intersection(*(features_of(n) for n in pool))
+            enabled = sorted(common)
+            if not enabled:
+                discovery_failed = "The discovery nodes have no CPU features in common."
+    elif kind == "Features":
+        enabled = list(cpu.get("features") or [])
+    available = []
+    for node in candidates:
+        labels = node["metadata"].get("labels") or {}
+        if not type_filter(cpu, labels) or not _node_selector_match(spec.get("nodeSelector"), labels):
+            continue
+        if kind == "Discovery" and enabled and not set(enabled) <= features_of(node):
+            continue
+        available.append(node)
+    names = sorted(n["metadata"]["name"] for n in available)
+    out["availableNodes"] = names
+    out["maxAllocatableResources"] = _max_allocatable(available)
+    if kind in ("Discovery", "Features"):
+        common = set.intersection(*(features_of(n) for n in available)) if available else set()
+        out["cpuFeatures"] = {"enabled": enabled, "notEnabledCommon": sorted(common - set(enabled))}
+    else:
+        out["cpuFeatures"] = {}
+    if kind == "Discovery" and enabled and not names and not discovery_failed:
+        discovery_failed = "No available node has all the discovered features."
+    out["_discovery_failed"] = discovery_failed
+    return out
+
+
+def _max_allocatable(nodes: list[dict[str, Any]]) -> dict[str, str]:
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
+
+    best: dict[str, Any] = {}
+    for node in nodes:
+        for resource in ("cpu", "memory"):
+            value = (node.get("status", {}).get("allocatable") or {}).get(resource)
+            if value is not None and (resource not in best or parse_quantity(value) > parse_quantity(best[resource])):
+                best[resource] = value
+    return best
+
+
+def phase_and_conditions(obj: dict[str, Any], status: dict[str, Any], now: str) -> dict[str, Any]:
+    spec_cpu = obj.get("spec", {}).get("cpu") or {}
+    kind = spec_cpu.get("type")
+    gen = obj["metadata"].get("generation", 1)
+    conds = status.setdefault("conditions", [])
+    nodes = status.get("availableNodes") or []
+    enabled = (status.get("cpuFeatures") or {}).get("enabled") or []
+    failed = status.pop("_discovery_failed", "")
+    if kind == "Discovery":
+        if failed:
+            cond.set_condition(conds, "Discovered", "False", "DiscoveryFailed", failed, gen, now)
+        else:
+            cond.set_condition(conds, "Discovered", "True", "DiscoverySucceeded", "", gen, now)
+    else:
+        cond.set_condition(conds, "Discovered", "False", "DiscoverySkip", "", gen, now)
+    if kind == "Discovery" and not enabled:
+        cond.set_condition(conds, "Ready", "False", "NoCpuFeaturesEnabled", "No CPU features were discovered.", gen, now)
+    elif nodes:
+        cond.set_condition(conds, "Ready", "True", "SuitableNodesFound", "", gen, now)
+    else:
+        cond.set_condition(conds, "Ready", "False", "NoSuitableNodesFound", "No matching nodes found.", gen, now)
+    if obj["metadata"].get("deletionTimestamp"):
+        status["phase"] = "Terminating"
+    elif kind in ("Host", "HostPassthrough"):
+        status["phase"] = "Ready"
+    elif kind == "Discovery":
+        status["phase"] = "Ready" if nodes and enabled else "Pending"
+    else:
+        status["phase"] = "Ready" if nodes else "Pending"
+    return status
+
+
+async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+    service = ctx.service
+    rt = service.registry.types[CLASSES]
+    obj = service.find(rt, "", key[1])
+    if obj is None:
+        return None
+    name = obj["metadata"]["name"]
+    meta = obj["metadata"]
+    if not meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or []):
+        obj = service.update(rt, "", name, {**obj, "metadata": {**meta, "finalizers": [*(meta.get("finalizers") or []), FINALIZER]}}, _opts(rt)).obj
+    users = _users(ctx, name)
+    old_status = obj.get("status") or {}
+    status = compute_status(obj.get("spec") or {}, old_status, virt_handler_nodes(ctx))
+    status = phase_and_conditions(obj, status, ctx.clock.stamp())
+    if obj["metadata"].get("deletionTimestamp"):
+        if users:
+            cond.set_condition(
+                status["conditions"],
+                "InUse",
+                "True",
+                "VirtualMachineClassInUse",
+                "The class is used by " + ", ".join(users),
+                obj["metadata"].get("generation", 1),
+                ctx.clock.stamp(),
+            )
+        else:
+            cond.remove(status["conditions"], "InUse")
+    else:
+        cond.remove(status["conditions"], "InUse")
+    if status != old_status:
+        _node_events(ctx, obj, old_status.get("availableNodes"), status.get("availableNodes") or [])
+        obj = service.update(rt, "", name, {**obj, "status": status}, _opts(rt, "status")).obj
+    if obj["metadata"].get("deletionTimestamp") and not users:
+        finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != FINALIZER]
+        service.update(rt, "", name, {**obj, "metadata": {**obj["metadata"], "finalizers": finalizers}}, _opts(rt))
+    return None
+
+
+def _node_events(ctx: Context, obj: dict[str, Any], before: list[str] | None, after: list[str]) -> None:
+    if before is None or before == after:
+        return
+    if not after:
+        ctx.service.record_event(obj, "Warning", "VMClassAvailableNodesListEmpty", "No nodes are available for this class", MANAGER)
+        return
+    added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+    ctx.service.record_event(obj, "Normal", "VMClassNodesWereUpdated", f"Available nodes changed: added {added or '[]'}, removed {removed or '[]'}", MANAGER)
+
+
+def _users(ctx: Context, class_name: str) -> list[str]:
+    return sorted(f"{e.namespace}/{e.name}" for e in ctx.service.store.list(VMS) if e.obj.get("spec", {}).get("virtualMachineClassName") == class_name)
+
+
+def _placement(node: dict[str, Any]) -> tuple[Any, Any]:
+    return node["metadata"].get("labels"), node.get("status", {}).get("allocatable")
+
+
+def _opts(rt, subresource: str | None = None) -> WriteOptions:
+    return WriteOptions(version=rt.storage_version, manager=MANAGER, subresource=subresource)
+
+
+def controller(store) -> Controller:
+    def all_classes() -> list[Key]:
+        return [("", e.name) for e in store.list(CLASSES)]
+
+    def node_changed(event: Event) -> list[Key]:
+        """Only what placement depends on: a node joining or leaving, its labels or allocatable resources
+        (heartbeats change neither, and must not wake every class)."""
+        before, after = event.prev, event.entry
+        if event.type != "MODIFIED" or before is None:
+            return all_classes()
+        return all_classes() if _placement(before.obj) != _placement(after.obj) else []
+
+    def virt_handler_changed(event: Event) -> list[Key]:
+        entry = event.entry
+        if entry.namespace != MODULE_NAMESPACE or not entry.name.startswith("virt-handler"):
+            return []
+        return all_classes()
+
+    def class_of_vm(event: Event) -> list[Key]:
+        name = event.entry.obj.get("spec", {}).get("virtualMachineClassName")
+        return [("", name)] if name else []
+
+    return Controller("vmclass", CLASSES, reconcile, {"/nodes": node_changed, "/pods": virt_handler_changed, VMS: class_of_vm})

@@ -1,0 +1,141 @@
+"""The pure pieces of the image importer: status formats, checksums, decompression and its bomb guard, the
+qcow2/VMDK/VDI header sizes, and the layer rules of container images."""
+
+import asyncio
+import gzip
+import hashlib
+import io
+import lzma
+import struct
+import tarfile
+
+import pytest
+from gostcrypto import gosthash
+
+from dvp_simulator.images.checksums import Checksums
+from dvp_simulator.images.errors import ImportFailure
+from dvp_simulator.images.pipeline import ExpansionGuard, ImageWriter, declared_virtual_size
+from dvp_simulator.images.registry_source import find_disk, normalize_reference
+from dvp_simulator.images.units import format_percent, humanize_ibytes
+
+
+def test_sizes_and_progress_are_printed_the_platforms_way():
+    assert [humanize_ibytes(n) for n in (0, 9, 512, 1024, 299_800_000, 2 * 1024**3, 2684354560)] == ["0B", "9B", "512B", "1Ki", "285.9Mi", "2Gi", "2.5Gi"]
+    assert [format_percent(v) for v in (0, 0.04, 28.2, 99.9, 100)] == ["0%", "0.0%", "28.2%", "99.9%", "100%"]
+
+
+def test_checksums_in_any_chunking_including_streebog():
+    data = bytes(range(256)) * 40 + b"tail"
+    expected = {a: hashlib.new(a, data).hexdigest() for a in ("md5", "sha256")}
+    expected["streebog256"] = gosthash.new("streebog256", data=data).hexdigest()
+    sums = Checksums(expected)
+    for start in range(0, len(data), 1000):  # 1000 is not a multiple of Streebog's 64-byte block
+        sums.update(data[start : start + 1000])
+    sums.verify()
+    bad = Checksums({"sha1": "0" * 40})
+    bad.update(data)
+    with pytest.raises(ImportFailure, match=f"sha1: expected 0{{40}}, got {hashlib.sha1(data).hexdigest()}"):
+        bad.verify()
+
+
+def test_header_declared_sizes():
+    qcow2 = b"QFI\xfb" + bytes(20) + struct.pack(">Q", 5 * 1024**3) + bytes(480)
+    vmdk = b"KDMV" + bytes(8) + struct.pack("<Q", 2048) + bytes(492)
+    vdi = bytes(64) + b"\x7f\x10\xda\xbe" + bytes(300) + struct.pack("<Q", 10 * 1024**2) + bytes(136)
+    assert [declared_virtual_size(h) for h in (qcow2, vmdk, vdi, bytes(512))] == [5 * 1024**3, 1024**2, 10 * 1024**2, None]
+
+
+def test_expansion_guard_rules():
+    ExpansionGuard(compressed=True, floor=100, ratio=10).check(raw_in=50, out=500)
+    with pytest.raises(ImportFailure, match="decompression bomb"):
+        ExpansionGuard(compressed=True, floor=100, ratio=10).check(raw_in=50, out=501)
+    ExpansionGuard(compressed=False, floor=100, ratio=10).check(raw_in=1, out=10_000)  # only compressed sources
+    with pytest.raises(ImportFailure, match="declares a virtual size of 1000"):
+        ExpansionGuard(declared=1000).check(raw_in=1, out=2000 + 64 * 1024**2 + 1)
+    with pytest.raises(ImportFailure, match="beyond 10 bytes"):
+        ExpansionGuard(max_bytes=10).check(raw_in=1, out=11)
+
+
+def _write(tmp_path, chunks, checksums=None, guard=None):
+    async def run():
+        writer = ImageWriter(tmp_path / "disk.img", Checksums(checksums), guard)
+        try:
+            for chunk in chunks:
+                await writer.feed(chunk)
+            return await writer.finish()
+        except BaseException:
+            await writer.aclose()
+            raise
+
+    return asyncio.run(run())
+
+
+def test_writer_decompresses_concatenated_members_and_leaves_holes(tmp_path):
+    data = b"x" * 3000 + bytes(3 * 1024 * 1024) + b"y" * 10
+    packed = gzip.compress(data[:5000]) + gzip.compress(data[5000:])  # two gzip members
+    written = _write(tmp_path, [packed[i : i + 777] for i in range(0, len(packed), 777)], {"sha256": hashlib.sha256(packed).hexdigest()})
+    assert (written.compression, written.raw_bytes, written.size) == ("gz", len(packed), len(data))
+    assert (tmp_path / "disk.img").read_bytes() == data
+    xz = lzma.compress(data)
+    assert _write(tmp_path, [xz[:10], xz[10:]]).compression == "xz" and (tmp_path / "disk.img").read_bytes() == data
+
+
+def test_writer_refuses_truncated_and_corrupt_and_bombs(tmp_path):
+    packed = gzip.compress(b"z" * 100_000)
+    with pytest.raises(ImportFailure, match="gz data ends early"):
+        _write(tmp_path, [packed[: len(packed) // 2]])
+    xz = lzma.compress(bytes(range(256)) * 400)
+    with pytest.raises(ImportFailure, match="xz data is corrupt"):
+        _write(tmp_path, [xz[:100] + bytes(b ^ 0xFF for b in xz[100:300]) + xz[300:]])
+    bomb = lzma.compress(bytes(8 * 1024 * 1024))
+    with pytest.raises(ImportFailure, match="decompression bomb"):
+        _write(tmp_path, [bomb], guard=ExpansionGuard(floor=1024 * 1024, ratio=100))
+
+
+def _layer(tmp_path, name, *entries):
+    path = tmp_path / name
+    with tarfile.open(path, "w") as tar:
+        for entry_name, kind, link in entries:
+            info = tarfile.TarInfo(entry_name)
+            info.type, info.linkname = kind, link
+            data = b"disk" if kind == tarfile.REGTYPE else b""
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+F, D, S, H = tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE
+
+
+def test_find_disk_applies_layers_and_whiteouts(tmp_path):
+    base = _layer(tmp_path, "1", ("disk", D, ""), ("disk/old.img", F, ""), ("etc/passwd", F, ""), ("bin", S, "/usr/bin"))
+    top = _layer(tmp_path, "2", ("disk/.wh.old.img", F, ""), ("./disk/new.qcow2", F, ""), ("disk/alias", S, "new.qcow2"))
+    layer, member = find_disk([base, top], "img")
+    assert (layer, member.name) == (top, "./disk/new.qcow2")
+    with pytest.raises(ImportFailure, match="no file under /disk/"):
+        find_disk([_layer(tmp_path, "3", ("disk", D, ""))], "img")
+    with pytest.raises(ImportFailure, match="more than one file under /disk/: /disk/a, /disk/b"):
+        find_disk([_layer(tmp_path, "4", ("disk/a", F, ""), ("disk/b", F, ""))], "img")
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        (("/disk/abs.img", F, ""), "escapes the image root"),
+        (("disk/../../etc/x", F, ""), "escapes the image root"),
+        (("disk/a.img", S, "/etc/shadow"), "symlink disk/a.img -> /etc/shadow"),
+        (("disk/a.img", S, "../../etc/shadow"), "points outside /disk/"),
+        (("disk/a.img", H, "etc/shadow"), "hardlink disk/a.img -> etc/shadow"),
+        (("disk", S, "/etc"), "symlink disk -> /etc"),
+    ],
+)
+def test_find_disk_refuses_layers_that_escape(tmp_path, entry, message):
+    with pytest.raises(ImportFailure, match=message.replace(".", r"\.")):
+        find_disk([_layer(tmp_path, "evil", entry)], "img")
+
+
+def test_image_references_are_normalised_like_docker():
+    assert normalize_reference("ubuntu") == "docker.io/library/ubuntu"
+    assert normalize_reference("user/img:1") == "docker.io/user/img:1"
+    assert normalize_reference("127.0.0.1:5000/a/b@sha256:" + "0" * 64) == "127.0.0.1:5000/a/b@sha256:" + "0" * 64
+    assert normalize_reference("localhost/x") == "localhost/x"
