@@ -236,7 +236,8 @@ class Bench:
 
     # 3. watch fan-out ------------------------------------------------------------------------------------
     async def watch_fanout(self) -> None:
-        collection = GROUP + "/clustervirtualimages"
+        # Secrets: no controller writes after the client does, so the figures are the API server's fan-out alone.
+        collection = "/api/v1/namespaces/default/secrets"
         received: dict[str, int] = {}  # event name -> number of watchers that have it
         complete_at: dict[str, float] = {}  # event name -> when the last watcher got it
         done: dict[str, asyncio.Event] = {}
@@ -288,7 +289,7 @@ class Bench:
                     for i in range(WATCH_WRITES):
                         name = f"fan-paced-{i}"
                         done[name] = asyncio.Event()
-                        await self.post(writer, collection, cvi(name))
+                        await self.post(writer, collection, secret(name))
                         paced_acks[name] = time.perf_counter()
                         try:
                             await asyncio.wait_for(done[name].wait(), EVENT_TIMEOUT)
@@ -300,7 +301,7 @@ class Bench:
                     for i in range(WATCH_WRITES):
                         name = f"fan-burst-{i}"
                         done[name] = asyncio.Event()
-                        await self.post(writer, collection, cvi(name))
+                        await self.post(writer, collection, secret(name))
                         burst_acks[name] = time.perf_counter()
                     try:
                         await asyncio.wait_for(asyncio.gather(*(done[n].wait() for n in burst_acks)), EVENT_TIMEOUT * 3)
@@ -340,6 +341,10 @@ class Bench:
             if key in ("VmHWM", "VmRSS"):
                 out[key] = int(value.split()[0])  # kB
         return out
+
+
+def secret(name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "type": "Opaque", "data": {"k": "dg=="}}
 
 
 def cvi(name: str) -> dict:

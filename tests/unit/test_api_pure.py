@@ -181,3 +181,19 @@ def test_cel_rules_and_transition_rules():
     changed = {"metadata": {"name": "c"}, "spec": {"cpu": {"type": "Model", "model": "Haswell"}}}
     assert ".spec.cpu is immutable" in v.validate(changed, good)[0]["message"]
     assert v.validate(changed) == [], "transition rules only run on update"
+
+
+def test_vm_core_fraction_rule_uses_the_kubernetes_string_library():
+    vm = {
+        "metadata": {"name": "v"},
+        "spec": {
+            "virtualMachineClassName": "g",
+            "cpu": {"cores": 1, "coreFraction": "50%"},
+            "memory": {"size": "1Gi"},
+            "blockDeviceRefs": [{"kind": "VirtualDisk", "name": "d"}],
+        },
+    }
+    assert ops("VirtualMachine").validate(vm) == [], "the rule calls replace(), from Kubernetes' CEL string library"
+    from dvp_simulator.api.validation import cel_program
+
+    assert cel_program("'a-b-c'.replace('-', '', 1) == 'ab-c' && 'A'.lowerAscii() == 'a' && 'x,y'.split(',').size() == 2").evaluate({})

@@ -110,7 +110,7 @@ def cause(field: str, message: str, reason: str = "FieldValueInvalid") -> dict[s
     return {"reason": reason, "message": message, "field": field}
 
 
-def webhook_denied(webhook: str, message: str) -> APIError:
+def webhook_denied(webhook: str, message: str, code: int = 403) -> APIError:
     """A validating webhook's refusal as kube-apiserver relays it. The platform's webhooks answer with
-    controller-runtime's `Denied`, which is 403 Forbidden."""
-    return APIError(403, f'admission webhook "{webhook}" denied the request: {message}', reason="Forbidden")
+    controller-runtime's `Denied`, which is 403 Forbidden; a webhook may answer with another status."""
+    return APIError(code, f'admission webhook "{webhook}" denied the request: {message}', reason=REASONS.get(code, "Forbidden"))

@@ -47,9 +47,26 @@ def _plain(value: Any) -> Any:
 _CEL_ENV = celpy.Environment()
 
 
+def _str(fn):
+    return lambda *args: celpy.celtypes.StringType(fn(*(str(a) if isinstance(a, str) else a for a in args)))
+
+
+# Kubernetes' CEL string library (k8s.io/apiserver/pkg/cel/library), which CRD rules may use.
+K8S_STRING_FUNCTIONS = {
+    "replace": _str(lambda s, old, new, n=-1: s.replace(old, new, int(n))),
+    "lowerAscii": _str(lambda s: s.lower()),
+    "upperAscii": _str(lambda s: s.upper()),
+    "trim": _str(lambda s: s.strip()),
+    "indexOf": lambda s, sub, start=0: celpy.celtypes.IntType(str(s).find(str(sub), int(start))),
+    "lastIndexOf": lambda s, sub: celpy.celtypes.IntType(str(s).rfind(str(sub))),
+    "split": lambda s, sep, n=-1: celpy.celtypes.ListType([celpy.celtypes.StringType(x) for x in str(s).split(str(sep), int(n) if int(n) >= 0 else -1)]),
+    "join": lambda items, sep="": celpy.celtypes.StringType(str(sep).join(str(x) for x in items)),
+}
+
+
 @lru_cache(maxsize=1024)
 def cel_program(rule: str) -> Any:
-    return _CEL_ENV.program(_CEL_ENV.compile(rule))
+    return _CEL_ENV.program(_CEL_ENV.compile(rule), functions=K8S_STRING_FUNCTIONS)
 
 
 # -- OpenAPI → JSON Schema ---------------------------------------------------------------------------------

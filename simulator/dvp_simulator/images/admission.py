@@ -3,7 +3,8 @@
 * CREATE: a name containing "." is refused (legacy objects with one only get a warning on UPDATE).
 * UPDATE that changes the spec (generation): refused while the image is Ready — phase Ready or the Ready
   condition True. In every other phase a spec edit is admitted and restarts the import.
-Refusals are 403 Forbidden "admission webhook … denied the request: …", as on the platform.
+Refusals read "admission webhook … denied the request: …" as on the platform: a dotted name is 403 Forbidden;
+a spec change of a Ready image is 422 Invalid, the status this project's issue #3 asks clients to expect.
 """
 
 from __future__ import annotations
@@ -29,4 +30,6 @@ def register(admission: Admission) -> None:
         status = request.old.get("status") or {}
         ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
         if status.get("phase") == "Ready" or ready.get("status") == "True":
-            raise webhook_denied(WEBHOOK, f"ClusterVirtualImage {name!r} is Ready: its spec can no longer be changed (delete and recreate it instead)")
+            raise webhook_denied(
+                WEBHOOK, f"ClusterVirtualImage {name!r} is Ready: its spec can no longer be changed (delete and recreate it instead)", code=422
+            )

@@ -7,22 +7,16 @@ import copy
 from typing import Any
 
 from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
-from ..api.errors import APIError
+from ..api.errors import APIError, webhook_denied
 from ..conversions import convert_vmclass
 
 GROUP = "virtualization.deckhouse.io"
+WEBHOOK = "vmclass.virtualization-controller.validate.d8-virtualization"
 DEFAULT_ANNOTATION = "virtualmachineclass.virtualization.deckhouse.io/is-default-class"
 
 
 def _reject(request: AdmissionRequest, message: str) -> APIError:
-    """A webhook denial, worded as kube-apiserver relays one."""
-    name = request.obj["metadata"].get("name", "")
-    return APIError(
-        403,
-        f'admission webhook "vmclass.virtualization-controller.validate.d8-virtualization" denied the request: {message}',
-        reason="Forbidden",
-        details={"name": name, "group": GROUP, "kind": "virtualmachineclasses"},
-    )
+    return webhook_denied(WEBHOOK, message)
 
 
 def _v1alpha2(obj: dict[str, Any] | None) -> dict[str, Any] | None:
