@@ -405,7 +405,7 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     w = bench.results["watch"]
     rows.append(
         (
-            f"Watch fan-out to {WATCHERS} streams, {WATCH_WRITES} paced writes (ack → last watcher has the event)",
+            f"Watch fan-out (Secrets) to {WATCHERS} streams, {WATCH_WRITES} paced writes (ack → last watcher has the event)",
             f"p50 {ms(percentile(w['paced'], 50))}, p99 {ms(percentile(w['paced'], 99))}, max {ms(max(w['paced'], default=float('nan')))}; "
             f"{WATCH_WRITES / w['paced_phase'].wall:,.0f} writes/s; {w['paced_phase'].cpu_note()}",
             "—",
@@ -414,7 +414,7 @@ def table(bench: Bench, memory: dict[str, int]) -> list[tuple[str, str, str, str
     )
     rows.append(
         (
-            f"Watch fan-out to {WATCHERS} streams, {WATCH_WRITES} back-to-back writes (ack → last watcher has the event)",
+            f"Watch fan-out (Secrets) to {WATCHERS} streams, {WATCH_WRITES} back-to-back writes (ack → last watcher has the event)",
             f"p50 {ms(percentile(w['burst'], 50))}, p99 {ms(percentile(w['burst'], 99))}, max {ms(max(w['burst'], default=float('nan')))}; "
             f"{WATCH_WRITES / w['burst_phase'].wall:,.0f} writes/s; {w['burst_phase'].cpu_note()}",
             "—",
@@ -512,8 +512,8 @@ def render(rows: list[tuple[str, str, str, str]], total: float, load: Load) -> s
         f"GET: after a warm-up, {GET_CLIENTS} tasks each issue {GET_REQUESTS} sequential GETs of one ClusterVirtualImage. "
         f"Writes: {WRITERS} tasks POST {OBJECTS:,} VirtualMachineOperations into `default` (each create goes through "
         f"admission: pruning, defaulting, OpenAPI schema and CEL rules, managedFields, one SQLite transaction), then the "
-        f"whole collection is LISTed {LIST_RUNS} times. Watch: {WATCHERS} streams watch ClusterVirtualImages from the "
-        f"current resourceVersion; {WATCH_WRITES} creates are made one at a time, each waiting for its event to reach all "
+        f"whole collection is LISTed {LIST_RUNS} times. Watch: {WATCHERS} streams watch Secrets in `default` (no "
+        f"controller writes after the client, so this is the API server's fan-out alone) from the current resourceVersion; {WATCH_WRITES} creates are made one at a time, each waiting for its event to reach all "
         f"{WATCHERS} watchers (paced), then {WATCH_WRITES} more back to back; fan-out is the time from the writer having "
         "the write's response to the last watcher having the event. Percentiles interpolate between ranks. "
         "Figures vary from run to run on a shared virtual machine (see other load above); compare like with like.",
