@@ -32,6 +32,8 @@ $(STAMP_PIP): requirements.txt simulator/pyproject.toml $(STAMP_APT)
 $(COLLECTION_ROOT):
 	@mkdir -p $(dir $@)
 	@ln -sfn $(CURDIR) $@
+	@# the simulator shares the collection's pure rules (CPU map, quantities): make it importable in the venv
+	@echo "$(CURDIR)/$(VENV)/collections" > $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/deckhouse-virtualization.pth
 
 test: setup
 	$(BIN)/ruff check .

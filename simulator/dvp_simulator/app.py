@@ -8,19 +8,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import conversions
+from . import conversions, hooks
 from .api.admission import CREATE, Admission, AdmissionRequest
 from .api.server import APIServer, Call
 from .api.service import ObjectService, WriteOptions
 from .clock import Clock
-from .controllers import cvi, garbage_collector, namespace
+from .controllers import cvi, garbage_collector, namespace, vmclass
 from .controllers.runtime import Manager
 from .images import admission as image_admission
 from .images import upload
 from .images.dvcr import DVCR
 from .images.jobs import Importer
+from .nodes.fleet import Fleet
+from .nodes.topology import Topology
 from .resources import Registry, build_registry
 from .store.store import ADDED, MODIFIED, Store
+from .webhooks import vmclass as vmclass_webhook
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "d8-virtualization")
 
@@ -34,18 +37,29 @@ class Simulator:
     api: APIServer
     manager: Manager
     importer: Importer
+    fleet: Fleet
 
     async def start(self) -> None:
+        self.fleet.start()
         await self.manager.start()
 
     async def stop(self) -> None:
+        await self.fleet.stop()
         await self.manager.stop()
         await self.importer.stop()
         self.clock.save()
         self.store.close()
 
 
-def build(state_dir: Path, token: str, address: str, time_scale: float = 1.0, crd_dir: Path | None = None, watch_window: int = 10000) -> Simulator:
+def build(
+    state_dir: Path,
+    token: str,
+    address: str,
+    time_scale: float = 1.0,
+    crd_dir: Path | None = None,
+    watch_window: int = 10000,
+    topology: Topology | None = None,
+) -> Simulator:
     registry = build_registry(crd_dir)
     conversions.register(registry)
     store = Store(state_dir / "store.sqlite", window=watch_window)
@@ -53,6 +67,7 @@ def build(state_dir: Path, token: str, address: str, time_scale: float = 1.0, cr
     admission = Admission()
     register_builtin_admission(admission)
     image_admission.register(admission)
+    vmclass_webhook.register(admission)
     service = ObjectService(registry, store, clock, admission)
     api = APIServer(service, token, address)
     api.subresource_handlers[("/pods", "eviction")] = lambda call, body: evict_pod(service, call, body)
@@ -63,8 +78,11 @@ def build(state_dir: Path, token: str, address: str, time_scale: float = 1.0, cr
     importer.wake = lambda name: manager.enqueue("cvi", ("", name))
     upload.register(api, importer)
     manager.add(cvi.controller(importer, store, lambda: api.address))
+    manager.add(vmclass.controller(store))
+    fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock)
     seed(service)
-    return Simulator(registry, store, clock, service, api, manager, importer)
+    hooks.install_generic_class(service)
+    return Simulator(registry, store, clock, service, api, manager, importer, fleet)
 
 
 def register_builtin_admission(admission: Admission) -> None:

@@ -14,6 +14,8 @@ from aiohttp import web
 
 from .app import build
 from .certs import ensure_pki, write_kubeconfig
+from .nodes.topology import TopologyError
+from .nodes.topology import load as load_topology
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +49,12 @@ async def serve_forever(args: argparse.Namespace) -> int:
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(pki["server.crt"], pki["server.key"])
 
-    sim = build(state_dir, token, "127.0.0.1", args.time_scale, args.crd_dir, args.watch_window)
+    try:
+        topology = load_topology(args.topology) if args.topology else None
+        sim = build(state_dir, token, "127.0.0.1", args.time_scale, args.crd_dir, args.watch_window, topology)
+    except (TopologyError, ValueError) as exc:
+        print(f"dvp-sim: {exc}", file=sys.stderr, flush=True)
+        return 2
 
     async def end_watches(app: web.Application) -> None:
         sim.store.close_watchers()

@@ -1,4 +1,5 @@
 import uuid
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
@@ -23,3 +24,14 @@ def namespace(sim, api):
     name = "t-" + uuid.uuid4().hex[:8]
     client.CoreV1Api(api).create_namespace({"metadata": {"name": name}})
     return name
+
+
+TOPOLOGIES = Path(__file__).resolve().parents[2] / "simulator" / "dvp_simulator" / "topologies"
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """A simulator with the admin guide's nodes (blue/green workers and a control-plane node)."""
+    s = Simulator.start(tmp_path_factory.mktemp("cluster"), "--topology", str(TOPOLOGIES / "admin-guide.yaml"), time_scale=20.0)
+    yield s
+    assert s.stop() == 0
