@@ -77,8 +77,8 @@ options:
         description: Memory for the range, in total (min, max, step) or per core (per_core).
         type: dict
         suboptions:
-          min: {description: Least memory, for example C(1Gi)., type: str}
-          max: {description: Most memory, for example C(8Gi)., type: str}
+          min: {description: "Least memory, for example C(1Gi).", type: str}
+          max: {description: "Most memory, for example C(8Gi).", type: str}
           step: {description: Memory grows in steps of this size., type: str}
           per_core:
             description: Memory per core.
