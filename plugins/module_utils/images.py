@@ -112,7 +112,7 @@ def users(obj: dict[str, Any] | None) -> list[str]:
     """`<ns>/<vm>` names from the InUse condition (the platform lists them in its message)."""
     for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
         if cond.get("type") == "InUse" and cond.get("status") == "True":
-            return re.findall(r"[a-z0-9][-a-z0-9.]*/[a-z0-9][-a-z0-9.]*", cond.get("message", ""))
+            return re.findall(r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?/[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?", cond.get("message", ""))
     return []
 
 

@@ -209,6 +209,8 @@ diff:
   type: dict
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, run
@@ -256,6 +258,9 @@ def main():
         supports_check_mode=True,
     )
     problems = validate_image_params(module.params)
+    upload_file = module.params.get("upload_file")
+    if upload_file and module.params["state"] == "present" and not os.path.isfile(upload_file):
+        problems.append(f"upload_file: no such file on the managed host: {upload_file}")
     if problems:
         module.fail_json(msg="; ".join(problems), problems=problems)
     run(module, lambda client, ensurer: ensure_image(module, client, ensurer, CLUSTER_VIRTUAL_IMAGE, metadata(module.params, namespaced=False)))

@@ -132,7 +132,7 @@ def test_image_guard_asks_for_recreate_only_when_ready():
 
 
 def test_users_from_in_use_condition():
-    obj = {"status": {"conditions": [{"type": "InUse", "status": "True", "message": "Image is in use by ns1/vm-a, ns2/vm-b"}]}}
+    obj = {"status": {"conditions": [{"type": "InUse", "status": "True", "message": "Image is in use by ns1/vm-a, ns2/vm-b."}]}}
     assert images.users(obj) == ["ns1/vm-a", "ns2/vm-b"]
 
 
