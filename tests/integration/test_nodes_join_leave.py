@@ -1,0 +1,85 @@
+"""Class status follows nodes joining (a topology that grows across a restart) and leaving (a deleted Node);
+discovered features stay frozen. Bad topologies stop the simulator with a clear message."""
+
+import json
+import subprocess
+import time
+
+import yaml
+
+from ..simulator_process import BIN, Simulator
+
+
+def topology(*nodes):
+    return {"cluster": {"podSubnetCIDR": "10.111.0.0/16", "serviceSubnetCIDR": "10.222.0.0/16"}, "nodes": list(nodes)}
+
+
+def worker(name, model, *features):
+    return {"name": name, "labels": {"pool": "workers"}, "cpu": {"vendor": "Intel", "model": model, "features": list(features), "cores": 8}, "memory": "16Gi"}
+
+
+def status(sim, name, predicate, timeout=20):
+    end = time.time() + timeout
+    while True:
+        obj = json.loads(sim.kubectl("get", "vmclass", name, "-o", "json").stdout)
+        if predicate(obj.get("status") or {}):
+            return obj["status"]
+        assert time.time() < end, obj.get("status")
+        time.sleep(0.2)
+
+
+def test_nodes_join_and_leave(tmp_path):
+    first = tmp_path / "two.yaml"
+    first.write_text(yaml.safe_dump(topology(worker("w-0", "Haswell-noTSX", "vme"), worker("w-1", "Skylake-Client-noTSX-IBRS", "vme"))))
+    state = tmp_path / "state"
+    sim = Simulator.start(state, "--topology", str(first), time_scale=10.0)
+    try:
+        sim.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input="{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: common}, spec: {cpu: {type: Discovery, discovery: {}}}}",
+        )
+        before = status(sim, "common", lambda s: s.get("phase") == "Ready")
+        assert before["availableNodes"] == ["w-0", "w-1"]
+    finally:
+        assert sim.stop() == 0
+    second = tmp_path / "three.yaml"
+    second.write_text(
+        yaml.safe_dump(topology(worker("w-0", "Haswell-noTSX", "vme"), worker("w-1", "Skylake-Client-noTSX-IBRS", "vme"), worker("w-2", "Nehalem")))
+    )
+    sim = Simulator.start(state, "--topology", str(second), time_scale=10.0)
+    try:
+        # w-2 joins, but it lacks the discovered (frozen) features: not available.
+        joined = status(sim, "common", lambda s: True)
+        assert joined["cpuFeatures"]["enabled"] == before["cpuFeatures"]["enabled"]
+        assert joined["availableNodes"] == ["w-0", "w-1"]
+        sim.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input="{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: nehalem}, spec: {cpu: {type: Model, model: Nehalem}}}",
+        )
+        assert status(sim, "nehalem", lambda s: s.get("phase") == "Ready")["availableNodes"] == ["w-0", "w-1", "w-2"]
+        sim.kubectl("delete", "node", "w-1")  # w-1 leaves
+        assert status(sim, "common", lambda s: s.get("availableNodes") == ["w-0"])
+        assert status(sim, "nehalem", lambda s: s.get("availableNodes") == ["w-0", "w-2"])
+    finally:
+        assert sim.stop() == 0
+
+
+def test_bad_topology_is_refused_with_the_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(topology(worker("w-0", "Haswel"))))
+    out = subprocess.run(
+        [str(BIN / "dvp-sim"), "serve", "--port", "0", "--state-dir", str(tmp_path / "s"), "--kubeconfig", str(tmp_path / "k"), "--topology", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "nodes[0] (w-0).cpu.model: unknown CPU model 'Haswel'; did you mean 'Haswell'" in out.stderr
+    bad.write_text(yaml.safe_dump(topology({"name": "w", "cpu": {"model": "Nehalem", "features": ["warp-drive"]}})))
+    out = subprocess.run(
+        [str(BIN / "dvp-sim"), "serve", "--port", "0", "--state-dir", str(tmp_path / "s"), "--kubeconfig", str(tmp_path / "k"), "--topology", str(bad)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2 and "cpu.features: unknown CPU feature 'warp-drive'" in out.stderr
