@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .errors import APIError
+from .schema import child_schema
 
 Path = tuple[str, ...]
 
@@ -42,16 +43,6 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _child(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-    if not schema:
-        return None
-    props = schema.get("properties")
-    if props and key in props:
-        return props[key]
-    extra = schema.get("additionalProperties")
-    return extra if isinstance(extra, dict) else None
-
-
 def _list_kind(schema: dict[str, Any] | None) -> tuple[str, list[str]]:
     if not schema:
         return "atomic", []
@@ -76,14 +67,14 @@ def field_paths(obj: dict[str, Any], schema: dict[str, Any], include_status: boo
             if meta:
                 _walk(meta, METADATA_SCHEMA, ("f:metadata",), out)
             continue
-        _walk(value, _child(schema, key), (f"f:{key}",), out)
+        _walk(value, child_schema(schema, key), (f"f:{key}",), out)
     return out
 
 
 def _walk(value: Any, schema: dict[str, Any] | None, path: Path, out: set[Path]) -> None:
     if isinstance(value, dict) and value and not (schema and schema.get("x-kubernetes-map-type") == "atomic"):
         for k, v in value.items():
-            _walk(v, _child(schema, k), path + (f"f:{k}",), out)
+            _walk(v, child_schema(schema, k), path + (f"f:{k}",), out)
         return
     if isinstance(value, list) and value:
         kind, keys = _list_kind(schema)
@@ -93,7 +84,7 @@ def _walk(value: Any, schema: dict[str, Any] | None, path: Path, out: set[Path])
                 element = path + (_key_element(item, keys),)
                 out.add(element + (".",))
                 for k, v in item.items():
-                    _walk(v, _child(items, k), element + (f"f:{k}",), out)
+                    _walk(v, child_schema(items, k), element + (f"f:{k}",), out)
             return
         if kind == "set":
             for item in value:
@@ -165,7 +156,7 @@ def merge_applied(current: Any, applied: Any, schema: dict[str, Any] | None) -> 
     if isinstance(applied, dict) and isinstance(current, dict) and not (schema and schema.get("x-kubernetes-map-type") == "atomic"):
         out = dict(current)
         for k, v in applied.items():
-            sub = METADATA_SCHEMA if (schema is None and k == "metadata") else _child(schema, k)
+            sub = METADATA_SCHEMA if (schema is None and k == "metadata") else child_schema(schema, k)
             out[k] = merge_applied(current.get(k), v, sub) if k in current else copy.deepcopy(v)
         return out
     if isinstance(applied, list) and isinstance(current, list):

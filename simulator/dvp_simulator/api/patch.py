@@ -9,6 +9,7 @@ from typing import Any
 import jsonpatch
 
 from .errors import APIError
+from .schema import child_schema
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -38,16 +39,6 @@ def json_patch(target: dict[str, Any], ops: Any) -> dict[str, Any]:
         raise APIError(422, f"the server rejected our request due to an error in our request: {exc}") from exc
 
 
-def _sub(schema: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-    if not schema:
-        return None
-    props = schema.get("properties")
-    if props and key in props:
-        return props[key]
-    extra = schema.get("additionalProperties")
-    return extra if isinstance(extra, dict) else None
-
-
 def strategic_merge(target: Any, patch: Any, schema: dict[str, Any] | None) -> Any:
     """Strategic merge patch: maps merge, lists with x-kubernetes-patch-merge-key merge by key, other lists are
     replaced; directives `$patch` (replace/delete), `$retainKeys`, `$deleteFromPrimitiveList/<f>` and
@@ -67,7 +58,7 @@ def strategic_merge(target: Any, patch: Any, schema: dict[str, Any] | None) -> A
             field = key.split("/", 1)[1]
             out[field] = [x for x in out.get(field, []) if x not in value]
             continue
-        sub = _sub(schema, key)
+        sub = child_schema(schema, key)
         if value is None:
             out.pop(key, None)
         elif isinstance(value, list) and sub and sub.get("x-kubernetes-patch-merge-key"):
