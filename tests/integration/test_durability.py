@@ -49,26 +49,24 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
 
 
 def test_watch_window_expiry_is_410(tmp_path):
+    """Secrets: no controller writes after the client, so the only events are the test's own."""
     sim = Simulator.start(tmp_path, "--watch-window", "5")
     try:
-        api = config.new_client_from_config(config_file=str(sim.kubeconfig))
-        custom = client.CustomObjectsApi(api)
-        first = custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi("w0"))
+        core = client.CoreV1Api(config.new_client_from_config(config_file=str(sim.kubeconfig)))
+        first = core.create_namespaced_secret("default", {"metadata": {"name": "w0"}})
         for i in range(1, 10):
-            custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi(f"w{i}"))
+            core.create_namespaced_secret("default", {"metadata": {"name": f"w{i}"}})
         with pytest.raises(ApiException) as err:
-            for _ in watch.Watch().stream(
-                custom.list_cluster_custom_object, G, V, "clustervirtualimages", resource_version=first["metadata"]["resourceVersion"], timeout_seconds=2
-            ):
+            for _ in watch.Watch().stream(core.list_namespaced_secret, "default", resource_version=first.metadata.resource_version, timeout_seconds=2):
                 pass
         assert err.value.status == 410
-        recent = custom.list_cluster_custom_object(G, V, "clustervirtualimages")["metadata"]["resourceVersion"]
-        custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi("w10"))
+        recent = core.list_namespaced_secret("default").metadata.resource_version
+        core.create_namespaced_secret("default", {"metadata": {"name": "w10"}})
         events = []
         w = watch.Watch()
-        for ev in w.stream(custom.list_cluster_custom_object, G, V, "clustervirtualimages", resource_version=recent, timeout_seconds=2):
-            events.append(ev["object"]["metadata"]["name"])
+        for ev in w.stream(core.list_namespaced_secret, "default", resource_version=recent, timeout_seconds=2):
+            events.append((ev["type"], ev["object"].metadata.name))
             w.stop()
-        assert events == ["w10"]
+        assert events == [("ADDED", "w10")]
     finally:
-        sim.stop()
+        assert sim.stop() == 0
