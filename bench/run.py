@@ -2,7 +2,8 @@
 bearer token, keep-alive connections from an aiohttp client in this process.
 
 Measures GET latency under 50 concurrent clients, the write rate and LIST time with 10,000 objects, watch
-fan-out to 50 streams, and the server's peak RSS; writes the figures to docs/benchmarks.md and prints them.
+fan-out to 50 streams, and the server's peak RSS; then, on a fresh simulator, image import and upload against
+curl (bench/images.py); writes the figures to docs/benchmarks.md and prints them.
 A benchmark, not a test: nothing here fails on a slow figure, a missed target is reported as missed.
 """
 
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import images  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -485,14 +487,14 @@ def machine(load: Load) -> list[str]:
         f"- nproc: {nproc} ({cpu})",
         f"- Python: {platform.python_version()} ({platform.python_implementation()}), aiohttp {aiohttp.__version__}",
         f"- Kernel: {platform.system()} {platform.release()}",
-        f"- Other load during the run: everything but the simulator and the benchmark client (other processes, kernel work) used {load.others:.2f} cores on average; "
+        f"- Other load during the API benchmark: everything but the simulator and the benchmark client (other processes, kernel work) used {load.others:.2f} cores on average; "
         f"the hypervisor stole {load.steal:.1%} of CPU time. Either shows up in the tail latencies.",
     ]
 
 
-def render(rows: list[tuple[str, str, str, str]], total: float, load: Load) -> str:
+def render(rows: list[tuple[str, str, str, str]], total: float, load: Load, image_rows: list[tuple[str, str, str, str]], image_method: str) -> str:
     lines = [
-        "# API server benchmarks",
+        "# Simulator benchmarks",
         "",
         "Written by `make bench` (`bench/run.py`); do not edit by hand, run it again.",
         "",
@@ -500,7 +502,9 @@ def render(rows: list[tuple[str, str, str, str]], total: float, load: Load) -> s
         "",
         *machine(load),
         "",
-        "## Method",
+        "## API server",
+        "",
+        "### Method",
         "",
         "`dvp-sim serve` runs as its own process with a fresh state directory (SQLite store, default settings), started "
         "as the tests start it; one asyncio process with aiohttp plays every client over HTTPS (the simulator's CA, bearer "
@@ -518,11 +522,23 @@ def render(rows: list[tuple[str, str, str, str]], total: float, load: Load) -> s
         "the write's response to the last watcher having the event. Percentiles interpolate between ranks. "
         "Figures vary from run to run on a shared virtual machine (see other load above); compare like with like.",
         "",
-        "## Results",
+        "### Results",
         "",
         "| What | Figure | Target | Verdict |",
         "| --- | --- | --- | --- |",
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
+        "",
+        "## Image import and upload",
+        "",
+        "### Method",
+        "",
+        image_method,
+        "",
+        "### Results",
+        "",
+        "| What | Figure | Target | Verdict |",
+        "| --- | --- | --- | --- |",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in image_rows),
         "",
         f"Whole run: {total:.0f} s.",
         "",
@@ -551,7 +567,8 @@ def main() -> int:
             code = sim.stop()
         if code != 0:
             log(f"simulator exited with {code}")
-    report = render(table(bench, memory), time.perf_counter() - started, load)
+    image_rows, image_method = images.run()
+    report = render(table(bench, memory), time.perf_counter() - started, load, image_rows, image_method)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report)
     print(report)

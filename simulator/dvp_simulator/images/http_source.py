@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from .errors import ImportFailure
-from .pipeline import CHUNK
 
 CONNECT_TIMEOUT = 30.0  # seconds to reach the server
 READ_TIMEOUT = 120.0  # seconds a stalled transfer is waited for
@@ -46,7 +45,7 @@ async def download(
                     raise ImportFailure(f"the server answered HTTP {response.status} {response.reason or ''} for {url}".replace("  ", " "))
                 expect_total(response.content_length)
                 received = 0
-                async for chunk in response.content.iter_chunked(CHUNK):
+                async for chunk in response.content.iter_any():  # as received: the writer batches them
                     received += len(chunk)
                     await feed(chunk)
                 if response.content_length is not None and received != response.content_length:

@@ -24,7 +24,7 @@ from .dvcr import DISK_FILE, DVCR, StoredImage, registry_url
 from .errors import ImportFailure
 from .http_source import download
 from .imageinfo import inspect
-from .pipeline import CHUNK, ImageWriter
+from .pipeline import ImageWriter
 from .registry_source import find_disk, pull, stream_disk
 
 log = logging.getLogger("dvp_simulator.images")
@@ -154,7 +154,7 @@ class Importer:
 
         async def body(feed: Feed, expect: Expect, staging: Path) -> None:
             expect(request.content_length)
-            chunks = request.content.iter_chunked(CHUNK)
+            chunks = request.content.iter_any()  # as received: the writer batches them
             received = 0
             while True:
                 try:
