@@ -46,7 +46,7 @@ options:
           checksum:
             description: Expected checksums (hexadecimal); every one given must match.
             type: dict
-            suboptions:
+            suboptions: &checksums
               md5: {description: MD5 (32 hex digits)., type: str}
               sha1: {description: SHA-1 (40 hex digits)., type: str}
               sha256: {description: SHA-256 (64 hex digits)., type: str}
@@ -93,13 +93,7 @@ options:
           checksum:
             description: Expected checksums of the uploaded bytes.
             type: dict
-            suboptions:
-              md5: {description: MD5 (32 hex digits)., type: str}
-              sha1: {description: SHA-1 (40 hex digits)., type: str}
-              sha256: {description: SHA-256 (64 hex digits)., type: str}
-              sha512: {description: SHA-512 (128 hex digits)., type: str}
-              streebog256: {description: Streebog-256 (64 hex digits)., type: str}
-              streebog512: {description: Streebog-512 (128 hex digits)., type: str}
+            suboptions: *checksums
   upload_file:
     description:
       - With C(data_source.type=Upload), the local file (on the managed host) that the module uploads once the image waits for it.

@@ -63,11 +63,6 @@ class ResourceType:
     def has_status(self) -> bool:
         return "status" in self.subresources
 
-    @property
-    def has_generation(self) -> bool:
-        """Built-in kinds without a spec (Secret, Event, Lease…) still count generation; all CRDs do."""
-        return True
-
 
 class Registry:
     def __init__(self) -> None:

@@ -16,7 +16,7 @@ import yaml
 from aiohttp import web
 
 from ..resources import ResourceType
-from ..store.store import DELETED, Entry, Expired, dumps
+from ..store.store import Entry, Expired, dumps
 from .discovery import SERVER_VERSION, Discovery
 from .errors import APIError, bad_request, gone
 from .patch import APPLY_PATCH_YAML
@@ -386,7 +386,7 @@ class APIServer:
                 if event is None:
                     break
                 last_rv = event.entry.rv
-                await send(event.type if event.type != DELETED else DELETED, event.entry)
+                await send(event.type, event.entry)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

@@ -5,6 +5,7 @@ and version conversion. Controllers write through this too, so they obey the sam
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 import secrets
@@ -180,17 +181,15 @@ class ObjectService:
         schema = self._schema(rt, opts.version)
         api_version = rt.api_version(opts.version)
         current = self.store.get(rt.key, namespace if rt.namespaced else "", name)
+        # server_side_apply records the manager's fields itself: the write below must not track them again
+        untracked = dataclasses.replace(opts, manager="")
         if current is None:
             if opts.subresource:
                 raise not_found(rt.group, rt.plural, name)
-            merged = ssa.server_side_apply(None, applied, schema, opts.manager, api_version, opts.force)
-            no_tracking = WriteOptions(**{**opts.__dict__, "manager": ""})
-            result = self.create(rt, namespace, merged, no_tracking)
-            return result
+            return self.create(rt, namespace, ssa.server_side_apply(None, applied, schema, opts.manager, api_version, opts.force), untracked)
         old = self.to_version(rt, current.obj, opts.version)
         merged = ssa.server_side_apply(old, applied, schema, opts.manager, api_version, opts.force, opts.subresource)
-        no_tracking = WriteOptions(**{**opts.__dict__, "manager": ""})
-        return self._update_from(rt, current, merged, no_tracking)
+        return self._update_from(rt, current, merged, untracked)
 
     # -- delete --------------------------------------------------------------------------------------------
     def delete(self, rt: ResourceType, namespace: str, name: str, options: dict[str, Any] | None, dry_run: bool = False, version: str | None = None) -> Result:

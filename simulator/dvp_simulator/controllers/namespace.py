@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from ..api.service import WriteOptions
 from ..store.store import Event
 from .runtime import Context, Controller, Key, Requeue
 
 NAMESPACES = "/namespaces"
+MANAGER = "namespace-controller"
 
 
 async def reconcile(ctx: Context, key: Key) -> Requeue | None:
@@ -17,7 +19,7 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     name = ns["metadata"]["name"]
     if ns.get("status", {}).get("phase") != "Terminating":
         status = {**ns, "status": {**ns.get("status", {}), "phase": "Terminating"}}
-        service.update(ns_rt, "", name, status, _opts(ns_rt, "status"))
+        service.update(ns_rt, "", name, status, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
     left = 0
     for rt in service.registry.types.values():
         if not rt.namespaced or rt.read_only:
@@ -30,14 +32,9 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         return Requeue(after=1.0)
     ns = service.find(ns_rt, "", name)
     if ns is not None and ns.get("spec", {}).get("finalizers"):
-        service.update(ns_rt, "", name, {**ns, "spec": {**ns["spec"], "finalizers": []}}, _opts(ns_rt, "finalize"))
+        # the namespace controller's own spec finalizer (the real one uses the finalize subresource)
+        service.update(ns_rt, "", name, {**ns, "spec": {**ns["spec"], "finalizers": []}}, WriteOptions(version="v1", manager=MANAGER))
     return None
-
-
-def _opts(rt, subresource):
-    from ..api.service import WriteOptions
-
-    return WriteOptions(version=rt.storage_version, manager="namespace-controller", subresource=None if subresource == "finalize" else subresource)
 
 
 def controller(registry, store) -> Controller:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
+
 from ..api.selectors import match_label_selector
 from ..api.service import WriteOptions
 from ..store.store import Event
@@ -20,11 +22,6 @@ MODULE_NAMESPACE = "d8-virtualization"
 MODEL_LABEL = "cpu-model.node.virtualization.deckhouse.io/"
 FEATURE_LABEL = "cpu-feature.node.virtualization.deckhouse.io/"
 MANAGER = "virtualization-controller"
-
-
-def _node_selector_match(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """spec.nodeSelector: matchLabels all equal, matchExpressions with node-affinity semantics."""
-    return match_label_selector(selector, labels)
 
 
 def virt_handler_nodes(ctx: Context) -> list[dict[str, Any]]:
@@ -72,7 +69,7 @@ def compute_status(spec: dict[str, Any], status: dict[str, Any], candidates: lis
     available = []
     for node in candidates:
         labels = node["metadata"].get("labels") or {}
-        if not type_filter(cpu, labels) or not _node_selector_match(spec.get("nodeSelector"), labels):
+        if not type_filter(cpu, labels) or not match_label_selector(spec.get("nodeSelector"), labels):
             continue
         if kind == "Discovery" and enabled and not set(enabled) <= features_of(node):
             continue
@@ -92,8 +89,6 @@ def compute_status(spec: dict[str, Any], status: dict[str, Any], candidates: lis
 
 
 def _max_allocatable(nodes: list[dict[str, Any]]) -> dict[str, str]:
-    from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
-
     best: dict[str, Any] = {}
     for node in nodes:
         for resource in ("cpu", "memory"):

@@ -13,12 +13,12 @@ the backing path could name any file on the host) are refused too.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ImportFailure
+from .tools import run_tool
 
 ACCEPTED_FORMATS = ("qcow2", "raw", "vmdk", "vdi", "iso")
 TEXT_MARKERS = ("HTML", "XML", "JSON", "SGML", "text")
@@ -30,22 +30,11 @@ class ImageInfo:
     virtual_size: int
 
 
-async def _run(*argv: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
-
-
 async def inspect(path: Path) -> ImageInfo:
     length = path.stat().st_size
     if length == 0:
         raise ImportFailure("the source is empty (0 bytes): not a disk image")
-    code, out, err = await _run("qemu-img", "info", "--output=json", str(path))
+    code, out, err = await run_tool("qemu-img", "info", "--output=json", str(path))
     if code != 0:
         raise ImportFailure(f"not a readable disk image: {err.strip().splitlines()[-1] if err.strip() else 'qemu-img info failed'}")
     info = json.loads(out)
@@ -56,7 +45,7 @@ async def inspect(path: Path) -> ImageInfo:
         if fmt not in ACCEPTED_FORMATS:
             raise ImportFailure(f"unsupported image format {fmt!r}: accepted are qcow2, vmdk, vdi, raw and iso")
         return ImageInfo(fmt, int(info["virtual-size"]))
-    code, described, _ = await _run("file", "-b", str(path))
+    code, described, _ = await run_tool("file", "-b", str(path))
     described = described.strip()
     if described.lower().startswith("iso"):
         return ImageInfo("iso", length)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .errors import ImportFailure
 from .pipeline import CHUNK
+from .tools import run_tool
 
 DISK_DIR = "disk"
 OPAQUE_WHITEOUT = ".wh..wh..opq"
@@ -45,15 +46,9 @@ async def pull(image: str, ca_bundle: str | None, docker_config: bytes | None, w
         argv += ["--src-cert-dir", str(certs)]
     target = workdir / "image"
     argv += ["--dest-decompress", f"docker://{normalize_reference(image)}", f"dir:{target}"]
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    try:
-        _, err = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    if proc.returncode != 0:
-        lines = err.decode(errors="replace").strip().splitlines()
+    code, _, err = await run_tool(*argv)
+    if code != 0:
+        lines = err.strip().splitlines()
         raise ImportFailure(f"cannot pull {image}: {lines[-1] if lines else 'skopeo copy failed'}")
     manifest = json.loads((target / "manifest.json").read_text())
     layers = []
