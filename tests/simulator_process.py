@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -22,7 +22,7 @@ class Simulator:
     kubeconfig: Path
     process: subprocess.Popen
     server: str = ""
-    token: str = ""
+    token: str = field(default="", repr=False)  # a credential: never in a test report
     ca_file: Path | None = None
 
     @classmethod

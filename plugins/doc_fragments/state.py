@@ -19,15 +19,25 @@ options:
     default: true
   wait_timeout:
     description:
-      - How long to wait, in seconds. On timeout the task fails and names the phase and conditions it last saw.
+      - How long to wait, in seconds (0 or more). On timeout the task fails and names the phase and conditions it last saw.
+      - A watch that breaks meanwhile (connection reset, API server restart) is resumed within this time, not reported as an error.
     type: int
     default: 300
+  force_conflicts:
+    description:
+      - The module writes with server-side apply. When a field the task sets is owned by another field manager
+        (someone changed it with C(kubectl edit), C(kubectl patch) or another tool), the task fails and names the managers and fields.
+      - With C(true), the module takes those fields over (as C(kubectl apply --server-side --force-conflicts) and
+        kubernetes.core's I(server_side_apply.force_conflicts)).
+      - Only with I(state=present).
+    type: bool
+    default: false
   labels:
     description:
-      - Labels of the object. Labels set by others are kept.
+      - Labels of the object. Labels set by others are kept. Only with I(state=present).
     type: dict
   annotations:
     description:
-      - Annotations of the object. Annotations set by others are kept.
+      - Annotations of the object. Annotations set by others are kept. Only with I(state=present).
     type: dict
 """

@@ -1,19 +1,24 @@
 # Copyright: deckhouse.virtualization contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Every Kubernetes API call of the collection goes through DVPClient: paths, retries with backoff on
-429 / 5xx / connection errors, timeouts, watch streams, and API errors turned into one clear message."""
+429 / 5xx / connection errors within the caller's time budget, timeouts, watch streams, and API errors turned
+into one clear message. The wire is plugins/module_utils/transport.py's Transport."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlencode
 
-from .errors import DVPError, api_error_message
+from .errors import DVPError, StreamBroken, api_error_message
 from .kinds import Kind
+from .transport import Transport, TransportErrors
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+RETRY_AFTER_CAP = 10.0  # seconds: a server asking for longer is not waited on longer than this per try
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY = "application/apply-patch+yaml"
@@ -23,6 +28,14 @@ FIELD_MANAGER = "deckhouse.virtualization"
 def backoff_delays(attempts: int = 5, base: float = 0.2, cap: float = 5.0) -> list[float]:
     """Pauses between tries: 0.2, 0.4, 0.8, 1.6 … capped. Pure, for tests and for Retry-After free servers."""
     return [min(cap, base * 2**i) for i in range(attempts - 1)]
+
+
+def retry_pause(retry_after: str | None, backoff: float) -> float:
+    """The pause before the next try: the server's Retry-After (delta-seconds) capped at RETRY_AFTER_CAP,
+    else the backoff. An HTTP-date Retry-After counts as absent."""
+    if retry_after and retry_after.strip().isdigit():
+        return min(RETRY_AFTER_CAP, float(retry_after.strip()))
+    return backoff
 
 
 class APIStatusError(DVPError):
@@ -36,10 +49,23 @@ class APIStatusError(DVPError):
 
 
 class DVPClient:
-    def __init__(self, api_client: Any, request_timeout: float = 30.0, sleep: Callable[[float], None] = time.sleep):
-        self.api = api_client
+    """Requests through one Transport (`api`). `deadline` (a `clock()` time, e.g. the task's start plus its
+    wait_timeout) bounds the whole retry budget: no pause between tries ends after it; a try that would
+    have to wait past it is not made, and the last answer or error is reported instead."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        request_timeout: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.api = transport
         self.request_timeout = request_timeout
         self.sleep = sleep
+        self.deadline = deadline
+        self.clock = clock
 
     # -- paths ---------------------------------------------------------------------------------------------
     @staticmethod
@@ -66,30 +92,41 @@ class DVPClient:
         timeout: float | None = None,
         stream: bool = False,
     ) -> Any:
+        """The decoded JSON answer (None for an empty one), or with stream=True the open transport Stream of a
+        2xx answer. APIStatusError for an error status, DVPError when the server cannot be reached; both
+        after the retries that 429, 5xx and connection errors get within the budget."""
+        target = path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        payload = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
         delays = backoff_delays()
         for attempt in range(len(delays) + 1):
-            serialized = self.api.param_serialize(method, path, query_params=query or [], header_params=headers, auth_settings=["BearerToken"])
-            url, hdrs = serialized[1], serialized[2]
+            last = attempt == len(delays)
             try:
-                response = self.api.call_api(method, url, header_params=hdrs, body=body, _request_timeout=timeout or self.request_timeout)
-            except Exception as exc:  # urllib3 connection / TLS / timeout errors
-                if attempt < len(delays) and _transient(exc):
-                    self.sleep(delays[attempt])
-                    continue
-                raise DVPError(f"{what}: cannot reach the Kubernetes API at {self.api.configuration.host}: {exc}") from exc
-            if response.status in RETRY_STATUSES and attempt < len(delays):
-                retry_after = response.getheader("Retry-After")
-                response.read()
-                self.sleep(float(retry_after) if retry_after and retry_after.isdigit() else delays[attempt])
+                if stream:
+                    answer: Any = self.api.stream(method, target, headers, timeout or self.request_timeout)
+                else:
+                    answer = self.api.request(method, target, headers, payload, timeout or self.request_timeout)
+            except DVPError:
+                raise
+            except TransportErrors as exc:
+                message = f"{what}: cannot reach the Kubernetes API at {self.api.display}: {exc}"
+                if last or isinstance(exc, ssl.SSLCertVerificationError) or not self._may_wait(delays[attempt]):
+                    raise DVPError(message) from exc
+                self.sleep(delays[attempt])
                 continue
-            if stream and response.status < 300:
-                return response
-            data = response.read()
-            if response.status >= 300:
-                raise APIStatusError(api_error_message(what, response.status, response.reason, data), response.status, response.reason, data)
-            return json.loads(data) if data else None
-        raise DVPError(f"{what}: gave up after {len(delays) + 1} tries")  # unreachable: the last try returns or raises
+            if answer.status < 300:
+                return answer if stream else (json.loads(answer.data) if answer.data else None)
+            data = answer.read() if stream else answer.data
+            if answer.status in RETRY_STATUSES and not last:
+                pause = retry_pause(answer.header("Retry-After"), delays[attempt])
+                if self._may_wait(pause):
+                    self.sleep(pause)
+                    continue
+            raise APIStatusError(api_error_message(what, answer.status, answer.reason, data), answer.status, answer.reason, data)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _may_wait(self, pause: float) -> bool:
+        return self.deadline is None or self.clock() + pause <= self.deadline
 
     # -- verbs ---------------------------------------------------------------------------------------------
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
@@ -114,7 +151,8 @@ class DVPClient:
         return self.request("PATCH", self.path(kind, name, namespace, subresource), kind.describe(name, namespace), _write_query(dry_run), body, content_type)
 
     def delete(self, kind: Kind, name: str, namespace: str | None = None, dry_run: bool = False, propagation: str = "Background") -> dict[str, Any] | None:
-        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation}
+        # With a body, kube-apiserver reads DeleteOptions from it alone (query parameters are ignored): dryRun goes here.
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation, **({"dryRun": ["All"]} if dry_run else {})}
         try:
             return self.request("DELETE", self.path(kind, name, namespace), kind.describe(name, namespace), [("dryRun", "All")] if dry_run else [], body)
         except APIStatusError as err:
@@ -123,24 +161,30 @@ class DVPClient:
             raise
 
     def watch(self, kind: Kind, name: str, namespace: str | None, resource_version: str, timeout: float) -> Iterator[dict[str, Any]]:
-        """Events for one object from resource_version on, until timeout (seconds) or the stream ends."""
+        """Events for one object from resource_version on, until timeout (seconds) or the server ends the
+        stream. A stream that breaks instead (connection reset, server restart, truncated chunk, a garbled
+        line) raises StreamBroken carrying the last resourceVersion seen, never a transport exception."""
         query = [
             ("watch", "true"),
             ("fieldSelector", f"metadata.name={name}"),
             ("resourceVersion", resource_version),
             ("timeoutSeconds", str(max(1, int(timeout)))),
         ]
-        response = self.request("GET", self.path(kind, None, namespace), kind.describe(name, namespace), query, timeout=timeout + 10, stream=True)
-        buffer = b""
+        what = kind.describe(name, namespace)
+        stream = self.request("GET", self.path(kind, None, namespace), what, query, timeout=timeout + 10, stream=True)
+        seen = resource_version
         try:
-            for chunk in response.response.stream(4096, decode_content=True):
-                buffer += chunk
-                while b"\n" in buffer:
-                    line, buffer = buffer.split(b"\n", 1)
-                    if line.strip():
-                        yield json.loads(line)
+            for line in stream.lines():
+                try:
+                    event = json.loads(line)
+                except ValueError as exc:
+                    raise StreamBroken(f"{what}: the watch stream broke after resourceVersion {seen}: a garbled event", resource_version=seen) from exc
+                seen = ((event.get("object") or {}).get("metadata") or {}).get("resourceVersion") or seen
+                yield event
+        except TransportErrors as exc:  # connection reset, server gone, truncated chunk, read timeout
+            raise StreamBroken(f"{what}: the watch stream broke after resourceVersion {seen}: {type(exc).__name__}: {exc}", resource_version=seen) from exc
         finally:
-            response.response.release_conn()
+            stream.close()
 
 
 def _write_query(dry_run: bool) -> list[tuple[str, str]]:
@@ -148,8 +192,3 @@ def _write_query(dry_run: bool) -> list[tuple[str, str]]:
     if dry_run:
         query.append(("dryRun", "All"))
     return query
-
-
-def _transient(exc: Exception) -> bool:
-    text = type(exc).__name__ + str(exc)
-    return any(word in text for word in ("Connection", "Timeout", "timed out", "Protocol", "RemoteDisconnected", "MaxRetry"))

@@ -4,11 +4,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from .client import DVPClient
-from .connection import HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, api_client, connection_arg_spec
+from .connection import connection_arg_spec, secrets, transport
 from .ensure import Ensurer
 from .errors import DVPError
 
@@ -22,6 +23,7 @@ def arg_spec(namespaced: bool, **specific: Any) -> dict[str, Any]:
         wait_timeout={"type": "int", "default": 300},
         labels={"type": "dict"},
         annotations={"type": "dict"},
+        force_conflicts={"type": "bool", "default": False},
     )
     if namespaced:
         spec["namespace"] = {"type": "str", "required": True}
@@ -29,12 +31,59 @@ def arg_spec(namespaced: bool, **specific: Any) -> dict[str, Any]:
     return spec
 
 
-def info_arg_spec(namespaced: bool) -> dict[str, Any]:
+def info_arg_spec(namespaced: bool, **specific: Any) -> dict[str, Any]:
     spec: dict[str, Any] = dict(connection_arg_spec())
-    spec.update(name={"type": "str"}, label_selectors={"type": "list", "elements": "str", "default": []})
+    spec.update(
+        name={"type": "str"},
+        label_selectors={"type": "list", "elements": "str", "default": []},
+        field_selectors={"type": "list", "elements": "str", "default": []},
+        wait={"type": "bool", "default": False},
+        wait_timeout={"type": "int", "default": 120},
+        wait_condition={
+            "type": "dict",
+            "options": {
+                "type": {"type": "str", "required": True},
+                "status": {"type": "str", "choices": ["True", "False", "Unknown"], "default": "True"},
+                "reason": {"type": "str"},
+            },
+        },
+    )
     if namespaced:
         spec["namespace"] = {"type": "str"}
+    spec.update(specific)
     return spec
+
+
+# Options of every applying module that only mean something when the object is to exist.
+PRESENT_ONLY = ("labels", "annotations", "force_conflicts")
+
+
+def option_problems(params: dict[str, Any], present_only: tuple[str, ...] = ()) -> list[str]:
+    """Problems with the shared options, each naming the options and the rule ([] when fine): a negative
+    wait_timeout, options of state=present given with state=absent (PRESENT_ONLY plus the module's own),
+    wait_condition without wait (the _info modules). Checked before any request."""
+    problems: list[str] = []
+    timeout = params.get("wait_timeout")
+    if timeout is not None and timeout < 0:
+        problems.append(f"wait_timeout: must be 0 or more seconds, got {timeout}")
+    if params.get("state") == "absent":
+        given = [option for option in PRESENT_ONLY + present_only if _given(params.get(option))]
+        if given:
+            problems.append(f"{', '.join(given)}: only used with state=present, not with state=absent")
+    if params.get("wait_condition") and not params.get("wait"):
+        problems.append("wait_condition: only used with wait=true")
+    return problems
+
+
+def _given(value: Any) -> bool:
+    """Set by the task: not None and not a false flag (bool options default to false)."""
+    return value is not None and value is not False
+
+
+def refuse(module: Any, problems: list[str]) -> None:
+    """Fail the task, before anything is sent, when there is any problem."""
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems)
 
 
 def metadata(params: dict[str, Any], namespaced: bool) -> dict[str, Any]:
@@ -49,13 +98,15 @@ def metadata(params: dict[str, Any], namespaced: bool) -> dict[str, Any]:
 
 def run(module: Any, body: Callable[[DVPClient, Ensurer], dict[str, Any]]) -> None:
     """Build the client, run the module's body, and report: exit_json with its result or fail_json with the
-    error's message and details (the server's object among them when there is one)."""
-    if not HAS_KUBERNETES:
-        from ansible.module_utils.basic import missing_required_lib
+    error's message and details (the server's object among them when there is one).
 
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    Credentials read from a kubeconfig are masked in everything the module returns. The client's retries
+    share one budget, the task's wait_timeout (when the module has one), counted from here."""
     try:
-        client = DVPClient(api_client(module.params))
+        api = transport(module.params)
+        module.no_log_values.update(secrets(api.settings))
+        budget = module.params.get("wait_timeout")
+        client = DVPClient(api, deadline=None if budget is None else time.monotonic() + budget)
         result = body(client, Ensurer(client, module.check_mode))
     except DVPError as err:
         module.fail_json(msg=err.message, **{k: v for k, v in err.details.items() if k not in ("msg", "changed")})

@@ -128,6 +128,18 @@ def _suggest(name: str, candidates: tuple[str, ...] | list[str]) -> str:
 _DEFAULT: list[CPUMap] = []
 
 
+def available_map() -> tuple[CPUMap | None, str]:
+    """(the shared map, "") — or (None, why not) when libvirt-python is missing or its test driver fails.
+    Callers then skip the name checks and say so; the platform still checks names (a class no node can run
+    stays Pending, which the waiter reports at once)."""
+    if not HAS_LIBVIRT:
+        return None, f"libvirt-python is not installed for the Python that runs the module ({LIBVIRT_IMPORT_ERROR})"
+    try:
+        return default_map(), ""
+    except libvirt.libvirtError as exc:
+        return None, f"libvirt's test driver cannot be opened ({exc})"
+
+
 def default_map() -> CPUMap:
     """One shared map per process."""
     if not _DEFAULT:

@@ -5,18 +5,21 @@
 - present: nothing is sent when the server already holds every field the user gave (compared after server
   defaulting, quantities by value) and no field the collection set earlier was dropped from the task;
   otherwise a server-side apply (field manager `deckhouse.virtualization`) — dry-run first in check mode,
-  so check mode and --diff show what the server would really store.
+  so check mode and --diff show what the server would really store. Fields another manager owns are not taken
+  silently: the server's 409 becomes an error naming the managers and fields, unless `force_conflicts`.
 - a kind-specific guard may refuse a change (immutable fields) or ask for delete + create (`recreate`).
 - absent: delete (dry-run in check mode), then optionally wait until gone.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .client import APPLY, FIELD_MANAGER, DVPClient
+from .client import APPLY, FIELD_MANAGER, APIStatusError, DVPClient
 from .compare import differences, strip_server_fields
 from .errors import DVPError
 from .kinds import Kind
@@ -76,18 +79,49 @@ def dropped_fields(desired: dict[str, Any], actual: dict[str, Any]) -> list[str]
     return out
 
 
+def conflict_causes(body: Any) -> list[dict[str, str]]:
+    """`[{"manager": "ops", "field": ".spec.x"}]` from a 409 apply Status (its FieldManagerConflict causes)."""
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return []
+    out = []
+    for cause in ((body or {}).get("details") or {}).get("causes") or []:
+        if cause.get("reason") != "FieldManagerConflict":
+            continue
+        match = re.search(r'conflicts? with "([^"]+)"', cause.get("message") or "")
+        out.append({"manager": match.group(1) if match else "another manager", "field": cause.get("field") or ""})
+    return out
+
+
+def conflict_message(what: str, conflicts: list[dict[str, str]]) -> str:
+    """`ClusterVirtualImage x: fields owned by other field managers: .spec.y (by "ops"); …`."""
+    by_manager: dict[str, list[str]] = {}
+    for c in conflicts:
+        by_manager.setdefault(c["manager"], []).append(c["field"])
+    owned = "; ".join(f"{', '.join(fields)} (owned by {manager!r})" for manager, fields in by_manager.items())
+    return (
+        f"{what}: the task would change fields another field manager owns: {owned}. "
+        "Set force_conflicts=true to take them over, or leave those fields out of the task"
+    )
+
+
 class Ensurer:
     def __init__(self, client: DVPClient, check_mode: bool):
         self.client = client
         self.check_mode = check_mode
 
     def present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None = None, recreate: bool = False,
-                wait: Predicate | None = None, wait_timeout: float = 300) -> Outcome:  # fmt: skip
+                wait: Predicate | None = None, wait_timeout: float = 300, force_conflicts: bool = False) -> Outcome:  # fmt: skip
+        """Create or update to desired; fields other managers own are taken only with force_conflicts."""
         name = desired["metadata"]["name"]
         namespace = desired["metadata"].get("namespace") if kind.namespaced else None
         actual = self.client.get(kind, name, namespace)
         if actual is None:
-            after = self._apply(kind, desired, name, namespace)
+            after = self._apply(kind, desired, name, namespace, force_conflicts)
             return self._finish(kind, Outcome(True, after, None, after), wait, wait_timeout)
         changed = differences(_comparable(desired), actual) + dropped_fields(desired, actual)
         if not changed:
@@ -99,7 +133,7 @@ class Ensurer:
                     changed_fields=changed,
                 )
             return self._recreate(kind, desired, actual, name, namespace, wait, wait_timeout)
-        after = self._apply(kind, desired, name, namespace)
+        after = self._apply(kind, desired, name, namespace, force_conflicts)
         if strip_server_fields(after) == strip_server_fields(actual):
             return self._finish(kind, Outcome(False, actual, actual, actual), wait, wait_timeout)
         return self._finish(kind, Outcome(True, after, actual, after), wait, wait_timeout)
@@ -114,12 +148,21 @@ class Ensurer:
         return Outcome(True, actual, actual, None)
 
     # -- steps -----------------------------------------------------------------------------------------
-    def _apply(self, kind: Kind, desired: dict[str, Any], name: str, namespace: str | None) -> dict[str, Any]:
-        query = [("fieldManager", FIELD_MANAGER), ("force", "true"), ("fieldValidation", "Strict")]
+    def _apply(self, kind: Kind, desired: dict[str, Any], name: str, namespace: str | None, force: bool = False) -> dict[str, Any]:
+        query = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
+        if force:
+            query.append(("force", "true"))
         if self.check_mode:
             query.append(("dryRun", "All"))
         body = {**desired, "apiVersion": kind.api_version, "kind": kind.kind}  # sent as JSON, which is YAML
-        return self.client.request("PATCH", self.client.path(kind, name, namespace), kind.describe(name, namespace), query, body, APPLY)
+        what = kind.describe(name, namespace)
+        try:
+            return self.client.request("PATCH", self.client.path(kind, name, namespace), what, query, body, APPLY)
+        except APIStatusError as err:
+            conflicts = conflict_causes(err.body) if err.status == 409 else []
+            if not conflicts:
+                raise
+            raise DVPError(conflict_message(what, conflicts), conflicts=conflicts) from err
 
     def _recreate(self, kind: Kind, desired: dict[str, Any], actual: dict[str, Any], name: str, namespace: str | None,
                   wait: Predicate | None, wait_timeout: float) -> Outcome:  # fmt: skip

@@ -31,3 +31,9 @@ def api_error_message(what: str, status: int | None, reason: str | None, body: A
         server = body.get("message", "")
     head = f"{what}: {reason or 'error'}" + (f" ({status})" if status else "")
     return f"{head}: {server}" if server else head
+
+
+class StreamBroken(DVPError):
+    """A watch stream ended abnormally (connection reset, server restart, truncated chunk).
+
+    The client raises it from a watch iterator; waiters resume from the last resourceVersion they saw."""

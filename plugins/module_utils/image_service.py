@@ -4,12 +4,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .client import DVPClient
 from .ensure import Ensurer
 from .errors import DVPError
-from .images import desired_cluster_image, image_guard, summary, upload_url, url_secret, users
+from .images import (
+    desired_cluster_image,
+    hide_upload_urls,
+    image_guard,
+    mask_secrets,
+    mask_upload_url,
+    summary,
+    upload_url,
+    upload_url_secrets,
+    url_secrets,
+    users,
+)
 from .kinds import Kind
 from .upload import upload_file
 from .waiter import gone, phase_in, wait_for
@@ -20,29 +32,75 @@ UPLOADABLE = phase_in(("WaitForUserUpload", "Ready"))
 
 def ensure_image(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any]) -> dict[str, Any]:
     p = module.params
-    namespace = metadata.get("namespace")
     if p["state"] == "absent":
-        return _absent(module, client, ensurer, kind, p["name"], namespace)
+        return hiding_upload_urls(module, lambda: _absent(module, client, ensurer, kind, p["name"], metadata.get("namespace")))
+    return hiding_upload_urls(module, lambda: _present(module, client, ensurer, kind, metadata))
+
+
+def hiding_upload_urls(module: Any, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """body's result, or its DVPError. Upload URLs are credentials: unless reveal_upload_urls, every one in
+    the result (resource, resources, diff, image, summaries) and in the error's resource is masked, and its
+    secret parts are registered as no_log values (so no other output shows them either)."""
+    reveal = bool(module.params.get("reveal_upload_urls"))
+    try:
+        result = body()
+    except DVPError as err:
+        if not reveal and err.details.get("resource"):
+            module.no_log_values.update(upload_url_secrets(err.details["resource"]))
+            err.details["resource"] = hide_upload_urls(err.details["resource"])
+        raise
+    return result if reveal else _hidden(module, result)
+
+
+def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any]) -> dict[str, Any]:
+    p = module.params
+    namespace = metadata.get("namespace")
     desired = desired_cluster_image(p, metadata)
     is_upload = p["data_source"]["type"] == "Upload"
     wait = None if is_upload or not p["wait"] else READY
-    outcome = ensurer.present(kind, desired, guard=image_guard(kind.kind), recreate=p["recreate"], wait=wait, wait_timeout=p["wait_timeout"])
+    outcome = ensurer.present(
+        kind, desired, guard=image_guard(kind.kind), recreate=p["recreate"], wait=wait, wait_timeout=p["wait_timeout"], force_conflicts=p["force_conflicts"]
+    )
     obj = outcome.resource
     if is_upload and not module.check_mode:
         obj = wait_for(client, kind, p["name"], namespace, UPLOADABLE, p["wait_timeout"])
         if obj["status"]["phase"] == "WaitForUserUpload":
-            url = upload_url(obj, p["upload_url"])
-            module.no_log_values.add(url_secret(url))
-            upload_file(client.api, url, p["upload_file"], p["wait_timeout"])
+            url = upload_url(obj, p["upload_url"] or "external")
+            if not p.get("reveal_upload_urls"):
+                module.no_log_values.update(url_secrets(url))
+            try:
+                upload_file(client.api, url, p["upload_file"], p["wait_timeout"])
+            except DVPError as err:  # transport errors quote the URL: never its secret part, even when revealing
+                raise DVPError(mask_secrets(err.message, url_secrets(url)), **err.details) from None
             outcome.changed = True
             obj = wait_for(client, kind, p["name"], namespace, READY, p["wait_timeout"]) if p["wait"] else client.get(kind, p["name"], namespace)
-    for url in (summary(obj)["upload_urls"] or {}).values():
-        if url:
-            module.no_log_values.add(url_secret(url))
     result = outcome.result(module._diff)
     result["resource"] = obj or {}
     result["image"] = summary(obj)
     return result
+
+
+def _hidden(module: Any, result: dict[str, Any]) -> dict[str, Any]:
+    objs = [result.get("resource"), *(result.get("diff") or {}).values(), *(result.get("resources") or [])]
+    for obj in objs:
+        module.no_log_values.update(upload_url_secrets(obj))
+    out = dict(result)
+    if "resource" in result:
+        out["resource"] = hide_upload_urls(result["resource"])
+    if "resources" in result:
+        out["resources"] = [hide_upload_urls(o) for o in result["resources"]]
+    if "diff" in result:
+        out["diff"] = {k: hide_upload_urls(v) for k, v in result["diff"].items()}
+    if "image" in result:
+        out["image"] = _hide_summary(result["image"])
+    if "summaries" in result:
+        out["summaries"] = [_hide_summary(one) for one in result["summaries"]]
+    return out
+
+
+def _hide_summary(one: dict[str, Any]) -> dict[str, Any]:
+    urls = one.get("upload_urls") or {}
+    return {**one, "upload_urls": {k: mask_upload_url(v) if v else v for k, v in urls.items()}}
 
 
 def _absent(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, name: str, namespace: str | None) -> dict[str, Any]:

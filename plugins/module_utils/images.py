@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from .errors import DVPError
+from .image_rules import name_problem, spec_change_problem
 from .naming import to_api
 
 SOURCE_BLOCKS = {"HTTP": "http", "ContainerImage": "container_image", "ObjectRef": "object_ref", "Upload": "upload"}
@@ -29,8 +30,9 @@ def validate_image_params(params: dict[str, Any]) -> list[str]:
     """Every problem with the options, each naming the option and the rule ([] when fine)."""
     problems: list[str] = []
     name = params.get("name") or ""
-    if "." in name:
-        problems.append(f"name: {name!r} must not contain '.' (the platform refuses dots in image names)")
+    dotted = name_problem(name)
+    if dotted is not None:
+        problems.append(f"name: {dotted}")
     elif not NAME.match(name) or len(name) > 253:
         problems.append(f"name: {name!r} must be lower-case letters, digits and '-', starting and ending with a letter or digit")
     if params.get("state") == "absent":
@@ -75,6 +77,8 @@ def validate_image_params(params: dict[str, Any]) -> list[str]:
         problems.append("upload_file is required with data_source.type=Upload (the local file to upload)")
     if kind != "Upload" and params.get("upload_file"):
         problems.append("upload_file is only used with data_source.type=Upload")
+    if kind != "Upload" and params.get("upload_url"):
+        problems.append("upload_url is only used with data_source.type=Upload")
     return problems
 
 
@@ -99,9 +103,7 @@ def image_guard(kind_name: str):
     """The platform refuses spec changes once an image is Ready: ask for re-creation instead."""
 
     def guard(actual: dict[str, Any], desired: dict[str, Any], changed: list[str]) -> str | None:
-        status = actual.get("status") or {}
-        ready = status.get("phase") == "Ready" or any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
-        if ready and any(path.startswith("spec") for path in changed):
+        if spec_change_problem(actual, any(path.startswith("spec") for path in changed)) is not None:
             return "recreate"
         return None
 
@@ -117,7 +119,7 @@ def users(obj: dict[str, Any] | None) -> list[str]:
 
 
 def summary(obj: dict[str, Any] | None) -> dict[str, Any]:
-    """The image's state as modules return it (upload URLs included: the caller masks their token)."""
+    """The image's state as modules return it; upload URLs as obj holds them (see hide_upload_urls)."""
     status = (obj or {}).get("status") or {}
     size = status.get("size") or {}
     urls = status.get("imageUploadURLs") or {}
@@ -146,6 +148,52 @@ def upload_url(obj: dict[str, Any], which: str) -> str:
     return url
 
 
-def url_secret(url: str) -> str:
-    """The unguessable part of an upload URL, to keep out of logs."""
-    return url.rstrip("/").rsplit("/", 1)[-1]
+# Path segments of upload URLs that are routes, not credentials: every other segment of 8 characters or more
+# (the platform's random path, the simulator's `/in-cluster/<token>/upload`) and any query string is the
+# secret part. Shorter segments are no credential, and masking them (no_log_values) would mangle other output.
+UPLOAD_ROUTE_WORDS = frozenset({"upload", "uploads", "in-cluster"})
+SECRET_MIN_LENGTH = 8
+HIDDEN = "********"  # what Ansible itself prints for a no_log value
+
+
+def _secret_segment(segment: str) -> bool:
+    return len(segment) >= SECRET_MIN_LENGTH and segment not in UPLOAD_ROUTE_WORDS
+
+
+def url_secrets(url: str) -> list[str]:
+    """The unguessable parts of an upload URL (they are credentials): the secret path segments and the query."""
+    rest = url.split("://", 1)[-1]
+    path, query = rest.partition("?")[::2]
+    segments = path.split("/")[1:]  # [0] is host[:port]
+    return [seg for seg in segments if _secret_segment(seg)] + ([query] if query else [])
+
+
+def mask_upload_url(url: str) -> str:
+    """The URL with its secret parts replaced by HIDDEN: `https://h/upload/********`."""
+    head, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    path, qmark, query = path.partition("?")
+    masked = "/".join(HIDDEN if _secret_segment(seg) else seg for seg in path.split("/"))
+    return f"{head}{sep}{host}{slash}{masked}{qmark}{HIDDEN if query else ''}"
+
+
+def hide_upload_urls(obj: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of obj with status.imageUploadURLs masked (obj itself untouched); obj when it has none."""
+    urls = ((obj or {}).get("status") or {}).get("imageUploadURLs")
+    if not urls:
+        return obj
+    masked = {k: mask_upload_url(v) if isinstance(v, str) and v else v for k, v in urls.items()}
+    return {**obj, "status": {**obj["status"], "imageUploadURLs": masked}}
+
+
+def mask_secrets(text: str, secrets: list[str]) -> str:
+    """text with every secret replaced by HIDDEN."""
+    for secret in secrets:
+        text = text.replace(secret, HIDDEN)
+    return text
+
+
+def upload_url_secrets(obj: dict[str, Any] | None) -> list[str]:
+    """Every secret part of obj's upload URLs, for the module's no_log_values."""
+    urls = ((obj or {}).get("status") or {}).get("imageUploadURLs") or {}
+    return [secret for url in urls.values() if isinstance(url, str) for secret in url_secrets(url)]

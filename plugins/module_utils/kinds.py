@@ -1,12 +1,12 @@
 # Copyright: deckhouse.virtualization contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The API kinds the collection manages. Pure Python."""
+"""The API kinds the collection manages, their strings taken from the vocabulary. Pure Python."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-DVP_GROUP = "virtualization.deckhouse.io"
+from . import vocabulary as v
 
 
 @dataclass(frozen=True)
@@ -26,11 +26,15 @@ class Kind:
         return f"{self.kind} {namespace}/{name}" if self.namespaced and namespace else f"{self.kind} {name}"
 
 
-CLUSTER_VIRTUAL_IMAGE = Kind(DVP_GROUP, "v1alpha2", "ClusterVirtualImage", "clustervirtualimages", False)
-VIRTUAL_IMAGE = Kind(DVP_GROUP, "v1alpha2", "VirtualImage", "virtualimages", True)
-VIRTUAL_DISK = Kind(DVP_GROUP, "v1alpha2", "VirtualDisk", "virtualdisks", True)
-VIRTUAL_MACHINE = Kind(DVP_GROUP, "v1alpha2", "VirtualMachine", "virtualmachines", True)
-VIRTUAL_MACHINE_CLASS = Kind(DVP_GROUP, "v1alpha3", "VirtualMachineClass", "virtualmachineclasses", False)
-VIRTUAL_MACHINE_OPERATION = Kind(DVP_GROUP, "v1alpha2", "VirtualMachineOperation", "virtualmachineoperations", True)
-MODULE_CONFIG = Kind("deckhouse.io", "v1alpha1", "ModuleConfig", "moduleconfigs", False)
-NODE = Kind("", "v1", "Node", "nodes", False)
+def _kind(name: str, version: str, namespaced: bool) -> Kind:
+    return Kind(v.group_of(name), version, name, v.PLURALS[name], namespaced)
+
+
+CLUSTER_VIRTUAL_IMAGE = _kind(v.CLUSTER_VIRTUAL_IMAGE, v.DVP_VERSION, False)
+VIRTUAL_IMAGE = _kind(v.VIRTUAL_IMAGE, v.DVP_VERSION, True)
+VIRTUAL_DISK = _kind(v.VIRTUAL_DISK, v.DVP_VERSION, True)
+VIRTUAL_MACHINE = _kind(v.VIRTUAL_MACHINE, v.DVP_VERSION, True)
+VIRTUAL_MACHINE_CLASS = _kind(v.VIRTUAL_MACHINE_CLASS, v.VMCLASS_VERSION, False)
+VIRTUAL_MACHINE_OPERATION = _kind(v.VIRTUAL_MACHINE_OPERATION, v.DVP_VERSION, True)
+MODULE_CONFIG = _kind(v.MODULE_CONFIG, v.MODULE_CONFIG_VERSION, False)
+NODE = _kind(v.NODE, "v1", False)

@@ -12,7 +12,8 @@ from .ensure import Ensurer
 from .errors import DVPError
 from .kinds import NODE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_CLASS
 from .vmclass_rules import policies_to_api
-from .waiter import phase_in
+from .waiter import Outcome as WaitOutcome
+from .waiter import condition
 
 DEFAULT_ANNOTATION = "virtualmachineclass.virtualization.deckhouse.io/is-default-class"
 MODEL_LABEL = "cpu-model.node.virtualization.deckhouse.io/"
@@ -39,6 +40,34 @@ def desired_class(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str,
     if params.get("default"):
         metadata = {**metadata, "annotations": {**(metadata.get("annotations") or {}), DEFAULT_ANNOTATION: "true"}}
     return {"metadata": metadata, "spec": spec}
+
+
+# Ready=False reasons with which the platform leaves a class Pending until nodes change: nothing to wait for.
+UNPLACEABLE = ("NoSuitableNodesFound", "NoCpuFeaturesEnabled")
+
+
+def class_ready(obj: dict[str, Any] | None) -> WaitOutcome:
+    """Done in phase Ready; failed at once when the platform reports, for the current generation, that no node
+    can run the class (an unknown CPU model or feature, a node selector nothing matches), with its reason."""
+    if obj is None:
+        return WaitOutcome(failed=True, message="the object was deleted while waiting")
+    status = obj.get("status") or {}
+    if status.get("phase") == "Ready":
+        return WaitOutcome(done=True)
+    ready = condition(obj, "Ready") or {}
+    current = ready.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 1)
+    if status.get("phase") != "Pending" or ready.get("status") != "False" or ready.get("reason") not in UNPLACEABLE or not current:
+        return WaitOutcome()
+    discovered = condition(obj, "Discovered") or {}
+    why = [f"{ready['reason']}: {ready.get('message') or ''}".rstrip(": ")]
+    if discovered.get("reason") == "DiscoveryFailed" and discovered.get("message"):
+        why.append(f"DiscoveryFailed: {discovered['message']}")
+    cpu = (obj.get("spec") or {}).get("cpu") or {}
+    if cpu.get("type") == "Model":
+        why.append(f"no node offers CPU model {cpu.get('model')!r} (vm_class_info returns the models each node offers)")
+    elif cpu.get("type") == "Features":
+        why.append(f"no node offers all of the CPU features {', '.join(cpu.get('features') or [])} (vm_class_info returns each node's features)")
+    return WaitOutcome(failed=True, message="phase Pending: " + "; ".join(why))
 
 
 def cpu_guard(client: DVPClient, name: str):
@@ -87,8 +116,9 @@ def ensure_class(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dic
         desired,
         guard=cpu_guard(client, p["name"]),
         recreate=p["recreate"],
-        wait=phase_in(("Ready",), ()) if p["wait"] else None,
+        wait=class_ready if p["wait"] else None,
         wait_timeout=p["wait_timeout"],
+        force_conflicts=p["force_conflicts"],
     )
     result = outcome.result(module._diff)
     result["vm_class"] = summary(outcome.resource)

@@ -3,18 +3,22 @@
 """Waiting for an object to reach a state: pure predicates over objects, and one watch-based loop.
 
 The loop never sleeps-and-polls: it watches the object from the resourceVersion it last saw, re-reading only
-when a stream ends (timeout, 410 Gone after a server restart). A `Failed` phase ends the wait at once with the
+after a 410 Gone (watch window expired, server restarted). A stream that breaks (connection reset, server
+restart) is resumed from that resourceVersion, within the same timeout. A `Failed` phase ends the wait at once with the
 Ready condition's reason and message; a timeout names the phase and conditions last seen.
 """
 
 from __future__ import annotations
 
+import http.client
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import DVPError
+from .client import APIStatusError
+from .errors import DVPError, StreamBroken
 from .kinds import Kind
 
 
@@ -75,36 +79,112 @@ def gone(obj: dict[str, Any] | None) -> Outcome:
     return Outcome(done=obj is None)
 
 
+def condition_is(type_: str, status: str = "True", reason: str | None = None) -> Predicate:
+    """Done when the condition `type_` has this status (and reason, when given), as k8s_info's wait_condition."""
+
+    def check(obj: dict[str, Any] | None) -> Outcome:
+        cond = condition(obj, type_) or {}
+        return Outcome(done=cond.get("status") == status and (reason is None or cond.get("reason") == reason))
+
+    return check
+
+
+def once_it_exists(predicate: Predicate) -> Predicate:
+    """predicate, except that an object not there (yet) is waited for instead of being a failure."""
+
+    def check(obj: dict[str, Any] | None) -> Outcome:
+        return Outcome() if obj is None else predicate(obj)
+
+    return check
+
+
+RECONNECT_PAUSE = 1.0  # seconds between attempts while the API server is unreachable (a restart takes a few)
+
+
+def stream_broken(exc: BaseException) -> bool:
+    """True for a watch or read that failed in transport (reset, refused, truncated), which a later try may
+    not hit: StreamBroken, or the client's "cannot reach" DVPError caused by such an error. API statuses
+    (403, 404, 422 …) are answers, not breakage."""
+    if isinstance(exc, StreamBroken):
+        return True
+    if isinstance(exc, APIStatusError):
+        return False
+    if isinstance(exc, DVPError):
+        return exc.__cause__ is not None and stream_broken(exc.__cause__)
+    if isinstance(exc, ssl.SSLCertVerificationError):  # a wrong certificate stays wrong
+        return False
+    if isinstance(exc, (OSError, http.client.HTTPException)):  # ConnectionResetError, IncompleteRead …
+        return True
+    # urllib3's errors (ProtocolError, MaxRetryError …), recognised without importing urllib3 here
+    return any(cls.__module__.startswith("urllib3.") for cls in type(exc).__mro__)
+
+
 def wait_for(
-    client: Any, kind: Kind, name: str, namespace: str | None, predicate: Predicate, timeout: float, clock: Callable[[], float] = time.monotonic
+    client: Any,
+    kind: Kind,
+    name: str,
+    namespace: str | None,
+    predicate: Predicate,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any] | None:
-    """The object once predicate says done; DVPError when it fails or time runs out."""
+    """The object once predicate says done; DVPError when it fails or time runs out.
+
+    Transport breakage (see stream_broken) never ends the wait: the watch resumes from the last
+    resourceVersion seen, after a short pause, until timeout; a 410 Gone (window expired, server restarted)
+    re-reads the object. Every other API error is raised at once."""
     what = kind.describe(name, namespace)
     deadline = clock() + timeout
-    obj = client.get(kind, name, namespace)
+    obj: dict[str, Any] | None = None
+    rv = ""
+    known = False  # obj and rv are current: from a read, or from the events since (a broken stream keeps them)
+    last_break = ""
     while True:
-        outcome = predicate(obj)
-        if outcome.done:
-            return obj
-        if outcome.failed:
-            raise DVPError(f"{what}: {outcome.message}", resource=obj)
+        if known:
+            outcome = predicate(obj)
+            if outcome.done:
+                return obj
+            if outcome.failed:
+                raise DVPError(f"{what}: {outcome.message}", resource=obj)
         remaining = deadline - clock()
         if remaining <= 0:
-            raise DVPError(f"{what}: timed out after {timeout:g}s waiting; last seen: {describe_state(obj)}", resource=obj)
-        rv = (obj or {}).get("metadata", {}).get("resourceVersion") or client.list(kind, namespace, field_selector=f"metadata.name={name}")["metadata"][
-            "resourceVersion"
-        ]
-        for event in client.watch(kind, name, namespace, rv, remaining):
-            if event.get("type") == "ERROR":
-                break  # 410 Gone and the like: re-read and watch again
-            if event.get("type") == "BOOKMARK":
+            seen = describe_state(obj) if rv else "nothing (the API server did not answer)"
+            broke = f"; the API connection last broke with: {last_break}" if last_break else ""
+            raise DVPError(f"{what}: timed out after {timeout:g}s waiting; last seen: {seen}{broke}", resource=obj)
+        try:
+            if not known:
+                obj, rv = _read(client, kind, name, namespace)
+                known = True
                 continue
-            obj = None if event.get("type") == "DELETED" else event.get("object")
-            outcome = predicate(obj)
-            if outcome.done or outcome.failed or clock() >= deadline:
-                break
-        else:
-            obj = client.get(kind, name, namespace)
-            continue
-        if not (outcome.done or outcome.failed):
-            obj = client.get(kind, name, namespace)
+            for event in client.watch(kind, name, namespace, rv, remaining):
+                etype = event.get("type")
+                if etype == "ERROR":  # 410 Gone and the like: re-read and watch again
+                    known = False
+                    break
+                event_rv = ((event.get("object") or {}).get("metadata") or {}).get("resourceVersion")
+                rv = event_rv or rv
+                if etype == "BOOKMARK":
+                    continue
+                obj = None if etype == "DELETED" else event.get("object")
+                outcome = predicate(obj)
+                if outcome.done or outcome.failed:
+                    break
+        except APIStatusError as err:
+            if err.status != 410:
+                raise
+            known = False
+        except Exception as exc:  # noqa: BLE001 - anything else is re-raised below unless it is transport breakage
+            if not stream_broken(exc):
+                raise
+            last_break = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            sleep(max(0.0, min(RECONNECT_PAUSE, deadline - clock())))
+
+
+def _read(client: Any, kind: Kind, name: str, namespace: str | None) -> tuple[dict[str, Any] | None, str]:
+    """The object (None when absent) and the resourceVersion to watch from."""
+    obj = client.get(kind, name, namespace)
+    if obj is not None:
+        return obj, obj["metadata"]["resourceVersion"]
+    listing = client.list(kind, namespace, field_selector=f"metadata.name={name}")
+    return None, listing["metadata"]["resourceVersion"]

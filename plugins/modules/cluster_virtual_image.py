@@ -100,10 +100,17 @@ options:
     type: path
   upload_url:
     description:
-      - Which upload address to use.
+      - Which upload address to use; C(external) when not set. Only with C(data_source.type=Upload).
     type: str
     choices: [external, in_cluster]
-    default: external
+  reveal_upload_urls:
+    description:
+      - Return the upload URLs in full (in RV(resource) and RV(image.upload_urls)).
+      - B(An upload URL is a credential) - anyone who has it can write the image. By default its secret part
+        (the random path) is replaced by C(********) everywhere, at any verbosity, and in errors.
+      - Even with this option, errors never show the secret part.
+    type: bool
+    default: false
   recreate:
     description:
       - When the source of a C(Ready) image must change, delete the image and create it again instead of failing.
@@ -111,6 +118,8 @@ options:
     default: false
 notes:
   - Check mode and diff mode are supported; check mode asks the server for a dry run, so it reports what would really be stored.
+  - Options that contradict each other are refused before anything is sent, naming them (for example I(data_source) with I(state=absent),
+    I(upload_url) without an C(Upload) source, a negative I(wait_timeout)).
   - Deleting an image that virtual machines use leaves it C(Terminating) until they release it; the module reports them in RV(users).
 seealso:
   - module: deckhouse.virtualization.cluster_virtual_image_info
@@ -143,6 +152,16 @@ EXAMPLES = r"""
     upload_file: /srv/isos/installer.iso
     wait_timeout: 1800
 
+- name: Take over the URL an operator changed by hand (kubectl), instead of failing on the conflict
+  deckhouse.virtualization.cluster_virtual_image:
+    name: ubuntu-22-04
+    data_source:
+      type: HTTP
+      http:
+        url: https://cloud-images.ubuntu.com/jammy/current/jammy-server-cloudimg-amd64.img
+    force_conflicts: true
+    recreate: true
+
 - name: Remove an image
   deckhouse.virtualization.cluster_virtual_image:
     name: alpine
@@ -151,7 +170,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resource:
-  description: The ClusterVirtualImage as the server holds it (after waiting, when I(wait=true)).
+  description:
+    - The ClusterVirtualImage as the server holds it (after waiting, when I(wait=true)).
+    - The secret part of C(status.imageUploadURLs) is masked unless I(reveal_upload_urls=true).
   returned: always
   type: dict
 image:
@@ -184,7 +205,8 @@ image:
       type: str
       returned: always
     upload_urls:
-      description: Upload addresses; their token is masked in logs.
+      description:
+        - C(external) and C(in_cluster) upload addresses (credentials); their secret part reads C(********) unless I(reveal_upload_urls=true).
       type: dict
       returned: always
     conditions:
@@ -207,11 +229,13 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import validate_image_params
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import CLUSTER_VIRTUAL_IMAGE
 
+# Options that only mean something with state=present (refused with state=absent).
+PRESENT_ONLY = ("data_source", "upload_file", "upload_url", "recreate")
 CHECKSUM = {"type": "dict", "options": {k: {"type": "str"} for k in ("md5", "sha1", "sha256", "sha512", "streebog256", "streebog512")}}
 DATA_SOURCE = {
     "type": "dict",
@@ -245,18 +269,18 @@ def main():
             namespaced=False,
             data_source=DATA_SOURCE,
             upload_file={"type": "path"},
-            upload_url={"type": "str", "choices": ["external", "in_cluster"], "default": "external"},
+            upload_url={"type": "str", "choices": ["external", "in_cluster"]},
+            reveal_upload_urls={"type": "bool", "default": False},
             recreate={"type": "bool", "default": False},
         ),
         required_if=[("state", "present", ["data_source"])],
         supports_check_mode=True,
     )
-    problems = validate_image_params(module.params)
+    problems = option_problems(module.params, PRESENT_ONLY) + validate_image_params(module.params)
     upload_file = module.params.get("upload_file")
     if upload_file and module.params["state"] == "present" and not os.path.isfile(upload_file):
         problems.append(f"upload_file: no such file on the managed host: {upload_file}")
-    if problems:
-        module.fail_json(msg="; ".join(problems), problems=problems)
+    refuse(module, problems)
     run(module, lambda client, ensurer: ensure_image(module, client, ensurer, CLUSTER_VIRTUAL_IMAGE, metadata(module.params, namespaced=False)))
 
 

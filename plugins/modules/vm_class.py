@@ -110,6 +110,11 @@ options:
 notes:
   - Check mode and diff mode are supported.
   - With I(wait=true) the module waits for phase C(Ready); C(Host) and C(HostPassthrough) classes are ready at once.
+    When the platform reports that no node can run the class (C(NoSuitableNodesFound), for example a CPU model no node offers),
+    the task fails at once with the platform's reason instead of waiting out I(wait_timeout).
+  - The CPU name checks need C(libvirt-python) where the module runs; without it the module warns, skips them, and relies on the platform's verdict.
+  - Options that contradict each other are refused before anything is sent, naming them (for example I(cpu) with I(state=absent),
+    a negative I(wait_timeout)).
 seealso:
   - module: deckhouse.virtualization.vm_class_info
 """
@@ -185,11 +190,13 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, run
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_models import HAS_LIBVIRT, default_map
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_models import available_map
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_rules import check_cpu, check_sizing_policies
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_service import ensure_class
 
+# Options that only mean something with state=present (refused with state=absent).
+PRESENT_ONLY = ("cpu", "node_selector", "tolerations", "sizing_policies", "default", "recreate")
 QUANTITY = {"type": "str"}
 SIZING_POLICY = {
     "cores": {
@@ -231,10 +238,16 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    problems = option_problems(p, PRESENT_ONLY)
     if p["state"] == "present":
-        problems = check_cpu(p["cpu"], default_map() if HAS_LIBVIRT else None) + check_sizing_policies(p.get("sizing_policies") or [])
-        if problems:
-            module.fail_json(msg="; ".join(problems), problems=problems)
+        cpu_map, unavailable = available_map()
+        if unavailable:
+            module.warn(
+                f"CPU model and feature names are not checked before writing: {unavailable}. Install libvirt-python to get these checks; "
+                "meanwhile a class no node can run fails the task with the platform's reason."
+            )
+        problems += check_cpu(p["cpu"], cpu_map) + check_sizing_policies(p.get("sizing_policies") or [])
+    refuse(module, problems)
     run(module, lambda client, ensurer: ensure_class(module, client, ensurer, metadata(p, namespaced=False)))
 
 

@@ -8,27 +8,31 @@ module: vm_class_info
 short_description: Read VirtualMachineClasses and the CPU models the cluster's nodes offer
 version_added: 0.1.0
 description:
-  - Returns one C(VirtualMachineClass) by name, or all of them, optionally filtered by label selectors.
+  - Returns one C(VirtualMachineClass) by name, or all of them, optionally filtered by label and field selectors.
+  - Optionally waits until they are C(Ready) (or have a given condition), as kubevirt.core's C(kubevirt_vm_info) does;
+    a class the platform cannot place (no suitable node) ends the wait at once with the platform's reason.
   - Also returns, per node, the CPU models and features its labels advertise, and the models every node can run.
 author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
   - deckhouse.virtualization.connection
+  - deckhouse.virtualization.info
 options:
   name:
-    description: Name of one class. Without it, every class (matching I(label_selectors)) is returned.
+    description: Name of one class. Without it, every class (matching the selectors) is returned.
     type: str
-  label_selectors:
-    description: Label selectors, all of which must match.
-    type: list
-    elements: str
-    default: []
 """
 
 EXAMPLES = r"""
 - name: Every class and the CPU models of the nodes
   deckhouse.virtualization.vm_class_info:
   register: classes
+
+- name: Wait until a class is Ready
+  deckhouse.virtualization.vm_class_info:
+    name: universal
+    wait: true
+    wait_timeout: 60
 
 - name: Pick a model every node can run
   ansible.builtin.debug:
@@ -54,20 +58,21 @@ node_cpu:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.info import collect
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_MACHINE_CLASS
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_service import node_cpu_models, summary
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_service import class_ready, node_cpu_models, summary
 
 
 def body(module, client):
-    result = collect(client, VIRTUAL_MACHINE_CLASS, module.params, summary)
+    result = collect(client, VIRTUAL_MACHINE_CLASS, module.params, summary, class_ready)
     result["node_cpu"] = node_cpu_models(client)
     return result
 
 
 def main():
     module = AnsibleModule(argument_spec=info_arg_spec(namespaced=False), supports_check_mode=True)
+    refuse(module, option_problems(module.params))
     run(module, lambda client, _ensurer: body(module, client))
 
 

@@ -6,21 +6,21 @@ import copy
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import conversions, hooks
-from .api.admission import CREATE, Admission, AdmissionRequest
-from .api.server import APIServer, Call
+from .api import admin, cluster_ips, core_rules, pod_subresources
+from .api.admission import Admission
+from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
 from .clock import Clock
-from .controllers import cvi, garbage_collector, namespace, vmclass
+from .controllers import cvi, disruption, garbage_collector, namespace, vmclass, volume_binding, volume_reclaim
 from .controllers.runtime import Manager
 from .images import admission as image_admission
 from .images import upload
 from .images.dvcr import DVCR
 from .images.jobs import Importer
 from .nodes.fleet import Fleet
-from .nodes.topology import Topology
+from .nodes.topology import DEFAULT_SERVICE_CIDR, Topology
 from .resources import Registry, build_registry
 from .store.store import ADDED, MODIFIED, Store
 from .webhooks import vmclass as vmclass_webhook
@@ -65,41 +65,30 @@ def build(
     store = Store(state_dir / "store.sqlite", window=watch_window)
     clock = Clock(time_scale, state_dir / "clock")
     admission = Admission()
-    register_builtin_admission(admission)
+    namespace.register_defaults(admission)
+    cluster_ips.register(admission, store, topology.service_cidr if topology else DEFAULT_SERVICE_CIDR)
+    core_rules.register(admission)
     image_admission.register(admission)
-    vmclass_webhook.register(admission)
+    vmclass_webhook.register(admission, store)
     service = ObjectService(registry, store, clock, admission)
     api = APIServer(service, token, address)
-    api.subresource_handlers[("/pods", "eviction")] = lambda call, body: evict_pod(service, call, body)
+    pod_subresources.register(api)
     manager = Manager(service, clock)
     manager.add(namespace.controller(registry, store))
     manager.add(garbage_collector.controller(registry))
+    manager.add(disruption.controller(service))
+    manager.add(volume_binding.controller(store))
+    manager.add(volume_reclaim.controller())
     importer = Importer(DVCR(state_dir / "dvcr"))
-    importer.wake = lambda name: manager.enqueue("cvi", ("", name))
+    importer.wake = lambda ref: manager.wake(ref.resource, (ref.namespace, ref.name))
     upload.register(api, importer)
     manager.add(cvi.controller(importer, store, lambda: api.address))
     manager.add(vmclass.controller(store))
     fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock)
+    admin.register(api, clock, fleet)
     seed(service)
     hooks.install_generic_class(service)
     return Simulator(registry, store, clock, service, api, manager, importer, fleet)
-
-
-def register_builtin_admission(admission: Admission) -> None:
-    @admission.mutate("", "Namespace", operations=(CREATE,))
-    def namespace_defaults(request: AdmissionRequest) -> None:
-        obj = request.obj
-        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-        obj.setdefault("status", {})["phase"] = "Active"
-        obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
-
-
-def evict_pod(service: ObjectService, call: Call, body: Any) -> dict[str, Any]:
-    """policy/v1 Eviction: with no disruption budgets in play, an eviction deletes the pod.
-    Later issues put the virtualization platform's own eviction rules in front of this."""
-    options = (body or {}).get("deleteOptions") or {}
-    service.delete(call.rt, call.namespace, call.name, options)
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
 def seed(service: ObjectService) -> None:

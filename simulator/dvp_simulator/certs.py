@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import secrets
 from pathlib import Path
 
@@ -24,11 +25,22 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 def ensure_pki(state_dir: Path) -> dict[str, Path]:
     """ca.crt, server.crt, server.key and token in state_dir; created when missing, reused otherwise."""
     pki = state_dir / "pki"
-    pki.mkdir(parents=True, exist_ok=True)
+    pki.mkdir(parents=True, exist_ok=True, mode=0o700)
+    pki.chmod(0o700)
     paths = {name: pki / name for name in ("ca.crt", "ca.key", "server.crt", "server.key", "token")}
     if not all(p.exists() for p in paths.values()):
         _generate(paths)
+    for path in paths.values():  # files an older version wrote world-readable
+        path.chmod(0o600)
     return paths
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write data to a file that is owner-only from its creation on."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    path.chmod(0o600)
 
 
 def _generate(paths: dict[str, Path]) -> None:
@@ -65,13 +77,11 @@ def _generate(paths: dict[str, Path]) -> None:
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    paths["ca.key"].write_bytes(_pem_key(ca_key))
-    paths["ca.crt"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths["server.key"].write_bytes(_pem_key(key))
-    paths["server.crt"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["token"].write_text(secrets.token_urlsafe(32) + "\n")
-    for name in ("ca.key", "server.key", "token"):
-        paths[name].chmod(0o600)
+    _write_private(paths["ca.key"], _pem_key(ca_key))
+    _write_private(paths["ca.crt"], ca.public_bytes(serialization.Encoding.PEM))
+    _write_private(paths["server.key"], _pem_key(key))
+    _write_private(paths["server.crt"], cert.public_bytes(serialization.Encoding.PEM))
+    _write_private(paths["token"], (secrets.token_urlsafe(32) + "\n").encode())
 
 
 def write_kubeconfig(path: Path, server: str, ca_file: Path, token: str) -> None:
@@ -90,5 +100,4 @@ def write_kubeconfig(path: Path, server: str, ca_file: Path, token: str) -> None
         "preferences": {},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    path.chmod(0o600)
+    _write_private(path, yaml.safe_dump(config, sort_keys=False).encode())

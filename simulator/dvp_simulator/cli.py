@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -30,7 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--crd-dir", type=Path, help="serve the CustomResourceDefinitions in this folder verbatim")
     serve.add_argument("--watch-window", type=int, default=10000, help="events kept per resource for watch resumption")
     serve.add_argument("--log-level", default="WARNING")
+    clock = sub.add_parser("clock", help="read or step a running simulator's clock (its admin API)")
+    clock_sub = clock.add_subparsers(dest="clock_command", required=True)
+    advance = clock_sub.add_parser("advance", help="step the simulated clock forward, firing every timer that falls due")
+    advance.add_argument("seconds", type=float, help="simulated seconds to advance (>= 0)")
+    show = clock_sub.add_parser("show", help="print the simulated clock's reading")
+    for p in (advance, show):
+        p.add_argument("--kubeconfig", type=Path, required=True, help="the kubeconfig `dvp-sim serve` wrote")
     args = parser.parse_args(argv)
+    if args.command == "clock":
+        return clock_command(args)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.topology is not None and not args.topology.is_file():
         parser.error(f"--topology: no such file: {args.topology}")
@@ -43,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
 
 async def serve_forever(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    # Everything the simulator writes (database, DVCR images, keys, token) is its owner's alone.
+    os.umask(0o077)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    state_dir.chmod(0o700)
     pki = ensure_pki(state_dir)
     token = pki["token"].read_text().strip()
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -79,6 +92,24 @@ async def serve_forever(args: argparse.Namespace) -> int:
     await runner.cleanup()
     await sim.stop()
     print("dvp-sim stopped", flush=True)
+    return 0
+
+
+def clock_command(args: argparse.Namespace) -> int:
+    """`dvp-sim clock advance|show`: one authenticated request to the simulator's admin API (api/admin.py);
+    prints the answer's message, or the error (never the token) and exits 1."""
+    from .admin_client import AdminClient, AdminError
+
+    try:
+        client = AdminClient.from_kubeconfig(args.kubeconfig)
+        if args.clock_command == "advance":
+            message = client.call("POST", "clock/advance", {"seconds": args.seconds})
+        else:
+            message = client.call("GET", "clock")
+    except AdminError as exc:
+        print(f"dvp-sim clock: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(message, flush=True)
     return 0
 
 

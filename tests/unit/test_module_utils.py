@@ -150,3 +150,242 @@ def test_waiter_predicates_and_state_description():
     assert outcome.failed and outcome.message == "phase Failed: ProvisioningFailed: checksum mismatch"
     assert waiter.describe_state(failed) == "phase Failed; Ready=False (ProvisioningFailed: checksum mismatch)"
     assert waiter.gone(None).done
+
+
+# -- issue 7 §5: module gaps ------------------------------------------------------------------------------
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import common, vmclass_service  # noqa: E402
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.client import APIStatusError  # noqa: E402
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.errors import DVPError, StreamBroken  # noqa: E402
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import CLUSTER_VIRTUAL_IMAGE  # noqa: E402
+
+CONFLICT_STATUS = {
+    "kind": "Status",
+    "status": "Failure",
+    "reason": "Conflict",
+    "code": 409,
+    "message": 'Apply failed with 2 conflicts: conflicts with "ops" using virtualization.deckhouse.io/v1alpha2: ...',
+    "details": {
+        "causes": [
+            {
+                "reason": "FieldManagerConflict",
+                "message": 'conflict with "ops" using virtualization.deckhouse.io/v1alpha2',
+                "field": ".spec.dataSource.http.url",
+            },
+            {"reason": "FieldManagerConflict", "message": 'conflict with "kubectl-edit" using v1alpha2', "field": ".metadata.labels.os"},
+            {"reason": "FieldValueInvalid", "message": "unrelated", "field": ".spec"},
+        ]
+    },
+}
+
+
+def test_conflict_causes_and_message_name_managers_and_fields():
+    import json
+
+    causes = ensure.conflict_causes(json.dumps(CONFLICT_STATUS).encode())
+    assert causes == [{"manager": "ops", "field": ".spec.dataSource.http.url"}, {"manager": "kubectl-edit", "field": ".metadata.labels.os"}]
+    msg = ensure.conflict_message("ClusterVirtualImage x", causes)
+    assert ".spec.dataSource.http.url (owned by 'ops')" in msg and ".metadata.labels.os (owned by 'kubectl-edit')" in msg
+    assert "force_conflicts=true" in msg
+    assert ensure.conflict_causes(b"not json") == [] and ensure.conflict_causes({"message": "x"}) == []
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def obj(rv, phase=None):
+    out = {"metadata": {"name": "img", "resourceVersion": str(rv), "generation": 1}}
+    if phase:
+        out["status"] = {"phase": phase}
+    return out
+
+
+class ScriptedClient:
+    """Answers get/list/watch from scripts: each watch call takes the next script, a list of events or
+    exceptions (raised at that point of the stream). Records the resourceVersions watches start from."""
+
+    def __init__(self, gets, watches, clock=None):
+        self.gets = list(gets)
+        self.watches = list(watches)
+        self.watched_from = []
+        self.clock = clock
+
+    def get(self, kind, name, namespace=None):
+        item = self.gets.pop(0)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def list(self, kind, namespace=None, label_selector=None, field_selector=None):
+        return {"metadata": {"resourceVersion": "1"}, "items": []}
+
+    def watch(self, kind, name, namespace, rv, timeout):
+        self.watched_from.append(rv)
+        script = self.watches.pop(0) if self.watches else []
+        for step in script:
+            if isinstance(step, BaseException):
+                raise step
+            if self.clock is not None and step.get("advance"):
+                self.clock.now += step["advance"]
+                continue
+            yield step
+
+
+READY = waiter.phase_in(("Ready",))
+
+
+def unreachable():
+    try:
+        raise ConnectionRefusedError(111, "Connection refused")
+    except ConnectionRefusedError as exc:
+        try:
+            raise DVPError("ClusterVirtualImage img: cannot reach the Kubernetes API at https://127.0.0.1:1") from exc
+        except DVPError as err:
+            return err
+
+
+def test_wait_for_resumes_a_broken_watch_from_the_last_resource_version():
+    clock = FakeClock()
+    client = ScriptedClient(
+        gets=[obj(5, "Provisioning")],
+        watches=[
+            [{"type": "MODIFIED", "object": obj(7, "Provisioning")}, StreamBroken("stream reset")],
+            [ConnectionResetError(104, "Connection reset by peer")],
+            [{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}, unreachable()],
+            [{"type": "MODIFIED", "object": obj(11, "Ready")}],
+        ],
+    )
+    done = waiter.wait_for(client, CLUSTER_VIRTUAL_IMAGE, "img", None, READY, 60, clock=clock, sleep=clock.sleep)
+    assert done["metadata"]["resourceVersion"] == "11"
+    assert client.watched_from == ["5", "7", "7", "9"], "each resumed watch starts from the last resourceVersion seen"
+    assert clock.now == 3 * waiter.RECONNECT_PAUSE
+
+
+def test_wait_for_rereads_after_410_and_while_the_server_is_down():
+    clock = FakeClock()
+    gone_410 = APIStatusError("ClusterVirtualImage img: Gone (410)", 410, "Gone", b"")
+    client = ScriptedClient(
+        gets=[obj(5, "Provisioning"), unreachable(), unreachable(), obj(20, "Provisioning"), obj(30, "Provisioning")],
+        watches=[[gone_410], [{"type": "ERROR", "object": {"kind": "Status", "code": 410}}], [{"type": "MODIFIED", "object": obj(31, "Ready")}]],
+    )
+    done = waiter.wait_for(client, CLUSTER_VIRTUAL_IMAGE, "img", None, READY, 60, clock=clock, sleep=clock.sleep)
+    assert done["status"]["phase"] == "Ready"
+    assert client.watched_from == ["5", "20", "30"]
+
+
+def test_wait_for_keeps_to_its_timeout_and_names_the_breakage():
+    clock = FakeClock()
+    client = ScriptedClient(gets=[obj(5, "Provisioning")] + [unreachable()] * 100, watches=[[{"advance": 9}, StreamBroken("reset")]], clock=clock)
+    with pytest.raises(DVPError) as err:
+        waiter.wait_for(client, CLUSTER_VIRTUAL_IMAGE, "img", None, READY, 10, clock=clock, sleep=clock.sleep)
+    assert "timed out after 10s" in err.value.message and "phase Provisioning" in err.value.message and "reset" in err.value.message
+    assert clock.now <= 10 + 1e-9
+
+
+def test_wait_for_raises_api_errors_and_other_exceptions_at_once():
+    forbidden = APIStatusError("ClusterVirtualImage img: Forbidden (403)", 403, "Forbidden", b"")
+    client = ScriptedClient(gets=[obj(5, "Provisioning")], watches=[[forbidden]])
+    with pytest.raises(APIStatusError):
+        waiter.wait_for(client, CLUSTER_VIRTUAL_IMAGE, "img", None, READY, 60, sleep=lambda s: None)
+    client = ScriptedClient(gets=[obj(5, "Provisioning")], watches=[[KeyError("bug")]])
+    with pytest.raises(KeyError):
+        waiter.wait_for(client, CLUSTER_VIRTUAL_IMAGE, "img", None, READY, 60, sleep=lambda s: None)
+
+
+def test_stream_broken_classification():
+    assert waiter.stream_broken(StreamBroken("x"))
+    assert waiter.stream_broken(unreachable())
+    assert waiter.stream_broken(ConnectionResetError())
+    import http.client
+
+    assert waiter.stream_broken(http.client.IncompleteRead(b""))
+    assert not waiter.stream_broken(DVPError("plain"))
+    assert not waiter.stream_broken(APIStatusError("m", 500, "x", b""))
+    assert not waiter.stream_broken(ValueError("x"))
+    import ssl
+
+    assert not waiter.stream_broken(ssl.SSLCertVerificationError("bad certificate"))
+    urllib3 = pytest.importorskip("urllib3")
+    assert waiter.stream_broken(urllib3.exceptions.ProtocolError("Connection broken"))
+
+
+def test_condition_predicates():
+    cond = {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "WaitForUserUpload"}]}}
+    assert waiter.condition_is("Ready", "False")(cond).done
+    assert waiter.condition_is("Ready", "False", "WaitForUserUpload")(cond).done
+    assert not waiter.condition_is("Ready")(cond).done
+    assert not waiter.condition_is("Ready", "False", "Other")(cond).done
+    assert not waiter.once_it_exists(READY)(None).failed and READY(None).failed
+
+
+@pytest.mark.parametrize(
+    "params,problem",
+    [
+        ({"wait_timeout": -1, "state": "present"}, "wait_timeout: must be 0 or more seconds, got -1"),
+        (
+            {"state": "absent", "labels": {"a": "1"}, "force_conflicts": True, "cpu": {"type": "Host"}},
+            "labels, force_conflicts, cpu: only used with state=present",
+        ),
+        ({"wait_condition": {"type": "Ready"}, "wait": False}, "wait_condition: only used with wait=true"),
+    ],
+)
+def test_option_problems_name_options_and_rule(params, problem):
+    assert any(problem in p for p in common.option_problems(params, ("cpu",)))
+
+
+def test_option_problems_accept_a_sound_set():
+    assert common.option_problems({"state": "absent", "wait_timeout": 0, "force_conflicts": False, "recreate": False}, ("recreate",)) == []
+    assert common.option_problems({"state": "present", "wait_timeout": 300, "labels": {"a": "1"}, "force_conflicts": True}) == []
+
+
+@pytest.mark.parametrize(
+    "url,masked,secrets",
+    [
+        ("https://10.0.0.1:6443/upload/Zk3lQ9xR2vT8mN4pW7yB", "https://10.0.0.1:6443/upload/********", ["Zk3lQ9xR2vT8mN4pW7yB"]),
+        ("https://10.0.0.1:6443/in-cluster/Zk3lQ9xR2vT8mN4pW7yB/upload", "https://10.0.0.1:6443/in-cluster/********/upload", ["Zk3lQ9xR2vT8mN4pW7yB"]),
+        ("http://10.222.165.239/upload", "http://10.222.165.239/upload", []),
+        ("https://h/upload/Zk3lQ9xR2vT8?sig=abcdef", "https://h/upload/********?********", ["Zk3lQ9xR2vT8", "sig=abcdef"]),
+    ],
+)
+def test_upload_url_masking(url, masked, secrets):
+    assert images.mask_upload_url(url) == masked
+    assert images.url_secrets(url) == secrets
+
+
+def test_hide_upload_urls_copies_and_masks():
+    url = "https://h/in-cluster/Zk3lQ9xR2vT8mN4pW7yB/upload"
+    original = {
+        "metadata": {"name": "x"},
+        "status": {"phase": "WaitForUserUpload", "imageUploadURLs": {"external": "https://h/upload/AAAABBBBCCCC", "inCluster": url}},
+    }
+    hidden = images.hide_upload_urls(original)
+    assert hidden["status"]["imageUploadURLs"] == {"external": "https://h/upload/********", "inCluster": "https://h/in-cluster/********/upload"}
+    assert original["status"]["imageUploadURLs"]["inCluster"] == url, "the original is untouched"
+    assert sorted(images.upload_url_secrets(original)) == ["AAAABBBBCCCC", "Zk3lQ9xR2vT8mN4pW7yB"]
+    assert images.mask_secrets(f"PUT {url} failed", images.url_secrets(url)) == "PUT https://h/in-cluster/********/upload failed"
+    assert images.hide_upload_urls({"status": {}}) == {"status": {}}
+
+
+def vmclass_obj(phase, reason=None, observed=1, cpu=None):
+    conds = [{"type": "Ready", "status": "False", "reason": reason, "message": "No matching nodes found.", "observedGeneration": observed}] if reason else []
+    return {
+        "metadata": {"name": "c", "generation": 1},
+        "spec": {"cpu": cpu or {"type": "Model", "model": "Nehalem-IBRS"}},
+        "status": {"phase": phase, "conditions": conds},
+    }
+
+
+def test_class_ready_fails_fast_on_the_platforms_verdict():
+    assert vmclass_service.class_ready(vmclass_obj("Ready")).done
+    assert vmclass_service.class_ready(vmclass_obj("Pending")) == waiter.Outcome(), "no verdict yet: keep waiting"
+    assert vmclass_service.class_ready(vmclass_obj("Pending", "NoSuitableNodesFound", observed=0)) == waiter.Outcome(), "an older generation's verdict"
+    out = vmclass_service.class_ready(vmclass_obj("Pending", "NoSuitableNodesFound"))
+    assert out.failed and "NoSuitableNodesFound: No matching nodes found." in out.message and "'Nehalem-IBRS'" in out.message
+    assert vmclass_service.class_ready(None).failed

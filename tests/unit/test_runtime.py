@@ -4,9 +4,10 @@ import asyncio
 
 import pytest
 
+from dvp_simulator.api.errors import APIError
 from dvp_simulator.api.service import ObjectService, WriteOptions
 from dvp_simulator.clock import Clock
-from dvp_simulator.controllers.runtime import Controller, Manager, Requeue, WorkQueue
+from dvp_simulator.controllers.runtime import Controller, Manager, PermanentError, Requeue, WorkQueue
 from dvp_simulator.resources import build_registry
 from dvp_simulator.store.store import Store
 
@@ -84,5 +85,75 @@ def test_manager_reconciles_on_watch_events_with_requeue_on_the_sim_clock():
         assert seen.count(("default", "plain")) == 1
         assert seen.count(("default", "flaky")) == 3, "failures are retried with backoff until success"
         assert seen.count(("default", "timer")) == 3
+
+    asyncio.run(run())
+
+
+def test_permanent_error_is_reported_once_as_a_warning_event_and_not_retried():
+    async def run():
+        registry = build_registry()
+        clock = Clock(scale=1000.0)
+        service = ObjectService(registry, Store(None), clock)
+        secrets_rt = registry.types["/secrets"]
+        service.create(registry.types["/namespaces"], "", {"metadata": {"name": "default"}}, WriteOptions(version="v1"))
+        seen: list[tuple[str, str]] = []
+
+        async def reconcile(ctx, key):
+            seen.append(key)
+            raise PermanentError("BadSource", f"the source of {key[1]} can never be imported")
+
+        manager = Manager(service, clock)
+        manager.add(Controller("test", "/secrets", reconcile))
+        await manager.start()
+        service.create(secrets_rt, "default", {"metadata": {"name": "broken"}}, WriteOptions(version="v1"))
+        await manager.settle()
+        await asyncio.sleep(0.2)  # backoff would have retried several times by now (base 5 ms, 1000× clock)
+        assert seen == [("default", "broken")], "a permanent error is not requeued"
+
+        # an unrelated change of the object reconciles it again: same error, no second Event
+        service.patch(secrets_rt, "default", "broken", "application/merge-patch+json", {"metadata": {"labels": {"a": "b"}}}, WriteOptions(version="v1"))
+        await manager.settle()
+        await asyncio.sleep(0.05)
+        await manager.stop()
+        assert seen == [("default", "broken")] * 2
+        events = [e.obj for e in service.store.list("/events", "default")]
+        assert [(e["type"], e["reason"], e["involvedObject"]["name"]) for e in events] == [("Warning", "BadSource", "broken")]
+        assert events[0]["message"] == "the source of broken can never be imported"
+        assert events[0]["source"]["component"] == "test"
+
+    asyncio.run(run())
+
+
+def test_a_refused_write_is_permanent_and_a_conflict_is_retried():
+    async def run():
+        registry = build_registry()
+        clock = Clock(scale=1000.0)
+        service = ObjectService(registry, Store(None), clock)
+        secrets_rt = registry.types["/secrets"]
+        service.create(registry.types["/namespaces"], "", {"metadata": {"name": "default"}}, WriteOptions(version="v1"))
+        calls: dict[str, int] = {}
+
+        async def reconcile(ctx, key):
+            calls[key[1]] = calls.get(key[1], 0) + 1
+            if key[1] == "invalid":  # the controller's own write, refused by admission: 422
+                ctx.service.update(secrets_rt, "default", "invalid", {"metadata": {"name": "invalid"}, "type": 7}, WriteOptions(version="v1"))
+            if key[1] == "racing" and calls["racing"] < 3:
+                raise APIError(409, "the object has been modified")
+            return None
+
+        manager = Manager(service, clock)
+        manager.add(Controller("test", "/secrets", reconcile))
+        await manager.start()
+        for name in ("invalid", "racing"):
+            service.create(secrets_rt, "default", {"metadata": {"name": name}}, WriteOptions(version="v1"))
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if calls.get("racing", 0) >= 3:
+                break
+        await asyncio.sleep(0.1)
+        await manager.stop()
+        assert calls == {"invalid": 1, "racing": 3}, "422 is not retried, 409 is until it succeeds"
+        events = [e.obj for e in service.store.list("/events", "default")]
+        assert [(e["type"], e["reason"], e["involvedObject"]["name"]) for e in events] == [("Warning", "ReconcileInvalid", "invalid")]
 
     asyncio.run(run())

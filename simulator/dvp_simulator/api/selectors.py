@@ -116,8 +116,55 @@ def _field_value(obj: dict[str, Any], path: str) -> str:
     return str(cur)
 
 
-def parse_field_selector(text: str | None) -> Predicate:
-    """`path=value`, `path==value`, `path!=value`, comma-separated; any dotted path of the object."""
+# Field labels kube-apiserver serves beyond metadata.name and metadata.namespace, per built-in (group, kind);
+# custom resources offer their CRD version's selectableFields instead.
+BUILTIN_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("", "Pod"): (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.podIPs",
+        "status.nominatedNodeName",
+    ),
+    ("", "Node"): ("spec.unschedulable",),
+    ("", "Event"): (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
+    ("", "Secret"): ("type",),
+    ("", "Namespace"): ("status.phase",),
+    ("", "ReplicationController"): ("status.replicas",),
+    ("", "PersistentVolumeClaim"): (),
+}
+# A field label whose value sits elsewhere in the object.
+FIELD_PATHS = {"source": "source.component", "status.podIPs": "status.podIP"}
+
+
+def selectable_fields(group: str, kind: str, crd_version: dict[str, Any] | None) -> frozenset[str]:
+    """Field labels a list of this kind may select on (the CRD version's selectableFields for custom kinds)."""
+    fields = {"metadata.name", "metadata.namespace"}
+    fields.update(BUILTIN_FIELDS.get((group, kind), ()))
+    for entry in (crd_version or {}).get("selectableFields") or []:
+        fields.add(str(entry.get("jsonPath", "")).lstrip("."))
+    return frozenset(fields)
+
+
+def parse_field_selector(text: str | None, supported: frozenset[str] | None = None) -> Predicate:
+    """`path=value`, `path==value`, `path!=value`, comma-separated. With `supported`, any other field label is
+    a 400 'field label not supported', as from kube-apiserver."""
     if not text:
         return lambda obj: True
     checks: list[Predicate] = []
@@ -125,9 +172,23 @@ def parse_field_selector(text: str | None) -> Predicate:
         m = re.fullmatch(r"\s*([A-Za-z0-9_.\-/]+)\s*(==|=|!=)\s*([^,]*?)\s*", part)
         if not m:
             raise APIError(400, f"invalid field selector: {part.strip()!r}")
-        path, op, value = m.groups()
+        label, op, value = m.groups()
+        if supported is not None and label not in supported:
+            raise APIError(400, f"field label not supported: {label}")
+        path = FIELD_PATHS.get(label, label)
         if op == "!=":
             checks.append(lambda o, p=path, v=value: _field_value(o, p) != v)
         else:
             checks.append(lambda o, p=path, v=value: _field_value(o, p) == v)
     return lambda obj: all(c(obj) for c in checks)
+
+
+def equality_labels(text: str | None) -> dict[str, str]:
+    """The `key=value` / `key==value` requirements of a label selector, for reading candidates from the store's
+    label index; the full selector still filters them. Parts that do not parse are left to parse_label_selector."""
+    pairs: dict[str, str] = {}
+    for part in _split(text or ""):
+        m = _REQ.fullmatch(part)
+        if m and m.group("op") in ("=", "==") and m.group("key"):
+            pairs[m.group("key")] = m.group("value")
+    return pairs

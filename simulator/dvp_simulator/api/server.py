@@ -4,23 +4,24 @@ Everything about objects themselves is in service.py."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from aiohttp import web
 
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps
+from . import options as params
+from . import protobuf
+from .decoding import MAX_BODY_BYTES, too_large
+from .decoding import decode as decode_body
 from .discovery import SERVER_VERSION, Discovery
 from .errors import APIError, bad_request, gone
-from .patch import APPLY_PATCH_YAML
-from .selectors import parse_field_selector, parse_label_selector
+from .patch import APPLY_PATCH_CBOR, APPLY_PATCH_YAML
+from .selectors import equality_labels, parse_field_selector, parse_label_selector, selectable_fields
 from .service import ObjectService, WriteOptions
 from .tables import table
 
@@ -56,7 +57,9 @@ class APIServer:
         # Path prefix → handler served without the bearer token, because the handler authenticates the request
         # itself (the image upload URLs carry an unguessable token).
         self.public_handlers: dict[str, PublicHandler] = {}
-        self.app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024**2)
+        # Path prefix → handler of the simulator's own admin API (api/admin.py), behind the bearer token.
+        self.admin_handlers: dict[str, PublicHandler] = {}
+        self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -94,6 +97,9 @@ class APIServer:
 
     # -- routing ------------------------------------------------------------------------------------------
     async def _route(self, request: web.Request) -> web.StreamResponse:
+        for prefix, admin in self.admin_handlers.items():
+            if request.path.startswith(prefix):
+                return await admin(request)
         parts = [p for p in request.path.split("/") if p]
         if request.method == "GET":
             static = self._static(parts)
@@ -171,17 +177,20 @@ class APIServer:
                 return self._json(result.obj, 201, result.warnings)
             if method == "DELETE":
                 self._writable(call)
-                return self._delete_collection(call, await self._body(call.request, optional=True))
+                options = params.delete_options(await self._body(call.request, optional=True), q, q.getall("dryRun", []))
+                return self._delete_collection(call, options)
             raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
         if call.subresource and call.subresource != "status":
             handler = self.subresource_handlers.get((call.rt.key, call.subresource))
             if method != "POST" or handler is None:
                 raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
-            out = handler(call, await self._body(call.request))
+            out = handler(call, self._subresource_body(await self._body(call.request)))
             if asyncio.iscoroutine(out):
                 out = await out
             return self._json(out, 201)
         if method == "GET":
+            if q.get("resourceVersion"):
+                params.parse_resource_version(q["resourceVersion"])
             entry = self.service.entry(call.rt, call.namespace, call.name)
             if self._wants_table(call.request):
                 obj = self.service.to_version(call.rt, entry.obj, call.version)
@@ -198,10 +207,8 @@ class APIServer:
             result = self.service.patch(call.rt, call.namespace, call.name, ctype, await self._body(call.request), self._options(call))
             return self._json(result.obj, 201 if result.created else 200, result.warnings)
         if method == "DELETE":
-            options = await self._body(call.request, optional=True) or {}
-            if q.get("propagationPolicy"):
-                options["propagationPolicy"] = q["propagationPolicy"]
-            result = self.service.delete(call.rt, call.namespace, call.name, options, self._dry_run(call.request), call.version)
+            options = params.delete_options(await self._body(call.request, optional=True), q, q.getall("dryRun", []))
+            result = self.service.delete(call.rt, call.namespace, call.name, options, bool(options["dryRun"]), call.version)
             return self._json(result.obj, 200)
         raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
 
@@ -209,38 +216,51 @@ class APIServer:
         if call.rt.read_only:
             raise APIError(405, f"{call.rt.plural} are read-only in this simulator", reason="MethodNotAllowed")
 
-    @staticmethod
-    def _dry_run(request: web.Request) -> bool:
-        return "All" in request.query.getall("dryRun", [])
-
     def _options(self, call: Call) -> WriteOptions:
-        q = call.request.query
-        manager = q.get("fieldManager") or call.request.headers.get("User-Agent", "unknown").split("/")[0] or "unknown"
-        validation = q.get("fieldValidation") or "Warn"
-        if validation not in ("Strict", "Warn", "Ignore"):
-            raise bad_request(f'fieldValidation must be one of "Strict", "Warn" or "Ignore", not {validation!r}')
+        request = call.request
+        apply = request.method == "PATCH" and request.content_type in (APPLY_PATCH_YAML, APPLY_PATCH_CBOR)
+        p = params.write_params(request.query, request.query.getall("dryRun", []), request.method, request.headers.get("User-Agent", ""), apply)
         return WriteOptions(
             version=call.version,
-            dry_run=self._dry_run(call.request),
-            manager=manager,
-            field_validation=validation,
+            dry_run=p.dry_run,
+            manager=p.manager,
+            field_validation=p.field_validation,
             subresource=call.subresource,
-            force=q.get("force") in ("true", "1"),
+            force=p.force,
         )
 
     @staticmethod
+    def _subresource_body(body: Any) -> dict[str, Any]:
+        """A subresource's body is an object (an Eviction, a Binding); an Eviction's deleteOptions are checked
+        as any DeleteOptions."""
+        if not isinstance(body, dict):
+            raise bad_request("the body of the request must be an object")
+        if body.get("deleteOptions") is not None:
+            body["deleteOptions"] = params.delete_options(body["deleteOptions"], {}, [])
+        return body
+
+    @staticmethod
     async def _body(request: web.Request, optional: bool = False) -> Any:
-        raw = await request.read()
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            raise too_large()
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large() from None
         if not raw:
             if optional:
                 return None
             raise bad_request("the request body is empty")
-        try:
-            if request.content_type == APPLY_PATCH_YAML or request.content_type.endswith("yaml"):
-                return yaml.safe_load(raw)
-            return json.loads(raw)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise bad_request(f"the request body could not be decoded: {exc}") from exc
+        ctype = request.content_type if "Content-Type" in request.headers else JSON  # no header: JSON, as kube-apiserver
+        if ctype == protobuf.CONTENT_TYPE and request.method != "PATCH":
+            try:
+                return protobuf.decode(raw)
+            except protobuf.ProtobufError as exc:
+                raise protobuf.http_error(exc) from exc
+        if not ctype.endswith(("/json", "+json", "/yaml", "+yaml")):
+            accepted = ", ".join((JSON, "application/yaml", protobuf.CONTENT_TYPE))
+            raise APIError(415, f"the body of the request was in an unknown format - accepted media types include: {accepted}")
+        return decode_body(raw, yaml_body=ctype.endswith("yaml"))
 
     @staticmethod
     def _wants_table(request: web.Request) -> bool:
@@ -250,7 +270,7 @@ class APIServer:
     def _filter(self, call: Call) -> Callable[[Entry], bool]:
         q = call.request.query
         labels = parse_label_selector(q.get("labelSelector"))
-        fields = parse_field_selector(q.get("fieldSelector"))
+        fields = parse_field_selector(q.get("fieldSelector"), self._selectable_fields(call))
         namespace = call.namespace
 
         def keep(entry: Entry) -> bool:
@@ -261,23 +281,25 @@ class APIServer:
 
         return keep
 
+    @staticmethod
+    def _selectable_fields(call: Call) -> frozenset[str]:
+        crd_version = next((v for v in (call.rt.crd or {}).get("spec", {}).get("versions", []) if v.get("name") == call.version), None)
+        return selectable_fields(call.rt.group, call.rt.kind, crd_version)
+
     def _list(self, call: Call) -> web.Response:
         q = call.request.query
+        options = params.list_params(q, watch=False)
         keep = self._filter(call)
-        entries = self.store.list(call.rt.key, call.namespace or None)
+        entries = self.store.select(call.rt.key, call.namespace or None, equality_labels(q.get("labelSelector")))
         list_rv = self.store.rv
-        start_after: tuple[str, str] | None = None
-        if q.get("continue"):
-            try:
-                token = json.loads(base64.urlsafe_b64decode(q["continue"].encode()))
-                list_rv, start_after = token["rv"], (token["ns"], token["name"])
-            except (ValueError, KeyError) as exc:
-                raise bad_request(f"invalid continue token: {exc}") from exc
+        start_after = options.continue_after
+        if options.continue_rv is not None:
+            list_rv = options.continue_rv
             if list_rv < self.store.start_rv:
                 raise gone(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
                 )
-        limit = int(q.get("limit") or 0)
+        limit = options.limit
         selected: list[Entry] = []
         remaining = 0
         next_token = None
@@ -292,7 +314,7 @@ class APIServer:
             selected.append(entry)
         if limit and remaining:
             last = selected[-1]
-            next_token = base64.urlsafe_b64encode(json.dumps({"rv": list_rv, "ns": last.namespace, "name": last.name}).encode()).decode()
+            next_token = params.encode_continue(list_rv, last.namespace, last.name)
         meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if next_token:
             meta["continue"] = next_token
@@ -309,7 +331,7 @@ class APIServer:
         deleted = []
         for entry in self.store.list(call.rt.key, call.namespace or None):
             if keep(entry):
-                result = self.service.delete(call.rt, entry.namespace, entry.name, options, self._dry_run(call.request), call.version)
+                result = self.service.delete(call.rt, entry.namespace, entry.name, options, bool(options["dryRun"]), call.version)
                 deleted.append(result.obj)
         return self._json(
             {"kind": call.rt.list_kind, "apiVersion": call.rt.api_version(call.version), "metadata": {"resourceVersion": str(self.store.rv)}, "items": deleted}
@@ -319,9 +341,10 @@ class APIServer:
     async def _watch(self, call: Call) -> web.StreamResponse:
         q = call.request.query
         keep = self._filter(call)
+        options = params.list_params(q, watch=True)
         rv_param = q.get("resourceVersion", "")
         send_initial = q.get("sendInitialEvents") == "true" or rv_param in ("", "0")
-        since = self.store.rv if send_initial else _parse_rv(rv_param)
+        since = self.store.rv if send_initial or options.resource_version is None else options.resource_version
         try:
             watcher = self.store.watch(call.rt.key, since, keep)
         except Expired as exc:
@@ -332,7 +355,7 @@ class APIServer:
             await response.write_eof()
             return response
         as_table = self._wants_table(call.request)
-        timeout = float(q.get("timeoutSeconds") or 1800)
+        timeout = float(options.timeout or 1800)
         bookmarks = q.get("allowWatchBookmarks") == "true"
         response = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
         await response.prepare(call.request)
@@ -367,7 +390,7 @@ class APIServer:
         deadline = loop.time() + timeout
         try:
             if send_initial:
-                for entry in self.store.list(call.rt.key, call.namespace or None):
+                for entry in self.store.select(call.rt.key, call.namespace or None, equality_labels(q.get("labelSelector"))):
                     if keep(entry):
                         await send("ADDED", entry)
                 if q.get("sendInitialEvents") == "true" and bookmarks:
@@ -397,9 +420,3 @@ class APIServer:
             pass
         return response
 
-
-def _parse_rv(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError as exc:
-        raise bad_request(f"invalid resource version: {text!r}") from exc

@@ -17,8 +17,10 @@ from ..clock import Clock
 from ..resources import Registry, ResourceType
 from ..store.store import ADDED, MODIFIED, Entry, Store
 from . import apply as ssa
+from . import objectmeta
 from .admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from .errors import APIError, already_exists, bad_request, cause, conflict, invalid, not_found
+from .options import options_invalid
 from .patch import APPLY_PATCH_YAML, apply_patch
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -117,6 +119,9 @@ class ObjectService:
             raise bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
         obj["metadata"]["name"] = name
         current = self.entry(rt, namespace, name)
+        uid, current_uid = obj["metadata"].get("uid"), current.obj["metadata"].get("uid")
+        if uid and uid != current_uid:  # a PUT's uid is a precondition, as upstream
+            raise conflict(rt.group, rt.plural, name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}")
         wanted_rv = obj["metadata"].get("resourceVersion")
         if wanted_rv and wanted_rv != str(current.rv):
             raise conflict(rt.group, rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again")
@@ -161,9 +166,8 @@ class ObjectService:
         current = self.entry(rt, namespace, name)
         old = self.to_version(rt, current.obj, opts.version)
         patched = apply_patch(content_type, copy.deepcopy(old), body, self._schema(rt, opts.version), strategic_ok=not rt.is_crd)
-        if not isinstance(patched, dict):
-            raise bad_request("the patch did not produce an object")
-        wanted_rv = patched.get("metadata", {}).get("resourceVersion")
+        _check_patched(rt, namespace, name, patched, old)
+        wanted_rv = patched["metadata"].get("resourceVersion")
         if wanted_rv and wanted_rv != str(current.rv):
             raise conflict(rt.group, rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again")
         patched.setdefault("metadata", {})["name"] = name
@@ -172,8 +176,8 @@ class ObjectService:
 
     def apply(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions) -> Result:
         """Server-side apply: create or merge the manager's intent, with conflicts unless forced."""
-        if not opts.manager or opts.manager == "unknown":
-            raise bad_request("PATCH requests with apply content type require a field manager (fieldManager query parameter)")
+        if not opts.manager:
+            raise options_invalid("PatchOptions", [cause("fieldManager", "Required value: is required for apply patch", "FieldValueRequired")])
         applied = self._check_body(rt, namespace, body, opts.version)
         if applied["metadata"].get("name") not in (None, name):
             raise bad_request(f"the name of the object ({applied['metadata'].get('name')}) does not match the name on the URL ({name})")
@@ -275,8 +279,9 @@ class ObjectService:
             raise bad_request(f"the kind in the data ({obj.get('kind')}) does not match the expected kind ({rt.kind})")
         obj["apiVersion"], obj["kind"] = want, rt.kind
         meta = obj.setdefault("metadata", {})
-        if not isinstance(meta, dict):
-            raise bad_request("metadata must be an object")
+        why = objectmeta.decode_errors(meta)
+        if why:
+            raise bad_request(f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: {why}')
         if rt.namespaced and meta.get("namespace") not in (None, "", namespace):
             raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
         return obj
@@ -301,26 +306,7 @@ class ObjectService:
                     f"Invalid value: \"{name}\": a lowercase {what} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (regex used for validation is '{pattern.pattern[1:-1]}')",
                 )
             )
-        for field_name in ("labels", "annotations"):
-            values = meta.get(field_name) or {}
-            if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
-                causes.append(cause(f"metadata.{field_name}", "Invalid value: must be a map of strings"))
-        for key, value in (meta.get("labels") or {}).items():
-            name_part = key.rsplit("/", 1)[-1]
-            if len(name_part) > 63 or not LABEL_VALUE.match(name_part) or not name_part:
-                causes.append(
-                    cause(
-                        "metadata.labels",
-                        f"Invalid value: \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-                    )
-                )
-            if isinstance(value, str) and (len(value) > 63 or not LABEL_VALUE.match(value)):
-                causes.append(
-                    cause(
-                        "metadata.labels",
-                        f"Invalid value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character",
-                    )
-                )
+        causes += objectmeta.validate(meta)
         if causes:
             raise invalid(rt.group, rt.kind, name, causes)
 
@@ -376,6 +362,24 @@ class ObjectService:
             return self.to_version(rt, gone.obj, opts.version)
         entry = self.store.put(rt.key, stored, event)
         return self.to_version(rt, entry.obj, opts.version)
+
+
+def _check_patched(rt: ResourceType, namespace: str, name: str, patched: Any, old: dict[str, Any]) -> None:
+    """What a patch may not do, as kube-apiserver's patch handler words it: produce something that is not an
+    object, rename or move the object (400), or change its uid (422, immutable). The patched object is never
+    quoted: it may hold Secret data."""
+    meta = patched.get("metadata") if isinstance(patched, dict) else None
+    why = "the patched object is not an object" if not isinstance(patched, dict) else objectmeta.decode_errors(meta if meta is not None else {})
+    if why:
+        raise invalid("", "", "", [cause("patch", f"Invalid value: \"{{...}}\": {why}")])
+    patched.setdefault("metadata", {})
+    meta = patched["metadata"]
+    if meta.get("name", "") != name:
+        raise bad_request(f"the name of the object ({meta.get('name', '')}) does not match the name on the URL ({name})")
+    if namespace and meta.get("namespace") and meta["namespace"] != namespace:
+        raise bad_request(f"the namespace of the object ({meta['namespace']}) does not match the namespace on the URL ({namespace})")
+    if meta.get("uid") and meta["uid"] != old["metadata"].get("uid"):
+        raise invalid(rt.group, rt.kind, name, [cause("metadata.uid", f"Invalid value: \"{meta['uid']}\": field is immutable")])
 
 
 def pending_finalizers(rt: ResourceType, obj: dict[str, Any]) -> list[str]:

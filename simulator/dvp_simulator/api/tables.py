@@ -124,6 +124,46 @@ def _restarts(o: dict[str, Any]) -> int:
     return sum(int(s.get("restartCount", 0)) for s in o.get("status", {}).get("containerStatuses", []))
 
 
+ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
+
+
+def _access_modes(modes: list[str] | None) -> str:
+    return ",".join(ACCESS_MODES.get(m, m) for m in modes or [])
+
+
+def _service_ports(o: dict[str, Any]) -> str:
+    ports = [
+        f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}" if p.get("nodePort") else f"{p.get('port')}/{p.get('protocol', 'TCP')}"
+        for p in o.get("spec", {}).get("ports") or []
+    ]
+    return ",".join(ports) or "<none>"
+
+
+def _external_ip(o: dict[str, Any]) -> str:
+    spec = o.get("spec", {})
+    if spec.get("type") == "ExternalName":
+        return spec.get("externalName") or "<none>"
+    ingress = [i.get("ip") or i.get("hostname") for i in o.get("status", {}).get("loadBalancer", {}).get("ingress") or []]
+    addresses = list(spec.get("externalIPs") or []) + [a for a in ingress if a]
+    if addresses:
+        return ",".join(addresses)
+    return "<pending>" if spec.get("type") == "LoadBalancer" else "<none>"
+
+
+def _selector(selector: dict[str, str] | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items())) or "<none>"
+
+
+def _storage_class_name(o: dict[str, Any]) -> str:
+    default = (o["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"
+    return o["metadata"]["name"] + (" (default)" if default else "")
+
+
+def _claim(o: dict[str, Any]) -> str:
+    ref = o.get("spec", {}).get("claimRef")
+    return f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""
+
+
 def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "") -> dict[str, Any]:
     return {"name": name, "type": typ, "format": fmt, "description": "", "priority": priority}
 
@@ -163,6 +203,58 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     "/secrets": (
         [NAME, _col("Type"), _col("Data", "integer"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], o.get("type", "Opaque"), len(o.get("data") or {}), age(o, now)],
+    ),
+    "/configmaps": (
+        [NAME, _col("Data", "integer"), _col("Age")],
+        lambda o, now: [o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}), age(o, now)],
+    ),
+    "/services": (
+        [NAME, _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), _col("Age"), _col("Selector", priority=1)],
+        lambda o, now: [
+            o["metadata"]["name"], o.get("spec", {}).get("type", "ClusterIP"), o.get("spec", {}).get("clusterIP") or "<none>",
+            _external_ip(o), _service_ports(o), age(o, now), _selector(o.get("spec", {}).get("selector")),
+        ],
+    ),
+    "/persistentvolumeclaims": (
+        [NAME, _col("Status"), _col("Volume"), _col("Capacity"), _col("Access Modes"), _col("StorageClass"), _col("VolumeAttributesClass"), _col("Age"), _col("VolumeMode", priority=1)],
+        lambda o, now: [
+            o["metadata"]["name"], o.get("status", {}).get("phase", "Pending"), o.get("spec", {}).get("volumeName", ""),
+            (o.get("status", {}).get("capacity") or {}).get("storage", ""), _access_modes(o.get("status", {}).get("accessModes")),
+            o.get("spec", {}).get("storageClassName", ""), o.get("spec", {}).get("volumeAttributesClassName") or "<unset>", age(o, now),
+            o.get("spec", {}).get("volumeMode", "Filesystem"),
+        ],
+    ),
+    "/persistentvolumes": (
+        [NAME, _col("Capacity"), _col("Access Modes"), _col("Reclaim Policy"), _col("Status"), _col("Claim"), _col("StorageClass"), _col("VolumeAttributesClass"), _col("Reason"), _col("Age"), _col("VolumeMode", priority=1)],
+        lambda o, now: [
+            o["metadata"]["name"], (o.get("spec", {}).get("capacity") or {}).get("storage", ""), _access_modes(o.get("spec", {}).get("accessModes")),
+            o.get("spec", {}).get("persistentVolumeReclaimPolicy", ""), o.get("status", {}).get("phase", "Pending"), _claim(o),
+            o.get("spec", {}).get("storageClassName", ""), o.get("spec", {}).get("volumeAttributesClassName") or "<unset>",
+            o.get("status", {}).get("reason", ""), age(o, now), o.get("spec", {}).get("volumeMode", "Filesystem"),
+        ],
+    ),
+    "storage.k8s.io/storageclasses": (
+        [NAME, _col("Provisioner"), _col("ReclaimPolicy"), _col("VolumeBindingMode"), _col("AllowVolumeExpansion"), _col("Age")],
+        lambda o, now: [
+            _storage_class_name(o), o.get("provisioner", ""), o.get("reclaimPolicy", "Delete"), o.get("volumeBindingMode", "Immediate"),
+            str(bool(o.get("allowVolumeExpansion"))).lower(), age(o, now),
+        ],
+    ),
+    "policy/poddisruptionbudgets": (
+        [NAME, _col("Min Available"), _col("Max Unavailable"), _col("Allowed Disruptions", "integer"), _col("Age")],
+        lambda o, now: [
+            o["metadata"]["name"], str(o.get("spec", {}).get("minAvailable", "N/A")), str(o.get("spec", {}).get("maxUnavailable", "N/A")),
+            o.get("status", {}).get("disruptionsAllowed", 0), age(o, now),
+        ],
+    ),
+    "events.k8s.io/events": (
+        [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")],
+        lambda o, now: [
+            human_duration(now - Clock.parse(o["eventTime"])) if o.get("eventTime") else age(o, now),
+            o.get("type", ""), o.get("reason", ""),
+            f"{o.get('regarding', {}).get('kind', '').lower()}/{o.get('regarding', {}).get('name', '')}",
+            o.get("note", ""),
+        ],
     ),
     "coordination.k8s.io/leases": (
         [NAME, _col("Holder"), _col("Age")],

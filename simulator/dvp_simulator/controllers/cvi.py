@@ -14,20 +14,23 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..api.service import ObjectService, WriteOptions
 from ..clock import Clock
-from ..images.datasource import GROUP, mounted_by, resolve
+from ..images.datasource import SOURCE_INDEX, mounted_by, object_value, register_indexes, resolve
 from ..images.dvcr import registry_url, repository
-from ..images.jobs import RUNNING, SUCCEEDED, WAITING, Importer, Job
+from ..images.jobs import RUNNING, SUCCEEDED, WAITING, ImageRef, Importer, Job
 from ..images.units import format_percent, image_size, parse_percent, speed
 from ..images.upload import token_of, upload_urls
 from ..store.store import Event, Store
 from . import conditions
 from .runtime import Context, Controller, Key, Requeue
 
-KIND = "ClusterVirtualImage"
-CLEANUP_FINALIZER = "virtualization.deckhouse.io/cvi-cleanup"
-PROTECTION_FINALIZER = "virtualization.deckhouse.io/cvi-protection"
+GROUP, KIND = v.DVP_GROUP, v.CLUSTER_VIRTUAL_IMAGE
+RESOURCE = v.resource_key(KIND)
+CLEANUP_FINALIZER = v.CVI_CLEANUP_FINALIZER
+PROTECTION_FINALIZER = v.CVI_PROTECTION_FINALIZER
 MANAGER = "virtualization-controller"
 UPLOAD_WAIT = 600.0  # simulated seconds a WaitForUserUpload image waits for the upload to start
 PRESENCE_CHECK = 300.0  # simulated seconds between DVCR checks of a Ready image (cron */5)
@@ -42,7 +45,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         service, name = ctx.service, key[1]
         cvi = service.find(ctx.rt(GROUP, KIND), "", name)
         if cvi is None:
-            importer.cancel(name)
+            importer.cancel((RESOURCE, "", name))
             return None
         users = mounted_by(service, KIND, name)
         if cvi["metadata"].get("deletionTimestamp"):
@@ -59,7 +62,8 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         _write_status(service, cvi, status)
         return requeue
 
-    return Controller("cvi", f"{GROUP}/clustervirtualimages", reconcile, secondary=_watches(store))
+    register_indexes(store, [RESOURCE])
+    return Controller("cvi", RESOURCE, reconcile, secondary=_watches(store))
 
 
 class Lifecycle:
@@ -69,6 +73,7 @@ class Lifecycle:
         self.service, self.clock, self.importer, self.address = ctx.service, ctx.clock, importer, address
         meta = cvi["metadata"]
         self.cvi, self.status, self.name, self.uid, self.generation = cvi, status, meta["name"], meta["uid"], meta["generation"]
+        self.ref = ImageRef(RESOURCE, "", self.name, self.uid)
         self.repo = repository("cvi", self.name)
         self.now = ctx.clock.stamp()
         self.conditions: list[dict[str, Any]] = status.setdefault("conditions", [])
@@ -78,115 +83,115 @@ class Lifecycle:
 
     def run(self, users: list[str]) -> Requeue | None:
         status = self.status
-        status.setdefault("phase", "Pending")
-        if conditions.get(self.conditions, "Ready") is None:
-            self.condition("Ready", "Unknown", "Unknown")
+        status.setdefault("phase", v.PENDING)
+        if conditions.get(self.conditions, v.COND_READY) is None:
+            self.condition(v.COND_READY, "Unknown", v.REASON_UNKNOWN)
         _set_in_use(self.conditions, users, self.generation, self.now)
-        ready = conditions.get(self.conditions, "Ready")
+        ready = conditions.get(self.conditions, v.COND_READY)
         if ready["status"] != "True" and "observedGeneration" in status and status["observedGeneration"] != self.generation:
             return self.restart()
         readiness = resolve(self.service, self.cvi["spec"])
-        self.condition("DatasourceReady", "True" if readiness.ready else "False", readiness.reason, readiness.message)
+        self.condition(v.COND_DATASOURCE_READY, "True" if readiness.ready else "False", readiness.reason, readiness.message)
         if not readiness.ready:
             return None  # the watches bring us back when the source appears or becomes ready
-        if status["phase"] in ("Ready", "ImageLost"):
+        if status["phase"] in (v.READY, v.IMAGE_LOST):
             return self.check_presence()
-        if status["phase"] == "Failed":
+        if status["phase"] == v.FAILED:
             return None  # final for this generation: only a spec change restarts
-        job = self.importer.job(self.name, self.uid, self.generation)
+        job = self.importer.job(self.ref, self.generation)
         if job is None:
             token = token_of((status.get("imageUploadURLs") or {}).get("external"))  # kept across restarts
-            job = self.importer.start(self.name, self.uid, self.generation, self.repo, readiness.source, token)
-            if status["phase"] == "Pending":
-                status.update(phase="Provisioning", progress=status.get("progress") or "0%")
-                self.condition("Ready", "False", "Provisioning", "The importer is starting.")
+            job = self.importer.start(self.ref, self.generation, self.repo, readiness.source, token)
+            if status["phase"] == v.PENDING:
+                status.update(phase=v.PROVISIONING, progress=status.get("progress") or "0%")
+                self.condition(v.COND_READY, "False", v.REASON_PROVISIONING, "The importer is starting.")
                 return Requeue(after=0)
         status.setdefault("target", {})["registryURL"] = registry_url(self.repo, self.uid)
         if job.state == WAITING:
             return self.wait_for_upload(job)
         if job.state == RUNNING:
             return self.provisioning(job)
-        self.importer.forget(self.name)
+        self.importer.forget(self.ref.slot)
         return self.ready(job) if job.state == SUCCEEDED else self.failed(job)
 
     def restart(self) -> Requeue:
         """The spec changed before Ready: drop the old import and start over from Pending."""
-        self.importer.cancel(self.name)
+        self.importer.cancel(self.ref.slot)
         self.importer.dvcr.discard(self.repo, self.uid)
         kept = {k: self.status[k] for k in ("conditions", "observedGeneration")}
         self.status.clear()
-        self.status.update(kept, phase="Pending")
+        self.status.update(kept, phase=v.PENDING)
         return Requeue(after=0)
 
     def wait_for_upload(self, job: Job) -> Requeue | None:
-        ready = conditions.get(self.conditions, "Ready")
-        if ready["reason"] == "WaitForUserUpload":
+        ready = conditions.get(self.conditions, v.COND_READY)
+        if ready["reason"] == v.REASON_WAIT_FOR_USER_UPLOAD:
             waited = self.clock.time() - Clock.parse(ready["lastTransitionTime"])
             if waited >= UPLOAD_WAIT:
-                self.importer.cancel(self.name)
-                self.status.update(phase="Failed")
+                self.importer.cancel(self.ref.slot)
+                self.status.update(phase=v.FAILED)
                 self.status.pop("imageUploadURLs", None)
                 message = f"No upload started within {int(UPLOAD_WAIT // 60)} minutes; recreate the ClusterVirtualImage to upload the image again."
-                self.condition("Ready", "False", "WaitForUserUploadTimeout", message)
+                self.condition(v.COND_READY, "False", v.REASON_WAIT_FOR_USER_UPLOAD_TIMEOUT, message)
                 return None
-        self.status.update(phase="WaitForUserUpload", progress="0%", imageUploadURLs=upload_urls(self.address(), job.token))
+        self.status.update(phase=v.WAIT_FOR_USER_UPLOAD, progress="0%", imageUploadURLs=upload_urls(self.address(), job.token))
         self.status.pop("downloadSpeed", None)
-        self.condition("Ready", "False", "WaitForUserUpload", "Waiting for the user upload.")
-        waited = self.clock.time() - Clock.parse(conditions.get(self.conditions, "Ready")["lastTransitionTime"])
+        self.condition(v.COND_READY, "False", v.REASON_WAIT_FOR_USER_UPLOAD, "Waiting for the user upload.")
+        waited = self.clock.time() - Clock.parse(conditions.get(self.conditions, v.COND_READY)["lastTransitionTime"])
         return Requeue(after=max(UPLOAD_WAIT - waited, 0) + 1)
 
     def provisioning(self, job: Job) -> None:
-        if self.status["phase"] == "Provisioning" and not job.report_due:
+        if self.status["phase"] == v.PROVISIONING and not job.report_due:
             return None  # nothing new since the last report (this reconcile answers our own status write)
         job.report_due = False
         progress = min(max(parse_percent(self.status.get("progress")), round(job.progress, 1)), PROGRESS_CAP)
         average, current = job.speeds(asyncio.get_running_loop().time())
-        self.status.update(phase="Provisioning", progress=format_percent(progress), downloadSpeed=speed(average, current))
-        self.condition("Ready", "False", "Provisioning", "Import is in the process of provisioning to DVCR.")
+        self.status.update(phase=v.PROVISIONING, progress=format_percent(progress), downloadSpeed=speed(average, current))
+        self.condition(v.COND_READY, "False", v.REASON_PROVISIONING, "Import is in the process of provisioning to DVCR.")
         return None  # the job wakes us as bytes arrive and when it ends
 
     def ready(self, job: Job) -> Requeue:
         image = job.image
-        self.status.update(phase="Ready", progress="100%", size=image_size(image.stored_bytes, image.unpacked_bytes), format=image.format, cdrom=image.cdrom)
+        self.status.update(phase=v.READY, progress="100%", size=image_size(image.stored_bytes, image.unpacked_bytes), format=image.format, cdrom=image.cdrom)
         self.status.pop("imageUploadURLs", None)
         self.status.pop("downloadSpeed", None)
         if job.began is not None:  # bytes were transferred (a copy within DVCR has no speed to speak of)
             self.status["downloadSpeed"] = speed(job.speeds(asyncio.get_running_loop().time())[0])
         if job.source.source_uid:
             self.status["sourceUID"] = job.source.source_uid
-        self.condition("Ready", "True", "Ready")
+        self.condition(v.COND_READY, "True", v.REASON_READY)
         return Requeue(after=PRESENCE_CHECK)
 
     def failed(self, job: Job) -> None:
-        self.status.update(phase="Failed")
+        self.status.update(phase=v.FAILED)
         self.status.pop("imageUploadURLs", None)
         self.status.pop("downloadSpeed", None)
         # An upload's verdict is final on the platform: the uploader is cleaned up and never retried.
-        reason = "ProvisioningFailedTerminally" if job.source.type == "Upload" else "ProvisioningFailed"
-        self.condition("Ready", "False", reason, f"Provisioning failed: {job.error}.")
+        reason = v.REASON_PROVISIONING_FAILED_TERMINALLY if job.source.type == v.SOURCE_UPLOAD else v.REASON_PROVISIONING_FAILED
+        self.condition(v.COND_READY, "False", reason, f"Provisioning failed: {job.error}.")
         return None
 
     def check_presence(self) -> Requeue:
         """Ready ⇄ ImageLost, by whether the image is still in DVCR."""
         present = self.importer.dvcr.lookup(self.repo, self.uid) is not None
         if present:
-            if self.status["phase"] == "ImageLost":
-                self.status["phase"] = "Ready"
-                self.condition("Ready", "True", "Ready")
+            if self.status["phase"] == v.IMAGE_LOST:
+                self.status["phase"] = v.READY
+                self.condition(v.COND_READY, "True", v.REASON_READY)
             return Requeue(after=PRESENCE_CHECK)
-        if self.status["phase"] == "Ready":
-            self.status["phase"] = "ImageLost"
-            self.condition("Ready", "False", "ImageLost", f"The image {registry_url(self.repo, self.uid)} is missing from DVCR.")
-        lost_for = self.clock.time() - Clock.parse(conditions.get(self.conditions, "Ready")["lastTransitionTime"])
+        if self.status["phase"] == v.READY:
+            self.status["phase"] = v.IMAGE_LOST
+            self.condition(v.COND_READY, "False", v.REASON_IMAGE_LOST, f"The image {registry_url(self.repo, self.uid)} is missing from DVCR.")
+        lost_for = self.clock.time() - Clock.parse(conditions.get(self.conditions, v.COND_READY)["lastTransitionTime"])
         return Requeue(after=min(max(lost_for, LOST_RECHECK[0]), LOST_RECHECK[1]))
 
 
 def _set_in_use(conds: list[dict[str, Any]], users: list[str], generation: int, now: str) -> None:
     if users:
         message = "The image is used by the virtual machines: " + ", ".join(users) + "."
-        conditions.set_condition(conds, "InUse", "True", "AttachedToVirtualMachine", message, generation, now)
+        conditions.set_condition(conds, v.COND_IN_USE, "True", v.REASON_ATTACHED_TO_VM, message, generation, now)
     else:
-        conditions.set_condition(conds, "InUse", "False", "NotInUse", "", generation, now)
+        conditions.set_condition(conds, v.COND_IN_USE, "False", v.REASON_NOT_IN_USE, "", generation, now)
 
 
 def _delete(ctx: Context, importer: Importer, cvi: dict[str, Any], users: list[str]) -> None:
@@ -194,11 +199,11 @@ def _delete(ctx: Context, importer: Importer, cvi: dict[str, Any], users: list[s
     service, name = ctx.service, cvi["metadata"]["name"]
     status = copy.deepcopy(cvi.get("status") or {})
     _set_in_use(status.setdefault("conditions", []), users, cvi["metadata"]["generation"], ctx.clock.stamp())
-    status["phase"] = "Terminating"
+    status["phase"] = v.TERMINATING
     cvi = _write_status(service, cvi, status)
     if users:
         return None  # the VM watch brings us back when they stop or detach it
-    importer.cancel(name)
+    importer.cancel((RESOURCE, "", name))
     importer.dvcr.discard(repository("cvi", name))
     finalizers = cvi["metadata"].get("finalizers") or []
     mine = (CLEANUP_FINALIZER, PROTECTION_FINALIZER)
@@ -208,7 +213,7 @@ def _delete(ctx: Context, importer: Importer, cvi: dict[str, Any], users: list[s
 
 
 def _options(subresource: str | None = None) -> WriteOptions:
-    return WriteOptions(version="v1alpha2", manager=MANAGER, subresource=subresource)
+    return WriteOptions(version=v.DVP_VERSION, manager=MANAGER, subresource=subresource)
 
 
 def _set_finalizers(service: ObjectService, cvi: dict[str, Any], finalizers: list[str]) -> dict[str, Any]:
@@ -228,18 +233,9 @@ def _watches(store: Store) -> dict[str, Callable[[Event], list[Key]]]:
     """Events of other objects that matter to an image: its ObjectRef source, its pull secret, the VMs mounting it."""
 
     def referencing(event: Event) -> list[Key]:
-        obj = event.entry.obj
-        kind, name, namespace = obj.get("kind", ""), event.entry.name, event.entry.namespace
-        keys = []
-        for entry in store.list(f"{GROUP}/clustervirtualimages"):
-            source = (entry.obj.get("spec") or {}).get("dataSource") or {}
-            ref = source.get("objectRef") or {}
-            secret = (source.get("containerImage") or {}).get("imagePullSecret") or {}
-            if (ref.get("kind") == kind and ref.get("name") == name and ref.get("namespace", "") == namespace) or (
-                kind == "Secret" and secret.get("name") == name and secret.get("namespace") == namespace
-            ):
-                keys.append(("", entry.name))
-        return keys
+        """The images whose source is this object, from the SOURCE_INDEX: costs the matches, not the images."""
+        value = object_value(event.entry.obj.get("kind", ""), event.entry.namespace, event.entry.name)
+        return [("", entry.name) for entry in store.by_index(RESOURCE, SOURCE_INDEX, value)]
 
     def mounting(event: Event) -> list[Key]:
         refs = list((event.entry.obj.get("status") or {}).get("blockDeviceRefs") or [])
@@ -248,9 +244,9 @@ def _watches(store: Store) -> dict[str, Callable[[Event], list[Key]]]:
         return sorted({("", r["name"]) for r in refs if r.get("kind") == KIND and r.get("name")})
 
     return {
-        f"{GROUP}/clustervirtualimages": referencing,
-        f"{GROUP}/virtualimages": referencing,
-        f"{GROUP}/virtualdisks": referencing,
-        "/secrets": referencing,
-        f"{GROUP}/virtualmachines": mounting,
+        RESOURCE: referencing,
+        v.resource_key(v.VIRTUAL_IMAGE): referencing,
+        v.resource_key(v.VIRTUAL_DISK): referencing,
+        v.resource_key(v.SECRET): referencing,
+        v.resource_key(v.VIRTUAL_MACHINE): mounting,
     }

@@ -3,48 +3,50 @@
 
 from __future__ import annotations
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabulary import FOREGROUND_FINALIZER, ORPHAN_FINALIZER
+
 from ..api.service import WriteOptions
-from ..store.store import DELETED, Event
+from ..store.store import DELETED, OWNER, Event
 from .runtime import Context, Controller, Key, Requeue
 
-# The collector's view of the world, fed by watch events: uid → object, owner uid → dependents.
 Ref = tuple[str, str, str]  # (resource key, namespace, name)
 
 
 class Graph:
-    def __init__(self) -> None:
+    """Where each uid lives, fed by watch events (the key of this controller is an owner's uid). Dependents
+    are not kept here: the store's OWNER index answers "who names this uid as owner" in every resource."""
+
+    def __init__(self, resources: list[str]) -> None:
+        self.resources = resources
         self.objects: dict[str, Ref] = {}
-        self.dependents: dict[str, set[Ref]] = {}
 
     def observe(self, res: str, event: Event) -> list[Key]:
         meta = event.entry.obj["metadata"]
         uid = meta.get("uid", "")
-        ref = (res, meta.get("namespace", ""), meta["name"])
         owners = [o["uid"] for o in meta.get("ownerReferences") or [] if o.get("uid")]
-        for owner in owners:
-            if event.type == DELETED:
-                self.dependents.get(owner, set()).discard(ref)
-            else:
-                self.dependents.setdefault(owner, set()).add(ref)
         if event.type == DELETED:
             self.objects.pop(uid, None)
             return [("", uid)] + [("", o) for o in owners]
-        self.objects[uid] = ref
+        self.objects[uid] = (res, meta.get("namespace", ""), meta["name"])
         keys = [("", o) for o in owners]
         if meta.get("deletionTimestamp"):
             keys.append(("", uid))
         return keys
 
+    def dependents(self, store, uid: str) -> list[Ref]:
+        return [(res, e.namespace, e.name) for res in self.resources for e in store.by_index(res, OWNER, uid)]
+
 
 def controller(registry) -> Controller:
-    graph = Graph()
+    resources = [rt.key for rt in registry.types.values() if not rt.read_only]
+    graph = Graph(resources)
 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         uid = key[1]
         service = ctx.service
         owner_ref = graph.objects.get(uid)
         owner = service.store.get(*owner_ref) if owner_ref else None
-        dependents = sorted(graph.dependents.get(uid, set()))
+        dependents = graph.dependents(service.store, uid)
         if owner is None:
             for res, ns, name in dependents:
                 rt = service.registry.types[res]
@@ -56,7 +58,7 @@ def controller(registry) -> Controller:
         if not meta.get("deletionTimestamp"):
             return None
         owner_rt = service.registry.types[owner_ref[0]]
-        if "orphan" in finalizers:
+        if ORPHAN_FINALIZER in finalizers:
             for res, ns, name in dependents:
                 entry = service.store.get(res, ns, name)
                 if entry is None:
@@ -65,8 +67,8 @@ def controller(registry) -> Controller:
                 obj = dict(entry.obj)
                 obj["metadata"] = {**obj["metadata"], "ownerReferences": [r for r in obj["metadata"].get("ownerReferences", []) if r.get("uid") != uid]}
                 service.update(rt, ns, name, obj, WriteOptions(version=rt.storage_version, manager="garbage-collector"))
-            _drop_finalizer(service, owner_rt, owner.obj, "orphan")
-        elif "foregroundDeletion" in finalizers:
+            _drop_finalizer(service, owner_rt, owner.obj, ORPHAN_FINALIZER)
+        elif FOREGROUND_FINALIZER in finalizers:
             alive = [d for d in dependents if service.store.get(*d) is not None]
             for res, ns, name in alive:
                 entry = service.store.get(res, ns, name)
@@ -74,13 +76,13 @@ def controller(registry) -> Controller:
                     service.delete(service.registry.types[res], ns, name, {"propagationPolicy": "Foreground"})
             if alive:
                 return Requeue(after=1.0)
-            _drop_finalizer(service, owner_rt, owner.obj, "foregroundDeletion")
+            _drop_finalizer(service, owner_rt, owner.obj, FOREGROUND_FINALIZER)
         return None
 
     def mapper_for(res: str):
         return lambda event: graph.observe(res, event)
 
-    secondary = {rt.key: mapper_for(rt.key) for rt in registry.types.values() if not rt.read_only}
+    secondary = {res: mapper_for(res) for res in resources}
     return Controller("garbage-collector", "", reconcile, secondary)
 
 

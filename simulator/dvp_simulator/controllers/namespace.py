@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
+from ..api.admission import CREATE, Admission, AdmissionRequest
 from ..api.service import WriteOptions
 from ..store.store import Event
 from .runtime import Context, Controller, Key, Requeue
 
-NAMESPACES = "/namespaces"
+NAMESPACES = v.resource_key(v.NAMESPACE)
 MANAGER = "namespace-controller"
 
 
@@ -46,3 +49,15 @@ def controller(registry, store) -> Controller:
 
     secondary = {rt.key: terminating_namespace_of for rt in registry.types.values() if rt.namespaced}
     return Controller("namespace", NAMESPACES, reconcile, secondary)
+
+
+def register_defaults(admission: Admission) -> None:
+    """What kube-apiserver sets on every new Namespace: the `kubernetes` finalizer this controller owns, phase
+    Active and the `kubernetes.io/metadata.name` label."""
+
+    @admission.mutate(v.CORE_GROUP, v.NAMESPACE, operations=(CREATE,))
+    def namespace_defaults(request: AdmissionRequest) -> None:
+        obj = request.obj
+        obj.setdefault("spec", {}).setdefault("finalizers", [v.KUBERNETES_FINALIZER])
+        obj.setdefault("status", {})["phase"] = "Active"
+        obj["metadata"].setdefault("labels", {})[v.NAMESPACE_NAME_LABEL] = obj["metadata"]["name"]

@@ -1,6 +1,12 @@
 """Controller runtime: watch-driven reconcilers with a work queue, per-object serialisation, requeue with
 exponential backoff, and every delay on the simulated clock.
 
+Errors: an exception from reconcile is transient (retried with backoff, as controller-runtime does), except a
+`PermanentError` — one retrying cannot fix (a bad spec, a refused source) — which is reported once as a Warning
+Event on the object and not requeued: the next change of the object (or of what it watches) tries again. A
+controller's own write refused as invalid or forbidden (400, 403, 422) is permanent too: the same reconcile would
+write the same thing again.
+
 A controller is one file defining a `Controller` with the resources it watches and one `reconcile`
 function; `Manager.add` wires it to the store's watch and runs it.
 """
@@ -13,14 +19,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..api.errors import APIError
 from ..api.service import ObjectService
-from ..clock import Clock
+from ..clock import Clock, Timer
 from ..resources import ResourceType
 from ..store.store import Entry, Event
 
 log = logging.getLogger("dvp_simulator.controllers")
 
 Key = tuple[str, str]  # (namespace, name) of the primary object
+PERMANENT_CODES = (400, 403, 422)  # a controller's write refused for what it says, not for when it says it
+
+
+class PermanentError(Exception):
+    """Raise from reconcile when retrying cannot help. `reason` is the Event's reason (CamelCase), the message
+    its text; both must be safe to show (no Secret data, no upload tokens)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason, self.message = reason, message
 
 
 @dataclass
@@ -67,7 +84,8 @@ class WorkQueue:
         self.processing: set[Key] = set()
         self.dirty: set[Key] = set()
         self.failures: dict[Key, int] = {}
-        self.timers: dict[Key, asyncio.TimerHandle] = {}
+        self.timers: dict[Key, Timer] = {}
+        self.reported: dict[Key, tuple[Any, ...]] = {}  # the last PermanentError reported per key (see Manager._report)
         self.base_delay, self.max_delay = base_delay, max_delay
 
     def add(self, key: Key) -> None:
@@ -83,7 +101,7 @@ class WorkQueue:
             self.add(key)
             return
         old = self.timers.get(key)
-        if old is not None and old.when() <= asyncio.get_running_loop().time() + self.clock.real_seconds(delay):
+        if old is not None and old.when() <= self.clock.time() + delay:  # both on the simulated clock
             return
         if old is not None:
             old.cancel()
@@ -127,9 +145,15 @@ class Manager:
         self.controllers.append((controller, WorkQueue(self.ctx.clock)))
 
     def enqueue(self, name: str, key: Key) -> None:
-        """Wake the named controller for a key from outside its watches (e.g. a background import progressed)."""
+        """Wake the named controller for a key from outside its watches."""
         for controller, queue in self.controllers:
             if controller.name == name:
+                queue.add(key)
+
+    def wake(self, resource: str, key: Key) -> None:
+        """Wake every controller reconciling `resource` for one object (e.g. its background import progressed)."""
+        for controller, queue in self.controllers:
+            if controller.primary == resource:
                 queue.add(key)
 
     async def start(self) -> None:
@@ -171,15 +195,38 @@ class Manager:
                 result = await controller.reconcile(self.ctx, key)
             except asyncio.CancelledError:
                 raise
+            except PermanentError as error:
+                queue.forget(key)
+                self._report(controller, queue, key, error)
+            except APIError as error:
+                if error.code not in PERMANENT_CODES:
+                    log.warning("%s: reconcile %s/%s: %s; retrying with backoff", controller.name, *key, error.message)
+                    queue.add_rate_limited(key)
+                else:
+                    queue.forget(key)
+                    self._report(controller, queue, key, PermanentError(f"Reconcile{error.reason}", error.message))
             except Exception:
                 log.exception("%s: reconcile %s/%s failed; retrying with backoff", controller.name, *key)
                 queue.add_rate_limited(key)
             else:
                 queue.forget(key)
+                queue.reported.pop(key, None)
                 if result is not None:
                     queue.add_after(key, result.after)
             finally:
                 queue.done(key)
+
+    def _report(self, controller: Controller, queue: WorkQueue, key: Key, error: PermanentError) -> None:
+        """One Warning Event per distinct error of an object version: reconciles caused by unrelated events
+        that meet the same error again stay silent."""
+        entry = self.ctx.service.store.get(controller.primary, *key) if controller.primary else None
+        seen = (error.reason, error.message, entry.obj["metadata"].get("generation") if entry else None)
+        if queue.reported.get(key) == seen:
+            return
+        queue.reported[key] = seen
+        log.warning("%s: reconcile %s/%s failed permanently: %s: %s", controller.name, *key, error.reason, error.message)
+        if entry is not None:
+            self.ctx.service.record_event(entry.obj, "Warning", error.reason, error.message, controller.name)
 
     async def settle(self, timeout: float = 5.0) -> None:
         """Wait until every queue is idle (for start-up and tests of in-process use)."""

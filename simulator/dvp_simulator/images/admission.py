@@ -1,4 +1,5 @@
-"""The ClusterVirtualImage validating webhook (BEHAVIOUR.md §1.5).
+"""The ClusterVirtualImage validating webhook (BEHAVIOUR.md §1.5), enforcing the rules of the collection's
+`image_rules` (the module checks the same functions before it writes):
 
 * CREATE: a name containing "." is refused (legacy objects with one only get a warning on UPDATE).
 * UPDATE that changes the spec (generation): refused while the image is Ready — phase Ready or the Ready
@@ -9,27 +10,25 @@ a spec change of a Ready image is 422 Invalid, the status this project's issue #
 
 from __future__ import annotations
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_rules import name_problem, spec_change_problem
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabulary import CLUSTER_VIRTUAL_IMAGE, DVP_GROUP
+
 from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
 from ..api.errors import webhook_denied
-from .datasource import GROUP
 
 WEBHOOK = "cvi.virtualization-controller.validate.d8-virtualization"
-NAME_RULE = "the name of a ClusterVirtualImage must not contain '.'; allowed are lowercase letters, digits and '-'"
 
 
 def register(admission: Admission) -> None:
-    @admission.validate(GROUP, "ClusterVirtualImage", operations=(CREATE, UPDATE))
+    @admission.validate(DVP_GROUP, CLUSTER_VIRTUAL_IMAGE, operations=(CREATE, UPDATE))
     def validate_cvi(request: AdmissionRequest) -> None:
-        name = request.obj["metadata"]["name"]
-        if "." in name:
+        problem = name_problem(request.obj["metadata"]["name"])
+        if problem is not None:
             if request.operation == CREATE:
-                raise webhook_denied(WEBHOOK, f"{name!r}: {NAME_RULE}")
-            request.warnings.append(f"{name!r}: {NAME_RULE}")
-        if request.operation != UPDATE or not request.generation_changed:
+                raise webhook_denied(WEBHOOK, problem)
+            request.warnings.append(problem)
+        if request.operation != UPDATE:
             return
-        status = request.old.get("status") or {}
-        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-        if status.get("phase") == "Ready" or ready.get("status") == "True":
-            raise webhook_denied(
-                WEBHOOK, f"ClusterVirtualImage {name!r} is Ready: its spec can no longer be changed (delete and recreate it instead)", code=422
-            )
+        problem = spec_change_problem(request.old, request.generation_changed)
+        if problem is not None:
+            raise webhook_denied(WEBHOOK, problem, code=422)

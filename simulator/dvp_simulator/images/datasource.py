@@ -11,11 +11,18 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..api.service import ObjectService
+from ..store.store import Store
 from .dvcr import repository
 
-GROUP = "virtualization.deckhouse.io"
+GROUP = v.DVP_GROUP
 DOCKER_CONFIG_KEY = ".dockerconfigjson"
+VMS = v.resource_key(v.VIRTUAL_MACHINE)
+# Secondary indexes (store.add_index), registered by `register_indexes`:
+SOURCE_INDEX = "dataSourceRef"  # on images: the object or pull secret the data source waits for
+MOUNT_INDEX = "mountedBlockDevice"  # on VMs: the block devices a running VM mounts
 
 
 @dataclass
@@ -46,31 +53,54 @@ def _find(service: ObjectService, kind: str, namespace: str, name: str) -> dict[
     return service.find(rt, namespace, name) if rt is not None else None
 
 
-def mounted_by(service: ObjectService, kind: str, name: str, namespace: str | None = None) -> list[str]:
-    """`<ns>/<vm>` of the virtual machines that mount the block device: listed in status.blockDeviceRefs and not
-    Stopped (a VM with no phase yet does not count)."""
-    rt = service.registry.by_kind(GROUP, "VirtualMachine")
-    if rt is None:
-        return []
+def object_value(kind: str, namespace: str, name: str) -> str:
+    """An object as an index value: `Kind/namespace/name` (namespace "" for cluster-scoped kinds)."""
+    return f"{kind}/{'' if kind == v.CLUSTER_VIRTUAL_IMAGE else namespace}/{name}"
+
+
+def source_refs(obj: dict[str, Any]) -> list[str]:
+    """SOURCE_INDEX: the objects an image's data source depends on (its ObjectRef, its imagePullSecret)."""
+    source = (obj.get("spec") or {}).get("dataSource") or {}
+    ref = source.get("objectRef") or {}
+    secret = (source.get("containerImage") or {}).get("imagePullSecret") or {}
     out = []
-    for entry in service.store.list(rt.key, namespace):
-        status = entry.obj.get("status") or {}
-        if status.get("phase") in (None, "", "Stopped"):
-            continue
-        if any(ref.get("kind") == kind and ref.get("name") == name for ref in status.get("blockDeviceRefs") or []):
-            out.append(f"{entry.namespace}/{entry.name}")
+    if ref.get("kind") and ref.get("name"):
+        out.append(object_value(ref["kind"], ref.get("namespace", ""), ref["name"]))
+    if secret.get("name") and secret.get("namespace"):
+        out.append(object_value(v.SECRET, secret["namespace"], secret["name"]))
     return out
+
+
+def mounted_devices(vm: dict[str, Any]) -> list[str]:
+    """MOUNT_INDEX: the block devices of a VM that mounts them — listed in status.blockDeviceRefs and not Stopped
+    (a VM with no phase yet does not count). Namespaced devices are in the VM's namespace."""
+    status = vm.get("status") or {}
+    if status.get("phase") in (None, "", v.VM_STOPPED):
+        return []
+    namespace = vm["metadata"].get("namespace", "")
+    return [object_value(r["kind"], namespace, r["name"]) for r in status.get("blockDeviceRefs") or [] if r.get("kind") and r.get("name")]
+
+
+def register_indexes(store: Store, image_resources: list[str]) -> None:
+    store.add_index(VMS, MOUNT_INDEX, mounted_devices)
+    for res in image_resources:
+        store.add_index(res, SOURCE_INDEX, source_refs)
+
+
+def mounted_by(service: ObjectService, kind: str, name: str, namespace: str | None = None) -> list[str]:
+    """`<ns>/<vm>` of the virtual machines that mount the block device (see `mounted_devices`), from the index."""
+    return [f"{e.namespace}/{e.name}" for e in service.store.by_index(VMS, MOUNT_INDEX, object_value(kind, namespace or "", name))]
 
 
 def resolve(service: ObjectService, spec: dict[str, Any]) -> Readiness:
     source = spec.get("dataSource") or {}
     kind = source.get("type", "")
-    if kind == "HTTP":
+    if kind == v.SOURCE_HTTP:
         http = source.get("http") or {}
-        return Readiness(True, "DatasourceReady", source=Source(kind, http.get("checksum") or {}, url=http.get("url", ""), ca_bundle=http.get("caBundle")))
-    if kind == "Upload":
-        return Readiness(True, "DatasourceReady", source=Source(kind, (source.get("upload") or {}).get("checksum") or {}))
-    if kind == "ContainerImage":
+        return Readiness(True, v.REASON_DATASOURCE_READY, source=Source(kind, http.get("checksum") or {}, url=http.get("url", ""), ca_bundle=http.get("caBundle")))
+    if kind == v.SOURCE_UPLOAD:
+        return Readiness(True, v.REASON_DATASOURCE_READY, source=Source(kind, (source.get("upload") or {}).get("checksum") or {}))
+    if kind == v.SOURCE_CONTAINER_IMAGE:
         return _container_image(service, source.get("containerImage") or {})
     return _object_ref(service, source.get("objectRef") or {})
 
@@ -80,48 +110,48 @@ def _container_image(service: ObjectService, spec: dict[str, Any]) -> Readiness:
     secret_ref = spec.get("imagePullSecret") or {}
     if secret_ref.get("name"):
         ns, name = secret_ref.get("namespace", ""), secret_ref["name"]
-        secret = service.find(service.registry.types["/secrets"], ns, name) if ns else None
+        secret = service.find(service.registry.types[v.resource_key(v.SECRET)], ns, name) if ns else None
         if secret is None:
-            return Readiness(False, "ContainerRegistrySecretNotFound", f"Container registry secret {ns}/{name} not found.")
+            return Readiness(False, v.REASON_REGISTRY_SECRET_NOT_FOUND, f"Container registry secret {ns}/{name} not found.")
         encoded = (secret.get("data") or {}).get(DOCKER_CONFIG_KEY)
         plain = (secret.get("stringData") or {}).get(DOCKER_CONFIG_KEY)
         docker_config = base64.b64decode(encoded) if encoded else plain.encode() if plain else None
-    src = Source("ContainerImage", image=spec.get("image", ""), ca_bundle=spec.get("caBundle"), docker_config=docker_config)
-    return Readiness(True, "DatasourceReady", source=src)
+    src = Source(v.SOURCE_CONTAINER_IMAGE, image=spec.get("image", ""), ca_bundle=spec.get("caBundle"), docker_config=docker_config)
+    return Readiness(True, v.REASON_DATASOURCE_READY, source=src)
 
 
 def _object_ref(service: ObjectService, ref: dict[str, Any]) -> Readiness:
     kind, name, ns = ref.get("kind", ""), ref.get("name", ""), ref.get("namespace", "")
-    obj = _find(service, kind, "" if kind == "ClusterVirtualImage" else ns, name)
+    obj = _find(service, kind, "" if kind == v.CLUSTER_VIRTUAL_IMAGE else ns, name)
     status = (obj or {}).get("status") or {}
-    ready = status.get("phase") == "Ready"
-    where = name if kind == "ClusterVirtualImage" else f"{ns}/{name}"
+    ready = status.get("phase") == v.READY
+    where = name if kind == v.CLUSTER_VIRTUAL_IMAGE else f"{ns}/{name}"
     what = "not found" if obj is None else "not ready yet"
     uid = (obj or {}).get("metadata", {}).get("uid", "")
-    if kind == "ClusterVirtualImage":
+    if kind == v.CLUSTER_VIRTUAL_IMAGE:
         if not ready or not (status.get("target") or {}).get("registryURL"):
-            return Readiness(False, "ClusterImageNotReady", f"ClusterVirtualImage {where} {what}.")
-        return Readiness(True, "DatasourceReady", source=Source("ObjectRef", copy_from=(repository("cvi", name), uid), source_uid=uid))
-    if kind == "VirtualImage":
+            return Readiness(False, v.REASON_CLUSTER_IMAGE_NOT_READY, f"ClusterVirtualImage {where} {what}.")
+        return Readiness(True, v.REASON_DATASOURCE_READY, source=Source(v.SOURCE_OBJECT_REF, copy_from=(repository("cvi", name), uid), source_uid=uid))
+    if kind == v.VIRTUAL_IMAGE:
         if not ready:
-            return Readiness(False, "ImageNotReady", f"VirtualImage {where} {what}.")
-        if (obj.get("spec") or {}).get("storage", "ContainerRegistry") == "ContainerRegistry":
-            return Readiness(True, "DatasourceReady", source=Source("ObjectRef", copy_from=(repository("vi", name, ns), uid), source_uid=uid))
-        return Readiness(True, "DatasourceReady", source=_pvc_copy(kind, where, uid))
-    if kind == "VirtualDisk":
+            return Readiness(False, v.REASON_IMAGE_NOT_READY, f"VirtualImage {where} {what}.")
+        if (obj.get("spec") or {}).get("storage", v.STORAGE_CONTAINER_REGISTRY) == v.STORAGE_CONTAINER_REGISTRY:
+            return Readiness(True, v.REASON_DATASOURCE_READY, source=Source(v.SOURCE_OBJECT_REF, copy_from=(repository("vi", name, ns), uid), source_uid=uid))
+        return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(kind, where, uid))
+    if kind == v.VIRTUAL_DISK:
         if not ready:
-            return Readiness(False, "VirtualDiskNotReady", f"VirtualDisk {where} {what}.")
-        users = mounted_by(service, "VirtualDisk", name, ns)
+            return Readiness(False, v.REASON_DISK_NOT_READY, f"VirtualDisk {where} {what}.")
+        users = mounted_by(service, v.VIRTUAL_DISK, name, ns)
         if users:
-            return Readiness(False, "VirtualDiskAttachedToVirtualMachine", f"VirtualDisk {where} is attached to the running virtual machine {users[0]}.")
-        return Readiness(True, "DatasourceReady", source=_pvc_copy(kind, where, uid))
+            return Readiness(False, v.REASON_DISK_ATTACHED, f"VirtualDisk {where} is attached to the running virtual machine {users[0]}.")
+        return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(kind, where, uid))
     if not ready:
-        return Readiness(False, "VirtualDiskSnapshotNotReady", f"VirtualDiskSnapshot {where} {what}.")
-    return Readiness(True, "DatasourceReady", source=_pvc_copy(kind, where, uid))
+        return Readiness(False, v.REASON_SNAPSHOT_NOT_READY, f"VirtualDiskSnapshot {where} {what}.")
+    return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(kind, where, uid))
 
 
 def _pvc_copy(kind: str, where: str, uid: str) -> Source:
     """Data held in a PVC: the simulator has no volume data to copy yet (disks arrive with the VM work)."""
     return Source(
-        "ObjectRef", copy_refusal=f"copying from the {kind} {where} (data in a PersistentVolumeClaim) is not supported by the simulator", source_uid=uid
+        v.SOURCE_OBJECT_REF, copy_refusal=f"copying from the {kind} {where} (data in a PersistentVolumeClaim) is not supported by the simulator", source_uid=uid
     )

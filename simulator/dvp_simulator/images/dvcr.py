@@ -47,6 +47,9 @@ def registry_url(repo: str, uid: str) -> str:
 class DVCR:
     def __init__(self, root: Path):
         self.root = root
+        # Images may hold private data: the registry folder is its owner's alone (also one an older version left open).
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        root.chmod(0o700)
 
     def folder(self, repo: str, uid: str) -> Path:
         return self.root / repo / uid
@@ -57,7 +60,7 @@ class DVCR:
     def staging(self, repo: str, uid: str) -> Path:
         """A new, empty folder for one import attempt."""
         path = self.root / repo / f"{uid}.importing.{secrets.token_hex(4)}"
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, mode=0o700)
         return path
 
     def commit(self, staging: Path, repo: str, uid: str, image: StoredImage) -> None:

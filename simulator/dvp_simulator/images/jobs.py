@@ -1,5 +1,7 @@
 """Imports in flight, one `Job` per image: an asyncio task reading its source, or — for Upload — a session
-waiting for the user's PUT. The CVI controller starts, reads and cancels jobs; a job never writes objects. It
+waiting for the user's PUT. Jobs are keyed by the image's identity (resource, namespace, name; the uid and
+generation say which incarnation and spec the job imports), so a VirtualImage `ns/x` and a ClusterVirtualImage
+`x` never share one. The CVI controller starts, reads and cancels jobs; a job never writes objects. It
 wakes the controller, which turns the job's state into status: at once when the state changes, and at most
 every WAKE_INTERVAL seconds while bytes flow (progress is real transfer progress, so these are real seconds).
 """
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabulary import SOURCE_HTTP, SOURCE_OBJECT_REF, SOURCE_UPLOAD
+
 from .checksums import Checksums
 from .datasource import Source
 from .dvcr import DISK_FILE, DVCR, StoredImage, registry_url
@@ -35,6 +39,25 @@ RUNNING, WAITING, SUCCEEDED, FAILED = "Running", "WaitingForUpload", "Succeeded"
 
 Feed = Callable[[bytes], Awaitable[None]]
 Expect = Callable[[int | None], None]
+Slot = tuple[str, str, str]  # (resource, namespace, name): at most one job per object
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """The identity of the object a job imports for: the store's resource key, namespace ("" when cluster-wide),
+    name, and the uid of this incarnation of it."""
+
+    resource: str
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def slot(self) -> Slot:
+        return (self.resource, self.namespace, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.resource} {self.namespace}/{self.name}" if self.namespace else f"{self.resource} {self.name}"
 
 
 class UploadInterrupted(Exception):
@@ -43,8 +66,7 @@ class UploadInterrupted(Exception):
 
 @dataclass(eq=False)
 class Job:
-    name: str
-    uid: str
+    ref: ImageRef
     generation: int
     repo: str
     source: Source
@@ -95,50 +117,51 @@ class Job:
 class Importer:
     def __init__(self, dvcr: DVCR):
         self.dvcr = dvcr
-        self.wake: Callable[[str], None] = lambda name: None  # set by the controller's assembly
-        self.jobs: dict[str, Job] = {}  # by image name
+        self.wake: Callable[[ImageRef], None] = lambda ref: None  # set by the controller's assembly
+        self.jobs: dict[Slot, Job] = {}
         self.uploads: dict[str, Job] = {}  # by upload token
 
     # -- the controller's side -----------------------------------------------------------------------------
-    def job(self, name: str, uid: str, generation: int) -> Job | None:
-        """The job importing this generation of this object, if one exists."""
-        job = self.jobs.get(name)
-        return job if job is not None and (job.uid, job.generation) == (uid, generation) else None
+    def job(self, ref: ImageRef, generation: int) -> Job | None:
+        """The job importing this generation of this incarnation of the object, if one exists."""
+        job = self.jobs.get(ref.slot)
+        return job if job is not None and (job.ref, job.generation) == (ref, generation) else None
 
-    def start(self, name: str, uid: str, generation: int, repo: str, source: Source, token: str = "") -> Job:
-        """Start importing (any other job for the name is cancelled). An Upload job waits for its token's PUT."""
-        self.cancel(name)
-        job = Job(name, uid, generation, repo, source)
-        self.jobs[name] = job
-        if source.type == "Upload":
+    def start(self, ref: ImageRef, generation: int, repo: str, source: Source, token: str = "") -> Job:
+        """Start importing (any other job for the object is cancelled). An Upload job waits for its token's PUT."""
+        self.cancel(ref.slot)
+        job = Job(ref, generation, repo, source)
+        self.jobs[ref.slot] = job
+        if source.type == SOURCE_UPLOAD:
             job.state, job.token = WAITING, token or secrets.token_urlsafe(24)
             self.uploads[job.token] = job
-        elif source.type == "ObjectRef":
+        elif source.type == SOURCE_OBJECT_REF:
             job.task = asyncio.create_task(self._copy(job))
         else:
-            produce = self._download if source.type == "HTTP" else self._pull
+            produce = self._download if source.type == SOURCE_HTTP else self._pull
             job.task = asyncio.create_task(self._import(job, partial(produce, job)))
         return job
 
-    def cancel(self, name: str) -> None:
-        """Stop and forget the name's job; whatever it had written is discarded by its task."""
-        job = self.jobs.pop(name, None)
+    def cancel(self, slot: Slot) -> None:
+        """Stop and forget the object's job, whichever incarnation it was for; whatever it had written is
+        discarded by its task."""
+        job = self.jobs.pop(slot, None)
         if job is None:
             return
         self.uploads.pop(job.token, None)
         if job.task is not None and not job.task.done():
             job.task.cancel()
 
-    def forget(self, name: str) -> None:
+    def forget(self, slot: Slot) -> None:
         """The controller has recorded the outcome; the job is no longer needed."""
-        job = self.jobs.pop(name, None)
+        job = self.jobs.pop(slot, None)
         if job is not None:
             self.uploads.pop(job.token, None)
 
     async def stop(self) -> None:
         tasks = [job.task for job in self.jobs.values() if job.task is not None and not job.task.done()]
-        for name in list(self.jobs):
-            self.cancel(name)
+        for slot in list(self.jobs):
+            self.cancel(slot)
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- the upload endpoint's side ------------------------------------------------------------------------
@@ -150,7 +173,7 @@ class Importer:
         if job.state != WAITING:
             return 409, "an upload to this image is already in progress or finished"
         job.state, job.task, job.report_due = RUNNING, asyncio.current_task(), True
-        self.wake(job.name)
+        self.wake(job.ref)
 
         async def body(feed: Feed, expect: Expect, staging: Path) -> None:
             expect(request.content_length)
@@ -170,7 +193,7 @@ class Importer:
 
         await self._import(job, body)
         if job.state == SUCCEEDED:
-            return 200, f"upload complete: {job.image.format} image stored as {registry_url(job.repo, job.uid)}"
+            return 200, f"upload complete: {job.image.format} image stored as {registry_url(job.repo, job.ref.uid)}"
         if job.state == WAITING:
             return 400, "the upload broke off; the image is waiting for another upload"
         return 400, f"the upload was refused: {job.error}"
@@ -188,7 +211,7 @@ class Importer:
 
     async def _import(self, job: Job, produce: Callable[[Feed, Expect, Path], Awaitable[None]]) -> None:
         """Source bytes → checked, decompressed disk file → inspected → committed to DVCR; outcome on the job."""
-        staging = self.dvcr.staging(job.repo, job.uid)
+        staging = self.dvcr.staging(job.repo, job.ref.uid)
         writer = ImageWriter(staging / DISK_FILE, Checksums(job.source.checksum))
         closed = False
         loop = asyncio.get_running_loop()
@@ -199,7 +222,7 @@ class Importer:
             job.advance(len(chunk), now)
             if now - job.last_wake >= WAKE_INTERVAL:
                 job.last_wake, job.report_due = now, True
-                self.wake(job.name)
+                self.wake(job.ref)
 
         def expect(total: int | None) -> None:
             job.total = total
@@ -212,17 +235,17 @@ class Importer:
             shutil.rmtree(staging / "pull", ignore_errors=True)
             info = await inspect(staging / DISK_FILE)
             job.image = StoredImage(info.format, written.size, info.virtual_size)
-            self.dvcr.commit(staging, job.repo, job.uid, job.image)
+            self.dvcr.commit(staging, job.repo, job.ref.uid, job.image)
             job.state = SUCCEEDED
         except ImportFailure as failure:
             job.state, job.error = FAILED, failure.message
         except UploadInterrupted as why:
-            log.info("upload to %s interrupted: %s", job.name, why)
+            log.info("upload to %s interrupted: %s", job.ref, why)
             job.restart_upload()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug: the image fails visibly instead of hanging in Provisioning
-            log.exception("import of %s failed unexpectedly", job.name)
+            log.exception("import of %s failed unexpectedly", job.ref)
             job.state, job.error = FAILED, f"internal error of the simulator's importer: {exc}"
         finally:
             if not closed:
@@ -231,7 +254,7 @@ class Importer:
                 shutil.rmtree(staging, ignore_errors=True)
             if job.state != WAITING:
                 self.uploads.pop(job.token, None)
-            self.wake(job.name)
+            self.wake(job.ref)
 
     async def _copy(self, job: Job) -> None:
         """ObjectRef: the referenced image's DVCR data, copied (hard-linked) under this image's name."""
@@ -240,11 +263,11 @@ class Importer:
             if source.copy_refusal:
                 raise ImportFailure(source.copy_refusal)
             repo, uid = source.copy_from
-            image = await asyncio.get_running_loop().run_in_executor(None, self.dvcr.clone, repo, uid, job.repo, job.uid)
+            image = await asyncio.get_running_loop().run_in_executor(None, self.dvcr.clone, repo, uid, job.repo, job.ref.uid)
             if image is None:
                 raise ImportFailure(f"the source image {registry_url(repo, uid)} is missing from DVCR")
             job.image, job.total, job.done, job.state = image, image.stored_bytes, image.stored_bytes, SUCCEEDED
         except ImportFailure as failure:
             job.state, job.error = FAILED, failure.message
         finally:
-            self.wake(job.name)
+            self.wake(job.ref)

@@ -1,11 +1,11 @@
 """A fake node: its Node object, its kubelet's heartbeats (Lease renewals, Ready condition), its virt-handler
-pod, and its own libvirt test-driver connection — the node's "hypervisor" that later issues run domains on."""
+pod, and its own libvirt test-driver instance — the node's hypervisor (hypervisor.py) that later issues run
+domains on."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import ipaddress
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +14,8 @@ from ..api.errors import APIError
 from ..api.service import ObjectService, WriteOptions
 from ..clock import Clock
 from .cpu import cpu_labels
-from .topology import NodeSpec, Topology
+from .hypervisor import Hypervisor
+from .topology import NodeSpec
 
 log = logging.getLogger("dvp_simulator.nodes")
 LEASE_DURATION = 40  # seconds, as the kubelet's default
@@ -27,11 +28,11 @@ KUBELET = "kubelet"
 @dataclass
 class NodeAgent:
     spec: NodeSpec
-    index: int
-    topology: Topology
     service: ObjectService
     clock: Clock
-    hypervisor: Any = None
+    hypervisor: Hypervisor
+    # fraction of LEASE_RENEW before the first renewal, so a fleet's renewals spread over the interval
+    phase: float = 0.0
     task: asyncio.Task | None = None
     healthy: bool = True
     stats: dict[str, int] = field(default_factory=lambda: {"renewals": 0})
@@ -40,9 +41,7 @@ class NodeAgent:
     def node_object(self) -> dict[str, Any]:
         s = self.spec
         labels = {"kubernetes.io/hostname": s.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", **cpu_labels(s.cpu), **s.labels}
-        pod_net = ipaddress.ip_network(self.topology.pod_cidr)
-        subnets = list(pod_net.subnets(new_prefix=max(pod_net.prefixlen, 24))) if pod_net.prefixlen <= 24 else [pod_net]
-        pod_cidr = str(subnets[self.index % len(subnets)])
+        pod_cidr = s.pod_cidr
         uid = hashlib.sha256(s.name.encode()).hexdigest()
         now = self.clock.stamp()
         capacity = {"cpu": str(s.cpu.cores), "memory": _ki(s.memory_bytes), "pods": "110", "devices.virtualization.deckhouse.io/kvm": "1k"}
@@ -136,7 +135,8 @@ class NodeAgent:
 
     # -- life ----------------------------------------------------------------------------------------------
     async def run(self) -> None:
-        since_status = 0.0
+        since_status = (1.0 - self.phase) * LEASE_RENEW  # status heartbeats are spread like the renewals
+        await self.clock.sleep(self.phase * LEASE_RENEW)
         while True:
             await self.clock.sleep(LEASE_RENEW)
             if not self.healthy:
@@ -151,23 +151,15 @@ class NodeAgent:
                 log.warning("node %s: heartbeat failed: %s", self.spec.name, exc.message)
 
     def start(self) -> None:
-        self.open_hypervisor()
+        """Register the node and start its kubelet loop; the hypervisor opens on first use."""
         self.register()
         self.task = asyncio.create_task(self.run(), name=f"node-{self.spec.name}")
-
-    def open_hypervisor(self) -> None:
-        import libvirt
-
-        if self.hypervisor is None:
-            self.hypervisor = libvirt.open("test:///default")
 
     async def stop(self) -> None:
         if self.task is not None:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
-        if self.hypervisor is not None:
-            self.hypervisor.close()
-            self.hypervisor = None
+        self.hypervisor.close()
 
 
 def _condition(type_: str, status: str, reason: str, message: str, now: str) -> dict[str, str]:

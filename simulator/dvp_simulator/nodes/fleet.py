@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+
 from ..api.service import ObjectService
 from ..clock import Clock
 from .agent import NodeAgent
 from .cpu import check_cpu
+from .hypervisor import Hypervisor
 from .topology import Topology
 
 
 class Fleet:
+    """The node agents of a topology. Each node's hypervisor XML lives in a private temporary folder (0700)
+    removed at stop; the libvirt connections open on first use, so a large fleet starts without them."""
+
     def __init__(self, topology: Topology, service: ObjectService, clock: Clock):
         for i, spec in enumerate(topology.nodes):
             check_cpu(spec.cpu, f"nodes[{i}] ({spec.name})")
         self.topology = topology
-        self.agents = {spec.name: NodeAgent(spec, i, topology, service, clock) for i, spec in enumerate(topology.nodes)}
+        self.directory = Path(tempfile.mkdtemp(prefix="dvp-sim-nodes-")) if topology.nodes else None
+        count = len(topology.nodes)
+        self.agents = {
+            spec.name: NodeAgent(spec, service, clock, Hypervisor(spec, self.directory), phase=i / count)
+            for i, spec in enumerate(topology.nodes)
+        }  # fmt: skip
+
+    def hypervisor(self, node: str) -> Hypervisor:
+        """The named node's hypervisor (KeyError for a node not in the topology)."""
+        return self.agents[node].hypervisor
 
     def start(self) -> None:
         for agent in self.agents.values():
             agent.start()
 
     async def stop(self) -> None:
-        for agent in self.agents.values():
-            await agent.stop()
+        await asyncio.gather(*(agent.stop() for agent in self.agents.values()))
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)

@@ -13,6 +13,11 @@ import yaml
 _QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti)?$")
 _UNITS = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 FENCING_MODES = ("Watchdog", "Notify")
+DEFAULT_POD_CIDR = "10.111.0.0/16"
+DEFAULT_SERVICE_CIDR = "10.222.0.0/16"
+DEFAULT_NODE_CIDR = "192.168.0.0/16"
+DEFAULT_NODE_POD_PREFIX = 24  # Deckhouse's podSubnetNodeCIDRPrefix default: a /24 of pod addresses per node
+FIRST_NODE_ADDRESS = 10  # generated node addresses start at the node network's 10th address (room for gateways)
 
 
 class TopologyError(ValueError):
@@ -38,6 +43,7 @@ class NodeSpec:
     address: str
     fencing_enabled: bool
     fencing_mode: str
+    pod_cidr: str  # this node's share of the cluster pod network (Node spec.podCIDR)
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,7 @@ class Topology:
     pod_cidr: str
     service_cidr: str
     nodes: list[NodeSpec] = field(default_factory=list)
+    node_cidr: str = DEFAULT_NODE_CIDR
 
 
 def load(path: Path) -> Topology:
@@ -56,20 +63,85 @@ def load(path: Path) -> Topology:
 
 
 def parse(doc: Any, where: str = "topology") -> Topology:
+    """Validate a topology document and give every node an InternalIP (explicit, or the next free one of
+    cluster.nodeSubnetCIDR) and a distinct podCIDR (the i-th /podSubnetNodeCIDRPrefix of cluster.podSubnetCIDR).
+    Raises TopologyError naming the offending field, also when a network is too small for the nodes."""
     if not isinstance(doc, dict):
         raise TopologyError(f"{where}: expected a mapping with 'cluster' and 'nodes'")
     cluster = doc.get("cluster") or {}
-    pod_cidr = _cidr(cluster.get("podSubnetCIDR", "10.111.0.0/16"), f"{where}: cluster.podSubnetCIDR")
-    service_cidr = _cidr(cluster.get("serviceSubnetCIDR", "10.222.0.0/16"), f"{where}: cluster.serviceSubnetCIDR")
+    if not isinstance(cluster, dict):
+        raise TopologyError(f"{where}: cluster: expected a mapping")
+    pod_cidr = _cidr(cluster.get("podSubnetCIDR", DEFAULT_POD_CIDR), f"{where}: cluster.podSubnetCIDR")
+    service_cidr = _cidr(cluster.get("serviceSubnetCIDR", DEFAULT_SERVICE_CIDR), f"{where}: cluster.serviceSubnetCIDR")
+    node_cidr = _cidr(cluster.get("nodeSubnetCIDR", DEFAULT_NODE_CIDR), f"{where}: cluster.nodeSubnetCIDR")
+    raws = doc.get("nodes") or []
+    if not isinstance(raws, list):
+        raise TopologyError(f"{where}: nodes: expected a list")
+    pod_cidrs = _pod_cidrs(pod_cidr, cluster.get("podSubnetNodeCIDRPrefix", DEFAULT_NODE_POD_PREFIX), len(raws), where)
+    addresses = _addresses(raws, ipaddress.ip_network(node_cidr), where)
     nodes = []
     seen = set()
-    for i, raw in enumerate(doc.get("nodes") or []):
-        node = _node(raw, f"{where}: nodes[{i}]", i)
+    for i, raw in enumerate(raws):
+        node = _node(raw, f"{where}: nodes[{i}]", addresses[i], pod_cidrs(i))
         if node.name in seen:
             raise TopologyError(f"{where}: nodes[{i}].name: duplicate node name {node.name!r}")
         seen.add(node.name)
         nodes.append(node)
-    return Topology(pod_cidr, service_cidr, nodes)
+    return Topology(pod_cidr, service_cidr, nodes, node_cidr)
+
+
+def _pod_cidrs(pod_cidr: str, prefix: Any, count: int, where: str):
+    """The i-th node's pod subnet, by arithmetic (no enumeration of the network's subnets)."""
+    net = ipaddress.ip_network(pod_cidr)
+    field_ = f"{where}: cluster.podSubnetNodeCIDRPrefix"
+    if isinstance(prefix, str) and prefix.isdigit():
+        prefix = int(prefix)  # Deckhouse's ClusterConfiguration writes it as a string
+    if not isinstance(prefix, int) or isinstance(prefix, bool) or not net.prefixlen <= prefix <= net.max_prefixlen:
+        raise TopologyError(f"{field_}: must be a prefix length between {net.prefixlen} (that of cluster.podSubnetCIDR {pod_cidr}) and {net.max_prefixlen}")
+    room = 2 ** (prefix - net.prefixlen)
+    if count > room:
+        raise TopologyError(
+            f"{where}: cluster.podSubnetCIDR: {pod_cidr} has room for {room} node pod subnets of /{prefix}, "
+            f"but the topology has {count} nodes; use a larger podSubnetCIDR or a longer podSubnetNodeCIDRPrefix"
+        )
+    base, size = int(net.network_address), 2 ** (net.max_prefixlen - prefix)
+    return lambda i: str(type(net)((base + i * size, prefix)))
+
+
+def _addresses(raws: list[Any], net: ipaddress.IPv4Network | ipaddress.IPv6Network, where: str) -> list[str]:
+    """Each node's InternalIP: its own `address`, or else the next address of the node network not taken by
+    an explicit one, from the network's FIRST_NODE_ADDRESS-th on."""
+    explicit: dict[str, int] = {}
+    for i, raw in enumerate(raws):
+        address = raw.get("address") if isinstance(raw, dict) else None
+        if not address:
+            continue
+        try:
+            address = str(ipaddress.ip_address(address))
+        except ValueError as exc:
+            raise TopologyError(f"{where}: nodes[{i}].address: {exc}") from exc
+        if address in explicit:
+            raise TopologyError(f"{where}: nodes[{i}].address: {address} is already the address of nodes[{explicit[address]}]")
+        explicit[address] = i
+    ip = type(net.network_address)
+    candidate, last = int(net.network_address) + FIRST_NODE_ADDRESS, int(net.broadcast_address) - 1
+    out = []
+    for i, raw in enumerate(raws):
+        address = raw.get("address") if isinstance(raw, dict) else None
+        if address:
+            out.append(str(ipaddress.ip_address(address)))
+            continue
+        while candidate <= last and str(ip(candidate)) in explicit:
+            candidate += 1
+        if candidate > last:
+            room = max(0, last - int(net.network_address) - FIRST_NODE_ADDRESS + 1)
+            raise TopologyError(
+                f"{where}: cluster.nodeSubnetCIDR: {net} has room for {room} generated node addresses, not enough for "
+                f"nodes[{i}]; use a larger nodeSubnetCIDR or give the nodes an explicit address"
+            )
+        out.append(str(ip(candidate)))
+        candidate += 1
+    return out
 
 
 def _cidr(value: Any, where: str) -> str:
@@ -79,7 +151,7 @@ def _cidr(value: Any, where: str) -> str:
         raise TopologyError(f"{where}: {exc}") from exc
 
 
-def _node(raw: Any, where: str, index: int) -> NodeSpec:
+def _node(raw: Any, where: str, address: str, pod_cidr: str) -> NodeSpec:
     if not isinstance(raw, dict) or not raw.get("name"):
         raise TopologyError(f"{where}: a node needs at least a name")
     cpu = raw.get("cpu") or {}
@@ -96,11 +168,6 @@ def _node(raw: Any, where: str, index: int) -> NodeSpec:
     mode = fencing.get("mode", "Watchdog")
     if mode not in FENCING_MODES:
         raise TopologyError(f"{where}.fencing.mode: must be one of {', '.join(FENCING_MODES)}")
-    address = raw.get("address") or f"192.168.{10 + index // 250}.{10 + index % 250}"
-    try:
-        ipaddress.ip_address(address)
-    except ValueError as exc:
-        raise TopologyError(f"{where}.address: {exc}") from exc
     return NodeSpec(
         name=str(raw["name"]),
         labels={str(k): str(v) for k, v in (raw.get("labels") or {}).items()},
@@ -111,4 +178,5 @@ def _node(raw: Any, where: str, index: int) -> NodeSpec:
         address=address,
         fencing_enabled=bool(fencing.get("enabled", False)),
         fencing_mode=mode,
+        pod_cidr=pod_cidr,
     )

@@ -6,13 +6,22 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
 from ..api.errors import APIError, webhook_denied
 from ..conversions import convert_vmclass
+from ..store.store import Store
 
-GROUP = "virtualization.deckhouse.io"
+GROUP = v.DVP_GROUP
+CLASSES = v.resource_key(v.VIRTUAL_MACHINE_CLASS)
 WEBHOOK = "vmclass.virtualization-controller.validate.d8-virtualization"
-DEFAULT_ANNOTATION = "virtualmachineclass.virtualization.deckhouse.io/is-default-class"
+DEFAULT_ANNOTATION = v.DEFAULT_CLASS_ANNOTATION
+DEFAULT_INDEX = "defaultClass"  # classes annotated as the default: answers "is there another default?" at once
+
+
+def default_value(obj: dict[str, Any]) -> list[str]:
+    return ["true"] if (obj["metadata"].get("annotations") or {}).get(DEFAULT_ANNOTATION) == "true" else []
 
 
 def _reject(request: AdmissionRequest, message: str) -> APIError:
@@ -21,7 +30,7 @@ def _reject(request: AdmissionRequest, message: str) -> APIError:
 
 def _v1alpha2(obj: dict[str, Any] | None) -> dict[str, Any] | None:
     """Both versions are validated in v1alpha2 terms (integer core fractions), as the platform does."""
-    return None if obj is None else convert_vmclass(copy.deepcopy(obj), "v1alpha2")
+    return None if obj is None else convert_vmclass(copy.deepcopy(obj), v.V1ALPHA2)
 
 
 def overlapping_policy(policies: list[dict[str, Any]]) -> tuple[int, int] | None:
@@ -40,8 +49,10 @@ def overlapping_policy(policies: list[dict[str, Any]]) -> tuple[int, int] | None
     return None
 
 
-def register(admission: Admission) -> None:
-    @admission.validate(GROUP, "VirtualMachineClass", operations=(CREATE, UPDATE))
+def register(admission: Admission, store: Store) -> None:
+    store.add_index(CLASSES, DEFAULT_INDEX, default_value)
+
+    @admission.validate(GROUP, v.VIRTUAL_MACHINE_CLASS, operations=(CREATE, UPDATE))
     def validate(request: AdmissionRequest) -> None:
         obj = _v1alpha2(request.obj)
         old = _v1alpha2(request.old)
@@ -69,11 +80,9 @@ def register(admission: Admission) -> None:
             return
         if value != "true":
             raise _reject(request, f'the annotation {DEFAULT_ANNOTATION} must be "true", not {value!r}')
-        rt = request.rt
-        for entry in request.service.store.list(rt.key):
-            other = entry.obj
-            if other["metadata"]["name"] != obj["metadata"]["name"] and (other["metadata"].get("annotations") or {}).get(DEFAULT_ANNOTATION) == "true":
-                raise _reject(request, f"the default VirtualMachineClass is already set: {other['metadata']['name']}")
+        for entry in store.by_index(CLASSES, DEFAULT_INDEX, "true"):
+            if entry.name != obj["metadata"]["name"]:
+                raise _reject(request, f"the default VirtualMachineClass is already set: {entry.name}")
 
     def _check_default_core_fraction(request: AdmissionRequest, policies: list[dict[str, Any]], old: dict[str, Any] | None) -> None:
         had_auto = any(p.get("defaultCoreFraction") == "Auto" for p in (old or {}).get("spec", {}).get("sizingPolicies") or [])

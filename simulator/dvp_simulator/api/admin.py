@@ -1,0 +1,104 @@
+"""The simulator's own admin API, outside /api and /apis, behind the same bearer token as the Kubernetes API:
+
+- `POST /simulator/v1/clock/advance` with `{"seconds": N}` steps the simulated clock N seconds forward and fires
+  every timer that falls due (upload timeouts, lease renewals, requeues), in deadline order;
+- `GET /simulator/v1/clock` reads it;
+- `GET /simulator/v1/nodes/<node>` describes the node's hypervisor as libvirt sees it (its own test-driver
+  connection: URI, CPU model, cores, memory, domains).
+
+Answers are Status-shaped JSON (`kind: Status`); bad input gets 400 BadRequest, an unknown path 404, a wrong
+method 405, as the API server answers its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from aiohttp import web
+
+from ..clock import Clock
+from ..nodes.fleet import Fleet
+from ..store.store import dumps
+from .errors import APIError, bad_request
+
+PREFIX = "/simulator/v1/"
+MAX_ADVANCE = 10 * 365 * 86400.0  # ten years: far beyond any timer, short of float trouble in timestamps
+
+
+def register(server: Any, clock: Clock, fleet: Fleet) -> None:
+    """Serve the admin API on `server` (an APIServer) under PREFIX."""
+    admin = Admin(clock, fleet)
+    server.admin_handlers[PREFIX] = admin.handle
+
+
+class Admin:
+    def __init__(self, clock: Clock, fleet: Fleet):
+        self.clock, self.fleet = clock, fleet
+
+    async def handle(self, request: web.Request) -> web.Response:
+        parts = request.path[len(PREFIX) :].strip("/").split("/")
+        if parts == ["clock", "advance"]:
+            _method(request, "POST")
+            seconds = _seconds(await request.read())
+            fired = self.clock.advance(seconds)
+            return _success(f"the clock advanced {seconds:g} s to {self._reading()}; {fired} timers fired")
+        if parts == ["clock"]:
+            _method(request, "GET")
+            return _success(f"the clock reads {self._reading()}")
+        if len(parts) == 2 and parts[0] == "nodes":
+            _method(request, "GET")
+            return self._node(parts[1])
+        raise APIError(404, "the server could not find the requested resource", details={})
+
+    def _reading(self) -> str:
+        return self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    def _node(self, name: str) -> web.Response:
+        agent = self.fleet.agents.get(name)
+        if agent is None:
+            raise APIError(404, f'node "{name}" is not in the topology', details={"name": name, "kind": "nodes"})
+        hv = agent.hypervisor
+        conn = hv.connection
+        model, memory_mib, cpus = conn.getInfo()[:3]
+        body = {
+            "kind": "NodeHypervisor",
+            "apiVersion": "simulator/v1",
+            "metadata": {"name": name},
+            "uri": conn.getURI(),
+            "cpu": {"model": model, "cpus": cpus},
+            "memoryMiB": memory_mib,
+            "domains": hv.domains(),
+        }
+        return web.Response(body=dumps(body), content_type="application/json")
+
+
+def _method(request: web.Request, allowed: str) -> None:
+    if request.method != allowed:
+        raise APIError(405, f"the server does not allow this method on the requested resource (only {allowed})", reason="MethodNotAllowed")
+
+
+def _seconds(raw: bytes) -> float:
+    """`{"seconds": N}` with N a finite number, 0 <= N <= MAX_ADVANCE."""
+    try:
+        body = json.loads(raw or b"null", parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise bad_request(f"the request body could not be decoded: {exc}") from exc
+    if not isinstance(body, dict) or set(body) != {"seconds"}:
+        raise bad_request('the request body must be {"seconds": N}')
+    seconds = body["seconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        raise bad_request(f"seconds: must be a number, not {json.dumps(seconds)}")
+    if not 0 <= seconds <= MAX_ADVANCE:
+        raise bad_request(f"seconds: must be between 0 and {MAX_ADVANCE:.0f} (the clock never goes backwards), not {seconds:g}")
+    return float(seconds)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _success(message: str) -> web.Response:
+    status = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "message": message, "code": 200}
+    return web.Response(body=dumps(status), content_type="application/json")

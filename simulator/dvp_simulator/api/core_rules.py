@@ -1,0 +1,148 @@
+"""kube-apiserver's own rules for Secrets and ConfigMaps, as admission hooks on (group "", kind).
+
+- `stringData` is write-only: merged into `data` (base64) on every write and never stored.
+- `data` values must be base64 (a decode error, 400, before anything else sees them).
+- Keys are config keys (`[-._a-zA-Z0-9]+`, ≤ 253, not `.`/`..`); the total payload is at most 1 MiB.
+- Typed Secrets carry their required keys (docker config JSON, TLS pair).
+- `immutable: true` freezes data (and binaryData), and `immutable` itself; a Secret's `type` never changes.
+
+No message quotes a Secret's values: they are credentials."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from .admission import CREATE, UPDATE, Admission, AdmissionRequest
+from .errors import bad_request, cause, invalid
+
+CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+MAX_DATA_BYTES = 1024 * 1024
+IMMUTABLE = "field is immutable when `immutable` is set"
+REDACTED = "<secret contents redacted>"
+REQUIRED_KEYS = {
+    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
+    "kubernetes.io/dockercfg": (".dockercfg",),
+    "kubernetes.io/tls": ("tls.crt", "tls.key"),
+    "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+}
+
+
+def config_key_errors(key: str) -> list[str]:
+    """IsConfigMapKey's messages."""
+    errs = []
+    if len(key) > 253:
+        errs.append("must be no more than 253 characters")
+    if not CONFIG_KEY.fullmatch(key):
+        errs.append(
+            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
+            "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+        )
+    if key == ".":
+        errs.append("must not be '.'")
+    elif key == "..":
+        errs.append("must not be '..'")
+    elif key.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
+def _decode_failure(kind: str, why: str) -> Exception:
+    return bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: {why}')
+
+
+def _string_map(obj: dict[str, Any], field: str, kind: str) -> dict[str, str]:
+    value = obj.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _decode_failure(kind, f"json: cannot unmarshal into Go struct field {kind}.{field} of type map[string]string")
+    return value
+
+
+def _base64_map(obj: dict[str, Any], field: str, kind: str) -> dict[str, bytes]:
+    """Decoded values of a map[string][]byte field; 400 as Go's decoder words a bad one (without the value)."""
+    out = {}
+    for key, value in _string_map(obj, field, kind).items():
+        try:
+            out[key] = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise _decode_failure(kind, f"illegal base64 data in {field}[{key}]") from None
+    return out
+
+
+def merge_string_data(request: AdmissionRequest) -> None:
+    """Secret: stringData into data (stringData wins), then dropped."""
+    obj = request.obj
+    strings = _string_map(obj, "stringData", "Secret")
+    _base64_map(obj, "data", "Secret")
+    obj.pop("stringData", None)
+    if strings:
+        data = dict(obj.get("data") or {})
+        data.update({k: base64.b64encode(v.encode()).decode() for k, v in strings.items()})
+        obj["data"] = data
+
+
+def _key_causes(maps: dict[str, dict[str, bytes]]) -> list[dict[str, str]]:
+    causes = []
+    total = 0
+    for field, values in maps.items():
+        for key, value in values.items():
+            total += len(value)
+            causes += [cause(f"{field}[{key}]", f"Invalid value: {json.dumps(key)}: {m}") for m in config_key_errors(key)]
+    if total > MAX_DATA_BYTES:
+        field = "data" if len(maps) == 1 else "[]"
+        causes.append(cause(field, f"Too long: may not be more than {MAX_DATA_BYTES} bytes", "FieldValueTooLong"))
+    return causes
+
+
+def validate_secret(request: AdmissionRequest) -> None:
+    obj, old = request.obj, request.old
+    data = _base64_map(obj, "data", "Secret")
+    causes = _key_causes({"data": data})
+    secret_type = obj.get("type") or "Opaque"
+    for key in REQUIRED_KEYS.get(secret_type, ()):
+        if key not in data:
+            causes.append(cause(f"data[{key}]", "Required value", "FieldValueRequired"))
+    if secret_type == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" in data:
+        try:
+            json.loads(data[".dockerconfigjson"])
+        except ValueError as exc:
+            causes.append(cause("data[.dockerconfigjson]", f'Invalid value: "{REDACTED}": {exc}'))
+    if old is not None:
+        old_type = old.get("type") or "Opaque"
+        if secret_type != old_type:
+            causes.append(cause("type", f"Invalid value: {json.dumps(secret_type)}: field is immutable"))
+        if old.get("immutable") is True:
+            if obj.get("immutable") is not True:
+                causes.append(cause("immutable", f"Forbidden: {IMMUTABLE}", "FieldValueForbidden"))
+            if (obj.get("data") or {}) != (old.get("data") or {}):
+                causes.append(cause("data", f"Forbidden: {IMMUTABLE}", "FieldValueForbidden"))
+    if causes:
+        raise invalid("", "Secret", obj["metadata"]["name"], causes)
+
+
+def validate_configmap(request: AdmissionRequest) -> None:
+    obj, old = request.obj, request.old
+    data = {k: v.encode() for k, v in _string_map(obj, "data", "ConfigMap").items()}
+    binary = _base64_map(obj, "binaryData", "ConfigMap")
+    causes = _key_causes({"data": data, "binaryData": binary})
+    for key in data.keys() & binary.keys():
+        causes.append(cause(f"data[{key}]", f"Invalid value: {json.dumps(key)}: duplicate of key present in binaryData"))
+    if old is not None and old.get("immutable") is True:
+        if obj.get("immutable") is not True:
+            causes.append(cause("immutable", f"Forbidden: {IMMUTABLE}", "FieldValueForbidden"))
+        for field in ("data", "binaryData"):
+            if (obj.get(field) or {}) != (old.get(field) or {}):
+                causes.append(cause(field, f"Forbidden: {IMMUTABLE}", "FieldValueForbidden"))
+    if causes:
+        raise invalid("", "ConfigMap", obj["metadata"]["name"], causes)
+
+
+def register(admission: Admission) -> None:
+    admission.mutate("", "Secret", operations=(CREATE, UPDATE))(merge_string_data)
+    admission.validate("", "Secret", operations=(CREATE, UPDATE))(validate_secret)
+    admission.validate("", "ConfigMap", operations=(CREATE, UPDATE))(validate_configmap)

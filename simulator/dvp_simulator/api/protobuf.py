@@ -1,0 +1,402 @@
+"""The Kubernetes protobuf wire format for the built-in kinds the simulator serves.
+
+kubectl (client-go) sends request bodies of built-in kinds as `application/vnd.kubernetes.protobuf`: the four
+bytes `k8s\\0`, then a `runtime.Unknown` envelope {typeMeta{apiVersion, kind}, raw, contentEncoding, contentType}
+whose `raw` is the object's own message. `decode` turns such a body into the JSON-shaped dict the rest of the
+server works with; `encode` is its inverse (tests, and clients of the simulator that speak protobuf).
+
+The messages are described below in a compact table of our own (field number, JSON name, type), written from
+the public API definitions, and compiled at import into protobuf descriptors for the `protobuf` runtime.
+
+Type notation of the table:
+  string bytes bool int32 int64    scalars; a leading `*` marks a Go pointer field, kept in JSON even when zero
+                                   (other scalars are omitted when zero, as Go's `omitempty` does)
+  []T  map[K]V                     repeated field, map field
+  Name                             another message of the table; `^Name` is embedded inline (its fields
+                                   appear in the parent's JSON object, as Go's embedded structs do)
+  Time MicroTime                   metav1 times {seconds, nanos} ↔ RFC 3339 strings
+  Quantity IntOrString RawJSON     resource quantities (string), int-or-string, raw JSON (FieldsV1, RawExtension)
+A field of the wire message that the table does not know is accepted only if it is empty (Go marshals every
+non-pointer field, so zero values of fields we do not model arrive all the time); anything else is refused
+with 400 rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.unknown_fields import UnknownFieldSet
+
+from .errors import APIError
+
+CONTENT_TYPE = "application/vnd.kubernetes.protobuf"
+MAGIC = b"k8s\x00"
+PACKAGE = "dvpsim.k8s"
+_GO_ZERO_TIME = -62135596800  # seconds of Go's zero time.Time (0001-01-01T00:00:00Z)
+
+# fmt: off
+MESSAGES: dict[str, str] = {
+    # envelope (k8s.io/apimachinery runtime)
+    "Unknown": "1 typeMeta TypeMeta; 2 raw bytes; 3 contentEncoding string; 4 contentType string",
+    "TypeMeta": "1 apiVersion string; 2 kind string",
+    # special values (their JSON form is not an object)
+    "Time": "1 seconds int64; 2 nanos int32",
+    "MicroTime": "1 seconds int64; 2 nanos int32",
+    "Quantity": "1 string string",
+    "IntOrString": "1 type int64; 2 intVal int32; 3 strVal string",
+    "RawJSON": "1 raw bytes",
+    # meta/v1
+    "ObjectMeta": "1 name string; 2 generateName string; 3 namespace string; 4 selfLink string; 5 uid string; "
+                  "6 resourceVersion string; 7 generation int64; 8 creationTimestamp Time; 9 deletionTimestamp Time; "
+                  "10 deletionGracePeriodSeconds *int64; 11 labels map[string]string; 12 annotations map[string]string; "
+                  "13 ownerReferences []OwnerReference; 14 finalizers []string; 17 managedFields []ManagedFieldsEntry",
+    "OwnerReference": "5 apiVersion string; 1 kind string; 3 name string; 4 uid string; 6 controller *bool; 7 blockOwnerDeletion *bool",
+    "ManagedFieldsEntry": "1 manager string; 2 operation string; 3 apiVersion string; 4 time Time; 6 fieldsType string; "
+                          "7 fieldsV1 RawJSON; 8 subresource string",
+    "LabelSelector": "1 matchLabels map[string]string; 2 matchExpressions []LabelSelectorRequirement",
+    "LabelSelectorRequirement": "1 key string; 2 operator string; 3 values []string",
+    "Condition": "1 type string; 2 status string; 3 observedGeneration int64; 4 lastTransitionTime Time; 5 reason string; 6 message string",
+    "DeleteOptions": "1 gracePeriodSeconds *int64; 2 preconditions Preconditions; 3 orphanDependents *bool; 4 propagationPolicy *string; "
+                     "5 dryRun []string; 6 ignoreStoreReadErrorWithClusterBreakingPotential *bool",
+    "Preconditions": "1 uid *string; 2 resourceVersion *string",
+    # core/v1
+    "Namespace": "1 metadata ObjectMeta; 2 spec NamespaceSpec; 3 status NamespaceStatus",
+    "NamespaceSpec": "1 finalizers []string",
+    "NamespaceStatus": "1 phase string; 2 conditions []Condition",
+    "Secret": "1 metadata ObjectMeta; 5 immutable *bool; 2 data map[string]bytes; 4 stringData map[string]string; 3 type string",
+    "ConfigMap": "1 metadata ObjectMeta; 4 immutable *bool; 2 data map[string]string; 3 binaryData map[string]bytes",
+    "Service": "1 metadata ObjectMeta; 2 spec ServiceSpec; 3 status ServiceStatus",
+    "ServiceSpec": "1 ports []ServicePort; 2 selector map[string]string; 3 clusterIP string; 18 clusterIPs []string; 4 type string; "
+                   "5 externalIPs []string; 7 sessionAffinity string; 8 loadBalancerIP string; 9 loadBalancerSourceRanges []string; "
+                   "10 externalName string; 11 externalTrafficPolicy string; 12 healthCheckNodePort int32; 13 publishNotReadyAddresses bool; "
+                   "14 sessionAffinityConfig SessionAffinityConfig; 19 ipFamilies []string; 17 ipFamilyPolicy *string; "
+                   "20 allocateLoadBalancerNodePorts *bool; 21 loadBalancerClass *string; 22 internalTrafficPolicy *string; "
+                   "23 trafficDistribution *string",
+    "ServicePort": "1 name string; 2 protocol string; 6 appProtocol *string; 3 port int32; 4 targetPort IntOrString; 5 nodePort int32",
+    "SessionAffinityConfig": "1 clientIP ClientIPConfig",
+    "ClientIPConfig": "1 timeoutSeconds *int32",
+    "ServiceStatus": "1 loadBalancer LoadBalancerStatus; 2 conditions []Condition",
+    "LoadBalancerStatus": "1 ingress []LoadBalancerIngress",
+    "LoadBalancerIngress": "1 ip string; 2 hostname string; 3 ipMode *string",
+    "PersistentVolumeClaim": "1 metadata ObjectMeta; 2 spec PersistentVolumeClaimSpec; 3 status PersistentVolumeClaimStatus",
+    "PersistentVolumeClaimSpec": "1 accessModes []string; 4 selector LabelSelector; 2 resources VolumeResourceRequirements; 3 volumeName string; "
+                                 "5 storageClassName *string; 6 volumeMode *string; 7 dataSource TypedLocalObjectReference; "
+                                 "8 dataSourceRef TypedObjectReference; 9 volumeAttributesClassName *string",
+    "PersistentVolumeClaimStatus": "1 phase string; 2 accessModes []string; 3 capacity map[string]Quantity",
+    "VolumeResourceRequirements": "1 limits map[string]Quantity; 2 requests map[string]Quantity",
+    "TypedLocalObjectReference": "1 apiGroup *string; 2 kind string; 3 name string",
+    "TypedObjectReference": "1 apiGroup *string; 2 kind string; 3 name string; 4 namespace *string",
+    "PersistentVolume": "1 metadata ObjectMeta; 2 spec PersistentVolumeSpec; 3 status PersistentVolumeStatus",
+    "PersistentVolumeSpec": "1 capacity map[string]Quantity; 2 source ^PersistentVolumeSource; 3 accessModes []string; 4 claimRef ObjectReference; "
+                            "5 persistentVolumeReclaimPolicy string; 6 storageClassName string; 7 mountOptions []string; 8 volumeMode *string",
+    "PersistentVolumeSource": "3 hostPath HostPathVolumeSource",
+    "PersistentVolumeStatus": "1 phase string; 2 message string; 3 reason string; 4 lastPhaseTransitionTime Time",
+    "HostPathVolumeSource": "1 path string; 2 type *string",
+    "ObjectReference": "1 kind string; 2 namespace string; 3 name string; 4 uid string; 5 apiVersion string; 6 resourceVersion string; 7 fieldPath string",
+    "Event": "1 metadata ObjectMeta; 2 involvedObject ObjectReference; 3 reason string; 4 message string; 5 source EventSource; "
+             "6 firstTimestamp Time; 7 lastTimestamp Time; 8 count int32; 9 type string; 10 eventTime MicroTime; 11 series EventSeries; "
+             "12 action string; 13 related ObjectReference; 14 reportingComponent string; 15 reportingInstance string",
+    "EventSource": "1 component string; 2 host string",
+    "EventSeries": "1 count int32; 2 lastObservedTime MicroTime",
+    "Node": "1 metadata ObjectMeta; 2 spec NodeSpec; 3 status NodeStatus",
+    "NodeSpec": "1 podCIDR string; 7 podCIDRs []string; 3 providerID string; 4 unschedulable bool; 5 taints []Taint",
+    "Taint": "1 key string; 2 value string; 3 effect string; 4 timeAdded Time",
+    "NodeStatus": "1 capacity map[string]Quantity; 2 allocatable map[string]Quantity; 3 phase string; 4 conditions []NodeCondition; "
+                  "5 addresses []NodeAddress",
+    "NodeCondition": "1 type string; 2 status string; 3 lastHeartbeatTime Time; 4 lastTransitionTime Time; 5 reason string; 6 message string",
+    "NodeAddress": "1 type string; 2 address string",
+    "Binding": "1 metadata ObjectMeta; 2 target ObjectReference",
+    "Pod": "1 metadata ObjectMeta; 2 spec PodSpec; 3 status PodStatus",
+    "PodSpec": "1 volumes []Volume; 20 initContainers []Container; 2 containers []Container; 3 restartPolicy string; "
+               "4 terminationGracePeriodSeconds *int64; 5 activeDeadlineSeconds *int64; 6 dnsPolicy string; 7 nodeSelector map[string]string; "
+               "8 serviceAccountName string; 9 serviceAccount string; 21 automountServiceAccountToken *bool; 10 nodeName string; "
+               "11 hostNetwork bool; 12 hostPID bool; 13 hostIPC bool; 27 shareProcessNamespace *bool; 14 securityContext PodSecurityContext; "
+               "15 imagePullSecrets []LocalObjectReference; 16 hostname string; 17 subdomain string; 19 schedulerName string; "
+               "22 tolerations []Toleration; 24 priorityClassName string; 25 priority *int32; 29 runtimeClassName *string; "
+               "30 enableServiceLinks *bool; 31 preemptionPolicy *string; 35 setHostnameAsFQDN *bool; 37 hostUsers *bool",
+    "PodSecurityContext": "2 runAsUser *int64; 6 runAsGroup *int64; 3 runAsNonRoot *bool; 4 supplementalGroups []int64; 5 fsGroup *int64",
+    "Container": "1 name string; 2 image string; 3 command []string; 4 args []string; 5 workingDir string; 6 ports []ContainerPort; "
+                 "19 envFrom []EnvFromSource; 7 env []EnvVar; 8 resources ResourceRequirements; 24 restartPolicy *string; "
+                 "9 volumeMounts []VolumeMount; 13 terminationMessagePath string; 20 terminationMessagePolicy string; "
+                 "14 imagePullPolicy string; 15 securityContext SecurityContext; 16 stdin bool; 17 stdinOnce bool; 18 tty bool",
+    "SecurityContext": "1 capabilities Capabilities; 2 privileged *bool; 4 runAsUser *int64; 8 runAsGroup *int64; 5 runAsNonRoot *bool; "
+                       "6 readOnlyRootFilesystem *bool; 7 allowPrivilegeEscalation *bool",
+    "Capabilities": "1 add []string; 2 drop []string",
+    "ContainerPort": "1 name string; 2 hostPort int32; 3 containerPort int32; 4 protocol string; 5 hostIP string",
+    "EnvVar": "1 name string; 2 value string; 3 valueFrom EnvVarSource",
+    "EnvVarSource": "1 fieldRef ObjectFieldSelector; 3 configMapKeyRef KeySelector; 4 secretKeyRef KeySelector",
+    "ObjectFieldSelector": "1 apiVersion string; 2 fieldPath string",
+    "KeySelector": "1 ref ^LocalObjectReference; 2 key string; 3 optional *bool",
+    "EnvFromSource": "1 prefix string; 2 configMapRef EnvSource; 3 secretRef EnvSource",
+    "EnvSource": "1 ref ^LocalObjectReference; 2 optional *bool",
+    "LocalObjectReference": "1 name string",
+    "ResourceRequirements": "1 limits map[string]Quantity; 2 requests map[string]Quantity",
+    "VolumeMount": "1 name string; 2 readOnly bool; 3 mountPath string; 4 subPath string; 5 mountPropagation *string; 6 subPathExpr string",
+    "Volume": "1 name string; 2 source ^VolumeSource",
+    "VolumeSource": "1 hostPath HostPathVolumeSource; 2 emptyDir EmptyDirVolumeSource; 6 secret SecretVolumeSource; "
+                    "10 persistentVolumeClaim PersistentVolumeClaimVolumeSource; 19 configMap ConfigMapVolumeSource",
+    "EmptyDirVolumeSource": "1 medium string; 2 sizeLimit Quantity",
+    "SecretVolumeSource": "1 secretName string; 2 items []KeyToPath; 3 defaultMode *int32; 4 optional *bool",
+    "ConfigMapVolumeSource": "1 ref ^LocalObjectReference; 2 items []KeyToPath; 3 defaultMode *int32; 4 optional *bool",
+    "PersistentVolumeClaimVolumeSource": "1 claimName string; 2 readOnly bool",
+    "KeyToPath": "1 key string; 2 path string; 3 mode *int32",
+    "Toleration": "1 key string; 2 operator string; 3 value string; 4 effect string; 5 tolerationSeconds *int64",
+    "PodStatus": "1 phase string; 2 conditions []PodCondition; 3 message string; 4 reason string; 11 nominatedNodeName string; "
+                 "5 hostIP string; 6 podIP string; 7 startTime Time; 9 qosClass string",
+    "PodCondition": "1 type string; 2 status string; 3 lastProbeTime Time; 4 lastTransitionTime Time; 5 reason string; 6 message string",
+    # policy/v1
+    "Eviction": "1 metadata ObjectMeta; 2 deleteOptions DeleteOptions",
+    "PodDisruptionBudget": "1 metadata ObjectMeta; 2 spec PodDisruptionBudgetSpec; 3 status PodDisruptionBudgetStatus",
+    "PodDisruptionBudgetSpec": "1 minAvailable *IntOrString; 2 selector LabelSelector; 3 maxUnavailable *IntOrString; 4 unhealthyPodEvictionPolicy *string",
+    "PodDisruptionBudgetStatus": "1 observedGeneration int64; 2 disruptedPods map[string]Time; 3 disruptionsAllowed int32; 4 currentHealthy int32; "
+                                 "5 desiredHealthy int32; 6 expectedPods int32; 7 conditions []Condition",
+    # storage.k8s.io/v1
+    "StorageClass": "1 metadata ObjectMeta; 2 provisioner string; 3 parameters map[string]string; 4 reclaimPolicy *string; "
+                    "5 mountOptions []string; 6 allowVolumeExpansion *bool; 7 volumeBindingMode *string",
+    # events.k8s.io/v1
+    "EventsEvent": "1 metadata ObjectMeta; 2 eventTime MicroTime; 3 series EventSeries; 4 reportingController string; 5 reportingInstance string; "
+                   "6 action string; 7 reason string; 8 regarding ObjectReference; 9 related ObjectReference; 10 note string; 11 type string; "
+                   "12 deprecatedSource EventSource; 13 deprecatedFirstTimestamp Time; 14 deprecatedLastTimestamp Time; 15 deprecatedCount int32",
+}
+
+# (API group, kind) → message; DeleteOptions is accepted under any group (clients send it as v1 or meta.k8s.io/v1).
+KINDS: dict[tuple[str, str], str] = {
+    ("", "Namespace"): "Namespace", ("", "Secret"): "Secret", ("", "ConfigMap"): "ConfigMap", ("", "Service"): "Service",
+    ("", "PersistentVolumeClaim"): "PersistentVolumeClaim", ("", "PersistentVolume"): "PersistentVolume", ("", "Event"): "Event",
+    ("", "Node"): "Node", ("", "Pod"): "Pod", ("", "Binding"): "Binding",
+    ("policy", "Eviction"): "Eviction", ("policy", "PodDisruptionBudget"): "PodDisruptionBudget",
+    ("storage.k8s.io", "StorageClass"): "StorageClass", ("events.k8s.io", "Event"): "EventsEvent",
+}
+# fmt: on
+SPECIAL = ("Time", "MicroTime", "Quantity", "IntOrString", "RawJSON")
+SCALARS = {
+    "string": descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+    "bytes": descriptor_pb2.FieldDescriptorProto.TYPE_BYTES,
+    "bool": descriptor_pb2.FieldDescriptorProto.TYPE_BOOL,
+    "int32": descriptor_pb2.FieldDescriptorProto.TYPE_INT32,
+    "int64": descriptor_pb2.FieldDescriptorProto.TYPE_INT64,
+}
+
+
+class ProtobufError(ValueError):
+    """The body is not a protobuf encoding of a kind we decode."""
+
+
+@dataclass(frozen=True)
+class Field:
+    number: int
+    name: str
+    type: str  # scalar name or message name (for a map: the value's type)
+    pointer: bool = False
+    repeated: bool = False
+    map: bool = False
+    inline: bool = False
+
+
+def parse_field(text: str) -> Field:
+    number, name, spec = text.split()
+    pointer = spec.startswith("*")
+    spec = spec.lstrip("*")
+    inline = spec.startswith("^")
+    spec = spec.lstrip("^")
+    if spec.startswith("[]"):
+        return Field(int(number), name, spec[2:], repeated=True)
+    if spec.startswith("map[string]"):
+        return Field(int(number), name, spec[len("map[string]") :], map=True)
+    return Field(int(number), name, spec, pointer=pointer, inline=inline)
+
+
+FIELDS: dict[str, list[Field]] = {msg: [parse_field(f) for f in spec.split(";")] for msg, spec in MESSAGES.items()}
+
+
+def _file_descriptor() -> descriptor_pb2.FileDescriptorProto:
+    label = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto(name="dvpsim_k8s.proto", package=PACKAGE, syntax="proto2")
+
+    def set_type(fd: descriptor_pb2.FieldDescriptorProto, type_name: str) -> None:
+        if type_name in SCALARS:
+            fd.type = SCALARS[type_name]
+        elif type_name in MESSAGES:
+            fd.type, fd.type_name = label.TYPE_MESSAGE, f".{PACKAGE}.{type_name}"
+        else:
+            raise ValueError(f"protobuf table: unknown type {type_name!r}")
+
+    for msg, fields in FIELDS.items():
+        mdp = fdp.message_type.add(name=msg)
+        for f in fields:
+            fd = mdp.field.add(name=f.name, number=f.number, label=label.LABEL_REPEATED if (f.repeated or f.map) else label.LABEL_OPTIONAL)
+            if f.map:
+                entry = mdp.nested_type.add(name=f.name[0].upper() + f.name[1:] + "Entry")
+                entry.options.map_entry = True
+                entry.field.add(name="key", number=1, label=label.LABEL_OPTIONAL, type=label.TYPE_STRING)
+                set_type(entry.field.add(name="value", number=2, label=label.LABEL_OPTIONAL), f.type)
+                fd.type, fd.type_name = label.TYPE_MESSAGE, f".{PACKAGE}.{msg}.{entry.name}"
+            else:
+                set_type(fd, f.type)
+    return fdp
+
+
+_POOL = descriptor_pool.DescriptorPool()
+_POOL.Add(_file_descriptor())
+CLASSES: dict[str, type[Message]] = {m: message_factory.GetMessageClass(_POOL.FindMessageTypeByName(f"{PACKAGE}.{m}")) for m in MESSAGES}
+
+
+# -- decoding -----------------------------------------------------------------------------------------------------
+def decode(body: bytes) -> dict[str, Any]:
+    """A protobuf request body → the object as JSON would carry it (apiVersion and kind from the envelope).
+    Raises ProtobufError for anything else: no magic, an envelope we cannot read, a kind or a non-empty field
+    we do not model."""
+    if not body.startswith(MAGIC):
+        raise ProtobufError("the body does not start with the Kubernetes protobuf magic number")
+    envelope = _parse("Unknown", body[len(MAGIC) :])
+    if envelope.contentEncoding:
+        raise ProtobufError(f"unsupported content encoding {envelope.contentEncoding!r}")
+    api_version, kind = envelope.typeMeta.apiVersion, envelope.typeMeta.kind
+    group = api_version.rpartition("/")[0]
+    msg = "DeleteOptions" if kind == "DeleteOptions" else KINDS.get((group, kind))
+    if msg is None:
+        raise ProtobufError(f"the simulator does not decode {kind} ({api_version}) from protobuf; send it as JSON")
+    obj = to_dict(msg, _parse(msg, envelope.raw))
+    return {"apiVersion": api_version, "kind": kind, **obj}
+
+
+def _parse(msg: str, data: bytes) -> Message:
+    out = CLASSES[msg]()
+    try:
+        out.ParseFromString(data)
+    except DecodeError as exc:
+        raise ProtobufError(f"malformed {msg} message: {exc}") from exc
+    return out
+
+
+def to_dict(msg: str, message: Message) -> dict[str, Any]:
+    """A message of the table → its JSON form (zero values of non-pointer scalars omitted, as Go's omitempty)."""
+    _refuse_unknown(msg, message)
+    out: dict[str, Any] = {}
+    for f in FIELDS[msg]:
+        value = getattr(message, f.name)
+        if f.repeated:
+            if value:
+                out[f.name] = [_value(f.type, v) for v in value]
+        elif f.map:
+            if value:
+                out[f.name] = {k: _value(f.type, v) for k, v in value.items()}
+        elif message.HasField(f.name):
+            converted = _value(f.type, value)
+            if f.inline:
+                out.update(converted)
+            elif converted is not None and (f.pointer or converted not in ("", 0, False) or isinstance(converted, dict)):
+                out[f.name] = converted
+    return out
+
+
+def _value(type_name: str, value: Any) -> Any:
+    if type_name == "bytes":
+        return base64.b64encode(value).decode()
+    if type_name in SCALARS:
+        return value
+    if type_name in ("Time", "MicroTime"):
+        if not (value.HasField("seconds") or value.HasField("nanos")) or value.seconds == _GO_ZERO_TIME:
+            return None  # Go's zero time (marshalled as an empty message) is JSON's null
+        stamp = dt.datetime.fromtimestamp(value.seconds, dt.UTC) + dt.timedelta(microseconds=value.nanos // 1000)
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if type_name == "MicroTime" else "%Y-%m-%dT%H:%M:%SZ")
+    if type_name == "Quantity":
+        return value.string
+    if type_name == "IntOrString":
+        return value.strVal if value.type == 1 else value.intVal
+    if type_name == "RawJSON":
+        try:
+            return json.loads(value.raw) if value.raw else None
+        except ValueError as exc:
+            raise ProtobufError(f"an embedded raw JSON value does not parse: {exc}") from exc
+    return to_dict(type_name, value)
+
+
+def _refuse_unknown(msg: str, message: Message) -> None:
+    for field in UnknownFieldSet(message):
+        if field.data not in (b"", 0):
+            raise ProtobufError(f"field {field.field_number} of {msg} is not decoded by the simulator; send the object as JSON")
+
+
+# -- encoding -----------------------------------------------------------------------------------------------------
+def encode(obj: dict[str, Any]) -> bytes:
+    """The inverse of `decode`: a JSON-shaped object of a kind in KINDS → the protobuf wire form."""
+    api_version, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    msg = "DeleteOptions" if kind == "DeleteOptions" else KINDS.get((api_version.rpartition("/")[0], kind))
+    if msg is None:
+        raise ProtobufError(f"no protobuf message for {kind} ({api_version})")
+    body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+    envelope = CLASSES["Unknown"](raw=from_dict(msg, body).SerializeToString())
+    envelope.typeMeta.apiVersion, envelope.typeMeta.kind = api_version, kind
+    return MAGIC + envelope.SerializeToString()
+
+
+def from_dict(msg: str, obj: dict[str, Any]) -> Message:
+    """A JSON-shaped dict → a message of the table; a key the table does not know is an error."""
+    message = CLASSES[msg]()
+    known: set[str] = set()
+    for f in FIELDS[msg]:
+        if f.inline:
+            part = {k: obj[k] for k in _json_names(f.type) if k in obj}
+            known.update(part)
+            if part:
+                getattr(message, f.name).CopyFrom(from_dict(f.type, part))
+            continue
+        known.add(f.name)
+        if obj.get(f.name) is None:
+            continue
+        value = obj[f.name]
+        target = getattr(message, f.name)
+        if f.repeated:
+            for item in value:
+                if f.type in SCALARS:
+                    target.append(_scalar(f.type, item))
+                else:
+                    target.add().CopyFrom(_message(f.type, item))
+        elif f.map:
+            for k, item in value.items():
+                if f.type in SCALARS:
+                    target[k] = _scalar(f.type, item)
+                else:
+                    target[k].CopyFrom(_message(f.type, item))
+        elif f.type in SCALARS:
+            setattr(message, f.name, _scalar(f.type, value))
+        else:
+            target.CopyFrom(_message(f.type, value))
+    extra = set(obj) - known
+    if extra:
+        raise ProtobufError(f"{msg} has no field {sorted(extra)[0]!r} in the simulator's protobuf table")
+    return message
+
+
+def _json_names(msg: str) -> list[str]:
+    return [n for f in FIELDS[msg] for n in (_json_names(f.type) if f.inline else [f.name])]
+
+
+def _scalar(type_name: str, value: Any) -> Any:
+    return base64.b64decode(value) if type_name == "bytes" else value
+
+
+def _message(type_name: str, value: Any) -> Message:
+    cls = CLASSES[type_name]
+    if type_name in ("Time", "MicroTime"):
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return cls(seconds=int(stamp.timestamp()), nanos=stamp.microsecond * 1000)
+    if type_name == "Quantity":
+        return cls(string=str(value))
+    if type_name == "IntOrString":
+        return cls(type=1, strVal=value) if isinstance(value, str) else cls(type=0, intVal=value)
+    if type_name == "RawJSON":
+        return cls(raw=json.dumps(value, separators=(",", ":")).encode())
+    return from_dict(type_name, value)
+
+
+def http_error(exc: ProtobufError) -> APIError:
+    """How a body that does not decode is answered (kube-apiserver: 400 BadRequest)."""
+    return APIError(400, f"the body of the request could not be decoded as {CONTENT_TYPE}: {exc}")

@@ -1,0 +1,151 @@
+"""PersistentVolumeClaim binding with dynamic provisioning, as kube-controller-manager's PV controller and an
+external provisioner do it together: a claim of a StorageClass gets a PersistentVolume `pvc-<claim uid>` of the
+requested size, bound both ways (PV.spec.claimRef, PVC.spec.volumeName, both phases Bound).
+
+The class's volumeBindingMode decides when: `Immediate` binds at once; `WaitForFirstConsumer` waits until a pod
+that uses the claim is scheduled (or the scheduler's `volume.kubernetes.io/selected-node` annotation is set on
+the claim) and pins the volume to that node. A claim naming an existing volume (spec.volumeName) binds to it.
+A claim without a class uses the class annotated as default; with neither it stays Pending."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..api.service import WriteOptions
+from ..store.store import Event, Store
+from .runtime import Context, Controller, Key, Requeue
+
+CLAIMS = "/persistentvolumeclaims"
+VOLUMES = "/persistentvolumes"
+CLASSES = "storage.k8s.io/storageclasses"
+PODS = "/pods"
+POD_CLAIMS = "claims"  # index of pods: "<namespace>/<claim>" for every claim a pod mounts
+MANAGER = "persistentvolume-binder"
+SELECTED_NODE = "volume.kubernetes.io/selected-node"
+DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+RETRY = 5.0  # simulated seconds before a claim whose class is missing is looked at again
+
+
+def pod_claims(pod: dict[str, Any]) -> list[str]:
+    ns = pod["metadata"].get("namespace", "")
+    return [f"{ns}/{v['persistentVolumeClaim']['claimName']}" for v in pod.get("spec", {}).get("volumes") or [] if v.get("persistentVolumeClaim")]
+
+
+def _default_class(ctx: Context) -> dict[str, Any] | None:
+    # StorageClasses are a handful per cluster: reading them all is not a per-object cost
+    defaults = [e.obj for e in ctx.service.store.list(CLASSES) if (e.obj["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"]
+    return defaults[-1] if defaults else None
+
+
+def _consumer_node(ctx: Context, claim: dict[str, Any]) -> str | None:
+    meta = claim["metadata"]
+    node = (meta.get("annotations") or {}).get(SELECTED_NODE)
+    if node:
+        return node
+    for entry in ctx.service.store.by_index(PODS, POD_CLAIMS, f"{meta['namespace']}/{meta['name']}", meta["namespace"]):
+        if entry.obj.get("spec", {}).get("nodeName"):
+            return entry.obj["spec"]["nodeName"]
+    return None
+
+
+def new_volume(claim: dict[str, Any], sc: dict[str, Any], node: str | None) -> dict[str, Any]:
+    """The PersistentVolume a provisioner creates for the claim (pure)."""
+    meta, spec = claim["metadata"], claim.get("spec", {})
+    name = f"pvc-{meta['uid']}"
+    pv: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": sc.get("provisioner", "")}},
+        "spec": {
+            "capacity": {"storage": (spec.get("resources", {}).get("requests") or {}).get("storage", "0")},
+            "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
+            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
+            "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
+            "storageClassName": sc["metadata"]["name"],
+            "volumeMode": spec.get("volumeMode", "Filesystem"),
+            "hostPath": {"path": f"/var/lib/dvp-sim/volumes/{name}"},
+        },
+    }
+    if node:
+        term = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}
+        pv["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [term]}}
+    return pv
+
+
+async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+    service = ctx.service
+    claim_rt, pv_rt = service.registry.types[CLAIMS], service.registry.types[VOLUMES]
+    claim = service.find(claim_rt, *key)
+    if claim is None or claim["metadata"].get("deletionTimestamp") or claim.get("status", {}).get("phase") == "Bound":
+        return None
+    spec = claim.get("spec", {})
+    if spec.get("volumeName"):
+        pv = service.find(pv_rt, "", spec["volumeName"])
+        ref = (pv or {}).get("spec", {}).get("claimRef") or {}
+        if pv is None or ref.get("uid") not in (None, claim["metadata"]["uid"]):
+            return _pending(ctx, claim, Requeue(after=RETRY))  # no such volume yet, or it is another claim's
+        _bind(ctx, claim, pv)
+        return None
+    class_name = spec.get("storageClassName")
+    sc = service.find(service.registry.types[CLASSES], "", class_name) if class_name else _default_class(ctx)
+    if sc is None:
+        return _pending(ctx, claim, Requeue(after=RETRY) if class_name else None)
+    node = None
+    if sc.get("volumeBindingMode", "Immediate") == "WaitForFirstConsumer":
+        node = _consumer_node(ctx, claim)
+        if node is None:
+            return _pending(ctx, claim, None, "WaitForFirstConsumer", "waiting for first consumer to be created before binding")
+    if not class_name:
+        claim = _write_claim(ctx, claim, spec={**spec, "storageClassName": sc["metadata"]["name"]})
+    pv = service.find(pv_rt, "", f"pvc-{claim['metadata']['uid']}")
+    if pv is None:
+        pv = service.create(pv_rt, "", new_volume(claim, sc, node), WriteOptions(version="v1", manager=MANAGER)).obj
+        service.record_event(claim, "Normal", "ProvisioningSucceeded", f"Successfully provisioned volume {pv['metadata']['name']}", MANAGER)
+    _bind(ctx, claim, pv)
+    return None
+
+
+def _pending(ctx: Context, claim: dict[str, Any], result: Requeue | None, reason: str = "", message: str = "") -> Requeue | None:
+    if claim.get("status", {}).get("phase") != "Pending":
+        claim = _write_status(ctx, claim, {"phase": "Pending"})
+        if reason:
+            ctx.service.record_event(claim, "Normal", reason, message, MANAGER)
+    return result
+
+
+def _bind(ctx: Context, claim: dict[str, Any], pv: dict[str, Any]) -> None:
+    service = ctx.service
+    pv_rt = service.registry.types[VOLUMES]
+    if pv["spec"].get("claimRef", {}).get("uid") != claim["metadata"]["uid"]:
+        ref = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": claim["metadata"]["namespace"], "name": claim["metadata"]["name"], "uid": claim["metadata"]["uid"]}
+        pv = service.update(pv_rt, "", pv["metadata"]["name"], {**pv, "spec": {**pv["spec"], "claimRef": ref}}, WriteOptions(version="v1", manager=MANAGER)).obj
+    if pv.get("status", {}).get("phase") != "Bound":
+        service.update(pv_rt, "", pv["metadata"]["name"], {**pv, "status": {"phase": "Bound"}}, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
+    annotations = {**(claim["metadata"].get("annotations") or {}), "pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes"}
+    claim = _write_claim(ctx, claim, spec={**claim.get("spec", {}), "volumeName": pv["metadata"]["name"]}, annotations=annotations)
+    _write_status(ctx, claim, {"phase": "Bound", "accessModes": pv["spec"].get("accessModes", []), "capacity": dict(pv["spec"].get("capacity") or {})})
+
+
+def _write_claim(ctx: Context, claim: dict[str, Any], spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    rt = ctx.service.registry.types[CLAIMS]
+    meta = {**claim["metadata"], "annotations": annotations if annotations is not None else claim["metadata"].get("annotations") or {}}
+    return ctx.service.update(rt, meta["namespace"], meta["name"], {**claim, "metadata": meta, "spec": spec}, WriteOptions(version="v1", manager=MANAGER)).obj
+
+
+def _write_status(ctx: Context, claim: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    rt = ctx.service.registry.types[CLAIMS]
+    meta = claim["metadata"]
+    return ctx.service.update(rt, meta["namespace"], meta["name"], {**claim, "status": status}, WriteOptions(version="v1", manager=MANAGER, subresource="status")).obj
+
+
+def controller(store: Store) -> Controller:
+    store.add_index(PODS, POD_CLAIMS, pod_claims)
+
+    def claims_of_scheduled_pod(event: Event) -> list[Key]:
+        """A pod that is scheduled is the first consumer its WaitForFirstConsumer claims wait for."""
+        pod = event.entry.obj
+        if not pod.get("spec", {}).get("nodeName"):
+            return []
+        return [tuple(ref.split("/", 1)) for ref in pod_claims(pod)]  # type: ignore[misc]
+
+    return Controller("volume-binding", CLAIMS, reconcile, {PODS: claims_of_scheduled_pod})

@@ -1,0 +1,234 @@
+"""Property-based fuzzing of a live simulator subprocess (Hypothesis, fixed seed): generated bodies, query
+parameters and patches (merge, JSON, strategic, apply) at every verb of a Namespace, a Secret, a
+ClusterVirtualImage and a VirtualMachineClass. Properties: never a 5xx, the server stays alive, nothing is written
+on a 4xx, and its log holds no traceback afterwards."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ..simulator_process import Simulator
+
+EXAMPLES = 90  # per kind: a few hundred in all, a few seconds each kind
+NAMES = ("fz-a", "fz-b", "fz-c")
+CONTENT_TYPES = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+@dataclass(frozen=True)
+class Kind:
+    path: str  # collection path ("{ns}" is the fuzz namespace)
+    api_version: str
+    kind: str
+    template: dict  # a valid object without metadata
+    namespaced: bool = False
+
+
+KINDS = {
+    "namespace": Kind("/api/v1/namespaces", "v1", "Namespace", {}),
+    "secret": Kind("/api/v1/namespaces/{ns}/secrets", "v1", "Secret", {"type": "Opaque", "data": {"k": "dg=="}, "stringData": {"s": "v"}}, True),
+    "cvi": Kind(
+        "/apis/virtualization.deckhouse.io/v1alpha2/clustervirtualimages",
+        "virtualization.deckhouse.io/v1alpha2",
+        "ClusterVirtualImage",
+        {"spec": {"dataSource": {"type": "Upload"}}},
+    ),
+    "vmclass": Kind(
+        "/apis/virtualization.deckhouse.io/v1alpha2/virtualmachineclasses",
+        "virtualization.deckhouse.io/v1alpha2",
+        "VirtualMachineClass",
+        {"spec": {"cpu": {"type": "Discovery", "discovery": {}}, "sizingPolicies": [{"cores": {"min": 1, "max": 4}, "coreFractions": [100]}]}},
+    ),
+}
+
+# -- strategies ----------------------------------------------------------------------------------------------
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["", "All", "x", "-1", "fz-a", "Orphan", "a/b", "Bad Name", "dg==", "Host", "Upload", "ünï"]),
+    st.text(max_size=12),
+)
+json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+paths = st.sampled_from(
+    [
+        ("metadata",),
+        ("metadata", "name"),
+        ("metadata", "namespace"),
+        ("metadata", "uid"),
+        ("metadata", "generateName"),
+        ("metadata", "labels"),
+        ("metadata", "labels", "a/b"),
+        ("metadata", "annotations"),
+        ("metadata", "finalizers"),
+        ("metadata", "ownerReferences"),
+        ("metadata", "managedFields"),
+        ("metadata", "resourceVersion"),
+        ("spec",),
+        ("spec", "cpu"),
+        ("spec", "dataSource", "type"),
+        ("data",),
+        ("data", "k"),
+        ("stringData",),
+        ("immutable",),
+        ("type",),
+        ("status",),
+        ("kind",),
+        ("apiVersion",),
+    ]
+)
+param_values = st.one_of(st.sampled_from(["All", "true", "false", "-1", "0", "1", "abc", "Strict", "Warn", "Orphan", "Exact", "metadata.name=fz-a", "a in (b"]), st.text(max_size=8))
+query = st.dictionaries(
+    st.sampled_from(
+        [
+            "dryRun",
+            "fieldManager",
+            "fieldValidation",
+            "force",
+            "limit",
+            "continue",
+            "timeoutSeconds",
+            "resourceVersion",
+            "resourceVersionMatch",
+            "labelSelector",
+            "fieldSelector",
+            "propagationPolicy",
+            "gracePeriodSeconds",
+            "orphanDependents",
+        ]
+    ),
+    param_values,
+    max_size=3,
+)
+json_patch_ops = st.lists(
+    st.fixed_dictionaries(
+        {"op": st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "bogus"]), "path": st.sampled_from(["/metadata", "/metadata/name", "/metadata/uid", "/metadata/labels", "/spec", "/data/k", "", "/", "/x/y/z"])},
+        optional={"value": json_values, "from": st.sampled_from(["/metadata", "/spec", "/nope"])},
+    ),
+    max_size=3,
+)
+
+
+def _set(obj: dict, path: tuple[str, ...], value) -> dict:
+    cur = obj
+    for part in path[:-1]:
+        if not isinstance(cur.get(part), dict):
+            cur[part] = {}
+        cur = cur[part]
+    cur[path[-1]] = value
+    return obj
+
+
+@st.composite
+def requests_for(draw, kind: Kind):
+    """One request: (method, name or None, content type, body bytes or None, query)."""
+    name = draw(st.sampled_from(NAMES))
+    obj = {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": name}, **json.loads(json.dumps(kind.template))}
+    for _ in range(draw(st.integers(0, 2))):
+        obj = _set(obj, draw(paths), draw(json_values))
+    verb = draw(st.sampled_from(["create", "update", "merge", "json", "strategic", "apply", "delete", "deletecollection", "get", "list", "raw"]))
+    params = draw(query)
+    if verb == "raw":  # bytes no JSON decoder should choke on: junk, NaN, deep nesting, wrong media types
+        body = draw(
+            st.sampled_from([b"{", b"[]", b"null", b'{"metadata":{"name":"fz-a"},"x":NaN}', b'{"a":' * 3000 + b"1" + b"}" * 3000, b"\xff\xfe", b"a: &a [*a]", b"{}"])
+            | st.binary(max_size=64)
+        )
+        method = draw(st.sampled_from(["POST", "PUT", "PATCH", "DELETE"]))
+        ctype = draw(st.sampled_from(["application/json", "application/yaml", "text/plain", "application/vnd.kubernetes.protobuf", *CONTENT_TYPES.values()]))
+        return method, (None if method == "POST" else name), ctype, body, params
+    if verb == "create":
+        return "POST", None, "application/json", json.dumps(obj).encode(), params
+    if verb == "update":
+        return "PUT", name, "application/json", json.dumps(obj).encode(), params
+    if verb in ("merge", "strategic", "apply"):
+        body = obj if verb == "apply" or draw(st.booleans()) else draw(json_values)
+        return "PATCH", name, CONTENT_TYPES[verb], json.dumps(body).encode(), params
+    if verb == "json":
+        return "PATCH", name, CONTENT_TYPES["json"], json.dumps(draw(json_patch_ops)).encode(), params
+    if verb == "delete":
+        body = draw(st.none() | json_values | st.fixed_dictionaries({}, optional={"propagationPolicy": json_values, "gracePeriodSeconds": json_values, "preconditions": json_values, "dryRun": json_values}))
+        return "DELETE", name, "application/json", None if body is None else json.dumps(body).encode(), params
+    if verb == "deletecollection" and kind.namespaced:  # never on cluster-scoped kinds: it would wipe the cluster
+        return "DELETE", None, "application/json", None, params
+    return "GET", (name if verb == "get" else None), "application/json", None, params
+
+
+# -- the live simulator ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fuzz_sim(tmp_path_factory):
+    s = Simulator.start(tmp_path_factory.mktemp("fuzz"))
+    yield s
+    assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def http(fuzz_sim):
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {fuzz_sim.token}"
+    ns = "fz-" + uuid.uuid4().hex[:6]
+    resp = session.post(fuzz_sim.server + "/api/v1/namespaces", json={"metadata": {"name": ns}}, verify=str(fuzz_sim.ca_file), timeout=30)
+    assert resp.status_code == 201, resp.text
+    return session, ns
+
+
+def _snapshot(session, sim, kind: Kind, ns: str) -> dict:
+    """The fuzzed objects of the kind, without what controllers change on their own (status, resourceVersion,
+    managedFields). Objects being deleted are left out: they vanish when their finalizers are done."""
+    resp = session.get(sim.server + kind.path.format(ns=ns), verify=str(sim.ca_file), timeout=30)
+    assert resp.status_code == 200, resp.text
+    out = {}
+    for item in resp.json()["items"]:
+        meta = item["metadata"]
+        if not kind.namespaced and not meta["name"].startswith("fz-"):
+            continue
+        if meta.get("deletionTimestamp"):
+            continue
+        meta = {k: v for k, v in meta.items() if k not in ("resourceVersion", "managedFields")}
+        out[meta["name"]] = {**{k: v for k, v in item.items() if k != "status"}, "metadata": meta}
+    return out
+
+
+@pytest.mark.parametrize("kind_name", list(KINDS))
+def test_fuzzed_requests_never_5xx_and_write_nothing_on_4xx(fuzz_sim, http, kind_name):
+    session, ns = http
+    kind = KINDS[kind_name]
+    seen: dict[int, int] = {}
+
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(requests_for(kind))
+    def check(req):
+        method, name, ctype, body, params = req
+        path = kind.path.format(ns=ns) + (f"/{name}" if name else "")
+        before = _snapshot(session, fuzz_sim, kind, ns)
+        headers = {"Content-Type": ctype} if body is not None else {}
+        resp = session.request(method, fuzz_sim.server + path, data=body, headers=headers, params=params, verify=str(fuzz_sim.ca_file), timeout=30)
+        seen[resp.status_code] = seen.get(resp.status_code, 0) + 1
+        assert resp.status_code < 500, f"{method} {path} {params} {ctype} {body!r:.300} -> {resp.status_code} {resp.text[:500]}"
+        assert fuzz_sim.process.poll() is None, "the simulator died"
+        if 400 <= resp.status_code < 500:
+            status = resp.json()
+            assert status["kind"] == "Status" and status["code"] == resp.status_code, status
+            assert _snapshot(session, fuzz_sim, kind, ns) == before, f"a {resp.status_code} wrote: {method} {path} {params} {body!r:.300}"
+
+    check()
+    # the run exercised both sides of the properties, not only refusals
+    assert any(200 <= code < 300 for code in seen) and any(400 <= code < 500 for code in seen), seen
+
+
+def test_the_fuzzed_server_logged_no_traceback(fuzz_sim, http):
+    session, _ = http
+    assert session.get(fuzz_sim.server + "/healthz", verify=str(fuzz_sim.ca_file), timeout=10).status_code == 200
+    log = (fuzz_sim.state_dir / "server.log").read_text(errors="replace")
+    assert "Traceback" not in log and "internal error" not in log, log[-4000:]

@@ -1,0 +1,359 @@
+"""A hostile client against the live simulator: every malformed request gets the 4xx Status kube-apiserver gives,
+nothing is written on a refusal, and the server's log shows no traceback. Requests go over HTTPS with the
+kubeconfig's token and CA (`requests`), and through kubectl where a client is involved."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+import uuid
+
+import pytest
+import requests
+
+NS_PATH = "/api/v1/namespaces"
+VMCLASS = "/apis/virtualization.deckhouse.io/v1alpha2/virtualmachineclasses"
+CVI = "/apis/virtualization.deckhouse.io/v1alpha2/clustervirtualimages"
+MODULECONFIGS = "/apis/deckhouse.io/v1alpha1/moduleconfigs"
+MERGE = "application/merge-patch+json"
+JSONPATCH = "application/json-patch+json"
+APPLY = "application/apply-patch+yaml"
+
+
+class Raw:
+    """Raw HTTP to the simulator, as a hand-written client would send it."""
+
+    def __init__(self, sim):
+        self.sim = sim
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {sim.token}"
+
+    def call(self, method: str, path: str, body=None, content_type: str = "application/json", params=None, raw: bytes | None = None) -> requests.Response:
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        headers = {"Content-Type": content_type} if data is not None else {}
+        return self.session.request(method, self.sim.server + path, data=data, headers=headers, params=params, timeout=30, verify=str(self.sim.ca_file))
+
+
+@pytest.fixture(scope="module")
+def http(sim):
+    return Raw(sim)
+
+
+def status_of(resp: requests.Response, code: int, reason: str, message: str = "") -> dict:
+    assert resp.status_code == code, resp.text
+    status = resp.json()
+    assert status["kind"] == "Status" and status["code"] == code and status["reason"] == reason, status
+    assert message in status["message"], status["message"]
+    return status
+
+
+def secret_path(namespace: str, name: str = "") -> str:
+    return f"{NS_PATH}/{namespace}/secrets" + (f"/{name}" if name else "")
+
+
+def make_secret(http, namespace: str, name: str, **fields) -> dict:
+    resp = http.call("POST", secret_path(namespace), {"metadata": {"name": name}, **fields})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def list_rv(http, path: str) -> str:
+    return http.call("GET", path).json()["metadata"]["resourceVersion"]
+
+
+# -- malformed parameters ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "params, code, reason, message",
+    [
+        ({"limit": "abc"}, 400, "BadRequest", 'parsing "abc": invalid syntax'),
+        ({"timeoutSeconds": "soon"}, 400, "BadRequest", 'parsing "soon": invalid syntax'),
+        ({"continue": "%%%not-base64"}, 400, "BadRequest", "continue key is not valid"),
+        ({"continue": base64.urlsafe_b64encode(b"not json").decode()}, 400, "BadRequest", "continue key is not valid"),
+        ({"continue": base64.urlsafe_b64encode(b"[1,2]").decode()}, 400, "BadRequest", "server does not recognize this encoded version"),
+        (
+            {"continue": base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": "x", "ns": "", "name": "a"}).encode()).decode()},
+            400,
+            "BadRequest",
+            "incorrect encoded start resourceVersion",
+        ),
+        (
+            {"continue": base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": 5, "ns": 1, "name": None}).encode()).decode()},
+            400,
+            "BadRequest",
+            "encoded start key empty",
+        ),
+        ({"resourceVersion": "abc"}, 400, "BadRequest", "invalid resource version"),
+        ({"resourceVersion": "-5"}, 400, "BadRequest", "invalid resource version"),
+        ({"resourceVersionMatch": "Sometimes", "resourceVersion": "1"}, 422, "Invalid", 'resourceVersionMatch: Unsupported value: "Sometimes"'),
+        ({"resourceVersionMatch": "Exact"}, 422, "Invalid", "resourceVersionMatch is forbidden unless resourceVersion is provided"),
+        ({"fieldSelector": "spec.nodeName=n1"}, 400, "BadRequest", "field label not supported: spec.nodeName"),
+        ({"fieldSelector": "data.password=x"}, 400, "BadRequest", "field label not supported: data.password"),
+    ],
+)
+def test_list_parameters_are_refused_as_kube_apiserver_refuses_them(http, namespace, params, code, reason, message):
+    status_of(http.call("GET", secret_path(namespace), params=params), code, reason, message)
+
+
+def test_negative_limit_means_no_limit_as_upstream(http, namespace):
+    for name in ("a", "b"):
+        make_secret(http, namespace, name)
+    listing = http.call("GET", secret_path(namespace), params={"limit": "-3"}).json()
+    assert [s["metadata"]["name"] for s in listing["items"]] == ["a", "b"] and "continue" not in listing["metadata"]
+
+
+def test_field_selectors_kube_apiserver_supports_keep_working(http, namespace):
+    make_secret(http, namespace, "typed", type="kubernetes.io/basic-auth", stringData={"username": "u", "password": "p"})
+    make_secret(http, namespace, "plain")
+    names = lambda sel: [s["metadata"]["name"] for s in http.call("GET", secret_path(namespace), params={"fieldSelector": sel}).json()["items"]]  # noqa: E731
+    assert names("type=kubernetes.io/basic-auth") == ["typed"]
+    assert names(f"metadata.name=plain,metadata.namespace={namespace}") == ["plain"]
+    pods = http.call("GET", "/api/v1/pods", params={"fieldSelector": "spec.nodeName=nowhere,status.phase!=Failed"})
+    assert pods.status_code == 200 and pods.json()["items"] == []
+    events = http.call("GET", "/api/v1/events", params={"fieldSelector": "involvedObject.kind=Node,type=Normal,source=x"})
+    assert events.status_code == 200
+    assert http.call("GET", "/api/v1/nodes", params={"fieldSelector": "spec.unschedulable=false"}).status_code == 200
+
+
+def test_dry_run_other_than_all_is_refused_and_deletes_nothing(http, namespace):
+    make_secret(http, namespace, "keep")
+    status = status_of(
+        http.call("DELETE", secret_path(namespace, "keep"), params={"dryRun": "true"}), 422, "Invalid", 'dryRun: Unsupported value: []string{"true"}: supported values: "All"'
+    )
+    assert status["message"].startswith('DeleteOptions.meta.k8s.io "" is invalid')
+    assert http.call("GET", secret_path(namespace, "keep")).status_code == 200
+    status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "dry"}}, params={"dryRun": "yes"}), 422, "Invalid", "CreateOptions.meta.k8s.io")
+    assert http.call("GET", secret_path(namespace, "dry")).status_code == 404
+    # dryRun=All really is a dry run, from the query or from a DeleteOptions body
+    assert http.call("DELETE", secret_path(namespace, "keep"), params={"dryRun": "All"}).status_code == 200
+    assert http.call("DELETE", secret_path(namespace, "keep"), {"kind": "DeleteOptions", "apiVersion": "v1", "dryRun": ["All"]}).status_code == 200
+    assert http.call("GET", secret_path(namespace, "keep")).status_code == 200
+
+
+def test_write_options_are_validated(http, namespace):
+    status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "fv"}}, params={"fieldValidation": "Loose"}), 422, "Invalid", 'fieldValidation: Unsupported value: "Loose"')
+    status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "fm"}}, params={"fieldManager": "x" * 129}), 422, "Invalid", "fieldManager: Too long")
+    make_secret(http, namespace, "p")
+    status_of(
+        http.call("PATCH", secret_path(namespace, "p"), {"metadata": {"labels": {"a": "b"}}}, MERGE, params={"force": "true"}),
+        422,
+        "Invalid",
+        "force: Forbidden: may not be specified for non-apply patch",
+    )
+    status_of(http.call("PATCH", secret_path(namespace, "p"), {"data": {}}, MERGE, params={"fieldManager": "m", "force": "maybe"}), 400, "BadRequest", "ParseBool")
+
+
+def test_apply_requires_a_field_manager_other_writes_take_the_user_agent(http, namespace):
+    body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "applied"}}
+    status = status_of(http.call("PATCH", secret_path(namespace, "applied"), body, APPLY), 422, "Invalid", "fieldManager: Required value: is required for apply patch")
+    assert status["message"].startswith('PatchOptions.meta.k8s.io "" is invalid')
+    assert http.call("GET", secret_path(namespace, "applied")).status_code == 404
+    created = http.call("POST", secret_path(namespace), {"metadata": {"name": "ua"}}).json()
+    assert created["metadata"]["managedFields"][0]["manager"] == "python-requests"
+
+
+def test_apply_without_field_manager_through_kubectl_is_named_by_kubectl(sim, namespace):
+    # kubectl always sends fieldManager=kubectl(-client-side-apply); the server-side one must work end to end.
+    manifest = json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "kubectl-ssa", "namespace": namespace}, "stringData": {"k": "v"}})
+    sim.kubectl("apply", "--server-side", "-f", "-", input=manifest)
+    got = json.loads(sim.kubectl("get", "secret", "-n", namespace, "kubectl-ssa", "-o", "json", "--show-managed-fields").stdout)
+    assert got["data"] == {"k": base64.b64encode(b"v").decode()} and "stringData" not in got
+    assert any(m["manager"] == "kubectl" and m["operation"] == "Apply" for m in got["metadata"]["managedFields"])
+
+
+# -- bodies ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_numbers_are_refused_and_never_stored(http, constant):
+    name = "nan-" + uuid.uuid4().hex[:6]
+    raw = ('{"metadata":{"name":"' + name + '"},"spec":{"cpu":{"type":"Host"},"sizingPolicies":[{"cores":{"min":1,"max":' + constant + "}}]}}").encode()
+    status_of(http.call("POST", VMCLASS, raw=raw), 400, "BadRequest", "could not be decoded")
+    assert http.call("GET", f"{VMCLASS}/{name}").status_code == 404
+    yaml_inf = b"apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineClass\nmetadata: {name: yaml-inf}\nspec: {cpu: {type: Host}, x: .inf}\n"
+    status_of(http.call("PATCH", VMCLASS + "/yaml-inf", raw=yaml_inf, content_type=APPLY, params={"fieldManager": "t"}), 400, "BadRequest", "not a JSON number")
+    # the list still decodes as strict JSON, as a Go client reads it
+    json.loads(http.call("GET", VMCLASS).content, parse_constant=lambda c: pytest.fail(f"{c} in a list"))
+
+
+def test_bodies_over_3_mib_get_413(http, namespace):
+    big = {"metadata": {"name": "big"}, "data": {"blob": base64.b64encode(b"x" * (3 * 1024 * 1024)).decode()}}
+    status_of(http.call("POST", secret_path(namespace), big), 413, "RequestEntityTooLarge", "limit is 3145728")
+    # without Content-Length (chunked), too
+    chunks = (json.dumps(big).encode()[i : i + 65536] for i in range(0, len(json.dumps(big)), 65536))
+    resp = http.session.post(http.sim.server + secret_path(namespace), data=chunks, headers={"Content-Type": "application/json"}, timeout=30, verify=str(http.sim.ca_file))
+    status_of(resp, 413, "RequestEntityTooLarge")
+    assert http.call("GET", secret_path(namespace, "big")).status_code == 404
+
+
+def test_deep_nesting_is_refused_with_400(http, namespace):
+    for depth in (150, 5000):
+        raw = b'{"metadata":{"name":"deep"},"data":' + b'{"a":' * depth + b"1" + b"}" * depth + b"}"
+        status_of(http.call("POST", secret_path(namespace), raw=raw), 400, "BadRequest", "nested deeper")
+    # depth well inside the limit, under a field that keeps unknown fields (ModuleConfig settings)
+    nested: dict = {"leaf": 1}
+    for _ in range(80):
+        nested = {"n": nested}
+    body = {"metadata": {"name": "deep-settings"}, "spec": {"version": 1, "settings": nested}}
+    resp = http.call("POST", MODULECONFIGS, body)
+    assert resp.status_code == 201, resp.text
+    http.call("DELETE", MODULECONFIGS + "/deep-settings")
+
+
+def test_yaml_bombs_and_non_json_yaml_are_refused(http):
+    bomb = b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+    status_of(http.call("PATCH", VMCLASS + "/bomb", raw=bomb, content_type=APPLY, params={"fieldManager": "t"}), 400, "BadRequest", "excessive aliasing")
+    binary = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: bin, labels: {a: !!binary aGVsbG8=}}\n"
+    status_of(http.call("PATCH", NS_PATH + "/bin", raw=binary, content_type=APPLY, params={"fieldManager": "t"}), 400, "BadRequest", "no JSON form")
+    # a timestamp-looking scalar stays a string, as sigs.k8s.io/yaml keeps it
+    stamp = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: stamped, annotations: {when: 2024-01-02}}\n"
+    resp = http.call("PATCH", NS_PATH + "/stamped", raw=stamp, content_type=APPLY, params={"fieldManager": "t"})
+    assert resp.status_code == 201 and resp.json()["metadata"]["annotations"]["when"] == "2024-01-02", resp.text
+    http.call("DELETE", NS_PATH + "/stamped")
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ({"name": 5}, "cannot unmarshal number into Go struct field ObjectMeta.metadata.name of type string"),
+        ({"generateName": ["x"]}, "ObjectMeta.metadata.generateName of type string"),
+        ({"name": "x", "labels": ["a"]}, "metadata.labels of type map[string]string"),
+        ({"name": "x", "annotations": {"a": 1}}, "metadata.annotations of type string"),
+        ({"name": "x", "finalizers": "f"}, "metadata.finalizers of type []string"),
+        ({"name": "x", "ownerReferences": [{"uid": 7}]}, "ownerReferences.uid of type string"),
+        ({"name": "x", "managedFields": [1]}, "metadata.managedFields of type v1.ManagedFieldsEntry"),
+        ("not-an-object", "cannot unmarshal string into Go struct field .metadata of type v1.ObjectMeta"),
+    ],
+)
+def test_metadata_of_the_wrong_type_is_400(http, namespace, metadata, message):
+    status_of(http.call("POST", secret_path(namespace), {"metadata": metadata}), 400, "BadRequest", message)
+
+
+@pytest.mark.parametrize(
+    "labels, annotations, message",
+    [
+        ({"a/b/c": "x"}, {}, "a qualified name must consist of"),
+        ({"Bad_Prefix.io/x": "v"}, {}, "prefix part a lowercase RFC 1123 subdomain"),
+        ({"/x": "v"}, {}, "prefix part must be non-empty"),
+        ({"p.io/" + "n" * 64: "v"}, {}, "name part must be no more than 63 characters"),
+        ({"ok": "-bad-"}, {}, "a valid label must be an empty string"),
+        ({}, {"x" * 254 + "/a": "v"}, "prefix part must be no more than 253 characters"),
+        ({}, {"a": "v" * (256 * 1024)}, "metadata.annotations: Too long: may not be more than 262144 bytes"),
+        ({}, {"has space": "v"}, "name part must consist of"),
+    ],
+)
+def test_label_and_annotation_keys_are_validated(http, namespace, labels, annotations, message):
+    status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "lab", "labels": labels, "annotations": annotations}}), 422, "Invalid", message)
+
+
+def test_owner_references_and_finalizers_are_validated(http, namespace):
+    status_of(
+        http.call("POST", secret_path(namespace), {"metadata": {"name": "o", "ownerReferences": [{"apiVersion": "v1", "kind": "Secret", "name": "x"}]}}),
+        422,
+        "Invalid",
+        "metadata.ownerReferences[0].uid",
+    )
+    status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "o", "finalizers": ["a b"]}}), 422, "Invalid", "metadata.finalizers[0]")
+
+
+# -- patches -----------------------------------------------------------------------------------------------
+def test_patches_may_not_rename_move_or_re_uid_an_object(http, namespace):
+    secret = make_secret(http, namespace, "fixed", data={"k": base64.b64encode(b"hunter2").decode()})
+    path = secret_path(namespace, "fixed")
+    status_of(http.call("PATCH", path, {"metadata": {"name": "other"}}, MERGE), 400, "BadRequest", "the name of the object (other) does not match the name on the URL (fixed)")
+    status_of(http.call("PATCH", path, {"metadata": {"namespace": "default"}}, MERGE), 400, "BadRequest", f"does not match the namespace on the URL ({namespace})")
+    status_of(http.call("PATCH", path, {"metadata": {"uid": "forged"}}, MERGE), 422, "Invalid", 'metadata.uid: Invalid value: "forged": field is immutable')
+    status_of(http.call("PATCH", path, [{"op": "replace", "path": "/metadata/uid", "value": "forged"}], JSONPATCH), 422, "Invalid", "field is immutable")
+    status_of(http.call("PATCH", path, [{"op": "remove", "path": "/metadata"}], JSONPATCH), 400, "BadRequest", "does not match the name on the URL")
+    status_of(http.call("PATCH", path, {"metadata": None}, MERGE), 400, "BadRequest", "does not match the name on the URL")
+    for bad in ({"metadata": 5}, {"metadata": {"labels": "x"}}):
+        status = status_of(http.call("PATCH", path, bad, MERGE), 422, "Invalid", "patch: Invalid value")
+        assert "hunter2" not in json.dumps(status) and base64.b64encode(b"hunter2").decode() not in json.dumps(status)
+    status_of(http.call("PATCH", path, [{"op": "replace", "path": "/metadata", "value": []}], JSONPATCH), 422, "Invalid", "patch: Invalid value")
+    status_of(http.call("PATCH", path, {"metadata": {"name": "fixed", "uid": "forged"}}, "application/strategic-merge-patch+json"), 422, "Invalid", "immutable")
+    # a PUT's uid is a precondition
+    body = {**secret, "metadata": {**secret["metadata"], "uid": "forged"}}
+    status_of(http.call("PUT", path, body), 409, "Conflict", "Precondition failed: UID in precondition: forged")
+    after = http.call("GET", path).json()
+    assert after["metadata"]["resourceVersion"] == secret["metadata"]["resourceVersion"]
+
+
+# -- DELETE bodies -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "body, code, message",
+    [
+        ([1, 2], 400, "decoded object cannot be converted to DeleteOptions"),
+        ({"kind": "Pod", "apiVersion": "v1"}, 400, "cannot be converted to DeleteOptions"),
+        ({"propagationPolicy": 5}, 400, "DeleteOptions.propagationPolicy of type v1.DeletionPropagation"),
+        ({"gracePeriodSeconds": "soon"}, 400, "DeleteOptions.gracePeriodSeconds of type int64"),
+        ({"gracePeriodSeconds": True}, 400, "gracePeriodSeconds"),
+        ({"preconditions": "x"}, 400, "DeleteOptions.preconditions"),
+        ({"preconditions": {"uid": 5}}, 400, "preconditions.uid of type string"),
+        ({"orphanDependents": "yes"}, 400, "orphanDependents of type bool"),
+        ({"dryRun": "All"}, 400, "dryRun"),
+        ({"propagationPolicy": "Sideways"}, 422, 'propagationPolicy: Unsupported value: "Sideways"'),
+        ({"propagationPolicy": "Orphan", "orphanDependents": True}, 422, "orphanDependents and deletionPropagation cannot be both set"),
+    ],
+)
+def test_delete_bodies_that_are_not_delete_options(http, namespace, body, code, message):
+    make_secret(http, namespace, "victim")
+    status_of(http.call("DELETE", secret_path(namespace, "victim"), body), code, "BadRequest" if code == 400 else "Invalid", message)
+    assert http.call("GET", secret_path(namespace, "victim")).status_code == 200
+    status_of(http.call("DELETE", secret_path(namespace), body), code, "BadRequest" if code == 400 else "Invalid", message)
+    assert http.call("GET", secret_path(namespace, "victim")).status_code == 200
+
+
+def test_delete_query_parameters_are_parsed(http, namespace):
+    make_secret(http, namespace, "q")
+    status_of(http.call("DELETE", secret_path(namespace, "q"), params={"gracePeriodSeconds": "x"}), 400, "BadRequest", "ParseInt")
+    status_of(http.call("DELETE", secret_path(namespace, "q"), params={"propagationPolicy": "Up"}), 422, "Invalid", "propagationPolicy")
+    assert http.call("DELETE", secret_path(namespace, "q"), params={"propagationPolicy": "Foreground"}).status_code == 200
+
+
+# -- Secrets and ConfigMaps --------------------------------------------------------------------------------
+def test_string_data_is_merged_into_data_and_never_stored(http, namespace):
+    secret = make_secret(http, namespace, "sd", data={"a": base64.b64encode(b"old").decode()}, stringData={"a": "new", "b": "two"})
+    assert "stringData" not in secret
+    assert {k: base64.b64decode(v) for k, v in secret["data"].items()} == {"a": b"new", "b": b"two"}
+    patched = http.call("PATCH", secret_path(namespace, "sd"), {"stringData": {"c": "three"}}, MERGE).json()
+    assert "stringData" not in patched and base64.b64decode(patched["data"]["c"]) == b"three" and set(patched["data"]) == {"a", "b", "c"}
+    status = status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "b64"}, "data": {"k": "s3cr3t-not-base64!"}}), 400, "BadRequest", "illegal base64")
+    assert "s3cr3t" not in json.dumps(status)
+
+
+def test_immutable_secrets_and_configmaps(http, namespace):
+    make_secret(http, namespace, "frozen", immutable=True, stringData={"k": "v"})
+    path = secret_path(namespace, "frozen")
+    for patch, field in (({"stringData": {"k": "w"}}, "data"), ({"data": {"k": None}}, "data"), ({"immutable": False}, "immutable"), ({"immutable": None}, "immutable")):
+        status = status_of(http.call("PATCH", path, patch, MERGE), 422, "Invalid", f"{field}: Forbidden: field is immutable when `immutable` is set")
+        assert '"v"' not in status["message"] and base64.b64encode(b"w").decode() not in status["message"]
+    status_of(http.call("PATCH", path, {"type": "kubernetes.io/tls"}, MERGE), 422, "Invalid", "type: Invalid value")
+    assert http.call("PATCH", path, {"metadata": {"labels": {"may": "change"}}}, MERGE).status_code == 200
+    cms = f"{NS_PATH}/{namespace}/configmaps"
+    assert http.call("POST", cms, {"metadata": {"name": "cm"}, "data": {"a": "1"}, "immutable": True}).status_code == 201
+    status_of(http.call("PATCH", cms + "/cm", {"data": {"a": "2"}}, MERGE), 422, "Invalid", "data: Forbidden: field is immutable when `immutable` is set")
+    status_of(http.call("POST", cms, {"metadata": {"name": "cm2"}, "data": {"bad key": "1"}}), 422, "Invalid", "a valid config key must consist of")
+    assert http.call("DELETE", cms + "/cm").status_code == 200  # immutable objects can still be deleted
+
+
+def test_typed_secrets_need_their_keys_through_kubectl(sim, namespace):
+    sim.kubectl("create", "secret", "docker-registry", "pull", "-n", namespace, "--docker-server=r.example", "--docker-username=u", "--docker-password=pw")
+    got = json.loads(sim.kubectl("get", "secret", "-n", namespace, "pull", "-o", "json").stdout)
+    assert got["type"] == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" in got["data"]
+    manifest = json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": namespace}, "type": "kubernetes.io/tls", "stringData": {"tls.crt": "c"}})
+    result = sim.kubectl("create", "-f", "-", input=manifest, check=False)
+    assert result.returncode != 0 and "data[tls.key]: Required value" in result.stderr
+
+
+# -- server health and state files -------------------------------------------------------------------------
+def test_the_log_has_no_traceback(sim, http):
+    assert http.call("GET", "/healthz").status_code == 200
+    log = (sim.state_dir / "server.log").read_text(errors="replace")
+    assert "Traceback" not in log and "internal error" not in log, log[-3000:]
+
+
+def test_state_files_are_private(sim):
+    assert stat.S_IMODE(sim.state_dir.stat().st_mode) == 0o700
+    private = [sim.state_dir / "store.sqlite", sim.state_dir / "pki" / "token", sim.state_dir / "pki" / "server.key", sim.state_dir / "pki" / "ca.key", sim.kubeconfig]
+    private += [p for p in (sim.state_dir / "store.sqlite-wal", sim.state_dir / "store.sqlite-shm") if p.exists()]
+    for path in private:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE((sim.state_dir / "dvcr").stat().st_mode) == 0o700

@@ -1,0 +1,95 @@
+"""The store's ordered keys and secondary indexes: maintained on every put and remove, rebuilt on reopen."""
+
+import random
+
+import pytest
+
+from dvp_simulator.store.store import ADDED, LABEL, MODIFIED, NODE_NAME, OWNER, Store
+
+
+def obj(name, namespace="", labels=None, owners=(), node=None):
+    meta = {"name": name, "labels": labels or {}, "ownerReferences": [{"uid": u, "kind": "X", "name": u} for u in owners]}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"metadata": meta, "spec": {"nodeName": node} if node else {}}
+
+
+def keys(entries):
+    return [(e.namespace, e.name) for e in entries]
+
+
+def test_list_is_in_key_order_without_sorting_and_namespaced_list_sees_only_its_namespace():
+    store = Store(None)
+    names = [(f"ns{random.randint(0, 4)}", f"pod-{i}") for i in range(300)]
+    random.shuffle(names)
+    for ns, name in names:
+        store.put("/pods", obj(name, ns), ADDED)
+    for ns, name in names[:100]:
+        store.remove("/pods", ns, name)
+    left = sorted(names[100:])
+    assert keys(store.list("/pods")) == left
+    assert keys(store.list("/pods", "ns2")) == [k for k in left if k[0] == "ns2"]
+    assert store.list("/pods", "absent") == []
+    assert store.list("/nothing") == []
+
+
+def test_builtin_indexes_follow_updates_and_deletes():
+    store = Store(None)
+    store.put("/pods", obj("a", "ns", labels={"app": "web"}, owners=["u1"], node="n1"), ADDED)
+    store.put("/pods", obj("b", "ns", labels={"app": "web", "tier": "x"}, owners=["u1", "u2"], node="n2"), ADDED)
+    store.put("/pods", obj("c", "other", labels={"app": "db"}, node="n1"), ADDED)
+    assert keys(store.by_index("/pods", OWNER, "u1")) == [("ns", "a"), ("ns", "b")]
+    assert keys(store.by_index("/pods", LABEL, "app=web")) == [("ns", "a"), ("ns", "b")]
+    assert keys(store.by_index("/pods", NODE_NAME, "n1")) == [("ns", "a"), ("other", "c")]
+    assert keys(store.by_index("/pods", NODE_NAME, "n1", namespace="other")) == [("other", "c")]
+
+    store.put("/pods", obj("a", "ns", labels={"app": "db"}, node="n2"), MODIFIED)  # relabelled, moved, orphaned
+    assert keys(store.by_index("/pods", OWNER, "u1")) == [("ns", "b")]
+    assert keys(store.by_index("/pods", LABEL, "app=db")) == [("ns", "a"), ("other", "c")]
+    assert keys(store.by_index("/pods", NODE_NAME, "n2")) == [("ns", "a"), ("ns", "b")]
+
+    store.remove("/pods", "ns", "b")
+    assert store.by_index("/pods", OWNER, "u2") == []
+    assert "u2" not in store.indexes["/pods"][OWNER].keys, "empty values are dropped, the index does not grow forever"
+    # every resource has the owner and label indexes, even one never written
+    assert store.by_index("/secrets", OWNER, "u1") == []
+
+
+def test_select_by_labels_matches_every_pair():
+    store = Store(None)
+    for i in range(50):
+        store.put("/secrets", obj(f"s{i:02}", "ns", labels={"parity": str(i % 2), "tens": str(i // 10)}), ADDED)
+    got = keys(store.select("/secrets", "ns", {"parity": "1", "tens": "2"}))
+    assert got == [("ns", f"s{i:02}") for i in range(21, 30, 2)]
+    assert store.select("/secrets", None, {"parity": "7"}) == []
+    assert len(store.select("/secrets", None, {})) == 50
+
+
+def test_registered_index_covers_existing_objects_and_unknown_index_is_an_error():
+    store = Store(None)
+    store.put("g/things", obj("a"), ADDED)
+    store.put("g/things", {"metadata": {"name": "b"}, "spec": {"ref": "target"}}, ADDED)
+    store.add_index("g/things", "ref", lambda o: [o["spec"]["ref"]] if o.get("spec", {}).get("ref") else [])
+    assert keys(store.by_index("g/things", "ref", "target")) == [("", "b")]
+    store.put("g/things", {"metadata": {"name": "c"}, "spec": {"ref": "target"}}, ADDED)
+    assert keys(store.by_index("g/things", "ref", "target")) == [("", "b"), ("", "c")]
+    with pytest.raises(KeyError):
+        store.by_index("g/things", "no-such-index", "x")
+
+
+def test_reopen_restores_order_and_indexes(tmp_path):
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    for name in ("z", "b", "m"):
+        store.put("/pods", obj(name, "ns", labels={"k": name}, owners=["o"], node="n"), ADDED)
+    store.remove("/pods", "ns", "m")
+    store.close()
+
+    again = Store(path)
+    assert keys(again.list("/pods")) == [("ns", "b"), ("ns", "z")]
+    assert keys(again.by_index("/pods", OWNER, "o")) == [("ns", "b"), ("ns", "z")]
+    assert keys(again.by_index("/pods", NODE_NAME, "n")) == [("ns", "b"), ("ns", "z")]
+    assert keys(again.select("/pods", "ns", {"k": "z"})) == [("ns", "z")]
+    again.put("/pods", obj("a", "ns"), ADDED)
+    assert keys(again.list("/pods", "ns")) == [("ns", "a"), ("ns", "b"), ("ns", "z")]
+    again.close()
