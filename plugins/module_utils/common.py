@@ -1,6 +1,9 @@
 # Copyright: deckhouse.virtualization contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every module shares: the common argument spec and the run wrapper that turns errors into fail_json."""
+"""What every module shares: the common argument spec and the run wrapper that turns errors into fail_json.
+
+`module` below is an AnsibleModule, or the action plugin's in-process adapter (plugin_utils/in_process.py) with the
+same interface: params, check_mode, _diff, no_log_values, warn, exit_json and fail_json (neither returns)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
   - deckhouse.virtualization.connection
+  - deckhouse.virtualization.in_process
   - deckhouse.virtualization.state
 options:
   name:
@@ -263,8 +264,9 @@ DATA_SOURCE = {
 }
 
 
-def main():
-    module = AnsibleModule(
+def spec():
+    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+    return dict(
         argument_spec=arg_spec(
             namespaced=False,
             data_source=DATA_SOURCE,
@@ -274,14 +276,21 @@ def main():
             recreate={"type": "bool", "default": False},
         ),
         required_if=[("state", "present", ["data_source"])],
-        supports_check_mode=True,
     )
+
+
+def execute(module):
+    """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
     problems = option_problems(module.params, PRESENT_ONLY) + validate_image_params(module.params)
     upload_file = module.params.get("upload_file")
     if upload_file and module.params["state"] == "present" and not os.path.isfile(upload_file):
         problems.append(f"upload_file: no such file on the managed host: {upload_file}")
     refuse(module, problems)
     run(module, lambda client, ensurer: ensure_image(module, client, ensurer, CLUSTER_VIRTUAL_IMAGE, metadata(module.params, namespaced=False)))
+
+
+def main():
+    execute(AnsibleModule(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
   - deckhouse.virtualization.connection
+  - deckhouse.virtualization.in_process
   - deckhouse.virtualization.info
 options:
   name:
@@ -78,10 +79,19 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.info impo
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import CLUSTER_VIRTUAL_IMAGE
 
 
-def main():
-    module = AnsibleModule(argument_spec=info_arg_spec(namespaced=False, reveal_upload_urls={"type": "bool", "default": False}), supports_check_mode=True)
+def spec():
+    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+    return {"argument_spec": info_arg_spec(namespaced=False, reveal_upload_urls={"type": "bool", "default": False})}
+
+
+def execute(module):
+    """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
     refuse(module, option_problems(module.params))
     run(module, lambda client, _ensurer: hiding_upload_urls(module, lambda: collect(client, CLUSTER_VIRTUAL_IMAGE, module.params, summary, READY)))
+
+
+def main():
+    execute(AnsibleModule(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

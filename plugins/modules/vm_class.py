@@ -18,6 +18,7 @@ author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
   - deckhouse.virtualization.connection
+  - deckhouse.virtualization.in_process
   - deckhouse.virtualization.state
 options:
   name:
@@ -223,8 +224,9 @@ CPU = {
 }
 
 
-def main():
-    module = AnsibleModule(
+def spec():
+    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+    return dict(
         argument_spec=arg_spec(
             namespaced=False,
             cpu=CPU,
@@ -235,8 +237,11 @@ def main():
             recreate={"type": "bool", "default": False},
         ),
         required_if=[("state", "present", ["cpu"])],
-        supports_check_mode=True,
     )
+
+
+def execute(module):
+    """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
     p = module.params
     problems = option_problems(p, PRESENT_ONLY)
     if p["state"] == "present":
@@ -249,6 +254,10 @@ def main():
         problems += check_cpu(p["cpu"], cpu_map) + check_sizing_policies(p.get("sizing_policies") or [])
     refuse(module, problems)
     run(module, lambda client, ensurer: ensure_class(module, client, ensurer, metadata(p, namespaced=False)))
+
+
+def main():
+    execute(AnsibleModule(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

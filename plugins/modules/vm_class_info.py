@@ -16,6 +16,7 @@ author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
   - deckhouse.virtualization.connection
+  - deckhouse.virtualization.in_process
   - deckhouse.virtualization.info
 options:
   name:
@@ -70,10 +71,19 @@ def body(module, client):
     return result
 
 
-def main():
-    module = AnsibleModule(argument_spec=info_arg_spec(namespaced=False), supports_check_mode=True)
+def spec():
+    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+    return {"argument_spec": info_arg_spec(namespaced=False)}
+
+
+def execute(module):
+    """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
     refuse(module, option_problems(module.params))
     run(module, lambda client, _ensurer: body(module, client))
+
+
+def main():
+    execute(AnsibleModule(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from . import conversions, hooks
 from .api import admin, cluster_ips, core_rules, pod_subresources
 from .api.admission import Admission
@@ -97,7 +99,7 @@ def seed(service: ObjectService) -> None:
     for name in SYSTEM_NAMESPACES:
         if service.find(ns_rt, "", name) is None:
             service.create(ns_rt, "", {"metadata": {"name": name}}, WriteOptions(version="v1", manager="dvp-sim"))
-    crd_rt = service.registry.types["apiextensions.k8s.io/customresourcedefinitions"]
+    crd_rt = service.registry.types[v.resource_key(v.CUSTOM_RESOURCE_DEFINITION)]
     for rt in service.registry.types.values():
         if rt.crd is None:
             continue
@@ -120,5 +122,5 @@ def seed(service: ObjectService) -> None:
                 }
             ],
         }
-        if current is None or {k: v for k, v in current.items() if k != "metadata"} != {k: v for k, v in crd.items() if k != "metadata"}:
+        if current is None or {k: value for k, value in current.items() if k != "metadata"} != {k: value for k, value in crd.items() if k != "metadata"}:
             service.store.put(crd_rt.key, crd, MODIFIED if current else ADDED)

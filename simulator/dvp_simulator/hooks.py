@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from .api.service import ObjectService, WriteOptions
 
-MODULE_NAMESPACE = "d8-virtualization"
+MODULE_NAMESPACE = v.MODULE_NAMESPACE
 STATE_SECRET = "module-state"
 GENERIC_INSTALLED = "vmClassGenericInstallation"
 
@@ -20,8 +22,8 @@ def generic_class() -> dict:
         {"cores": {"min": 17, "max": 1024}, "dedicatedCores": [True, False], "coreFractions": [100]},
     ]
     return {
-        "apiVersion": "virtualization.deckhouse.io/v1alpha2",
-        "kind": "VirtualMachineClass",
+        "apiVersion": f"{v.DVP_GROUP}/{v.V1ALPHA2}",
+        "kind": v.VIRTUAL_MACHINE_CLASS,
         "metadata": {"name": "generic", "labels": {"app": "virtualization-controller", "module": "virtualization"}},
         "spec": {"cpu": {"type": "Model", "model": "Nehalem"}, "sizingPolicies": policies},
     }
@@ -30,16 +32,16 @@ def generic_class() -> dict:
 def install_generic_class(service: ObjectService) -> None:
     """Create `generic` once; afterwards never recreate or revert it (users may edit or delete it).
     Whether it was installed is kept in the module's state Secret, as the platform's hook does."""
-    secrets = service.registry.types["/secrets"]
+    secrets = service.registry.types[v.resource_key(v.SECRET)]
     state = service.find(secrets, MODULE_NAMESPACE, STATE_SECRET)
     if state is not None and GENERIC_INSTALLED in (state.get("data") or {}):
         return
-    classes = service.registry.by_kind("virtualization.deckhouse.io", "VirtualMachineClass")
+    classes = service.registry.by_kind(v.DVP_GROUP, v.VIRTUAL_MACHINE_CLASS)
     if service.find(classes, "", "generic") is None:
-        service.create(classes, "", generic_class(), WriteOptions(version="v1alpha2", manager="virtualization-module-hook"))
+        service.create(classes, "", generic_class(), WriteOptions(version=v.V1ALPHA2, manager="virtualization-module-hook"))
     flag = {GENERIC_INSTALLED: base64.b64encode(b"true").decode()}
-    opts = WriteOptions(version="v1", manager="virtualization-module-hook")
+    opts = WriteOptions(version=v.CORE_VERSION, manager="virtualization-module-hook")
     if state is None:
-        service.create(secrets, MODULE_NAMESPACE, {"metadata": {"name": STATE_SECRET}, "type": "Opaque", "data": flag}, opts)
+        service.create(secrets, MODULE_NAMESPACE, {"metadata": {"name": STATE_SECRET}, "type": v.SECRET_TYPE_OPAQUE, "data": flag}, opts)
     else:
         service.update(secrets, MODULE_NAMESPACE, STATE_SECRET, {**state, "data": {**(state.get("data") or {}), **flag}}, opts)

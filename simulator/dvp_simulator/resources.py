@@ -16,6 +16,17 @@ Converter = Callable[[dict[str, Any], str], dict[str, Any]]
 
 
 @dataclass
+class View:
+    """A kind served as another face of `of`'s objects, as kube-apiserver serves events.k8s.io Events from the
+    core Events' storage: one set of objects under of's store key, kept in of's storage form, converted on each
+    read (`from_stored`) and write (`to_stored`); both take a private copy and may change it in place."""
+
+    of: ResourceType
+    from_stored: Callable[[dict[str, Any]], dict[str, Any]]
+    to_stored: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass
 class Version:
     name: str
     schema: dict[str, Any]
@@ -49,11 +60,18 @@ class ResourceType:
     crd: dict[str, Any] | None = None
     # convert(obj, to_version) for kinds served in several versions; set by the kind's own module.
     convert: Converter | None = None
+    # set for a second face of another kind's objects (conversions.py)
+    view: View | None = None
+
+    @property
+    def resource(self) -> str:
+        """This kind's name in the registry: group/plural (core group is empty)."""
+        return f"{self.group}/{self.plural}"
 
     @property
     def key(self) -> str:
-        """The store key: group/plural (core group is empty)."""
-        return f"{self.group}/{self.plural}"
+        """The store key: `resource`, or for a view the resource whose objects it shows."""
+        return self.view.of.resource if self.view else self.resource
 
     def api_version(self, version: str | None = None) -> str:
         v = version or self.storage_version
@@ -70,7 +88,7 @@ class Registry:
         self.by_gvr: dict[tuple[str, str, str], ResourceType] = {}
 
     def add(self, rt: ResourceType) -> None:
-        self.types[rt.key] = rt
+        self.types[rt.resource] = rt
         for v in rt.versions:
             self.by_gvr[(rt.group, v, rt.plural)] = rt
 
@@ -82,6 +100,10 @@ class Registry:
             if rt.group == group and rt.kind == kind:
                 return rt
         return None
+
+    def stored(self) -> list[ResourceType]:
+        """One type per store key: every kind but the views of another's objects (for whoever walks the store)."""
+        return [rt for rt in self.types.values() if rt.view is None]
 
     def groups(self) -> dict[str, list[str]]:
         """group -> served versions, preferred (storage) version first."""

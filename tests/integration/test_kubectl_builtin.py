@@ -152,6 +152,9 @@ def test_services_get_cluster_ips_and_node_ports(sim, namespace):
     assert web["spec"]["clusterIPs"] == [web["spec"]["clusterIP"]] != edge["spec"]["clusterIPs"]
     assert web["spec"]["ports"] == [{"name": "80-8080", "port": 80, "protocol": "TCP", "targetPort": 8080}]
     assert 30000 <= edge["spec"]["ports"][0]["nodePort"] <= 32767
+    taken = str(edge["spec"]["ports"][0]["nodePort"])
+    clash = sim.kubectl("create", "service", "nodeport", "edge2", "-n", namespace, "--tcp=444:8443", f"--node-port={taken}", check=False)
+    assert clash.returncode == 1 and f"spec.ports[0].nodePort: Invalid value: {taken}: provided port is already allocated" in clash.stderr
     lines = sim.kubectl("get", "svc", "-n", namespace, "-o", "wide").stdout.splitlines()
     assert lines[0].split() == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR"]
     assert lines[2].split()[:5] == ["web", "ClusterIP", web["spec"]["clusterIP"], "<none>", "80/TCP"]

@@ -221,7 +221,7 @@ def test_upload_urls_never_printed_unless_revealed(sim, tmp_path, disk):
     )
     assert run.returncode == 0, run.stdout[-4000:]
     everything = run.stdout + run.stderr
-    assert "<ESTABLISH LOCAL CONNECTION" in everything or "EXEC" in everything, "this is the -vvv output"
+    assert "<ESTABLISH LOCAL CONNECTION" in everything or "EXEC" in everything or "in-process:" in everything, "this is the -vvv output"
     assert secrets[0] not in everything, "the upload token reached the output"
     run = verbose_results(run.stdout)
     masked = run["info"]["summaries"][0]["upload_urls"]

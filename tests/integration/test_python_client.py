@@ -161,6 +161,26 @@ def test_pagination_with_limit_and_continue(api, namespace):
     assert pages == 3 and seen == [f"p{i}" for i in range(7)]
 
 
+def test_pagination_with_selectors_resumes_after_the_last_match(api, namespace):
+    """With a label or field selector the page holds matches only and remainingItemCount is left out, as
+    kube-apiserver does (the count of remaining matches is unknown)."""
+    custom = client.CustomObjectsApi(api)
+    for i in range(9):
+        custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop(f"s{i}", labels={"odd": str(i % 2)}))
+    for selector in ({"label_selector": "odd=1"}, {"label_selector": "odd=1", "field_selector": "metadata.name!=s5"}, {"field_selector": "metadata.name!=s0"}):
+        seen, token = [], None
+        while True:
+            page = custom.list_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", limit=2, _continue=token, **selector)
+            assert len(page["items"]) <= 2 and "remainingItemCount" not in page["metadata"]
+            seen += [o["metadata"]["name"] for o in page["items"]]
+            token = page["metadata"].get("continue")
+            if not token:
+                break
+        want = [f"s{i}" for i in range(9) if (i % 2 if "label_selector" in selector else True)]
+        want = [n for n in want if n not in (selector.get("field_selector") or "").split("!=")[1:]]
+        assert seen == want, selector
+
+
 def test_finalizers_keep_object_terminating(api, namespace):
     custom = client.CustomObjectsApi(api)
     custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("fin", finalizers=["example.com/keep"]))

@@ -1,5 +1,6 @@
 """The store's ordered keys and secondary indexes: maintained on every put and remove, rebuilt on reopen."""
 
+import itertools
 import random
 
 import pytest
@@ -93,3 +94,43 @@ def test_reopen_restores_order_and_indexes(tmp_path):
     again.put("/pods", obj("a", "ns"), ADDED)
     assert keys(again.list("/pods", "ns")) == [("ns", "a"), ("ns", "b"), ("ns", "z")]
     again.close()
+
+
+def test_list_after_resumes_after_any_key_in_the_collection_and_in_a_namespace():
+    store = Store(None)
+    names = [(ns, f"o{i:02}") for ns in ("a", "c") for i in range(10)]
+    for ns, name in names:
+        store.put("/pods", obj(name, ns), ADDED)
+    every = sorted(names)
+    # present keys, removed or never-stored keys, and keys before / between / after the namespaces
+    for after in [None, ("a", "o03"), ("a", "o035"), ("a", "zz"), ("b", "x"), ("", ""), ("c", "o09"), ("d", "")]:
+        want = [k for k in every if after is None or k > after]
+        assert keys(store.list_after("/pods", None, after)) == want
+        assert store.count_after("/pods", None, after) == len(want)
+        for ns in ("a", "c", "absent"):
+            in_ns = [k for k in want if k[0] == ns]
+            assert keys(store.list_after("/pods", ns, after)) == in_ns
+            assert store.count_after("/pods", ns, after) == len(in_ns)
+    assert list(store.list_after("/nothing", None, ("a", "b"))) == []
+
+
+class CountingDict(dict):
+    """A resource table that counts the entries read from it."""
+
+    reads = 0
+
+    def __getitem__(self, key):
+        CountingDict.reads += 1
+        return super().__getitem__(key)
+
+
+def test_a_page_deep_in_a_large_collection_reads_only_the_page():
+    store = Store(None)
+    for i in range(20000):
+        store.put("/pods", obj(f"p{i:05}", f"ns{i % 2}"), ADDED)
+    store.objects["/pods"] = CountingDict(store.objects["/pods"])
+    for namespace in (None, "ns1"):
+        CountingDict.reads = 0
+        page = list(itertools.islice(store.list_after("/pods", namespace, ("ns1", "p15001")), 10))
+        assert keys(page)[0] == ("ns1", "p15003") and len(page) == 10
+        assert CountingDict.reads == 10, "resuming a page must not walk the keys before it"

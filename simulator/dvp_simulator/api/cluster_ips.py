@@ -61,6 +61,15 @@ def register(admission: Admission, store: Store, service_cidr: str) -> None:
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
         if kind in ("NodePort", "LoadBalancer"):
-            for port in spec.get("ports") or []:
-                if isinstance(port, dict) and not port.get("nodePort"):
-                    port["nodePort"] = next(p for p in (rng.choice(NODE_PORTS) for _ in range(1000)) if free(BY_NODE_PORT, str(p)))
+            for i, port in enumerate(spec.get("ports") or []):
+                if not isinstance(port, dict):
+                    continue
+                field = f"spec.ports[{i}].nodePort"
+                if port.get("nodePort"):
+                    if not free(BY_NODE_PORT, str(port["nodePort"])):
+                        raise invalid("", "Service", name, [cause(field, f"Invalid value: {port['nodePort']}: provided port is already allocated")])
+                    continue
+                picked = next((p for p in (rng.choice(NODE_PORTS) for _ in range(1000)) if free(BY_NODE_PORT, str(p))), None)
+                if picked is None:  # random probing found none free: the range is (nearly) full
+                    raise invalid("", "Service", name, [cause(field, "Internal error: failed to allocate a nodePort: range is full")])
+                port["nodePort"] = picked

@@ -16,6 +16,8 @@ import json
 import re
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
 from .errors import bad_request, cause, invalid
 
@@ -24,10 +26,10 @@ MAX_DATA_BYTES = 1024 * 1024
 IMMUTABLE = "field is immutable when `immutable` is set"
 REDACTED = "<secret contents redacted>"
 REQUIRED_KEYS = {
-    "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
-    "kubernetes.io/dockercfg": (".dockercfg",),
-    "kubernetes.io/tls": ("tls.crt", "tls.key"),
-    "kubernetes.io/ssh-auth": ("ssh-privatekey",),
+    v.SECRET_TYPE_DOCKER_CONFIG_JSON: (".dockerconfigjson",),
+    v.SECRET_TYPE_DOCKERCFG: (".dockercfg",),
+    v.SECRET_TYPE_TLS: ("tls.crt", "tls.key"),
+    v.SECRET_TYPE_SSH_AUTH: ("ssh-privatekey",),
 }
 
 
@@ -51,14 +53,14 @@ def config_key_errors(key: str) -> list[str]:
 
 
 def _decode_failure(kind: str, why: str) -> Exception:
-    return bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: {why}')
+    return bad_request(f'{kind} in version "{v.CORE_VERSION}" cannot be handled as a {kind}: {why}')
 
 
 def _string_map(obj: dict[str, Any], field: str, kind: str) -> dict[str, str]:
     value = obj.get(field)
     if value is None:
         return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+    if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
         raise _decode_failure(kind, f"json: cannot unmarshal into Go struct field {kind}.{field} of type map[string]string")
     return value
 
@@ -77,12 +79,12 @@ def _base64_map(obj: dict[str, Any], field: str, kind: str) -> dict[str, bytes]:
 def merge_string_data(request: AdmissionRequest) -> None:
     """Secret: stringData into data (stringData wins), then dropped."""
     obj = request.obj
-    strings = _string_map(obj, "stringData", "Secret")
-    _base64_map(obj, "data", "Secret")
+    strings = _string_map(obj, "stringData", v.SECRET)
+    _base64_map(obj, "data", v.SECRET)
     obj.pop("stringData", None)
     if strings:
         data = dict(obj.get("data") or {})
-        data.update({k: base64.b64encode(v.encode()).decode() for k, v in strings.items()})
+        data.update({k: base64.b64encode(text.encode()).decode() for k, text in strings.items()})
         obj["data"] = data
 
 
@@ -101,19 +103,19 @@ def _key_causes(maps: dict[str, dict[str, bytes]]) -> list[dict[str, str]]:
 
 def validate_secret(request: AdmissionRequest) -> None:
     obj, old = request.obj, request.old
-    data = _base64_map(obj, "data", "Secret")
+    data = _base64_map(obj, "data", v.SECRET)
     causes = _key_causes({"data": data})
-    secret_type = obj.get("type") or "Opaque"
+    secret_type = obj.get("type") or v.SECRET_TYPE_OPAQUE
     for key in REQUIRED_KEYS.get(secret_type, ()):
         if key not in data:
             causes.append(cause(f"data[{key}]", "Required value", "FieldValueRequired"))
-    if secret_type == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" in data:
+    if secret_type == v.SECRET_TYPE_DOCKER_CONFIG_JSON and ".dockerconfigjson" in data:
         try:
             json.loads(data[".dockerconfigjson"])
         except ValueError as exc:
             causes.append(cause("data[.dockerconfigjson]", f'Invalid value: "{REDACTED}": {exc}'))
     if old is not None:
-        old_type = old.get("type") or "Opaque"
+        old_type = old.get("type") or v.SECRET_TYPE_OPAQUE
         if secret_type != old_type:
             causes.append(cause("type", f"Invalid value: {json.dumps(secret_type)}: field is immutable"))
         if old.get("immutable") is True:
@@ -122,13 +124,13 @@ def validate_secret(request: AdmissionRequest) -> None:
             if (obj.get("data") or {}) != (old.get("data") or {}):
                 causes.append(cause("data", f"Forbidden: {IMMUTABLE}", "FieldValueForbidden"))
     if causes:
-        raise invalid("", "Secret", obj["metadata"]["name"], causes)
+        raise invalid(v.CORE_GROUP, v.SECRET, obj["metadata"]["name"], causes)
 
 
 def validate_configmap(request: AdmissionRequest) -> None:
     obj, old = request.obj, request.old
-    data = {k: v.encode() for k, v in _string_map(obj, "data", "ConfigMap").items()}
-    binary = _base64_map(obj, "binaryData", "ConfigMap")
+    data = {k: text.encode() for k, text in _string_map(obj, "data", v.CONFIG_MAP).items()}
+    binary = _base64_map(obj, "binaryData", v.CONFIG_MAP)
     causes = _key_causes({"data": data, "binaryData": binary})
     for key in data.keys() & binary.keys():
         causes.append(cause(f"data[{key}]", f"Invalid value: {json.dumps(key)}: duplicate of key present in binaryData"))
@@ -139,10 +141,10 @@ def validate_configmap(request: AdmissionRequest) -> None:
             if (obj.get(field) or {}) != (old.get(field) or {}):
                 causes.append(cause(field, f"Forbidden: {IMMUTABLE}", "FieldValueForbidden"))
     if causes:
-        raise invalid("", "ConfigMap", obj["metadata"]["name"], causes)
+        raise invalid(v.CORE_GROUP, v.CONFIG_MAP, obj["metadata"]["name"], causes)
 
 
 def register(admission: Admission) -> None:
-    admission.mutate("", "Secret", operations=(CREATE, UPDATE))(merge_string_data)
-    admission.validate("", "Secret", operations=(CREATE, UPDATE))(validate_secret)
-    admission.validate("", "ConfigMap", operations=(CREATE, UPDATE))(validate_configmap)
+    admission.mutate(v.CORE_GROUP, v.SECRET, operations=(CREATE, UPDATE))(merge_string_data)
+    admission.validate(v.CORE_GROUP, v.SECRET, operations=(CREATE, UPDATE))(validate_secret)
+    admission.validate(v.CORE_GROUP, v.CONFIG_MAP, operations=(CREATE, UPDATE))(validate_configmap)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..resources import ResourceType
 from .admission import CREATE, AdmissionRequest
 from .errors import APIError, bad_request, conflict
@@ -21,7 +23,7 @@ from .service import ObjectService, WriteOptions
 if TYPE_CHECKING:
     from .server import APIServer, Call
 
-PDBS = "policy/poddisruptionbudgets"
+PDBS = v.resource_key(v.POD_DISRUPTION_BUDGET)
 PDB_MANAGER = "kube-apiserver-eviction"
 SUCCESS = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 

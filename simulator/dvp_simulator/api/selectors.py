@@ -144,13 +144,31 @@ BUILTIN_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
         "source",
         "type",
     ),
+    ("events.k8s.io", "Event"): (
+        "regarding.kind",
+        "regarding.namespace",
+        "regarding.name",
+        "regarding.uid",
+        "regarding.apiVersion",
+        "regarding.resourceVersion",
+        "regarding.fieldPath",
+        "reason",
+        "reportingController",
+        "type",
+    ),
     ("", "Secret"): ("type",),
     ("", "Namespace"): ("status.phase",),
     ("", "ReplicationController"): ("status.replicas",),
     ("", "PersistentVolumeClaim"): (),
 }
 # A field label whose value sits elsewhere in the object.
-FIELD_PATHS = {"source": "source.component", "status.podIPs": "status.podIP"}
+# events.k8s.io Events are evaluated in their stored (core/v1) form, as kube-apiserver converts their field labels.
+FIELD_PATHS = {
+    "source": "source.component",
+    "status.podIPs": "status.podIP",
+    **{f"regarding.{f}": f"involvedObject.{f}" for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
+    "reportingController": "reportingComponent",
+}
 
 
 def selectable_fields(group: str, kind: str, crd_version: dict[str, Any] | None) -> frozenset[str]:

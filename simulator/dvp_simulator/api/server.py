@@ -4,9 +4,11 @@ Everything about objects themselves is in service.py."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hmac
+import itertools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -290,7 +292,6 @@ class APIServer:
         q = call.request.query
         options = params.list_params(q, watch=False)
         keep = self._filter(call)
-        entries = self.store.select(call.rt.key, call.namespace or None, equality_labels(q.get("labelSelector")))
         list_rv = self.store.rv
         start_after = options.continue_after
         if options.continue_rv is not None:
@@ -301,30 +302,38 @@ class APIServer:
                 )
         limit = options.limit
         selected: list[Entry] = []
-        remaining = 0
-        next_token = None
-        for entry in entries:
-            if start_after and (entry.namespace, entry.name) <= start_after:
-                continue
+        more = False
+        for entry in self._entries_after(call, start_after):
             if not keep(entry):
                 continue
             if limit and len(selected) >= limit:
-                remaining += 1
-                continue
+                more = True  # one match past the page is enough to know there is a next one
+                break
             selected.append(entry)
-        if limit and remaining:
-            last = selected[-1]
-            next_token = params.encode_continue(list_rv, last.namespace, last.name)
         meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
-        if next_token:
-            meta["continue"] = next_token
-            meta["remainingItemCount"] = remaining
+        if more:
+            last = (selected[-1].namespace, selected[-1].name)
+            meta["continue"] = params.encode_continue(list_rv, *last)
+            if not q.get("labelSelector") and not q.get("fieldSelector"):
+                # as kube-apiserver: only known without selectors (then it is a count of keys, O(log n))
+                meta["remainingItemCount"] = self.store.count_after(call.rt.key, call.namespace or None, last)
         if self._wants_table(call.request):
             objs = [self.service.to_version(call.rt, e.obj, call.version) for e in selected]
             return self._json(table(call.rt, call.version, objs, self.service.clock.time(), q.get("includeObject", "Metadata"), meta))
         head = dumps({"kind": call.rt.list_kind or call.rt.kind + "List", "apiVersion": call.rt.api_version(call.version), "metadata": meta})
         items = b",".join(self.service.raw_in_version(call.rt, e, call.version) for e in selected)
         return self._json(head[:-1] + b',"items":[' + items + b"]}")
+
+    def _entries_after(self, call: Call, after: tuple[str, str] | None) -> Iterator[Entry]:
+        """The LIST's candidates after the continue key, lazily, in key order: the matches of the rarest
+        equality label when the selector has one, else every key after `after` found by bisection."""
+        namespace = call.namespace or None
+        labels = equality_labels(call.request.query.get("labelSelector"))
+        if not labels:
+            return self.store.list_after(call.rt.key, namespace, after)
+        matches = self.store.select(call.rt.key, namespace, labels)
+        start = bisect.bisect_right(matches, after, key=lambda e: (e.namespace, e.name)) if after else 0
+        return itertools.islice(matches, start, None)
 
     def _delete_collection(self, call: Call, options: Any) -> web.Response:
         keep = self._filter(call)

@@ -7,6 +7,27 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabulary import (
+    COND_NODE_READY,
+    CONFIG_MAP,
+    CUSTOM_RESOURCE_DEFINITION,
+    DEFAULT_STORAGE_CLASS_ANNOTATION,
+    EVENT,
+    EVENTS_GROUP,
+    LEASE,
+    NAMESPACE,
+    NODE,
+    NODE_ROLE_LABEL_PREFIX,
+    PERSISTENT_VOLUME,
+    PERSISTENT_VOLUME_CLAIM,
+    POD,
+    POD_DISRUPTION_BUDGET,
+    SECRET,
+    SERVICE,
+    STORAGE_CLASS,
+    resource_key,
+)
+
 from ..clock import Clock
 from ..resources import ResourceType
 
@@ -92,7 +113,7 @@ def cell(values: list[Any], column_type: str, now: float) -> Any:
 
 
 def _node_status(o: dict[str, Any]) -> str:
-    ready = next((c for c in o.get("status", {}).get("conditions", []) if c.get("type") == "Ready"), None)
+    ready = next((c for c in o.get("status", {}).get("conditions", []) if c.get("type") == COND_NODE_READY), None)
     status = "Ready" if ready and ready.get("status") == "True" else ("NotReady" if ready and ready.get("status") == "False" else "Unknown")
     if o.get("spec", {}).get("unschedulable"):
         status += ",SchedulingDisabled"
@@ -100,7 +121,7 @@ def _node_status(o: dict[str, Any]) -> str:
 
 
 def _roles(o: dict[str, Any]) -> str:
-    roles = sorted(k.split("/", 1)[1] for k in o["metadata"].get("labels", {}) if k.startswith("node-role.kubernetes.io/"))
+    roles = sorted(k.split("/", 1)[1] for k in o["metadata"].get("labels", {}) if k.startswith(NODE_ROLE_LABEL_PREFIX))
     return ",".join(r for r in roles if r) or "<none>"
 
 
@@ -155,7 +176,7 @@ def _selector(selector: dict[str, str] | None) -> str:
 
 
 def _storage_class_name(o: dict[str, Any]) -> str:
-    default = (o["metadata"].get("annotations") or {}).get("storageclass.kubernetes.io/is-default-class") == "true"
+    default = (o["metadata"].get("annotations") or {}).get(DEFAULT_STORAGE_CLASS_ANNOTATION) == "true"
     return o["metadata"]["name"] + (" (default)" if default else "")
 
 
@@ -172,11 +193,11 @@ NAME = _col("Name", fmt="name")
 
 # Built-in kinds: (columns, row function) — the columns kube-apiserver's printers produce.
 BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
-    "/namespaces": (
+    resource_key(NAMESPACE): (
         [NAME, _col("Status"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], o.get("status", {}).get("phase", "Active"), age(o, now)],
     ),
-    "/nodes": (
+    resource_key(NODE): (
         [NAME, _col("Status"), _col("Roles"), _col("Age"), _col("Version"), _col("Internal-IP", priority=1), _col("External-IP", priority=1), _col("OS-Image", priority=1), _col("Kernel-Version", priority=1), _col("Container-Runtime", priority=1)],
         lambda o, now: [
             o["metadata"]["name"], _node_status(o), _roles(o), age(o, now),
@@ -187,11 +208,11 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             o.get("status", {}).get("nodeInfo", {}).get("containerRuntimeVersion", "<unknown>"),
         ],
     ),
-    "/pods": (
+    resource_key(POD): (
         [NAME, _col("Ready"), _col("Status"), _col("Restarts", "integer"), _col("Age"), _col("IP", priority=1), _col("Node", priority=1)],
         lambda o, now: [o["metadata"]["name"], _pod_ready(o), _pod_status(o), _restarts(o), age(o, now), o.get("status", {}).get("podIP") or "<none>", o.get("spec", {}).get("nodeName") or "<none>"],
     ),
-    "/events": (
+    resource_key(EVENT): (
         [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")],
         lambda o, now: [
             human_duration(now - Clock.parse(o["lastTimestamp"])) if o.get("lastTimestamp") else age(o, now),
@@ -200,22 +221,22 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             o.get("message", ""),
         ],
     ),
-    "/secrets": (
+    resource_key(SECRET): (
         [NAME, _col("Type"), _col("Data", "integer"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], o.get("type", "Opaque"), len(o.get("data") or {}), age(o, now)],
     ),
-    "/configmaps": (
+    resource_key(CONFIG_MAP): (
         [NAME, _col("Data", "integer"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}), age(o, now)],
     ),
-    "/services": (
+    resource_key(SERVICE): (
         [NAME, _col("Type"), _col("Cluster-IP"), _col("External-IP"), _col("Port(s)"), _col("Age"), _col("Selector", priority=1)],
         lambda o, now: [
             o["metadata"]["name"], o.get("spec", {}).get("type", "ClusterIP"), o.get("spec", {}).get("clusterIP") or "<none>",
             _external_ip(o), _service_ports(o), age(o, now), _selector(o.get("spec", {}).get("selector")),
         ],
     ),
-    "/persistentvolumeclaims": (
+    resource_key(PERSISTENT_VOLUME_CLAIM): (
         [NAME, _col("Status"), _col("Volume"), _col("Capacity"), _col("Access Modes"), _col("StorageClass"), _col("VolumeAttributesClass"), _col("Age"), _col("VolumeMode", priority=1)],
         lambda o, now: [
             o["metadata"]["name"], o.get("status", {}).get("phase", "Pending"), o.get("spec", {}).get("volumeName", ""),
@@ -224,7 +245,7 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             o.get("spec", {}).get("volumeMode", "Filesystem"),
         ],
     ),
-    "/persistentvolumes": (
+    resource_key(PERSISTENT_VOLUME): (
         [NAME, _col("Capacity"), _col("Access Modes"), _col("Reclaim Policy"), _col("Status"), _col("Claim"), _col("StorageClass"), _col("VolumeAttributesClass"), _col("Reason"), _col("Age"), _col("VolumeMode", priority=1)],
         lambda o, now: [
             o["metadata"]["name"], (o.get("spec", {}).get("capacity") or {}).get("storage", ""), _access_modes(o.get("spec", {}).get("accessModes")),
@@ -233,21 +254,21 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             o.get("status", {}).get("reason", ""), age(o, now), o.get("spec", {}).get("volumeMode", "Filesystem"),
         ],
     ),
-    "storage.k8s.io/storageclasses": (
+    resource_key(STORAGE_CLASS): (
         [NAME, _col("Provisioner"), _col("ReclaimPolicy"), _col("VolumeBindingMode"), _col("AllowVolumeExpansion"), _col("Age")],
         lambda o, now: [
             _storage_class_name(o), o.get("provisioner", ""), o.get("reclaimPolicy", "Delete"), o.get("volumeBindingMode", "Immediate"),
             str(bool(o.get("allowVolumeExpansion"))).lower(), age(o, now),
         ],
     ),
-    "policy/poddisruptionbudgets": (
+    resource_key(POD_DISRUPTION_BUDGET): (
         [NAME, _col("Min Available"), _col("Max Unavailable"), _col("Allowed Disruptions", "integer"), _col("Age")],
         lambda o, now: [
             o["metadata"]["name"], str(o.get("spec", {}).get("minAvailable", "N/A")), str(o.get("spec", {}).get("maxUnavailable", "N/A")),
             o.get("status", {}).get("disruptionsAllowed", 0), age(o, now),
         ],
     ),
-    "events.k8s.io/events": (
+    resource_key(EVENT, EVENTS_GROUP): (
         [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")],
         lambda o, now: [
             human_duration(now - Clock.parse(o["eventTime"])) if o.get("eventTime") else age(o, now),
@@ -256,11 +277,11 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             o.get("note", ""),
         ],
     ),
-    "coordination.k8s.io/leases": (
+    resource_key(LEASE): (
         [NAME, _col("Holder"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), age(o, now)],
     ),
-    "apiextensions.k8s.io/customresourcedefinitions": (
+    resource_key(CUSTOM_RESOURCE_DEFINITION): (
         [NAME, _col("Created At", "date")],
         lambda o, now: [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")],
     ),
@@ -268,8 +289,8 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
 
 
 def columns_for(rt: ResourceType, version: str) -> tuple[list[dict[str, Any]], Row]:
-    if rt.key in BUILTIN:
-        return BUILTIN[rt.key]
+    if rt.resource in BUILTIN:
+        return BUILTIN[rt.resource]
     printer = rt.versions[version].columns
     if not printer:
         printer = [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]

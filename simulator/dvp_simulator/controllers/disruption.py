@@ -9,6 +9,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..api.pod_subresources import PDBS, budgets_of, is_ready
 from ..api.selectors import match_label_selector
 from ..api.service import WriteOptions
@@ -16,7 +18,7 @@ from ..clock import Clock
 from ..store.store import Event
 from .runtime import Context, Controller, Key, Requeue
 
-PODS = "/pods"
+PODS = v.resource_key(v.POD)
 MANAGER = "disruption-controller"
 DISRUPTED_POD_TIMEOUT = 120.0  # simulated seconds an evicted pod may take to be deleted before it counts again
 
@@ -91,7 +93,7 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     pods = [e.obj for e in service.store.select(PODS, key[0], selector.get("matchLabels") or {})]
     status = compute_status(pdb, pods, ctx.clock.time())
     if status != pdb.get("status"):
-        service.update(rt, key[0], key[1], {**pdb, "status": status}, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
+        service.update(rt, key[0], key[1], {**pdb, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
     # an evicted pod that is not deleted in time counts again: look again when its grace runs out
     return Requeue(after=DISRUPTED_POD_TIMEOUT) if status.get("disruptedPods") else None
 

@@ -38,7 +38,7 @@ class Graph:
 
 
 def controller(registry) -> Controller:
-    resources = [rt.key for rt in registry.types.values() if not rt.read_only]
+    resources = [rt.key for rt in registry.stored() if not rt.read_only]
     graph = Graph(resources)
 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:

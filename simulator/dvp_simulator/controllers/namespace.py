@@ -20,11 +20,11 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     if ns is None or not ns["metadata"].get("deletionTimestamp"):
         return None
     name = ns["metadata"]["name"]
-    if ns.get("status", {}).get("phase") != "Terminating":
-        status = {**ns, "status": {**ns.get("status", {}), "phase": "Terminating"}}
-        service.update(ns_rt, "", name, status, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
+    if ns.get("status", {}).get("phase") != v.TERMINATING:
+        status = {**ns, "status": {**ns.get("status", {}), "phase": v.TERMINATING}}
+        service.update(ns_rt, "", name, status, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
     left = 0
-    for rt in service.registry.types.values():
+    for rt in service.registry.stored():
         if not rt.namespaced or rt.read_only:
             continue
         for entry in service.store.list(rt.key, name):
@@ -36,7 +36,7 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     ns = service.find(ns_rt, "", name)
     if ns is not None and ns.get("spec", {}).get("finalizers"):
         # the namespace controller's own spec finalizer (the real one uses the finalize subresource)
-        service.update(ns_rt, "", name, {**ns, "spec": {**ns["spec"], "finalizers": []}}, WriteOptions(version="v1", manager=MANAGER))
+        service.update(ns_rt, "", name, {**ns, "spec": {**ns["spec"], "finalizers": []}}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
     return None
 
 
@@ -47,7 +47,7 @@ def controller(registry, store) -> Controller:
         entry = store.get(NAMESPACES, "", ns) if ns else None
         return [("", ns)] if entry is not None and entry.obj["metadata"].get("deletionTimestamp") else []
 
-    secondary = {rt.key: terminating_namespace_of for rt in registry.types.values() if rt.namespaced}
+    secondary = {rt.key: terminating_namespace_of for rt in registry.stored() if rt.namespaced}
     return Controller("namespace", NAMESPACES, reconcile, secondary)
 
 

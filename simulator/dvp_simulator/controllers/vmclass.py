@@ -1,38 +1,56 @@
 """VirtualMachineClass controller (BEHAVIOUR.md §3.5–3.8): available nodes, discovered CPU features (computed
-once, then frozen), phase and conditions, events when the node list changes, and the in-use finalizer."""
+once, then frozen), phase and conditions, events when the node list changes, and the in-use finalizer.
+
+Costs: a reconcile reads the virt-handler pods (a label index) and their nodes, and the class's VMs (an index
+by class name) — never every pod or VM. Events wake only the classes they concern: a VM its class, a node or
+virt-handler pod every class, and only when placement can change (not on heartbeats or status churn)."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
 from ..api.selectors import match_label_selector
 from ..api.service import WriteOptions
-from ..store.store import Event
+from ..store.store import DELETED, Event, Store
 from . import conditions as cond
 from .runtime import Context, Controller, Key, Requeue
 
-GROUP = "virtualization.deckhouse.io"
-CLASSES = f"{GROUP}/virtualmachineclasses"
-VMS = f"{GROUP}/virtualmachines"
-FINALIZER = "virtualization.deckhouse.io/vm-cleanup"  # the constant the platform uses for classes
-MODULE_NAMESPACE = "d8-virtualization"
-MODEL_LABEL = "cpu-model.node.virtualization.deckhouse.io/"
-FEATURE_LABEL = "cpu-feature.node.virtualization.deckhouse.io/"
+CLASSES = v.resource_key(v.VIRTUAL_MACHINE_CLASS)
+VMS = v.resource_key(v.VIRTUAL_MACHINE)
+PODS = v.resource_key(v.POD)
+NODES = v.resource_key(v.NODE)
+FINALIZER = v.VMCLASS_CLEANUP_FINALIZER
+MODULE_NAMESPACE = v.MODULE_NAMESPACE
+MODEL_LABEL = v.CPU_MODEL_LABEL_PREFIX
+FEATURE_LABEL = v.CPU_FEATURE_LABEL_PREFIX
+VIRT_HANDLER_PODS = {v.VIRT_HANDLER_LABEL: v.VIRT_HANDLER}  # the label selector of the module's virt-handler pods
+BY_CLASS = "vmClassName"  # index of VMs: the class they name
 MANAGER = "virtualization-controller"
 
 
+def vm_class_name(vm: dict[str, Any]) -> list[str]:
+    name = (vm.get("spec") or {}).get("virtualMachineClassName")
+    return [name] if name else []
+
+
+def hosted_node(pod: dict[str, Any]) -> str | None:
+    """The node a virt-handler pod makes a candidate: its nodeName, unless the pod is being deleted."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return None
+    return (pod.get("spec") or {}).get("nodeName") or None
+
+
 def virt_handler_nodes(ctx: Context) -> list[dict[str, Any]]:
-    """Candidate nodes: those running a virt-handler pod of the module."""
+    """Candidate nodes, in name order: those running a virt-handler pod of the module (read from the label
+    index: costs the virt-handler pods, not every pod in the module's namespace)."""
     store = ctx.service.store
-    hosts = {
-        p.obj.get("spec", {}).get("nodeName")
-        for p in store.list("/pods", MODULE_NAMESPACE)
-        if p.name.startswith("virt-handler") and not p.obj["metadata"].get("deletionTimestamp")
-    }
-    return [e.obj for e in store.list("/nodes") if e.name in hosts]
+    hosts = {hosted_node(p.obj) for p in store.select(PODS, MODULE_NAMESPACE, VIRT_HANDLER_PODS)} - {None}
+    nodes = (store.get(NODES, "", host) for host in sorted(hosts))  # type: ignore[type-var]
+    return [e.obj for e in nodes if e is not None]
 
 
 def type_filter(spec_cpu: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -108,25 +126,25 @@ def phase_and_conditions(obj: dict[str, Any], status: dict[str, Any], now: str) 
     failed = status.pop("_discovery_failed", "")
     if kind == "Discovery":
         if failed:
-            cond.set_condition(conds, "Discovered", "False", "DiscoveryFailed", failed, gen, now)
+            cond.set_condition(conds, v.COND_DISCOVERED, "False", v.REASON_DISCOVERY_FAILED, failed, gen, now)
         else:
-            cond.set_condition(conds, "Discovered", "True", "DiscoverySucceeded", "", gen, now)
+            cond.set_condition(conds, v.COND_DISCOVERED, "True", v.REASON_DISCOVERY_SUCCEEDED, "", gen, now)
     else:
-        cond.set_condition(conds, "Discovered", "False", "DiscoverySkip", "", gen, now)
+        cond.set_condition(conds, v.COND_DISCOVERED, "False", v.REASON_DISCOVERY_SKIP, "", gen, now)
     if kind == "Discovery" and not enabled:
-        cond.set_condition(conds, "Ready", "False", "NoCpuFeaturesEnabled", "No CPU features were discovered.", gen, now)
+        cond.set_condition(conds, v.COND_READY, "False", v.REASON_NO_CPU_FEATURES_ENABLED, "No CPU features were discovered.", gen, now)
     elif nodes:
-        cond.set_condition(conds, "Ready", "True", "SuitableNodesFound", "", gen, now)
+        cond.set_condition(conds, v.COND_READY, "True", v.REASON_SUITABLE_NODES_FOUND, "", gen, now)
     else:
-        cond.set_condition(conds, "Ready", "False", "NoSuitableNodesFound", "No matching nodes found.", gen, now)
+        cond.set_condition(conds, v.COND_READY, "False", v.REASON_NO_SUITABLE_NODES_FOUND, "No matching nodes found.", gen, now)
     if obj["metadata"].get("deletionTimestamp"):
-        status["phase"] = "Terminating"
+        status["phase"] = v.TERMINATING
     elif kind in ("Host", "HostPassthrough"):
-        status["phase"] = "Ready"
+        status["phase"] = v.READY
     elif kind == "Discovery":
-        status["phase"] = "Ready" if nodes and enabled else "Pending"
+        status["phase"] = v.READY if nodes and enabled else v.PENDING
     else:
-        status["phase"] = "Ready" if nodes else "Pending"
+        status["phase"] = v.READY if nodes else v.PENDING
     return status
 
 
@@ -148,17 +166,17 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         if users:
             cond.set_condition(
                 status["conditions"],
-                "InUse",
+                v.COND_IN_USE,
                 "True",
-                "VirtualMachineClassInUse",
+                v.REASON_CLASS_IN_USE,
                 "The class is used by " + ", ".join(users),
                 obj["metadata"].get("generation", 1),
                 ctx.clock.stamp(),
             )
         else:
-            cond.remove(status["conditions"], "InUse")
+            cond.remove(status["conditions"], v.COND_IN_USE)
     else:
-        cond.remove(status["conditions"], "InUse")
+        cond.remove(status["conditions"], v.COND_IN_USE)
     if status != old_status:
         _node_events(ctx, obj, old_status.get("availableNodes"), status.get("availableNodes") or [])
         obj = service.update(rt, "", name, {**obj, "status": status}, _opts(rt, "status")).obj
@@ -179,7 +197,8 @@ def _node_events(ctx: Context, obj: dict[str, Any], before: list[str] | None, af
 
 
 def _users(ctx: Context, class_name: str) -> list[str]:
-    return sorted(f"{e.namespace}/{e.name}" for e in ctx.service.store.list(VMS) if e.obj.get("spec", {}).get("virtualMachineClassName") == class_name)
+    """The VMs naming the class, as `namespace/name` (the BY_CLASS index: costs the class's VMs)."""
+    return [f"{e.namespace}/{e.name}" for e in ctx.service.store.by_index(VMS, BY_CLASS, class_name)]
 
 
 def _placement(node: dict[str, Any]) -> tuple[Any, Any]:
@@ -190,8 +209,11 @@ def _opts(rt, subresource: str | None = None) -> WriteOptions:
     return WriteOptions(version=rt.storage_version, manager=MANAGER, subresource=subresource)
 
 
-def controller(store) -> Controller:
+def controller(store: Store) -> Controller:
+    store.add_index(VMS, BY_CLASS, vm_class_name)
+
     def all_classes() -> list[Key]:
+        # a node's or virt-handler's change can make any class gain or lose it: every class is wanted
         return [("", e.name) for e in store.list(CLASSES)]
 
     def node_changed(event: Event) -> list[Key]:
@@ -203,13 +225,24 @@ def controller(store) -> Controller:
         return all_classes() if _placement(before.obj) != _placement(after.obj) else []
 
     def virt_handler_changed(event: Event) -> list[Key]:
+        """Only a change of the node a virt-handler pod makes a candidate (created, scheduled, deleting, gone);
+        its status writes and every other pod wake nothing."""
         entry = event.entry
-        if entry.namespace != MODULE_NAMESPACE or not entry.name.startswith("virt-handler"):
+        if entry.namespace != MODULE_NAMESPACE or not _is_virt_handler(entry.obj):
             return []
-        return all_classes()
+        if event.type == DELETED:  # the entry is the pod's last state
+            before, after = hosted_node(entry.obj), None
+        else:
+            before, after = hosted_node(event.prev.obj) if event.prev is not None else None, hosted_node(entry.obj)
+        return all_classes() if before != after else []
 
     def class_of_vm(event: Event) -> list[Key]:
-        name = event.entry.obj.get("spec", {}).get("virtualMachineClassName")
-        return [("", name)] if name else []
+        """The class a VM names now and the one it named before (a VM moved off a class frees it)."""
+        names = set(vm_class_name(event.entry.obj)) | (set(vm_class_name(event.prev.obj)) if event.prev else set())
+        return [("", name) for name in sorted(names)]
 
-    return Controller("vmclass", CLASSES, reconcile, {"/nodes": node_changed, "/pods": virt_handler_changed, VMS: class_of_vm})
+    return Controller("vmclass", CLASSES, reconcile, {NODES: node_changed, PODS: virt_handler_changed, VMS: class_of_vm})
+
+
+def _is_virt_handler(pod: dict[str, Any]) -> bool:
+    return (pod["metadata"].get("labels") or {}).get(v.VIRT_HANDLER_LABEL) == v.VIRT_HANDLER

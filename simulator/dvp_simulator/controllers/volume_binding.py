@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..api.service import WriteOptions
 from ..store.store import Event, Store
 from .runtime import Context, Controller, Key, Requeue
 
-CLAIMS = "/persistentvolumeclaims"
-VOLUMES = "/persistentvolumes"
-CLASSES = "storage.k8s.io/storageclasses"
-PODS = "/pods"
+CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
+VOLUMES = v.resource_key(v.PERSISTENT_VOLUME)
+CLASSES = v.resource_key(v.STORAGE_CLASS)
+PODS = v.resource_key(v.POD)
 POD_CLAIMS = "claims"  # index of pods: "<namespace>/<claim>" for every claim a pod mounts
+DEFAULT_INDEX = "defaultClass"  # index of StorageClasses annotated as the default
 MANAGER = "persistentvolume-binder"
-SELECTED_NODE = "volume.kubernetes.io/selected-node"
-DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+SELECTED_NODE = v.SELECTED_NODE_ANNOTATION
+DEFAULT_CLASS = v.DEFAULT_STORAGE_CLASS_ANNOTATION
 RETRY = 5.0  # simulated seconds before a claim whose class is missing is looked at again
 
 
@@ -31,10 +34,14 @@ def pod_claims(pod: dict[str, Any]) -> list[str]:
     return [f"{ns}/{v['persistentVolumeClaim']['claimName']}" for v in pod.get("spec", {}).get("volumes") or [] if v.get("persistentVolumeClaim")]
 
 
+def default_value(sc: dict[str, Any]) -> list[str]:
+    return ["true"] if (sc["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true" else []
+
+
 def _default_class(ctx: Context) -> dict[str, Any] | None:
-    # StorageClasses are a handful per cluster: reading them all is not a per-object cost
-    defaults = [e.obj for e in ctx.service.store.list(CLASSES) if (e.obj["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"]
-    return defaults[-1] if defaults else None
+    """The class annotated as default (the last by name if several are), from the DEFAULT_INDEX."""
+    defaults = ctx.service.store.by_index(CLASSES, DEFAULT_INDEX, "true")
+    return defaults[-1].obj if defaults else None
 
 
 def _consumer_node(ctx: Context, claim: dict[str, Any]) -> str | None:
@@ -53,13 +60,13 @@ def new_volume(claim: dict[str, Any], sc: dict[str, Any], node: str | None) -> d
     meta, spec = claim["metadata"], claim.get("spec", {})
     name = f"pvc-{meta['uid']}"
     pv: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": sc.get("provisioner", "")}},
+        "apiVersion": v.CORE_VERSION,
+        "kind": v.PERSISTENT_VOLUME,
+        "metadata": {"name": name, "annotations": {v.PROVISIONED_BY_ANNOTATION: sc.get("provisioner", "")}},
         "spec": {
             "capacity": {"storage": (spec.get("resources", {}).get("requests") or {}).get("storage", "0")},
             "accessModes": list(spec.get("accessModes") or ["ReadWriteOnce"]),
-            "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
+            "claimRef": {"apiVersion": v.CORE_VERSION, "kind": v.PERSISTENT_VOLUME_CLAIM, "namespace": meta["namespace"], "name": meta["name"], "uid": meta["uid"]},
             "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
             "storageClassName": sc["metadata"]["name"],
             "volumeMode": spec.get("volumeMode", "Filesystem"),
@@ -67,7 +74,7 @@ def new_volume(claim: dict[str, Any], sc: dict[str, Any], node: str | None) -> d
         },
     }
     if node:
-        term = {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}
+        term = {"matchExpressions": [{"key": v.HOSTNAME_LABEL, "operator": "In", "values": [node]}]}
         pv["spec"]["nodeAffinity"] = {"required": {"nodeSelectorTerms": [term]}}
     return pv
 
@@ -99,7 +106,7 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         claim = _write_claim(ctx, claim, spec={**spec, "storageClassName": sc["metadata"]["name"]})
     pv = service.find(pv_rt, "", f"pvc-{claim['metadata']['uid']}")
     if pv is None:
-        pv = service.create(pv_rt, "", new_volume(claim, sc, node), WriteOptions(version="v1", manager=MANAGER)).obj
+        pv = service.create(pv_rt, "", new_volume(claim, sc, node), WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
         service.record_event(claim, "Normal", "ProvisioningSucceeded", f"Successfully provisioned volume {pv['metadata']['name']}", MANAGER)
     _bind(ctx, claim, pv)
     return None
@@ -117,11 +124,11 @@ def _bind(ctx: Context, claim: dict[str, Any], pv: dict[str, Any]) -> None:
     service = ctx.service
     pv_rt = service.registry.types[VOLUMES]
     if pv["spec"].get("claimRef", {}).get("uid") != claim["metadata"]["uid"]:
-        ref = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": claim["metadata"]["namespace"], "name": claim["metadata"]["name"], "uid": claim["metadata"]["uid"]}
-        pv = service.update(pv_rt, "", pv["metadata"]["name"], {**pv, "spec": {**pv["spec"], "claimRef": ref}}, WriteOptions(version="v1", manager=MANAGER)).obj
+        ref = {"apiVersion": v.CORE_VERSION, "kind": v.PERSISTENT_VOLUME_CLAIM, "namespace": claim["metadata"]["namespace"], "name": claim["metadata"]["name"], "uid": claim["metadata"]["uid"]}
+        pv = service.update(pv_rt, "", pv["metadata"]["name"], {**pv, "spec": {**pv["spec"], "claimRef": ref}}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
     if pv.get("status", {}).get("phase") != "Bound":
-        service.update(pv_rt, "", pv["metadata"]["name"], {**pv, "status": {"phase": "Bound"}}, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
-    annotations = {**(claim["metadata"].get("annotations") or {}), "pv.kubernetes.io/bind-completed": "yes", "pv.kubernetes.io/bound-by-controller": "yes"}
+        service.update(pv_rt, "", pv["metadata"]["name"], {**pv, "status": {"phase": "Bound"}}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
+    annotations = {**(claim["metadata"].get("annotations") or {}), v.BIND_COMPLETED_ANNOTATION: "yes", v.BOUND_BY_CONTROLLER_ANNOTATION: "yes"}
     claim = _write_claim(ctx, claim, spec={**claim.get("spec", {}), "volumeName": pv["metadata"]["name"]}, annotations=annotations)
     _write_status(ctx, claim, {"phase": "Bound", "accessModes": pv["spec"].get("accessModes", []), "capacity": dict(pv["spec"].get("capacity") or {})})
 
@@ -129,17 +136,18 @@ def _bind(ctx: Context, claim: dict[str, Any], pv: dict[str, Any]) -> None:
 def _write_claim(ctx: Context, claim: dict[str, Any], spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
     rt = ctx.service.registry.types[CLAIMS]
     meta = {**claim["metadata"], "annotations": annotations if annotations is not None else claim["metadata"].get("annotations") or {}}
-    return ctx.service.update(rt, meta["namespace"], meta["name"], {**claim, "metadata": meta, "spec": spec}, WriteOptions(version="v1", manager=MANAGER)).obj
+    return ctx.service.update(rt, meta["namespace"], meta["name"], {**claim, "metadata": meta, "spec": spec}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
 
 
 def _write_status(ctx: Context, claim: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
     rt = ctx.service.registry.types[CLAIMS]
     meta = claim["metadata"]
-    return ctx.service.update(rt, meta["namespace"], meta["name"], {**claim, "status": status}, WriteOptions(version="v1", manager=MANAGER, subresource="status")).obj
+    return ctx.service.update(rt, meta["namespace"], meta["name"], {**claim, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status")).obj
 
 
 def controller(store: Store) -> Controller:
     store.add_index(PODS, POD_CLAIMS, pod_claims)
+    store.add_index(CLASSES, DEFAULT_INDEX, default_value)
 
     def claims_of_scheduled_pod(event: Event) -> list[Key]:
         """A pod that is scheduled is the first consumer its WaitForFirstConsumer claims wait for."""

@@ -3,12 +3,14 @@ the volume, `Retain` (and the deprecated `Recycle`) leaves it `Released` for an 
 
 from __future__ import annotations
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..api.service import WriteOptions
 from ..store.store import Event
 from .runtime import Context, Controller, Key, Requeue
 
-VOLUMES = "/persistentvolumes"
-CLAIMS = "/persistentvolumeclaims"
+VOLUMES = v.resource_key(v.PERSISTENT_VOLUME)
+CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
 MANAGER = "persistentvolume-reclaimer"
 
 
@@ -27,7 +29,7 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     if pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
         service.delete(pv_rt, "", key[1], {})
     else:
-        service.update(pv_rt, "", key[1], {**pv, "status": {"phase": "Released"}}, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
+        service.update(pv_rt, "", key[1], {**pv, "status": {"phase": "Released"}}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
     return None
 
 

@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..api.errors import APIError
 from ..api.service import ObjectService, WriteOptions
 from ..clock import Clock
@@ -21,7 +23,8 @@ log = logging.getLogger("dvp_simulator.nodes")
 LEASE_DURATION = 40  # seconds, as the kubelet's default
 LEASE_RENEW = 10.0  # simulated seconds between renewals
 STATUS_HEARTBEAT = 60.0  # simulated seconds between Ready-condition heartbeats
-MODULE_NAMESPACE = "d8-virtualization"
+MODULE_NAMESPACE = v.MODULE_NAMESPACE
+NODES, PODS, LEASES = v.resource_key(v.NODE), v.resource_key(v.POD), v.resource_key(v.LEASE)
 KUBELET = "kubelet"
 
 
@@ -40,20 +43,20 @@ class NodeAgent:
     # -- objects -------------------------------------------------------------------------------------------
     def node_object(self) -> dict[str, Any]:
         s = self.spec
-        labels = {"kubernetes.io/hostname": s.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", **cpu_labels(s.cpu), **s.labels}
+        labels = {v.HOSTNAME_LABEL: s.name, v.OS_LABEL: "linux", v.ARCH_LABEL: "amd64", **cpu_labels(s.cpu), **s.labels}
         pod_cidr = s.pod_cidr
         uid = hashlib.sha256(s.name.encode()).hexdigest()
         now = self.clock.stamp()
-        capacity = {"cpu": str(s.cpu.cores), "memory": _ki(s.memory_bytes), "pods": "110", "devices.virtualization.deckhouse.io/kvm": "1k"}
+        capacity = {"cpu": str(s.cpu.cores), "memory": _ki(s.memory_bytes), "pods": "110", v.KVM_DEVICE_RESOURCE: "1k"}
         return {
-            "apiVersion": "v1",
-            "kind": "Node",
+            "apiVersion": v.CORE_VERSION,
+            "kind": v.NODE,
             "metadata": {"name": s.name, "labels": labels},
             "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr], "providerID": f"dvp-sim://{s.name}", **({"taints": s.taints} if s.taints else {})},
             "status": {
                 "capacity": capacity,
                 "allocatable": dict(capacity),
-                "conditions": [_condition("Ready", "True", "KubeletReady", "kubelet is posting ready status", now)]
+                "conditions": [_condition(v.COND_NODE_READY, "True", "KubeletReady", "kubelet is posting ready status", now)]
                 + [
                     _condition(t, "False", f"KubeletHasSufficient{t.replace('Pressure', '')}" if t != "PIDPressure" else "KubeletHasSufficientPID", "", now)
                     for t in ("MemoryPressure", "DiskPressure", "PIDPressure")
@@ -76,62 +79,62 @@ class NodeAgent:
 
     def register(self) -> None:
         """Create or refresh the Node (labels and capacity follow the topology), its virt-handler pod and Lease."""
-        nodes = self.service.registry.types["/nodes"]
+        nodes = self.service.registry.types[NODES]
         desired = self.node_object()
         current = self.service.find(nodes, "", self.spec.name)
         if current is None:
-            self.service.create(nodes, "", desired, _opts("v1"))
+            self.service.create(nodes, "", desired, _opts(v.CORE_VERSION))
         else:
             merged = {**current, "metadata": {**current["metadata"], "labels": {**current["metadata"].get("labels", {}), **desired["metadata"]["labels"]}}}
-            merged["spec"] = {**current.get("spec", {}), **{k: v for k, v in desired["spec"].items() if k != "unschedulable"}}
-            self.service.update(nodes, "", self.spec.name, merged, _opts("v1"))
+            merged["spec"] = {**current.get("spec", {}), **{k: value for k, value in desired["spec"].items() if k != "unschedulable"}}
+            self.service.update(nodes, "", self.spec.name, merged, _opts(v.CORE_VERSION))
             status = {**self.service.find(nodes, "", self.spec.name), "status": desired["status"]}
-            self.service.update(nodes, "", self.spec.name, status, _opts("v1", "status"))
+            self.service.update(nodes, "", self.spec.name, status, _opts(v.CORE_VERSION, "status"))
         self._ensure_virt_handler()
         self._renew_lease()
 
     def _ensure_virt_handler(self) -> None:
-        pods = self.service.registry.types["/pods"]
-        name = f"virt-handler-{self.spec.name}"
+        pods = self.service.registry.types[PODS]
+        name = f"{v.VIRT_HANDLER}-{self.spec.name}"
         if self.service.find(pods, MODULE_NAMESPACE, name) is not None:
             return
         pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": name, "labels": {"kubevirt.internal.virtualization.deckhouse.io": "virt-handler"}},
+            "apiVersion": v.CORE_VERSION,
+            "kind": v.POD,
+            "metadata": {"name": name, "labels": {v.VIRT_HANDLER_LABEL: v.VIRT_HANDLER}},
             "spec": {"nodeName": self.spec.name, "containers": [{"name": "virt-handler", "image": "dvp-sim/virt-handler"}]},
         }
-        self.service.create(pods, MODULE_NAMESPACE, pod, _opts("v1"))
+        self.service.create(pods, MODULE_NAMESPACE, pod, _opts(v.CORE_VERSION))
         created = self.service.find(pods, MODULE_NAMESPACE, name)
         running = {
             **created,
             "status": {
                 "phase": "Running",
                 "hostIP": self.spec.address,
-                "conditions": [{"type": "Ready", "status": "True"}],
+                "conditions": [{"type": v.COND_NODE_READY, "status": "True"}],
                 "containerStatuses": [{"name": "virt-handler", "ready": True, "restartCount": 0}],
             },
         }
-        self.service.update(pods, MODULE_NAMESPACE, name, running, _opts("v1", "status"))
+        self.service.update(pods, MODULE_NAMESPACE, name, running, _opts(v.CORE_VERSION, "status"))
 
     def _renew_lease(self) -> None:
-        leases = self.service.registry.types["coordination.k8s.io/leases"]
+        leases = self.service.registry.types[LEASES]
         now = self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        current = self.service.find(leases, "kube-node-lease", self.spec.name)
+        current = self.service.find(leases, v.NODE_LEASE_NAMESPACE, self.spec.name)
         spec = {"holderIdentity": self.spec.name, "leaseDurationSeconds": LEASE_DURATION, "renewTime": now}
         if current is None:
-            self.service.create(leases, "kube-node-lease", {"metadata": {"name": self.spec.name}, "spec": spec}, _opts("v1"))
+            self.service.create(leases, v.NODE_LEASE_NAMESPACE, {"metadata": {"name": self.spec.name}, "spec": spec}, _opts(v.CORE_VERSION))
         else:
-            self.service.update(leases, "kube-node-lease", self.spec.name, {**current, "spec": {**current.get("spec", {}), **spec}}, _opts("v1"))
+            self.service.update(leases, v.NODE_LEASE_NAMESPACE, self.spec.name, {**current, "spec": {**current.get("spec", {}), **spec}}, _opts(v.CORE_VERSION))
         self.stats["renewals"] += 1
 
     def _heartbeat(self) -> None:
-        nodes = self.service.registry.types["/nodes"]
+        nodes = self.service.registry.types[NODES]
         node = self.service.find(nodes, "", self.spec.name)
         if node is None:
             return
         conditions = [dict(c, lastHeartbeatTime=self.clock.stamp()) for c in node.get("status", {}).get("conditions", [])]
-        self.service.update(nodes, "", self.spec.name, {**node, "status": {**node["status"], "conditions": conditions}}, _opts("v1", "status"))
+        self.service.update(nodes, "", self.spec.name, {**node, "status": {**node["status"], "conditions": conditions}}, _opts(v.CORE_VERSION, "status"))
 
     # -- life ----------------------------------------------------------------------------------------------
     async def run(self) -> None:

@@ -3,15 +3,15 @@ libvirt's CPU map via the collection's CPU map wrapper — the same code the mod
 
 from __future__ import annotations
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_models import CPUMap, default_map
 
 from .topology import CPU
 
-PREFIX = "node.virtualization.deckhouse.io"
-MODEL_LABEL = f"cpu-model.{PREFIX}/"
-FEATURE_LABEL = f"cpu-feature.{PREFIX}/"
-HOST_MODEL_LABEL = f"host-model-cpu.{PREFIX}/"
-VENDOR_LABEL = f"cpu-vendor.{PREFIX}/"
+MODEL_LABEL = v.CPU_MODEL_LABEL_PREFIX
+FEATURE_LABEL = v.CPU_FEATURE_LABEL_PREFIX
+HOST_MODEL_LABEL = v.HOST_MODEL_CPU_LABEL_PREFIX
+VENDOR_LABEL = v.CPU_VENDOR_LABEL_PREFIX
 
 
 def cpu_labels(cpu: CPU, cpu_map: CPUMap | None = None) -> dict[str, str]:

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabulary import DVP_GROUP
+
 SCHEMA_DIR = Path(__file__).resolve().parent
 
 QUANTITY_PATTERN = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -203,7 +205,7 @@ def compile_column(col: Any) -> dict[str, Any]:
 def compile_crd(doc: dict[str, Any], where: str = "<schema>") -> dict[str, Any]:
     """A CustomResourceDefinition (apiextensions.k8s.io/v1) from one schema document."""
     kind = doc["kind"]
-    group = doc.get("group", "virtualization.deckhouse.io")
+    group = doc.get("group", DVP_GROUP)
     plural = doc.get("plural") or kind.lower() + "s"
     names: dict[str, Any] = {
         "kind": kind,

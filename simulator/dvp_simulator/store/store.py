@@ -8,21 +8,23 @@ from before the window gets 410 Gone, as from a compacted etcd.
 
 Reads cost what they return, never the size of the store: keys are kept sorted as they are written (a sorted
 list per resource and one per namespace, maintained with bisect: O(log n) comparisons and a memmove, ~8 µs at
-50,000 keys), so LIST never sorts and a namespaced LIST touches only that namespace. Named secondary indexes
-(`add_index` / `by_index`) answer "which objects have this owner / label / node / reference" from a dict,
-maintained on every put and remove; built in are OWNER (ownerReference uids), LABEL (`key=value`) and
-NODE_NAME (`spec.nodeName` of pods). Controllers and webhooks register their own instead of scanning.
+50,000 keys), so LIST never sorts, a page after a `continue` token starts by bisection (`list_after`) and a
+namespaced LIST touches only that namespace. Named secondary indexes (`add_index` / `by_index`) answer "which
+objects have this owner / label / node / reference" from a dict, maintained on every put and remove; built in
+are OWNER (ownerReference uids), LABEL (`key=value`) and NODE_NAME (`spec.nodeName` of pods). Controllers and
+webhooks register their own instead of scanning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import os
 import sqlite3
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +159,7 @@ class Store:
         self.watchers: dict[str, set[Watcher]] = {}
         self.rv = 0
         self.db: sqlite3.Connection | None = None
+        self._batched: list[tuple[str, Entry | None, Key]] | None = None  # writes of an open batch(), in order
         self.add_index_everywhere(OWNER, owner_uids)
         self.add_index_everywhere(LABEL, label_pairs)
         self.add_index(PODS, NODE_NAME, node_name)
@@ -193,18 +196,43 @@ class Store:
         self.db = db
 
     def _persist(self, res: str, entry: Entry | None, key: tuple[str, str]) -> None:
+        """One write on disk before anyone can see it: its own transaction, or the open batch's."""
         if self.db is None:
             return
+        if self._batched is not None:
+            self._batched.append((res, entry, key))
+            return
+        self._commit([(res, entry, key)])
+
+    def _commit(self, writes: list[tuple[str, Entry | None, Key]]) -> None:
+        assert self.db is not None
         with self.db:
             self.db.execute("BEGIN")
-            if entry is None:
-                self.db.execute("DELETE FROM objects WHERE res=? AND ns=? AND name=?", (res, *key))
-            else:
-                self.db.execute(
-                    "INSERT OR REPLACE INTO objects (res, ns, name, rv, data) VALUES (?,?,?,?,?)",
-                    (res, key[0], key[1], entry.rv, entry.raw),
-                )
+            for res, entry, key in writes:
+                if entry is None:
+                    self.db.execute("DELETE FROM objects WHERE res=? AND ns=? AND name=?", (res, *key))
+                else:
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO objects (res, ns, name, rv, data) VALUES (?,?,?,?,?)",
+                        (res, key[0], key[1], entry.rv, entry.raw),
+                    )
             self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (self.rv,))
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every put and remove inside the block goes to disk in one transaction, committed when the block ends
+        (also when it raises: memory already holds those writes). For synchronous blocks only: a block that
+        awaited would let clients and controllers see writes not yet on disk. Nested blocks join the outer one."""
+        if self._batched is not None:
+            yield
+            return
+        self._batched = []
+        try:
+            yield
+        finally:
+            writes, self._batched = self._batched, None
+            if writes and self.db is not None:
+                self._commit(writes)
 
     def close_watchers(self) -> None:
         """End every watch stream (on shutdown, so clients see the stream close and reconnect)."""
@@ -228,6 +256,30 @@ class Store:
         if namespace is None:
             return [table[k] for k in self.ordered.get(res, ())]
         return [table[(namespace, name)] for name in self.by_namespace.get(res, {}).get(namespace, ())]
+
+    def list_after(self, res: str, namespace: str | None, after: Key | None) -> Iterator[Entry]:
+        """Entries whose key comes after `after` (all when None), in key order, produced lazily: the place is found
+        by bisecting the sorted keys, so a LIST page costs O(log n + page) wherever it starts. Consume it before
+        the next write (the key lists it walks are live)."""
+        keys, start = self._keys_after(res, namespace, after)
+        table = self.objects.get(res, {})
+        for i in range(start, len(keys)):  # by position: a slice would copy every later key
+            yield table[keys[i]] if namespace is None else table[(namespace, keys[i])]
+
+    def count_after(self, res: str, namespace: str | None, after: Key | None) -> int:
+        """How many entries `list_after` would produce: O(log n)."""
+        keys, start = self._keys_after(res, namespace, after)
+        return len(keys) - start
+
+    def _keys_after(self, res: str, namespace: str | None, after: Key | None) -> tuple[list[Any], int]:
+        """The sorted key list of `res` (or of one namespace's names) and the position just past `after`."""
+        if namespace is None:
+            keys: list[Any] = self.ordered.get(res, [])
+            return keys, bisect.bisect_right(keys, after) if after is not None else 0
+        keys = self.by_namespace.get(res, {}).get(namespace, [])
+        if after is None or after[0] < namespace:
+            return keys, 0
+        return keys, len(keys) if after[0] > namespace else bisect.bisect_right(keys, after[1])
 
     def count(self, res: str) -> int:
         return len(self.objects.get(res, {}))

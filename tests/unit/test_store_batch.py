@@ -1,0 +1,46 @@
+"""Store.batch(): many writes, one SQLite transaction — the same objects on disk as one commit per write."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from dvp_simulator.store.store import ADDED, MODIFIED, Store
+
+
+def _on_disk(path) -> dict[tuple[str, str], int]:
+    with sqlite3.connect(path) as db:
+        return {(ns, name): rv for ns, name, rv in db.execute("SELECT ns, name, rv FROM objects WHERE res='/pods'")}
+
+
+def test_a_batch_commits_once_at_its_end_what_single_writes_would(tmp_path):
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    with store.batch():
+        store.put("/pods", {"metadata": {"name": "a", "namespace": "ns"}}, ADDED)
+        with store.batch():  # a nested block joins the outer transaction
+            store.put("/pods", {"metadata": {"name": "b", "namespace": "ns"}}, ADDED)
+        store.put("/pods", {"metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}}}, MODIFIED)
+        store.remove("/pods", "ns", "b")
+        assert _on_disk(path) == {}, "nothing is on disk before the block ends"
+        assert store.get("/pods", "ns", "a").rv == 3  # memory has every write at once
+    assert _on_disk(path) == {("ns", "a"): 3}
+    store.put("/pods", {"metadata": {"name": "c", "namespace": "ns"}}, ADDED)  # after the block: its own commit
+    assert _on_disk(path) == {("ns", "a"): 3, ("ns", "c"): 5}
+    store.close()
+
+    reopened = Store(path)
+    assert reopened.rv == 5 and [e.name for e in reopened.list("/pods")] == ["a", "c"]
+    assert reopened.get("/pods", "ns", "a").obj["metadata"]["labels"] == {"x": "y"}
+    reopened.close()
+
+
+def test_a_batch_that_raises_still_commits_the_writes_memory_holds(tmp_path):
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    with pytest.raises(RuntimeError), store.batch():
+        store.put("/pods", {"metadata": {"name": "a", "namespace": "ns"}}, ADDED)
+        raise RuntimeError("registration failed half-way")
+    assert _on_disk(path) == {("ns", "a"): 1} and store.get("/pods", "ns", "a") is not None
+    store.close()
