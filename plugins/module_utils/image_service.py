@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import vocabulary as v
 from .client import DVPClient
 from .ensure import Ensurer
 from .errors import DVPError
@@ -26,8 +27,8 @@ from .kinds import Kind
 from .upload import upload_file
 from .waiter import gone, phase_in, wait_for
 
-READY = phase_in(("Ready",))
-UPLOADABLE = phase_in(("WaitForUserUpload", "Ready"))
+READY = phase_in((v.READY,))
+UPLOADABLE = phase_in((v.WAIT_FOR_USER_UPLOAD, v.READY))
 
 
 def ensure_image(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any]) -> dict[str, Any]:

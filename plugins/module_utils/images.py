@@ -10,11 +10,12 @@ import binascii
 import re
 from typing import Any
 
+from . import vocabulary as v
 from .errors import DVPError
 from .image_rules import name_problem, spec_change_problem
 from .naming import to_api
 
-SOURCE_BLOCKS = {"HTTP": "http", "ContainerImage": "container_image", "ObjectRef": "object_ref", "Upload": "upload"}
+SOURCE_BLOCKS = {v.SOURCE_HTTP: "http", v.SOURCE_CONTAINER_IMAGE: "container_image", v.SOURCE_OBJECT_REF: "object_ref", v.SOURCE_UPLOAD: "upload"}
 CHECKSUM_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128, "streebog256": 64, "streebog512": 128}
 NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IMAGE_REFERENCE = re.compile(
@@ -23,7 +24,7 @@ IMAGE_REFERENCE = re.compile(
     r"(?::[\w][\w.-]{0,127})?"  # :tag
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[+.-_][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"  # @digest
 )
-NAMESPACED_REF_KINDS = ("VirtualImage", "VirtualDisk", "VirtualDiskSnapshot")
+NAMESPACED_REF_KINDS = (v.VIRTUAL_IMAGE, v.VIRTUAL_DISK, v.VIRTUAL_DISK_SNAPSHOT)
 
 
 def validate_image_params(params: dict[str, Any]) -> list[str]:

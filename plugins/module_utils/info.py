@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from . import vocabulary as v
 from .client import DVPClient
 from .kinds import Kind
 from .waiter import Outcome, Predicate, condition_is, once_it_exists, wait_for
@@ -51,7 +52,7 @@ def _predicate(params: dict[str, Any], ready: Predicate | None) -> Predicate:
     wanted = params.get("wait_condition")
     if wanted:
         return condition_is(wanted["type"], wanted.get("status") or "True", wanted.get("reason"))
-    return ready or condition_is("Ready")
+    return ready or condition_is(v.COND_READY)
 
 
 def _wait(client: DVPClient, kind: Kind, namespace: str | None, params: dict[str, Any], predicate: Predicate) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import vocabulary as v
 from .client import DVPClient
 from .ensure import Ensurer
 from .errors import DVPError
@@ -15,9 +16,9 @@ from .vmclass_rules import policies_to_api
 from .waiter import Outcome as WaitOutcome
 from .waiter import condition
 
-DEFAULT_ANNOTATION = "virtualmachineclass.virtualization.deckhouse.io/is-default-class"
-MODEL_LABEL = "cpu-model.node.virtualization.deckhouse.io/"
-FEATURE_LABEL = "cpu-feature.node.virtualization.deckhouse.io/"
+DEFAULT_ANNOTATION = v.DEFAULT_CLASS_ANNOTATION
+MODEL_LABEL = v.CPU_MODEL_LABEL_PREFIX
+FEATURE_LABEL = v.CPU_FEATURE_LABEL_PREFIX
 
 
 def desired_class(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def desired_class(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str,
 
 
 # Ready=False reasons with which the platform leaves a class Pending until nodes change: nothing to wait for.
-UNPLACEABLE = ("NoSuitableNodesFound", "NoCpuFeaturesEnabled")
+UNPLACEABLE = (v.REASON_NO_SUITABLE_NODES_FOUND, v.REASON_NO_CPU_FEATURES_ENABLED)
 
 
 def class_ready(obj: dict[str, Any] | None) -> WaitOutcome:
@@ -52,11 +53,11 @@ def class_ready(obj: dict[str, Any] | None) -> WaitOutcome:
     if obj is None:
         return WaitOutcome(failed=True, message="the object was deleted while waiting")
     status = obj.get("status") or {}
-    if status.get("phase") == "Ready":
+    if status.get("phase") == v.READY:
         return WaitOutcome(done=True)
-    ready = condition(obj, "Ready") or {}
+    ready = condition(obj, v.COND_READY) or {}
     current = ready.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 1)
-    if status.get("phase") != "Pending" or ready.get("status") != "False" or ready.get("reason") not in UNPLACEABLE or not current:
+    if status.get("phase") != v.PENDING or ready.get("status") != "False" or ready.get("reason") not in UNPLACEABLE or not current:
         return WaitOutcome()
     discovered = condition(obj, "Discovered") or {}
     why = [f"{ready['reason']}: {ready.get('message') or ''}".rstrip(": ")]
@@ -133,8 +134,8 @@ def node_cpu_models(client: DVPClient) -> dict[str, Any]:
         nodes.append(
             {
                 "name": node["metadata"]["name"],
-                "cpu_models": sorted(k[len(MODEL_LABEL) :] for k, v in labels.items() if k.startswith(MODEL_LABEL) and v == "true"),
-                "cpu_features": sorted(k[len(FEATURE_LABEL) :] for k, v in labels.items() if k.startswith(FEATURE_LABEL) and v == "true"),
+                "cpu_models": sorted(k[len(MODEL_LABEL) :] for k, value in labels.items() if k.startswith(MODEL_LABEL) and value == "true"),
+                "cpu_features": sorted(k[len(FEATURE_LABEL) :] for k, value in labels.items() if k.startswith(FEATURE_LABEL) and value == "true"),
             }
         )
     common = sorted(set.intersection(*(set(n["cpu_models"]) for n in nodes))) if nodes else []

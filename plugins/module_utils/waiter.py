@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import vocabulary as v
 from .client import APIStatusError
 from .errors import DVPError, StreamBroken
 from .kinds import Kind
@@ -53,7 +54,7 @@ def describe_state(obj: dict[str, Any] | None) -> str:
     return parts[0] + ("; " + "; ".join(conds) if conds else "")
 
 
-def phase_in(ready: tuple[str, ...] = ("Ready",), failed: tuple[str, ...] = ("Failed",)) -> Predicate:
+def phase_in(ready: tuple[str, ...] = (v.READY,), failed: tuple[str, ...] = (v.FAILED,)) -> Predicate:
     """Done in a ready phase (with status current for the spec); failed in a failed phase."""
 
     def check(obj: dict[str, Any] | None) -> Outcome:
@@ -67,7 +68,7 @@ def phase_in(ready: tuple[str, ...] = ("Ready",), failed: tuple[str, ...] = ("Fa
         if phase in ready and current:
             return Outcome(done=True)
         if phase in failed and current:
-            cond = condition(obj, "Ready") or {}
+            cond = condition(obj, v.COND_READY) or {}
             why = f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": ")
             return Outcome(failed=True, message=f"phase {phase}: {why}")
         return Outcome()

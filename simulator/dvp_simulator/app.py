@@ -10,7 +10,7 @@ from pathlib import Path
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from . import conversions, hooks
-from .api import admin, cluster_ips, core_rules, pod_subresources
+from .api import admin, authz, cluster_ips, core_rules, pod_subresources
 from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
@@ -23,6 +23,7 @@ from .images.dvcr import DVCR
 from .images.jobs import Importer
 from .nodes.fleet import Fleet
 from .nodes.topology import DEFAULT_SERVICE_CIDR, Topology
+from .pod_logs import PodLogs
 from .resources import Registry, build_registry
 from .store.store import ADDED, MODIFIED, Store
 from .webhooks import vmclass as vmclass_webhook
@@ -74,7 +75,9 @@ def build(
     vmclass_webhook.register(admission, store)
     service = ObjectService(registry, store, clock, admission)
     api = APIServer(service, token, address)
-    pod_subresources.register(api)
+    logs = PodLogs()
+    pod_subresources.register(api, logs)
+    authz.Reviews().register(api)
     manager = Manager(service, clock)
     manager.add(namespace.controller(registry, store))
     manager.add(garbage_collector.controller(registry))
@@ -86,7 +89,7 @@ def build(
     upload.register(api, importer)
     manager.add(cvi.controller(importer, store, lambda: api.address))
     manager.add(vmclass.controller(store))
-    fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock)
+    fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock, logs)
     admin.register(api, clock, fleet)
     seed(service)
     hooks.install_generic_class(service)

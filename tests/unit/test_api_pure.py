@@ -197,3 +197,20 @@ def test_vm_core_fraction_rule_uses_the_kubernetes_string_library():
     from dvp_simulator.api.validation import cel_program
 
     assert cel_program("'a-b-c'.replace('-', '', 1) == 'ab-c' && 'A'.lowerAscii() == 'a' && 'x,y'.split(',').size() == 2").evaluate({})
+
+
+def test_a_requests_own_managed_fields_replace_the_live_ones_only_when_well_formed():
+    schema = {"type": "object", "properties": {"data": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    live_owner = [{"manager": "old", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}}]
+    old = {"metadata": {"name": "x", "managedFields": live_owner}, "data": {"a": "1"}}
+    moved = [{**live_owner[0], "manager": "new", "operation": "Apply"}]
+    new = {"metadata": {"name": "x", "managedFields": moved}, "data": {"a": "1"}}
+    ssa.track_update(old, new, schema, "kubectl", "v1", None)
+    assert [e["manager"] for e in new["metadata"]["managedFields"]] == ["new"]
+    for broken in ([{"manager": "new", "operation": "Apply", "fieldsV1": {"f:data": 1}}], [{"operation": "Update"}], "nonsense"):
+        new = {"metadata": {"name": "x", "managedFields": broken}, "data": {"a": "1"}}
+        ssa.track_update(old, new, schema, "kubectl", "v1", None)
+        assert [e["manager"] for e in new["metadata"]["managedFields"]] == ["old"], broken
+    new = {"metadata": {"name": "x", "managedFields": moved}, "data": {"a": "1"}}
+    ssa.track_update(old, new, schema, "kubectl", "v1", "status")
+    assert [e["manager"] for e in new["metadata"]["managedFields"]] == ["old"], "a subresource write never edits ownership"

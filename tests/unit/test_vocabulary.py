@@ -69,6 +69,20 @@ def test_the_simulator_spells_no_vocabulary_literal_of_its_own():
     assert not found, "use plugins/module_utils/vocabulary.py instead:\n" + "\n".join(found)
 
 
+def test_the_collection_spells_no_vocabulary_literal_of_its_own():
+    """The same for the collection's module_utils (the modules' DOCUMENTATION prose may name keys for the reader)."""
+    words = qualified_words()
+    found = []
+    for path in sorted((ROOT / "plugins" / "module_utils").glob("*.py")):
+        if path.name == "vocabulary.py":
+            continue
+        for line, text in literals(path):
+            hits = [w for w in words if w in text]
+            if hits:
+                found.append(f"{path.name}:{line}: {text!r} (vocabulary: {', '.join(sorted(hits))})")
+    assert not found, "use plugins/module_utils/vocabulary.py instead:\n" + "\n".join(found)
+
+
 def test_the_checker_sees_literals_and_skips_docstrings(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text(f'"""Mentions {v.HOSTNAME_LABEL} for the reader."""\n\nKEY = "{v.HOSTNAME_LABEL}"\nURL = f"{v.DVP_GROUP}/{{x}}"\n')

@@ -251,8 +251,15 @@ class Managed:
 
 
 def track_update(old: dict[str, Any] | None, new: dict[str, Any], schema: dict[str, Any], manager: str, api_version: str, subresource: str | None) -> None:
-    """After a create, update or patch: the fields this write set or changed now belong to `manager`."""
-    managed = Managed((old or {}).get("metadata", {}).get("managedFields") or new["metadata"].get("managedFields"))
+    """After a create, update or patch: the fields this write set or changed now belong to `manager`.
+
+    As kube-apiserver's field manager: managedFields the request itself carries (non-empty and well-formed, not on
+    a subresource) replace the live ones before this write's own fields are recorded — that is how a client edits
+    ownership directly (kubectl's switch from client-side to server-side apply does). Otherwise the live ones count."""
+    requested = new["metadata"].get("managedFields")
+    managed = _requested_managed(requested) if subresource is None else None
+    if managed is None:
+        managed = Managed((old or {}).get("metadata", {}).get("managedFields"))
     new_paths = field_paths(new, schema)
     if old is None:
         changed = new_paths
@@ -266,6 +273,23 @@ def track_update(old: dict[str, Any] | None, new: dict[str, Any], schema: dict[s
         managed.drop(changed)
         managed.record(manager, "Update", api_version, changed, subresource, replace=False)
     new["metadata"]["managedFields"] = managed.render()
+
+
+def _requested_managed(entries: Any) -> Managed | None:
+    """The request's managedFields as a Managed, or None when absent or not decodable (then the live ones count)."""
+    if not entries or not isinstance(entries, list):
+        return None
+    for e in entries:
+        if not isinstance(e, dict) or not isinstance(e.get("manager"), str) or e.get("operation") not in ("Apply", "Update"):
+            return None
+        if not _well_formed(e.get("fieldsV1") or {}):
+            return None
+    return Managed(entries)
+
+
+def _well_formed(tree: Any) -> bool:
+    """A FieldsV1 tree: objects all the way down (`{}` marks a leaf)."""
+    return isinstance(tree, dict) and all(isinstance(k, str) and _well_formed(v) for k, v in tree.items())
 
 
 def server_side_apply(

@@ -23,7 +23,11 @@ SERVER_VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-SUBRESOURCE_KINDS = {"eviction": ("policy", "v1", "Eviction", ["create"]), "binding": ("", "v1", "Binding", ["create"])}
+SUBRESOURCE_KINDS = {
+    "eviction": ("policy", "v1", "Eviction", ["create"]),
+    "binding": ("", "v1", "Binding", ["create"]),
+    "log": ("", "v1", "Pod", ["get"]),
+}
 
 
 def group_path(group: str, version: str) -> str:
@@ -33,6 +37,17 @@ def group_path(group: str, version: str) -> str:
 class Discovery:
     def __init__(self, registry: Registry):
         self.registry = registry
+        # (group, version) → resource entries served outside the registry, never stored (the review
+        # resources of api/authz.py); listed in discovery after the registry's own.
+        self.extra: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+    def _versions(self) -> dict[str, list[str]]:
+        """group → served versions, preferred first: the registry's, then those of `extra`."""
+        out = {g: list(vs) for g, vs in self.registry.groups().items()}
+        for group, version in self.extra:
+            if version not in out.setdefault(group, []):
+                out[group].append(version)
+        return out
 
     def api_versions(self, address: str) -> dict[str, Any]:
         return {
@@ -42,19 +57,19 @@ class Discovery:
         }
 
     def group(self, name: str) -> dict[str, Any] | None:
-        versions = self.registry.groups().get(name)
+        versions = self._versions().get(name)
         if not versions:
             return None
         entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
         return {"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": entries, "preferredVersion": entries[0]}
 
     def groups(self) -> dict[str, Any]:
-        out = [self.group(g) for g in sorted(self.registry.groups()) if g]
+        out = [self.group(g) for g in sorted(self._versions()) if g]
         return {"kind": "APIGroupList", "apiVersion": "v1", "groups": out}
 
     def resources(self, group: str, version: str) -> dict[str, Any] | None:
         types = self.registry.in_group_version(group, version)
-        if not types:
+        if not types and (group, version) not in self.extra:
             return None
         out = []
         for rt in sorted(types, key=lambda t: t.plural):
@@ -81,6 +96,7 @@ class Discovery:
                     out.append(
                         {"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced, "group": g, "version": v, "kind": kind, "verbs": verbs}
                     )
+        out += self.extra.get((group, version), [])
         gv = f"{group}/{version}" if group else version
         return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}
 
@@ -94,6 +110,8 @@ class Discovery:
                 by_gv.setdefault((rt.group, v), []).append(rt)
         for (group, version), types in by_gv.items():
             docs[group_path(group, version)] = json.dumps(openapi_v3(group, version, types), separators=(",", ":")).encode()
+        for (group, version), entries in self.extra.items():
+            docs[group_path(group, version)] = json.dumps(create_only_openapi(group, version, entries), separators=(",", ":")).encode()
         return docs
 
     def openapi_index(self) -> dict[str, Any]:
@@ -109,13 +127,47 @@ def schema_name(rt: ResourceType, version: str) -> str:
     return f"{reversed_group}.{version}.{rt.kind}"
 
 
+OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+_STRING_MAP = {"type": "object", "additionalProperties": {"type": "string", "default": ""}}
+# ObjectMeta as kube-apiserver publishes it (the fields, and the patch keys kubectl's strategic merge reads).
+OBJECT_META_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "annotations": _STRING_MAP,
+        "creationTimestamp": {"type": "string", "format": "date-time"},
+        "deletionGracePeriodSeconds": {"type": "integer", "format": "int64"},
+        "deletionTimestamp": {"type": "string", "format": "date-time"},
+        "finalizers": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set", "x-kubernetes-patch-strategy": "merge"},
+        "generateName": {"type": "string"},
+        "generation": {"type": "integer", "format": "int64"},
+        "labels": _STRING_MAP,
+        "managedFields": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+        "name": {"type": "string"},
+        "namespace": {"type": "string"},
+        "ownerReferences": {
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+            "x-kubernetes-list-map-keys": ["uid"],
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-patch-merge-key": "uid",
+            "x-kubernetes-patch-strategy": "merge",
+        },
+        "resourceVersion": {"type": "string"},
+        "selfLink": {"type": "string"},
+        "uid": {"type": "string"},
+    },
+}
+
+
 def openapi_v3(group: str, version: str, types: list[ResourceType]) -> dict[str, Any]:
-    schemas: dict[str, Any] = {}
+    """The OpenAPI v3 document of one group-version; every kind's metadata refers to ObjectMeta."""
+    schemas: dict[str, Any] = {OBJECT_META: OBJECT_META_SCHEMA}
     paths: dict[str, Any] = {}
     for rt in types:
         gvk = [{"group": group, "version": version, "kind": rt.kind}]
         schema = copy.deepcopy(rt.versions[version].schema)
         schema["x-kubernetes-group-version-kind"] = gvk
+        schema.setdefault("properties", {})["metadata"] = {"allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}], "default": {}}
         name = schema_name(rt, version)
         schemas[name] = schema
         schemas[name + "List"] = {
@@ -188,3 +240,37 @@ def openapi_v3(group: str, version: str, types: list[ResourceType]) -> dict[str,
         "paths": paths,
         "components": {"schemas": schemas},
     }
+
+
+def create_only_openapi(group: str, version: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """The OpenAPI v3 document of create-only resources (`Discovery.extra`): each kind with free-form spec and
+    status, and its POST path, enough for `kubectl create -f` to validate and `kubectl explain` to answer."""
+    schemas: dict[str, Any] = {OBJECT_META: OBJECT_META_SCHEMA}
+    paths: dict[str, Any] = {}
+    reversed_group = ".".join(reversed(group.split(".")))
+    for entry in entries:
+        name = f"{reversed_group}.{version}.{entry['kind']}"
+        gvk = {"group": group, "version": version, "kind": entry["kind"]}
+        free = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        schemas[name] = {
+            "type": "object",
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}], "default": {}},
+                "spec": free,
+                "status": free,
+            },
+            "x-kubernetes-group-version-kind": [gvk],
+        }
+        ref = {"$ref": f"#/components/schemas/{name}"}
+        paths[f"/{group_path(group, version)}/{entry['name']}"] = {
+            "post": {
+                "operationId": f"create{entry['kind']}",
+                "requestBody": {"content": {"*/*": {"schema": ref}}},
+                "responses": {"201": {"description": "Created", "content": {"application/json": {"schema": ref}}}},
+                "x-kubernetes-action": "post",
+                "x-kubernetes-group-version-kind": gvk,
+            }
+        }
+    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": SERVER_VERSION["gitVersion"]}, "paths": paths, "components": {"schemas": schemas}}

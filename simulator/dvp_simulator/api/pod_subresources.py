@@ -1,4 +1,5 @@
-"""The POST subresources of a Pod: `pods/eviction` (policy/v1 Eviction) and `pods/binding` (v1 Binding).
+"""The subresources of a Pod: POST `pods/eviction` (policy/v1 Eviction) and `pods/binding` (v1 Binding), and
+GET `pods/log` (the container's output from the simulator's PodLogs, pod_logs.py).
 
 Both are writes like any other: the posted object goes through the admission chain as a CREATE of the
 subresource (`Admission.validate("", "Pod", operations=(CREATE,), subresources=("eviction",))` is where an
@@ -9,11 +10,16 @@ DeleteOptions (dryRun=All evaluates everything and changes nothing).
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import datetime as dt
 from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
+from ..pod_logs import PodLogs
 from ..resources import ResourceType
 from .admission import CREATE, AdmissionRequest
 from .errors import APIError, bad_request, conflict
@@ -28,10 +34,14 @@ PDB_MANAGER = "kube-apiserver-eviction"
 SUCCESS = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
 
-def register(api: APIServer) -> None:
+FOLLOW_POLL = 1.0  # real seconds between checks that a followed pod still exists
+
+
+def register(api: APIServer, logs: PodLogs) -> None:
     service = api.service
     api.subresource_handlers[("/pods", "eviction")] = lambda call, body: evict(service, call, body)
     api.subresource_handlers[("/pods", "binding")] = lambda call, body: bind(service, call, body)
+    api.subresource_getters[("/pods", "log")] = lambda call: read_log(service, logs, call)
 
 
 def _dry_run(call: Call, options: dict[str, Any]) -> bool:
@@ -154,3 +164,103 @@ def bind(service: ObjectService, call: Call, body: Any) -> dict[str, Any]:
     bound.setdefault("spec", {})["nodeName"] = target["name"]
     service.update(call.rt, call.namespace, call.name, bound, WriteOptions(version=call.version, dry_run=dry_run, manager="kube-scheduler"))
     return SUCCESS
+
+
+# -- log ----------------------------------------------------------------------------------------------------------
+def _bool(query: Any, name: str) -> bool:
+    """A boolean query parameter as Go's strconv.ParseBool reads it; 400 for anything else."""
+    value = query.get(name)
+    if value is None or value in ("1", "t", "T", "true", "TRUE", "True"):
+        return value is not None
+    if value in ("0", "f", "F", "false", "FALSE", "False"):
+        return False
+    raise bad_request(f'invalid value for {name}: strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def _int(query: Any, name: str, minimum: int) -> int | None:
+    """An integer query parameter of at least `minimum`, or None when absent; 400 otherwise."""
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise bad_request(f'invalid value for {name}: strconv.ParseInt: parsing "{value}": invalid syntax') from None
+    if number < minimum:
+        raise bad_request(f"{name}: Invalid value: {number}: must be greater than or equal to {minimum}")
+    return number
+
+
+def _container(pod: dict[str, Any], requested: str | None) -> str:
+    """The container whose log is read: the requested one, or the only one; 400 as kube-apiserver otherwise."""
+    name = pod["metadata"]["name"]
+    names = [c.get("name") for c in pod.get("spec", {}).get("containers") or []]
+    others = [c.get("name") for key in ("initContainers", "ephemeralContainers") for c in pod.get("spec", {}).get(key) or []]
+    if not requested:
+        if len(names) == 1:
+            return names[0]
+        raise bad_request(f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]")
+    if requested not in names + others:
+        raise bad_request(f"container {requested} is not valid for pod {name}")
+    return requested
+
+
+def _format(at: float, line: str, timestamps: bool) -> bytes:
+    if not timestamps:
+        return line.encode() + b"\n"
+    stamp = dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
+    return f"{stamp} {line}\n".encode()
+
+
+async def read_log(service: ObjectService, logs: PodLogs, call: Call) -> web.StreamResponse:
+    """GET pods/log: the container's kept lines as text/plain, with `container`, `tailLines`, `sinceSeconds`,
+    `limitBytes`, `timestamps`, `previous` and `follow` (the stream then stays open, sending new lines, and ends
+    when the pod is deleted or replaced). 400 for malformed parameters or an unknown container, 404 for no pod."""
+    q = call.request.query
+    follow, timestamps, previous = _bool(q, "follow"), _bool(q, "timestamps"), _bool(q, "previous")
+    tail, since, limit = _int(q, "tailLines", 0), _int(q, "sinceSeconds", 1), _int(q, "limitBytes", 1)
+    if since is not None and q.get("sinceTime"):
+        raise bad_request("at most one of sinceTime or sinceSeconds may be specified")
+    pod = service.get(call.rt, call.namespace, call.name)
+    container = _container(pod, q.get("container"))
+    if previous:
+        raise bad_request(f'previous terminated container "{container}" in pod "{call.name}" not found')
+    uid = pod["metadata"]["uid"]
+    entries = logs.lines(call.namespace, call.name, uid, container)
+    if since is not None:
+        entries = [e for e in entries if e[1] >= service.clock.time() - since]
+    if tail is not None:
+        entries = entries[len(entries) - tail :] if tail else []
+    response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+    await response.prepare(call.request)
+    budget = limit if limit is not None else -1
+
+    async def send(batch: list[tuple[int, float, str]]) -> bool:
+        """Write the lines; False once limitBytes is spent."""
+        nonlocal budget
+        for _, at, line in batch:
+            data = _format(at, line, timestamps)
+            if budget >= 0:
+                data = data[:budget]
+                budget -= len(data)
+            await response.write(data)
+            if budget == 0:
+                return False
+        return True
+
+    last = max((e[0] for e in logs.lines(call.namespace, call.name, uid, container)), default=0)
+    try:
+        going = await send(entries)
+        while follow and going:
+            await logs.wait(call.namespace, call.name, FOLLOW_POLL)
+            fresh = logs.lines(call.namespace, call.name, uid, container, after=last)
+            if fresh:
+                last = fresh[-1][0]
+                going = await send(fresh)
+            current = service.find(call.rt, call.namespace, call.name)
+            if current is None or current["metadata"]["uid"] != uid:
+                break
+        await response.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return response

@@ -159,6 +159,27 @@ MESSAGES: dict[str, str] = {
     # storage.k8s.io/v1
     "StorageClass": "1 metadata ObjectMeta; 2 provisioner string; 3 parameters map[string]string; 4 reclaimPolicy *string; "
                     "5 mountOptions []string; 6 allowVolumeExpansion *bool; 7 volumeBindingMode *string",
+    # authorization.k8s.io/v1, authentication.k8s.io/v1 (the review resources; `extra` maps are not modelled)
+    "SelfSubjectAccessReview": "1 metadata ObjectMeta; 2 spec SelfSubjectAccessReviewSpec; 3 status SubjectAccessReviewStatus",
+    "SelfSubjectAccessReviewSpec": "1 resourceAttributes ResourceAttributes; 2 nonResourceAttributes NonResourceAttributes",
+    "SubjectAccessReview": "1 metadata ObjectMeta; 2 spec SubjectAccessReviewSpec; 3 status SubjectAccessReviewStatus",
+    "SubjectAccessReviewSpec": "1 resourceAttributes ResourceAttributes; 2 nonResourceAttributes NonResourceAttributes; 3 user string; "
+                               "4 groups []string; 6 uid string",
+    "ResourceAttributes": "1 namespace string; 2 verb string; 3 group string; 4 version string; 5 resource string; 6 subresource string; "
+                          "7 name string; 8 fieldSelector FieldSelectorAttributes; 9 labelSelector LabelSelectorAttributes",
+    "FieldSelectorAttributes": "1 rawSelector string; 2 requirements []FieldSelectorRequirement",
+    "FieldSelectorRequirement": "1 key string; 2 operator string; 3 values []string",
+    "LabelSelectorAttributes": "1 rawSelector string; 2 requirements []LabelSelectorRequirement",
+    "NonResourceAttributes": "1 path string; 2 verb string",
+    "SubjectAccessReviewStatus": "1 allowed bool; 4 denied bool; 2 reason string; 3 evaluationError string",
+    "SelfSubjectRulesReview": "1 metadata ObjectMeta; 2 spec SelfSubjectRulesReviewSpec; 3 status SubjectRulesReviewStatus",
+    "SelfSubjectRulesReviewSpec": "1 namespace string",
+    "SubjectRulesReviewStatus": "1 resourceRules []ResourceRule; 2 nonResourceRules []NonResourceRule; 3 incomplete bool; 4 evaluationError string",
+    "ResourceRule": "1 verbs []string; 2 apiGroups []string; 3 resources []string; 4 resourceNames []string",
+    "NonResourceRule": "1 verbs []string; 2 nonResourceURLs []string",
+    "SelfSubjectReview": "1 metadata ObjectMeta; 2 status SelfSubjectReviewStatus",
+    "SelfSubjectReviewStatus": "1 userInfo UserInfo",
+    "UserInfo": "1 username string; 2 uid string; 3 groups []string",
     # events.k8s.io/v1
     "EventsEvent": "1 metadata ObjectMeta; 2 eventTime MicroTime; 3 series EventSeries; 4 reportingController string; 5 reportingInstance string; "
                    "6 action string; 7 reason string; 8 regarding ObjectReference; 9 related ObjectReference; 10 note string; 11 type string; "
@@ -172,6 +193,10 @@ KINDS: dict[tuple[str, str], str] = {
     ("", "Node"): "Node", ("", "Pod"): "Pod", ("", "Binding"): "Binding",
     ("policy", "Eviction"): "Eviction", ("policy", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("storage.k8s.io", "StorageClass"): "StorageClass", ("events.k8s.io", "Event"): "EventsEvent",
+    ("authorization.k8s.io", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io", "SubjectAccessReview"): "SubjectAccessReview",
+    ("authorization.k8s.io", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
+    ("authentication.k8s.io", "SelfSubjectReview"): "SelfSubjectReview",
 }
 # fmt: on
 SPECIAL = ("Time", "MicroTime", "Quantity", "IntOrString", "RawJSON")

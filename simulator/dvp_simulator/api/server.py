@@ -16,8 +16,8 @@ from aiohttp import web
 
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps
+from . import authz, protobuf
 from . import options as params
-from . import protobuf
 from .decoding import MAX_BODY_BYTES, too_large
 from .decoding import decode as decode_body
 from .discovery import SERVER_VERSION, Discovery
@@ -31,6 +31,8 @@ log = logging.getLogger("dvp_simulator.api")
 JSON = "application/json"
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
 SubresourceHandler = Callable[["Call", Any], Any]
+SubresourceGetter = Callable[["Call"], Awaitable[web.StreamResponse]]
+ReviewHandler = Callable[[dict[str, Any], web.Request], dict[str, Any]]
 PublicHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -56,6 +58,11 @@ class APIServer:
         self.address = address
         # POST handlers of custom subresources, e.g. ("/pods", "eviction"); later issues register theirs.
         self.subresource_handlers: dict[tuple[str, str], SubresourceHandler] = {}
+        # GET handlers of custom subresources that answer with their own response, e.g. ("/pods", "log").
+        self.subresource_getters: dict[tuple[str, str], SubresourceGetter] = {}
+        # "apis/<group>/<version>/<plural>" → (kind, handler) of create-only review resources, never stored
+        # (api/authz.py): the handler gets the posted object and answers it with a status.
+        self.review_handlers: dict[str, tuple[str, ReviewHandler]] = {}
         # Path prefix → handler served without the bearer token, because the handler authenticates the request
         # itself (the image upload URLs carry an unguessable token).
         self.public_handlers: dict[str, PublicHandler] = {}
@@ -107,6 +114,9 @@ class APIServer:
             static = self._static(parts)
             if static is not None:
                 return static
+        review = self.review_handlers.get("/".join(parts))
+        if review is not None:
+            return await self._review(parts, request, *review)
         call = self._parse(parts, request)
         if call is None:
             raise APIError(404, "the server could not find the requested resource", reason="NotFound", details={})
@@ -183,6 +193,9 @@ class APIServer:
                 return self._delete_collection(call, options)
             raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
         if call.subresource and call.subresource != "status":
+            getter = self.subresource_getters.get((call.rt.key, call.subresource))
+            if method == "GET" and getter is not None:
+                return await getter(call)
             handler = self.subresource_handlers.get((call.rt.key, call.subresource))
             if method != "POST" or handler is None:
                 raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
@@ -213,6 +226,15 @@ class APIServer:
             result = self.service.delete(call.rt, call.namespace, call.name, options, bool(options["dryRun"]), call.version)
             return self._json(result.obj, 200)
         raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+
+    async def _review(self, parts: list[str], request: web.Request, kind: str, handler: ReviewHandler) -> web.Response:
+        """POST of a review resource: the posted object answered by its handler (201), nothing stored."""
+        if request.method != "POST":
+            raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+        if request.query.getall("dryRun", []) not in ([], ["All"]):
+            raise bad_request(f"Invalid dryRun value: {request.query.getall('dryRun', [])}; only All is supported")
+        review = authz.review_response(kind, parts[1], parts[2], await self._body(request))
+        return self._json(handler(review, request), 201)
 
     def _writable(self, call: Call) -> None:
         if call.rt.read_only:

@@ -360,6 +360,9 @@ class ObjectService:
             stored = rt.convert(json_copy(obj), rt.storage_version) if rt.convert else json_copy(obj)
             stored["apiVersion"] = rt.api_version(rt.storage_version)
         meta = stored["metadata"]
+        for key in ("labels", "annotations", "finalizers", "ownerReferences"):
+            if key in meta and not meta[key]:
+                del meta[key]  # empty is absent, as ObjectMeta's omitempty fields serialise
         if opts.dry_run:
             if old is not None:
                 meta["resourceVersion"] = old["metadata"].get("resourceVersion")

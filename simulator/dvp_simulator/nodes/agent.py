@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ..api.errors import APIError
 from ..api.service import ObjectService, WriteOptions
 from ..clock import Clock
+from ..pod_logs import PodLogs
 from .cpu import cpu_labels
 from .hypervisor import Hypervisor
 from .topology import NodeSpec
@@ -26,6 +28,7 @@ STATUS_HEARTBEAT = 60.0  # simulated seconds between Ready-condition heartbeats
 MODULE_NAMESPACE = v.MODULE_NAMESPACE
 NODES, PODS, LEASES = v.resource_key(v.NODE), v.resource_key(v.POD), v.resource_key(v.LEASE)
 KUBELET = "kubelet"
+LOG_EVERY_RENEWALS = 60  # one virt-handler log line per this many Lease renewals (every 10 simulated minutes)
 
 
 @dataclass
@@ -34,6 +37,7 @@ class NodeAgent:
     service: ObjectService
     clock: Clock
     hypervisor: Hypervisor
+    logs: PodLogs
     # fraction of LEASE_RENEW before the first renewal, so a fleet's renewals spread over the interval
     phase: float = 0.0
     task: asyncio.Task | None = None
@@ -96,8 +100,12 @@ class NodeAgent:
     def _ensure_virt_handler(self) -> None:
         pods = self.service.registry.types[PODS]
         name = f"{v.VIRT_HANDLER}-{self.spec.name}"
-        if self.service.find(pods, MODULE_NAMESPACE, name) is not None:
-            return
+        if self.service.find(pods, MODULE_NAMESPACE, name) is None:
+            self._create_virt_handler(pods, name)
+        self._log("virt-handler started", node=self.spec.name)
+        self._log("connected to the hypervisor", uri=self.hypervisor.uri)
+
+    def _create_virt_handler(self, pods: Any, name: str) -> None:
         pod = {
             "apiVersion": v.CORE_VERSION,
             "kind": v.POD,
@@ -126,7 +134,17 @@ class NodeAgent:
             self.service.create(leases, v.NODE_LEASE_NAMESPACE, {"metadata": {"name": self.spec.name}, "spec": spec}, _opts(v.CORE_VERSION))
         else:
             self.service.update(leases, v.NODE_LEASE_NAMESPACE, self.spec.name, {**current, "spec": {**current.get("spec", {}), **spec}}, _opts(v.CORE_VERSION))
+        if self.stats["renewals"] % LOG_EVERY_RENEWALS == 0:
+            self._log("node heartbeat: Lease renewed", renewals=self.stats["renewals"] + 1)
         self.stats["renewals"] += 1
+
+    def _log(self, message: str, **fields: Any) -> None:
+        """One line of the virt-handler pod's log (JSON, as virt-handler writes), if the pod exists."""
+        pod = self.service.find(self.service.registry.types[PODS], MODULE_NAMESPACE, f"{v.VIRT_HANDLER}-{self.spec.name}")
+        if pod is None:
+            return
+        line = json.dumps({"component": v.VIRT_HANDLER, "level": "info", "msg": message, **fields, "timestamp": self.clock.stamp()}, separators=(",", ":"))
+        self.logs.write(MODULE_NAMESPACE, pod["metadata"]["name"], pod["metadata"]["uid"], "virt-handler", self.clock.time(), line)
 
     def _heartbeat(self) -> None:
         nodes = self.service.registry.types[NODES]

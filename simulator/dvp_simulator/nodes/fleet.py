@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..api.service import ObjectService
 from ..clock import Clock
+from ..pod_logs import PodLogs
 from .agent import NodeAgent
 from .cpu import check_cpu
 from .hypervisor import Hypervisor
@@ -19,7 +20,9 @@ class Fleet:
     """The node agents of a topology. Each node's hypervisor XML lives in a private temporary folder (0700)
     removed at stop; the libvirt connections open on first use, so a large fleet starts without them."""
 
-    def __init__(self, topology: Topology, service: ObjectService, clock: Clock):
+    def __init__(self, topology: Topology, service: ObjectService, clock: Clock, logs: PodLogs | None = None):
+        """`logs` receives the output of the nodes' virt-handler pods (a private buffer when not given)."""
+        logs = logs if logs is not None else PodLogs()
         checked: set = set()
         for i, spec in enumerate(topology.nodes):
             if spec.cpu not in checked:  # each distinct CPU once: a check costs libvirt CPU baselines
@@ -30,7 +33,7 @@ class Fleet:
         self.directory = Path(tempfile.mkdtemp(prefix="dvp-sim-nodes-")) if topology.nodes else None
         count = len(topology.nodes)
         self.agents = {
-            spec.name: NodeAgent(spec, service, clock, Hypervisor(spec, self.directory), phase=i / count)
+            spec.name: NodeAgent(spec, service, clock, Hypervisor(spec, self.directory), logs, phase=i / count)
             for i, spec in enumerate(topology.nodes)
         }  # fmt: skip
 
