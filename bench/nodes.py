@@ -74,8 +74,9 @@ def run() -> tuple[list[tuple[str, str, str, str]], str]:
                     break
                 time.sleep(0.05)
             wall, cpu = time.perf_counter() - started, cpu_seconds(sim.process.pid)
-            # one and a half renewal intervals later every node has renewed at least once since start
-            time.sleep(1.5 * LEASE_RENEW / TIME_SCALE)
+            # the first renewal comes one interval plus the node's phase after start: two and a half intervals
+            # later every node has renewed at least once, so no renewTime is still the registration's
+            time.sleep(2.5 * LEASE_RENEW / TIME_SCALE)
             leases = get(sim, "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")["items"]
         finally:
             sim.stop()
@@ -105,7 +106,7 @@ def run() -> tuple[list[tuple[str, str, str, str]], str]:
         f"starts `dvp-sim serve --topology FILE --time-scale {TIME_SCALE:g}` with a fresh state directory as the tests do, "
         "and LISTs `/api/v1/nodes` (HTTPS, bearer token) every 50 ms until all nodes are there and Ready. Wall time runs "
         "from before the process is spawned; CPU is the server's utime+stime at that moment (its imports, the CRD "
-        "seeding and every Node, virt-handler Pod and Lease write through admission included). Then, after one and a "
+        "seeding and every Node, virt-handler Pod and Lease write through admission included). Then, after two and a "
         "half renewal intervals, the Leases are LISTed and their renewTimes bucketed into tenths of the interval: each "
         "node renews at its own phase, so an even spread is about 10% per tenth."
     )

@@ -117,6 +117,16 @@ class Clock:
         finally:
             timer.cancel()
 
+    async def sleep_until(self, deadline: float) -> None:
+        """Sleep until the clock reads `deadline` (simulated epoch seconds); at once if it already has. Periodic
+        work that sleeps to absolute deadlines keeps its phase however long each round's work took."""
+        future = asyncio.get_running_loop().create_future()
+        timer = self.call_at(deadline, _wake, future)
+        try:
+            await future
+        finally:
+            timer.cancel()
+
     def advance(self, seconds: float) -> int:
         """Step the clock `seconds` forward (not backwards) and fire, in deadline order, every timer due by then;
         each callback runs with the clock reading its deadline. Returns how many timers fired. Saved to the

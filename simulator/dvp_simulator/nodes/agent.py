@@ -157,9 +157,14 @@ class NodeAgent:
     # -- life ----------------------------------------------------------------------------------------------
     async def run(self) -> None:
         since_status = (1.0 - self.phase) * LEASE_RENEW  # status heartbeats are spread like the renewals
-        await self.clock.sleep(self.phase * LEASE_RENEW)
+        # Renewals fall on absolute deadlines (this node's phase + k intervals), not "an interval after the last one":
+        # a round that ran late under load must not shift the node's phase, or a busy fleet's renewals bunch up.
+        deadline = self.clock.time() + self.phase * LEASE_RENEW
         while True:
-            await self.clock.sleep(LEASE_RENEW)
+            deadline += LEASE_RENEW
+            if deadline < self.clock.time():  # fell behind by more than an interval (clock advanced): skip ahead
+                deadline += (self.clock.time() - deadline) // LEASE_RENEW * LEASE_RENEW + LEASE_RENEW
+            await self.clock.sleep_until(deadline)
             if not self.healthy:
                 continue
             try:
