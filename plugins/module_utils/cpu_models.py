@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from typing import Any
 
 try:
     import libvirt
@@ -103,6 +104,46 @@ class CPUMap:
             return self.conn.baselineCPU(list(xmls), flags)
         except libvirt.libvirtError as exc:
             raise CPUMapError(str(exc)) from exc
+
+    # -- can a guest CPU run on a host CPU ---------------------------------------------------------------------
+    def runnable_on(
+        self, spec: Any, node_cpu: tuple[str, str | None, tuple[str, ...]], source_cpu: tuple[str, str | None, tuple[str, ...]] | None = None
+    ) -> str | None:
+        """None when a domain's guest CPU can run on a node's CPU, else why not. `spec` is anything with
+        `cpu_type`, `cpu_model`, `cpu_features` (domain_xml.DomainSpec); CPUs are (model, vendor, features).
+
+        What libvirt's compareCPU answers for the guest CPU, from the CPU map (the test driver has no
+        compareCPU): a named model / required features must all be among the node's expanded features
+        (Discovery/Features: the required features, and the model when one is given). host-model and
+        host-passthrough are computed from the node that starts the domain, so without `source_cpu` (where the domain runs now — for
+        migration) they run anywhere; with it, host-model needs the same vendor and the source's features,
+        host-passthrough an identical CPU (BEHAVIOUR.md §7.3)."""
+        n_model, n_vendor, n_extra = node_cpu
+        have = self.features(n_model, n_vendor, tuple(n_extra))
+        cpu_type = spec.cpu_type
+        if cpu_type in ("Host", "HostPassthrough"):
+            if source_cpu is None:
+                return None
+            s_model, s_vendor, s_extra = source_cpu
+            if s_vendor and n_vendor and s_vendor != n_vendor:
+                return f"the host CPU vendor differs ({s_vendor} → {n_vendor})"
+            need = self.features(s_model, s_vendor, tuple(s_extra))
+            if cpu_type == "HostPassthrough":
+                return None if (s_model, need) == (n_model, have) else f"host-passthrough needs an identical CPU ({s_model} → {n_model})"
+        elif cpu_type == "Model":
+            need = self.features(spec.cpu_model)
+        elif cpu_type in ("Discovery", "Features"):
+            # the required features decide; the qemu64 base runs on any x86-64 host (its svm only where present,
+            # which is why KubeVirt lists svm as optional), invtsc is optional too
+            need = frozenset(f for f in spec.cpu_features if f != "invtsc")
+            if spec.cpu_model and spec.cpu_model != "qemu64":
+                need |= self.features(spec.cpu_model)
+        else:
+            raise CPUMapError(f"unknown CPU type {cpu_type!r}")
+        missing = sorted(need - have)
+        if missing:
+            return f"the node's CPU ({n_model}) lacks {', '.join(missing)}"
+        return None
 
     # -- checks with suggestions -----------------------------------------------------------------------
     def check_model(self, name: str) -> str | None:

@@ -31,11 +31,14 @@ READY = phase_in((v.READY,))
 UPLOADABLE = phase_in((v.WAIT_FOR_USER_UPLOAD, v.READY))
 
 
-def ensure_image(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any]) -> dict[str, Any]:
+def ensure_image(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any], desired: dict[str, Any] | None = None,
+                 ready: Any = None, guard: Any = None, summarize: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Images and disks alike: `desired` (default: a ClusterVirtualImage's), the `ready` predicate waited for,
+    the `guard` of in-place changes and the `summarize` of the result (under the key `image`)."""
     p = module.params
     if p["state"] == "absent":
         return hiding_upload_urls(module, lambda: _absent(module, client, ensurer, kind, p["name"], metadata.get("namespace")))
-    return hiding_upload_urls(module, lambda: _present(module, client, ensurer, kind, metadata))
+    return hiding_upload_urls(module, lambda: _present(module, client, ensurer, kind, metadata, desired, ready or READY, guard, summarize or summary))
 
 
 def hiding_upload_urls(module: Any, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -53,14 +56,21 @@ def hiding_upload_urls(module: Any, body: Callable[[], dict[str, Any]]) -> dict[
     return result if reveal else _hidden(module, result)
 
 
-def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any]) -> dict[str, Any]:
+def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any], desired: dict[str, Any] | None = None,
+             ready: Any = READY, guard: Any = None, summarize: Callable[[Any], dict[str, Any]] = summary) -> dict[str, Any]:  # fmt: skip
     p = module.params
     namespace = metadata.get("namespace")
-    desired = desired_cluster_image(p, metadata)
-    is_upload = p["data_source"]["type"] == "Upload"
-    wait = None if is_upload or not p["wait"] else READY
+    desired = desired or desired_cluster_image(p, metadata)
+    is_upload = ((p.get("data_source") or {}).get("type")) == "Upload"
+    wait = None if is_upload or not p["wait"] else ready
     outcome = ensurer.present(
-        kind, desired, guard=image_guard(kind.kind), recreate=p["recreate"], wait=wait, wait_timeout=p["wait_timeout"], force_conflicts=p["force_conflicts"]
+        kind,
+        desired,
+        guard=guard or image_guard(kind.kind),
+        recreate=p["recreate"],
+        wait=wait,
+        wait_timeout=p["wait_timeout"],
+        force_conflicts=p["force_conflicts"],
     )
     obj = outcome.resource
     if is_upload and not module.check_mode:
@@ -74,10 +84,10 @@ def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metad
             except DVPError as err:  # transport errors quote the URL: never its secret part, even when revealing
                 raise DVPError(mask_secrets(err.message, url_secrets(url)), **err.details) from None
             outcome.changed = True
-            obj = wait_for(client, kind, p["name"], namespace, READY, p["wait_timeout"]) if p["wait"] else client.get(kind, p["name"], namespace)
+            obj = wait_for(client, kind, p["name"], namespace, ready, p["wait_timeout"]) if p["wait"] else client.get(kind, p["name"], namespace)
     result = outcome.result(module._diff)
     result["resource"] = obj or {}
-    result["image"] = summary(obj)
+    result["image"] = summarize(obj)
     return result
 
 

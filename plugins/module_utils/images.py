@@ -27,8 +27,9 @@ IMAGE_REFERENCE = re.compile(
 NAMESPACED_REF_KINDS = (v.VIRTUAL_IMAGE, v.VIRTUAL_DISK, v.VIRTUAL_DISK_SNAPSHOT)
 
 
-def validate_image_params(params: dict[str, Any]) -> list[str]:
-    """Every problem with the options, each naming the option and the rule ([] when fine)."""
+def validate_image_params(params: dict[str, Any], namespaced: bool = False) -> list[str]:
+    """Every problem with the options, each naming the option and the rule ([] when fine). `namespaced`: a
+    VirtualImage's or VirtualDisk's, whose objectRef and pull secret are in its own namespace."""
     problems: list[str] = []
     name = params.get("name") or ""
     dotted = name_problem(name)
@@ -68,7 +69,7 @@ def validate_image_params(params: dict[str, Any]) -> list[str]:
             problems.append(f"data_source.container_image.image: {ref!r} is not a container image reference (registry/repository[:tag][@digest])")
         problems += _ca_bundle("data_source.container_image.ca_bundle", image.get("ca_bundle"))
     ref = source.get("object_ref") or {}
-    if ref and ref.get("kind") in NAMESPACED_REF_KINDS:
+    if ref and ref.get("kind") in NAMESPACED_REF_KINDS and not namespaced:
         ns = ref.get("namespace") or ""
         if not ns:
             problems.append(f"data_source.object_ref.namespace is required for kind {ref['kind']}")

@@ -185,3 +185,152 @@ REASON_NO_CPU_FEATURES_ENABLED = "NoCpuFeaturesEnabled"
 REASON_SUITABLE_NODES_FOUND = "SuitableNodesFound"
 REASON_NO_SUITABLE_NODES_FOUND = "NoSuitableNodesFound"
 REASON_CLASS_IN_USE = "VirtualMachineClassInUse"
+
+# -- storage, VirtualDisk, VirtualImage (issue 8: disks and images) --------------------------------------------
+STORAGE_PROFILE_ACCESS_MODES_ANNOTATION = "storageprofile.dvp-sim.deckhouse.io/access-modes"  # CDI StorageProfile stand-in
+STORAGE_PROFILE_VOLUME_MODE_ANNOTATION = "storageprofile.dvp-sim.deckhouse.io/volume-mode"
+STORAGE_CAPACITY_ANNOTATION = "storage.dvp-sim.deckhouse.io/capacity"  # the simulated pool's size, on a StorageClass
+VOLUME_DATA_ANNOTATION = "storage.dvp-sim.deckhouse.io/data"  # on a PVC: `<dvcr repository>:<uid>` its data references
+DEPRECATED_SC_LABEL = "module"  # SC label key marking a deprecated class (value local-path-provisioner)
+DEPRECATED_SC_VALUE = "local-path-provisioner"
+VD_CLEANUP_FINALIZER = "virtualization.deckhouse.io/vd-cleanup"
+VD_PROTECTION_FINALIZER = "virtualization.deckhouse.io/vd-protection"
+VI_CLEANUP_FINALIZER = "virtualization.deckhouse.io/vi-cleanup"
+VI_PROTECTION_FINALIZER = "virtualization.deckhouse.io/vi-protection"
+VIRTUALIZATION_MODULE = "virtualization"  # the ModuleConfig's name
+RWO, RWX, ROX = "ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"
+VOLUME_MODE_BLOCK, VOLUME_MODE_FILESYSTEM = "Block", "Filesystem"
+BINDING_IMMEDIATE, BINDING_WFFC = "Immediate", "WaitForFirstConsumer"
+STORAGE_PVC = "PersistentVolumeClaim"
+STORAGE_KUBERNETES = "Kubernetes"  # deprecated alias of PersistentVolumeClaim
+PVC_BOUND, PVC_PENDING, PVC_LOST = "Bound", "Pending", "Lost"
+# phases
+WAIT_FOR_FIRST_CONSUMER = "WaitForFirstConsumer"
+RESIZING = "Resizing"
+PVC_LOST_PHASE = "PVCLost"
+MIGRATING = "Migrating"
+EXPORTING = "Exporting"
+# condition types
+COND_STORAGE_CLASS_READY = "StorageClassReady"
+COND_RESIZING = "Resizing"
+# condition reasons
+REASON_STORAGE_CLASS_READY = "StorageClassReady"
+REASON_STORAGE_CLASS_NOT_FOUND = "StorageClassNotFound"
+REASON_STORAGE_CLASS_NOT_READY = "StorageClassNotReady"
+REASON_STORAGE_CLASS_IS_NOT_READY = "StorageClassIsNotReady"  # VD Ready reason
+REASON_WAITING_FOR_FIRST_CONSUMER = "WaitingForFirstConsumer"
+REASON_PVC_LOST = "PVCLost"
+REASON_DATASOURCE_IS_NOT_READY = "DatasourceIsNotReady"
+REASON_DATASOURCE_IS_NOT_FOUND = "DatasourceIsNotFound"
+REASON_IMAGE_NOT_FOUND = "ImageNotFound"
+REASON_CLUSTER_IMAGE_NOT_FOUND = "ClusterImageNotFound"
+REASON_DISK_NOT_READY_FOR_USE = "VirtualDiskNotReadyForUse"
+REASON_RESIZING = "InProgress"
+REASON_RESIZED = "Resized"
+REASON_RESIZING_NOT_REQUESTED = "NotRequested"
+
+# -- IP addressing and the module configuration (BEHAVIOUR.md §5, §8) -------------------------------------------
+VIRTUAL_MACHINE_IP_ADDRESS = "VirtualMachineIPAddress"
+VIRTUAL_MACHINE_IP_ADDRESS_LEASE = "VirtualMachineIPAddressLease"
+PLURALS[VIRTUAL_MACHINE_IP_ADDRESS] = "virtualmachineipaddresses"
+PLURALS[VIRTUAL_MACHINE_IP_ADDRESS_LEASE] = "virtualmachineipaddressleases"
+VMIP_UID_LABEL = "virtualization.deckhouse.io/virtual-machine-ip-address-uid"  # on a lease: the VMIP holding it
+VMIP_CLEANUP_FINALIZER = "virtualization.deckhouse.io/vmip-cleanup"
+VMIPL_CLEANUP_FINALIZER = "virtualization.deckhouse.io/vmipl-cleanup"
+ALLOW_DISABLING_ANNOTATION = "modules.deckhouse.io/allow-disabling"
+VMIP_AUTO, VMIP_STATIC = "Auto", "Static"
+# phases (VMIP: Pending / Bound / Attached; lease: Bound / Released)
+IP_BOUND, IP_ATTACHED, IP_RELEASED = "Bound", "Attached", "Released"
+# condition types
+COND_BOUND = "Bound"
+COND_ATTACHED = "Attached"
+# condition reasons
+REASON_BOUND = "Bound"
+REASON_IP_OUT_OF_RANGE = "VirtualMachineIPAddressIsOutOfTheValidRange"
+REASON_LEASE_ALREADY_EXISTS = "VirtualMachineIPAddressLeaseAlreadyExists"
+REASON_LEASE_LOST = "VirtualMachineIPAddressLeaseLost"
+REASON_LEASE_NOT_FOUND = "VirtualMachineIPAddressLeaseNotFound"
+REASON_LEASE_NOT_READY = "VirtualMachineIPAddressLeaseNotReady"
+REASON_ATTACHED = "Attached"
+REASON_VM_NOT_FOUND = "VirtualMachineNotFound"
+REASON_LEASE_RELEASED = "Released"
+# ModuleConfigs and the objects the virtualization module's settings concern
+VIRTUALIZATION_MODULE = "virtualization"
+LOG_SHIPPER_MODULE = "log-shipper"
+RUNTIME_AUDIT_ENGINE_MODULE = "runtime-audit-engine"
+DVCR_PVC_NAME = "dvcr"  # PersistentVolumeClaim d8-virtualization/dvcr, DVCR's storage
+CLUSTER_CONFIGURATION_NAMESPACE = "kube-system"
+CLUSTER_CONFIGURATION_SECRET = "d8-cluster-configuration"
+CLUSTER_CONFIGURATION_KEY = "cluster-configuration.yaml"
+CLUSTER_CONFIGURATION_KIND = "ClusterConfiguration"
+CLUSTER_CONFIGURATION_API_VERSION = "deckhouse.io/v1"
+EDITION_CE, EDITION_EE = "CE", "EE"
+FEATURE_GATES = ("HotplugCPUWithLiveMigration", "HotplugMemoryWithLiveMigration", "HotplugCPUAndMemoryWithInPlaceResize", "GPU")
+
+# -- VirtualMachine, VirtualMachineOperation (issue 8: VMs) ---------------------------------------------------
+# VM phases (VM_STOPPED above)
+VM_PENDING, VM_STARTING, VM_RUNNING, VM_STOPPING, VM_TERMINATING = "Pending", "Starting", "Running", "Stopping", "Terminating"
+# run policies, restart approval
+RUN_ALWAYS_ON, RUN_ALWAYS_OFF, RUN_MANUAL, RUN_ALWAYS_ON_UNLESS_STOPPED = "AlwaysOn", "AlwaysOff", "Manual", "AlwaysOnUnlessStoppedManually"
+RESTART_APPROVAL_MANUAL, RESTART_APPROVAL_AUTOMATIC = "Manual", "Automatic"
+# labels and annotations on the VM's virt-launcher pod and auto VMIP
+VM_NAME_LABEL = "vm.kubevirt.internal.virtualization.deckhouse.io/name"
+KUBEVIRT_DOMAIN_LABEL = "kubevirt.internal.virtualization.deckhouse.io/domain"
+KUBEVIRT_CREATED_BY_LABEL = "kubevirt.internal.virtualization.deckhouse.io/created-by"
+KUBEVIRT_VM_UID_LABEL = "kubevirt.internal.virtualization.deckhouse.io/vm"
+VIRT_LAUNCHER = "virt-launcher"  # the VIRT_HANDLER_LABEL value on a VM's pod, and its name prefix
+VM_UID_LABEL = "virtualization.deckhouse.io/virtual-machine-uid"  # on an auto VMIP and on VMOPs
+VM_CLASS_NAME_LABEL = "virtualization.deckhouse.io/virtual-machine-class-name"
+VMOP_CLEANUP_FINALIZER = "virtualization.deckhouse.io/vmop-cleanup"
+# VM condition types
+COND_VMCLASS_READY = "VirtualMachineClassReady"
+COND_BLOCK_DEVICES_READY = "BlockDevicesReady"
+COND_VMIP_READY = "VirtualMachineIPAddressReady"
+COND_PROVISIONING_READY = "ProvisioningReady"
+COND_RUNNING = "Running"
+COND_SIZING_POLICY_MATCHED = "SizingPolicyMatched"
+COND_MIGRATABLE = "Migratable"
+COND_AWAITING_RESTART = "AwaitingRestartToApplyConfiguration"
+COND_CONFIGURATION_APPLIED = "ConfigurationApplied"
+# VM condition reasons
+REASON_VMCLASS_READY = "VirtualMachineClassReady"
+REASON_VMCLASS_NOT_READY = "VirtualMachineClassNotReady"
+REASON_BLOCK_DEVICES_READY = "BlockDevicesReady"
+REASON_BLOCK_DEVICES_NOT_READY = "BlockDevicesNotReady"
+REASON_WAITING_FOR_WFFC_DEVICES = "WaitingForWaitForFirstConsumerBlockDevicesToBeReady"
+REASON_VMIP_READY = "VirtualMachineIPAddressReady"
+REASON_VMIP_NOT_READY = "VirtualMachineIPAddressNotReady"
+REASON_VMIP_NOT_ASSIGNED = "VirtualMachineIPAddressNotAssigned"
+REASON_PROVISIONING_READY = "ProvisioningReady"
+REASON_PROVISIONING_NOT_READY = "ProvisioningNotReady"
+REASON_RUNNING = "Running"
+REASON_NOT_RUNNING = "NotRunning"
+REASON_POD_NOT_STARTED = "PodNotStarted"
+REASON_SIZING_POLICY_NOT_MATCHED = "SizingPolicyNotMatched"
+REASON_VMCLASS_NOT_FOUND = "VirtualMachineClassNotFound"
+REASON_VMCLASS_TERMINATING = "VirtualMachineClassTerminating"
+REASON_MIGRATABLE = "VirtualMachineMigratable"
+REASON_DISKS_NOT_MIGRATABLE = "VirtualMachineDisksNotMigratable"
+REASON_CHANGES_PENDING_RESTART = "ChangesPendingRestart"
+REASON_NO_RESTART_REQUIRED = "NoRestartRequired"
+# provisioning Secret types
+SECRET_TYPE_CLOUD_INIT = "provisioning.virtualization.deckhouse.io/cloud-init"
+SECRET_TYPE_SYSPREP = "provisioning.virtualization.deckhouse.io/sysprep"
+# VMOP types, phases, conditions, reasons
+VMOP_START, VMOP_STOP, VMOP_RESTART, VMOP_MIGRATE, VMOP_EVICT = "Start", "Stop", "Restart", "Migrate", "Evict"
+VMOP_RESTORE, VMOP_CLONE = "Restore", "Clone"
+VMOP_IN_PROGRESS, VMOP_COMPLETED, VMOP_SUPERSEDED = "InProgress", "Completed", "Superseded"
+COND_COMPLETED = "Completed"
+COND_SIGNAL_SENT = "SignalSent"
+REASON_SUPERSEDED = "Superseded"
+REASON_NOT_READY_TO_BE_EXECUTED = "NotReadyToBeExecuted"
+REASON_NOT_APPLICABLE_RUN_POLICY = "NotApplicableForVirtualMachineRunPolicy"
+REASON_NOT_APPLICABLE_PHASE = "NotApplicableForVirtualMachinePhase"
+REASON_OPERATION_COMPLETED = "OperationCompleted"
+REASON_OPERATION_FAILED = "OperationFailed"
+REASON_SIGNAL_SENT_SUCCESS = "SignalSentSuccess"
+REASON_START_IN_PROGRESS, REASON_STOP_IN_PROGRESS, REASON_RESTART_IN_PROGRESS = "StartInProgress", "StopInProgress", "RestartInProgress"
+REASON_MIGRATION_NOT_SUPPORTED = "MigrationNotSupported"
+# the simulator's own bookkeeping on a virt-launcher pod: the configuration it runs, the Restart it answers
+VM_APPLIED_SPEC_ANNOTATION = "vm.dvp-sim.deckhouse.io/applied-configuration"
+VM_RESTART_OPERATION_ANNOTATION = "vm.dvp-sim.deckhouse.io/restart-operation"

@@ -113,6 +113,10 @@ notes:
   - With I(wait=true) the module waits for phase C(Ready); C(Host) and C(HostPassthrough) classes are ready at once.
     When the platform reports that no node can run the class (C(NoSuitableNodesFound), for example a CPU model no node offers),
     the task fails at once with the platform's reason instead of waiting out I(wait_timeout).
+  - With C(Discovery), I(cpu.discovery.node_selector) only chooses the nodes whose common CPU features define the class's vCPU;
+    it does not limit where the class's VMs run - every node with those features qualifies (the admin guide's C(cpuX) example
+    means "only on blue nodes", but its VMs also run on the green ones). Give the class I(node_selector) too to keep them there;
+    without it the module warns.
   - The CPU name checks need C(libvirt-python) where the module runs; without it the module warns, skips them, and relies on the platform's verdict.
   - Options that contradict each other are refused before anything is sent, naming them (for example I(cpu) with I(state=absent),
     a negative I(wait_timeout)).
@@ -137,6 +141,21 @@ EXAMPLES = r"""
       - cores: {min: 5, max: 8}
         memory: {min: 5Gi, max: 16Gi, step: 1Gi}
         core_fractions: [20, 50, 100]
+
+- name: The admin guide's cpuX - the common CPU of the blue nodes, and VMs only on blue nodes
+  # discovery.node_selector only picks the nodes whose common CPU features define the vCPU; without the class
+  # node_selector, the platform places cpuX VMs on every node that has those features (the green ones too).
+  deckhouse.virtualization.vm_class:
+    name: cpux
+    cpu:
+      type: Discovery
+      discovery:
+        node_selector:
+          matchExpressions:
+            - {key: group, operator: In, values: [blue]}
+    node_selector:
+      matchExpressions:
+        - {key: group, operator: In, values: [blue]}
 
 - name: A class pinned to a CPU model on green nodes
   deckhouse.virtualization.vm_class:
@@ -253,6 +272,16 @@ def execute(module):
             )
         problems += check_cpu(p["cpu"], cpu_map) + check_sizing_policies(p.get("sizing_policies") or [])
     refuse(module, problems)
+    if (
+        p["state"] == "present"
+        and p["cpu"]["type"] == "Discovery"
+        and (p["cpu"].get("discovery") or {}).get("node_selector")
+        and p.get("node_selector") is None
+    ):
+        module.warn(
+            "cpu.discovery.node_selector only chooses the nodes that define the vCPU's features; VMs of this class may run on any other node "
+            "with those features too. To keep them on the discovery nodes, give node_selector the same selector"
+        )
     run(module, lambda client, ensurer: ensure_class(module, client, ensurer, metadata(p, namespaced=False)))
 
 

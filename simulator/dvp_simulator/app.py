@@ -15,18 +15,30 @@ from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
 from .clock import Clock
-from .controllers import cvi, disruption, garbage_collector, namespace, vmclass, volume_binding, volume_reclaim
+from .controllers import cvi, disruption, garbage_collector, namespace, vmclass, vmip, vmipl, volume_binding, volume_reclaim
+from .controllers import moduleconfig as moduleconfig_controller
+from .controllers import storage as storage_controllers
+from .controllers import vd as vd_controller
+from .controllers import vi as vi_controller
+from .controllers import vm as vm_controller
+from .controllers import vmop as vmop_controller
 from .controllers.runtime import Manager
 from .images import admission as image_admission
 from .images import upload
 from .images.dvcr import DVCR
 from .images.jobs import Importer
+from .nodes import cluster_configuration
 from .nodes.fleet import Fleet
-from .nodes.topology import DEFAULT_SERVICE_CIDR, Topology
+from .nodes.topology import DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, Topology
 from .pod_logs import PodLogs
 from .resources import Registry, build_registry
 from .store.store import ADDED, MODIFIED, Store
+from .webhooks import disks as disk_webhooks
+from .webhooks import moduleconfig as moduleconfig_webhook
+from .webhooks import vm as vm_webhook
 from .webhooks import vmclass as vmclass_webhook
+from .webhooks import vmip as vmip_webhook
+from .webhooks import vmop as vmop_webhook
 
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "d8-virtualization")
 
@@ -72,7 +84,12 @@ def build(
     cluster_ips.register(admission, store, topology.service_cidr if topology else DEFAULT_SERVICE_CIDR)
     core_rules.register(admission)
     image_admission.register(admission)
+    disk_webhooks.register(admission)
     vmclass_webhook.register(admission, store)
+    moduleconfig_webhook.register(admission, store, topology)
+    vmip_webhook.register(admission, store)
+    vm_webhook.register(admission, store)
+    vmop_webhook.register(admission, store)
     service = ObjectService(registry, store, clock, admission)
     api = APIServer(service, token, address)
     logs = PodLogs()
@@ -82,16 +99,28 @@ def build(
     manager.add(namespace.controller(registry, store))
     manager.add(garbage_collector.controller(registry))
     manager.add(disruption.controller(service))
-    manager.add(volume_binding.controller(store))
+    ledger = storage_controllers.Ledger()
+    manager.add(ledger.controller())
+    manager.add(volume_binding.controller(store, ledger))
+    manager.add(storage_controllers.expansion_controller(ledger))
     manager.add(volume_reclaim.controller())
     importer = Importer(DVCR(state_dir / "dvcr"))
     importer.wake = lambda ref: manager.wake(ref.resource, (ref.namespace, ref.name))
     upload.register(api, importer)
     manager.add(cvi.controller(importer, store, lambda: api.address))
+    manager.add(vi_controller.controller(importer, store, lambda: api.address))
+    manager.add(vd_controller.controller(importer, store, lambda: api.address))
     manager.add(vmclass.controller(store))
+    manager.add(vmip.controller(store))
+    manager.add(vmipl.controller(store))
+    manager.add(moduleconfig_controller.controller())
     fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock, logs)
     admin.register(api, clock, fleet)
+    manager.add(vm_controller.controller(store, fleet))
+    manager.add(vmop_controller.controller(store))
     seed(service)
+    storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
+    cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))
     hooks.install_generic_class(service)
     return Simulator(registry, store, clock, service, api, manager, importer, fleet)
 

@@ -168,3 +168,25 @@ def test_default_class_and_info_with_node_models(cluster, tmp_path):
     assert "Nehalem" in node_cpu["common_cpu_models"] and "Skylake-Client-noTSX-IBRS" not in node_cpu["common_cpu_models"]
     assert run["one"]["summaries"][0]["phase"] == "Ready"
     assert run["absent"]["changed"] and not exists(cluster, "m-default")
+
+
+def test_discovery_selector_without_class_selector_warns_and_the_guide_intent_keeps_vms_on_blue(cluster, tmp_path):
+    blue = {"matchExpressions": [{"key": "group", "operator": "In", "values": ["blue"]}]}
+    discovery = {"type": "Discovery", "discovery": {"node_selector": blue}}
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "as the guide writes it", **vmclass("m-cpux-guide", cpu=discovery)},
+            {"name": "with the class selector", **vmclass("m-cpux-blue", cpu=discovery, node_selector=blue)},
+            {"name": "no discovery selector", **vmclass("m-cpux-all", cpu={"type": "Discovery", "discovery": {}})},
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    guide = run["as the guide writes it"]
+    assert any("only chooses the nodes that define the vCPU's features" in w and "give node_selector" in w for w in guide.get("warnings", [])), guide
+    assert guide["vm_class"]["available_nodes"] == ["blue-0", "blue-1", "green-0", "green-1"], "green nodes have every blue feature"
+    pinned = run["with the class selector"]
+    assert not pinned.get("warnings") and pinned["vm_class"]["available_nodes"] == ["blue-0", "blue-1"]
+    assert pinned["vm_class"]["cpu_features"]["enabled"] == guide["vm_class"]["cpu_features"]["enabled"], "the same vCPU"
+    assert not run["no discovery selector"].get("warnings")

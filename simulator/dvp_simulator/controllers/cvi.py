@@ -67,14 +67,19 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
 
 
 class Lifecycle:
-    """One reconcile's view of one image: computes the new status in place and says when to look again."""
+    """One reconcile's view of one image: computes the new status in place and says when to look again.
 
-    def __init__(self, ctx: Context, importer: Importer, address: Callable[[], str], cvi: dict[str, Any], status: dict[str, Any]):
+    Also the import stage of VirtualImages and VirtualDisks (controllers/vi.py, vd.py): `resource` and `repo`
+    say whose job it is and where in DVCR the data goes (`vi/<ns>/<name>`, `vd/<ns>/<name>`)."""
+
+    def __init__(self, ctx: Context, importer: Importer, address: Callable[[], str], cvi: dict[str, Any], status: dict[str, Any],
+                 resource: str = RESOURCE, repo: str = "") -> None:  # fmt: skip
         self.service, self.clock, self.importer, self.address = ctx.service, ctx.clock, importer, address
         meta = cvi["metadata"]
         self.cvi, self.status, self.name, self.uid, self.generation = cvi, status, meta["name"], meta["uid"], meta["generation"]
-        self.ref = ImageRef(RESOURCE, "", self.name, self.uid)
-        self.repo = repository("cvi", self.name)
+        self.namespace = meta.get("namespace", "")
+        self.ref = ImageRef(resource, self.namespace, self.name, self.uid)
+        self.repo = repo or repository("cvi", self.name)
         self.now = ctx.clock.stamp()
         self.conditions: list[dict[str, Any]] = status.setdefault("conditions", [])
 
@@ -90,7 +95,7 @@ class Lifecycle:
         ready = conditions.get(self.conditions, v.COND_READY)
         if ready["status"] != "True" and "observedGeneration" in status and status["observedGeneration"] != self.generation:
             return self.restart()
-        readiness = resolve(self.service, self.cvi["spec"])
+        readiness = resolve(self.service, self.cvi["spec"], self.namespace)
         self.condition(v.COND_DATASOURCE_READY, "True" if readiness.ready else "False", readiness.reason, readiness.message)
         if not readiness.ready:
             return None  # the watches bring us back when the source appears or becomes ready

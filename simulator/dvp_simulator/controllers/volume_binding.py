@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import profile, to_bytes
 
 from ..api.service import WriteOptions
 from ..store.store import Event, Store
 from .runtime import Context, Controller, Key, Requeue
+from .storage import Ledger
 
 CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
 VOLUMES = v.resource_key(v.PERSISTENT_VOLUME)
@@ -79,7 +81,21 @@ def new_volume(claim: dict[str, Any], sc: dict[str, Any], node: str | None) -> d
     return pv
 
 
-async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+def _provisioning_refusal(claim: dict[str, Any], sc: dict[str, Any], ledger: Ledger | None) -> str:
+    """Why the class's provisioner cannot make a volume for the claim ("" when it can): access modes the class
+    does not offer (its StorageProfile, controllers/storage.py), or no room left in its pool."""
+    offered = profile(sc).access_modes
+    asked = [m for m in claim.get("spec", {}).get("accessModes") or [] if m not in offered]
+    if asked:
+        return f"failed to provision volume with StorageClass {sc['metadata']['name']!r}: access mode {asked[0]} is not supported (the class offers {', '.join(offered)})"
+    room = ledger.room(sc) if ledger is not None else None
+    wanted = to_bytes((claim.get("spec", {}).get("resources", {}).get("requests") or {}).get("storage")) or 0
+    if room is not None and wanted > room:
+        return f"failed to provision volume with StorageClass {sc['metadata']['name']!r}: not enough space ({max(room, 0)} bytes left, {wanted} requested)"
+    return ""
+
+
+async def reconcile(ctx: Context, key: Key, ledger: Ledger | None = None) -> Requeue | None:
     service = ctx.service
     claim_rt, pv_rt = service.registry.types[CLAIMS], service.registry.types[VOLUMES]
     claim = service.find(claim_rt, *key)
@@ -106,6 +122,9 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         claim = _write_claim(ctx, claim, spec={**spec, "storageClassName": sc["metadata"]["name"]})
     pv = service.find(pv_rt, "", f"pvc-{claim['metadata']['uid']}")
     if pv is None:
+        refusal = _provisioning_refusal(claim, sc, ledger)
+        if refusal:
+            return _pending(ctx, claim, Requeue(after=RETRY), "ProvisioningFailed", refusal)
         pv = service.create(pv_rt, "", new_volume(claim, sc, node), WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
         service.record_event(claim, "Normal", "ProvisioningSucceeded", f"Successfully provisioned volume {pv['metadata']['name']}", MANAGER)
     _bind(ctx, claim, pv)
@@ -145,7 +164,7 @@ def _write_status(ctx: Context, claim: dict[str, Any], status: dict[str, Any]) -
     return ctx.service.update(rt, meta["namespace"], meta["name"], {**claim, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status")).obj
 
 
-def controller(store: Store) -> Controller:
+def controller(store: Store, ledger: Ledger | None = None) -> Controller:
     store.add_index(PODS, POD_CLAIMS, pod_claims)
     store.add_index(CLASSES, DEFAULT_INDEX, default_value)
 
@@ -156,4 +175,7 @@ def controller(store: Store) -> Controller:
             return []
         return [tuple(ref.split("/", 1)) for ref in pod_claims(pod)]  # type: ignore[misc]
 
-    return Controller("volume-binding", CLAIMS, reconcile, {PODS: claims_of_scheduled_pod})
+    async def reconcile_with_pools(ctx: Context, key: Key) -> Requeue | None:
+        return await reconcile(ctx, key, ledger)
+
+    return Controller("volume-binding", CLAIMS, reconcile_with_pools, {PODS: claims_of_scheduled_pod})

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import to_bytes
 
 from ..api.service import ObjectService
 from ..store.store import Store
@@ -38,6 +39,8 @@ class Source:
     copy_from: tuple[str, str] | None = None  # DVCR (repository, uid) of an ObjectRef source held in DVCR
     copy_refusal: str = ""  # why an ObjectRef source cannot be copied by the simulator
     source_uid: str = ""
+    blank_bytes: int = 0  # an ObjectRef to a blank disk: a sparse raw image of this size
+    min_unpacked: int = 0  # the copy's unpacked size is at least this (a disk grown beyond its image)
 
 
 @dataclass
@@ -63,11 +66,12 @@ def source_refs(obj: dict[str, Any]) -> list[str]:
     source = (obj.get("spec") or {}).get("dataSource") or {}
     ref = source.get("objectRef") or {}
     secret = (source.get("containerImage") or {}).get("imagePullSecret") or {}
+    own = (obj.get("metadata") or {}).get("namespace", "")  # namespaced images and disks refer to their own namespace
     out = []
     if ref.get("kind") and ref.get("name"):
-        out.append(object_value(ref["kind"], ref.get("namespace", ""), ref["name"]))
-    if secret.get("name") and secret.get("namespace"):
-        out.append(object_value(v.SECRET, secret["namespace"], secret["name"]))
+        out.append(object_value(ref["kind"], ref.get("namespace") or own, ref["name"]))
+    if secret.get("name") and (secret.get("namespace") or own):
+        out.append(object_value(v.SECRET, secret.get("namespace") or own, secret["name"]))
     return out
 
 
@@ -92,7 +96,8 @@ def mounted_by(service: ObjectService, kind: str, name: str, namespace: str | No
     return [f"{e.namespace}/{e.name}" for e in service.store.by_index(VMS, MOUNT_INDEX, object_value(kind, namespace or "", name))]
 
 
-def resolve(service: ObjectService, spec: dict[str, Any]) -> Readiness:
+def resolve(service: ObjectService, spec: dict[str, Any], namespace: str = "") -> Readiness:
+    """`namespace`: that of a namespaced image or disk, whose references (objectRef, imagePullSecret) carry none."""
     source = spec.get("dataSource") or {}
     kind = source.get("type", "")
     if kind == v.SOURCE_HTTP:
@@ -101,15 +106,15 @@ def resolve(service: ObjectService, spec: dict[str, Any]) -> Readiness:
     if kind == v.SOURCE_UPLOAD:
         return Readiness(True, v.REASON_DATASOURCE_READY, source=Source(kind, (source.get("upload") or {}).get("checksum") or {}))
     if kind == v.SOURCE_CONTAINER_IMAGE:
-        return _container_image(service, source.get("containerImage") or {})
-    return _object_ref(service, source.get("objectRef") or {})
+        return _container_image(service, source.get("containerImage") or {}, namespace)
+    return _object_ref(service, source.get("objectRef") or {}, namespace)
 
 
-def _container_image(service: ObjectService, spec: dict[str, Any]) -> Readiness:
+def _container_image(service: ObjectService, spec: dict[str, Any], namespace: str = "") -> Readiness:
     docker_config = None
     secret_ref = spec.get("imagePullSecret") or {}
     if secret_ref.get("name"):
-        ns, name = secret_ref.get("namespace", ""), secret_ref["name"]
+        ns, name = secret_ref.get("namespace") or namespace, secret_ref["name"]
         secret = service.find(service.registry.types[v.resource_key(v.SECRET)], ns, name) if ns else None
         if secret is None:
             return Readiness(False, v.REASON_REGISTRY_SECRET_NOT_FOUND, f"Container registry secret {ns}/{name} not found.")
@@ -120,8 +125,8 @@ def _container_image(service: ObjectService, spec: dict[str, Any]) -> Readiness:
     return Readiness(True, v.REASON_DATASOURCE_READY, source=src)
 
 
-def _object_ref(service: ObjectService, ref: dict[str, Any]) -> Readiness:
-    kind, name, ns = ref.get("kind", ""), ref.get("name", ""), ref.get("namespace", "")
+def _object_ref(service: ObjectService, ref: dict[str, Any], namespace: str = "") -> Readiness:
+    kind, name, ns = ref.get("kind", ""), ref.get("name", ""), ref.get("namespace") or namespace
     obj = _find(service, kind, "" if kind == v.CLUSTER_VIRTUAL_IMAGE else ns, name)
     status = (obj or {}).get("status") or {}
     ready = status.get("phase") == v.READY
@@ -137,21 +142,38 @@ def _object_ref(service: ObjectService, ref: dict[str, Any]) -> Readiness:
             return Readiness(False, v.REASON_IMAGE_NOT_READY, f"VirtualImage {where} {what}.")
         if (obj.get("spec") or {}).get("storage", v.STORAGE_CONTAINER_REGISTRY) == v.STORAGE_CONTAINER_REGISTRY:
             return Readiness(True, v.REASON_DATASOURCE_READY, source=Source(v.SOURCE_OBJECT_REF, copy_from=(repository("vi", name, ns), uid), source_uid=uid))
-        return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(kind, where, uid))
+        return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(service, obj, kind, where, uid))
     if kind == v.VIRTUAL_DISK:
         if not ready:
             return Readiness(False, v.REASON_DISK_NOT_READY, f"VirtualDisk {where} {what}.")
         users = mounted_by(service, v.VIRTUAL_DISK, name, ns)
         if users:
             return Readiness(False, v.REASON_DISK_ATTACHED, f"VirtualDisk {where} is attached to the running virtual machine {users[0]}.")
-        return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(kind, where, uid))
+        return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(service, obj, kind, where, uid))
     if not ready:
         return Readiness(False, v.REASON_SNAPSHOT_NOT_READY, f"VirtualDiskSnapshot {where} {what}.")
-    return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(kind, where, uid))
+    return Readiness(True, v.REASON_DATASOURCE_READY, source=_pvc_copy(service, obj, kind, where, uid))
 
 
-def _pvc_copy(kind: str, where: str, uid: str) -> Source:
-    """Data held in a PVC: the simulator has no volume data to copy yet (disks arrive with the VM work)."""
-    return Source(
-        v.SOURCE_OBJECT_REF, copy_refusal=f"copying from the {kind} {where} (data in a PersistentVolumeClaim) is not supported by the simulator", source_uid=uid
-    )
+def volume_data(pvc: dict[str, Any] | None) -> tuple[str, str] | None:
+    """The DVCR image (repository, uid) a simulated volume's data references (copy-on-write: the volume holds
+    no bytes of its own until written), from the claim's annotation; None for a blank volume."""
+    text = ((pvc or {}).get("metadata", {}).get("annotations") or {}).get(v.VOLUME_DATA_ANNOTATION) or ""
+    repo, sep, uid = text.rpartition(":")
+    return (repo, uid) if sep and repo and uid else None
+
+
+def _pvc_copy(service: ObjectService, obj: dict[str, Any], kind: str, where: str, uid: str) -> Source:
+    """Data held in a PersistentVolumeClaim (a disk, an image on PVC): the image its volume references, grown to
+    the claim's capacity; a blank volume gives a sparse raw image of its capacity."""
+    status = obj.get("status") or {}
+    claim_name = (status.get("target") or {}).get("persistentVolumeClaimName") or ""
+    namespace = obj["metadata"].get("namespace", "")
+    claim = service.find(service.registry.types[v.resource_key(v.PERSISTENT_VOLUME_CLAIM)], namespace, claim_name) if claim_name else None
+    if claim is None:
+        return Source(v.SOURCE_OBJECT_REF, copy_refusal=f"the {kind} {where} has no PersistentVolumeClaim", source_uid=uid)
+    capacity = to_bytes((claim.get("status", {}).get("capacity") or {}).get("storage")) or 0
+    data = volume_data(claim)
+    if data is None:
+        return Source(v.SOURCE_OBJECT_REF, blank_bytes=capacity, source_uid=uid)
+    return Source(v.SOURCE_OBJECT_REF, copy_from=data, source_uid=uid, min_unpacked=capacity)

@@ -81,17 +81,28 @@ class DVCR:
             return None
         return StoredImage(**meta)
 
-    def clone(self, source_repo: str, source_uid: str, repo: str, uid: str) -> StoredImage | None:
+    def clone(self, source_repo: str, source_uid: str, repo: str, uid: str, min_unpacked: int = 0) -> StoredImage | None:
         """Store a copy of another image (a hard link where possible: DVCR blobs are immutable). None when the
-        source is missing."""
+        source is missing. `min_unpacked`: the copy of a disk grown beyond its image records the disk's size as
+        its unpacked size (the smallest disk that can hold it)."""
         image = self.lookup(source_repo, source_uid)
         if image is None:
             return None
+        image = StoredImage(image.format, image.stored_bytes, max(image.unpacked_bytes, min_unpacked))
         staging = self.staging(repo, uid)
         try:
             os.link(self.disk(source_repo, source_uid), staging / DISK_FILE)
         except OSError:
             shutil.copyfile(self.disk(source_repo, source_uid), staging / DISK_FILE)
+        self.commit(staging, repo, uid, image)
+        return image
+
+    def blank(self, repo: str, uid: str, size: int) -> StoredImage:
+        """Store an empty raw disk of `size` bytes (sparse: it takes no space)."""
+        staging = self.staging(repo, uid)
+        with open(staging / DISK_FILE, "wb") as out:
+            out.truncate(size)
+        image = StoredImage("raw", size, size)
         self.commit(staging, repo, uid, image)
         return image
 

@@ -262,10 +262,14 @@ class Importer:
         try:
             if source.copy_refusal:
                 raise ImportFailure(source.copy_refusal)
-            repo, uid = source.copy_from
-            image = await asyncio.get_running_loop().run_in_executor(None, self.dvcr.clone, repo, uid, job.repo, job.ref.uid)
-            if image is None:
-                raise ImportFailure(f"the source image {registry_url(repo, uid)} is missing from DVCR")
+            loop = asyncio.get_running_loop()
+            if source.copy_from is None:  # a blank volume: a sparse raw image of its size
+                image = await loop.run_in_executor(None, self.dvcr.blank, job.repo, job.ref.uid, source.blank_bytes)
+            else:
+                repo, uid = source.copy_from
+                image = await loop.run_in_executor(None, self.dvcr.clone, repo, uid, job.repo, job.ref.uid, source.min_unpacked)
+                if image is None:
+                    raise ImportFailure(f"the source image {registry_url(repo, uid)} is missing from DVCR")
             job.image, job.total, job.done, job.state = image, image.stored_bytes, image.stored_bytes, SUCCEEDED
         except ImportFailure as failure:
             job.state, job.error = FAILED, failure.message

@@ -13,6 +13,7 @@ import yaml
 _QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti)?$")
 _UNITS = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 FENCING_MODES = ("Watchdog", "Notify")
+EDITIONS = ("CE", "EE")  # Deckhouse editions the simulator tells apart
 DEFAULT_POD_CIDR = "10.111.0.0/16"
 DEFAULT_SERVICE_CIDR = "10.222.0.0/16"
 DEFAULT_NODE_CIDR = "192.168.0.0/16"
@@ -47,11 +48,30 @@ class NodeSpec:
 
 
 @dataclass(frozen=True)
+class StorageClassSpec:
+    """A StorageClass of the cluster (topologies/README.md "storageClasses")."""
+
+    name: str
+    provisioner: str
+    access_modes: tuple[str, ...]
+    volume_mode: str
+    binding_mode: str
+    capacity: str
+    capacity_bytes: int
+    default: bool = False
+    allow_expansion: bool = True
+    reclaim_policy: str = "Delete"
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
 class Topology:
     pod_cidr: str
     service_cidr: str
     nodes: list[NodeSpec] = field(default_factory=list)
     node_cidr: str = DEFAULT_NODE_CIDR
+    storage_classes: list[StorageClassSpec] = field(default_factory=list)
+    edition: str = "EE"  # cluster.edition: the Deckhouse edition, CE or EE (features the CE lacks are refused)
 
 
 def load(path: Path) -> Topology:
@@ -88,7 +108,58 @@ def parse(doc: Any, where: str = "topology") -> Topology:
             raise TopologyError(f"{where}: nodes[{i}].name: duplicate node name {node.name!r}")
         seen.add(node.name)
         nodes.append(node)
-    return Topology(pod_cidr, service_cidr, nodes, node_cidr)
+    edition = cluster.get("edition", "EE")
+    if edition not in EDITIONS:
+        raise TopologyError(f"{where}: cluster.edition: must be one of {', '.join(EDITIONS)}, not {edition!r}")
+    return Topology(pod_cidr, service_cidr, nodes, node_cidr, _storage_classes(doc.get("storageClasses") or [], where), edition)
+
+
+ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany")
+VOLUME_MODES = ("Block", "Filesystem")
+BINDING_MODES = ("Immediate", "WaitForFirstConsumer")
+RECLAIM_POLICIES = ("Delete", "Retain")
+
+
+def _storage_classes(raws: Any, where: str) -> list[StorageClassSpec]:
+    if not isinstance(raws, list):
+        raise TopologyError(f"{where}: storageClasses: expected a list")
+    out: list[StorageClassSpec] = []
+    for i, raw in enumerate(raws):
+        at = f"{where}: storageClasses[{i}]"
+        if not isinstance(raw, dict) or not raw.get("name") or not raw.get("provisioner"):
+            raise TopologyError(f"{at}: a storage class needs at least a name and a provisioner")
+        modes = tuple(raw.get("accessModes") or ("ReadWriteOnce",))
+        bad = [m for m in modes if m not in ACCESS_MODES]
+        if bad:
+            raise TopologyError(f"{at}.accessModes: {bad[0]!r} is not one of {', '.join(ACCESS_MODES)}")
+        choices = {"volumeMode": (VOLUME_MODES, "Filesystem"), "volumeBindingMode": (BINDING_MODES, "Immediate"), "reclaimPolicy": (RECLAIM_POLICIES, "Delete")}
+        picked = {}
+        for key, (allowed, default) in choices.items():
+            picked[key] = str(raw.get(key, default))
+            if picked[key] not in allowed:
+                raise TopologyError(f"{at}.{key}: must be one of {', '.join(allowed)}")
+        capacity = str(raw.get("capacity", "1Ti"))
+        m = _QUANTITY.match(capacity)
+        if not m:
+            raise TopologyError(f"{at}.capacity: {capacity!r} is not a size like 500Gi")
+        if any(sc.name == raw["name"] for sc in out):
+            raise TopologyError(f"{at}.name: duplicate storage class {raw['name']!r}")
+        out.append(
+            StorageClassSpec(
+                name=str(raw["name"]),
+                provisioner=str(raw["provisioner"]),
+                access_modes=modes,
+                volume_mode=picked["volumeMode"],
+                binding_mode=picked["volumeBindingMode"],
+                capacity=capacity,
+                capacity_bytes=int(m.group(1)) * _UNITS[m.group(2)],
+                default=bool(raw.get("default", False)),
+                allow_expansion=bool(raw.get("allowVolumeExpansion", True)),
+                reclaim_policy=picked["reclaimPolicy"],
+                deprecated=bool(raw.get("deprecated", False)),
+            )
+        )
+    return out
 
 
 def _pod_cidrs(pod_cidr: str, prefix: Any, count: int, where: str):

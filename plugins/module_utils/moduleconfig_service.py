@@ -1,0 +1,268 @@
+# Copyright: deckhouse.virtualization contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The module_config modules' flow: the ModuleConfig `virtualization` from the task's options, the client-side
+checks of BEHAVIOUR.md §8 and the admin guide (before any write), and the CIDR usage module_config_info returns."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from typing import Any
+
+from . import network_rules as nr
+from . import vocabulary as v
+from .client import DVPClient
+from .ensure import Ensurer
+from .errors import DVPError
+from .kinds import (
+    MODULE_CONFIG,
+    NODE,
+    PERSISTENT_VOLUME_CLAIM,
+    SECRET,
+    STORAGE_CLASS,
+    VIRTUAL_MACHINE_IP_ADDRESS,
+    VIRTUAL_MACHINE_IP_ADDRESS_LEASE,
+)
+from .naming import to_api
+from .quantity import parse_quantity
+from .waiter import Outcome, wait_for
+
+CIDRS = "settings.virtual_machine_cidrs"
+# API spellings naming.camel cannot derive (acronyms)
+RENAMES = {"virtualMachineCidrs": "virtualMachineCIDRs", "gatewayApiGateway": "gatewayAPIGateway"}
+ALIAS = "allowed_storage_class_names"  # the admin guide's spelling of allowed_storage_class_selector.match_names
+
+
+def _rename(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {RENAMES.get(k, k): _rename(item) for k, item in value.items()}
+    if isinstance(value, list):
+        return [_rename(item) for item in value]
+    return value
+
+
+def settings_to_api(settings: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Task options → spec.settings; `allowed_storage_class_names` becomes allowedStorageClassSelector.matchNames."""
+    if settings is None:
+        return None
+    settings = dict(settings)
+    for section in ("virtual_images", "virtual_disks"):
+        part = settings.get(section)
+        if part and part.get(ALIAS) is not None:
+            part = {k: item for k, item in part.items() if k != ALIAS}
+            part["allowed_storage_class_selector"] = {"match_names": list(settings[section][ALIAS])}
+            settings[section] = part
+    return _rename(to_api(settings))
+
+
+def option_problems(params: dict[str, Any]) -> list[str]:
+    problems = []
+    if params["name"] != v.VIRTUALIZATION_MODULE:
+        problems.append(f"name: this module manages the ModuleConfig {v.VIRTUALIZATION_MODULE!r}, not {params['name']!r}")
+    settings = params.get("settings") or {}
+    for section in ("virtual_images", "virtual_disks"):
+        part = settings.get(section) or {}
+        if part.get(ALIAS) is not None and part.get("allowed_storage_class_selector") is not None:
+            problems.append(f"settings.{section}: give allowed_storage_class_names or allowed_storage_class_selector.match_names, not both")
+        for key in (ALIAS,):
+            if part.get(key) is not None and (not part[key] or any(not n for n in part[key])):
+                problems.append(f"settings.{section}.{key}: at least one non-empty storage class name")
+    size = (((settings.get("dvcr") or {}).get("storage") or {}).get("persistent_volume_claim") or {}).get("size")
+    if size is not None:
+        try:
+            if parse_quantity(size) <= 0:
+                problems.append(f"settings.dvcr.storage.persistent_volume_claim.size: must be positive, got {size}")
+        except ValueError as exc:
+            problems.append(f"settings.dvcr.storage.persistent_volume_claim.size: {exc}")
+    if params["state"] == "present":
+        problems += nr.cidr_problems(settings.get("virtual_machine_cidrs"), CIDRS)
+    return problems
+
+
+def cluster_subnets(client: DVPClient) -> tuple[str | None, str | None]:
+    """Pod and service subnets from Secret kube-system/d8-cluster-configuration (None, None when unreadable)."""
+    import yaml  # only here; ansible brings PyYAML
+
+    secret = client.get(SECRET, v.CLUSTER_CONFIGURATION_SECRET, v.CLUSTER_CONFIGURATION_NAMESPACE)
+    raw = ((secret or {}).get("data") or {}).get(v.CLUSTER_CONFIGURATION_KEY)
+    if not raw:
+        return None, None
+    try:
+        doc = yaml.safe_load(base64.b64decode(raw)) or {}
+    except (ValueError, yaml.YAMLError):
+        return None, None
+    return doc.get("podSubnetCIDR"), doc.get("serviceSubnetCIDR")
+
+
+def node_addresses(client: DVPClient) -> list[tuple[str, str]]:
+    return [
+        (n["metadata"]["name"], a.get("address", ""))
+        for n in client.list(NODE)["items"]
+        for a in (n.get("status") or {}).get("addresses") or []
+        if a.get("type") in ("InternalIP", "ExternalIP")
+    ]
+
+
+def lease_holders(client: DVPClient, cidr: str, leases: list[dict[str, Any]]) -> list[str]:
+    """Who holds an address inside `cidr`: lease → VMIP → its VM, one line each."""
+    net = ipaddress.ip_network(cidr)
+    out = []
+    for lease in leases:
+        address = nr.lease_address(lease["metadata"]["name"])
+        if address is None or ipaddress.ip_address(address) not in net:
+            continue
+        ref = (lease.get("spec") or {}).get("virtualMachineIPAddressRef") or {}
+        phase = (lease.get("status") or {}).get("phase") or "Pending"
+        if not ref.get("name"):
+            released = f"released from namespace {ref.get('namespace')}, kept up to 10 minutes"
+            out.append(f"{address} (lease {lease['metadata']['name']}, {phase}: {released})")
+            continue
+        vmip = client.get(VIRTUAL_MACHINE_IP_ADDRESS, ref["name"], ref.get("namespace"))
+        vm = ((vmip or {}).get("status") or {}).get("virtualMachineName")
+        holder = f"VirtualMachine {ref.get('namespace')}/{vm} through " if vm else ""
+        out.append(f"{address} held by {holder}VirtualMachineIPAddress {ref.get('namespace')}/{ref['name']} (lease {lease['metadata']['name']}, {phase})")
+    return out
+
+
+def cluster_problems(client: DVPClient, module: Any, desired_settings: dict[str, Any], actual: dict[str, Any] | None) -> list[str]:
+    """The checks that need the cluster: pod/service subnets, node addresses, removed CIDRs with leases, clearing,
+    DVCR shrink and storage class change, audit's modules. Missing storage classes are warnings."""
+    problems: list[str] = []
+    cidrs = desired_settings.get("virtualMachineCIDRs")
+    current = ((actual or {}).get("spec") or {}).get("settings") or {}
+    if cidrs:
+        pod, service = cluster_subnets(client)
+        if pod is None:
+            secret = f"{v.CLUSTER_CONFIGURATION_NAMESPACE}/{v.CLUSTER_CONFIGURATION_SECRET}"
+            module.warn(f"Secret {secret} is not readable: {CIDRS} not checked against the pod and service subnets")
+        problems += nr.cidr_problems(cidrs, CIDRS, pod, service, node_addresses(client))
+    old_cidrs = current.get("virtualMachineCIDRs") or []
+    if old_cidrs and not cidrs:
+        problems.append(f"{CIDRS}: once configured, the list cannot be cleared (it holds {', '.join(old_cidrs)})")
+    removed = nr.removed_cidrs(old_cidrs, cidrs or [])
+    if removed:
+        leases = client.list(VIRTUAL_MACHINE_IP_ADDRESS_LEASE)["items"]
+        for cidr in removed:
+            holders = lease_holders(client, cidr, leases)
+            if holders:
+                problems.append(f"{CIDRS}: {cidr} cannot be removed while addresses in it are leased: {'; '.join(holders)}")
+    problems += _dvcr_problems(client, desired_settings, current)
+    if (desired_settings.get("audit") or {}).get("enabled") is True:
+        needed = (v.LOG_SHIPPER_MODULE, v.RUNTIME_AUDIT_ENGINE_MODULE)
+        off = [m for m in needed if ((client.get(MODULE_CONFIG, m) or {}).get("spec") or {}).get("enabled") is not True]
+        if off:
+            problems.append(
+                f"settings.audit.enabled: security event audit needs the modules {', '.join(off)} enabled "
+                "(their ModuleConfigs with enabled: true), and an edition other than CE"
+            )
+    for where, name in _storage_classes(desired_settings):
+        if client.get(STORAGE_CLASS, name) is None:
+            module.warn(f"{where}: StorageClass {name} does not exist (the platform accepts the setting; disks and images using it are not provisioned)")
+    return problems
+
+
+def _dvcr_problems(client: DVPClient, desired: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    new = (((desired.get("dvcr") or {}).get("storage") or {}).get("persistentVolumeClaim")) or {}
+    old = (((current.get("dvcr") or {}).get("storage") or {}).get("persistentVolumeClaim")) or {}
+    where = "settings.dvcr.storage.persistent_volume_claim"
+    problems = []
+    try:
+        if new.get("size") and old.get("size") and parse_quantity(new["size"]) < parse_quantity(old["size"]):
+            problems.append(f"{where}.size: DVCR storage never shrinks: {new['size']} is less than the configured {old['size']}")
+    except ValueError:
+        pass  # reported by option_problems
+    if old and new and old.get("storageClassName") != new.get("storageClassName"):
+        if client.get(PERSISTENT_VOLUME_CLAIM, v.DVCR_PVC_NAME, v.MODULE_NAMESPACE) is not None:
+            problems.append(
+                f"{where}.storage_class_name: cannot change from {old.get('storageClassName') or '(cluster default)'} to "
+                f"{new.get('storageClassName') or '(cluster default)'} once the DVCR volume {v.MODULE_NAMESPACE}/{v.DVCR_PVC_NAME} exists"
+            )
+    return problems
+
+
+def _storage_classes(settings: dict[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    pvc = ((settings.get("dvcr") or {}).get("storage") or {}).get("persistentVolumeClaim") or {}
+    if pvc.get("storageClassName"):
+        out.append(("settings.dvcr.storage.persistent_volume_claim.storage_class_name", pvc["storageClassName"]))
+    for section, option in (("virtualImages", "virtual_images"), ("virtualDisks", "virtual_disks")):
+        part = settings.get(section) or {}
+        for key, opt in (("defaultStorageClassName", "default_storage_class_name"), ("storageClassName", "storage_class_name")):
+            if part.get(key):
+                out.append((f"settings.{option}.{opt}", part[key]))
+        for name in (part.get("allowedStorageClassSelector") or {}).get("matchNames") or []:
+            out.append((f"settings.{option}.allowed_storage_class_selector.match_names", name))
+    return out
+
+
+def desired_config(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if params.get("enabled") is not None:
+        spec["enabled"] = params["enabled"]
+        if params["enabled"] is False:
+            metadata = {**metadata, "annotations": {**(metadata.get("annotations") or {}), v.ALLOW_DISABLING_ANNOTATION: "true"}}
+    if params.get("version") is not None:
+        spec["version"] = params["version"]
+    settings = settings_to_api(params.get("settings"))
+    if settings is not None:
+        spec["settings"] = settings
+    return {"metadata": metadata, "spec": spec}
+
+
+def ensure_config(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
+    p = module.params
+    if p["state"] == "absent":
+        return ensurer.absent(MODULE_CONFIG, p["name"], None, wait=p["wait"], wait_timeout=p["wait_timeout"]).result(module._diff)
+    desired = desired_config(p, metadata)
+    actual = client.get(MODULE_CONFIG, p["name"])
+    problems = cluster_problems(client, module, desired["spec"].get("settings") or {}, actual)
+    if problems:
+        raise DVPError("; ".join(problems), problems=problems)
+    outcome = ensurer.present(MODULE_CONFIG, desired, force_conflicts=p["force_conflicts"])
+    result = outcome.result(module._diff)
+    result["cidrs"] = cidr_usage(client, outcome.resource)
+    return result
+
+
+def cidr_usage(client: DVPClient, config: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per configured CIDR: usable addresses (first and last never assigned) and the leases inside, by phase."""
+    cidrs = (((config or {}).get("spec") or {}).get("settings") or {}).get("virtualMachineCIDRs") or []
+    if not cidrs:
+        return []
+    leases = client.list(VIRTUAL_MACHINE_IP_ADDRESS_LEASE)["items"]
+    out = []
+    for cidr in cidrs:
+        try:
+            net = nr.parse_cidr(cidr)
+        except ValueError:
+            out.append({"cidr": cidr, "valid": False})
+            continue
+        inside = [lease for lease in leases if (nr.cidr_of(nr.lease_address(lease["metadata"]["name"]) or "", [cidr]) is not None)]
+        released = sum(1 for lease in inside if (lease.get("status") or {}).get("phase") == v.IP_RELEASED)
+        usable = max(0, net.num_addresses - 2) if net.prefixlen < 31 else 0
+        out.append(
+            {
+                "cidr": str(net),
+                "valid": True,
+                "usable": usable,
+                "leased": len(inside) - released,
+                "released": released,
+                "free": max(0, usable - len(inside)),
+                "addresses": sorted((nr.lease_address(lease["metadata"]["name"]) for lease in inside), key=ipaddress.ip_address),
+            }
+        )
+    return out
+
+
+def config_info(module: Any, client: DVPClient) -> dict[str, Any]:
+    p = module.params
+    if p.get("wait"):
+        config = wait_for(client, MODULE_CONFIG, p["name"], None, _exists, p["wait_timeout"])
+    else:
+        config = client.get(MODULE_CONFIG, p["name"])
+    pod, service = cluster_subnets(client)
+    return {"changed": False, "resource": config or {}, "cidrs": cidr_usage(client, config), "pod_subnet": pod, "service_subnet": service}
+
+
+def _exists(obj: dict[str, Any] | None) -> Outcome:
+    return Outcome(done=obj is not None)

@@ -1,0 +1,192 @@
+# Copyright: deckhouse.virtualization contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The IP address rules of DVP (platform spec BEHAVIOUR.md §5 and §8), once for the module_config module
+(client-side checks) and the simulator (ModuleConfig and VirtualMachineIPAddress admission, IPAM). Pure Python.
+
+- `virtualMachineCIDRs` entries: IPv4 networks written with the network address aligned to the mask; no two
+  overlap; none overlaps the cluster pod or service subnet; none contains a node address.
+- Entries are compared by exact address and prefix length: re-writing an entry differently counts as removal.
+- The first and last address of every CIDR are never assigned; `Auto` takes the first free address in CIDR order.
+- A lease is named `ip-a-b-c-d` after its address.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Optional
+
+Network = ipaddress.IPv4Network
+LEASE_PREFIX = "ip-"
+
+
+def parse_cidr(value: Any) -> Network:
+    """One `virtualMachineCIDRs` entry; ValueError says what is wrong, with the aligned form for host bits."""
+    text = str(value).strip() if isinstance(value, str) else None
+    if not text or "/" not in text:
+        raise ValueError(f"{value!r} is not a CIDR (write it as address/prefix, for example 10.66.10.0/24)")
+    try:
+        loose = ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a CIDR: {exc}") from None
+    if not isinstance(loose, ipaddress.IPv4Network):
+        raise ValueError(f"{value!r}: only IPv4 networks are supported")
+    if ipaddress.ip_address(text.split("/", maxsplit=1)[0]) != loose.network_address:
+        raise ValueError(f"{value!r} has host bits set: write the network address aligned to the mask, {loose}")
+    return loose
+
+
+def parse_address(value: Any) -> ipaddress.IPv4Address:
+    try:
+        address = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address") from None
+    if not isinstance(address, ipaddress.IPv4Address):
+        raise ValueError(f"{value!r}: only IPv4 addresses are supported")
+    return address
+
+
+def _networks(cidrs: Iterable[Any]) -> list[Network]:
+    """The entries that parse (the others are reported by cidr_problems)."""
+    out = []
+    for cidr in cidrs or ():
+        try:
+            out.append(parse_cidr(cidr))
+        except ValueError:
+            continue
+    return out
+
+
+def cidr_problems(cidrs: Any, field: str = "virtualMachineCIDRs", pod_subnet: str | None = None, service_subnet: str | None = None,
+                  node_addresses: Iterable[tuple[str, str]] = ()) -> list[str]:  # fmt: skip
+    """Every problem of a CIDR list, each naming the entry and the rule ([] when fine). `node_addresses` are
+    (node name, address) pairs (InternalIP and ExternalIP)."""
+    if cidrs is None:
+        return []
+    if not isinstance(cidrs, list):
+        return [f"{field}: must be a list of CIDRs"]
+    problems: list[str] = []
+    parsed: list[tuple[int, Network]] = []
+    for i, cidr in enumerate(cidrs):
+        try:
+            parsed.append((i, parse_cidr(cidr)))
+        except ValueError as exc:
+            problems.append(f"{field}[{i}]: {exc}")
+    for a in range(len(parsed)):
+        for b in range(a + 1, len(parsed)):
+            (i, x), (j, y) = parsed[a], parsed[b]
+            if x.overlaps(y):
+                problems.append(f"{field}[{j}]: {y} overlaps {field}[{i}] {x}: no overlaps allowed")
+    for label, subnet in (("pod subnet", pod_subnet), ("service subnet", service_subnet)):
+        if not subnet:
+            continue
+        net = ipaddress.ip_network(subnet, strict=False)
+        for i, x in parsed:
+            if net.version == x.version and x.overlaps(net):
+                problems.append(f"{field}[{i}]: {x} overlaps the cluster {label} {net}")
+    for node, address in node_addresses:
+        try:
+            ip = parse_address(address)
+        except ValueError:
+            continue
+        for i, x in parsed:
+            if ip in x:
+                problems.append(f"{field}[{i}]: {x} contains the address {ip} of node {node}")
+    return problems
+
+
+def same_entries(old: Iterable[Any], new: Iterable[Any]) -> bool:
+    return [str(n) for n in _networks(old)] == [str(n) for n in _networks(new)]
+
+
+def removed_cidrs(old: Iterable[Any] | None, new: Iterable[Any] | None) -> list[str]:
+    """Entries of `old` not in `new`, compared by exact address and prefix length (a rewrite counts as removal)."""
+    kept = {str(n) for n in _networks(new or ())}
+    return [str(n) for n in _networks(old or ()) if str(n) not in kept]
+
+
+def lease_name(address: Any) -> str:
+    """`10.66.10.14` → `ip-10-66-10-14`."""
+    return LEASE_PREFIX + str(parse_address(address)).replace(".", "-")
+
+
+def lease_address(name: str) -> str | None:
+    """`ip-10-66-10-14` → `10.66.10.14`; None for a name that is not a lease name."""
+    if not isinstance(name, str) or not name.startswith(LEASE_PREFIX):
+        return None
+    try:
+        return str(parse_address(name[len(LEASE_PREFIX) :].replace("-", ".")))
+    except ValueError:
+        return None
+
+
+def containing_networks(address: Any) -> list[str]:
+    """Every network (prefix 0…32) containing the address: an index function under which a store answers "which
+    leases or nodes lie inside this CIDR" with one lookup by the CIDR's text."""
+    try:
+        ip = int(parse_address(address))
+    except ValueError:
+        return []
+    return [str(ipaddress.IPv4Network((ip >> (32 - p) << (32 - p), p))) for p in range(33)]
+
+
+def reserved(address: ipaddress.IPv4Address, net: Network) -> bool:
+    """The first and the last address of a CIDR are never assigned."""
+    return address in (net.network_address, net.broadcast_address)
+
+
+def in_range(address: Any, cidrs: Iterable[Any]) -> bool:
+    """The range check: inside some CIDR and not its first or last address (so a /32 never passes)."""
+    try:
+        ip = parse_address(address)
+    except ValueError:
+        return False
+    return any(ip in net and not reserved(ip, net) for net in _networks(cidrs))
+
+
+def cidr_of(address: Any, cidrs: Iterable[Any]) -> Optional[str]:
+    try:
+        ip = parse_address(address)
+    except ValueError:
+        return None
+    return next((str(net) for net in _networks(cidrs) if ip in net), None)
+
+
+def walk(net: Network, start: int | None = None) -> Iterator[str]:
+    """Candidate addresses of one CIDR in order, from `start` (an integer address, a hint) or its first address,
+    skipping the first and last."""
+    first, last = int(net.network_address), int(net.broadcast_address)
+    ip = max(first, start) if start is not None else first
+    while ip <= last:
+        if not (net.prefixlen < 32 and ip in (first, last)):
+            yield str(ipaddress.IPv4Address(ip))
+        ip += 1
+
+
+def first_free(cidrs: Iterable[Any], taken: Callable[[str], bool], hints: dict[str, int] | None = None) -> str | None:
+    """The Auto allocation walk: the first address, in CIDR order, that is not a first/last address and for which
+    `taken` (a lease of any phase exists) is false; None when the pool is exhausted. A /32 offers its only
+    address here but fails the range check, as on the platform. `hints` (CIDR → integer address below which
+    everything is known taken) is read and advanced, so repeated walks do not re-test the same addresses."""
+    for net in _networks(cidrs):
+        key = str(net)
+        for address in walk(net, hints.get(key) if hints is not None else None):
+            if not taken(address):
+                if hints is not None:
+                    hints[key] = int(ipaddress.IPv4Address(address))
+                return address
+        if hints is not None:
+            hints[key] = int(net.broadcast_address) + 1
+    return None
+
+
+def forget_hint(hints: dict[str, int], address: Any) -> None:
+    """An address became free: walks start at it again (the hint only ever moves down here)."""
+    try:
+        ip = parse_address(address)
+    except ValueError:
+        return
+    for key, start in list(hints.items()):
+        net = ipaddress.IPv4Network(key)
+        if ip in net and int(ip) < start:
+            hints[key] = int(ip)

@@ -1,0 +1,274 @@
+#!/usr/bin/python
+# Copyright: deckhouse.virtualization contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: virtual_disk
+short_description: Manage VirtualDisks, the block devices of virtual machines
+version_added: 0.2.0
+description:
+  - Creates, grows and deletes a C(VirtualDisk) of the Deckhouse Virtualization Platform.
+  - A disk is blank (I(persistent_volume_claim.size) required) or filled from a C(ClusterVirtualImage), a C(VirtualImage),
+    an HTTP(S) URL, a container image, or a local file uploaded by the module itself.
+  - Its size defaults to the image's unpacked size rounded up to a MiB; a smaller size is refused before anything is written.
+  - Disks only grow - a smaller I(persistent_volume_claim.size) than the current one is refused before anything is written.
+  - The source of a C(Ready) disk cannot change; with I(recreate=true) the disk is deleted and created again, unless a virtual machine uses it.
+author:
+  - Deckhouse virtualization collection maintainers (@deckhouse)
+extends_documentation_fragment:
+  - deckhouse.virtualization.connection
+  - deckhouse.virtualization.in_process
+  - deckhouse.virtualization.state
+options:
+  name:
+    description: Name of the disk. Dots are not allowed.
+    type: str
+    required: true
+  namespace:
+    description: Namespace of the disk.
+    type: str
+    required: true
+  data_source:
+    description:
+      - Where the disk's data comes from (C(spec.dataSource)). Leave it out for a blank disk.
+    type: dict
+    suboptions:
+      type:
+        description: The kind of source; exactly the matching block below is given (none for C(Upload)).
+        type: str
+        choices: [HTTP, ContainerImage, ObjectRef, Upload]
+        required: true
+      http:
+        description: Download from an HTTP(S) URL. Formats qcow2, raw, vmdk, vdi, optionally gz or xz compressed.
+        type: dict
+        suboptions:
+          url: {description: C(http://) or C(https://) address of the file., type: str, required: true}
+          ca_bundle: {description: Base64-encoded PEM CA chain to verify the server., type: str}
+          checksum:
+            description: Expected checksums (hexadecimal); every one given must match.
+            type: dict
+            suboptions: &checksums
+              md5: {description: MD5 (32 hex digits)., type: str}
+              sha1: {description: SHA-1 (40 hex digits)., type: str}
+              sha256: {description: SHA-256 (64 hex digits)., type: str}
+              sha512: {description: SHA-512 (128 hex digits)., type: str}
+              streebog256: {description: Streebog-256 (64 hex digits)., type: str}
+              streebog512: {description: Streebog-512 (128 hex digits)., type: str}
+      container_image:
+        description: Pull from an OCI registry (TLS); the disk is the single file under C(/disk/) in the image.
+        type: dict
+        suboptions:
+          image: {description: Image reference., type: str, required: true}
+          ca_bundle: {description: Base64-encoded PEM CA chain of the registry., type: str}
+          image_pull_secret:
+            description: Secret (in the disk's namespace) of type C(kubernetes.io/dockerconfigjson).
+            type: dict
+            suboptions:
+              name: {description: Secret name., type: str}
+      object_ref:
+        description: Fill the disk from an image or a disk snapshot (of the disk's namespace, or a cluster image).
+        type: dict
+        suboptions:
+          kind:
+            description: Kind of the source object.
+            type: str
+            required: true
+            choices: [ClusterVirtualImage, VirtualImage, VirtualDiskSnapshot]
+          name: {description: Name of the source object., type: str, required: true}
+      upload:
+        description: Options of the C(Upload) source.
+        type: dict
+        suboptions:
+          checksum:
+            description: Expected checksums of the uploaded bytes.
+            type: dict
+            suboptions: *checksums
+  persistent_volume_claim:
+    description: The disk's size and storage class (C(spec.persistentVolumeClaim)).
+    type: dict
+    suboptions:
+      size:
+        description:
+          - Disk size, a quantity such as C(10Gi). Required for a blank disk; may only grow.
+          - Growing a C(Ready) disk resizes it (phase C(Resizing), then C(Ready) with the new capacity).
+        type: str
+      storage_class_name:
+        description:
+          - StorageClass of the disk's PVC. Without it the ModuleConfig's C(virtualDisks.defaultStorageClassName) is used,
+            else the cluster's default class.
+          - A class the ModuleConfig does not allow, a missing class or a deprecated one is refused before anything is written.
+          - It cannot change once the disk is provisioned.
+        type: str
+  upload_file:
+    description: With C(data_source.type=Upload), the local file (on the managed host) the module uploads once the disk waits for it.
+    type: path
+  upload_url:
+    description: Which upload address to use; C(external) when not set. Only with C(data_source.type=Upload).
+    type: str
+    choices: [external, in_cluster]
+  reveal_upload_urls:
+    description:
+      - Return the upload URLs in full. B(An upload URL is a credential); by default its secret part reads C(********).
+    type: bool
+    default: false
+  recreate:
+    description:
+      - When the source of a C(Ready) disk must change, delete the disk and create it again instead of failing.
+        Refused while a virtual machine uses the disk. B(The disk's data is lost.)
+    type: bool
+    default: false
+notes:
+  - Check mode and diff mode are supported; check mode asks the server for a dry run.
+  - With I(wait=true) the module waits for C(Ready). A disk of a C(WaitForFirstConsumer) storage class is bound only when a virtual
+    machine using it is scheduled, so for it the phase C(WaitForFirstConsumer) counts as done.
+seealso:
+  - module: deckhouse.virtualization.virtual_disk_info
+  - module: deckhouse.virtualization.virtual_image
+"""
+
+EXAMPLES = r"""
+- name: A boot disk from the cluster image, sized to the image
+  deckhouse.virtualization.virtual_disk:
+    name: linux-vm-root
+    namespace: vms
+    data_source:
+      type: ObjectRef
+      object_ref: {kind: ClusterVirtualImage, name: ubuntu-22-04}
+
+- name: A blank 100 GiB data disk on a chosen class
+  deckhouse.virtualization.virtual_disk:
+    name: data
+    namespace: vms
+    persistent_volume_claim: {size: 100Gi, storage_class_name: replicated}
+
+- name: Grow it
+  deckhouse.virtualization.virtual_disk:
+    name: data
+    namespace: vms
+    persistent_volume_claim: {size: 200Gi, storage_class_name: replicated}
+
+- name: Upload a local disk image
+  deckhouse.virtualization.virtual_disk:
+    name: restored
+    namespace: vms
+    data_source: {type: Upload}
+    upload_file: /srv/backups/restored.qcow2
+"""
+
+RETURN = r"""
+resource:
+  description: The VirtualDisk as the server holds it (after waiting, when I(wait=true)); upload URLs masked unless I(reveal_upload_urls).
+  returned: always
+  type: dict
+image:
+  description: The disk's state in short.
+  returned: when state is present
+  type: dict
+  contains:
+    phase: {description: Phase (C(Pending), C(Provisioning), C(WaitForFirstConsumer), C(Ready), C(Resizing), C(Failed), C(PVCLost) ...)., type: str, returned: always}
+    progress: {description: Provisioning progress., type: str, returned: always}
+    capacity: {description: The PVC's capacity., type: str, returned: always}
+    storage_class_name: {description: The resolved storage class., type: str, returned: always}
+    persistent_volume_claim_name: {description: The PVC holding the disk., type: str, returned: always}
+    attached_to_virtual_machines: {description: The virtual machines using the disk (C(name), C(mounted))., type: list, elements: dict, returned: always}
+    upload_urls: {description: Upload addresses (credentials; masked)., type: dict, returned: always}
+    conditions: {description: The platform's conditions., type: list, elements: dict, returned: always}
+users:
+  description: Virtual machines (C(namespace/name)) still using the disk, when it is deleted.
+  returned: when state is absent
+  type: list
+  elements: str
+diff:
+  description: Before and after, with C(--diff).
+  returned: when diff mode is on
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import (
+    DISK_READY_OR_WAITING,
+    desired_disk,
+    disk_param_problems,
+    disk_summary,
+    frozen_guard,
+    pre_write_checks,
+)
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import validate_image_params
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_DISK
+
+PRESENT_ONLY = ("data_source", "persistent_volume_claim", "upload_file", "upload_url", "recreate")
+CHECKSUM = {"type": "dict", "options": {k: {"type": "str"} for k in ("md5", "sha1", "sha256", "sha512", "streebog256", "streebog512")}}
+
+
+def data_source(ref_kinds):
+    return {
+        "type": "dict",
+        "options": {
+            "type": {"type": "str", "required": True, "choices": ["HTTP", "ContainerImage", "ObjectRef", "Upload"]},
+            "http": {"type": "dict", "options": {"url": {"type": "str", "required": True}, "ca_bundle": {"type": "str"}, "checksum": CHECKSUM}},
+            "container_image": {
+                "type": "dict",
+                "options": {
+                    "image": {"type": "str", "required": True},
+                    "ca_bundle": {"type": "str"},
+                    "image_pull_secret": {"type": "dict", "no_log": False, "options": {"name": {"type": "str"}}},
+                },
+            },
+            "object_ref": {
+                "type": "dict",
+                "options": {"kind": {"type": "str", "required": True, "choices": ref_kinds}, "name": {"type": "str", "required": True}},
+            },
+            "upload": {"type": "dict", "options": {"checksum": CHECKSUM}},
+        },
+    }
+
+
+def spec():
+    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+    return dict(
+        argument_spec=arg_spec(
+            namespaced=True,
+            data_source=data_source(["ClusterVirtualImage", "VirtualImage", "VirtualDiskSnapshot"]),
+            persistent_volume_claim={"type": "dict", "options": {"size": {"type": "str"}, "storage_class_name": {"type": "str"}}},
+            upload_file={"type": "path"},
+            upload_url={"type": "str", "choices": ["external", "in_cluster"]},
+            reveal_upload_urls={"type": "bool", "default": False},
+            recreate={"type": "bool", "default": False},
+        ),
+    )
+
+
+def execute(module):
+    """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
+    p = module.params
+    problems = option_problems(p, PRESENT_ONLY) + disk_param_problems(p)
+    if p["state"] == "present" and p.get("data_source"):
+        problems += validate_image_params(p, namespaced=True)
+    else:
+        problems += validate_image_params({**p, "state": "absent"})  # the name rules alone
+        problems += [f"{o}: only used with a data_source of type Upload" for o in ("upload_file", "upload_url") if p.get(o)]
+    if p.get("upload_file") and p["state"] == "present" and not os.path.isfile(p["upload_file"]):
+        problems.append(f"upload_file: no such file on the managed host: {p['upload_file']}")
+    refuse(module, problems)
+    meta = metadata(p, namespaced=True)
+
+    def body(client, ensurer):
+        desired = desired_disk(p, meta) if p["state"] == "present" else None
+        if desired is not None:
+            refuse(module, pre_write_checks(client, VIRTUAL_DISK, p, desired))
+        return ensure_image(module, client, ensurer, VIRTUAL_DISK, meta, desired, DISK_READY_OR_WAITING, frozen_guard(VIRTUAL_DISK), disk_summary)
+
+    run(module, body)
+
+
+def main():
+    execute(AnsibleModule(supports_check_mode=True, **spec()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,858 @@
+"""VirtualMachine controller (BEHAVIOUR.md §4.6–4.9, §5 VM side): conditions and phase, start gating, run
+policies, the auto VMIP, scheduling through `scheduler`, the virt-launcher pod and the libvirt domain on the
+chosen node's own connection, restart-awaiting changes, and deletion.
+
+The running instance is the pod plus the domain. The pod carries the configuration it was started with (an
+annotation): what differs from the spec now, among the fields that need a restart, is `restartAwaitingChanges`.
+Power intents come from VirtualMachineOperations (read through an index by VM) and the run policy; a VM that was
+deliberately stopped is the one in phase Stopped.
+
+Costs: a reconcile reads the VM's own class, devices, VMIP, pod and operations (by key or index); scheduling reads
+the nodes and the pods on them. Events map precisely: a class wakes the VMs of that class (index), a disk or image
+the VMs naming it (index), a pod or auto VMIP its owner, a VMOP its VM. Timers (boot, graceful stop, retry of an
+unschedulable VM) run on the simulated clock."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+from typing import Any
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import domain_xml as dx
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vm_rules
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
+
+from ..api.errors import APIError
+from ..api.selectors import match_label_selector
+from ..api.service import ObjectService, WriteOptions
+from ..clock import Clock
+from ..images.datasource import mounted_by, object_value
+from ..nodes.fleet import Fleet
+from ..scheduler import node_state, pod_request_from_pod, schedule
+from ..store.store import NODE_NAME, OWNER, Event, Store
+from ..webhooks import vmop as vmop_hooks
+from . import conditions as cond
+from . import ipam
+from .runtime import Context, Controller, Key, Requeue
+from .vmclass import BY_CLASS, vm_class_name
+
+log = logging.getLogger("dvp_simulator.controllers.vm")
+GROUP = v.DVP_GROUP
+VMS = v.resource_key(v.VIRTUAL_MACHINE)
+CLASSES = v.resource_key(v.VIRTUAL_MACHINE_CLASS)
+VMIPS = v.resource_key(v.VIRTUAL_MACHINE_IP_ADDRESS)
+VMOPS = v.resource_key(v.VIRTUAL_MACHINE_OPERATION)
+PODS = v.resource_key(v.POD)
+NODES = v.resource_key(v.NODE)
+CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
+SECRETS = v.resource_key(v.SECRET)
+DEVICES = {k: v.resource_key(k) for k in (v.CLUSTER_VIRTUAL_IMAGE, v.VIRTUAL_IMAGE, v.VIRTUAL_DISK)}
+MANAGER = "virtualization-controller"
+FINALIZER = v.VM_CLEANUP_FINALIZER
+BY_DEVICE = "blockDevice"  # VMs: `Kind/namespace/name` of every spec.blockDeviceRefs item
+BY_SECRET = "provisioningSecret"  # VMs: `namespace/name` of the provisioning Secret
+BOOT_DELAY = 3.0  # simulated seconds from the domain's start to Running (the guest boots)
+GRACEFUL_STOP = 5.0  # simulated seconds a graceful stop takes (the guest shuts down)
+RESCHEDULE = 10.0  # simulated seconds between placement attempts of an unschedulable VM
+APPLIED = v.VM_APPLIED_SPEC_ANNOTATION
+RESTART_OP = v.VM_RESTART_OPERATION_ANNOTATION
+DEFAULT_RUN_POLICY = v.RUN_ALWAYS_ON_UNLESS_STOPPED
+# spec fields whose change needs a restart (runPolicy, disruptions, liveMigrationPolicy, metadata never do;
+# placement fields need one only when the VM's node no longer matches)
+RESTART_FIELDS = (
+    ("virtualMachineClassName",),
+    ("cpu", "cores"),
+    ("cpu", "coreFraction"),
+    ("memory", "size"),
+    ("blockDeviceRefs",),
+    ("osType",),
+    ("bootloader",),
+    ("enableParavirtualization",),
+    ("provisioning",),
+    ("networks",),
+    ("virtualMachineIPAddressName",),
+)
+
+
+# -- pure helpers ---------------------------------------------------------------------------------------------------
+def devices_of(vm: dict[str, Any]) -> list[str]:
+    ns = vm["metadata"].get("namespace", "")
+    return [object_value(r["kind"], ns, r["name"]) for r in (vm.get("spec") or {}).get("blockDeviceRefs") or [] if r.get("kind") and r.get("name")]
+
+
+def secret_of(vm: dict[str, Any]) -> list[str]:
+    prov = (vm.get("spec") or {}).get("provisioning") or {}
+    ref = prov.get("userDataRef") or prov.get("sysprepRef") or {}
+    return [f"{vm['metadata'].get('namespace', '')}/{ref['name']}"] if ref.get("name") and prov.get("type") in ("UserDataRef", "SysprepRef") else []
+
+
+def _get(obj: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)  # type: ignore[assignment]
+    return obj
+
+
+def restart_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    return {".".join(p): _get(spec, p) for p in RESTART_FIELDS}
+
+
+def awaiting_changes(applied: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(set(applied) | set(desired)):
+        before, after = applied.get(path), desired.get(path)
+        if before == after:
+            continue
+        op = "add" if before is None else "remove" if after is None else "replace"
+        change: dict[str, Any] = {"operation": op, "path": path}
+        if before is not None:
+            change["currentValue"] = before
+        if after is not None:
+            change["desiredValue"] = after
+        out.append(change)
+    return out
+
+
+def placement(vm: dict[str, Any], vmclass: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], list[dict[str, Any]]]:
+    """The pod's nodeSelector, affinity and tolerations (§3.6): VM nodeSelector ∪ class matchLabels (class wins),
+    class matchExpressions appended to every required node-affinity term, VM-to-VM (anti-)affinity as pod
+    (anti-)affinity, tolerations VM then class."""
+    spec = vm.get("spec") or {}
+    cspec = vmclass.get("spec") or {}
+    csel = cspec.get("nodeSelector") or {}
+    selector = {**(spec.get("nodeSelector") or {}), **(csel.get("matchLabels") or {})}
+    affinity: dict[str, Any] = {}
+    vaff = spec.get("affinity") or {}
+    node_aff = copy.deepcopy(vaff.get("nodeAffinity") or {})
+    exprs = csel.get("matchExpressions") or []
+    if exprs:
+        required = node_aff.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
+        terms = required.setdefault("nodeSelectorTerms", []) or [{}]
+        required["nodeSelectorTerms"] = [{**t, "matchExpressions": [*(t.get("matchExpressions") or []), *exprs]} for t in terms]
+    if node_aff:
+        affinity["nodeAffinity"] = node_aff
+    for src, dst in (("virtualMachineAndPodAffinity", "podAffinity"), ("virtualMachineAndPodAntiAffinity", "podAntiAffinity")):
+        block = vaff.get(src)
+        if block:
+            out = {}
+            if block.get("requiredDuringSchedulingIgnoredDuringExecution"):
+                out["requiredDuringSchedulingIgnoredDuringExecution"] = block["requiredDuringSchedulingIgnoredDuringExecution"]
+            if block.get("preferredDuringSchedulingIgnoredDuringExecution"):
+                out["preferredDuringSchedulingIgnoredDuringExecution"] = [
+                    {"weight": t.get("weight", 1), "podAffinityTerm": t.get("virtualMachineAndPodAffinityTerm") or {}}
+                    for t in block["preferredDuringSchedulingIgnoredDuringExecution"]
+                ]
+            affinity[dst] = out
+    tolerations = [*(spec.get("tolerations") or []), *(cspec.get("tolerations") or [])]
+    return selector, affinity, tolerations
+
+
+def node_matches(node: dict[str, Any], vm: dict[str, Any], vmclass: dict[str, Any]) -> bool:
+    """Does the VM's node still satisfy the VM's and its class's node selectors?"""
+    labels = node["metadata"].get("labels") or {}
+    wanted = {**((vm.get("spec") or {}).get("nodeSelector") or {})}
+    if any(labels.get(k) != val for k, val in wanted.items()):
+        return False
+    return match_label_selector((vmclass.get("spec") or {}).get("nodeSelector"), labels)
+
+
+def mac_of(uid: str) -> str:
+    digest = hashlib.sha256(uid.encode()).digest()
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+def _domain_name(vm: dict[str, Any]) -> str:
+    return f"{vm['metadata'].get('namespace', '')}_{vm['metadata']['name']}"
+
+
+# -- controller -----------------------------------------------------------------------------------------------------
+def controller(store: Store, fleet: Fleet) -> Controller:
+    store.add_index(VMS, BY_CLASS, vm_class_name)
+    store.add_index(VMS, BY_DEVICE, devices_of)
+    store.add_index(VMS, BY_SECRET, secret_of)
+    ipam.register_indexes(store)
+    vmop_hooks.register_indexes(store)
+    domains: dict[Key, str] = {}  # VM → node whose hypervisor holds its domain (this process's libvirt state)
+
+    async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+        vm = store.get(VMS, *key)
+        if vm is None:
+            _destroy_domain(fleet, domains, key, f"{key[0]}_{key[1]}")
+            return None
+        return Reconcile(ctx, store, fleet, domains, copy.deepcopy(vm.obj)).run()
+
+    def by_index(index: str, value: str) -> list[Key]:
+        return [(e.namespace, e.name) for e in store.by_index(VMS, index, value)]
+
+    def owner_vm(event: Event) -> list[Key]:
+        meta = event.entry.obj["metadata"]
+        return [(meta.get("namespace", ""), r["name"]) for r in meta.get("ownerReferences") or [] if r.get("kind") == v.VIRTUAL_MACHINE]
+
+    def of_class(event: Event) -> list[Key]:
+        return by_index(BY_CLASS, event.entry.name)
+
+    def of_device(event: Event) -> list[Key]:
+        e = event.entry
+        return by_index(BY_DEVICE, object_value(e.obj.get("kind", ""), e.namespace, e.name))
+
+    def of_vmip(event: Event) -> list[Key]:
+        e = event.entry
+        return sorted(set(owner_vm(event)) | set(by_index(ipam.BY_VMIP, f"{e.namespace}/{e.name}")))
+
+    def of_vmop(event: Event) -> list[Key]:
+        name = (event.entry.obj.get("spec") or {}).get("virtualMachineName")
+        return [(event.entry.namespace, name)] if name else []
+
+    def of_secret(event: Event) -> list[Key]:
+        return by_index(BY_SECRET, f"{event.entry.namespace}/{event.entry.name}")
+
+    secondary = {
+        PODS: owner_vm,
+        CLASSES: of_class,
+        VMIPS: of_vmip,
+        VMOPS: of_vmop,
+        SECRETS: of_secret,
+        **{res: of_device for res in DEVICES.values()},
+    }
+    return Controller("vm", VMS, reconcile, secondary)
+
+
+def _destroy_domain(fleet: Fleet, domains: dict[Key, str], key: Key, name: str) -> None:
+    node = domains.pop(key, None)
+    if node is None:
+        return
+    try:
+        hv = fleet.hypervisor(node)
+        if name in {d["name"] for d in hv.domains()}:
+            hv.undefine(name)
+    except Exception as exc:  # noqa: BLE001 - a domain already gone is what we want
+        log.warning("undefine %s on %s: %s", name, node, exc)
+
+
+class Reconcile:
+    """One reconcile of one VM: reads what it depends on, then converges power state and status."""
+
+    def __init__(self, ctx: Context, store: Store, fleet: Fleet, domains: dict[Key, str], vm: dict[str, Any]):
+        self.ctx, self.store, self.fleet, self.domains, self.vm = ctx, store, fleet, domains, vm
+        self.service: ObjectService = ctx.service
+        self.clock: Clock = ctx.clock
+        meta = vm["metadata"]
+        self.ns, self.name, self.uid, self.gen = meta.get("namespace", ""), meta["name"], meta["uid"], meta.get("generation", 1)
+        self.key = (self.ns, self.name)
+        self.spec = vm.get("spec") or {}
+        self.status = copy.deepcopy(vm.get("status") or {})
+        self.conds: list[dict[str, Any]] = self.status.setdefault("conditions", [])
+        self.now = self.clock.stamp()
+        self.requeue: float | None = None
+
+    # -- small tools --------------------------------------------------------------------------------------------
+    def rt(self, res: str):
+        return self.service.registry.types[res]
+
+    def opts(self, res: str, sub: str | None = None) -> WriteOptions:
+        return WriteOptions(version=self.rt(res).storage_version, manager=MANAGER, subresource=sub)
+
+    def cond(self, type_: str, status: str, reason: str, message: str = "") -> None:
+        cond.set_condition(self.conds, type_, status, reason, message, self.gen, self.now)
+
+    def after(self, seconds: float) -> None:
+        self.requeue = seconds if self.requeue is None else min(self.requeue, seconds)
+
+    def find(self, res: str, ns: str, name: str) -> dict[str, Any] | None:
+        e = self.store.get(res, ns, name)
+        return e.obj if e is not None else None
+
+    # -- the reconcile ---------------------------------------------------------------------------------------------
+    def run(self) -> Requeue | None:
+        if self.vm["metadata"].get("deletionTimestamp"):
+            return self.delete()
+        finalizers = self.vm["metadata"].get("finalizers") or []
+        if FINALIZER not in finalizers:
+            body = {**self.vm, "metadata": {**self.vm["metadata"], "finalizers": [*finalizers, FINALIZER]}}
+            self.vm = self.service.update(self.rt(VMS), self.ns, self.name, body, self.opts(VMS)).obj
+            self.status = copy.deepcopy(self.vm.get("status") or {})
+            self.conds = self.status.setdefault("conditions", [])
+        self.vmclass = self.find(CLASSES, "", self.spec.get("virtualMachineClassName") or "")
+        self.pod = self.active_pod()
+        class_ok = self.check_class()
+        sizing_ok = self.check_sizing()
+        devices_ok, self.devices = self.check_devices()
+        vmip_ok = self.check_vmip()
+        prov_ok = self.check_provisioning()
+        ready = class_ok and sizing_ok and devices_ok and vmip_ok and prov_ok
+        self.converge(ready)
+        self.finish_status()
+        return Requeue(self.requeue) if self.requeue is not None else None
+
+    def active_pod(self) -> dict[str, Any] | None:
+        pods = [e.obj for e in self.store.by_index(PODS, OWNER, self.uid) if not e.obj["metadata"].get("deletionTimestamp")]
+        return pods[0] if pods else None
+
+    # -- dependencies -------------------------------------------------------------------------------------------
+    def check_class(self) -> bool:
+        c = self.vmclass
+        name = self.spec.get("virtualMachineClassName")
+        if c is None:
+            self.cond(v.COND_VMCLASS_READY, "False", v.REASON_VMCLASS_NOT_READY, f'VirtualMachineClass "{name}" not found.')
+            return False
+        cpu_type = ((c.get("spec") or {}).get("cpu") or {}).get("type")
+        enabled = ((c.get("status") or {}).get("cpuFeatures") or {}).get("enabled")
+        if (c.get("status") or {}).get("phase") != v.READY or (cpu_type in ("Discovery", "Features") and not enabled):
+            self.cond(v.COND_VMCLASS_READY, "False", v.REASON_VMCLASS_NOT_READY, f'VirtualMachineClass "{name}" is not ready.')
+            return False
+        self.cond(v.COND_VMCLASS_READY, "True", v.REASON_VMCLASS_READY)
+        return True
+
+    def check_sizing(self) -> bool:
+        name = self.spec.get("virtualMachineClassName") or ""
+        c = self.vmclass
+        if c is None:
+            self.cond(v.COND_SIZING_POLICY_MATCHED, "False", v.REASON_VMCLASS_NOT_FOUND, f'VirtualMachineClass "{name}" not found.')
+            return False
+        if c["metadata"].get("deletionTimestamp"):
+            self.cond(v.COND_SIZING_POLICY_MATCHED, "False", v.REASON_VMCLASS_TERMINATING, f'VirtualMachineClass "{name}" is terminating.')
+            return False
+        cpu = self.spec.get("cpu") or {}
+        policies = (c.get("spec") or {}).get("sizingPolicies") or []
+        message = vm_rules.check_sizing_policy(cpu.get("cores") or 0, cpu.get("coreFraction"), (self.spec.get("memory") or {}).get("size") or 0, name, policies)
+        if message:
+            self.cond(v.COND_SIZING_POLICY_MATCHED, "False", v.REASON_SIZING_POLICY_NOT_MATCHED, f"The VirtualMachine {message}")
+            return False
+        cond.remove(self.conds, v.COND_SIZING_POLICY_MATCHED)
+        return True
+
+    def check_devices(self) -> tuple[bool, list[dict[str, Any]]]:
+        """(ready, [{ref, obj, size}]): images Ready; disks Ready or WaitForFirstConsumer and not used by another
+        running VM."""
+        refs = self.spec.get("blockDeviceRefs") or []
+        found, ready, wffc, problems = [], 0, 0, []
+        for ref in refs:
+            kind, name = ref.get("kind"), ref.get("name", "")
+            res = DEVICES.get(kind)
+            obj = self.find(res, "" if kind == v.CLUSTER_VIRTUAL_IMAGE else self.ns, name) if res else None
+            st = (obj or {}).get("status") or {}
+            size = st.get("capacity") if kind == v.VIRTUAL_DISK else (st.get("size") or {}).get("unpacked")
+            found.append({"ref": ref, "obj": obj, "size": size})
+            if obj is None:
+                problems.append(f"{kind} {name} not found")
+                continue
+            if kind == v.VIRTUAL_DISK:
+                others = [u for u in mounted_by(self.service, kind, name, self.ns) if u != f"{self.ns}/{self.name}"]
+                if others:
+                    problems.append(f"VirtualDisk {name} is in use by the virtual machine {others[0]}")
+                elif st.get("phase") == v.READY:
+                    ready += 1
+                elif st.get("phase") == v.WAIT_FOR_FIRST_CONSUMER:
+                    ready += 1
+                    wffc += 1
+                else:
+                    problems.append(f"VirtualDisk {name} is not ready")
+            elif st.get("phase") == v.READY:
+                ready += 1
+            else:
+                problems.append(f"{kind} {name} is not ready")
+        if problems:
+            self.cond(
+                v.COND_BLOCK_DEVICES_READY,
+                "False",
+                v.REASON_BLOCK_DEVICES_NOT_READY,
+                f"Waiting for block devices to be ready to use: {ready}/{len(refs)}; " + "; ".join(problems) + ".",
+            )
+            return False, found
+        if wffc and self.pod is None:
+            self.cond(
+                v.COND_BLOCK_DEVICES_READY,
+                "False",
+                v.REASON_WAITING_FOR_WFFC_DEVICES,
+                f"Waiting for {wffc} WaitForFirstConsumer virtual disk(s) to be bound on the node the virtual machine is scheduled to.",
+            )
+            return True, found
+        self.cond(v.COND_BLOCK_DEVICES_READY, "True", v.REASON_BLOCK_DEVICES_READY)
+        return True, found
+
+    def check_vmip(self) -> bool:
+        if not vm_rules.has_main_network(self.spec):
+            cond.remove(self.conds, v.COND_VMIP_READY)
+            self.status["ipAddress"] = ""
+            self.status.pop("virtualMachineIPAddressName", None)
+            return True
+        name = self.spec.get("virtualMachineIPAddressName")
+        vmip = None
+        if name:
+            vmip = self.find(VMIPS, self.ns, name)
+        else:
+            owned = [e.obj for e in self.store.by_index(VMIPS, OWNER, self.uid)]
+            vmip = owned[0] if owned else self.create_vmip()
+            name = vmip["metadata"]["name"]
+        self.status["virtualMachineIPAddressName"] = name
+        if vmip is None:
+            self.cond(v.COND_VMIP_READY, "False", v.REASON_VMIP_NOT_READY, f'VirtualMachineIPAddress "{name}" not found.')
+            return False
+        st = vmip.get("status") or {}
+        if st.get("address"):
+            self.status["ipAddress"] = st["address"]
+        conds = st.get("conditions") or []
+        bound = (cond.get(conds, v.COND_BOUND) or {}).get("status") == "True"
+        attached = (cond.get(conds, v.COND_ATTACHED) or {}).get("status") == "True" and st.get("virtualMachineName") == self.name
+        if bound and attached:
+            self.cond(v.COND_VMIP_READY, "True", v.REASON_VMIP_READY)
+            return True
+        holder = st.get("virtualMachineName")
+        if bound and holder and holder != self.name:
+            message = f'VirtualMachineIPAddress "{name}" is attached to the virtual machine "{holder}".'
+        else:
+            message = f'Waiting for VirtualMachineIPAddress "{name}" to be bound and attached (phase {st.get("phase") or v.PENDING}).'
+        self.cond(v.COND_VMIP_READY, "False", v.REASON_VMIP_NOT_READY, message)
+        return False
+
+    def create_vmip(self) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{GROUP}/{v.DVP_VERSION}",
+            "kind": v.VIRTUAL_MACHINE_IP_ADDRESS,
+            "metadata": {
+                "generateName": f"{self.name}-",
+                "labels": {v.VM_UID_LABEL: self.uid},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{v.DVP_VERSION}",
+                        "kind": v.VIRTUAL_MACHINE,
+                        "name": self.name,
+                        "uid": self.uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {"type": v.VMIP_AUTO},
+        }
+        return self.service.create(self.rt(VMIPS), self.ns, body, self.opts(VMIPS)).obj
+
+    def check_provisioning(self) -> bool:
+        prov = self.spec.get("provisioning")
+        if not prov:
+            cond.remove(self.conds, v.COND_PROVISIONING_READY)
+            return True
+        kind = prov.get("type")
+        if kind in ("UserDataRef", "SysprepRef"):
+            ref = prov.get("userDataRef") or prov.get("sysprepRef") or {}
+            secret = self.find(SECRETS, self.ns, ref.get("name", ""))
+            wanted = v.SECRET_TYPE_CLOUD_INIT if kind == "UserDataRef" else v.SECRET_TYPE_SYSPREP
+            if secret is None:
+                self.cond(v.COND_PROVISIONING_READY, "False", v.REASON_PROVISIONING_NOT_READY, f'Secret "{ref.get("name")}" not found.')
+                return False
+            if secret.get("type") != wanted:
+                self.cond(
+                    v.COND_PROVISIONING_READY,
+                    "False",
+                    v.REASON_PROVISIONING_NOT_READY,
+                    f'Secret "{ref.get("name")}" must have the type {wanted}, not {secret.get("type")}.',
+                )
+                return False
+            keys = set(secret.get("data") or {}) | set(secret.get("stringData") or {})
+            if kind == "UserDataRef" and not keys & {"userData", "userdata"}:
+                self.cond(v.COND_PROVISIONING_READY, "False", v.REASON_PROVISIONING_NOT_READY, f'Secret "{ref.get("name")}" has no userData key.')
+                return False
+        self.cond(v.COND_PROVISIONING_READY, "True", v.REASON_PROVISIONING_READY)
+        return True
+
+    # -- power ----------------------------------------------------------------------------------------------------
+    def operations(self) -> list[dict[str, Any]]:
+        """In-progress power operations of this VM, oldest first."""
+        ops = [e.obj for e in self.store.by_index(VMOPS, vmop_hooks.UNFINISHED, f"{self.ns}/{self.name}")]
+        ops = [o for o in ops if (o.get("status") or {}).get("phase") == v.VMOP_IN_PROGRESS and o["spec"].get("type") in vm_rules.POWER_TYPES]
+        return sorted(ops, key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
+
+    def converge(self, ready: bool) -> None:
+        policy = self.spec.get("runPolicy") or DEFAULT_RUN_POLICY
+        phase = self.status.get("phase") or ""
+        ops = self.operations()
+        op = ops[-1] if ops else None
+        op_type = op["spec"]["type"] if op else None
+        if policy == v.RUN_ALWAYS_OFF:
+            want = False
+        elif op_type == v.VMOP_STOP and policy != v.RUN_ALWAYS_ON:
+            want = False
+        elif policy == v.RUN_ALWAYS_ON or op_type in (v.VMOP_START, v.VMOP_RESTART) or self.pod is not None:
+            want = True
+        elif policy == v.RUN_MANUAL:
+            want = False
+        else:  # AlwaysOnUnlessStoppedManually: runs unless it was stopped (phase Stopped)
+            want = phase != v.VM_STOPPED
+        if self.pod is not None and not want:
+            force = bool(op and op["spec"].get("force")) or op is None
+            if not force:
+                signal = cond.get((op.get("status") or {}).get("conditions") or [], v.COND_SIGNAL_SENT)
+                since = Clock.parse(signal["lastTransitionTime"]) if signal else self.clock.time()
+                left = GRACEFUL_STOP - (self.clock.time() - since)
+                if left > 0:
+                    self.set_phase(v.VM_STOPPING)
+                    self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "The virtual machine is shutting down.")
+                    self.after(left)
+                    return
+            self.stop()
+            self.set_phase(v.VM_STOPPED)
+            return
+        if self.pod is not None:
+            restart_op = op if op_type == v.VMOP_RESTART else None
+            if restart_op and (self.pod["metadata"].get("annotations") or {}).get(RESTART_OP) != restart_op["metadata"]["name"]:
+                self.stop()
+            elif self.automatic_restart_due():
+                self.service.record_event(
+                    self.vm, "Normal", "VMChangesApplied", "The virtual machine was restarted to apply the changes awaiting a restart.", MANAGER
+                )
+                self.stop()
+            else:
+                self.running()
+                return
+            if not ready:
+                self.set_phase(v.VM_PENDING)
+                self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "Waiting for the dependencies of the virtual machine to be ready.")
+                return
+            self.start(op if op_type == v.VMOP_RESTART else None)
+            return
+        if not want:
+            self.set_phase(v.VM_STOPPED)
+            self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "The virtual machine is stopped.")
+            return
+        if not ready:
+            self.set_phase(v.VM_PENDING)
+            self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "Waiting for the dependencies of the virtual machine to be ready.")
+            return
+        self.start(op if op_type == v.VMOP_RESTART else None)
+
+    def automatic_restart_due(self) -> bool:
+        approval = (self.spec.get("disruptions") or {}).get("restartApprovalMode") or v.RESTART_APPROVAL_MANUAL
+        return approval == v.RESTART_APPROVAL_AUTOMATIC and bool(self.changes())
+
+    def changes(self) -> list[dict[str, Any]]:
+        """What the spec (and the class's placement) asks for that the running instance does not have."""
+        if self.pod is None:
+            return []
+        try:
+            applied = json.loads((self.pod["metadata"].get("annotations") or {}).get(APPLIED) or "{}")
+        except ValueError:
+            applied = {}
+        out = awaiting_changes(applied, restart_fields(self.spec))
+        node = self.find(NODES, "", self.pod["spec"].get("nodeName") or "")
+        if node is not None and self.vmclass is not None and not node_matches(node, self.vm, self.vmclass):
+            selector, _, _ = placement(self.vm, self.vmclass)
+            change = {"operation": "replace", "path": "nodeSelector", "currentValue": node["metadata"]["name"], "desiredValue": selector}
+            out.append(change)
+        return out
+
+    def running(self) -> None:
+        """The instance exists: keep the domain defined and running, report Starting until the guest booted."""
+        node = self.pod["spec"].get("nodeName")
+        self.ensure_domain(node)
+        created = Clock.parse(self.pod["metadata"]["creationTimestamp"])
+        left = BOOT_DELAY - (self.clock.time() - created)
+        self.status["nodeName"] = node
+        self.status["virtualMachinePods"] = [{"name": self.pod["metadata"]["name"], "active": True}]
+        if left > 0:
+            self.set_phase(v.VM_STARTING)
+            self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "The virtual machine is starting.")
+            self.after(left)
+            return
+        if self.status.get("phase") != v.VM_RUNNING:
+            self.status.setdefault("stats", {})["lastStartTime"] = self.now
+        self.set_phase(v.VM_RUNNING)
+        self.cond(v.COND_RUNNING, "True", v.REASON_RUNNING)
+
+    def start(self, restart_op: dict[str, Any] | None) -> None:
+        assert self.vmclass is not None
+        pod = self.pod_body(restart_op)
+        nodes = [e.obj for e in self.store.list(NODES)]
+        available = set((self.vmclass.get("status") or {}).get("availableNodes") or [])
+        states = [node_state(n, [e.obj for e in self.store.by_index(PODS, NODE_NAME, n["metadata"]["name"])]) for n in nodes]
+
+        def class_filter(node: Any) -> str | None:
+            return None if node.name in available else "node(s) didn't match the VirtualMachineClass node selector"
+
+        decision = schedule(pod_request_from_pod(pod), states, class_filter)
+        if decision.node is None:
+            self.set_phase(v.VM_PENDING)
+            self.cond(v.COND_RUNNING, "False", v.REASON_POD_NOT_STARTED, decision.message)
+            self.status.pop("nodeName", None)
+            self.after(RESCHEDULE)
+            return
+        pod["spec"]["nodeName"] = decision.node
+        self.pod = self.service.create(self.rt(PODS), self.ns, pod, self.opts(PODS)).obj
+        self.pod = self.service.update(
+            self.rt(PODS), self.ns, self.pod["metadata"]["name"], {**self.pod, "status": self.pod_status(decision.node)}, self.opts(PODS, "status")
+        ).obj
+        self.select_node_for_claims(decision.node)
+        self.ensure_domain(decision.node, fresh=True)
+        self.status["nodeName"] = decision.node
+        self.status["virtualMachinePods"] = [{"name": self.pod["metadata"]["name"], "active": True}]
+        self.set_phase(v.VM_STARTING)
+        self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "The virtual machine is starting.")
+        self.after(BOOT_DELAY)
+
+    def pod_body(self, restart_op: dict[str, Any] | None) -> dict[str, Any]:
+        assert self.vmclass is not None
+        cpu = self.spec.get("cpu") or {}
+        cores = cpu.get("cores") or 1
+        memory = (self.spec.get("memory") or {}).get("size") or 0
+        selector, affinity, tolerations = placement(self.vm, self.vmclass)
+        labels = {
+            **(self.vm["metadata"].get("labels") or {}),
+            v.VIRT_HANDLER_LABEL: v.VIRT_LAUNCHER,
+            v.VM_NAME_LABEL: self.name,
+            v.KUBEVIRT_DOMAIN_LABEL: self.name,
+            v.KUBEVIRT_CREATED_BY_LABEL: self.uid,
+        }
+        annotations = {APPLIED: json.dumps(restart_fields(self.spec), sort_keys=True, separators=(",", ":"))}
+        if restart_op is not None:
+            annotations[RESTART_OP] = restart_op["metadata"]["name"]
+        requests = {"cpu": f"{vm_rules.cpu_request_millis(cores, cpu.get('coreFraction'))}m", "memory": str(vm_rules.memory_request_bytes(memory, cores))}
+        volumes = []
+        for dev in self.devices:
+            if dev["ref"].get("kind") == v.VIRTUAL_DISK and dev["obj"]:
+                claim = ((dev["obj"].get("status") or {}).get("target") or {}).get("persistentVolumeClaimName")
+                if claim:
+                    volumes.append({"name": f"vd-{dev['ref']['name']}", "persistentVolumeClaim": {"claimName": claim}})
+        spec: dict[str, Any] = {
+            "containers": [
+                {
+                    "name": "compute",
+                    "image": "dvp-sim/virt-launcher",
+                    "resources": {"requests": requests, "limits": {"cpu": str(cores), "memory": requests["memory"]}},
+                }
+            ],
+            "volumes": volumes,
+            "tolerations": tolerations,
+            "terminationGracePeriodSeconds": self.spec.get("terminationGracePeriodSeconds", 60),
+        }
+        if selector:
+            spec["nodeSelector"] = selector
+        if affinity:
+            spec["affinity"] = affinity
+        return {
+            "apiVersion": v.CORE_VERSION,
+            "kind": v.POD,
+            "metadata": {
+                "generateName": f"{v.VIRT_LAUNCHER}-{self.name}-",
+                "namespace": self.ns,
+                "labels": labels,
+                "annotations": annotations,
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{v.DVP_VERSION}",
+                        "kind": v.VIRTUAL_MACHINE,
+                        "name": self.name,
+                        "uid": self.uid,
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": spec,
+        }
+
+    def pod_status(self, node: str) -> dict[str, Any]:
+        entry = self.store.get(NODES, "", node)
+        host_ip = next((a["address"] for a in ((entry.obj.get("status") or {}).get("addresses") or []) if a.get("type") == "InternalIP"), "") if entry else ""
+        ok = [{"type": t, "status": "True", "lastTransitionTime": self.now} for t in ("PodScheduled", "Initialized", "ContainersReady", v.COND_NODE_READY)]
+        return {
+            "phase": "Running",
+            "hostIP": host_ip,
+            "startTime": self.now,
+            "conditions": ok,
+            "containerStatuses": [
+                {"name": "compute", "ready": True, "restartCount": 0, "image": "dvp-sim/virt-launcher", "state": {"running": {"startedAt": self.now}}}
+            ],
+        }
+
+    def select_node_for_claims(self, node: str) -> None:
+        for vol in self.pod["spec"].get("volumes") or []:
+            claim_name = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+            claim = self.find(CLAIMS, self.ns, claim_name) if claim_name else None
+            if claim is None or (claim.get("spec") or {}).get("volumeName"):
+                continue
+            annotations = claim["metadata"].get("annotations") or {}
+            if annotations.get(v.SELECTED_NODE_ANNOTATION):
+                continue
+            body = {**claim, "metadata": {**claim["metadata"], "annotations": {**annotations, v.SELECTED_NODE_ANNOTATION: node}}}
+            self.service.update(self.rt(CLAIMS), self.ns, claim_name, body, WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
+
+    def domain_spec(self) -> dx.DomainSpec:
+        assert self.vmclass is not None
+        cpu_spec = (self.vmclass.get("spec") or {}).get("cpu") or {}
+        kind = cpu_spec.get("type", "Host")
+        features: tuple[str, ...] = ()
+        if kind == "Discovery":
+            features = tuple(((self.vmclass.get("status") or {}).get("cpuFeatures") or {}).get("enabled") or ())
+        elif kind == "Features":
+            features = tuple(cpu_spec.get("features") or ())
+        disks = self.disks()
+        memory = int(parse_quantity((self.spec.get("memory") or {}).get("size") or 0))
+        return dx.DomainSpec(
+            name=_domain_name(self.vm),
+            uuid=self.uid,
+            cores=(self.spec.get("cpu") or {}).get("cores") or 1,
+            memory_bytes=memory,
+            cpu_type=kind,
+            cpu_model=cpu_spec.get("model") if kind == "Model" else None,
+            cpu_features=features,
+            firmware=self.spec.get("bootloader") or "BIOS",
+            disks=tuple(disks),
+            mac=mac_of(self.uid) if vm_rules.has_main_network(self.spec) else None,
+        )
+
+    def disks(self) -> list[dx.Disk]:
+        """The domain's disks in boot order: virtio `vdX` (sata `sdX` for Windows/Legacy or paravirtualization
+        off, and for CD-ROMs)."""
+        sata = self.spec.get("osType") in ("Windows", "Legacy") or self.spec.get("enableParavirtualization") is False
+        out, letters = [], iter("abcdefghijklmnopqrstuvwxyz")
+        vd_letters, sd_letters = iter("abcdefghijklmnopqrstuvwxyz"), letters
+        for i, ref in enumerate(vm_rules.boot_ordered(self.spec.get("blockDeviceRefs") or [])):
+            obj = next((d["obj"] for d in self.devices if d["ref"] == ref), None)
+            st = (obj or {}).get("status") or {}
+            cdrom = ref.get("kind") != v.VIRTUAL_DISK and bool(st.get("cdrom"))
+            fmt = "qcow2" if st.get("format") == "qcow2" else "raw"
+            target = "sd" + next(sd_letters) if sata or cdrom else "vd" + next(vd_letters)
+            source = f"/var/lib/dvp-sim/{self.ns}/{ref.get('kind')}/{ref.get('name')}"
+            out.append(dx.Disk(target, source, fmt, i + 1, cdrom, "sata" if sata or cdrom else "virtio"))
+        return out
+
+    def ensure_domain(self, node: str | None, fresh: bool = False) -> None:
+        """The domain runs on the pod's node (and only there); after a restart of the simulator (libvirt's state
+        is in memory) it is defined again."""
+        if not node:
+            return
+        name = _domain_name(self.vm)
+        try:
+            hv = self.fleet.hypervisor(node)
+        except KeyError:
+            return  # a node not in the topology (created by hand) has no hypervisor
+        current = self.domains.get(self.key)
+        if current and current != node:
+            _destroy_domain(self.fleet, self.domains, self.key, name)
+        present = {d["name"]: d["state"] for d in hv.domains()}
+        if fresh and name in present:
+            hv.undefine(name)
+            present.pop(name)
+        if present.get(name) == "Running":
+            self.domains[self.key] = node
+            return
+        if self.vmclass is None:
+            return
+        if name not in present:
+            hv.define(dx.domain_xml(self.domain_spec()))
+        hv.start(name)
+        self.domains[self.key] = node
+
+    def stop(self) -> None:
+        """Destroy and undefine the domain, delete the pod."""
+        _destroy_domain(self.fleet, self.domains, self.key, _domain_name(self.vm))
+        for entry in self.store.by_index(PODS, OWNER, self.uid):
+            try:
+                self.service.delete(self.rt(PODS), self.ns, entry.name, {"gracePeriodSeconds": 0})
+            except APIError as exc:
+                if exc.code != 404:
+                    raise
+        self.pod = None
+        self.status.pop("nodeName", None)
+        self.status["virtualMachinePods"] = []
+        self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "The virtual machine is stopped.")
+
+    # -- status -------------------------------------------------------------------------------------------------
+    def set_phase(self, phase: str) -> None:
+        if self.status.get("phase") != phase:
+            stats = self.status.setdefault("stats", {})
+            stats.setdefault("phasesTransitions", []).append({"phase": phase, "timestamp": self.now})
+            stats["phasesTransitions"] = stats["phasesTransitions"][-10:]
+        self.status["phase"] = phase
+
+    def finish_status(self) -> None:
+        spec_cpu = self.spec.get("cpu") or {}
+        running = self.pod is not None
+        applied: dict[str, Any] = {}
+        if running:
+            try:
+                applied = json.loads((self.pod["metadata"].get("annotations") or {}).get(APPLIED) or "{}")
+            except ValueError:
+                applied = {}
+        cores = applied.get("cpu.cores") or spec_cpu.get("cores") or 1
+        fraction = applied.get("cpu.coreFraction") or spec_cpu.get("coreFraction") or "100%"
+        memory = applied.get("memory.size") or (self.spec.get("memory") or {}).get("size") or "0"
+        try:
+            sockets, per_socket = vm_rules.cpu_topology(cores)
+        except ValueError:
+            sockets, per_socket = 1, cores
+        self.status["resources"] = {
+            "cpu": {
+                "cores": cores,
+                "coreFraction": fraction,
+                "requestedCores": f"{vm_rules.cpu_request_millis(cores, fraction)}m",
+                "runtimeOverhead": "0",
+                "topology": {"sockets": sockets, "coresPerSocket": per_socket},
+            },
+            "memory": {"size": memory, "runtimeOverhead": vm_rules.format_quantity(vm_rules.MEMORY_OVERHEAD_PER_CPU * sockets * per_socket)},
+        }
+        refs = []
+        targets = {}
+        if running:
+            ordered = vm_rules.boot_ordered(self.spec.get("blockDeviceRefs") or [])
+            targets = {(r.get("kind"), r.get("name")): d.target for r, d in zip(ordered, self.disks(), strict=False)}
+        for dev in self.devices:
+            ref = dev["ref"]
+            item = {"kind": ref.get("kind"), "name": ref.get("name"), "attached": running, "size": dev["size"] or ""}
+            if running:
+                item["target"] = targets.get((ref.get("kind"), ref.get("name")), "")
+            if ref.get("bootOrder"):
+                item["bootOrder"] = ref["bootOrder"]
+            refs.append(item)
+        self.status["blockDeviceRefs"] = refs
+        self.migratable()
+        changes = self.changes()
+        if changes:
+            self.status["restartAwaitingChanges"] = changes
+            self.cond(
+                v.COND_AWAITING_RESTART, "True", v.REASON_CHANGES_PENDING_RESTART, "Changes of the configuration are waiting for the virtual machine's restart."
+            )
+        else:
+            self.status.pop("restartAwaitingChanges", None)
+            cond.remove(self.conds, v.COND_AWAITING_RESTART)
+        if not running and self.status.get("phase") != v.VM_STOPPING:
+            self.status.pop("nodeName", None)
+        self.status["observedGeneration"] = self.gen
+        if self.status != (self.vm.get("status") or {}):
+            self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "status": self.status}, self.opts(VMS, "status"))
+
+    def migratable(self) -> None:
+        rwo = []
+        for dev in self.devices:
+            if dev["ref"].get("kind") != v.VIRTUAL_DISK or not dev["obj"]:
+                continue
+            claim_name = (((dev["obj"].get("status") or {}).get("target")) or {}).get("persistentVolumeClaimName")
+            claim = self.find(CLAIMS, self.ns, claim_name) if claim_name else None
+            modes = ((claim or {}).get("spec") or {}).get("accessModes") or []
+            if claim is not None and v.RWX not in modes:
+                rwo.append(dev["ref"]["name"])
+        if rwo:
+            self.cond(
+                v.COND_MIGRATABLE, "False", v.REASON_DISKS_NOT_MIGRATABLE, f"Disks with the ReadWriteOnce access mode cannot be migrated: {', '.join(rwo)}."
+            )
+        else:
+            self.cond(v.COND_MIGRATABLE, "True", v.REASON_MIGRATABLE)
+
+    # -- deletion -----------------------------------------------------------------------------------------------
+    def delete(self) -> Requeue | None:
+        self.devices = []
+        if self.status.get("phase") != v.VM_TERMINATING:
+            self.set_phase(v.VM_TERMINATING)
+        self.stop()
+        self.status["blockDeviceRefs"] = []
+        if self.status != (self.vm.get("status") or {}):
+            self.vm = self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "status": self.status}, self.opts(VMS, "status")).obj
+        if self.store.by_index(PODS, OWNER, self.uid):
+            return Requeue(1.0)  # pods still going away
+        finalizers = [f for f in self.vm["metadata"].get("finalizers") or [] if f != FINALIZER]
+        if finalizers != (self.vm["metadata"].get("finalizers") or []):
+            self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "metadata": {**self.vm["metadata"], "finalizers": finalizers}}, self.opts(VMS))
+        return None

@@ -1,0 +1,120 @@
+"""ModuleConfig `virtualization` admission (BEHAVIOUR.md §8): UPDATE only, and only when the generation changes.
+
+- virtualMachineCIDRs: aligned networks, no overlaps, none over a node InternalIP/ExternalIP, the pod subnet or
+  the service subnet; an entry cannot be removed (rewriting it differently counts) while a lease of any phase —
+  Released ones within their 10 minutes too — holds an address inside; once set, the list cannot be cleared;
+- DVCR: once PVC d8-virtualization/dvcr exists, its size never decreases and its storageClassName never changes;
+- featureGates newly added: none on CE; HotplugCPUAndMemoryWithInPlaceResize needs Kubernetes 1.33, GPU 1.34;
+- audit.enabled: true needs the log-shipper and runtime-audit-engine modules enabled and an edition other than CE
+  (the admin guide's rule).
+
+Node addresses and leases inside a CIDR come from indexes (controllers/ipam.py): the cost is what is found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
+
+from ..api.admission import UPDATE, Admission, AdmissionRequest
+from ..api.discovery import SERVER_VERSION
+from ..api.errors import webhook_denied
+from ..controllers import ipam
+from ..nodes.topology import DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, Topology
+from ..store.store import Store
+
+WEBHOOK = "module-config.virtualization-controller.validate.d8-virtualization"
+GATE_MIN_MINOR = {"HotplugCPUAndMemoryWithInPlaceResize": 33, "GPU": 34}
+
+
+def dvcr_pvc(settings: dict[str, Any]) -> dict[str, Any]:
+    return (((settings.get("dvcr") or {}).get("storage") or {}).get("persistentVolumeClaim")) or {}
+
+
+def cidr_denials(store: Store, old: dict[str, Any], new: dict[str, Any], pod_cidr: str, service_cidr: str) -> list[str]:
+    old_cidrs, new_cidrs = old.get("virtualMachineCIDRs") or [], new.get("virtualMachineCIDRs")
+    if old_cidrs and not new_cidrs:
+        return ["virtualMachineCIDRs: once configured, the list cannot be cleared"]
+    nodes = []
+    for cidr in new_cidrs or []:
+        try:
+            net = str(nr.parse_cidr(cidr))
+        except ValueError:
+            continue  # reported by cidr_problems
+        nodes += [pair for entry in ipam.nodes_in(store, net) for pair in ipam.node_addresses(entry.obj)]
+    problems = nr.cidr_problems(new_cidrs, "virtualMachineCIDRs", pod_cidr, service_cidr, sorted(set(nodes)))
+    for cidr in nr.removed_cidrs(old_cidrs, new_cidrs or []):
+        leases = ipam.leases_in(store, cidr)
+        if leases:
+            held = ", ".join(_holder(e.obj) for e in leases[:5]) + (f" and {len(leases) - 5} more" if len(leases) > 5 else "")
+            problems.append(f"virtualMachineCIDRs: {cidr} cannot be removed: addresses in it are leased ({held})")
+    return problems
+
+
+def _holder(lease: dict[str, Any]) -> str:
+    ref = (lease.get("spec") or {}).get("virtualMachineIPAddressRef") or {}
+    phase = (lease.get("status") or {}).get("phase") or v.PENDING
+    who = f"{ref.get('namespace')}/{ref['name']}" if ref.get("name") else f"released in namespace {ref.get('namespace')}"
+    return f"{lease['metadata']['name']} ({phase}, {who})"
+
+
+def dvcr_denials(store: Store, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    if store.get(ipam.CLAIMS, v.MODULE_NAMESPACE, v.DVCR_PVC_NAME) is None:
+        return []
+    before, after = dvcr_pvc(old), dvcr_pvc(new)
+    problems = []
+    try:
+        if before.get("size") and after.get("size") and parse_quantity(after["size"]) < parse_quantity(before["size"]):
+            problems.append(f"dvcr.storage.persistentVolumeClaim.size: cannot decrease from {before['size']} to {after['size']}")
+    except ValueError as exc:
+        problems.append(f"dvcr.storage.persistentVolumeClaim.size: {exc}")
+    if before.get("storageClassName") != after.get("storageClassName"):
+        problems.append(
+            f"dvcr.storage.persistentVolumeClaim.storageClassName: cannot change from {before.get('storageClassName') or '(cluster default)'} "
+            f"to {after.get('storageClassName') or '(cluster default)'} once the DVCR volume {v.MODULE_NAMESPACE}/{v.DVCR_PVC_NAME} exists"
+        )
+    return problems
+
+
+def gate_denials(old: dict[str, Any], new: dict[str, Any], edition: str) -> list[str]:
+    added = [g for g in new.get("featureGates") or [] if g not in (old.get("featureGates") or [])]
+    problems = []
+    minor = int(SERVER_VERSION["minor"])
+    for gate in added:
+        if edition == v.EDITION_CE:
+            problems.append(f"featureGates: {gate} is not available in the CE edition")
+        elif GATE_MIN_MINOR.get(gate, 0) > minor:
+            problems.append(f"featureGates: {gate} requires Kubernetes 1.{GATE_MIN_MINOR[gate]} or newer, the cluster runs {SERVER_VERSION['gitVersion']}")
+    return problems
+
+
+def audit_denials(store: Store, new: dict[str, Any], edition: str) -> list[str]:
+    if (new.get("audit") or {}).get("enabled") is not True:
+        return []
+    problems = []
+    if edition == v.EDITION_CE:
+        problems.append("audit.enabled: security event audit is not available in the CE edition")
+    missing = [m for m in (v.LOG_SHIPPER_MODULE, v.RUNTIME_AUDIT_ENGINE_MODULE) if not ipam.module_enabled(store, m)]
+    if missing:
+        problems.append(f"audit.enabled: needs the modules {', '.join(missing)} enabled (ModuleConfig spec.enabled: true)")
+    return problems
+
+
+def register(admission: Admission, store: Store, topology: Topology | None) -> None:
+    """The cluster's pod and service subnets and edition come from the topology (the defaults without one)."""
+    ipam.register_indexes(store)
+    pod_cidr = topology.pod_cidr if topology else DEFAULT_POD_CIDR
+    service_cidr = topology.service_cidr if topology else DEFAULT_SERVICE_CIDR
+    edition = topology.edition if topology else v.EDITION_EE
+
+    @admission.validate(v.DECKHOUSE_GROUP, v.MODULE_CONFIG, operations=(UPDATE,))
+    def validate(request: AdmissionRequest) -> None:
+        if request.obj is None or request.obj["metadata"]["name"] != v.VIRTUALIZATION_MODULE or not request.generation_changed:
+            return
+        old, new = ipam.settings_of(request.old), ipam.settings_of(request.obj)
+        problems = cidr_denials(store, old, new, pod_cidr, service_cidr) + dvcr_denials(store, old, new)
+        problems += gate_denials(old, new, edition) + audit_denials(store, new, edition)
+        if problems:
+            raise webhook_denied(WEBHOOK, "; ".join(problems))

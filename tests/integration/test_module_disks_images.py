@@ -1,0 +1,197 @@
+"""virtual_disk / virtual_image (+ _info) through ansible-playbook → HTTPS → simulator: every source, size and
+class, grow-only resize, idempotence against server defaults, check mode, diff, re-creation, and bad inputs that
+fail naming the option and the rule with nothing written."""
+
+import json
+import uuid
+
+import pytest
+
+from ..ansible_runner import run_playbook
+from . import storage_cluster
+from .storage_cluster import MiB, get, qemu_image, wait_phase
+
+storage_sim, images = storage_cluster.storage_sim, storage_cluster.images  # the module's fixtures
+
+
+@pytest.fixture
+def ns(storage_sim):
+    name = "m-" + uuid.uuid4().hex[:8]
+    storage_sim.kubectl("create", "namespace", name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def base(storage_sim, images):
+    name = "mbase-" + uuid.uuid4().hex[:6]
+    storage_sim.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "ClusterVirtualImage", "metadata": {"name": name},
+        "spec": {"dataSource": {"type": "HTTP", "http": {"url": images.url("disk.qcow2")}}}}))  # fmt: skip
+    wait_phase(storage_sim, "cvi", name, None, "Ready")
+    return name
+
+
+def vd(name, ns, **kw):
+    return {"deckhouse.virtualization.virtual_disk": {"name": name, "namespace": ns, "wait_timeout": 60, **kw}}
+
+
+def vi(name, ns, **kw):
+    return {"deckhouse.virtualization.virtual_image": {"name": name, "namespace": ns, "wait_timeout": 60, **kw}}
+
+
+def cvi_ref(name):
+    return {"type": "ObjectRef", "object_ref": {"kind": "ClusterVirtualImage", "name": name}}
+
+
+def names(sim, kind, ns):
+    return sim.kubectl("get", kind, "-n", ns, "-o", "name").stdout
+
+
+def test_blank_disk_idempotence_check_mode_diff_and_grow(storage_sim, ns, tmp_path):
+    size = {"size": "1Gi"}
+    run = run_playbook(
+        tmp_path,
+        storage_sim.kubeconfig,
+        [
+            {"name": "check create", **vd("data", ns, persistent_volume_claim=size), "check_mode": True, "diff": True},
+            {"name": "create", **vd("data", ns, persistent_volume_claim=size)},
+            {"name": "again", **vd("data", ns, persistent_volume_claim=size)},
+            {"name": "check grow", **vd("data", ns, persistent_volume_claim={"size": "2Gi"}), "check_mode": True, "diff": True},
+            {"name": "grow", **vd("data", ns, persistent_volume_claim={"size": "2Gi"})},
+            {"name": "grow again", **vd("data", ns, persistent_volume_claim={"size": "2048Mi"})},
+            {"name": "info", "deckhouse.virtualization.virtual_disk_info": {"name": "data", "namespace": ns}},
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert run["check create"]["changed"] is True and run["check create"]["diff"]["after"]["spec"]["persistentVolumeClaim"]["size"] == "1Gi"
+    assert run["create"]["changed"] is True and run["create"]["image"]["phase"] == "Ready" and run["create"]["image"]["capacity"] == "1Gi"
+    assert run["create"]["image"]["storage_class_name"] == "replicated"
+    assert run["again"]["changed"] is False
+    assert run["check grow"]["changed"] is True and run["check grow"]["diff"]["before"]["spec"]["persistentVolumeClaim"]["size"] == "1Gi"
+    assert run["grow"]["changed"] is True
+    assert run["grow again"]["changed"] is False, "2048Mi is 2Gi: no change"
+    assert run["info"]["summaries"][0]["name"] == "data"
+    disk = wait_phase(storage_sim, "vd", "data", ns, "Ready")
+    for _ in range(50):
+        if disk["status"].get("capacity") == "2Gi":
+            break
+        disk = get(storage_sim, "vd", "data", ns)
+    assert disk["status"]["capacity"] == "2Gi"
+
+
+def test_bad_disk_inputs_fail_clearly_and_write_nothing(storage_sim, ns, base, tmp_path):
+    run_playbook(tmp_path, storage_sim.kubeconfig, [{"name": "create", **vd("keep", ns, persistent_volume_claim={"size": "1Gi"})}])
+    before = names(storage_sim, "vd", ns)
+    cases = {
+        "no size": vd("blank", ns),
+        "bad size": vd("bad", ns, persistent_volume_claim={"size": "lots"}),
+        "zero size": vd("zero", ns, persistent_volume_claim={"size": "0"}),
+        "dot": vd("a.b", ns, persistent_volume_claim={"size": "1Gi"}),
+        "missing class": vd("nc", ns, persistent_volume_claim={"size": "1Gi", "storage_class_name": "no-such"}),
+        "deprecated class": vd("dc", ns, persistent_volume_claim={"size": "1Gi", "storage_class_name": "localpath"}),
+        "smaller than image": vd("tiny", ns, data_source=cvi_ref(base), persistent_volume_claim={"size": "10Mi"}),
+        "shrink": vd("keep", ns, persistent_volume_claim={"size": "512Mi"}),
+        "class change": vd("keep", ns, persistent_volume_claim={"size": "1Gi", "storage_class_name": "tiny"}),
+        "upload without file": vd("up", ns, data_source={"type": "Upload"}),
+        "bad url": vd("url", ns, data_source={"type": "HTTP", "http": {"url": "ftp://x/y"}}),
+    }
+    run = run_playbook(tmp_path, storage_sim.kubeconfig, [{"name": k, **task, "ignore_errors": True} for k, task in cases.items()])
+    msgs = {k: run[k].get("msg", "") for k in cases}
+    assert all(run[k].get("failed") for k in cases), msgs
+    assert "persistent_volume_claim.size: required for a blank disk" in msgs["no size"]
+    assert "persistent_volume_claim.size: 'lots' is not a size" in msgs["bad size"]
+    assert "persistent_volume_claim.size: must be greater than 0" in msgs["zero size"]
+    assert "must not contain '.'" in msgs["dot"]
+    assert "storage_class_name" in msgs["missing class"] and "'no-such' does not exist" in msgs["missing class"]
+    assert "deprecated" in msgs["deprecated class"]
+    assert "persistent_volume_claim.size: 10Mi is smaller than the ClusterVirtualImage" in msgs["smaller than image"] and "100Mi" in msgs["smaller than image"]
+    assert "cannot shrink from 1Gi to 512Mi" in msgs["shrink"]
+    assert "persistent_volume_claim.storage_class_name" in msgs["class change"]
+    assert "upload_file is required" in msgs["upload without file"]
+    assert "data_source.http.url" in msgs["bad url"]
+    assert names(storage_sim, "vd", ns) == before
+    assert get(storage_sim, "vd", "keep", ns)["spec"]["persistentVolumeClaim"] == {"size": "1Gi"}
+
+
+def test_disks_from_every_source(storage_sim, ns, base, images, tmp_path):
+    local = qemu_image(tmp_path / "local.qcow2", "qcow2", 64 * MiB, b"uploaded")
+    run = run_playbook(
+        tmp_path,
+        storage_sim.kubeconfig,
+        [
+            {"name": "from cvi", **vd("root", ns, data_source=cvi_ref(base))},
+            {"name": "from cvi again", **vd("root", ns, data_source=cvi_ref(base))},
+            {
+                "name": "from http",
+                **vd("web", ns, data_source={"type": "HTTP", "http": {"url": images.url("disk.qcow2")}}, persistent_volume_claim={"size": "200Mi"}),
+            },
+            {"name": "upload", **vd("up", ns, data_source={"type": "Upload"}, upload_file=str(local))},
+            {"name": "vi", **vi("img", ns, data_source=cvi_ref(base))},
+            {"name": "from vi", **vd("from-vi", ns, data_source={"type": "ObjectRef", "object_ref": {"kind": "VirtualImage", "name": "img"}})},
+            {"name": "wffc", **vd("local", ns, persistent_volume_claim={"size": "1Gi", "storage_class_name": "local-thin"})},
+            {"name": "wffc again", **vd("local", ns, persistent_volume_claim={"size": "1Gi", "storage_class_name": "local-thin"})},
+            {
+                "name": "source change",
+                **vd("root", ns, data_source={"type": "ObjectRef", "object_ref": {"kind": "VirtualImage", "name": "img"}}),
+                "ignore_errors": True,
+            },
+            {"name": "recreate", **vd("root", ns, data_source={"type": "ObjectRef", "object_ref": {"kind": "VirtualImage", "name": "img"}}, recreate=True)},
+        ],
+    )
+    assert not any(run[k].get("failed") for k in ("from cvi", "from http", "upload", "vi", "from vi", "wffc", "recreate")), run.stdout[-4000:]
+    assert run["from cvi"]["image"]["capacity"] == "100Mi" and run["from cvi again"]["changed"] is False
+    assert run["from http"]["image"]["capacity"] == "200Mi"
+    assert run["upload"]["changed"] is True and run["upload"]["image"]["phase"] == "Ready" and run["upload"]["image"]["capacity"] == "64Mi"
+    assert "********" in json.dumps(run["upload"]["resource"]) or not run["upload"]["resource"]["status"].get("imageUploadURLs")
+    assert run["from vi"]["image"]["capacity"] == "100Mi"
+    assert run["wffc"]["image"]["phase"] == "WaitForFirstConsumer" and run["wffc again"]["changed"] is False
+    assert run["source change"]["failed"] and "recreate=true" in run["source change"]["msg"]
+    old_uid = run["from cvi"]["resource"]["metadata"]["uid"]
+    assert run["recreate"]["changed"] is True and run["recreate"]["resource"]["metadata"]["uid"] != old_uid
+    assert run["recreate"]["resource"]["spec"]["dataSource"]["objectRef"]["kind"] == "VirtualImage"
+
+
+def test_images_dvcr_pvc_upload_info_and_absent(storage_sim, ns, base, images, tmp_path):
+    local = qemu_image(tmp_path / "img.qcow2", "qcow2", 32 * MiB)
+    http = {"type": "HTTP", "http": {"url": images.url("disk.qcow2")}}
+    run = run_playbook(
+        tmp_path,
+        storage_sim.kubeconfig,
+        [
+            {"name": "check", **vi("web", ns, data_source=http), "check_mode": True, "diff": True},
+            {"name": "dvcr", **vi("web", ns, data_source=http)},
+            {"name": "dvcr again", **vi("web", ns, data_source=http)},
+            {
+                "name": "pvc",
+                **vi("pvc", ns, storage="PersistentVolumeClaim", persistent_volume_claim={"storage_class_name": "replicated"}, data_source=cvi_ref(base)),
+            },
+            {
+                "name": "pvc again",
+                **vi("pvc", ns, storage="PersistentVolumeClaim", persistent_volume_claim={"storage_class_name": "replicated"}, data_source=cvi_ref(base)),
+            },
+            {"name": "upload", **vi("up", ns, data_source={"type": "Upload"}, upload_file=str(local))},
+            {"name": "blank disk", **vd("blank", ns, persistent_volume_claim={"size": "50Mi"})},
+            {"name": "of disk", **vi("of-disk", ns, data_source={"type": "ObjectRef", "object_ref": {"kind": "VirtualDisk", "name": "blank"}})},
+            {"name": "bad pvc option", **vi("x", ns, data_source=http, persistent_volume_claim={"storage_class_name": "replicated"}), "ignore_errors": True},
+            {
+                "name": "bad class",
+                **vi("y", ns, data_source=http, storage="PersistentVolumeClaim", persistent_volume_claim={"storage_class_name": "localpath"}),
+                "ignore_errors": True,
+            },
+            {"name": "info", "deckhouse.virtualization.virtual_image_info": {"namespace": ns}},
+            {"name": "delete", **vi("web", ns, state="absent")},
+            {"name": "delete again", **vi("web", ns, state="absent")},
+        ],
+    )
+    assert run["check"]["changed"] is True and run["check"]["diff"]["after"]["spec"]["storage"] == "ContainerRegistry"
+    assert run["dvcr"]["image"]["registry_url"].startswith(f"dvcr.d8-virtualization.svc/vi/{ns}/web:") and run["dvcr again"]["changed"] is False
+    assert run["pvc"]["image"]["persistent_volume_claim_name"] and run["pvc"]["image"]["storage_class_name"] == "replicated"
+    assert run["pvc again"]["changed"] is False
+    assert run["upload"]["image"]["phase"] == "Ready" and run["upload"]["image"]["size"]["unpacked_bytes"] == str(32 * MiB)
+    assert run["of disk"]["image"]["phase"] == "Ready" and run["of disk"]["image"]["size"]["unpacked_bytes"] == str(50 * MiB)
+    assert run["bad pvc option"]["failed"] and "persistent_volume_claim: only used with storage=PersistentVolumeClaim" in run["bad pvc option"]["msg"]
+    assert run["bad class"]["failed"] and "deprecated" in run["bad class"]["msg"]
+    assert get(storage_sim, "vi", "x", ns) is None and get(storage_sim, "vi", "y", ns) is None
+    assert {s["name"] for s in run["info"]["summaries"]} == {"web", "pvc", "up", "of-disk"}
+    assert run["delete"]["changed"] is True and run["delete again"]["changed"] is False
+    assert get(storage_sim, "vi", "web", ns) is None

@@ -1,0 +1,290 @@
+"""vm and vm_info through ansible-playbook → HTTPS → simulator with the admin guide's nodes: the admin guide's
+linux-vm from a ClusterVirtualImage served by a local HTTP server and a VirtualDisk made from it."""
+
+import ipaddress
+import json
+import uuid
+
+import pytest
+
+from ..ansible_runner import run_playbook
+from ..image_sources import FileServer, MiB, iso_image, qemu_image
+
+CIDR = "10.66.10.0/24"  # the admin guide's addresses (linux-vm gets 10.66.10.14 there)
+GUIDE_POLICIES = [
+    {"cores": {"min": 1, "max": 4}, "memory": {"min": "1Gi", "max": "8Gi", "step": "512Mi"}, "core_fractions": [5, 10, 20, 50, 100]},
+    {"cores": {"min": 5, "max": 8}, "memory": {"min": "5Gi", "max": "16Gi", "step": "1Gi"}, "core_fractions": [20, 50, 100]},
+    {"cores": {"min": 9, "max": 16}, "memory": {"min": "9Gi", "max": "32Gi", "step": "1Gi"}, "core_fractions": [50, 100]},
+    {"cores": {"min": 17, "max": 248}, "memory": {"per_core": {"min": "1Gi", "max": "2Gi"}}, "core_fractions": [100]},
+]
+CLASS = "vm-guide"
+IMAGE = "vm-guide-linux"
+ISO = "vm-guide-iso"
+
+
+def vm(name, namespace, **kw):
+    return {"deckhouse.virtualization.vm": {"name": name, "namespace": namespace, "wait_timeout": 90, **kw}}
+
+
+def linux_vm(name, namespace, disk, **kw):
+    """The admin guide's linux-vm: 1 core at 10%, 1Gi, the root disk, cloud-init user data."""
+    spec = {
+        "virtual_machine_class_name": CLASS,
+        "cpu": {"cores": 1, "core_fraction": "10%"},
+        "memory": {"size": "1Gi"},
+        "block_device_refs": [{"kind": "VirtualDisk", "name": disk}],
+        "provisioning": {"type": "UserData", "user_data": "#cloud-config\nssh_pwauth: true\n"},
+        **kw,
+    }
+    return vm(name, namespace, **spec)
+
+
+def get_vm(sim, namespace, name):
+    out = sim.kubectl("get", "vm", "-n", namespace, name, "-o", "json", check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def configured_cidrs(sim):
+    out = sim.kubectl("get", "moduleconfig", "virtualization", "-o", "json", check=False)
+    if out.returncode != 0:
+        return None, []
+    mc = json.loads(out.stdout)
+    return mc, ((mc.get("spec") or {}).get("settings") or {}).get("virtualMachineCIDRs") or []
+
+
+def ensure_cidrs(sim):
+    """The VM network of the admin guide in ModuleConfig virtualization (kept when another test configured one)."""
+    mc, cidrs = configured_cidrs(sim)
+    if cidrs:
+        return cidrs
+    if mc is None:
+        sim.kubectl(
+            "create", "-f", "-",
+            input=json.dumps({"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
+                              "spec": {"enabled": True, "version": 1, "settings": {"virtualMachineCIDRs": [CIDR]}}}),
+        )  # fmt: skip
+    else:
+        sim.kubectl("patch", "moduleconfig", "virtualization", "--type", "merge", "-p", json.dumps({"spec": {"settings": {"virtualMachineCIDRs": [CIDR]}}}))
+    return configured_cidrs(sim)[1]
+
+
+def make_disk(sim, namespace, name):
+    """A VirtualDisk from the guide's image (kubectl: the virtual_disk module is another helper's)."""
+    body = {
+        "apiVersion": "virtualization.deckhouse.io/v1alpha2",
+        "kind": "VirtualDisk",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"dataSource": {"type": "ObjectRef", "objectRef": {"kind": "ClusterVirtualImage", "name": IMAGE}}},
+    }
+    sim.kubectl("apply", "-f", "-", input=json.dumps(body))
+    return name
+
+
+@pytest.fixture(scope="module")
+def guide(cluster, tmp_path_factory):
+    """CIDRs, a class with the guide's sizing policies, a bootable image and an ISO from the HTTP server, a namespace."""
+    root = tmp_path_factory.mktemp("vm-images")
+    qemu_image(root / "linux.qcow2", "qcow2", 64 * MiB, b"a bootable disk")
+    iso_image(root / "install.iso")
+    server = FileServer(root)
+    cidrs = ensure_cidrs(cluster)
+    namespace = "vm-" + uuid.uuid4().hex[:6]
+    cluster.kubectl("create", "namespace", namespace)
+    setup = run_playbook(
+        tmp_path_factory.mktemp("vm-setup"),
+        cluster.kubeconfig,
+        [
+            {"name": "class", "deckhouse.virtualization.vm_class": {"name": CLASS, "cpu": {"type": "Discovery", "discovery": {}}, "sizing_policies": GUIDE_POLICIES}},
+            {"name": "image", "deckhouse.virtualization.cluster_virtual_image": {"name": IMAGE, "data_source": {"type": "HTTP", "http": {"url": server.url("linux.qcow2")}}}},
+            {"name": "iso", "deckhouse.virtualization.cluster_virtual_image": {"name": ISO, "data_source": {"type": "HTTP", "http": {"url": server.url("install.iso")}}}},
+        ],
+    )  # fmt: skip
+    assert setup.returncode == 0, setup.stdout[-4000:]
+    assert setup["image"]["resource"]["status"]["cdrom"] is False and setup["iso"]["resource"]["status"]["cdrom"] is True
+    yield {"namespace": namespace, "cidrs": cidrs}
+    server.stop()
+
+
+def in_cidrs(ip, cidrs):
+    address = ipaddress.ip_address(ip)
+    for cidr in cidrs:
+        net = ipaddress.ip_network(cidr)
+        if address in net and address not in (net.network_address, net.broadcast_address):
+            return True
+    return False
+
+
+def test_linux_vm_runs_idempotent_with_check_mode_and_diff(cluster, guide, tmp_path):
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "linux-vm-root")
+    task = linux_vm("linux-vm", ns, disk, state="running")
+    bigger = linux_vm("linux-vm", ns, disk, memory={"size": "2048Mi"})
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "check", **task, "check_mode": True},
+            {"name": "create", **task},
+            {"name": "again", **task},
+            {"name": "again as present", **linux_vm("linux-vm", ns, disk)},
+            {"name": "same memory in Mi", **linux_vm("linux-vm", ns, disk, memory={"size": "1024Mi"})},
+            {"name": "grow (check, diff)", **bigger, "check_mode": True, "diff": True},
+            {"name": "info", "deckhouse.virtualization.vm_info": {"name": "linux-vm", "namespace": ns, "wait": True}},
+            {"name": "info by label", "deckhouse.virtualization.vm_info": {"namespace": ns, "label_selectors": ["guide=linux"]}},
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert run["check"]["changed"] and run["check"]["vm"]["phase"] is None
+    created = run["create"]
+    assert created["changed"] and created["vm"]["phase"] == "Running"
+    assert created["vm"]["node"] in ("blue-0", "blue-1", "green-0", "green-1", "master-0")
+    assert in_cidrs(created["vm"]["ip"], guide["cidrs"]), created["vm"]
+    assert created["vm"]["core_fraction"] == "10%" and created["vm"]["virtual_machine_class_name"] == CLASS
+    assert created["resource"]["spec"]["runPolicy"] == "AlwaysOnUnlessStoppedManually", "the CRD default"
+    for name in ("again", "again as present", "same memory in Mi"):
+        assert run[name]["changed"] is False, (name, run[name].get("diff"), run[name].get("msg"))
+        assert run[name]["vm"]["ip"] == created["vm"]["ip"] and run[name]["operations"] == []
+    grow = run["grow (check, diff)"]
+    assert grow["changed"]
+    assert grow["diff"]["before"]["spec"]["memory"]["size"] in ("1Gi", "1024Mi") and grow["diff"]["after"]["spec"]["memory"]["size"] in ("2Gi", "2048Mi")
+    assert get_vm(cluster, ns, "linux-vm")["spec"]["memory"]["size"] in ("1Gi", "1024Mi"), "check mode changes nothing"
+    info = run["info"]["summaries"][0]
+    assert info["phase"] == "Running" and info["ip"] == created["vm"]["ip"] and info["node"] == created["vm"]["node"]
+    assert info["cores"] == 1 and info["memory"] in ("1Gi", "1024Mi") and info["namespace"] == ns
+    assert run["info by label"]["resources"] == []
+    table = cluster.kubectl("get", "vm", "-n", ns, "linux-vm").stdout
+    assert "Running" in table and created["vm"]["ip"] in table and created["vm"]["node"] in table
+
+
+def test_power_states_through_operations(cluster, guide, tmp_path):
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "power-root")
+    base = {"labels": {"guide": "linux"}}
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "create", **linux_vm("power", ns, disk, state="running", **base)},
+            {"name": "stop (check)", **vm("power", ns, state="stopped"), "check_mode": True, "diff": True},
+            {"name": "stop", **vm("power", ns, state="stopped")},
+            {"name": "stop again", **vm("power", ns, state="stopped")},
+            {"name": "start", **vm("power", ns, state="running")},
+            {"name": "start again", **vm("power", ns, state="running")},
+            {"name": "restart", **vm("power", ns, state="restarted", force=True)},
+            {"name": "info", "deckhouse.virtualization.vm_info": {"namespace": ns, "label_selectors": ["guide=linux"]}},
+            {"name": "stop AlwaysOn", **linux_vm("power", ns, disk, run_policy="AlwaysOn", state="stopped", **base), "ignore_errors": True},
+            {"name": "run AlwaysOff", **vm("power", ns, state="running", run_policy="AlwaysOff"), "ignore_errors": True},
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert run["create"]["vm"]["phase"] == "Running"
+    check = run["stop (check)"]
+    assert check["changed"] and check["operations"][0]["type"] == "Stop"
+    assert check["diff"]["before"]["status"]["phase"] == "Running" and check["diff"]["after"]["status"]["phase"] == "Stopped"
+    assert run["stop"]["changed"] and run["stop"]["vm"]["phase"] == "Stopped" and run["stop"]["vm"]["node"] is None
+    assert [op["type"] for op in run["stop"]["operations"]] == ["Stop"] and run["stop"]["operations"][0]["phase"] == "Completed"
+    assert run["stop"]["operations"][0]["name"].startswith("power-")
+    assert run["stop again"]["changed"] is False and run["stop again"]["operations"] == []
+    assert run["start"]["changed"] and run["start"]["vm"]["phase"] == "Running" and run["start"]["vm"]["ip"]
+    assert [op["type"] for op in run["start"]["operations"]] == ["Start"]
+    assert run["start again"]["changed"] is False
+    assert run["restart"]["changed"] and [op["type"] for op in run["restart"]["operations"]] == ["Restart"]
+    assert run["restart"]["vm"]["phase"] == "Running" and run["restart"]["vm"]["ip"] == run["start"]["vm"]["ip"]
+    assert [s["name"] for s in run["info"]["summaries"]] == ["power"]
+    refused = run["stop AlwaysOn"]
+    assert refused["failed"] and "state=stopped" in refused["msg"] and "AlwaysOn" in refused["msg"] and "not applicable" in refused["msg"]
+    assert run["run AlwaysOff"]["failed"] and "AlwaysOff" in run["run AlwaysOff"]["msg"]
+    stored = get_vm(cluster, ns, "power")
+    assert stored["spec"]["runPolicy"] == "AlwaysOnUnlessStoppedManually" and stored["status"]["phase"] == "Running", "nothing written"
+    ops = json.loads(cluster.kubectl("get", "vmop", "-n", ns, "-o", "json").stdout)["items"]
+    assert sorted(op["spec"]["type"] for op in ops if op["spec"]["virtualMachineName"] == "power") == ["Restart", "Start", "Stop"], "check mode sent no operation"
+
+
+def test_spec_change_awaits_restart_then_is_applied(cluster, guide, tmp_path):
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "grow-root")
+    two = linux_vm("grow", ns, disk, cpu={"cores": 2, "core_fraction": 10}, memory={"size": "2Gi"})
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "create", **linux_vm("grow", ns, disk)},
+            {"name": "grow", **two},
+            {"name": "apply", **two, "apply_pending_changes": "restart"},
+            {"name": "again", **two, "apply_pending_changes": "restart"},
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert run["create"]["vm"]["phase"] == "Running"
+    grow = run["grow"]
+    assert grow["changed"] and grow["operations"] == [] and grow["vm"]["phase"] == "Running"
+    paths = {c["path"] for c in grow["vm"]["restart_awaiting_changes"]}
+    assert "cpu.cores" in paths, grow["vm"]["restart_awaiting_changes"]
+    assert any("until it is restarted" in w for w in grow.get("warnings", [])), grow.get("warnings")
+    applied = run["apply"]
+    assert applied["changed"] and [op["type"] for op in applied["operations"]] == ["Restart"]
+    assert applied["vm"]["restart_awaiting_changes"] == [] and applied["vm"]["phase"] == "Running"
+    assert applied["resource"]["status"]["resources"]["cpu"]["cores"] == 2
+    assert run["again"]["changed"] is False and run["again"]["operations"] == []
+
+
+def test_bad_inputs_each_named_and_nothing_written(cluster, guide, tmp_path):
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "bad-root")
+    cases = {
+        "0 cores": linux_vm("bad-zero", ns, disk, cpu={"cores": 0}),
+        "17 cores": linux_vm("bad-odd", ns, disk, cpu={"cores": 17}, memory={"size": "17Gi"}),
+        "core fraction": linux_vm("bad-fraction", ns, disk, cpu={"cores": 1, "core_fraction": 15}),
+        "memory step": linux_vm("bad-memory", ns, disk, memory={"size": "1300Mi"}),
+        "missing disk": linux_vm("bad-disk", ns, "no-such-disk"),
+        "missing image": linux_vm(
+            "bad-image", ns, disk, block_device_refs=[{"kind": "VirtualDisk", "name": disk}, {"kind": "ClusterVirtualImage", "name": "no-such-image"}]
+        ),
+        "unknown class": linux_vm("bad-class", ns, disk, virtual_machine_class_name="no-such-class"),
+        "duplicate device": linux_vm("bad-dup", ns, disk, block_device_refs=[{"kind": "VirtualDisk", "name": disk}] * 2),
+        "image first": linux_vm("bad-first", ns, disk, block_device_refs=[{"kind": "ClusterVirtualImage", "name": IMAGE}]),
+        "user data type": linux_vm("bad-prov", ns, disk, provisioning={"type": "UserDataRef", "user_data": "#cloud-config\n"}),
+    }
+    run = run_playbook(tmp_path, cluster.kubeconfig, [{"name": name, **task, "ignore_errors": True} for name, task in cases.items()])
+    msgs = {name: run[name].get("msg", "") for name in cases}
+    assert all(run[name].get("failed") for name in cases), msgs
+    assert "cpu.cores" in msgs["0 cores"] and "at least 1" in msgs["0 cores"]
+    assert "cpu.cores" in msgs["17 cores"] and "must be a multiple of 2" in msgs["17 cores"]
+    fraction = msgs["core fraction"]
+    assert 'does not match the sizing policy of VirtualMachineClass "vm-guide"' in fraction and '"15%" is not allowed' in fraction
+    assert "5%, 10%, 20%, 50%, 100%" in fraction and "cores 1-4" in fraction, fraction
+    memory = msgs["memory step"]
+    assert "memory size (1300Mi) does not match the sizing policy step" in memory and "1Gi or 1536Mi" in memory and "step 512Mi" in memory, memory
+    assert f"block_device_refs[0]: VirtualDisk {ns}/no-such-disk does not exist" in msgs["missing disk"]
+    assert "block_device_refs[1]: ClusterVirtualImage no-such-image does not exist" in msgs["missing image"]
+    assert "virtual_machine_class_name: VirtualMachineClass 'no-such-class' does not exist" in msgs["unknown class"]
+    assert "block_device_refs" in msgs["duplicate device"] and "listed more than once" in msgs["duplicate device"]
+    assert "block_device_refs[0]" in msgs["image first"] and "not an ISO image" in msgs["image first"]
+    assert "provisioning.user_data_ref: required with provisioning.type=UserDataRef" in msgs["user data type"]
+    assert "provisioning.user_data: not allowed with provisioning.type=UserDataRef" in msgs["user data type"]
+    written = cluster.kubectl("get", "vm", "-n", ns, "-o", "name").stdout
+    assert "bad-" not in written, written
+
+
+def test_iso_first_is_accepted_and_absent_deletes(cluster, guide, tmp_path):
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "installer-root")
+    task = linux_vm(
+        "installer", ns, disk, run_policy="Manual",
+        block_device_refs=[{"kind": "ClusterVirtualImage", "name": ISO}, {"kind": "VirtualDisk", "name": disk}],
+    )  # fmt: skip
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "create", **task},
+            {"name": "absent (check)", **vm("installer", ns, state="absent"), "check_mode": True},
+            {"name": "absent", **vm("installer", ns, state="absent")},
+            {"name": "absent again", **vm("installer", ns, state="absent")},
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert run["create"]["changed"] and run["create"]["vm"]["phase"] == "Stopped", "Manual: created stopped"
+    assert run["absent (check)"]["changed"]
+    assert run["absent"]["changed"] and get_vm(cluster, ns, "installer") is None
+    assert run["absent again"]["changed"] is False

@@ -1,0 +1,46 @@
+"""module_config's pure pieces (plugins/module_utils/moduleconfig_service.py): options → spec.settings with the
+API's acronym spellings and the admin guide's allowedStorageClassNames alias; option checks before any request."""
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.moduleconfig_service import desired_config, option_problems, settings_to_api
+
+
+def test_settings_to_api_spellings_and_alias():
+    out = settings_to_api(
+        {
+            "virtual_machine_cidrs": ["10.66.10.0/24"],
+            "gateway_api_gateway": {"name": "main", "namespace": "d8-alb"},
+            "virtual_disks": {"default_storage_class_name": "sc-1", "allowed_storage_class_names": ["sc-1", "sc-2"], "allowed_storage_class_selector": None},
+            "dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistent_volume_claim": {"size": "50G", "storage_class_name": None}}},
+            "audit": None,
+        }
+    )
+    assert out == {
+        "virtualMachineCIDRs": ["10.66.10.0/24"],
+        "gatewayAPIGateway": {"name": "main", "namespace": "d8-alb"},
+        "virtualDisks": {"defaultStorageClassName": "sc-1", "allowedStorageClassSelector": {"matchNames": ["sc-1", "sc-2"]}},
+        "dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}},
+    }
+
+
+def test_disabling_sets_the_allow_disabling_annotation():
+    desired = desired_config({"enabled": False, "version": 1, "settings": None}, {"name": "virtualization"})
+    assert desired["spec"] == {"enabled": False, "version": 1}
+    assert desired["metadata"]["annotations"] == {"modules.deckhouse.io/allow-disabling": "true"}
+
+
+def test_option_problems_name_the_option():
+    params = {
+        "name": "other",
+        "state": "present",
+        "settings": {
+            "virtual_machine_cidrs": ["10.66.10.1/24"],
+            "virtual_images": {"allowed_storage_class_names": [""], "allowed_storage_class_selector": {"match_names": ["a"]}},
+            "dvcr": {"storage": {"persistent_volume_claim": {"size": "lots"}}},
+        },
+    }
+    text = "\n".join(option_problems(params))
+    assert "name: this module manages the ModuleConfig 'virtualization', not 'other'" in text
+    assert "settings.virtual_machine_cidrs[0]: '10.66.10.1/24' has host bits set" in text
+    assert "settings.virtual_images: give allowed_storage_class_names or allowed_storage_class_selector.match_names, not both" in text
+    assert "settings.virtual_images.allowed_storage_class_names: at least one non-empty storage class name" in text
+    assert "settings.dvcr.storage.persistent_volume_claim.size: not a quantity: 'lots'" in text

@@ -1,0 +1,87 @@
+"""The IP address rules of BEHAVIOUR.md §5/§8 (plugins/module_utils/network_rules.py), used by module_config and
+by the simulator's ModuleConfig / VMIP webhooks and IPAM."""
+
+import pytest
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
+
+
+def test_parse_cidr_wants_the_aligned_network_address():
+    assert str(nr.parse_cidr("192.168.1.192/27")) == "192.168.1.192/27"
+    with pytest.raises(ValueError, match=r"host bits set.*192\.168\.1\.160/27"):
+        nr.parse_cidr("192.168.1.190/27")
+    for bad, why in (("10.66.10.0", "not a CIDR"), ("10.66.10.0/33", "not a CIDR"), ("fd00::/64", "IPv4"), ("x/24", "not a CIDR"), (None, "not a CIDR")):
+        with pytest.raises(ValueError, match=why):
+            nr.parse_cidr(bad)
+
+
+def test_problems_name_the_entry_and_the_rule():
+    problems = nr.cidr_problems(
+        ["10.66.10.0/24", "10.66.10.128/25", "10.111.5.0/24", "10.222.0.0/8", "192.168.10.0/24", "10.66.20.5/24"],
+        pod_subnet="10.111.0.0/16",
+        service_subnet="10.222.0.0/16",
+        node_addresses=[("blue-0", "192.168.10.11"), ("far", "172.16.0.1")],
+    )
+    text = "\n".join(problems)
+    assert "virtualMachineCIDRs[5]: '10.66.20.5/24' has host bits set" in text
+    assert "virtualMachineCIDRs[1]: 10.66.10.128/25 overlaps virtualMachineCIDRs[0] 10.66.10.0/24: no overlaps allowed" in text
+    assert "virtualMachineCIDRs[2]: 10.111.5.0/24 overlaps the cluster pod subnet 10.111.0.0/16" in text
+    assert "virtualMachineCIDRs[3]: 10.0.0.0/8" not in text and "'10.222.0.0/8' has host bits set" in text
+    assert "virtualMachineCIDRs[4]: 192.168.10.0/24 contains the address 192.168.10.11 of node blue-0" in text
+    assert "far" not in text
+    assert nr.cidr_problems(["10.66.10.0/24", "10.66.20.0/24", "10.77.0.0/16"], pod_subnet="10.111.0.0/16", service_subnet="10.222.0.0/16") == []
+    assert nr.cidr_problems(None) == [] and nr.cidr_problems("10.0.0.0/8") == ["virtualMachineCIDRs: must be a list of CIDRs"]
+
+
+def test_removal_is_by_exact_address_and_prefix():
+    assert nr.removed_cidrs(["10.66.10.0/24", "10.66.20.0/24"], ["10.66.20.0/24"]) == ["10.66.10.0/24"]
+    assert nr.removed_cidrs(["10.66.10.0/24"], ["10.66.10.0/23"]) == ["10.66.10.0/24"], "a rewrite counts as removal"
+    assert nr.removed_cidrs(["10.66.10.0/24"], ["10.66.10.0/24", "10.1.0.0/16"]) == []
+    assert nr.removed_cidrs(None, ["10.1.0.0/16"]) == []
+
+
+def test_lease_names():
+    assert nr.lease_name("10.66.10.14") == "ip-10-66-10-14"
+    assert nr.lease_address("ip-10-66-10-14") == "10.66.10.14"
+    assert nr.lease_address("ip-10-66-10") is None and nr.lease_address("vm-1") is None and nr.lease_address("ip-300-1-1-1") is None
+
+
+def test_range_check_never_first_or_last():
+    cidrs = ["10.66.10.0/24", "10.9.9.9/32"]
+    assert nr.in_range("10.66.10.1", cidrs) and nr.in_range("10.66.10.254", cidrs)
+    assert not nr.in_range("10.66.10.0", cidrs) and not nr.in_range("10.66.10.255", cidrs)
+    assert not nr.in_range("10.9.9.9", cidrs), "a /32: first == last"
+    assert not nr.in_range("10.66.11.1", cidrs) and not nr.in_range("nope", cidrs)
+    assert nr.cidr_of("10.66.10.7", cidrs) == "10.66.10.0/24" and nr.cidr_of("1.1.1.1", cidrs) is None
+
+
+def test_auto_walk_first_free_in_cidr_order():
+    taken = {"10.66.10.1", "10.66.10.2"}
+    assert nr.first_free(["10.66.10.0/30", "10.66.20.0/24"], taken.__contains__) == "10.66.20.1", "a /30 offers .1 and .2 only"
+    assert nr.first_free(["10.66.10.0/24"], taken.__contains__) == "10.66.10.3"
+    assert nr.first_free(["10.66.10.0/30"], taken.__contains__) is None
+    assert nr.first_free(["10.9.9.9/32"], lambda a: False) == "10.9.9.9", "a /32 offers its address (the range check refuses it)"
+
+
+def test_walk_hints_skip_known_taken_and_come_back_for_freed_addresses():
+    taken = set()
+    calls = []
+
+    def is_taken(a):
+        calls.append(a)
+        return a in taken
+
+    hints: dict = {}
+    for _ in range(5):
+        taken.add(nr.first_free(["10.0.0.0/24"], is_taken, hints))
+    assert sorted(taken) == [f"10.0.0.{i}" for i in range(1, 6)]
+    assert len(calls) == 1 + 2 * 4, "each walk starts at the address the last one handed out, not at the CIDR start"
+    taken.discard("10.0.0.2")
+    nr.forget_hint(hints, "10.0.0.2")
+    assert nr.first_free(["10.0.0.0/24"], is_taken, hints) == "10.0.0.2"
+
+
+def test_containing_networks_index_values():
+    nets = nr.containing_networks("10.66.10.14")
+    assert len(nets) == 33 and "10.66.10.0/24" in nets and "10.66.0.0/16" in nets and "10.66.10.14/32" in nets and "0.0.0.0/0" in nets
+    assert nr.containing_networks("bad") == []
