@@ -113,7 +113,7 @@ def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desi
     is_disk = kind.kind == v.VIRTUAL_DISK
     problems: list[str] = []
     if current is not None:
-        found, _ = (disk_problems if is_disk else image_problems)(desired, current)
+        found = (disk_problems if is_disk else image_problems)(desired, current)[0]
         frozen = [p for p in found if p.startswith("spec.dataSource")]
         others = [p for p in found if p not in frozen]
         problems += rule_problems(others)
@@ -138,7 +138,7 @@ def frozen_guard(kind: Kind):
     rules = disk_problems if kind.kind == v.VIRTUAL_DISK else image_problems
 
     def guard(actual: dict[str, Any], desired: dict[str, Any], changed: list[str]) -> str | None:
-        found, _ = rules({**desired, "metadata": actual["metadata"]}, actual)
+        found = rules({**desired, "metadata": actual["metadata"]}, actual)[0]
         if any(p.startswith("spec.dataSource") for p in found):
             return "recreate"
         if found:

@@ -208,7 +208,8 @@ def disk_size(spec_size: Any, unpacked_bytes: Any) -> tuple[int, str | None]:
     if wanted < required:
         return (
             wanted,
-            f"pvc size is insufficient: spec.persistentVolumeClaim.size {spec_size} is smaller than the {mib_quantity(required)} the image needs (its unpacked size {unpacked_bytes} bytes, rounded up to a MiB)",
+            f"pvc size is insufficient: spec.persistentVolumeClaim.size {spec_size} is smaller than the {mib_quantity(required)} "
+            f"the image needs (its unpacked size {unpacked_bytes} bytes, rounded up to a MiB)",
         )
     return wanted, None
 

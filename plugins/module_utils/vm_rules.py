@@ -47,7 +47,7 @@ def check_cores(cores: Any) -> str | None:
         return f"the number of CPU cores (spec.cpu.cores) must be an integer of at least 1, not {cores!r}"
     if cores > MAX_CORES:
         return f"the requested number of cores ({cores}) exceeds the maximum of {MAX_CORES}"
-    sockets, _ = cpu_topology(cores)
+    sockets = cpu_topology(cores)[0]
     if cores % sockets:
         return f"the requested number of cores ({cores}) must be a multiple of {sockets}"
     return None

@@ -240,7 +240,7 @@ def running(obj: dict[str, Any] | None) -> WaitOutcome:
     if obj is None:
         return WaitOutcome(failed=True, message="the VirtualMachine was deleted while waiting")
     status = _status(obj)
-    if status.get("phase") == v.VM_RUNNING and status.get("nodeName") and (status.get("ipAddress") or not expects_ip(obj)):
+    if status.get("phase") == v.VM_RUNNING and status.get("nodeName") and (status.get("ipAddress") or not expects_ip(obj)) and observed(obj).done:
         return WaitOutcome(done=True)
     return sizing_failure(obj) or WaitOutcome()
 
@@ -248,12 +248,13 @@ def running(obj: dict[str, Any] | None) -> WaitOutcome:
 def stopped(obj: dict[str, Any] | None) -> WaitOutcome:
     if obj is None:
         return WaitOutcome(failed=True, message="the VirtualMachine was deleted while waiting")
-    return WaitOutcome(done=_status(obj).get("phase") == v.VM_STOPPED)
+    return WaitOutcome(done=_status(obj).get("phase") == v.VM_STOPPED and observed(obj).done)
 
 
 def settled(obj: dict[str, Any] | None) -> WaitOutcome:
-    """state=present: the VM runs with its address, or stays stopped (its run policy's choice)."""
-    if obj is not None and _status(obj).get("phase") == v.VM_STOPPED and observed(obj).done:
+    """state=present: the VM runs with its address, or stays stopped (its run policy's choice); in both cases
+    with a status reported for its current generation (so restart-awaiting changes are current)."""
+    if obj is not None and stopped(obj).done:
         return WaitOutcome(done=True)
     return running(obj)
 

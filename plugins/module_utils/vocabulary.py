@@ -334,3 +334,5 @@ REASON_MIGRATION_NOT_SUPPORTED = "MigrationNotSupported"
 # the simulator's own bookkeeping on a virt-launcher pod: the configuration it runs, the Restart it answers
 VM_APPLIED_SPEC_ANNOTATION = "vm.dvp-sim.deckhouse.io/applied-configuration"
 VM_RESTART_OPERATION_ANNOTATION = "vm.dvp-sim.deckhouse.io/restart-operation"
+VM_SHUTDOWN_REQUESTED_ANNOTATION = "vm.dvp-sim.deckhouse.io/shutdown-requested-at"  # on the virt-launcher pod: graceful stop began
+GUEST_SHUTDOWN, GUEST_REBOOT, GUEST_CRASH = "shutdown", "reboot", "crash"  # admin API guest power events (simulator)

@@ -165,14 +165,40 @@ image:
   returned: when state is present
   type: dict
   contains:
-    phase: {description: Phase (C(Pending), C(Provisioning), C(WaitForFirstConsumer), C(Ready), C(Resizing), C(Failed), C(PVCLost) ...)., type: str, returned: always}
-    progress: {description: Provisioning progress., type: str, returned: always}
-    capacity: {description: The PVC's capacity., type: str, returned: always}
-    storage_class_name: {description: The resolved storage class., type: str, returned: always}
-    persistent_volume_claim_name: {description: The PVC holding the disk., type: str, returned: always}
-    attached_to_virtual_machines: {description: The virtual machines using the disk (C(name), C(mounted))., type: list, elements: dict, returned: always}
-    upload_urls: {description: Upload addresses (credentials; masked)., type: dict, returned: always}
-    conditions: {description: The platform's conditions., type: list, elements: dict, returned: always}
+    phase:
+      description: "Phase (C(Pending), C(Provisioning), C(WaitForFirstConsumer), C(Ready), C(Resizing), C(Failed), C(PVCLost) ...)."
+      type: str
+      returned: always
+    progress:
+      description: "Provisioning progress."
+      type: str
+      returned: always
+    capacity:
+      description: "The PVC's capacity."
+      type: str
+      returned: always
+    storage_class_name:
+      description: "The resolved storage class."
+      type: str
+      returned: always
+    persistent_volume_claim_name:
+      description: "The PVC holding the disk."
+      type: str
+      returned: always
+    attached_to_virtual_machines:
+      description: "The virtual machines using the disk (C(name), C(mounted))."
+      type: list
+      elements: dict
+      returned: always
+    upload_urls:
+      description: "Upload addresses (credentials; masked)."
+      type: dict
+      returned: always
+    conditions:
+      description: "The platform's conditions."
+      type: list
+      elements: dict
+      returned: always
 users:
   description: Virtual machines (C(namespace/name)) still using the disk, when it is deleted.
   returned: when state is absent

@@ -10,7 +10,8 @@ description:
   - Creates and deletes a C(VirtualImage) of the Deckhouse Virtualization Platform, kept in DVCR (C(storage=ContainerRegistry))
     or in a PVC (C(storage=PersistentVolumeClaim)).
   - Sources are an HTTP(S) URL, a container image, another image or disk of the namespace, a cluster image, or a local file uploaded by the module itself.
-  - The source and storage class of a C(Ready) image cannot change; with I(recreate=true) the image is deleted and created again, unless a virtual machine uses it.
+  - The source and storage class of a C(Ready) image cannot change; with I(recreate=true) the image is deleted and created again,
+    unless a virtual machine uses it.
 author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
@@ -150,16 +151,47 @@ image:
   returned: when state is present
   type: dict
   contains:
-    phase: {description: Phase (C(Pending), C(Provisioning), C(WaitForUserUpload), C(Ready), C(Failed), C(ImageLost), C(PVCLost) ...)., type: str, returned: always}
-    progress: {description: Import progress., type: str, returned: always}
-    format: {description: Detected format., type: str, returned: always}
-    cdrom: {description: Whether the image is an ISO., type: bool, returned: always}
-    size: {description: Stored and unpacked sizes., type: dict, returned: always}
-    registry_url: {description: Address in DVCR (C(ContainerRegistry) storage)., type: str, returned: always}
-    storage_class_name: {description: The resolved storage class (PVC storage)., type: str, returned: always}
-    persistent_volume_claim_name: {description: The PVC holding the image (PVC storage)., type: str, returned: always}
-    upload_urls: {description: Upload addresses (credentials; masked)., type: dict, returned: always}
-    conditions: {description: The platform's conditions., type: list, elements: dict, returned: always}
+    phase:
+      description: "Phase (C(Pending), C(Provisioning), C(WaitForUserUpload), C(Ready), C(Failed), C(ImageLost), C(PVCLost) ...)."
+      type: str
+      returned: always
+    progress:
+      description: "Import progress."
+      type: str
+      returned: always
+    format:
+      description: "Detected format."
+      type: str
+      returned: always
+    cdrom:
+      description: "Whether the image is an ISO."
+      type: bool
+      returned: always
+    size:
+      description: "Stored and unpacked sizes."
+      type: dict
+      returned: always
+    registry_url:
+      description: "Address in DVCR (C(ContainerRegistry) storage)."
+      type: str
+      returned: always
+    storage_class_name:
+      description: "The resolved storage class (PVC storage)."
+      type: str
+      returned: always
+    persistent_volume_claim_name:
+      description: "The PVC holding the image (PVC storage)."
+      type: str
+      returned: always
+    upload_urls:
+      description: "Upload addresses (credentials; masked)."
+      type: dict
+      returned: always
+    conditions:
+      description: "The platform's conditions."
+      type: list
+      elements: dict
+      returned: always
 users:
   description: Virtual machines (C(namespace/name)) still using the image, when it is deleted.
   returned: when state is absent

@@ -359,35 +359,6 @@ def test_delete_removes_the_image_and_its_dvcr_data(api, simulator, https, pki):
     assert not folder.exists()
 
 
-def test_delete_while_mounted_waits_for_the_virtual_machine(api):
-    """A running VM that lists the image in status.blockDeviceRefs holds it in Terminating with InUse=True.
-    (No VM controller yet: the VM's status is written here as that controller will write it.)"""
-    create(api, "mounted", {"type": "Upload"})
-    vms = "virtualmachines"
-    vm = {
-        "apiVersion": f"{G}/{V}",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "uses-image", "namespace": "default"},
-        "spec": {
-            "virtualMachineClassName": "generic",
-            "cpu": {"cores": 1},
-            "memory": {"size": "1Gi"},
-            "blockDeviceRefs": [{"kind": "ClusterVirtualImage", "name": "mounted"}],
-        },
-    }
-    api.create_namespaced_custom_object(G, V, "default", vms, vm)
-    refs = [{"kind": "ClusterVirtualImage", "name": "mounted", "size": "1Gi", "attached": True}]
-    api.patch_namespaced_custom_object_status(G, V, "default", vms, "uses-image", {"status": {"phase": "Running", "blockDeviceRefs": refs}})
-    assert condition(wait_for(api, "mounted", lambda o: condition(o, "InUse")["status"] == "True"), "InUse")["message"].endswith("default/uses-image.")
-    api.delete_cluster_custom_object(G, V, PLURAL, "mounted")
-    time.sleep(0.5)
-    held = get(api, "mounted")
-    assert held["status"]["phase"] == "Terminating" and condition(held, "InUse")["reason"] == "AttachedToVirtualMachine"
-    api.patch_namespaced_custom_object_status(G, V, "default", vms, "uses-image", {"status": {"phase": "Stopped"}})
-    wait_gone(api, "mounted")
-    api.delete_namespaced_custom_object(G, V, "default", vms, "uses-image")
-
-
 def test_kubectl_watch_shows_phase_and_progress_moving(simulator, api, slow):
     create(api, "big", http_source(slow.url("big.raw")))
     watch = subprocess.Popen(

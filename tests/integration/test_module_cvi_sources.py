@@ -162,12 +162,16 @@ def test_delete_of_an_image_in_use_reports_its_users(sim, https, pki, tmp_path):
             "virtualMachineClassName": "generic",
             "cpu": {"cores": 1},
             "memory": {"size": "1Gi"},
-            "blockDeviceRefs": [{"kind": "ClusterVirtualImage", "name": "in-use-module"}],
+            # a disk first (a disk image is not bootable as a device of its own), the image second
+            "blockDeviceRefs": [{"kind": "VirtualDisk", "name": "user-vm-root"}, {"kind": "ClusterVirtualImage", "name": "in-use-module"}],
         },
     }
+    # A VM needs the module's virtualMachineCIDRs (its IP address); with no nodes in this cluster it stays Pending,
+    # which is not Stopped: it holds the image it lists, as on the platform.
+    settings = {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}}, "virtualMachineCIDRs": ["10.66.20.0/24"]}
+    module_config = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"}}
+    sim.kubectl("apply", "-f", "-", input=json.dumps({**module_config, "spec": {"enabled": True, "version": 1, "settings": settings}}))
     sim.kubectl("apply", "-f", "-", input=json.dumps(vm))
-    status = {"status": {"phase": "Running", "blockDeviceRefs": [{"kind": "ClusterVirtualImage", "name": "in-use-module", "size": "8Mi", "attached": True}]}}
-    sim.kubectl("patch", "vm", "-n", "default", "user-vm", "--subresource=status", "--type=merge", "-p", json.dumps(status))
     run = run_playbook(
         tmp_path,
         sim.kubeconfig,

@@ -197,21 +197,24 @@ def test_power_states_through_operations(cluster, guide, tmp_path):
     stored = get_vm(cluster, ns, "power")
     assert stored["spec"]["runPolicy"] == "AlwaysOnUnlessStoppedManually" and stored["status"]["phase"] == "Running", "nothing written"
     ops = json.loads(cluster.kubectl("get", "vmop", "-n", ns, "-o", "json").stdout)["items"]
-    assert sorted(op["spec"]["type"] for op in ops if op["spec"]["virtualMachineName"] == "power") == ["Restart", "Start", "Stop"], "check mode sent no operation"
+    assert sorted(op["spec"]["type"] for op in ops if op["spec"]["virtualMachineName"] == "power") == ["Restart", "Start", "Stop"], (
+        "check mode sent no operation"
+    )
 
 
 def test_spec_change_awaits_restart_then_is_applied(cluster, guide, tmp_path):
     ns = guide["namespace"]
     disk = make_disk(cluster, ns, "grow-root")
     two = linux_vm("grow", ns, disk, cpu={"cores": 2, "core_fraction": 10}, memory={"size": "2Gi"})
+    apply = linux_vm("grow", ns, disk, cpu={"cores": 2, "core_fraction": 10}, memory={"size": "2Gi"}, apply_pending_changes="restart")
     run = run_playbook(
         tmp_path,
         cluster.kubeconfig,
         [
             {"name": "create", **linux_vm("grow", ns, disk)},
             {"name": "grow", **two},
-            {"name": "apply", **two, "apply_pending_changes": "restart"},
-            {"name": "again", **two, "apply_pending_changes": "restart"},
+            {"name": "apply", **apply},
+            {"name": "again", **apply},
         ],
     )
     assert run.returncode == 0, run.stdout[-6000:]
@@ -245,7 +248,8 @@ def test_bad_inputs_each_named_and_nothing_written(cluster, guide, tmp_path):
         "image first": linux_vm("bad-first", ns, disk, block_device_refs=[{"kind": "ClusterVirtualImage", "name": IMAGE}]),
         "user data type": linux_vm("bad-prov", ns, disk, provisioning={"type": "UserDataRef", "user_data": "#cloud-config\n"}),
     }
-    run = run_playbook(tmp_path, cluster.kubeconfig, [{"name": name, **task, "ignore_errors": True} for name, task in cases.items()])
+    as_module = {"unknown class": {"environment": {"DVP_AS_MODULE": "1"}}}  # in a module process, not in-process
+    run = run_playbook(tmp_path, cluster.kubeconfig, [{"name": name, **task, **as_module.get(name, {}), "ignore_errors": True} for name, task in cases.items()])
     msgs = {name: run[name].get("msg", "") for name in cases}
     assert all(run[name].get("failed") for name in cases), msgs
     assert "cpu.cores" in msgs["0 cores"] and "at least 1" in msgs["0 cores"]

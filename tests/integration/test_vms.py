@@ -98,8 +98,8 @@ def vm_body(name, iso, cores=1, memory="1Gi", **spec):
     return {"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualMachine", "metadata": meta, "spec": body}
 
 
-def vmop(cluster, ns, vm, kind, force=None, check=True):
-    spec = {"virtualMachineName": vm, "type": kind, **({"force": force} if force is not None else {})}
+def vmop(cluster, ns, vm, kind, force=None, check=True, **extra):
+    spec = {"virtualMachineName": vm, "type": kind, **({"force": force} if force is not None else {}), **extra}
     name = f"{kind.lower()}-{vm}-{uuid.uuid4().hex[:5]}"
     result = apply(
         cluster, ns, {"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualMachineOperation", "metadata": {"name": name}, "spec": spec}, check
@@ -358,3 +358,9 @@ def test_class_node_selector_change_needs_a_restart(cluster, env, ns):
     assert vm["status"]["restartAwaitingChanges"][0]["path"] == "nodeSelector" and vm["status"]["nodeName"].startswith("blue-")
     aut = wait(lambda: get(cluster, "vm", "aut", ns), lambda o: phase(o) == "Running" and o["status"].get("nodeName", "").startswith("green-"))
     assert where_domain(cluster, f"{ns}_aut") == [aut["status"]["nodeName"]]
+
+
+def test_ee_edition_accepts_targeted_migration(cluster, ns):
+    """§6.2: migrate.nodeSelector is refused only on CE (test_vm_lifecycle.py runs a CE cluster); this one is EE."""
+    name, result = vmop(cluster, ns, "absent", "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": "blue-0"}})
+    assert result.returncode == 0 and get(cluster, "vmop", name, ns)["spec"]["migrate"]["nodeSelector"] == {"kubernetes.io/hostname": "blue-0"}

@@ -4,7 +4,10 @@
   every timer that falls due (upload timeouts, lease renewals, requeues), in deadline order;
 - `GET /simulator/v1/clock` reads it;
 - `GET /simulator/v1/nodes/<node>` describes the node's hypervisor as libvirt sees it (its own test-driver
-  connection: URI, CPU model, cores, memory, domains).
+  connection: URI, CPU model, cores, memory, domains);
+- `POST /simulator/v1/vms/<namespace>/<name>/guest` with `{"action": "shutdown" | "reboot" | "crash"}` makes the
+  guest of a running VM do that on its node's hypervisor (fault injection; the VM controller reacts per run
+  policy): 404 for a VM that does not exist, 409 for one without a running guest.
 
 Answers are Status-shaped JSON (`kind: Status`); bad input gets 400 BadRequest, an unknown path 404, a wrong
 method 405, as the API server answers its own.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -27,15 +31,18 @@ PREFIX = "/simulator/v1/"
 MAX_ADVANCE = 10 * 365 * 86400.0  # ten years: far beyond any timer, short of float trouble in timestamps
 
 
-def register(server: Any, clock: Clock, fleet: Fleet) -> None:
-    """Serve the admin API on `server` (an APIServer) under PREFIX."""
-    admin = Admin(clock, fleet)
+GuestEvent = Callable[[str, str, str], str]  # (namespace, VM name, action) → message
+
+
+def register(server: Any, clock: Clock, fleet: Fleet, guest: GuestEvent | None = None) -> None:
+    """Serve the admin API on `server` (an APIServer) under PREFIX; `guest` carries out guest power events."""
+    admin = Admin(clock, fleet, guest)
     server.admin_handlers[PREFIX] = admin.handle
 
 
 class Admin:
-    def __init__(self, clock: Clock, fleet: Fleet):
-        self.clock, self.fleet = clock, fleet
+    def __init__(self, clock: Clock, fleet: Fleet, guest: GuestEvent | None = None):
+        self.clock, self.fleet, self.guest = clock, fleet, guest
 
     async def handle(self, request: web.Request) -> web.Response:
         parts = request.path[len(PREFIX) :].strip("/").split("/")
@@ -50,6 +57,9 @@ class Admin:
         if len(parts) == 2 and parts[0] == "nodes":
             _method(request, "GET")
             return self._node(parts[1])
+        if len(parts) == 4 and parts[0] == "vms" and parts[3] == "guest" and self.guest is not None:
+            _method(request, "POST")
+            return _success(self.guest(parts[1], parts[2], _action(await request.read())))
         raise APIError(404, "the server could not find the requested resource", details={})
 
     def _reading(self) -> str:
@@ -93,6 +103,17 @@ def _seconds(raw: bytes) -> float:
     if not 0 <= seconds <= MAX_ADVANCE:
         raise bad_request(f"seconds: must be between 0 and {MAX_ADVANCE:.0f} (the clock never goes backwards), not {seconds:g}")
     return float(seconds)
+
+
+def _action(raw: bytes) -> str:
+    """`{"action": A}` with A a string (which actions exist is the guest handler's business)."""
+    try:
+        body = json.loads(raw or b"null", parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise bad_request(f"the request body could not be decoded: {exc}") from exc
+    if not isinstance(body, dict) or set(body) != {"action"} or not isinstance(body["action"], str):
+        raise bad_request('the request body must be {"action": "shutdown" | "reboot" | "crash"}')
+    return body["action"]
 
 
 def _reject_constant(name: str) -> Any:

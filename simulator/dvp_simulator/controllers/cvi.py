@@ -51,7 +51,9 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         if cvi["metadata"].get("deletionTimestamp"):
             return _delete(ctx, importer, cvi, users)
         finalizers = list(cvi["metadata"].get("finalizers") or [])
-        wanted = [f for f in finalizers if f != PROTECTION_FINALIZER or users]  # the VM controller adds protection
+        wanted = [f for f in finalizers if f != PROTECTION_FINALIZER or users]
+        if users and PROTECTION_FINALIZER not in wanted:  # one contract for CVI, VI, VD: protection while mounted
+            wanted.append(PROTECTION_FINALIZER)
         if CLEANUP_FINALIZER not in wanted:
             wanted.append(CLEANUP_FINALIZER)
         if wanted != finalizers:

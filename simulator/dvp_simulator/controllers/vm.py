@@ -25,13 +25,14 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vm
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
-from ..api.errors import APIError
+from ..api.errors import APIError, bad_request
 from ..api.selectors import match_label_selector
 from ..api.service import ObjectService, WriteOptions
 from ..clock import Clock
 from ..images.datasource import mounted_by, object_value
 from ..nodes.fleet import Fleet
-from ..scheduler import node_state, pod_request_from_pod, schedule
+from ..scheduler import NodeState, node_state, pod_request_from_pod, schedule
+from ..scheduler.core import node_term_matches
 from ..store.store import NODE_NAME, OWNER, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
@@ -55,10 +56,15 @@ FINALIZER = v.VM_CLEANUP_FINALIZER
 BY_DEVICE = "blockDevice"  # VMs: `Kind/namespace/name` of every spec.blockDeviceRefs item
 BY_SECRET = "provisioningSecret"  # VMs: `namespace/name` of the provisioning Secret
 BOOT_DELAY = 3.0  # simulated seconds from the domain's start to Running (the guest boots)
-GRACEFUL_STOP = 5.0  # simulated seconds a graceful stop takes (the guest shuts down)
+GUEST_SHUTDOWN = 20.0  # simulated seconds the guest takes to shut down when asked (capped by the grace period)
 RESCHEDULE = 10.0  # simulated seconds between placement attempts of an unschedulable VM
 APPLIED = v.VM_APPLIED_SPEC_ANNOTATION
 RESTART_OP = v.VM_RESTART_OPERATION_ANNOTATION
+SHUTDOWN_ASKED = v.VM_SHUTDOWN_REQUESTED_ANNOTATION
+GUEST_ACTIONS = (v.GUEST_SHUTDOWN, v.GUEST_REBOOT, v.GUEST_CRASH)
+POD_SUCCEEDED, POD_FAILED = "Succeeded", "Failed"
+VOLUMES = v.resource_key(v.PERSISTENT_VOLUME)
+VOLUME_CONFLICT = "node(s) had volume node affinity conflict"
 DEFAULT_RUN_POLICY = v.RUN_ALWAYS_ON_UNLESS_STOPPED
 # spec fields whose change needs a restart (runPolicy, disruptions, liveMigrationPolicy, metadata never do;
 # placement fields need one only when the VM's node no longer matches)
@@ -158,6 +164,30 @@ def node_matches(node: dict[str, Any], vm: dict[str, Any], vmclass: dict[str, An
     if any(labels.get(k) != val for k, val in wanted.items()):
         return False
     return match_label_selector((vmclass.get("spec") or {}).get("nodeSelector"), labels)
+
+
+def pinned_disks(store: Store, namespace: str, refs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(disk name, required nodeSelectorTerms of its PersistentVolume) for every referenced VirtualDisk whose
+    volume is pinned to nodes (a node-local class binds its volumes where the first consumer runs). Costs one
+    lookup by key per disk, claim and volume."""
+    out = []
+    for ref in refs:
+        if ref.get("kind") != v.VIRTUAL_DISK or not isinstance(ref.get("name"), str):
+            continue
+        disk = store.get(DEVICES[v.VIRTUAL_DISK], namespace, ref["name"])
+        claim_name = (((disk.obj.get("status") or {}).get("target") or {}).get("persistentVolumeClaimName") if disk else None) or ""
+        claim = store.get(CLAIMS, namespace, claim_name) if claim_name else None
+        pv_name = ((claim.obj.get("spec") or {}).get("volumeName") if claim else None) or ""
+        pv = store.get(VOLUMES, "", pv_name) if pv_name else None
+        terms = ((((pv.obj.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms") if pv else None) or []
+        if terms:
+            out.append((ref["name"], terms))
+    return out
+
+
+def unreachable_disks(node: NodeState, pinned: list[tuple[str, list[dict[str, Any]]]]) -> list[str]:
+    """The pinned disks whose volume's node affinity the node does not satisfy."""
+    return [name for name, terms in pinned if not any(node_term_matches(t, node) for t in terms)]
 
 
 def mac_of(uid: str) -> str:
@@ -472,7 +502,14 @@ class Reconcile:
         ops = self.operations()
         op = ops[-1] if ops else None
         op_type = op["spec"]["type"] if op else None
-        if policy == v.RUN_ALWAYS_OFF:
+        force = bool(op and op["spec"].get("force"))
+        if self.pod is not None and (self.pod.get("status") or {}).get("phase") in (POD_SUCCEEDED, POD_FAILED):
+            if self.guest_ended(policy):
+                return
+            phase = self.status.get("phase") or ""
+        # a shutdown already sent goes on even if its operation is deleted (§6.4: nothing sent is reverted)
+        stopping = self.pod is not None and op is None and SHUTDOWN_ASKED in (self.pod["metadata"].get("annotations") or {})
+        if policy == v.RUN_ALWAYS_OFF or (stopping and policy != v.RUN_ALWAYS_ON and not self.automatic_restart_due()):
             want = False
         elif op_type == v.VMOP_STOP and policy != v.RUN_ALWAYS_ON:
             want = False
@@ -483,24 +520,19 @@ class Reconcile:
         else:  # AlwaysOnUnlessStoppedManually: runs unless it was stopped (phase Stopped)
             want = phase != v.VM_STOPPED
         if self.pod is not None and not want:
-            force = bool(op and op["spec"].get("force")) or op is None
-            if not force:
-                signal = cond.get((op.get("status") or {}).get("conditions") or [], v.COND_SIGNAL_SENT)
-                since = Clock.parse(signal["lastTransitionTime"]) if signal else self.clock.time()
-                left = GRACEFUL_STOP - (self.clock.time() - since)
-                if left > 0:
-                    self.set_phase(v.VM_STOPPING)
-                    self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "The virtual machine is shutting down.")
-                    self.after(left)
-                    return
-            self.stop()
-            self.set_phase(v.VM_STOPPED)
+            if self.shut_down(force):
+                self.stop()
+                self.set_phase(v.VM_STOPPED)
             return
         if self.pod is not None:
             restart_op = op if op_type == v.VMOP_RESTART else None
             if restart_op and (self.pod["metadata"].get("annotations") or {}).get(RESTART_OP) != restart_op["metadata"]["name"]:
+                if not self.shut_down(force):
+                    return
                 self.stop()
             elif self.automatic_restart_due():
+                if not self.shut_down(False):
+                    return
                 self.service.record_event(
                     self.vm, "Normal", "VMChangesApplied", "The virtual machine was restarted to apply the changes awaiting a restart.", MANAGER
                 )
@@ -508,6 +540,8 @@ class Reconcile:
             else:
                 self.running()
                 return
+            self.set_phase(v.VM_STOPPED)
+            self.flush()  # a restart is seen passing through Stopped
             if not ready:
                 self.set_phase(v.VM_PENDING)
                 self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "Waiting for the dependencies of the virtual machine to be ready.")
@@ -523,6 +557,56 @@ class Reconcile:
             self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "Waiting for the dependencies of the virtual machine to be ready.")
             return
         self.start(op if op_type == v.VMOP_RESTART else None)
+
+    def shut_down(self, force: bool) -> bool:
+        """Ask the guest to shut down (once: the time is kept on the pod) and say whether the instance may go now.
+        The guest takes GUEST_SHUTDOWN simulated seconds, cut short by the pod's terminationGracePeriodSeconds
+        (then the domain is destroyed); `force` goes at once. Meanwhile the VM is Stopping."""
+        if force:
+            return True
+        assert self.pod is not None
+        annotations = self.pod["metadata"].get("annotations") or {}
+        asked = annotations.get(SHUTDOWN_ASKED)
+        if asked is None:
+            asked = self.now
+            body = {**self.pod, "metadata": {**self.pod["metadata"], "annotations": {**annotations, SHUTDOWN_ASKED: asked}}}
+            self.pod = self.service.update(self.rt(PODS), self.ns, self.pod["metadata"]["name"], body, self.opts(PODS)).obj
+        grace = self.pod["spec"].get("terminationGracePeriodSeconds")
+        grace = 60 if not isinstance(grace, int) or grace < 0 else grace
+        left = min(GUEST_SHUTDOWN, grace) - (self.clock.time() - Clock.parse(asked))
+        if left <= 0:
+            return True
+        self.set_phase(v.VM_STOPPING)
+        self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "The virtual machine is shutting down.")
+        self.after(left)
+        return False
+
+    def guest_ended(self, policy: str) -> bool:
+        """The guest powered off by itself (pod Succeeded) or crashed (pod Failed): the instance goes; the run
+        policy decides what follows (§4.6): AlwaysOn restarts on both; AlwaysOnUnlessStoppedManually stays Stopped
+        after a shutdown and restarts after a crash; Manual stays down. True when the VM stays Stopped."""
+        assert self.pod is not None
+        crashed = self.pod["status"].get("phase") == POD_FAILED
+        self.service.record_event(
+            self.vm,
+            "Warning" if crashed else "Normal",
+            "GuestCrashed" if crashed else "GuestShutdown",
+            "The guest of the virtual machine crashed." if crashed else "The guest of the virtual machine shut down.",
+            MANAGER,
+        )
+        self.stop()
+        restart = policy == v.RUN_ALWAYS_ON or (crashed and policy == v.RUN_ALWAYS_ON_UNLESS_STOPPED)
+        if restart:
+            return False
+        self.set_phase(v.VM_STOPPED)
+        return True
+
+    def flush(self) -> None:
+        """Write the status as it is now (an intermediate phase others should see)."""
+        if self.status != (self.vm.get("status") or {}):
+            self.vm = self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "status": self.status}, self.opts(VMS, "status")).obj
+            self.status = copy.deepcopy(self.vm.get("status") or {})
+            self.conds = self.status.setdefault("conditions", [])
 
     def automatic_restart_due(self) -> bool:
         approval = (self.spec.get("disruptions") or {}).get("restartApprovalMode") or v.RESTART_APPROVAL_MANUAL
@@ -569,8 +653,12 @@ class Reconcile:
         available = set((self.vmclass.get("status") or {}).get("availableNodes") or [])
         states = [node_state(n, [e.obj for e in self.store.by_index(PODS, NODE_NAME, n["metadata"]["name"])]) for n in nodes]
 
+        pinned = pinned_disks(self.store, self.ns, self.spec.get("blockDeviceRefs") or [])
+
         def class_filter(node: Any) -> str | None:
-            return None if node.name in available else "node(s) didn't match the VirtualMachineClass node selector"
+            if node.name not in available:
+                return "node(s) didn't match the VirtualMachineClass node selector"
+            return VOLUME_CONFLICT if unreachable_disks(node, pinned) else None
 
         decision = schedule(pod_request_from_pod(pod), states, class_filter)
         if decision.node is None:
@@ -856,3 +944,48 @@ class Reconcile:
         if finalizers != (self.vm["metadata"].get("finalizers") or []):
             self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "metadata": {**self.vm["metadata"], "finalizers": finalizers}}, self.opts(VMS))
         return None
+
+
+# -- guest power events (the admin API's fault injection) -------------------------------------------------------------
+def guest_event(service: ObjectService, fleet: Fleet, namespace: str, name: str, action: str) -> str:
+    """What the guest of a running VM does by itself, on the domain of its node's hypervisor: `reboot` reboots
+    the domain (the instance stays); `shutdown` powers it off (the virt-launcher pod Succeeds); `crash` destroys it
+    (the pod Fails). The VM controller, woken by the pod, answers per run policy (§4.6). Returns a message; a VM
+    that is missing is 404, one without a running instance 409."""
+    if action not in GUEST_ACTIONS:
+        raise bad_request(f"action: must be one of {', '.join(GUEST_ACTIONS)}, not {json.dumps(action)}")
+    entry = service.store.get(VMS, namespace, name)
+    if entry is None:
+        raise APIError(404, f'virtualmachines.{GROUP} "{name}" not found', reason="NotFound", details={"name": name, "group": GROUP, "kind": "virtualmachines"})
+    pods = [
+        e.obj
+        for e in service.store.by_index(PODS, OWNER, entry.obj["metadata"]["uid"])
+        if not e.obj["metadata"].get("deletionTimestamp") and (e.obj.get("status") or {}).get("phase") == "Running"
+    ]
+    node = pods[0]["spec"].get("nodeName") if pods else None
+    domain = _domain_name(entry.obj)
+    try:
+        hv = fleet.hypervisor(node) if node else None
+    except KeyError:
+        hv = None
+    states = {d["name"]: d["state"] for d in hv.domains()} if hv is not None else {}
+    if hv is None or states.get(domain) != "Running":
+        phase = (entry.obj.get("status") or {}).get("phase") or v.VM_PENDING
+        raise APIError(409, f"the virtual machine {namespace}/{name} has no running guest (phase {phase})", reason="Conflict")
+    if action == v.GUEST_REBOOT:
+        hv.reboot(domain)
+        service.record_event(entry.obj, "Normal", "GuestRebooted", "The guest of the virtual machine rebooted.", MANAGER)
+        return f"the guest of {namespace}/{name} rebooted on {node}"
+    hv.destroy(domain)
+    pod = pods[0]
+    crashed = action == v.GUEST_CRASH
+    now = service.clock.stamp()
+    terminated = {"exitCode": 1 if crashed else 0, "reason": "Error" if crashed else "Completed", "finishedAt": now}
+    status = {
+        **pod["status"],
+        "phase": POD_FAILED if crashed else POD_SUCCEEDED,
+        "containerStatuses": [{**c, "ready": False, "state": {"terminated": terminated}} for c in pod["status"].get("containerStatuses") or []],
+    }
+    rt = service.registry.types[PODS]
+    service.update(rt, namespace, pod["metadata"]["name"], {**pod, "status": status}, WriteOptions(version=rt.storage_version, manager=MANAGER, subresource="status"))
+    return f"the guest of {namespace}/{name} {'crashed' if crashed else 'shut down'} on {node}"

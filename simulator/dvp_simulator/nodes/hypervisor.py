@@ -72,6 +72,10 @@ class Hypervisor:
     def start(self, name: str) -> None:
         self.connection.lookupByName(name).create()
 
+    def reboot(self, name: str) -> None:
+        """Reboot the running domain (it stays running, as after a guest's own reboot)."""
+        self.connection.lookupByName(name).reboot()
+
     def destroy(self, name: str) -> None:
         """Power the domain off (as a hard stop); it stays defined."""
         self.connection.lookupByName(name).destroy()

@@ -1,7 +1,13 @@
 """VirtualMachine admission (BEHAVIOUR.md §4.3 mutating, §4.4 validating). The rules themselves live in
 `plugins/module_utils/vm_rules.py`, shared with the `vm` module; this file only fetches what they need (the
 default class from an index, the class, the images, the module's CIDRs) and turns their answers into denials
-and warnings."""
+and warnings.
+
+PV node affinity (§4.4, "topology conflict"): for a VM that is not running, some node that matches its placement
+(VM and class node selectors, required node affinity, tolerations of NoSchedule taints) must satisfy the node
+affinity of every referenced disk's volume; for a running VM, disks newly added to blockDeviceRefs must be
+reachable from its node. Candidate nodes come from the volumes' hostname terms (by key), so a request costs
+the disks, not the nodes."""
 
 from __future__ import annotations
 
@@ -12,7 +18,12 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 
 from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
 from ..api.errors import webhook_denied
+from ..api.selectors import match_label_selector
 from ..controllers.ipam import configured_cidrs
+from ..controllers.vm import pinned_disks, unreachable_disks
+from ..scheduler import node_state
+from ..scheduler.core import node_affinity_matches, untolerated
+from ..scheduler.model import PodRequest
 from ..store.store import Store
 from .vmclass import DEFAULT_INDEX
 
@@ -21,6 +32,8 @@ CLASSES = v.resource_key(v.VIRTUAL_MACHINE_CLASS)
 VMIPS = v.resource_key(v.VIRTUAL_MACHINE_IP_ADDRESS)
 MUTATING = "vm.virtualization-controller.mutate.d8-virtualization"
 VALIDATING = "vm.virtualization-controller.validate.d8-virtualization"
+NODES = v.resource_key(v.NODE)
+PLACEMENT_FIELDS = ("blockDeviceRefs", "nodeSelector", "affinity", "tolerations", "virtualMachineClassName")
 IMAGE_RESOURCES = {v.VIRTUAL_IMAGE: v.resource_key(v.VIRTUAL_IMAGE), v.CLUSTER_VIRTUAL_IMAGE: v.resource_key(v.CLUSTER_VIRTUAL_IMAGE)}
 
 
@@ -116,6 +129,8 @@ def register(admission: Admission, store: Store) -> None:
                 problem = vm_rules.check_first_device(first, (entry.obj.get("status") if entry else None))
                 if problem:
                     problems.append(problem)
+        if creating or any(spec.get(f) != old_spec.get(f) for f in PLACEMENT_FIELDS):
+            problems += _volume_affinity(vm, spec, old_spec, ((old or {}).get("status") or {}))
         if problems:
             raise webhook_denied(VALIDATING, "; ".join(problems))
         class_name = spec.get("virtualMachineClassName") or ""
@@ -125,6 +140,55 @@ def register(admission: Admission, store: Store) -> None:
         message = sizing_message(store, vm)
         if message:
             raise webhook_denied(VALIDATING, f"the VirtualMachine {message}")
+
+    def _volume_affinity(vm: dict[str, Any], spec: dict[str, Any], old_spec: dict[str, Any], old_status: dict[str, Any]) -> list[str]:
+        ns = vm["metadata"].get("namespace", "")
+        refs = [r for r in spec.get("blockDeviceRefs") or [] if isinstance(r, dict)]
+        node_name = old_status.get("nodeName")
+        if node_name and old_status.get("phase") not in (None, "", v.VM_STOPPED, v.VM_PENDING):
+            before = {(r.get("kind"), r.get("name")) for r in old_spec.get("blockDeviceRefs") or [] if isinstance(r, dict)}
+            added = [r for r in refs if (r.get("kind"), r.get("name")) not in before]
+            pinned = pinned_disks(store, ns, added)
+            node = store.get(NODES, "", node_name)
+            far = unreachable_disks(node_state(node.obj, []), pinned) if node is not None and pinned else []
+            if far:
+                return [f"topology conflict: the disks {', '.join(far)} are not reachable from the node {node_name} the virtual machine runs on"]
+            return []
+        pinned = pinned_disks(store, ns, refs)
+        if not pinned:
+            return []
+        for node in _candidates(pinned):
+            state = node_state(node, [])
+            if not unreachable_disks(state, pinned) and _placeable(vm, spec, node, state):
+                return []
+        names = ", ".join(name for name, _ in pinned)
+        return [
+            f"topology conflict: no node that matches the placement of the virtual machine (nodeSelector, affinity, tolerations, class) "
+            f"can reach the volumes of the disks {names}"
+        ]
+
+    def _candidates(pinned: list[tuple[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+        """The nodes the volumes name by hostname (every node when a volume's affinity says otherwise)."""
+        names: set[str] | None = None
+        for _, terms in pinned:
+            hosts: set[str] = set()
+            for term in terms:
+                exprs = term.get("matchExpressions") or []
+                if term.get("matchFields") or not exprs or not all(e.get("key") == v.HOSTNAME_LABEL and e.get("operator") == "In" for e in exprs):
+                    return [e.obj for e in store.list(NODES)]
+                hosts |= set.intersection(*(set(e.get("values") or []) for e in exprs))
+            names = hosts if names is None else names & hosts
+        return [e.obj for e in (store.get(NODES, "", n) for n in sorted(names or ())) if e is not None]
+
+    def _placeable(vm: dict[str, Any], spec: dict[str, Any], node: dict[str, Any], state: Any) -> bool:
+        vmclass = find_class(store, spec.get("virtualMachineClassName") or "")
+        cspec = (vmclass or {}).get("spec") or {}
+        if not match_label_selector(cspec.get("nodeSelector"), node["metadata"].get("labels") or {}):
+            return False
+        affinity = {"nodeAffinity": ((spec.get("affinity") or {}).get("nodeAffinity") or {})}
+        tolerations = [*(spec.get("tolerations") or []), *(cspec.get("tolerations") or [])]
+        request = PodRequest(vm["metadata"].get("namespace", ""), {}, 0, 0, dict(spec.get("nodeSelector") or {}), affinity, tolerations)
+        return node_affinity_matches(request, state) and not untolerated(state.taints, tolerations, ("NoSchedule", "NoExecute"))
 
     def _ipam(request: AdmissionRequest, vm: dict[str, Any], spec: dict[str, Any], creating: bool) -> list[str]:
         problems = []
