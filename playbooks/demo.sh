@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job against a fresh simulated cluster: the admin guide's nodes, images and VM classes, declared with
-# the collection's modules (playbooks/demo.yml) and shown with kubectl.
+# The main job against a fresh simulated cluster: the admin guide's nodes, module configuration, images, VM classes,
+# a disk and the guide's linux-vm running with its IP, declared with the collection's modules (playbooks/demo.yml),
+# shown with kubectl, then the VM stopped and started again with the vm module's states.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,14 +37,41 @@ echo "== CPU models of blue-0 (the admin guide's jq command)"
 "$BIN/kubectl" get nodes blue-0 -o json | jq '.metadata.labels | to_entries[] | select(.key | test("cpu-model.node.virtualization.deckhouse.io")) | .key | split("/")[1]' -r | tr '\n' ' '
 echo
 
-echo "== ansible-playbook playbooks/demo.yml"
-ANSIBLE_COLLECTIONS_PATH="$ROOT/.venv/collections" ANSIBLE_PYTHON_INTERPRETER="$BIN/python" \
-  "$BIN/ansible-playbook" playbooks/demo.yml -e "kubeconfig=$KUBECONFIG image_url=$IMAGE_URL upload_file=$STATE/www/jammy-server-cloudimg-amd64.img"
+PLAYBOOK=("$BIN/ansible-playbook" playbooks/demo.yml
+  -e "kubeconfig=$KUBECONFIG image_url=$IMAGE_URL upload_file=$STATE/www/jammy-server-cloudimg-amd64.img")
+export ANSIBLE_COLLECTIONS_PATH="$ROOT/.venv/collections" ANSIBLE_PYTHON_INTERPRETER="$BIN/python"
 
+echo "== kubectl create namespace vms"
+"$BIN/kubectl" create namespace vms
+echo "== ansible-playbook playbooks/demo.yml --tags cluster"
+"${PLAYBOOK[@]}" --tags cluster
+
+echo "== kubectl get moduleconfig virtualization"
+"$BIN/kubectl" get moduleconfig virtualization -o jsonpath='{.spec.settings}' | jq -c .
 echo "== kubectl get cvi -o wide"
 "$BIN/kubectl" get clustervirtualimages -o wide
 echo "== kubectl get vmclass"
 "$BIN/kubectl" get virtualmachineclasses
-for class in universal cpux cpuy; do
+for class in generic universal cpux cpuy; do
   echo "   $class: $("$BIN/kubectl" get vmclass "$class" -o jsonpath='{.status.availableNodes}')"
 done
+echo "== kubectl -n vms get vd"
+"$BIN/kubectl" -n vms get vd
+echo "== kubectl -n vms get vm -o wide"
+"$BIN/kubectl" -n vms get vm -o wide
+echo "== kubectl -n vms get vmip,vmipl"
+"$BIN/kubectl" -n vms get vmip,vmipl
+echo "== kubectl -n vms get pods -o wide (the VM's virt-launcher pod)"
+"$BIN/kubectl" -n vms get pods -o wide
+NODE=$("$BIN/kubectl" -n vms get vm linux-vm -o jsonpath='{.status.nodeName}')
+echo "== libvirt domains per node (the simulator's admin API): linux-vm's only on $NODE"
+for node in $("$BIN/kubectl" get nodes -o name | cut -d/ -f2); do
+  echo "   $node: $("$BIN/kubectl" get --raw "/simulator/v1/nodes/$node" | jq -c '[.domains[] | "\(.name) \(.state)"]')"
+done
+
+echo "== ansible-playbook playbooks/demo.yml --tags power"
+"${PLAYBOOK[@]}" --tags power
+echo "== kubectl -n vms get vmop"
+"$BIN/kubectl" -n vms get vmop
+echo "== kubectl -n vms get vm -o wide"
+"$BIN/kubectl" -n vms get vm -o wide

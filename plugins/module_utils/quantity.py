@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -18,6 +19,11 @@ _QUANTITY = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))((?:[KMGTPE]i)|[numkMGTP
 
 def parse_quantity(value: object) -> Decimal:
     """The value of a quantity; ValueError names the offending text."""
+    # strings are cached: pure, and hot in the simulator's scheduler (one call per pod request per node)
+    return _parse_text(value) if isinstance(value, str) else _parse(value)
+
+
+def _parse(value: object) -> Decimal:
     if isinstance(value, bool):
         raise ValueError(f"not a quantity: {value!r}")
     if isinstance(value, (int, float, Decimal)):
@@ -33,6 +39,9 @@ def parse_quantity(value: object) -> Decimal:
         return Decimal(number) * _SUFFIX[suffix]
     except (InvalidOperation, KeyError) as exc:
         raise ValueError(f"not a quantity: {value!r}") from exc
+
+
+_parse_text = functools.lru_cache(maxsize=4096)(_parse)
 
 
 def is_quantity(value: object) -> bool:

@@ -221,6 +221,30 @@ def test_sizing_policy_admission_and_narrowed_class(cluster, env, ns):
     cluster.kubectl("delete", "vm", "fits", "-n", ns)
 
 
+def test_a_vm_its_class_forbids_does_not_start_until_it_fits(cluster, env, ns):
+    """A VM admitted before its class (explicit coreFraction: a warning only) whose class then forbids its size gets
+    SizingPolicyMatched=False and is not started; once the class allows it, it starts."""
+    cls = f"later-{ns}"
+    body = vm_body("early", env["iso"], cores=2, memory="4Gi", cpu={"cores": 2, "coreFraction": "50%"}, virtualMachineClassName=cls)
+    admitted = apply(cluster, ns, body)
+    assert f'VirtualMachineClass "{cls}" not found: the VirtualMachine will remain in a pending status' in admitted.stderr, admitted.stderr
+    vm = wait(lambda: get(cluster, "vm", "early", ns), lambda o: (condition(o, "VirtualMachineClassReady") or {}).get("status") == "False")
+    assert phase(vm) == "Pending"
+    policy = {"cores": {"min": 1, "max": 4}, "memory": {"min": "1Gi", "max": "2Gi"}, "coreFractions": [50, 100]}
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualMachineClass",
+                    "metadata": {"name": cls}, "spec": {"cpu": {"type": "Host"}, "sizingPolicies": [policy]}}))  # fmt: skip
+    vm = wait(lambda: get(cluster, "vm", "early", ns), lambda o: (condition(o, "SizingPolicyMatched") or {}).get("status") == "False")
+    assert condition(vm, "SizingPolicyMatched")["reason"] == "SizingPolicyNotMatched"
+    time.sleep(1.0)
+    vm = get(cluster, "vm", "early", ns)
+    assert phase(vm) == "Pending" and not vm["status"].get("nodeName")
+    assert cluster.kubectl("get", "pods", "-n", ns, "-o", "name").stdout.strip() == "", "no virt-launcher pod for a VM that does not fit"
+    cluster.kubectl("patch", "vmclass", cls, "--type", "merge", "-p", json.dumps({"spec": {"sizingPolicies": [{**policy, "memory": {"min": "1Gi", "max": "8Gi"}}]}}))
+    vm = running(cluster, ns, "early")
+    assert condition(vm, "SizingPolicyMatched") is None
+    cluster.kubectl("delete", "vm", "early", "-n", ns)
+
+
 # -- scheduling ------------------------------------------------------------------------------------------------------
 def test_a_vm_that_fits_nowhere_stays_pending_with_the_reason(cluster, env, ns):
     apply(cluster, ns, vm_body("huge", env["iso"], cores=16, memory="200Gi"))
