@@ -27,6 +27,33 @@ IMAGE_REFERENCE = re.compile(
 NAMESPACED_REF_KINDS = (v.VIRTUAL_IMAGE, v.VIRTUAL_DISK, v.VIRTUAL_DISK_SNAPSHOT)
 
 
+def data_source_spec(ref_kinds: list[str], cluster_scoped: bool) -> dict[str, Any]:
+    """The argument spec of `data_source`, shared by the image and disk modules: a cluster-scoped image names the
+    namespace of its pull secret and of the object it copies; namespaced ones use their own namespace."""
+    namespace = {"namespace": {"type": "str"}} if cluster_scoped else {}
+    checksum = {"type": "dict", "options": {k: {"type": "str"} for k in CHECKSUM_LENGTHS}}
+    return {
+        "type": "dict",
+        "options": {
+            "type": {"type": "str", "required": True, "choices": list(SOURCE_BLOCKS)},
+            "http": {"type": "dict", "options": {"url": {"type": "str", "required": True}, "ca_bundle": {"type": "str"}, "checksum": checksum}},
+            "container_image": {
+                "type": "dict",
+                "options": {
+                    "image": {"type": "str", "required": True},
+                    "ca_bundle": {"type": "str"},
+                    "image_pull_secret": {"type": "dict", "no_log": False, "options": {"name": {"type": "str"}, **namespace}},
+                },
+            },
+            "object_ref": {
+                "type": "dict",
+                "options": {"kind": {"type": "str", "required": True, "choices": ref_kinds}, "name": {"type": "str", "required": True}, **namespace},
+            },
+            "upload": {"type": "dict", "options": {"checksum": checksum}},
+        },
+    }
+
+
 def validate_image_params(params: dict[str, Any], namespaced: bool = False) -> list[str]:
     """Every problem with the options, each naming the option and the rule ([] when fine). `namespaced`: a
     VirtualImage's or VirtualDisk's, whose objectRef and pull secret are in its own namespace."""

@@ -230,38 +230,14 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import validate_image_params
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, validate_image_params
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import CLUSTER_VIRTUAL_IMAGE
 
 # Options that only mean something with state=present (refused with state=absent).
 PRESENT_ONLY = ("data_source", "upload_file", "upload_url", "recreate")
-CHECKSUM = {"type": "dict", "options": {k: {"type": "str"} for k in ("md5", "sha1", "sha256", "sha512", "streebog256", "streebog512")}}
-DATA_SOURCE = {
-    "type": "dict",
-    "options": {
-        "type": {"type": "str", "required": True, "choices": ["HTTP", "ContainerImage", "ObjectRef", "Upload"]},
-        "http": {"type": "dict", "options": {"url": {"type": "str", "required": True}, "ca_bundle": {"type": "str"}, "checksum": CHECKSUM}},
-        "container_image": {
-            "type": "dict",
-            "options": {
-                "image": {"type": "str", "required": True},
-                "ca_bundle": {"type": "str"},
-                "image_pull_secret": {"type": "dict", "no_log": False, "options": {"name": {"type": "str"}, "namespace": {"type": "str"}}},
-            },
-        },
-        "object_ref": {
-            "type": "dict",
-            "options": {
-                "kind": {"type": "str", "required": True, "choices": ["ClusterVirtualImage", "VirtualImage", "VirtualDisk", "VirtualDiskSnapshot"]},
-                "name": {"type": "str", "required": True},
-                "namespace": {"type": "str"},
-            },
-        },
-        "upload": {"type": "dict", "options": {"checksum": CHECKSUM}},
-    },
-}
 
 
 def spec():
@@ -269,7 +245,7 @@ def spec():
     return dict(
         argument_spec=arg_spec(
             namespaced=False,
-            data_source=DATA_SOURCE,
+            data_source=data_source_spec([v.CLUSTER_VIRTUAL_IMAGE, v.VIRTUAL_IMAGE, v.VIRTUAL_DISK, v.VIRTUAL_DISK_SNAPSHOT], cluster_scoped=True),
             upload_file={"type": "path"},
             upload_url={"type": "str", "choices": ["external", "in_cluster"]},
             reveal_upload_urls={"type": "bool", "default": False},

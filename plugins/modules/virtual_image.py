@@ -207,6 +207,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import (
     IMAGE_READY,
@@ -216,35 +217,11 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_serv
     pre_write_checks,
 )
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import validate_image_params
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, validate_image_params
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_IMAGE
 
 PRESENT_ONLY = ("data_source", "persistent_volume_claim", "upload_file", "upload_url", "recreate")
 PVC_STORAGE = ("PersistentVolumeClaim", "Kubernetes")
-CHECKSUM = {"type": "dict", "options": {k: {"type": "str"} for k in ("md5", "sha1", "sha256", "sha512", "streebog256", "streebog512")}}
-
-
-def data_source(ref_kinds):
-    return {
-        "type": "dict",
-        "options": {
-            "type": {"type": "str", "required": True, "choices": ["HTTP", "ContainerImage", "ObjectRef", "Upload"]},
-            "http": {"type": "dict", "options": {"url": {"type": "str", "required": True}, "ca_bundle": {"type": "str"}, "checksum": CHECKSUM}},
-            "container_image": {
-                "type": "dict",
-                "options": {
-                    "image": {"type": "str", "required": True},
-                    "ca_bundle": {"type": "str"},
-                    "image_pull_secret": {"type": "dict", "no_log": False, "options": {"name": {"type": "str"}}},
-                },
-            },
-            "object_ref": {
-                "type": "dict",
-                "options": {"kind": {"type": "str", "required": True, "choices": ref_kinds}, "name": {"type": "str", "required": True}},
-            },
-            "upload": {"type": "dict", "options": {"checksum": CHECKSUM}},
-        },
-    }
 
 
 def spec():
@@ -253,7 +230,7 @@ def spec():
         argument_spec=arg_spec(
             namespaced=True,
             storage={"type": "str", "choices": ["ContainerRegistry", "PersistentVolumeClaim", "Kubernetes"], "default": "ContainerRegistry"},
-            data_source=data_source(["ClusterVirtualImage", "VirtualImage", "VirtualDisk", "VirtualDiskSnapshot"]),
+            data_source=data_source_spec([v.CLUSTER_VIRTUAL_IMAGE, v.VIRTUAL_IMAGE, v.VIRTUAL_DISK, v.VIRTUAL_DISK_SNAPSHOT], cluster_scoped=False),
             persistent_volume_claim={"type": "dict", "options": {"storage_class_name": {"type": "str"}}},
             upload_file={"type": "path"},
             upload_url={"type": "str", "choices": ["external", "in_cluster"]},

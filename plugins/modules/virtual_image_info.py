@@ -37,7 +37,7 @@ EXAMPLES = r"""
     namespace: vms
   register: found
 
-- name: Wait until a image someone else creates is Ready
+- name: Wait until an image someone else creates is Ready
   deckhouse.virtualization.virtual_image_info:
     name: data
     namespace: vms
