@@ -207,13 +207,14 @@ def controller(store: Store, fleet: Fleet) -> Controller:
     ipam.register_indexes(store)
     vmop_hooks.register_indexes(store)
     domains: dict[Key, str] = {}  # VM → node whose hypervisor holds its domain (this process's libvirt state)
+    node_states = NodeStates(store)
 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         vm = store.get(VMS, *key)
         if vm is None:
             _destroy_domain(fleet, domains, key, f"{key[0]}_{key[1]}")
             return None
-        return Reconcile(ctx, store, fleet, domains, copy.deepcopy(vm.obj)).run()
+        return Reconcile(ctx, store, fleet, domains, node_states, copy.deepcopy(vm.obj)).run()
 
     def by_index(index: str, value: str) -> list[Key]:
         return [(e.namespace, e.name) for e in store.by_index(VMS, index, value)]
@@ -263,11 +264,38 @@ def _destroy_domain(fleet: Fleet, domains: dict[Key, str], key: Key, name: str) 
         log.warning("undefine %s on %s: %s", name, node, exc)
 
 
+class NodeStates:
+    """The scheduler's view of every node, each rebuilt only after a write to that Node or to a pod bound to it (the
+    store tells within the write), so placing a VM costs O(nodes) instead of O(pods in the cluster)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.cache: dict[str, NodeState] = {}
+        store.observe(NODES, lambda event: self.cache.pop(event.entry.name, None))
+        store.observe(PODS, self._pod_written)
+
+    def _pod_written(self, event: Event) -> None:
+        for entry in (event.entry, event.prev):
+            node = entry.obj.get("spec", {}).get("nodeName") if entry is not None else None
+            if node:
+                self.cache.pop(node, None)
+
+    def all(self) -> list[NodeState]:
+        out = []
+        for entry in self.store.list(NODES):
+            state = self.cache.get(entry.name)
+            if state is None:
+                pods = [e.obj for e in self.store.by_index(PODS, NODE_NAME, entry.name)]
+                state = self.cache[entry.name] = node_state(entry.obj, pods)
+            out.append(state)
+        return out
+
+
 class Reconcile:
     """One reconcile of one VM: reads what it depends on, then converges power state and status."""
 
-    def __init__(self, ctx: Context, store: Store, fleet: Fleet, domains: dict[Key, str], vm: dict[str, Any]):
-        self.ctx, self.store, self.fleet, self.domains, self.vm = ctx, store, fleet, domains, vm
+    def __init__(self, ctx: Context, store: Store, fleet: Fleet, domains: dict[Key, str], node_states: NodeStates, vm: dict[str, Any]):
+        self.ctx, self.store, self.fleet, self.domains, self.node_states, self.vm = ctx, store, fleet, domains, node_states, vm
         self.service: ObjectService = ctx.service
         self.clock: Clock = ctx.clock
         meta = vm["metadata"]
@@ -649,9 +677,8 @@ class Reconcile:
     def start(self, restart_op: dict[str, Any] | None) -> None:
         assert self.vmclass is not None
         pod = self.pod_body(restart_op)
-        nodes = [e.obj for e in self.store.list(NODES)]
         available = set((self.vmclass.get("status") or {}).get("availableNodes") or [])
-        states = [node_state(n, [e.obj for e in self.store.by_index(PODS, NODE_NAME, n["metadata"]["name"])]) for n in nodes]
+        states = self.node_states.all()
 
         pinned = pinned_disks(self.store, self.ns, self.spec.get("blockDeviceRefs") or [])
 

@@ -157,6 +157,9 @@ class Store:
         self.events: dict[str, deque[Event]] = {}
         self.oldest: dict[str, int] = {}  # smallest rv from which a watch can resume, per resource
         self.watchers: dict[str, set[Watcher]] = {}
+        # Synchronous observers: caches derived from the store (e.g. per-node requested resources) learn of a write
+        # inside it, before it returns, so they are never a step behind the objects they summarise.
+        self.observers: dict[str, list[Callable[[Event], None]]] = {}
         self.rv = 0
         self.db: sqlite3.Connection | None = None
         self._batched: list[tuple[str, Entry | None, Key]] | None = None  # writes of an open batch(), in order
@@ -377,8 +380,15 @@ class Store:
         if len(log) > self.window:
             dropped = log.popleft()
             self.oldest[res] = dropped.entry.rv
+        for observe in self.observers.get(res, ()):
+            observe(event)
         for w in list(self.watchers.get(res, ())):
             w.offer(event)
+
+    def observe(self, res: str, fn: Callable[[Event], None]) -> None:
+        """Call `fn(event)` within every write of `res`, after the store holds it. For derived caches only: `fn` must
+        be cheap and must not write."""
+        self.observers.setdefault(res, []).append(fn)
 
     def watch(self, res: str, since_rv: int | None, predicate: Callable[[Entry], bool], bounded: bool = True) -> Watcher:
         """A watcher receiving events after since_rv (None: from now). Raises Expired when too old."""
