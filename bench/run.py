@@ -4,7 +4,8 @@ bearer token, keep-alive connections from an aiohttp client in this process.
 Measures GET latency under 50 concurrent clients, the write rate and LIST time with 10,000 objects, watch
 fan-out to 50 streams, and the server's peak RSS; then, on a fresh simulator, image import and upload against
 curl (bench/images.py), and the creation of 10,000 ClusterVirtualImages with the rate's slope (bench/cvi_scale.py), 1,000 nodes Ready
-(bench/nodes.py), 1,000 VMs Running on 100 nodes (bench/vms.py); writes the figures to docs/benchmarks.md and prints them.
+(bench/nodes.py), 1,000 VMs Running on 100 nodes (bench/vms.py), a node with 50 VMs drained by node_maintenance and by
+kubectl drain (bench/drain.py); writes the figures to docs/benchmarks.md and prints them.
 A benchmark, not a test: nothing here fails on a slow figure, a missed target is reported as missed.
 """
 
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cvi_scale, images, nodes, tasks, vms  # noqa: E402
+from bench import cvi_scale, drain, images, nodes, tasks, vms  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -572,11 +573,13 @@ def main() -> int:
     cvi_section = cvi_scale.run()
     node_section = "\n".join(nodes.section(*nodes.run()))
     vm_section = vms.run()  # 1,000 VMs Running on 100 nodes (bench/vms.py)
+    drain_section = drain.run()  # a node with 50 VMs drained, node_maintenance vs kubectl drain (bench/drain.py)
     task_section = tasks.section()  # the cost of one Ansible task, ours vs kubernetes.core (bench/tasks.py)
     report = render(table(bench, memory), time.perf_counter() - started, load, image_rows, image_method)
     report = report.replace("\nWhole run:", "\n" + cvi_section + "\nWhole run:", 1)  # the CVI scale section, before the total
     report = report.replace("\nWhole run:", "\n" + node_section + "\nWhole run:", 1)  # nodes at scale (bench/nodes.py)
     report = report.replace("\nWhole run:", "\n" + vm_section + "\nWhole run:", 1)  # VMs at scale (bench/vms.py)
+    report = report.replace("\nWhole run:", "\n" + drain_section + "\nWhole run:", 1)  # node drain (bench/drain.py)
     report = report.replace("\nWhole run:", "\n" + task_section + "\nWhole run:", 1)
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(report)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job against a fresh simulated cluster: the admin guide's nodes, module configuration, images, VM classes,
 # a disk and the guide's linux-vm running with its IP, declared with the collection's modules (playbooks/demo.yml),
-# shown with kubectl, then the VM stopped and started again with the vm module's states.
+# shown with kubectl, then the VM stopped and started again with the vm module's states, live-migrated by an Evict
+# operation (vm_operation) while `kubectl get vm -w` watches, and its node drained and uncordoned (the role
+# node_maintenance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,7 +27,8 @@ rm -f "$STATE/www/"*.raw
 HTTP_PID=$!
 coproc SIM { exec "$BIN/dvp-sim" serve --port 0 --state-dir "$STATE/sim" --kubeconfig "$KUBECONFIG" \
   --topology simulator/dvp_simulator/topologies/admin-guide.yaml --time-scale 10 2>"$STATE/server.log"; }
-trap 'kill "$SIM_PID" "$HTTP_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true' EXIT
+WATCH_PID=
+trap 'kill $WATCH_PID "$SIM_PID" "$HTTP_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null || true' EXIT
 read -r ready <&"${SIM[0]}"
 echo "$ready"
 for _ in $(seq 50); do grep -q "Serving HTTP" "$STATE/http.log" && break; sleep 0.1; done
@@ -75,3 +78,29 @@ echo "== kubectl -n vms get vmop"
 "$BIN/kubectl" -n vms get vmop
 echo "== kubectl -n vms get vm -o wide"
 "$BIN/kubectl" -n vms get vm -o wide
+
+BEFORE=$("$BIN/kubectl" -n vms get vm linux-vm -o jsonpath='{.status.nodeName}')
+echo "== kubectl -n vms get vm -w (in the background) while ansible-playbook playbooks/demo.yml --tags evict"
+"$BIN/kubectl" -n vms get vm linux-vm -w > "$STATE/watch.log" 2>&1 &
+WATCH_PID=$!
+sleep 1
+"${PLAYBOOK[@]}" --tags evict
+sleep 2
+kill "$WATCH_PID"
+wait "$WATCH_PID" 2>/dev/null || true
+WATCH_PID=
+cat "$STATE/watch.log"
+AFTER=$("$BIN/kubectl" -n vms get vm linux-vm -o jsonpath='{.status.nodeName}')
+grep -q Migrating "$STATE/watch.log" || { echo "the watch did not show linux-vm Migrating" >&2; exit 1; }
+if [ -z "$AFTER" ] || [ "$AFTER" = "$BEFORE" ]; then echo "linux-vm did not move off $BEFORE" >&2; exit 1; fi
+echo "   linux-vm: $BEFORE -> $AFTER"
+
+echo "== ansible-playbook playbooks/demo.yml --tags maintenance -e maintenance_node=$AFTER"
+"${PLAYBOOK[@]}" --tags maintenance -e "maintenance_node=$AFTER"
+echo "== kubectl get nodes"
+"$BIN/kubectl" get nodes
+echo "== kubectl -n vms get vm -o wide"
+"$BIN/kubectl" -n vms get vm -o wide
+FINAL=$("$BIN/kubectl" -n vms get vm linux-vm -o jsonpath='{.status.phase} {.status.nodeName}')
+if [ "${FINAL%% *}" != Running ] || [ "${FINAL#* }" = "$AFTER" ]; then echo "linux-vm is not Running off $AFTER: $FINAL" >&2; exit 1; fi
+[ -z "$("$BIN/kubectl" get node "$AFTER" -o jsonpath='{.spec.unschedulable}')" ] || { echo "$AFTER is still cordoned" >&2; exit 1; }

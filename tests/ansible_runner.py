@@ -26,8 +26,10 @@ class PlaybookRun:
         return self.results[task]
 
 
-def run_playbook(tmp_path: Path, kubeconfig: Path, tasks: list[dict], extra_args: tuple[str, ...] = (), extra_env: dict | None = None) -> PlaybookRun:
-    """Tasks run in one play on localhost with the connection set once through module_defaults."""
+def run_playbook(
+    tmp_path: Path, kubeconfig: Path, tasks: list[dict], extra_args: tuple[str, ...] = (), extra_env: dict | None = None, handlers: list[dict] | None = None
+) -> PlaybookRun:
+    """Tasks (and handlers) run in one play on localhost with the connection set once through module_defaults."""
     play = [
         {
             "name": "test",
@@ -35,6 +37,7 @@ def run_playbook(tmp_path: Path, kubeconfig: Path, tasks: list[dict], extra_args
             "gather_facts": False,
             "module_defaults": {"group/deckhouse.virtualization.dvp": {"kubeconfig": str(kubeconfig)}},
             "tasks": tasks,
+            **({"handlers": handlers} if handlers else {}),
         }
     ]
     book = tmp_path / f"play-{len(list(tmp_path.glob('play-*.yml')))}.yml"

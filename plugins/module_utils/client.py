@@ -14,8 +14,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .errors import DVPError, StreamBroken, api_error_message
-from .kinds import Kind
+from .kinds import POD, Kind
 from .transport import Transport, TransportErrors
+from .vocabulary import EVICTION, EVICTION_SUBRESOURCE, POLICY_GROUP, POLICY_VERSION
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_CAP = 10.0  # seconds: a server asking for longer is not waited on longer than this per try
@@ -91,10 +92,11 @@ class DVPClient:
         content_type: str = "application/json",
         timeout: float | None = None,
         stream: bool = False,
+        retry: tuple[int, ...] = RETRY_STATUSES,
     ) -> Any:
         """The decoded JSON answer (None for an empty one), or with stream=True the open transport Stream of a
         2xx answer. APIStatusError for an error status, DVPError when the server cannot be reached; both
-        after the retries that 429, 5xx and connection errors get within the budget."""
+        after the retries that `retry` statuses (429 and 5xx unless told) and connection errors get within the budget."""
         target = path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         payload = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
@@ -117,7 +119,7 @@ class DVPClient:
             if answer.status < 300:
                 return answer if stream else (json.loads(answer.data) if answer.data else None)
             data = answer.read() if stream else answer.data
-            if answer.status in RETRY_STATUSES and not last:
+            if answer.status in retry and not last:
                 pause = retry_pause(answer.header("Retry-After"), delays[attempt])
                 if self._may_wait(pause):
                     self.sleep(pause)
@@ -164,15 +166,23 @@ class DVPClient:
         """Events for one object from resource_version on, until timeout (seconds) or the server ends the
         stream. A stream that breaks instead (connection reset, server restart, truncated chunk, a garbled
         line) raises StreamBroken carrying the last resourceVersion seen, never a transport exception."""
-        query = [
-            ("watch", "true"),
-            ("fieldSelector", f"metadata.name={name}"),
-            ("resourceVersion", resource_version),
-            ("timeoutSeconds", str(max(1, int(timeout)))),
-        ]
-        what = kind.describe(name, namespace)
+        return self.watch_list(kind, namespace, resource_version, timeout, field_selector=f"metadata.name={name}", what=kind.describe(name, namespace))
+
+    def watch_list(
+        self, kind: Kind, namespace: str | None, resource_version: str, timeout: float,
+        field_selector: str | None = None, label_selector: str | None = None, what: str | None = None,
+    ) -> Iterator[dict[str, Any]]:  # fmt: skip
+        """Events for the objects a list with these selectors holds (all namespaces when namespace is None), as
+        `watch` does for one object."""
+        query = [("watch", "true")]
+        query += [(k, val) for k, val in (("fieldSelector", field_selector), ("labelSelector", label_selector)) if val]
+        query += [("resourceVersion", resource_version), ("timeoutSeconds", str(max(1, int(timeout))))]
+        what = what or f"{kind.kind} watch"
+        return self._events(kind, namespace, query, what, timeout)
+
+    def _events(self, kind: Kind, namespace: str | None, query: list[tuple[str, str]], what: str, timeout: float) -> Iterator[dict[str, Any]]:
+        seen = dict(query)["resourceVersion"]
         stream = self.request("GET", self.path(kind, None, namespace), what, query, timeout=timeout + 10, stream=True)
-        seen = resource_version
         try:
             for line in stream.lines():
                 try:
@@ -185,6 +195,26 @@ class DVPClient:
             raise StreamBroken(f"{what}: the watch stream broke after resourceVersion {seen}: {type(exc).__name__}: {exc}", resource_version=seen) from exc
         finally:
             stream.close()
+
+    def evict(self, name: str, namespace: str, grace_period: int | None = None, dry_run: bool = False) -> dict[str, Any] | None:
+        """POST a policy/v1 Eviction for a pod. The answer (a Status) when the pod is evicted; None when the pod is
+        gone (404). A 429 (disruption budget, or the platform's evacuation interceptor) is raised at once as an
+        APIStatusError, not retried: the caller decides when to ask again."""
+        body: dict[str, Any] = {"apiVersion": f"{POLICY_GROUP}/{POLICY_VERSION}", "kind": EVICTION, "metadata": {"name": name, "namespace": namespace}}
+        options: dict[str, Any] = {}
+        if grace_period is not None:
+            options["gracePeriodSeconds"] = grace_period
+        if dry_run:
+            options["dryRun"] = ["All"]
+        if options:
+            body["deleteOptions"] = options
+        path = self.path(POD, name, namespace, EVICTION_SUBRESOURCE)
+        try:
+            return self.request("POST", path, f"Eviction of Pod {namespace}/{name}", body=body, retry=tuple(s for s in RETRY_STATUSES if s != 429))
+        except APIStatusError as err:
+            if err.status == 404:
+                return None
+            raise
 
 
 def _write_query(dry_run: bool) -> list[tuple[str, str]]:

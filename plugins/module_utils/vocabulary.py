@@ -330,9 +330,44 @@ REASON_OPERATION_COMPLETED = "OperationCompleted"
 REASON_OPERATION_FAILED = "OperationFailed"
 REASON_SIGNAL_SENT_SUCCESS = "SignalSentSuccess"
 REASON_START_IN_PROGRESS, REASON_STOP_IN_PROGRESS, REASON_RESTART_IN_PROGRESS = "StartInProgress", "StopInProgress", "RestartInProgress"
-REASON_MIGRATION_NOT_SUPPORTED = "MigrationNotSupported"
 # the simulator's own bookkeeping on a virt-launcher pod: the configuration it runs, the Restart it answers
 VM_APPLIED_SPEC_ANNOTATION = "vm.dvp-sim.deckhouse.io/applied-configuration"
 VM_RESTART_OPERATION_ANNOTATION = "vm.dvp-sim.deckhouse.io/restart-operation"
 VM_SHUTDOWN_REQUESTED_ANNOTATION = "vm.dvp-sim.deckhouse.io/shutdown-requested-at"  # on the virt-launcher pod: graceful stop began
 GUEST_SHUTDOWN, GUEST_REBOOT, GUEST_CRASH = "shutdown", "reboot", "crash"  # admin API guest power events (simulator)
+
+# -- node maintenance and live migration (issue 9: vm_operation, node_maintenance; BEHAVIOUR.md §6-7) ----------
+EVICTION = "Eviction"  # policy/v1, POSTed to a pod's `eviction` subresource
+EVICTION_SUBRESOURCE = "eviction"
+POLICY_VERSION = "v1"
+DAEMON_SET = "DaemonSet"  # a pod's controller kind that drains leave alone (ignore-daemonsets)
+MIRROR_POD_ANNOTATION = "kubernetes.io/config.mirror"  # static pods: drains skip them
+POD_SUCCEEDED, POD_FAILED = "Succeeded", "Failed"
+EVACUATION_ANNOTATION = "virtualization.deckhouse.io/evacuation"  # on evacuation-* Evict operations (§7.1)
+SYSTEM_MIGRATION_POLICY_ANNOTATION = "virtualization.deckhouse.io/system-migration-policy"  # on ModuleConfig virtualization (§7.4)
+EVICTION_TRIGGERED_EVACUATION = "Eviction triggered evacuation"  # the interceptor's 429 message: `… of VMI "<ns>/<vm>"`
+COND_EVICTION_REQUIRED = "EvictionRequired"
+REASON_NOT_APPLICABLE_MIGRATION_POLICY = "NotApplicableForLiveMigrationPolicy"
+# liveMigrationPolicy values
+LM_ALWAYS_SAFE, LM_PREFER_SAFE, LM_ALWAYS_FORCED, LM_PREFER_FORCED = "AlwaysSafe", "PreferSafe", "AlwaysForced", "PreferForced"
+VMOP_PENDING = "Pending"
+# -- the simulator's live migration, eviction interceptor and evacuation controller (issue 9; BEHAVIOUR.md §6.5, §7) --
+VM_MIGRATING = "Migrating"  # VM phase
+COND_MIGRATING = "Migrating"  # VM condition: reasons Pending / ReadyToMigrate / InProgress
+REASON_MIGRATING_PENDING, REASON_READY_TO_MIGRATE, REASON_MIGRATING_IN_PROGRESS = "Pending", "ReadyToMigrate", "InProgress"
+REASON_EVICTION_REQUIRED = "EvictionRequired"
+EVACUATION_FINALIZER = "virtualization.deckhouse.io/vmop-protection-by-evacuation-controller"
+EVACUATION_GENERATE_NAME = "evacuation-"
+EVICTION_INTERCEPTOR_WEBHOOK = "virt-launcher-eviction-interceptor.kubevirt.io"
+# the migration's states (VMOP in-progress reasons, §6.5) and results
+MIGRATION_PENDING, TARGET_SCHEDULING, TARGET_UNSCHEDULABLE, TARGET_PREPARING = "MigrationPending", "TargetScheduling", "TargetUnschedulable", "TargetPreparing"
+TARGET_DISK_ERROR, WAITING_FOR_SYNC_SLOT, SYNCING = "TargetDiskError", "WaitingForSyncSlot", "Syncing"
+SOURCE_SUSPENDED, TARGET_RESUMED = "SourceSuspended", "TargetResumed"
+MIGRATION_SUCCEEDED, MIGRATION_FAILED = "Succeeded", "Failed"
+REASON_MIGRATION_COMPLETED, REASON_MIGRATION_ABORTED = "Completed", "Aborted"
+REASON_WAITING_READY_TO_MIGRATE = "WaitingForVirtualMachineToBeReadyToMigrate"
+REASON_OTHER_MIGRATION_IN_PROGRESS = "OtherMigrationInProgress"
+REASON_VM_NOT_MIGRATABLE = "VirtualMachineNotMigratable"
+# the simulator's bookkeeping on virt-launcher pods: a migration's target pod (the operation), an evacuation request (the node)
+VM_MIGRATION_TARGET_ANNOTATION = "vm.dvp-sim.deckhouse.io/migration-target"
+VM_EVACUATION_NODE_ANNOTATION = "vm.dvp-sim.deckhouse.io/evacuation-node"

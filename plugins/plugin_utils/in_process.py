@@ -42,9 +42,14 @@ class ModuleExit(BaseException):
 
 class InProcessModule:
     """What the modules' logic uses of AnsibleModule: params, check_mode, _diff, no_log_values, warn, deprecate,
-    exit_json and fail_json (which raise ModuleExit to the caller)."""
+    log, exit_json and fail_json (which raise ModuleExit to the caller).
 
-    def __init__(self, params: dict[str, Any], check_mode: bool, diff: bool, no_log_values: set[str]) -> None:
+    `log` (AnsibleModule's goes to the target's syslog/journal) prints the line on the run's stderr at once (so a
+    stdout callback's format stays intact), as
+    `<task action> [<host>]: <line>`, so that long work shows progress while it runs (AWX shows it live)."""
+
+    def __init__(self, params: dict[str, Any], check_mode: bool, diff: bool, no_log_values: set[str], label: str = "") -> None:
+        self.label = label
         self.params = params
         self.check_mode = check_mode
         self._diff = diff
@@ -57,6 +62,9 @@ class InProcessModule:
 
     def deprecate(self, msg: str, version: str | None = None, date: str | None = None, collection_name: str | None = None) -> None:
         self.deprecations.append({"msg": msg, "version": version, "date": date, "collection_name": collection_name})
+
+    def log(self, msg: str, log_args: dict[str, Any] | None = None) -> None:
+        display.display(f"{self.label}: {remove_values(msg, self.no_log_values)}", stderr=True)
 
     def exit_json(self, **result: Any) -> None:
         raise ModuleExit(result)
@@ -79,14 +87,14 @@ class InProcessModule:
         return out
 
 
-def run_module(module: ModuleType, name: str, args: dict[str, Any], check_mode: bool, diff: bool) -> dict[str, Any]:
+def run_module(module: ModuleType, name: str, args: dict[str, Any], check_mode: bool, diff: bool, host: str = "") -> dict[str, Any]:
     """The result of the module file `module` (its spec() and execute(module)) for the task's arguments, as
     AnsibleModule would validate them: defaults, fallbacks (K8S_AUTH_* from this process's environment, which
     is the controller's), aliases, choices, required_if, no_log values; an argument error fails the task."""
     params = json.loads(json.dumps(dict(args)))  # plain values, as a module process receives them
     validation = ArgumentSpecValidator(**module.spec()).validate(params)
     params.update(validation.validated_parameters)
-    adapter = InProcessModule(params, check_mode, diff, validation._no_log_values)
+    adapter = InProcessModule(params, check_mode, diff, validation._no_log_values, f"{name} [{host}]" if host else name)
     for w in validation._warnings:
         adapter.warn(f"Both option {w['option']} and its alias {w['alias']} are set.")
     for d in validation._deprecations:
@@ -119,7 +127,7 @@ class ModuleAction(NormalAction):
             return super().run(tmp, task_vars)
         ActionBase.run(self, tmp, task_vars)  # the checks every action makes (check mode, async)
         display.vvv(f"{self._task.action}: {IN_PROCESS}", host=host)
-        return run_module(self.MODULE, self._task.action, self._task.args, bool(self._task.check_mode), bool(self._task.diff))
+        return run_module(self.MODULE, self._task.action, self._task.args, bool(self._task.check_mode), bool(self._task.diff), host or "")
 
     def _needs_module_process(self) -> str | None:
         """Why the task must run the module as a module (None: it may run in-process). Only a task that would

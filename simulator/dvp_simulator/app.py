@@ -16,6 +16,8 @@ from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
 from .clock import Clock
 from .controllers import cvi, disruption, garbage_collector, namespace, vmclass, vmip, vmipl, volume_binding, volume_reclaim
+from .controllers import evacuation as evacuation_controller
+from .controllers import migration as migration_controller
 from .controllers import moduleconfig as moduleconfig_controller
 from .controllers import storage as storage_controllers
 from .controllers import vd as vd_controller
@@ -34,6 +36,7 @@ from .pod_logs import PodLogs
 from .resources import Registry, build_registry
 from .store.store import ADDED, MODIFIED, Store
 from .webhooks import disks as disk_webhooks
+from .webhooks import eviction as eviction_webhook
 from .webhooks import moduleconfig as moduleconfig_webhook
 from .webhooks import vm as vm_webhook
 from .webhooks import vmclass as vmclass_webhook
@@ -90,6 +93,7 @@ def build(
     vmip_webhook.register(admission, store)
     vm_webhook.register(admission, store)
     vmop_webhook.register(admission, store, topology.edition if topology else None)
+    eviction_webhook.register(admission, store)
     service = ObjectService(registry, store, clock, admission)
     api = APIServer(service, token, address)
     logs = PodLogs()
@@ -116,8 +120,11 @@ def build(
     manager.add(moduleconfig_controller.controller())
     fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock, logs)
     admin.register(api, clock, fleet, guest=lambda ns, name, action: vm_controller.guest_event(service, fleet, ns, name, action))
-    manager.add(vm_controller.controller(store, fleet))
-    manager.add(vmop_controller.controller(store))
+    migrations = migration_controller.Migrations()
+    migrations.wake = lambda key: manager.enqueue("vm", key)
+    manager.add(vm_controller.controller(store, fleet, migrations))
+    manager.add(vmop_controller.controller(store, migrations))
+    manager.add(evacuation_controller.controller(store))
     seed(service)
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
     cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))

@@ -310,17 +310,24 @@ def test_stop_start_restart_operations(cluster, env, ns):
     assert "Stopping" not in [p["phase"] for p in get(cluster, "vm", "ops", ns)["status"]["stats"]["phasesTransitions"][-2:]]
 
 
-def test_migrate_and_evict_stay_pending_and_supersede_rules(cluster, env, ns):
-    apply(cluster, ns, vm_body("mig", env["iso"]))
+def test_a_migration_is_superseded_by_stop_and_refuses_start(cluster, env, ns):
+    apply(cluster, ns, vm_body("mig", env["iso"], memory="32Gi"))
     running(cluster, ns, "mig")
     evict, _ = vmop(cluster, ns, "mig", "Evict")
-    op = wait(lambda: get(cluster, "vmop", evict, ns), lambda o: condition(o, "Completed") and condition(o, "Completed")["reason"] == "MigrationNotSupported")
-    assert phase(op) == "Pending" and "later release" in condition(op, "Completed")["message"]
+    op = wait(lambda: get(cluster, "vmop", evict, ns), lambda o: condition(o, "Completed") and condition(o, "Completed")["reason"] == "Syncing")
+    assert phase(op) == "InProgress"
+    node = get(cluster, "vm", "mig", ns)["status"]["migrationState"]["source"]["node"]
     refused = vmop(cluster, ns, "mig", "Start", check=False)[1]
     assert refused.returncode != 0 and "should finish first" in refused.stderr
-    stop, _ = vmop(cluster, ns, "mig", "Stop", force=True)  # Stop may supersede a migration
-    op_phase(cluster, ns, stop, "Completed")
+    # Stop may supersede a migration (§6.2): the migration is cancelled; the Stop itself meets a Migrating VM, a
+    # phase it does not apply to (§6.3 checks the supersede first, then the phase)
+    stop, _ = vmop(cluster, ns, "mig", "Stop", force=True)
+    assert condition(op_phase(cluster, ns, stop, "Failed"), "Completed")["reason"] == "NotApplicableForVirtualMachinePhase"
     assert phase(get(cluster, "vmop", evict, ns)) == "Superseded"
+    vm = running(cluster, ns, "mig")
+    assert vm["status"]["nodeName"] == node and vm["status"]["migrationState"]["result"] == "Failed"
+    stop, _ = vmop(cluster, ns, "mig", "Stop", force=True)
+    op_phase(cluster, ns, stop, "Completed")
 
 
 def test_run_policies(cluster, env, ns):

@@ -10,7 +10,10 @@ deliberately stopped is the one in phase Stopped.
 Costs: a reconcile reads the VM's own class, devices, VMIP, pod and operations (by key or index); scheduling reads
 the nodes and the pods on them. Events map precisely: a class wakes the VMs of that class (index), a disk or image
 the VMs naming it (index), a pod or auto VMIP its owner, a VMOP its VM. Timers (boot, graceful stop, retry of an
-unschedulable VM) run on the simulated clock."""
+unschedulable VM) run on the simulated clock.
+
+Live migration (controllers/migration.py) is driven here too: a migration's target pod is not the VM's pod until
+the switch; `EvictionRequired` and `Migrating` are reported from the pod's evacuation request and the migration."""
 
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ from ..store.store import NODE_NAME, OWNER, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
 from . import ipam
+from . import migration as migration_ctl
 from .runtime import Context, Controller, Key, Requeue
 from .vmclass import BY_CLASS, vm_class_name
 
@@ -200,7 +204,7 @@ def _domain_name(vm: dict[str, Any]) -> str:
 
 
 # -- controller -----------------------------------------------------------------------------------------------------
-def controller(store: Store, fleet: Fleet) -> Controller:
+def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations | None = None) -> Controller:
     store.add_index(VMS, BY_CLASS, vm_class_name)
     store.add_index(VMS, BY_DEVICE, devices_of)
     store.add_index(VMS, BY_SECRET, secret_of)
@@ -208,13 +212,15 @@ def controller(store: Store, fleet: Fleet) -> Controller:
     vmop_hooks.register_indexes(store)
     domains: dict[Key, str] = {}  # VM → node whose hypervisor holds its domain (this process's libvirt state)
     node_states = NodeStates(store)
+    migrations = migrations if migrations is not None else migration_ctl.Migrations()
 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         vm = store.get(VMS, *key)
         if vm is None:
             _destroy_domain(fleet, domains, key, f"{key[0]}_{key[1]}")
+            migrations.forget(key)
             return None
-        return Reconcile(ctx, store, fleet, domains, node_states, copy.deepcopy(vm.obj)).run()
+        return Reconcile(ctx, store, fleet, domains, node_states, copy.deepcopy(vm.obj), migrations).run()
 
     def by_index(index: str, value: str) -> list[Key]:
         return [(e.namespace, e.name) for e in store.by_index(VMS, index, value)]
@@ -294,8 +300,19 @@ class NodeStates:
 class Reconcile:
     """One reconcile of one VM: reads what it depends on, then converges power state and status."""
 
-    def __init__(self, ctx: Context, store: Store, fleet: Fleet, domains: dict[Key, str], node_states: NodeStates, vm: dict[str, Any]):
+    def __init__(
+        self,
+        ctx: Context,
+        store: Store,
+        fleet: Fleet,
+        domains: dict[Key, str],
+        node_states: NodeStates,
+        vm: dict[str, Any],
+        migrations: migration_ctl.Migrations | None = None,
+    ):
         self.ctx, self.store, self.fleet, self.domains, self.node_states, self.vm = ctx, store, fleet, domains, node_states, vm
+        self.migrations = migrations if migrations is not None else migration_ctl.Migrations()
+        self.target_pods: list[dict[str, Any]] = []
         self.service: ObjectService = ctx.service
         self.clock: Clock = ctx.clock
         meta = vm["metadata"]
@@ -347,7 +364,10 @@ class Reconcile:
         return Requeue(self.requeue) if self.requeue is not None else None
 
     def active_pod(self) -> dict[str, Any] | None:
+        """The VM's pod (a migration's target pod is not it until the migration switches over)."""
         pods = [e.obj for e in self.store.by_index(PODS, OWNER, self.uid) if not e.obj["metadata"].get("deletionTimestamp")]
+        self.target_pods = [p for p in pods if v.VM_MIGRATION_TARGET_ANNOTATION in (p["metadata"].get("annotations") or {})]
+        pods = [p for p in pods if v.VM_MIGRATION_TARGET_ANNOTATION not in (p["metadata"].get("annotations") or {})]
         return pods[0] if pods else None
 
     # -- dependencies -------------------------------------------------------------------------------------------
@@ -531,6 +551,7 @@ class Reconcile:
         op = ops[-1] if ops else None
         op_type = op["spec"]["type"] if op else None
         force = bool(op and op["spec"].get("force"))
+        migration_ctl.before_converge(self)
         if self.pod is not None and (self.pod.get("status") or {}).get("phase") in (POD_SUCCEEDED, POD_FAILED):
             if self.guest_ended(policy):
                 return
@@ -566,7 +587,8 @@ class Reconcile:
                 )
                 self.stop()
             else:
-                self.running()
+                if not migration_ctl.drive(self):  # a live migration reports the VM itself
+                    self.running()
                 return
             self.set_phase(v.VM_STOPPED)
             self.flush()  # a restart is seen passing through Stopped
@@ -924,6 +946,7 @@ class Reconcile:
             refs.append(item)
         self.status["blockDeviceRefs"] = refs
         self.migratable()
+        migration_ctl.conditions(self)
         changes = self.changes()
         if changes:
             self.status["restartAwaitingChanges"] = changes
@@ -959,6 +982,7 @@ class Reconcile:
     # -- deletion -----------------------------------------------------------------------------------------------
     def delete(self) -> Requeue | None:
         self.devices = []
+        self.migrations.forget(self.key)
         if self.status.get("phase") != v.VM_TERMINATING:
             self.set_phase(v.VM_TERMINATING)
         self.stop()
@@ -1014,5 +1038,7 @@ def guest_event(service: ObjectService, fleet: Fleet, namespace: str, name: str,
         "containerStatuses": [{**c, "ready": False, "state": {"terminated": terminated}} for c in pod["status"].get("containerStatuses") or []],
     }
     rt = service.registry.types[PODS]
-    service.update(rt, namespace, pod["metadata"]["name"], {**pod, "status": status}, WriteOptions(version=rt.storage_version, manager=MANAGER, subresource="status"))
+    service.update(
+        rt, namespace, pod["metadata"]["name"], {**pod, "status": status}, WriteOptions(version=rt.storage_version, manager=MANAGER, subresource="status")
+    )
     return f"the guest of {namespace}/{name} {'crashed' if crashed else 'shut down'} on {node}"

@@ -1,12 +1,24 @@
-"""VirtualMachineOperation controller (BEHAVIOUR.md §6.3) for Start, Stop and Restart: Pending → InProgress →
-Completed, or Failed / Superseded, with the `Completed` and `SignalSent` conditions. The "signal" is the
-operation itself turning InProgress: the VM controller reads a VM's in-progress operations (an index) and acts
-on the newest. Migrate and Evict are accepted and stay Pending with a condition saying that live migration
-comes with a later release. Applicability (run policy, then VM phase) is `vm_rules.vmop_not_applicable`.
+"""VirtualMachineOperation controller (BEHAVIOUR.md §6.3–6.5): Pending → InProgress → Completed, or Failed /
+Superseded, with the `Completed` and `SignalSent` conditions. Applicability (run policy, then VM phase) is
+`vm_rules.vmop_not_applicable`; older unfinished operations of the VM are superseded or make the new one fail.
+
+Start, Stop, Restart: the "signal" is the operation itself turning InProgress: the VM controller reads a VM's
+in-progress operations (an index) and acts on the newest.
+
+Migrate, Evict (§6.5, §7.4): the force × liveMigrationPolicy matrix (`NotApplicableForLiveMigrationPolicy`; a
+system policy on the ModuleConfig overrides the VM's and ignores `force`), the VM must be Migratable, no other
+migration of the VM may run (`OtherMigrationInProgress`); the operation waits (Pending,
+`WaitingForVirtualMachineToBeReadyToMigrate`, 10 s requeues, Failed after 5 min) for the VM's `Migrating` condition
+to read ReadyToMigrate, then creates the migration (controllers/migration.py: the VM controller drives it) and
+follows it: phase Pending for MigrationPending / WaitingForSyncSlot, else InProgress, the state as the `Completed`
+reason, `progress` 0–100 %; stuck over 5 min in a target-preparation state → the migration is cancelled and the
+operation Failed. Succeeded → Completed (`Completed=True/Completed`, 100 %); Failed → Failed with its reason; gone
+(the simulator restarted) → Failed.
 
 Finalizer `vmop-cleanup` (§6.4): put on an operation when it is signalled (InProgress; Migrate/Evict when
-accepted); on deletion it is removed at once (phase Terminating meanwhile) and what was sent is not reverted.
-An operation deleted while Pending has none and goes at once.
+accepted); on deletion Start/Stop/Restart lose it at once (phase Terminating meanwhile) and what was sent is not
+reverted; a Migrate/Evict first cancels its migration and waits until it is gone (the VM stays on its node). An
+operation deleted while Pending has none and goes at once.
 
 Garbage collection (§6.4): a daily sweep at 00:00 of the simulated clock deletes finished operations (Completed,
 Failed, Superseded) created more than 24 h ago and, of the younger ones, all but the 10 newest of each VM.
@@ -21,7 +33,7 @@ import logging
 from collections import defaultdict
 from typing import Any
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils import vm_rules
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import migration_rules, vm_rules
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.errors import APIError
@@ -30,6 +42,7 @@ from ..clock import Clock
 from ..store.store import OWNER, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
+from . import migration as migration_ctl
 from .runtime import Context, Controller, Key, Requeue
 
 VMOPS = v.resource_key(v.VIRTUAL_MACHINE_OPERATION)
@@ -105,9 +118,10 @@ class Sweeper:
         self.arm(service, clock)
 
 
-def controller(store: Store) -> Controller:
+def controller(store: Store, migrations: migration_ctl.Migrations | None = None) -> Controller:
     vmop_hooks.register_indexes(store)
     sweeper = Sweeper(store)
+    migrations = migrations if migrations is not None else migration_ctl.Migrations()
 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         sweeper.arm(ctx.service, ctx.clock)
@@ -117,8 +131,7 @@ def controller(store: Store) -> Controller:
         op = copy.deepcopy(entry.obj)
         rt = ctx.service.registry.types[VMOPS]
         if op["metadata"].get("deletionTimestamp"):
-            _release(ctx, op)
-            return None
+            return _release(ctx, op, migrations, store)
         status = copy.deepcopy(op.get("status") or {})
         phase = status.get("phase") or ""
         if phase in FINISHED:
@@ -157,22 +170,85 @@ def controller(store: Store) -> Controller:
         if labels.get(v.VM_UID_LABEL) != vm["metadata"]["uid"]:
             body = {**op, "metadata": {**op["metadata"], "labels": {**labels, v.VM_UID_LABEL: vm["metadata"]["uid"]}}}
             op = ctx.service.update(rt, key[0], key[1], body, WriteOptions(version=rt.storage_version, manager=MANAGER)).obj
-        if kind in MIGRATION_TYPES:
-            op = _hold(ctx, op)
-            condition(
-                v.COND_COMPLETED,
-                "False",
-                v.REASON_MIGRATION_NOT_SUPPORTED,
-                f"The {kind} operation needs live migration, which comes with a later release of the simulator; the operation stays Pending.",
-            )
-            write()
+        force = bool(spec.get("force"))
+        vm_key = (key[0], vm_name)
+        migration = migrations.of(vm_key, key[1]) if kind in MIGRATION_TYPES else None
+        signalled = (cond.get(conds, v.COND_SIGNAL_SENT) or {}).get("status") == "True"
+        if kind in MIGRATION_TYPES and migration is None and signalled:
+            fail(v.REASON_OPERATION_FAILED, "The migration is gone (the simulator restarted or the virtual machine stopped running).")
             return None
+        if kind in MIGRATION_TYPES and migration is None:
+            older = [e.obj for e in store.by_index(VMOPS, vmop_hooks.UNFINISHED, f"{key[0]}/{vm_name}") if e.name != key[1] and _order(e.obj) < _order(op)]
+            blocking = next((o for o in older if not vm_rules.can_supersede(o["spec"].get("type", ""), bool(o["spec"].get("force")), kind, force)), None)
+            if blocking is not None:
+                fail(
+                    v.REASON_NOT_READY_TO_BE_EXECUTED, f'The VirtualMachineOperation "{blocking["metadata"]["name"]}" of the virtual machine must finish first.'
+                )
+                return None
+            policy = (vm.get("spec") or {}).get("runPolicy") or v.RUN_ALWAYS_ON_UNLESS_STOPPED
+            why = vm_rules.vmop_not_applicable(kind, force, policy, (vm.get("status") or {}).get("phase") or v.VM_PENDING)
+            if why is not None:
+                reason = v.REASON_NOT_APPLICABLE_RUN_POLICY if why[0] == "runPolicy" else v.REASON_NOT_APPLICABLE_PHASE
+                fail(reason, why[1][0].upper() + why[1][1:] + ".")
+                return None
+            system = migration_ctl.system_policy(store)
+            refusal = migration_rules.force_problem((vm.get("spec") or {}).get("liveMigrationPolicy"), spec.get("force"), system)
+            if refusal:
+                fail(v.REASON_NOT_APPLICABLE_MIGRATION_POLICY, refusal[0].upper() + refusal[1:] + ".")
+                return None
+            vm_conds = (vm.get("status") or {}).get("conditions") or []
+            migratable = cond.get(vm_conds, v.COND_MIGRATABLE) or {}
+            if migratable.get("status") != "True":
+                fail(v.REASON_VM_NOT_MIGRATABLE, f"The virtual machine is not migratable: {migratable.get('message') or 'no Migratable condition'}")
+                return None
+            other = migrations.by_vm.get(vm_key)
+            if other is not None and not other.result:
+                fail(v.REASON_OTHER_MIGRATION_IN_PROGRESS, f'The migration of the VirtualMachineOperation "{other.vmop}" is in progress.')
+                return None
+            op = _hold(ctx, op)
+            if (cond.get(vm_conds, v.COND_MIGRATING) or {}).get("reason") != v.REASON_READY_TO_MIGRATE:
+                waited = ctx.clock.time() - Clock.parse(op["metadata"].get("creationTimestamp") or now)
+                if waited >= migration_ctl.READY_WAIT:
+                    fail(v.REASON_OPERATION_FAILED, "Timed out waiting for the virtual machine to be ready to migrate.")
+                    return None
+                condition(v.COND_COMPLETED, "False", v.REASON_WAITING_READY_TO_MIGRATE, "Waiting for the virtual machine to be ready to migrate.")
+                write()
+                return Requeue(min(migration_ctl.RETRY, migration_ctl.READY_WAIT - waited))
+            for old in older:
+                _supersede(ctx, old, op["metadata"]["name"], migrations)
+            migration = migrations.create(vm_key, key[1], (spec.get("migrate") or {}).get("nodeSelector") or {}, ctx.clock.time())
+            condition(v.COND_SIGNAL_SENT, "True", v.REASON_SIGNAL_SENT_SUCCESS)
+        if migration is not None:
+            clock_now = ctx.clock.time()
+            if migration.result == v.MIGRATION_SUCCEEDED:
+                status["phase"], status["progress"] = v.VMOP_COMPLETED, "100%"
+                condition(
+                    v.COND_COMPLETED,
+                    "True",
+                    v.REASON_MIGRATION_COMPLETED,
+                    f"The virtual machine migrated from {migration.source_node} to {migration.target_node}.",
+                )
+                write()
+                migrations.drop(vm_key, key[1])
+                return None
+            if migration.result:
+                fail(migration.failure_reason or v.MIGRATION_FAILED, migration.message)
+                migrations.drop(vm_key, key[1])
+                return None
+            if migration.state in migration_ctl.PREPARING and clock_now - migration.prepare_since >= migration_ctl.PREPARE_TIMEOUT:
+                migrations.cancel(vm_key, key[1])
+                fail(migration.state, f"Timed out preparing the migration target: {migration.message}")
+                return None
+            status["phase"] = v.PENDING if migration.state in migration_ctl.PENDING_STATES else v.VMOP_IN_PROGRESS
+            status["progress"] = f"{migration.progress(clock_now)}%"
+            condition(v.COND_COMPLETED, "False", migration.state, migration.message)
+            write()
+            return Requeue(5.0 if migration.state == v.SYNCING else migration_ctl.RETRY)
         if kind not in vm_rules.POWER_TYPES:
             fail(v.REASON_OPERATION_FAILED, f"The {kind} operation is not supported by the simulator.")
             return None
         if phase == v.PENDING:
             older = [e.obj for e in store.by_index(VMOPS, vmop_hooks.UNFINISHED, f"{key[0]}/{vm_name}") if e.name != key[1] and _order(e.obj) < _order(op)]
-            force = bool(spec.get("force"))
             if not all(vm_rules.can_supersede(o["spec"].get("type", ""), bool(o["spec"].get("force")), kind, force) for o in older):
                 blocking = next(o for o in older if not vm_rules.can_supersede(o["spec"].get("type", ""), bool(o["spec"].get("force")), kind, force))
                 fail(
@@ -180,7 +256,7 @@ def controller(store: Store) -> Controller:
                 )
                 return None
             for old in older:
-                _supersede(ctx, old, op["metadata"]["name"])
+                _supersede(ctx, old, op["metadata"]["name"], migrations)
             policy = (vm.get("spec") or {}).get("runPolicy") or v.RUN_ALWAYS_ON_UNLESS_STOPPED
             why = vm_rules.vmop_not_applicable(kind, force, policy, (vm.get("status") or {}).get("phase") or v.VM_PENDING)
             if why is not None:
@@ -216,22 +292,34 @@ def _hold(ctx: Context, op: dict[str, Any]) -> dict[str, Any]:
     return ctx.service.update(rt, op["metadata"]["namespace"], op["metadata"]["name"], body, WriteOptions(version=rt.storage_version, manager=MANAGER)).obj
 
 
-def _release(ctx: Context, op: dict[str, Any]) -> None:
-    """A deleted operation: phase Terminating, then the cleanup finalizer goes (nothing sent is reverted; a
-    Migrate/Evict has no migration object to cancel in the simulator)."""
+def _release(ctx: Context, op: dict[str, Any], migrations: migration_ctl.Migrations, store: Store) -> Requeue | None:
+    """A deleted operation: phase Terminating, then the cleanup finalizer goes (nothing a power operation sent is
+    reverted; a Migrate/Evict first cancels its migration and waits until the VM controller rolled it back)."""
     finalizers = op["metadata"].get("finalizers") or []
     if FINALIZER not in finalizers:
-        return
+        return None
     rt = ctx.service.registry.types[VMOPS]
     ns, name = op["metadata"]["namespace"], op["metadata"]["name"]
     opts = WriteOptions(version=rt.storage_version, manager=MANAGER, subresource="status")
     if (op.get("status") or {}).get("phase") != v.TERMINATING:
         op = ctx.service.update(rt, ns, name, {**op, "status": {**(op.get("status") or {}), "phase": v.TERMINATING}}, opts).obj
+    vm_key = (ns, (op.get("spec") or {}).get("virtualMachineName") or "")
+    if migrations.of(vm_key, name) is not None:
+        if store.get(VMS, *vm_key) is None:
+            migrations.forget(vm_key)
+        else:
+            migrations.cancel(vm_key, name)
+            if migrations.of(vm_key, name) is not None:
+                return Requeue(0.5)  # the VM controller rolls the migration back
     body = {**op, "metadata": {**op["metadata"], "finalizers": [f for f in finalizers if f != FINALIZER]}}
     ctx.service.update(rt, ns, name, body, WriteOptions(version=rt.storage_version, manager=MANAGER))
+    return None
 
 
-def _supersede(ctx: Context, old: dict[str, Any], by: str) -> None:
+def _supersede(ctx: Context, old: dict[str, Any], by: str, migrations: migration_ctl.Migrations) -> None:
+    """The old operation is Superseded; a Migrate/Evict's migration is cancelled."""
+    if old["spec"].get("type") in MIGRATION_TYPES:
+        migrations.cancel((old["metadata"]["namespace"], old["spec"].get("virtualMachineName", "")), old["metadata"]["name"])
     rt = ctx.service.registry.types[VMOPS]
     status = copy.deepcopy(old.get("status") or {})
     status["phase"] = v.VMOP_SUPERSEDED

@@ -80,6 +80,13 @@ class Hypervisor:
         """Power the domain off (as a hard stop); it stays defined."""
         self.connection.lookupByName(name).destroy()
 
+    def suspend(self, name: str) -> None:
+        """Pause the running domain (a live migration's last, stop-and-copy step)."""
+        self.connection.lookupByName(name).suspend()
+
+    def resume(self, name: str) -> None:
+        self.connection.lookupByName(name).resume()
+
     def undefine(self, name: str) -> None:
         """Forget a domain; a running one is destroyed first."""
         dom = self.connection.lookupByName(name)

@@ -1,0 +1,444 @@
+"""Live migration (BEHAVIOUR.md §6.5, §7.2–7.4) on the simulated clock.
+
+A migration is the simulator's stand-in for the platform's `vmop-<operation>` migration object: an internal record
+(`Migration`) per VM, created by the VirtualMachineOperation controller for an Evict or Migrate and driven by the VM
+controller, which owns the VM's pods and libvirt domains. It is kept in memory, not in the store: a simulator
+restarted during a migration has lost it, so the operation fails as the platform's does when its migration object
+vanished, the VM keeps running on its source node and the orphaned target pod is deleted.
+
+States, in order (the operation's in-progress reasons and progress figures, §6.5): MigrationPending (0 %),
+TargetScheduling (2 %) — the target node is chosen by the scheduler with an extra filter (not the source node; the
+class's availableNodes; disks reachable; the Migrate's `migrate.nodeSelector`; CPU compatibility per class type
+(§7.3) decided with libvirt's CPU map, `CPUMap.runnable_on`) — or TargetUnschedulable (retried every 10 s), then a
+new virt-launcher pod on the target node, TargetPreparing (3 %, the target pod starts), WaitingForSyncSlot (4 %: one
+outbound migration per source node and one inbound per target node), Syncing (10–90 %: memory ÷ 640 MiB/s; a
+transfer that would exceed the completion timeout of 800 s per GiB is aborted there), SourceSuspended (91 %, the
+source domain paused), TargetResumed (92 %): the domain's XML is taken from the source node's libvirt connection, the
+domain undefined there, then defined and started on the target's — in one step, so no instant has it on both — the
+target pod becomes the VM's pod and the source pod completes (Succeeded) and is deleted; result Succeeded (100 %).
+A simulated transfer always progresses, so the 150 s progress timeout never fires (kept for the record).
+
+Cancellation (the operation deleted, superseded, or timed out preparing): the target pod is deleted, a paused source
+resumed, the slots freed; the VM stays Running on its node; `migrationState.result` Failed.
+
+Costs: everything is by key (the VM's record, its pods by owner index); choosing a target costs the scheduler's
+O(nodes); CPU answers are cached per (guest CPU, node CPU, source CPU); a freed slot wakes only the migrations waiting
+for one."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_models import default_map
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
+
+from ..api.errors import APIError
+from ..scheduler import pod_request_from_pod, schedule
+from . import conditions as cond
+from .runtime import Key
+
+if TYPE_CHECKING:
+    from .vm import Reconcile
+
+log = logging.getLogger("dvp_simulator.controllers.migration")
+PODS = v.resource_key(v.POD)
+VMOPS = v.resource_key(v.VIRTUAL_MACHINE_OPERATION)
+MODULE_CONFIGS = v.resource_key(v.MODULE_CONFIG)
+GIB = 1024**3
+BANDWIDTH = 640 * 1024 * 1024  # bytes per simulated second (§7.2)
+COMPLETION_PER_GIB = 800.0  # completion timeout: seconds per GiB of memory (§7.2)
+PROGRESS_TIMEOUT = 150.0  # §7.2 (a simulated transfer always progresses)
+PREPARE = 3.0  # simulated seconds the target pod takes to start
+SWITCH = 0.5  # simulated seconds between pausing the source and resuming the target
+RETRY = 10.0  # requeue of an unschedulable target, and of an operation waiting for its VM (§6.5)
+SLOT_RETRY = 5.0
+PREPARE_TIMEOUT = 300.0  # stuck longer in a target-preparation state → the operation fails (§6.5)
+READY_WAIT = 300.0  # an operation waits this long for its VM to be ReadyToMigrate (§6.5)
+PREPARING = (v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE, v.TARGET_PREPARING, v.TARGET_DISK_ERROR)
+PENDING_STATES = (v.MIGRATION_PENDING, v.WAITING_FOR_SYNC_SLOT)  # the operation is Pending in these, else InProgress
+BEFORE_TARGET = (v.MIGRATION_PENDING, v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE)  # the VM is still plainly Running
+PROGRESS = {
+    v.MIGRATION_PENDING: 0,
+    v.TARGET_SCHEDULING: 2,
+    v.TARGET_UNSCHEDULABLE: 2,
+    v.TARGET_DISK_ERROR: 3,
+    v.TARGET_PREPARING: 3,
+    v.WAITING_FOR_SYNC_SLOT: 4,
+    v.SOURCE_SUSPENDED: 91,
+    v.TARGET_RESUMED: 92,
+}
+MESSAGES = {
+    v.MIGRATION_PENDING: "The migration is pending.",
+    v.TARGET_SCHEDULING: "The target pod is being scheduled.",
+    v.TARGET_PREPARING: "The target pod is starting.",
+    v.WAITING_FOR_SYNC_SLOT: "Waiting for a free migration slot (one outbound per source node, one inbound per target node).",
+    v.SYNCING: "The memory of the virtual machine is being transferred.",
+    v.SOURCE_SUSPENDED: "The source is paused for the final copy.",
+    v.TARGET_RESUMED: "The virtual machine resumed on the target node.",
+}
+SOURCE_NODE_REASON = "node(s) is the migration's source node"
+SELECTOR_REASON = "node(s) didn't match the migration's node selector"
+CLASS_REASON = "node(s) didn't match the VirtualMachineClass node selector"
+CPU_REASON = "node(s) had a CPU the virtual machine's CPU cannot migrate to"
+NO_HYPERVISOR_REASON = "node(s) had no hypervisor"
+
+
+# -- pure rules -----------------------------------------------------------------------------------------------------
+def system_policy(store: Any) -> str | None:
+    entry = store.get(MODULE_CONFIGS, "", v.VIRTUALIZATION_MODULE)
+    return ((entry.obj["metadata"].get("annotations") or {}).get(v.SYSTEM_MIGRATION_POLICY_ANNOTATION) if entry else None) or None
+
+
+def sync_seconds(memory: Any) -> float:
+    return max(int(parse_quantity(memory or 0)) / BANDWIDTH, 0.1)
+
+
+def completion_timeout(memory: Any) -> float:
+    return COMPLETION_PER_GIB * max(int(parse_quantity(memory or 0)) / GIB, 1.0)
+
+
+_CPU_ANSWERS: dict[tuple, str | None] = {}
+
+
+def cpu_refusal(spec: Any, node_cpu: tuple, source_cpu: tuple) -> str | None:
+    """CPUMap.runnable_on, cached (libvirt computes feature sets from its CPU map)."""
+    key = (spec.cpu_type, spec.cpu_model, tuple(spec.cpu_features), node_cpu, source_cpu)
+    if key not in _CPU_ANSWERS:
+        _CPU_ANSWERS[key] = default_map().runnable_on(spec, node_cpu, source_cpu)
+    return _CPU_ANSWERS[key]
+
+
+# -- the records ----------------------------------------------------------------------------------------------------
+@dataclass
+class Migration:
+    vm: Key
+    vmop: str
+    node_selector: dict[str, str]
+    created: float
+    state: str = v.MIGRATION_PENDING
+    since: float = 0.0  # when the current state began
+    prepare_since: float = 0.0  # when target preparation began
+    message: str = ""
+    source_node: str = ""
+    source_pod: str = ""
+    target_node: str = ""
+    target_pod: str = ""
+    sync_start: float = 0.0
+    sync_seconds: float = 0.0
+    completion_timeout: float = 0.0
+    started: str = ""
+    ended: str = ""
+    result: str = ""  # Succeeded / Failed once over
+    failure_reason: str = ""
+    cancelled: bool = False
+
+    def enter(self, state: str, now: float, message: str = "") -> None:
+        if state != self.state:
+            self.state, self.since = state, now
+        self.message = message or MESSAGES.get(state, "")
+
+    def progress(self, now: float) -> int:
+        if self.result == v.MIGRATION_SUCCEEDED:
+            return 100
+        if self.state == v.SYNCING:
+            return 10 + int(80 * min(1.0, (now - self.sync_start) / self.sync_seconds))
+        return PROGRESS.get(self.state, 0)
+
+
+@dataclass
+class Migrations:
+    """Every VM's current migration, and the nodes' slots. `wake(vm key)` wakes the VM controller (set by app)."""
+
+    by_vm: dict[Key, Migration] = field(default_factory=dict)
+    outbound: dict[str, Key] = field(default_factory=dict)
+    inbound: dict[str, Key] = field(default_factory=dict)
+    wake: Callable[[Key], None] = lambda key: None
+
+    def of(self, key: Key, vmop: str) -> Migration | None:
+        m = self.by_vm.get(key)
+        return m if m is not None and m.vmop == vmop else None
+
+    def create(self, key: Key, vmop: str, selector: dict[str, str], now: float) -> Migration:
+        m = self.by_vm[key] = Migration(key, vmop, dict(selector or {}), now, since=now)
+        m.message = MESSAGES[v.MIGRATION_PENDING]
+        self.wake(key)
+        return m
+
+    def cancel(self, key: Key, vmop: str) -> None:
+        m = self.of(key, vmop)
+        if m is None:
+            return
+        if m.result:
+            self.by_vm.pop(key, None)
+        else:
+            m.cancelled = True
+            self.wake(key)
+
+    def drop(self, key: Key, vmop: str) -> None:
+        if self.of(key, vmop) is not None:
+            self.by_vm.pop(key, None)
+
+    def forget(self, key: Key) -> None:
+        """The VM is gone: its migration with it."""
+        m = self.by_vm.pop(key, None)
+        if m is not None:
+            self.release(m)
+
+    def take_slots(self, m: Migration) -> bool:
+        if self.outbound.get(m.source_node, m.vm) != m.vm or self.inbound.get(m.target_node, m.vm) != m.vm:
+            return False
+        self.outbound[m.source_node] = self.inbound[m.target_node] = m.vm
+        return True
+
+    def release(self, m: Migration) -> None:
+        freed = False
+        if self.outbound.get(m.source_node) == m.vm:
+            del self.outbound[m.source_node]
+            freed = True
+        if self.inbound.get(m.target_node) == m.vm:
+            del self.inbound[m.target_node]
+            freed = True
+        if freed:  # the migrations waiting for a slot on either node try again
+            for other in list(self.by_vm.values()):
+                if other.state == v.WAITING_FOR_SYNC_SLOT and not other.result and {other.source_node, other.target_node} & {m.source_node, m.target_node}:
+                    self.wake(other.vm)
+
+
+# -- the VM controller's side ---------------------------------------------------------------------------------------
+def _domain(r: Reconcile) -> str:
+    return f"{r.ns}_{r.name}"
+
+
+def _node_cpu(r: Reconcile, node: str) -> tuple | None:
+    try:
+        cpu = r.fleet.hypervisor(node).spec.cpu
+    except KeyError:
+        return None
+    return cpu.model, cpu.vendor, tuple(cpu.features)
+
+
+def _delete_pod(r: Reconcile, name: str) -> None:
+    try:
+        r.service.delete(r.rt(PODS), r.ns, name, {"gracePeriodSeconds": 0})
+    except APIError as exc:
+        if exc.code != 404:
+            raise
+
+
+def before_converge(r: Reconcile) -> None:
+    """Target pods of no live migration go; a cancelled migration, or one whose VM stopped running, is rolled back."""
+    m = r.migrations.by_vm.get(r.key)
+    for pod in r.target_pods:
+        if m is None or m.result or pod["metadata"]["name"] != m.target_pod:
+            _delete_pod(r, pod["metadata"]["name"])
+    if m is None or m.result:
+        return
+    if m.cancelled:
+        rollback(r, m, v.REASON_MIGRATION_ABORTED, "The migration was cancelled.")
+    elif r.pod is None or (r.pod.get("status") or {}).get("phase") in (v.POD_SUCCEEDED, v.POD_FAILED):
+        rollback(r, m, v.MIGRATION_FAILED, "The virtual machine is not running.")
+
+
+def rollback(r: Reconcile, m: Migration, reason: str, message: str) -> None:
+    if m.target_pod:
+        _delete_pod(r, m.target_pod)
+    if m.state == v.SOURCE_SUSPENDED:
+        try:
+            r.fleet.hypervisor(m.source_node).resume(_domain(r))
+        except Exception as exc:  # noqa: BLE001 - a domain already gone needs no resume
+            log.warning("resume %s on %s: %s", _domain(r), m.source_node, exc)
+    r.migrations.release(m)
+    m.result, m.failure_reason, m.message, m.ended = v.MIGRATION_FAILED, reason, message, r.now
+    if r.status.get("migrationState") and not r.status["migrationState"].get("result"):
+        r.status["migrationState"] = {**r.status["migrationState"], "endTimestamp": r.now, "result": v.MIGRATION_FAILED}
+    r.service.record_event(r.vm, "Warning", "MigrationFailed", f"The migration of the virtual machine failed: {message}", "virtualization-controller")
+    if m.cancelled:
+        r.migrations.by_vm.pop(r.key, None)
+
+
+def drive(r: Reconcile) -> bool:
+    """Advance the VM's live migration; True when it set the VM's running status itself (False: no live migration,
+    or it just ended unsuccessfully — the caller reports the VM as usual)."""
+    m = r.migrations.by_vm.get(r.key)
+    if m is None or m.result or r.pod is None:
+        return False
+    now = r.clock.time()
+    if m.state == v.MIGRATION_PENDING:
+        m.source_node, m.source_pod, m.started = r.pod["spec"].get("nodeName") or "", r.pod["metadata"]["name"], r.now
+        m.prepare_since = now
+        m.enter(v.TARGET_SCHEDULING, now)
+    if m.state in (v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE) and not _schedule_target(r, m, now):
+        r.running()
+        r.after(RETRY)
+        return True
+    if m.state != v.SOURCE_SUSPENDED:
+        target = r.find(PODS, r.ns, m.target_pod)
+        if target is None or target["metadata"].get("deletionTimestamp"):
+            rollback(r, m, v.MIGRATION_FAILED, f"The target pod {m.target_pod} on {m.target_node} was deleted.")
+            return False
+    if m.state == v.TARGET_PREPARING:
+        left = PREPARE - (now - m.since)
+        if left > 0:
+            return _migrating(r, m, left)
+        m.enter(v.WAITING_FOR_SYNC_SLOT, now)
+    if m.state == v.WAITING_FOR_SYNC_SLOT:
+        if not r.migrations.take_slots(m):
+            return _migrating(r, m, SLOT_RETRY)
+        memory = (r.spec.get("memory") or {}).get("size")
+        m.sync_start, m.sync_seconds, m.completion_timeout = now, sync_seconds(memory), completion_timeout(memory)
+        m.enter(v.SYNCING, now)
+    if m.state == v.SYNCING:
+        elapsed = now - m.sync_start
+        if m.sync_seconds > m.completion_timeout and elapsed >= m.completion_timeout:
+            rollback(r, m, v.REASON_MIGRATION_ABORTED, f"The migration did not complete within {m.completion_timeout:.0f} s (800 s per GiB).")
+            return False
+        left = min(m.sync_seconds, m.completion_timeout) - elapsed
+        if left > 0:
+            return _migrating(r, m, left)
+        r.fleet.hypervisor(m.source_node).suspend(_domain(r))
+        m.enter(v.SOURCE_SUSPENDED, now)
+    if m.state == v.SOURCE_SUSPENDED:
+        left = SWITCH - (now - m.since)
+        if left > 0:
+            return _migrating(r, m, left)
+        _switch(r, m, now)
+    return True
+
+
+def _schedule_target(r: Reconcile, m: Migration, now: float) -> bool:
+    if r.vmclass is None:
+        m.enter(v.TARGET_UNSCHEDULABLE, now, "The VirtualMachineClass of the virtual machine was not found.")
+        return False
+    body = r.pod_body(None)
+    annotations = body["metadata"]["annotations"]
+    applied = (r.pod["metadata"].get("annotations") or {}).get(v.VM_APPLIED_SPEC_ANNOTATION)
+    if applied:
+        annotations[v.VM_APPLIED_SPEC_ANNOTATION] = applied  # the target runs what the source runs
+    annotations[v.VM_MIGRATION_TARGET_ANNOTATION] = m.vmop
+    available = set((r.vmclass.get("status") or {}).get("availableNodes") or [])
+    from .vm import VOLUME_CONFLICT, pinned_disks, unreachable_disks
+
+    pinned = pinned_disks(r.store, r.ns, r.spec.get("blockDeviceRefs") or [])
+    spec = r.domain_spec()
+    source_cpu = _node_cpu(r, m.source_node)
+
+    def target_filter(node: Any) -> str | None:
+        if node.name == m.source_node:
+            return SOURCE_NODE_REASON
+        if node.name not in available:
+            return CLASS_REASON
+        if any(node.labels.get(k) != val for k, val in m.node_selector.items()):
+            return SELECTOR_REASON
+        if unreachable_disks(node, pinned):
+            return VOLUME_CONFLICT
+        node_cpu = _node_cpu(r, node.name)
+        if node_cpu is None or source_cpu is None:
+            return NO_HYPERVISOR_REASON
+        return CPU_REASON if cpu_refusal(spec, node_cpu, source_cpu) else None
+
+    decision = schedule(pod_request_from_pod(body), r.node_states.all(), target_filter)
+    if decision.node is None:
+        m.enter(v.TARGET_UNSCHEDULABLE, now, f"The target pod cannot be scheduled: {decision.message}")
+        return False
+    body["spec"]["nodeName"] = decision.node
+    pod = r.service.create(r.rt(PODS), r.ns, body, r.opts(PODS)).obj
+    r.service.update(r.rt(PODS), r.ns, pod["metadata"]["name"], {**pod, "status": r.pod_status(decision.node)}, r.opts(PODS, "status"))
+    m.target_node, m.target_pod = decision.node, pod["metadata"]["name"]
+    m.enter(v.TARGET_PREPARING, now)
+    r.status["migrationState"] = {
+        "startTimestamp": m.started,
+        "source": {"node": m.source_node, "pod": m.source_pod},
+        "target": {"node": m.target_node, "pod": m.target_pod},
+        "result": "",
+    }
+    return True
+
+
+def _migrating(r: Reconcile, m: Migration, requeue: float) -> bool:
+    """The VM's status while its memory moves: phase Migrating on the source node, both pods listed."""
+    r.status["nodeName"] = m.source_node
+    r.status["virtualMachinePods"] = [{"name": m.source_pod, "active": True}, {"name": m.target_pod, "active": False}]
+    r.set_phase(v.VM_MIGRATING)
+    r.cond(v.COND_RUNNING, "True", v.REASON_RUNNING)
+    r.after(requeue)
+    return True
+
+
+def _switch(r: Reconcile, m: Migration, now: float) -> None:
+    """The domain leaves the source node's libvirt and is started on the target's; the target pod becomes the VM's."""
+    name = _domain(r)
+    source, target = r.fleet.hypervisor(m.source_node), r.fleet.hypervisor(m.target_node)
+    xml = source.connection.lookupByName(name).XMLDesc(0)
+    source.undefine(name)  # never on both: gone here before it is defined there
+    target.define(xml)
+    target.start(name)
+    r.domains[r.key] = m.target_node
+    m.enter(v.TARGET_RESUMED, now)
+    target_pod = r.find(PODS, r.ns, m.target_pod)
+    assert target_pod is not None
+    annotations = {k: val for k, val in (target_pod["metadata"].get("annotations") or {}).items() if k != v.VM_MIGRATION_TARGET_ANNOTATION}
+    new_pod = r.service.update(
+        r.rt(PODS), r.ns, m.target_pod, {**target_pod, "metadata": {**target_pod["metadata"], "annotations": annotations}}, r.opts(PODS)
+    ).obj
+    old = r.pod
+    assert old is not None
+    terminated = {"exitCode": 0, "reason": "Completed", "finishedAt": r.now}
+    status = {
+        **(old.get("status") or {}),
+        "phase": v.POD_SUCCEEDED,
+        "containerStatuses": [{**c, "ready": False, "state": {"terminated": terminated}} for c in (old.get("status") or {}).get("containerStatuses") or []],
+    }
+    r.service.update(r.rt(PODS), r.ns, m.source_pod, {**old, "status": status}, r.opts(PODS, "status"))
+    _delete_pod(r, m.source_pod)
+    r.pod = new_pod
+    r.migrations.release(m)
+    m.result, m.ended = v.MIGRATION_SUCCEEDED, r.now
+    r.status["migrationState"] = {**(r.status.get("migrationState") or {}), "endTimestamp": r.now, "result": v.MIGRATION_SUCCEEDED}
+    r.status["nodeName"] = m.target_node
+    r.status["virtualMachinePods"] = [{"name": m.target_pod, "active": True}]
+    r.set_phase(v.VM_RUNNING)
+    r.cond(v.COND_RUNNING, "True", v.REASON_RUNNING)
+    r.service.record_event(
+        r.vm, "Normal", "MigrationSucceeded", f"The virtual machine migrated from {m.source_node} to {m.target_node}.", "virtualization-controller"
+    )
+
+
+def conditions(r: Reconcile) -> None:
+    """Migrating (InProgress while a migration runs; ReadyToMigrate / Pending while an Evict or Migrate waits for one;
+    absent otherwise) and EvictionRequired (the running pod's node was asked to be evacuated, §7.1)."""
+    m = r.migrations.by_vm.get(r.key)
+    if m is not None and not m.result and not m.cancelled:
+        r.cond(v.COND_MIGRATING, "True", v.REASON_MIGRATING_IN_PROGRESS, f"{m.state}: {m.message}")
+    elif any(op["spec"].get("type") in (v.VMOP_MIGRATE, v.VMOP_EVICT) for op in _unfinished_ops(r)):
+        migratable = cond.get(r.conds, v.COND_MIGRATABLE) or {}
+        if r.status.get("phase") == v.VM_RUNNING and migratable.get("status") == "True":
+            r.cond(v.COND_MIGRATING, "False", v.REASON_READY_TO_MIGRATE, "The virtual machine is ready to migrate.")
+        else:
+            why = migratable.get("message") if migratable.get("status") == "False" else f"the virtual machine is {r.status.get('phase') or v.VM_PENDING}"
+            r.cond(v.COND_MIGRATING, "False", v.REASON_MIGRATING_PENDING, f"The virtual machine cannot migrate now: {why}")
+    else:
+        cond.remove(r.conds, v.COND_MIGRATING)
+    node = (r.pod or {}).get("spec", {}).get("nodeName")
+    asked = ((r.pod or {}).get("metadata", {}).get("annotations") or {}).get(v.VM_EVACUATION_NODE_ANNOTATION)
+    if node and asked == node:
+        r.cond(v.COND_EVICTION_REQUIRED, "True", v.REASON_EVICTION_REQUIRED, f"The node {node} is being drained: the virtual machine must move.")
+    else:
+        cond.remove(r.conds, v.COND_EVICTION_REQUIRED)
+
+
+def _unfinished_ops(r: Reconcile) -> list[dict[str, Any]]:
+    from ..webhooks import vmop as vmop_hooks
+
+    return [e.obj for e in r.store.by_index(VMOPS, vmop_hooks.UNFINISHED, f"{r.ns}/{r.name}")]
+
+
+def evacuation_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """The pod without its evacuation request (a copy)."""
+    out = copy.deepcopy(pod)
+    (out["metadata"].get("annotations") or {}).pop(v.VM_EVACUATION_NODE_ANNOTATION, None)
+    return out

@@ -1,0 +1,300 @@
+"""Live migration against the simulator as a subprocess (BEHAVIOUR.md §6.5, §7.2–7.4): Evict and Migrate operations
+move a running VM to another node — watched with `kubectl get vm -w` — with migrationState, progress and the libvirt
+domain on one node's connection at a time; cancellation by deleting the operation; the force × liveMigrationPolicy
+matrix; disks that pin a VM; one inbound and one outbound migration per node; CPU compatibility per class type on a
+mixed Intel/AMD cluster, decided with libvirt's CPU map."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+import yaml
+
+from ..image_sources import FileServer, iso_image
+from ..simulator_process import BIN, Simulator
+from . import test_vms
+from .conftest import TOPOLOGIES
+from .test_vms import apply, condition, domains, get, phase, running, vm_body, vmop, wait
+
+env, images = test_vms.env, test_vms.images  # the fixtures of test_vms.py
+
+
+@pytest.fixture
+def ns(cluster):
+    """A namespace whose VMs are deleted afterwards (the session's cluster has memory for a few large VMs only)."""
+    name = "mig-" + uuid.uuid4().hex[:8]
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "vm", "--all", "-n", name, "--wait=false", check=False)
+
+
+G = "virtualization.deckhouse.io/v1alpha2"
+TARGET_ANNOTATION = "vm.dvp-sim.deckhouse.io/migration-target"
+
+
+def op_done(cluster, ns, name, timeout=60.0):
+    return wait(lambda: get(cluster, "vmop", name, ns), lambda o: phase(o) in ("Completed", "Failed", "Superseded"), timeout)
+
+
+def pods_of(cluster, ns, vm):
+    out = cluster.kubectl("get", "pods", "-n", ns, "-l", f"vm.kubevirt.internal.virtualization.deckhouse.io/name={vm}", "-o", "json").stdout
+    return json.loads(out)["items"]
+
+
+def advance(cluster, seconds):
+    """`dvp-sim clock advance`, as an operator steps the clock."""
+    env_ = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+    subprocess.run([str(BIN / "dvp-sim"), "clock", "advance", str(seconds), "--kubeconfig", str(cluster.kubeconfig)], check=True, env=env_, capture_output=True)
+
+
+class Watch:
+    """`kubectl get vm <name> -w` printing PHASE and NODE, read in the background."""
+
+    def __init__(self, cluster, ns, name):
+        env_ = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+        self.proc = subprocess.Popen(
+            [str(BIN / "kubectl"), "get", "vm", name, "-n", ns, "-w", "-o", "custom-columns=PHASE:.status.phase,NODE:.status.nodeName", "--no-headers"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env_,
+        )
+        self.rows: list[tuple[str, str]] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            parts = line.split()
+            if len(parts) == 2:
+                self.rows.append((parts[0], parts[1]))
+
+    def stop(self):
+        time.sleep(0.5)
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.thread.join(5)
+        return [r for i, r in enumerate(self.rows) if i == 0 or r != self.rows[i - 1]]
+
+
+def sample_domains(cluster, domain, source, target, stop):
+    """Each sample reads the target node first, then the source: a domain seen on both would have been on the target
+    before it was (still) on the source — never allowed."""
+    samples = []
+    while not stop.is_set():
+        on_target = domain in domains(cluster, target)
+        on_source = domain in domains(cluster, source)
+        samples.append((on_source, on_target))
+    return samples
+
+
+def test_evict_moves_a_running_vm_watched_and_its_domain_is_on_one_node_at_a_time(cluster, env, ns):
+    apply(cluster, ns, vm_body("linux-vm", env["iso"], memory="32Gi"))  # 32 GiB at 640 MiB/s: 51 simulated seconds
+    vm = running(cluster, ns, "linux-vm")
+    source, first_pod = vm["status"]["nodeName"], vm["status"]["virtualMachinePods"][0]["name"]
+    assert condition(vm, "Migratable")["status"] == "True"
+    watch = Watch(cluster, ns, "linux-vm")
+    time.sleep(1.0)
+    name, _ = vmop(cluster, ns, "linux-vm", "Evict")
+    op = wait(lambda: get(cluster, "vmop", name, ns), lambda o: condition(o, "Completed") and condition(o, "Completed")["reason"] == "Syncing")
+    assert phase(op) == "InProgress" and 10 <= int(op["status"]["progress"].rstrip("%")) <= 90
+    assert "virtualization.deckhouse.io/vmop-cleanup" in op["metadata"]["finalizers"] and condition(op, "SignalSent")["status"] == "True"
+    vm = get(cluster, "vm", "linux-vm", ns)
+    assert phase(vm) == "Migrating" and condition(vm, "Migrating")["status"] == "True" and condition(vm, "Migrating")["reason"] == "InProgress"
+    target = vm["status"]["migrationState"]["target"]["node"]
+    assert target != source and vm["status"]["migrationState"]["source"] == {"node": source, "pod": first_pod}
+    pods = pods_of(cluster, ns, "linux-vm")
+    assert len(pods) == 2 and {p["spec"]["nodeName"] for p in pods} == {source, target}
+    stop = threading.Event()
+    result: list = []
+    sampler = threading.Thread(target=lambda: result.extend(sample_domains(cluster, f"{ns}_linux-vm", source, target, stop)))
+    sampler.start()
+    done = op_done(cluster, ns, name)
+    stop.set()
+    sampler.join()
+    rows = watch.stop()
+
+    assert phase(done) == "Completed" and done["status"]["progress"] == "100%" and condition(done, "Completed")["reason"] == "Completed"
+    vm = running(cluster, ns, "linux-vm")
+    state = vm["status"]["migrationState"]
+    assert vm["status"]["nodeName"] == target and state["result"] == "Succeeded" and state["startTimestamp"] <= state["endTimestamp"]
+    assert state["target"]["pod"] == vm["status"]["virtualMachinePods"][0]["name"] != first_pod
+    assert condition(vm, "Migrating") is None
+    # the watch: Running on the source → Migrating → Running on the target
+    assert ("Running", source) in rows and ("Migrating", source) in rows and rows[-1] == ("Running", target)
+    assert rows.index(("Running", source)) < rows.index(("Migrating", source)) < rows.index(("Running", target))
+    # the domain: never on both nodes; seen on the source and then on the target alone
+    assert result and not any(s and t for s, t in result)
+    assert result[0] == (True, False)  # sampling began while the memory was moving
+    assert domains(cluster, target)[f"{ns}_linux-vm"] == "Running" and f"{ns}_linux-vm" not in domains(cluster, source)
+    # the old pod completed and is gone; the new one is the VM's
+    assert get(cluster, "pod", first_pod, ns) == {}
+    assert [p["spec"]["nodeName"] for p in pods_of(cluster, ns, "linux-vm")] == [target]
+
+
+def test_deleting_the_operation_while_in_progress_cancels_and_the_vm_stays(cluster, env, ns):
+    apply(cluster, ns, vm_body("stay", env["iso"], memory="24Gi"))
+    vm = running(cluster, ns, "stay")
+    source = vm["status"]["nodeName"]
+    name, _ = vmop(cluster, ns, "stay", "Evict")
+    wait(lambda: get(cluster, "vmop", name, ns), lambda o: condition(o, "Completed") and condition(o, "Completed")["reason"] == "Syncing")
+    cluster.kubectl("delete", "vmop", name, "-n", ns)  # waits until the finalizer is released
+    assert get(cluster, "vmop", name, ns) == {}
+    vm = running(cluster, ns, "stay")
+    assert vm["status"]["nodeName"] == source and vm["status"]["migrationState"]["result"] == "Failed"
+    assert condition(vm, "Migrating") is None
+    pods = wait(lambda: pods_of(cluster, ns, "stay"), lambda p: len(p) == 1)
+    assert pods[0]["spec"]["nodeName"] == source and TARGET_ANNOTATION not in (pods[0]["metadata"].get("annotations") or {})
+    assert domains(cluster, source)[f"{ns}_stay"] == "Running"
+
+
+def test_migrate_with_a_node_selector_lands_there(cluster, env, ns):
+    apply(cluster, ns, vm_body("aim", env["iso"]))
+    source = running(cluster, ns, "aim")["status"]["nodeName"]
+    goal = next(n for n in ("green-1", "green-0", "blue-1", "blue-0") if n != source)
+    name, _ = vmop(cluster, ns, "aim", "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": goal}})
+    assert phase(op_done(cluster, ns, name)) == "Completed"
+    vm = running(cluster, ns, "aim")
+    assert vm["status"]["nodeName"] == goal and vm["status"]["migrationState"]["target"]["node"] == goal
+    assert f"{ns}_aim" in domains(cluster, goal) and f"{ns}_aim" not in domains(cluster, source)
+
+
+@pytest.mark.parametrize(
+    ("policy", "force", "outcome"),
+    [
+        ("AlwaysSafe", True, "NotApplicableForLiveMigrationPolicy"),
+        ("AlwaysSafe", False, "Completed"),
+        ("PreferSafe", True, "Completed"),
+        ("AlwaysForced", False, "NotApplicableForLiveMigrationPolicy"),
+        ("AlwaysForced", None, "Completed"),
+        ("PreferForced", True, "Completed"),
+    ],
+)
+def test_force_and_live_migration_policy(cluster, env, ns, policy, force, outcome):
+    apply(cluster, ns, vm_body("lm", env["iso"], liveMigrationPolicy=policy))
+    source = running(cluster, ns, "lm")["status"]["nodeName"]
+    name, _ = vmop(cluster, ns, "lm", "Evict", force=force)
+    op = op_done(cluster, ns, name)
+    if outcome == "Completed":
+        assert phase(op) == "Completed" and running(cluster, ns, "lm")["status"]["nodeName"] != source
+    else:
+        assert phase(op) == "Failed" and condition(op, "Completed")["reason"] == outcome and policy in condition(op, "Completed")["message"]
+        assert running(cluster, ns, "lm")["status"]["nodeName"] == source and "migrationState" not in get(cluster, "vm", "lm", ns)["status"]
+
+
+def test_a_rwo_disk_makes_the_vm_not_migratable(cluster, env, ns):
+    apply(
+        cluster,
+        ns,
+        {
+            "apiVersion": G,
+            "kind": "VirtualDisk",
+            "metadata": {"name": "local"},
+            "spec": {"persistentVolumeClaim": {"size": "1Gi", "storageClassName": "local-thin"}},
+        },
+    )
+    apply(
+        cluster,
+        ns,
+        vm_body("pinned", env["iso"], blockDeviceRefs=[{"kind": "ClusterVirtualImage", "name": env["iso"]}, {"kind": "VirtualDisk", "name": "local"}]),
+    )
+    vm = running(cluster, ns, "pinned", 60)
+    migratable = condition(vm, "Migratable")
+    assert (migratable["status"], migratable["reason"]) == ("False", "VirtualMachineDisksNotMigratable") and "local" in migratable["message"]
+    name, _ = vmop(cluster, ns, "pinned", "Evict")
+    op = op_done(cluster, ns, name)
+    assert phase(op) == "Failed" and "not migratable" in condition(op, "Completed")["message"]
+    assert running(cluster, ns, "pinned")["status"]["nodeName"] == vm["status"]["nodeName"]
+
+
+def test_one_inbound_and_one_outbound_migration_per_node(cluster, env, ns):
+    for name in ("in-a", "in-b"):
+        apply(cluster, ns, vm_body(name, env["iso"], memory="16Gi"))
+    sources = {name: running(cluster, ns, name)["status"]["nodeName"] for name in ("in-a", "in-b")}
+    goal = next(n for n in ("green-1", "green-0", "blue-1", "blue-0") if n not in sources.values())
+    ops = [vmop(cluster, ns, name, "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": goal}})[0] for name in ("in-a", "in-b")]
+
+    def reasons():
+        return sorted((condition(o, "Completed") or {}).get("reason", "") + "/" + (phase(o) or "") for o in (get(cluster, "vmop", n, ns) for n in ops))
+
+    # both target the same node: one transfers while the other waits for the inbound slot (Pending)
+    seen = wait(reasons, lambda r: r == ["Syncing/InProgress", "WaitingForSyncSlot/Pending"], 60, 0.05)
+    assert seen
+    for name in ops:
+        assert phase(op_done(cluster, ns, name)) == "Completed"
+    assert {running(cluster, ns, n)["status"]["nodeName"] for n in ("in-a", "in-b")} == {goal}
+    # both leave the same node: one outbound transfer at a time
+    ops = [vmop(cluster, ns, name, "Evict")[0] for name in ("in-a", "in-b")]
+    wait(reasons, lambda r: r == ["Syncing/InProgress", "WaitingForSyncSlot/Pending"], 60, 0.05)
+    for name in ops:
+        assert phase(op_done(cluster, ns, name)) == "Completed"
+    assert goal not in {running(cluster, ns, n)["status"]["nodeName"] for n in ("in-a", "in-b")}
+
+
+# -- CPU compatibility on a mixed Intel/AMD cluster (§7.3) ----------------------------------------------------------
+MC = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
+      "spec": {"enabled": True, "version": 1, "settings": {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}},
+                                                           "virtualMachineCIDRs": ["10.66.30.0/24"]}}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mixed")
+    sim = Simulator.start(tmp / "state", "--topology", str(TOPOLOGIES / "mixed-intel-amd.yaml"), time_scale=20.0)
+    root = tmp / "images"
+    root.mkdir()
+    iso_image(root / "boot.iso")
+    server = FileServer(root)
+    sim.kubectl("apply", "-f", "-", input=json.dumps(MC))
+    sim.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": G, "kind": "ClusterVirtualImage", "metadata": {"name": "boot"},
+                                                       "spec": {"dataSource": {"type": "HTTP", "http": {"url": server.url("boot.iso")}}}}))  # fmt: skip
+    for cls, kind in (("host", "Host"), ("passthrough", "HostPassthrough")):
+        sim.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=yaml.safe_dump({"apiVersion": G, "kind": "VirtualMachineClass", "metadata": {"name": cls}, "spec": {"cpu": {"type": kind}}}),
+        )
+    wait(lambda: get(sim, "cvi", "boot"), lambda o: phase(o) == "Ready", 60)
+    sim.kubectl("create", "namespace", "mixed")
+    yield sim
+    server.stop()
+    assert sim.stop() == 0
+
+
+def prefer(node):
+    return {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "preference": {"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}]}}]}}  # fmt: skip
+
+
+def test_a_host_class_vm_does_not_move_from_amd_to_intel(mixed):
+    name = "host-" + uuid.uuid4().hex[:5]
+    apply(mixed, "mixed", vm_body(name, "boot", virtualMachineClassName="host", affinity=prefer("amd-0")))
+    assert running(mixed, "mixed", name)["status"]["nodeName"] == "amd-0"
+    op, _ = vmop(mixed, "mixed", name, "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": "intel-1"}})
+    seen = wait(lambda: get(mixed, "vmop", op, "mixed"), lambda o: (condition(o, "Completed") or {}).get("reason") == "TargetUnschedulable")
+    message = condition(seen, "Completed")["message"]
+    assert "1 node(s) had a CPU the virtual machine's CPU cannot migrate to" in message and phase(seen) == "InProgress"
+    vm = get(mixed, "vm", name, "mixed")
+    assert phase(vm) == "Running" and vm["status"]["nodeName"] == "amd-0" and len(pods_of(mixed, "mixed", name)) == 1
+    advance(mixed, 301)  # stuck preparing the target for 5 minutes: the operation fails
+    failed = op_done(mixed, "mixed", op)
+    assert phase(failed) == "Failed" and "Timed out preparing" in condition(failed, "Completed")["message"]
+    assert running(mixed, "mixed", name)["status"]["nodeName"] == "amd-0"
+
+
+def test_a_host_passthrough_vm_without_an_identical_cpu_elsewhere_cannot_move(mixed):
+    name = "pt-" + uuid.uuid4().hex[:5]
+    apply(mixed, "mixed", vm_body(name, "boot", virtualMachineClassName="passthrough", affinity=prefer("intel-0")))
+    assert running(mixed, "mixed", name)["status"]["nodeName"] == "intel-0"
+    op, _ = vmop(mixed, "mixed", name, "Evict")
+    seen = wait(lambda: get(mixed, "vmop", op, "mixed"), lambda o: (condition(o, "Completed") or {}).get("reason") == "TargetUnschedulable")
+    assert "3 node(s) had a CPU the virtual machine's CPU cannot migrate to" in condition(seen, "Completed")["message"]
+    advance(mixed, 301)
+    assert phase(op_done(mixed, "mixed", op)) == "Failed"
+    assert running(mixed, "mixed", name)["status"]["nodeName"] == "intel-0"

@@ -1,0 +1,120 @@
+"""vm_operation through ansible-playbook → HTTPS → the simulator with the admin guide's nodes: the admin guide's Evict
+of linux-vm (Running → Migrating → Running on another node), an abort by deletion while the migration runs, the
+refusals made before anything is written, explicit idempotence and check mode."""
+
+import json
+import uuid
+
+import pytest
+
+from ..ansible_runner import run_playbook
+from ..image_sources import FileServer, MiB, qemu_image
+from .test_module_vm import CLASS, GUIDE_POLICIES, IMAGE, ensure_cidrs, get_vm, linux_vm, make_disk
+
+
+@pytest.fixture(scope="module")
+def guide(cluster, tmp_path_factory):
+    """test_module_vm's set-up (CIDRs, the guide's class, a bootable image, a namespace), reusing the image when an
+    earlier module of the session made it (its URL was another test server's)."""
+    server = None
+    tasks = [{"name": "class", "deckhouse.virtualization.vm_class": {"name": CLASS, "cpu": {"type": "Discovery", "discovery": {}}, "sizing_policies": GUIDE_POLICIES}}]
+    if cluster.kubectl("get", "cvi", IMAGE, check=False).returncode != 0:
+        root = tmp_path_factory.mktemp("vmop-images")
+        qemu_image(root / "linux.qcow2", "qcow2", 64 * MiB, b"a bootable disk")
+        server = FileServer(root)
+        tasks.append({"name": "image", "deckhouse.virtualization.cluster_virtual_image": {"name": IMAGE, "data_source": {"type": "HTTP", "http": {"url": server.url("linux.qcow2")}}}})
+    cidrs = ensure_cidrs(cluster)
+    namespace = "vm-" + uuid.uuid4().hex[:6]
+    cluster.kubectl("create", "namespace", namespace)
+    setup = run_playbook(tmp_path_factory.mktemp("vmop-setup"), cluster.kubeconfig, tasks)
+    assert setup.returncode == 0, setup.stdout[-4000:]
+    yield {"namespace": namespace, "cidrs": cidrs}
+    if server is not None:
+        server.stop()
+
+OP = "deckhouse.virtualization.vm_operation"
+
+
+def op(ns, vm, type_, **kw):
+    return {OP: {"namespace": ns, "virtual_machine_name": vm, "type": type_, "wait_timeout": 120, **kw}}
+
+
+def vmops(cluster, ns, vm):
+    items = json.loads(cluster.kubectl("get", "vmop", "-n", ns, "-o", "json").stdout)["items"]
+    return [o for o in items if o["spec"]["virtualMachineName"] == vm]
+
+
+def test_evict_moves_linux_vm_with_refusals_idempotence_and_check_mode(cluster, guide, tmp_path):
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "evict-root")
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "vm", **linux_vm("evict-vm", ns, disk, state="running", live_migration_policy="AlwaysSafe")},
+            {"name": "evict (check)", **op(ns, "evict-vm", "Evict"), "check_mode": True},
+            {"name": "evict", **op(ns, "evict-vm", "Evict"), "register": "evict"},
+            {"name": "start a running VM", **op(ns, "evict-vm", "Start"), "ignore_errors": True},
+            {"name": "forced evict of AlwaysSafe", **op(ns, "evict-vm", "Evict", force=True), "ignore_errors": True},
+            {"name": "start unless done", **op(ns, "evict-vm", "Start", unless_done=True)},
+            {"name": "evict unless done", **op(ns, "evict-vm", "Evict", unless_done=True), "ignore_errors": True},
+            {"name": "migrate back", **op(ns, "evict-vm", "Migrate", migrate={"node_selector": {"kubernetes.io/hostname": "{{ evict.node_before }}"}},
+                                          unless_done=True)},  # fmt: skip
+            {"name": "migrate back again", **op(ns, "evict-vm", "Migrate", migrate={"node_selector": {"kubernetes.io/hostname": "{{ evict.node_before }}"}},
+                                                unless_done=True)},  # fmt: skip
+            {"name": "migrate nowhere", **op(ns, "evict-vm", "Migrate", migrate={"node_selector": {"kubernetes.io/hostname": "master-0"}}),
+             "ignore_errors": True},  # fmt: skip
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-6000:]
+    before = run["vm"]["vm"]["node"]
+    check = run["evict (check)"]
+    assert check["changed"] and check["node_before"] == before and check["node_after"] not in (None, before), check
+    assert "Evict" in check["would"] and check["preflight"]["target"] == check["node_after"]
+    evict = run["evict"]
+    assert evict["changed"] and evict["operation"]["phase"] == "Completed" and evict["operation"]["name"].startswith("evict-evict-vm-")
+    assert evict["node_before"] == before and evict["node_after"] not in (None, before) and evict["vm_phase_after"] == "Running"
+    assert evict["migration_duration"] is not None and evict["migration_duration"] > 0 and evict["migration"]["result"] == "Succeeded"
+    assert any(c["type"] == "Completed" and c["status"] == "True" for c in evict["operation"]["conditions"])
+    refused = run["start a running VM"]
+    assert refused["failed"] and "type: the operation Start is not applicable for a VirtualMachine in the phase Running" in refused["msg"]
+    forced = run["forced evict of AlwaysSafe"]
+    assert forced["failed"] and forced["msg"].startswith("force: ") and "AlwaysSafe" in forced["msg"]
+    assert run["start unless done"]["changed"] is False and "already Running" in run["start unless done"]["skipped_reason"]
+    assert run["evict unless done"]["failed"] and "unless_done" in run["evict unless done"]["msg"]
+    back = run["migrate back"]
+    assert back["changed"] and back["node_after"] == before and back["operation"]["phase"] == "Completed"
+    assert run["migrate back again"]["changed"] is False, "unless_done: already on a node matching the selector"
+    nowhere = run["migrate nowhere"]
+    assert nowhere["failed"] and "no node can take it" in nowhere["msg"] and "evict-vm" in nowhere["msg"], nowhere["msg"]
+    types = sorted(o["spec"]["type"] for o in vmops(cluster, ns, "evict-vm"))
+    assert types == ["Evict", "Migrate"], "nothing written by the check run, the refusals or the skipped runs"
+    assert get_vm(cluster, ns, "evict-vm")["status"]["nodeName"] == before
+
+
+def test_abort_by_absent_cancels_the_migration(cluster, guide, tmp_path):
+    """A big VM (18 cores, 36Gi: about a minute of simulated transfer at 640 MiB/s) so the abort lands mid-way."""
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "abort-root")
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "vm", **linux_vm("abort-vm", ns, disk, state="running", cpu={"cores": 18, "core_fraction": "100%"}, memory={"size": "36Gi"})},
+            {"name": "evict", **op(ns, "abort-vm", "Evict", wait=False), "register": "evict"},
+            {"name": "abort", OP: {"namespace": ns, "name": "{{ evict.operation.name }}", "state": "absent", "wait_timeout": 60}},
+            {"name": "abort again", OP: {"namespace": ns, "name": "{{ evict.operation.name }}", "state": "absent"}},
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-6000:]
+    before = run["vm"]["vm"]["node"]
+    assert run["evict"]["operation"]["phase"] in (None, "Pending", "InProgress")
+    abort = run["abort"]
+    assert abort["changed"] and abort["migration_cancelled"] is True, abort
+    [entry] = abort["aborted"]
+    assert entry["was_unfinished"] and entry["node_before"] == before and entry["node_after"] == before
+    assert run["abort again"]["changed"] is False and run["abort again"]["aborted"] == []
+    vm = get_vm(cluster, ns, "abort-vm")
+    assert vm["status"]["phase"] == "Running" and vm["status"]["nodeName"] == before
+    assert vmops(cluster, ns, "abort-vm") == []
+    cluster.kubectl("delete", "vm", "-n", ns, "abort-vm", "--wait=false")
