@@ -7,8 +7,10 @@ into one clear message. The wire is plugins/module_utils/transport.py's Transpor
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlencode
@@ -16,6 +18,7 @@ from urllib.parse import urlencode
 from .errors import DVPError, StreamBroken, api_error_message
 from .kinds import POD, Kind
 from .transport import Transport, TransportErrors
+from .vocabulary import CREATE_REQUEST_ANNOTATION as CREATE_REQUEST
 from .vocabulary import EVICTION, EVICTION_SUBRESOURCE, POLICY_GROUP, POLICY_VERSION
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -24,11 +27,27 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 APPLY = "application/apply-patch+yaml"
 FIELD_MANAGER = "deckhouse.virtualization"
+UNKNOWN_OUTCOME = (500, 502, 504)  # the server may have carried the write out (429 and 503: it did not)
 
 
 def backoff_delays(attempts: int = 5, base: float = 0.2, cap: float = 5.0) -> list[float]:
     """Pauses between tries: 0.2, 0.4, 0.8, 1.6 … capped. Pure, for tests and for Retry-After free servers."""
     return [min(cap, base * 2**i) for i in range(attempts - 1)]
+
+
+def conflict_is_retriable(status: int, data: Any) -> bool:
+    """A 409 that asks the client to re-read and try again ("the object has been modified"): reason Conflict,
+    neither AlreadyExists nor a server-side apply FieldManagerConflict (those need a decision, not a retry)."""
+    if status != 409:
+        return False
+    try:
+        body = json.loads(data) if isinstance(data, (bytes, bytearray, str)) else data
+    except ValueError:
+        return False
+    if not isinstance(body, dict) or body.get("reason") != "Conflict":
+        return False
+    causes = (body.get("details") or {}).get("causes") or []
+    return not any(c.get("reason") == "FieldManagerConflict" for c in causes if isinstance(c, dict))
 
 
 def retry_pause(retry_after: str | None, backoff: float) -> float:
@@ -57,13 +76,14 @@ class DVPClient:
     def __init__(
         self,
         transport: Transport,
-        request_timeout: float = 30.0,
+        request_timeout: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.api = transport
-        self.request_timeout = request_timeout
+        # DVP_REQUEST_TIMEOUT (seconds) overrides the 30 s default per request, as kubectl's --request-timeout.
+        self.request_timeout = request_timeout or _env_seconds("DVP_REQUEST_TIMEOUT", 30.0)
         self.sleep = sleep
         self.deadline = deadline
         self.clock = clock
@@ -93,16 +113,25 @@ class DVPClient:
         timeout: float | None = None,
         stream: bool = False,
         retry: tuple[int, ...] = RETRY_STATUSES,
+        resolve: Callable[[], Any] | None = None,
     ) -> Any:
         """The decoded JSON answer (None for an empty one), or with stream=True the open transport Stream of a
         2xx answer. APIStatusError for an error status, DVPError when the server cannot be reached; both
-        after the retries that `retry` statuses (429 and 5xx unless told) and connection errors get within the budget."""
+        after the retries that `retry` statuses (429 and 5xx unless told) and connection errors get within the budget.
+        A 409 Conflict ("modified, try again") is retried for unconditional writes: merge patches and deletes.
+        `resolve` (for non-idempotent writes) is asked, before a retry that follows a try of unknown outcome and
+        on a later 409, for what that try did: an answer other than None is returned as the request's."""
         target = path + (f"?{urlencode(query)}" if query else "")
         headers = {"Accept": "application/json", "Content-Type": content_type}
         payload = body if body is None or isinstance(body, bytes) else json.dumps(body).encode()
         delays = backoff_delays()
+        unknown = False  # an earlier try may have been carried out
         for attempt in range(len(delays) + 1):
             last = attempt == len(delays)
+            if unknown and resolve is not None:
+                done = resolve()
+                if done is not None:
+                    return done
             try:
                 if stream:
                     answer: Any = self.api.stream(method, target, headers, timeout or self.request_timeout)
@@ -114,12 +143,19 @@ class DVPClient:
                 message = f"{what}: cannot reach the Kubernetes API at {self.api.display}: {exc}"
                 if last or isinstance(exc, ssl.SSLCertVerificationError) or not self._may_wait(delays[attempt]):
                     raise DVPError(message) from exc
+                unknown = unknown or method != "GET"
                 self.sleep(delays[attempt])
                 continue
             if answer.status < 300:
                 return answer if stream else (json.loads(answer.data) if answer.data else None)
             data = answer.read() if stream else answer.data
-            if answer.status in retry and not last:
+            if answer.status == 409 and unknown and resolve is not None:
+                done = resolve()
+                if done is not None:
+                    return done
+            conflict = method == "DELETE" or (method == "PATCH" and content_type == MERGE)
+            if (answer.status in retry or (conflict and conflict_is_retriable(answer.status, data))) and not last:
+                unknown = unknown or answer.status in UNKNOWN_OUTCOME
                 pause = retry_pause(answer.header("Retry-After"), delays[attempt])
                 if self._may_wait(pause):
                     self.sleep(pause)
@@ -144,8 +180,27 @@ class DVPClient:
         return self.request("GET", self.path(kind, None, namespace), f"{kind.kind} list", query)
 
     def create(self, kind: Kind, body: dict[str, Any], namespace: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+        """POST an object. It carries a CREATE_REQUEST annotation, so that a retry after a try of unknown outcome
+        returns the object that try created (by name, or among the namespace's objects for a generateName)
+        rather than creating a second one or failing with AlreadyExists."""
         what = kind.describe(body["metadata"].get("name", ""), namespace)
-        return self.request("POST", self.path(kind, None, namespace), what, _write_query(dry_run), body)
+        if dry_run:
+            return self.request("POST", self.path(kind, None, namespace), what, _write_query(dry_run), body)
+        token = uuid.uuid4().hex
+        meta = {**body["metadata"], "annotations": {**(body["metadata"].get("annotations") or {}), CREATE_REQUEST: token}}
+        body = {**body, "metadata": meta}
+
+        def resolve() -> dict[str, Any] | None:
+            if meta.get("name"):
+                candidates = [self.get(kind, meta["name"], namespace)]
+            else:
+                candidates = self.list(kind, namespace).get("items") or []
+            for obj in candidates:
+                if obj and ((obj.get("metadata") or {}).get("annotations") or {}).get(CREATE_REQUEST) == token:
+                    return obj
+            return None
+
+        return self.request("POST", self.path(kind, None, namespace), what, _write_query(dry_run), body, resolve=resolve)
 
     def patch(
         self, kind: Kind, name: str, body: Any, namespace: str | None = None, dry_run: bool = False, content_type: str = MERGE, subresource: str | None = None
@@ -215,6 +270,14 @@ class DVPClient:
             if err.status == 404:
                 return None
             raise
+
+
+def _env_seconds(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def _write_query(dry_run: bool) -> list[tuple[str, str]]:

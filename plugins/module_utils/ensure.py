@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from .client import APPLY, FIELD_MANAGER, APIStatusError, DVPClient
+from .client import APPLY, FIELD_MANAGER, APIStatusError, DVPClient, backoff_delays, conflict_is_retriable
 from .compare import differences, strip_server_fields
 from .errors import DVPError
 from .kinds import Kind
@@ -116,7 +116,20 @@ class Ensurer:
 
     def present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None = None, recreate: bool = False,
                 wait: Predicate | None = None, wait_timeout: float = 300, force_conflicts: bool = False) -> Outcome:  # fmt: skip
-        """Create or update to desired; fields other managers own are taken only with force_conflicts."""
+        """Create or update to desired; fields other managers own are taken only with force_conflicts. A 409
+        Conflict ("the object has been modified") is met by re-reading the object and deciding again, within
+        the client's budget."""
+        for pause in [*backoff_delays(), None]:
+            try:
+                return self._present(kind, desired, guard, recreate, wait, wait_timeout, force_conflicts)
+            except APIStatusError as err:
+                if pause is None or not conflict_is_retriable(err.status, err.body) or not self.client._may_wait(pause):
+                    raise
+                self.client.sleep(pause)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None, recreate: bool,
+                 wait: Predicate | None, wait_timeout: float, force_conflicts: bool) -> Outcome:  # fmt: skip
         name = desired["metadata"]["name"]
         namespace = desired["metadata"].get("namespace") if kind.namespaced else None
         actual = self.client.get(kind, name, namespace)

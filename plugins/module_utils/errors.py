@@ -30,6 +30,8 @@ def api_error_message(what: str, status: int | None, reason: str | None, body: A
     elif isinstance(body, dict):
         server = body.get("message", "")
     head = f"{what}: {reason or 'error'}" + (f" ({status})" if status else "")
+    if status == 403 and server:  # RBAC: the server's sentence names the user, verb, resource and namespace
+        return f"{head}: permission denied: {server} (grant the user a role that allows it; nothing was changed)"
     return f"{head}: {server}" if server else head
 
 

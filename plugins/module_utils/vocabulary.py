@@ -12,6 +12,9 @@ from __future__ import annotations
 
 # -- API groups and versions ---------------------------------------------------------------------------------
 DVP_GROUP = "virtualization.deckhouse.io"
+DVP_SUBRESOURCES_GROUP = "subresources." + DVP_GROUP  # the platform's aggregated API (console, VNC, add/remove volume)
+DVP_INTERNAL_GROUP = "internal." + DVP_GROUP  # the platform's internal KubeVirt kinds
+DVP_STORAGE_GROUP = "storage." + DVP_GROUP  # CDI's StorageProfiles, renamed by the platform
 DECKHOUSE_GROUP = "deckhouse.io"
 CORE_GROUP = ""
 STORAGE_GROUP = "storage.k8s.io"
@@ -335,6 +338,7 @@ VM_APPLIED_SPEC_ANNOTATION = "vm.dvp-sim.deckhouse.io/applied-configuration"
 VM_RESTART_OPERATION_ANNOTATION = "vm.dvp-sim.deckhouse.io/restart-operation"
 VM_SHUTDOWN_REQUESTED_ANNOTATION = "vm.dvp-sim.deckhouse.io/shutdown-requested-at"  # on the virt-launcher pod: graceful stop began
 GUEST_SHUTDOWN, GUEST_REBOOT, GUEST_CRASH = "shutdown", "reboot", "crash"  # admin API guest power events (simulator)
+GUEST_DIRTY_MEMORY, GUEST_DIRTY_RATE = "dirty-memory", "mibPerSecond"  # admin API: the guest's memory dirty rate (simulator)
 
 # -- node maintenance and live migration (issue 9: vm_operation, node_maintenance; BEHAVIOUR.md §6-7) ----------
 EVICTION = "Eviction"  # policy/v1, POSTed to a pod's `eviction` subresource
@@ -363,6 +367,7 @@ EVICTION_INTERCEPTOR_WEBHOOK = "virt-launcher-eviction-interceptor.kubevirt.io"
 MIGRATION_PENDING, TARGET_SCHEDULING, TARGET_UNSCHEDULABLE, TARGET_PREPARING = "MigrationPending", "TargetScheduling", "TargetUnschedulable", "TargetPreparing"
 TARGET_DISK_ERROR, WAITING_FOR_SYNC_SLOT, SYNCING = "TargetDiskError", "WaitingForSyncSlot", "Syncing"
 SOURCE_SUSPENDED, TARGET_RESUMED = "SourceSuspended", "TargetResumed"
+NOT_CONVERGING = "NotConverging"  # also the operation's Failed reason once the progress timeout fired
 MIGRATION_SUCCEEDED, MIGRATION_FAILED = "Succeeded", "Failed"
 REASON_MIGRATION_COMPLETED, REASON_MIGRATION_ABORTED = "Completed", "Aborted"
 REASON_WAITING_READY_TO_MIGRATE = "WaitingForVirtualMachineToBeReadyToMigrate"
@@ -371,3 +376,30 @@ REASON_VM_NOT_MIGRATABLE = "VirtualMachineNotMigratable"
 # the simulator's bookkeeping on virt-launcher pods: a migration's target pod (the operation), an evacuation request (the node)
 VM_MIGRATION_TARGET_ANNOTATION = "vm.dvp-sim.deckhouse.io/migration-target"
 VM_EVACUATION_NODE_ANNOTATION = "vm.dvp-sim.deckhouse.io/evacuation-node"
+# -- rebalancing: the descheduler module (issue 10; BEHAVIOUR.md §7.5) -------------------------------------------
+DESCHEDULER_MODULE = "descheduler"  # the ModuleConfig whose spec.enabled switches the descheduler on
+DESCHEDULER_COMPONENT = "sigs.k8s.io/descheduler"  # the Events' source, as the descheduler reports its evictions
+DESCHEDULED_MESSAGE = "pod evicted from {node} node by sigs.k8s.io/descheduler"
+LOW_NODE_UTILIZATION = "LowNodeUtilization"
+REMOVE_PODS_VIOLATING_INTER_POD_ANTI_AFFINITY = "RemovePodsViolatingInterPodAntiAffinity"
+REMOVE_PODS_VIOLATING_NODE_AFFINITY = "RemovePodsViolatingNodeAffinity"
+# -- fencing, ColdStandby and node fault injection (issue 10; BEHAVIOUR.md §7.6, §7.7) ---------------------------
+FENCING_ENABLED_LABEL = "node-manager.deckhouse.io/fencing-enabled"
+FENCING_MODE_LABEL = "node-manager.deckhouse.io/fencing-mode"
+FENCING_WATCHDOG, FENCING_NOTIFY = "Watchdog", "Notify"
+# maintenance annotations that suspend the watchdog (and so the fencing of the node)
+FENCING_DISABLE_ANNOTATION = "node-manager.deckhouse.io/fencing-disable"
+UPDATE_APPROVED_ANNOTATION = "update.node.deckhouse.io/approved"
+UPDATE_DISRUPTION_APPROVED_ANNOTATION = "update.node.deckhouse.io/disruption-approved"
+FENCING_SUSPEND_ANNOTATIONS = (FENCING_DISABLE_ANNOTATION, UPDATE_APPROVED_ANNOTATION, UPDATE_DISRUPTION_APPROVED_ANNOTATION)
+FENCING_TIMEOUT = 60  # seconds a fencing-enabled node's Lease may go unrenewed (spec.fencing.watchdog.timeout)
+NODE_MONITOR_GRACE = 40  # seconds before the node lifecycle controller marks a silent node's conditions Unknown
+REASON_NODE_STATUS_UNKNOWN = "NodeStatusUnknown"
+NODE_STATUS_UNKNOWN_MESSAGE = "Kubelet stopped posting node status."
+UNREACHABLE_TAINT_KEY = "node.kubernetes.io/unreachable"
+NODE_FAULT_POWER, NODE_FAULT_NETWORK, NODE_FAULT_KUBELET = "power", "network", "kubelet"  # dvp-sim node fail --mode
+
+# -- the collection's own keys -----------------------------------------------------------------------------------
+# Set on every object the collection creates with POST: a retried create whose earlier try had an unknown outcome
+# (a 5xx, a timeout, a dropped connection) finds the object that try made instead of making a second one.
+CREATE_REQUEST_ANNOTATION = "deckhouse.virtualization/create-request"

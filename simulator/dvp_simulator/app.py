@@ -10,13 +10,14 @@ from pathlib import Path
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from . import conversions, hooks
-from .api import admin, authz, cluster_ips, core_rules, pod_subresources
+from .api import access, admin, cluster_ips, core_rules, pod_subresources
 from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
 from .clock import Clock
-from .controllers import cvi, disruption, garbage_collector, namespace, vmclass, vmip, vmipl, volume_binding, volume_reclaim
+from .controllers import cvi, descheduler, disruption, garbage_collector, namespace, rbac_aggregation, vmclass, vmip, vmipl, volume_binding, volume_reclaim
 from .controllers import evacuation as evacuation_controller
+from .controllers import fencing as fencing_controller
 from .controllers import migration as migration_controller
 from .controllers import moduleconfig as moduleconfig_controller
 from .controllers import storage as storage_controllers
@@ -98,10 +99,11 @@ def build(
     api = APIServer(service, token, address)
     logs = PodLogs()
     pod_subresources.register(api, logs)
-    authz.Reviews().register(api)
+    access.install(api, service, state_dir)
     manager = Manager(service, clock)
     manager.add(namespace.controller(registry, store))
     manager.add(garbage_collector.controller(registry))
+    manager.add(rbac_aggregation.controller(store))
     manager.add(disruption.controller(service))
     ledger = storage_controllers.Ledger()
     manager.add(ledger.controller())
@@ -119,12 +121,14 @@ def build(
     manager.add(vmipl.controller(store))
     manager.add(moduleconfig_controller.controller())
     fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock, logs)
-    admin.register(api, clock, fleet, guest=lambda ns, name, action: vm_controller.guest_event(service, fleet, ns, name, action))
     migrations = migration_controller.Migrations()
+    admin.register(api, clock, fleet, guest=lambda ns, name, body: vm_controller.guest_event(service, fleet, ns, name, body, migrations))
     migrations.wake = lambda key: manager.enqueue("vm", key)
     manager.add(vm_controller.controller(store, fleet, migrations))
+    manager.add(fencing_controller.controller(store, fleet))
     manager.add(vmop_controller.controller(store, migrations))
     manager.add(evacuation_controller.controller(store))
+    manager.add(descheduler.controller(store))
     seed(service)
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
     cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))

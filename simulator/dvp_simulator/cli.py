@@ -13,6 +13,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import user_cli
+from .api import faults as api_faults
 from .app import build
 from .certs import ensure_pki, write_kubeconfig
 from .nodes.topology import TopologyError
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per real second")
     serve.add_argument("--crd-dir", type=Path, help="serve the CustomResourceDefinitions in this folder verbatim")
     serve.add_argument("--watch-window", type=int, default=10000, help="events kept per resource for watch resumption")
+    serve.add_argument("--api-faults", type=float, default=0.0, metavar="RATE", help="fault this fraction of API requests (429, 500, 503, 409, delay)")
+    serve.add_argument("--api-faults-seed", type=int, help="seed of the API fault mode's draws (deterministic faults)")
+    add_faults_parser(sub)
     serve.add_argument("--log-level", default="WARNING")
     clock = sub.add_parser("clock", help="read or step a running simulator's clock (its admin API)")
     clock_sub = clock.add_subparsers(dest="clock_command", required=True)
@@ -38,9 +43,27 @@ def main(argv: list[str] | None = None) -> int:
     show = clock_sub.add_parser("show", help="print the simulated clock's reading")
     for p in (advance, show):
         p.add_argument("--kubeconfig", type=Path, required=True, help="the kubeconfig `dvp-sim serve` wrote")
+    user_cli.add_parser(sub)
+    node = sub.add_parser("node", help="inject a node fault into a running simulator, or recover the node (its admin API)")
+    node_sub = node.add_subparsers(dest="node_command", required=True)
+    fail = node_sub.add_parser("fail", help="fail a node: power (agent and domains gone), network (Lease not renewed), kubelet (agent stops)")
+    fail.add_argument("name", help="the node's name")
+    fail.add_argument("--mode", required=True, choices=("power", "network", "kubelet"), help="what fails")
+    recover = node_sub.add_parser("recover", help="bring a failed or fenced node back (Lease renewed, Node re-registered)")
+    recover.add_argument("name", help="the node's name")
+    for p in (fail, recover):
+        p.add_argument("--kubeconfig", type=Path, required=True, help="the kubeconfig `dvp-sim serve` wrote")
     args = parser.parse_args(argv)
+    if args.command == "node":
+        return node_command(args)
+    if args.command == "user":
+        return user_cli.run(args)
     if args.command == "clock":
         return clock_command(args)
+    if args.command == "faults":
+        return faults_command(args)
+    if not 0 <= args.api_faults <= 1:
+        parser.error("--api-faults must be between 0 and 1")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.topology is not None and not args.topology.is_file():
         parser.error(f"--topology: no such file: {args.topology}")
@@ -65,6 +88,7 @@ async def serve_forever(args: argparse.Namespace) -> int:
     try:
         topology = load_topology(args.topology) if args.topology else None
         sim = build(state_dir, token, "127.0.0.1", args.time_scale, args.crd_dir, args.watch_window, topology)
+        api_faults.register(sim.api, args.api_faults, args.api_faults_seed)
     except (TopologyError, ValueError) as exc:
         print(f"dvp-sim: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -108,6 +132,55 @@ def clock_command(args: argparse.Namespace) -> int:
             message = client.call("GET", "clock")
     except AdminError as exc:
         print(f"dvp-sim clock: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(message, flush=True)
+    return 0
+
+
+def add_faults_parser(sub: argparse._SubParsersAction) -> None:
+    faults = sub.add_parser("faults", help="read or set a running simulator's API fault mode (its admin API)")
+    faults_sub = faults.add_subparsers(dest="faults_command", required=True)
+    put = faults_sub.add_parser("set", help="fault this fraction of API requests from now on (0 turns the mode off)")
+    put.add_argument("rate", type=float, help="fraction of requests to fault, 0..1")
+    put.add_argument("--kinds", nargs="+", choices=api_faults.KINDS, help="faults to draw from (default: all)")
+    put.add_argument("--seed", type=int, help="seed of the draws")
+    put.add_argument("--delay", type=float, help="seconds a delayed request waits (default 35: past a 30 s client timeout)")
+    show = faults_sub.add_parser("show", help="print the fault mode's settings and counts")
+    for p in (put, show):
+        p.add_argument("--kubeconfig", type=Path, required=True, help="the kubeconfig `dvp-sim serve` wrote")
+
+
+def faults_command(args: argparse.Namespace) -> int:
+    """`dvp-sim faults set|show`: one authenticated request to /simulator/v1/faults; prints the settings and counts
+    as JSON, or the error (never the token) and exits 1."""
+    from .admin_client import AdminClient, AdminError
+
+    try:
+        client = AdminClient.from_kubeconfig(args.kubeconfig)
+        if args.faults_command == "set":
+            body = {"rate": args.rate, "kinds": args.kinds, "seed": args.seed, "delay": args.delay}
+            message = client.call("POST", "faults", {k: v for k, v in body.items() if v is not None})
+        else:
+            message = client.call("GET", "faults")
+    except AdminError as exc:
+        print(f"dvp-sim faults: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(message, flush=True)
+    return 0
+
+
+def node_command(args: argparse.Namespace) -> int:
+    """`dvp-sim node fail|recover NAME`: POST /simulator/v1/nodes/<name>/fail|recover (api/admin.py)."""
+    from urllib.parse import quote
+
+    from .admin_client import AdminClient, AdminError
+
+    try:
+        client = AdminClient.from_kubeconfig(args.kubeconfig)
+        path = f"nodes/{quote(args.name, safe='')}/{args.node_command}"
+        message = client.call("POST", path, {"mode": args.mode} if args.node_command == "fail" else None)
+    except AdminError as exc:
+        print(f"dvp-sim node: {exc}", file=sys.stderr, flush=True)
         return 1
     print(message, flush=True)
     return 0

@@ -201,6 +201,14 @@ def test_class_deletion_waits_for_its_vms(cluster, name):
         cluster, f"{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {{name: {name}}}, spec: {{cpu: {{type: Host}}}}}}"
     )
     wait_status(cluster, name, lambda s: s.get("phase") == "Ready")
+    # a VM needs the module's virtualMachineCIDRs (its address); other tests of the session may have set them already
+    settings = json.loads(cluster.kubectl("get", "mc", "virtualization", "-o", "json", check=False).stdout or "{}").get("spec", {}).get("settings", {})
+    if not settings.get("virtualMachineCIDRs"):
+        apply(
+            cluster,
+            "{apiVersion: deckhouse.io/v1alpha1, kind: ModuleConfig, metadata: {name: virtualization}, spec: {enabled: true, version: 1, settings: "
+            "{dvcr: {storage: {type: PersistentVolumeClaim, persistentVolumeClaim: {size: 50G}}}, virtualMachineCIDRs: [10.66.30.0/24]}}}",
+        )
     vm = f"""
 apiVersion: virtualization.deckhouse.io/v1alpha2
 kind: VirtualMachine

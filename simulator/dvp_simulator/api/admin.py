@@ -4,10 +4,16 @@
   every timer that falls due (upload timeouts, lease renewals, requeues), in deadline order;
 - `GET /simulator/v1/clock` reads it;
 - `GET /simulator/v1/nodes/<node>` describes the node's hypervisor as libvirt sees it (its own test-driver
-  connection: URI, CPU model, cores, memory, domains);
+  connection: URI, CPU model, cores, memory, domains) and its `state` (Up, PoweredOff, NetworkPartitioned,
+  KubeletStopped, Fenced); a powered-off or fenced node has no domains;
+- `POST /simulator/v1/nodes/<node>/fail` with `{"mode": "power" | "network" | "kubelet"}` injects a node fault
+  (nodes/agent.py) and `POST /simulator/v1/nodes/<node>/recover` brings the node back: 404 for a node not in the
+  topology, 400 for a bad body or mode;
 - `POST /simulator/v1/vms/<namespace>/<name>/guest` with `{"action": "shutdown" | "reboot" | "crash"}` makes the
   guest of a running VM do that on its node's hypervisor (fault injection; the VM controller reacts per run
-  policy): 404 for a VM that does not exist, 409 for one without a running guest.
+  policy); `{"action": "dirty-memory", "mibPerSecond": N}` sets how fast the guest writes to its memory (0 by
+  default), which decides whether a live migration's pre-copy converges (controllers/migration.py): 404 for a VM
+  that does not exist, 409 for one without a running guest.
 
 Answers are Status-shaped JSON (`kind: Status`); bad input gets 400 BadRequest, an unknown path 404, a wrong
 method 405, as the API server answers its own.
@@ -23,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from ..clock import Clock
+from ..nodes.agent import NODE_FAULT_POWER
 from ..nodes.fleet import Fleet
 from ..store.store import dumps
 from .errors import APIError, bad_request
@@ -31,7 +38,7 @@ PREFIX = "/simulator/v1/"
 MAX_ADVANCE = 10 * 365 * 86400.0  # ten years: far beyond any timer, short of float trouble in timestamps
 
 
-GuestEvent = Callable[[str, str, str], str]  # (namespace, VM name, action) → message
+GuestEvent = Callable[[str, str, dict[str, Any]], str]  # (namespace, VM name, {"action": A, parameters…}) → message
 
 
 def register(server: Any, clock: Clock, fleet: Fleet, guest: GuestEvent | None = None) -> None:
@@ -57,6 +64,16 @@ class Admin:
         if len(parts) == 2 and parts[0] == "nodes":
             _method(request, "GET")
             return self._node(parts[1])
+        if len(parts) == 3 and parts[0] == "nodes" and parts[2] in ("fail", "recover"):
+            _method(request, "POST")
+            agent = self._agent(parts[1])
+            if parts[2] == "recover":
+                return _success(agent.recover())
+            mode = _mode(await request.read())
+            try:
+                return _success(agent.fail(mode))
+            except ValueError as exc:
+                raise bad_request(str(exc)) from None
         if len(parts) == 4 and parts[0] == "vms" and parts[3] == "guest" and self.guest is not None:
             _method(request, "POST")
             return _success(self.guest(parts[1], parts[2], _action(await request.read())))
@@ -65,22 +82,22 @@ class Admin:
     def _reading(self) -> str:
         return self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    def _node(self, name: str) -> web.Response:
+    def _agent(self, name: str) -> Any:
         agent = self.fleet.agents.get(name)
         if agent is None:
             raise APIError(404, f'node "{name}" is not in the topology', details={"name": name, "kind": "nodes"})
+        return agent
+
+    def _node(self, name: str) -> web.Response:
+        agent = self._agent(name)
         hv = agent.hypervisor
-        conn = hv.connection
-        model, memory_mib, cpus = conn.getInfo()[:3]
-        body = {
-            "kind": "NodeHypervisor",
-            "apiVersion": "simulator/v1",
-            "metadata": {"name": name},
-            "uri": conn.getURI(),
-            "cpu": {"model": model, "cpus": cpus},
-            "memoryMiB": memory_mib,
-            "domains": hv.domains(),
-        }
+        body = {"kind": "NodeHypervisor", "apiVersion": "simulator/v1", "metadata": {"name": name}, "state": agent.state, "uri": hv.uri}
+        if agent.fault == NODE_FAULT_POWER or agent.fenced:  # a powered-off host: nothing runs, nothing to ask
+            body |= {"cpu": {"model": None, "cpus": 0}, "memoryMiB": 0, "domains": []}
+        else:
+            conn = hv.connection
+            model, memory_mib, cpus = conn.getInfo()[:3]
+            body |= {"uri": conn.getURI(), "cpu": {"model": model, "cpus": cpus}, "memoryMiB": memory_mib, "domains": hv.domains()}
         return web.Response(body=dumps(body), content_type="application/json")
 
 
@@ -105,15 +122,30 @@ def _seconds(raw: bytes) -> float:
     return float(seconds)
 
 
-def _action(raw: bytes) -> str:
-    """`{"action": A}` with A a string (which actions exist is the guest handler's business)."""
+def _action(raw: bytes) -> dict[str, Any]:
+    """`{"action": A, …}` with A a string and any other member a finite number (which actions exist, and which
+    parameters each takes, is the guest handler's business)."""
     try:
         body = json.loads(raw or b"null", parse_constant=_reject_constant)
     except ValueError as exc:
         raise bad_request(f"the request body could not be decoded: {exc}") from exc
-    if not isinstance(body, dict) or set(body) != {"action"} or not isinstance(body["action"], str):
-        raise bad_request('the request body must be {"action": "shutdown" | "reboot" | "crash"}')
-    return body["action"]
+    if not isinstance(body, dict) or not isinstance(body.get("action"), str):
+        raise bad_request('the request body must be {"action": "shutdown" | "reboot" | "crash"} or {"action": "dirty-memory", "mibPerSecond": N}')
+    for key, value in body.items():
+        if key != "action" and (isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value))):
+            raise bad_request(f"{key}: must be a finite number, not {json.dumps(value)}")
+    return body
+
+
+def _mode(raw: bytes) -> str:
+    """`{"mode": M}` with M a string (the agent checks it is a known fault mode)."""
+    try:
+        body = json.loads(raw or b"null", parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise bad_request(f"the request body could not be decoded: {exc}") from exc
+    if not isinstance(body, dict) or set(body) != {"mode"} or not isinstance(body["mode"], str):
+        raise bad_request('the request body must be {"mode": "power" | "network" | "kubelet"}')
+    return body["mode"]
 
 
 def _reject_constant(name: str) -> Any:

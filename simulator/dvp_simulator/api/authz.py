@@ -21,8 +21,14 @@ Reviews are create-only and never stored: the response is the posted object with
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
+import json
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -36,6 +42,7 @@ AUTHORIZATION = "authorization.k8s.io"
 AUTHENTICATION = "authentication.k8s.io"
 MASTERS = "system:masters"
 AUTHENTICATED = "system:authenticated"
+REQUEST_USER = "dvp_user"  # the key under which Gate leaves the request's user on the aiohttp request
 
 
 @dataclass(frozen=True)
@@ -107,9 +114,17 @@ def masters_only_rules(user: UserInfo, namespace: str) -> tuple[list[dict[str, A
 
 
 def requester(request: web.Request) -> UserInfo:
-    """The user a request authenticated with the bearer token acts as: ADMIN, or whom ADMIN impersonates.
-    400 for impersonation headers without Impersonate-User (kube-apiserver refuses those too)."""
-    headers = request.headers
+    """The user a request acts as: the one `Gate` authenticated (and impersonation resolved) for it; without a
+    gate (pure callers), ADMIN or whom ADMIN impersonates."""
+    user = request.get(REQUEST_USER) if hasattr(request, "get") else None
+    if user is not None:
+        return user
+    return impersonated(request.headers, ADMIN)
+
+
+def impersonated(headers: Any, caller: UserInfo) -> UserInfo:
+    """The user the Impersonate-* headers name (caller when none). 400 for impersonation headers without
+    Impersonate-User (kube-apiserver refuses those too)."""
     name = headers.get("Impersonate-User", "")
     groups = headers.getall("Impersonate-Group", [])
     uid = headers.get("Impersonate-Uid", "")
@@ -120,13 +135,111 @@ def requester(request: web.Request) -> UserInfo:
     if not name:
         if groups or uid or extra:
             raise bad_request("requested impersonation of groups, uid or extra without impersonating a user")
-        return ADMIN
+        return caller
     all_groups = list(groups)
     if name.startswith("system:serviceaccount:") and name.count(":") == 3:
         all_groups += ["system:serviceaccounts", "system:serviceaccounts:" + name.split(":")[2]]
     if name != "system:anonymous" and AUTHENTICATED not in all_groups:
         all_groups.append(AUTHENTICATED)
     return UserInfo(name, tuple(all_groups), uid, extra)
+
+
+def impersonation_checks(target: UserInfo, headers: Any) -> list[Attributes]:
+    """What the caller must be allowed to `impersonate` for the headers to name `target` (impersonation filter)."""
+    name = target.username
+    if name.startswith("system:serviceaccount:") and name.count(":") == 3:
+        _, _, ns, sa = name.split(":")
+        checks = [Attributes("impersonate", "", "", "serviceaccounts", namespace=ns, name=sa)]
+    else:
+        checks = [Attributes("impersonate", "", "", "users", name=name)]
+    checks += [Attributes("impersonate", "", "", "groups", name=g) for g in headers.getall("Impersonate-Group", [])]
+    if target.uid:
+        checks.append(Attributes("impersonate", AUTHENTICATION, "", "uids", name=target.uid))
+    for key, values in target.extra.items():
+        checks += [Attributes("impersonate", AUTHENTICATION, "", "userextras", subresource=key, name=v) for v in values]
+    return checks
+
+
+class Gate:
+    """Authentication (the admin token, the users' tokens of `users.json`), impersonation and authorization of
+    every request but the public ones. Users' tokens are kept as SHA-256 digests in a 0600 file; a presented
+    token is hashed and its digest compared in constant time. `authorizer` is replaced by RBAC (api/access.py)."""
+
+    def __init__(self, admin_token: str, users_file: Path | None = None):
+        self.admin_digest = _digest(admin_token.strip())
+        self.users_file = users_file
+        self.users: dict[str, UserInfo] = {}  # digest -> user
+        self.authorizer: Authorizer = masters_only
+        self._mtime: float | None = None
+        self._load()
+
+    def _load(self) -> None:
+        if self.users_file is None or not self.users_file.exists():
+            return
+        mtime = self.users_file.stat().st_mtime
+        if mtime == self._mtime:
+            return
+        data = json.loads(self.users_file.read_text() or "{}")
+        self.users = {u["tokenSHA256"]: UserInfo(u["name"], tuple(dict.fromkeys([*u.get("groups", []), AUTHENTICATED]))) for u in data.get("users", [])}
+        self._mtime = mtime
+
+    def add_user(self, name: str, groups: list[str]) -> str:
+        """A new token for `name` (replacing any earlier one), returned once and stored only as a digest."""
+        if self.users_file is None:
+            raise APIError(409, "this simulator has no state directory for users")
+        token = secrets.token_urlsafe(32)
+        self._load()
+        kept = [
+            {"name": u.username, "groups": [g for g in u.groups if g != AUTHENTICATED], "tokenSHA256": d}
+            for d, u in self.users.items()
+            if u.username != name
+        ]
+        kept.append({"name": name, "groups": groups, "tokenSHA256": _digest(token)})
+        fd = os.open(self.users_file.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"users": kept}, f)
+        os.replace(self.users_file.with_suffix(".tmp"), self.users_file)
+        self.users_file.chmod(0o600)
+        self._mtime = None
+        self._load()
+        return token
+
+    def authenticate(self, request: web.Request) -> UserInfo | None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        digest = _digest(header[7:].strip())
+        if hmac.compare_digest(digest, self.admin_digest):
+            return ADMIN
+        self._load()
+        found = None
+        for known, user in self.users.items():  # every digest compared, in constant time each
+            if hmac.compare_digest(known, digest):
+                found = user
+        return found
+
+    def check(self, request: web.Request) -> UserInfo:
+        """401 without a known token, 403 for impersonation the caller may not do or a request its user may
+        not make; the user is remembered on the request for the review handlers."""
+        from . import rbac
+
+        caller = self.authenticate(request)
+        if caller is None:
+            raise APIError(401, "Unauthorized")
+        user = impersonated(request.headers, caller)
+        if user is not caller:
+            for attributes in impersonation_checks(user, request.headers):
+                if not self.authorizer(caller, attributes).allowed:
+                    raise rbac.forbidden(caller, attributes)
+        request[REQUEST_USER] = user
+        attributes = rbac.request_attributes(request.method, request.path, request.query)
+        if not self.authorizer(user, attributes).allowed:
+            raise rbac.forbidden(user, attributes)
+        return user
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class Reviews:

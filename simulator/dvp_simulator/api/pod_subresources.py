@@ -76,12 +76,18 @@ def evict(service: ObjectService, call: Call, body: Any) -> dict[str, Any]:
     options = eviction.get("deleteOptions") or {}
     if not isinstance(options, dict):
         raise bad_request("deleteOptions must be an object")
-    dry_run = _dry_run(call, options)
-    pod = service.get(call.rt, call.namespace, call.name)  # 404 before admission, as kube-apiserver
-    admit(service, call.rt, "eviction", eviction, call.version, dry_run)
+    return evict_pod(service, call.rt, call.namespace, call.name, eviction, call.version, _dry_run(call, options))
+
+
+def evict_pod(service: ObjectService, rt: ResourceType, namespace: str, name: str, eviction: dict[str, Any], version: str, dry_run: bool) -> dict[str, Any]:
+    """The eviction itself (also the in-cluster descheduler's path, controllers/descheduler.py): admission (the
+    eviction interceptor's 429), the pod's budget, the delete."""
+    options = eviction.get("deleteOptions") or {}
+    pod = service.get(rt, namespace, name)  # 404 before admission, as kube-apiserver
+    admit(service, rt, "eviction", eviction, version, dry_run)
     if not _ignores_budgets(pod):
         _check_budget(service, pod, dry_run)
-    service.delete(call.rt, call.namespace, call.name, options, dry_run, call.version)
+    service.delete(rt, namespace, name, options, dry_run, version)
     return SUCCESS
 
 

@@ -180,6 +180,15 @@ MESSAGES: dict[str, str] = {
     "SelfSubjectReview": "1 metadata ObjectMeta; 2 status SelfSubjectReviewStatus",
     "SelfSubjectReviewStatus": "1 userInfo UserInfo",
     "UserInfo": "1 username string; 2 uid string; 3 groups []string",
+    # rbac.authorization.k8s.io/v1
+    "PolicyRule": "1 verbs []string; 2 apiGroups []string; 3 resources []string; 4 resourceNames []string; 5 nonResourceURLs []string",
+    "Role": "1 metadata ObjectMeta; 2 rules []PolicyRule",
+    "ClusterRole": "1 metadata ObjectMeta; 2 rules []PolicyRule; 3 aggregationRule AggregationRule",
+    "AggregationRule": "1 clusterRoleSelectors []LabelSelector",
+    "Subject": "1 kind string; 2 apiGroup string; 3 name string; 4 namespace string",
+    "RoleRef": "1 apiGroup string; 2 kind string; 3 name string",
+    "RoleBinding": "1 metadata ObjectMeta; 2 subjects []Subject; 3 roleRef RoleRef",
+    "ClusterRoleBinding": "1 metadata ObjectMeta; 2 subjects []Subject; 3 roleRef RoleRef",
     # events.k8s.io/v1
     "EventsEvent": "1 metadata ObjectMeta; 2 eventTime MicroTime; 3 series EventSeries; 4 reportingController string; 5 reportingInstance string; "
                    "6 action string; 7 reason string; 8 regarding ObjectReference; 9 related ObjectReference; 10 note string; 11 type string; "
@@ -197,6 +206,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("authorization.k8s.io", "SubjectAccessReview"): "SubjectAccessReview",
     ("authorization.k8s.io", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
     ("authentication.k8s.io", "SelfSubjectReview"): "SelfSubjectReview",
+    **{("rbac.authorization.k8s.io", k): k for k in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")},
 }
 # fmt: on
 SPECIAL = ("Time", "MicroTime", "Quantity", "IntOrString", "RawJSON")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import hmac
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterator
@@ -55,6 +54,7 @@ class APIServer:
         self.store = service.store
         self.discovery = Discovery(self.registry)
         self.token = token.strip()
+        self.gate = authz.Gate(self.token)
         self.address = address
         # POST handlers of custom subresources, e.g. ("/pods", "eviction"); later issues register theirs.
         self.subresource_handlers: dict[tuple[str, str], SubresourceHandler] = {}
@@ -68,6 +68,7 @@ class APIServer:
         self.public_handlers: dict[str, PublicHandler] = {}
         # Path prefix → handler of the simulator's own admin API (api/admin.py), behind the bearer token.
         self.admin_handlers: dict[str, PublicHandler] = {}
+        self.faults: Any = None  # api/faults.py's Faults once registered
         self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 
@@ -78,8 +79,9 @@ class APIServer:
             for prefix, public in self.public_handlers.items():
                 if request.path.startswith(prefix):
                     return await public(request)
-            if not self._authorised(request):
-                raise APIError(401, "Unauthorized")
+            self.gate.check(request)  # 401 / 403: authentication, impersonation, RBAC (api/authz.py, api/rbac.py)
+            if self.faults is not None:  # the API fault mode (api/faults.py): before the handler, so it never half-writes
+                await self.faults.before(request)
             return await handler(request)
         except APIError as err:
             return web.Response(body=dumps(err.status()), status=err.code, content_type=JSON, headers=err.headers)
@@ -89,12 +91,6 @@ class APIServer:
             log.exception("internal error serving %s %s", request.method, request.path_qs)
             err = APIError(500, f"Internal error occurred: {exc}")
             return web.Response(body=dumps(err.status()), status=500, content_type=JSON)
-
-    def _authorised(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            return False
-        return hmac.compare_digest(header[7:].strip().encode(), self.token.encode())
 
     @staticmethod
     def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:

@@ -303,7 +303,10 @@ class ObjectService:
         name = meta["name"]
         causes = []
         pattern, what = (DNS1123_LABEL, "RFC 1123 label") if rt.kind == "Namespace" else (DNS1123_SUBDOMAIN, "RFC 1123 subdomain")
-        if len(name) > (63 if rt.kind == "Namespace" else 253) or not pattern.match(name):
+        if rt.group == "rbac.authorization.k8s.io":  # RBAC names are path segments (`system:basic-user`)
+            if name in (".", "..") or "/" in name or "%" in name:
+                causes.append(cause("metadata.name", f'Invalid value: "{name}": may not be \'.\' or \'..\' or contain \'/\' or \'%\''))
+        elif len(name) > (63 if rt.kind == "Namespace" else 253) or not pattern.match(name):
             causes.append(
                 cause(
                     "metadata.name",

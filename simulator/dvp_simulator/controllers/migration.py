@@ -11,12 +11,31 @@ TargetScheduling (2 %) — the target node is chosen by the scheduler with an ex
 class's availableNodes; disks reachable; the Migrate's `migrate.nodeSelector`; CPU compatibility per class type
 (§7.3) decided with libvirt's CPU map, `CPUMap.runnable_on`) — or TargetUnschedulable (retried every 10 s), then a
 new virt-launcher pod on the target node, TargetPreparing (3 %, the target pod starts), WaitingForSyncSlot (4 %: one
-outbound migration per source node and one inbound per target node), Syncing (10–90 %: memory ÷ 640 MiB/s; a
-transfer that would exceed the completion timeout of 800 s per GiB is aborted there), SourceSuspended (91 %, the
-source domain paused), TargetResumed (92 %): the domain's XML is taken from the source node's libvirt connection, the
-domain undefined there, then defined and started on the target's — in one step, so no instant has it on both — the
-target pod becomes the VM's pod and the source pod completes (Succeeded) and is deleted; result Succeeded (100 %).
-A simulated transfer always progresses, so the 150 s progress timeout never fires (kept for the record).
+outbound migration per source node and one inbound per target node), Syncing or NotConverging (10–90 %, below),
+SourceSuspended (91 %, the source domain paused), TargetResumed (92 %): the domain's XML is taken from the source
+node's libvirt connection, the domain undefined there, then defined and started on the target's — in one step, so no
+instant has it on both — the target pod becomes the VM's pod and the source pod completes (Succeeded) and is
+deleted; result Succeeded (100 %).
+
+Pre-copy (§7.2), on the simulated clock, in MiB: the guest dirties its memory at D MiB/s (0 unless set through the
+admin API's `dirty-memory` guest action; kept per VM in memory until set again or the VM is deleted). Round 0 copies
+all of the memory M at B = 640 MiB/s; each next round copies what the guest dirtied during the previous one
+(D_eff × its duration, at most M) — D_eff being D for that round, less the CPU throttle. The migration converges
+when a round leaves at most CONVERGED_MIB = B × 300 ms = 192 MiB (QEMU's default downtime limit: what the paused
+source's final copy may take); then the source is suspended. The data remaining at time t of a round — not yet sent
+plus dirtied since the round began, at most M — is R + (D_eff − B)·t: it shrinks only while D_eff < B. A round after
+which it did not shrink is NotConverging (the operation's reason; the VM's Migrating condition stays InProgress
+with that state in its message); the next round that shrinks it is Syncing again. Progress timeout: 150 s without a
+new low of the remaining data → rollback, the operation Failed with reason NotConverging (the VM keeps running on
+its source). Completion timeout: 800 s per GiB of memory (at least 1 GiB) after the transfer began → Aborted.
+AutoConverge (migration_rules.auto_converge: the operation's force × the live-migration policy, decided when the
+operation creates the migration): after each round whose dirtied data is at least half of what it copied (QEMU's
+throttle-trigger-threshold 50 %), the guest's CPU is throttled — 20 % first (cpu-throttle-initial), then +10 % per
+round (cpu-throttle-increment), at most 99 % — and D_eff = D × (1 − throttle). Progress shown: 10 + 80 × (1 −
+lowest remaining ÷ M), so a still guest goes 10 → 90 % over memory ÷ B and a guest that never converges stays at
+10 %. Rounds are computed from their simulated start and end, whenever the VM is reconciled, so a clock step over
+many rounds gives the same outcome and timestamps (migrationState's endTimestamp is when the switch or the failure
+was due) as real time.
 
 Cancellation (the operation deleted, superseded, or timed out preparing): the target pod is deleted, a paused source
 resumed, the slots freed; the VM stays Running on its node; `migrationState.result` Failed.
@@ -31,13 +50,14 @@ import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_models import default_map
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
-from ..api.errors import APIError
+from ..api.errors import APIError, bad_request
 from ..scheduler import pod_request_from_pod, schedule
 from . import conditions as cond
 from .runtime import Key
@@ -50,9 +70,16 @@ PODS = v.resource_key(v.POD)
 VMOPS = v.resource_key(v.VIRTUAL_MACHINE_OPERATION)
 MODULE_CONFIGS = v.resource_key(v.MODULE_CONFIG)
 GIB = 1024**3
-BANDWIDTH = 640 * 1024 * 1024  # bytes per simulated second (§7.2)
+MIB = 1024**2
+BANDWIDTH = 640 * MIB  # bytes per simulated second (§7.2)
+BANDWIDTH_MIB = BANDWIDTH / MIB
 COMPLETION_PER_GIB = 800.0  # completion timeout: seconds per GiB of memory (§7.2)
-PROGRESS_TIMEOUT = 150.0  # §7.2 (a simulated transfer always progresses)
+PROGRESS_TIMEOUT = 150.0  # §7.2: seconds without a new low of the remaining data
+DOWNTIME = 0.3  # QEMU's default downtime limit: the final copy of a paused source may take this long
+CONVERGED_MIB = BANDWIDTH_MIB * DOWNTIME  # a round leaving at most this much converges (192 MiB)
+THROTTLE_TRIGGER = 0.5  # AutoConverge throttles after a round that dirtied ≥ this share of what it copied
+THROTTLE_INITIAL, THROTTLE_STEP, THROTTLE_MAX = 20, 10, 99  # % of the guest's CPU (QEMU cpu-throttle-*)
+MAX_DIRTY_RATE = 1024.0 * 1024  # MiB/s the admin API accepts (1 TiB/s)
 PREPARE = 3.0  # simulated seconds the target pod takes to start
 SWITCH = 0.5  # simulated seconds between pausing the source and resuming the target
 RETRY = 10.0  # requeue of an unschedulable target, and of an operation waiting for its VM (§6.5)
@@ -78,6 +105,7 @@ MESSAGES = {
     v.TARGET_PREPARING: "The target pod is starting.",
     v.WAITING_FOR_SYNC_SLOT: "Waiting for a free migration slot (one outbound per source node, one inbound per target node).",
     v.SYNCING: "The memory of the virtual machine is being transferred.",
+    v.NOT_CONVERGING: "The guest dirties its memory as fast as it is transferred: the remaining data stopped shrinking.",
     v.SOURCE_SUSPENDED: "The source is paused for the final copy.",
     v.TARGET_RESUMED: "The virtual machine resumed on the target node.",
 }
@@ -94,7 +122,12 @@ def system_policy(store: Any) -> str | None:
     return ((entry.obj["metadata"].get("annotations") or {}).get(v.SYSTEM_MIGRATION_POLICY_ANNOTATION) if entry else None) or None
 
 
+def memory_mib(memory: Any) -> float:
+    return max(int(parse_quantity(memory or 0)) / MIB, 1.0)
+
+
 def sync_seconds(memory: Any) -> float:
+    """The first pre-copy round: all of the memory at the bandwidth."""
     return max(int(parse_quantity(memory or 0)) / BANDWIDTH, 0.1)
 
 
@@ -129,8 +162,17 @@ class Migration:
     target_node: str = ""
     target_pod: str = ""
     sync_start: float = 0.0
-    sync_seconds: float = 0.0
     completion_timeout: float = 0.0
+    auto_converge: bool = False  # migration_rules.auto_converge, decided by the operation
+    memory: float = 1.0  # MiB
+    round: int = 0  # pre-copy round under way
+    round_start: float = 0.0
+    round_seconds: float = 0.0
+    round_mib: float = 0.0  # what the round copies
+    round_rate: float = 0.0  # the guest's effective dirty rate during the round, MiB/s
+    throttle: int = 0  # % of the guest's CPU taken by AutoConverge
+    lowest: float = 0.0  # the lowest remaining data seen, MiB
+    last_progress: float = 0.0  # when it was seen
     started: str = ""
     ended: str = ""
     result: str = ""  # Succeeded / Failed once over
@@ -145,9 +187,20 @@ class Migration:
     def progress(self, now: float) -> int:
         if self.result == v.MIGRATION_SUCCEEDED:
             return 100
-        if self.state == v.SYNCING:
-            return 10 + int(80 * min(1.0, (now - self.sync_start) / self.sync_seconds))
+        if self.state in (v.SYNCING, v.NOT_CONVERGING):
+            t = min(max(now - self.round_start, 0.0), self.round_seconds)
+            lowest = min(self.lowest, self.remaining(t))
+            return 10 + int(80 * max(0.0, min(1.0, 1.0 - lowest / self.memory)))
         return PROGRESS.get(self.state, 0)
+
+    def remaining(self, t: float) -> float:
+        """The data remaining t seconds into the current round: not yet sent, plus dirtied since it began (≤ memory)."""
+        return min(self.memory, max(0.0, self.round_mib - BANDWIDTH_MIB * t) + self.round_rate * t)
+
+    def begin_round(self, start: float, mib: float, dirty_rate: float) -> None:
+        self.round_start, self.round_mib = start, mib
+        self.round_seconds = max(mib / BANDWIDTH_MIB, 0.1 if self.round == 0 else 0.0)
+        self.round_rate = dirty_rate * (1 - self.throttle / 100)
 
 
 @dataclass
@@ -163,8 +216,10 @@ class Migrations:
         m = self.by_vm.get(key)
         return m if m is not None and m.vmop == vmop else None
 
-    def create(self, key: Key, vmop: str, selector: dict[str, str], now: float) -> Migration:
-        m = self.by_vm[key] = Migration(key, vmop, dict(selector or {}), now, since=now)
+    dirty: dict[Key, float] = field(default_factory=dict)  # each VM's guest memory dirty rate, MiB/s (admin API)
+
+    def create(self, key: Key, vmop: str, selector: dict[str, str], now: float, auto_converge: bool = False) -> Migration:
+        m = self.by_vm[key] = Migration(key, vmop, dict(selector or {}), now, since=now, auto_converge=auto_converge)
         m.message = MESSAGES[v.MIGRATION_PENDING]
         self.wake(key)
         return m
@@ -183,8 +238,18 @@ class Migrations:
         if self.of(key, vmop) is not None:
             self.by_vm.pop(key, None)
 
+    def set_dirty_rate(self, key: Key, mib_per_second: float) -> str:
+        """The guest's memory dirty rate (the admin API's `dirty-memory`): 0 ≤ N ≤ MAX_DIRTY_RATE MiB/s, else 400. A
+        running migration applies it from its next pre-copy round."""
+        if not 0 <= mib_per_second <= MAX_DIRTY_RATE:
+            raise bad_request(f"{v.GUEST_DIRTY_RATE}: must be between 0 and {MAX_DIRTY_RATE:.0f}, not {mib_per_second:g}")
+        self.dirty[key] = float(mib_per_second)
+        self.wake(key)
+        return f"the guest of {key[0]}/{key[1]} dirties {float(mib_per_second):g} MiB/s of its memory"
+
     def forget(self, key: Key) -> None:
-        """The VM is gone: its migration with it."""
+        """The VM is gone: its migration with it, and its guest's dirty rate."""
+        self.dirty.pop(key, None)
         m = self.by_vm.pop(key, None)
         if m is not None:
             self.release(m)
@@ -244,7 +309,9 @@ def before_converge(r: Reconcile) -> None:
         rollback(r, m, v.MIGRATION_FAILED, "The virtual machine is not running.")
 
 
-def rollback(r: Reconcile, m: Migration, reason: str, message: str) -> None:
+def rollback(r: Reconcile, m: Migration, reason: str, message: str, at: float | None = None) -> None:
+    """Undo the migration; `at`: when its failure was due (simulated epoch seconds; default now)."""
+    ended = _stamp(at) if at is not None else r.now
     if m.target_pod:
         _delete_pod(r, m.target_pod)
     if m.state == v.SOURCE_SUSPENDED:
@@ -253,9 +320,9 @@ def rollback(r: Reconcile, m: Migration, reason: str, message: str) -> None:
         except Exception as exc:  # noqa: BLE001 - a domain already gone needs no resume
             log.warning("resume %s on %s: %s", _domain(r), m.source_node, exc)
     r.migrations.release(m)
-    m.result, m.failure_reason, m.message, m.ended = v.MIGRATION_FAILED, reason, message, r.now
+    m.result, m.failure_reason, m.message, m.ended = v.MIGRATION_FAILED, reason, message, ended
     if r.status.get("migrationState") and not r.status["migrationState"].get("result"):
-        r.status["migrationState"] = {**r.status["migrationState"], "endTimestamp": r.now, "result": v.MIGRATION_FAILED}
+        r.status["migrationState"] = {**r.status["migrationState"], "endTimestamp": ended, "result": v.MIGRATION_FAILED}
     r.service.record_event(r.vm, "Warning", "MigrationFailed", f"The migration of the virtual machine failed: {message}", "virtualization-controller")
     if m.cancelled:
         r.migrations.by_vm.pop(r.key, None)
@@ -290,24 +357,75 @@ def drive(r: Reconcile) -> bool:
         if not r.migrations.take_slots(m):
             return _migrating(r, m, SLOT_RETRY)
         memory = (r.spec.get("memory") or {}).get("size")
-        m.sync_start, m.sync_seconds, m.completion_timeout = now, sync_seconds(memory), completion_timeout(memory)
+        m.sync_start, m.completion_timeout, m.memory = now, completion_timeout(memory), memory_mib(memory)
+        m.round, m.throttle, m.lowest, m.last_progress = 0, 0, m.memory, now
+        m.begin_round(now, m.memory, r.migrations.dirty.get(r.key, 0.0))
+        m.round_seconds = max(m.round_seconds, sync_seconds(memory))
         m.enter(v.SYNCING, now)
-    if m.state == v.SYNCING:
-        elapsed = now - m.sync_start
-        if m.sync_seconds > m.completion_timeout and elapsed >= m.completion_timeout:
-            rollback(r, m, v.REASON_MIGRATION_ABORTED, f"The migration did not complete within {m.completion_timeout:.0f} s (800 s per GiB).")
+    if m.state in (v.SYNCING, v.NOT_CONVERGING):
+        outcome = _precopy(r, m, now)
+        if outcome is None:
             return False
-        left = min(m.sync_seconds, m.completion_timeout) - elapsed
-        if left > 0:
-            return _migrating(r, m, left)
+        if outcome > now:
+            return _migrating(r, m, outcome - now)
         r.fleet.hypervisor(m.source_node).suspend(_domain(r))
-        m.enter(v.SOURCE_SUSPENDED, now)
+        m.enter(v.SOURCE_SUSPENDED, outcome)
     if m.state == v.SOURCE_SUSPENDED:
         left = SWITCH - (now - m.since)
         if left > 0:
             return _migrating(r, m, left)
-        _switch(r, m, now)
+        _switch(r, m, m.since + SWITCH)
     return True
+
+
+def _precopy(r: Reconcile, m: Migration, now: float) -> float | None:
+    """Play the pre-copy rounds up to `now`. Returns when it converged (≤ now: suspend the source), or when to look
+    again (> now), or None: it failed (rolled back) by the progress or completion timeout."""
+    rate = r.migrations.dirty.get(r.key, 0.0)
+    while True:
+        end = m.round_start + m.round_seconds
+        upto = min(now, end)
+        if m.round_rate < BANDWIDTH_MIB and upto > m.round_start:  # the remaining data shrinks all along the round
+            low = m.remaining(upto - m.round_start)
+            if low < m.lowest:
+                m.lowest, m.last_progress = low, upto
+        stuck, overdue = m.last_progress + PROGRESS_TIMEOUT, m.sync_start + m.completion_timeout
+        if min(stuck, overdue) <= upto:
+            if overdue <= stuck:
+                rollback(r, m, v.REASON_MIGRATION_ABORTED, f"The migration did not complete within {m.completion_timeout:.0f} s (800 s per GiB).", overdue)
+            else:
+                rollback(
+                    r,
+                    m,
+                    v.NOT_CONVERGING,
+                    f"The migration made no progress for {PROGRESS_TIMEOUT:.0f} s: the guest dirties its memory at {rate:g} MiB/s"
+                    f" (CPU throttled {m.throttle} %), not less than the {BANDWIDTH_MIB:.0f} MiB/s it is copied at;"
+                    f" the virtual machine keeps running on {m.source_node}.",
+                    stuck,
+                )
+            return None
+        if end > now:
+            return min(end, stuck, overdue)
+        dirtied = min(m.memory, m.round_rate * m.round_seconds)  # what the next round must copy
+        if dirtied <= CONVERGED_MIB:
+            return end
+        if dirtied >= m.round_mib:
+            m.enter(
+                v.NOT_CONVERGING,
+                end,
+                f"The remaining data stopped shrinking ({dirtied:.0f} MiB after round {m.round + 1}): the guest dirties its memory at"
+                f" {m.round_rate:g} MiB/s{f' (CPU throttled {m.throttle} %)' if m.throttle else ''}, the transfer runs at {BANDWIDTH_MIB:.0f} MiB/s.",
+            )
+        else:
+            m.enter(v.SYNCING, end)
+        if m.auto_converge and dirtied >= THROTTLE_TRIGGER * m.round_mib:
+            m.throttle = min(THROTTLE_MAX, m.throttle + THROTTLE_STEP if m.throttle else THROTTLE_INITIAL)
+        m.round += 1
+        m.begin_round(end, dirtied, rate)
+
+
+def _stamp(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _schedule_target(r: Reconcile, m: Migration, now: float) -> bool:
@@ -369,7 +487,7 @@ def _migrating(r: Reconcile, m: Migration, requeue: float) -> bool:
     return True
 
 
-def _switch(r: Reconcile, m: Migration, now: float) -> None:
+def _switch(r: Reconcile, m: Migration, at: float) -> None:
     """The domain leaves the source node's libvirt and is started on the target's; the target pod becomes the VM's."""
     name = _domain(r)
     source, target = r.fleet.hypervisor(m.source_node), r.fleet.hypervisor(m.target_node)
@@ -378,7 +496,7 @@ def _switch(r: Reconcile, m: Migration, now: float) -> None:
     target.define(xml)
     target.start(name)
     r.domains[r.key] = m.target_node
-    m.enter(v.TARGET_RESUMED, now)
+    m.enter(v.TARGET_RESUMED, at)
     target_pod = r.find(PODS, r.ns, m.target_pod)
     assert target_pod is not None
     annotations = {k: val for k, val in (target_pod["metadata"].get("annotations") or {}).items() if k != v.VM_MIGRATION_TARGET_ANNOTATION}
@@ -397,8 +515,8 @@ def _switch(r: Reconcile, m: Migration, now: float) -> None:
     _delete_pod(r, m.source_pod)
     r.pod = new_pod
     r.migrations.release(m)
-    m.result, m.ended = v.MIGRATION_SUCCEEDED, r.now
-    r.status["migrationState"] = {**(r.status.get("migrationState") or {}), "endTimestamp": r.now, "result": v.MIGRATION_SUCCEEDED}
+    m.result, m.ended = v.MIGRATION_SUCCEEDED, _stamp(at)
+    r.status["migrationState"] = {**(r.status.get("migrationState") or {}), "endTimestamp": m.ended, "result": v.MIGRATION_SUCCEEDED}
     r.status["nodeName"] = m.target_node
     r.status["virtualMachinePods"] = [{"name": m.target_pod, "active": True}]
     r.set_phase(v.VM_RUNNING)

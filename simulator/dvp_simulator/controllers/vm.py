@@ -65,7 +65,8 @@ RESCHEDULE = 10.0  # simulated seconds between placement attempts of an unschedu
 APPLIED = v.VM_APPLIED_SPEC_ANNOTATION
 RESTART_OP = v.VM_RESTART_OPERATION_ANNOTATION
 SHUTDOWN_ASKED = v.VM_SHUTDOWN_REQUESTED_ANNOTATION
-GUEST_ACTIONS = (v.GUEST_SHUTDOWN, v.GUEST_REBOOT, v.GUEST_CRASH)
+GUEST_ACTIONS = (v.GUEST_SHUTDOWN, v.GUEST_REBOOT, v.GUEST_CRASH, v.GUEST_DIRTY_MEMORY)
+GUEST_PARAMS = {v.GUEST_DIRTY_MEMORY: (v.GUEST_DIRTY_RATE,)}  # the members each action takes besides "action"
 POD_SUCCEEDED, POD_FAILED = "Succeeded", "Failed"
 VOLUMES = v.resource_key(v.PERSISTENT_VOLUME)
 VOLUME_CONFLICT = "node(s) had volume node affinity conflict"
@@ -260,8 +261,8 @@ def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations 
 
 def _destroy_domain(fleet: Fleet, domains: dict[Key, str], key: Key, name: str) -> None:
     node = domains.pop(key, None)
-    if node is None:
-        return
+    if node is None or not fleet.reachable(node):
+        return  # an unreachable node keeps what it runs (fencing or its own virt-handler at recovery decide)
     try:
         hv = fleet.hypervisor(node)
         if name in {d["name"] for d in hv.domains()}:
@@ -866,6 +867,8 @@ class Reconcile:
             hv = self.fleet.hypervisor(node)
         except KeyError:
             return  # a node not in the topology (created by hand) has no hypervisor
+        if not self.fleet.reachable(node):
+            return  # a failed node: nobody reaches its libvirt (the VM stays bound to it, as the platform shows)
         current = self.domains.get(self.key)
         if current and current != node:
             _destroy_domain(self.fleet, self.domains, self.key, name)
@@ -998,20 +1001,30 @@ class Reconcile:
 
 
 # -- guest power events (the admin API's fault injection) -------------------------------------------------------------
-def guest_event(service: ObjectService, fleet: Fleet, namespace: str, name: str, action: str) -> str:
+def guest_event(
+    service: ObjectService, fleet: Fleet, namespace: str, name: str, body: dict[str, Any], migrations: migration_ctl.Migrations | None = None
+) -> str:
     """What the guest of a running VM does by itself, on the domain of its node's hypervisor: `reboot` reboots
     the domain (the instance stays); `shutdown` powers it off (the virt-launcher pod Succeeds); `crash` destroys it
-    (the pod Fails). The VM controller, woken by the pod, answers per run policy (§4.6). Returns a message; a VM
+    (the pod Fails). The VM controller, woken by the pod, answers per run policy (§4.6). `dirty-memory` with
+    `mibPerSecond` sets the guest's memory dirty rate (migration.Migrations.set_dirty_rate). Returns a message; a VM
     that is missing is 404, one without a running instance 409."""
+    action = body.get("action")
     if action not in GUEST_ACTIONS:
         raise bad_request(f"action: must be one of {', '.join(GUEST_ACTIONS)}, not {json.dumps(action)}")
+    params = GUEST_PARAMS.get(action, ())
+    if set(body) != {"action", *params}:
+        want = ", ".join(f'"{p}"' for p in params) or "nothing"
+        raise bad_request(f"the action {action} takes {want} besides the action, not {', '.join(sorted(set(body) - {'action'})) or 'nothing'}")
     entry = service.store.get(VMS, namespace, name)
     if entry is None:
         raise APIError(404, f'virtualmachines.{GROUP} "{name}" not found', reason="NotFound", details={"name": name, "group": GROUP, "kind": "virtualmachines"})
     pods = [
         e.obj
         for e in service.store.by_index(PODS, OWNER, entry.obj["metadata"]["uid"])
-        if not e.obj["metadata"].get("deletionTimestamp") and (e.obj.get("status") or {}).get("phase") == "Running"
+        if not e.obj["metadata"].get("deletionTimestamp")
+        and (e.obj.get("status") or {}).get("phase") == "Running"
+        and v.VM_MIGRATION_TARGET_ANNOTATION not in (e.obj["metadata"].get("annotations") or {})  # the guest runs on the source
     ]
     node = pods[0]["spec"].get("nodeName") if pods else None
     domain = _domain_name(entry.obj)
@@ -1023,6 +1036,10 @@ def guest_event(service: ObjectService, fleet: Fleet, namespace: str, name: str,
     if hv is None or states.get(domain) != "Running":
         phase = (entry.obj.get("status") or {}).get("phase") or v.VM_PENDING
         raise APIError(409, f"the virtual machine {namespace}/{name} has no running guest (phase {phase})", reason="Conflict")
+    if action == v.GUEST_DIRTY_MEMORY:
+        if migrations is None:
+            raise APIError(404, "the server could not find the requested resource", details={})
+        return migrations.set_dirty_rate((namespace, name), body[v.GUEST_DIRTY_RATE]) + f" on {node}"
     if action == v.GUEST_REBOOT:
         hv.reboot(domain)
         service.record_event(entry.obj, "Normal", "GuestRebooted", "The guest of the virtual machine rebooted.", MANAGER)

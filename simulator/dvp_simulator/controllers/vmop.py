@@ -9,7 +9,8 @@ Migrate, Evict (§6.5, §7.4): the force × liveMigrationPolicy matrix (`NotAppl
 system policy on the ModuleConfig overrides the VM's and ignores `force`), the VM must be Migratable, no other
 migration of the VM may run (`OtherMigrationInProgress`); the operation waits (Pending,
 `WaitingForVirtualMachineToBeReadyToMigrate`, 10 s requeues, Failed after 5 min) for the VM's `Migrating` condition
-to read ReadyToMigrate, then creates the migration (controllers/migration.py: the VM controller drives it) and
+to read ReadyToMigrate, then creates the migration (controllers/migration.py: the VM controller drives it; AutoConverge
+per migration_rules.auto_converge) and
 follows it: phase Pending for MigrationPending / WaitingForSyncSlot, else InProgress, the state as the `Completed`
 reason, `progress` 0–100 %; stuck over 5 min in a target-preparation state → the migration is cancelled and the
 operation Failed. Succeeded → Completed (`Completed=True/Completed`, 100 %); Failed → Failed with its reason; gone
@@ -216,7 +217,8 @@ def controller(store: Store, migrations: migration_ctl.Migrations | None = None)
                 return Requeue(min(migration_ctl.RETRY, migration_ctl.READY_WAIT - waited))
             for old in older:
                 _supersede(ctx, old, op["metadata"]["name"], migrations)
-            migration = migrations.create(vm_key, key[1], (spec.get("migrate") or {}).get("nodeSelector") or {}, ctx.clock.time())
+            auto_converge = migration_rules.auto_converge((vm.get("spec") or {}).get("liveMigrationPolicy"), spec.get("force"), system)
+            migration = migrations.create(vm_key, key[1], (spec.get("migrate") or {}).get("nodeSelector") or {}, ctx.clock.time(), auto_converge)
             condition(v.COND_SIGNAL_SENT, "True", v.REASON_SIGNAL_SENT_SUCCESS)
         if migration is not None:
             clock_now = ctx.clock.time()
@@ -243,7 +245,7 @@ def controller(store: Store, migrations: migration_ctl.Migrations | None = None)
             status["progress"] = f"{migration.progress(clock_now)}%"
             condition(v.COND_COMPLETED, "False", migration.state, migration.message)
             write()
-            return Requeue(5.0 if migration.state == v.SYNCING else migration_ctl.RETRY)
+            return Requeue(5.0 if migration.state in (v.SYNCING, v.NOT_CONVERGING) else migration_ctl.RETRY)
         if kind not in vm_rules.POWER_TYPES:
             fail(v.REASON_OPERATION_FAILED, f"The {kind} operation is not supported by the simulator.")
             return None

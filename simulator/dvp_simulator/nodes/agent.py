@@ -17,6 +17,7 @@ from ..api.errors import APIError
 from ..api.service import ObjectService, WriteOptions
 from ..clock import Clock
 from ..pod_logs import PodLogs
+from ..store.store import NODE_NAME
 from .cpu import cpu_labels
 from .hypervisor import Hypervisor
 from .topology import NodeSpec
@@ -28,6 +29,9 @@ STATUS_HEARTBEAT = 60.0  # simulated seconds between Ready-condition heartbeats
 MODULE_NAMESPACE = v.MODULE_NAMESPACE
 NODES, PODS, LEASES = v.resource_key(v.NODE), v.resource_key(v.POD), v.resource_key(v.LEASE)
 KUBELET = "kubelet"
+NODE_FAULT_POWER = v.NODE_FAULT_POWER
+FAULT_MODES = (v.NODE_FAULT_POWER, v.NODE_FAULT_NETWORK, v.NODE_FAULT_KUBELET)
+FAULT_STATES = {v.NODE_FAULT_POWER: "PoweredOff", v.NODE_FAULT_NETWORK: "NetworkPartitioned", v.NODE_FAULT_KUBELET: "KubeletStopped"}
 LOG_EVERY_RENEWALS = 60  # one virt-handler log line per this many Lease renewals (every 10 simulated minutes)
 
 
@@ -43,11 +47,17 @@ class NodeAgent:
     task: asyncio.Task | None = None
     healthy: bool = True
     stats: dict[str, int] = field(default_factory=lambda: {"renewals": 0})
+    # an injected fault (FAULT_MODES) or None; `fenced`: the watchdog fired (the node is down until recovered)
+    fault: str | None = None
+    fenced: bool = False
 
     # -- objects -------------------------------------------------------------------------------------------
     def node_object(self) -> dict[str, Any]:
         s = self.spec
         labels = {v.HOSTNAME_LABEL: s.name, v.OS_LABEL: "linux", v.ARCH_LABEL: "amd64", **cpu_labels(s.cpu), **s.labels}
+        if s.fencing_enabled:  # what the fencing-agent DaemonSet labels its nodes with (§7.7)
+            labels[v.FENCING_ENABLED_LABEL] = ""
+            labels[v.FENCING_MODE_LABEL] = s.fencing_mode
         pod_cidr = s.pod_cidr
         uid = hashlib.sha256(s.name.encode()).hexdigest()
         now = self.clock.stamp()
@@ -146,12 +156,20 @@ class NodeAgent:
         line = json.dumps({"component": v.VIRT_HANDLER, "level": "info", "msg": message, **fields, "timestamp": self.clock.stamp()}, separators=(",", ":"))
         self.logs.write(MODULE_NAMESPACE, pod["metadata"]["name"], pod["metadata"]["uid"], "virt-handler", self.clock.time(), line)
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, force: bool = False) -> None:
+        """Post the node status: heartbeat times every STATUS_HEARTBEAT, and at once (`force`) when the node
+        lifecycle controller marked the conditions Unknown while the Lease was stale (the kubelet posts them again)."""
         nodes = self.service.registry.types[NODES]
         node = self.service.find(nodes, "", self.spec.name)
         if node is None:
             return
-        conditions = [dict(c, lastHeartbeatTime=self.clock.stamp()) for c in node.get("status", {}).get("conditions", [])]
+        conditions = node.get("status", {}).get("conditions", [])
+        ready = any(c.get("type") == v.COND_NODE_READY and c.get("status") == "True" for c in conditions)
+        if force and ready:
+            return
+        if not ready:
+            conditions = self.node_object()["status"]["conditions"]
+        conditions = [dict(c, lastHeartbeatTime=self.clock.stamp()) for c in conditions]
         self.service.update(nodes, "", self.spec.name, {**node, "status": {**node["status"], "conditions": conditions}}, _opts(v.CORE_VERSION, "status"))
 
     # -- life ----------------------------------------------------------------------------------------------
@@ -165,16 +183,81 @@ class NodeAgent:
             if deadline < self.clock.time():  # fell behind by more than an interval (clock advanced): skip ahead
                 deadline += (self.clock.time() - deadline) // LEASE_RENEW * LEASE_RENEW + LEASE_RENEW
             await self.clock.sleep_until(deadline)
-            if not self.healthy:
+            if not self.healthy or self.fault is not None:
                 continue
             try:
                 self._renew_lease()
+                self._heartbeat(force=True)
                 since_status += LEASE_RENEW
                 if since_status >= STATUS_HEARTBEAT:
                     since_status = 0.0
                     self._heartbeat()
             except APIError as exc:  # e.g. the Node was deleted by hand: log, keep beating
                 log.warning("node %s: heartbeat failed: %s", self.spec.name, exc.message)
+
+    # -- faults (api/admin.py: POST /simulator/v1/nodes/<node>/fail, /recover) ---------------------------------
+    @property
+    def reachable(self) -> bool:
+        """Whether the control plane can reach this node's libvirt (no fault, not fenced)."""
+        return self.fault is None and not self.fenced
+
+    @property
+    def state(self) -> str:
+        """What the node is, for GET /simulator/v1/nodes/<node>: Up, Fenced, or the fault's state."""
+        return "Fenced" if self.fenced else FAULT_STATES.get(self.fault or "", "Up")
+
+    def fail(self, mode: str) -> str:
+        """Inject a fault. power: the agent stops and the hypervisor loses every domain (the test driver's state
+        lives as long as its connection); network: the Lease can no longer be renewed, domains keep running;
+        kubelet: the agent stops, domains keep running. Returns a message; ValueError for an unknown mode."""
+        if mode not in FAULT_MODES:
+            raise ValueError(f"mode: must be one of {', '.join(FAULT_MODES)}, not {mode!r}")
+        self.fault = mode if self.fault != v.NODE_FAULT_POWER else self.fault  # a powered-off node stays off
+        if mode == v.NODE_FAULT_POWER:
+            self.hypervisor.close()
+        return f"node {self.spec.name}: {mode} fault injected"
+
+    def fence(self) -> None:
+        """The watchdog fired (kernel panic, no auto-reboot): the node is down and its domains gone."""
+        self.fenced = True
+        self.hypervisor.close()
+
+    def recover(self) -> str:
+        """The node comes back: Node re-registered (Ready), virt-handler recreated, Lease renewed; virt-handler
+        then destroys every domain of this node whose VM the API no longer places here (an orphan of a fencing
+        in Notify mode or of a restart elsewhere)."""
+        if self.fault is None and not self.fenced:
+            return f"node {self.spec.name}: nothing to recover"
+        rebooted = self.fault == v.NODE_FAULT_POWER or self.fenced
+        self.fault, self.fenced = None, False
+        self.register()
+        if rebooted:
+            self._fail_lost_pods()
+        orphans = self.destroy_orphans()
+        return f"node {self.spec.name}: recovered" + (f"; orphaned domains destroyed: {', '.join(orphans)}" if orphans else "")
+
+    def _fail_lost_pods(self) -> None:
+        """After a power loss the kubelet finds the containers of its virt-launcher pods gone (restartPolicy
+        Never): the pods fail, and the VM controller treats that as a crash (§4.6)."""
+        pods = self.service.registry.types[PODS]
+        for entry in list(self.service.store.by_index(PODS, NODE_NAME, self.spec.name)):
+            pod = entry.obj
+            labels = pod["metadata"].get("labels") or {}
+            if labels.get(v.VIRT_HANDLER_LABEL) != v.VIRT_LAUNCHER or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            status = {**(pod.get("status") or {}), "phase": "Failed", "reason": "NodeRebooted", "message": "The node rebooted: the container is gone."}
+            self.service.update(pods, entry.namespace, entry.name, {**pod, "status": status}, _opts(v.CORE_VERSION, "status"))
+
+    def destroy_orphans(self) -> list[str]:
+        vms = self.service.registry.types.get(v.resource_key(v.VIRTUAL_MACHINE))
+        out = []
+        for domain in self.hypervisor.domains():
+            ns, _, name = domain["name"].partition("_")
+            vm = self.service.find(vms, ns, name) if vms is not None else None
+            if vm is None or (vm.get("status") or {}).get("nodeName") != self.spec.name:
+                self.hypervisor.undefine(domain["name"])
+                out.append(domain["name"])
+        return out
 
     def start(self) -> None:
         """Register the node and start its kubelet loop; the hypervisor opens on first use."""

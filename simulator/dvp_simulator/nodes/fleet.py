@@ -41,6 +41,12 @@ class Fleet:
         """The named node's hypervisor (KeyError for a node not in the topology)."""
         return self.agents[node].hypervisor
 
+    def reachable(self, node: str) -> bool:
+        """Whether the control plane can reach the node's libvirt: a node with an injected fault (power,
+        network, kubelet) or fenced is not; a node not in the topology has no hypervisor (False)."""
+        agent = self.agents.get(node)
+        return agent is not None and agent.reachable
+
     def start(self) -> None:
         """Register every node: their Node, Pod and Lease writes go to disk in one transaction (nothing runs
         before it commits: registration does not await)."""
