@@ -3,7 +3,9 @@
 # a disk and the guide's linux-vm running with its IP, declared with the collection's modules (playbooks/demo.yml),
 # shown with kubectl, then the VM stopped and started again with the vm module's states, live-migrated by an Evict
 # operation (vm_operation) while `kubectl get vm -w` watches, and its node drained and uncordoned (the role
-# node_maintenance).
+# node_maintenance); finally a ColdStandby failover: linux-vm's node powered off (`dvp-sim node fail --mode power`;
+# the topology's workers have Watchdog fencing), the clock stepped past the 60 s fencing, linux-vm Running on another
+# node, and the node recovered.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -104,3 +106,37 @@ echo "== kubectl -n vms get vm -o wide"
 FINAL=$("$BIN/kubectl" -n vms get vm linux-vm -o jsonpath='{.status.phase} {.status.nodeName}')
 if [ "${FINAL%% *}" != Running ] || [ "${FINAL#* }" = "$AFTER" ]; then echo "linux-vm is not Running off $AFTER: $FINAL" >&2; exit 1; fi
 [ -z "$("$BIN/kubectl" get node "$AFTER" -o jsonpath='{.spec.unschedulable}')" ] || { echo "$AFTER is still cordoned" >&2; exit 1; }
+
+echo "== ColdStandby failover: linux-vm's node powered off (fencing: Watchdog on every worker)"
+"$BIN/kubectl" -n vms get vm -o wide
+VICTIM=$("$BIN/kubectl" -n vms get vm linux-vm -o jsonpath='{.status.nodeName}')
+[ -n "$VICTIM" ] || { echo "linux-vm runs nowhere" >&2; exit 1; }
+echo "== dvp-sim node fail $VICTIM --mode power"
+"$BIN/dvp-sim" node fail "$VICTIM" --mode power --kubeconfig "$KUBECONFIG"
+echo "== dvp-sim clock advance 61 (past the 40 s node grace and the 60 s fencing)"
+"$BIN/dvp-sim" clock advance 61 --kubeconfig "$KUBECONFIG"
+FAILOVER=
+for _ in $(seq 60); do
+  FAILOVER=$("$BIN/kubectl" -n vms get vm linux-vm -o jsonpath='{.status.phase} {.status.nodeName}')
+  if [ "${FAILOVER%% *}" = Running ] && [ -n "${FAILOVER#* }" ] && [ "${FAILOVER#* }" != "$VICTIM" ]; then break; fi
+  FAILOVER=
+  "$BIN/dvp-sim" clock advance 2 --kubeconfig "$KUBECONFIG" >/dev/null  # step over the cold boot
+  sleep 0.5
+done
+[ -n "$FAILOVER" ] || { echo "linux-vm did not restart off $VICTIM: $("$BIN/kubectl" -n vms get vm linux-vm -o wide)" >&2; exit 1; }
+echo "== kubectl get nodes ($VICTIM fenced: its Node deleted)"
+"$BIN/kubectl" get nodes
+echo "== kubectl -n vms get vm -o wide"
+"$BIN/kubectl" -n vms get vm -o wide
+echo "   linux-vm: $VICTIM -> ${FAILOVER#* } (a cold restart)"
+echo "== dvp-sim node recover $VICTIM"
+"$BIN/dvp-sim" node recover "$VICTIM" --kubeconfig "$KUBECONFIG"
+for _ in $(seq 100); do
+  [ "$("$BIN/kubectl" get node "$VICTIM" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ] && break
+  sleep 0.2
+done
+"$BIN/kubectl" get nodes
+[ "$("$BIN/kubectl" get node "$VICTIM" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}')" = True ] || { echo "$VICTIM did not come back Ready" >&2; exit 1; }
+FINAL=$("$BIN/kubectl" -n vms get vm linux-vm -o jsonpath='{.status.phase} {.status.nodeName}')
+[ "$FINAL" = "$FAILOVER" ] || { echo "linux-vm moved after the recovery: $FAILOVER -> $FINAL" >&2; exit 1; }
+echo "   linux-vm stays Running on ${FAILOVER#* }"

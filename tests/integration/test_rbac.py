@@ -112,3 +112,38 @@ def test_modules_as_project_user(sim, project, tmp_path):
     for kind, name in (("cvi", cvi), ("vmclass", vmclass)):
         assert "NotFound" in kubectl(sim.kubeconfig, "get", kind, name, check=False).stderr, "a refused task writes nothing"
     assert kubectl(sim.kubeconfig, "get", "vd", "d2", "-n", ns, "-o", "name").stdout.strip() == "virtualdisk.virtualization.deckhouse.io/d2"
+
+
+def test_node_maintenance_role_as_project_user(sim, tmp_path):
+    """A project user (only d8:use:role:user:virtualization in a namespace) may not drain: the role stops at its
+    first step (preflight) with the API's 403 naming the user, the verb and the resource."""
+    user, ns = "u-" + uuid.uuid4().hex[:6], "p-" + uuid.uuid4().hex[:6]
+    kc = tmp_path / "user.kubeconfig"
+    out = subprocess.run(
+        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(sim.kubeconfig), "--kubeconfig", str(kc), "--namespace", ns],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    kubectl(sim.kubeconfig, "create", "namespace", ns)
+    kubectl(sim.kubeconfig, "create", "rolebinding", "vm-user", "--clusterrole", "d8:use:role:user:virtualization", "--user", user, "-n", ns)
+    node_name = "worker-0"  # this simulator has no nodes: authorization comes first, as on a real API server
+    include = {
+        "name": "rollout",
+        "ansible.builtin.include_role": {"name": "deckhouse.virtualization.node_maintenance"},
+        "vars": {"node_maintenance_nodes": [node_name], "node_maintenance_connection": {"kubeconfig": str(kc)}},
+    }
+    rescue = [
+        {"name": "rollout failed", "ansible.builtin.debug": {"msg": "{{ ansible_failed_result.msg }}"}},
+        {"name": "failed node", "ansible.builtin.debug": {"msg": "{{ node_maintenance_failed_node }}"}},
+    ]
+    run = run_playbook(tmp_path, kc, [{"name": "the rollout", "block": [include], "rescue": rescue}])
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    msg = run["rollout failed"]["msg"]
+    assert (
+        f'the rollout stopped at {node_name} (preflight failed: Node {node_name}: Forbidden (403): permission denied: nodes "{node_name}" is '
+        f'forbidden: User "{user}" cannot get resource "nodes" in API group "" at the cluster scope'
+    ) in msg, msg
+    assert f"{node_name} was not touched (not cordoned)" in msg, msg
+    assert run["failed node"]["msg"] == node_name

@@ -165,6 +165,34 @@ def test_an_anti_affinity_violation_is_fixed(cluster, env, ns):
     assert (objs["a1"]["status"]["nodeName"], objs["a2"]["status"]["nodeName"]) != ("w-0", "w-0") and len(vmops(cluster, ns)) == 1
 
 
+
+def test_a_required_node_affinity_no_longer_met_is_fixed(cluster, env, ns):
+    descheduler(cluster, True)
+    key = "rb-zone-" + uuid.uuid4().hex[:6]
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": key, "operator": "In", "values": ["a"]}]}]}}}
+    try:
+        cluster.kubectl("label", "node", "w-0", f"{key}=a")
+        apply(cluster, ns, vm_body("na", env["iso"], affinity=affinity))
+        apply(cluster, ns, vm_body("free", env["iso"]))
+        objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: len(o) == 2 and settled(o))
+        assert objs["na"]["status"]["nodeName"] == "w-0"
+        free_node = objs["free"]["status"]["nodeName"]
+        # relabel: w-0 no longer matches na's required node affinity, w-2 does
+        cluster.kubectl("label", "node", "w-0", f"{key}=b", "--overwrite")
+        cluster.kubectl("label", "node", "w-2", f"{key}=a")
+        objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: settled(o) and o["na"]["status"]["nodeName"] != "w-0")
+        assert objs["na"]["status"]["nodeName"] == "w-2" and objs["free"]["status"]["nodeName"] == free_node
+        ops = vmops(cluster, ns)
+        assert [(o["spec"]["virtualMachineName"], phase(o)) for o in ops] == [("na", "Completed")] and ops[0]["metadata"]["name"].startswith("evacuation-")
+        events = json.loads(cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=RemovePodsViolatingNodeAffinity", "-o", "json").stdout)["items"]
+        assert len(events) == 1 and "evicted from w-0 node by sigs.k8s.io/descheduler" in events[0]["message"], events
+        advance(cluster, 300)  # fixed: later passes leave it alone
+        objs = stepping(cluster, lambda: vms(cluster, ns), settled)
+        assert objs["na"]["status"]["nodeName"] == "w-2" and len(vmops(cluster, ns)) == 1
+    finally:
+        cluster.kubectl("label", "node", *WORKERS, f"{key}-")
+
+
 def test_nothing_moves_with_the_descheduler_disabled(cluster, env, ns):
     descheduler(cluster, False)
     load_one_node(cluster, ns, env["iso"], [2, 1, 2, 1, 2])

@@ -57,7 +57,11 @@ def images(tmp_path_factory):
 @pytest.fixture(scope="module")
 def env(cluster, images):
     """The module configured with a CIDR, a WFFC storage class, a CVI from a disk image and an ISO CVI."""
-    cluster.kubectl("apply", "-f", "-", input=MC)
+    # The session's cluster is shared: CIDRs another module configured stay (removing one that still has leases is
+    # refused, rightly); ours goes first, so this module's VMs get their addresses from it.
+    current = json.loads(cluster.kubectl("get", "mc", "virtualization", "-o", "json", check=False).stdout or "{}")
+    others = [c for c in ((current.get("spec") or {}).get("settings") or {}).get("virtualMachineCIDRs") or [] if c != "10.66.10.0/24"]
+    cluster.kubectl("apply", "-f", "-", input=MC.replace("[10.66.10.0/24]", json.dumps(["10.66.10.0/24", *others])))
     cluster.kubectl("apply", "-f", "-", input=STORAGE_CLASS)
     suffix = uuid.uuid4().hex[:6]
     cvis = {"disk": f"ubuntu-{suffix}", "iso": f"boot-iso-{suffix}"}

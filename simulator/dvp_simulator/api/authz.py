@@ -42,7 +42,7 @@ AUTHORIZATION = "authorization.k8s.io"
 AUTHENTICATION = "authentication.k8s.io"
 MASTERS = "system:masters"
 AUTHENTICATED = "system:authenticated"
-REQUEST_USER = "dvp_user"  # the key under which Gate leaves the request's user on the aiohttp request
+REQUEST_USER = web.RequestKey("dvp_user", "UserInfo")  # where Gate leaves the request's user on the aiohttp request
 
 
 @dataclass(frozen=True)
