@@ -13,6 +13,7 @@ referenced image grown to the claim's capacity, or a sparse raw image of the cap
 
 from __future__ import annotations
 
+import abc
 import copy
 from typing import Any
 
@@ -94,7 +95,7 @@ def resolve_class(service: ObjectService, section: str, spec_class: str | None, 
     return resolve_storage_class(spec_class, settings_of(module_config(service), section), lambda n: service.find(rt, "", n), defaults, pvc_class)
 
 
-class VolumeLifecycle(Lifecycle):
+class VolumeLifecycle(Lifecycle, metaclass=abc.ABCMeta):
     """The lifecycle of an object whose data ends in a PVC. Subclasses say how big the claim is and what Ready means."""
 
     kind = ""
@@ -285,8 +286,10 @@ class VolumeLifecycle(Lifecycle):
         owners = claim["metadata"].get("ownerReferences") or []
         return claim if any(o.get("uid") == self.uid for o in owners) else None
 
+    @abc.abstractmethod
     def claim_size(self, image: StoredImage | None) -> tuple[int, str | None]:
-        raise NotImplementedError
+        """The claim's size in bytes, and why the claim cannot be made (None when it can): a disk sizes by its spec and
+        its image, an image on a PVC by the image alone."""
 
     def record_image(self, image: StoredImage) -> None:
         """What the object's status says about the data it holds."""
