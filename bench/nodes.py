@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.report import replace_section  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 NODES = 1000
@@ -132,20 +133,9 @@ def section(rows: list[tuple[str, str, str, str]], method: str) -> list[str]:
 
 def main() -> int:
     """Run this section alone and put it into docs/benchmarks.md in place of the previous one (or at the end)."""
-    report = ROOT / "docs" / "benchmarks.md"
     text = "\n".join(section(*run()))
     print(text)
-    old = report.read_text() if report.exists() else "# Simulator benchmarks\n\n"
-    if HEADING in old:
-        head, rest = old.split(HEADING, 1)
-        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else (rest[rest.find("\nWhole run:") + 1 :] if "\nWhole run:" in rest else "")
-        new = head + text + "\n" + tail
-    elif "\nWhole run:" in old:
-        head, tail = old.rsplit("\nWhole run:", 1)
-        new = head + "\n" + text + "\nWhole run:" + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    report.write_text(new)
+    replace_section(HEADING, text)
     return 0
 
 

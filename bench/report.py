@@ -1,0 +1,23 @@
+"""Writing one benchmark section into docs/benchmarks.md when a section's script is run on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def replace_section(heading: str, text: str, report: Path = REPORT) -> None:
+    """Put `text` (a section starting with `heading`) in place of the previous one, else before the `Whole run:`
+    total, else at the end."""
+    old = report.read_text() if report.exists() else "# Simulator benchmarks\n\n"
+    if heading in old:
+        head, rest = old.split(heading, 1)
+        tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else (rest[rest.find("\nWhole run:") + 1 :] if "\nWhole run:" in rest else "")
+        new = head + text + "\n" + tail
+    elif "\nWhole run:" in old:
+        head, tail = old.rsplit("\nWhole run:", 1)
+        new = head + "\n" + text + "\nWhole run:" + tail
+    else:
+        new = old.rstrip("\n") + "\n\n" + text
+    report.write_text(new)
