@@ -52,7 +52,7 @@ def run_playbook(
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
         **(extra_env or {}),
     }
-    proc = subprocess.run([str(BIN / "ansible-playbook"), str(book), *extra_args], capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run([str(BIN / "ansible-playbook"), str(book), *extra_args], capture_output=True, check=False, text=True, env=env, timeout=600)
     results: dict[str, dict] = {}
     try:
         report = json.loads(proc.stdout)

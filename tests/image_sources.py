@@ -142,7 +142,7 @@ class Registry:
         self.certs.mkdir()
         shutil.copy(pki["ca.crt"], self.certs / "ca.crt")
         context = ssl.create_default_context(cafile=str(pki["ca.crt"]))
-        for _ in range(100):
+        for _unused in range(100):
             try:
                 urllib.request.urlopen(f"https://{self.host}/v2/", context=context, timeout=1)
             except urllib.error.HTTPError:

@@ -71,7 +71,7 @@ class Simulator:
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        result = subprocess.run([str(BIN / "kubectl"), *args], capture_output=True, text=True, env=env, input=input, timeout=timeout)
+        result = subprocess.run([str(BIN / "kubectl"), *args], capture_output=True, check=False, text=True, env=env, input=input, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result

@@ -104,6 +104,7 @@ requirements:
   - the kubernetes Python library, only for kubeconfig users with C(exec) or C(auth-provider) credentials and for the in-cluster service account
 notes:
   - The options and environment variables are those of C(kubernetes.core), so AWX / AAP Kubernetes credentials and copied C(k8s) auth blocks work unchanged.
-  - Set them once for every module with C(module_defaults) and the action group C(group/deckhouse.virtualization.dvp).
+  - For the modules, set them once with C(module_defaults) and the action group C(group/deckhouse.virtualization.dvp);
+    the inventory plugin takes them in its source file.
   - The C(tls-server-name) field of a kubeconfig cluster is not used; the certificate must match the server's host name.
 """

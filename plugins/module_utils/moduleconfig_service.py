@@ -11,7 +11,7 @@ from typing import Any
 
 from . import network_rules as nr
 from . import vocabulary as v
-from .client import DVPClient
+from .client import APIStatusError, DVPClient
 from .ensure import Ensurer
 from .errors import DVPError
 from .kinds import (
@@ -83,7 +83,12 @@ def cluster_subnets(client: DVPClient) -> tuple[str | None, str | None]:
     """Pod and service subnets from Secret kube-system/d8-cluster-configuration (None, None when unreadable)."""
     import yaml  # only here; ansible brings PyYAML
 
-    secret = client.get(SECRET, v.CLUSTER_CONFIGURATION_SECRET, v.CLUSTER_CONFIGURATION_NAMESPACE)
+    try:
+        secret = client.get(SECRET, v.CLUSTER_CONFIGURATION_SECRET, v.CLUSTER_CONFIGURATION_NAMESPACE)
+    except APIStatusError as err:  # a manage-role user may configure the module without reading kube-system's Secrets
+        if err.status != 403:
+            raise
+        return None, None
     raw = ((secret or {}).get("data") or {}).get(v.CLUSTER_CONFIGURATION_KEY)
     if not raw:
         return None, None
@@ -94,10 +99,17 @@ def cluster_subnets(client: DVPClient) -> tuple[str | None, str | None]:
     return doc.get("podSubnetCIDR"), doc.get("serviceSubnetCIDR")
 
 
-def node_addresses(client: DVPClient) -> list[tuple[str, str]]:
+def node_addresses(client: DVPClient) -> list[tuple[str, str]] | None:
+    """Each node's InternalIP/ExternalIP; None when this user may not list Nodes."""
+    try:
+        nodes = client.list(NODE)["items"]
+    except APIStatusError as err:
+        if err.status != 403:
+            raise
+        return None
     return [
         (n["metadata"]["name"], a.get("address", ""))
-        for n in client.list(NODE)["items"]
+        for n in nodes
         for a in (n.get("status") or {}).get("addresses") or []
         if a.get("type") in ("InternalIP", "ExternalIP")
     ]
@@ -135,7 +147,10 @@ def cluster_problems(client: DVPClient, module: Any, desired_settings: dict[str,
         if pod is None:
             secret = f"{v.CLUSTER_CONFIGURATION_NAMESPACE}/{v.CLUSTER_CONFIGURATION_SECRET}"
             module.warn(f"Secret {secret} is not readable: {CIDRS} not checked against the pod and service subnets")
-        problems += nr.cidr_problems(cidrs, CIDRS, pod, service, node_addresses(client))
+        addresses = node_addresses(client)
+        if addresses is None:
+            module.warn(f"Nodes are not readable by this user: {CIDRS} not checked against the nodes' addresses")
+        problems += nr.cidr_problems(cidrs, CIDRS, pod, service, addresses or [])
     old_cidrs = current.get("virtualMachineCIDRs") or []
     if old_cidrs and not cidrs:
         problems.append(f"{CIDRS}: once configured, the list cannot be cleared (it holds {', '.join(old_cidrs)})")

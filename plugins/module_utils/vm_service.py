@@ -12,7 +12,7 @@ from typing import Any
 
 from . import vm_rules
 from . import vocabulary as v
-from .client import DVPClient
+from .client import APIStatusError, DVPClient
 from .ensure import Ensurer, Outcome
 from .errors import DVPError
 from .kinds import CLUSTER_VIRTUAL_IMAGE, VIRTUAL_DISK, VIRTUAL_IMAGE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_CLASS, VIRTUAL_MACHINE_OPERATION, Kind
@@ -144,22 +144,35 @@ def default_class(client: DVPClient) -> dict[str, Any] | None:
     return None
 
 
-def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None) -> list[str]:
-    """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret."""
+def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None,
+                    warnings: list[str] | None = None) -> list[str]:
+    """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret.
+
+    VirtualMachineClasses are cluster-scoped: a project user holding only the platform's use roles may not read them
+    (RBAC.md section 6). Their class checks are then left to the platform's admission, which runs them anyway; a note
+    goes to `warnings` instead of failing a request the user is entitled to make."""
     problems: list[str] = []
     current = (actual or {}).get("spec") or {}
     class_name = spec.get("virtualMachineClassName") or current.get("virtualMachineClassName")
     vmclass = None
-    if class_name:
-        vmclass = client.get(VIRTUAL_MACHINE_CLASS, class_name)
-        if vmclass is None:
-            problems.append(f"virtual_machine_class_name: VirtualMachineClass {class_name!r} does not exist (vm_class_info lists the classes)")
-    else:
-        vmclass = default_class(client)
-        if vmclass is None:
-            problems.append("virtual_machine_class_name: not given, and no VirtualMachineClass is marked as the default class")
+    try:
+        if class_name:
+            vmclass = client.get(VIRTUAL_MACHINE_CLASS, class_name)
+            if vmclass is None:
+                problems.append(f"virtual_machine_class_name: VirtualMachineClass {class_name!r} does not exist (vm_class_info lists the classes)")
         else:
-            class_name = vmclass["metadata"]["name"]
+            vmclass = default_class(client)
+            if vmclass is None:
+                problems.append("virtual_machine_class_name: not given, and no VirtualMachineClass is marked as the default class")
+            else:
+                class_name = vmclass["metadata"]["name"]
+    except APIStatusError as err:
+        if err.status != 403:
+            raise
+        vmclass = None
+        if warnings is not None:
+            warnings.append("the class and its sizing policy were not checked before the request: this user may not read "
+                            "VirtualMachineClasses (cluster-scoped); the platform's admission checks them")
     cpu = spec.get("cpu") or {}
     cores = cpu.get("cores")
     if vmclass is not None and isinstance(cores, int) and not vm_rules.check_cores(cores):
@@ -178,7 +191,15 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
     refs = spec.get("blockDeviceRefs") or []
     for i, ref in enumerate(refs):
         kind = DEVICE_KINDS[ref["kind"]]
-        obj = client.get(kind, ref["name"], namespace)
+        try:
+            obj = client.get(kind, ref["name"], namespace)
+        except APIStatusError as err:
+            if err.status != 403 or kind.namespaced:
+                raise
+            if warnings is not None:  # a ClusterVirtualImage, which project users may not read: admission checks it
+                warnings.append(f"block_device_refs[{i}]: {kind.describe(ref['name'], None)} was not checked before the request: "
+                                "this user may not read it; the platform's admission checks it")
+            continue
         if obj is None:
             problems.append(f"block_device_refs[{i}]: {kind.describe(ref['name'], namespace if kind.namespaced else None)} does not exist")
         elif i == 0:
@@ -378,7 +399,10 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
     if applying:
         problems += missing_to_apply(p)
     if not problems and applying:
-        problems += server_problems(client, namespace, desired_spec(p), actual)
+        notes: list[str] = []
+        problems += server_problems(client, namespace, desired_spec(p), actual, notes)
+        for note in notes:
+            module.warn(note)
     if problems:
         raise DVPError("; ".join(problems), problems=problems)
 

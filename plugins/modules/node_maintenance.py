@@ -6,7 +6,7 @@
 DOCUMENTATION = r"""
 module: node_maintenance
 short_description: Put a node into maintenance (cordon, live-migrate its VMs off, drain) and take it out again
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - The admin guide's "Maintenance mode" as a module. I(state=drained) checks first that every VM on the node can move
     (the preflight), then cordons the node and moves its VMs off through the Eviction API, as C(kubectl drain) does;

@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 module: virtual_disk
 short_description: Manage VirtualDisks, the block devices of virtual machines
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates, grows and deletes a C(VirtualDisk) of the Deckhouse Virtualization Platform.
   - A disk is blank (I(persistent_volume_claim.size) required) or filled from a C(ClusterVirtualImage), a C(VirtualImage),

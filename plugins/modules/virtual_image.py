@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 module: virtual_image
 short_description: Manage VirtualImages, disk images of one namespace
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates and deletes a C(VirtualImage) of the Deckhouse Virtualization Platform, kept in DVCR (C(storage=ContainerRegistry))
     or in a PVC (C(storage=PersistentVolumeClaim)).

@@ -5,7 +5,7 @@
 DOCUMENTATION = r"""
 module: virtual_image_info
 short_description: Read VirtualImages
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Returns one C(VirtualImage) by name, or all of them in a namespace (or every namespace), optionally filtered by label and field selectors.
   - Optionally waits until they are C(Ready) (or have a given condition).

@@ -6,7 +6,7 @@
 DOCUMENTATION = r"""
 module: vm_operation
 short_description: Run a VirtualMachineOperation (Start, Stop, Restart, Evict, Migrate) and follow it to its end, or abort one
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates a C(VirtualMachineOperation) with C(generateName) (the platform's operations are one-shot objects whose spec
     cannot change) and waits until it reaches a terminal phase (C(Completed), C(Failed) or C(Superseded)); the task fails

@@ -10,7 +10,7 @@ from pathlib import Path
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from . import conversions, hooks
-from .api import access, admin, cluster_ips, core_rules, pod_subresources
+from .api import access, admin, cluster_ips, core_rules, pod_subresources, rbac_validation
 from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
@@ -87,6 +87,7 @@ def build(
     namespace.register_defaults(admission)
     cluster_ips.register(admission, store, topology.service_cidr if topology else DEFAULT_SERVICE_CIDR)
     core_rules.register(admission)
+    rbac_validation.register(admission)
     image_admission.register(admission)
     disk_webhooks.register(admission)
     vmclass_webhook.register(admission, store)
@@ -110,7 +111,7 @@ def build(
     manager.add(volume_binding.controller(store, ledger))
     manager.add(storage_controllers.expansion_controller(ledger))
     manager.add(volume_reclaim.controller())
-    importer = Importer(DVCR(state_dir / "dvcr"))
+    importer = Importer(DVCR(state_dir / "dvcr"), topology.image_source_bandwidth if topology else 0)
     importer.wake = lambda ref: manager.wake(ref.resource, (ref.namespace, ref.name))
     upload.register(api, importer)
     manager.add(cvi.controller(importer, store, lambda: api.address))
@@ -122,7 +123,14 @@ def build(
     manager.add(moduleconfig_controller.controller())
     fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock, logs)
     migrations = migration_controller.Migrations()
-    admin.register(api, clock, fleet, guest=lambda ns, name, body: vm_controller.guest_event(service, fleet, ns, name, body, migrations))
+    admin.register(
+        api,
+        clock,
+        fleet,
+        guest=lambda ns, name, body: vm_controller.guest_event(service, fleet, ns, name, body, migrations),
+        importer=importer,
+        node_changed=migrations.node_changed,
+    )
     migrations.wake = lambda key: manager.enqueue("vm", key)
     manager.add(vm_controller.controller(store, fleet, migrations))
     manager.add(fencing_controller.controller(store, fleet))

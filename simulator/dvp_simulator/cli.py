@@ -17,6 +17,7 @@ from . import user_cli
 from .api import faults as api_faults
 from .app import build
 from .certs import ensure_pki, write_kubeconfig
+from .images.units import parse_bandwidth
 from .nodes.topology import TopologyError
 from .nodes.topology import load as load_topology
 
@@ -34,8 +35,20 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--watch-window", type=int, default=10000, help="events kept per resource for watch resumption")
     serve.add_argument("--api-faults", type=float, default=0.0, metavar="RATE", help="fault this fraction of API requests (429, 500, 503, 409, delay)")
     serve.add_argument("--api-faults-seed", type=int, help="seed of the API fault mode's draws (deterministic faults)")
+    serve.add_argument(
+        "--image-bandwidth", metavar="RATE",
+        help="read each image import's source (HTTP, ContainerImage, Upload) at most at RATE bytes per second, a quantity like 20Mi; "
+        "0: no limit (default: the topology's cluster.imageSourceBandwidth, else no limit)",
+    )  # fmt: skip
     add_faults_parser(sub)
     serve.add_argument("--log-level", default="WARNING")
+    bandwidth = sub.add_parser("image-bandwidth", help="read or set a running simulator's image-source bandwidth (its admin API)")
+    bandwidth_sub = bandwidth.add_subparsers(dest="bandwidth_command", required=True)
+    bandwidth_set = bandwidth_sub.add_parser("set", help="read image sources at most at RATE bytes per second from now on, running imports included")
+    bandwidth_set.add_argument("rate", help="a quantity of bytes per second like 20Mi or 512Ki; 0: no limit")
+    bandwidth_show = bandwidth_sub.add_parser("show", help="print the image-source bandwidth")
+    for p in (bandwidth_set, bandwidth_show):
+        p.add_argument("--kubeconfig", type=Path, required=True, help="the kubeconfig `dvp-sim serve` wrote")
     clock = sub.add_parser("clock", help="read or step a running simulator's clock (its admin API)")
     clock_sub = clock.add_subparsers(dest="clock_command", required=True)
     advance = clock_sub.add_parser("advance", help="step the simulated clock forward, firing every timer that falls due")
@@ -62,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return clock_command(args)
     if args.command == "faults":
         return faults_command(args)
+    if args.command == "image-bandwidth":
+        return bandwidth_command(args)
     if not 0 <= args.api_faults <= 1:
         parser.error("--api-faults must be between 0 and 1")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--crd-dir: no such folder: {args.crd_dir}")
     if args.time_scale <= 0:
         parser.error("--time-scale must be positive")
+    if args.image_bandwidth is not None:
+        try:
+            args.image_bandwidth = parse_bandwidth(args.image_bandwidth, "--image-bandwidth")
+        except ValueError as exc:
+            parser.error(str(exc))
     return asyncio.run(serve_forever(args))
 
 
@@ -89,6 +109,8 @@ async def serve_forever(args: argparse.Namespace) -> int:
         topology = load_topology(args.topology) if args.topology else None
         sim = build(state_dir, token, "127.0.0.1", args.time_scale, args.crd_dir, args.watch_window, topology)
         api_faults.register(sim.api, args.api_faults, args.api_faults_seed)
+        if args.image_bandwidth is not None:  # the option wins over the topology's setting
+            sim.importer.bandwidth = args.image_bandwidth
     except (TopologyError, ValueError) as exc:
         print(f"dvp-sim: {exc}", file=sys.stderr, flush=True)
         return 2
@@ -164,6 +186,23 @@ def faults_command(args: argparse.Namespace) -> int:
             message = client.call("GET", "faults")
     except AdminError as exc:
         print(f"dvp-sim faults: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(message, flush=True)
+    return 0
+
+
+def bandwidth_command(args: argparse.Namespace) -> int:
+    """`dvp-sim image-bandwidth set RATE|show`: one authenticated request to /simulator/v1/images/bandwidth."""
+    from .admin_client import AdminClient, AdminError
+
+    try:
+        client = AdminClient.from_kubeconfig(args.kubeconfig)
+        if args.bandwidth_command == "set":
+            message = client.call("POST", "images/bandwidth", {"bandwidth": args.rate})
+        else:
+            message = client.call("GET", "images/bandwidth")
+    except AdminError as exc:
+        print(f"dvp-sim image-bandwidth: {exc}", file=sys.stderr, flush=True)
         return 1
     print(message, flush=True)
     return 0

@@ -21,7 +21,7 @@ VOLATILE = {"uid", "resourceVersion", "creationTimestamp", "managedFields", "las
 
 def verbose_results(stdout: str) -> dict[str, dict]:
     """Task results from a -vvv run, whose log lines precede the json callback's report."""
-    report, _ = json.JSONDecoder().raw_decode(stdout[stdout.index("\n{\n") + 1 :])
+    report, _unused = json.JSONDecoder().raw_decode(stdout[stdout.index("\n{\n") + 1 :])
     return {task["task"]["name"]: next(iter(task["hosts"].values()), {}) for play in report["plays"] for task in play["tasks"]}
 
 

@@ -1,7 +1,7 @@
 """Chaos (issue 10): five fencing-enabled (Watchdog) workers running 30 migratable VMs of every run policy; one node
 drained by a real `kubectl drain` in the background while another loses its power, then a third its network, the
-clock stepped with `dvp-sim clock advance`. A sampler thread checks the invariant of tests/invariants.py (a domain
-never on two nodes, a down node runs nothing, the API and libvirt agree) the whole time, not only at the end. At the
+clock stepped with `dvp-sim clock advance`. The invariant sampler of tests/invariants.py (a domain never on two nodes,
+a down node runs nothing, the API and libvirt agree) checks the whole time, not only at the end. At the
 end every AlwaysOn / AlwaysOnUnlessStoppedManually VM runs exactly once, the Manual VMs that ran on a failed node are
 Stopped, the other Manual ones are as they were, and no VM object is lost."""
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections import Counter
 
@@ -17,7 +16,7 @@ import pytest
 import yaml
 
 from ..image_sources import FileServer, iso_image
-from ..invariants import InvariantViolation, api_view, check_invariant, node_view, violations
+from ..invariants import InvariantSampler, check_invariant, nodes_view
 from ..simulator_process import BIN, Simulator
 from .test_fencing import MC, G, advance, dvp_sim, eventually, fail, get, ready
 
@@ -54,51 +53,6 @@ def chaos(tmp_path_factory):
     assert sim.stop() == 0
 
 
-# The sampler reads the nodes one after another: it holds this lock so that no clock step (which fires the timers:
-# fencing, boots) falls between two of its reads, else a VM restarting elsewhere would look like it ran twice.
-STEP = threading.Lock()
-
-
-class Sampler(threading.Thread):
-    """Checks the invariant of tests/invariants.py over and over until stopped (rules 1 and 2 at once, rule 3 given
-    20 s to settle, as check_invariant does); keeps the first violation."""
-
-    def __init__(self, sim):
-        super().__init__(daemon=True)
-        self.sim, self.samples, self.error = sim, 0, None
-        self.halt = threading.Event()
-
-    def run(self):
-        while not self.halt.is_set() and self.error is None:
-            try:
-                self.check()
-                self.samples += 1
-            except Exception as exc:  # noqa: BLE001 — a read failing is a failure too
-                self.error = exc
-
-    def check(self):
-        end = time.time() + 20
-        while True:
-            with STEP:
-                seen = {n: node_view(self.sim, n) for n in NODES}
-                bound, pod_nodes = api_view(self.sim)
-            hard, soft = violations(seen, bound, pod_nodes)
-            if hard:
-                raise InvariantViolation("; ".join(hard))
-            if not soft:
-                return
-            if time.time() > end:
-                raise InvariantViolation("; ".join(soft))
-            time.sleep(0.2)
-
-    def stop(self):
-        self.halt.set()
-        self.join(60)
-        assert not self.is_alive()
-        if self.error:
-            raise AssertionError(f"the invariant broke during the run: {self.error}")
-
-
 def vms(sim):
     items = json.loads(sim.kubectl("get", "vm", "-n", NS, "-o", "json").stdout)["items"]
     return {o["metadata"]["name"]: o for o in items}
@@ -110,15 +64,14 @@ def status(vm):
 
 
 def domain_count(sim):
-    return Counter(d.split("_", 1)[1] for n in NODES for d in node_view(sim, n)["domains"] if d.startswith(NS + "_"))
+    return Counter(d.split("_", 1)[1] for seen in nodes_view(sim, NODES).values() for d in seen["domains"] if d.startswith(NS + "_"))
 
 
 def step_until(sim, predicate, timeout, seconds=5):
     end = time.time() + timeout
     while not predicate():
         assert time.time() < end, "timed out while stepping the clock"
-        with STEP:
-            advance(sim, seconds)
+        advance(sim, seconds)
         time.sleep(0.1)
 
 
@@ -134,7 +87,12 @@ def test_drain_power_and_network_faults_keep_every_vm_once(chaos):
         sim.kubectl("apply", "-n", NS, "-f", "-", input=json.dumps({"apiVersion": G, "kind": "VirtualMachine", "metadata": {"name": name}, "spec": spec}))
         policy[name], should_run[name] = pol, pol != "Manual" or i % 2 == 0  # half of the Manual VMs started
         if pol == "Manual" and should_run[name]:
-            op = {"apiVersion": G, "kind": "VirtualMachineOperation", "metadata": {"name": f"start-{name}"}, "spec": {"virtualMachineName": name, "type": "Start"}}
+            op = {
+                "apiVersion": G,
+                "kind": "VirtualMachineOperation",
+                "metadata": {"name": f"start-{name}"},
+                "spec": {"virtualMachineName": name, "type": "Start"},
+            }
             sim.kubectl("apply", "-n", NS, "-f", "-", input=json.dumps(op))
     assert Counter(policy.values()) == {"AlwaysOn": 10, "AlwaysOnUnlessStoppedManually": 10, "Manual": 10}
 
@@ -154,9 +112,7 @@ def test_drain_power_and_network_faults_keep_every_vm_once(chaos):
     lost_manual = manual_on[power] + manual_on[network]
     assert lost_manual, f"no running Manual VM on the failed nodes: {per_node}"
 
-    sampler = Sampler(sim)
-    sampler.start()
-    try:
+    with InvariantSampler(sim, NODES) as sampler:
         env = {"KUBECONFIG": str(sim.kubeconfig), "PATH": f"{BIN}:/usr/bin:/bin"}
         drain = subprocess.Popen([str(BIN / "kubectl"), "drain", drained, "--pod-selector", SELECTOR, "--delete-emptydir-data", "--ignore-daemonsets",
                                   "--timeout=150s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
@@ -184,8 +140,6 @@ def test_drain_power_and_network_faults_keep_every_vm_once(chaos):
 
         step_until(sim, final, 60)
         assert sampler.samples >= 5 and sampler.is_alive(), f"the sampler checked the invariant during the run: {sampler.samples} samples"
-    finally:
-        sampler.stop()
 
     seen, bound = check_invariant(sim, NODES)
     assert seen[power]["state"] == "Fenced" and seen[network]["state"] == "Fenced" and not seen[power]["domains"] and not seen[network]["domains"]
@@ -203,10 +157,10 @@ def test_drain_power_and_network_faults_keep_every_vm_once(chaos):
     assert get(sim, "node", drained)["spec"]["unschedulable"] is True
 
     # the failed nodes come back: nothing moves, nothing runs twice
-    for node in (power, network):
-        assert "recovered" in dvp_sim(sim, "node", "recover", node).stdout
-        eventually(lambda n=node: get(sim, "node", n), lambda o: ready(o) == "True" and not (o.get("spec") or {}).get("taints"))
-    check_invariant(sim, NODES)
+    with InvariantSampler(sim, NODES):
+        for node in (power, network):
+            assert "recovered" in dvp_sim(sim, "node", "recover", node).stdout
+            eventually(lambda n=node: get(sim, "node", n), lambda o: ready(o) == "True" and not (o.get("spec") or {}).get("taints"))
     assert domain_count(sim) == counts
     assert {n: status(o) for n, o in vms(sim).items()} == {n: status(o) for n, o in now.items()}
     assert time.time() - started < 150, "bounded"

@@ -29,7 +29,8 @@ def shared(url):
 
 def vm(ns, name, labels):
     return dvp("vm", name=name, namespace=ns, state="running", wait_timeout=120, virtual_machine_class_name="shared-class", labels=labels,
-               cpu={"cores": 1, "core_fraction": "10%"}, memory={"size": "512Mi"}, block_device_refs=[{"kind": "VirtualDisk", "name": f"{name}-root"}])  # fmt: skip
+               cpu={"cores": 1, "core_fraction": "10%"}, memory={"size": "512Mi"},
+               block_device_refs=[{"kind": "VirtualDisk", "name": f"{name}-root"}])  # fmt: skip
 
 
 def labels_of(run):
@@ -60,8 +61,8 @@ def test_ten_parallel_runs_on_overlapping_objects_all_converge(tmp_path):
         url = server.url("linux.qcow2")
         setup = [*shared(url)]
         for name in VMS:
-            setup.append({"name": f"disk {name}", **dvp("virtual_disk", name=f"{name}-root", namespace=ns, wait_timeout=120,
-                                                         data_source={"type": "ObjectRef", "object_ref": {"kind": "ClusterVirtualImage", "name": "shared-image"}})})  # fmt: skip
+            source = {"type": "ObjectRef", "object_ref": {"kind": "ClusterVirtualImage", "name": "shared-image"}}
+            setup.append({"name": f"disk {name}", **dvp("virtual_disk", name=f"{name}-root", namespace=ns, wait_timeout=120, data_source=source)})
             setup.append({"name": f"vm {name}", **vm(ns, name, {"tier": "web"})})
         (tmp_path / "setup").mkdir()
         first = run_playbook(tmp_path / "setup", sim.kubeconfig, setup)

@@ -163,7 +163,7 @@ def failed_because(api, name: str, *fragments: str, reason: str = "ProvisioningF
 
 
 def curl_upload(url: str, ca_file, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(["curl", "-sS", "--cacert", str(ca_file), *args, url], input=stdin, capture_output=True, timeout=60)
+    return subprocess.run(["curl", "-sS", "--cacert", str(ca_file), *args, url], input=stdin, capture_output=True, check=False, timeout=60)
 
 
 # -- tests ---------------------------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ FORMATS = {
 
 
 def test_http_sources_reach_ready_with_format_size_and_cdrom(api, https, pki, images):
-    for name, (file, *_) in FORMATS.items():
+    for name, (file, *_unused) in FORMATS.items():
         create(api, name, http_source(https.url(file), ca_bundle(pki)))
     for name, (file, fmt, cdrom, unpacked) in FORMATS.items():
         obj = wait_for(api, name, phase_in("Ready", "Failed"))
@@ -277,9 +277,9 @@ def test_object_ref_copies_a_ready_image_and_waits_for_others(api, https, pki):
         "ref-vd": ({"kind": "VirtualDisk", "name": "nope", "namespace": "default"}, "VirtualDiskNotReady"),
         "ref-snap": ({"kind": "VirtualDiskSnapshot", "name": "nope", "namespace": "default"}, "VirtualDiskSnapshotNotReady"),
     }
-    for name, (ref, _) in waiting.items():
+    for name, (ref, _unused) in waiting.items():
         create(api, name, {"type": "ObjectRef", "objectRef": ref})
-    for name, (_, reason) in waiting.items():
+    for name, (_unused, reason) in waiting.items():
         obj = wait_for(api, name, lambda o: "conditions" in (o.get("status") or {}))
         datasource = condition(obj, "DatasourceReady")
         assert (obj["status"]["phase"], datasource["status"], datasource["reason"]) == ("Pending", "False", reason), obj["status"]

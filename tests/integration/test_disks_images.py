@@ -120,7 +120,7 @@ def test_resize_grows_and_shrink_is_refused(storage_sim, ns):
     wait_phase(storage_sim, "vd", "grow", ns, "Ready")
     storage_sim.kubectl("patch", "vd", "grow", "-n", ns, "--type", "merge", "-p", '{"spec":{"persistentVolumeClaim":{"size":"1Gi"}}}')
     grown = wait_phase(storage_sim, "vd", "grow", ns, "Ready")
-    for _ in range(50):
+    for _unused in range(50):
         grown = get(storage_sim, "vd", "grow", ns)
         if grown["status"].get("capacity") == "1Gi":
             break
@@ -198,7 +198,7 @@ def test_storage_class_resolution_with_module_settings(storage_sim, ns):
         assert wait_phase(storage_sim, "vd", "allowed", ns, "Ready")["status"]["storageClassName"] == "replicated"
         apply(storage_sim, disk("not-allowed", ns, size="100Mi", sc="tiny"))
         refused = wait_phase(storage_sim, "vd", "not-allowed", ns, "Pending")
-        for _ in range(50):
+        for _unused in range(50):
             refused = get(storage_sim, "vd", "not-allowed", ns)
             if condition(refused, "StorageClassReady"):
                 break
@@ -247,7 +247,7 @@ def test_delete_removes_disk_claim_and_finalizers(storage_sim, ns):
     claim = ready["status"]["target"]["persistentVolumeClaimName"]
     storage_sim.kubectl("delete", "vd", "gone", "-n", ns, "--timeout=20s")
     assert get(storage_sim, "vd", "gone", ns) is None
-    for _ in range(50):
+    for _unused in range(50):
         if get(storage_sim, "pvc", claim, ns) is None:
             break
         time.sleep(0.1)

@@ -47,7 +47,7 @@ def test_the_eviction_api_answers_429_and_starts_an_evacuation(cluster, env, ns)
     source = vm["status"]["nodeName"]
     pod = vm["status"]["virtualMachinePods"][0]["name"]
     body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": pod, "namespace": ns}}
-    for _ in range(2):  # the first eviction starts the evacuation, the next is refused the same way
+    for _unused in range(2):  # the first eviction starts the evacuation, the next is refused the same way
         try:
             core.create_namespaced_pod_eviction(pod, ns, body)
             raise AssertionError("the eviction of a running VM's pod must be refused")

@@ -41,7 +41,9 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
         assert int(new["metadata"]["resourceVersion"]) > int(listing["metadata"]["resourceVersion"])
         # A watch from before the restart cannot be resumed: 410 Gone, as after etcd compaction.
         with pytest.raises(ApiException) as err:
-            for _ in watch.Watch().stream(custom.list_cluster_custom_object, G, V, "clustervirtualimages", resource_version=str(last_rv), timeout_seconds=2):
+            for _unused in watch.Watch().stream(
+                custom.list_cluster_custom_object, G, V, "clustervirtualimages", resource_version=str(last_rv), timeout_seconds=2
+            ):
                 pass
         assert err.value.status == 410
     finally:
@@ -57,7 +59,7 @@ def test_watch_window_expiry_is_410(tmp_path):
         for i in range(1, 10):
             core.create_namespaced_secret("default", {"metadata": {"name": f"w{i}"}})
         with pytest.raises(ApiException) as err:
-            for _ in watch.Watch().stream(core.list_namespaced_secret, "default", resource_version=first.metadata.resource_version, timeout_seconds=2):
+            for _unused in watch.Watch().stream(core.list_namespaced_secret, "default", resource_version=first.metadata.resource_version, timeout_seconds=2):
                 pass
         assert err.value.status == 410
         recent = core.list_namespaced_secret("default").metadata.resource_version

@@ -1,6 +1,7 @@
 """Node faults, fencing and ColdStandby (BEHAVIOUR.md §4.6, §7.6, §7.7; the admin guide's ColdStandby walk-through):
 `dvp-sim node fail|recover` against a live simulator, the clock stepped with `dvp-sim clock advance`, and the
-invariant of tests/invariants.py checked at every step. The guide's workerA / workerB are worker-a / worker-b (Node names
+invariant of tests/invariants.py checked at every step and, by a sampler, continuously in between (but for the Notify
+split brain, which is the violation itself). The guide's workerA / workerB are worker-a / worker-b (Node names
 are lowercase RFC 1123)."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 import yaml
 
 from ..image_sources import FileServer, iso_image
-from ..invariants import InvariantViolation, check_invariant
+from ..invariants import InvariantSampler, InvariantViolation, check_invariant
 from ..simulator_process import BIN, Simulator
 
 G = "virtualization.deckhouse.io/v1alpha2"
@@ -89,7 +90,7 @@ def eventually(read, predicate, timeout=30.0):
 
 
 def dvp_sim(sim, *args, check=True):
-    result = subprocess.run([str(BIN / "dvp-sim"), *args, "--kubeconfig", str(sim.kubeconfig)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([str(BIN / "dvp-sim"), *args, "--kubeconfig", str(sim.kubeconfig)], capture_output=True, text=True, timeout=60, check=False)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -151,7 +152,7 @@ def fail(sim, node, mode):
 def recover(sim, node):
     assert "recovered" in dvp_sim(sim, "node", "recover", node).stdout
     eventually(lambda: get(sim, "node", node), lambda o: ready(o) == "True" and not (o.get("spec") or {}).get("taints"))
-    eventually(lambda: get(sim, "pod", f"virt-handler-{node}", "d8-virtualization"), lambda o: bool(o))
+    eventually(lambda: get(sim, "pod", f"virt-handler-{node}", "d8-virtualization"), bool)
     invariant(sim)
 
 
@@ -166,114 +167,120 @@ def lease_renewed(sim, node):
 # -- the admin guide's ColdStandby walk-through ---------------------------------------------------------------------------
 def test_power_loss_is_fenced_and_linux_vm_restarts_on_worker_b(watchdog):
     sim, ns = watchdog, namespace(watchdog)
-    node = get(sim, "node", "worker-a")
-    assert node["metadata"]["labels"]["node-manager.deckhouse.io/fencing-enabled"] == ""
-    assert node["metadata"]["labels"]["node-manager.deckhouse.io/fencing-mode"] == "Watchdog"
-    assert "node-manager.deckhouse.io/fencing-enabled" not in get(sim, "node", "master")["metadata"]["labels"]
-    place_on_worker_a(sim, ns, "linux-vm", "AlwaysOn")
-    first_pod = vm_status(sim, ns, "linux-vm")["virtualMachinePods"][0]["name"]
-    fail(sim, "worker-a", "power")
-    seen, _ = invariant(sim)
-    assert seen["worker-a"] == {"state": "PoweredOff", "domains": []}
-    advance(sim, 41)  # past the 40 s grace: the node lifecycle controller marks it Unknown
-    node = eventually(lambda: get(sim, "node", "worker-a"), lambda o: ready(o) == "Unknown")
-    assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["reason"] == "NodeStatusUnknown"
-    assert {t["key"] for t in node["spec"]["taints"]} == {"node.kubernetes.io/unreachable"}
-    assert vm_status(sim, ns, "linux-vm")["nodeName"] == "worker-a", "not fenced yet: still bound"
-    invariant(sim)
-    advance(sim, 20)  # past 60 s: fenced, the Node deleted, its pods force-deleted
-    eventually(lambda: sim.kubectl("get", "node", "worker-a", check=False).returncode, lambda rc: rc != 0)
-    status = running_on(sim, ns, "linux-vm", "worker-b")
-    assert status["virtualMachinePods"][0]["name"] != first_pod, "a cold restart: a new pod"
-    assert not get(sim, "pod", "virt-handler-worker-a", "d8-virtualization")
-    seen, _ = invariant(sim)
-    assert seen["worker-b"]["domains"] == [domain_of(ns, "linux-vm")] and seen["worker-a"]["state"] == "Fenced"
-    recover(sim, "worker-a")
-    assert vm_status(sim, ns, "linux-vm")["nodeName"] == "worker-b", "the VM stays where it restarted"
+    with InvariantSampler(sim, NODES):  # the invariant at every sample, not only at the steps
+        node = get(sim, "node", "worker-a")
+        assert node["metadata"]["labels"]["node-manager.deckhouse.io/fencing-enabled"] == ""
+        assert node["metadata"]["labels"]["node-manager.deckhouse.io/fencing-mode"] == "Watchdog"
+        assert "node-manager.deckhouse.io/fencing-enabled" not in get(sim, "node", "master")["metadata"]["labels"]
+        place_on_worker_a(sim, ns, "linux-vm", "AlwaysOn")
+        first_pod = vm_status(sim, ns, "linux-vm")["virtualMachinePods"][0]["name"]
+        fail(sim, "worker-a", "power")
+        seen, _unused = invariant(sim)
+        assert seen["worker-a"] == {"state": "PoweredOff", "domains": []}
+        advance(sim, 41)  # past the 40 s grace: the node lifecycle controller marks it Unknown
+        node = eventually(lambda: get(sim, "node", "worker-a"), lambda o: ready(o) == "Unknown")
+        assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["reason"] == "NodeStatusUnknown"
+        assert {t["key"] for t in node["spec"]["taints"]} == {"node.kubernetes.io/unreachable"}
+        assert vm_status(sim, ns, "linux-vm")["nodeName"] == "worker-a", "not fenced yet: still bound"
+        invariant(sim)
+        advance(sim, 20)  # past 60 s: fenced, the Node deleted, its pods force-deleted
+        eventually(lambda: sim.kubectl("get", "node", "worker-a", check=False).returncode, lambda rc: rc != 0)
+        status = running_on(sim, ns, "linux-vm", "worker-b")
+        assert status["virtualMachinePods"][0]["name"] != first_pod, "a cold restart: a new pod"
+        assert not get(sim, "pod", "virt-handler-worker-a", "d8-virtualization")
+        seen, _unused = invariant(sim)
+        assert seen["worker-b"]["domains"] == [domain_of(ns, "linux-vm")] and seen["worker-a"]["state"] == "Fenced"
+        recover(sim, "worker-a")
+        assert vm_status(sim, ns, "linux-vm")["nodeName"] == "worker-b", "the VM stays where it restarted"
 
 
 def test_without_fencing_the_vm_stays_bound_to_the_dead_node(unfenced):
     sim, ns = unfenced, namespace(unfenced)
-    assert "node-manager.deckhouse.io/fencing-enabled" not in get(sim, "node", "worker-a")["metadata"]["labels"]
-    place_on_worker_a(sim, ns, "linux-vm", "AlwaysOn")
-    fail(sim, "worker-a", "power")
-    for _ in range(3):
-        advance(sim, 60)
+    with InvariantSampler(sim, NODES):  # the invariant at every sample, not only at the steps
+        assert "node-manager.deckhouse.io/fencing-enabled" not in get(sim, "node", "worker-a")["metadata"]["labels"]
+        place_on_worker_a(sim, ns, "linux-vm", "AlwaysOn")
+        fail(sim, "worker-a", "power")
+        for _unused in range(3):
+            advance(sim, 60)
+            invariant(sim)
+        assert ready(get(sim, "node", "worker-a")) == "Unknown", "the Node stays, NotReady"
+        status = vm_status(sim, ns, "linux-vm")
+        assert (status["phase"], status["nodeName"]) == ("Running", "worker-a"), "bound to the dead node, as the platform shows it"
+        assert get(sim, "pod", status["virtualMachinePods"][0]["name"], ns), "its pod is not deleted"
+        # the node comes back: its virt-launcher pod's container is gone (a crash, §4.6): AlwaysOn restarts it
+        recover(sim, "worker-a")
+        eventually(lambda: (advance(sim, 2), vm_status(sim, ns, "linux-vm"))[1], lambda s: s.get("phase") == "Running" and s.get("nodeName"))
         invariant(sim)
-    assert ready(get(sim, "node", "worker-a")) == "Unknown", "the Node stays, NotReady"
-    status = vm_status(sim, ns, "linux-vm")
-    assert (status["phase"], status["nodeName"]) == ("Running", "worker-a"), "bound to the dead node, as the platform shows it"
-    assert get(sim, "pod", status["virtualMachinePods"][0]["name"], ns), "its pod is not deleted"
-    # the node comes back: its virt-launcher pod's container is gone (a crash, §4.6): AlwaysOn restarts it
-    recover(sim, "worker-a")
-    eventually(lambda: (advance(sim, 2), vm_status(sim, ns, "linux-vm"))[1], lambda s: s.get("phase") == "Running" and s.get("nodeName"))
-    invariant(sim)
 
 
 def test_network_partition_in_watchdog_mode_never_runs_the_vm_twice(watchdog):
     sim, ns = watchdog, namespace(watchdog)
-    place_on_worker_a(sim, ns, "net-vm", "AlwaysOnUnlessStoppedManually")
-    fail(sim, "worker-a", "network")
-    seen, _ = invariant(sim)
-    assert seen["worker-a"] == {"state": "NetworkPartitioned", "domains": [domain_of(ns, "net-vm")]}, "partitioned: the guest keeps running"
-    before = lease_renewed(sim, "worker-a")
-    advance(sim, 30)
-    assert lease_renewed(sim, "worker-a") == before, "the Lease is not renewed"
-    invariant(sim)
-    advance(sim, 35)
-    running_on(sim, ns, "net-vm", "worker-b")
-    seen, _ = invariant(sim)
-    assert seen["worker-a"]["domains"] == [] and seen["worker-a"]["state"] == "Fenced", "the watchdog destroyed the old domain"
-    recover(sim, "worker-a")
+    with InvariantSampler(sim, NODES):  # the invariant at every sample, not only at the steps
+        place_on_worker_a(sim, ns, "net-vm", "AlwaysOnUnlessStoppedManually")
+        fail(sim, "worker-a", "network")
+        seen, _unused = invariant(sim)
+        assert seen["worker-a"] == {"state": "NetworkPartitioned", "domains": [domain_of(ns, "net-vm")]}, "partitioned: the guest keeps running"
+        before = lease_renewed(sim, "worker-a")
+        advance(sim, 30)
+        assert lease_renewed(sim, "worker-a") == before, "the Lease is not renewed"
+        invariant(sim)
+        advance(sim, 35)
+        running_on(sim, ns, "net-vm", "worker-b")
+        seen, _unused = invariant(sim)
+        assert seen["worker-a"]["domains"] == [] and seen["worker-a"]["state"] == "Fenced", "the watchdog destroyed the old domain"
+        recover(sim, "worker-a")
 
 
 def test_kubelet_failure_in_watchdog_mode_and_a_manual_vm_stays_stopped(watchdog):
     sim, ns = watchdog, namespace(watchdog)
-    place_on_worker_a(sim, ns, "auto", "AlwaysOn")
-    place_on_worker_a(sim, ns, "manual", "Manual")
-    fail(sim, "worker-a", "kubelet")
-    seen, _ = invariant(sim)
-    assert seen["worker-a"]["state"] == "KubeletStopped" and set(seen["worker-a"]["domains"]) == {domain_of(ns, "auto"), domain_of(ns, "manual")}
-    advance(sim, 65)
-    running_on(sim, ns, "auto", "worker-b")
-    eventually(lambda: vm_status(sim, ns, "manual"), lambda s: s.get("phase") == "Stopped" and not s.get("nodeName"))
-    seen, _ = invariant(sim)
-    assert seen["worker-a"]["domains"] == []
-    recover(sim, "worker-a")
-    advance(sim, 120)
-    assert vm_status(sim, ns, "manual")["phase"] == "Stopped", "Manual stays down after the node is back"
-    invariant(sim)
+    with InvariantSampler(sim, NODES):  # the invariant at every sample, not only at the steps
+        place_on_worker_a(sim, ns, "auto", "AlwaysOn")
+        place_on_worker_a(sim, ns, "manual", "Manual")
+        fail(sim, "worker-a", "kubelet")
+        seen, _unused = invariant(sim)
+        assert seen["worker-a"]["state"] == "KubeletStopped" and set(seen["worker-a"]["domains"]) == {domain_of(ns, "auto"), domain_of(ns, "manual")}
+        advance(sim, 65)
+        running_on(sim, ns, "auto", "worker-b")
+        eventually(lambda: vm_status(sim, ns, "manual"), lambda s: s.get("phase") == "Stopped" and not s.get("nodeName"))
+        seen, _unused = invariant(sim)
+        assert seen["worker-a"]["domains"] == []
+        recover(sim, "worker-a")
+        advance(sim, 120)
+        assert vm_status(sim, ns, "manual")["phase"] == "Stopped", "Manual stays down after the node is back"
+        invariant(sim)
 
 
 def test_maintenance_annotation_suspends_fencing(watchdog):
     sim, ns = watchdog, namespace(watchdog)
-    place_on_worker_a(sim, ns, "kept", "AlwaysOn")
-    sim.kubectl("annotate", "node", "worker-a", "node-manager.deckhouse.io/fencing-disable=")
-    fail(sim, "worker-a", "network")
-    advance(sim, 120)
-    time.sleep(0.5)
-    assert get(sim, "node", "worker-a"), "the Node is kept"
-    assert vm_status(sim, ns, "kept")["nodeName"] == "worker-a"
-    invariant(sim)
-    sim.kubectl("annotate", "node", "worker-a", "node-manager.deckhouse.io/fencing-disable-")
-    advance(sim, 61)
-    running_on(sim, ns, "kept", "worker-b")
-    invariant(sim)
-    recover(sim, "worker-a")
+    with InvariantSampler(sim, NODES):  # the invariant at every sample, not only at the steps
+        place_on_worker_a(sim, ns, "kept", "AlwaysOn")
+        sim.kubectl("annotate", "node", "worker-a", "node-manager.deckhouse.io/fencing-disable=")
+        fail(sim, "worker-a", "network")
+        advance(sim, 120)
+        time.sleep(0.5)
+        assert get(sim, "node", "worker-a"), "the Node is kept"
+        assert vm_status(sim, ns, "kept")["nodeName"] == "worker-a"
+        invariant(sim)
+        sim.kubectl("annotate", "node", "worker-a", "node-manager.deckhouse.io/fencing-disable-")
+        advance(sim, 61)
+        running_on(sim, ns, "kept", "worker-b")
+        invariant(sim)
+        recover(sim, "worker-a")
 
 
 def test_notify_mode_keeps_the_node_and_does_not_touch_its_domains(notify):
     sim, ns = notify, namespace(notify)
-    assert get(sim, "node", "worker-a")["metadata"]["labels"]["node-manager.deckhouse.io/fencing-mode"] == "Notify"
-    place_on_worker_a(sim, ns, "linux-vm", "AlwaysOn")
-    fail(sim, "worker-a", "power")
-    advance(sim, 65)
-    running_on(sim, ns, "linux-vm", "worker-b")
-    assert ready(get(sim, "node", "worker-a")) == "Unknown", "Notify keeps the Node"
-    assert not get(sim, "pod", "virt-handler-worker-a", "d8-virtualization"), "its pods are force-deleted"
-    invariant(sim)
-    recover(sim, "worker-a")
-    assert vm_status(sim, ns, "linux-vm")["nodeName"] == "worker-b"
+    with InvariantSampler(sim, NODES):  # the invariant at every sample, not only at the steps
+        assert get(sim, "node", "worker-a")["metadata"]["labels"]["node-manager.deckhouse.io/fencing-mode"] == "Notify"
+        place_on_worker_a(sim, ns, "linux-vm", "AlwaysOn")
+        fail(sim, "worker-a", "power")
+        advance(sim, 65)
+        running_on(sim, ns, "linux-vm", "worker-b")
+        assert ready(get(sim, "node", "worker-a")) == "Unknown", "Notify keeps the Node"
+        assert not get(sim, "pod", "virt-handler-worker-a", "d8-virtualization"), "its pods are force-deleted"
+        invariant(sim)
+        recover(sim, "worker-a")
+        assert vm_status(sim, ns, "linux-vm")["nodeName"] == "worker-b"
 
 
 def test_notify_mode_on_a_node_merely_cut_off_runs_the_guest_twice_until_recovery(notify):

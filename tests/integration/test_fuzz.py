@@ -89,7 +89,9 @@ paths = st.sampled_from(
         ("apiVersion",),
     ]
 )
-param_values = st.one_of(st.sampled_from(["All", "true", "false", "-1", "0", "1", "abc", "Strict", "Warn", "Orphan", "Exact", "metadata.name=fz-a", "a in (b"]), st.text(max_size=8))
+param_values = st.one_of(
+    st.sampled_from(["All", "true", "false", "-1", "0", "1", "abc", "Strict", "Warn", "Orphan", "Exact", "metadata.name=fz-a", "a in (b"]), st.text(max_size=8)
+)
 query = st.dictionaries(
     st.sampled_from(
         [
@@ -114,7 +116,10 @@ query = st.dictionaries(
 )
 json_patch_ops = st.lists(
     st.fixed_dictionaries(
-        {"op": st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "bogus"]), "path": st.sampled_from(["/metadata", "/metadata/name", "/metadata/uid", "/metadata/labels", "/spec", "/data/k", "", "/", "/x/y/z"])},
+        {
+            "op": st.sampled_from(["add", "remove", "replace", "move", "copy", "test", "bogus"]),
+            "path": st.sampled_from(["/metadata", "/metadata/name", "/metadata/uid", "/metadata/labels", "/spec", "/data/k", "", "/", "/x/y/z"]),
+        },
         optional={"value": json_values, "from": st.sampled_from(["/metadata", "/spec", "/nope"])},
     ),
     max_size=3,
@@ -136,13 +141,15 @@ def requests_for(draw, kind: Kind):
     """One request: (method, name or None, content type, body bytes or None, query)."""
     name = draw(st.sampled_from(NAMES))
     obj = {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": name}, **json.loads(json.dumps(kind.template))}
-    for _ in range(draw(st.integers(0, 2))):
+    for _unused in range(draw(st.integers(0, 2))):
         obj = _set(obj, draw(paths), draw(json_values))
     verb = draw(st.sampled_from(["create", "update", "merge", "json", "strategic", "apply", "delete", "deletecollection", "get", "list", "raw"]))
     params = draw(query)
     if verb == "raw":  # bytes no JSON decoder should choke on: junk, NaN, deep nesting, wrong media types
         body = draw(
-            st.sampled_from([b"{", b"[]", b"null", b'{"metadata":{"name":"fz-a"},"x":NaN}', b'{"a":' * 3000 + b"1" + b"}" * 3000, b"\xff\xfe", b"a: &a [*a]", b"{}"])
+            st.sampled_from(
+                [b"{", b"[]", b"null", b'{"metadata":{"name":"fz-a"},"x":NaN}', b'{"a":' * 3000 + b"1" + b"}" * 3000, b"\xff\xfe", b"a: &a [*a]", b"{}"]
+            )
             | st.binary(max_size=64)
         )
         method = draw(st.sampled_from(["POST", "PUT", "PATCH", "DELETE"]))
@@ -158,7 +165,13 @@ def requests_for(draw, kind: Kind):
     if verb == "json":
         return "PATCH", name, CONTENT_TYPES["json"], json.dumps(draw(json_patch_ops)).encode(), params
     if verb == "delete":
-        body = draw(st.none() | json_values | st.fixed_dictionaries({}, optional={"propagationPolicy": json_values, "gracePeriodSeconds": json_values, "preconditions": json_values, "dryRun": json_values}))
+        body = draw(
+            st.none()
+            | json_values
+            | st.fixed_dictionaries(
+                {}, optional={"propagationPolicy": json_values, "gracePeriodSeconds": json_values, "preconditions": json_values, "dryRun": json_values}
+            )
+        )
         return "DELETE", name, "application/json", None if body is None else json.dumps(body).encode(), params
     if verb == "deletecollection" and kind.namespaced:  # never on cluster-scoped kinds: it would wipe the cluster
         return "DELETE", None, "application/json", None, params
@@ -228,7 +241,7 @@ def test_fuzzed_requests_never_5xx_and_write_nothing_on_4xx(fuzz_sim, http, kind
 
 
 def test_the_fuzzed_server_logged_no_traceback(fuzz_sim, http):
-    session, _ = http
+    session, _unused = http
     assert session.get(fuzz_sim.server + "/healthz", verify=str(fuzz_sim.ca_file), timeout=10).status_code == 200
     log = (fuzz_sim.state_dir / "server.log").read_text(errors="replace")
     assert "Traceback" not in log and "internal error" not in log, log[-4000:]

@@ -105,7 +105,10 @@ def test_negative_limit_means_no_limit_as_upstream(http, namespace):
 def test_field_selectors_kube_apiserver_supports_keep_working(http, namespace):
     make_secret(http, namespace, "typed", type="kubernetes.io/basic-auth", stringData={"username": "u", "password": "p"})
     make_secret(http, namespace, "plain")
-    names = lambda sel: [s["metadata"]["name"] for s in http.call("GET", secret_path(namespace), params={"fieldSelector": sel}).json()["items"]]  # noqa: E731
+
+    def names(sel):
+        return [s["metadata"]["name"] for s in http.call("GET", secret_path(namespace), params={"fieldSelector": sel}).json()["items"]]
+
     assert names("type=kubernetes.io/basic-auth") == ["typed"]
     assert names(f"metadata.name=plain,metadata.namespace={namespace}") == ["plain"]
     pods = http.call("GET", "/api/v1/pods", params={"fieldSelector": "spec.nodeName=nowhere,status.phase!=Failed"})
@@ -118,7 +121,10 @@ def test_field_selectors_kube_apiserver_supports_keep_working(http, namespace):
 def test_dry_run_other_than_all_is_refused_and_deletes_nothing(http, namespace):
     make_secret(http, namespace, "keep")
     status = status_of(
-        http.call("DELETE", secret_path(namespace, "keep"), params={"dryRun": "true"}), 422, "Invalid", 'dryRun: Unsupported value: []string{"true"}: supported values: "All"'
+        http.call("DELETE", secret_path(namespace, "keep"), params={"dryRun": "true"}),
+        422,
+        "Invalid",
+        'dryRun: Unsupported value: []string{"true"}: supported values: "All"',
     )
     assert status["message"].startswith('DeleteOptions.meta.k8s.io "" is invalid')
     assert http.call("GET", secret_path(namespace, "keep")).status_code == 200
@@ -131,8 +137,15 @@ def test_dry_run_other_than_all_is_refused_and_deletes_nothing(http, namespace):
 
 
 def test_write_options_are_validated(http, namespace):
-    status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "fv"}}, params={"fieldValidation": "Loose"}), 422, "Invalid", 'fieldValidation: Unsupported value: "Loose"')
-    status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "fm"}}, params={"fieldManager": "x" * 129}), 422, "Invalid", "fieldManager: Too long")
+    status_of(
+        http.call("POST", secret_path(namespace), {"metadata": {"name": "fv"}}, params={"fieldValidation": "Loose"}),
+        422,
+        "Invalid",
+        'fieldValidation: Unsupported value: "Loose"',
+    )
+    status_of(
+        http.call("POST", secret_path(namespace), {"metadata": {"name": "fm"}}, params={"fieldManager": "x" * 129}), 422, "Invalid", "fieldManager: Too long"
+    )
     make_secret(http, namespace, "p")
     status_of(
         http.call("PATCH", secret_path(namespace, "p"), {"metadata": {"labels": {"a": "b"}}}, MERGE, params={"force": "true"}),
@@ -140,12 +153,16 @@ def test_write_options_are_validated(http, namespace):
         "Invalid",
         "force: Forbidden: may not be specified for non-apply patch",
     )
-    status_of(http.call("PATCH", secret_path(namespace, "p"), {"data": {}}, MERGE, params={"fieldManager": "m", "force": "maybe"}), 400, "BadRequest", "ParseBool")
+    status_of(
+        http.call("PATCH", secret_path(namespace, "p"), {"data": {}}, MERGE, params={"fieldManager": "m", "force": "maybe"}), 400, "BadRequest", "ParseBool"
+    )
 
 
 def test_apply_requires_a_field_manager_other_writes_take_the_user_agent(http, namespace):
     body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "applied"}}
-    status = status_of(http.call("PATCH", secret_path(namespace, "applied"), body, APPLY), 422, "Invalid", "fieldManager: Required value: is required for apply patch")
+    status = status_of(
+        http.call("PATCH", secret_path(namespace, "applied"), body, APPLY), 422, "Invalid", "fieldManager: Required value: is required for apply patch"
+    )
     assert status["message"].startswith('PatchOptions.meta.k8s.io "" is invalid')
     assert http.call("GET", secret_path(namespace, "applied")).status_code == 404
     created = http.call("POST", secret_path(namespace), {"metadata": {"name": "ua"}}).json()
@@ -179,7 +196,9 @@ def test_bodies_over_3_mib_get_413(http, namespace):
     status_of(http.call("POST", secret_path(namespace), big), 413, "RequestEntityTooLarge", "limit is 3145728")
     # without Content-Length (chunked), too
     chunks = (json.dumps(big).encode()[i : i + 65536] for i in range(0, len(json.dumps(big)), 65536))
-    resp = http.session.post(http.sim.server + secret_path(namespace), data=chunks, headers={"Content-Type": "application/json"}, timeout=30, verify=str(http.sim.ca_file))
+    resp = http.session.post(
+        http.sim.server + secret_path(namespace), data=chunks, headers={"Content-Type": "application/json"}, timeout=30, verify=str(http.sim.ca_file)
+    )
     status_of(resp, 413, "RequestEntityTooLarge")
     assert http.call("GET", secret_path(namespace, "big")).status_code == 404
 
@@ -190,7 +209,7 @@ def test_deep_nesting_is_refused_with_400(http, namespace):
         status_of(http.call("POST", secret_path(namespace), raw=raw), 400, "BadRequest", "nested deeper")
     # depth well inside the limit, under a field that keeps unknown fields (ModuleConfig settings)
     nested: dict = {"leaf": 1}
-    for _ in range(80):
+    for _unused in range(80):
         nested = {"n": nested}
     body = {"metadata": {"name": "deep-settings"}, "spec": {"version": 1, "settings": nested}}
     resp = http.call("POST", MODULECONFIGS, body)
@@ -199,7 +218,10 @@ def test_deep_nesting_is_refused_with_400(http, namespace):
 
 
 def test_yaml_bombs_and_non_json_yaml_are_refused(http):
-    bomb = b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+    bomb = (
+        b"a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+        b"d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+    )
     status_of(http.call("PATCH", VMCLASS + "/bomb", raw=bomb, content_type=APPLY, params={"fieldManager": "t"}), 400, "BadRequest", "excessive aliasing")
     binary = b"apiVersion: v1\nkind: Namespace\nmetadata: {name: bin, labels: {a: !!binary aGVsbG8=}}\n"
     status_of(http.call("PATCH", NS_PATH + "/bin", raw=binary, content_type=APPLY, params={"fieldManager": "t"}), 400, "BadRequest", "no JSON form")
@@ -258,8 +280,15 @@ def test_owner_references_and_finalizers_are_validated(http, namespace):
 def test_patches_may_not_rename_move_or_re_uid_an_object(http, namespace):
     secret = make_secret(http, namespace, "fixed", data={"k": base64.b64encode(b"hunter2").decode()})
     path = secret_path(namespace, "fixed")
-    status_of(http.call("PATCH", path, {"metadata": {"name": "other"}}, MERGE), 400, "BadRequest", "the name of the object (other) does not match the name on the URL (fixed)")
-    status_of(http.call("PATCH", path, {"metadata": {"namespace": "default"}}, MERGE), 400, "BadRequest", f"does not match the namespace on the URL ({namespace})")
+    status_of(
+        http.call("PATCH", path, {"metadata": {"name": "other"}}, MERGE),
+        400,
+        "BadRequest",
+        "the name of the object (other) does not match the name on the URL (fixed)",
+    )
+    status_of(
+        http.call("PATCH", path, {"metadata": {"namespace": "default"}}, MERGE), 400, "BadRequest", f"does not match the namespace on the URL ({namespace})"
+    )
     status_of(http.call("PATCH", path, {"metadata": {"uid": "forged"}}, MERGE), 422, "Invalid", 'metadata.uid: Invalid value: "forged": field is immutable')
     status_of(http.call("PATCH", path, [{"op": "replace", "path": "/metadata/uid", "value": "forged"}], JSONPATCH), 422, "Invalid", "field is immutable")
     status_of(http.call("PATCH", path, [{"op": "remove", "path": "/metadata"}], JSONPATCH), 400, "BadRequest", "does not match the name on the URL")
@@ -315,14 +344,21 @@ def test_string_data_is_merged_into_data_and_never_stored(http, namespace):
     assert {k: base64.b64decode(v) for k, v in secret["data"].items()} == {"a": b"new", "b": b"two"}
     patched = http.call("PATCH", secret_path(namespace, "sd"), {"stringData": {"c": "three"}}, MERGE).json()
     assert "stringData" not in patched and base64.b64decode(patched["data"]["c"]) == b"three" and set(patched["data"]) == {"a", "b", "c"}
-    status = status_of(http.call("POST", secret_path(namespace), {"metadata": {"name": "b64"}, "data": {"k": "s3cr3t-not-base64!"}}), 400, "BadRequest", "illegal base64")
+    status = status_of(
+        http.call("POST", secret_path(namespace), {"metadata": {"name": "b64"}, "data": {"k": "s3cr3t-not-base64!"}}), 400, "BadRequest", "illegal base64"
+    )
     assert "s3cr3t" not in json.dumps(status)
 
 
 def test_immutable_secrets_and_configmaps(http, namespace):
     make_secret(http, namespace, "frozen", immutable=True, stringData={"k": "v"})
     path = secret_path(namespace, "frozen")
-    for patch, field in (({"stringData": {"k": "w"}}, "data"), ({"data": {"k": None}}, "data"), ({"immutable": False}, "immutable"), ({"immutable": None}, "immutable")):
+    for patch, field in (
+        ({"stringData": {"k": "w"}}, "data"),
+        ({"data": {"k": None}}, "data"),
+        ({"immutable": False}, "immutable"),
+        ({"immutable": None}, "immutable"),
+    ):
         status = status_of(http.call("PATCH", path, patch, MERGE), 422, "Invalid", f"{field}: Forbidden: field is immutable when `immutable` is set")
         assert '"v"' not in status["message"] and base64.b64encode(b"w").decode() not in status["message"]
     status_of(http.call("PATCH", path, {"type": "kubernetes.io/tls"}, MERGE), 422, "Invalid", "type: Invalid value")
@@ -338,7 +374,9 @@ def test_typed_secrets_need_their_keys_through_kubectl(sim, namespace):
     sim.kubectl("create", "secret", "docker-registry", "pull", "-n", namespace, "--docker-server=r.example", "--docker-username=u", "--docker-password=pw")
     got = json.loads(sim.kubectl("get", "secret", "-n", namespace, "pull", "-o", "json").stdout)
     assert got["type"] == "kubernetes.io/dockerconfigjson" and ".dockerconfigjson" in got["data"]
-    manifest = json.dumps({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": namespace}, "type": "kubernetes.io/tls", "stringData": {"tls.crt": "c"}})
+    manifest = json.dumps(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "tls", "namespace": namespace}, "type": "kubernetes.io/tls", "stringData": {"tls.crt": "c"}}
+    )
     result = sim.kubectl("create", "-f", "-", input=manifest, check=False)
     assert result.returncode != 0 and "data[tls.key]: Required value" in result.stderr
 
@@ -352,7 +390,13 @@ def test_the_log_has_no_traceback(sim, http):
 
 def test_state_files_are_private(sim):
     assert stat.S_IMODE(sim.state_dir.stat().st_mode) == 0o700
-    private = [sim.state_dir / "store.sqlite", sim.state_dir / "pki" / "token", sim.state_dir / "pki" / "server.key", sim.state_dir / "pki" / "ca.key", sim.kubeconfig]
+    private = [
+        sim.state_dir / "store.sqlite",
+        sim.state_dir / "pki" / "token",
+        sim.state_dir / "pki" / "server.key",
+        sim.state_dir / "pki" / "ca.key",
+        sim.kubeconfig,
+    ]
     private += [p for p in (sim.state_dir / "store.sqlite-wal", sim.state_dir / "store.sqlite-shm") if p.exists()]
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path

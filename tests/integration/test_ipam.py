@@ -49,7 +49,9 @@ def new_namespace(sim):
 
 def vmip(crd, ns, name, type_="Auto", static=None):
     spec = {"type": type_, **({"staticIP": static} if static else {})}
-    return crd.create_namespaced_custom_object(G, V, ns, "virtualmachineipaddresses", {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineIPAddress", "metadata": {"name": name}, "spec": spec})
+    return crd.create_namespaced_custom_object(
+        G, V, ns, "virtualmachineipaddresses", {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineIPAddress", "metadata": {"name": name}, "spec": spec}
+    )
 
 
 def wait_vmip(crd, ns, name, pred, timeout=10):
@@ -99,7 +101,9 @@ def denied(fn):
 
 
 def advance(sim, seconds):
-    out = subprocess.run([str(BIN / "dvp-sim"), "clock", "advance", str(seconds), "--kubeconfig", str(sim.kubeconfig)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(BIN / "dvp-sim"), "clock", "advance", str(seconds), "--kubeconfig", str(sim.kubeconfig)], capture_output=True, check=False, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -148,7 +152,9 @@ def test_ipam_end_to_end(sim, crd):
 
     # re-take: a Static VMIP of another namespace cannot; one of the same namespace can
     vmip(crd, other, "thief", "Static", "10.66.10.1")
-    thief = wait_vmip(crd, other, "thief", lambda s: any(c["type"] == "Bound" and c["reason"] == "VirtualMachineIPAddressLeaseNotReady" for c in s.get("conditions") or []))
+    thief = wait_vmip(
+        crd, other, "thief", lambda s: any(c["type"] == "Bound" and c["reason"] == "VirtualMachineIPAddressLeaseNotReady" for c in s.get("conditions") or [])
+    )
     assert thief["status"]["phase"] == "Pending" and "different namespace" in condition(thief, "Bound")["message"]
     vmip(crd, ns, "again", "Static", "10.66.10.1")
     again = wait_vmip(crd, ns, "again", bound)
@@ -170,5 +176,10 @@ def test_ipam_end_to_end(sim, crd):
 
 
 def test_a_lease_needs_a_lease_name(sim, crd):
-    body = {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineIPAddressLease", "metadata": {"name": "not-an-ip"}, "spec": {"virtualMachineIPAddressRef": {"namespace": "x", "name": "y"}}}
+    body = {
+        "apiVersion": f"{G}/{V}",
+        "kind": "VirtualMachineIPAddressLease",
+        "metadata": {"name": "not-an-ip"},
+        "spec": {"virtualMachineIPAddressRef": {"namespace": "x", "name": "y"}},
+    }
     assert "is not a lease name" in denied(lambda: crd.create_cluster_custom_object(G, V, "virtualmachineipaddressleases", body))

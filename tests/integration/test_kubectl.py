@@ -126,7 +126,7 @@ def test_watch_prints_changes(sim):
         sim.kubectl("label", "cvi", "img-watch", "seen=yes")
         time.sleep(0.3)
         sim.kubectl("delete", "cvi", "img-watch")
-        lines = [watcher.stdout.readline() for _ in range(2)]
+        lines = [watcher.stdout.readline() for _unused in range(2)]
         assert all(line.startswith("img-watch") for line in lines), lines
     finally:
         watcher.kill()

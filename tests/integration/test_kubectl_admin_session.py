@@ -108,7 +108,9 @@ def test_edit_diff_replace_force_delete_wait(sim, namespace, tmp_path):
     editor.write_text("#!/bin/sh\nsed -i 's/a: \"1\"/a: \"2\"/' \"$1\"\n")
     editor.chmod(editor.stat().st_mode | stat.S_IXUSR)
     env = {**os.environ, "KUBECONFIG": str(sim.kubeconfig), "EDITOR": str(editor)}
-    edited = subprocess.run([str(BIN / "kubectl"), "edit", "-n", namespace, "configmap", "c1"], capture_output=True, text=True, env=env, timeout=60)
+    edited = subprocess.run(
+        [str(BIN / "kubectl"), "edit", "-n", namespace, "configmap", "c1"], capture_output=True, check=False, text=True, env=env, timeout=60
+    )
     assert edited.returncode == 0 and "edited" in edited.stdout, edited.stderr
     assert sim.kubectl("get", "cm", "-n", namespace, "c1", "-o", "jsonpath={.data.a}").stdout == "2"
     manifest = tmp_path / "cm.yaml"
@@ -154,7 +156,9 @@ def test_server_side_and_client_side_apply_and_prune(sim, namespace, tmp_path):
     assert "serverside-applied" in again.stdout, "no conflict once the ownership was migrated"
     strict = apply_file(sim, tmp_path, CONFIGMAP.format(name="p3", ns=namespace, value="1"), "--validate=strict")
     assert "configmap/p3 created" in strict.stdout
-    bad = sim.kubectl("apply", "--validate=strict", "-f", "-", check=False, input=CONFIGMAP.format(name="p4", ns=namespace, value="1").replace("\ndata:", "\ndta:"))
+    bad = sim.kubectl(
+        "apply", "--validate=strict", "-f", "-", check=False, input=CONFIGMAP.format(name="p4", ns=namespace, value="1").replace("\ndata:", "\ndta:")
+    )
     assert bad.returncode == 1 and "dta" in bad.stderr
 
 
@@ -162,7 +166,7 @@ def test_watch_only_prints_changes(sim, namespace):
     watcher = popen_kubectl(sim, "get", "cm", "-n", namespace, "--watch-only", "--request-timeout=4s")
     time.sleep(1.5)
     sim.kubectl("create", "configmap", "-n", namespace, "w1", "--from-literal=k=v")
-    out, _ = watcher.communicate(timeout=15)
+    out, _unused = watcher.communicate(timeout=15)
     assert "w1" in out and "kube-root-ca" not in out
 
 

@@ -53,7 +53,10 @@ def http(sim, method: str, path: str, body: bytes, content_type: str) -> tuple[i
     """A raw HTTPS request to the simulator (the bearer token stays in this process)."""
     context = ssl.create_default_context(cafile=str(sim.ca_file))
     request = urllib.request.Request(
-        sim.server + path, data=body, method=method, headers={"Authorization": f"Bearer {sim.token}", "Content-Type": content_type, "Accept": "application/json"}
+        sim.server + path,
+        data=body,
+        method=method,
+        headers={"Authorization": f"Bearer {sim.token}", "Content-Type": content_type, "Accept": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
@@ -131,7 +134,14 @@ def test_configmap_from_literal_and_file(sim, namespace, tmp_path):
     (tmp_path / "app.conf").write_text("listen 8080\n")
     (tmp_path / "blob.bin").write_bytes(b"\x00\xff\xfe binary")
     sim.kubectl(
-        "create", "configmap", "settings", "-n", namespace, "--from-literal=mode=fast", f"--from-file={tmp_path / 'app.conf'}", f"--from-file={tmp_path / 'blob.bin'}"
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        namespace,
+        "--from-literal=mode=fast",
+        f"--from-file={tmp_path / 'app.conf'}",
+        f"--from-file={tmp_path / 'blob.bin'}",
     )
     cm = kget(sim, "configmap", "settings", "-n", namespace)
     assert cm["data"] == {"mode": "fast", "app.conf": "listen 8080\n"}
@@ -264,12 +274,20 @@ def test_disruption_budget_refuses_then_allows_eviction(sim, api, namespace):
         status = json.loads(exc.body)
         assert exc.status == 429 and status["reason"] == "TooManyRequests"
         assert status["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
-        assert status["details"]["causes"] == [{"reason": "DisruptionBudget", "message": "The disruption budget workers needs 2 healthy pods and has 2 currently"}]
+        assert status["details"]["causes"] == [
+            {"reason": "DisruptionBudget", "message": "The disruption budget workers needs 2 healthy pods and has 2 currently"}
+        ]
 
     sim.kubectl("patch", "pdb", "workers", "-n", namespace, "--type=merge", "-p", '{"spec":{"minAvailable":1}}')
     eventually(lambda: _allowed(kget(sim, "pdb", "workers", "-n", namespace), 1))
     # dry run: allowed, and nothing changes
-    code, body = http(sim, "POST", f"/api/v1/namespaces/{namespace}/pods/w1/eviction?dryRun=All", json.dumps({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "w1"}}).encode(), "application/json")
+    code, body = http(
+        sim,
+        "POST",
+        f"/api/v1/namespaces/{namespace}/pods/w1/eviction?dryRun=All",
+        json.dumps({"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "w1"}}).encode(),
+        "application/json",
+    )
     assert (code, body["status"]) == (201, "Success")
     assert kget(sim, "pod", "w1", "-n", namespace)["metadata"].get("deletionTimestamp") is None
     drained = sim.kubectl("drain", node, "--pod-selector=app=worker", "--force", "--timeout=4s", check=False)

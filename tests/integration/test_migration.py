@@ -100,7 +100,7 @@ def test_evict_moves_a_running_vm_watched_and_its_domain_is_on_one_node_at_a_tim
     assert condition(vm, "Migratable")["status"] == "True"
     watch = Watch(cluster, ns, "linux-vm")
     time.sleep(1.0)
-    name, _ = vmop(cluster, ns, "linux-vm", "Evict")
+    name, _unused = vmop(cluster, ns, "linux-vm", "Evict")
     op = wait(lambda: get(cluster, "vmop", name, ns), lambda o: condition(o, "Completed") and condition(o, "Completed")["reason"] == "Syncing")
     assert phase(op) == "InProgress" and 10 <= int(op["status"]["progress"].rstrip("%")) <= 90
     assert "virtualization.deckhouse.io/vmop-cleanup" in op["metadata"]["finalizers"] and condition(op, "SignalSent")["status"] == "True"
@@ -141,7 +141,7 @@ def test_deleting_the_operation_while_in_progress_cancels_and_the_vm_stays(clust
     apply(cluster, ns, vm_body("stay", env["iso"], memory="24Gi"))
     vm = running(cluster, ns, "stay")
     source = vm["status"]["nodeName"]
-    name, _ = vmop(cluster, ns, "stay", "Evict")
+    name, _unused = vmop(cluster, ns, "stay", "Evict")
     wait(lambda: get(cluster, "vmop", name, ns), lambda o: condition(o, "Completed") and condition(o, "Completed")["reason"] == "Syncing")
     cluster.kubectl("delete", "vmop", name, "-n", ns)  # waits until the finalizer is released
     assert get(cluster, "vmop", name, ns) == {}
@@ -157,7 +157,7 @@ def test_migrate_with_a_node_selector_lands_there(cluster, env, ns):
     apply(cluster, ns, vm_body("aim", env["iso"]))
     source = running(cluster, ns, "aim")["status"]["nodeName"]
     goal = next(n for n in ("green-1", "green-0", "blue-1", "blue-0") if n != source)
-    name, _ = vmop(cluster, ns, "aim", "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": goal}})
+    name, _unused = vmop(cluster, ns, "aim", "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": goal}})
     assert phase(op_done(cluster, ns, name)) == "Completed"
     vm = running(cluster, ns, "aim")
     assert vm["status"]["nodeName"] == goal and vm["status"]["migrationState"]["target"]["node"] == goal
@@ -178,7 +178,7 @@ def test_migrate_with_a_node_selector_lands_there(cluster, env, ns):
 def test_force_and_live_migration_policy(cluster, env, ns, policy, force, outcome):
     apply(cluster, ns, vm_body("lm", env["iso"], liveMigrationPolicy=policy))
     source = running(cluster, ns, "lm")["status"]["nodeName"]
-    name, _ = vmop(cluster, ns, "lm", "Evict", force=force)
+    name, _unused = vmop(cluster, ns, "lm", "Evict", force=force)
     op = op_done(cluster, ns, name)
     if outcome == "Completed":
         assert phase(op) == "Completed" and running(cluster, ns, "lm")["status"]["nodeName"] != source
@@ -206,7 +206,7 @@ def test_a_rwo_disk_makes_the_vm_not_migratable(cluster, env, ns):
     vm = running(cluster, ns, "pinned", 60)
     migratable = condition(vm, "Migratable")
     assert (migratable["status"], migratable["reason"]) == ("False", "VirtualMachineDisksNotMigratable") and "local" in migratable["message"]
-    name, _ = vmop(cluster, ns, "pinned", "Evict")
+    name, _unused = vmop(cluster, ns, "pinned", "Evict")
     op = op_done(cluster, ns, name)
     assert phase(op) == "Failed" and "not migratable" in condition(op, "Completed")["message"]
     assert running(cluster, ns, "pinned")["status"]["nodeName"] == vm["status"]["nodeName"]
@@ -251,8 +251,9 @@ def mixed(tmp_path_factory):
     iso_image(root / "boot.iso")
     server = FileServer(root)
     sim.kubectl("apply", "-f", "-", input=json.dumps(MC))
-    sim.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": G, "kind": "ClusterVirtualImage", "metadata": {"name": "boot"},
-                                                       "spec": {"dataSource": {"type": "HTTP", "http": {"url": server.url("boot.iso")}}}}))  # fmt: skip
+    boot = {"apiVersion": G, "kind": "ClusterVirtualImage", "metadata": {"name": "boot"},
+            "spec": {"dataSource": {"type": "HTTP", "http": {"url": server.url("boot.iso")}}}}  # fmt: skip
+    sim.kubectl("apply", "-f", "-", input=json.dumps(boot))
     for cls, kind in (("host", "Host"), ("passthrough", "HostPassthrough")):
         sim.kubectl(
             "apply",
@@ -276,7 +277,7 @@ def test_a_host_class_vm_does_not_move_from_amd_to_intel(mixed):
     name = "host-" + uuid.uuid4().hex[:5]
     apply(mixed, "mixed", vm_body(name, "boot", virtualMachineClassName="host", affinity=prefer("amd-0")))
     assert running(mixed, "mixed", name)["status"]["nodeName"] == "amd-0"
-    op, _ = vmop(mixed, "mixed", name, "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": "intel-1"}})
+    op, _unused = vmop(mixed, "mixed", name, "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": "intel-1"}})
     seen = wait(lambda: get(mixed, "vmop", op, "mixed"), lambda o: (condition(o, "Completed") or {}).get("reason") == "TargetUnschedulable")
     message = condition(seen, "Completed")["message"]
     assert "1 node(s) had a CPU the virtual machine's CPU cannot migrate to" in message and phase(seen) == "InProgress"
@@ -292,7 +293,7 @@ def test_a_host_passthrough_vm_without_an_identical_cpu_elsewhere_cannot_move(mi
     name = "pt-" + uuid.uuid4().hex[:5]
     apply(mixed, "mixed", vm_body(name, "boot", virtualMachineClassName="passthrough", affinity=prefer("intel-0")))
     assert running(mixed, "mixed", name)["status"]["nodeName"] == "intel-0"
-    op, _ = vmop(mixed, "mixed", name, "Evict")
+    op, _unused = vmop(mixed, "mixed", name, "Evict")
     seen = wait(lambda: get(mixed, "vmop", op, "mixed"), lambda o: (condition(o, "Completed") or {}).get("reason") == "TargetUnschedulable")
     assert "3 node(s) had a CPU the virtual machine's CPU cannot migrate to" in condition(seen, "Completed")["message"]
     advance(mixed, 301)

@@ -90,7 +90,7 @@ def test_a_heavy_dirty_rate_without_force_stops_converging_and_fails_after_the_p
     vm = running(cluster, ns, "hot")
     source, pod = vm["status"]["nodeName"], vm["status"]["virtualMachinePods"][0]["name"]
     dirty(cluster, ns, "hot", HEAVY)
-    name, _ = vmop(cluster, ns, "hot", "Evict")  # PreferSafe, force unset: no AutoConverge
+    name, _unused = vmop(cluster, ns, "hot", "Evict")  # PreferSafe, force unset: no AutoConverge
     op = wait(lambda: get(cluster, "vmop", name, ns), lambda o: reason(o) == "NotConverging")
     assert phase(op) == "InProgress" and op["status"]["progress"] == "10%" and "stopped shrinking" in condition(op, "Completed")["message"]
     vm = get(cluster, "vm", "hot", ns)
@@ -114,7 +114,7 @@ def test_auto_converge_throttles_a_heavy_guest_until_it_converges(cluster, env, 
     apply(cluster, ns, vm_body("hot", env["iso"], memory="4Gi", liveMigrationPolicy=policy))
     source = running(cluster, ns, "hot")["status"]["nodeName"]
     dirty(cluster, ns, "hot", HEAVY)
-    name, _ = vmop(cluster, ns, "hot", "Evict", force=force)
+    name, _unused = vmop(cluster, ns, "hot", "Evict", force=force)
     wait(lambda: get(cluster, "vmop", name, ns), lambda o: reason(o) in ("Syncing", "NotConverging", "SourceSuspended", "TargetResumed", "Completed"))
     advance(cluster, 100)  # throttled 20 % → 99 % round by round: converged well within the progress timeout
     op = op_done(cluster, ns, name)
@@ -133,7 +133,7 @@ def test_a_light_dirty_rate_converges_without_force_but_later_than_a_still_guest
     dirty(cluster, ns, "light", LIGHT)
     took = {}
     for vm_name in ("still", "light"):  # one after the other: no wait for a migration slot in the figures
-        name, _ = vmop(cluster, ns, vm_name, "Evict")
+        name, _unused = vmop(cluster, ns, vm_name, "Evict")
         seen = wait(lambda n=name: get(cluster, "vmop", n, ns), lambda o: reason(o) in ("Syncing", "SourceSuspended", "TargetResumed", "Completed"))
         if reason(seen) == "Syncing":
             assert 10 <= int(seen["status"]["progress"].rstrip("%")) <= 90

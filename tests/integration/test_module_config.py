@@ -87,15 +87,24 @@ def test_guide_config_with_kubectl_and_the_webhook(sim):
     sim.kubectl("apply", "-f", "-", input=GUIDE)
     pvc = json.loads(wait_for(lambda: sim.kubectl("get", "pvc", "-n", "d8-virtualization", "dvcr", "-o", "json", check=False).stdout))
     assert pvc["spec"]["resources"]["requests"]["storage"] == "50G" and pvc["spec"]["storageClassName"] == "sds-replicated-thin-r1"
+    # Deckhouse reports the settings version in use: `kubectl get mc` shows it in the VERSION column
+    table = wait_for(lambda: "virtualization   true      1 " in (out := sim.kubectl("get", "mc", "virtualization").stdout) and out)
+    assert table.splitlines()[0].split() == ["NAME", "ENABLED", "VERSION", "AGE", "MESSAGE"], table
     cases = {
         "overlap": (guide_with(virtualMachineCIDRs=["10.66.10.0/24", "10.66.10.128/25"]), "overlaps virtualMachineCIDRs[0] 10.66.10.0/24: no overlaps allowed"),
         "pod subnet": (guide_with(virtualMachineCIDRs=["10.66.10.0/24", "10.111.0.0/24"]), "overlaps the cluster pod subnet 10.111.0.0/16"),
         "service subnet": (guide_with(virtualMachineCIDRs=["10.66.10.0/24", "10.222.8.0/24"]), "overlaps the cluster service subnet 10.222.0.0/16"),
-        "host bits": (guide_with(virtualMachineCIDRs=["10.66.10.0/24", "10.66.20.5/24"]), "has host bits set: write the network address aligned to the mask, 10.66.20.0/24"),
+        "host bits": (
+            guide_with(virtualMachineCIDRs=["10.66.10.0/24", "10.66.20.5/24"]),
+            "has host bits set: write the network address aligned to the mask, 10.66.20.0/24",
+        ),
         "node address": (guide_with(virtualMachineCIDRs=["10.66.10.0/24", "192.168.10.0/28"]), "contains the address 192.168.10.11 of node blue-0"),
         "clear": (guide_with(virtualMachineCIDRs=None), "once configured, the list cannot be cleared"),
         "dvcr shrink": (guide_with(**{"dvcr.storage.persistentVolumeClaim.size": "40G"}), "size: cannot decrease from 50G to 40G"),
-        "dvcr class": (guide_with(**{"dvcr.storage.persistentVolumeClaim.storageClassName": "other"}), "storageClassName: cannot change from sds-replicated-thin-r1 to other"),
+        "dvcr class": (
+            guide_with(**{"dvcr.storage.persistentVolumeClaim.storageClassName": "other"}),
+            "storageClassName: cannot change from sds-replicated-thin-r1 to other",
+        ),
         "audit": (guide_with(audit={"enabled": True}), "audit.enabled: needs the modules log-shipper, runtime-audit-engine enabled"),
         "gpu": (guide_with(featureGates=["GPU"]), "GPU requires Kubernetes 1.34"),
     }
@@ -106,41 +115,103 @@ def test_guide_config_with_kubectl_and_the_webhook(sim):
     assert settings(sim)["virtualMachineCIDRs"] == ["10.66.10.0/24"], "nothing written"
     # audit passes once both modules are enabled (the edition is EE)
     for module in ("log-shipper", "runtime-audit-engine"):
-        sim.kubectl("apply", "-f", "-", input=yaml.safe_dump({"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": module}, "spec": {"enabled": True}}))
-    sim.kubectl("apply", "-f", "-", input=guide_with(audit={"enabled": True}, virtualMachineCIDRs=["10.66.10.0/24", "10.66.20.0/24"], **{"dvcr.storage.persistentVolumeClaim.size": "60G"}))
-    wait_for(lambda: json.loads(sim.kubectl("get", "pvc", "-n", "d8-virtualization", "dvcr", "-o", "json").stdout)["spec"]["resources"]["requests"]["storage"] == "60G")
+        sim.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=yaml.safe_dump({"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": module}, "spec": {"enabled": True}}),
+        )
+    sim.kubectl(
+        "apply",
+        "-f",
+        "-",
+        input=guide_with(audit={"enabled": True}, virtualMachineCIDRs=["10.66.10.0/24", "10.66.20.0/24"], **{"dvcr.storage.persistentVolumeClaim.size": "60G"}),
+    )
+    wait_for(
+        lambda: (
+            json.loads(sim.kubectl("get", "pvc", "-n", "d8-virtualization", "dvcr", "-o", "json").stdout)["spec"]["resources"]["requests"]["storage"] == "60G"
+        )
+    )
 
 
 def test_module_config_checks_names_the_holder_and_is_idempotent(sim, tmp_path):
     ns = "mc-" + str(int(time.time() * 1000) % 100000)
     sim.kubectl("create", "namespace", ns)
-    sim.kubectl("apply", "-f", "-", input=guide_with(virtualMachineCIDRs=["10.66.10.0/24", "10.66.20.0/24"], **{"dvcr.storage.persistentVolumeClaim.size": "60G"}))
-    sim.kubectl("apply", "-n", ns, "-f", "-", input="apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineIPAddress\nmetadata: {name: web-ip}\nspec: {type: Static, staticIP: 10.66.20.14}\n")
+    sim.kubectl(
+        "apply", "-f", "-", input=guide_with(virtualMachineCIDRs=["10.66.10.0/24", "10.66.20.0/24"], **{"dvcr.storage.persistentVolumeClaim.size": "60G"})
+    )
+    sim.kubectl(
+        "apply",
+        "-n",
+        ns,
+        "-f",
+        "-",
+        input="apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineIPAddress\nmetadata: {name: web-ip}\n"
+        "spec: {type: Static, staticIP: 10.66.20.14}\n",
+    )
     sim.kubectl("apply", "-f", "-", input=VM.replace("NS", ns))
     wait_for(lambda: json.loads(sim.kubectl("get", "vmip", "-n", ns, "web-ip", "-o", "json").stdout).get("status", {}).get("virtualMachineName") == "web")
 
-    base = {"enabled": True, "version": 1, "settings": {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistent_volume_claim": {"size": "60G", "storage_class_name": "sds-replicated-thin-r1"}}}, "virtual_machine_cidrs": ["10.66.10.0/24", "10.66.20.0/24"]}}
+    base = {
+        "enabled": True,
+        "version": 1,
+        "settings": {
+            "dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistent_volume_claim": {"size": "60G", "storage_class_name": "sds-replicated-thin-r1"}}},
+            "virtual_machine_cidrs": ["10.66.10.0/24", "10.66.20.0/24"],
+        },
+    }
 
     def mc(name, check=False, diff=False, errors=False, **settings_changes):
         s = json.loads(json.dumps(base))
         s["settings"].update(settings_changes)
-        return {"name": name, "deckhouse.virtualization.module_config": s, **({"check_mode": True} if check else {}), **({"diff": True} if diff else {}), **({"ignore_errors": True} if errors else {})}
+        return {
+            "name": name,
+            "deckhouse.virtualization.module_config": s,
+            **({"check_mode": True} if check else {}),
+            **({"diff": True} if diff else {}),
+            **({"ignore_errors": True} if errors else {}),
+        }
 
     bad = {
-        "overlap": (mc("overlap", errors=True, virtual_machine_cidrs=["10.66.10.0/24", "10.66.10.0/25", "10.66.20.0/24"]), "settings.virtual_machine_cidrs[1]: 10.66.10.0/25 overlaps settings.virtual_machine_cidrs[0]"),
-        "pod": (mc("pod", errors=True, virtual_machine_cidrs=["10.66.10.0/24", "10.66.20.0/24", "10.111.0.0/16"]), "settings.virtual_machine_cidrs[2]: 10.111.0.0/16 overlaps the cluster pod subnet 10.111.0.0/16"),
-        "host bits": (mc("host bits", errors=True, virtual_machine_cidrs=["10.66.10.1/24", "10.66.20.0/24"]), "has host bits set: write the network address aligned to the mask, 10.66.10.0/24"),
-        "node": (mc("node", errors=True, virtual_machine_cidrs=["10.66.10.0/24", "10.66.20.0/24", "192.168.10.8/29"]), "contains the address 192.168.10.10 of node master-0"),
-        "leased": (mc("leased", errors=True, virtual_machine_cidrs=["10.66.10.0/24"]), f"10.66.20.0/24 cannot be removed while addresses in it are leased: 10.66.20.14 held by VirtualMachine {ns}/web through VirtualMachineIPAddress {ns}/web-ip"),
-        "shrink": (mc("shrink", errors=True, dvcr={"storage": {"persistent_volume_claim": {"size": "10G", "storage_class_name": "sds-replicated-thin-r1"}}}), "DVCR storage never shrinks: 10G is less than the configured 60G"),
-        "dvcr class": (mc("dvcr class", errors=True, dvcr={"storage": {"persistent_volume_claim": {"size": "60G", "storage_class_name": "x"}}}), "cannot change from sds-replicated-thin-r1 to x once the DVCR volume"),
+        "overlap": (
+            mc("overlap", errors=True, virtual_machine_cidrs=["10.66.10.0/24", "10.66.10.0/25", "10.66.20.0/24"]),
+            "settings.virtual_machine_cidrs[1]: 10.66.10.0/25 overlaps settings.virtual_machine_cidrs[0]",
+        ),
+        "pod": (
+            mc("pod", errors=True, virtual_machine_cidrs=["10.66.10.0/24", "10.66.20.0/24", "10.111.0.0/16"]),
+            "settings.virtual_machine_cidrs[2]: 10.111.0.0/16 overlaps the cluster pod subnet 10.111.0.0/16",
+        ),
+        "host bits": (
+            mc("host bits", errors=True, virtual_machine_cidrs=["10.66.10.1/24", "10.66.20.0/24"]),
+            "has host bits set: write the network address aligned to the mask, 10.66.10.0/24",
+        ),
+        "node": (
+            mc("node", errors=True, virtual_machine_cidrs=["10.66.10.0/24", "10.66.20.0/24", "192.168.10.8/29"]),
+            "contains the address 192.168.10.10 of node master-0",
+        ),
+        "leased": (
+            mc("leased", errors=True, virtual_machine_cidrs=["10.66.10.0/24"]),
+            f"10.66.20.0/24 cannot be removed while addresses in it are leased: "
+            f"10.66.20.14 held by VirtualMachine {ns}/web through VirtualMachineIPAddress {ns}/web-ip",
+        ),
+        "shrink": (
+            mc("shrink", errors=True, dvcr={"storage": {"persistent_volume_claim": {"size": "10G", "storage_class_name": "sds-replicated-thin-r1"}}}),
+            "DVCR storage never shrinks: 10G is less than the configured 60G",
+        ),
+        "dvcr class": (
+            mc("dvcr class", errors=True, dvcr={"storage": {"persistent_volume_claim": {"size": "60G", "storage_class_name": "x"}}}),
+            "cannot change from sds-replicated-thin-r1 to x once the DVCR volume",
+        ),
         "audit": (mc("audit", errors=True, audit={"enabled": True}), "settings.audit.enabled: security event audit needs the modules"),
-        "both spellings": (mc("both spellings", errors=True, virtual_disks={"allowed_storage_class_names": ["a"], "allowed_storage_class_selector": {"match_names": ["a"]}}), "give allowed_storage_class_names or allowed_storage_class_selector.match_names, not both"),
+        "both spellings": (
+            mc("both spellings", errors=True, virtual_disks={"allowed_storage_class_names": ["a"], "allowed_storage_class_selector": {"match_names": ["a"]}}),
+            "give allowed_storage_class_names or allowed_storage_class_selector.match_names, not both",
+        ),
     }
     sim.kubectl("patch", "moduleconfig", "log-shipper", "--type=merge", "-p", '{"spec":{"enabled":false}}', check=False)
     before = sim.kubectl("get", "moduleconfig", "virtualization", "-o", "jsonpath={.metadata.resourceVersion}").stdout
-    run = run_playbook(tmp_path, sim.kubeconfig, [task for task, _ in bad.values()])
-    for name, (_, message) in bad.items():
+    run = run_playbook(tmp_path, sim.kubeconfig, [task for task, _unused in bad.values()])
+    for name, (_unused, message) in bad.items():
         assert run[name].get("failed"), name
         assert message in run[name]["msg"], (name, run[name]["msg"])
     assert sim.kubectl("get", "moduleconfig", "virtualization", "-o", "jsonpath={.metadata.resourceVersion}").stdout == before, "nothing written"
@@ -158,7 +229,10 @@ def test_module_config_checks_names_the_holder_and_is_idempotent(sim, tmp_path):
     )
     assert run.returncode == 0, run.stdout[-3000:]
     assert run["check"]["changed"] and "virtualImages" not in run["check"]["diff"]["before"]["spec"]["settings"]
-    assert run["check"]["diff"]["after"]["spec"]["settings"]["virtualImages"] == {"defaultStorageClassName": "sc-1", "allowedStorageClassSelector": {"matchNames": ["sc-1", "sc-2"]}}
+    assert run["check"]["diff"]["after"]["spec"]["settings"]["virtualImages"] == {
+        "defaultStorageClassName": "sc-1",
+        "allowedStorageClassSelector": {"matchNames": ["sc-1", "sc-2"]},
+    }
     assert run["apply"]["changed"] and run["again"]["changed"] is False
     assert settings(sim)["virtualImages"]["allowedStorageClassSelector"] == {"matchNames": ["sc-1", "sc-2"]}
     assert any("StorageClass sc-2 does not exist" in w for w in run["apply"].get("warnings", []))
@@ -175,7 +249,12 @@ def test_ce_edition_refuses_feature_gates_and_audit(tmp_path_factory):
     try:
         s.kubectl("apply", "-f", "-", input=GUIDE)
         for module in ("log-shipper", "runtime-audit-engine"):
-            s.kubectl("apply", "-f", "-", input=yaml.safe_dump({"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": module}, "spec": {"enabled": True}}))
+            s.kubectl(
+                "apply",
+                "-f",
+                "-",
+                input=yaml.safe_dump({"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": module}, "spec": {"enabled": True}}),
+            )
         out = s.kubectl("apply", "-f", "-", input=guide_with(featureGates=["HotplugCPUWithLiveMigration"]), check=False)
         assert out.returncode != 0 and "featureGates: HotplugCPUWithLiveMigration is not available in the CE edition" in out.stderr
         out = s.kubectl("apply", "-f", "-", input=guide_with(audit={"enabled": True}), check=False)

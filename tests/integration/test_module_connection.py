@@ -61,10 +61,10 @@ class Tunnel(socketserver.StreamRequestHandler):
         line = self.rfile.readline().decode().strip()
         headers = {}
         while (header := self.rfile.readline().decode().strip()) != "":
-            key, _, value = header.partition(":")
+            key, _unused, value = header.partition(":")
             headers[key.strip().lower()] = value.strip()
         self.seen.append((line, headers))
-        method, target, _ = line.split(" ", 2)
+        method, target, _unused = line.split(" ", 2)
         if method != "CONNECT":
             self.wfile.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
             return
@@ -75,7 +75,7 @@ class Tunnel(socketserver.StreamRequestHandler):
         pair = [self.connection, upstream]
         try:
             while True:
-                ready, _, _ = select.select(pair, [], [], 30)
+                ready, _unused, _unused = select.select(pair, [], [], 30)
                 if not ready:
                     return
                 for sock in ready:
@@ -161,7 +161,7 @@ def test_impersonation_and_basic_credentials_reach_the_server(recorder, tmp_path
     ]
     run = run_playbook(tmp_path, sim.kubeconfig, tasks, extra_args=("-vvv",), extra_env=env)
     assert verbose(run)["options"]["resources"][0]["metadata"]["name"] == "img", run.stdout[-3000:]
-    (_, path, first), (_, _, second) = Recorder.seen
+    (_unused, path, first), (_unused, _unused, second) = Recorder.seen
     assert path == "/apis/virtualization.deckhouse.io/v1alpha2/clustervirtualimages/img"
     assert ("Authorization", "Basic Ym9iOmh1bnRlcjItcHc=") in first  # bob:hunter2-pw
     assert ("Impersonate-User", "admin") in first
@@ -223,7 +223,7 @@ def module_run(sim, tmp_path, kubeconfig):
     args.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {"name": "img", "kubeconfig": str(kubeconfig)}}))
     env = {**os.environ, "PYTHONPATH": str(ROOT / ".venv" / "collections")}
     module = "ansible_collections.deckhouse.virtualization.plugins.modules.cluster_virtual_image_info"
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", module, str(args)], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", module, str(args)], capture_output=True, check=False, text=True, env=env, timeout=60)
     imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:") and "|" in line}
     return json.loads(proc.stdout), imported
 

@@ -13,7 +13,7 @@ import pytest
 from ..ansible_runner import run_playbook
 from ..image_sources import MiB, ca_bundle, oci_layout, tar_entry
 from ..simulator_process import Simulator
-from .test_cvi_import import https, images, pki, registry  # noqa: F401  (shared module fixtures)
+from .test_cvi_import import https, images, pki, registry  # noqa: F401  (shared module fixtures)  # pylint: disable=unused-import
 
 
 @pytest.fixture(scope="module")

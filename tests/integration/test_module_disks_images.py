@@ -72,7 +72,7 @@ def test_blank_disk_idempotence_check_mode_diff_and_grow(storage_sim, ns, tmp_pa
     assert run["grow again"]["changed"] is False, "2048Mi is 2Gi: no change"
     assert run["info"]["summaries"][0]["name"] == "data"
     disk = wait_phase(storage_sim, "vd", "data", ns, "Ready")
-    for _ in range(50):
+    for _unused in range(50):
         if disk["status"].get("capacity") == "2Gi":
             break
         disk = get(storage_sim, "vd", "data", ns)

@@ -34,7 +34,7 @@ def get(sim, kind, name):
 
 def verbose_results(stdout):
     """Task results from a -vvv run, whose log lines precede the json callback's report."""
-    report, _ = json.JSONDecoder().raw_decode(stdout[stdout.index("\n{\n") + 1 :])
+    report, _unused = json.JSONDecoder().raw_decode(stdout[stdout.index("\n{\n") + 1 :])
     return {task["task"]["name"]: next(iter(task["hosts"].values()), {}) for play in report["plays"] for task in play["tasks"]}
 
 

@@ -92,10 +92,20 @@ def guide(cluster, tmp_path_factory):
     cluster.kubectl("create", "namespace", namespace)
     # The cluster is shared by the session: an image another module made (from its own, now stopped, file server) is
     # reused as it is — asking for it from this server's URL would be a spec change the platform refuses once Ready.
-    tasks = [{"name": "class", "deckhouse.virtualization.vm_class": {"name": CLASS, "cpu": {"type": "Discovery", "discovery": {}}, "sizing_policies": GUIDE_POLICIES}}]
+    tasks = [
+        {
+            "name": "class",
+            "deckhouse.virtualization.vm_class": {"name": CLASS, "cpu": {"type": "Discovery", "discovery": {}}, "sizing_policies": GUIDE_POLICIES},
+        }
+    ]
     for task, name, file in (("image", IMAGE, "linux.qcow2"), ("iso", ISO, "install.iso")):
         if cluster.kubectl("get", "cvi", name, check=False).returncode != 0:
-            tasks.append({"name": task, "deckhouse.virtualization.cluster_virtual_image": {"name": name, "data_source": {"type": "HTTP", "http": {"url": server.url(file)}}}})
+            tasks.append(
+                {
+                    "name": task,
+                    "deckhouse.virtualization.cluster_virtual_image": {"name": name, "data_source": {"type": "HTTP", "http": {"url": server.url(file)}}},
+                }
+            )
     setup = run_playbook(tmp_path_factory.mktemp("vm-setup"), cluster.kubeconfig, tasks)
     assert setup.returncode == 0, setup.stdout[-4000:]
     cdrom = {name: json.loads(cluster.kubectl("get", "cvi", name, "-o", "json").stdout)["status"]["cdrom"] for name in (IMAGE, ISO)}

@@ -134,7 +134,8 @@ def test_cpu_change_refused_then_recreated_only_without_vms(cluster, tmp_path):
     cluster.kubectl(
         "apply", "-f", "-",
         input="{apiVersion: virtualization.deckhouse.io/v1alpha2, kind: VirtualMachine, metadata: {name: pinned, namespace: default}, "
-        "spec: {virtualMachineClassName: m-model, cpu: {cores: 1, coreFraction: '100%'}, memory: {size: 1Gi}, blockDeviceRefs: [{kind: VirtualDisk, name: root}]}}",
+        "spec: {virtualMachineClassName: m-model, cpu: {cores: 1, coreFraction: '100%'}, memory: {size: 1Gi}, "
+        "blockDeviceRefs: [{kind: VirtualDisk, name: root}]}}",
     )  # fmt: skip
     try:
         blocked = run_playbook(

@@ -17,12 +17,22 @@ def guide(cluster, tmp_path_factory):
     """test_module_vm's set-up (CIDRs, the guide's class, a bootable image, a namespace), reusing the image when an
     earlier module of the session made it (its URL was another test server's)."""
     server = None
-    tasks = [{"name": "class", "deckhouse.virtualization.vm_class": {"name": CLASS, "cpu": {"type": "Discovery", "discovery": {}}, "sizing_policies": GUIDE_POLICIES}}]
+    tasks = [
+        {
+            "name": "class",
+            "deckhouse.virtualization.vm_class": {"name": CLASS, "cpu": {"type": "Discovery", "discovery": {}}, "sizing_policies": GUIDE_POLICIES},
+        }
+    ]
     if cluster.kubectl("get", "cvi", IMAGE, check=False).returncode != 0:
         root = tmp_path_factory.mktemp("vmop-images")
         qemu_image(root / "linux.qcow2", "qcow2", 64 * MiB, b"a bootable disk")
         server = FileServer(root)
-        tasks.append({"name": "image", "deckhouse.virtualization.cluster_virtual_image": {"name": IMAGE, "data_source": {"type": "HTTP", "http": {"url": server.url("linux.qcow2")}}}})
+        tasks.append(
+            {
+                "name": "image",
+                "deckhouse.virtualization.cluster_virtual_image": {"name": IMAGE, "data_source": {"type": "HTTP", "http": {"url": server.url("linux.qcow2")}}},
+            }
+        )
     cidrs = ensure_cidrs(cluster)
     namespace = "vm-" + uuid.uuid4().hex[:6]
     cluster.kubectl("create", "namespace", namespace)
@@ -31,6 +41,7 @@ def guide(cluster, tmp_path_factory):
     yield {"namespace": namespace, "cidrs": cidrs}
     if server is not None:
         server.stop()
+
 
 OP = "deckhouse.virtualization.vm_operation"
 

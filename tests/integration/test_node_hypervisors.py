@@ -26,7 +26,13 @@ DOMAIN = "<domain type='test'><name>{name}</name><memory unit='MiB'>512</memory>
 
 
 def topology(*names):
-    return parse({"nodes": [{"name": n, "cpu": {"vendor": "Intel", "model": "Haswell-noTSX", "cores": 4 + i}, "memory": f"{8 * (i + 1)}Gi"} for i, n in enumerate(names)]})
+    return parse(
+        {
+            "nodes": [
+                {"name": n, "cpu": {"vendor": "Intel", "model": "Haswell-noTSX", "cores": 4 + i}, "memory": f"{8 * (i + 1)}Gi"} for i, n in enumerate(names)
+            ]
+        }
+    )
 
 
 def test_a_domain_lives_on_exactly_one_node(tmp_path):

@@ -132,11 +132,13 @@ def test_discovery_features_are_frozen_and_nodes_follow_labels(cluster):
 def test_model_and_features_classes_and_phase_rules(cluster):
     apply(
         cluster,
-        "{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: skylake}, spec: {cpu: {type: Model, model: Skylake-Client-noTSX-IBRS}}}",
+        "{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: skylake}, "
+        "spec: {cpu: {type: Model, model: Skylake-Client-noTSX-IBRS}}}",
     )
     apply(
         cluster,
-        "{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: avx512}, spec: {cpu: {type: Features, features: [avx512f]}}}",
+        "{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: avx512}, "
+        "spec: {cpu: {type: Features, features: [avx512f]}}}",
     )
     apply(
         cluster,
@@ -144,7 +146,8 @@ def test_model_and_features_classes_and_phase_rules(cluster):
     )
     apply(
         cluster,
-        "{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: host-nowhere}, spec: {cpu: {type: Host}, nodeSelector: {matchLabels: {group: nowhere}}}}",
+        "{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: host-nowhere}, "
+        "spec: {cpu: {type: Host}, nodeSelector: {matchLabels: {group: nowhere}}}}",
     )
     assert wait_status(cluster, "skylake", lambda s: s.get("phase") == "Ready")["status"]["availableNodes"] == ["green-0", "green-1"]
     avx = wait_status(cluster, "avx512", lambda s: s.get("phase") == "Ready")["status"]
@@ -159,7 +162,10 @@ def test_model_and_features_classes_and_phase_rules(cluster):
 def test_webhook_overlap_exactly_as_the_platform(cluster):
     def policy_class(name, ranges):
         policies = ", ".join(f"{{cores: {{min: {a}, max: {b}}}}}" for a, b in ranges)
-        return f"{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {{name: {name}}}, spec: {{cpu: {{type: Host}}, sizingPolicies: [{policies}]}}}}"
+        return (
+            f"{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {{name: {name}}}, "
+            f"spec: {{cpu: {{type: Host}}, sizingPolicies: [{policies}]}}}}"
+        )
 
     touching = apply(cluster, policy_class("touching", [(1, 4), (4, 8)]), check=False)
     assert touching.returncode != 0 and "overlaps" in touching.stderr and "denied the request" in touching.stderr
@@ -172,12 +178,19 @@ def test_webhook_overlap_exactly_as_the_platform(cluster):
 
 
 def test_webhook_default_class_and_core_fractions(cluster):
-    base = "{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {{name: {name}, annotations: {{virtualmachineclass.virtualization.deckhouse.io/is-default-class: '{value}'}}}}, spec: {{cpu: {{type: Host}}}}}}"
+    base = (
+        "{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, "
+        "metadata: {{name: {name}, annotations: {{virtualmachineclass.virtualization.deckhouse.io/is-default-class: '{value}'}}}}, "
+        "spec: {{cpu: {{type: Host}}}}}}"
+    )
     assert apply(cluster, base.format(name="def-yes", value="yes"), check=False).returncode != 0
     assert apply(cluster, base.format(name="def-one", value="true"), check=False).returncode == 0
     second = apply(cluster, base.format(name="def-two", value="true"), check=False)
     assert second.returncode != 0 and "def-one" in second.stderr
-    fractions = "{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {{name: {name}}}, spec: {{cpu: {{type: Host}}, sizingPolicies: [{{cores: {{min: 1, max: 4}}, coreFractions: {fractions}, defaultCoreFraction: '{default}'}}]}}}}"
+    fractions = (
+        "{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {{name: {name}}}, "
+        "spec: {{cpu: {{type: Host}}, sizingPolicies: [{{cores: {{min: 1, max: 4}}, coreFractions: {fractions}, defaultCoreFraction: '{default}'}}]}}}}"
+    )
     assert apply(cluster, fractions.format(name="cf-bad", fractions='["5%", "50%"]', default="20%"), check=False).returncode != 0
     assert apply(cluster, fractions.format(name="cf-ok", fractions='["5%", "20%"]', default="20%"), check=False).returncode == 0
     assert apply(cluster, fractions.format(name="cf-any", fractions="[]", default="30%"), check=False).returncode == 0

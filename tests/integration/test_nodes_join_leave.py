@@ -38,7 +38,8 @@ def test_nodes_join_and_leave(tmp_path):
             "apply",
             "-f",
             "-",
-            input="{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: common}, spec: {cpu: {type: Discovery, discovery: {}}}}",
+            input="{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: common}, "
+            "spec: {cpu: {type: Discovery, discovery: {}}}}",
         )
         before = status(sim, "common", lambda s: s.get("phase") == "Ready")
         assert before["availableNodes"] == ["w-0", "w-1"]
@@ -58,7 +59,8 @@ def test_nodes_join_and_leave(tmp_path):
             "apply",
             "-f",
             "-",
-            input="{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: nehalem}, spec: {cpu: {type: Model, model: Nehalem}}}",
+            input="{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: nehalem}, "
+            "spec: {cpu: {type: Model, model: Nehalem}}}",
         )
         assert status(sim, "nehalem", lambda s: s.get("phase") == "Ready")["availableNodes"] == ["w-0", "w-1", "w-2"]
         sim.kubectl("delete", "node", "w-1")  # w-1 leaves
@@ -73,13 +75,13 @@ def test_bad_topology_is_refused_with_the_field(tmp_path):
     bad.write_text(yaml.safe_dump(topology(worker("w-0", "Haswel"))))
     out = subprocess.run(
         [str(BIN / "dvp-sim"), "serve", "--port", "0", "--state-dir", str(tmp_path / "s"), "--kubeconfig", str(tmp_path / "k"), "--topology", str(bad)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, check=False, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 2
     assert "nodes[0] (w-0).cpu.model: unknown CPU model 'Haswel'; did you mean 'Haswell'" in out.stderr
     bad.write_text(yaml.safe_dump(topology({"name": "w", "cpu": {"model": "Nehalem", "features": ["warp-drive"]}})))
     out = subprocess.run(
         [str(BIN / "dvp-sim"), "serve", "--port", "0", "--state-dir", str(tmp_path / "s"), "--kubeconfig", str(tmp_path / "k"), "--topology", str(bad)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, check=False, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 2 and "cpu.features: unknown CPU feature 'warp-drive'" in out.stderr

@@ -220,7 +220,7 @@ def test_owner_references_garbage_collected(api, namespace):
     custom.delete_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", "owner")
     w = watch.Watch()
     core = client.CoreV1Api(api)
-    for _ in w.stream(core.list_namespaced_secret, namespace, field_selector="metadata.name=dependent", timeout_seconds=5):
+    for _unused in w.stream(core.list_namespaced_secret, namespace, field_selector="metadata.name=dependent", timeout_seconds=5):
         try:
             core.read_namespaced_secret("dependent", namespace)
         except ApiException as err:
@@ -275,7 +275,10 @@ def test_watch_stream_resume_and_410(api, namespace, sim):
 def test_watch_list_initial_events_bookmark_and_timeout(api, namespace, sim):
     custom = client.CustomObjectsApi(api)
     custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("initial"))
-    url = f"{sim.server}/apis/{G}/{V}/namespaces/{namespace}/virtualmachineoperations?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"
+    url = (
+        f"{sim.server}/apis/{G}/{V}/namespaces/{namespace}/virtualmachineoperations"
+        "?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1"
+    )
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {sim.token}"})
     started = __import__("time").monotonic()
     with urllib.request.urlopen(request, context=ssl.create_default_context(cafile=str(sim.ca_file))) as resp:

@@ -3,7 +3,8 @@ subprocess with three 8-core workers, the clock stepped with `dvp-sim clock adva
 happens between steps that a step does not cause): a node loaded past 80 % of its CPU sheds VMs, smallest first,
 until it is under the threshold — every VM live-migrated through the eviction API's 429 and an `evacuation-*`
 Evict operation, never stopped; a required anti-affinity violation is fixed by moving the VM whose rule it is; with
-the ModuleConfig `descheduler` disabled nothing moves."""
+the ModuleConfig `descheduler` disabled nothing moves. The invariant of tests/invariants.py (a domain on one node
+at a time, the API and libvirt agreeing) is sampled continuously through every test."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uuid
 
 import pytest
 
+from ..invariants import InvariantSampler
 from ..simulator_process import BIN, Simulator
 from . import test_vms
 from .test_vms import apply, get, phase, vm_body
@@ -45,9 +47,8 @@ def cluster(tmp_path_factory):
 
 
 def advance(cluster, seconds):
-    out = subprocess.run(
-        [str(BIN / "dvp-sim"), "clock", "advance", str(seconds), "--kubeconfig", str(cluster.kubeconfig)], capture_output=True, text=True, timeout=60
-    )
+    command = [str(BIN / "dvp-sim"), "clock", "advance", str(seconds), "--kubeconfig", str(cluster.kubeconfig)]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
 
 
@@ -116,89 +117,100 @@ def load_one_node(cluster, ns, iso, sizes):
 
 
 def test_an_overloaded_node_sheds_vms_until_under_80_percent(cluster, env, ns):
-    load_one_node(cluster, ns, env["iso"], [2, 1, 2, 1, 2])  # 8000m of 8000m: 100 %
-    assert cpu_used(cluster, "w-0") == 8000
-    descheduler(cluster, True)
-    seen_phases = set()
+    with InvariantSampler(cluster, list(WORKERS)):  # a domain on one node at a time, the API and libvirt agreeing, throughout
+        load_one_node(cluster, ns, env["iso"], [2, 1, 2, 1, 2])  # 8000m of 8000m: 100 %
+        assert cpu_used(cluster, "w-0") == 8000
+        descheduler(cluster, True)
+        seen_phases = set()
 
-    def read():
-        objs = vms(cluster, ns)
-        seen_phases.update(phase(o) for o in objs.values())
-        return objs
+        def read():
+            objs = vms(cluster, ns)
+            seen_phases.update(phase(o) for o in objs.values())
+            return objs
 
-    # the first pass comes one interval (120 s) after the module is switched on; then the migrations run
-    objs = stepping(cluster, read, lambda o: settled(o) and cpu_used(cluster, "w-0") <= 6400 and any(x["status"]["nodeName"] != "w-0" for x in o.values()))
-    advance(cluster, 300)  # two more passes: nothing else moves once w-0 is under the threshold
-    objs = stepping(cluster, read, settled)
-    moved = sorted(n for n, o in objs.items() if o["status"]["nodeName"] != "w-0")
-    assert moved == ["vm1-c1", "vm3-c1"], "smallest first, and only until w-0 is under 80 %"
-    assert cpu_used(cluster, "w-0") == 6000
-    assert {objs[n]["status"]["nodeName"] for n in moved} <= {"w-1", "w-2"}
-    assert seen_phases <= {"Running", "Migrating"}, f"a VM left Running other than by migrating: {seen_phases}"
-    ops = vmops(cluster, ns)
-    assert sorted(o["spec"]["virtualMachineName"] for o in ops) == moved
-    assert all(o["metadata"]["name"].startswith("evacuation-") and o["spec"]["type"] == "Evict" and phase(o) == "Completed" for o in ops)
-    for n in moved:
-        assert objs[n]["status"]["migrationState"]["result"] == "Succeeded"
-    events = json.loads(cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=LowNodeUtilization", "-o", "json").stdout)["items"]
-    assert len(events) == 2 and all("evicted from w-0 node by sigs.k8s.io/descheduler" in e["message"] for e in events)
+        # the first pass comes one interval (120 s) after the module is switched on; then the migrations run
+        objs = stepping(cluster, read, lambda o: settled(o) and cpu_used(cluster, "w-0") <= 6400 and any(x["status"]["nodeName"] != "w-0" for x in o.values()))
+        advance(cluster, 300)  # two more passes: nothing else moves once w-0 is under the threshold
+        objs = stepping(cluster, read, settled)
+        moved = sorted(n for n, o in objs.items() if o["status"]["nodeName"] != "w-0")
+        assert moved == ["vm1-c1", "vm3-c1"], "smallest first, and only until w-0 is under 80 %"
+        assert cpu_used(cluster, "w-0") == 6000
+        assert {objs[n]["status"]["nodeName"] for n in moved} <= {"w-1", "w-2"}
+        assert seen_phases <= {"Running", "Migrating"}, f"a VM left Running other than by migrating: {seen_phases}"
+        ops = vmops(cluster, ns)
+        assert sorted(o["spec"]["virtualMachineName"] for o in ops) == moved
+        assert all(o["metadata"]["name"].startswith("evacuation-") and o["spec"]["type"] == "Evict" and phase(o) == "Completed" for o in ops)
+        for n in moved:
+            assert objs[n]["status"]["migrationState"]["result"] == "Succeeded"
+        events = json.loads(cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=LowNodeUtilization", "-o", "json").stdout)["items"]
+        assert len(events) == 2 and all("evicted from w-0 node by sigs.k8s.io/descheduler" in e["message"] for e in events)
 
 
 def test_an_anti_affinity_violation_is_fixed(cluster, env, ns):
-    descheduler(cluster, True)
-    cluster.kubectl("cordon", "w-1", "w-2")
-    iso = env["iso"]
-    apply(cluster, ns, vm_body("a1", iso, labels={"app": "pair"}, affinity=ANTI))
-    apply(cluster, ns, vm_body("a2", iso, labels={"app": "solo"}))
-    objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: len(o) == 2 and settled(o))
-    assert {o["status"]["nodeName"] for o in objs.values()} == {"w-0"}
-    cluster.kubectl("uncordon", "w-1", "w-2")
-    # a2's pod now matches a1's required anti-affinity on the same node: a violation only a move can fix
-    pod = json.loads(cluster.kubectl("get", "pods", "-n", ns, "-l", f"{SELECTOR}=a2", "-o", "json").stdout)["items"][0]
-    cluster.kubectl("label", "pod", "-n", ns, pod["metadata"]["name"], "app=pair", "--overwrite")
-    objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: settled(o) and o["a1"]["status"]["nodeName"] != "w-0")
-    assert objs["a2"]["status"]["nodeName"] == "w-0" and objs["a1"]["status"]["nodeName"] in ("w-1", "w-2")
-    ops = vmops(cluster, ns)
-    assert [(o["spec"]["virtualMachineName"], phase(o)) for o in ops] == [("a1", "Completed")] and ops[0]["metadata"]["name"].startswith("evacuation-")
-    advance(cluster, 300)  # fixed: later passes leave both alone
-    objs = stepping(cluster, lambda: vms(cluster, ns), settled)
-    assert (objs["a1"]["status"]["nodeName"], objs["a2"]["status"]["nodeName"]) != ("w-0", "w-0") and len(vmops(cluster, ns)) == 1
-
+    with InvariantSampler(cluster, list(WORKERS)):  # a domain on one node at a time, the API and libvirt agreeing, throughout
+        descheduler(cluster, True)
+        cluster.kubectl("cordon", "w-1", "w-2")
+        iso = env["iso"]
+        apply(cluster, ns, vm_body("a1", iso, labels={"app": "pair"}, affinity=ANTI))
+        apply(cluster, ns, vm_body("a2", iso, labels={"app": "solo"}))
+        objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: len(o) == 2 and settled(o))
+        assert {o["status"]["nodeName"] for o in objs.values()} == {"w-0"}
+        cluster.kubectl("uncordon", "w-1", "w-2")
+        # a2's pod now matches a1's required anti-affinity on the same node: a violation only a move can fix
+        pod = json.loads(cluster.kubectl("get", "pods", "-n", ns, "-l", f"{SELECTOR}=a2", "-o", "json").stdout)["items"][0]
+        cluster.kubectl("label", "pod", "-n", ns, pod["metadata"]["name"], "app=pair", "--overwrite")
+        objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: settled(o) and o["a1"]["status"]["nodeName"] != "w-0")
+        assert objs["a2"]["status"]["nodeName"] == "w-0" and objs["a1"]["status"]["nodeName"] in ("w-1", "w-2")
+        ops = vmops(cluster, ns)
+        assert [(o["spec"]["virtualMachineName"], phase(o)) for o in ops] == [("a1", "Completed")] and ops[0]["metadata"]["name"].startswith("evacuation-")
+        advance(cluster, 300)  # fixed: later passes leave both alone
+        objs = stepping(cluster, lambda: vms(cluster, ns), settled)
+        assert (objs["a1"]["status"]["nodeName"], objs["a2"]["status"]["nodeName"]) != ("w-0", "w-0") and len(vmops(cluster, ns)) == 1
 
 
 def test_a_required_node_affinity_no_longer_met_is_fixed(cluster, env, ns):
-    descheduler(cluster, True)
-    key = "rb-zone-" + uuid.uuid4().hex[:6]
-    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [{"key": key, "operator": "In", "values": ["a"]}]}]}}}
-    try:
-        cluster.kubectl("label", "node", "w-0", f"{key}=a")
-        apply(cluster, ns, vm_body("na", env["iso"], affinity=affinity))
-        apply(cluster, ns, vm_body("free", env["iso"]))
-        objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: len(o) == 2 and settled(o))
-        assert objs["na"]["status"]["nodeName"] == "w-0"
-        free_node = objs["free"]["status"]["nodeName"]
-        # relabel: w-0 no longer matches na's required node affinity, w-2 does
-        cluster.kubectl("label", "node", "w-0", f"{key}=b", "--overwrite")
-        cluster.kubectl("label", "node", "w-2", f"{key}=a")
-        objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: settled(o) and o["na"]["status"]["nodeName"] != "w-0")
-        assert objs["na"]["status"]["nodeName"] == "w-2" and objs["free"]["status"]["nodeName"] == free_node
-        ops = vmops(cluster, ns)
-        assert [(o["spec"]["virtualMachineName"], phase(o)) for o in ops] == [("na", "Completed")] and ops[0]["metadata"]["name"].startswith("evacuation-")
-        events = json.loads(cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=RemovePodsViolatingNodeAffinity", "-o", "json").stdout)["items"]
-        assert len(events) == 1 and "evicted from w-0 node by sigs.k8s.io/descheduler" in events[0]["message"], events
-        advance(cluster, 300)  # fixed: later passes leave it alone
-        objs = stepping(cluster, lambda: vms(cluster, ns), settled)
-        assert objs["na"]["status"]["nodeName"] == "w-2" and len(vmops(cluster, ns)) == 1
-    finally:
-        cluster.kubectl("label", "node", *WORKERS, f"{key}-")
+    with InvariantSampler(cluster, list(WORKERS)):  # a domain on one node at a time, the API and libvirt agreeing, throughout
+        descheduler(cluster, True)
+        key = "rb-zone-" + uuid.uuid4().hex[:6]
+        affinity = {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [{"key": key, "operator": "In", "values": ["a"]}]}]
+                }
+            }
+        }
+        try:
+            cluster.kubectl("label", "node", "w-0", f"{key}=a")
+            apply(cluster, ns, vm_body("na", env["iso"], affinity=affinity))
+            apply(cluster, ns, vm_body("free", env["iso"]))
+            objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: len(o) == 2 and settled(o))
+            assert objs["na"]["status"]["nodeName"] == "w-0"
+            free_node = objs["free"]["status"]["nodeName"]
+            # relabel: w-0 no longer matches na's required node affinity, w-2 does
+            cluster.kubectl("label", "node", "w-0", f"{key}=b", "--overwrite")
+            cluster.kubectl("label", "node", "w-2", f"{key}=a")
+            objs = stepping(cluster, lambda: vms(cluster, ns), lambda o: settled(o) and o["na"]["status"]["nodeName"] != "w-0")
+            assert objs["na"]["status"]["nodeName"] == "w-2" and objs["free"]["status"]["nodeName"] == free_node
+            ops = vmops(cluster, ns)
+            assert [(o["spec"]["virtualMachineName"], phase(o)) for o in ops] == [("na", "Completed")] and ops[0]["metadata"]["name"].startswith("evacuation-")
+            events = json.loads(cluster.kubectl("get", "events", "-n", ns, "--field-selector", "reason=RemovePodsViolatingNodeAffinity", "-o", "json").stdout)[
+                "items"
+            ]
+            assert len(events) == 1 and "evicted from w-0 node by sigs.k8s.io/descheduler" in events[0]["message"], events
+            advance(cluster, 300)  # fixed: later passes leave it alone
+            objs = stepping(cluster, lambda: vms(cluster, ns), settled)
+            assert objs["na"]["status"]["nodeName"] == "w-2" and len(vmops(cluster, ns)) == 1
+        finally:
+            cluster.kubectl("label", "node", *WORKERS, f"{key}-")
 
 
 def test_nothing_moves_with_the_descheduler_disabled(cluster, env, ns):
-    descheduler(cluster, False)
-    load_one_node(cluster, ns, env["iso"], [2, 1, 2, 1, 2])
-    for _ in range(6):  # three intervals' worth
-        advance(cluster, 60)
-        objs = vms(cluster, ns)
-        assert settled(objs) and {o["status"]["nodeName"] for o in objs.values()} == {"w-0"}
-    assert vmops(cluster, ns) == [] and cpu_used(cluster, "w-0") == 8000
-    assert get(cluster, "moduleconfig", "descheduler")["spec"]["enabled"] is False
+    with InvariantSampler(cluster, list(WORKERS)):  # a domain on one node at a time, the API and libvirt agreeing, throughout
+        descheduler(cluster, False)
+        load_one_node(cluster, ns, env["iso"], [2, 1, 2, 1, 2])
+        for _unused in range(6):  # three intervals' worth
+            advance(cluster, 60)
+            objs = vms(cluster, ns)
+            assert settled(objs) and {o["status"]["nodeName"] for o in objs.values()} == {"w-0"}
+        assert vmops(cluster, ns) == [] and cpu_used(cluster, "w-0") == 8000
+        assert get(cluster, "moduleconfig", "descheduler")["spec"]["enabled"] is False

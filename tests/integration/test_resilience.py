@@ -30,7 +30,7 @@ def dvp(module, **params):
 
 
 def faults(sim, *args):
-    out = subprocess.run([str(BIN / "dvp-sim"), "faults", *args, "--kubeconfig", str(sim.kubeconfig)], capture_output=True, text=True, timeout=30)
+    out = subprocess.run([str(BIN / "dvp-sim"), "faults", *args, "--kubeconfig", str(sim.kubeconfig)], capture_output=True, check=False, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 

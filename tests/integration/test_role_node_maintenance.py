@@ -31,7 +31,9 @@ class PhaseWatch:
     def __init__(self, cluster, ns):
         env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
         columns = "custom-columns=NAME:.metadata.name,PHASE:.status.phase,NODE:.status.nodeName"
-        self.proc = subprocess.Popen([str(BIN / "kubectl"), "get", "vm", "-n", ns, "-w", "-o", columns, "--no-headers"], stdout=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [str(BIN / "kubectl"), "get", "vm", "-n", ns, "-w", "-o", columns, "--no-headers"], stdout=subprocess.PIPE, text=True, env=env
+        )
         self.rows: list[tuple[str, str, str]] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -53,7 +55,11 @@ class PhaseWatch:
 def hook_file(tmp_path, ns, kubeconfig):
     """The user's task file: records what it sees of the node (cordoned? VM pods still Running there?), fails on fail_at."""
     tasks = [
-        {"name": "hook: the node", "kubernetes.core.k8s_info": {"kind": "Node", "name": "{{ node_maintenance_node }}", "kubeconfig": str(kubeconfig)}, "register": "hook_node"},
+        {
+            "name": "hook: the node",
+            "kubernetes.core.k8s_info": {"kind": "Node", "name": "{{ node_maintenance_node }}", "kubeconfig": str(kubeconfig)},
+            "register": "hook_node",
+        },
         {
             "name": "hook: VM pods on it",
             "kubernetes.core.k8s_info": {
@@ -73,20 +79,33 @@ def hook_file(tmp_path, ns, kubeconfig):
                 "'running_vm_pods': hook_pods.resources | selectattr('status.phase', 'equalto', 'Running') | map(attribute='metadata.name') | list}] }}"
             },
         },
-        {"name": "hook: firmware update fails", "ansible.builtin.fail": {"msg": "firmware update failed on {{ node_maintenance_node }}"}, "when": "node_maintenance_node == (fail_at | default(''))"},
+        {
+            "name": "hook: firmware update fails",
+            "ansible.builtin.fail": {"msg": "firmware update failed on {{ node_maintenance_node }}"},
+            "when": "node_maintenance_node == (fail_at | default(''))",
+        },
     ]
     path = tmp_path / "hook.yml"
     path.write_text(yaml.safe_dump(tasks, sort_keys=False))
     return path
 
 
-HANDLERS = [{"name": "reboot record", "listen": "node serviced", "ansible.builtin.set_fact": {"handled": "{{ handled | default([]) + [node_maintenance_current_node] }}"}}]
+HANDLERS = [
+    {
+        "name": "reboot record",
+        "listen": "node serviced",
+        "ansible.builtin.set_fact": {"handled": "{{ handled | default([]) + [node_maintenance_current_node] }}"},
+    }
+]
 
 
 def role(tmp_path, ns, kubeconfig, nodes, **extra):
     """include_role, then the facts it leaves (in a rescue too, so a failed rollout still reports them)."""
-    show = {"name": "facts", "ansible.builtin.debug": {"msg": "{{ {'report': node_maintenance_report | default([]), 'failed_node': node_maintenance_failed_node | default(''), "
-                                                              "'hook_seen': hook_seen | default([]), 'handled': handled | default([])} }}"}}  # fmt: skip
+    facts = (
+        "{{ {'report': node_maintenance_report | default([]), 'failed_node': node_maintenance_failed_node | default(''), "
+        "'hook_seen': hook_seen | default([]), 'handled': handled | default([])} }}"
+    )
+    show = {"name": "facts", "ansible.builtin.debug": {"msg": facts}}
     include = {
         "name": "rollout",
         "ansible.builtin.include_role": {"name": ROLE},
@@ -101,14 +120,23 @@ def role(tmp_path, ns, kubeconfig, nodes, **extra):
             **extra,
         },
     }
-    block = {"name": "the rollout", "block": [include], "rescue": [{"name": "rollout failed", "ansible.builtin.debug": {"msg": "{{ ansible_failed_result.msg }}"}}, {**show, "name": "facts after failure"}, {"name": "fail again", "ansible.builtin.fail": {"msg": "rollout failed"}}]}  # fmt: skip
+    rescue = [
+        {"name": "rollout failed", "ansible.builtin.debug": {"msg": "{{ ansible_failed_result.msg }}"}},
+        {**show, "name": "facts after failure"},
+        {"name": "fail again", "ansible.builtin.fail": {"msg": "rollout failed"}},
+    ]
+    block = {"name": "the rollout", "block": [include], "rescue": rescue}
     return [block, show]
 
 
 def test_rolling_maintenance_keeps_every_vm_running(cluster, guide, tmp_path):
     ns = guide["namespace"]
     vms = {f"roll-{n}-{i}": n for n in NODES for i in range(2)}
-    setup = run_playbook(tmp_path, cluster.kubeconfig, [{"name": f"vm {v}", **linux_vm(v, ns, make_disk(cluster, ns, f"{v}-root"), state="running", affinity=prefer(n))} for v, n in vms.items()])
+    setup = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [{"name": f"vm {v}", **linux_vm(v, ns, make_disk(cluster, ns, f"{v}-root"), state="running", affinity=prefer(n))} for v, n in vms.items()],
+    )
     assert setup.returncode == 0, setup.stdout[-6000:]
     placed = {v: setup[f"vm {v}"]["vm"]["node"] for v in vms}
     assert placed == vms, placed
@@ -141,7 +169,7 @@ def test_rolling_maintenance_keeps_every_vm_running(cluster, guide, tmp_path):
     assert [(h["node"], h["unschedulable"], h["running_vm_pods"]) for h in facts["hook_seen"]] == [(n, True, []) for n in NODES], facts["hook_seen"]
     assert facts["handled"] == NODES
     # every VM kept Running throughout: the watch saw Running and Migrating only, and each VM migrating
-    seen = {v: {phase for name, phase, _ in rows if name == v} for v in vms}
+    seen = {v: {phase for name, phase, _unused in rows if name == v} for v in vms}
     assert all(phases and phases <= {"Running", "Migrating"} for phases in seen.values()), seen
     assert all("Migrating" in phases for phases in seen.values()), seen
     for v in vms:
@@ -172,3 +200,16 @@ def test_a_failing_user_task_stops_the_rollout_with_the_node_cordoned(cluster, g
         assert not node(cluster, "blue-0")["spec"].get("unschedulable")
     finally:
         cluster.kubectl("uncordon", "blue-1")
+
+
+def test_the_play_module_defaults_reach_the_role(cluster, guide, tmp_path):
+    """With node_maintenance_connection left empty, the connection comes from the play's module_defaults (the role's
+    own defaults add to them per module, they do not replace the play's group defaults). Check mode: nothing moves."""
+    ns = guide["namespace"]
+    tasks = role(tmp_path, ns, cluster.kubeconfig, ["blue-0"], node_maintenance_connection={})
+    tasks[0]["module_defaults"] = {"group/kubernetes.core.k8s": {"kubeconfig": str(cluster.kubeconfig)}}
+    env = {"KUBECONFIG": "/nonexistent", "K8S_AUTH_KUBECONFIG": "/nonexistent"}  # no other way to the cluster
+    run = run_playbook(tmp_path, cluster.kubeconfig, tasks, extra_args=("--check",), extra_env=env, handlers=HANDLERS)
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert [r["node"] for r in run["facts"]["msg"]["report"]] == ["blue-0"]
+    assert not node(cluster, "blue-0")["spec"].get("unschedulable")

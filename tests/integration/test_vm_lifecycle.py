@@ -56,7 +56,9 @@ def iso(sim, tmp_path_factory):
     server = FileServer(root)
     sim.kubectl("apply", "-f", "-", input=json.dumps(MC))
     name = "boot-" + uuid.uuid4().hex[:6]
-    create(sim, "", {"kind": "ClusterVirtualImage", "metadata": {"name": name}, "spec": {"dataSource": {"type": "HTTP", "http": {"url": server.url("boot.iso")}}}})
+    create(
+        sim, "", {"kind": "ClusterVirtualImage", "metadata": {"name": name}, "spec": {"dataSource": {"type": "HTTP", "http": {"url": server.url("boot.iso")}}}}
+    )
     eventually(lambda: get(sim, "cvi", name), lambda o: phase(o) == "Ready", 60)
     yield {"name": name, "url": server.url("boot.iso")}
     server.stop()
@@ -249,8 +251,8 @@ def test_stop_waits_for_the_guest_up_to_the_grace_period_and_restart_passes_thro
     assert vm(sim, ns, "short", [cvi_ref(iso)], terminationGracePeriodSeconds=8).returncode == 0
     for name in ("slow", "short"):
         running(sim, ns, name)
-    slow_stop, _ = vmop(sim, ns, "slow", "Stop")
-    short_stop, _ = vmop(sim, ns, "short", "Stop")
+    slow_stop, _unused = vmop(sim, ns, "slow", "Stop")
+    short_stop, _unused = vmop(sim, ns, "short", "Stop")
     for name in ("slow", "short"):
         vm_phase(sim, ns, name, "Stopping", timeout=5)
     advance(sim, 9)  # past the 8 s grace: the short one's domain is destroyed; the slow guest still shuts down
@@ -266,7 +268,7 @@ def test_stop_waits_for_the_guest_up_to_the_grace_period_and_restart_passes_thro
     # Restart: Stopping → Stopped → Starting → Running, a new instance
     vmop(sim, ns, "slow", "Start")
     before = pod_of(running(sim, ns, "slow"))
-    restart, _ = vmop(sim, ns, "slow", "Restart")
+    restart, _unused = vmop(sim, ns, "slow", "Restart")
     vm_phase(sim, ns, "slow", "Stopping", timeout=5)
     advance(sim, 21)
     after = running(sim, ns, "slow")
@@ -274,7 +276,7 @@ def test_stop_waits_for_the_guest_up_to_the_grace_period_and_restart_passes_thro
     eventually(lambda: get(sim, "vmop", restart, ns), lambda o: phase(o) == "Completed")
 
     # force: no graceful shutdown at all
-    forced, _ = vmop(sim, ns, "slow", "Stop", force=True)
+    forced, _unused = vmop(sim, ns, "slow", "Stop", force=True)
     stopped = vm_phase(sim, ns, "slow", "Stopped", timeout=5)
     assert transitions(stopped)[-2:] == ["Running", "Stopped"]
 
@@ -287,7 +289,15 @@ def finalizers(obj):
 def test_mounted_images_and_disks_are_protected_until_released(sim, iso, ns):
     cvi = "prot-" + uuid.uuid4().hex[:6]
     create(sim, "", {"kind": "ClusterVirtualImage", "metadata": {"name": cvi}, "spec": {"dataSource": {"type": "HTTP", "http": {"url": iso["url"]}}}})
-    create(sim, ns, {"kind": "VirtualImage", "metadata": {"name": "vi"}, "spec": {"storage": "ContainerRegistry", "dataSource": {"type": "HTTP", "http": {"url": iso["url"]}}}})
+    create(
+        sim,
+        ns,
+        {
+            "kind": "VirtualImage",
+            "metadata": {"name": "vi"},
+            "spec": {"storage": "ContainerRegistry", "dataSource": {"type": "HTTP", "http": {"url": iso["url"]}}},
+        },
+    )
     create(sim, ns, {"kind": "VirtualDisk", "metadata": {"name": "vd"}, "spec": {"persistentVolumeClaim": {"size": "1Gi"}}})
     eventually(lambda: get(sim, "cvi", cvi), lambda o: phase(o) == "Ready", 60)
     eventually(lambda: get(sim, "vi", "vi", ns), lambda o: phase(o) == "Ready", 60)
@@ -356,11 +366,11 @@ def test_volume_node_affinity_topology_conflict(sim, iso, ns):
 
 # -- VMOP admission by edition (§6.2), finalizer and GC (§6.4) --------------------------------------------------------------
 def test_ce_edition_refuses_targeted_migration_and_rwo_disks(sim, iso, ns):
-    _, refused = vmop(sim, ns, "any", "Migrate", check=False, migrate={"nodeSelector": {"kubernetes.io/hostname": "red-0"}})
+    _unused, refused = vmop(sim, ns, "any", "Migrate", check=False, migrate={"nodeSelector": {"kubernetes.io/hostname": "red-0"}})
     assert refused.returncode != 0 and "not available in the CE edition" in refused.stderr
     create(sim, ns, {"kind": "VirtualDisk", "metadata": {"name": "rwo"}, "spec": {"persistentVolumeClaim": {"size": "1Gi", "storageClassName": "local"}}})
     assert vm(sim, ns, "mover", [cvi_ref(iso), {"kind": "VirtualDisk", "name": "rwo"}]).returncode == 0
-    _, refused = vmop(sim, ns, "mover", "Evict", check=False)
+    _unused, refused = vmop(sim, ns, "mover", "Evict", check=False)
     assert refused.returncode != 0 and "ReadWriteMany" in refused.stderr and "rwo" in refused.stderr
     name, accepted = vmop(sim, ns, "diskless", "Evict")  # no disks: nothing to refuse
     assert accepted.returncode == 0 and get(sim, "vmop", name, ns)
@@ -369,14 +379,14 @@ def test_ce_edition_refuses_targeted_migration_and_rwo_disks(sim, iso, ns):
 def test_vmop_cleanup_finalizer(sim, iso, ns):
     assert vm(sim, ns, "target", [cvi_ref(iso)]).returncode == 0
     running(sim, ns, "target")
-    stop, _ = vmop(sim, ns, "target", "Stop")
+    stop, _unused = vmop(sim, ns, "target", "Stop")
     op = eventually(lambda: get(sim, "vmop", stop, ns), lambda o: phase(o) == "InProgress")
     assert "virtualization.deckhouse.io/vmop-cleanup" in finalizers(op)
     sim.kubectl("delete", "vmop", stop, "-n", ns, "--wait=false")
     eventually(lambda: get(sim, "vmop", stop, ns), lambda o: o == {})
     advance(sim, 21)
     vm_phase(sim, ns, "target", "Stopped")  # what was sent is not reverted
-    failed, _ = vmop(sim, ns, "ghost", "Start")
+    failed, _unused = vmop(sim, ns, "ghost", "Start")
     op = eventually(lambda: get(sim, "vmop", failed, ns), lambda o: phase(o) == "Failed")
     assert "virtualization.deckhouse.io/vmop-cleanup" not in finalizers(op)
 

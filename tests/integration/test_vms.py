@@ -243,7 +243,9 @@ def test_a_vm_its_class_forbids_does_not_start_until_it_fits(cluster, env, ns):
     vm = get(cluster, "vm", "early", ns)
     assert phase(vm) == "Pending" and not vm["status"].get("nodeName")
     assert cluster.kubectl("get", "pods", "-n", ns, "-o", "name").stdout.strip() == "", "no virt-launcher pod for a VM that does not fit"
-    cluster.kubectl("patch", "vmclass", cls, "--type", "merge", "-p", json.dumps({"spec": {"sizingPolicies": [{**policy, "memory": {"min": "1Gi", "max": "8Gi"}}]}}))
+    cluster.kubectl(
+        "patch", "vmclass", cls, "--type", "merge", "-p", json.dumps({"spec": {"sizingPolicies": [{**policy, "memory": {"min": "1Gi", "max": "8Gi"}}]}})
+    )
     vm = running(cluster, ns, "early")
     assert condition(vm, "SizingPolicyMatched") is None
     cluster.kubectl("delete", "vm", "early", "-n", ns)
@@ -290,26 +292,26 @@ def test_stop_start_restart_operations(cluster, env, ns):
     apply(cluster, ns, vm_body("ops", env["iso"]))
     vm = running(cluster, ns, "ops")
     first_pod = vm["status"]["virtualMachinePods"][0]["name"]
-    stop, _ = vmop(cluster, ns, "ops", "Stop")
+    stop, _unused = vmop(cluster, ns, "ops", "Stop")
     done = op_phase(cluster, ns, stop, "Completed")
     assert condition(done, "Completed")["reason"] == "OperationCompleted" and condition(done, "SignalSent")["status"] == "True"
     vm = get(cluster, "vm", "ops", ns)
     assert phase(vm) == "Stopped" and not vm["status"].get("nodeName") and where_domain(cluster, f"{ns}_ops") == []
     assert "Stopping" in [p["phase"] for p in vm["status"]["stats"]["phasesTransitions"]]  # graceful: Stopping first
     # stays stopped (AlwaysOnUnlessStoppedManually): a Stop now is not applicable in phase Stopped
-    again, _ = vmop(cluster, ns, "ops", "Stop")
+    again, _unused = vmop(cluster, ns, "ops", "Stop")
     assert condition(op_phase(cluster, ns, again, "Failed"), "Completed")["reason"] == "NotApplicableForVirtualMachinePhase"
-    start, _ = vmop(cluster, ns, "ops", "Start")
+    start, _unused = vmop(cluster, ns, "ops", "Start")
     op_phase(cluster, ns, start, "Completed")
     vm = running(cluster, ns, "ops")
     assert where_domain(cluster, f"{ns}_ops") == [vm["status"]["nodeName"]]
     before = vm["status"]["virtualMachinePods"][0]["name"]
     assert before != first_pod
-    restart, _ = vmop(cluster, ns, "ops", "Restart")
+    restart, _unused = vmop(cluster, ns, "ops", "Restart")
     op_phase(cluster, ns, restart, "Completed")
     vm = running(cluster, ns, "ops")
     assert vm["status"]["virtualMachinePods"][0]["name"] != before
-    forced, _ = vmop(cluster, ns, "ops", "Stop", force=True)
+    forced, _unused = vmop(cluster, ns, "ops", "Stop", force=True)
     op_phase(cluster, ns, forced, "Completed")
     assert "Stopping" not in [p["phase"] for p in get(cluster, "vm", "ops", ns)["status"]["stats"]["phasesTransitions"][-2:]]
 
@@ -317,7 +319,7 @@ def test_stop_start_restart_operations(cluster, env, ns):
 def test_a_migration_is_superseded_by_stop_and_refuses_start(cluster, env, ns):
     apply(cluster, ns, vm_body("mig", env["iso"], memory="32Gi"))
     running(cluster, ns, "mig")
-    evict, _ = vmop(cluster, ns, "mig", "Evict")
+    evict, _unused = vmop(cluster, ns, "mig", "Evict")
     op = wait(lambda: get(cluster, "vmop", evict, ns), lambda o: condition(o, "Completed") and condition(o, "Completed")["reason"] == "Syncing")
     assert phase(op) == "InProgress"
     node = get(cluster, "vm", "mig", ns)["status"]["migrationState"]["source"]["node"]
@@ -325,12 +327,12 @@ def test_a_migration_is_superseded_by_stop_and_refuses_start(cluster, env, ns):
     assert refused.returncode != 0 and "should finish first" in refused.stderr
     # Stop may supersede a migration (§6.2): the migration is cancelled; the Stop itself meets a Migrating VM, a
     # phase it does not apply to (§6.3 checks the supersede first, then the phase)
-    stop, _ = vmop(cluster, ns, "mig", "Stop", force=True)
+    stop, _unused = vmop(cluster, ns, "mig", "Stop", force=True)
     assert condition(op_phase(cluster, ns, stop, "Failed"), "Completed")["reason"] == "NotApplicableForVirtualMachinePhase"
     assert phase(get(cluster, "vmop", evict, ns)) == "Superseded"
     vm = running(cluster, ns, "mig")
     assert vm["status"]["nodeName"] == node and vm["status"]["migrationState"]["result"] == "Failed"
-    stop, _ = vmop(cluster, ns, "mig", "Stop", force=True)
+    stop, _unused = vmop(cluster, ns, "mig", "Stop", force=True)
     op_phase(cluster, ns, stop, "Completed")
 
 
@@ -341,15 +343,15 @@ def test_run_policies(cluster, env, ns):
     for name in ("manual", "off"):
         wait(lambda n=name: get(cluster, "vm", n, ns), lambda o: phase(o) == "Stopped")
     running(cluster, ns, "on")
-    start, _ = vmop(cluster, ns, "on", "Start")
+    start, _unused = vmop(cluster, ns, "on", "Start")
     assert condition(op_phase(cluster, ns, start, "Failed"), "Completed")["reason"] == "NotApplicableForVirtualMachineRunPolicy"
-    off_start, _ = vmop(cluster, ns, "off", "Start")
+    off_start, _unused = vmop(cluster, ns, "off", "Start")
     assert condition(op_phase(cluster, ns, off_start, "Failed"), "Completed")["reason"] == "NotApplicableForVirtualMachineRunPolicy"
-    manual_start, _ = vmop(cluster, ns, "manual", "Start")
+    manual_start, _unused = vmop(cluster, ns, "manual", "Start")
     op_phase(cluster, ns, manual_start, "Completed")
     running(cluster, ns, "manual")
     # a restart of an AlwaysOn VM is allowed; AlwaysOff turns a running VM off
-    restart, _ = vmop(cluster, ns, "on", "Restart")
+    restart, _unused = vmop(cluster, ns, "on", "Restart")
     op_phase(cluster, ns, restart, "Completed")
     cluster.kubectl("patch", "vm", "manual", "-n", ns, "--type", "merge", "-p", '{"spec": {"runPolicy": "AlwaysOff"}}')
     vm = wait(lambda: get(cluster, "vm", "manual", ns), lambda o: phase(o) == "Stopped")
@@ -372,7 +374,7 @@ def test_restart_awaiting_changes_manual_and_automatic(cluster, env, ns):
     assert auto["status"]["virtualMachinePods"][0]["name"] != pod_before and "restartAwaitingChanges" not in auto["status"]
     events = cluster.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=auto", "-o", "json").stdout
     assert "VMChangesApplied" in events
-    restart, _ = vmop(cluster, ns, "await", "Restart")
+    restart, _unused = vmop(cluster, ns, "await", "Restart")
     op_phase(cluster, ns, restart, "Completed")
     vm = running(cluster, ns, "await")
     assert vm["status"]["resources"]["cpu"]["cores"] == 2 and "restartAwaitingChanges" not in vm["status"]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# ansible-test sanity on the collection as it ships (galaxy.yml's content), with an empty ignore file.
-# ansible-test needs the collection under .../ansible_collections/deckhouse/virtualization/, outside our git
-# tree (it would list files with our git otherwise), and its pip bootstrap offline (see offline_get_pip.py).
+# ansible-test sanity on exactly the tree that ships: `ansible-galaxy collection build` makes the tarball
+# (galaxy.yml's build_ignore decides what is in it), the tarball is extracted into an ansible_collections tree
+# outside our git tree (ansible-test would list files with our git otherwise), and sanity runs there with an
+# empty ignore file. ansible-test's pip bootstrap runs offline (see offline_get_pip.py).
+# Arguments go to `ansible-test sanity` (e.g. --test pylint).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -13,10 +15,12 @@ cp tests/sanity/offline_get_pip.py "$CACHE"
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+"$VENV/bin/ansible-galaxy" collection build --force --output-path "$WORK" . >/dev/null
 TREE=$WORK/ansible_collections/deckhouse/virtualization
-mkdir -p "$TREE/tests/sanity"
-git ls-files -co --exclude-standard galaxy.yml meta plugins roles playbooks README.md COPYING | tar -cf - -T - | tar -xf - -C "$TREE"
+mkdir -p "$TREE"
+tar -xzf "$WORK"/deckhouse-virtualization-*.tar.gz -C "$TREE"
 ANSIBLE_VERSION=$("$VENV/bin/python" -c 'import ansible.release as r; print(".".join(r.__version__.split(".")[:2]))')
+mkdir -p "$TREE/tests/sanity"
 : > "$TREE/tests/sanity/ignore-$ANSIBLE_VERSION.txt"
 cd "$TREE"
 git init -q . && git add -A >/dev/null   # ansible-test lists a collection's files with git when it can

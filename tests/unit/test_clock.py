@@ -20,11 +20,11 @@ def test_advance_fires_due_timers_in_deadline_order_each_at_its_deadline():
         for delay in (30.0, 10.0, 20.0, 50.0):
             clock.call_later(delay, lambda d: fired.append((d, clock.time() - start)), delay)
         assert clock.advance(25) == 2
-        assert [d for d, _ in fired] == [10.0, 20.0]
-        assert [seen for _, seen in fired] == pytest.approx([10.0, 20.0], abs=1e-3), "each callback sees its own deadline"
+        assert [d for d, _unused in fired] == [10.0, 20.0]
+        assert [seen for _unused, seen in fired] == pytest.approx([10.0, 20.0], abs=1e-3), "each callback sees its own deadline"
         assert clock.time() - start == pytest.approx(25.0, abs=1e-3)
         assert clock.advance(100) == 2
-        assert [d for d, _ in fired] == [10.0, 20.0, 30.0, 50.0]
+        assert [d for d, _unused in fired] == [10.0, 20.0, 30.0, 50.0]
         assert clock.pending() == 0
 
     asyncio.run(run())
@@ -153,7 +153,9 @@ def test_topology_gives_distinct_addresses_and_pod_cidrs_beyond_a_slash_24():
 
 
 def test_topology_networks_too_small_are_refused_naming_the_field():
-    with pytest.raises(TopologyError, match=r"cluster\.podSubnetCIDR: 10\.111\.0\.0/16 has room for 256 node pod subnets of /24, but the topology has 257 nodes"):
+    with pytest.raises(
+        TopologyError, match=r"cluster\.podSubnetCIDR: 10\.111\.0\.0/16 has room for 256 node pod subnets of /24, but the topology has 257 nodes"
+    ):
         parse({"nodes": [node(f"n-{i}") for i in range(257)]})
     with pytest.raises(TopologyError, match=r"cluster\.nodeSubnetCIDR: 10\.0\.0\.0/28 has room for 5 generated node addresses, not enough for nodes\[5\]"):
         parse({"cluster": {"nodeSubnetCIDR": "10.0.0.0/28"}, "nodes": [node(f"n-{i}") for i in range(6)]})

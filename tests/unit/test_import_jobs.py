@@ -17,7 +17,7 @@ UPLOAD = Source(type=v.SOURCE_UPLOAD)
 
 def upload_status(importer: Importer, token: str) -> int:
     """What the upload endpoint answers for a token (404: no image waits for it), before reading any body."""
-    status, _ = asyncio.run(importer.receive_upload(token, None))  # type: ignore[arg-type]
+    status, _unused = asyncio.run(importer.receive_upload(token, None))  # type: ignore[arg-type]
     return status
 
 

@@ -72,7 +72,7 @@ def test_walk_hints_skip_known_taken_and_come_back_for_freed_addresses():
         return a in taken
 
     hints: dict = {}
-    for _ in range(5):
+    for _unused in range(5):
         taken.add(nr.first_free(["10.0.0.0/24"], is_taken, hints))
     assert sorted(taken) == [f"10.0.0.{i}" for i in range(1, 6)]
     assert len(calls) == 1 + 2 * 4, "each walk starts at the address the last one handed out, not at the CIDR start"

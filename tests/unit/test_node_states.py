@@ -5,7 +5,11 @@ from dvp_simulator.store.store import ADDED, MODIFIED, NODE_NAME, Store
 
 
 def node(name, cpu="4"):
-    return {"metadata": {"name": name}, "spec": {}, "status": {"allocatable": {"cpu": cpu, "memory": "8Gi"}, "conditions": [{"type": "Ready", "status": "True"}]}}
+    return {
+        "metadata": {"name": name},
+        "spec": {},
+        "status": {"allocatable": {"cpu": cpu, "memory": "8Gi"}, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
 
 
 def pod(name, node_name, cpu="500m"):

@@ -67,7 +67,9 @@ def test_inline_embedded_structs_and_microtime():
         "kind": "Pod",
         "metadata": {"name": "p"},
         "spec": {
-            "containers": [{"name": "c", "image": "busybox", "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}], "resources": {}}],
+            "containers": [
+                {"name": "c", "image": "busybox", "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}], "resources": {}}
+            ],
             "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "c2"}}, {"name": "cm", "configMap": {"name": "cm1", "defaultMode": 420}}],
             "terminationGracePeriodSeconds": 0,
         },
@@ -96,7 +98,12 @@ def test_service_with_named_target_port_and_delete_options():
     assert roundtrip(svc) == svc
     options = {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": "u"}, "dryRun": ["All"]}
     assert roundtrip(options) == options
-    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "p", "namespace": "n"}, "deleteOptions": {"propagationPolicy": "Foreground"}}
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": "p", "namespace": "n"},
+        "deleteOptions": {"propagationPolicy": "Foreground"},
+    }
     assert roundtrip(eviction) == eviction
 
 

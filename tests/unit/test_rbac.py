@@ -42,7 +42,7 @@ def test_rule_forms():
     a = Attributes("get", VZ, "v1", "virtualmachines", "console", "p", "vm1")
     assert rule_allows(a, {"verbs": ["get"], "apiGroups": [VZ], "resources": ["virtualmachines/console"]})
     assert rule_allows(a, {"verbs": ["*"], "apiGroups": ["*"], "resources": ["*/console"]})
-    assert rule_allows(a, {"verbs": ["get"], "apiGroups": [VZ], "resources": ["virtualmachines/*"]})
+    assert not rule_allows(a, {"verbs": ["get"], "apiGroups": [VZ], "resources": ["virtualmachines/*"]}), "Kubernetes has */sub, not res/*"
     assert not rule_allows(a, {"verbs": ["get"], "apiGroups": [VZ], "resources": ["virtualmachines"]})
     assert rule_allows(a, {"verbs": ["get"], "apiGroups": [VZ], "resources": ["*"], "resourceNames": ["vm1"]})
     assert not rule_allows(a, {"verbs": ["get"], "apiGroups": [VZ], "resources": ["*"], "resourceNames": ["vm2"]})
@@ -85,7 +85,7 @@ def test_bindings_scope_and_masters():
     byrole = RBACAuthorizer(ListSource([local, rb("proj", "r", kind="Role")]))
     assert byrole(ALICE, Attributes("get", "", "v1", "secrets", namespace="proj", name="s")).allowed
     assert not byrole(ALICE, Attributes("list", "", "v1", "secrets", namespace="proj")).allowed
-    res, nonres, _ = RBACAuthorizer(ListSource([*BOOTSTRAP, role, rb("proj", "vd-rw")])).rules(ALICE, "proj")
+    res, nonres, _unused = RBACAuthorizer(ListSource([*BOOTSTRAP, role, rb("proj", "vd-rw")])).rules(ALICE, "proj")
     assert {"verbs": ["*"], "apiGroups": [VZ], "resources": ["virtualdisks", "clustervirtualimages"]} in res
     assert any("/apis" in r["nonResourceURLs"] for r in nonres)
 
@@ -122,6 +122,6 @@ def test_forbidden_message():
         'virtualmachines.subresources.virtualization.deckhouse.io "vm1" is forbidden: User "alice" cannot get resource "virtualmachines/console"'
     )
     assert msg.endswith('in the namespace "vms"') and details["name"] == "vm1"
-    msg, _ = forbidden_message(ALICE, Attributes("list", "", "v1", "pods", namespace="p"))
+    msg, _unused = forbidden_message(ALICE, Attributes("list", "", "v1", "pods", namespace="p"))
     assert msg == 'pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "p"'
     assert forbidden_message(UserInfo("<b>", ()), Attributes("get", path="/x"))[0] == 'forbidden: User "&lt;b&gt;" cannot get path "/x"'

@@ -77,7 +77,7 @@ def test_manager_reconciles_on_watch_events_with_requeue_on_the_sim_clock():
         await manager.start()
         for name in ("plain", "flaky", "timer"):
             service.create(registry.types["/secrets"], "default", {"metadata": {"name": name}}, WriteOptions(version="v1"))
-        for _ in range(200):
+        for _unused in range(200):
             await asyncio.sleep(0.01)
             if seen.count(("default", "timer")) >= 3 and seen.count(("default", "flaky")) >= 3:
                 break
@@ -146,7 +146,7 @@ def test_a_refused_write_is_permanent_and_a_conflict_is_retried():
         await manager.start()
         for name in ("invalid", "racing"):
             service.create(secrets_rt, "default", {"metadata": {"name": name}}, WriteOptions(version="v1"))
-        for _ in range(100):
+        for _unused in range(100):
             await asyncio.sleep(0.01)
             if calls.get("racing", 0) >= 3:
                 break

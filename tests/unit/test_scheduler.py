@@ -238,7 +238,7 @@ def test_preferred_node_affinity_weights():
         {"weight": 50, "preference": term(expr("gpu", "Exists"))}]}}  # fmt: skip
     nodes = [node("a"), node("b", {"disk": "ssd"}), node("c", {"gpu": "1"})]
     d = schedule(pod(affinity=pref), nodes)
-    assert d.node == "c" and [n for n, _ in d.scores] == ["c", "b", "a"]
+    assert d.node == "c" and [n for n, _unused in d.scores] == ["c", "b", "a"]
 
 
 def test_prefer_no_schedule_taint_lowers_the_score():
@@ -258,7 +258,7 @@ def test_least_allocated_and_balanced():
 
 def test_deterministic_for_equal_nodes():
     nodes = [node(f"n{i}") for i in (3, 1, 2)]
-    assert {schedule(pod(), nodes).node for _ in range(5)} == {"n1"}
+    assert {schedule(pod(), nodes).node for _unused in range(5)} == {"n1"}
 
 
 def test_from_api_objects():

@@ -5,7 +5,9 @@
 - `GET /simulator/v1/clock` reads it;
 - `GET /simulator/v1/nodes/<node>` describes the node's hypervisor as libvirt sees it (its own test-driver
   connection: URI, CPU model, cores, memory, domains) and its `state` (Up, PoweredOff, NetworkPartitioned,
-  KubeletStopped, Fenced); a powered-off or fenced node has no domains;
+  KubeletStopped, Fenced); a powered-off or fenced node has no domains; `GET /simulator/v1/nodes` describes every
+  node of the topology in one answer, read in one step of the event loop (nothing runs between two nodes' reads, so
+  a domain moving between nodes is never seen on both, nor on neither);
 - `POST /simulator/v1/nodes/<node>/fail` with `{"mode": "power" | "network" | "kubelet"}` injects a node fault
   (nodes/agent.py) and `POST /simulator/v1/nodes/<node>/recover` brings the node back: 404 for a node not in the
   topology, 400 for a bad body or mode;
@@ -13,7 +15,10 @@
   guest of a running VM do that on its node's hypervisor (fault injection; the VM controller reacts per run
   policy); `{"action": "dirty-memory", "mibPerSecond": N}` sets how fast the guest writes to its memory (0 by
   default), which decides whether a live migration's pre-copy converges (controllers/migration.py): 404 for a VM
-  that does not exist, 409 for one without a running guest.
+  that does not exist, 409 for one without a running guest;
+- `GET /simulator/v1/images/bandwidth` reads the bandwidth image imports read their sources at, and
+  `POST /simulator/v1/images/bandwidth` with `{"bandwidth": "20Mi"}` (a quantity of bytes per second, 0: no limit)
+  sets it, also for imports already running (images/jobs.py).
 
 Answers are Status-shaped JSON (`kind: Status`); bad input gets 400 BadRequest, an unknown path 404, a wrong
 method 405, as the API server answers its own.
@@ -29,6 +34,8 @@ from typing import Any
 from aiohttp import web
 
 from ..clock import Clock
+from ..images.jobs import Importer
+from ..images.units import humanize_ibytes, parse_bandwidth
 from ..nodes.agent import NODE_FAULT_POWER
 from ..nodes.fleet import Fleet
 from ..store.store import dumps
@@ -41,15 +48,26 @@ MAX_ADVANCE = 10 * 365 * 86400.0  # ten years: far beyond any timer, short of fl
 GuestEvent = Callable[[str, str, dict[str, Any]], str]  # (namespace, VM name, {"action": A, parameters…}) → message
 
 
-def register(server: Any, clock: Clock, fleet: Fleet, guest: GuestEvent | None = None) -> None:
-    """Serve the admin API on `server` (an APIServer) under PREFIX; `guest` carries out guest power events."""
-    admin = Admin(clock, fleet, guest)
+def register(
+    server: Any,
+    clock: Clock,
+    fleet: Fleet,
+    guest: GuestEvent | None = None,
+    importer: Importer | None = None,
+    node_changed: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the admin API on `server` (an APIServer) under PREFIX; `guest` carries out guest power events,
+    `importer` is whose bandwidth images/bandwidth reads and sets; `node_changed(node)` is told of every injected
+    node fault and recovery (what the node's peers notice at once: a live migration to or from it loses its link)."""
+    admin = Admin(clock, fleet, guest, importer)
+    admin.node_changed = node_changed or admin.node_changed
     server.admin_handlers[PREFIX] = admin.handle
 
 
 class Admin:
-    def __init__(self, clock: Clock, fleet: Fleet, guest: GuestEvent | None = None):
-        self.clock, self.fleet, self.guest = clock, fleet, guest
+    def __init__(self, clock: Clock, fleet: Fleet, guest: GuestEvent | None = None, importer: Importer | None = None):
+        self.clock, self.fleet, self.guest, self.importer = clock, fleet, guest, importer
+        self.node_changed: Callable[[str], None] = lambda node: None
 
     async def handle(self, request: web.Request) -> web.Response:
         parts = request.path[len(PREFIX) :].strip("/").split("/")
@@ -61,19 +79,32 @@ class Admin:
         if parts == ["clock"]:
             _method(request, "GET")
             return _success(f"the clock reads {self._reading()}")
+        if parts == ["nodes"]:
+            _method(request, "GET")
+            items = [self._describe(name) for name in sorted(self.fleet.agents)]
+            return web.Response(body=dumps({"kind": "NodeHypervisorList", "apiVersion": "simulator/v1", "items": items}), content_type="application/json")
         if len(parts) == 2 and parts[0] == "nodes":
             _method(request, "GET")
-            return self._node(parts[1])
+            return web.Response(body=dumps(self._describe(self._agent(parts[1]).spec.name)), content_type="application/json")
         if len(parts) == 3 and parts[0] == "nodes" and parts[2] in ("fail", "recover"):
             _method(request, "POST")
             agent = self._agent(parts[1])
             if parts[2] == "recover":
-                return _success(agent.recover())
-            mode = _mode(await request.read())
-            try:
-                return _success(agent.fail(mode))
-            except ValueError as exc:
-                raise bad_request(str(exc)) from None
+                message = agent.recover()
+            else:
+                mode = _mode(await request.read())
+                try:
+                    message = agent.fail(mode)
+                except ValueError as exc:
+                    raise bad_request(str(exc)) from None
+            self.node_changed(agent.spec.name)
+            return _success(message)
+        if parts == ["images", "bandwidth"] and self.importer is not None:
+            if request.method == "POST":
+                self.importer.bandwidth = _bandwidth(await request.read())
+            else:
+                _method(request, "GET")
+            return _success(bandwidth_message(self.importer.bandwidth))
         if len(parts) == 4 and parts[0] == "vms" and parts[3] == "guest" and self.guest is not None:
             _method(request, "POST")
             return _success(self.guest(parts[1], parts[2], _action(await request.read())))
@@ -88,8 +119,8 @@ class Admin:
             raise APIError(404, f'node "{name}" is not in the topology', details={"name": name, "kind": "nodes"})
         return agent
 
-    def _node(self, name: str) -> web.Response:
-        agent = self._agent(name)
+    def _describe(self, name: str) -> dict[str, Any]:
+        agent = self.fleet.agents[name]
         hv = agent.hypervisor
         body = {"kind": "NodeHypervisor", "apiVersion": "simulator/v1", "metadata": {"name": name}, "state": agent.state, "uri": hv.uri}
         if agent.fault == NODE_FAULT_POWER or agent.fenced:  # a powered-off host: nothing runs, nothing to ask
@@ -98,7 +129,7 @@ class Admin:
             conn = hv.connection
             model, memory_mib, cpus = conn.getInfo()[:3]
             body |= {"uri": conn.getURI(), "cpu": {"model": model, "cpus": cpus}, "memoryMiB": memory_mib, "domains": hv.domains()}
-        return web.Response(body=dumps(body), content_type="application/json")
+        return body
 
 
 def _method(request: web.Request, allowed: str) -> None:
@@ -135,6 +166,26 @@ def _action(raw: bytes) -> dict[str, Any]:
         if key != "action" and (isinstance(value, bool) or not isinstance(value, int | float) or (isinstance(value, float) and not math.isfinite(value))):
             raise bad_request(f"{key}: must be a finite number, not {json.dumps(value)}")
     return body
+
+
+def bandwidth_message(rate: int) -> str:
+    if not rate:
+        return "image sources are read without a bandwidth limit"
+    return f"image sources are read at up to {humanize_ibytes(rate)}/s ({rate} bytes per second) per import"
+
+
+def _bandwidth(raw: bytes) -> int:
+    """`{"bandwidth": Q}` with Q a quantity of bytes per second (`20Mi`, 1048576; 0: no limit)."""
+    try:
+        body = json.loads(raw or b"null", parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise bad_request(f"the request body could not be decoded: {exc}") from exc
+    if not isinstance(body, dict) or set(body) != {"bandwidth"}:
+        raise bad_request('the request body must be {"bandwidth": "20Mi"} (bytes per second; 0: no limit)')
+    try:
+        return parse_bandwidth(body["bandwidth"], "bandwidth")
+    except ValueError as exc:
+        raise bad_request(str(exc)) from None
 
 
 def _mode(raw: bytes) -> str:

@@ -4,8 +4,10 @@
   `requestinfo.go` does (verb from method: get/list/watch/create/update/patch/delete/deletecollection; namespace,
   resource, subresource, name — a `metadata.name` fieldSelector names a list/watch; anything that is not
   `/api/v1/…` or `/apis/<g>/<v>/…` is a non-resource URL whose verb is the lowercase method).
-- `rule_allows(attributes, rule)` is one PolicyRule's match (verbs, apiGroups, resources incl. `res/sub`, `*/sub`,
-  `res/*` and `*`, resourceNames, nonResourceURLs with a trailing `*` prefix match).
+- `rule_allows(attributes, rule)` is one PolicyRule's match, as rbacv1helpers' RuleAllows: verbs, apiGroups,
+  resources (`*`, `res`, `res/sub`, `*/sub` — there is no `res/*`), resourceNames (a rule naming resources never
+  allows a request without a name: list, watch, create, deletecollection), nonResourceURLs (`*`, exact, or a
+  trailing `*` as a prefix match).
 - `RBACAuthorizer(source)` decides for a user: system:masters may do everything; otherwise allowed iff some rule of
   a role bound to the user (ClusterRoleBindings anywhere; RoleBindings of the request's namespace, resource rules
   only) allows it. RBAC never denies. `source` finds bindings by subject key (`User:alice`, `Group:g`,
@@ -31,6 +33,7 @@ ROLE_BINDINGS, CLUSTER_ROLE_BINDINGS = f"{GROUP}/rolebindings", f"{GROUP}/cluste
 SUBJECT_INDEX = "rbac-subject"
 READ = ["get", "list", "watch"]
 METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+NAMESPACE_SUBRESOURCES = ("status", "finalize")  # requestinfo.go's namespaceSubresources
 
 
 # -- request attributes --------------------------------------------------------------------------------------
@@ -51,7 +54,7 @@ def request_attributes(method: str, path: str, query: Any) -> Attributes:
     namespace = ""
     if rest[0] == "namespaces" and len(rest) > 1:
         namespace = rest[1]
-        if len(rest) > 2:
+        if len(rest) > 2 and rest[2] not in NAMESPACE_SUBRESOURCES:  # /namespaces/x/status is the namespace's own
             rest = rest[2:]
     resource = rest[0]
     name = rest[1] if len(rest) > 1 else ""
@@ -93,14 +96,14 @@ def _resource_matches(resources: Iterable[str] | None, resource: str, subresourc
     for r in resources or ():
         if r == "*" or r == combined:
             return True
-        if subresource and (r == f"*/{subresource}" or r == f"{resource}/*"):
+        if subresource and r == f"*/{subresource}":  # `*/sub` only: Kubernetes has no `res/*` form
             return True
     return False
 
 
 def _url_matches(urls: Iterable[str] | None, path: str) -> bool:
     for u in urls or ():
-        if u == "*" or u == path or (u.endswith("*") and path.startswith(u[:-1])):
+        if u == "*" or u == path or (u.endswith("*") and path.startswith(u.rstrip("*"))):
             return True
     return False
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps
-from . import authz, protobuf
+from . import authz, openapi_v2, protobuf
 from . import options as params
 from .decoding import MAX_BODY_BYTES, too_large
 from .decoding import decode as decode_body
@@ -107,7 +107,7 @@ class APIServer:
                 return await admin(request)
         parts = [p for p in request.path.split("/") if p]
         if request.method == "GET":
-            static = self._static(parts)
+            static = self._static(parts, request.headers.get("Accept", ""))
             if static is not None:
                 return static
         review = self.review_handlers.get("/".join(parts))
@@ -118,7 +118,7 @@ class APIServer:
             raise APIError(404, "the server could not find the requested resource", reason="NotFound", details={})
         return await self._dispatch(call)
 
-    def _static(self, parts: list[str]) -> web.Response | None:
+    def _static(self, parts: list[str], accept: str = "") -> web.Response | None:
         path = "/".join(parts)
         if path == "version":
             return self._json(SERVER_VERSION)
@@ -130,6 +130,10 @@ class APIServer:
             return self._json(self.discovery.groups())
         if path == "openapi/v3":
             return self._json(self.discovery.openapi_index())
+        if path == "openapi/v2":
+            if openapi_v2.PROTOBUF in accept:
+                return web.Response(body=openapi_v2.encode(SERVER_VERSION["gitVersion"]), content_type=openapi_v2.PROTOBUF_SERVED)
+            return self._json(openapi_v2.document(SERVER_VERSION["gitVersion"]))
         if parts[:2] == ["openapi", "v3"]:
             doc = self.discovery.openapi_documents.get("/".join(parts[2:]))
             if doc is None:

@@ -114,7 +114,8 @@ def cell(values: list[Any], column_type: str, now: float) -> Any:
 
 def _node_status(o: dict[str, Any]) -> str:
     ready = next((c for c in o.get("status", {}).get("conditions", []) if c.get("type") == COND_NODE_READY), None)
-    status = "Ready" if ready and ready.get("status") == "True" else ("NotReady" if ready and ready.get("status") == "False" else "Unknown")
+    # as kubectl's node printer: a Ready condition that is not True (False or Unknown) reads NotReady; none at all, Unknown
+    status = "Unknown" if ready is None else "Ready" if ready.get("status") == "True" else "NotReady"
     if o.get("spec", {}).get("unschedulable"):
         status += ",SchedulingDisabled"
     return status

@@ -56,7 +56,8 @@ def controller(store: Store, fleet: Fleet) -> Controller:
         node = store.get(NODES, "", name)
         if age is None or node is None:
             return None
-        return Fencing(ctx, store, fleet, node.obj, age).run()
+        with store.batch():  # the pods and the Node go in one transaction
+            return Fencing(ctx, store, fleet, node.obj, age).run()
 
     def of_node(event: Event) -> list[Key]:
         return [(v.NODE_LEASE_NAMESPACE, event.entry.name)]

@@ -40,6 +40,20 @@ was due) as real time.
 Cancellation (the operation deleted, superseded, or timed out preparing): the target pod is deleted, a paused source
 resumed, the slots freed; the VM stays Running on its node; `migrationState.result` Failed.
 
+A node that stops responding (an injected power, network or kubelet fault, or fenced; the admin API wakes the
+migrations of a node at once through `Migrations.node_changed`, as the peer's broken connection tells the real
+one): during the transfer (Syncing, NotConverging, SourceSuspended) it ends the migration at once — the source:
+Failed, the VM stays bound to the silent source (fencing, or the node's recovery, decides what follows: a cold
+restart elsewhere per run policy, never a second copy); the target: Aborted, the VM keeps running on the source,
+the target pod is deleted (the target has no domain before the switch). Before the transfer the migration waits in
+TargetPreparing for the node to answer, so the operation's 5-minute preparation timeout applies. A target pod
+that Failed (its node rebooted) ends the migration too.
+
+A restart of the simulator (kill -9 included) loses the records: the VM controller writes the VM's unfinished
+`migrationState` as Failed, deletes the orphaned target pod and runs the VM on its source node again; the operation
+reads the VM's `migrationState` to end truthfully (Completed when the switch had happened, else Failed:
+the migration was lost with the restart).
+
 Costs: everything is by key (the VM's record, its pods by owner index); choosing a target costs the scheduler's
 O(nodes); CPU answers are cached per (guest CPU, node CPU, source CPU); a freed slot wakes only the migrations waiting
 for one."""
@@ -86,6 +100,8 @@ RETRY = 10.0  # requeue of an unschedulable target, and of an operation waiting 
 SLOT_RETRY = 5.0
 PREPARE_TIMEOUT = 300.0  # stuck longer in a target-preparation state → the operation fails (§6.5)
 READY_WAIT = 300.0  # an operation waits this long for its VM to be ReadyToMigrate (§6.5)
+TRANSFER = (v.SYNCING, v.NOT_CONVERGING, v.SOURCE_SUSPENDED)  # the memory is on the move: a lost node ends it
+LOST_ON_RESTART = "The migration was lost: the simulator restarted while it was in progress (its state is kept in memory)."
 PREPARING = (v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE, v.TARGET_PREPARING, v.TARGET_DISK_ERROR)
 PENDING_STATES = (v.MIGRATION_PENDING, v.WAITING_FOR_SYNC_SLOT)  # the operation is Pending in these, else InProgress
 BEFORE_TARGET = (v.MIGRATION_PENDING, v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE)  # the VM is still plainly Running
@@ -254,6 +270,13 @@ class Migrations:
         if m is not None:
             self.release(m)
 
+    def node_changed(self, node: str) -> None:
+        """A node failed or recovered: wake the VMs whose unfinished migration has it as source or target (or has
+        no source yet)."""
+        for m in list(self.by_vm.values()):
+            if not m.result and (node in (m.source_node, m.target_node) or not m.source_node):
+                self.wake(m.vm)
+
     def take_slots(self, m: Migration) -> bool:
         if self.outbound.get(m.source_node, m.vm) != m.vm or self.inbound.get(m.target_node, m.vm) != m.vm:
             return False
@@ -301,6 +324,8 @@ def before_converge(r: Reconcile) -> None:
     for pod in r.target_pods:
         if m is None or m.result or pod["metadata"]["name"] != m.target_pod:
             _delete_pod(r, pod["metadata"]["name"])
+    if m is None:
+        _lost(r)
     if m is None or m.result:
         return
     if m.cancelled:
@@ -309,12 +334,21 @@ def before_converge(r: Reconcile) -> None:
         rollback(r, m, v.MIGRATION_FAILED, "The virtual machine is not running.")
 
 
+def _lost(r: Reconcile) -> None:
+    """An unfinished migrationState with no migration record: the record was lost with a restart of the simulator."""
+    state = r.status.get("migrationState")
+    if not state or state.get("result"):
+        return
+    r.status["migrationState"] = {**state, "endTimestamp": r.now, "result": v.MIGRATION_FAILED}
+    r.service.record_event(r.vm, "Warning", "MigrationFailed", f"The migration of the virtual machine failed: {LOST_ON_RESTART}", "virtualization-controller")
+
+
 def rollback(r: Reconcile, m: Migration, reason: str, message: str, at: float | None = None) -> None:
     """Undo the migration; `at`: when its failure was due (simulated epoch seconds; default now)."""
     ended = _stamp(at) if at is not None else r.now
     if m.target_pod:
         _delete_pod(r, m.target_pod)
-    if m.state == v.SOURCE_SUSPENDED:
+    if m.state == v.SOURCE_SUSPENDED and r.fleet.reachable(m.source_node):
         try:
             r.fleet.hypervisor(m.source_node).resume(_domain(r))
         except Exception as exc:  # noqa: BLE001 - a domain already gone needs no resume
@@ -348,6 +382,17 @@ def drive(r: Reconcile) -> bool:
         if target is None or target["metadata"].get("deletionTimestamp"):
             rollback(r, m, v.MIGRATION_FAILED, f"The target pod {m.target_pod} on {m.target_node} was deleted.")
             return False
+        if (target.get("status") or {}).get("phase") == v.POD_FAILED:
+            why = (target.get("status") or {}).get("message") or "its container is gone"
+            rollback(r, m, v.MIGRATION_FAILED, f"The target pod {m.target_pod} on {m.target_node} failed: {why}")
+            return False
+    if m.state in TRANSFER and not _nodes_answer(r, m):
+        return False
+    if m.state in (v.TARGET_PREPARING, v.WAITING_FOR_SYNC_SLOT):
+        silent = [n for n in (m.source_node, m.target_node) if not r.fleet.reachable(n)]
+        if silent:
+            m.enter(v.TARGET_PREPARING, now, f"The target pod is starting; the transfer waits for {' and '.join(silent)}, which does not respond.")
+            return _migrating(r, m, RETRY)
     if m.state == v.TARGET_PREPARING:
         left = PREPARE - (now - m.since)
         if left > 0:
@@ -375,6 +420,29 @@ def drive(r: Reconcile) -> bool:
         if left > 0:
             return _migrating(r, m, left)
         _switch(r, m, m.since + SWITCH)
+    return True
+
+
+def _nodes_answer(r: Reconcile, m: Migration) -> bool:
+    """During the transfer both nodes must answer; a silent one ends the migration (rolled back; False)."""
+    if not r.fleet.reachable(m.source_node):
+        rollback(
+            r,
+            m,
+            v.MIGRATION_FAILED,
+            f"The source node {m.source_node} stopped responding during the transfer: the migration failed; the virtual machine stays bound to"
+            f" {m.source_node} until that node is fenced or recovers.",
+        )
+        return False
+    if not r.fleet.reachable(m.target_node):
+        rollback(
+            r,
+            m,
+            v.REASON_MIGRATION_ABORTED,
+            f"The target node {m.target_node} stopped responding during the transfer: the migration was aborted; the virtual machine keeps running"
+            f" on {m.source_node}.",
+        )
+        return False
     return True
 
 

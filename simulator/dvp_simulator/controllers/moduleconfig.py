@@ -29,8 +29,28 @@ def dvcr_claim(pvc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def status_of(mc: dict[str, Any]) -> dict[str, Any]:
+    """What Deckhouse reports for any ModuleConfig: the settings schema version in use (the one `spec.version` names,
+    else the module's current one, 1 for every module the simulator knows) — `kubectl get mc`'s VERSION column."""
+    version = (mc.get("spec") or {}).get("version")
+    return {**(mc.get("status") or {}), "version": str(version if isinstance(version, int) and version > 0 else 1), "message": ""}
+
+
+def _report(ctx: Context, key: Key) -> dict[str, Any] | None:
+    rt = ctx.service.registry.types[ipam.MODULE_CONFIGS]
+    mc = ctx.service.find(rt, "", key[1])
+    if mc is None or mc["metadata"].get("deletionTimestamp"):
+        return None
+    status = status_of(mc)
+    if status != mc.get("status"):
+        opts = WriteOptions(version=rt.storage_version, manager=MANAGER, subresource="status")
+        mc = ctx.service.update(rt, "", key[1], {**mc, "status": status}, opts).obj
+    return mc
+
+
 async def reconcile(ctx: Context, key: Key) -> Requeue | None:
-    if key[1] != v.VIRTUALIZATION_MODULE:
+    reported = _report(ctx, key)
+    if key[1] != v.VIRTUALIZATION_MODULE or reported is None:
         return None
     service = ctx.service
     mc = ipam.module_config(service.store)

@@ -48,6 +48,13 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
 
 def controller(store: Any) -> Controller:
     def aggregators(event: Event) -> list[Key]:
-        return [("", e.name) for e in store.list(CLUSTER_ROLES) if e.obj.get("aggregationRule")]
+        """The aggregating ClusterRoles whose selectors match the changed ClusterRole's labels, before or after."""
+        labels = [((e.obj.get("metadata") or {}).get("labels") or {}) for e in (event.entry, event.prev) if e is not None]
+        out = []
+        for e in store.list(CLUSTER_ROLES):
+            selectors = ((e.obj.get("aggregationRule") or {}).get("clusterRoleSelectors")) or []
+            if e.name != event.entry.name and any(isinstance(sel, dict) and match_label_selector(sel, lab) for sel in selectors for lab in labels):
+                out.append(("", e.name))
+        return out
 
     return Controller("clusterrole-aggregation", CLUSTER_ROLES, reconcile, secondary={CLUSTER_ROLES: aggregators})

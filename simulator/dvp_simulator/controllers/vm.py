@@ -221,7 +221,8 @@ def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations 
             _destroy_domain(fleet, domains, key, f"{key[0]}_{key[1]}")
             migrations.forget(key)
             return None
-        return Reconcile(ctx, store, fleet, domains, node_states, copy.deepcopy(vm.obj), migrations).run()
+        with store.batch():  # one transaction: a kill -9 never leaves half a migration's switch (or a start) on disk
+            return Reconcile(ctx, store, fleet, domains, node_states, copy.deepcopy(vm.obj), migrations).run()
 
     def by_index(index: str, value: str) -> list[Key]:
         return [(e.namespace, e.name) for e in store.by_index(VMS, index, value)]

@@ -14,7 +14,8 @@ per migration_rules.auto_converge) and
 follows it: phase Pending for MigrationPending / WaitingForSyncSlot, else InProgress, the state as the `Completed`
 reason, `progress` 0–100 %; stuck over 5 min in a target-preparation state → the migration is cancelled and the
 operation Failed. Succeeded → Completed (`Completed=True/Completed`, 100 %); Failed → Failed with its reason; gone
-(the simulator restarted) → Failed.
+(the simulator restarted) → what the VM's migrationState says: Completed if the switch had happened, else Failed
+(the migration was lost with the restart).
 
 Finalizer `vmop-cleanup` (§6.4): put on an operation when it is signalled (InProgress; Migrate/Evict when
 accepted); on deletion Start/Stop/Restart lose it at once (phase Terminating meanwhile) and what was sent is not
@@ -176,8 +177,7 @@ def controller(store: Store, migrations: migration_ctl.Migrations | None = None)
         migration = migrations.of(vm_key, key[1]) if kind in MIGRATION_TYPES else None
         signalled = (cond.get(conds, v.COND_SIGNAL_SENT) or {}).get("status") == "True"
         if kind in MIGRATION_TYPES and migration is None and signalled:
-            fail(v.REASON_OPERATION_FAILED, "The migration is gone (the simulator restarted or the virtual machine stopped running).")
-            return None
+            return _vanished(vm, (cond.get(conds, v.COND_SIGNAL_SENT) or {}).get("lastTransitionTime") or now, status, condition, write, fail)
         if kind in MIGRATION_TYPES and migration is None:
             older = [e.obj for e in store.by_index(VMOPS, vmop_hooks.UNFINISHED, f"{key[0]}/{vm_name}") if e.name != key[1] and _order(e.obj) < _order(op)]
             blocking = next((o for o in older if not vm_rules.can_supersede(o["spec"].get("type", ""), bool(o["spec"].get("force")), kind, force)), None)
@@ -282,6 +282,26 @@ def controller(store: Store, migrations: migration_ctl.Migrations | None = None)
         return [(x.namespace, x.name) for x in store.by_index(VMOPS, vmop_hooks.UNFINISHED, f"{e.namespace}/{e.name}")]
 
     return Controller("vmop", VMOPS, reconcile, {VMS: of_vm})
+
+
+def _vanished(vm: dict[str, Any], signalled_at: str, status: dict[str, Any], condition: Any, write: Any, fail: Any) -> None:
+    """The operation was signalled but its migration record is gone: the simulator restarted (records live in
+    memory) or the VM is being deleted. The VM's migrationState, written in the same transaction as the switch,
+    tells whether the migration this operation started had completed."""
+    if vm["metadata"].get("deletionTimestamp"):
+        fail(v.REASON_OPERATION_FAILED, "The virtual machine is being deleted: its migration ended.")
+        return None
+    state = (vm.get("status") or {}).get("migrationState") or {}
+    ours = bool(state.get("startTimestamp")) and Clock.parse(state["startTimestamp"]) >= Clock.parse(signalled_at)
+    source, target = (state.get("source") or {}).get("node"), (state.get("target") or {}).get("node")
+    if ours and state.get("result") == v.MIGRATION_SUCCEEDED:
+        status["phase"], status["progress"] = v.VMOP_COMPLETED, "100%"
+        condition(v.COND_COMPLETED, "True", v.REASON_MIGRATION_COMPLETED, f"The virtual machine migrated from {source} to {target}.")
+        write()
+        return None
+    stays = f" The virtual machine stays on {source}." if ours and source else ""
+    fail(v.MIGRATION_FAILED, migration_ctl.LOST_ON_RESTART + stays)
+    return None
 
 
 def _hold(ctx: Context, op: dict[str, Any]) -> dict[str, Any]:

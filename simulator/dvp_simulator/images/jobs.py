@@ -4,6 +4,14 @@ generation say which incarnation and spec the job imports), so a VirtualImage `n
 `x` never share one. The CVI controller starts, reads and cancels jobs; a job never writes objects. It
 wakes the controller, which turns the job's state into status: at once when the state changes, and at most
 every WAKE_INTERVAL seconds while bytes flow (progress is real transfer progress, so these are real seconds).
+
+Bandwidth (`dvp-sim serve --image-bandwidth`, topology `cluster.imageSourceBandwidth`, or at run time
+`dvp-sim image-bandwidth set`): each import that moves bytes from outside — an HTTP download, the disk file of a
+ContainerImage (after skopeo's pull), an Upload's PUT body — is held to `Importer.bandwidth` bytes per second,
+measured on the wall clock like progress and downloadSpeed (the bytes really move in real time; the simulated
+clock may be stepped or scaled, and a transfer paced on it would arrive in bursts). The source is simply read
+no faster: TCP flow control slows the sender, as a slow link would. ObjectRef copies stay inside DVCR and are
+not held back. 0 means no limit; a change applies to imports already running.
 """
 
 from __future__ import annotations
@@ -35,6 +43,9 @@ log = logging.getLogger("dvp_simulator.images")
 
 WAKE_INTERVAL = 0.5
 SPEED_WINDOW = 1.0
+PACE_SLICE = 0.1  # seconds of transfer fed at a time when throttled: progress moves smoothly, not by whole chunks
+PACE_MIN_SLICE = 4096
+PACE_SLACK = 0.25  # a source that fell behind the pace may catch up by at most this many seconds' worth of bytes
 RUNNING, WAITING, SUCCEEDED, FAILED = "Running", "WaitingForUpload", "Succeeded", "Failed"
 
 Feed = Callable[[bytes], Awaitable[None]]
@@ -114,9 +125,26 @@ class Job:
         self.samples.clear()
 
 
+class Pace:
+    """Holds one transfer to a rate on the event loop's (wall) clock: `wait` returns when `count` more bytes
+    may have arrived. A rate change, or a source that fell more than PACE_SLACK behind, starts a new reckoning."""
+
+    def __init__(self) -> None:
+        self.rate, self.origin, self.sent = 0, 0.0, 0
+
+    async def wait(self, count: int, rate: int, now: float) -> None:
+        if rate != self.rate or self.origin + self.sent / rate < now - PACE_SLACK:
+            self.rate, self.origin, self.sent = rate, now, 0
+        self.sent += count
+        delay = self.origin + self.sent / rate - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
 class Importer:
-    def __init__(self, dvcr: DVCR):
+    def __init__(self, dvcr: DVCR, bandwidth: int = 0):
         self.dvcr = dvcr
+        self.bandwidth = bandwidth  # bytes per second each import's source is read at, at most; 0: no limit
         self.wake: Callable[[ImageRef], None] = lambda ref: None  # set by the controller's assembly
         self.jobs: dict[Slot, Job] = {}
         self.uploads: dict[str, Job] = {}  # by upload token
@@ -215,14 +243,25 @@ class Importer:
         writer = ImageWriter(staging / DISK_FILE, Checksums(job.source.checksum))
         closed = False
         loop = asyncio.get_running_loop()
+        pace = Pace()
 
         async def feed(chunk: bytes) -> None:
-            await writer.feed(chunk)
-            now = loop.time()
-            job.advance(len(chunk), now)
-            if now - job.last_wake >= WAKE_INTERVAL:
-                job.last_wake, job.report_due = now, True
-                self.wake(job.ref)
+            start = 0
+            while start < len(chunk):
+                rate = self.bandwidth  # read per piece: a change applies at once
+                step = max(int(rate * PACE_SLICE), PACE_MIN_SLICE) if rate else len(chunk)
+                piece = chunk[start : start + step]
+                start += len(piece)
+                if rate:
+                    if job.began is None:  # the transfer began with its first bytes, not when the pace let them through
+                        job.began = loop.time()
+                    await pace.wait(len(piece), rate, loop.time())
+                await writer.feed(piece)
+                now = loop.time()
+                job.advance(len(piece), now)
+                if now - job.last_wake >= WAKE_INTERVAL:
+                    job.last_wake, job.report_due = now, True
+                    self.wake(job.ref)
 
         def expect(total: int | None) -> None:
             job.total = total

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
 BINARY_SUFFIXES = ("B", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
 
@@ -50,3 +53,15 @@ def speed(average: float, current: float | None = None) -> dict[str, str]:
     if current is not None:
         out |= {"current": humanize_ibytes(int(current)) + "/s", "currentBytes": str(int(current))}
     return out
+
+
+def parse_bandwidth(value: object, where: str) -> int:
+    """An image-source bandwidth in bytes per second: a Kubernetes quantity (`20Mi`, `500Ki`, `1048576`), 0 for
+    no limit. ValueError names `where` and the rule."""
+    try:
+        rate = parse_quantity(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    except ValueError:
+        rate = None
+    if rate is None or rate < 0 or rate != rate.to_integral_value() or rate > Decimal(2**63 - 1):
+        raise ValueError(f"{where}: must be a whole number of bytes per second, as a quantity like 20Mi or 512Ki (0: no limit), not {value!r}")
+    return int(rate)

@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from ..images.units import parse_bandwidth
+
 _QUANTITY = re.compile(r"^(\d+)(Ki|Mi|Gi|Ti)?$")
 _UNITS = {None: 1, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 FENCING_MODES = ("Watchdog", "Notify")
@@ -72,6 +74,7 @@ class Topology:
     node_cidr: str = DEFAULT_NODE_CIDR
     storage_classes: list[StorageClassSpec] = field(default_factory=list)
     edition: str = "EE"  # cluster.edition: the Deckhouse edition, CE or EE (features the CE lacks are refused)
+    image_source_bandwidth: int = 0  # cluster.imageSourceBandwidth: bytes/s each image import reads its source at; 0: no limit
 
 
 def load(path: Path) -> Topology:
@@ -111,7 +114,11 @@ def parse(doc: Any, where: str = "topology") -> Topology:
     edition = cluster.get("edition", "EE")
     if edition not in EDITIONS:
         raise TopologyError(f"{where}: cluster.edition: must be one of {', '.join(EDITIONS)}, not {edition!r}")
-    return Topology(pod_cidr, service_cidr, nodes, node_cidr, _storage_classes(doc.get("storageClasses") or [], where), edition)
+    try:
+        bandwidth = parse_bandwidth(cluster.get("imageSourceBandwidth", 0), f"{where}: cluster.imageSourceBandwidth")
+    except ValueError as exc:
+        raise TopologyError(str(exc)) from None
+    return Topology(pod_cidr, service_cidr, nodes, node_cidr, _storage_classes(doc.get("storageClasses") or [], where), edition, bandwidth)
 
 
 ACCESS_MODES = ("ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany")

@@ -1,0 +1,91 @@
+"""The vm module as a project user who holds only the platform's use role in their namespace (RBAC.md §3, §6): such
+a user may not read cluster-scoped VirtualMachineClasses or ClusterVirtualImages, so the module's client-side class
+and image checks step aside with a warning and the platform's admission decides; the VM is created and runs."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+from ..ansible_runner import run_playbook
+from ..simulator_process import BIN
+from . import test_vms
+from .test_vms import get, phase, wait
+
+env, images = test_vms.env, test_vms.images  # test_vms' fixtures (over the session's `cluster`, which has nodes)
+
+
+def test_vm_module_as_project_manager(cluster, env, tmp_path):
+    user, ns = "pm-" + uuid.uuid4().hex[:6], "p-" + uuid.uuid4().hex[:6]
+    kc = tmp_path / "user.kubeconfig"
+    out = subprocess.run(
+        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(cluster.kubeconfig), "--kubeconfig", str(kc), "--namespace", ns],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    cluster.kubectl("create", "namespace", ns)
+    cluster.kubectl("create", "rolebinding", "vm-manager", "--clusterrole", "d8:use:role:manager:virtualization", "--user", user, "-n", ns)
+    denied = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(kc), "get", "vmclass", "generic"],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert "forbidden" in denied.stderr, "the premise: this user may not read VM classes"
+
+    vm = {
+        "name": "mine",
+        "namespace": ns,
+        "virtual_machine_class_name": "generic",
+        "run_policy": "AlwaysOn",
+        "cpu": {"cores": 1},
+        "memory": {"size": "1Gi"},
+        "block_device_refs": [{"kind": "ClusterVirtualImage", "name": env["iso"]}],
+    }
+    missing = dict(vm, name="nope", virtual_machine_class_name="no-such-class")
+    tasks = [
+        {"name": "vm", "deckhouse.virtualization.vm": dict(vm, state="running", wait_timeout=120)},
+        {"name": "again", "deckhouse.virtualization.vm": dict(vm, state="running")},
+        {"name": "missing", "ignore_errors": True, "deckhouse.virtualization.vm": dict(missing, wait=False)},
+    ]
+    run = run_playbook(tmp_path, kc, tasks)
+    assert not run["vm"].get("failed"), run["vm"]
+    assert run["vm"]["changed"] and run["vm"]["resource"]["status"]["phase"] == "Running"
+    warnings = " ".join(run["vm"].get("warnings") or [])
+    assert "may not read VirtualMachineClasses" in warnings and "admission" in warnings, warnings
+    assert not run["again"]["changed"], "the re-run changes nothing"
+    # the class check the module could not make is made by the platform: a clear refusal, nothing written
+    assert run["missing"]["failed"] and "no-such-class" in run["missing"]["msg"], run["missing"]
+    assert not get(cluster, "vm", "nope", ns)
+    assert phase(wait(lambda: get(cluster, "vm", "mine", ns), lambda o: phase(o) == "Running")) == "Running"
+    cluster.kubectl("delete", "vm", "mine", "-n", ns, "--wait=false")
+
+
+def test_module_config_as_platform_manager(cluster, env, tmp_path):
+    """d8:manage:virtualization:manager configures the module, yet may not read kube-system's Secrets: the module says
+    which checks it could not make and leaves them to the platform, instead of failing the user."""
+    user = "mm-" + uuid.uuid4().hex[:6]
+    kc = tmp_path / "manager.kubeconfig"
+    out = subprocess.run(
+        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(cluster.kubeconfig), "--kubeconfig", str(kc)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    cluster.kubectl("create", "clusterrolebinding", user, "--clusterrole", "d8:manage:virtualization:manager", "--user", user)
+    secret = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(kc), "get", "secret", "-n", "kube-system", "d8-cluster-configuration"],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert "forbidden" in secret.stderr, "the premise: this user may not read the cluster configuration"
+    current = get(cluster, "mc", "virtualization")["spec"]["settings"]
+    cidrs = current["virtualMachineCIDRs"]
+    tasks = [
+        {"name": "info", "deckhouse.virtualization.module_config_info": {}},
+        {"name": "same", "check_mode": True, "deckhouse.virtualization.module_config": {"settings": {"virtual_machine_cidrs": cidrs}}},
+    ]
+    run = run_playbook(tmp_path, kc, tasks)
+    assert not run["info"].get("failed") and run["info"]["pod_subnet"] is None, run["info"]
+    assert not run["same"].get("failed"), run["same"]
+    warnings = " ".join(run["same"].get("warnings") or [])
+    assert "not checked against the pod and service subnets" in warnings, warnings
+    assert get(cluster, "mc", "virtualization")["spec"]["settings"]["virtualMachineCIDRs"] == cidrs
