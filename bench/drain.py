@@ -1,15 +1,19 @@
-"""A node drain at scale: a node with 50 running VMs drained with the collection's `node_maintenance` module
-(ansible-playbook) and with the admin guide's real `kubectl drain --pod-selector
+"""A node drain at scale: a node with 10, 50 and 100 running VMs drained with the collection's `node_maintenance`
+module (ansible-playbook) and with the admin guide's real `kubectl drain --pod-selector
 vm.kubevirt.internal.virtualization.deckhouse.io/name --delete-emptydir-data --ignore-daemonsets`, each against its own
 fresh `dvp-sim serve` with the same topology, time scale and VMs; wall time of each command until it returns with every
-VM Running on another node, and the ratio. `python bench/drain.py` runs this section alone and rewrites it in
+VM Running on another node, the ratio, and each against the simulated bound: the platform migrates one VM out of a
+node at a time (one outbound migration slot per node), so N VMs of M GiB take at least N × M / 640 MiB/s simulated
+seconds, divided by the time scale. `python bench/drain.py` runs this section alone and rewrites it in
 docs/benchmarks.md; `bench/run.py` runs it with the others. A benchmark, not a test: nothing fails on a slow figure.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,10 +31,13 @@ from bench.report import replace_section  # noqa: E402
 from tests.image_sources import FileServer, iso_image  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
 
-VMS = 50
+SIZES = (10, 50, 100)
+REPEATS = {10: 3, 50: 3, 100: 2}  # per size and side: the section stays within about six minutes
 SOURCE, TARGETS = "drain-0", ["target-0", "target-1", "target-2"]
 TIME_SCALE = 10.0  # simulated seconds per real second, as `make demo`
 MEMORY = "1Gi"  # a 1 GiB VM migrates in 1.6 simulated seconds at the platform's 640 MiB/s
+MIGRATION_SECONDS = 1024 / 640  # simulated seconds per VM: its memory at the platform's 640 MiB/s (§7.2)
+SLOTS_PER_NODE = 1  # outbound migrations at a time per source node (§7.2): the limit of a drain
 NAMESPACE = "bench"
 SELECTOR = "vm.kubevirt.internal.virtualization.deckhouse.io/name"
 KUBECTL_ARGS = ["--pod-selector", SELECTOR, "--delete-emptydir-data", "--ignore-daemonsets"]
@@ -64,7 +71,7 @@ def vm(i: int) -> dict:
         "memory": {"size": MEMORY},
         "blockDeviceRefs": [{"kind": "ClusterVirtualImage", "name": "boot-iso"}],
     }
-    return {"apiVersion": API, "kind": "VirtualMachine", "metadata": {"name": f"vm-{i:02d}", "namespace": NAMESPACE}, "spec": spec}
+    return {"apiVersion": API, "kind": "VirtualMachine", "metadata": {"name": f"vm-{i:03d}", "namespace": NAMESPACE}, "spec": spec}
 
 
 def wait(what, check, timeout: float, every: float = 0.5):
@@ -85,8 +92,13 @@ def running_on(items: list[dict]) -> Counter:
     return Counter(o["status"]["nodeName"] for o in items if (o.get("status") or {}).get("phase") == "Running")
 
 
-def prepare(sim: Simulator, iso_url: str) -> None:
-    """The ModuleConfig, the ISO image, and 50 VMs Running on SOURCE (the other nodes cordoned meanwhile, then uncordoned)."""
+def bound(count: int) -> float:
+    """Real seconds the platform needs at least to migrate `count` VMs out of one node: one at a time per slot."""
+    return count * MIGRATION_SECONDS / SLOTS_PER_NODE / TIME_SCALE
+
+
+def prepare(sim: Simulator, iso_url: str, count: int) -> None:
+    """The ModuleConfig, the ISO image, and `count` VMs Running on SOURCE (the other nodes cordoned meanwhile, then uncordoned)."""
     config = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
               "spec": {"enabled": True, "version": 1, "settings": {"virtualMachineCIDRs": ["10.66.0.0/22"]}}}  # fmt: skip
     image = {"apiVersion": API, "kind": "ClusterVirtualImage", "metadata": {"name": "boot-iso"}, "spec": {"dataSource": {"type": "HTTP", "http": {"url": iso_url}}}}
@@ -95,8 +107,8 @@ def prepare(sim: Simulator, iso_url: str) -> None:
     wait(lambda: json.loads(sim.kubectl("get", "cvi", "boot-iso", "-o", "json").stdout), lambda o: (o.get("status") or {}).get("phase") == "Ready", 120)
     for node in TARGETS:
         sim.kubectl("cordon", node)
-    sim.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([vm(i) for i in range(VMS)]), timeout=120)
-    wait(lambda: vms(sim), lambda items: running_on(items).get(SOURCE, 0) == VMS, 300)
+    sim.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([vm(i) for i in range(count)]), timeout=120)
+    wait(lambda: vms(sim), lambda items: running_on(items).get(SOURCE, 0) == count, 300)
     for node in TARGETS:
         sim.kubectl("uncordon", node)
 
@@ -129,7 +141,7 @@ def drain_with_kubectl(sim: Simulator, work: Path) -> tuple[float, dict]:
     return wall, {"retries": proc.stderr.count("Eviction triggered evacuation")}
 
 
-def one(method, name: str) -> dict:
+def one(method, name: str, count: int) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"dvp-bench-drain-{name}-") as tmp:
         work = Path(tmp)
         (work / "topology.yaml").write_text(yaml.safe_dump(topology()))
@@ -140,15 +152,15 @@ def one(method, name: str) -> dict:
         sim = Simulator.start(work / "state", "--topology", str(work / "topology.yaml"), time_scale=TIME_SCALE)
         try:
             t = time.perf_counter()
-            prepare(sim, files.url("boot.iso"))
-            log(f"{name}: {VMS} VMs Running on {SOURCE} after {time.perf_counter() - t:.1f} s")
+            prepare(sim, files.url("boot.iso"), count)
+            log(f"{name}: {count} VMs Running on {SOURCE} after {time.perf_counter() - t:.1f} s")
             wall, extra = method(sim, work)
             items = vms(sim)
             where = running_on(items)
-            if sum(where.values()) != VMS or where.get(SOURCE):
+            if sum(where.values()) != count or where.get(SOURCE):
                 raise RuntimeError(f"{name}: after the drain {dict(where)}")
             unschedulable = json.loads(sim.kubectl("get", "node", SOURCE, "-o", "json").stdout)["spec"].get("unschedulable")
-            log(f"{name}: drained in {wall:.1f} s; VMs per node {dict(sorted(where.items()))}")
+            log(f"{name}, {count} VMs: drained in {wall:.1f} s (bound {bound(count):.1f} s); VMs per node {dict(sorted(where.items()))}")
             return {"wall": wall, "where": dict(sorted(where.items())), "cordoned": unschedulable is True, **extra}
         finally:
             code = sim.stop()
@@ -157,36 +169,71 @@ def one(method, name: str) -> dict:
                 log(f"simulator exited with {code}; log ends:\n{(work / 'state' / 'server.log').read_text()[-3000:]}")
 
 
-def measure() -> dict:
-    return {"kubectl": one(drain_with_kubectl, "kubectl"), "module": one(drain_with_module, "module")}
+def measure(sizes: tuple[int, ...] = SIZES, repeats: dict[int, int] | None = None) -> dict:
+    """size -> {"kubectl": [runs], "module": [runs]}, the sides alternating which goes first."""
+    repeats = repeats or REPEATS
+    started = time.perf_counter()
+    out: dict = {}
+    for size in sizes:
+        runs: dict[str, list[dict]] = {"kubectl": [], "module": []}
+        for repeat in range(repeats[size]):
+            sides = (("kubectl", drain_with_kubectl), ("module", drain_with_module))
+            for name, method in sides if repeat % 2 == 0 else tuple(reversed(sides)):
+                runs[name].append(one(method, name, size))
+        out[size] = runs
+    return {"sizes": out, "repeats": repeats, "seconds": time.perf_counter() - started}
+
+
+def spread(values: list[float]) -> str:
+    median = statistics.median(values)
+    return f"{median:.1f} s" + (f" (range {min(values):.1f}–{max(values):.1f})" if len(values) > 1 else "")
 
 
 def section(f: dict) -> list[str]:
-    k, m = f["kubectl"], f["module"]
-    ratio = m["wall"] / k["wall"]
+    reps = ", ".join(f"{n} at {size}" for size, n in f["repeats"].items() if size in f["sizes"])
     method = (
-        f"Each side gets its own fresh `dvp-sim serve --time-scale {TIME_SCALE:g}` with the same generated topology (four "
+        f"Each run gets its own fresh `dvp-sim serve --time-scale {TIME_SCALE:g}` with the same generated topology (four "
         f"identical nodes, 64 cores and 256 GiB each, an RWX default storage class), the ModuleConfig's VM CIDR and an ISO "
-        f"ClusterVirtualImage over HTTP; {VMS} VMs (class `generic`, 1 core at 10%, {MEMORY}, the ISO as their only device, "
+        f"ClusterVirtualImage over HTTP; N VMs (class `generic`, 1 core at 10%, {MEMORY}, the ISO as their only device, "
         f"so migratable) are started on `{SOURCE}` (the other nodes cordoned meanwhile, then uncordoned) and waited for until "
         "Running. Then the clock runs around one command until it returns: real `kubectl drain "
-        f"{SOURCE} {' '.join(KUBECTL_ARGS)}` (it evicts every VM pod, gets the platform's 429 `Eviction triggered evacuation`, "
-        "and retries every 5 s until each old pod is gone), or `ansible-playbook` with one task "
+        f"{SOURCE} {' '.join(KUBECTL_ARGS)}` (kubectl {kubectl_version()}: it evicts every VM pod, gets the platform's 429 "
+        "`Eviction triggered evacuation`, and retries every 5 s until each old pod is gone), or `ansible-playbook` with one task "
         f"`deckhouse.virtualization.node_maintenance: {{name: {SOURCE}}}` (defaults: `scope: vms`, `max_concurrent: 2`; "
         "preflight, cordon, evictions, following the node's pods with a watch), the whole process including Ansible's start. "
-        f"Both end with the node cordoned and all {VMS} VMs Running on the other nodes (checked). The platform migrates one VM "
-        f"out of a node at a time, each {MEMORY} at 640 MiB/s."
+        "Both end with the node cordoned and all N VMs Running on the other nodes (checked). The bound: the platform "
+        f"migrates {SLOTS_PER_NODE} VM out of a node at a time (one outbound migration slot per node, §7.2), each {MEMORY} at "
+        f"640 MiB/s = {MIGRATION_SECONDS:.1f} simulated seconds, so no drain of N VMs can take less than "
+        f"N × {MIGRATION_SECONDS:.1f} s / {TIME_SCALE:g} real seconds; wall / bound shows what the rest costs (target "
+        "pods, the switch, polling or watching, process start). Repetitions per side: "
+        f"{reps}, the side going first alternating; medians with ranges, ratio median against median. "
+        f"Section time: {f['seconds']:.0f} s."
     )
-    rows = [
-        (f"`kubectl drain` of a node with {VMS} VMs", f"{k['wall']:.1f} s ({k['retries']} 429 answers printed); VMs per node after: {k['where']}", "—", "reported"),
-        (
-            "`node_maintenance` (ansible-playbook, one task) of the same",
-            f"{m['wall']:.1f} s; {m['moved']} VMs reported moved, median per VM {m['median_vm']:.1f} s from evacuation start; VMs per node after: {m['where']}",
-            "—",
-            "reported",
-        ),
-        ("ratio module / kubectl", f"{ratio:.2f}", "≤ 1.00", "met" if ratio <= 1.0 else "missed"),
-    ]
+    rows = []
+    for size, runs in f["sizes"].items():
+        k, m = runs["kubectl"], runs["module"]
+        kw, mw = [r["wall"] for r in k], [r["wall"] for r in m]
+        ratio = statistics.median(mw) / statistics.median(kw)
+        b = bound(size)
+        medians = [r["median_vm"] for r in m if r["median_vm"] is not None]
+        rows += [
+            (
+                f"`kubectl drain` of a node with {size} VMs",
+                f"{spread(kw)}; {statistics.median(kw) / b:.2f}× the bound; 429 answers printed: {', '.join(str(r['retries']) for r in k)}; "
+                f"VMs per node after (last run): {k[-1]['where']}",
+                "—",
+                "reported",
+            ),
+            (
+                f"`node_maintenance` (ansible-playbook, one task) of a node with {size} VMs",
+                f"{spread(mw)}; {statistics.median(mw) / b:.2f}× the bound; {m[-1]['moved']} VMs reported moved, median per VM "
+                f"{statistics.median(medians) if medians else float('nan'):.1f} s from evacuation start; VMs per node after (last run): {m[-1]['where']}",
+                "—",
+                "reported",
+            ),
+            (f"{size} VMs: bound ({size} × {MIGRATION_SECONDS:.1f} s / {TIME_SCALE:g})", f"{b:.1f} s", "—", "reported"),
+            (f"{size} VMs: ratio node_maintenance / kubectl drain", f"**{ratio:.2f}×**", "≤ 1.00×", "met" if ratio <= 1.0 else f"**missed** ({ratio:.2f}×)"),
+        ]
     return [
         HEADING,
         "",
@@ -203,16 +250,32 @@ def section(f: dict) -> list[str]:
     ]
 
 
-def run() -> str:
+def kubectl_version() -> str:
+    out = subprocess.run([str(BIN / "kubectl"), "version", "--client", "-o", "json"], capture_output=True, text=True, check=False).stdout
+    try:
+        return json.loads(out)["clientVersion"]["gitVersion"]
+    except (ValueError, KeyError):
+        return "?"
+
+
+def run(sizes: tuple[int, ...] = SIZES, repeats: dict[int, int] | None = None) -> str:
     """The markdown section for docs/benchmarks.md."""
-    return "\n".join(section(measure()))
+    return "\n".join(section(measure(sizes, repeats)))
 
 
 def main() -> int:
-    """Run this section alone and put it into docs/benchmarks.md in place of the previous one (or before the total)."""
-    text = run()
+    """Run this section alone and put it into docs/benchmarks.md in place of the previous one (or before the total);
+    `--sizes 10 --repeats 1 --no-report` for a quick look."""
+    parser = argparse.ArgumentParser(description="node_maintenance vs kubectl drain")
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--repeats", type=int)
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args()
+    sizes = tuple(int(s) for s in args.sizes.split(","))
+    text = run(sizes, {size: args.repeats or REPEATS.get(size, 1) for size in sizes})
     print(text)
-    replace_section(HEADING, text)
+    if not args.no_report:
+        replace_section(HEADING, text)
     return 0
 
 

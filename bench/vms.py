@@ -134,11 +134,11 @@ class Client:
             await asyncio.sleep(0.1)
         raise RuntimeError(f"timed out waiting for {what}")
 
-    async def prepare(self, image_url: str) -> None:
+    async def prepare(self, image_url: str, cidr: str = CIDR) -> None:
         """Namespace, ModuleConfig (CIDR, disk storage class), the ClusterVirtualImage Ready, the generic class Ready."""
         async with self.session() as s:
             await self.request(s, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-            settings = {"virtualMachineCIDRs": [CIDR], "virtualDisks": {"defaultStorageClassName": "replicated"}}
+            settings = {"virtualMachineCIDRs": [cidr], "virtualDisks": {"defaultStorageClassName": "replicated"}}
             status, _ = await self.request(s, "GET", f"{MODULE_CONFIGS}/virtualization", ok=(200, 404))
             if status == 200:
                 await self.request(s, "PATCH", f"{MODULE_CONFIGS}/virtualization", {"spec": {"enabled": True, "version": 1, "settings": settings}})
@@ -150,18 +150,21 @@ class Client:
             await self.wait(s, f"{V2}/clustervirtualimages/ubuntu", lambda o: (o.get("status") or {}).get("phase") == "Ready", "the image")
             await self.wait(s, f"{V2}/virtualmachineclasses/generic", lambda o: (o.get("status") or {}).get("phase") == "Ready", "class generic")
 
-    async def create(self, count: int) -> list[float]:
-        """CLIENTS closed-loop clients, each POSTing a disk then its VM: the completion time of each VM's POST."""
+    async def create(self, count: int, with_disks: bool = True, vm=machine) -> list[float]:
+        """CLIENTS closed-loop clients, each POSTing a disk (unless not `with_disks`) then its VM (`vm(i)`): the
+        completion time of each VM's POST."""
         done: list[float] = []
         numbers = iter(range(count))
+        every = max(200, count // 10)
         async with self.session() as s:
 
             async def client() -> None:
                 for i in numbers:
-                    await self.request(s, "POST", f"{V2}/namespaces/{NAMESPACE}/virtualdisks", disk(i))
-                    await self.request(s, "POST", f"{V2}/namespaces/{NAMESPACE}/virtualmachines", machine(i))
+                    if with_disks:
+                        await self.request(s, "POST", f"{V2}/namespaces/{NAMESPACE}/virtualdisks", disk(i))
+                    await self.request(s, "POST", f"{V2}/namespaces/{NAMESPACE}/virtualmachines", vm(i))
                     done.append(time.perf_counter())
-                    if len(done) % 200 == 0:
+                    if len(done) % every == 0:
                         log(f"{len(done)} VMs created")
 
             await asyncio.gather(*(client() for _ in range(CLIENTS)))

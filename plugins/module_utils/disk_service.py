@@ -10,6 +10,7 @@ from typing import Any
 
 from . import vocabulary as v
 from .client import DVPClient
+from .ensure import unchanged
 from .errors import DVPError
 from .images import desired_cluster_image, summary, users
 from .kinds import CLUSTER_VIRTUAL_IMAGE, MODULE_CONFIG, STORAGE_CLASS, VIRTUAL_IMAGE, Kind
@@ -106,10 +107,13 @@ def rule_problems(problems: list[str]) -> list[str]:
     return out
 
 
-def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desired: dict[str, Any]) -> list[str]:
-    """What would be refused or fail, checked against the server's current state before anything is written."""
+def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desired: dict[str, Any], current: dict[str, Any] | None) -> list[str]:
+    """What would be refused or fail, checked against the server's current state (`current`: the object as just read,
+    None when it does not exist) before anything is written. An object already as declared is not written, so it
+    needs no check (an idempotent re-run reads the object alone)."""
     namespace = params["namespace"]
-    current = client.get(kind, params["name"], namespace)
+    if unchanged(desired, current):
+        return []
     is_disk = kind.kind == v.VIRTUAL_DISK
     problems: list[str] = []
     if current is not None:

@@ -66,6 +66,11 @@ def owned_paths(obj: dict[str, Any], manager: str = FIELD_MANAGER) -> list[tuple
     return paths
 
 
+def unchanged(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
+    """True when applying `desired` over `actual` would change nothing (the test present() makes before writing)."""
+    return actual is not None and not (differences(_comparable(desired), actual) + dropped_fields(desired, actual))
+
+
 def dropped_fields(desired: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     """Fields the collection applied before that the task no longer gives (they must be removed)."""
     out = []
@@ -115,24 +120,27 @@ class Ensurer:
         self.check_mode = check_mode
 
     def present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None = None, recreate: bool = False,
-                wait: Predicate | None = None, wait_timeout: float = 300, force_conflicts: bool = False) -> Outcome:  # fmt: skip
+                wait: Predicate | None = None, wait_timeout: float = 300, force_conflicts: bool = False,
+                known: dict[str, Any] | None = None) -> Outcome:  # fmt: skip
         """Create or update to desired; fields other managers own are taken only with force_conflicts. A 409
         Conflict ("the object has been modified") is met by re-reading the object and deciding again, within
-        the client's budget."""
+        the client's budget. `known` is the object as the caller has just read it: the first decision uses it
+        instead of reading it again (a retry always re-reads)."""
         for pause in [*backoff_delays(), None]:
             try:
-                return self._present(kind, desired, guard, recreate, wait, wait_timeout, force_conflicts)
+                return self._present(kind, desired, guard, recreate, wait, wait_timeout, force_conflicts, known)
             except APIStatusError as err:
                 if pause is None or not conflict_is_retriable(err.status, err.body) or not self.client._may_wait(pause):
                     raise
                 self.client.sleep(pause)
+                known = None
         raise AssertionError("unreachable: the last try returns or raises")
 
     def _present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None, recreate: bool,
-                 wait: Predicate | None, wait_timeout: float, force_conflicts: bool) -> Outcome:  # fmt: skip
+                 wait: Predicate | None, wait_timeout: float, force_conflicts: bool, known: dict[str, Any] | None) -> Outcome:  # fmt: skip
         name = desired["metadata"]["name"]
         namespace = desired["metadata"].get("namespace") if kind.namespaced else None
-        actual = self.client.get(kind, name, namespace)
+        actual = known if known is not None else self.client.get(kind, name, namespace)
         if actual is None:
             after = self._apply(kind, desired, name, namespace, force_conflicts)
             return self._finish(kind, Outcome(True, after, None, after), wait, wait_timeout)

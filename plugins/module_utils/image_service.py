@@ -32,13 +32,15 @@ UPLOADABLE = phase_in((v.WAIT_FOR_USER_UPLOAD, v.READY))
 
 
 def ensure_image(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any], desired: dict[str, Any] | None = None,
-                 ready: Any = None, guard: Any = None, summarize: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:  # fmt: skip
+                 ready: Any = None, guard: Any = None, summarize: Callable[[Any], dict[str, Any]] | None = None,
+                 known: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """Images and disks alike: `desired` (default: a ClusterVirtualImage's), the `ready` predicate waited for,
-    the `guard` of in-place changes and the `summarize` of the result (under the key `image`)."""
+    the `guard` of in-place changes and the `summarize` of the result (under the key `image`); `known`: the object as
+    the caller has just read it (not read again)."""
     p = module.params
     if p["state"] == "absent":
         return hiding_upload_urls(module, lambda: _absent(module, client, ensurer, kind, p["name"], metadata.get("namespace")))
-    return hiding_upload_urls(module, lambda: _present(module, client, ensurer, kind, metadata, desired, ready or READY, guard, summarize or summary))
+    return hiding_upload_urls(module, lambda: _present(module, client, ensurer, kind, metadata, desired, ready or READY, guard, summarize or summary, known))
 
 
 def hiding_upload_urls(module: Any, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -57,7 +59,8 @@ def hiding_upload_urls(module: Any, body: Callable[[], dict[str, Any]]) -> dict[
 
 
 def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any], desired: dict[str, Any] | None = None,
-             ready: Any = READY, guard: Any = None, summarize: Callable[[Any], dict[str, Any]] = summary) -> dict[str, Any]:  # fmt: skip
+             ready: Any = READY, guard: Any = None, summarize: Callable[[Any], dict[str, Any]] = summary,
+             known: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     p = module.params
     namespace = metadata.get("namespace")
     desired = desired or desired_cluster_image(p, metadata)
@@ -71,6 +74,7 @@ def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metad
         wait=wait,
         wait_timeout=p["wait_timeout"],
         force_conflicts=p["force_conflicts"],
+        known=known,
     )
     obj = outcome.resource
     if is_upload and not module.check_mode:

@@ -309,8 +309,9 @@ class _Affinity:
         self.existing_anti: Counter[tuple[str, str]] = Counter()
         self.topology_score: Counter[tuple[str, str]] = Counter()
         scored = [(t, t.weight) for t in self.preferred] + [(t, -t.weight) for t in self.anti_preferred]
+        own_terms = bool(self.required or self.anti_required or scored)
         for node in nodes:
-            for namespace, labels in node.pods:
+            for namespace, labels in node.pods if own_terms else ():  # without terms of its own, only existing pods' count
                 if self.required and all(t.matches(namespace, labels) for t in self.required):
                     for t in self.required:
                         if t.topology_key in node.labels:

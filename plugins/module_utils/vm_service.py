@@ -13,7 +13,7 @@ from typing import Any
 from . import vm_rules
 from . import vocabulary as v
 from .client import APIStatusError, DVPClient
-from .ensure import Ensurer, Outcome
+from .ensure import Ensurer, Outcome, unchanged
 from .errors import DVPError
 from .kinds import CLUSTER_VIRTUAL_IMAGE, VIRTUAL_DISK, VIRTUAL_IMAGE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_CLASS, VIRTUAL_MACHINE_OPERATION, Kind
 from .naming import to_api
@@ -395,10 +395,13 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
 
     actual = client.get(VIRTUAL_MACHINE, name, namespace)
     applying = spec_given(p) or actual is None
+    desired = desired_vm(p, metadata) if applying else None
     problems = run_policy_problems(state, effective_run_policy(p, actual))
     if applying:
         problems += missing_to_apply(p)
-    if not problems and applying:
+    # The checks against other objects guard a write; a VM already as declared is not written (an idempotent re-run
+    # costs one read, not one per class, disk and Secret).
+    if not problems and applying and not unchanged(desired, actual):
         notes: list[str] = []
         problems += server_problems(client, namespace, desired_spec(p), actual, notes)
         for note in notes:
@@ -407,7 +410,7 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
         raise DVPError("; ".join(problems), problems=problems)
 
     if applying:
-        outcome = ensurer.present(VIRTUAL_MACHINE, desired_vm(p, metadata), force_conflicts=p["force_conflicts"])
+        outcome = ensurer.present(VIRTUAL_MACHINE, desired, force_conflicts=p["force_conflicts"], known=actual)
     else:
         outcome = Outcome(False, actual, actual, actual)
     vm = outcome.resource or {}

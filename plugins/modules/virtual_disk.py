@@ -262,9 +262,12 @@ def execute(module):
 
     def body(client, ensurer):
         desired = desired_disk(p, meta) if p["state"] == "present" else None
+        current = None
         if desired is not None:
-            refuse(module, pre_write_checks(client, VIRTUAL_DISK, p, desired))
-        return ensure_image(module, client, ensurer, VIRTUAL_DISK, meta, desired, DISK_READY_OR_WAITING, frozen_guard(VIRTUAL_DISK), disk_summary)
+            current = client.get(VIRTUAL_DISK, p["name"], p["namespace"])
+            refuse(module, pre_write_checks(client, VIRTUAL_DISK, p, desired, current))
+        guard = frozen_guard(VIRTUAL_DISK)
+        return ensure_image(module, client, ensurer, VIRTUAL_DISK, meta, desired, DISK_READY_OR_WAITING, guard, disk_summary, known=current)
 
     run(module, body)
 

@@ -256,9 +256,11 @@ def execute(module):
 
     def body(client, ensurer):
         desired = desired_image(p, meta) if p["state"] == "present" else None
+        current = None
         if desired is not None:
-            refuse(module, pre_write_checks(client, VIRTUAL_IMAGE, p, desired))
-        return ensure_image(module, client, ensurer, VIRTUAL_IMAGE, meta, desired, IMAGE_READY, frozen_guard(VIRTUAL_IMAGE), image_summary)
+            current = client.get(VIRTUAL_IMAGE, p["name"], p["namespace"])
+            refuse(module, pre_write_checks(client, VIRTUAL_IMAGE, p, desired, current))
+        return ensure_image(module, client, ensurer, VIRTUAL_IMAGE, meta, desired, IMAGE_READY, frozen_guard(VIRTUAL_IMAGE), image_summary, known=current)
 
     run(module, body)
 

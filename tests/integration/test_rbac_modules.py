@@ -89,3 +89,45 @@ def test_module_config_as_platform_manager(cluster, env, tmp_path):
     warnings = " ".join(run["same"].get("warnings") or [])
     assert "not checked against the pod and service subnets" in warnings, warnings
     assert get(cluster, "mc", "virtualization")["spec"]["settings"]["virtualMachineCIDRs"] == cidrs
+
+
+def test_an_idempotent_rerun_reads_only_the_object(cluster, env, tmp_path):
+    """A re-run that changes nothing reads the declared object alone: a user who may only `get` that VM and that disk
+    (no class, image, or list rights) re-runs the tasks cleanly — any other read would be refused with a 403."""
+    ns, user = "p-" + uuid.uuid4().hex[:6], "ro-" + uuid.uuid4().hex[:6]
+    cluster.kubectl("create", "namespace", ns)
+    disk = {"name": "root", "namespace": ns, "data_source": {"type": "ObjectRef", "object_ref": {"kind": "ClusterVirtualImage", "name": env["disk"]}},
+            "persistent_volume_claim": {"size": "1Gi"}}  # fmt: skip
+    vm = {
+        "name": "steady",
+        "namespace": ns,
+        "virtual_machine_class_name": "generic",
+        "run_policy": "AlwaysOn",
+        "cpu": {"cores": 1},
+        "memory": {"size": "1Gi"},
+        "block_device_refs": [{"kind": "VirtualDisk", "name": "root"}, {"kind": "ClusterVirtualImage", "name": env["iso"]}],
+    }
+    tasks = [{"name": "disk", "deckhouse.virtualization.virtual_disk": disk}, {"name": "vm", "deckhouse.virtualization.vm": vm}]
+    first = run_playbook(tmp_path, cluster.kubeconfig, tasks)
+    assert not first["vm"].get("failed") and first["vm"]["changed"], first["vm"]
+
+    kc = tmp_path / "reader.kubeconfig"
+    out = subprocess.run(
+        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(cluster.kubeconfig), "--kubeconfig", str(kc), "--namespace", ns],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    cluster.kubectl("create", "role", "only-these", "-n", ns, "--verb=get", "--resource=virtualmachines.virtualization.deckhouse.io",
+                    "--resource-name=steady")  # fmt: skip
+    cluster.kubectl("create", "role", "only-this-disk", "-n", ns, "--verb=get", "--resource=virtualdisks.virtualization.deckhouse.io",
+                    "--resource-name=root")  # fmt: skip
+    for role in ("only-these", "only-this-disk"):
+        cluster.kubectl("create", "rolebinding", role, "-n", ns, "--role", role, "--user", user)
+    again = run_playbook(tmp_path, kc, tasks)
+    for task in ("disk", "vm"):
+        assert not again[task].get("failed") and not again[task]["changed"], again[task]
+        assert not again[task].get("warnings"), again[task]["warnings"]
+    cluster.kubectl("delete", "vm", "steady", "-n", ns, "--wait=false")

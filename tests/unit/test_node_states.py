@@ -36,3 +36,28 @@ def test_a_write_refreshes_only_its_node():
     assert {s.name: s for s in states.all()}["b"].allocatable_cpu_milli == 8000
     store.remove(PODS, "ns", "p1")
     assert {s.name: s for s in states.all()}["a"].requested_cpu_milli == 0
+
+
+def test_nodes_to_find_is_kube_schedulers_adaptive_percentage():
+    from dvp_simulator.controllers.vm import nodes_to_find
+
+    assert [nodes_to_find(n) for n in (5, 99, 100, 200, 1000, 5000, 10000)] == [5, 99, 100, 100, 420, 500, 500]
+
+
+def test_place_scores_a_round_robin_sample_in_a_large_cluster_and_all_nodes_when_few_fit():
+    from dvp_simulator.scheduler import pod_request_from_pod
+
+    store = Store(None)
+    for i in range(300):
+        store.put(NODES, node(f"n{i:03d}"), ADDED)
+    states = NodeStates(store)
+    request = pod_request_from_pod(pod("p", ""))
+    first = states.place(request, None)
+    assert len(first.feasible) == 144 and first.node == "n000", "300 nodes: the first 48% found are scored"
+    second = states.place(request, None)
+    assert second.feasible[0] == "n144" and second.node == "n144", "the next placement starts where the last stopped"
+    only = {"n007", "n250"}
+    third = states.place(request, lambda n: None if n.name in only else "node(s) didn't match the VirtualMachineClass node selector")
+    assert set(third.feasible) == only and third.node == "n007", "fewer than 144 fit: every node is filtered, as before"
+    none = states.place(request, lambda n: "node(s) didn't match the VirtualMachineClass node selector")
+    assert none.node is None and none.message.startswith("0/300 nodes are available")

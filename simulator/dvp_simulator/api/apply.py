@@ -260,12 +260,15 @@ def track_update(old: dict[str, Any] | None, new: dict[str, Any], schema: dict[s
     managed = _requested_managed(requested) if subresource is None else None
     if managed is None:
         managed = Managed((old or {}).get("metadata", {}).get("managedFields"))
-    new_paths = field_paths(new, schema)
     if old is None:
-        changed = new_paths
+        changed = field_paths(new, schema)
         removed: set[Path] = set()
     else:
-        old_paths = field_paths(old, schema)
+        # A top-level field equal before and after (the spec of a status write, the status of a spec edit) has the
+        # same paths with the same values on both sides: it can change and remove nothing, so only the others walk.
+        differing = [k for k in {**old, **new} if k not in ("apiVersion", "kind") and _owned_value(old, k) != _owned_value(new, k)]
+        new_paths = field_paths({k: new[k] for k in differing if k in new}, schema)
+        old_paths = field_paths({k: old[k] for k in differing if k in old}, schema)
         changed = {p for p in new_paths if p not in old_paths or value_at(old, p) != value_at(new, p)}
         removed = old_paths - new_paths
     managed.drop(removed)
@@ -273,6 +276,14 @@ def track_update(old: dict[str, Any] | None, new: dict[str, Any], schema: dict[s
         managed.drop(changed)
         managed.record(manager, "Update", api_version, changed, subresource, replace=False)
     new["metadata"]["managedFields"] = managed.render()
+
+
+def _owned_value(obj: dict[str, Any], key: str) -> Any:
+    """A top-level field as field_paths sees it: metadata without the server's own fields."""
+    value = obj.get(key, MISSING)
+    if key == "metadata" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k not in SERVER_METADATA}
+    return value
 
 
 def _requested_managed(entries: Any) -> Managed | None:

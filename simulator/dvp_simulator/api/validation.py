@@ -208,10 +208,14 @@ class SchemaOps:
         self.schema = schema
         self.validator = jsonschema.Draft7Validator(to_json_schema(schema), format_checker=FORMATS)
         self._fast: Callable[[Any], Any] | None = None  # compiled on first use: most versions never see a write
+        # The subschemas (by id; self.schema keeps them alive) under which a walk has something to do: a CEL rule, a
+        # default. Defaulting and CEL skip every other subtree of a write instead of walking each of its values.
+        self.with_rules = _marked(schema, lambda node: bool(node.get("x-kubernetes-validations")), ("properties", "items"))
+        self.with_defaults = _marked(schema, lambda node: "default" in node, ("properties", "items", "additionalProperties"))
 
     # -- defaults ----------------------------------------------------------------------------------------
     def default(self, obj: Any) -> None:
-        _default(self.schema, obj)
+        _default(self.schema, obj, self.with_defaults)
 
     # -- pruning -----------------------------------------------------------------------------------------
     def prune(self, obj: Any) -> list[str]:
@@ -226,7 +230,7 @@ class SchemaOps:
             causes = [_error_cause(e) for e in sorted(self.validator.iter_errors(obj), key=lambda e: list(e.absolute_path))]
             if causes:
                 return causes
-        return list(_cel(self.schema, obj, old, [], has_old=old is not None))
+        return list(_cel(self.schema, obj, old, [], has_old=old is not None, ruled=self.with_rules))
 
 
     def _fast_valid(self, obj: Any) -> bool:
@@ -260,6 +264,8 @@ def _fast_schema(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _fast_schema(v) for k, v in node.items()}
+    if isinstance(out.get("pattern"), str):
+        out["pattern"] = _class_dollars_escaped(out["pattern"])
     fmt = out.get("format")
     bounds = _INT_BOUNDS.get(fmt) if isinstance(fmt, str) else None  # (a property may be *named* "format")
     if bounds and "enum" not in out:
@@ -268,20 +274,67 @@ def _fast_schema(node: Any) -> Any:
     return out
 
 
-def _default(schema: dict[str, Any], value: Any) -> None:
+def _marked(schema: dict[str, Any], own: Callable[[dict[str, Any]], bool], keys: tuple[str, ...]) -> set[int]:
+    """Ids of the subschemas of `schema` (itself included) for which `own(node)` holds at or below them, following
+    `keys` (properties' values, items, additionalProperties)."""
+    marked: set[int] = set()
+
+    def visit(node: Any) -> bool:
+        if not isinstance(node, dict):
+            return False
+        hit = own(node)
+        for key in keys:
+            sub = node.get(key)
+            if key == "properties" and isinstance(sub, dict):
+                for child in sub.values():
+                    hit = visit(child) or hit
+            elif isinstance(sub, dict):
+                hit = visit(sub) or hit
+        if hit:
+            marked.add(id(node))
+        return hit
+
+    visit(schema)
+    return marked
+
+
+def _class_dollars_escaped(pattern: str) -> str:
+    """The pattern with every `$` inside a character class written `\\$` (the same literal dollar). fastjsonschema
+    turns each unescaped `$` into `\\Z`, also inside `[...]`, where `\\Z` is a bad escape: a pattern like the image
+    URL's `[$-_@.&+]` left the whole schema without a compiled check, so every write of it took jsonschema's walk."""
+    out, in_class, escaped, start = [], False, False, -1
+    for i, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif not in_class and char == "[":
+            in_class, start = True, i
+        elif in_class and char == "]" and i > start + 1 and not (i == start + 2 and pattern[start + 1] == "^"):
+            in_class = False
+        elif in_class and char == "$":
+            out.append("\\")
+        out.append(char)
+    return "".join(out)
+
+
+def _default(schema: dict[str, Any], value: Any, marked: set[int]) -> None:
+    """Apply the schema's defaults to value, descending only where a default is declared below (`marked`)."""
     if isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():
+            if id(sub) not in marked:
+                continue
             if name not in value and "default" in sub:
                 value[name] = copy.deepcopy(sub["default"])
             if name in value:
-                _default(sub, value[name])
+                _default(sub, value[name], marked)
         extra = schema.get("additionalProperties")
-        if isinstance(extra, dict):
+        if isinstance(extra, dict) and id(extra) in marked:
             for v in value.values():
-                _default(extra, v)
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+                _default(extra, v, marked)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict) and id(schema["items"]) in marked:
         for item in value:
-            _default(schema["items"], item)
+            _default(schema["items"], item, marked)
 
 
 def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[str], top: bool = False) -> None:
@@ -308,19 +361,22 @@ def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[st
             _prune(schema["items"], item, path + [i], dropped)
 
 
-def _cel(schema: dict[str, Any], value: Any, old: Any, path: list[Any], has_old: bool) -> Iterator[dict[str, str]]:
+def _cel(schema: dict[str, Any], value: Any, old: Any, path: list[Any], has_old: bool, ruled: set[int]) -> Iterator[dict[str, str]]:
     """Evaluate CEL rules bottom-up as the apiserver does; transition rules only where an old value exists.
     Ratcheting, as kube-apiserver ≥ 1.30 (CRDValidationRatcheting): a rule without oldSelf is not evaluated on
-    a value the update leaves unchanged — so a status write does not re-check the untouched spec."""
+    a value the update leaves unchanged — so a status write does not re-check the untouched spec. Subtrees whose
+    schema has no rule at or below it (not in `ruled`) are not walked."""
+    if id(schema) not in ruled:
+        return
     unchanged = has_old and value == old
     if isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():
-            if name in value:
+            if name in value and id(sub) in ruled:
                 o = old.get(name) if isinstance(old, dict) else None
-                yield from _cel(sub, value[name], o, path + [name], has_old and isinstance(old, dict) and name in old)
+                yield from _cel(sub, value[name], o, path + [name], has_old and isinstance(old, dict) and name in old, ruled)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
-            yield from _cel(schema["items"], item, None, path + [i], False)
+            yield from _cel(schema["items"], item, None, path + [i], False, ruled)
     for rule in schema.get("x-kubernetes-validations", ()):
         expr = rule["rule"]
         uses_old = "oldSelf" in expr

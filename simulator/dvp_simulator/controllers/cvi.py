@@ -10,13 +10,12 @@ finalizer go. The data itself is moved by `images.jobs` tasks; this reconcile on
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
-from ..api.service import ObjectService, WriteOptions
+from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
 from ..images.datasource import SOURCE_INDEX, mounted_by, object_value, register_indexes, resolve
 from ..images.dvcr import registry_url, repository
@@ -58,7 +57,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
             wanted.append(CLEANUP_FINALIZER)
         if wanted != finalizers:
             cvi = _set_finalizers(service, cvi, wanted)
-        status = copy.deepcopy(cvi.get("status") or {})
+        status = json_copy(cvi.get("status") or {})
         requeue = Lifecycle(ctx, importer, address, cvi, status).run(users)
         status["observedGeneration"] = cvi["metadata"]["generation"]
         _write_status(service, cvi, status)
@@ -204,7 +203,7 @@ def _set_in_use(conds: list[dict[str, Any]], users: list[str], generation: int, 
 def _delete(ctx: Context, importer: Importer, cvi: dict[str, Any], users: list[str]) -> None:
     """Terminating until no running VM mounts the image; then the import stops, the DVCR data and the finalizers go."""
     service, name = ctx.service, cvi["metadata"]["name"]
-    status = copy.deepcopy(cvi.get("status") or {})
+    status = json_copy(cvi.get("status") or {})
     _set_in_use(status.setdefault("conditions", []), users, cvi["metadata"]["generation"], ctx.clock.stamp())
     status["phase"] = v.TERMINATING
     cvi = _write_status(service, cvi, status)

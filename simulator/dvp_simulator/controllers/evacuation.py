@@ -11,14 +11,13 @@ eviction asks again), then loses it. Costs: a reconcile reads one VM, its pods (
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.errors import APIError
-from ..api.service import WriteOptions
+from ..api.service import WriteOptions, json_copy
 from ..clock import Clock
 from ..store.store import OWNER, Event, Store
 from ..webhooks import vmop as vmop_hooks
@@ -42,7 +41,7 @@ def controller(store: Store) -> Controller:
     vmop_hooks.register_indexes(store)
 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
-        ops = [copy.deepcopy(e.obj) for e in store.by_index(VMOPS, vmop_hooks.BY_VM, f"{key[0]}/{key[1]}")]
+        ops = [json_copy(e.obj) for e in store.by_index(VMOPS, vmop_hooks.BY_VM, f"{key[0]}/{key[1]}")]
         vm_entry = store.get(VMS, *key)
         pod = _pod(store, vm_entry.obj) if vm_entry else None
         cancelling = False

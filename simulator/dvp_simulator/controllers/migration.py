@@ -60,7 +60,6 @@ for one."""
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +71,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_model
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
 from ..api.errors import APIError, bad_request
+from ..api.service import json_copy
 from ..scheduler import pod_request_from_pod, schedule
 from . import conditions as cond
 from .runtime import Key
@@ -625,6 +625,6 @@ def _unfinished_ops(r: Reconcile) -> list[dict[str, Any]]:
 
 def evacuation_pod(pod: dict[str, Any]) -> dict[str, Any]:
     """The pod without its evacuation request (a copy)."""
-    out = copy.deepcopy(pod)
+    out = json_copy(pod)
     (out["metadata"].get("annotations") or {}).pop(v.VM_EVACUATION_NODE_ANNOTATION, None)
     return out

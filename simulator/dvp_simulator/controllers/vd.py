@@ -12,14 +12,13 @@ platform does), backed by a PersistentVolumeClaim whose binding it follows (cont
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import disk_size, to_bytes
 
-from ..api.service import WriteOptions
+from ..api.service import WriteOptions, json_copy
 from ..images.datasource import SOURCE_INDEX, Readiness, mounted_by, object_value
 from ..images.datasource import register_indexes as register_source_indexes
 from ..images.dvcr import StoredImage, repository
@@ -109,7 +108,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         if disk["metadata"].get("deletionTimestamp"):
             return delete(service, importer, rt, disk, repo, FINALIZERS, users, ctx.clock.stamp())
         disk = keep_finalizers(service, rt, disk, *FINALIZERS, users)
-        status = copy.deepcopy(disk.get("status") or {})
+        status = json_copy(disk.get("status") or {})
         requeue = DiskLifecycle(ctx, importer, address, disk, status, resource=RESOURCE, repo=repo).run(users)
         attached = store.by_index(VMS, ATTACHED_INDEX, object_value(KIND, namespace, name))
         status["attachedToVirtualMachines"] = [{"name": e.name, "mounted": f"{e.namespace}/{e.name}" in users} for e in attached]

@@ -7,12 +7,12 @@ vi-protection finalizer while a running VM mounts it, vi-cleanup always; PVCLost
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import on_pvc, required_size
 
+from ..api.service import json_copy
 from ..images.datasource import SOURCE_INDEX, mounted_by, object_value
 from ..images.datasource import register_indexes as register_source_indexes
 from ..images.dvcr import StoredImage, repository
@@ -66,7 +66,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         if image["metadata"].get("deletionTimestamp"):
             return delete(service, importer, rt, image, repo, FINALIZERS, users, ctx.clock.stamp())
         image = keep_finalizers(service, rt, image, *FINALIZERS, users)
-        status = copy.deepcopy(image.get("status") or {})
+        status = json_copy(image.get("status") or {})
         if on_pvc(image):
             requeue = ImageOnPVC(ctx, importer, address, image, status, resource=RESOURCE, repo=repo).run(users)
         else:

@@ -17,7 +17,6 @@ the switch; `EvictionRequired` and `Migrating` are reported from the pod's evacu
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
@@ -30,11 +29,11 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity 
 
 from ..api.errors import APIError, bad_request
 from ..api.selectors import match_label_selector
-from ..api.service import ObjectService, WriteOptions
+from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
 from ..images.datasource import mounted_by, object_value
 from ..nodes.fleet import Fleet
-from ..scheduler import NodeState, node_state, pod_request_from_pod, schedule
+from ..scheduler import Decision, NodeState, PodRequest, node_state, pod_request_from_pod, schedule
 from ..scheduler.core import node_term_matches
 from ..store.store import NODE_NAME, OWNER, Event, Store
 from ..webhooks import vmop as vmop_hooks
@@ -59,6 +58,7 @@ MANAGER = "virtualization-controller"
 FINALIZER = v.VM_CLEANUP_FINALIZER
 BY_DEVICE = "blockDevice"  # VMs: `Kind/namespace/name` of every spec.blockDeviceRefs item
 BY_SECRET = "provisioningSecret"  # VMs: `namespace/name` of the provisioning Secret
+MIN_FEASIBLE_NODES, BASE_PERCENT_TO_SCORE, MIN_PERCENT_TO_FIND = 100, 50, 5  # kube-scheduler's defaults
 BOOT_DELAY = 3.0  # simulated seconds from the domain's start to Running (the guest boots)
 GUEST_SHUTDOWN = 20.0  # simulated seconds the guest takes to shut down when asked (capped by the grace period)
 RESCHEDULE = 10.0  # simulated seconds between placement attempts of an unschedulable VM
@@ -138,7 +138,7 @@ def placement(vm: dict[str, Any], vmclass: dict[str, Any]) -> tuple[dict[str, st
     selector = {**(spec.get("nodeSelector") or {}), **(csel.get("matchLabels") or {})}
     affinity: dict[str, Any] = {}
     vaff = spec.get("affinity") or {}
-    node_aff = copy.deepcopy(vaff.get("nodeAffinity") or {})
+    node_aff = json_copy(vaff.get("nodeAffinity") or {})
     exprs = csel.get("matchExpressions") or []
     if exprs:
         required = node_aff.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
@@ -222,7 +222,7 @@ def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations 
             migrations.forget(key)
             return None
         with store.batch():  # one transaction: a kill -9 never leaves half a migration's switch (or a start) on disk
-            return Reconcile(ctx, store, fleet, domains, node_states, copy.deepcopy(vm.obj), migrations).run()
+            return Reconcile(ctx, store, fleet, domains, node_states, json_copy(vm.obj), migrations).run()
 
     def by_index(index: str, value: str) -> list[Key]:
         return [(e.namespace, e.name) for e in store.by_index(VMS, index, value)]
@@ -272,6 +272,15 @@ def _destroy_domain(fleet: Fleet, domains: dict[Key, str], key: Key, name: str) 
         log.warning("undefine %s on %s: %s", name, node, exc)
 
 
+def nodes_to_find(total: int) -> int:
+    """kube-scheduler's numFeasibleNodesToFind with the default (adaptive) percentageOfNodesToScore: every node below
+    100 (minFeasibleNodesToFind), else 50% less one point per 125 nodes, at least 5%, at least 100 nodes."""
+    if total < MIN_FEASIBLE_NODES:
+        return total
+    percent = max(MIN_PERCENT_TO_FIND, BASE_PERCENT_TO_SCORE - total // 125)
+    return max(MIN_FEASIBLE_NODES, total * percent // 100)
+
+
 class NodeStates:
     """The scheduler's view of every node, each rebuilt only after a write to that Node or to a pod bound to it (the
     store tells within the write), so placing a VM costs O(nodes) instead of O(pods in the cluster)."""
@@ -281,6 +290,7 @@ class NodeStates:
         self.cache: dict[str, NodeState] = {}
         store.observe(NODES, lambda event: self.cache.pop(event.entry.name, None))
         store.observe(PODS, self._pod_written)
+        self.next_start = 0  # kube-scheduler's nextStartNodeIndex
 
     def _pod_written(self, event: Event) -> None:
         for entry in (event.entry, event.prev):
@@ -297,6 +307,37 @@ class NodeStates:
                 state = self.cache[entry.name] = node_state(entry.obj, pods)
             out.append(state)
         return out
+
+    def place(self, pod: PodRequest, extra_filter: Any) -> Decision:
+        """Schedule one pod as kube-scheduler does with its default percentageOfNodesToScore: in a cluster of 100
+        nodes or more it stops filtering once it has found `nodes_to_find` feasible nodes, starting where the previous
+        placement stopped (round robin), and scores only those. Pod (anti-)affinity needs every node's pods, so a pod
+        with such terms, or any pod while a placed pod has required anti-affinity, is filtered over all nodes; so is
+        one that does not find enough feasible nodes (the failure message then counts every node, as before)."""
+        states = self.all()
+        want = nodes_to_find(len(states))
+        affinity = pod.affinity or {}
+        if want >= len(states) or affinity.get("podAffinity") or affinity.get("podAntiAffinity") or any(s.pod_anti_affinity for s in states):
+            return schedule(pod, states, extra_filter)
+        start = self.next_start % len(states)
+        order = states[start:] + states[:start]
+        found: list[NodeState] = []
+        seen = 0
+        decision: Decision | None = None
+        while len(found) < want and seen < len(order):
+            chunk = order[seen : seen + want - len(found)]
+            seen += len(chunk)
+            decision = schedule(pod, chunk, extra_filter)
+            feasible = set(decision.feasible)
+            if not found and len(feasible) == len(chunk):
+                found = chunk
+                break  # every node of the first chunk fits: its decision scored exactly the nodes found
+            found += [state for state in chunk if state.name in feasible]
+            decision = None
+        self.next_start = start + seen
+        if len(found) < want:
+            return schedule(pod, states, extra_filter)  # every node was filtered anyway: the same decision
+        return decision if decision is not None else schedule(pod, found, extra_filter)
 
 
 class Reconcile:
@@ -321,7 +362,7 @@ class Reconcile:
         self.ns, self.name, self.uid, self.gen = meta.get("namespace", ""), meta["name"], meta["uid"], meta.get("generation", 1)
         self.key = (self.ns, self.name)
         self.spec = vm.get("spec") or {}
-        self.status = copy.deepcopy(vm.get("status") or {})
+        self.status = json_copy(vm.get("status") or {})
         self.conds: list[dict[str, Any]] = self.status.setdefault("conditions", [])
         self.now = self.clock.stamp()
         self.requeue: float | None = None
@@ -351,7 +392,7 @@ class Reconcile:
         if FINALIZER not in finalizers:
             body = {**self.vm, "metadata": {**self.vm["metadata"], "finalizers": [*finalizers, FINALIZER]}}
             self.vm = self.service.update(self.rt(VMS), self.ns, self.name, body, self.opts(VMS)).obj
-            self.status = copy.deepcopy(self.vm.get("status") or {})
+            self.status = json_copy(self.vm.get("status") or {})
             self.conds = self.status.setdefault("conditions", [])
         self.vmclass = self.find(CLASSES, "", self.spec.get("virtualMachineClassName") or "")
         self.pod = self.active_pod()
@@ -657,7 +698,7 @@ class Reconcile:
         """Write the status as it is now (an intermediate phase others should see)."""
         if self.status != (self.vm.get("status") or {}):
             self.vm = self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "status": self.status}, self.opts(VMS, "status")).obj
-            self.status = copy.deepcopy(self.vm.get("status") or {})
+            self.status = json_copy(self.vm.get("status") or {})
             self.conds = self.status.setdefault("conditions", [])
 
     def automatic_restart_due(self) -> bool:
@@ -702,7 +743,6 @@ class Reconcile:
         assert self.vmclass is not None
         pod = self.pod_body(restart_op)
         available = set((self.vmclass.get("status") or {}).get("availableNodes") or [])
-        states = self.node_states.all()
 
         pinned = pinned_disks(self.store, self.ns, self.spec.get("blockDeviceRefs") or [])
 
@@ -711,7 +751,7 @@ class Reconcile:
                 return "node(s) didn't match the VirtualMachineClass node selector"
             return VOLUME_CONFLICT if unreachable_disks(node, pinned) else None
 
-        decision = schedule(pod_request_from_pod(pod), states, class_filter)
+        decision = self.node_states.place(pod_request_from_pod(pod), class_filter)
         if decision.node is None:
             self.set_phase(v.VM_PENDING)
             self.cond(v.COND_RUNNING, "False", v.REASON_POD_NOT_STARTED, decision.message)

@@ -7,14 +7,13 @@ virt-handler pod every class, and only when placement can change (not on heartbe
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
 from ..api.selectors import match_label_selector
-from ..api.service import WriteOptions
+from ..api.service import WriteOptions, json_copy
 from ..store.store import DELETED, Event, Store
 from . import conditions as cond
 from .runtime import Context, Controller, Key, Requeue
@@ -70,7 +69,7 @@ def compute_status(spec: dict[str, Any], status: dict[str, Any], candidates: lis
     """Pure: the class status for the current nodes (status carries the frozen discovered features)."""
     cpu = spec.get("cpu") or {}
     kind = cpu.get("type")
-    out = copy.deepcopy(status)
+    out = json_copy(status)
     enabled = list((status.get("cpuFeatures") or {}).get("enabled") or [])
     discovery_failed = ""
     if kind == "Discovery" and not enabled:

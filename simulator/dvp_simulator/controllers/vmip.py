@@ -13,14 +13,13 @@ are known taken), lowered when a lease goes; VMs come from an index by the VMIP 
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.errors import APIError
-from ..api.service import WriteOptions
+from ..api.service import WriteOptions, json_copy
 from ..store.store import DELETED, OWNER, Event, Store
 from . import conditions as cond
 from . import ipam
@@ -98,7 +97,7 @@ class Binding:
     def __init__(self, ctx: Context, vmip: dict[str, Any], hints: dict[str, int]):
         self.ctx, self.vmip, self.hints = ctx, vmip, hints
         self.store = ctx.service.store
-        self.status = copy.deepcopy(vmip.get("status") or {})
+        self.status = json_copy(vmip.get("status") or {})
         self.status.setdefault("conditions", [])
         self.meta = vmip["metadata"]
         self.lease_rt = ctx.service.registry.types[ipam.LEASES]
@@ -176,7 +175,7 @@ class Binding:
         elif ref.get("namespace") != self.meta["namespace"]:
             self.unbound(v.REASON_LEASE_NOT_READY, f"the released lease {name} belongs to a different namespace ({ref.get('namespace')})")
             return False
-        body = copy.deepcopy(lease)
+        body = json_copy(lease)
         body["metadata"]["labels"] = {**labels, v.VMIP_UID_LABEL: self.meta["uid"]}
         body["spec"] = {"virtualMachineIPAddressRef": {"namespace": self.meta["namespace"], "name": self.meta["name"]}}
         self.ctx.service.update(self.lease_rt, "", name, body, _opts())

@@ -7,13 +7,12 @@ Wake-ups: a VMIP's events wake the lease of its address and the lease carrying i
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
-from ..api.service import WriteOptions
+from ..api.service import WriteOptions, json_copy
 from ..clock import Clock
 from ..store.store import Event, Store
 from . import conditions as cond
@@ -45,7 +44,7 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     ref = (lease.get("spec") or {}).get("virtualMachineIPAddressRef") or {}
     vmip = service.find(service.registry.types[ipam.VMIPS], ref.get("namespace", ""), ref["name"]) if ref.get("name") else None
     gen = lease["metadata"].get("generation", 1)
-    status = copy.deepcopy(lease.get("status") or {})
+    status = json_copy(lease.get("status") or {})
     status.setdefault("conditions", [])
     if holds(vmip, lease):
         finalizers = list(lease["metadata"].get("finalizers") or [])
@@ -64,7 +63,7 @@ def _release(ctx: Context, lease: dict[str, Any], status: dict[str, Any]) -> Req
     service = ctx.service
     rt = service.registry.types[ipam.LEASES]
     name = lease["metadata"]["name"]
-    meta = copy.deepcopy(lease["metadata"])
+    meta = json_copy(lease["metadata"])
     ref = (lease.get("spec") or {}).get("virtualMachineIPAddressRef") or {}
     labels = {k: val for k, val in (meta.get("labels") or {}).items() if k != v.VMIP_UID_LABEL}
     finalizers = [f for f in meta.get("finalizers") or [] if f != FINALIZER]

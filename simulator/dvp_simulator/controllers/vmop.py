@@ -30,7 +30,6 @@ its unfinished operations; the sweep reads the finished operations (index), once
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections import defaultdict
 from typing import Any
@@ -39,7 +38,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import mi
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.errors import APIError
-from ..api.service import ObjectService, WriteOptions
+from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
 from ..store.store import OWNER, Event, Store
 from ..webhooks import vmop as vmop_hooks
@@ -130,11 +129,11 @@ def controller(store: Store, migrations: migration_ctl.Migrations | None = None)
         entry = store.get(VMOPS, *key)
         if entry is None:
             return None
-        op = copy.deepcopy(entry.obj)
+        op = json_copy(entry.obj)
         rt = ctx.service.registry.types[VMOPS]
         if op["metadata"].get("deletionTimestamp"):
             return _release(ctx, op, migrations, store)
-        status = copy.deepcopy(op.get("status") or {})
+        status = json_copy(op.get("status") or {})
         phase = status.get("phase") or ""
         if phase in FINISHED:
             return None
@@ -343,7 +342,7 @@ def _supersede(ctx: Context, old: dict[str, Any], by: str, migrations: migration
     if old["spec"].get("type") in MIGRATION_TYPES:
         migrations.cancel((old["metadata"]["namespace"], old["spec"].get("virtualMachineName", "")), old["metadata"]["name"])
     rt = ctx.service.registry.types[VMOPS]
-    status = copy.deepcopy(old.get("status") or {})
+    status = json_copy(old.get("status") or {})
     status["phase"] = v.VMOP_SUPERSEDED
     cond.set_condition(
         status.setdefault("conditions", []),

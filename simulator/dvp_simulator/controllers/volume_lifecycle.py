@@ -14,7 +14,6 @@ referenced image grown to the claim's capacity, or a sparse raw image of the cap
 from __future__ import annotations
 
 import abc
-import copy
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
@@ -26,7 +25,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_r
     settings_of,
 )
 
-from ..api.service import ObjectService, WriteOptions
+from ..api.service import ObjectService, WriteOptions, json_copy
 from ..images.datasource import Readiness, object_value, resolve
 from ..images.dvcr import StoredImage
 from ..images.jobs import FAILED, RUNNING, SUCCEEDED, WAITING
@@ -326,7 +325,7 @@ def keep_finalizers(service: ObjectService, rt: Any, obj: dict[str, Any], cleanu
 def delete(service: ObjectService, importer: Any, rt: Any, obj: dict[str, Any], repo: str, finalizers: tuple[str, str], users: list[str], now: str) -> None:
     """Terminating until no running VM mounts the object; then its import stops, its DVCR data and claim go,
     and its finalizers."""
-    status = copy.deepcopy(obj.get("status") or {})
+    status = json_copy(obj.get("status") or {})
     _set_in_use(status.setdefault("conditions", []), users, obj["metadata"]["generation"], now)
     status["phase"] = v.TERMINATING
     obj = write_status(service, rt, obj, status)

@@ -1,0 +1,531 @@
+"""The simulator at scale: nodes and VMs from nothing to all Running (wall time, CPU, peak RSS, GET and LIST latency
+sampled by side clients meanwhile), restarts on the same state (to serving, to all Running again), the idle CPU of a
+loaded simulator at several time scales, and a node carrying many AlwaysOn VMs failing with fencing on (time until
+every VM runs again elsewhere).
+
+`python bench/scale.py` runs the section at the default sizes and rewrites it in docs/benchmarks.md;
+`python bench/scale.py --sizes 100:1000,300:3000 --chaos 100,300 --no-write` runs chosen sizes and only prints;
+`python bench/scale.py --profile FILE --sizes 300:3000` runs one build-up under cProfile (docs untouched);
+`bench/run.py` calls `run()`. A benchmark, not a test: nothing fails on a slow figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import pstats
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import vms  # noqa: E402
+from bench.report import replace_section  # noqa: E402
+from tests.image_sources import FileServer, iso_image  # noqa: E402
+from tests.simulator_process import Simulator  # noqa: E402
+
+HEADING = "## Simulator scale"
+SIZES = [(100, 1000), (300, 3000), (1000, 10000)]  # (nodes, VMs)
+CHAOS_SIZES = [100, 300, 1000]  # VMs on the node that fails
+IDLE_SCALES = [1.0, 5.0, 20.0]  # the restarts run at these time scales, each then measured idle
+BUILD_SCALE = vms.TIME_SCALE  # 4: a VM's simulated 3 s boot is 0.75 s
+CHAOS_SCALE = 20.0  # fencing's 60 simulated seconds are 3 s
+CIDR = "10.64.0.0/16"  # 65,534 VM addresses
+GET_EVERY, LIST_EVERY = 0.05, 1.0  # the side clients' pace (s)
+IDLE_WINDOW = 20.0  # seconds of idle CPU measured per time scale
+TIMEOUT = 1800.0
+V2 = vms.V2
+NAMESPACE = vms.NAMESPACE
+# targets at 1,000 nodes / 10,000 VMs
+TARGET_RUNNING_S, TARGET_RSS_MIB, TARGET_GET_P99_MS, TARGET_LIST_S, TARGET_RESTART_S, TARGET_IDLE = 60.0, 1536, 20.0, 1.0, 10.0, 0.10
+
+Row = tuple[str, str, str, str]
+
+
+def log(message: str) -> None:
+    print(f"[bench scale] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0–100), interpolating between ranks."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    at = (len(ordered) - 1) * q / 100
+    low = int(at)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+def spread(values: list[float], unit: str = " s", digits: int = 2) -> str:
+    """median (min–max, n runs)"""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}{unit}"
+    return f"{statistics.median(values):.{digits}f}{unit} (range {min(values):.{digits}f}–{max(values):.{digits}f}, {len(values)} runs)"
+
+
+# -- side clients -------------------------------------------------------------------------------------------
+def _sampler(mode: str, server: str, token: str, ca_file: str, path: str, every: float, expect: int, stop: Any, seen_all: Any, out: Any) -> None:
+    """In its own process (so its parsing never delays the other's timings, nor the creating clients' theirs):
+    `get` GETs `path` every `every` s and records (when, latency, status); `list` LISTs it, records (when, latency,
+    items, running) and sets `seen_all` once `expect` VMs are Running with an IP."""
+    samples: list[tuple[float, ...]] = []
+
+    async def loop() -> None:
+        tls = ssl.create_default_context(cafile=ca_file)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls, limit=1), headers=headers) as session:
+            async with session.get(server + "/version") as resp:  # the connection is open before timing starts
+                await resp.read()
+            while not stop.is_set():
+                began = time.monotonic()
+                async with session.get(server + path) as resp:
+                    body = await resp.read()
+                    status = resp.status
+                ended = time.monotonic()
+                if mode == "list":
+                    items = json.loads(body)["items"] if status == 200 else []
+                    up = sum(1 for vm in items if vms.running(vm))
+                    samples.append((ended, ended - began, len(items), up))
+                    if up >= expect:
+                        seen_all.set()
+                else:
+                    samples.append((ended, ended - began, status))
+                await asyncio.sleep(max(0.0, every - (time.monotonic() - began)))
+
+    asyncio.run(loop())
+    out.put(samples)
+
+
+class Side:
+    """The GET and the LIST side clients, each a process of its own."""
+
+    def __init__(self, sim: Simulator, get_path: str, list_path: str, expect: int):
+        ctx = multiprocessing.get_context("spawn")
+        self.stop, self.seen_all = ctx.Event(), ctx.Event()
+        self.outs = {"get": ctx.Queue(), "list": ctx.Queue()}
+        common = (sim.server, sim.token, str(sim.ca_file))
+        self.procs = {
+            "get": ctx.Process(target=_sampler, args=("get", *common, get_path, GET_EVERY, expect, self.stop, self.seen_all, self.outs["get"])),
+            "list": ctx.Process(target=_sampler, args=("list", *common, list_path, LIST_EVERY, expect, self.stop, self.seen_all, self.outs["list"])),
+        }
+        for proc in self.procs.values():
+            proc.start()
+
+    def finish(self) -> dict[str, list[tuple[float, ...]]]:
+        self.stop.set()
+        results = {name: self.outs[name].get(timeout=120) for name in self.procs}
+        for proc in self.procs.values():
+            proc.join(30)
+        return results
+
+
+# -- measurements ---------------------------------------------------------------------------------------------
+def cpu_rate(pid: int, seconds: float) -> float:
+    """The process's CPU over the next `seconds` of wall time, in cores."""
+    cpu0, t0 = vms.cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (vms.cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+
+
+def settle(pid: int, limit: float = 120.0, quiet: float = 0.3) -> float:
+    """Wait until the process uses less than `quiet` of a core over a second; the seconds it took."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        if cpu_rate(pid, 1.0) < quiet:
+            break
+    return time.monotonic() - t0
+
+
+def running_count(client: vms.Client) -> tuple[int, int]:
+    async def once() -> tuple[int, int]:
+        async with client.session() as s:
+            _, body = await client.request(s, "GET", f"{V2}/namespaces/{NAMESPACE}/virtualmachines")
+        return len(body["items"]), sum(1 for vm in body["items"] if vms.running(vm))
+
+    return asyncio.run(once())
+
+
+def wait_running(client: vms.Client, count: int, timeout: float = TIMEOUT, every: float = 0.2) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        total, up = running_count(client)
+        if total == count and up == count:
+            return time.monotonic() - t0
+        time.sleep(every)
+    raise RuntimeError(f"not all {count} VMs Running after {timeout:.0f} s")
+
+
+def build(nodes: int, count: int, work: Path, profile: Path | None = None, restarts: bool = True) -> dict:
+    """From nothing to `count` VMs Running on `nodes` nodes, then restarts at each idle time scale."""
+    f: dict[str, Any] = {"nodes": nodes, "vms": count}
+    topo = work / "topology.yaml"
+    topo.write_text(yaml.safe_dump(vms.topology(nodes)))
+    www = work / "www"
+    www.mkdir()
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(www / "ubuntu.qcow2"), "64M"], check=True)
+    files = FileServer(www)
+    state = work / "state"
+    extra = ("--topology", str(topo))
+    t = time.monotonic()
+    sim = vms.start_profiled(state, profile, *extra) if profile else Simulator.start(state, *extra, time_scale=BUILD_SCALE)
+    try:
+        f["start"] = time.monotonic() - t
+        pid = sim.process.pid
+        client = vms.Client(sim.server, sim.token, sim.ca_file)
+        asyncio.run(client.prepare(files.url("ubuntu.qcow2"), CIDR))
+        f["idle_rss"] = vms.memory(pid)["VmRSS"]
+        side = Side(sim, f"{V2}/namespaces/{NAMESPACE}/virtualmachines/vm-0000", f"{V2}/namespaces/{NAMESPACE}/virtualmachines", count)
+        time.sleep(2.0)  # both side clients connected
+        cpu0, started = vms.cpu_seconds(pid), time.monotonic()
+        done = asyncio.run(client.create(count))
+        f["created"], f["cpu_created"] = done[-1] - started, vms.cpu_seconds(pid) - cpu0
+        f["created_rss"] = vms.memory(pid)["VmRSS"]
+        log(f"{count} disks and VMs created in {f['created']:.1f} s")
+        if not side.seen_all.wait(TIMEOUT):
+            raise RuntimeError(f"not all {count} VMs Running after {TIMEOUT:.0f} s")
+        f["cpu"] = vms.cpu_seconds(pid) - cpu0
+        samples = side.finish()
+        lists = samples["list"]
+        f["running"] = next(at for at, _, _, up in lists if up >= count) - started
+        f["half"] = next(at for at, _, _, up in lists if up >= count // 2) - started
+        f["memory"] = vms.memory(pid)
+        f["get_ms"] = [latency * 1000 for at, latency, _ in samples["get"] if started <= at]
+        f["list_s"] = [latency for at, latency, _, _ in lists if started <= at]
+        f["list_full_s"] = [latency for at, latency, items, _ in lists if started <= at and items >= count]
+        log(f"all {count} Running after {f['running']:.1f} s, {f['cpu']:.1f} CPU-s, VmHWM {f['memory']['VmHWM'] // 1024} MiB")
+        if profile or not restarts:
+            return f
+        settle(pid)
+        f["idle_build"] = cpu_rate(pid, IDLE_WINDOW / 2)
+        f["restarts"] = []
+        for scale in IDLE_SCALES:
+            sim.stop()
+            t = time.monotonic()
+            sim = Simulator.start(state, *extra, time_scale=scale)
+            serving = time.monotonic() - t
+            pid = sim.process.pid
+            client = vms.Client(sim.server, sim.token, sim.ca_file)
+            again = serving + wait_running(client, count)
+            quiet = serving + settle(pid)
+            restart = {"scale": scale, "serving": serving, "running": again, "quiet": quiet, "cpu_start": vms.cpu_seconds(pid)}
+            restart["idle"] = cpu_rate(pid, IDLE_WINDOW)
+            restart["rss"] = vms.memory(pid)["VmRSS"]
+            log(f"restart at time scale {scale:g}: serving {serving:.2f} s, all Running {again:.2f} s, quiet {quiet:.1f} s, idle {restart['idle']:.1%}")
+            f["restarts"].append(restart)
+    finally:
+        code = sim.stop()
+        files.stop()
+        if code:
+            log(f"simulator exited with {code}; log ends:\n{(state / 'server.log').read_text()[-3000:]}")
+    return f
+
+
+# -- chaos ----------------------------------------------------------------------------------------------------
+SOURCE, TARGETS = "chaos-0", ["chaos-1", "chaos-2", "chaos-3", "chaos-4"]
+
+
+def chaos_topology() -> dict:
+    cpu = {"vendor": "Intel", "model": "Broadwell-noTSX", "features": ["vme", "f16c", "rdrand"], "cores": 256}
+    fencing = {"enabled": True, "mode": "Watchdog"}
+    nodes = [{"name": name, "labels": {"group": "chaos"}, "cpu": cpu, "memory": "2Ti", "fencing": fencing} for name in [SOURCE, *TARGETS]]
+    return {"cluster": {"podSubnetCIDR": "10.96.0.0/12", "serviceSubnetCIDR": "10.222.0.0/16", "nodeSubnetCIDR": "192.168.0.0/16"}, "nodes": nodes}
+
+
+def chaos_vm(i: int) -> dict:
+    """AlwaysOn, class generic, 1 core at 10%, 1 GiB, an ISO as its only device (no disk bound to the node)."""
+    spec = {
+        "virtualMachineClassName": "generic",
+        "runPolicy": "AlwaysOn",
+        "cpu": {"cores": 1, "coreFraction": "10%"},
+        "memory": {"size": "1Gi"},
+        "blockDeviceRefs": [{"kind": "ClusterVirtualImage", "name": "ubuntu"}],
+    }
+    return {"apiVersion": vms.API, "kind": "VirtualMachine", "metadata": {"name": f"vm-{i:04d}", "namespace": NAMESPACE}, "spec": spec}
+
+
+async def _chaos(client: vms.Client, count: int) -> dict:
+    f: dict[str, Any] = {}
+    async with client.session() as s:
+
+        async def cordon(node: str, on: bool) -> None:
+            await client.request(s, "PATCH", f"/api/v1/nodes/{node}", {"spec": {"unschedulable": on}})
+
+        async def placed() -> dict[str, int]:
+            _, body = await client.request(s, "GET", f"{V2}/namespaces/{NAMESPACE}/virtualmachines")
+            where: dict[str, int] = {}
+            for vm in body["items"]:
+                if vms.running(vm):
+                    node = vm["status"].get("nodeName", "")
+                    where[node] = where.get(node, 0) + 1
+            return where
+
+        for node in TARGETS:
+            await cordon(node, True)
+        t = time.monotonic()
+        await client.create(count, with_disks=False, vm=chaos_vm)
+        while (await placed()).get(SOURCE, 0) < count:
+            await asyncio.sleep(0.5)
+        f["placed"] = time.monotonic() - t
+        for node in TARGETS:
+            await cordon(node, False)
+        await asyncio.sleep(1.0)
+        failed = time.monotonic()
+        await client.request(s, "POST", f"/simulator/v1/nodes/{SOURCE}/fail", {"mode": "power"})
+        while time.monotonic() - failed < TIMEOUT:
+            if "fenced" not in f:
+                status, _ = await client.request(s, "GET", f"/api/v1/nodes/{SOURCE}", ok=(200, 404))
+                if status == 404:
+                    f["fenced"] = time.monotonic() - failed
+            where = await placed()
+            if "first" not in f and sum(n for node, n in where.items() if node != SOURCE):
+                f["first"] = time.monotonic() - failed
+            if "fenced" in f and sum(n for node, n in where.items() if node != SOURCE) == count:
+                f["recovered"] = time.monotonic() - failed
+                f["where"] = dict(sorted(where.items()))
+                return f
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"not every VM Running elsewhere after {TIMEOUT:.0f} s")
+
+
+def chaos(count: int, work: Path) -> dict:
+    topo = work / "topology.yaml"
+    topo.write_text(yaml.safe_dump(chaos_topology()))
+    www = work / "www"
+    www.mkdir()
+    iso_image(www / "boot.iso")
+    files = FileServer(www)
+    sim = Simulator.start(work / "state", "--topology", str(topo), time_scale=CHAOS_SCALE)
+    try:
+        pid = sim.process.pid
+        client = vms.Client(sim.server, sim.token, sim.ca_file)
+        asyncio.run(client.prepare(files.url("boot.iso"), CIDR))
+        f = asyncio.run(_chaos(client, count))
+        f["vms"] = count
+        f["cpu"] = vms.cpu_seconds(pid)
+        log(f"chaos {count}: fenced {f['fenced']:.1f} s, all Running elsewhere {f['recovered']:.1f} s after the failure")
+        return f
+    finally:
+        code = sim.stop()
+        files.stop()
+        if code:
+            log(f"simulator exited with {code}; log ends:\n{(work / 'state' / 'server.log').read_text()[-3000:]}")
+
+
+# -- report ---------------------------------------------------------------------------------------------------
+def verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def build_rows(f: dict, largest: bool) -> list[Row]:
+    n, count = f["nodes"], f["vms"]
+    size = f"{n:,} nodes / {count:,} VMs"
+    mem = f["memory"]
+    get, lists, full = f["get_ms"], f["list_s"], f["list_full_s"] or f["list_s"]
+    rss = mem["VmHWM"] / 1024
+
+    def target(text: str, ok: bool) -> tuple[str, str]:
+        return (text, verdict(ok)) if largest else (f"({text} at 1,000 / 10,000)", "reported")
+
+    rows: list[Row] = [
+        (
+            f"{size}: first POST → a LIST shows all Running with an IP",
+            f"{f['running']:.1f} s = {count / f['running']:.0f} VMs/s (half after {f['half']:.1f} s; POSTs of {count:,} disks and VMs done after {f['created']:.1f} s)",
+            *target(f"≤ {TARGET_RUNNING_S:.0f} s", f["running"] <= TARGET_RUNNING_S),
+        ),
+        (
+            f"{size}: server CPU, first POST → all Running",
+            f"{f['cpu']:.1f} CPU-s = {f['cpu'] / count * 1000:.1f} ms per VM (its disk included; {f['cpu_created']:.1f} CPU-s while POSTing)",
+            "—",
+            "reported",
+        ),
+        (
+            f"{size}: server memory",
+            f"peak RSS (VmHWM) {rss:.0f} MiB; VmRSS idle with the nodes {f['idle_rss'] / 1024:.0f} MiB, after the POSTs {f['created_rss'] / 1024:.0f} MiB, all Running {mem['VmRSS'] / 1024:.0f} MiB",
+            *target(f"≤ {TARGET_RSS_MIB / 1024:.1f} GiB", rss <= TARGET_RSS_MIB),
+        ),
+        (
+            f"{size}: GET of one VM every {GET_EVERY * 1000:.0f} ms meanwhile",
+            f"p50 {percentile(get, 50):.1f} ms, p99 {percentile(get, 99):.1f} ms, max {max(get):.1f} ms ({len(get):,} GETs)",
+            *target(f"p99 ≤ {TARGET_GET_P99_MS:.0f} ms", percentile(get, 99) <= TARGET_GET_P99_MS),
+        ),
+        (
+            f"{size}: LIST of the namespace's VMs every {LIST_EVERY:.0f} s meanwhile",
+            f"with all {count:,} there: median {statistics.median(full) * 1000:.0f} ms, max {max(full) * 1000:.0f} ms ({len(full)} LISTs); all LISTs p50 {percentile(lists, 50) * 1000:.0f} ms, max {max(lists) * 1000:.0f} ms ({len(lists)})",
+            *target(f"≤ {TARGET_LIST_S:.0f} s", max(full) <= TARGET_LIST_S),
+        ),
+    ]
+    restarts = f.get("restarts") or []
+    if restarts:
+        serving = [r["serving"] for r in restarts]
+        rows += [
+            (
+                f"{size}: restart on the same state → serving (ready line)",
+                spread(serving) + "; per time scale " + ", ".join(f"×{r['scale']:g} {r['serving']:.2f} s" for r in restarts),
+                *target(f"≤ {TARGET_RESTART_S:.0f} s", max(serving) <= TARGET_RESTART_S),
+            ),
+            (
+                f"{size}: restart → a LIST shows all Running again; → the server is quiet (resync done, < 30% of a core over 1 s)",
+                spread([r["running"] for r in restarts]) + "; quiet after " + spread([r["quiet"] for r in restarts]) + f"; RSS after {restarts[-1]['rss'] / 1024:.0f} MiB",
+                "—",
+                "reported",
+            ),
+            (
+                f"{size}: idle CPU with every VM Running ({IDLE_WINDOW:.0f} s after the restart settled), by time scale",
+                ", ".join(f"×{r['scale']:g}: {r['idle']:.1%} of a core" for r in restarts) + f"; ×{BUILD_SCALE:g} right after the build-up: {f['idle_build']:.1%}",
+                *target(f"≤ {TARGET_IDLE:.0%} at ×1", restarts[0]["idle"] <= TARGET_IDLE),
+            ),
+        ]
+    return rows
+
+
+def chaos_rows(results: list[dict]) -> list[Row]:
+    rows: list[Row] = []
+    for f in results:
+        rows.append(
+            (
+                f"node with {f['vms']:,} AlwaysOn VMs powered off (fencing Watchdog, time scale {CHAOS_SCALE:g}) → every VM Running elsewhere",
+                f"{f['recovered']:.1f} s (Node fenced and deleted after {f['fenced']:.1f} s, the first VM Running elsewhere after {f['first']:.1f} s: "
+                f"{f['recovered'] - f['fenced']:.1f} s of restarting after fencing); VMs per node after: {f['where']}",
+                "—",
+                "reported",
+            )
+        )
+    return rows
+
+
+def method() -> str:
+    return (
+        "Build-up: the VM benchmark's generated topology (16 cores and 64 GiB per node, three CPU kinds, four pools, an RWX "
+        f"default StorageClass), `dvp-sim serve --time-scale {BUILD_SCALE:g}` on a fresh state directory, the ModuleConfig "
+        f"(virtualMachineCIDRs [{CIDR}]), one ClusterVirtualImage over HTTP, then {vms.CLIENTS} closed-loop aiohttp clients POST a VirtualDisk "
+        "from the image and its VirtualMachine (1 core at 10%, 1 GiB, cloud-init) per VM, all in one namespace. Meanwhile two "
+        f"side clients, each a process of its own with one keep-alive HTTPS connection: one GETs VM `vm-0000` every {GET_EVERY * 1000:.0f} ms "
+        f"(a 404 until it exists), the other LISTs the namespace's VMs every {LIST_EVERY:g} s (no limit, JSON) and counts those "
+        "Running with `status.ipAddress`; latencies are measured at these clients, request sent → whole body read. The clock runs from "
+        "the first POST to the LIST showing all Running. CPU is the server's utime+stime from /proc, peak RSS its VmHWM. "
+        f"Then the simulator is stopped (SIGTERM) and started on the same state directory once per time scale ({', '.join(f'×{s:g}' for s in IDLE_SCALES)}): "
+        "time to its ready line (serving), to a LIST showing every VM Running again, to the server's resync being done "
+        f"(under 30% of a core over a second), and then its CPU over {IDLE_WINDOW:.0f} s idle (Lease renewals, heartbeats, "
+        "controllers' periodic work). Chaos: five nodes of 256 cores and 2 TiB with fencing (Watchdog), the four targets cordoned "
+        f"while N AlwaysOn VMs (an ISO as their only device) start on `{SOURCE}`, then uncordoned; `POST /simulator/v1/nodes/{SOURCE}/fail` "
+        "(power) and a LIST every 0.1 s until every VM is Running on another node; fencing waits 60 simulated seconds of "
+        f"silence (3 s at ×{CHAOS_SCALE:g}) after the node's last Lease renewal."
+    )
+
+
+def section(builds: list[dict], chaos_results: list[dict], fixes: list[Row] | None = None) -> str:
+    largest = max((f["vms"] for f in builds), default=0)
+    rows: list[Row] = []
+    for f in builds:
+        rows += build_rows(f, f["vms"] == largest and largest >= 10000)
+    rows += chaos_rows(chaos_results)
+    lines = [HEADING, "", "### Method", "", method(), "", "### Results", "", "| What | Figure | Target | Verdict |", "| --- | --- | --- | --- |"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    if builds:
+        lines += ["", "### How it scales", "", "| Nodes / VMs | all Running | CPU per VM | peak RSS | GET p99 | LIST (all VMs) | restart → serving | idle ×1 |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for f in builds:
+            restarts = f.get("restarts") or []
+            full = f["list_full_s"] or f["list_s"]
+            lines.append(
+                f"| {f['nodes']:,} / {f['vms']:,} | {f['running']:.1f} s | {f['cpu'] / f['vms'] * 1000:.1f} ms | {f['memory']['VmHWM'] / 1024:.0f} MiB "
+                f"| {percentile(f['get_ms'], 99):.1f} ms | {statistics.median(full) * 1000:.0f} ms "
+                f"| {statistics.median([r['serving'] for r in restarts]) if restarts else float('nan'):.2f} s | {restarts[0]['idle'] if restarts else float('nan'):.1%} |"
+            )
+    lines += ["", *FIXES_TEXT] if FIXES_TEXT else []
+    return "\n".join(lines) + "\n"
+
+
+# The profile-driven fixes and their before/after figures. Where they came from: `python bench/scale.py --profile FILE
+# --sizes 100:1000` (cProfile of the server over a build-up), micro-benchmarks of the changed functions (process CPU
+# time, the committed code against the changed one in the same minute), and the build-up run back to back on both.
+FIXES_TEXT: list[str] = [
+    "### Fixes (profile → change → before / after)",
+    "",
+    "The profile of a 100-node / 1,000-VM build-up (cProfile, 109 profiled seconds): writes through admission "
+    "(`_update_from` 43 s, `_admit` 30 s of which jsonschema's walk 7 s and CEL 14 s, managedFields 13 s), `copy.deepcopy` "
+    "8 s, SQLite commits 6 s, and the scheduler, whose cost grows with the nodes (`_Affinity` walked every pod of every "
+    "node for every placement, also for pods without any affinity term).",
+    "",
+    "| Fix | Before | After | Measured by |",
+    "| --- | --- | --- | --- |",
+    "| Scheduler: a pod without pod (anti-)affinity terms of its own no longer walks every pod on every node "
+    "(only existing pods' required anti-affinity counts) | 5.6 ms per placement | 4.4 ms | 1,000 nodes × 10 pods, 100 "
+    "placements, process CPU |",
+    "| Scheduler: kube-scheduler's default percentageOfNodesToScore (≥ 100 nodes: filter from a round-robin start until "
+    "50% − nodes/125 (≥ 5%, ≥ 100 nodes) fit, score those; pods with pod (anti-)affinity and clusters where fewer fit "
+    "still see every node) | 4.4 ms per placement (1,000 nodes) | 1.85 ms (420 nodes) | same |",
+    "| Compiled schema check for VirtualDisk, VirtualImage, ClusterVirtualImage: a `$` inside a character class of the "
+    "image URL pattern made fastjsonschema's compile fail, so every write of these kinds took jsonschema's walk | "
+    "VirtualDisk create (default + validate) 236 µs | 57 µs | 2,000 objects, process CPU |",
+    "| Defaulting and CEL walk only the subtrees whose schema has a default or a rule below; managedFields compares only "
+    "the top-level fields a write changed | VM status write (default + validate + managedFields) 481 µs | 494 µs (within "
+    "noise for a small status; the walks skipped grow with the object) | same |",
+    "| Controllers copy stored objects with `json_copy` instead of `copy.deepcopy` | deepcopy 7% of the profile | — "
+    "(json_copy is several times cheaper per object) | profile |",
+    "| All of the above, 100 nodes / 1,000 VMs build-up, back to back on the same loaded machine | 45.3 server CPU-s "
+    "(128.7 s wall) | 28.1 CPU-s (44.4 s wall) | this script, `--sizes 100:1000 --no-restart` |",
+    "",
+]
+
+
+def measure(sizes: list[tuple[int, int]], chaos_sizes: list[int], restarts: bool = True) -> tuple[list[dict], list[dict]]:
+    builds, chaos_results = [], []
+    for nodes, count in sizes:
+        with tempfile.TemporaryDirectory(prefix="dvp-bench-scale-") as tmp:
+            builds.append(build(nodes, count, Path(tmp), restarts=restarts))
+    for count in chaos_sizes:
+        with tempfile.TemporaryDirectory(prefix="dvp-bench-chaos-") as tmp:
+            chaos_results.append(chaos(count, Path(tmp)))
+    return builds, chaos_results
+
+
+def run(sizes: list[tuple[int, int]] | None = None, chaos_sizes: list[int] | None = None) -> str:
+    """The markdown section for docs/benchmarks.md."""
+    return section(*measure(sizes or SIZES, CHAOS_SIZES if chaos_sizes is None else chaos_sizes))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default=",".join(f"{n}:{v}" for n, v in SIZES), help="NODES:VMS,… (default %(default)s)")
+    parser.add_argument("--chaos", default=",".join(str(n) for n in CHAOS_SIZES), help="VMs on the failing node, comma-separated; empty for none")
+    parser.add_argument("--no-write", action="store_true", help="print the section, leave docs/benchmarks.md alone")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    parser.add_argument("--no-restart", action="store_true", help="the build-ups only (no restarts, no idle CPU)")
+    parser.add_argument("--profile", type=Path, help="one build-up (the first size) under cProfile; prints its top costs")
+    args = parser.parse_args()
+    sizes = [(int(a), int(b)) for a, b in (s.split(":") for s in args.sizes.split(",") if s)]
+    chaos_sizes = [int(n) for n in args.chaos.split(",") if n]
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="dvp-bench-scale-") as tmp:
+            f = build(*sizes[0], Path(tmp), profile=args.profile)
+        print(json.dumps({k: v for k, v in f.items() if not isinstance(v, list)}, indent=1))
+        stats = pstats.Stats(str(args.profile))
+        stats.sort_stats("tottime").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(60)
+        return 0
+    builds, chaos_results = measure(sizes, chaos_sizes, restarts=not args.no_restart)
+    if args.json:
+        args.json.write_text(json.dumps({"builds": builds, "chaos": chaos_results}, indent=1))
+    text = section(builds, chaos_results)
+    print(text)
+    if not args.no_write:
+        replace_section(HEADING, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
