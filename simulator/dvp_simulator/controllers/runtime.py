@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ log = logging.getLogger("dvp_simulator.controllers")
 
 Key = tuple[str, str]  # (namespace, name) of the primary object
 PERMANENT_CODES = (400, 403, 422)  # a controller's write refused for what it says, not for when it says it
+SLICE = 0.005  # seconds of back-to-back reconciles before the workers let API requests in
 
 
 class PermanentError(Exception):
@@ -140,6 +142,7 @@ class Manager:
         self.ctx = Context(service, clock)
         self.controllers: list[tuple[Controller, WorkQueue]] = []
         self.tasks: list[asyncio.Task] = []
+        self.slice_started = time.monotonic()  # when the workers last let the event loop serve others
 
     def add(self, controller: Controller) -> None:
         self.controllers.append((controller, WorkQueue(self.ctx.clock)))
@@ -215,6 +218,13 @@ class Manager:
                     queue.add_after(key, result.after)
             finally:
                 queue.done(key)
+            # A reconcile runs without awaiting anything real, and `queue.get()` returns at once while keys wait: a
+            # backlog of thousands of keys would hold the event loop and starve API requests. Yield once per time
+            # slice, not per reconcile: events arriving within a slice still coalesce into one reconcile per key.
+            now = time.monotonic()
+            if now - self.slice_started >= SLICE:
+                await asyncio.sleep(0)
+                self.slice_started = time.monotonic()
 
     def _report(self, controller: Controller, queue: WorkQueue, key: Key, error: PermanentError) -> None:
         """One Warning Event per distinct error of an object version: reconciles caused by unrelated events
