@@ -86,6 +86,44 @@ def cel_verdict(rule: str, self_json: str, old_json: str | None) -> tuple[bool, 
     return ok is True or (isinstance(ok, celpy.celtypes.BoolType) and bool(ok)), None
 
 
+_SELF_USE = re.compile(r"\b(?:self|oldSelf)\b(?:\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*\())?")
+
+
+@lru_cache(maxsize=1024)
+def rule_fields(rule: str) -> frozenset[str] | None:
+    """The (CEL-escaped) fields a rule reads of `self` and `oldSelf` when it reads them only as `self.<field>` (a
+    field selection, `has(self.<field>)` included); None when it uses either otherwise (bare, indexed, a method or
+    macro on it: `size(self)`, `self == oldSelf`, `self.all(…)`). A rule of the first kind is a function of those
+    fields alone, so its verdict is memoised on them: a VM's spec rules read `cpu`, `osType`, `bootloader`…, and
+    the same fields recur across VMs whose specs differ elsewhere (names, disks), where the whole spec never does.
+    Conservative by construction: an identifier inside a string literal only adds a field or gives up."""
+    fields = set()
+    for match in _SELF_USE.finditer(rule):
+        if match.group(1) is None:
+            return None
+        fields.add(match.group(1))
+    return frozenset(fields)
+
+
+def _projected(value: Any, fields: frozenset[str]) -> Any:
+    """The members of an object a rule can see through `fields`; other values unchanged."""
+    if not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if cel_escape(k) in fields}
+
+
+def rule_verdict(rule: str, value: Any, old: Any, uses_old: bool) -> tuple[bool, str | None]:
+    """cel_verdict of a rule on these values, memoised on what the rule reads of them (rule_fields); an evaluation
+    error is always worded from the whole values, as an unmemoised evaluation would word it."""
+    fields = rule_fields(rule)
+    if fields is not None and isinstance(value, dict) and (not uses_old or isinstance(old, dict)):
+        seen = json.dumps(_projected(value, fields), sort_keys=True)
+        ok, error = cel_verdict(rule, seen, json.dumps(_projected(old, fields), sort_keys=True) if uses_old else None)
+        if error is None:
+            return ok, None
+    return cel_verdict(rule, json.dumps(value, sort_keys=True), json.dumps(old, sort_keys=True) if uses_old else None)
+
+
 # -- OpenAPI → JSON Schema ---------------------------------------------------------------------------------
 def to_json_schema(node: dict[str, Any]) -> dict[str, Any]:
     """OpenAPI v3 structural schema as draft-7 JSON Schema (nullable, int-or-string, no extensions)."""
@@ -382,7 +420,7 @@ def _cel(schema: dict[str, Any], value: Any, old: Any, path: list[Any], has_old:
         uses_old = "oldSelf" in expr
         if (uses_old and not has_old) or (unchanged and not uses_old):
             continue
-        ok, error = cel_verdict(expr, json.dumps(value, sort_keys=True), json.dumps(old, sort_keys=True) if uses_old else None)
+        ok, error = rule_verdict(expr, value, old, uses_old)
         if error is not None:
             yield cause(field_path(path), f"Invalid value: {describe(value)}: rule evaluation failed: {error}")
             continue

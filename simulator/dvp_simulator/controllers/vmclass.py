@@ -1,9 +1,10 @@
 """VirtualMachineClass controller (BEHAVIOUR.md §3.5–3.8): available nodes, discovered CPU features (computed
 once, then frozen), phase and conditions, events when the node list changes, and the in-use finalizer.
 
-Costs: a reconcile reads the virt-handler pods (a label index) and their nodes, and the class's VMs (an index
-by class name) — never every pod or VM. Events wake only the classes they concern: a VM its class, a node or
-virt-handler pod every class, and only when placement can change (not on heartbeats or status churn)."""
+Costs: a reconcile reads the virt-handler pods (a label index) and their nodes, and, for a class being deleted,
+its VMs (an index by class name) — never every pod or VM. Events wake only the classes they concern: a VM its
+class when it joins or leaves it, a node or virt-handler pod every class, and only when placement can change (not
+on heartbeats or status churn)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity 
 
 from ..api.selectors import match_label_selector
 from ..api.service import WriteOptions, json_copy
-from ..store.store import DELETED, Event, Store
+from ..store.store import DELETED, MODIFIED, Event, Store
 from . import conditions as cond
 from .runtime import Context, Controller, Key, Requeue
 
@@ -157,7 +158,7 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     meta = obj["metadata"]
     if not meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or []):
         obj = service.update(rt, "", name, {**obj, "metadata": {**meta, "finalizers": [*(meta.get("finalizers") or []), FINALIZER]}}, _opts(rt)).obj
-    users = _users(ctx, name)
+    users = _users(ctx, name) if meta.get("deletionTimestamp") else []  # only a class being deleted reports them
     old_status = obj.get("status") or {}
     status = compute_status(obj.get("spec") or {}, old_status, virt_handler_nodes(ctx))
     status = phase_and_conditions(obj, status, ctx.clock.stamp())
@@ -236,9 +237,14 @@ def controller(store: Store) -> Controller:
         return all_classes() if before != after else []
 
     def class_of_vm(event: Event) -> list[Key]:
-        """The class a VM names now and the one it named before (a VM moved off a class frees it)."""
-        names = set(vm_class_name(event.entry.obj)) | (set(vm_class_name(event.prev.obj)) if event.prev else set())
-        return [("", name) for name in sorted(names)]
+        """The class a VM names now and the one it named before (a VM moved off a class frees it) — only when the
+        set of the class's VMs changes (created, deleted, renamed class): a VM's status and other writes change
+        nothing a class reports, and waking the class on each made a build-up of N VMs cost N² reads."""
+        now = set(vm_class_name(event.entry.obj))
+        before = set(vm_class_name(event.prev.obj)) if event.prev is not None else set()
+        if event.type == MODIFIED and now == before:
+            return []
+        return [("", name) for name in sorted(now | before)]
 
     return Controller("vmclass", CLASSES, reconcile, {NODES: node_changed, PODS: virt_handler_changed, VMS: class_of_vm})
 
