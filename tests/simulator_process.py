@@ -76,6 +76,15 @@ class Simulator:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
+    def add_user(self, name: str, kubeconfig: Path, namespace: str | None = None, groups: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        """`dvp-sim user add`: a user with a token of their own and a kubeconfig for them (no rights until bound)."""
+        command = [str(BIN / "dvp-sim"), "user", "add", name, "--admin-kubeconfig", str(self.kubeconfig), "--kubeconfig", str(kubeconfig)]
+        command += [arg for group in groups for arg in ("--group", group)] + (["--namespace", namespace] if namespace else [])
+        result = subprocess.run(command, capture_output=True, check=False, text=True, timeout=60)
+        if result.returncode != 0:
+            raise AssertionError(f"dvp-sim user add {name} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
     def wait_gone(self, timeout: float = 5) -> None:
         end = time.time() + timeout
         while self.process.poll() is None and time.time() < end:

@@ -36,13 +36,7 @@ def project(sim, tmp_path_factory):
     user = "u-" + uuid.uuid4().hex[:6]
     ns, other = "p-" + uuid.uuid4().hex[:6], "o-" + uuid.uuid4().hex[:6]
     kc = d / "user.kubeconfig"
-    out = subprocess.run(
-        [str(BIN / "dvp-sim"), "user", "add", user, "--group", "devs", "--admin-kubeconfig", str(sim.kubeconfig), "--kubeconfig", str(kc)],
-        capture_output=True,
-        text=True,
-        timeout=60, check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    out = sim.add_user(user, kc, groups=("devs",))
     token = __import__("yaml").safe_load(kc.read_text())["users"][0]["user"]["token"]
     assert token not in out.stdout + out.stderr and oct(os.stat(kc).st_mode & 0o777) == "0o600"
     assert oct(os.stat(sim.state_dir / "users.json").st_mode & 0o777) == "0o600" and token not in (sim.state_dir / "users.json").read_text()
@@ -126,13 +120,7 @@ def test_node_maintenance_role_as_project_user(sim, tmp_path):
     first step (preflight) with the API's 403 naming the user, the verb and the resource."""
     user, ns = "u-" + uuid.uuid4().hex[:6], "p-" + uuid.uuid4().hex[:6]
     kc = tmp_path / "user.kubeconfig"
-    out = subprocess.run(
-        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(sim.kubeconfig), "--kubeconfig", str(kc), "--namespace", ns],
-        capture_output=True,
-        text=True,
-        timeout=60, check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    sim.add_user(user, kc, namespace=ns)
     kubectl(sim.kubeconfig, "create", "namespace", ns)
     kubectl(sim.kubeconfig, "create", "rolebinding", "vm-user", "--clusterrole", "d8:use:role:user:virtualization", "--user", user, "-n", ns)
     node_name = "worker-0"  # this simulator has no nodes: authorization comes first, as on a real API server
@@ -160,13 +148,7 @@ def test_a_project_user_operates_vms_but_may_not_create_or_delete_them(cluster, 
     """d8:use:role:user:virtualization: VM operations yes (Evict, Stop), VMs themselves read-only (RBAC.md §3.3)."""
     user, ns = "op-" + uuid.uuid4().hex[:6], "p-" + uuid.uuid4().hex[:6]
     kc = tmp_path / "user.kubeconfig"
-    out = subprocess.run(
-        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(cluster.kubeconfig), "--kubeconfig", str(kc), "--namespace", ns],
-        capture_output=True,
-        text=True,
-        timeout=60, check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    cluster.add_user(user, kc, namespace=ns)
     kubectl(cluster.kubeconfig, "create", "namespace", ns)
     kubectl(cluster.kubeconfig, "create", "rolebinding", "vm-user", "--clusterrole", "d8:use:role:user:virtualization", "--user", user, "-n", ns)
     with InvariantSampler(cluster) as sampler:

@@ -18,14 +18,7 @@ env, images = test_vms.env, test_vms.images  # test_vms' fixtures (over the sess
 def test_vm_module_as_project_manager(cluster, env, tmp_path):
     user, ns = "pm-" + uuid.uuid4().hex[:6], "p-" + uuid.uuid4().hex[:6]
     kc = tmp_path / "user.kubeconfig"
-    out = subprocess.run(
-        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(cluster.kubeconfig), "--kubeconfig", str(kc), "--namespace", ns],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    cluster.add_user(user, kc, namespace=ns)
     cluster.kubectl("create", "namespace", ns)
     cluster.kubectl("create", "rolebinding", "vm-manager", "--clusterrole", "d8:use:role:manager:virtualization", "--user", user, "-n", ns)
     denied = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(kc), "get", "vmclass", "generic"],
@@ -65,14 +58,7 @@ def test_module_config_as_platform_manager(cluster, env, tmp_path):
     which checks it could not make and leaves them to the platform, instead of failing the user."""
     user = "mm-" + uuid.uuid4().hex[:6]
     kc = tmp_path / "manager.kubeconfig"
-    out = subprocess.run(
-        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(cluster.kubeconfig), "--kubeconfig", str(kc)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    cluster.add_user(user, kc)
     cluster.kubectl("create", "clusterrolebinding", user, "--clusterrole", "d8:manage:virtualization:manager", "--user", user)
     secret = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(kc), "get", "secret", "-n", "kube-system", "d8-cluster-configuration"],
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
@@ -112,14 +98,7 @@ def test_an_idempotent_rerun_reads_only_the_object(cluster, env, tmp_path):
     assert not first["vm"].get("failed") and first["vm"]["changed"], first["vm"]
 
     kc = tmp_path / "reader.kubeconfig"
-    out = subprocess.run(
-        [str(BIN / "dvp-sim"), "user", "add", user, "--admin-kubeconfig", str(cluster.kubeconfig), "--kubeconfig", str(kc), "--namespace", ns],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
+    cluster.add_user(user, kc, namespace=ns)
     cluster.kubectl("create", "role", "only-these", "-n", ns, "--verb=get", "--resource=virtualmachines.virtualization.deckhouse.io",
                     "--resource-name=steady")  # fmt: skip
     cluster.kubectl("create", "role", "only-this-disk", "-n", ns, "--verb=get", "--resource=virtualdisks.virtualization.deckhouse.io",
