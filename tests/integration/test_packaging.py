@@ -26,7 +26,7 @@ BIN = Path(sys.executable).parent
 FQCN = "deckhouse.virtualization"
 
 # Never in the tarball: a directory of these names at any depth, and these files.
-DEV_DIRS = {".state", ".kube", ".ansible", ".venv", ".ci", ".git", "simulator", "bench", "scripts", "__pycache__", ".pytest_cache",
+DEV_DIRS = {".state", ".kube", ".ansible", ".venv", ".bench", ".ci", ".git", "simulator", "bench", "scripts", "__pycache__", ".pytest_cache",
             ".ruff_cache", ".hypothesis", ".mypy_cache", ".tox"}  # fmt: skip
 DEV_FILES = {"Makefile", "requirements-dev.txt", "changelogs/.plugin-cache.yaml", "docs/generate.py", ".gitignore"}
 # What the development environment pins and an execution environment must not install.
@@ -111,6 +111,7 @@ def tarball(tmp_path_factory, marker) -> Path:
         planted.add(f".pytest_cache/{marker}/v/cache/lastfailed", token)
         planted.add(f"tests/unit/.hypothesis/{marker}/examples", token)
         planted.add(f".ruff_cache/{marker}/cache", token)
+        planted.add(f".bench/{marker}/peer-venv/pyvenv.cfg", token)  # make bench's peer venv
         planted.add(f"tests/output/{marker}/junit.xml", token)
         planted.add(f"{marker}.tar.gz", token)
         out = tmp_path_factory.mktemp("build")
