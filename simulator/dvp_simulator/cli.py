@@ -141,22 +141,25 @@ async def serve_forever(args: argparse.Namespace) -> int:
     return 0
 
 
-def clock_command(args: argparse.Namespace) -> int:
-    """`dvp-sim clock advance|show`: one authenticated request to the simulator's admin API (api/admin.py);
-    prints the answer's message, or the error (never the token) and exits 1."""
+def admin_call(command: str, kubeconfig: Path, method: str, path: str, body: dict | None = None) -> int:
+    """One authenticated request to a running simulator's admin API (/simulator/v1/<path>, api/admin.py): prints the
+    answer's message, or `dvp-sim <command>: <error>` (never the token) and returns 1."""
     from .admin_client import AdminClient, AdminError
 
     try:
-        client = AdminClient.from_kubeconfig(args.kubeconfig)
-        if args.clock_command == "advance":
-            message = client.call("POST", "clock/advance", {"seconds": args.seconds})
-        else:
-            message = client.call("GET", "clock")
+        message = AdminClient.from_kubeconfig(kubeconfig).call(method, path, body)
     except AdminError as exc:
-        print(f"dvp-sim clock: {exc}", file=sys.stderr, flush=True)
+        print(f"dvp-sim {command}: {exc}", file=sys.stderr, flush=True)
         return 1
     print(message, flush=True)
     return 0
+
+
+def clock_command(args: argparse.Namespace) -> int:
+    """`dvp-sim clock advance|show`."""
+    if args.clock_command == "advance":
+        return admin_call("clock", args.kubeconfig, "POST", "clock/advance", {"seconds": args.seconds})
+    return admin_call("clock", args.kubeconfig, "GET", "clock")
 
 
 def add_faults_parser(sub: argparse._SubParsersAction) -> None:
@@ -173,56 +176,26 @@ def add_faults_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def faults_command(args: argparse.Namespace) -> int:
-    """`dvp-sim faults set|show`: one authenticated request to /simulator/v1/faults; prints the settings and counts
-    as JSON, or the error (never the token) and exits 1."""
-    from .admin_client import AdminClient, AdminError
-
-    try:
-        client = AdminClient.from_kubeconfig(args.kubeconfig)
-        if args.faults_command == "set":
-            body = {"rate": args.rate, "kinds": args.kinds, "seed": args.seed, "delay": args.delay}
-            message = client.call("POST", "faults", {k: v for k, v in body.items() if v is not None})
-        else:
-            message = client.call("GET", "faults")
-    except AdminError as exc:
-        print(f"dvp-sim faults: {exc}", file=sys.stderr, flush=True)
-        return 1
-    print(message, flush=True)
-    return 0
+    """`dvp-sim faults set|show`: the settings and counts as JSON."""
+    if args.faults_command == "set":
+        body = {"rate": args.rate, "kinds": args.kinds, "seed": args.seed, "delay": args.delay}
+        return admin_call("faults", args.kubeconfig, "POST", "faults", {k: v for k, v in body.items() if v is not None})
+    return admin_call("faults", args.kubeconfig, "GET", "faults")
 
 
 def bandwidth_command(args: argparse.Namespace) -> int:
-    """`dvp-sim image-bandwidth set RATE|show`: one authenticated request to /simulator/v1/images/bandwidth."""
-    from .admin_client import AdminClient, AdminError
-
-    try:
-        client = AdminClient.from_kubeconfig(args.kubeconfig)
-        if args.bandwidth_command == "set":
-            message = client.call("POST", "images/bandwidth", {"bandwidth": args.rate})
-        else:
-            message = client.call("GET", "images/bandwidth")
-    except AdminError as exc:
-        print(f"dvp-sim image-bandwidth: {exc}", file=sys.stderr, flush=True)
-        return 1
-    print(message, flush=True)
-    return 0
+    """`dvp-sim image-bandwidth set RATE|show`."""
+    if args.bandwidth_command == "set":
+        return admin_call("image-bandwidth", args.kubeconfig, "POST", "images/bandwidth", {"bandwidth": args.rate})
+    return admin_call("image-bandwidth", args.kubeconfig, "GET", "images/bandwidth")
 
 
 def node_command(args: argparse.Namespace) -> int:
-    """`dvp-sim node fail|recover NAME`: POST /simulator/v1/nodes/<name>/fail|recover (api/admin.py)."""
+    """`dvp-sim node fail|recover NAME`: POST /simulator/v1/nodes/<name>/fail|recover."""
     from urllib.parse import quote
 
-    from .admin_client import AdminClient, AdminError
-
-    try:
-        client = AdminClient.from_kubeconfig(args.kubeconfig)
-        path = f"nodes/{quote(args.name, safe='')}/{args.node_command}"
-        message = client.call("POST", path, {"mode": args.mode} if args.node_command == "fail" else None)
-    except AdminError as exc:
-        print(f"dvp-sim node: {exc}", file=sys.stderr, flush=True)
-        return 1
-    print(message, flush=True)
-    return 0
+    path = f"nodes/{quote(args.name, safe='')}/{args.node_command}"
+    return admin_call("node", args.kubeconfig, "POST", path, {"mode": args.mode} if args.node_command == "fail" else None)
 
 
 if __name__ == "__main__":
