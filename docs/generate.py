@@ -321,16 +321,7 @@ def module_page(r: Renderer, fqcn: str, data: dict[str, Any], groups: list[str],
         lines += [f"Action group: {listed} — set the connection options once with `module_defaults`.", ""]
     if doc.get("requirements"):
         lines += ["## Requirements", "", *bullets(r, doc["requirements"]), ""]
-    lines += options_section(r, doc.get("options") or {}, shared=shared)
-    if doc.get("notes"):
-        lines += ["## Notes", "", *bullets(r, doc["notes"]), ""]
-    lines += seealso(r, doc.get("seealso"))
-    lines += example_block(data.get("examples"))
-    returns = data.get("return") or {}
-    if returns:
-        lines += ["## Return values", "", *table(["Key", "Returned", "Type", "Description"], return_rows(r, returns)), ""]
-    lines += authors(r, doc)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return page_end(r, doc, data, shared, lines)
 
 
 def authors(r: Renderer, doc: dict[str, Any]) -> list[str]:
@@ -389,16 +380,7 @@ def plugin_page(r: Renderer, fqcn: str, plugin_type: str, data: dict[str, Any], 
         fragments = doc["extends_documentation_fragment"]
         fragments = fragments if isinstance(fragments, list) else [fragments]
         lines += ["Documentation fragments: " + ", ".join(code(f) for f in fragments) + ".", ""]
-    lines += options_section(r, doc.get("options") or {}, shared=shared)
-    if doc.get("notes"):
-        lines += ["## Notes", "", *bullets(r, doc["notes"]), ""]
-    lines += seealso(r, doc.get("seealso"))
-    lines += example_block(data.get("examples"))
-    returns = data.get("return") or {}
-    if returns:
-        lines += ["## Return values", "", *table(["Key", "Returned", "Type", "Description"], return_rows(r, returns)), ""]
-    lines += authors(r, doc)
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return page_end(r, doc, data, shared, lines)
 
 
 def title_of(page: Path) -> str:
@@ -509,6 +491,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"docs/generate.py: {len(paths)} pages in {args.output}")
     return 0
+
+
+def page_end(r: Any, doc: dict, data: dict, shared: Any, lines: list[str]) -> str:
+    """The part every plugin page shares: options, notes, see also, examples, return values, authors."""
+    lines += options_section(r, doc.get("options") or {}, shared=shared)
+    if doc.get("notes"):
+        lines += ["## Notes", "", *bullets(r, doc["notes"]), ""]
+    lines += seealso(r, doc.get("seealso"))
+    lines += example_block(data.get("examples"))
+    returns = data.get("return") or {}
+    if returns:
+        lines += ["## Return values", "", *table(["Key", "Returned", "Type", "Description"], return_rows(r, returns)), ""]
+    lines += authors(r, doc)
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 if __name__ == "__main__":
