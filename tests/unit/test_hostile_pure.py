@@ -80,12 +80,12 @@ def test_delete_options_body_wins_over_query():
 
 
 def test_qualified_names_as_apimachinery():
-    assert objectmeta.qualified_name_errors("example.com/My_name-1") == []
+    assert objectmeta.qualified_name_errors("example.com/My_name-1") == ()
     assert objectmeta.qualified_name_errors("a/b/c")[0].startswith("a qualified name must consist of")
-    assert objectmeta.qualified_name_errors("/x") == ["prefix part must be non-empty"]
-    assert objectmeta.qualified_name_errors("x/") == ["name part must be non-empty", objectmeta.qualified_name_errors("x/")[1]]
+    assert objectmeta.qualified_name_errors("/x") == ("prefix part must be non-empty",)
+    assert objectmeta.qualified_name_errors("x/") == ("name part must be non-empty", objectmeta.qualified_name_errors("x/")[1])
     assert "name part must be no more than 63 characters" in objectmeta.qualified_name_errors("n" * 64)
-    assert objectmeta.label_value_errors("") == [] and objectmeta.label_value_errors("-x")
+    assert objectmeta.label_value_errors("") == () and objectmeta.label_value_errors("-x")
     causes = objectmeta.validate({"labels": {"A.B/x": "v"}, "annotations": {"A.B/x": "v"}})
     assert [c["field"] for c in causes] == ["metadata.labels"]  # annotation keys are checked lowercased
 
@@ -127,3 +127,13 @@ def test_state_files_are_private_at_creation_and_tightened_on_start(tmp_path):
     pki["token"].chmod(0o644)
     ensure_pki(tmp_path)
     assert stat.S_IMODE(pki["token"].stat().st_mode) == 0o600 and stat.S_IMODE((tmp_path / "pki").stat().st_mode) == 0o700
+
+
+def test_warning_header_text_never_carries_a_control_character() -> None:
+    """An unknown field named by a hostile body ends up in a Warning header: quoted as Go's strconv.Quote does."""
+    from dvp_simulator.api.server import warning_text
+
+    assert warning_text('unknown field "\x1f"') == '"unknown field \\"\\x1f\\""'
+    assert warning_text("a\r\nb\u2028c") == '"a\\x0d\\x0ab\\u2028c"'
+    assert warning_text("ok — fine \\") == '"ok — fine \\\\"'
+    assert all(ch.isprintable() for ch in warning_text("".join(chr(c) for c in range(0x20))))

@@ -266,16 +266,55 @@ def track_update(old: dict[str, Any] | None, new: dict[str, Any], schema: dict[s
     else:
         # A top-level field equal before and after (the spec of a status write, the status of a spec edit) has the
         # same paths with the same values on both sides: it can change and remove nothing, so only the others walk.
-        differing = [k for k in {**old, **new} if k not in ("apiVersion", "kind") and _owned_value(old, k) != _owned_value(new, k)]
-        new_paths = field_paths({k: new[k] for k in differing if k in new}, schema)
-        old_paths = field_paths({k: old[k] for k in differing if k in old}, schema)
-        changed = {p for p in new_paths if p not in old_paths or value_at(old, p) != value_at(new, p)}
-        removed = old_paths - new_paths
+        changed, removed = changed_paths(old, new, schema)
     managed.drop(removed)
     if changed:
         managed.drop(changed)
         managed.record(manager, "Update", api_version, changed, subresource, replace=False)
     new["metadata"]["managedFields"] = managed.render()
+
+
+def changed_paths(old: dict[str, Any], new: dict[str, Any], schema: dict[str, Any]) -> tuple[set[Path], set[Path]]:
+    """(changed, removed): the owned paths of `new` that are absent from `old` or hold another value there, and the
+    owned paths of `old` that `new` no longer has — field_paths of both sides compared leaf by leaf, but walked side
+    by side so that an equal subtree (most of an object, on most writes) is skipped whole after one C-level ==."""
+    changed: set[Path] = set()
+    removed: set[Path] = set()
+    for key in {**old, **new}:
+        if key in ("apiVersion", "kind"):
+            continue
+        before, after = _owned_value(old, key), _owned_value(new, key)
+        if key == "metadata":  # field_paths records nothing for metadata with only the server's fields
+            before, after = before or MISSING, after or MISSING
+            _diff(before, after, METADATA_SCHEMA, ("f:metadata",), changed, removed)
+        else:
+            _diff(before, after, child_schema(schema, key), (f"f:{key}",), changed, removed)
+    return changed, removed
+
+
+def _diff(old: Any, new: Any, schema: dict[str, Any] | None, path: Path, changed: set[Path], removed: set[Path]) -> None:
+    if old is new or old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict) and old and new and not (schema and schema.get("x-kubernetes-map-type") == "atomic"):
+        for k, value in new.items():
+            if k in old:
+                _diff(old[k], value, child_schema(schema, k), path + (f"f:{k}",), changed, removed)
+            else:
+                _walk(value, child_schema(schema, k), path + (f"f:{k}",), changed)
+        for k, value in old.items():
+            if k not in new:
+                _walk(value, child_schema(schema, k), path + (f"f:{k}",), removed)
+        return
+    # a leaf, a list, or a change of shape: compare the two subtrees' paths as field_paths would
+    new_paths: set[Path] = set()
+    old_paths: set[Path] = set()
+    if new is not MISSING:
+        _walk(new, schema, path, new_paths)
+    if old is not MISSING:
+        _walk(old, schema, path, old_paths)
+    n = len(path)
+    changed |= {p for p in new_paths if p not in old_paths or value_at(old, p[n:]) != value_at(new, p[n:])}
+    removed |= old_paths - new_paths
 
 
 def _owned_value(obj: dict[str, Any], key: str) -> Any:

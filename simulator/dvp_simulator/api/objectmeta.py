@@ -6,6 +6,7 @@ the 256 KiB annotation budget, owner references, finalizer names)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -85,8 +86,14 @@ def decode_errors(meta: Any) -> str | None:
     return None
 
 
-def qualified_name_errors(value: str) -> list[str]:
-    """IsQualifiedName: an optional DNS-subdomain prefix (≤ 253) and '/', then a name (≤ 63)."""
+@functools.lru_cache(maxsize=8192)
+def qualified_name_errors(value: str) -> tuple[str, ...]:
+    """IsQualifiedName: an optional DNS-subdomain prefix (≤ 253) and '/', then a name (≤ 63). Memoised: the same
+    label keys and finalizers come back on every write of every object (a node carries ~70 CPU-feature labels)."""
+    return tuple(_qualified_name_errors(value))
+
+
+def _qualified_name_errors(value: str) -> list[str]:
     errs = []
     parts = value.split("/")
     if len(parts) > 2:
@@ -115,7 +122,13 @@ def qualified_name_errors(value: str) -> list[str]:
     return errs
 
 
-def label_value_errors(value: str) -> list[str]:
+@functools.lru_cache(maxsize=8192)
+def label_value_errors(value: str) -> tuple[str, ...]:
+    """IsValidLabelValue (memoised as qualified_name_errors)."""
+    return tuple(_label_value_errors(value))
+
+
+def _label_value_errors(value: str) -> list[str]:
     errs = []
     if len(value) > 63:
         errs.append("must be no more than 63 characters")

@@ -35,6 +35,26 @@ ReviewHandler = Callable[[dict[str, Any], web.Request], dict[str, Any]]
 PublicHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def warning_text(text: str) -> str:
+    """A warning's text as a quoted string in the Warning header, as Go's strconv.Quote writes it: quotes and
+    backslashes escaped, characters that are not printable as \\x / \\u escapes. A field name from a hostile body
+    (`{"\\u001f": 1}` is an unknown field) must never put a control character into a header."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in "\"\\":
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
 @dataclass
 class Call:
     """A parsed resource request."""
@@ -96,7 +116,7 @@ class APIServer:
     def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
         headers = {}
         if warnings:
-            headers["Warning"] = ", ".join('299 - "{}"'.format(w.replace('"', '\\"')) for w in warnings)
+            headers["Warning"] = ", ".join(f"299 - {warning_text(w)}" for w in warnings)
         body = obj if isinstance(obj, bytes) else dumps(obj)
         return web.Response(body=body, status=status, content_type=JSON, headers=headers)
 

@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from ..clock import Clock
 from ..resources import Registry, ResourceType
 from ..store.store import ADDED, MODIFIED, Entry, Store
@@ -378,13 +380,23 @@ class ObjectService:
 
 
 def json_copy(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (objects, arrays, scalars) — what every body and stored object is. Several
-    times cheaper than copy.deepcopy, which keeps a memo and dispatches on every type; a write copies its body once
-    or twice, so this is a large share of the cost of a write."""
+    """A deep copy of JSON-shaped data (objects, arrays, scalars) — what every body and stored object is. A write
+    copies its body once or twice, so this is a large share of the cost of a write: a round trip through orjson (C)
+    is several times cheaper than walking the value in Python, and far cheaper than copy.deepcopy. What orjson
+    refuses (an integer beyond 64 bits, a key that is not a string) is copied by the walk, exactly."""
+    if not isinstance(value, (dict, list)):
+        return value
+    try:
+        return orjson.loads(orjson.dumps(value))
+    except TypeError:
+        return _walk_copy(value)
+
+
+def _walk_copy(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: json_copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+        return {k: _walk_copy(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
     if isinstance(value, list):
-        return [json_copy(v) if isinstance(v, (dict, list)) else v for v in value]
+        return [_walk_copy(v) if isinstance(v, (dict, list)) else v for v in value]
     return value
 
 

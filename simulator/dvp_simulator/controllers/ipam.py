@@ -5,6 +5,7 @@ leases' VMIP-UID label, VMs by the VMIP they name, Pending VMIPs."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
@@ -37,7 +38,14 @@ def node_addresses(node: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def node_networks(node: dict[str, Any]) -> list[str]:
-    return sorted({net for _, address in node_addresses(node) for net in nr.containing_networks(address)})
+    return sorted({net for _, address in node_addresses(node) for net in _containing_networks(address)})
+
+
+@functools.lru_cache(maxsize=4096)
+def _containing_networks(address: str) -> tuple[str, ...]:
+    """The networks an address belongs to: re-indexed on every Node write (each heartbeat), the answer only
+    changes with the address, so it is parsed once per address."""
+    return tuple(nr.containing_networks(address))
 
 
 def vm_vmip_names(vm: dict[str, Any]) -> list[str]:

@@ -25,7 +25,7 @@ from .topology import NodeSpec
 log = logging.getLogger("dvp_simulator.nodes")
 LEASE_DURATION = 40  # seconds, as the kubelet's default
 LEASE_RENEW = 10.0  # simulated seconds between renewals
-STATUS_HEARTBEAT = 60.0  # simulated seconds between Ready-condition heartbeats
+STATUS_HEARTBEAT = 300.0  # simulated seconds between unchanged node-status posts: the kubelet's nodeStatusReportFrequency (5m)
 MODULE_NAMESPACE = v.MODULE_NAMESPACE
 NODES, PODS, LEASES = v.resource_key(v.NODE), v.resource_key(v.POD), v.resource_key(v.LEASE)
 KUBELET = "kubelet"
