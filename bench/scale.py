@@ -214,6 +214,8 @@ def build(nodes: int, count: int, work: Path, profile: Path | None = None, resta
         f["list_s"] = [latency for at, latency, _, _ in lists if started <= at]
         f["list_full_s"] = [latency for at, latency, items, _ in lists if started <= at and items >= count]
         log(f"all {count} Running after {f['running']:.1f} s, {f['cpu']:.1f} CPU-s, VmHWM {f['memory']['VmHWM'] // 1024} MiB")
+        if not profile:
+            f["objects"] = stored_objects(state / "store.sqlite")
         if profile or not restarts:
             return f
         settle(pid)
@@ -239,6 +241,76 @@ def build(nodes: int, count: int, work: Path, profile: Path | None = None, resta
         if code:
             log(f"simulator exited with {code}; log ends:\n{(state / 'server.log').read_text()[-3000:]}")
     return f
+
+
+def _dict_bytes(value: Any) -> tuple[int, int]:
+    """(bytes, of which managedFields) of a parsed object as Python holds it: containers and values by getsizeof;
+    keys not counted (orjson and json share them across objects)."""
+    if isinstance(value, dict):
+        total = sys.getsizeof(value)
+        managed = 0
+        for key, item in value.items():
+            size = _dict_bytes(item)[0]
+            total += size
+            if key == "managedFields":
+                managed += size
+            elif isinstance(item, dict):
+                managed += _dict_bytes(item)[1]
+        return total, managed
+    if isinstance(value, list):
+        return sys.getsizeof(value) + sum(_dict_bytes(v)[0] for v in value), 0
+    return sys.getsizeof(value), 0
+
+
+def stored_objects(db_path: Path) -> dict[str, list[int]]:
+    """Per kind: [objects, JSON bytes, dict bytes, of which managedFields] of what the store holds (read from its
+    SQLite file, which holds exactly the live objects; the server keeps each as its dict and its JSON bytes)."""
+    import sqlite3
+
+    import orjson
+
+    out: dict[str, list[int]] = {}
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        for res, data in db.execute("SELECT res, data FROM objects"):
+            held, managed = _dict_bytes(orjson.loads(data))
+            row = out.setdefault(res.rsplit("/", 1)[-1], [0, 0, 0, 0])
+            row[0] += 1
+            row[1] += len(data)
+            row[2] += held
+            row[3] += managed
+    return out
+
+
+def memory_rows(f: dict) -> list[str]:
+    """Markdown: where the memory of the largest build-up goes."""
+    objects = f.get("objects")
+    if not objects:
+        return []
+    n = f["vms"]
+    mib = 1024 * 1024
+    lines = [
+        "### Where the memory goes",
+        "",
+        f"The {f['nodes']:,}-node / {n:,}-VM build-up with every VM Running: the live objects by kind, as JSON bytes and as "
+        "Python dicts (estimated with getsizeof over containers and values; keys are shared and not counted), against the "
+        f"server's VmRSS then ({f['memory']['VmRSS'] / 1024:.0f} MiB). The rest is the interpreter and its libraries, the "
+        "libvirt domains, the watch window (the JSON bytes of the last 10,000 versions per kind) and the allocator's slack.",
+        "",
+        "| Kind | objects | JSON | dict | of which managedFields |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    total = [0, 0, 0, 0]
+    for kind, row in sorted(objects.items(), key=lambda kv: -kv[1][2])[:10]:
+        lines.append(f"| {kind} | {row[0]:,} | {row[1] / mib:.1f} MiB | {row[2] / mib:.1f} MiB | {row[3] / mib:.1f} MiB |")
+    for row in objects.values():
+        total = [a + b for a, b in zip(total, row, strict=True)]
+    lines.append(
+        f"| all kinds | {total[0]:,} | {total[1] / mib:.1f} MiB | {total[2] / mib:.1f} MiB | {total[3] / mib:.1f} MiB "
+        f"({total[3] / max(total[2], 1):.0%}) |"
+    )
+    per_vm = (total[1] + total[2]) / n / 1024
+    lines += ["", f"Per VM with its disk and the objects they bring: {per_vm:.0f} KiB held as dict and JSON; VmRSS per VM {f['memory']['VmRSS'] / n:.0f} KiB.", ""]
+    return lines
 
 
 # -- chaos ----------------------------------------------------------------------------------------------------
@@ -455,6 +527,8 @@ def section(builds: list[dict], chaos_results: list[dict], breakdown: list[str] 
                 f"| {statistics.median([r['serving'] for r in restarts]) if restarts else float('nan'):.2f} s | {restarts[0]['idle'] if restarts else float('nan'):.1%} |"
             )
     lines += ["", *breakdown] if breakdown else []
+    biggest = max(builds, key=lambda f: f["vms"], default=None)
+    lines += ["", *memory_rows(biggest)] if biggest and biggest.get("objects") else []
     lines += ["", *FIXES_TEXT] if FIXES_TEXT else []
     return "\n".join(lines) + "\n"
 

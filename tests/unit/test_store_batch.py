@@ -44,3 +44,23 @@ def test_a_batch_that_raises_still_commits_the_writes_memory_holds(tmp_path):
         raise RuntimeError("registration failed half-way")
     assert _on_disk(path) == {("ns", "a"): 1} and store.get("/pods", "ns", "a") is not None
     store.close()
+
+
+def test_the_resource_version_survives_a_restart_after_puts_and_after_deletes(tmp_path):
+    """Only deletes write the newest resourceVersion down; after a put it is the largest row's. Either way a
+    reopened store continues past every version it ever handed out (a watch must never see one twice)."""
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    store.put("/pods", {"metadata": {"name": "a", "namespace": "ns"}}, ADDED)
+    store.put("/pods", {"metadata": {"name": "b", "namespace": "ns"}}, ADDED)
+    store.close()
+    store = Store(path)
+    assert store.rv == 2
+    store.remove("/pods", "ns", "b")  # rv 3, and no row holds it
+    store.close()
+    store = Store(path)
+    assert store.rv == 3
+    assert store.put("/pods", {"metadata": {"name": "c", "namespace": "ns"}}, ADDED).rv == 4
+    store.put("/pods", {"metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}}}, MODIFIED)  # rv 5
+    store.close()
+    assert Store(path).rv == 5

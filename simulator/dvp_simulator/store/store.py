@@ -227,7 +227,9 @@ class Store:
         db.execute("CREATE TABLE IF NOT EXISTS objects (res TEXT, ns TEXT, name TEXT, rv INTEGER, data BLOB, PRIMARY KEY (res, ns, name))")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
         row = db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
-        self.rv = row[0] if row else 0
+        # The newest resourceVersion is the largest of a stored object's and the last one a delete consumed (a delete
+        # leaves no row, so only deletes write it down: one statement less on every other write).
+        self.rv = max(row[0] if row else 0, db.execute("SELECT MAX(rv) FROM objects").fetchone()[0] or 0)
         for res, ns, name, rv, data in db.execute("SELECT res, ns, name, rv, data FROM objects ORDER BY res, ns, name"):
             # rows arrive in key order (the primary key's B-tree): appending keeps every key list sorted
             entry = Entry(loads(data), bytes(data), rv)
@@ -259,7 +261,8 @@ class Store:
                         "INSERT OR REPLACE INTO objects (res, ns, name, rv, data) VALUES (?,?,?,?,?)",
                         (res, key[0], key[1], entry.rv, entry.raw),
                     )
-            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (self.rv,))
+            if any(entry is None for _, entry, _ in writes):
+                self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (self.rv,))
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
