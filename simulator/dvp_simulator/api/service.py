@@ -85,7 +85,7 @@ class ObjectService:
     def raw_in_version(self, rt: ResourceType, entry: Entry, version: str | None) -> bytes:
         if _as_stored(rt, version):
             return entry.raw
-        return json.dumps(self.to_version(rt, entry.obj, version), separators=(",", ":")).encode()
+        return json.dumps(self.to_version(rt, entry.full(), version), separators=(",", ":")).encode()
 
     # -- create --------------------------------------------------------------------------------------------
     def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Result:
@@ -134,7 +134,7 @@ class ObjectService:
         return self._update_from(rt, current, obj, opts)
 
     def _update_from(self, rt: ResourceType, current: Entry, obj: dict[str, Any], opts: WriteOptions) -> Result:
-        old = self.to_version(rt, current.obj, opts.version)
+        old = self.to_version(rt, current.full(), opts.version)
         new = self._merge_subresource(rt, old, obj, opts.subresource)
         meta, old_meta = new["metadata"], old["metadata"]
         if rt.namespaced:
@@ -170,7 +170,7 @@ class ObjectService:
         if content_type == APPLY_PATCH_YAML:
             return self.apply(rt, namespace, name, body, opts)
         current = self.entry(rt, namespace, name)
-        old = self.to_version(rt, current.obj, opts.version)
+        old = self.to_version(rt, current.full(), opts.version)
         patched = apply_patch(content_type, json_copy(old), body, self._schema(rt, opts.version), strategic_ok=not rt.is_crd)
         _check_patched(rt, namespace, name, patched, old)
         wanted_rv = patched["metadata"].get("resourceVersion")
@@ -197,7 +197,7 @@ class ObjectService:
             if opts.subresource:
                 raise not_found(rt.group, rt.plural, name)
             return self.create(rt, namespace, ssa.server_side_apply(None, applied, schema, opts.manager, api_version, opts.force), untracked)
-        old = self.to_version(rt, current.obj, opts.version)
+        old = self.to_version(rt, current.full(), opts.version)
         merged = ssa.server_side_apply(old, applied, schema, opts.manager, api_version, opts.force, opts.subresource)
         return self._update_from(rt, current, merged, untracked)
 
@@ -219,7 +219,7 @@ class ObjectService:
             )
         request = AdmissionRequest(DELETE, rt, None, self.to_version(rt, current.obj, version), None, dry_run, self, version or rt.storage_version)
         self.admission.run_validating(request)
-        obj = json_copy(current.obj)
+        obj = current.full()
         meta = obj["metadata"]
         finalizers = pending_finalizers(rt, obj)
         policy = options.get("propagationPolicy") or ("Orphan" if options.get("orphanDependents") else None)
@@ -231,7 +231,7 @@ class ObjectService:
             if dry_run:
                 return Result(self.to_version(rt, obj, version))
             gone = self.store.remove(rt.key, meta.get("namespace", ""), name)
-            return Result(self.to_version(rt, gone.obj, version))
+            return Result(self.to_version(rt, gone.full(), version))
         if meta.get("deletionTimestamp") and finalizers == pending_finalizers(rt, current.obj):
             return Result(self.to_version(rt, obj, version))
         added = [f for f in finalizers if f not in pending_finalizers(rt, current.obj)]
@@ -241,8 +241,8 @@ class ObjectService:
         meta.setdefault("deletionGracePeriodSeconds", 0)
         if dry_run:
             return Result(self.to_version(rt, obj, version))
-        entry = self.store.put(rt.key, obj, MODIFIED)
-        return Result(self.to_version(rt, entry.obj, version))
+        self.store.put(rt.key, obj, MODIFIED)
+        return Result(self.to_version(rt, obj, version))
 
     # -- events ------------------------------------------------------------------------------------------
     def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str) -> dict[str, Any]:
@@ -374,9 +374,9 @@ class ObjectService:
             return self.to_version(rt, stored, opts.version)
         if old is not None and meta.get("deletionTimestamp") and not pending_finalizers(rt, stored):
             gone = self.store.remove(rt.key, meta.get("namespace", ""), meta["name"])
-            return self.to_version(rt, gone.obj, opts.version)
-        entry = self.store.put(rt.key, stored, event)
-        return self.to_version(rt, entry.obj, opts.version)
+            return self.to_version(rt, gone.full(), opts.version)
+        self.store.put(rt.key, stored, event)  # the entry keeps a slim copy; the response is the whole object
+        return self.to_version(rt, stored, opts.version)
 
 
 def json_copy(value: Any) -> Any:

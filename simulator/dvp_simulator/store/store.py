@@ -55,13 +55,29 @@ def loads(raw: bytes) -> Any:
     return orjson.loads(raw)
 
 
+def slim(obj: dict[str, Any]) -> dict[str, Any]:
+    """obj without metadata.managedFields (a shallow copy when it has them)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One stored version of one object. Never mutated: a write makes a new Entry."""
+    """One stored version of one object. Never mutated: a write makes a new Entry.
+
+    `raw` is the object as served, managedFields included; `obj`, what controllers, selectors and indexes read, is
+    the same object without metadata.managedFields: the field-ownership trees are about half of an object's dicts
+    in memory, and only a write's own bookkeeping reads them (`full()`, parsed from `raw`)."""
 
     obj: dict[str, Any]
     raw: bytes
     rv: int
+
+    def full(self) -> dict[str, Any]:
+        """A fresh copy of the object as served (managedFields included)."""
+        return loads(self.raw)
 
     @property
     def namespace(self) -> str:
@@ -232,7 +248,7 @@ class Store:
         self.rv = max(row[0] if row else 0, db.execute("SELECT MAX(rv) FROM objects").fetchone()[0] or 0)
         for res, ns, name, rv, data in db.execute("SELECT res, ns, name, rv, data FROM objects ORDER BY res, ns, name"):
             # rows arrive in key order (the primary key's B-tree): appending keeps every key list sorted
-            entry = Entry(loads(data), bytes(data), rv)
+            entry = Entry(slim(loads(data)), bytes(data), rv)
             self.objects.setdefault(res, {})[(ns, name)] = entry
             self.ordered.setdefault(res, []).append((ns, name))
             self.by_namespace.setdefault(res, {}).setdefault(ns, []).append(name)
@@ -388,11 +404,12 @@ class Store:
 
     # -- writes ------------------------------------------------------------------------------------------
     def put(self, res: str, obj: dict[str, Any], event_type: str) -> Entry:
-        """Store a new version of obj (its metadata already complete but for resourceVersion)."""
+        """Store a new version of obj (its metadata already complete but for resourceVersion, which is set in obj).
+        The entry holds a slim copy (see Entry); obj itself is left whole for the caller's response."""
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        entry = Entry(obj, dumps(obj), self.rv)
+        entry = Entry(slim(obj), dumps(obj), self.rv)
         table = self.objects.setdefault(res, {})
         prev = table.get(key)
         self._persist(res, entry, key)
@@ -409,7 +426,7 @@ class Store:
         self.rv += 1
         obj = loads(old.raw)
         obj["metadata"]["resourceVersion"] = str(self.rv)
-        entry = Entry(obj, dumps(obj), self.rv)
+        entry = Entry(slim(obj), dumps(obj), self.rv)
         self._persist(res, None, key)
         del table[key]
         self._reindex(res, key, old, None)
