@@ -64,3 +64,21 @@ def test_the_resource_version_survives_a_restart_after_puts_and_after_deletes(tm
     store.put("/pods", {"metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}}}, MODIFIED)  # rv 5
     store.close()
     assert Store(path).rv == 5
+
+
+def test_the_watch_window_is_bounded_in_bytes_too(monkeypatch):
+    """Past WINDOW_BYTES of JSON a resource's oldest events leave the window (a watch from before them gets 410)."""
+    from dvp_simulator.store import store as store_module
+    from dvp_simulator.store.store import Expired
+
+    monkeypatch.setattr(store_module, "WINDOW_BYTES", 2000)
+    store = Store(None, window=1000)
+    for i in range(40):
+        store.put("/pods", {"metadata": {"name": f"p{i}", "namespace": "ns", "annotations": {"pad": "x" * 100}}}, ADDED)
+    kept = store.events["/pods"]
+    assert 1 < len(kept) < 40 and sum(len(e.entry.raw) for e in kept) <= 2000
+    assert store.window_bytes["/pods"] == sum(len(e.entry.raw) for e in kept)
+    with pytest.raises(Expired):
+        store.watch("/pods", 1, lambda entry: True)
+    watcher = store.watch("/pods", kept[0].entry.rv - 1, lambda entry: True)  # the oldest kept still replays
+    assert watcher.queue.qsize() == len(kept)

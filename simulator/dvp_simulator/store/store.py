@@ -3,7 +3,8 @@
 Every object lives in memory (a dict per resource, each entry with its JSON bytes ready to send) and in SQLite
 (WAL mode), written in one transaction before the write is acknowledged, so `kill -9` loses nothing that a
 client saw succeed. resourceVersion is one global counter, persisted with every write, so it keeps
-increasing across restarts. Recent events are kept per resource in a window for watch resumption; a watch
+increasing across restarts. Recent events are kept per resource in a window for watch resumption — at most
+`window` events and WINDOW_BYTES of their JSON per resource, as kube-apiserver's watch cache is bounded; a watch
 from before the window gets 410 Gone, as from a compacted etcd.
 
 Reads cost what they return, never the size of the store: keys are kept sorted as they are written (a sorted
@@ -201,10 +202,15 @@ class Index:
             self.keys.setdefault(value, set()).add(key)
 
 
+WINDOW_BYTES = 8 << 20  # JSON bytes of the events kept per resource for resuming watches (a 10,000-VM build-up
+# otherwise held ~150 MB of superseded versions; 8 MiB is still ~2,000 versions of a VM, 14,000 of a Lease)
+
+
 class Store:
     def __init__(self, path: Path | None, window: int = 50000):
         self.path = path
         self.window = window
+        self.window_bytes: dict[str, int] = {}  # per resource, the JSON bytes its window holds
         self.objects: dict[str, dict[Key, Entry]] = {}
         self.ordered: dict[str, list[Key]] = {}  # per resource, every key, sorted
         self.by_namespace: dict[str, dict[str, list[str]]] = {}  # per resource and namespace, names sorted
@@ -437,9 +443,12 @@ class Store:
     def _publish(self, res: str, event: Event) -> None:
         log = self.events.setdefault(res, deque())
         log.append(event.logged())
-        if len(log) > self.window:
+        held = self.window_bytes.get(res, 0) + len(event.entry.raw)
+        while len(log) > self.window or (held > WINDOW_BYTES and len(log) > 1):
             dropped = log.popleft()
+            held -= len(dropped.entry.raw)
             self.oldest[res] = dropped.entry.rv
+        self.window_bytes[res] = held
         for observe in self.observers.get(res, ()):
             observe(event)
         for w in list(self.watchers.get(res, ())):
