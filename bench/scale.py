@@ -291,7 +291,8 @@ def memory_rows(f: dict) -> list[str]:
         "and values; keys are shared and not counted). The dicts leave metadata.managedFields out (only a write's own "
         "bookkeeping reads them, from the JSON): the last column is what they would add. Against the server's VmRSS then "
         f"({f['memory']['VmRSS'] / 1024:.0f} MiB), the rest is the interpreter and its libraries, the nodes, the libvirt "
-        "domains, the watch window (the JSON bytes of the last 10,000 versions per kind) and the allocator's slack.",
+        "domains, the watch window (the JSON bytes of the last versions of each kind: at most 10,000 and 8 MiB) and the "
+        "allocator's slack.",
         "",
         "| Kind | objects | JSON | dict held | managedFields, were they dicts |",
         "| --- | --- | --- | --- | --- |",
