@@ -1,7 +1,11 @@
 """The IP address rules of BEHAVIOUR.md §5/§8 (plugins/module_utils/network_rules.py), used by module_config and
 by the simulator's ModuleConfig / VMIP webhooks and IPAM."""
 
+import ipaddress
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
 
@@ -85,3 +89,11 @@ def test_containing_networks_index_values():
     nets = nr.containing_networks("10.66.10.14")
     assert len(nets) == 33 and "10.66.10.0/24" in nets and "10.66.0.0/16" in nets and "10.66.10.14/32" in nets and "0.0.0.0/0" in nets
     assert nr.containing_networks("bad") == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_containing_networks_are_the_ipaddress_networks(ip):
+    """The CIDRs written as text are exactly what ipaddress's networks print, for every prefix length."""
+    address = str(ipaddress.IPv4Address(ip))
+    assert nr.containing_networks(address) == [str(ipaddress.IPv4Network(address).supernet(new_prefix=p)) for p in range(33)]
