@@ -188,7 +188,7 @@ def build(nodes: int, count: int, work: Path, profile: Path | None = None, resta
     state = work / "state"
     extra = ("--topology", str(topo))
     t = time.monotonic()
-    sim = vms.start_profiled(state, profile, *extra) if profile else Simulator.start(state, *extra, time_scale=BUILD_SCALE)
+    sim = vms.start_profiled(state, profile, *extra, time_scale=BUILD_SCALE) if profile else Simulator.start(state, *extra, time_scale=BUILD_SCALE)
     try:
         f["start"] = time.monotonic() - t
         pid = sim.process.pid

@@ -187,12 +187,12 @@ class Client:
         raise RuntimeError(f"not all VMs Running after {TIMEOUT:.0f} s: {samples[-1]}")
 
 
-def start_profiled(state: Path, profile: Path, *extra: str) -> Simulator:
+def start_profiled(state: Path, profile: Path, *extra: str, time_scale: float = TIME_SCALE) -> Simulator:
     """`dvp-sim serve` under cProfile, ready as Simulator.start is (the profile is written when it stops on SIGTERM)."""
     state.mkdir(parents=True, exist_ok=True)
     kubeconfig = state / "kubeconfig"
     argv = [str(BIN / "python"), "-m", "cProfile", "-o", str(profile), str(BIN / "dvp-sim"), "serve", "--port", "0"]
-    argv += ["--state-dir", str(state), "--kubeconfig", str(kubeconfig), "--time-scale", str(TIME_SCALE), *extra]
+    argv += ["--state-dir", str(state), "--kubeconfig", str(kubeconfig), "--time-scale", str(time_scale), *extra]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=open(state / "server.log", "ab"), text=True)
     line = proc.stdout.readline()
     if "ready" not in line:
