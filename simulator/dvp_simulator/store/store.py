@@ -64,8 +64,23 @@ def slim(obj: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
 
 
+class _Named:
+    """namespace and name of a stored version, read from its `obj`."""
+
+    __slots__ = ()
+    obj: dict[str, Any]
+
+    @property
+    def namespace(self) -> str:
+        return self.obj["metadata"].get("namespace", "")
+
+    @property
+    def name(self) -> str:
+        return self.obj["metadata"]["name"]
+
+
 @dataclass(frozen=True)
-class Entry:
+class Entry(_Named):
     """One stored version of one object. Never mutated: a write makes a new Entry.
 
     `raw` is the object as served, managedFields included; `obj`, what controllers, selectors and indexes read, is
@@ -80,16 +95,8 @@ class Entry:
         """A fresh copy of the object as served (managedFields included)."""
         return loads(self.raw)
 
-    @property
-    def namespace(self) -> str:
-        return self.obj["metadata"].get("namespace", "")
 
-    @property
-    def name(self) -> str:
-        return self.obj["metadata"]["name"]
-
-
-class LoggedEntry:
+class LoggedEntry(_Named):
     """A version as the watch window keeps it: its JSON bytes (shared with the Entry it came from), parsed again when
     a watch that starts in the past replays it. Keeping each superseded version's dict instead would hold several
     times the live objects in memory (a VM is written ~7 times on its way to Running)."""
@@ -102,14 +109,6 @@ class LoggedEntry:
     @property
     def obj(self) -> dict[str, Any]:
         return loads(self.raw)
-
-    @property
-    def namespace(self) -> str:
-        return self.obj["metadata"].get("namespace", "")
-
-    @property
-    def name(self) -> str:
-        return self.obj["metadata"]["name"]
 
 
 @dataclass(frozen=True)
