@@ -101,7 +101,7 @@ def build(
     logs = PodLogs()
     pod_subresources.register(api, logs)
     access.install(api, service, state_dir)
-    manager = Manager(service, clock)
+    manager = Manager(service, clock, api.turn)
     manager.add(namespace.controller(registry, store))
     manager.add(garbage_collector.controller(registry))
     manager.add(rbac_aggregation.controller(store))

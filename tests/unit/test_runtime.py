@@ -1,12 +1,14 @@
 """The controller runtime and the clock, driven in-process with a real store."""
 
 import asyncio
+import time
 
 import pytest
 
 from dvp_simulator.api.errors import APIError
 from dvp_simulator.api.service import ObjectService, WriteOptions
 from dvp_simulator.clock import Clock
+from dvp_simulator.controllers import runtime
 from dvp_simulator.controllers.runtime import Controller, Manager, PermanentError, Requeue, WorkQueue
 from dvp_simulator.resources import build_registry
 from dvp_simulator.store.store import Store
@@ -155,5 +157,61 @@ def test_a_refused_write_is_permanent_and_a_conflict_is_retried():
         assert calls == {"invalid": 1, "racing": 3}, "422 is not retried, 409 is until it succeeds"
         events = [e.obj for e in service.store.list("/events", "default")]
         assert [(e["type"], e["reason"], e["involvedObject"]["name"]) for e in events] == [("Warning", "ReconcileInvalid", "invalid")]
+
+    asyncio.run(run())
+
+
+def test_one_slice_of_reconciles_per_pass_of_the_event_loop_and_writes_queue_for_the_same_turn():
+    """Three controllers with a backlog each: in any one pass of the event loop only one of them reconciles (the
+    writers' turn), every one of them gets turns (first come, first served), and an API-side writer taking the turn
+    between them is served within a few passes instead of after the backlogs."""
+
+    async def run():
+        registry = build_registry()
+        clock = Clock(scale=1.0)
+        service = ObjectService(registry, Store(None), clock)
+        service.create(registry.types["/namespaces"], "", {"metadata": {"name": "default"}}, WriteOptions(version="v1"))
+        passes = {"n": 0}
+        runs: list[tuple[int, str]] = []  # (pass of the loop, controller) of every reconcile
+
+        async def ticker():
+            while True:
+                await asyncio.sleep(0)
+                passes["n"] += 1
+
+        def busy(name):
+            async def reconcile(ctx, key):
+                runs.append((passes["n"], name))
+                end = time.monotonic() + runtime.SLICE / 4  # a reconcile that computes for a while
+                while time.monotonic() < end:
+                    pass
+                return None
+
+            return reconcile
+
+        manager = Manager(service, clock)
+        for name in ("a", "b", "c"):
+            manager.add(Controller(name, "/secrets", busy(name)))
+        for i in range(60):
+            service.create(registry.types["/secrets"], "default", {"metadata": {"name": f"s{i}"}}, WriteOptions(version="v1"))
+        tick = asyncio.create_task(ticker())
+        await manager.start()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        asked = passes["n"]
+        async with manager.turn:  # what the API server does around a write
+            served = passes["n"]
+        await manager.settle(timeout=30)
+        await manager.stop()
+        tick.cancel()
+        assert len(runs) == 180, "every controller reconciled every key"
+        by_pass: dict[int, set[str]] = {}
+        for at, name in runs:
+            by_pass.setdefault(at, set()).add(name)
+        assert all(len(names) == 1 for names in by_pass.values()), "two controllers reconciled in one pass of the loop"
+        order = [name for _, name in runs]
+        switches = sum(1 for x, y in zip(order, order[1:]) if x != y)
+        assert switches >= 20, "the turn goes round the busy controllers, a slice each, not one backlog after another"
+        assert served - asked <= 8, "a writer waits behind the slices already queued, not behind whole backlogs"
 
     asyncio.run(run())

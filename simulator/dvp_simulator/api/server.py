@@ -90,6 +90,11 @@ class APIServer:
         # Path prefix → handler of the simulator's own admin API (api/admin.py), behind the bearer token.
         self.admin_handlers: dict[str, PublicHandler] = {}
         self.faults: Any = None  # api/faults.py's Faults once registered
+        # The writers' turn, shared with the controllers' workers (controllers/runtime.py, Manager.turn): a write
+        # runs its admission and store write while holding it, after its body has arrived (a client trickling a body
+        # holds nothing). Reads never take it, so a GET or a LIST waits behind at most one writer's slice of the
+        # event loop, not behind every busy controller and every concurrent write (APF's idea on one thread).
+        self.turn = asyncio.Lock()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 
@@ -206,12 +211,15 @@ class APIServer:
                 return await self._list(call)
             if method == "POST":
                 self._writable(call)
-                result = self.service.create(call.rt, call.namespace, await self._body(call.request), self._options(call))
+                body = await self._body(call.request)
+                async with self.turn:
+                    result = self.service.create(call.rt, call.namespace, body, self._options(call))
                 return self._json(result.obj, 201, result.warnings)
             if method == "DELETE":
                 self._writable(call)
                 options = params.delete_options(await self._body(call.request, optional=True), q, q.getall("dryRun", []))
-                return self._delete_collection(call, options)
+                async with self.turn:
+                    return self._delete_collection(call, options)
             raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
         if call.subresource and call.subresource != "status":
             getter = self.subresource_getters.get((call.rt.key, call.subresource))
@@ -220,7 +228,9 @@ class APIServer:
             handler = self.subresource_handlers.get((call.rt.key, call.subresource))
             if method != "POST" or handler is None:
                 raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
-            out = handler(call, self._subresource_body(await self._body(call.request)))
+            body = self._subresource_body(await self._body(call.request))
+            async with self.turn:
+                out = handler(call, body)
             if asyncio.iscoroutine(out):
                 out = await out
             return self._json(out, 201)
@@ -236,15 +246,19 @@ class APIServer:
             return self._json(self.service.raw_in_version(call.rt, entry, call.version))
         self._writable(call)
         if method == "PUT":
-            result = self.service.update(call.rt, call.namespace, call.name, await self._body(call.request), self._options(call))
+            body = await self._body(call.request)
+            async with self.turn:
+                result = self.service.update(call.rt, call.namespace, call.name, body, self._options(call))
             return self._json(result.obj, 200, result.warnings)
         if method == "PATCH":
-            ctype = call.request.content_type
-            result = self.service.patch(call.rt, call.namespace, call.name, ctype, await self._body(call.request), self._options(call))
+            body = await self._body(call.request)
+            async with self.turn:
+                result = self.service.patch(call.rt, call.namespace, call.name, call.request.content_type, body, self._options(call))
             return self._json(result.obj, 201 if result.created else 200, result.warnings)
         if method == "DELETE":
             options = params.delete_options(await self._body(call.request, optional=True), q, q.getall("dryRun", []))
-            result = self.service.delete(call.rt, call.namespace, call.name, options, bool(options["dryRun"]), call.version)
+            async with self.turn:
+                result = self.service.delete(call.rt, call.namespace, call.name, options, bool(options["dryRun"]), call.version)
             return self._json(result.obj, 200)
         raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
 

@@ -30,7 +30,7 @@ log = logging.getLogger("dvp_simulator.controllers")
 
 Key = tuple[str, str]  # (namespace, name) of the primary object
 PERMANENT_CODES = (400, 403, 422)  # a controller's write refused for what it says, not for when it says it
-SLICE = 0.005  # seconds of back-to-back reconciles before the workers let API requests in
+SLICE = 0.005  # seconds of back-to-back reconciles before a worker hands the turn on and lets API requests in
 
 
 class PermanentError(Exception):
@@ -138,11 +138,16 @@ class WorkQueue:
 
 
 class Manager:
-    def __init__(self, service: ObjectService, clock: Clock):
+    def __init__(self, service: ObjectService, clock: Clock, turn: asyncio.Lock | None = None):
         self.ctx = Context(service, clock)
         self.controllers: list[tuple[Controller, WorkQueue]] = []
         self.tasks: list[asyncio.Task] = []
-        self.slice_started = time.monotonic()  # when the workers last let the event loop serve others
+        # The writers' turn (the API server's writes take it too: api/server.py): one worker reconciles at a time,
+        # for at most one SLICE, then yields and hands the turn to the next waiting writer (asyncio.Lock wakes
+        # waiters first-come first-served and a releaser cannot barge back in), so one pass of the event loop runs
+        # one slice of reconciles, not one per busy controller: the loop polls its sockets every ~SLICE and a read
+        # waits behind one slice, not behind all of them.
+        self.turn = turn or asyncio.Lock()
 
     def add(self, controller: Controller) -> None:
         self.controllers.append((controller, WorkQueue(self.ctx.clock)))
@@ -192,39 +197,56 @@ class Manager:
                 queue.add(key)
 
     async def _work(self, controller: Controller, queue: WorkQueue) -> None:
-        while True:
-            key = await queue.get()
-            try:
-                result = await controller.reconcile(self.ctx, key)
-            except asyncio.CancelledError:
-                raise
-            except PermanentError as error:
-                queue.forget(key)
-                self._report(controller, queue, key, error)
-            except APIError as error:
-                if error.code not in PERMANENT_CODES:
-                    log.warning("%s: reconcile %s/%s: %s; retrying with backoff", controller.name, *key, error.message)
-                    queue.add_rate_limited(key)
-                else:
-                    queue.forget(key)
-                    self._report(controller, queue, key, PermanentError(f"Reconcile{error.reason}", error.message))
-            except Exception:
-                log.exception("%s: reconcile %s/%s failed; retrying with backoff", controller.name, *key)
+        started = 0.0  # when this worker took the turn; 0 while it does not hold it
+        try:
+            while True:
+                if started and queue.queue.empty():  # never hold the turn while waiting for work
+                    self.turn.release()
+                    started = 0.0
+                key = await queue.get()
+                if not started:
+                    await self.turn.acquire()
+                    started = time.monotonic()
+                await self._reconcile(controller, queue, key)
+                # A reconcile runs without awaiting anything real, and `queue.get()` returns at once while keys wait: a
+                # backlog of thousands of keys would hold the event loop and starve API requests. Hand the turn on
+                # once per time slice, not per reconcile: events arriving within a slice still coalesce into one
+                # reconcile per key.
+                if time.monotonic() - started >= SLICE:
+                    # Yield still holding the turn, then release it: the workers that woke meanwhile queue up for it
+                    # (a free lock with nobody waiting yet would let each of them run a slice in this same pass).
+                    await asyncio.sleep(0)
+                    self.turn.release()
+                    started = 0.0
+        finally:
+            if started:
+                self.turn.release()
+
+    async def _reconcile(self, controller: Controller, queue: WorkQueue, key: Key) -> None:
+        try:
+            result = await controller.reconcile(self.ctx, key)
+        except asyncio.CancelledError:
+            raise
+        except PermanentError as error:
+            queue.forget(key)
+            self._report(controller, queue, key, error)
+        except APIError as error:
+            if error.code not in PERMANENT_CODES:
+                log.warning("%s: reconcile %s/%s: %s; retrying with backoff", controller.name, *key, error.message)
                 queue.add_rate_limited(key)
             else:
                 queue.forget(key)
-                queue.reported.pop(key, None)
-                if result is not None:
-                    queue.add_after(key, result.after)
-            finally:
-                queue.done(key)
-            # A reconcile runs without awaiting anything real, and `queue.get()` returns at once while keys wait: a
-            # backlog of thousands of keys would hold the event loop and starve API requests. Yield once per time
-            # slice, not per reconcile: events arriving within a slice still coalesce into one reconcile per key.
-            now = time.monotonic()
-            if now - self.slice_started >= SLICE:
-                await asyncio.sleep(0)
-                self.slice_started = time.monotonic()
+                self._report(controller, queue, key, PermanentError(f"Reconcile{error.reason}", error.message))
+        except Exception:
+            log.exception("%s: reconcile %s/%s failed; retrying with backoff", controller.name, *key)
+            queue.add_rate_limited(key)
+        else:
+            queue.forget(key)
+            queue.reported.pop(key, None)
+            if result is not None:
+                queue.add_after(key, result.after)
+        finally:
+            queue.done(key)
 
     def _report(self, controller: Controller, queue: WorkQueue, key: Key, error: PermanentError) -> None:
         """One Warning Event per distinct error of an object version: reconciles caused by unrelated events
