@@ -588,9 +588,12 @@ def how_it_scales(report: str) -> str:
         "item's ~25 options as its own template; passing them as one `args:` template cut the role's CPU by about 30% but "
         "makes ansible-core 2.19 warn on every run (argsplat-unsafe), so the role keeps one template per option.",
         "- The simulator is one Python process, one event loop on one core: API requests, controllers and node agents "
-        "share it (the controllers yield every 5 ms). A VM and its disk take ~26 writes on their way to Running (each a "
-        "phase or hand-off someone watches), each through admission, managedFields, the store's SQLite commit and the "
-        "watch fan-out — a few hundred microseconds each; see the simulator section's profile for the split.",
+        "share it. Writers (controller workers, API writes) take one fair turn, a 5 ms slice each per pass of the loop; "
+        "reads never wait for it, but a GET still waits behind the slice in progress, the other requests of that pass "
+        "and, rarely, a full pass of Python's cycle collector (hundreds of ms at 10,000 VMs). A VM and its disk take "
+        "~26 writes on their way to Running (each a phase or hand-off someone watches), each through admission, "
+        "managedFields, the store's SQLite commit and the watch fan-out — a few hundred microseconds each; see the "
+        "simulator section's profile for the split.",
         "- Every node renews its Lease every 10 simulated seconds: 1,000 nodes write 100 times a real second at time "
         "scale 1 and 2,000 times at ×20, more than the one core sustains; the scale benchmark runs its build-ups at ×1.",
         "- Memory: every stored object is kept as its dict and its JSON bytes (the watch window keeps only the bytes of "
