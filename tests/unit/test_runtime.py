@@ -1,6 +1,7 @@
 """The controller runtime and the clock, driven in-process with a real store."""
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -210,7 +211,7 @@ def test_one_slice_of_reconciles_per_pass_of_the_event_loop_and_writes_queue_for
             by_pass.setdefault(at, set()).add(name)
         assert all(len(names) == 1 for names in by_pass.values()), "two controllers reconciled in one pass of the loop"
         order = [name for _, name in runs]
-        switches = sum(1 for x, y in zip(order, order[1:]) if x != y)
+        switches = sum(1 for x, y in itertools.pairwise(order) if x != y)
         assert switches >= 20, "the turn goes round the busy controllers, a slice each, not one backlog after another"
         assert served - asked <= 8, "a writer waits behind the slices already queued, not behind whole backlogs"
 
