@@ -210,7 +210,7 @@ def test_one_slice_of_reconciles_per_pass_of_the_event_loop_and_writes_queue_for
         for at, name in runs:
             by_pass.setdefault(at, set()).add(name)
         assert all(len(names) == 1 for names in by_pass.values()), "two controllers reconciled in one pass of the loop"
-        order = [name for _, name in runs]
+        order = [name for _at, name in runs]
         switches = sum(1 for x, y in itertools.pairwise(order) if x != y)
         assert switches >= 20, "the turn goes round the busy controllers, a slice each, not one backlog after another"
         assert served - asked <= 8, "a writer waits behind the slices already queued, not behind whole backlogs"

@@ -78,6 +78,25 @@ def test_registered_index_covers_existing_objects_and_unknown_index_is_an_error(
         store.by_index("g/things", "no-such-index", "x")
 
 
+def test_registering_the_same_index_again_does_not_walk_the_objects_and_another_function_replaces_it():
+    store = Store(None)
+    for i in range(50):
+        store.put("g/things", {"metadata": {"name": f"t{i}"}, "spec": {"ref": f"r{i % 5}"}}, ADDED)
+    calls = {"n": 0}
+
+    def ref(o):
+        calls["n"] += 1
+        return [o["spec"]["ref"]]
+
+    store.add_index("g/things", "ref", ref)
+    assert calls["n"] == 50
+    store.add_index("g/things", "ref", ref)  # a webhook and a controller both register what they read
+    assert calls["n"] == 50, "the objects were indexed again"
+    assert len(store.by_index("g/things", "ref", "r1")) == 10
+    store.add_index("g/things", "ref", lambda o: [o["spec"]["ref"].upper()])
+    assert store.by_index("g/things", "ref", "r1") == [] and len(store.by_index("g/things", "ref", "R1")) == 10
+
+
 def test_reopen_restores_order_and_indexes(tmp_path):
     path = tmp_path / "store.sqlite"
     store = Store(path)
