@@ -133,7 +133,7 @@ def build(
     )
     migrations.wake = lambda key: manager.enqueue("vm", key)
     manager.add(vm_controller.controller(store, fleet, migrations))
-    manager.add(fencing_controller.controller(store, fleet))
+    manager.add(fencing_controller.controller(store, fleet, clock))
     manager.add(vmop_controller.controller(store, migrations))
     manager.add(evacuation_controller.controller(store))
     manager.add(descheduler.controller(store))

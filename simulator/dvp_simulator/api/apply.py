@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -39,8 +40,15 @@ METADATA_SCHEMA = {
 }
 
 
+_stamp: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """A managedFields entry's time: RFC 3339 to the second, formatted once per second (every write stamps one)."""
+    second = int(time.time())
+    if second != _stamp[0]:
+        _stamp[0], _stamp[1] = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _stamp[1]
 
 
 def _list_kind(schema: dict[str, Any] | None) -> tuple[str, list[str]]:

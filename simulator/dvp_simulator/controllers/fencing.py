@@ -1,6 +1,7 @@
 """Fencing (node-manager, BEHAVIOUR.md §7.7) and the node lifecycle controller's part of it, in one reconcile per
-node, keyed by the node's `kube-node-lease` Lease (woken by every renewal and by writes to the Node, rechecking every
-minute on the simulated clock):
+node, keyed by the node's `kube-node-lease` Lease (woken by writes to the Node, by a Lease created, deleted or renewed
+after it went stale, and by its own timer on the simulated clock: when the Lease it last saw would go stale, at most
+a minute later):
 
 - node lifecycle: a node whose Lease was not renewed for more than NODE_MONITOR_GRACE (40 s) gets every condition
   `Unknown` (reason NodeStatusUnknown) and the `node.kubernetes.io/unreachable` NoSchedule / NoExecute taints; the
@@ -43,7 +44,7 @@ EPSILON = 0.001
 NODE_CONDITIONS = (v.COND_NODE_READY, "MemoryPressure", "DiskPressure", "PIDPressure")
 
 
-def controller(store: Store, fleet: Fleet) -> Controller:
+def controller(store: Store, fleet: Fleet, clock: Clock) -> Controller:
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         ns, name = key
         if ns != v.NODE_LEASE_NAMESPACE:
@@ -62,16 +63,32 @@ def controller(store: Store, fleet: Fleet) -> Controller:
     def of_node(event: Event) -> list[Key]:
         return [(v.NODE_LEASE_NAMESPACE, event.entry.name)]
 
-    return Controller("fencing", LEASES, reconcile, {NODES: of_node})
+    def of_lease(event: Event) -> list[Key]:
+        # A renewal of a Lease that was still fresh changes no verdict (nothing was marked or fenced on its account):
+        # the reconcile's own timer, armed for when the Lease would go stale, rechecks it then. Waking on every
+        # renewal was a reconcile per node every 10 s, a sixth of the idle CPU of a 1,000-node cluster.
+        if event.type == "MODIFIED" and event.prev is not None and event.entry.namespace == v.NODE_LEASE_NAMESPACE:
+            before = _renewed(event.prev.obj)
+            if before is not None and clock.time() - before <= v.NODE_MONITOR_GRACE:
+                return []
+        return [(event.entry.namespace, event.entry.name)]
+
+    return Controller("fencing", LEASES, reconcile, {NODES: of_node}, primary_mapper=of_lease)
 
 
 def _age(store: Store, clock: Clock, name: str) -> float | None:
     lease = store.get(LEASES, v.NODE_LEASE_NAMESPACE, name)
-    renewed = ((lease.obj.get("spec") or {}).get("renewTime") if lease is not None else None) or None
+    renewed = _renewed(lease.obj) if lease is not None else None
+    return None if renewed is None else clock.time() - renewed
+
+
+def _renewed(lease: dict[str, Any]) -> float | None:
+    """A Lease's renewTime on the simulated clock (None when absent or malformed)."""
+    renewed = (lease.get("spec") or {}).get("renewTime") or None
     if renewed is None:
         return None
     try:
-        return clock.time() - Clock.parse(renewed)
+        return Clock.parse(renewed)
     except ValueError:
         return None
 

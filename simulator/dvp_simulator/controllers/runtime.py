@@ -73,6 +73,9 @@ class Controller:
     # other resources whose events map to primary keys (e.g. a Pod event → its owning VM)
     secondary: dict[str, Mapper] = field(default_factory=dict)
     workers: int = 1
+    # the primary kind's events to keys: by default every event wakes its own object; a controller may skip events
+    # that cannot change its verdict (its timers still run)
+    primary_mapper: Mapper | None = None
 
 
 class WorkQueue:
@@ -167,7 +170,8 @@ class Manager:
     async def start(self) -> None:
         store = self.ctx.service.store
         for controller, queue in self.controllers:
-            watchers = [(store.watch(controller.primary, None, _all, bounded=False), _identity)] if controller.primary else []
+            primary = controller.primary_mapper or _identity
+            watchers = [(store.watch(controller.primary, None, _all, bounded=False), primary)] if controller.primary else []
             watchers += [(store.watch(res, None, _all, bounded=False), mapper) for res, mapper in controller.secondary.items()]
             if controller.primary:
                 for entry in store.list(controller.primary):
