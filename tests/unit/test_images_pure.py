@@ -80,6 +80,22 @@ def test_writer_decompresses_concatenated_members_and_leaves_holes(tmp_path):
     assert _write(tmp_path, [xz[:10], xz[10:]]).compression == "xz" and (tmp_path / "disk.img").read_bytes() == data
 
 
+def test_writer_leaves_zero_runs_as_holes_whatever_the_chunking(tmp_path):
+    """Raw data arriving in network-sized chunks (and a decompressed piece bigger than a hole block): the content is
+    exact and the zero runs take no disk blocks."""
+    MiB = 1024 * 1024
+    data = b"a" * 5000 + bytes(8 * MiB) + b"b" * (MiB + 3) + bytes(4 * MiB)
+    for size in (256 * 1024, 777, 3 * MiB + 1):
+        written = _write(tmp_path, [data[i : i + size] for i in range(0, len(data), size)])
+        disk = tmp_path / "disk.img"
+        assert (written.compression, written.size) == ("", len(data))
+        assert disk.read_bytes() == data
+        assert disk.stat().st_blocks * 512 <= 4 * MiB, f"chunks of {size}: {disk.stat().st_blocks * 512} bytes allocated"
+    packed = gzip.compress(data)  # decompressed in pieces of up to OUTPUT_PIECE (4 MiB)
+    assert _write(tmp_path, [packed]).compression == "gz"
+    assert (tmp_path / "disk.img").read_bytes() == data and (tmp_path / "disk.img").stat().st_blocks * 512 <= 4 * MiB
+
+
 def test_writer_refuses_truncated_and_corrupt_and_bombs(tmp_path):
     packed = gzip.compress(b"z" * 100_000)
     with pytest.raises(ImportFailure, match="gz data ends early"):

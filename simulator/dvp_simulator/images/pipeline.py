@@ -21,7 +21,7 @@ import errno
 import lzma
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,21 +141,25 @@ class ImageWriter:
         self.decided = False
         self.decoder: _Decoder | None = None
         self.pending: asyncio.Future | None = None
-        self.batch = bytearray()  # network chunks gathered into one hand-off to the worker thread
+        # Network chunks gathered into one hand-off to the worker thread, as they came: joining them on the event
+        # loop cost two copies of every byte (half of the loop's time in a 1 GiB import); the worker never copies.
+        self.batch: list[bytes] = []
+        self.batched = 0
 
     # -- called on the event loop --------------------------------------------------------------------------
     async def feed(self, chunk: bytes) -> None:
         """Queue a chunk; returns once the previous batch is processed (so one is in flight while the next
         arrives). Chunks are gathered to BATCH bytes first: each hand-off to a thread costs ~0.1 ms."""
-        self.batch += chunk
-        if len(self.batch) >= BATCH:
+        self.batch.append(chunk)
+        self.batched += len(chunk)
+        if self.batched >= BATCH:
             await self._dispatch()
 
     async def _dispatch(self) -> None:
         if self.pending is not None:
             await self.pending
-        data, self.batch = bytes(self.batch), bytearray()
-        self.pending = asyncio.get_running_loop().run_in_executor(None, self._process, data)
+        chunks, self.batch, self.batched = self.batch, [], 0
+        self.pending = asyncio.get_running_loop().run_in_executor(None, self._process_all, chunks)
 
     async def finish(self) -> Written:
         """Process what is left, verify the checksums, and close the file."""
@@ -178,6 +182,10 @@ class ImageWriter:
         self.file.close()
 
     # -- worker thread -------------------------------------------------------------------------------------
+    def _process_all(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self._process(chunk)
+
     def _process(self, chunk: bytes) -> None:
         self.checksums.update(chunk)
         self.raw_bytes += len(chunk)
@@ -211,9 +219,16 @@ class ImageWriter:
             if self.guard.declared is None and len(self.head) >= 512:
                 self.guard.declared = declared_virtual_size(self.head)
         try:
-            for start in range(0, len(data), HOLE_BLOCK):
-                block = data[start : start + HOLE_BLOCK]
-                if block == (ZEROS if len(block) == HOLE_BLOCK else bytes(len(block))):
+            # Holes at the granularity of what arrives (a network chunk, a decompressed piece), at most HOLE_BLOCK:
+            # views, not slices (a slice is a copy), and ZEROS.startswith(block) compares without making a block of
+            # zeros. The write of a block releases the GIL; nothing else here holds it for long.
+            if len(data) <= HOLE_BLOCK:
+                blocks: Iterable[bytes | memoryview] = (data,)
+            else:
+                view = memoryview(data)
+                blocks = (view[start : start + HOLE_BLOCK] for start in range(0, len(data), HOLE_BLOCK))
+            for block in blocks:
+                if ZEROS.startswith(block):
                     self.file.seek(len(block), 1)
                 else:
                     self.file.write(block)
