@@ -4,7 +4,6 @@ domains on."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -44,8 +43,7 @@ class NodeAgent:
     logs: PodLogs
     # fraction of LEASE_RENEW before the first renewal, so a fleet's renewals spread over the interval
     phase: float = 0.0
-    task: asyncio.Task | None = None
-    healthy: bool = True
+    since_status: float = 0.0  # simulated seconds since the last unchanged node-status post
     stats: dict[str, int] = field(default_factory=lambda: {"renewals": 0})
     # an injected fault (FAULT_MODES) or None; `fenced`: the watchdog fired (the node is down until recovered)
     fault: str | None = None
@@ -172,28 +170,33 @@ class NodeAgent:
         conditions = [dict(c, lastHeartbeatTime=self.clock.stamp()) for c in conditions]
         self.service.update(nodes, "", self.spec.name, {**node, "status": {**node["status"], "conditions": conditions}}, _opts(v.CORE_VERSION, "status"))
 
-    # -- life ----------------------------------------------------------------------------------------------
-    async def run(self) -> None:
-        since_status = (1.0 - self.phase) * LEASE_RENEW  # status heartbeats are spread like the renewals
-        # Renewals fall on absolute deadlines (this node's phase + k intervals), not "an interval after the last one":
-        # a round that ran late under load must not shift the node's phase, or a busy fleet's renewals bunch up.
-        deadline = self.clock.time() + self.phase * LEASE_RENEW
-        while True:
-            deadline += LEASE_RENEW
-            if deadline < self.clock.time():  # fell behind by more than an interval (clock advanced): skip ahead
-                deadline += (self.clock.time() - deadline) // LEASE_RENEW * LEASE_RENEW + LEASE_RENEW
-            await self.clock.sleep_until(deadline)
-            if not self.healthy or self.fault is not None:
-                continue
+    # -- life (driven by the fleet's beat loop: fleet.py) --------------------------------------------------------
+    def first_beat(self) -> float:
+        """When this node's first round falls due: its phase of LEASE_RENEW from now, so a fleet's renewals spread
+        over the interval (status heartbeats are spread the same way)."""
+        self.since_status = (1.0 - self.phase) * LEASE_RENEW
+        return self.clock.time() + self.phase * LEASE_RENEW
+
+    def beat(self, due: float) -> float:
+        """One kubelet round, due at `due`: renew the Lease (unless a fault stopped the kubelet or cut it off),
+        repost the node status when its heartbeat is due. Returns when the next round falls due: on the node's
+        own phase (due + LEASE_RENEW), not "an interval after this one", so a round made late under load does not
+        shift the node's phase and a busy fleet's renewals do not bunch up; a node that fell behind by more than an
+        interval (the clock advanced) skips ahead."""
+        if self.fault is None:
             try:
                 self._renew_lease()
                 self._heartbeat(force=True)
-                since_status += LEASE_RENEW
-                if since_status >= STATUS_HEARTBEAT:
-                    since_status = 0.0
+                self.since_status += LEASE_RENEW
+                if self.since_status >= STATUS_HEARTBEAT:
+                    self.since_status = 0.0
                     self._heartbeat()
             except APIError as exc:  # e.g. the Node was deleted by hand: log, keep beating
                 log.warning("node %s: heartbeat failed: %s", self.spec.name, exc.message)
+        deadline, now = due + LEASE_RENEW, self.clock.time()
+        if deadline < now:
+            deadline += (now - deadline) // LEASE_RENEW * LEASE_RENEW + LEASE_RENEW
+        return deadline
 
     # -- faults (api/admin.py: POST /simulator/v1/nodes/<node>/fail, /recover) ---------------------------------
     @property
@@ -260,14 +263,10 @@ class NodeAgent:
         return out
 
     def start(self) -> None:
-        """Register the node and start its kubelet loop; the hypervisor opens on first use."""
+        """Register the node (its rounds are the fleet's to run); the hypervisor opens on first use."""
         self.register()
-        self.task = asyncio.create_task(self.run(), name=f"node-{self.spec.name}")
 
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+    def stop(self) -> None:
         self.hypervisor.close()
 
 
