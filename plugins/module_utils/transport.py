@@ -134,9 +134,11 @@ class Transport:
             for name, value in headers.items():
                 conn.putheader(name, value)
             conn.endheaders()
-            with open(path, "rb") as handle:
-                while block := handle.read(chunk):
-                    conn.send(block)
+            buffer = bytearray(chunk)  # one buffer for the whole file: a fresh block per read is fresh pages to fault in
+            view = memoryview(buffer)
+            with open(path, "rb", buffering=0) as handle:
+                while size := handle.readinto(buffer):
+                    conn.send(view[:size])
             response = conn.getresponse()
             return Answer(response.status, response.reason, response.headers, response.read())
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import logging
 import os
@@ -95,7 +96,28 @@ def main(argv: list[str] | None = None) -> int:
     return asyncio.run(serve_forever(args))
 
 
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc's malloc.h)
+MMAP_THRESHOLD = 16 * 1024 * 1024
+TRIM_THRESHOLD = 64 * 1024 * 1024
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc reuse the memory of freed large blocks instead of handing it back to the kernel at once.
+
+    Every network read of an image import or upload (256 KiB) and every long response is a fresh bytes object; by
+    default such a block is mmap'ed, or carved from the top of the heap that is trimmed as soon as 2x its size lies
+    free there, so each one came back as new pages the kernel had to fault in and zero: measured on a 1 GiB import,
+    half of the event loop's system time and a third of its user time. Blocks below 16 MiB now come from the heap, and
+    up to 64 MiB of free heap top is kept for the next ones. False where the C library has no mallopt (not glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    except (OSError, AttributeError):
+        return False
+
+
 async def serve_forever(args: argparse.Namespace) -> int:
+    keep_freed_memory()
     state_dir: Path = args.state_dir.resolve()
     # Everything the simulator writes (database, DVCR images, keys, token) is its owner's alone.
     os.umask(0o077)

@@ -155,3 +155,10 @@ def test_image_references_are_normalised_like_docker():
     assert normalize_reference("user/img:1") == "docker.io/user/img:1"
     assert normalize_reference("127.0.0.1:5000/a/b@sha256:" + "0" * 64) == "127.0.0.1:5000/a/b@sha256:" + "0" * 64
     assert normalize_reference("localhost/x") == "localhost/x"
+
+
+def test_the_simulator_keeps_freed_memory_for_the_next_blocks():
+    """glibc's mallopt takes both settings (dvp-sim serve calls this first: see cli.keep_freed_memory)."""
+    from dvp_simulator.cli import keep_freed_memory
+
+    assert keep_freed_memory() is True
