@@ -56,3 +56,34 @@ def test_renewals_keep_their_phase_and_share_transactions(tmp_path):
     assert sum(len(writes) for writes in beats) == sum(renewals), "every renewal was committed by the beat loop"
     assert max(len(writes) for writes in beats) <= BEAT_GROUP
     assert len(beats) * 2 <= sum(renewals), f"{sum(renewals)} renewals in {len(beats)} transactions: not grouped"
+
+
+def test_rounds_wait_for_the_writers_turn(tmp_path):
+    """The kubelet rounds are writers like the controllers and API writes: while another holds the turn, no Lease
+    is renewed; when it is handed on, the rounds that fell due are made."""
+    cpu = {"vendor": "Intel", "model": "Haswell-noTSX", "cores": 4}
+    topology = parse({"nodes": [{"name": f"n-{i}", "cpu": cpu, "memory": "8Gi"} for i in range(10)]})
+
+    async def run():
+        registry = build_registry()
+        clock = Clock(scale=SCALE)
+        service = ObjectService(registry, Store(None), clock)
+        for ns in ("kube-node-lease", "d8-virtualization"):
+            service.create(registry.types["/namespaces"], "", {"metadata": {"name": ns}}, WriteOptions(version="v1"))
+        turn = asyncio.Lock()
+        fleet = Fleet(topology, service, clock, turn=turn)
+        await turn.acquire()
+        fleet.start()
+        try:
+            await asyncio.sleep(2 * LEASE_RENEW / SCALE)
+            held = sum(agent.stats["renewals"] for agent in fleet.agents.values())
+            turn.release()
+            await asyncio.sleep(LEASE_RENEW / SCALE)
+            after = sum(agent.stats["renewals"] for agent in fleet.agents.values())
+        finally:
+            await fleet.stop()
+        return held, after
+
+    held, after = asyncio.run(run())
+    assert held == 10, "only the registrations' renewals while the turn was held"
+    assert after >= 20, f"{after - held} renewals once the turn was free"

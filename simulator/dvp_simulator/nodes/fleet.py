@@ -7,10 +7,12 @@ import heapq
 import logging
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from ..api.service import ObjectService
 from ..clock import Clock
+from ..controllers.runtime import SLICE
 from ..pod_logs import PodLogs
 from .agent import LEASE_RENEW, NodeAgent
 from .cpu import check_cpu
@@ -32,8 +34,9 @@ class Fleet:
     """The node agents of a topology. Each node's hypervisor XML lives in a private temporary folder (0700)
     removed at stop; the libvirt connections open on first use, so a large fleet starts without them."""
 
-    def __init__(self, topology: Topology, service: ObjectService, clock: Clock, logs: PodLogs | None = None):
-        """`logs` receives the output of the nodes' virt-handler pods (a private buffer when not given)."""
+    def __init__(self, topology: Topology, service: ObjectService, clock: Clock, logs: PodLogs | None = None, turn: asyncio.Lock | None = None):
+        """`logs` receives the output of the nodes' virt-handler pods (a private buffer when not given); `turn` is
+        the writers' turn the kubelet rounds take (the controllers' and the API server's, shared in app.py)."""
         logs = logs if logs is not None else PodLogs()
         checked: set = set()
         for i, spec in enumerate(topology.nodes):
@@ -43,6 +46,7 @@ class Fleet:
         self.topology = topology
         self.store = service.store
         self.clock = clock
+        self.turn = turn or asyncio.Lock()
         self.task: asyncio.Task | None = None
         self.directory = Path(tempfile.mkdtemp(prefix="dvp-sim-nodes-")) if topology.nodes else None
         count = len(topology.nodes)
@@ -77,17 +81,21 @@ class Fleet:
             await self.clock.sleep_until(due[0][0])
             horizon = self.clock.time() + BEAT_WINDOW
             while due[0][0] <= horizon:
-                with self.store.batch():
-                    for _count in range(BEAT_GROUP):
-                        at, i, agent = due[0]
-                        try:
-                            after = agent.beat(at)
-                        except Exception:  # one node's bug must not stop every kubelet
-                            log.exception("node %s: kubelet round failed", agent.spec.name)
-                            after = self.clock.time() + LEASE_RENEW
-                        heapq.heapreplace(due, (after, i, agent))
-                        if due[0][0] > horizon:
-                            break
+                # A group is a writer like any other: it takes the writers' turn (controllers/runtime.py), and
+                # ends after BEAT_GROUP rounds or one SLICE, whichever comes first.
+                async with self.turn:
+                    started = time.monotonic()
+                    with self.store.batch():
+                        for _count in range(BEAT_GROUP):
+                            at, i, agent = due[0]
+                            try:
+                                after = agent.beat(at)
+                            except Exception:  # one node's bug must not stop every kubelet
+                                log.exception("node %s: kubelet round failed", agent.spec.name)
+                                after = self.clock.time() + LEASE_RENEW
+                            heapq.heapreplace(due, (after, i, agent))
+                            if due[0][0] > horizon or time.monotonic() - started >= SLICE:
+                                break
                 await asyncio.sleep(0)
 
     async def stop(self) -> None:
