@@ -121,7 +121,7 @@ def build(
     manager.add(vmip.controller(store))
     manager.add(vmipl.controller(store))
     manager.add(moduleconfig_controller.controller())
-    fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock, logs, api.turn)
+    fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock, logs)
     migrations = migration_controller.Migrations()
     admin.register(
         api,
