@@ -595,7 +595,8 @@ def how_it_scales(report: str) -> str:
         "managedFields, the store's SQLite commit and the watch fan-out — a few hundred microseconds each; see the "
         "simulator section's profile for the split.",
         "- Every node renews its Lease every 10 simulated seconds: 1,000 nodes write 100 times a real second at time "
-        "scale 1 and 2,000 times at ×20, more than the one core sustains; the scale benchmark runs its build-ups at ×1.",
+        "scale 1 and 2,000 times at ×20 (renewals falling due together share a transaction; about half a core at ×20 "
+        "without VMs); the scale benchmark runs its build-ups at ×1.",
         "- Memory: every stored object is kept as its dict and its JSON bytes (the watch window keeps only the bytes of "
         "older versions); about 250–300 KiB per VM with its disk, claim, volume, pod, address claim and lease.",
         "- kubernetes.core.k8s with all manifests in one task (one module process) avoids the per-item process start "
