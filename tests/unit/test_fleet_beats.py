@@ -33,7 +33,7 @@ def test_renewals_keep_their_phase_and_share_transactions(tmp_path):
         commit = store._commit
 
         def counting(writes):
-            commits.append([res for res, _, _ in writes])
+            commits.append([write[0] for write in writes])
             commit(writes)
 
         store._commit = counting
