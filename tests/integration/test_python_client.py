@@ -272,6 +272,28 @@ def test_watch_stream_resume_and_410(api, namespace, sim):
     assert seen == ["ADDED"]
 
 
+def test_watch_resumed_in_another_api_version_replays_converted_events(api):
+    """A watch from a past resourceVersion in a version other than the stored one replays the window's events
+    converted (it was a 500: the window keeps JSON bytes, and the conversion asked them for the whole object)."""
+    custom = client.CustomObjectsApi(api)
+    body = {"apiVersion": f"{G}/{V}", "kind": "VirtualMachineClass", "metadata": {"name": "replayed"}, "spec": {"cpu": {"type": "Host"}}}
+    start_rv = custom.create_cluster_custom_object(G, V, "virtualmachineclasses", body)["metadata"]["resourceVersion"]
+    custom.patch_cluster_custom_object(G, V, "virtualmachineclasses", "replayed", {"metadata": {"labels": {"replayed": "yes"}}})
+    events = []
+    w = watch.Watch()
+    selector = "metadata.name=replayed"
+    options = {"resource_version": start_rv, "field_selector": selector, "timeout_seconds": 2}
+    stream = w.stream(custom.list_cluster_custom_object, G, "v1alpha3", "virtualmachineclasses", **options)
+    for ev in stream:
+        events.append(ev)
+        if (ev["object"].get("metadata", {}).get("labels") or {}).get("replayed") == "yes":
+            w.stop()
+    assert events and all(ev["type"] in ("MODIFIED", "ADDED") for ev in events), [ev["type"] for ev in events]
+    assert all(ev["object"]["apiVersion"] == f"{G}/v1alpha3" for ev in events)
+    assert events[-1]["object"]["metadata"]["labels"] == {"replayed": "yes"}
+    custom.delete_cluster_custom_object(G, V, "virtualmachineclasses", "replayed")
+
+
 def test_watch_list_initial_events_bookmark_and_timeout(api, namespace, sim):
     custom = client.CustomObjectsApi(api)
     custom.create_namespaced_custom_object(G, V, namespace, "virtualmachineoperations", vmop("initial"))

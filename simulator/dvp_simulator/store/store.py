@@ -111,6 +111,11 @@ class LoggedEntry(_Named):
     def obj(self) -> dict[str, Any]:
         return loads(self.raw)
 
+    def full(self) -> dict[str, Any]:
+        """A fresh copy of the object as served, as Entry.full (a replayed event served in another API version is
+        converted from it)."""
+        return loads(self.raw)
+
 
 @dataclass(frozen=True)
 class Event:
