@@ -83,7 +83,7 @@ class Fleet:
                 # A round a whole interval late means the clock was stepped forward (or the loop starved): every late
                 # round is made at once, before anything else runs, as when each node had a task of its own; the
                 # fencing controller, woken by the same step, must find the Leases renewed, not stale.
-                catching_up = horizon - due[0][0] > LEASE_RENEW + BEAT_WINDOW
+                catching_up = horizon - BEAT_WINDOW - due[0][0] > LEASE_RENEW  # now - due
                 started, count = time.monotonic(), 0
                 with self.store.batch():
                     while due[0][0] <= horizon:

@@ -113,8 +113,8 @@ class LoggedEntry(_Named):
 
     def full(self) -> dict[str, Any]:
         """A fresh copy of the object as served, as Entry.full (a replayed event served in another API version is
-        converted from it)."""
-        return loads(self.raw)
+        converted from it): `obj` already parses a fresh copy of the whole JSON."""
+        return self.obj
 
 
 @dataclass(frozen=True)
