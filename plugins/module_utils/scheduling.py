@@ -233,7 +233,7 @@ def node_term_matches(term: Mapping[str, Any] | None, node: NodeState) -> bool:
 
 def node_affinity_matches(pod: PodRequest, node: NodeState) -> bool:
     """nodeSelector (every label equal) and the required node affinity (any of its terms)."""
-    if any(node.labels.get(k) != v for k, v in pod.node_selector.items()):
+    if pod.node_selector and any(node.labels.get(k) != v for k, v in pod.node_selector.items()):
         return False
     required = ((pod.affinity or {}).get("nodeAffinity") or {}).get(REQUIRED)
     if required is None:
@@ -377,7 +377,8 @@ def filter_reasons(pod: PodRequest, node: NodeState, affinity: _Affinity, extra_
     placement, which the platform folds into the pod's node affinity — NodeResourcesFit, InterPodAffinity)."""
     if node.unschedulable and not any(tolerates(t, UNSCHEDULABLE_TAINT) for t in pod.tolerations):
         return [UNSCHEDULABLE]
-    bad = untolerated(_effective_taints(node), pod.tolerations, ("NoSchedule", "NoExecute"))
+    taints = node.taints if node.ready else _effective_taints(node)  # a Ready node gets no taint added
+    bad = untolerated(taints, pod.tolerations, ("NoSchedule", "NoExecute")) if taints else []
     if bad:
         return [f"node(s) had untolerated taint {{{bad[0].get('key', '')}: {bad[0].get('value') or ''}}}"]
     if not node_affinity_matches(pod, node):
@@ -413,46 +414,58 @@ def _min_max(raw: dict[str, int]) -> dict[str, int]:
     return {n: int(MAX_NODE_SCORE * (s - low) / (high - low)) for n, s in raw.items()}
 
 
+def _free_share(allocatable: int, requested: int) -> int:
+    if allocatable <= 0 or requested > allocatable:
+        return 0
+    return (allocatable - requested) * MAX_NODE_SCORE // allocatable
+
+
 def _least_allocated(pod: PodRequest, node: NodeState) -> int:
     """NodeResourcesFit LeastAllocated: mean over cpu and memory of free share after placing the pod."""
-
-    def one(allocatable: int, requested: int) -> int:
-        if allocatable <= 0 or requested > allocatable:
-            return 0
-        return (allocatable - requested) * MAX_NODE_SCORE // allocatable
-
-    cpu = one(node.allocatable_cpu_milli, node.requested_cpu_milli + pod.cpu_milli)
-    mem = one(node.allocatable_memory, node.requested_memory + pod.memory)
+    cpu = _free_share(node.allocatable_cpu_milli, node.requested_cpu_milli + pod.cpu_milli)
+    mem = _free_share(node.allocatable_memory, node.requested_memory + pod.memory)
     return (cpu + mem) // 2
+
+
+def _fraction(allocatable: int, requested: int) -> float:
+    return min(1.0, requested / allocatable) if allocatable > 0 else 1.0
 
 
 def _balanced(pod: PodRequest, node: NodeState) -> int:
     """NodeResourcesBalancedAllocation: 100 × (1 − standard deviation of the cpu and memory fractions)."""
-
-    def fraction(allocatable: int, requested: int) -> float:
-        return min(1.0, requested / allocatable) if allocatable > 0 else 1.0
-
-    cpu = fraction(node.allocatable_cpu_milli, node.requested_cpu_milli + pod.cpu_milli)
-    mem = fraction(node.allocatable_memory, node.requested_memory + pod.memory)
+    cpu = _fraction(node.allocatable_cpu_milli, node.requested_cpu_milli + pod.cpu_milli)
+    mem = _fraction(node.allocatable_memory, node.requested_memory + pod.memory)
     return int((1 - abs(cpu - mem) / 2) * MAX_NODE_SCORE)
 
 
 def scores(pod: PodRequest, nodes: Sequence[NodeState], affinity: _Affinity) -> dict[str, int]:
     """The weighted score of each (feasible) node: preferred node affinity, preferred pod (anti-)affinity,
-    PreferNoSchedule taints, least-allocated and balanced resources."""
+    PreferNoSchedule taints, least-allocated and balanced resources. A plugin that scores every node alike (no
+    preferred terms, no PreferNoSchedule taint on any node) adds what its normalisation gives them all — 0, or 100
+    for TaintToleration — once, instead of a map over the nodes: at 1,000 nodes those maps were half the cost."""
     preferred = ((pod.affinity or {}).get("nodeAffinity") or {}).get(PREFERRED) or []
-    node_aff = _normalize({n.name: sum(int(p.get("weight") or 0) for p in preferred if node_term_matches(p.get("preference"), n)) for n in nodes})
+    node_aff = (
+        _normalize({n.name: sum(int(p.get("weight") or 0) for p in preferred if node_term_matches(p.get("preference"), n)) for n in nodes})
+        if preferred
+        else None
+    )
     prefer_tols = [t for t in pod.tolerations if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"]
-    taint = _normalize({n.name: len(untolerated(n.taints, prefer_tols, ("PreferNoSchedule",))) for n in nodes}, reverse=True)
-    pod_aff = _min_max({n.name: affinity.score(n) for n in nodes})
-    return {
-        n.name: WEIGHTS["NodeAffinity"] * node_aff[n.name]
-        + WEIGHTS["TaintToleration"] * taint[n.name]
-        + WEIGHTS["InterPodAffinity"] * pod_aff[n.name]
-        + WEIGHTS["NodeResourcesFit"] * _least_allocated(pod, n)
-        + WEIGHTS["NodeResourcesBalancedAllocation"] * _balanced(pod, n)
-        for n in nodes
-    }
+    tainted = {n.name: len(untolerated(n.taints, prefer_tols, ("PreferNoSchedule",))) for n in nodes if n.taints}
+    taint = _normalize(tainted, reverse=True) if any(tainted.values()) else None  # an untainted node has 0: 100 reversed
+    pod_aff = _min_max({n.name: affinity.score(n) for n in nodes}) if affinity.topology_score else None
+    alike = 0 if taint is not None else WEIGHTS["TaintToleration"] * MAX_NODE_SCORE
+    fit, balanced = WEIGHTS["NodeResourcesFit"], WEIGHTS["NodeResourcesBalancedAllocation"]
+    out = {}
+    for n in nodes:
+        score = alike + fit * _least_allocated(pod, n) + balanced * _balanced(pod, n)
+        if node_aff is not None:
+            score += WEIGHTS["NodeAffinity"] * node_aff[n.name]
+        if taint is not None:
+            score += WEIGHTS["TaintToleration"] * taint.get(n.name, MAX_NODE_SCORE)
+        if pod_aff is not None:
+            score += WEIGHTS["InterPodAffinity"] * pod_aff[n.name]
+        out[n.name] = score
+    return out
 
 
 def failure_message(total: int, reasons: Iterable[str]) -> str:

@@ -61,3 +61,51 @@ def test_place_scores_a_round_robin_sample_in_a_large_cluster_and_all_nodes_when
     assert set(third.feasible) == only and third.node == "n007", "fewer than 144 fit: every node is filtered, as before"
     none = states.place(request, lambda n: "node(s) didn't match the VirtualMachineClass node selector")
     assert none.node is None and none.message.startswith("0/300 nodes are available")
+
+
+def test_the_list_follows_nodes_coming_and_going_and_is_the_callers_to_keep():
+    from dvp_simulator.store.store import DELETED
+
+    store = Store(None)
+    store.add_index(PODS, NODE_NAME, lambda o: [o.get("spec", {}).get("nodeName", "")])
+    for name in ("b", "d"):
+        store.put(NODES, node(name), ADDED)
+    states = NodeStates(store)
+    first = states.all()
+    assert [s.name for s in first] == ["b", "d"]
+    first.reverse()  # a caller reordering its list does not reorder the cache
+    store.put(NODES, node("a"), ADDED)
+    store.put(NODES, node("c"), ADDED)
+    assert [s.name for s in states.all()] == ["a", "b", "c", "d"], "new nodes in key order"
+    store.put(PODS, pod("p1", "c"), ADDED)
+    store.put(NODES, node("d", cpu="16"), MODIFIED)
+    after = {s.name: s for s in states.all()}
+    assert after["c"].requested_cpu_milli == 500 and after["d"].allocatable_cpu_milli == 16000
+    store.remove(NODES, "", "b")
+    assert [s.name for s in states.all()] == ["a", "c", "d"], f"a deleted node leaves the list ({DELETED})"
+
+
+def test_existing_required_anti_affinity_is_known_without_a_walk():
+    store = Store(None)
+    store.add_index(PODS, NODE_NAME, lambda o: [o.get("spec", {}).get("nodeName", "")])
+    for name in ("a", "b"):
+        store.put(NODES, node(name), ADDED)
+    states = NodeStates(store)
+    states.all()
+    assert not states.any_pod_anti_affinity()
+    lonely = pod("lonely", "b")
+    lonely["spec"]["affinity"] = {
+        "podAntiAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [{"labelSelector": {"matchLabels": {"app": "x"}}, "topologyKey": "kubernetes.io/hostname"}]
+        }
+    }
+    store.put(PODS, lonely, ADDED)
+    states.all()
+    assert states.any_pod_anti_affinity()
+    store.remove(PODS, "ns", "lonely")
+    states.all()
+    assert not states.any_pod_anti_affinity()
+    store.put(PODS, lonely, ADDED)
+    store.remove(NODES, "", "b")  # the pod's node gone: its pods no longer count
+    states.all()
+    assert not states.any_pod_anti_affinity()

@@ -289,3 +289,64 @@ def test_from_api_objects():
     assert s.pods == (("vms", {"vm": "x"}), ("vms", {"a": "b"}))
     assert s.pod_anti_affinity == (("vms", tuple(anti({"app": "web"})["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"])),)
     assert node_state({**n, "status": {"allocatable": {}}}, []).ready is False
+
+
+# -- scores: the shortcuts for plugins that score every node alike keep kube-scheduler's figures -------------------
+def _scores_by_definition(request, nodes):
+    """Every plugin's map over every node, normalised and weighted: the definition scores() shortcuts."""
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils import scheduling as core
+
+    affinity = core._Affinity(request, nodes, {})
+    preferred = ((request.affinity or {}).get("nodeAffinity") or {}).get(core.PREFERRED) or []
+    node_aff = core._normalize({n.name: sum(int(p.get("weight") or 0) for p in preferred if core.node_term_matches(p.get("preference"), n)) for n in nodes})
+    tolerations = [t for t in request.tolerations if (t.get("effect") or "PreferNoSchedule") == "PreferNoSchedule"]
+    taint = core._normalize({n.name: len(core.untolerated(n.taints, tolerations, ("PreferNoSchedule",))) for n in nodes}, reverse=True)
+    pod_aff = core._min_max({n.name: affinity.score(n) for n in nodes})
+    weights = core.WEIGHTS
+    return {
+        n.name: weights["NodeAffinity"] * node_aff[n.name]
+        + weights["TaintToleration"] * taint[n.name]
+        + weights["InterPodAffinity"] * pod_aff[n.name]
+        + weights["NodeResourcesFit"] * core._least_allocated(request, n)
+        + weights["NodeResourcesBalancedAllocation"] * core._balanced(request, n)
+        for n in nodes
+    }
+
+
+def test_scores_equal_the_plugin_by_plugin_definition():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils import scheduling as core
+
+    soft = {"key": "soft", "value": "x", "effect": "PreferNoSchedule"}
+    hard_tolerated = {"key": "gpu", "value": "yes", "effect": "NoSchedule"}
+    node_kinds = st.tuples(
+        st.sampled_from([(), (soft,), (hard_tolerated,), (soft, hard_tolerated)]),
+        st.sampled_from(["a", "b"]),
+        st.integers(0, 3900),
+        st.integers(0, 7),
+        st.sampled_from([(), (("vms", {"app": "web"}),), (("vms", {"app": "db"}),)]),
+    )
+    preferences = st.sampled_from(
+        [
+            {},
+            {"nodeAffinity": {core.PREFERRED: [{"weight": 30, "preference": term(expr("zone", "In", "a"))}]}},
+            {"podAffinity": {core.PREFERRED: [{"weight": 20, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "web"}}, "topologyKey": "zone"}}]}},
+            {"podAntiAffinity": {core.PREFERRED: [{"weight": 50, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "db"}}, "topologyKey": HOST}}]}},
+        ]
+    )
+    tolerations = st.sampled_from([[], [{"key": "gpu", "operator": "Exists"}], [{"key": "soft", "operator": "Exists", "effect": "PreferNoSchedule"}]])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(node_kinds, min_size=0, max_size=12), preferences, tolerations)
+    def check(kinds, affinity, tols):
+        nodes = [
+            node(f"n{i}", labels={"zone": zone}, taints=list(taints), used_cpu=cpu, used_mem=mem * GI, pods=pods)
+            for i, (taints, zone, cpu, mem, pods) in enumerate(kinds)
+        ]
+        request = pod(affinity=affinity, tolerations=tols)
+        affinity_state = core._Affinity(request, nodes, {})
+        assert core.scores(request, nodes, affinity_state) == _scores_by_definition(request, nodes)
+
+    check()

@@ -35,7 +35,7 @@ from ..images.datasource import mounted_by, object_value
 from ..nodes.fleet import Fleet
 from ..scheduler import Decision, NodeState, PodRequest, node_state, pod_request_from_pod, schedule
 from ..scheduler.core import node_term_matches
-from ..store.store import NODE_NAME, OWNER, Event, Store
+from ..store.store import MODIFIED, NODE_NAME, OWNER, Entry, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
 from . import ipam
@@ -283,30 +283,67 @@ def nodes_to_find(total: int) -> int:
 
 class NodeStates:
     """The scheduler's view of every node, each rebuilt only after a write to that Node or to a pod bound to it (the
-    store tells within the write), so placing a VM costs O(nodes) instead of O(pods in the cluster)."""
+    store tells within the write), so placing a VM costs O(nodes) instead of O(pods in the cluster). The list of all
+    of them is kept between placements too, and only the states written since are replaced in it: at 1,000 nodes,
+    walking the Node table for every placement cost as much as a third of the filtering."""
 
     def __init__(self, store: Store):
         self.store = store
         self.cache: dict[str, NodeState] = {}
-        store.observe(NODES, lambda event: self.cache.pop(event.entry.name, None))
+        self.listed: list[NodeState] | None = None  # every node's state in key order; None after a Node came or went
+        self.position: dict[str, int] = {}  # node name → its place in `listed`
+        self.stale: set[str] = set()  # nodes in `listed` whose state was dropped from the cache since
+        self.anti: set[str] = set()  # nodes whose pods carry required pod anti-affinity (any() without a walk)
+        store.observe(NODES, self._node_written)
         store.observe(PODS, self._pod_written)
         self.next_start = 0  # kube-scheduler's nextStartNodeIndex
+
+    def _forget(self, node: str) -> None:
+        self.cache.pop(node, None)
+        self.stale.add(node)
+
+    def _node_written(self, event: Event) -> None:
+        name = event.entry.name
+        self._forget(name)
+        if event.type != MODIFIED or name not in self.position:
+            self.listed = None  # a Node added or deleted: the list is made again in key order
 
     def _pod_written(self, event: Event) -> None:
         for entry in (event.entry, event.prev):
             node = entry.obj.get("spec", {}).get("nodeName") if entry is not None else None
             if node:
-                self.cache.pop(node, None)
+                self._forget(node)
+
+    def _state(self, entry: Entry) -> NodeState:
+        state = self.cache.get(entry.name)
+        if state is None:
+            pods = [e.obj for e in self.store.by_index(PODS, NODE_NAME, entry.name)]
+            state = self.cache[entry.name] = node_state(entry.obj, pods)
+            if state.pod_anti_affinity:
+                self.anti.add(entry.name)
+            else:
+                self.anti.discard(entry.name)
+        return state
 
     def all(self) -> list[NodeState]:
-        out = []
-        for entry in self.store.list(NODES):
-            state = self.cache.get(entry.name)
-            if state is None:
-                pods = [e.obj for e in self.store.by_index(PODS, NODE_NAME, entry.name)]
-                state = self.cache[entry.name] = node_state(entry.obj, pods)
-            out.append(state)
-        return out
+        """Every node's state, in key order (a new list each call: callers may keep or reorder it)."""
+        if self.listed is None:
+            entries = self.store.list(NODES)
+            self.stale.clear()
+            self.listed = [self._state(entry) for entry in entries]
+            self.position = {entry.name: i for i, entry in enumerate(entries)}
+            self.anti &= self.position.keys()
+        elif self.stale:
+            for name in self.stale:
+                entry = self.store.get(NODES, "", name)
+                if entry is not None and name in self.position:
+                    self.listed[self.position[name]] = self._state(entry)
+            self.stale.clear()
+        return list(self.listed)
+
+    def any_pod_anti_affinity(self) -> bool:
+        """Whether a pod on some node has required pod anti-affinity (as of the last all())."""
+        return bool(self.anti)
 
     def place(self, pod: PodRequest, extra_filter: Any) -> Decision:
         """Schedule one pod as kube-scheduler does with its default percentageOfNodesToScore: in a cluster of 100
@@ -317,7 +354,7 @@ class NodeStates:
         states = self.all()
         want = nodes_to_find(len(states))
         affinity = pod.affinity or {}
-        if want >= len(states) or affinity.get("podAffinity") or affinity.get("podAntiAffinity") or any(s.pod_anti_affinity for s in states):
+        if want >= len(states) or affinity.get("podAffinity") or affinity.get("podAntiAffinity") or self.any_pod_anti_affinity():
             return schedule(pod, states, extra_filter)
         start = self.next_start % len(states)
         order = states[start:] + states[:start]
