@@ -20,11 +20,17 @@ def pod(name, node_name, cpu="500m"):
     }
 
 
-def test_a_write_refreshes_only_its_node():
+def store_with(*names):
+    """A store with the pods-by-node index the VM controller registers, and these nodes."""
     store = Store(None)
     store.add_index(PODS, NODE_NAME, lambda o: [o.get("spec", {}).get("nodeName", "")])
-    for name in ("a", "b"):
+    for name in names:
         store.put(NODES, node(name), ADDED)
+    return store
+
+
+def test_a_write_refreshes_only_its_node():
+    store = store_with("a", "b")
     states = NodeStates(store)
     first = {s.name: s for s in states.all()}
     assert first["a"].requested_cpu_milli == 0
@@ -66,10 +72,7 @@ def test_place_scores_a_round_robin_sample_in_a_large_cluster_and_all_nodes_when
 def test_the_list_follows_nodes_coming_and_going_and_is_the_callers_to_keep():
     from dvp_simulator.store.store import DELETED
 
-    store = Store(None)
-    store.add_index(PODS, NODE_NAME, lambda o: [o.get("spec", {}).get("nodeName", "")])
-    for name in ("b", "d"):
-        store.put(NODES, node(name), ADDED)
+    store = store_with("b", "d")
     states = NodeStates(store)
     first = states.all()
     assert [s.name for s in first] == ["b", "d"]
@@ -86,10 +89,7 @@ def test_the_list_follows_nodes_coming_and_going_and_is_the_callers_to_keep():
 
 
 def test_existing_required_anti_affinity_is_known_without_a_walk():
-    store = Store(None)
-    store.add_index(PODS, NODE_NAME, lambda o: [o.get("spec", {}).get("nodeName", "")])
-    for name in ("a", "b"):
-        store.put(NODES, node(name), ADDED)
+    store = store_with("a", "b")
     states = NodeStates(store)
     states.all()
     assert not states.any_pod_anti_affinity()
