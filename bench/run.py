@@ -588,7 +588,7 @@ def how_it_scales(report: str) -> str:
         "item's ~25 options as its own template; passing them as one `args:` template cut the role's CPU by about 30% but "
         "makes ansible-core 2.19 warn on every run (argsplat-unsafe), so the role keeps one template per option.",
         "- The simulator is one Python process, one event loop on one core: API requests, controllers and node agents "
-        "share it. Writers (controller workers, API writes) take one fair turn, a 5 ms slice each per pass of the loop; "
+        "share it. Writers (controller workers, API writes) take one fair turn, a 2 ms slice each per pass of the loop; "
         "reads never wait for it, but a GET still waits behind the slice in progress, the other requests of that pass "
         "and, rarely, a full pass of Python's cycle collector (hundreds of ms at 10,000 VMs). A VM and its disk take "
         "~26 writes on their way to Running (each a phase or hand-off someone watches), each through admission, "

@@ -35,11 +35,11 @@ def topology(*names):
     )
 
 
-def test_a_domain_lives_on_exactly_one_node(tmp_path):
+def test_a_domain_lives_on_exactly_one_node(tmp_path, capfd):
     a_spec, b_spec = topology("node-a", "node-b").nodes
     a, b = Hypervisor(a_spec, tmp_path), Hypervisor(b_spec, tmp_path)
     try:
-        assert a.domains() == [] and not a.is_open, "a hypervisor nobody used is not opened"
+        assert a.domains() == [] and a.state("vm-1") is None and not a.is_open, "a hypervisor nobody used is not opened"
         assert a.define(DOMAIN.format(name="vm-1")) == "vm-1"
         assert (tmp_path / "node-a.xml").stat().st_mode & 0o777 == 0o600
         assert a.connection.getURI() != b.connection.getURI()
@@ -47,12 +47,15 @@ def test_a_domain_lives_on_exactly_one_node(tmp_path):
         a.start("vm-1")
         assert [(d["name"], d["state"]) for d in a.domains()] == [("vm-1", "Running")]
         assert b.domains() == [], "node B's libvirt does not see node A's domain"
+        assert a.state("vm-1") == "Running" and b.state("vm-1") is None
         assert "vm-1" not in b.connection.listDefinedDomains()
         a.destroy("vm-1")
-        assert a.domains()[0]["state"] == "Shutoff"
+        assert a.domains()[0]["state"] == "Shutoff" and a.state("vm-1") == "Shutoff"
         b.define(DOMAIN.format(name="vm-1"))  # "migrated": now defined on B
         a.undefine("vm-1")
         assert a.domains() == [] and [d["name"] for d in b.domains()] == ["vm-1"]
+        assert a.state("vm-1") is None and b.state("vm-1") == "Shutoff"
+        assert "libvirt" not in capfd.readouterr().err, "a lookup that finds no domain is an answer, not an error printed"
     finally:
         a.close()
         b.close()

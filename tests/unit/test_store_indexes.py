@@ -126,11 +126,15 @@ def test_list_after_resumes_after_any_key_in_the_collection_and_in_a_namespace()
         want = [k for k in every if after is None or k > after]
         assert keys(store.list_after("/pods", None, after)) == want
         assert store.count_after("/pods", None, after) == len(want)
+        for count in (None, 0, 1, 7, 100):
+            assert keys(store.page_after("/pods", None, after, count)) == want[:count]
         for ns in ("a", "c", "absent"):
             in_ns = [k for k in want if k[0] == ns]
             assert keys(store.list_after("/pods", ns, after)) == in_ns
             assert store.count_after("/pods", ns, after) == len(in_ns)
-    assert list(store.list_after("/nothing", None, ("a", "b"))) == []
+            for count in (None, 0, 3, 100):
+                assert keys(store.page_after("/pods", ns, after, count)) == in_ns[:count]
+    assert list(store.list_after("/nothing", None, ("a", "b"))) == [] == store.page_after("/nothing", "x", None)
 
 
 class CountingDict(dict):
@@ -153,3 +157,6 @@ def test_a_page_deep_in_a_large_collection_reads_only_the_page():
         page = list(itertools.islice(store.list_after("/pods", namespace, ("ns1", "p15001")), 10))
         assert keys(page)[0] == ("ns1", "p15003") and len(page) == 10
         assert CountingDict.reads == 10, "resuming a page must not walk the keys before it"
+        CountingDict.reads = 0
+        page = store.page_after("/pods", namespace, ("ns1", "p15001"), 10)
+        assert keys(page)[0] == ("ns1", "p15003") and len(page) == 10 and CountingDict.reads == 10

@@ -50,13 +50,18 @@ def test_virt_handler_events_wake_every_class_only_when_the_candidate_node_chang
     assert wake(write(store, vmclass.PODS, pod("web", handler=False), ADDED)) == []
 
 
-def test_a_vm_wakes_the_class_it_names_and_the_one_it_left_and_is_indexed_by_class():
+def test_a_vm_wakes_the_class_it_names_and_the_one_it_left_only_while_the_class_is_deleted_and_is_indexed_by_class():
     store, mappers = make_store()
     wake = mappers[vmclass.VMS]
     vm = {"metadata": {"name": "vm1", "namespace": "ns"}, "spec": {"virtualMachineClassName": "a"}}
-    assert wake(write(store, vmclass.VMS, vm, ADDED)) == [("", "a")]
+    assert wake(write(store, vmclass.VMS, vm, ADDED)) == [], "a live class reports nothing about its VMs"
+    for name in ("a", "b"):
+        store.put(vmclass.CLASSES, {"metadata": {"name": name, "deletionTimestamp": "2025-01-01T00:00:00Z"}}, MODIFIED)
+    assert wake(write(store, vmclass.VMS, {**vm, "metadata": {**vm["metadata"], "labels": {"x": "y"}}})) == [], "same class"
     moved = {**vm, "spec": {"virtualMachineClassName": "b"}}
     assert wake(write(store, vmclass.VMS, moved)) == [("", "a"), ("", "b")]
     assert [e.name for e in store.by_index(vmclass.VMS, vmclass.BY_CLASS, "b")] == ["vm1"]
     assert store.by_index(vmclass.VMS, vmclass.BY_CLASS, "a") == []
     assert wake(write(store, vmclass.VMS, moved, DELETED)) == [("", "b")]
+    store.remove(vmclass.CLASSES, "", "b")
+    assert wake(write(store, vmclass.VMS, moved, ADDED)) == [], "a class already gone"

@@ -29,7 +29,7 @@ from .tables import table
 log = logging.getLogger("dvp_simulator.api")
 JSON = "application/json"
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
-LIST_CHUNK = 500  # items per write of a long LIST response (see _stream_list)
+LIST_CHUNK = 100  # items per write of a long LIST response (see _stream_list)
 SubresourceHandler = Callable[["Call", Any], Any]
 SubresourceGetter = Callable[["Call"], Awaitable[web.StreamResponse]]
 ReviewHandler = Callable[[dict[str, Any], web.Request], dict[str, Any]]
@@ -360,13 +360,21 @@ class APIServer:
         limit = options.limit
         selected: list[Entry] = []
         more = False
-        for entry in self._entries_after(call, start_after):
-            if not keep(entry):
-                continue
-            if limit and len(selected) >= limit:
+        if not q.get("labelSelector") and not q.get("fieldSelector"):
+            # Every key of the collection (or namespace) after the token matches: the page is a slice of the sorted
+            # keys, taken in one step (a 10,000-VM LIST once spent ~20 ms here asking each entry whether it matches).
+            selected = self.store.page_after(call.rt.key, call.namespace or None, start_after, limit + 1 if limit else None)
+            if limit and len(selected) > limit:
                 more = True  # one match past the page is enough to know there is a next one
-                break
-            selected.append(entry)
+                del selected[limit:]
+        else:
+            for entry in self._entries_after(call, start_after):
+                if not keep(entry):
+                    continue
+                if limit and len(selected) >= limit:
+                    more = True
+                    break
+                selected.append(entry)
         meta: dict[str, Any] = {"resourceVersion": str(list_rv)}
         if more:
             last = (selected[-1].namespace, selected[-1].name)

@@ -30,7 +30,10 @@ log = logging.getLogger("dvp_simulator.controllers")
 
 Key = tuple[str, str]  # (namespace, name) of the primary object
 PERMANENT_CODES = (400, 403, 422)  # a controller's write refused for what it says, not for when it says it
-SLICE = 0.005  # seconds of back-to-back reconciles before a worker hands the turn on and lets API requests in
+# Seconds of back-to-back reconciles before a worker hands the turn on and lets API requests in. A GET spans a couple
+# of passes of the event loop and waits behind a slice in each: 5 ms gave a 10,000-VM build-up a GET p50 of 9 ms and
+# p99 of 22 ms, 2 ms gives 5 / 13 ms and no more CPU (the backlog still coalesces: a slice is several reconciles).
+SLICE = 0.002
 
 
 class PermanentError(Exception):

@@ -266,7 +266,7 @@ def _destroy_domain(fleet: Fleet, domains: dict[Key, str], key: Key, name: str) 
         return  # an unreachable node keeps what it runs (fencing or its own virt-handler at recovery decide)
     try:
         hv = fleet.hypervisor(node)
-        if name in {d["name"] for d in hv.domains()}:
+        if hv.state(name) is not None:
             hv.undefine(name)
     except Exception as exc:  # noqa: BLE001 - a domain already gone is what we want
         log.warning("undefine %s on %s: %s", name, node, exc)
@@ -950,16 +950,16 @@ class Reconcile:
         current = self.domains.get(self.key)
         if current and current != node:
             _destroy_domain(self.fleet, self.domains, self.key, name)
-        present = {d["name"]: d["state"] for d in hv.domains()}
-        if fresh and name in present:
+        state = hv.state(name)
+        if fresh and state is not None:
             hv.undefine(name)
-            present.pop(name)
-        if present.get(name) == "Running":
+            state = None
+        if state == "Running":
             self.domains[self.key] = node
             return
         if self.vmclass is None:
             return
-        if name not in present:
+        if state is None:
             hv.define(dx.domain_xml(self.domain_spec()))
         hv.start(name)
         self.domains[self.key] = node
@@ -1110,8 +1110,7 @@ def guest_event(
         hv = fleet.hypervisor(node) if node else None
     except KeyError:
         hv = None
-    states = {d["name"]: d["state"] for d in hv.domains()} if hv is not None else {}
-    if hv is None or states.get(domain) != "Running":
+    if hv is None or hv.state(domain) != "Running":
         phase = (entry.obj.get("status") or {}).get("phase") or v.VM_PENDING
         raise APIError(409, f"the virtual machine {namespace}/{name} has no running guest (phase {phase})", reason="Conflict")
     if action == v.GUEST_DIRTY_MEMORY:

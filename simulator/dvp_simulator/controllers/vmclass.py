@@ -238,15 +238,21 @@ def controller(store: Store) -> Controller:
 
     def class_of_vm(event: Event) -> list[Key]:
         """The class a VM names now and the one it named before (a VM moved off a class frees it) — only when the
-        set of the class's VMs changes (created, deleted, renamed class): a VM's status and other writes change
-        nothing a class reports, and waking the class on each made a build-up of N VMs cost N² reads."""
+        set of the class's VMs changes (created, deleted, renamed class) and only a class being deleted: its VMs are
+        what it reports then (InUse, the finalizer). A live class reports nothing about its VMs; waking it on each
+        VM's status made a build-up of N VMs cost N² reads, and on each VM created, a 10,000-VM build-up on 1,000
+        nodes paid ~1,100 class reconciles of ~10 ms (every node checked) to change nothing."""
         now = set(vm_class_name(event.entry.obj))
         before = set(vm_class_name(event.prev.obj)) if event.prev is not None else set()
         if event.type == MODIFIED and now == before:
             return []
-        return [("", name) for name in sorted(now | before)]
+        return [("", name) for name in sorted(now | before) if _deleting(store.get(CLASSES, "", name))]
 
     return Controller("vmclass", CLASSES, reconcile, {NODES: node_changed, PODS: virt_handler_changed, VMS: class_of_vm})
+
+
+def _deleting(entry: Any) -> bool:
+    return entry is not None and bool(entry.obj["metadata"].get("deletionTimestamp"))
 
 
 def _is_virt_handler(pod: dict[str, Any]) -> bool:

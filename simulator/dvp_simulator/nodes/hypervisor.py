@@ -32,6 +32,10 @@ def node_xml(spec: NodeSpec) -> str:
     )
 
 
+def _quiet(_ctx: Any, _error: Any) -> None:
+    """libvirt's error callback: errors reach the caller as libvirtError, nothing is printed."""
+
+
 class Hypervisor:
     """One node's libvirt connection, opened on first use (opening costs ~0.4 ms; 1,000 idle nodes cost nothing).
 
@@ -57,6 +61,9 @@ class Hypervisor:
         if self._conn is None:
             import libvirt
 
+            # libvirt prints every error to stderr unless a handler takes it; ours arrive as libvirtError anyway
+            # (a domain looked up and not found is an answer, not a log line).
+            libvirt.registerErrorHandler(_quiet, None)
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
@@ -93,6 +100,20 @@ class Hypervisor:
         if dom.isActive():
             dom.destroy()
         dom.undefine()
+
+    def state(self, name: str) -> str | None:
+        """One domain's state (libvirt's state name), None when this node has no such domain: one lookup, where
+        `domains()` asks about every domain of the node."""
+        if self._conn is None:
+            return None
+        import libvirt
+
+        try:
+            return STATES.get(self._conn.lookupByName(name).state()[0], "Unknown")
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
+            raise
 
     def domains(self) -> list[dict[str, Any]]:
         """Every domain of this node, sorted by name: name, uuid and state (libvirt's state name)."""

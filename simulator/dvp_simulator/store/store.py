@@ -347,6 +347,16 @@ class Store:
         for i in range(start, len(keys)):  # by position: a slice would copy every later key
             yield table[keys[i]] if namespace is None else table[(namespace, keys[i])]
 
+    def page_after(self, res: str, namespace: str | None, after: Key | None, count: int | None = None) -> list[Entry]:
+        """Up to `count` (all when None) of `list_after`'s entries, as a list taken at once: a snapshot that stays
+        true while the caller awaits (entries never change; a later write replaces the entry, not this list)."""
+        keys, start = self._keys_after(res, namespace, after)
+        stop = len(keys) if count is None else min(len(keys), start + count)
+        table = self.objects.get(res, {})
+        if namespace is None:
+            return list(map(table.__getitem__, keys[start:stop]))
+        return [table[(namespace, name)] for name in keys[start:stop]]
+
     def count_after(self, res: str, namespace: str | None, after: Key | None) -> int:
         """How many entries `list_after` would produce: O(log n)."""
         keys, start = self._keys_after(res, namespace, after)
