@@ -20,7 +20,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 
 from ..api.errors import APIError
 from ..api.service import WriteOptions, json_copy
-from ..store.store import DELETED, OWNER, Event, Store
+from ..store.store import DELETED, MODIFIED, OWNER, Event, Store
 from . import conditions as cond
 from . import ipam
 from .runtime import Context, Controller, Key, Requeue
@@ -76,6 +76,11 @@ def controller(store: Store) -> Controller:
         return sorted(keys)
 
     def vmips_of_vm(event: Event) -> list[Key]:
+        """The VMIPs a VM names (spec or status) now or before, and those it owns — on its creation and deletion, and
+        on a change of the address it names: all a VMIP reports of its VM (_vm_of). Its other writes (a VM's phase,
+        conditions, node: ~6 on its way to Running) wake nothing; each cost a VMIP reconcile that changed nothing."""
+        if event.type == MODIFIED and event.prev is not None and _named(event.prev.obj) == _named(event.entry.obj):
+            return []
         names = set(ipam.vm_vmip_names(event.entry.obj)) | (set(ipam.vm_vmip_names(event.prev.obj)) if event.prev else set())
         keys = {tuple(n.split("/", 1)) for n in names}
         uid = event.entry.obj["metadata"].get("uid")
@@ -200,6 +205,10 @@ def _attach(ctx: Context, vmip: dict[str, Any], status: dict[str, Any]) -> None:
         status["phase"] = v.IP_ATTACHED
         status["virtualMachineName"] = vm
         cond.set_condition(status["conditions"], v.COND_ATTACHED, "True", v.REASON_ATTACHED, "", gen, now)
+
+
+def _named(vm: dict[str, Any]) -> tuple[Any, Any]:
+    return (vm.get("spec") or {}).get("virtualMachineIPAddressName"), (vm.get("status") or {}).get("virtualMachineIPAddressName")
 
 
 def _vm_of(ctx: Context, vmip: dict[str, Any]) -> str | None:

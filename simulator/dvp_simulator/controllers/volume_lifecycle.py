@@ -26,11 +26,11 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_r
 )
 
 from ..api.service import ObjectService, WriteOptions, json_copy
-from ..images.datasource import Readiness, object_value, resolve
+from ..images.datasource import Readiness, mounted_devices, object_value, resolve
 from ..images.dvcr import StoredImage
 from ..images.jobs import FAILED, RUNNING, SUCCEEDED, WAITING
 from ..images.upload import token_of
-from ..store.store import Event, Store
+from ..store.store import MODIFIED, Event, Store
 from . import conditions
 from .cvi import Lifecycle, _set_in_use
 from .runtime import Key, Requeue
@@ -71,9 +71,16 @@ def wake_waiting(store: Store, resource: str):
 
 
 def wake_block_devices(kind: str):
-    """A VM changed: the devices of `kind` in its status.blockDeviceRefs (before and after) look again."""
+    """A VM changed: the devices of `kind` in its status.blockDeviceRefs (before and after) look again — when the VM
+    came or went, or what a device reads of it changed: whether it lists the device (ATTACHED_INDEX) and whether it
+    mounts it (MOUNT_INDEX). A VM's other writes (conditions, node, IP: most of the ~10 on its way to Running) wake
+    nothing; each woke all its disks for a reconcile that changed nothing."""
 
     def mapper(event: Event) -> list[Key]:
+        if event.type == MODIFIED and event.prev is not None:
+            before, after = event.prev.obj, event.entry.obj
+            if attached_devices(before) == attached_devices(after) and mounted_devices(before) == mounted_devices(after):
+                return []
         refs = list((event.entry.obj.get("status") or {}).get("blockDeviceRefs") or [])
         if event.prev is not None:
             refs += (event.prev.obj.get("status") or {}).get("blockDeviceRefs") or []
