@@ -312,7 +312,7 @@ def test_watch_list_initial_events_bookmark_and_timeout(api, namespace, sim):
 
 
 def test_a_long_list_is_streamed_whole_and_consistent(sim, api, namespace):
-    """A LIST of more than 500 items is written in chunks (chunked transfer encoding) with the event loop free between
+    """A LIST of more than LIST_CHUNK (100) items is written in chunks (chunked transfer encoding) with the event loop free between
     them; it must still be one valid List holding every item once, in the same order as the pages of a paged LIST."""
     import concurrent.futures
 
