@@ -1,4 +1,4 @@
-"""Built-in kinds: strategic merge patch, events in describe, pod eviction, leases, nodes -o wide,
+"""Built-in kinds: strategic merge patch, events in describe, pod eviction, leases (and their MicroTimes), nodes -o wide,
 client-side apply updates, --crd-dir."""
 
 import json
@@ -95,6 +95,33 @@ def test_leases_and_nodes_wide(sim, api):
     wide = sim.kubectl("get", "node", "node-w", "-o", "wide").stdout.splitlines()
     assert "INTERNAL-IP" in wide[0] and "10.0.0.5" in wide[1] and "v1.33.0" in wide[1]
     assert "node-w" in sim.kubectl("get", "leases", "-n", "kube-node-lease").stdout
+
+
+LEASE = """
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata: {{name: {name}, namespace: kube-node-lease}}
+spec: {{holderIdentity: {name}, renewTime: "{stamp}"}}
+"""
+
+
+def test_lease_times_decode_as_micro_time_or_400(sim, api):
+    """renewTime is a metav1.MicroTime: kube-apiserver's decoder wants exactly six fraction digits, and anything it
+    cannot parse is a 400 that writes nothing, whichever verb carries it."""
+    out = sim.kubectl("create", "-f", "-", input=LEASE.format(name="lease-bad", stamp="2026-11-24T00:00:00Z"), check=False)
+    assert out.returncode != 0
+    assert 'cannot be handled as a Lease: parsing time "2026-11-24T00:00:00Z"' in out.stderr and 'cannot parse "Z" as ".000000"' in out.stderr
+    assert "NotFound" in sim.kubectl("get", "lease", "-n", "kube-node-lease", "lease-bad", check=False).stderr
+    sim.kubectl("create", "-f", "-", input=LEASE.format(name="lease-ok", stamp="2026-11-24T00:00:00.000000Z"))
+    coord = client.CoordinationV1Api(api)
+    for body in ({"spec": {"renewTime": "yesterday"}}, {"spec": {"acquireTime": "2026-02-30T00:00:00.000000Z"}}, {"spec": {"renewTime": 5}}):
+        with pytest.raises(ApiException) as err:
+            coord.patch_namespaced_lease("lease-ok", "kube-node-lease", body)
+        assert err.value.status == 400 and "cannot be handled as a Lease" in err.value.body
+    half = LEASE.format(name="lease-ok", stamp="2026-11-24T00:00:00.5Z")
+    applied = sim.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=half, check=False)
+    assert applied.returncode != 0 and 'cannot parse ".5Z" as ".000000"' in applied.stderr
+    assert sim.kubectl("get", "lease", "-n", "kube-node-lease", "lease-ok", "-o", "jsonpath={.spec.renewTime}").stdout == "2026-11-24T00:00:00.000000Z"
 
 
 def test_namespace_deletion_removes_its_content(sim, api):

@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from dvp_simulator.api import objectmeta, options
-from dvp_simulator.api.core_rules import config_key_errors
+from dvp_simulator.api.core_rules import config_key_errors, micro_time_error
 from dvp_simulator.api.decoding import MAX_DEPTH, decode
 from dvp_simulator.api.errors import APIError
 from dvp_simulator.api.selectors import parse_field_selector, selectable_fields
@@ -100,6 +100,38 @@ def test_config_keys():
     assert config_key_errors("tls.crt") == [] and config_key_errors(".dockerconfigjson") == []
     assert config_key_errors("..x") == ["must not start with '..'"]
     assert config_key_errors("a b")
+
+
+@pytest.mark.parametrize("stamp", ["2026-11-24T00:00:00.000000Z", "2024-02-29T23:59:59.999999+03:00", "2026-12-31T00:00:00.123456-24:00"])
+def test_micro_times_go_parses(stamp):
+    assert micro_time_error(stamp) is None
+
+
+@pytest.mark.parametrize(
+    ("stamp", "why"),
+    [
+        ("yesterday", 'cannot parse "yesterday" as "2006"'),
+        ("2026-11-24T00:00:00Z", 'cannot parse "Z" as ".000000"'),  # Time's layout, not MicroTime's: no fraction
+        ("2026-11-24T00:00:00.123Z", 'cannot parse ".123Z" as ".000000"'),
+        ("2026-11-24T00:00:00.1234567Z", 'cannot parse "7Z" as "Z07:00"'),
+        ("2026-11-24 00:00:00.000000Z", 'cannot parse " 00:00:00.000000Z" as "T"'),
+        ("2026-11-24T00:00:00.000000", 'cannot parse "" as "Z07:00"'),
+        ("2026-11-24T00:00:00.000000Z ", 'extra text: " "'),
+        ("2026-13-01T00:00:00.000000Z", "month out of range"),
+        ("2026-00-01T00:00:00.000000Z", "month out of range"),
+        ("2026-11-32T00:00:00.000000Z", "day out of range"),
+        ("2026-02-29T00:00:00.000000Z", "day out of range"),
+        ("2026-04-31T00:00:00.000000Z", "day out of range"),
+        ("2026-11-24T24:00:00.000000Z", "hour out of range"),
+        ("2026-11-24T00:60:00.000000Z", "minute out of range"),
+        ("2026-11-24T00:00:60.000000Z", "second out of range"),
+        ("2026-11-24T00:00:00.000000+25:00", "time zone offset hour out of range"),
+    ],
+)
+def test_micro_times_go_refuses_say_why_as_go_does(stamp, why):
+    message = micro_time_error(stamp)
+    assert message is not None and message.endswith(why), message
+    assert message.startswith(f'parsing time "{stamp}"')
 
 
 def test_field_selectors_only_on_fields_the_kind_offers():

@@ -5,6 +5,8 @@
 - Keys are config keys (`[-._a-zA-Z0-9]+`, ≤ 253, not `.`/`..`); the total payload is at most 1 MiB.
 - Typed Secrets carry their required keys (docker config JSON, TLS pair).
 - `immutable: true` freezes data (and binaryData), and `immutable` itself; a Secret's `type` never changes.
+- A Lease's acquireTime and renewTime are metav1.MicroTime: Go parses them with the RFC3339Micro layout, exactly six
+  fraction digits, and a string it cannot parse is a decode error (400), as is any other JSON type.
 
 No message quotes a Secret's values: they are credentials."""
 
@@ -14,12 +16,14 @@ import base64
 import binascii
 import json
 import re
+from datetime import datetime
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
 from .errors import bad_request, cause, invalid
+from .objectmeta import json_type
 
 CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 MAX_DATA_BYTES = 1024 * 1024
@@ -50,6 +54,48 @@ def config_key_errors(key: str) -> list[str]:
     elif key.startswith(".."):
         errs.append("must not start with '..'")
     return errs
+
+
+# metav1.MicroTime's decoder is time.Parse(RFC3339Micro, s): each layout element must match in turn (the fraction
+# has exactly six digits), then the fields must be in range. The pieces below are that layout, element by element.
+MICRO_TIME_LAYOUT = "2006-01-02T15:04:05.000000Z07:00"
+_MICRO_TIME_ELEMENTS = tuple(
+    (element, re.compile(rx))
+    for element, rx in (
+        ("2006", r"\d{4}"), ("-", "-"), ("01", r"\d\d"), ("-", "-"), ("02", r"\d\d"), ("T", "T"), ("15", r"\d\d"), (":", ":"),
+        ("04", r"\d\d"), (":", ":"), ("05", r"\d\d"), (".000000", r"\.\d{6}"), ("Z07:00", r"(?:Z|[+-]\d\d:\d\d)"),
+    )
+)  # fmt: skip
+_MICRO_TIME = re.compile("".join(rx.pattern for _, rx in _MICRO_TIME_ELEMENTS))
+_RANGES = ((5, 7, 1, 12, "month"), (8, 10, 1, 31, "day"), (11, 13, 0, 23, "hour"), (14, 16, 0, 59, "minute"), (17, 19, 0, 59, "second"))
+LEASE_TIME_FIELDS = ("acquireTime", "renewTime")
+
+
+def _go_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def micro_time_error(value: str) -> str | None:
+    """Why Go's time.Parse(RFC3339Micro, value) fails, worded as Go words it; None when it parses."""
+    if not _MICRO_TIME.fullmatch(value):
+        rest = value
+        for element, rx in _MICRO_TIME_ELEMENTS:
+            found = rx.match(rest)
+            if found is None:
+                return f"parsing time {_go_quote(value)} as {_go_quote(MICRO_TIME_LAYOUT)}: cannot parse {_go_quote(rest)} as {_go_quote(element)}"
+            rest = rest[found.end() :]
+        return f"parsing time {_go_quote(value)}: extra text: {_go_quote(rest)}"
+    for start, end, low, high, what in _RANGES:
+        if not low <= int(value[start:end]) <= high:
+            return f"parsing time {_go_quote(value)}: {what} out of range"
+    if value[26] != "Z" and (int(value[27:29]) > 24 or int(value[30:32]) > 60):
+        what = "hour" if int(value[27:29]) > 24 else "minute"
+        return f"parsing time {_go_quote(value)}: time zone offset {what} out of range"
+    try:
+        datetime(int(value[:4]), int(value[5:7]), int(value[8:10]))
+    except ValueError:
+        return f"parsing time {_go_quote(value)}: day out of range"  # the 31st of a 30-day month, 29 February
+    return None
 
 
 def _decode_failure(kind: str, why: str) -> Exception:
@@ -144,7 +190,24 @@ def validate_configmap(request: AdmissionRequest) -> None:
         raise invalid(v.CORE_GROUP, v.CONFIG_MAP, obj["metadata"]["name"], causes)
 
 
+def decode_lease_times(request: AdmissionRequest) -> None:
+    """Lease: acquireTime and renewTime must decode as metav1.MicroTime (400 otherwise, before the schema runs)."""
+    spec = request.obj.get("spec")
+    if not isinstance(spec, dict):
+        return  # the schema's 422 names it
+    for field in LEASE_TIME_FIELDS:
+        value = spec.get(field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise _decode_failure(v.LEASE, f"json: cannot unmarshal {json_type(value)} into Go struct field LeaseSpec.spec.{field} of type string")
+        why = micro_time_error(value)
+        if why:
+            raise _decode_failure(v.LEASE, why)
+
+
 def register(admission: Admission) -> None:
     admission.mutate(v.CORE_GROUP, v.SECRET, operations=(CREATE, UPDATE))(merge_string_data)
     admission.validate(v.CORE_GROUP, v.SECRET, operations=(CREATE, UPDATE))(validate_secret)
     admission.validate(v.CORE_GROUP, v.CONFIG_MAP, operations=(CREATE, UPDATE))(validate_configmap)
+    admission.mutate(v.COORDINATION_GROUP, v.LEASE, operations=(CREATE, UPDATE))(decode_lease_times)

@@ -34,7 +34,8 @@ def _regex_error(msg: str, fmt: str, *examples: str) -> str:
     return f"{msg} (e.g. {shown}, regex used for validation is '{fmt}')"
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """The JSON type of a decoded value as Go's decoder names it in "cannot unmarshal X"."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -45,10 +46,10 @@ def _json_type(value: Any) -> str:
 def decode_errors(meta: Any) -> str | None:
     """Why metadata could not be decoded into an ObjectMeta, or None."""
     if not isinstance(meta, dict):
-        return f"json: cannot unmarshal {_json_type(meta)} into Go struct field .metadata of type v1.ObjectMeta"
+        return f"json: cannot unmarshal {json_type(meta)} into Go struct field .metadata of type v1.ObjectMeta"
 
     def wrong(field: str, value: Any, go_type: str) -> str:
-        return f"json: cannot unmarshal {_json_type(value)} into Go struct field ObjectMeta.metadata.{field} of type {go_type}"
+        return f"json: cannot unmarshal {json_type(value)} into Go struct field ObjectMeta.metadata.{field} of type {go_type}"
 
     for key, value in meta.items():
         if value is None:
