@@ -4,7 +4,9 @@
 
 The loop never sleeps-and-polls: it watches the object from the resourceVersion it last saw, re-reading only
 after a 410 Gone (watch window expired, server restarted). A stream that breaks (connection reset, server
-restart) is resumed from that resourceVersion, within the same timeout. A `Failed` phase ends the wait at once with the
+restart) is resumed from that resourceVersion, within the same timeout; one that broke before bringing anything is
+followed by a read first, so a path that never carries a watch (a proxy cutting long requests) still sees the object
+change, one read per reconnect pause. A `Failed` phase ends the wait at once with the
 Ready condition's reason and message; a timeout names the phase and conditions last seen.
 """
 
@@ -133,14 +135,16 @@ def wait_for(
     """The object once predicate says done; DVPError when it fails or time runs out.
 
     Transport breakage (see stream_broken) never ends the wait: the watch resumes from the last
-    resourceVersion seen, after a short pause, until timeout; a 410 Gone (window expired, server restarted)
-    re-reads the object. Every other API error is raised at once."""
+    resourceVersion seen, after a short pause, until timeout (after a stream that broke with nothing delivered, or a
+    failed read, the object is read again first); a 410 Gone (window expired, server restarted) re-reads the object.
+    Every other API error is raised at once."""
     what = kind.describe(name, namespace)
     deadline = clock() + timeout
     obj: dict[str, Any] | None = None
     rv = ""
     known = False  # obj and rv are current: from a read, or from the events since (a broken stream keeps them)
     last_break = ""
+    brought = False  # whether the last watch delivered anything (a failed read leaves known False either way)
     while True:
         if known:
             outcome = predicate(obj)
@@ -158,7 +162,9 @@ def wait_for(
                 obj, rv = _read(client, kind, name, namespace)
                 known = True
                 continue
+            brought = False
             for event in client.watch(kind, name, namespace, rv, remaining):
+                brought = True
                 etype = event.get("type")
                 if etype == "ERROR":  # 410 Gone and the like: re-read and watch again
                     known = False
@@ -179,6 +185,8 @@ def wait_for(
             if not stream_broken(exc):
                 raise
             last_break = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            if not brought:  # resuming from the same resourceVersion may break the same way: read what is there now
+                known = False
             sleep(max(0.0, min(RECONNECT_PAUSE, deadline - clock())))
 
 

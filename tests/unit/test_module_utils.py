@@ -254,18 +254,30 @@ def unreachable():
 def test_wait_for_resumes_a_broken_watch_from_the_last_resource_version():
     clock = FakeClock()
     client = ScriptedClient(
-        gets=[obj(5, "Provisioning")],
+        gets=[obj(5, "Provisioning"), obj(8, "Provisioning")],
         watches=[
             [{"type": "MODIFIED", "object": obj(7, "Provisioning")}, StreamBroken("stream reset")],
-            [ConnectionResetError(104, "Connection reset by peer")],
+            [ConnectionResetError(104, "Connection reset by peer")],  # nothing delivered: read, then watch from there
             [{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}}, unreachable()],
             [{"type": "MODIFIED", "object": obj(11, "Ready")}],
         ],
     )
     done = waiter.wait_for(client, CLUSTER_VIRTUAL_IMAGE, "img", None, READY, 60, clock=clock, sleep=clock.sleep)
     assert done["metadata"]["resourceVersion"] == "11"
-    assert client.watched_from == ["5", "7", "7", "9"], "each resumed watch starts from the last resourceVersion seen"
-    assert clock.now == 3 * waiter.RECONNECT_PAUSE
+    assert client.watched_from == ["5", "7", "8", "9"], "a watch that brought events resumes from the last resourceVersion seen"
+    assert client.gets == [] and clock.now == 3 * waiter.RECONNECT_PAUSE
+
+
+def test_wait_for_reads_through_a_path_that_never_carries_a_watch():
+    """A proxy that cuts every watch before its first byte: the wait still sees the object change, by one read per
+    reconnect pause, and ends when it is Ready rather than at its timeout."""
+    clock = FakeClock()
+    cut = ConnectionResetError(104, "Connection reset by peer")
+    gets = [obj(5, "Provisioning"), obj(6, "Provisioning"), obj(7, "Ready")]
+    client = ScriptedClient(gets=gets, watches=[[cut], [cut], [cut], [AssertionError("watched on")]])
+    done = waiter.wait_for(client, CLUSTER_VIRTUAL_IMAGE, "img", None, READY, 60, clock=clock, sleep=clock.sleep)
+    assert done["metadata"]["resourceVersion"] == "7"
+    assert client.watched_from == ["5", "6"] and clock.now == 2 * waiter.RECONNECT_PAUSE
 
 
 def test_wait_for_rereads_after_410_and_while_the_server_is_down():
