@@ -1,4 +1,4 @@
-"""kube-apiserver's own rules for Secrets and ConfigMaps, as admission hooks on (group "", kind).
+"""kube-apiserver's own rules for Secrets, ConfigMaps and Leases, as admission hooks on (group, kind).
 
 - `stringData` is write-only: merged into `data` (base64) on every write and never stored.
 - `data` values must be base64 (a decode error, 400, before anything else sees them).
