@@ -60,13 +60,13 @@ def config_key_errors(key: str) -> list[str]:
 # has exactly six digits), then the fields must be in range. The pieces below are that layout, element by element.
 MICRO_TIME_LAYOUT = "2006-01-02T15:04:05.000000Z07:00"
 _MICRO_TIME_ELEMENTS = tuple(
-    (element, re.compile(rx))
+    (element, re.compile(rx, re.ASCII))  # Go reads ASCII digits only; Python's \d alone would take any Unicode digit
     for element, rx in (
         ("2006", r"\d{4}"), ("-", "-"), ("01", r"\d\d"), ("-", "-"), ("02", r"\d\d"), ("T", "T"), ("15", r"\d\d"), (":", ":"),
         ("04", r"\d\d"), (":", ":"), ("05", r"\d\d"), (".000000", r"\.\d{6}"), ("Z07:00", r"(?:Z|[+-]\d\d:\d\d)"),
     )
 )  # fmt: skip
-_MICRO_TIME = re.compile("".join(rx.pattern for _, rx in _MICRO_TIME_ELEMENTS))
+_MICRO_TIME = re.compile("".join(rx.pattern for _, rx in _MICRO_TIME_ELEMENTS), re.ASCII)
 _RANGES = ((5, 7, 1, 12, "month"), (8, 10, 1, 31, "day"), (11, 13, 0, 23, "hour"), (14, 16, 0, 59, "minute"), (17, 19, 0, 59, "second"))
 LEASE_TIME_FIELDS = ("acquireTime", "renewTime")
 
