@@ -13,6 +13,7 @@ A benchmark, not a test: nothing here fails on a slow figure, a missed target is
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -616,7 +617,10 @@ def attempt(title: str, run: Callable[[], str]) -> str:
         return f"## {title}\n\n**This section failed in this run**: `{type(exc).__name__}: {str(exc)[:500]}`\n"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    # No options: the whole run is the point (one run, one document). Parsing still answers --help and refuses a stray
+    # argument instead of starting 50 minutes of work on it.
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Takes no options: `make bench` runs it.").parse_args(argv)
     started, ticks, client_cpu = time.perf_counter(), Load.ticks(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="dvp-bench-") as tmp:
         sim = Simulator.start(Path(tmp) / "state")
