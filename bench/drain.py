@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import replace_section  # noqa: E402
+from bench.report import ratio_text, replace_section  # noqa: E402
 from tests.image_sources import FileServer, iso_image  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
 
@@ -232,7 +232,7 @@ def section(f: dict) -> list[str]:
                 "reported",
             ),
             (f"{size} VMs: bound ({size} × {MIGRATION_SECONDS:.1f} s / {TIME_SCALE:g})", f"{b:.1f} s", "—", "reported"),
-            (f"{size} VMs: ratio node_maintenance / kubectl drain", f"**{ratio:.2f}×**", "≤ 1.00×", "met" if ratio <= 1.0 else f"**missed** ({ratio:.2f}×)"),
+            (f"{size} VMs: ratio node_maintenance / kubectl drain", f"**{ratio_text(ratio, 1.0)}×**", "≤ 1.00×", "met" if ratio <= 1.0 else f"**missed** ({ratio_text(ratio, 1.0)}×)"),
         ]
     return [
         HEADING,

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import replace_section  # noqa: E402
+from bench.report import ratio_text, replace_section  # noqa: E402
 from tests.image_sources import FileServer, qemu_image  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
 
@@ -326,7 +326,8 @@ def ratio(f: dict, size: int, phase: str, ours: str, peer: str) -> float | None:
 def judged(r: float | None, target: float, name: str) -> tuple[str, str]:
     if r is None:
         return f"not run at this size (the peer's loop runs up to {PEER_LOOP_MAX} VMs)", f"vs {name} not run"
-    return f"**{r:.2f}×** of the peer's {name}", f"vs {name} {'met' if r <= target else f'**missed** ({r:.2f}×)'}"
+    shown = ratio_text(r, target)
+    return f"**{shown}×** of the peer's {name}", f"vs {name} {'met' if r <= target else f'**missed** ({shown}×)'}"
 
 
 def rows(m: dict) -> list[Row]:
