@@ -162,12 +162,15 @@ def vm_options(i: int) -> dict:
     }
 
 
-def play(kubeconfig: Path, tasks: list[dict] | None = None, roles: list[dict] | None = None, variables: dict | None = None, ours: bool = True) -> list[dict]:
+def play(kubeconfig: Path, tasks: list[dict] | None = None, roles: list[dict] | None = None, variables: dict | None = None, ours: bool = True,
+         vars_file: Path | None = None) -> list[dict]:  # fmt: skip
     """One play on localhost, the kubeconfig through module_defaults (the peer's venv has no group of ours)."""
     defaults = {"group/kubernetes.core.k8s": {"kubeconfig": str(kubeconfig)}}
     if ours:
         defaults["group/deckhouse.virtualization.dvp"] = {"kubeconfig": str(kubeconfig)}
     out = {"name": "bench", "hosts": "localhost", "gather_facts": False, "module_defaults": defaults}
+    if vars_file:
+        out["vars_files"] = [str(vars_file)]
     if variables:
         out["vars"] = variables
     if roles:
@@ -182,21 +185,31 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
     the same way."""
     disks = [{**disk_options(i), "namespace": namespace} for i in range(size)]
     machines = [{**vm_options(i), "namespace": namespace} for i in range(size)]
+    role_vms = [{**vm_options(i), "disks": [disk_options(i)]} for i in range(size)]
+    # Our sides read the objects from a vars file, as the peer's one task reads its manifests from a file; JSON, which
+    # Ansible reads with its JSON decoder (YAML of 2N objects in the playbook costs its loader ~0.4 s at N = 200).
+    data = work / f"{namespace}-vars.json"
+    data.write_text(json.dumps({"bench_disks": disks, "bench_vms": machines, "bench_role_vms": role_vms}))
     manifests = [disk_manifest(i, namespace) for i in range(size)] + [vm_manifest(i, namespace) for i in range(size)]
     (work / f"{namespace}.yaml").write_text(yaml.safe_dump_all(manifests))
-    modules = [
+    batches = [
+        {"name": "disks", "deckhouse.virtualization.virtual_disk": {"wait": False, "batch": "{{ bench_disks }}"}},
+        {"name": "vms", "deckhouse.virtualization.vm": {"wait": "{{ bench_wait }}", "batch": "{{ bench_vms }}"}},
+    ]
+    loops = [
         {"name": "disks", "deckhouse.virtualization.virtual_disk": {"wait": False, **{k: f"{{{{ item.{k} }}}}" for k in ("name", "namespace", "data_source")}},
          "loop": "{{ bench_disks }}", "loop_control": {"label": "{{ item.name }}"}},
         {"name": "vms", "deckhouse.virtualization.vm": {"wait": "{{ bench_wait }}", **{k: f"{{{{ item.{k} }}}}" for k in vm_options(0)}, "namespace": "{{ item.namespace }}"},
          "loop": "{{ bench_vms }}", "loop_control": {"label": "{{ item.name }}"}},
     ]  # fmt: skip
-    role_vms = [{**vm_options(i), "disks": [disk_options(i)]} for i in range(size)]
     k8s_loop = [{"name": "apply", "kubernetes.core.k8s": {"definition": "{{ item }}"}, "loop": "{{ bench_manifests }}", "loop_control": {"label": "{{ item.metadata.name }}"}}]
     k8s_src = [{"name": "apply", "kubernetes.core.k8s": {"src": str(work / f"{namespace}.yaml")}}]
     plays = {
-        "ours": play(kubeconfig, modules, variables={"bench_disks": disks, "bench_vms": machines, "bench_wait": False}),
-        "ours, wait": play(kubeconfig, modules, variables={"bench_disks": disks, "bench_vms": machines, "bench_wait": True}),
-        "role": play(kubeconfig, roles=[{"role": "deckhouse.virtualization.vms", "vms_namespace": namespace, "vms_list": role_vms, "vms_wait": False, "vms_create_namespace": False}]),
+        "ours": play(kubeconfig, batches, variables={"bench_wait": False}, vars_file=data),
+        "ours, loop": play(kubeconfig, loops, variables={"bench_wait": False}, vars_file=data),
+        "ours, wait": play(kubeconfig, batches, variables={"bench_wait": True}, vars_file=data),
+        "role": play(kubeconfig, roles=[{"role": "deckhouse.virtualization.vms", "vms_namespace": namespace, "vms_list": "{{ bench_role_vms }}", "vms_wait": False,
+                                         "vms_create_namespace": False}], vars_file=data),
         "peer, loop": play(kubeconfig, k8s_loop, variables={"bench_manifests": manifests}, ours=False),
         "peer, one task": play(kubeconfig, k8s_src, ours=False),
     }
@@ -208,7 +221,7 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
     return out
 
 
-SIDES = ("ours", "ours, wait", "role", "peer, loop", "peer, one task")
+SIDES = ("ours", "ours, loop", "ours, wait", "role", "peer, loop", "peer, one task")
 PEER_SIDES = ("peer, loop", "peer, one task")
 
 
@@ -241,14 +254,16 @@ def run_book(book: Path, peer: Path | None, expect_changed: bool | None) -> tupl
 
 
 # -- measuring ------------------------------------------------------------------------------------------------------
-def measure_size(size: int, repeats: int, peer: Path, work: Path, image_url: str) -> dict[str, dict[str, list[tuple[float, float]]]]:
+def measure_size(
+    size: int, repeats: int, peer: Path, work: Path, image_url: str, sides: tuple[str, ...] = SIDES
+) -> dict[str, dict[str, list[tuple[float, float]]]]:
     """side -> {"create": [(wall, cpu)], "rerun": [...]} for one size, on a simulator of its own."""
     results: dict[str, dict[str, list[tuple[float, float]]]] = {side: {"create": [], "rerun": []} for side in SIDES}
     sim = Simulator.start(work / f"state-{size}", "--topology", str(work / "topology.yaml"), time_scale=TIME_SCALE)
     try:
         prepare(sim, image_url)
         for repeat in range(repeats):
-            order = SIDES if repeat % 2 == 0 else tuple(reversed(SIDES))
+            order = sides if repeat % 2 == 0 else tuple(reversed(sides))
             for side in order:
                 if side == "peer, loop" and size > PEER_LOOP_MAX:
                     continue
@@ -279,7 +294,7 @@ def empty_playbook(work: Path, peer: Path) -> dict[str, float]:
     return out
 
 
-def measure(sizes: tuple[int, ...], repeats: dict[int, int]) -> dict:
+def measure(sizes: tuple[int, ...], repeats: dict[int, int], sides: tuple[str, ...] = SIDES) -> dict:
     peer = peer_venv()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dvp-bench-playbooks-") as tmp:
@@ -291,7 +306,7 @@ def measure(sizes: tuple[int, ...], repeats: dict[int, int]) -> dict:
         files = FileServer(www)
         try:
             empty = empty_playbook(work, peer)
-            figures = {size: measure_size(size, repeats[size], peer, work, files.url("ubuntu.qcow2")) for size in sizes}
+            figures = {size: measure_size(size, repeats[size], peer, work, files.url("ubuntu.qcow2"), sides) for size in sizes}
         finally:
             files.stop()
     return {
@@ -430,9 +445,19 @@ def main() -> int:
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated VM counts")
     parser.add_argument("--repeats", type=int, help="repetitions at every size (default: per size, see REPEATS)")
     parser.add_argument("--no-report", action="store_true", help="print the section, leave docs/benchmarks.md alone")
+    parser.add_argument("--sides", help=f"sides to time, separated by semicolons (of: {', '.join(SIDES)}); prints their figures, no report")
     args = parser.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(","))
     repeats = {size: args.repeats or REPEATS.get(size, 1) for size in sizes}
+    if args.sides:
+        sides = tuple(side.strip() for side in args.sides.split(";"))
+        unknown = [side for side in sides if side not in SIDES]
+        if unknown:
+            parser.error(f"unknown sides: {', '.join(unknown)}")
+        for size, by_side in measure(sizes, repeats, sides)["figures"].items():
+            for side in sides:
+                print(f"{size} VMs, {side}: " + "; ".join(f"{phase} {figure(runs, size)}" for phase, runs in by_side[side].items() if runs))
+        return 0
     text = run(sizes, repeats)
     print(text)
     if not args.no_report:

@@ -80,8 +80,11 @@ class DVPClient:
         sleep: Callable[[float], None] = time.sleep,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reads: Any = None,
     ):
         self.api = transport
+        # A batch's shared reads (batch.SharedReads): `get` asks it first; None: every get is a request.
+        self.reads = reads
         # DVP_REQUEST_TIMEOUT (seconds) overrides the 30 s default per request, as kubectl's --request-timeout.
         self.request_timeout = request_timeout or _env_seconds("DVP_REQUEST_TIMEOUT", 30.0)
         self.sleep = sleep
@@ -168,6 +171,15 @@ class DVPClient:
 
     # -- verbs ---------------------------------------------------------------------------------------------
     def get(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object, None when it does not exist."""
+        if self.reads is not None:
+            hit, obj = self.reads.get(self, kind, name, namespace)
+            if hit:
+                return obj
+        return self.read(kind, name, namespace)
+
+    def read(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object as the server holds it now (one GET), None when it does not exist."""
         try:
             return self.request("GET", self.path(kind, name, namespace), kind.describe(name, namespace))
         except APIStatusError as err:

@@ -104,12 +104,14 @@ def run(module: Any, body: Callable[[DVPClient, Ensurer], dict[str, Any]]) -> No
     error's message and details (the server's object among them when there is one).
 
     Credentials read from a kubeconfig are masked in everything the module returns. The client's retries
-    share one budget, the task's wait_timeout (when the module has one), counted from here."""
+    share one budget, the task's wait_timeout (when the module has one), counted from here. An element of a
+    batch brings the reads the batch's elements share (module_utils/batch.py)."""
     try:
         api = transport(module.params)
         module.no_log_values.update(secrets(api.settings))
         budget = module.params.get("wait_timeout")
-        client = DVPClient(api, deadline=None if budget is None else time.monotonic() + budget)
+        deadline = None if budget is None else time.monotonic() + budget
+        client = DVPClient(api, deadline=deadline, reads=getattr(module, "shared_reads", None))
         result = body(client, Ensurer(client, module.check_mode))
     except DVPError as err:
         module.fail_json(msg=err.message, **{k: v for k, v in err.details.items() if k not in ("msg", "changed")})

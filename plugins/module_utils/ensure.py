@@ -25,6 +25,9 @@ from .errors import DVPError
 from .kinds import Kind
 from .waiter import Predicate, gone, wait_for
 
+# `known` of Ensurer.present when the caller has not read the object (None there means: read, and it does not exist).
+NOT_READ: Any = type("NotRead", (), {"__repr__": lambda self: "NOT_READ"})()
+
 # guard(actual, desired, changed_paths) -> None (go ahead) or "recreate"; raises DVPError to refuse.
 Guard = Callable[[dict[str, Any], dict[str, Any], list[str]], Optional[str]]
 
@@ -121,11 +124,11 @@ class Ensurer:
 
     def present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None = None, recreate: bool = False,
                 wait: Predicate | None = None, wait_timeout: float = 300, force_conflicts: bool = False,
-                known: dict[str, Any] | None = None) -> Outcome:  # fmt: skip
+                known: Any = NOT_READ) -> Outcome:  # fmt: skip
         """Create or update to desired; fields other managers own are taken only with force_conflicts. A 409
         Conflict ("the object has been modified") is met by re-reading the object and deciding again, within
-        the client's budget. `known` is the object as the caller has just read it: the first decision uses it
-        instead of reading it again (a retry always re-reads)."""
+        the client's budget. `known` is the object as the caller has just read it (None: it does not exist): the
+        first decision uses it instead of reading it again (a retry always re-reads)."""
         for pause in [*backoff_delays(), None]:
             try:
                 return self._present(kind, desired, guard, recreate, wait, wait_timeout, force_conflicts, known)
@@ -133,14 +136,14 @@ class Ensurer:
                 if pause is None or not conflict_is_retriable(err.status, err.body) or not self.client._may_wait(pause):
                     raise
                 self.client.sleep(pause)
-                known = None
+                known = NOT_READ
         raise AssertionError("unreachable: the last try returns or raises")
 
     def _present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None, recreate: bool,
-                 wait: Predicate | None, wait_timeout: float, force_conflicts: bool, known: dict[str, Any] | None) -> Outcome:  # fmt: skip
+                 wait: Predicate | None, wait_timeout: float, force_conflicts: bool, known: Any) -> Outcome:  # fmt: skip
         name = desired["metadata"]["name"]
         namespace = desired["metadata"].get("namespace") if kind.namespaced else None
-        actual = known if known is not None else self.client.get(kind, name, namespace)
+        actual = self.client.get(kind, name, namespace) if known is NOT_READ else known
         if actual is None:
             after = self._apply(kind, desired, name, namespace, force_conflicts)
             return self._finish(kind, Outcome(True, after, None, after), wait, wait_timeout)

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import vocabulary as v
 from .client import DVPClient
-from .ensure import Ensurer
+from .ensure import NOT_READ, Ensurer
 from .errors import DVPError
 from .images import (
     desired_cluster_image,
@@ -33,10 +33,10 @@ UPLOADABLE = phase_in((v.WAIT_FOR_USER_UPLOAD, v.READY))
 
 def ensure_image(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any], desired: dict[str, Any] | None = None,
                  ready: Any = None, guard: Any = None, summarize: Callable[[Any], dict[str, Any]] | None = None,
-                 known: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+                 known: Any = NOT_READ) -> dict[str, Any]:  # fmt: skip
     """Images and disks alike: `desired` (default: a ClusterVirtualImage's), the `ready` predicate waited for,
     the `guard` of in-place changes and the `summarize` of the result (under the key `image`); `known`: the object as
-    the caller has just read it (not read again)."""
+    the caller has just read it (None: it does not exist; not read again)."""
     p = module.params
     if p["state"] == "absent":
         return hiding_upload_urls(module, lambda: _absent(module, client, ensurer, kind, p["name"], metadata.get("namespace")))
@@ -60,7 +60,7 @@ def hiding_upload_urls(module: Any, body: Callable[[], dict[str, Any]]) -> dict[
 
 def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any], desired: dict[str, Any] | None = None,
              ready: Any = READY, guard: Any = None, summarize: Callable[[Any], dict[str, Any]] = summary,
-             known: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+             known: Any = NOT_READ) -> dict[str, Any]:  # fmt: skip
     p = module.params
     namespace = metadata.get("namespace")
     desired = desired or desired_cluster_image(p, metadata)

@@ -446,8 +446,8 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
         final = wait_for(client, VIRTUAL_MACHINE, name, namespace, target, timeout)
         if pending_mode and automatic and _status(final).get("restartAwaitingChanges"):
             module.warn("disruptions.restart_approval_mode is Automatic: the platform restarts the VM itself to apply the pending changes")
-    else:
-        final = client.get(VIRTUAL_MACHINE, name, namespace) or vm
+    elif operations:
+        final = client.get(VIRTUAL_MACHINE, name, namespace) or vm  # as the operations left it
     if operations:
         outcome.after = final
     changed = outcome.changed or bool(operations)

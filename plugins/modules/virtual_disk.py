@@ -19,15 +19,14 @@ extends_documentation_fragment:
   - deckhouse.virtualization.connection
   - deckhouse.virtualization.in_process
   - deckhouse.virtualization.state
+  - deckhouse.virtualization.batch
 options:
   name:
-    description: Name of the disk. Dots are not allowed.
+    description: Name of the disk. Dots are not allowed. Required unless I(batch) is given.
     type: str
-    required: true
   namespace:
-    description: Namespace of the disk.
+    description: Namespace of the disk. Required with I(name); with I(batch), each element's unless given here.
     type: str
-    required: true
   data_source:
     description:
       - Where the disk's data comes from (C(spec.dataSource)). Leave it out for a blank disk.
@@ -156,6 +155,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description:
+    - With I(batch), one result per element in order, each with what the task returns for one object (I(changed),
+      I(resource) and the rest), I(item) (the element as given), and I(failed) and I(msg) when the element failed.
+    - With C(--diff), the task's I(diff) is then the list of the changed elements' diffs.
+  returned: with batch
+  type: list
+  elements: dict
 resource:
   description: The VirtualDisk as the server holds it (after waiting, when I(wait=true)); upload URLs masked unless I(reveal_upload_urls).
   returned: always
@@ -215,6 +222,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch import batch_spec, execute_batched
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import (
     DISK_READY_OR_WAITING,
@@ -226,13 +234,19 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_serv
 )
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, validate_image_params
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_DISK
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import (
+    CLUSTER_VIRTUAL_IMAGE,
+    MODULE_CONFIG,
+    STORAGE_CLASS,
+    VIRTUAL_DISK,
+    VIRTUAL_IMAGE,
+)
 
 PRESENT_ONLY = ("data_source", "persistent_volume_claim", "upload_file", "upload_url", "recreate")
 
 
-def spec():
-    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+def one_spec():
+    """What one object's options are validated against (the task's, or each element of its batch)."""
     return dict(
         argument_spec=arg_spec(
             namespaced=True,
@@ -246,18 +260,35 @@ def spec():
     )
 
 
+def spec():
+    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+    return batch_spec(one_spec())
+
+
 def execute(module):
-    """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
-    p = module.params
-    problems = option_problems(p, PRESENT_ONLY) + disk_param_problems(p)
+    """The module's logic over an AnsibleModule or the action plugin's in-process adapter: the task's object, or
+    each element of its batch."""
+    shared = dict(listed=(VIRTUAL_DISK,), memo=(CLUSTER_VIRTUAL_IMAGE, VIRTUAL_IMAGE, STORAGE_CLASS, MODULE_CONFIG))
+    execute_batched(module, one_spec(), execute_one, problems, **shared)
+
+
+def problems(p):
+    """What is wrong with one object's options, found without the cluster (nothing is sent when anything is)."""
+    found = option_problems(p, PRESENT_ONLY) + disk_param_problems(p)
     if p["state"] == "present" and p.get("data_source"):
-        problems += validate_image_params(p, namespaced=True)
+        found += validate_image_params(p, namespaced=True)
     else:
-        problems += validate_image_params({**p, "state": "absent"})  # the name rules alone
-        problems += [f"{o}: only used with a data_source of type Upload" for o in ("upload_file", "upload_url") if p.get(o)]
+        found += validate_image_params({**p, "state": "absent"})  # the name rules alone
+        found += [f"{o}: only used with a data_source of type Upload" for o in ("upload_file", "upload_url") if p.get(o)]
     if p.get("upload_file") and p["state"] == "present" and not os.path.isfile(p["upload_file"]):
-        problems.append(f"upload_file: no such file on the managed host: {p['upload_file']}")
-    refuse(module, problems)
+        found.append(f"upload_file: no such file on the managed host: {p['upload_file']}")
+    return found
+
+
+def execute_one(module):
+    """One object's logic."""
+    p = module.params
+    refuse(module, problems(p))
     meta = metadata(p, namespaced=True)
 
     def body(client, ensurer):

@@ -23,15 +23,14 @@ extends_documentation_fragment:
   - deckhouse.virtualization.connection
   - deckhouse.virtualization.in_process
   - deckhouse.virtualization.state
+  - deckhouse.virtualization.batch
 options:
   name:
-    description: Name of the virtual machine (at most 63 characters).
+    description: Name of the virtual machine (at most 63 characters). Required unless I(batch) is given.
     type: str
-    required: true
   namespace:
-    description: Namespace of the virtual machine.
+    description: Namespace of the virtual machine. Required with I(name); with I(batch), each element's unless given here.
     type: str
-    required: true
   state:
     description:
       - C(present) creates or updates the VM; its run policy decides whether it runs. With I(wait), waits until it runs
@@ -259,6 +258,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+results:
+  description:
+    - With I(batch), one result per element in order, each with what the task returns for one object (I(changed),
+      I(resource) and the rest), I(item) (the element as given), and I(failed) and I(msg) when the element failed.
+    - With C(--diff), the task's I(diff) is then the list of the changed elements' diffs.
+  returned: with batch
+  type: list
+  elements: dict
 resource:
   description: The VirtualMachine as the server holds it (after the wait, when waiting).
   returned: always
@@ -297,7 +304,15 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch import batch_spec, execute_batched
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import (
+    CLUSTER_VIRTUAL_IMAGE,
+    VIRTUAL_DISK,
+    VIRTUAL_IMAGE,
+    VIRTUAL_MACHINE,
+    VIRTUAL_MACHINE_CLASS,
+)
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vm_service import SPEC_OPTIONS, ensure_vm, static_problems
 
 SECRET_REF = {"type": "dict", "options": {"kind": {"type": "str", "choices": ["Secret"]}, "name": {"type": "str", "required": True}}}
@@ -349,16 +364,33 @@ OPTIONS = dict(
 )
 
 
-def spec():
-    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+def one_spec():
+    """What one object's options are validated against (the task's, or each element of its batch)."""
     return dict(argument_spec=arg_spec(namespaced=True, **OPTIONS))
 
 
+def spec():
+    """What the task's arguments are validated against (by AnsibleModule, or the action plugin in-process)."""
+    return batch_spec(one_spec())
+
+
 def execute(module):
-    """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
+    """The module's logic over an AnsibleModule or the action plugin's in-process adapter: the task's object, or
+    each element of its batch."""
+    shared = dict(listed=(VIRTUAL_MACHINE, VIRTUAL_DISK), memo=(VIRTUAL_MACHINE_CLASS, CLUSTER_VIRTUAL_IMAGE, VIRTUAL_IMAGE))
+    execute_batched(module, one_spec(), execute_one, problems, **shared)
+
+
+def problems(p):
+    """What is wrong with one object's options, found without the cluster (nothing is sent when anything is)."""
+    return option_problems(p, SPEC_OPTIONS + ("force", "apply_pending_changes")) + static_problems(p, metadata(p, namespaced=True))
+
+
+def execute_one(module):
+    """One object's logic."""
     p = module.params
+    refuse(module, problems(p))
     meta = metadata(p, namespaced=True)
-    refuse(module, option_problems(p, SPEC_OPTIONS + ("force", "apply_pending_changes")) + static_problems(p, meta))
     run(module, lambda client, ensurer: ensure_vm(module, client, ensurer, meta))
 
 

@@ -295,7 +295,7 @@ def test_vms_role_vm_with_its_disk(cluster, guide, tmp_path):
                       "data_source": from_image(test_module_vm.IMAGE)}]}  # fmt: skip
     refused = apply(vm(), bad)
     assert refused.returncode != 0
-    [failure] = failed_items(refused, "vms", "Create or update the disks")
+    [failure] = failed_items(refused, "vms", "Create or update the disks, then wait until they are Ready")
     assert "persistent_volume_claim.size" in failure["msg"], failure["msg"]
     assert get(cluster, "vd", "bad-root", ns) is None and get_vm(cluster, ns, "bad") is None
     # a bad VM (memory off the class's 512Mi step): the module quotes the policy; the VM is not written

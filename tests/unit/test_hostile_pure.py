@@ -4,6 +4,7 @@ config keys, field-selector support, and private state files."""
 from __future__ import annotations
 
 import base64
+import json
 import stat
 
 import pytest
@@ -45,6 +46,17 @@ def test_yaml_timestamps_stay_strings_and_bombs_are_refused():
     assert refused(decode, b"1: x\n", yaml_body=True).code == 400
     bomb = b"a: &a [x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a]\nc: [*b,*b,*b,*b,*b,*b,*b,*b]\n"
     assert "aliasing" in refused(decode, bomb, yaml_body=True).message
+
+
+def test_yaml_bodies_that_are_json_read_as_json_and_flow_yaml_still_reads():
+    vm = {"apiVersion": "v", "kind": "VirtualMachine", "metadata": {"name": "a", "labels": {"x": "1"}}, "spec": {"cpu": {"cores": 1}, "on": True, "n": None}}
+    raw = json.dumps(vm).encode()
+    assert decode(raw, yaml_body=True) == vm == decode(raw)
+    assert decode(b'  {"a": 1e3, "b": "yes"}', yaml_body=True) == {"a": 1000.0, "b": "yes"}  # as sigs.k8s.io/yaml reads it
+    assert decode(b"{a: 1, b: [x, y]}", yaml_body=True) == {"a": 1, "b": ["x", "y"]}  # flow YAML, not JSON
+    assert decode(b"[1, two]", yaml_body=True) == [1, "two"]
+    assert refused(decode, b'{"a": .nan}', yaml_body=True).code == 400
+    assert "nested deeper" in refused(decode, b"[" * 2000 + b"]" * 2000, yaml_body=True).message
 
 
 def test_write_params():

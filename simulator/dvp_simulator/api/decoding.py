@@ -45,12 +45,25 @@ def decode(raw: bytes, yaml_body: bool = False) -> Any:
     """Decode a JSON (or, for apply patches and YAML media types, YAML) body; 400 on anything a Go client
     could not read back."""
     try:
-        value = yaml.load(raw, Loader=_Loader) if yaml_body else json.loads(raw, parse_constant=_no_constant)
+        value = _yaml(raw) if yaml_body else json.loads(raw, parse_constant=_no_constant)
     except RecursionError as exc:
         raise bad_request(f"the request body could not be decoded: nested deeper than {MAX_DEPTH} levels") from exc
     except (ValueError, yaml.YAMLError) as exc:
         raise bad_request(f"the request body could not be decoded: {exc}") from exc
     return check_tree(value, budget=len(raw) + 16)
+
+
+def _yaml(raw: bytes) -> Any:
+    """A YAML body. Most clients (kubectl, client-go, kubernetes.core, this collection) send their apply patches as
+    JSON, which is YAML: a body that parses as JSON is taken as such (the C decoder, not PyYAML's pure-Python one,
+    ~20x faster; for a JSON text both give the same tree, except numbers such as `1e3` that YAML 1.1 leaves strings
+    and sigs.k8s.io/yaml, like JSON, reads as numbers)."""
+    if raw.lstrip()[:1] in (b"{", b"["):
+        try:
+            return json.loads(raw, parse_constant=_no_constant)
+        except ValueError:
+            pass  # YAML's flow style also starts so ({a: 1}): PyYAML says what it makes of it
+    return yaml.load(raw, Loader=_Loader)
 
 
 def check_tree(value: Any, budget: int) -> Any:

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps
+from ..turn import Turn
 from . import authz, openapi_v2, protobuf
 from . import options as params
 from .decoding import MAX_BODY_BYTES, too_large
@@ -93,8 +94,9 @@ class APIServer:
         # The writers' turn, shared with the controllers' workers (controllers/runtime.py, Manager.turn): a write
         # runs its admission and store write while holding it, after its body has arrived (a client trickling a body
         # holds nothing). Reads never take it, so a GET or a LIST waits behind at most one writer's slice of the
-        # event loop, not behind every busy controller and every concurrent write (APF's idea on one thread).
-        self.turn = asyncio.Lock()
+        # event loop, not behind every busy controller and every concurrent write (APF's idea on one thread); a
+        # client's write waits behind at most one worker's slice (turn.py: client writes and workers alternate).
+        self.turn = Turn()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 

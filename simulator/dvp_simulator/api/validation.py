@@ -112,10 +112,64 @@ def _projected(value: Any, fields: frozenset[str]) -> Any:
     return {k: v for k, v in value.items() if cel_escape(k) in fields}
 
 
+class _Traced(celpy.celtypes.MapType):
+    """`self` of a rule that reads it only as `self.<field>`: every field selection (`has()` included, which is a
+    selection whose error it tests) lands in `seen`, present or not."""
+
+    def __init__(self, items: dict[str, Any], seen: set[str]) -> None:
+        super().__init__(items)
+        self.seen = seen
+
+    def __getitem__(self, key: Any) -> Any:
+        self.seen.add(key)
+        return super().__getitem__(key)
+
+
+# rule -> the sets of fields its evaluations have read (a rule reads few: one per path through its conditions);
+# (rule, read fields, those fields' values as canonical JSON) -> verdict. Bounded: cleared when full.
+_READS: dict[str, list[frozenset[str]]] = {}
+_TRACED: dict[tuple[str, frozenset[str], str], bool] = {}
+TRACED_MAX, READS_MAX = 16384, 8
+
+
+def traced_verdict(rule: str, value: dict[str, Any]) -> bool | None:
+    """The verdict of a rule that reads `self` only as `self.<field>` (and no oldSelf), memoised on the fields its
+    evaluation actually read: CEL is pure and deterministic and `self` is seen only through field selections, so an
+    evaluation that read fields F of a value gives the same verdict on every value that agrees on F (presence
+    included) - it takes the same path. `has(self.osType) && self.osType == 'Legacy' ? size(self.blockDeviceRefs)
+    <= 4 : true` reads osType alone for a Generic VM: every such VM shares one verdict whatever its disks, where
+    memoising on rule_fields would key on blockDeviceRefs too. None when the evaluation errs (the caller words the
+    error from the whole value)."""
+    for fields in _READS.get(rule, ()):
+        known = _TRACED.get((rule, fields, json.dumps(_projected(value, fields), sort_keys=True)))
+        if known is not None:
+            return known
+    seen: set[str] = set()
+    try:
+        ok = cel_program(rule).evaluate({"self": _Traced({cel_escape(k): json_to_cel(_plain(v)) for k, v in value.items()}, seen)})
+    except celpy.CELEvalError:
+        return None
+    verdict = ok is True or (isinstance(ok, celpy.celtypes.BoolType) and bool(ok))
+    fields = frozenset(seen)
+    if not fields and rule_fields(rule):
+        return verdict  # it read nothing it names: a `self` that was not ours (a copy)? Then nothing is learnt
+    reads = _READS.setdefault(rule, [])
+    if fields not in reads and len(reads) < READS_MAX:
+        reads.append(fields)
+    if len(_TRACED) >= TRACED_MAX:
+        _TRACED.clear()
+    _TRACED[(rule, fields, json.dumps(_projected(value, fields), sort_keys=True))] = verdict
+    return verdict
+
+
 def rule_verdict(rule: str, value: Any, old: Any, uses_old: bool) -> tuple[bool, str | None]:
-    """cel_verdict of a rule on these values, memoised on what the rule reads of them (rule_fields); an evaluation
-    error is always worded from the whole values, as an unmemoised evaluation would word it."""
+    """cel_verdict of a rule on these values, memoised on what the rule reads of them (traced_verdict, rule_fields);
+    an evaluation error is always worded from the whole values, as an unmemoised evaluation would word it."""
     fields = rule_fields(rule)
+    if fields is not None and isinstance(value, dict) and not uses_old:
+        verdict = traced_verdict(rule, value)
+        if verdict is not None:
+            return verdict, None
     if fields is not None and isinstance(value, dict) and (not uses_old or isinstance(old, dict)):
         seen = json.dumps(_projected(value, fields), sort_keys=True)
         ok, error = cel_verdict(rule, seen, json.dumps(_projected(old, fields), sort_keys=True) if uses_old else None)

@@ -25,6 +25,7 @@ from ..api.service import ObjectService
 from ..clock import Clock, Timer
 from ..resources import ResourceType
 from ..store.store import Entry, Event
+from ..turn import Turn
 
 log = logging.getLogger("dvp_simulator.controllers")
 
@@ -144,16 +145,16 @@ class WorkQueue:
 
 
 class Manager:
-    def __init__(self, service: ObjectService, clock: Clock, turn: asyncio.Lock | None = None):
+    def __init__(self, service: ObjectService, clock: Clock, turn: Turn | None = None):
         self.ctx = Context(service, clock)
         self.controllers: list[tuple[Controller, WorkQueue]] = []
         self.tasks: list[asyncio.Task] = []
         # The writers' turn (the API server's writes take it too: api/server.py): one worker reconciles at a time,
-        # for at most one SLICE, then yields and hands the turn to the next waiting writer (asyncio.Lock wakes
-        # waiters first-come first-served and a releaser cannot barge back in), so one pass of the event loop runs
+        # for at most one SLICE, then yields and hands the turn to the next waiting writer (turn.py: first come first
+        # served, client writes and workers alternating, a releaser cannot barge back in), so one pass of the loop runs
         # one slice of reconciles, not one per busy controller: the loop polls its sockets every ~SLICE and a read
         # waits behind one slice, not behind all of them.
-        self.turn = turn or asyncio.Lock()
+        self.turn = turn or Turn()
 
     def add(self, controller: Controller) -> None:
         self.controllers.append((controller, WorkQueue(self.ctx.clock)))
