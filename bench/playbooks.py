@@ -186,10 +186,12 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
     disks = [{**disk_options(i), "namespace": namespace} for i in range(size)]
     machines = [{**vm_options(i), "namespace": namespace} for i in range(size)]
     role_vms = [{**vm_options(i), "disks": [disk_options(i)]} for i in range(size)]
-    # Our sides read the objects from a vars file, as the peer's one task reads its manifests from a file; JSON, which
-    # Ansible reads with its JSON decoder (YAML of 2N objects in the playbook costs its loader ~0.4 s at N = 200).
+    # The modules' sides read the objects from a vars file, as the peer's one task reads its manifests from a file; JSON,
+    # which Ansible reads with its JSON decoder (YAML of 2N objects in the playbook costs its loader ~0.4 s at N = 200).
+    # Ansible reads a play's vars files again for every task, so the role (nine tasks) takes its list as a role
+    # parameter in the playbook, read once.
     data = work / f"{namespace}-vars.json"
-    data.write_text(json.dumps({"bench_disks": disks, "bench_vms": machines, "bench_role_vms": role_vms}))
+    data.write_text(json.dumps({"bench_disks": disks, "bench_vms": machines}))
     manifests = [disk_manifest(i, namespace) for i in range(size)] + [vm_manifest(i, namespace) for i in range(size)]
     (work / f"{namespace}.yaml").write_text(yaml.safe_dump_all(manifests))
     batches = [
@@ -208,8 +210,8 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
         "ours": play(kubeconfig, batches, variables={"bench_wait": False}, vars_file=data),
         "ours, loop": play(kubeconfig, loops, variables={"bench_wait": False}, vars_file=data),
         "ours, wait": play(kubeconfig, batches, variables={"bench_wait": True}, vars_file=data),
-        "role": play(kubeconfig, roles=[{"role": "deckhouse.virtualization.vms", "vms_namespace": namespace, "vms_list": "{{ bench_role_vms }}", "vms_wait": False,
-                                         "vms_create_namespace": False}], vars_file=data),
+        "role": play(kubeconfig, roles=[{"role": "deckhouse.virtualization.vms", "vms_namespace": namespace, "vms_list": role_vms, "vms_wait": False,
+                                         "vms_create_namespace": False}]),
         "peer, loop": play(kubeconfig, k8s_loop, variables={"bench_manifests": manifests}, ours=False),
         "peer, one task": play(kubeconfig, k8s_src, ours=False),
     }

@@ -155,6 +155,7 @@ def test_elements_run_in_order_failures_go_on_and_waits_come_after_every_apply()
 def test_a_problem_in_any_element_stops_the_batch_before_the_first_runs():
     ran = []
     task = FakeTask([{"name": "a"}, {"name": "b", "size": -1}])
+
     def problems(p):
         return [f"size: must be positive, got {p['size']}"] if (p["size"] or 0) < 0 else []
 
