@@ -16,7 +16,7 @@ The contract, which a loop of the same tasks also keeps:
   finds nothing to write and waits);
 - the result is `results`, one per element in order (`changed`, `resource`, the module's own keys, `item`: the
   element as given, and `failed` / `msg` when it failed), as a loop registers it; `changed` is any element's, and
-  with --diff `diff` is the list of every changed element's diff, each headed with its kind and name.
+  with --diff `diff` is the list of every changed element's diff, each headed `batch[i] (namespace/name)`.
 
 Why not a loop: each loop item is a task execution of its own in Ansible (templating every option, a result
 through the callbacks, ~10-15 ms of the controller's time per item); a batch is one.

@@ -33,8 +33,8 @@ def test_batch_spec_makes_name_or_batch_required_and_keeps_the_single_spec():
 
 def test_elements_take_the_task_options_as_defaults_and_its_connection():
     task = {"kubeconfig": "/k", "host": None, "namespace": "ns", "mode": "a", "wait": False, "batch": [], "name": None}
-    elements, problems, _ = validated(task, [{"name": "x"}, {"name": "y", "mode": "b", "namespace": "other"}], SINGLE)
-    assert problems == []
+    elements, problems, no_log = validated(task, [{"name": "x"}, {"name": "y", "mode": "b", "namespace": "other"}], SINGLE)
+    assert problems == [] and no_log == set()
     assert [(e["name"], e["namespace"], e["mode"], e["wait"]) for e in elements] == [("x", "ns", "a", False), ("y", "other", "b", False)]
     assert all(e["kubeconfig"] == "/k" and "batch" not in e for e in elements)
     assert elements[0]["state"] == "present" and elements[0]["wait_timeout"] == 300, "the spec's defaults"
@@ -42,7 +42,7 @@ def test_elements_take_the_task_options_as_defaults_and_its_connection():
 
 def test_every_bad_element_is_named_with_its_option():
     batch = [{"name": "ok"}, {"name": "x", "mode": "c"}, {"mode": "a"}, "text", {"name": "z", "host": "https://evil"}, {"name": "s", "size": "big"}]
-    _, problems, _ = validated({"namespace": "ns"}, batch, SINGLE)
+    problems = validated({"namespace": "ns"}, batch, SINGLE)[1]
     text = "\n".join(problems)
     assert "batch[1] (ns/x)" in text and "mode" in text
     assert "batch[2]" in text and "name" in text
@@ -86,8 +86,8 @@ def test_shared_reads_list_once_serve_each_object_once_and_memoise():
     assert reads.get(client, VIRTUAL_MACHINE, "a", "ns") == (False, None), "served once: a second read asks the server"
     assert reads.get(client, VIRTUAL_MACHINE, "b", "ns")[1]["spec"] == 2
     assert reads.get(client, VIRTUAL_DISK, "d", "ns") == (False, None), "kinds not shared are the client's own reads"
-    for _ in range(3):
-        assert reads.get(client, VIRTUAL_MACHINE_CLASS, "generic", None)[1]["spec"] == "c"
+    for attempt in range(3):
+        assert reads.get(client, VIRTUAL_MACHINE_CLASS, "generic", None)[1]["spec"] == "c", attempt
     assert client.calls == [("LIST", "virtualmachines/ns", "10"), ("GET", "VirtualMachineClass", "generic")]
 
 
