@@ -163,7 +163,7 @@ def vm_options(i: int) -> dict:
 
 
 def play(kubeconfig: Path, tasks: list[dict] | None = None, roles: list[dict] | None = None, variables: dict | None = None, ours: bool = True,
-         vars_file: Path | None = None) -> list[dict]:  # fmt: skip
+         vars_file: Path | None = None, pre_tasks: list[dict] | None = None) -> list[dict]:  # fmt: skip
     """One play on localhost, the kubeconfig through module_defaults (the peer's venv has no group of ours)."""
     defaults = {"group/kubernetes.core.k8s": {"kubeconfig": str(kubeconfig)}}
     if ours:
@@ -173,6 +173,8 @@ def play(kubeconfig: Path, tasks: list[dict] | None = None, roles: list[dict] | 
         out["vars_files"] = [str(vars_file)]
     if variables:
         out["vars"] = variables
+    if pre_tasks:
+        out["pre_tasks"] = pre_tasks
     if roles:
         out["roles"] = roles
     if tasks:
@@ -188,10 +190,11 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
     role_vms = [{**vm_options(i), "disks": [disk_options(i)]} for i in range(size)]
     # The modules' sides read the objects from a vars file, as the peer's one task reads its manifests from a file; JSON,
     # which Ansible reads with its JSON decoder (YAML of 2N objects in the playbook costs its loader ~0.4 s at N = 200).
-    # Ansible reads a play's vars files again for every task, so the role (nine tasks) takes its list as a role
-    # parameter in the playbook, read once.
+    # Ansible reads a play's vars files again for every task, and templates a role's inline parameters again for
+    # every task of the role (a 200-VM list inline cost the role ~1.5 s of its ~5 s): the role's list comes from the
+    # same JSON file through include_vars, read once, and the role parameter names it.
     data = work / f"{namespace}-vars.json"
-    data.write_text(json.dumps({"bench_disks": disks, "bench_vms": machines}))
+    data.write_text(json.dumps({"bench_disks": disks, "bench_vms": machines, "bench_role_vms": role_vms}))
     manifests = [disk_manifest(i, namespace) for i in range(size)] + [vm_manifest(i, namespace) for i in range(size)]
     (work / f"{namespace}.yaml").write_text(yaml.safe_dump_all(manifests))
     batches = [
@@ -210,8 +213,9 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
         "ours": play(kubeconfig, batches, variables={"bench_wait": False}, vars_file=data),
         "ours, loop": play(kubeconfig, loops, variables={"bench_wait": False}, vars_file=data),
         "ours, wait": play(kubeconfig, batches, variables={"bench_wait": True}, vars_file=data),
-        "role": play(kubeconfig, roles=[{"role": "deckhouse.virtualization.vms", "vms_namespace": namespace, "vms_list": role_vms, "vms_wait": False,
-                                         "vms_create_namespace": False}]),
+        "role": play(kubeconfig, roles=[{"role": "deckhouse.virtualization.vms", "vms_namespace": namespace, "vms_list": "{{ bench_role_vms }}",
+                                         "vms_wait": False, "vms_create_namespace": False}],
+                     pre_tasks=[{"name": "vars", "ansible.builtin.include_vars": {"file": str(data)}}]),
         "peer, loop": play(kubeconfig, k8s_loop, variables={"bench_manifests": manifests}, ours=False),
         "peer, one task": play(kubeconfig, k8s_src, ours=False),
     }
@@ -402,8 +406,9 @@ def method(m: dict) -> str:
         "objects read from a JSON vars file, the collection's action plugins running the modules in the worker process (the "
         "default on localhost); **ours, loop** — the same two tasks as loops over the objects, one task execution per "
         "object (for context: the form the batch replaces); **role** — the `vms` role with `vms_list` of the same VMs with "
-        "their disks (a role parameter in the playbook), `vms_wait: false`, `vms_create_namespace: false` (its namespace "
-        "task would add one kubernetes.core.k8s process); **peer, loop** — `kubernetes.core.k8s` with `definition: \"{{ item }}\"` "
+        "their disks (the role parameter names a variable that `include_vars` read from the same JSON file before the role: "
+        "a role's inline parameters are templated again by each of its tasks), `vms_wait: false`, `vms_create_namespace: "
+        "false` (its namespace task would add one kubernetes.core.k8s process); **peer, loop** — `kubernetes.core.k8s` with `definition: \"{{ item }}\"` "
         "looping over the same 2N manifests (disks first), run by PyPI "
         f"{m['peer_versions']} in a venv of its own (`{PEER_VENV.relative_to(ROOT)}`, made once by the benchmark), its own "
         "Python as the interpreter; **peer, one task** — one `kubernetes.core.k8s` task with `src:` a file holding all 2N "

@@ -9,8 +9,12 @@ The contract, which a loop of the same tasks also keeps:
 - every element is validated with the module's own argument spec (required options, types, choices, the module's
   rules) before anything is sent: one bad element fails the task, names `batch[i]`, the option and the rule, and
   nothing changes on the server;
-- the elements are applied in order over one connection; one element failing does not stop the others (as a loop
-  goes on after a failed item) and the task fails at the end naming each failed element;
+- the elements are applied side by side by up to WORKERS threads, each request on a keep-alive connection of its
+  own, so the module's own work on one element overlaps the server's on others (a write is a round trip through
+  admission and the store; one after another, a batch waited for each); no element waits for another, as the
+  objects of one batch do not depend on each other (a step that needs others to exist first is a batch of its own,
+  as the vms role's disks before its VMs); the results stay in the batch's order. One element failing does not
+  stop the others (as a loop goes on after a failed item) and the task fails at the end naming each failed element;
 - elements asking to `wait` are waited for after every element has been applied, so N imports or N VM starts
   progress side by side instead of one after another; the wait is the element's task run again (idempotent: it
   finds nothing to write and waits);
@@ -25,6 +29,7 @@ through the callbacks, ~10-15 ms of the controller's time per item); a batch is 
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +39,9 @@ from .connection import CONNECTION_KEYS
 from .errors import DVPError
 
 BATCH_OPTION = {"type": "list", "elements": "dict"}
+# Elements applied side by side: enough to keep the API server busy while this process works on the next ones
+# (docs/benchmarks.md, the playbook section, has the figures for 1, 2, 4 and 8).
+WORKERS = 4
 
 # problems(params) -> what is wrong with one object's options, found without the cluster ([] when nothing is).
 Problems = Callable[[dict[str, Any]], list[str]]
@@ -75,6 +83,7 @@ class SharedReads:
     after the apply pass read the server."""
 
     def __init__(self, listed: tuple[Any, ...] = (), memo: tuple[Any, ...] = (), bound: int = 500) -> None:
+        self._lock = threading.Lock()  # the elements' threads share these reads: a namespace is listed once
         self.listed = {k.kind for k in listed}
         self.memo = {k.kind for k in memo}
         self.bound = bound
@@ -84,6 +93,10 @@ class SharedReads:
 
     def get(self, client: Any, kind: Any, name: str, namespace: str | None) -> tuple[bool, dict[str, Any] | None]:
         """(True, the object or None when it does not exist) when served here; (False, None): ask the server."""
+        with self._lock:
+            return self._get(client, kind, name, namespace)
+
+    def _get(self, client: Any, kind: Any, name: str, namespace: str | None) -> tuple[bool, dict[str, Any] | None]:
         if kind.kind in self.memo:
             key = (kind.kind, name, namespace)
             if key not in self._memo:
@@ -203,7 +216,8 @@ def run_batch(task: Any, single: dict[str, Any], execute: Callable[[Any], None],
     if found:
         task.fail_json(msg="; ".join(found), problems=found)
     reads = SharedReads(listed, memo, bound=2 * len(elements) + 100)
-    results = [_one(task, execute, {**params, "wait": False}, name, reads) for params, name in zip(elements, labels, strict=True)]
+    applies = [lambda p=params, n=name: _one(task, execute, {**p, "wait": False}, n, reads) for params, name in zip(elements, labels, strict=True)]
+    results = _side_by_side(applies)
     waiting = [i for i, params in enumerate(elements) if params.get("wait") and not task.check_mode and not results[i].get("failed")]
     if waiting:
         task.log(f"waiting for {len(waiting)} of {len(elements)} objects")
@@ -223,6 +237,16 @@ def run_batch(task: Any, single: dict[str, Any], execute: Callable[[Any], None],
         out["msg"] = f"{len(failed)} of {len(results)} failed: " + "; ".join(f"{name}: {r.get('msg')}" for name, r in failed)
         task.fail_json(**out)
     task.exit_json(**out)
+
+
+def _side_by_side(calls: list[Callable[[], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each call's result, in order, the calls made by up to WORKERS threads (one call: in this thread)."""
+    if len(calls) < 2:
+        return [call() for call in calls]
+    from concurrent.futures import ThreadPoolExecutor  # here: only a batch of two or more pays for the import
+
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(calls)), thread_name_prefix="batch") as pool:
+        return list(pool.map(lambda call: call(), calls))
 
 
 def _one(task: Any, execute: Callable[[Any], None], params: dict[str, Any], name: str, reads: SharedReads | None = None) -> dict[str, Any]:

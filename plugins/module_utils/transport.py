@@ -63,8 +63,10 @@ class Answer:
 
 
 class Transport:
-    """Requests to one API server. `request` reuses one keep-alive connection; `stream` and `put_file` open
-    their own, so a long read never blocks or corrupts the shared one."""
+    """Requests to one API server. `request` reuses keep-alive connections: it takes an idle one (or opens one)
+    and gives it back when the answer is read, so requests made one after another share one connection and
+    requests made side by side (a batch's worker threads) each have their own. `stream` and `put_file` open their
+    own, so a long read never blocks or corrupts a shared one."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -75,17 +77,19 @@ class Transport:
         self.prefix = url.path.rstrip("/")  # an API server behind a path (Rancher, a gateway)
         self.display = f"{url.scheme}://{url.hostname}:{self.port}{self.prefix}"
         self._tls: ssl.SSLContext | None = None
-        self._conn: http.client.HTTPConnection | None = None
-        self._used = False
+        # idle keep-alive connections, each with whether it has carried a request (list.pop / append are atomic)
+        self._idle: list[tuple[http.client.HTTPConnection, bool]] = []
 
     # -- requests --------------------------------------------------------------------------------------------
     def request(self, method: str, target: str, headers: dict[str, str], body: bytes | None, timeout: float) -> Answer:
-        """Send one request on the shared connection and read the whole answer. A reused connection the
-        server has closed while idle is reopened once, transparently (nothing was received by then)."""
+        """Send one request on an idle keep-alive connection (a new one when none is idle) and read the whole
+        answer. A reused connection the server has closed while idle is replaced once, transparently (nothing
+        was received by then)."""
         for fresh in (False, True):
-            if self._conn is None:
-                self._conn, self._used = self._connect(self.scheme, self.host, self.port, timeout), False
-            conn, reused = self._conn, self._used
+            try:
+                conn, reused = self._idle.pop()
+            except IndexError:
+                conn, reused = self._connect(self.scheme, self.host, self.port, timeout), False
             try:
                 conn.timeout = timeout
                 if conn.sock is not None:
@@ -94,16 +98,17 @@ class Transport:
                 response = conn.getresponse()
                 data = response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.close()
+                conn.close()
                 if reused and not fresh:
                     continue
                 raise
             except BaseException:
-                self.close()  # the connection's state is unknown now
+                conn.close()  # the connection's state is unknown now
                 raise
-            self._used = True
             if response.will_close:
-                self.close()
+                conn.close()
+            else:
+                self._idle.append((conn, True))
             return Answer(response.status, response.reason, response.headers, data)
         raise AssertionError("unreachable")
 
@@ -145,9 +150,13 @@ class Transport:
             conn.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close the idle connections (one in use is closed by its request when it fails, or kept when it ends)."""
+        while self._idle:
+            try:
+                conn = self._idle.pop()[0]
+            except IndexError:
+                break
+            conn.close()
 
     # -- pieces ----------------------------------------------------------------------------------------------
     def _target(self, target: str) -> str:

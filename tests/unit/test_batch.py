@@ -4,10 +4,13 @@ run's order, failures, waits and diffs."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from ansible.module_utils.common.parameters import remove_values
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch import (
+    WORKERS,
     ElementExit,
     SharedReads,
     batch_spec,
@@ -127,7 +130,7 @@ def outcome(task, execute, problems=lambda p: []):
     return done.value.result
 
 
-def test_elements_run_in_order_failures_go_on_and_waits_come_after_every_apply():
+def test_failures_go_on_and_waits_come_after_every_apply_in_order():
     trail = []
 
     def execute(module):
@@ -142,7 +145,9 @@ def test_elements_run_in_order_failures_go_on_and_waits_come_after_every_apply()
 
     task = FakeTask([{"name": "one"}, {"name": "bad"}, {"name": "warns", "wait": False}, {"name": "two"}], diff=True, wait=True)
     result = outcome(task, execute)
-    assert trail == [("one", False), ("bad", False), ("warns", False), ("two", False), ("one", True), ("two", True)]
+    # the applies run side by side (in any order), every one before the first wait; the waits one after another
+    assert sorted(trail[:4]) == [("bad", False), ("one", False), ("two", False), ("warns", False)]
+    assert trail[4:] == [("one", True), ("two", True)]
     assert result["failed"] and result["msg"] == "1 of 4 failed: batch[1] (ns/bad): refused by the server"
     assert [r.get("failed", False) for r in result["results"]] == [False, True, False, False]
     assert [r["changed"] for r in result["results"] if not r.get("failed")] == [True, True, True], "a waited element keeps its apply's change"
@@ -150,6 +155,20 @@ def test_elements_run_in_order_failures_go_on_and_waits_come_after_every_apply()
     assert [d["before_header"] for d in result["diff"]] == ["batch[0] (ns/one)", "batch[2] (ns/warns)", "batch[3] (ns/two)"]
     assert task.warnings == ["batch[2] (ns/warns): careful"] and "s3cret" in task.no_log_values
     assert task.logs == ["waiting for 2 of 4 objects"]
+
+
+def test_elements_are_applied_side_by_side_and_results_keep_the_batch_order():
+    barrier = threading.Barrier(WORKERS, timeout=5)  # lets an element on only while WORKERS are applied at once
+    names = [f"vm-{i}" for i in range(WORKERS * 2 + 1)]
+
+    def execute(module):
+        if module.params["name"] != names[-1]:  # the last one has no partners left
+            barrier.wait()
+        module.exit_json(changed=True, resource={"n": module.params["name"]})
+
+    result = outcome(FakeTask([{"name": n} for n in names], wait=False), execute)
+    assert not result.get("failed"), result
+    assert [r["resource"]["n"] for r in result["results"]] == [r["item"]["name"] for r in result["results"]] == names
 
 
 def test_a_problem_in_any_element_stops_the_batch_before_the_first_runs():
