@@ -84,12 +84,14 @@ class Transport:
     def request(self, method: str, target: str, headers: dict[str, str], body: bytes | None, timeout: float) -> Answer:
         """Send one request on an idle keep-alive connection (a new one when none is idle) and read the whole
         answer. A reused connection the server has closed while idle is replaced once, transparently (nothing
-        was received by then)."""
+        was received by then), by a new connection: the other idle ones are likely closed as well."""
         for fresh in (False, True):
             try:
-                conn, reused = self._idle.pop()
+                conn, reused = self._idle.pop() if not fresh else (None, False)
             except IndexError:
-                conn, reused = self._connect(self.scheme, self.host, self.port, timeout), False
+                conn, reused = None, False
+            if conn is None:
+                conn = self._connect(self.scheme, self.host, self.port, timeout)
             try:
                 conn.timeout = timeout
                 if conn.sock is not None:

@@ -79,3 +79,15 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(server):
     KeepAlive.close_after_answer = True
     assert [get(server, f"/{i}")["path"] for i in range(3)] == ["/0", "/1", "/2"]
     assert len(set(KeepAlive.ports)) == 3
+
+
+def test_after_side_by_side_requests_a_closed_idle_connection_is_replaced_by_a_new_one(server):
+    KeepAlive.barrier, KeepAlive.close_after_answer = threading.Barrier(3), True  # three idle connections, all closed
+    threads = [threading.Thread(target=get, args=(server, f"/{i}")) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    KeepAlive.barrier = None
+    assert get(server, "/after")["path"] == "/after", "the retry opens a connection instead of taking another closed one"
+    assert KeepAlive.ports[-1] not in KeepAlive.ports[:3]
