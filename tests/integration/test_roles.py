@@ -241,6 +241,9 @@ def test_vm_classes_role(cluster, tmp_path):
 
 # --- vms ------------------------------------------------------------------------------------------------------------
 
+IN_PROCESS = "in-process: the module's logic runs in the worker process, no module process"  # plugin_utils/in_process.py
+VMS_TASK = "Delete, create and update the virtual machines and their disks"  # the role's one task of deckhouse.virtualization.vms
+
 
 def test_vms_role_vm_with_its_disk(cluster, guide, tmp_path):
     ns = "roles-vms-" + uuid.uuid4().hex[:6]  # created by the role
@@ -267,6 +270,7 @@ def test_vms_role_vm_with_its_disk(cluster, guide, tmp_path):
     assert dry.returncode == 0, dry.stdout[-6000:]
     [result] = dry["facts"]["vms_results"]
     assert result["changed"] and result["checked"] is False and result["disks"][0]["changed"], result
+    assert in_role(dry, "vms", VMS_TASK)["unchecked"] == [f"{ns}/web"]
     assert cluster.kubectl("get", "namespace", ns, check=False).returncode != 0, "check mode created nothing"
 
     first = apply(vm())
@@ -295,13 +299,17 @@ def test_vms_role_vm_with_its_disk(cluster, guide, tmp_path):
                       "data_source": from_image(test_module_vm.IMAGE)}]}  # fmt: skip
     refused = apply(vm(), bad)
     assert refused.returncode != 0
-    [failure] = failed_items(refused, "vms", "Create or update the disks, then wait until they are Ready")
+    task = in_role(refused, "vms", VMS_TASK)
+    assert task["step"] == "apply_disks" and task["msg"].startswith("creating or updating the disks: "), task
+    [failure] = [r for r in task["results"] if r.get("failed")]
     assert "persistent_volume_claim.size" in failure["msg"], failure["msg"]
     assert get(cluster, "vd", "bad-root", ns) is None and get_vm(cluster, ns, "bad") is None
     # a bad VM (memory off the class's 512Mi step): the module quotes the policy; the VM is not written
     refused = apply(vm(), {**vm(memory="1100Mi"), "name": "odd", "block_device_refs": [{"kind": "VirtualDisk", "name": "web-root"}], "disks": []})
     assert refused.returncode != 0
-    [failure] = failed_items(refused, "vms", "Create, update, start or stop the virtual machines")
+    task = in_role(refused, "vms", VMS_TASK)
+    assert task["step"] == "apply_vms" and "vms_results" not in task.get("ansible_facts", {}), task
+    [failure] = [r for r in task["results"] if r.get("failed")]
     assert "cpu/memory" in failure["msg"], failure["msg"]
     assert get_vm(cluster, ns, "odd") is None
 
@@ -314,6 +322,49 @@ def test_vms_role_vm_with_its_disk(cluster, guide, tmp_path):
     assert result["changed"] and result["disks"][0]["changed"] and result["disks"][0]["state"] == "absent", result
     assert get_vm(cluster, ns, "web") is None and get(cluster, "vd", "web-root", ns) is None
     assert changed_count(apply(vm(state="absent"))) == 0
+
+
+@pytest.mark.parametrize("as_modules", [False, True], ids=["in-process", "module-processes"])
+def test_vms_module_runs_the_steps(cluster, guide, tmp_path, as_modules):
+    """The role's one task used directly: in the worker process on localhost, or (a task `environment:`) running the vm
+    and virtual_disk modules as module processes; the connection from the group's module_defaults; malformed input
+    refused naming `vms[i]` with nothing written; a second run changes nothing; absent deletes the VM, then its disk."""
+    ns = guide["namespace"]
+    name = "direct-" + ("mod-" if as_modules else "") + uuid.uuid4().hex[:4]
+    item = {"name": name, "virtual_machine_class_name": test_module_vm.CLASS, "cpu": {"cores": 1, "core_fraction": "10%"},
+            "memory": {"size": "1Gi"}, "block_device_refs": [{"kind": "VirtualDisk", "name": f"{name}-root"}],
+            "disks": [{"name": f"{name}-root", "data_source": from_image(test_module_vm.IMAGE)}]}  # fmt: skip
+    env = {"environment": {"DVP_AS_MODULE": "1"}} if as_modules else {}
+
+    def apply(*vms, extra_args=()):
+        task = {"name": "vms", "deckhouse.virtualization.vms": {"namespace": ns, "wait": False, "vms": list(vms)}, **env}
+        return run_playbook(tmp_path, cluster.kubeconfig, [task, {"name": "facts", "ansible.builtin.debug": {"var": "vms_results"}}], extra_args)
+
+    bad = apply({"name": name, "disks": [{"data_source": {}}]})
+    assert bad.returncode != 0 and bad["vms"]["msg"] == "vms[0].disks[0] has no name", bad["vms"]
+    assert get(cluster, "vd", f"{name}-root", ns) is None
+
+    # which path ran: the action's -vvv line (plugin_utils/in_process.py), printed only when the modules run in-process
+    dry = apply(item, extra_args=("--check", "-vvv"))
+    assert dry.returncode == 0 and (dry.stdout + dry.stderr).count(IN_PROCESS) == (0 if as_modules else 1), dry.stdout[-4000:]
+    assert get(cluster, "vd", f"{name}-root", ns) is None, "check mode wrote nothing"
+
+    first = apply(item)
+    assert first.returncode == 0 and first["vms"]["changed"], first.stdout[-4000:]
+    [result] = first["facts"]["vms_results"]
+    assert result["name"] == name and result["changed"] and result["disks"][0]["changed"], result
+    assert get_vm(cluster, ns, name) is not None and get(cluster, "vd", f"{name}-root", ns) is not None
+    again = apply(item)
+    assert again.returncode == 0 and changed_count(again) == 0, again.stdout[-4000:]
+    # only the disk changes (grown): the task reports the change, the VM's result does not
+    grown = apply({**item, "disks": [{**item["disks"][0], "persistent_volume_claim": {"size": "2Gi"}}]})
+    assert grown.returncode == 0 and grown["vms"]["changed"], grown.stdout[-4000:]
+    [result] = grown["facts"]["vms_results"]
+    assert result["changed"] is False and result["disks"][0]["changed"], result
+    assert get(cluster, "vd", f"{name}-root", ns)["spec"]["persistentVolumeClaim"]["size"] == "2Gi"
+    gone = apply({**item, "state": "absent"})
+    assert gone.returncode == 0 and gone["facts"]["vms_results"][0]["disks"][0]["state"] == "absent", gone.stdout[-4000:]
+    assert get_vm(cluster, ns, name) is None and get(cluster, "vd", f"{name}-root", ns) is None
 
 
 # --- playbooks ------------------------------------------------------------------------------------------------------

@@ -1,0 +1,121 @@
+# Copyright: deckhouse.virtualization contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""deckhouse.virtualization.vms: the vms role's four steps in one task.
+
+The plan and the results are the pure functions of plugins/filter/vms.py. Each step with anything to do is one run of
+the vm or virtual_disk module with the step's `batch`: in this worker process when the modules may run here
+(plugin_utils/in_process.py, the same rule as their own action plugins), else as module processes on the task's host.
+Why one task and not four: each task costs Ansible its own templating, worker, callbacks and a result that crosses to
+the controller (the role's four steps, their skipped siblings and the set_fact of the results cost it more than the
+two batches' own work at 200 VMs; docs/benchmarks.md). The steps' results stay here: only `vms_results` leaves.
+
+Contract: the task's options are validated with the module file's spec(); a malformed `vms` fails the task naming
+`vms[i]...` before anything is sent; a failed step fails the task with the step's name, its message and its
+per-element results, and no later step runs; `changed` is any step's; the connection options given to this task
+are given to each module, and the modules' own module_defaults (and their group's) apply as for a task of theirs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.deckhouse.virtualization.plugins.filter.vms import vms_batch, vms_plan, vms_results, vms_unchecked
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import CONNECTION_KEYS
+from ansible_collections.deckhouse.virtualization.plugins.modules import virtual_disk, vm, vms
+from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import IN_PROCESS, ModuleAction, display, run_module
+
+try:  # the function ansible.builtin's package and service actions use for the modules they run
+    from ansible.executor.module_common import _apply_action_arg_defaults as apply_defaults
+except ImportError:  # ansible-core < 2.19
+    from ansible.executor.module_common import get_action_args_with_defaults
+
+    def apply_defaults(action: str, task: Any, args: dict[str, Any], templar: Any) -> dict[str, Any]:
+        return get_action_args_with_defaults(action, args, task.module_defaults, templar, action_groups=task._parent._play._action_groups)
+
+
+MODULES = {"vm": ("deckhouse.virtualization.vm", vm), "virtual_disk": ("deckhouse.virtualization.virtual_disk", virtual_disk)}
+# step -> (module, what the task's failure says)
+STEPS = {
+    "delete_vms": ("vm", "deleting the virtual machines marked absent"),
+    "apply_disks": ("virtual_disk", "creating or updating the disks"),
+    "apply_vms": ("vm", "creating, updating, starting or stopping the virtual machines"),
+    "delete_disks": ("virtual_disk", "deleting the disks of the deleted VMs and the disks marked absent"),
+}
+
+
+class StepFailed(Exception):
+    def __init__(self, step: str, result: dict[str, Any]) -> None:
+        super().__init__(step)
+        self.step, self.result = step, result
+
+
+class ActionModule(ModuleAction):
+    MODULE = vms
+    _connection_args: dict[str, Any]
+    _in_process: bool
+    _notes: dict[str, Any]  # the task's result: the steps' warnings and deprecations go there
+
+    def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes (check mode, async)
+        validation = ArgumentSpecValidator(**vms.spec()).validate(dict(self._task.args))
+        if validation.errors.errors:
+            return {**result, "failed": True, "msg": validation.errors.msg}
+        p = validation.validated_parameters
+        try:
+            plan = vms_plan(p["vms"], p["namespace"], p["wait"], p["wait_timeout"])
+        except AnsibleFilterError as error:
+            return {**result, "failed": True, "msg": str(error).replace("vms_list", "vms")}
+        self._connection_args = {k: self._task.args[k] for k in CONNECTION_KEYS if k in self._task.args}
+        self._in_process = not self._needs_module_process()
+        if self._in_process:
+            display.vvv(f"{self._task.action}: {IN_PROCESS}", host=self._play_context.remote_addr)
+        check_mode = bool(self._task.check_mode)
+        pending = p["pending_namespaces"] if check_mode else []
+        registered: dict[str, dict[str, Any] | None] = {}
+        unchecked: list[str] = []
+        diffs: list[dict[str, Any]] = []
+        self._notes = result
+        try:
+            registered["delete_vms"] = self._step("delete_vms", plan["delete_vms"], task_vars, diffs)
+            registered["apply_disks"] = self._step("apply_disks", vms_batch(plan, "apply_disks", pending), task_vars, diffs)
+            if check_mode:
+                unchecked = vms_unchecked(plan, registered["apply_disks"], pending)
+            registered["apply_vms"] = self._step("apply_vms", vms_batch(plan, "apply_vms", unchecked), task_vars, diffs)
+            registered["delete_disks"] = self._step("delete_disks", plan["delete_disks"], task_vars, diffs)
+        except StepFailed as failed:
+            out = failed.result
+            return {**result, "failed": True, "changed": any(r and r.get("changed") for r in registered.values()) or bool(out.get("changed")),
+                    "step": failed.step, "msg": f"{STEPS[failed.step][1]}: {out.get('msg')}", "results": out.get("results", [])}  # fmt: skip
+        results = vms_results(plan, registered["delete_vms"], registered["apply_disks"], registered["apply_vms"], registered["delete_disks"], unchecked)
+        # changed: any step's (a disk grown under an unchanged VM too), or a VM check mode could not check
+        changed = any(r and r.get("changed") for r in registered.values()) or any(r["changed"] for r in results)
+        result.update(changed=changed, ansible_facts={"vms_results": results})
+        if unchecked:
+            result["unchecked"] = unchecked
+            names = ", ".join(unchecked)
+            display.display(f"{self._task.action}: check mode: these VMs would be created once their namespace and disks exist: {names}", stderr=True)
+        if self._task.diff:
+            result["diff"] = diffs
+        return result
+
+    def _step(self, step: str, batch: list[dict[str, Any]], task_vars: Any, diffs: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The registered result of the step's module with `batch` (None: nothing to do); raises StepFailed."""
+        if not batch:
+            return None
+        fqcn, module = MODULES[STEPS[step][0]]
+        args = apply_defaults(fqcn, self._task, {**self._connection_args, "batch": batch}, self._templar)
+        if self._in_process:
+            out = run_module(module, fqcn, args, bool(self._task.check_mode), bool(self._task.diff), self._play_context.remote_addr or "")
+        else:
+            out = self._execute_module(module_name=fqcn, module_args=args, task_vars=task_vars)
+        out.pop("invocation", None)  # the whole batch again
+        for key in ("warnings", "deprecations"):  # shown for this task, as the step's own task would have shown them
+            self._notes.setdefault(key, []).extend(out.pop(key, None) or [])
+        if out.get("failed"):
+            raise StepFailed(step, out)
+        diffs.extend(out.get("diff") or [])
+        return out
