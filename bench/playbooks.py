@@ -163,7 +163,7 @@ def vm_options(i: int) -> dict:
 
 
 def play(kubeconfig: Path, tasks: list[dict] | None = None, roles: list[dict] | None = None, variables: dict | None = None, ours: bool = True,
-         vars_file: Path | None = None, pre_tasks: list[dict] | None = None) -> list[dict]:  # fmt: skip
+         vars_file: Path | None = None) -> list[dict]:  # fmt: skip
     """One play on localhost, the kubeconfig through module_defaults (the peer's venv has no group of ours)."""
     defaults = {"group/kubernetes.core.k8s": {"kubeconfig": str(kubeconfig)}}
     if ours:
@@ -173,8 +173,6 @@ def play(kubeconfig: Path, tasks: list[dict] | None = None, roles: list[dict] | 
         out["vars_files"] = [str(vars_file)]
     if variables:
         out["vars"] = variables
-    if pre_tasks:
-        out["pre_tasks"] = pre_tasks
     if roles:
         out["roles"] = roles
     if tasks:
@@ -188,12 +186,11 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
     disks = [{**disk_options(i), "namespace": namespace} for i in range(size)]
     machines = [{**vm_options(i), "namespace": namespace} for i in range(size)]
     role_vms = [{**vm_options(i), "disks": [disk_options(i)]} for i in range(size)]
-    # The modules' sides read the objects from a vars file, as the peer's one task reads its manifests from a file; JSON,
-    # which Ansible reads with its JSON decoder (YAML of 2N objects in the playbook costs its loader ~0.4 s at N = 200).
-    # Ansible reads a play's vars files again for every task, and templates a role's inline parameters again for
-    # every task of the role (a 200-VM list inline cost the role ~1.5 s of its ~5 s): the role's list comes from the
-    # same JSON file through include_vars, read once, and the role parameter names it.
-    # Each side's file holds only what that side reads (a vars file's every value is Ansible's to load and carry).
+    # Every side of ours reads its objects from a vars file of the play, as the peer's one task reads its manifests from
+    # a file; JSON, which Ansible reads with its JSON decoder (YAML of 2N objects in the playbook costs its loader ~0.4 s
+    # at N = 200); each side's file holds only what that side reads. The role parameter names the file's variable
+    # (a list written inline as the role parameter is templated again for every task of the role; through
+    # include_vars, a task of its own, 10 VMs cost 0.1-0.3 s more than through vars_files).
     data = work / f"{namespace}-vars.json"
     data.write_text(json.dumps({"bench_disks": disks, "bench_vms": machines}))
     role_data = work / f"{namespace}-role-vars.json"
@@ -217,8 +214,7 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
         "ours, loop": play(kubeconfig, loops, variables={"bench_wait": False}, vars_file=data),
         "ours, wait": play(kubeconfig, batches, variables={"bench_wait": True}, vars_file=data),
         "role": play(kubeconfig, roles=[{"role": "deckhouse.virtualization.vms", "vms_namespace": namespace, "vms_list": "{{ bench_role_vms }}",
-                                         "vms_wait": False, "vms_create_namespace": False}],
-                     pre_tasks=[{"name": "vars", "ansible.builtin.include_vars": {"file": str(role_data)}}]),
+                                         "vms_wait": False, "vms_create_namespace": False}], vars_file=role_data),
         "peer, loop": play(kubeconfig, k8s_loop, variables={"bench_manifests": manifests}, ours=False),
         "peer, one task": play(kubeconfig, k8s_src, ours=False),
     }
@@ -409,9 +405,10 @@ def method(m: dict) -> str:
         "objects read from a JSON vars file, the collection's action plugins running the modules in the worker process (the "
         "default on localhost); **ours, loop** — the same two tasks as loops over the objects, one task execution per "
         "object (for context: the form the batch replaces); **role** — the `vms` role with `vms_list` of the same VMs with "
-        "their disks (the role parameter names a variable that `include_vars` read from the same JSON file before the role: "
-        "a role's inline parameters are templated again by each of its tasks), `vms_wait: false`, `vms_create_namespace: "
-        "false` (its namespace task would add one kubernetes.core.k8s process); **peer, loop** — `kubernetes.core.k8s` with `definition: \"{{ item }}\"` "
+        "their disks (the role parameter names a variable of the play's JSON vars file: a role's inline parameters are "
+        "templated again by each of its tasks), `vms_wait: false`, `vms_create_namespace: false` (creating the namespace "
+        "would add one kubernetes.core.k8s process); the role is its argument-spec validation and one task of the `vms` "
+        "module, which runs the disks' and the VMs' batches; **peer, loop** — `kubernetes.core.k8s` with `definition: \"{{ item }}\"` "
         "looping over the same 2N manifests (disks first), run by PyPI "
         f"{m['peer_versions']} in a venv of its own (`{PEER_VENV.relative_to(ROOT)}`, made once by the benchmark), its own "
         "Python as the interpreter; **peer, one task** — one `kubernetes.core.k8s` task with `src:` a file holding all 2N "
@@ -480,8 +477,11 @@ FIXES = (
     "`vms` module, whose action plugin makes the plan, runs each step with something to do as the vm or virtual_disk "
     "module's batch in the worker process and returns `vms_results` as its fact (only the results leave the worker). "
     "200-VM re-run, the same list through the same `include_vars`, two rounds of three runs alternating: the step tasks "
-    "3.98 / 4.16 s, the one task 2.70 / 2.75 s (medians). And each side's vars file now holds only what it reads: the "
-    "role's `include_vars` of a file with all three sides' lists took 0.62 s, of its own list 0.21 s."
+    "3.98 / 4.16 s, the one task 2.70 / 2.75 s (medians). The namespaces are that task's too (`create_namespaces`, "
+    "kubernetes.core.k8s run as a module per namespace), so the role is its argument-spec validation and one task. "
+    "And each side's vars file now holds only what it reads (the role's `include_vars` of a file with all three "
+    "sides' lists took 0.62 s, of its own list 0.21 s), and the role reads it as the batch side does, through the "
+    "play's `vars_files` (10-VM re-run, two rounds of five runs: 1.21 / 1.56 s through include_vars, 1.13 / 1.27 s)."
 )
 
 

@@ -37,9 +37,11 @@ except ImportError:  # ansible-core < 2.19
         return get_action_args_with_defaults(action, args, task.module_defaults, templar, action_groups=task._parent._play._action_groups)
 
 
+NAMESPACE_MODULE = "kubernetes.core.k8s"
 MODULES = {"vm": ("deckhouse.virtualization.vm", vm), "virtual_disk": ("deckhouse.virtualization.virtual_disk", virtual_disk)}
 # step -> (module, what the task's failure says)
 STEPS = {
+    "namespaces": ("", "creating the namespaces"),
     "delete_vms": ("vm", "deleting the virtual machines marked absent"),
     "apply_disks": ("virtual_disk", "creating or updating the disks"),
     "apply_vms": ("vm", "creating, updating, starting or stopping the virtual machines"),
@@ -58,6 +60,7 @@ class ActionModule(ModuleAction):
     _connection_args: dict[str, Any]
     _in_process: bool
     _notes: dict[str, Any]  # the task's result: the steps' warnings and deprecations go there
+    _created_namespaces: list[str]
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes (check mode, async)
@@ -74,12 +77,14 @@ class ActionModule(ModuleAction):
         if self._in_process:
             display.vvv(f"{self._task.action}: {IN_PROCESS}", host=self._play_context.remote_addr)
         check_mode = bool(self._task.check_mode)
-        pending = p["pending_namespaces"] if check_mode else []
         registered: dict[str, dict[str, Any] | None] = {}
         unchecked: list[str] = []
         diffs: list[dict[str, Any]] = []
-        self._notes = result
+        self._notes, self._created_namespaces = result, []
         try:
+            if p["create_namespaces"]:
+                self._namespaces(plan, task_vars, diffs)
+            pending = sorted(set(p["pending_namespaces"]) | set(self._created_namespaces)) if check_mode else []
             registered["delete_vms"] = self._step("delete_vms", plan["delete_vms"], task_vars, diffs)
             registered["apply_disks"] = self._step("apply_disks", vms_batch(plan, "apply_disks", pending), task_vars, diffs)
             if check_mode:
@@ -88,11 +93,12 @@ class ActionModule(ModuleAction):
             registered["delete_disks"] = self._step("delete_disks", plan["delete_disks"], task_vars, diffs)
         except StepFailed as failed:
             out = failed.result
-            return {**result, "failed": True, "changed": any(r and r.get("changed") for r in registered.values()) or bool(out.get("changed")),
+            changed = bool(self._created_namespaces) or any(r and r.get("changed") for r in registered.values()) or bool(out.get("changed"))
+            return {**result, "failed": True, "changed": changed,
                     "step": failed.step, "msg": f"{STEPS[failed.step][1]}: {out.get('msg')}", "results": out.get("results", [])}  # fmt: skip
         results = vms_results(plan, registered["delete_vms"], registered["apply_disks"], registered["apply_vms"], registered["delete_disks"], unchecked)
         # changed: any step's (a disk grown under an unchanged VM too), or a VM check mode could not check
-        changed = any(r and r.get("changed") for r in registered.values()) or any(r["changed"] for r in results)
+        changed = bool(self._created_namespaces) or any(r and r.get("changed") for r in registered.values()) or any(r["changed"] for r in results)
         result.update(changed=changed, ansible_facts={"vms_results": results})
         if unchecked:
             result["unchecked"] = unchecked
@@ -101,6 +107,23 @@ class ActionModule(ModuleAction):
         if self._task.diff:
             result["diff"] = diffs
         return result
+
+    def _namespaces(self, plan: dict[str, Any], task_vars: Any, diffs: list[dict[str, Any]]) -> None:
+        """Create the namespaces of the VMs and disks to apply with kubernetes.core.k8s (a module process per namespace,
+        the module's module_defaults applied), noting those it created (or would create, in check mode) in
+        _created_namespaces. Raises StepFailed."""
+        for namespace in dict.fromkeys(args["namespace"] for args in plan["apply_vms"] + plan["apply_disks"]):
+            args = {**self._connection_args, "api_version": "v1", "kind": "Namespace", "name": namespace, "state": "present"}
+            out = self._execute_module(module_name=NAMESPACE_MODULE, module_args=apply_defaults(NAMESPACE_MODULE, self._task, args, self._templar),
+                                       task_vars=task_vars)  # fmt: skip
+            out.pop("invocation", None)
+            for key in ("warnings", "deprecations"):
+                self._notes.setdefault(key, []).extend(out.pop(key, None) or [])
+            if out.get("failed"):
+                raise StepFailed("namespaces", {**out, "msg": f"{namespace}: {out.get('msg')}"})
+            if out.get("changed"):
+                self._created_namespaces.append(namespace)
+                diffs.extend([out["diff"]] if isinstance(out.get("diff"), dict) else [])
 
     def _step(self, step: str, batch: list[dict[str, Any]], task_vars: Any, diffs: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The registered result of the step's module with `batch` (None: nothing to do); raises StepFailed."""

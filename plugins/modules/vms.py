@@ -21,7 +21,7 @@ description:
   - Sets the fact C(vms_results) (see RV(ansible_facts.vms_results)). Check mode and diff mode pass through to the modules (server-side
     dry runs). In check mode a VM whose namespace (O(pending_namespaces)) or one of whose disks does not exist yet cannot be checked
     (the vm module reads them) - it is reported as to be created (C(changed), C(checked=false)) and named in RV(unchecked).
-  - Namespaces are not created here; the role creates them before this task.
+  - Namespaces are created only with O(create_namespaces).
 author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
@@ -47,10 +47,17 @@ options:
     description: Seconds to wait for each disk and each VM; an item's C(wait_timeout) takes precedence.
     type: int
     default: 600
+  create_namespaces:
+    description:
+      - First create the namespaces of the VMs and disks (not those marked C(absent)) that do not exist, with C(kubernetes.core.k8s) run
+        as a module (one module process per namespace; it needs the C(kubernetes) Python library where the task runs). Its
+        C(module_defaults) apply, and the connection options given to this task.
+    type: bool
+    default: false
   pending_namespaces:
     description:
-      - Check mode - namespaces a task before this one would have created. The disks in them are not checked and the VMs in them are
-        reported as unchecked (the modules read the namespace's objects).
+      - Check mode - namespaces a task before this one would have created (with O(create_namespaces), those it would create are added).
+        The disks in them are not checked and the VMs in them are reported as unchecked (the modules read the namespace's objects).
     type: list
     elements: str
     default: []
@@ -98,7 +105,7 @@ unchecked:
   type: list
   elements: str
 step:
-  description: When a step failed - which (C(delete_vms), C(apply_disks), C(apply_vms), C(delete_disks)).
+  description: When a step failed - which (C(namespaces), C(delete_vms), C(apply_disks), C(apply_vms), C(delete_disks)).
   returned: failure of a step
   type: str
 results:
@@ -126,6 +133,7 @@ def spec():
         wait={"type": "bool", "default": True},
         wait_timeout={"type": "int", "default": 600},
         pending_namespaces={"type": "list", "elements": "str", "default": []},
+        create_namespaces={"type": "bool", "default": False},
     )
     return dict(argument_spec=options)
 

@@ -242,7 +242,7 @@ def test_vm_classes_role(cluster, tmp_path):
 # --- vms ------------------------------------------------------------------------------------------------------------
 
 IN_PROCESS = "in-process: the module's logic runs in the worker process, no module process"  # plugin_utils/in_process.py
-VMS_TASK = "Delete, create and update the virtual machines and their disks"  # the role's one task of deckhouse.virtualization.vms
+VMS_TASK = "Manage the virtual machines and their disks"  # the role's one task of deckhouse.virtualization.vms
 
 
 def test_vms_role_vm_with_its_disk(cluster, guide, tmp_path):
