@@ -1,5 +1,5 @@
-"""The simulator's cyclic-collector policy (cli.short_full_passes): what survives a full pass leaves the collector,
-is still freed by reference counting, and a cycle that dies young is still collected."""
+"""The simulator's cyclic-collector policy (cli.short_full_passes): what survives a middle or a full pass leaves the
+collector, is still freed by reference counting, and a cycle that dies young is still collected."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class Cell:
         self.me = self
 
 
-def test_survivors_of_a_full_pass_are_frozen_and_still_freed_by_reference_counting() -> None:
+def test_survivors_of_middle_and_full_passes_are_frozen_and_still_freed_by_reference_counting() -> None:
     thresholds = gc.get_threshold()
     try:
         cli.short_full_passes()
@@ -28,6 +28,15 @@ def test_survivors_of_a_full_pass_are_frozen_and_still_freed_by_reference_counti
         frozen = gc.get_freeze_count()
         del kept  # acyclic: reference counting frees frozen objects as before
         assert gc.get_freeze_count() <= frozen - 1001
+        middle = [[number] for number in range(1000)]
+        before = gc.get_freeze_count()
+        gc.collect(1)  # a pass of the middle generation: its survivors leave the collector too (the oldest stays small)
+        assert gc.get_freeze_count() >= before + 1001, "the survivors of the middle pass left the collector"
+        young = [[number] for number in range(1000)]
+        before = gc.get_freeze_count()
+        gc.collect(0)  # the youngest generation's passes freeze nothing
+        assert gc.get_freeze_count() <= before
+        del middle, young
         cell = Cell()  # a cycle that dies before the next full pass is collected as before
         alive = weakref.ref(cell)
         del cell
