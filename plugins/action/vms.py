@@ -1,13 +1,15 @@
 # Copyright: deckhouse.virtualization contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""deckhouse.virtualization.vms: the vms role's four steps in one task.
+"""deckhouse.virtualization.vms: the vms role's steps in one task.
 
-The plan and the results are the pure functions of plugins/filter/vms.py. Each step with anything to do is one run of
-the vm or virtual_disk module with the step's `batch`: in this worker process when the modules may run here
+The plan and the results are the pure functions of plugins/filter/vms.py. With `create_namespaces`, the namespaces
+first, one kubernetes.core.k8s module run each; then each of the four steps with anything to do is one run of the vm
+or virtual_disk module with the step's `batch`: in this worker process when the modules may run here
 (plugin_utils/in_process.py, the same rule as their own action plugins), else as module processes on the task's host.
-Why one task and not four: each task costs Ansible its own templating, worker, callbacks and a result that crosses to
-the controller (the role's four steps, their skipped siblings and the set_fact of the results cost it more than the
-two batches' own work at 200 VMs; docs/benchmarks.md). The steps' results stay here: only `vms_results` leaves.
+Why one task and not one per step: each task costs Ansible its own templating, worker, callbacks and a result that
+crosses to the controller (the role's step tasks, their skipped siblings and the set_fact of the results cost it more
+than the two batches' own work at 200 VMs; docs/benchmarks.md). The steps' results stay here: only `vms_results`
+leaves.
 
 Contract: the task's options are validated with the module file's spec(); a malformed `vms` fails the task naming
 `vms[i]...` before anything is sent; a failed step fails the task with the step's name, its message and its
