@@ -589,9 +589,10 @@ def how_it_scales(report: str) -> str:
         "to the modules' `batch` instead of looping.",
         "- The simulator is one Python process, one event loop on one core: API requests, controllers and node agents "
         "share it. Writers (controller workers, API writes) take one fair turn, a 2 ms slice each per pass of the loop; "
-        "reads never wait for it, but a GET still waits behind the slice in progress, the other requests of that pass "
-        "and, rarely, a full pass of Python's cycle collector (it walks only what survived since the previous one, "
-        "which in a build-up of 10,000 VMs is still up to ~0.6 s of growth). A VM and its disk take "
+        "reads never wait for it, and a request that arrives during a slice is handled before the next one, but a GET "
+        "still waits behind the slice in progress (one reconcile is not cut: a VM's start, placement included, is the "
+        "longest, a few ms at 1,000 nodes), the other requests of that pass and, rarely, a pass of Python's cycle "
+        "collector (the oldest generation stays nearly empty: what survives a middle pass is frozen). A VM and its disk take "
         "~26 writes on their way to Running (each a phase or hand-off someone watches), each through admission, "
         "managedFields, the store's SQLite commit and the watch fan-out — a few hundred microseconds each; see the "
         "simulator section's profile for the split.",

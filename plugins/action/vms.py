@@ -95,12 +95,12 @@ class ActionModule(ModuleAction):
             registered["delete_disks"] = self._step("delete_disks", plan["delete_disks"], task_vars, diffs)
         except StepFailed as failed:
             out = failed.result
-            changed = bool(self._created_namespaces) or any(r and r.get("changed") for r in registered.values()) or bool(out.get("changed"))
+            changed = self._changed(registered) or bool(out.get("changed"))
             return {**result, "failed": True, "changed": changed,
                     "step": failed.step, "msg": f"{STEPS[failed.step][1]}: {out.get('msg')}", "results": out.get("results", [])}  # fmt: skip
         results = vms_results(plan, registered["delete_vms"], registered["apply_disks"], registered["apply_vms"], registered["delete_disks"], unchecked)
         # changed: any step's (a disk grown under an unchanged VM too), or a VM check mode could not check
-        changed = bool(self._created_namespaces) or any(r and r.get("changed") for r in registered.values()) or any(r["changed"] for r in results)
+        changed = self._changed(registered) or any(r["changed"] for r in results)
         result.update(changed=changed, ansible_facts={"vms_results": results})
         if unchecked:
             result["unchecked"] = unchecked
@@ -110,6 +110,17 @@ class ActionModule(ModuleAction):
             result["diff"] = diffs
         return result
 
+    def _changed(self, registered: dict[str, dict[str, Any] | None]) -> bool:
+        """Whether a namespace was created or a step that ran reported a change."""
+        return bool(self._created_namespaces) or any(r and r.get("changed") for r in registered.values())
+
+    def _pass_notes(self, out: dict[str, Any]) -> None:
+        """Move a module run's warnings and deprecations to this task's result (shown for this task, as the step's own
+        task would have shown them) and drop its `invocation` (the whole batch again)."""
+        out.pop("invocation", None)
+        for key in ("warnings", "deprecations"):
+            self._notes.setdefault(key, []).extend(out.pop(key, None) or [])
+
     def _namespaces(self, plan: dict[str, Any], task_vars: Any, diffs: list[dict[str, Any]]) -> None:
         """Create the namespaces of the VMs and disks to apply with kubernetes.core.k8s (a module process per namespace,
         the module's module_defaults applied), noting those it created (or would create, in check mode) in
@@ -118,9 +129,7 @@ class ActionModule(ModuleAction):
             args = {**self._connection_args, "api_version": "v1", "kind": "Namespace", "name": namespace, "state": "present"}
             out = self._execute_module(module_name=NAMESPACE_MODULE, module_args=apply_defaults(NAMESPACE_MODULE, self._task, args, self._templar),
                                        task_vars=task_vars)  # fmt: skip
-            out.pop("invocation", None)
-            for key in ("warnings", "deprecations"):
-                self._notes.setdefault(key, []).extend(out.pop(key, None) or [])
+            self._pass_notes(out)
             if out.get("failed"):
                 raise StepFailed("namespaces", {**out, "msg": f"{namespace}: {out.get('msg')}"})
             if out.get("changed"):
@@ -137,9 +146,7 @@ class ActionModule(ModuleAction):
             out = run_module(module, fqcn, args, bool(self._task.check_mode), bool(self._task.diff), self._play_context.remote_addr or "")
         else:
             out = self._execute_module(module_name=fqcn, module_args=args, task_vars=task_vars)
-        out.pop("invocation", None)  # the whole batch again
-        for key in ("warnings", "deprecations"):  # shown for this task, as the step's own task would have shown them
-            self._notes.setdefault(key, []).extend(out.pop(key, None) or [])
+        self._pass_notes(out)
         if out.get("failed"):
             raise StepFailed(step, out)
         diffs.extend(out.get("diff") or [])

@@ -456,8 +456,17 @@ def scores(pod: PodRequest, nodes: Sequence[NodeState], affinity: _Affinity) -> 
     alike = 0 if taint is not None else WEIGHTS["TaintToleration"] * MAX_NODE_SCORE
     fit, balanced = WEIGHTS["NodeResourcesFit"], WEIGHTS["NodeResourcesBalancedAllocation"]
     out = {}
+    cpu, memory = pod.cpu_milli, pod.memory
     for n in nodes:
-        score = alike + fit * _least_allocated(pod, n) + balanced * _balanced(pod, n)
+        # _least_allocated and _balanced written out (a call each per node was a third of a placement at 1,000 nodes;
+        # the property test holds this to the two functions)
+        alloc_cpu, alloc_mem = n.allocatable_cpu_milli, n.allocatable_memory
+        req_cpu, req_mem = n.requested_cpu_milli + cpu, n.requested_memory + memory
+        free_cpu = (alloc_cpu - req_cpu) * MAX_NODE_SCORE // alloc_cpu if 0 < alloc_cpu and req_cpu <= alloc_cpu else 0
+        free_mem = (alloc_mem - req_mem) * MAX_NODE_SCORE // alloc_mem if 0 < alloc_mem and req_mem <= alloc_mem else 0
+        used_cpu = req_cpu / alloc_cpu if 0 < alloc_cpu and req_cpu < alloc_cpu else 1.0
+        used_mem = req_mem / alloc_mem if 0 < alloc_mem and req_mem < alloc_mem else 1.0
+        score = alike + fit * ((free_cpu + free_mem) // 2) + balanced * int((1 - abs(used_cpu - used_mem) / 2) * MAX_NODE_SCORE)
         if node_aff is not None:
             score += WEIGHTS["NodeAffinity"] * node_aff[n.name]
         if taint is not None:
@@ -491,7 +500,27 @@ def schedule(
     affinity = _Affinity(pod, nodes, namespace_labels or {})
     feasible: list[NodeState] = []
     failed: list[str] = []
+    # The common case first, inline: a schedulable, Ready, untainted node passing node affinity, the extra filter,
+    # the resources and (when the pod-affinity state can refuse nothing) no pod-affinity check: exactly the nodes
+    # filter_reasons would pass among those; every other node gets filter_reasons itself (its reasons count in the
+    # message). At 1,000 nodes the calls per filter per node were half of a placement.
+    selector = tuple(pod.node_selector.items()) if pod.node_selector else ()
+    node_affinity = bool(selector) or ((pod.affinity or {}).get("nodeAffinity") or {}).get(REQUIRED) is not None
+    plain = not affinity.required and not affinity.anti_required and not any(count > 0 for count in affinity.existing_anti.values())
+    cpu, memory = pod.cpu_milli, pod.memory
     for node in nodes:
+        if (
+            node.ready
+            and not node.unschedulable
+            and not node.taints
+            and (not node_affinity or node_affinity_matches(pod, node))
+            and (extra_filter is None or not extra_filter(node))
+            and cpu <= node.allocatable_cpu_milli - node.requested_cpu_milli
+            and memory <= node.allocatable_memory - node.requested_memory
+            and (plain or affinity.reason(node) is None)
+        ):
+            feasible.append(node)
+            continue
         reasons = filter_reasons(pod, node, affinity, extra_filter)
         if reasons:
             failed += reasons
@@ -500,8 +529,8 @@ def schedule(
     names = tuple(sorted(n.name for n in feasible))
     if not feasible:
         return Decision(None, failure_message(len(nodes), failed), names)
-    ranked = sorted(scores(pod, feasible, affinity).items(), key=lambda item: (-item[1], item[0]))
-    return Decision(ranked[0][0], "", names, tuple(ranked))
+    ranked = sorted((-score, name) for name, score in scores(pod, feasible, affinity).items())  # best first, then by name
+    return Decision(ranked[0][1], "", names, tuple((name, -score) for score, name in ranked))
 
 
 def reasons_by_node(

@@ -19,6 +19,23 @@ import asyncio
 from collections import deque
 
 
+def after_io() -> asyncio.Future[None]:
+    """Await to yield to the event loop until the sockets have been polled and their callbacks queued: a timer due
+    at once, which the loop queues after the I/O callbacks of its next pass (`asyncio.sleep(0)` is queued before
+    them). A long task that yields this way between slices lets a request that arrived meanwhile be read and
+    handled before its next slice: with sleep(0) the next slice (this task's, or the next worker's it hands the
+    turn to) was queued ahead of the request's handler and a GET waited behind two slices instead of one."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[None] = loop.create_future()
+    loop.call_later(0, _wake, future)
+    return future
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():  # cancelled meanwhile
+        future.set_result(None)
+
+
 class Turn:
     def __init__(self) -> None:
         self._held = False

@@ -216,3 +216,54 @@ def test_one_slice_of_reconciles_per_pass_of_the_event_loop_and_writes_queue_for
         assert served - asked <= 8, "a writer waits behind the slices already queued, not behind whole backlogs"
 
     asyncio.run(run())
+
+
+def test_a_request_arriving_during_a_slice_is_handled_before_the_next_slice():
+    """A socket that becomes readable while a worker computes wakes a handler task (as aiohttp's connection task is
+    woken by data_received); that task runs before the next slice of reconciles, not after it (turn.after_io)."""
+    import socket
+
+    async def run():
+        registry = build_registry()
+        clock = Clock(scale=1.0)
+        service = ObjectService(registry, Store(None), clock)
+        service.create(registry.types["/namespaces"], "", {"metadata": {"name": "default"}}, WriteOptions(version="v1"))
+        runs: list[str] = []
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        loop = asyncio.get_running_loop()
+        arrived = loop.create_future()
+        loop.add_reader(reader.fileno(), lambda: arrived.done() or arrived.set_result(reader.recv(16)))
+
+        async def handler():
+            await arrived
+            runs.append("handled")
+
+        def busy(name):
+            async def reconcile(ctx, key):
+                runs.append(name)
+                if len(runs) == 3:
+                    writer.send(b"GET")  # the request arrives during this slice
+                end = time.monotonic() + runtime.SLICE * 2  # each reconcile a slice of its own
+                while time.monotonic() < end:
+                    pass
+                return None
+
+            return reconcile
+
+        manager = Manager(service, clock)
+        for name in ("a", "b"):
+            manager.add(Controller(name, "/secrets", busy(name)))
+        for i in range(5):
+            service.create(registry.types["/secrets"], "default", {"metadata": {"name": f"s{i}"}}, WriteOptions(version="v1"))
+        task = asyncio.create_task(handler())
+        await manager.start()
+        await manager.settle(timeout=30)
+        await manager.stop()
+        await task
+        loop.remove_reader(reader.fileno())
+        reader.close()
+        writer.close()
+        assert runs.index("handled") == 3, f"the request waited behind another slice: {runs}"
+
+    asyncio.run(run())

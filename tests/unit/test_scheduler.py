@@ -350,3 +350,53 @@ def test_scores_equal_the_plugin_by_plugin_definition():
         assert core.scores(request, nodes, affinity_state) == _scores_by_definition(request, nodes)
 
     check()
+
+
+# -- schedule: the inline check of the common case passes exactly the nodes filter_reasons passes ------------------
+def _decision_by_definition(request, nodes, extra_filter):
+    """filter_reasons on every node, then the best score (ties by name): the definition schedule() shortcuts."""
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils import scheduling as core
+
+    affinity = core._Affinity(request, nodes, {})
+    reasons = {n.name: core.filter_reasons(request, n, affinity, extra_filter) for n in nodes}
+    feasible = [n for n in nodes if not reasons[n.name]]
+    names = tuple(sorted(n.name for n in feasible))
+    if not feasible:
+        return (None, core.failure_message(len(nodes), [r for n in nodes for r in reasons[n.name]]), names, ())
+    ranked = sorted(core.scores(request, feasible, affinity).items(), key=lambda item: (-item[1], item[0]))
+    return (ranked[0][0], "", names, tuple(ranked))
+
+
+def test_schedule_equals_filter_reasons_on_every_node():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils import scheduling as core
+
+    hard = {"key": "gpu", "value": "yes", "effect": "NoSchedule"}
+    node_kinds = st.tuples(
+        st.sampled_from([(), (hard,), ({"key": "soft", "effect": "PreferNoSchedule"},)]),
+        st.sampled_from(["a", "b"]),
+        st.booleans(),  # unschedulable
+        st.booleans(),  # ready
+        st.integers(0, 4000),
+        st.sampled_from([(), (("vms", {"app": "web"}),), (("vms", {"app": "db"}),)]),
+        st.sampled_from([(), (("vms", tuple(anti({"app": "web"})["podAntiAffinity"][core.REQUIRED])),)]),
+    )
+    affinities = st.sampled_from([{}, required_node_affinity(term(expr("zone", "In", "a"))), anti({"app": "db"}), anti({"app": "web"}, key="zone")])
+    selectors = st.sampled_from([{}, {"zone": "b"}])
+    tolerations = st.sampled_from([[], [{"key": "gpu", "operator": "Exists"}], [{"operator": "Exists"}]])
+    extra = st.sampled_from([None, lambda n: "not this one" if n.name == "n1" else None, lambda n: ""])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(node_kinds, min_size=0, max_size=10), affinities, selectors, tolerations, extra, st.integers(500, 3000))
+    def check(kinds, affinity, selector, tols, extra_filter, cpu):
+        nodes = [
+            node(f"n{i}", labels={"zone": zone}, taints=list(taints), unschedulable=off, ready=ready, used_cpu=used, pods=pods, pod_anti_affinity=existing)
+            for i, (taints, zone, off, ready, used, pods, existing) in enumerate(kinds)
+        ]
+        request = pod(cpu=cpu, affinity=affinity, node_selector=selector, tolerations=tols)
+        d = schedule(request, nodes, extra_filter)
+        assert (d.node, d.message, d.feasible, d.scores) == _decision_by_definition(request, nodes, extra_filter)
+
+    check()

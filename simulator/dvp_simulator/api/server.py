@@ -15,7 +15,7 @@ from aiohttp import web
 
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps
-from ..turn import Turn
+from ..turn import Turn, after_io
 from . import authz, openapi_v2, protobuf
 from . import options as params
 from .decoding import MAX_BODY_BYTES, too_large
@@ -405,7 +405,7 @@ class APIServer:
         for start in range(0, len(selected), LIST_CHUNK):
             part = b",".join(self.service.raw_in_version(call.rt, e, call.version) for e in selected[start : start + LIST_CHUNK])
             await resp.write(part if start == 0 else b"," + part)
-            await asyncio.sleep(0)
+            await after_io()
         await resp.write(b"]}")
         await resp.write_eof()
         return resp

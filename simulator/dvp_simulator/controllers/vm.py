@@ -786,7 +786,7 @@ class Reconcile:
         def class_filter(node: Any) -> str | None:
             if node.name not in available:
                 return "node(s) didn't match the VirtualMachineClass node selector"
-            return VOLUME_CONFLICT if unreachable_disks(node, pinned) else None
+            return VOLUME_CONFLICT if pinned and unreachable_disks(node, pinned) else None
 
         decision = self.node_states.place(pod_request_from_pod(pod), class_filter)
         if decision.node is None:

@@ -14,6 +14,7 @@ from ..api.service import ObjectService
 from ..clock import Clock
 from ..controllers.runtime import SLICE
 from ..pod_logs import PodLogs
+from ..turn import after_io
 from .agent import LEASE_RENEW, NodeAgent
 from .cpu import check_cpu
 from .hypervisor import Hypervisor
@@ -97,7 +98,7 @@ class Fleet:
                         count += 1
                         if not catching_up and (count >= BEAT_GROUP or time.monotonic() - started >= SLICE):
                             break
-                await asyncio.sleep(0)
+                await after_io()  # the requests that arrived meanwhile go first
 
     async def stop(self) -> None:
         if self.task is not None:
