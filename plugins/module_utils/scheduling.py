@@ -504,8 +504,7 @@ def schedule(
     # the resources and (when the pod-affinity state can refuse nothing) no pod-affinity check: exactly the nodes
     # filter_reasons would pass among those; every other node gets filter_reasons itself (its reasons count in the
     # message). At 1,000 nodes the calls per filter per node were half of a placement.
-    selector = tuple(pod.node_selector.items()) if pod.node_selector else ()
-    node_affinity = bool(selector) or ((pod.affinity or {}).get("nodeAffinity") or {}).get(REQUIRED) is not None
+    node_affinity = bool(pod.node_selector) or ((pod.affinity or {}).get("nodeAffinity") or {}).get(REQUIRED) is not None
     plain = not affinity.required and not affinity.anti_required and not any(count > 0 for count in affinity.existing_anti.values())
     cpu, memory = pod.cpu_milli, pod.memory
     for node in nodes:
