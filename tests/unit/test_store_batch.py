@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import sqlite3
 
 import pytest
 
-from dvp_simulator.store.store import ADDED, MODIFIED, Store
+from dvp_simulator.store.store import ADDED, DEFERRED, MODIFIED, Store
 
 
 def _on_disk(path) -> dict[tuple[str, str], int]:
@@ -82,3 +84,71 @@ def test_the_watch_window_is_bounded_in_bytes_too(monkeypatch):
         store.watch("/pods", 1, lambda entry: True)
     watcher = store.watch("/pods", kept[0].entry.rv - 1, lambda entry: True)  # the oldest kept still replays
     assert watcher.queue.qsize() == len(kept)
+
+
+def _counting_commits(store: Store) -> list[int]:
+    """The number of writes of each of the store's SQLite transactions, as they happen."""
+    sizes: list[int] = []
+    commit = store._commit
+
+    def counted(writes):
+        sizes.append(len(writes))
+        commit(writes)
+
+    store._commit = counted
+    return sizes
+
+
+def test_a_controllers_writes_are_committed_together_at_the_end_of_the_pass(tmp_path):
+    """DEFERRED (the controllers' workers): memory has each write at once, the disk all of them in one transaction
+    when the event loop's pass ends - before the task that wrote them runs again."""
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    sizes = _counting_commits(store)
+
+    async def worker() -> None:
+        DEFERRED.set(True)
+        for name in ("a", "b", "c"):
+            store.put("/pods", {"metadata": {"name": name, "namespace": "ns"}}, ADDED)
+        with store.batch():  # a batch in a deferred task joins the same transaction
+            store.put("/pods", {"metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}}}, MODIFIED)
+        assert _on_disk(path) == {} and store.get("/pods", "ns", "c").rv == 3
+        await asyncio.sleep(0)
+        assert _on_disk(path) == {("ns", "a"): 4, ("ns", "b"): 2, ("ns", "c"): 3}
+        assert sizes == [4]
+
+    asyncio.run(worker())
+    assert not DEFERRED.get(), "the flag is the worker task's own"
+    store.close()
+
+
+def test_a_clients_write_commits_the_deferred_writes_before_it_in_one_transaction(tmp_path):
+    """On disk is always a prefix of the writes in resourceVersion order: an undeferred write (a client's) takes the
+    deferred ones before it along; flush() and close() commit what is left."""
+    path = tmp_path / "store.sqlite"
+    store = Store(path)
+    sizes = _counting_commits(store)
+
+    def controller(name: str) -> None:
+        """A write as a controller's worker makes it, within this pass of the loop."""
+
+        def write() -> None:
+            DEFERRED.set(True)
+            store.put("/pods", {"metadata": {"name": name, "namespace": "ns"}}, ADDED)
+
+        contextvars.copy_context().run(write)
+
+    async def run() -> None:
+        controller("a")
+        assert _on_disk(path) == {}
+        store.put("/pods", {"metadata": {"name": "b", "namespace": "ns"}}, ADDED)  # this task is not deferred
+        assert _on_disk(path) == {("ns", "a"): 1, ("ns", "b"): 2} and sizes == [2]
+        controller("c")
+        store.flush()
+        assert _on_disk(path) == {("ns", "a"): 1, ("ns", "b"): 2, ("ns", "c"): 3} and sizes == [2, 1]
+        controller("d")
+        store.close()  # shutdown commits the rest too
+
+    asyncio.run(run())
+    assert _on_disk(path) == {("ns", "a"): 1, ("ns", "b"): 2, ("ns", "c"): 3, ("ns", "d"): 4}
+    assert sizes == [2, 1, 1]

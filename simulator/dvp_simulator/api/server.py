@@ -98,6 +98,7 @@ class APIServer:
         # client's write waits behind at most one worker's slice (turn.py: client writes and workers alternate).
         self.turn = Turn()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
+        self.app.on_response_prepare.append(self._durable)
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -119,6 +120,11 @@ class APIServer:
             log.exception("internal error serving %s %s", request.method, request.path_qs)
             err = APIError(500, f"Internal error occurred: {exc}")
             return web.Response(body=dumps(err.status()), status=500, content_type=JSON)
+
+    async def _durable(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Before any response starts: what it tells was read from the store, so the store's deferred writes (the
+        controllers', store.DEFERRED) go to disk first; a client never sees what a kill -9 could lose."""
+        self.store.flush()
 
     @staticmethod
     def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
@@ -472,6 +478,7 @@ class APIServer:
                 body = dumps({"type": event_type, "object": payload})
             else:
                 body = b'{"type":"' + event_type.encode() + b'","object":' + self.service.raw_in_version(call.rt, entry, call.version) + b"}"
+            self.store.flush()  # the event may be a controller's deferred write (see _durable)
             await response.write(body + b"\n")
 
         async def bookmark(rv: int, initial_end: bool = False) -> None:
@@ -479,6 +486,7 @@ class APIServer:
             if initial_end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             obj = {"kind": call.rt.kind, "apiVersion": call.rt.api_version(call.version), "metadata": meta}
+            self.store.flush()  # the resourceVersion may be a deferred write's
             await response.write(dumps({"type": "BOOKMARK", "object": obj}) + b"\n")
 
         loop = asyncio.get_running_loop()

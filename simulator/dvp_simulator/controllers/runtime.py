@@ -24,7 +24,7 @@ from ..api.errors import APIError
 from ..api.service import ObjectService
 from ..clock import Clock, Timer
 from ..resources import ResourceType
-from ..store.store import Entry, Event
+from ..store.store import DEFERRED, Entry, Event
 from ..turn import Turn, after_io
 
 log = logging.getLogger("dvp_simulator.controllers")
@@ -207,6 +207,9 @@ class Manager:
 
     async def _work(self, controller: Controller, queue: WorkQueue) -> None:
         started = 0.0  # when this worker took the turn; 0 while it does not hold it
+        # Nobody waits on a controller's write: the store commits this task's writes once per pass of the event loop
+        # (and before any response or watch event leaves), ~2.5x cheaper per write than a transaction each.
+        DEFERRED.set(True)
         try:
             while True:
                 if started and queue.queue.empty():  # never hold the turn while waiting for work

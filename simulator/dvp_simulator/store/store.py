@@ -1,8 +1,11 @@
 """Objects, resourceVersions and watch: the simulator's etcd.
 
 Every object lives in memory (a dict per resource, each entry with its JSON bytes ready to send) and in SQLite
-(WAL mode), written in one transaction before the write is acknowledged, so `kill -9` loses nothing that a
-client saw succeed. resourceVersion is one global counter, persisted with every write, so it keeps
+(WAL mode), committed before anything a client can see depends on it, so `kill -9` loses nothing that a client saw:
+a client's write is committed before it is acknowledged; the controllers' writes (`DEFERRED`) are committed
+together once per pass of the event loop, and before that by `flush()`, which the API server calls before any
+response or watch event leaves (a commit is ~110 µs alone, ~45 µs a write ten at a time). What is on disk is
+always a prefix of the writes in resourceVersion order. resourceVersion is one global counter, persisted with every write, so it keeps
 increasing across restarts. Recent events are kept per resource in a window for watch resumption — at most
 `window` events and WINDOW_BYTES of their JSON per resource, as kube-apiserver's watch cache is bounded; a watch
 from before the window gets 410 Gone, as from a compacted etcd.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import contextvars
 import gc
 import json
 import os
@@ -41,6 +45,10 @@ IndexFn = Callable[[dict[str, Any]], Iterable[str]]
 # Built-in index names, on every resource but NODE_NAME (pods only).
 OWNER, LABEL, NODE_NAME = "owner", "label", "nodeName"
 PODS = "/pods"
+
+# Whether this task's writes may be committed at the end of the event loop's pass instead of one by one (Store._persist).
+# A contextvar, so it is per task: the controllers' workers set it; API requests never do.
+DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("dvp_store_deferred", default=False)
 
 
 def dumps(obj: Any) -> bytes:
@@ -230,6 +238,8 @@ class Store:
         self.rv = 0
         self.db: sqlite3.Connection | None = None
         self._batched: list[tuple[str, Entry | None, Key]] | None = None  # writes of an open batch(), in order
+        self._pending: list[tuple[str, Entry | None, Key]] = []  # deferred writes not yet committed, in order
+        self._flush_soon: asyncio.Handle | None = None
         self.add_index_everywhere(OWNER, owner_uids)
         self.add_index_everywhere(LABEL, label_pairs)
         self.add_index(PODS, NODE_NAME, node_name)
@@ -276,13 +286,35 @@ class Store:
         self.db = db
 
     def _persist(self, res: str, entry: Entry | None, key: tuple[str, str]) -> None:
-        """One write on disk before anyone can see it: its own transaction, or the open batch's."""
+        """One write on disk before anyone can see it: the open batch's, a deferred one (DEFERRED), or its own
+        transaction, together with the deferred writes before it (the order on disk is the order of the writes)."""
         if self.db is None:
             return
         if self._batched is not None:
             self._batched.append((res, entry, key))
-            return
-        self._commit([(res, entry, key)])
+        elif DEFERRED.get():
+            self._defer([(res, entry, key)])
+        else:
+            self._commit(self._take_pending() + [(res, entry, key)])
+
+    def _defer(self, writes: list[tuple[str, Entry | None, Key]]) -> None:
+        self._pending += writes
+        if self._flush_soon is None:  # at the end of this pass: callbacks queued now run in the next one, first
+            self._flush_soon = asyncio.get_running_loop().call_soon(self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        self._flush_soon = None
+        self.flush()
+
+    def _take_pending(self) -> list[tuple[str, Entry | None, Key]]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    def flush(self) -> None:
+        """Commit the deferred writes now. Call before anything read from the store leaves the process (a response,
+        a watch event): a client must never see a write that a `kill -9` could still lose."""
+        if self._pending and self.db is not None:
+            self._commit(self._take_pending())
 
     def _commit(self, writes: list[tuple[str, Entry | None, Key]]) -> None:
         assert self.db is not None
@@ -302,8 +334,9 @@ class Store:
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Every put and remove inside the block goes to disk in one transaction, committed when the block ends
-        (also when it raises: memory already holds those writes). For synchronous blocks only: a block that
-        awaited would let clients and controllers see writes not yet on disk. Nested blocks join the outer one."""
+        (also when it raises: memory already holds those writes), or in a DEFERRED task with its other writes. For
+        synchronous blocks only: a block that awaited would let another task's writes, later in resourceVersion
+        order, reach the disk before the block's. Nested blocks join the outer one."""
         if self._batched is not None:
             yield
             return
@@ -313,7 +346,10 @@ class Store:
         finally:
             writes, self._batched = self._batched, None
             if writes and self.db is not None:
-                self._commit(writes)
+                if DEFERRED.get():
+                    self._defer(writes)
+                else:
+                    self._commit(self._take_pending() + writes)
 
     def close_watchers(self) -> None:
         """End every watch stream (on shutdown, so clients see the stream close and reconnect)."""
@@ -323,6 +359,10 @@ class Store:
 
     def close(self) -> None:
         self.close_watchers()
+        self.flush()
+        if self._flush_soon is not None:
+            self._flush_soon.cancel()
+            self._flush_soon = None
         if self.db is not None:
             self.db.close()
             self.db = None
