@@ -594,8 +594,9 @@ def how_it_scales(report: str) -> str:
         "longest, a few ms at 1,000 nodes), the other requests of that pass and, rarely, a pass of Python's cycle "
         "collector (the oldest generation stays nearly empty: what survives a middle pass is frozen). A VM and its disk take "
         "~26 writes on their way to Running (each a phase or hand-off someone watches), each through admission, "
-        "managedFields, the store's SQLite commit and the watch fan-out — a few hundred microseconds each; see the "
-        "simulator section's profile for the split.",
+        "managedFields, the store's indexes and the watch fan-out — a few hundred microseconds each — and SQLite (the "
+        "controllers' writes committed together once per pass of the loop); see the simulator section's profile for "
+        "the split.",
         "- Every node renews its Lease every 10 simulated seconds: 1,000 nodes write 100 times a real second at time "
         "scale 1 and 2,000 times at ×20 (renewals falling due together share a transaction; about half a core at ×20 "
         "without VMs); the scale benchmark runs its build-ups at ×1.",

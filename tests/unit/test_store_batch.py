@@ -101,7 +101,7 @@ def _counting_commits(store: Store) -> list[int]:
 
 def test_a_controllers_writes_are_committed_together_at_the_end_of_the_pass(tmp_path):
     """DEFERRED (the controllers' workers): memory has each write at once, the disk all of them in one transaction
-    when the event loop's pass ends - before the task that wrote them runs again."""
+    when the event loop's pass ends - before the task that wrote them runs again - each object's last version only."""
     path = tmp_path / "store.sqlite"
     store = Store(path)
     sizes = _counting_commits(store)
@@ -113,9 +113,11 @@ def test_a_controllers_writes_are_committed_together_at_the_end_of_the_pass(tmp_
         with store.batch():  # a batch in a deferred task joins the same transaction
             store.put("/pods", {"metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}}}, MODIFIED)
         assert _on_disk(path) == {} and store.get("/pods", "ns", "c").rv == 3
+        rows = store.db.total_changes
         await asyncio.sleep(0)
         assert _on_disk(path) == {("ns", "a"): 4, ("ns", "b"): 2, ("ns", "c"): 3}
         assert sizes == [4]
+        assert store.db.total_changes - rows == 3, "one row per object: only a's last version is written"
 
     asyncio.run(worker())
     assert not DEFERRED.get(), "the flag is the worker task's own"
