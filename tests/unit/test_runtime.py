@@ -267,3 +267,20 @@ def test_a_request_arriving_during_a_slice_is_handled_before_the_next_slice():
         assert runs.index("handled") == 3, f"the request waited behind another slice: {runs}"
 
     asyncio.run(run())
+
+
+def test_clock_stamp_is_the_simulated_second_in_rfc3339():
+    """stamp() is made once per simulated second: across seconds (1,000 a real second here) it is always the second
+    of a reading taken around it, as datetime formats it."""
+    from datetime import UTC, datetime
+
+    rfc3339 = "%Y-%m-%dT%H:%M:%SZ"
+    clock = Clock(scale=1000.0)
+    seen = set()
+    for _ in range(3000):
+        before = clock.time()
+        text = clock.stamp()
+        after = clock.time()
+        assert datetime.fromtimestamp(before, UTC).strftime(rfc3339) <= text <= datetime.fromtimestamp(after, UTC).strftime(rfc3339)
+        seen.add(text)
+    assert len(seen) > 1, "the stamp moved with the clock"
