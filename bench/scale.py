@@ -686,16 +686,20 @@ FIXES_TEXT: list[str] = [
     "one run each, placement fix on both sides |",
     "| The store's SQLite work (a 300-node / 3,000-VM build-up with every commit timed in the server: 62,337 "
     "transactions, one per write, 9.6 s of wall time in them, fsync stalls at WAL checkpoints included): the "
-    "controllers' writes are committed together once per pass of the event loop (a contextvar marks the workers' "
-    "tasks; a client's write still commits before its response, taking the deferred writes before it along), and "
-    "before any response or watch event leaves, so a client never sees what a kill -9 could lose and the disk always "
-    "holds a prefix of the writes in resourceVersion order (unit tests drive both; the egress test switches the "
-    "end-of-pass commit off); a transaction writes each object's last version only (a quarter of the rows were an "
-    "object written again within the same pass); the WAL is checkpointed every 10,000 pages instead of 1,000 | "
-    "62,337 commits, 77,237 rows, 9.58 s wall / 6.90 s CPU in commits; 56.4 / 52.5 s to all Running (56.1 / 53.0 "
-    "CPU-s) | 18,214 commits, 56,563 rows, 4.67 s / 3.09 s; 51.4 / 47.5 s (51.7 / 48.4 CPU-s) | each commit timed "
-    "in the server (perf_counter, thread CPU), one run each side; this script, 300:3000 `--no-restart`, the "
-    "build-ups alternating A B A B |",
+    "controllers' writes are committed together (a contextvar marks the workers' tasks) at the end of the worker's "
+    "slice — within it: reconciles and their commit together take the 2 ms, the commit's share being the last one's "
+    "duration — or at the end of the loop's pass, and before any response or watch event leaves, so a client never "
+    "sees what a kill -9 could lose; a client's write still commits before its response, taking the deferred writes "
+    "before it along, so the disk always holds a prefix of the writes in resourceVersion order (unit tests drive "
+    "both; the egress test switches the end-of-pass commit off); a transaction writes each object's last version "
+    "only (a quarter of the rows were an object written again within the same slice). Tried and not taken: WAL "
+    "checkpoints every 10,000 pages instead of 1,000 (commits 4.7 s instead of 6.5 s at 3,000 VMs, but each "
+    "checkpoint a longer stall: GET p99 36 ms at 10,000 VMs), and the commit after the slice instead of within it "
+    "(GET p99 20.3 ms against 15.3 ms) | 62,337 commits, 77,237 rows, 9.58 s wall / 6.90 s CPU in commits; "
+    "61.6 / 52.4 s to all Running (60.0 / 53.1 CPU-s) | 21,110 commits, 56,799 rows, 6.48 s / 4.45 s; 48.4 / 51.5 s "
+    "(48.6 / 52.5 CPU-s: the machine drifts by more than the change between rounds) | each commit timed in the server "
+    "(perf_counter, thread CPU), one run each side; this script, 300:3000 `--no-restart`, the build-ups alternating "
+    "A B A B; GET p99 from 1000:10000 `--no-restart` runs, one per variant |",
     "",
 ]
 

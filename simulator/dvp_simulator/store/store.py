@@ -1,14 +1,14 @@
 """Objects, resourceVersions and watch: the simulator's etcd.
 
-Every object lives in memory (a dict per resource, each entry with its JSON bytes ready to send) and in SQLite
-(WAL mode), committed before anything a client can see depends on it, so `kill -9` loses nothing that a client saw:
-a client's write is committed before it is acknowledged; the controllers' writes (`DEFERRED`) are committed
-together once per pass of the event loop, and before that by `flush()`, which the API server calls before any
-response or watch event leaves (a commit is ~110 µs alone, ~45 µs a write ten at a time). What is on disk is
-always a prefix of the writes in resourceVersion order. resourceVersion is one global counter, persisted with every write, so it keeps
-increasing across restarts. Recent events are kept per resource in a window for watch resumption — at most
-`window` events and WINDOW_BYTES of their JSON per resource, as kube-apiserver's watch cache is bounded; a watch
-from before the window gets 410 Gone, as from a compacted etcd.
+Every object lives in memory (a dict per resource, each entry with its JSON bytes ready to send) and in SQLite (WAL
+mode), committed before anything a client can see depends on it, so `kill -9` loses nothing that a client saw: a
+client's write is committed before it is acknowledged; the controllers' writes (`DEFERRED`) are committed together
+at the end of their worker's slice (controllers/runtime.py) or of the event loop's pass, and before that by
+`flush()`, which the API server calls before any response or watch event leaves (a commit is ~110 µs alone, ~45 µs a
+write ten at a time). What is on disk is always a prefix of the writes in resourceVersion order. resourceVersion is
+one global counter, persisted with every write, so it keeps increasing across restarts. Recent events are kept per
+resource in a window for watch resumption — at most `window` events and WINDOW_BYTES of their JSON per resource, as
+kube-apiserver's watch cache is bounded; a watch from before the window gets 410 Gone, as from a compacted etcd.
 
 Reads cost what they return, never the size of the store: keys are kept sorted as they are written (a sorted
 list per resource and one per namespace, maintained with bisect: O(log n) comparisons and a memmove, ~8 µs at
@@ -261,11 +261,6 @@ class Store:
         db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a committed transaction survives a process kill (only power loss can lose it).
         db.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints (WAL pages copied back into the database, then fsync) every 10,000 pages (~40 MiB of WAL) instead
-        # of SQLite's 1,000: a hot page (a VM written seven times on its way to Running) is copied back once instead of
-        # several times, and the fsync that stalls the event loop comes a tenth as often. Ten 4 KB rows a transaction:
-        # 129 -> 77 us wall, 80 -> 58 us CPU per row.
-        db.execute("PRAGMA wal_autocheckpoint=10000")
         db.execute("CREATE TABLE IF NOT EXISTS objects (res TEXT, ns TEXT, name TEXT, rv INTEGER, data BLOB, PRIMARY KEY (res, ns, name))")
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER)")
         row = db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
