@@ -29,7 +29,12 @@ def on_disk(path, name: str) -> int | None:
 
 def build(tmp_path):
     sim = app.build(tmp_path / "state", TOKEN, "https://127.0.0.1:0")
-    sim.store._defer = lambda writes: sim.store._pending.extend(writes)  # no end-of-pass commit: only a flush writes deferred puts down
+
+    def pending_only(writes: list) -> None:
+        """No end-of-pass commit: only a flush writes deferred puts down."""
+        sim.store._pending.extend(writes)
+
+    sim.store._defer = pending_only
     rt = sim.registry.types["/configmaps"]
 
     def controller_write(body: dict) -> int:

@@ -46,8 +46,9 @@ IndexFn = Callable[[dict[str, Any]], Iterable[str]]
 OWNER, LABEL, NODE_NAME = "owner", "label", "nodeName"
 PODS = "/pods"
 
-# Whether this task's writes may be committed at the end of the event loop's pass instead of one by one (Store._persist).
-# A contextvar, so it is per task: the controllers' workers set it; API requests never do.
+# Whether this task's writes may be committed later, together (Store._persist): at the next flush() - the end of the
+# worker's slice, the end of the event loop's pass, a response or watch event leaving, a client's write. A contextvar,
+# so it is per task: the controllers' workers set it; API requests never do.
 DEFERRED: contextvars.ContextVar[bool] = contextvars.ContextVar("dvp_store_deferred", default=False)
 
 
