@@ -333,7 +333,7 @@ class Store:
                 self.db.executemany("DELETE FROM objects WHERE res=? AND ns=? AND name=?", deletes)
             if upserts:
                 self.db.executemany("INSERT OR REPLACE INTO objects (res, ns, name, rv, data) VALUES (?,?,?,?,?)", upserts)
-            if any(entry is None for _, entry, _ in writes):
+            if deletes:  # a delete's version is held by no row (an object deleted and made again is: its new row's)
                 self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (self.rv,))
 
     @contextlib.contextmanager
