@@ -700,6 +700,17 @@ FIXES_TEXT: list[str] = [
     "(48.6 / 52.5 CPU-s: the machine drifts by more than the change between rounds) | each commit timed in the server "
     "(perf_counter, thread CPU), one run each side; this script, 300:3000 `--no-restart`, the build-ups alternating "
     "A B A B; GET p99 from 1000:10000 `--no-restart` runs, one per variant |",
+    "| Placement over numpy columns (scheduler/columns.py): a plain pod (no nodeSelector, no affinity) in a cluster "
+    "whose nodes are all plain (Ready, schedulable, untainted) is placed by a few vector operations over every node's "
+    "allocatable and requested CPU and memory, kept in step with the cache of node states — the same round-robin "
+    "search in chunks and the same scores, the integer and float operations in the same order, so the outcome is "
+    "equal, not close (a property test holds node, feasible nodes, every score and the next search's start to the "
+    "general path, on random clusters with pods bound between placements and a node cordoned midway). Pods with "
+    "affinity, VMs whose disks pin them, and clusters with a cordoned, tainted or NotReady node take the general "
+    "path | placement at 1,000 nodes 1.45 ms (thread CPU in the server, 3,000 placements); 1,000 / 10,000: 219.4 s, "
+    "212.1 CPU-s; again 150.0 s, 144.9 CPU-s | 0.52 ms; 192.0 s, 183.2 CPU-s; again 144.7 s, 142.4 CPU-s (the "
+    "machine got faster between the rounds by more than the change) | the server's place() timed by a probe, "
+    "this script, 1000:3000 `--no-restart`, one run each side; 1000:10000 `--no-restart`, A B then B A |",
     "",
 ]
 
@@ -712,7 +723,7 @@ ACTIVITIES = [
     ("controller reconciles (all controllers, their writes included)", "controllers/runtime.py", "_work"),
     ("node agents (Lease renewals every 10 simulated s, node status)", "nodes/fleet.py", "_beats"),
     ("watch events to controller queues", "controllers/runtime.py", "_pump"),
-    ("the controllers' writes committed to SQLite, together once per pass of the loop", "store/store.py", "_flush_pending"),
+    ("the controllers' writes committed at the end of the loop's pass (most are committed at the end of their worker's slice, in the reconciles above)", "store/store.py", "_flush_pending"),
 ]
 CONTROLLERS = [  # the costliest reconcilers, inside "controller reconciles"
     ("  of which the VM controller (placement, virt-launcher pod, domain, status)", "controllers/vm.py", "reconcile"),
@@ -724,9 +735,9 @@ WRITE_PATH = [  # across all of the above: what one write costs, by step
     ("every write: admission (defaults, pruning, schema, CEL, webhooks)", "api/service.py", "_admit"),
     ("every write: managedFields bookkeeping", "api/apply.py", "track_update"),
     ("every write: the store (indexes, watch fan-out; a client's write its own commit)", "store/store.py", "put"),
-    ("SQLite commits (the controllers' writes once per pass, each client's write with them)", "store/store.py", "_commit"),
+    ("SQLite commits (the controllers' writes at the end of a worker's slice or the loop's pass, or before a response; each client's write with them)", "store/store.py", "_commit"),
     ("copies of bodies and stored objects (json_copy)", "api/service.py", "json_copy"),
-    ("scheduling (filters and scores over the nodes)", "module_utils/scheduling.py", "schedule"),
+    ("scheduling (filters and scores over the nodes: numpy columns for a plain pod, else the filter functions)", "controllers/vm.py", "place"),
 ]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Collection, Hashable
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import domain_xml as dx
@@ -34,6 +35,7 @@ from ..clock import Clock
 from ..images.datasource import mounted_by, object_value
 from ..nodes.fleet import Fleet
 from ..scheduler import Decision, NodeState, PodRequest, node_state, pod_request_from_pod, schedule
+from ..scheduler.columns import Columns, plain_pod
 from ..scheduler.core import node_term_matches
 from ..store.store import MODIFIED, NODE_NAME, OWNER, Entry, Event, Store
 from ..webhooks import vmop as vmop_hooks
@@ -294,6 +296,7 @@ class NodeStates:
         self.position: dict[str, int] = {}  # node name → its place in `listed`
         self.stale: set[str] = set()  # nodes in `listed` whose state was dropped from the cache since
         self.anti: set[str] = set()  # nodes whose pods carry required pod anti-affinity (any() without a walk)
+        self.columns: Columns | None = None  # `listed` as numpy columns for plain pods, made at the first such placement
         store.observe(NODES, self._node_written)
         store.observe(PODS, self._pod_written)
         self.next_start = 0  # kube-scheduler's nextStartNodeIndex
@@ -333,11 +336,14 @@ class NodeStates:
             self.listed = [self._state(entry) for entry in entries]
             self.position = {entry.name: i for i, entry in enumerate(entries)}
             self.anti &= self.position.keys()
+            self.columns = None
         elif self.stale:
             for name in self.stale:
                 entry = self.store.get(NODES, "", name)
                 if entry is not None and name in self.position:
-                    self.listed[self.position[name]] = self._state(entry)
+                    state = self.listed[self.position[name]] = self._state(entry)
+                    if self.columns is not None:
+                        self.columns.update(self.position[name], state)
             self.stale.clear()
         return list(self.listed)
 
@@ -345,18 +351,30 @@ class NodeStates:
         """Whether a pod on some node has required pod anti-affinity (as of the last all())."""
         return bool(self.anti)
 
-    def place(self, pod: PodRequest, extra_filter: Any) -> Decision:
+    def place(self, pod: PodRequest, extra_filter: Any, allowed: tuple[Hashable, Collection[str]] | None = None) -> Decision:
         """Schedule one pod as kube-scheduler does with its default percentageOfNodesToScore: in a cluster of 100
         nodes or more it stops filtering once it has found `nodes_to_find` feasible nodes, starting where the previous
         placement stopped (round robin), and scores only those. Pod (anti-)affinity needs every node's pods, so a pod
         with such terms, or any pod while a placed pod has required anti-affinity, is filtered over all nodes; so is
-        one that does not find enough feasible nodes (the failure message then counts every node, as before)."""
+        one that does not find enough feasible nodes (the failure message then counts every node, as before).
+
+        `allowed` (a key that changes with the set, the set): the caller's word that `extra_filter` passes exactly
+        the nodes the set names. A plain pod is then placed over numpy columns (scheduler/columns.py) with the same
+        outcome as the search below, whenever every node is plain."""
         states = self.all()
         want = nodes_to_find(len(states))
         affinity = pod.affinity or {}
         if want >= len(states) or affinity.get("podAffinity") or affinity.get("podAntiAffinity") or self.any_pod_anti_affinity():
             return schedule(pod, states, extra_filter)
         start = self.next_start % len(states)
+        if allowed is not None and plain_pod(pod):
+            if self.columns is None:
+                self.columns = Columns(self.listed or [])
+            placed = self.columns.place(pod, self.columns.mask(*allowed), start, want)
+            if placed is not None:
+                decision, seen = placed
+                self.next_start = start + seen
+                return decision if decision is not None else schedule(pod, states, extra_filter)
         order = states[start:] + states[:start]
         found: list[NodeState] = []
         seen = 0
@@ -788,7 +806,10 @@ class Reconcile:
                 return "node(s) didn't match the VirtualMachineClass node selector"
             return VOLUME_CONFLICT if pinned and unreachable_disks(node, pinned) else None
 
-        decision = self.node_states.place(pod_request_from_pod(pod), class_filter)
+        # the class's nodes, for placement over columns: class_filter passes exactly those when no disk pins the VM
+        meta = self.vmclass["metadata"]
+        allowed = None if pinned else ((meta.get("uid"), meta.get("resourceVersion")), available)
+        decision = self.node_states.place(pod_request_from_pod(pod), class_filter, allowed)
         if decision.node is None:
             self.set_phase(v.VM_PENDING)
             self.cond(v.COND_RUNNING, "False", v.REASON_POD_NOT_STARTED, decision.message)

@@ -4,7 +4,9 @@ plugins/module_utils/scheduling.py (the modules run the same filters before a mi
 simulator's import names.
 
 `schedule(pod, nodes)` looks only at the nodes (and the pods on them) it is given; it keeps no state and does no
-I/O. `pod_request_from_pod` and `node_state` turn API objects into its inputs."""
+I/O. `pod_request_from_pod` and `node_state` turn API objects into its inputs. `columns` is the simulator's own:
+the common case (a plain pod, every node plain) as numpy arithmetic over every node at once, with the same outcome
+as `schedule` (the modules' preflight places a few pods and keeps to the pure-Python functions)."""
 
 from __future__ import annotations
 
