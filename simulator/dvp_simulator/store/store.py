@@ -528,9 +528,14 @@ class Store:
             w.offer(event)
 
     def observe(self, res: str, fn: Callable[[Event], None]) -> None:
-        """Call `fn(event)` within every write of `res`, after the store holds it. For derived caches only: `fn` must
-        be cheap and must not write."""
+        """Call `fn(event)` within every write of `res`, after the store holds it: derived caches, and the controllers'
+        watches (their work queues). `fn` must be cheap, must not write and must not raise."""
         self.observers.setdefault(res, []).append(fn)
+
+    def unobserve(self, res: str, fn: Callable[[Event], None]) -> None:
+        observers = self.observers.get(res, [])
+        if fn in observers:
+            observers.remove(fn)
 
     def watch(self, res: str, since_rv: int | None, predicate: Callable[[Entry], bool], bounded: bool = True) -> Watcher:
         """A watcher receiving events after since_rv (None: from now). Raises Expired when too old."""
