@@ -92,6 +92,46 @@ def test_manager_reconciles_on_watch_events_with_requeue_on_the_sim_clock():
     asyncio.run(run())
 
 
+def test_watch_events_reach_the_queue_within_the_write_a_failing_mapper_fails_no_write_and_stop_unsubscribes():
+    async def run():
+        registry = build_registry()
+        clock = Clock(scale=1000.0)
+        store = Store(None)
+        service = ObjectService(registry, store, clock)
+        ns = registry.types["/namespaces"]
+        service.create(ns, "", {"metadata": {"name": "default"}}, WriteOptions(version="v1"))
+        seen: list[tuple[str, str]] = []
+
+        async def reconcile(ctx, key):
+            seen.append(key)
+
+        def secret_to_config(event):
+            if event.entry.name == "bad":
+                raise ValueError("a mapper's bug")
+            return [("default", "cfg-" + event.entry.name)]
+
+        manager = Manager(service, clock)
+        manager.add(Controller("test", "/configmaps", reconcile, secondary={"/secrets": secret_to_config}))
+        await manager.start()
+        queue = manager.controllers[0][1]
+        secrets = registry.types["/secrets"]
+        service.create(secrets, "default", {"metadata": {"name": "a"}}, WriteOptions(version="v1"))
+        assert ("default", "cfg-a") in queue.queued, "the key is queued within the write, before anything awaits"
+        created = service.create(secrets, "default", {"metadata": {"name": "bad"}}, WriteOptions(version="v1"))
+        assert created.obj["metadata"]["name"] == "bad", "the write succeeds although the mapper raised"
+        for _unused in range(100):
+            await asyncio.sleep(0.01)
+            if seen:
+                break
+        assert seen == [("default", "cfg-a")]
+        await manager.stop()
+        assert not store.observers.get("/secrets") and not store.observers.get("/configmaps"), "stop unsubscribes"
+        service.create(secrets, "default", {"metadata": {"name": "b"}}, WriteOptions(version="v1"))
+        assert ("default", "cfg-b") not in queue.queued
+
+    asyncio.run(run())
+
+
 def test_permanent_error_is_reported_once_as_a_warning_event_and_not_retried():
     async def run():
         registry = build_registry()
