@@ -2,19 +2,23 @@
 qcow2/VMDK/VDI header sizes, and the layer rules of container images."""
 
 import asyncio
+import errno
+import fcntl
 import gzip
 import hashlib
 import io
 import lzma
+import os
 import struct
 import tarfile
 
 import pytest
 from gostcrypto import gosthash
 
+from dvp_simulator.images import pipeline
 from dvp_simulator.images.checksums import Checksums
 from dvp_simulator.images.errors import ImportFailure
-from dvp_simulator.images.pipeline import ExpansionGuard, ImageWriter, declared_virtual_size
+from dvp_simulator.images.pipeline import ALIGN, HOLE_BLOCK, STAGE, DiskFile, ExpansionGuard, ImageWriter, declared_virtual_size
 from dvp_simulator.images.registry_source import find_disk, normalize_reference
 from dvp_simulator.images.units import format_percent, humanize_ibytes
 
@@ -94,6 +98,83 @@ def test_writer_leaves_zero_runs_as_holes_whatever_the_chunking(tmp_path):
     packed = gzip.compress(data)  # decompressed in pieces of up to OUTPUT_PIECE (4 MiB)
     assert _write(tmp_path, [packed]).compression == "gz"
     assert (tmp_path / "disk.img").read_bytes() == data and (tmp_path / "disk.img").stat().st_blocks * 512 <= 4 * MiB
+
+
+def _disk_image():
+    """Data, zero runs that are whole hole blocks and runs that are not, across buffer boundaries, ending
+    with data that is not a whole ALIGN and then a zero tail."""
+    return (
+        b"a" * 5000
+        + bytes(STAGE + 3 * HOLE_BLOCK)
+        + os.urandom(STAGE + 7)
+        + bytes(HOLE_BLOCK - 1)
+        + b"b" * (2 * ALIGN + 5)
+        + bytes(2 * HOLE_BLOCK + 11)
+    )
+
+
+def _write_disk(path, data, piece):
+    disk = DiskFile(path)
+    direct = disk.direct
+    for start in range(0, len(data), piece):
+        disk.write(data[start : start + piece])
+    disk.close(len(data))
+    return direct
+
+
+def test_disk_file_writes_past_the_page_cache_with_holes(tmp_path):
+    """On a filesystem that takes O_DIRECT (the tests' tmp is ext4 or tmpfs) the file is written so; the content
+    is exact for any piece size, and the whole zero blocks take no disk blocks."""
+    data = _disk_image()
+    probe = DiskFile(tmp_path / "probe")
+    assert probe.direct and fcntl.fcntl(probe.fd, fcntl.F_GETFL) & os.O_DIRECT
+    probe.close(0)
+    for piece in (777, HOLE_BLOCK, 3 * STAGE):
+        path = tmp_path / f"disk-{piece}.img"
+        assert _write_disk(path, data, piece)
+        assert path.read_bytes() == data, piece
+        zero_blocks = sum(
+            1 for start in range(0, len(data) - len(data) % HOLE_BLOCK, HOLE_BLOCK) if data[start : start + HOLE_BLOCK] == bytes(HOLE_BLOCK)
+        )
+        assert path.stat().st_blocks * 512 <= len(data) - zero_blocks * HOLE_BLOCK + ALIGN, piece
+
+
+def test_disk_file_falls_back_to_ordinary_writes_where_o_direct_is_refused(tmp_path, monkeypatch):
+    """EINVAL for O_DIRECT at open (an older tmpfs) or only at the first write (some FUSE filesystems): the same
+    file, written through the page cache."""
+    data = _disk_image()
+    real_open, real_pwrite = os.open, os.pwrite
+
+    def open_refusing_direct(path, flags, mode=0o777):
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(pipeline.os, "open", open_refusing_direct)
+    assert not _write_disk(tmp_path / "a.img", data, HOLE_BLOCK)
+    assert (tmp_path / "a.img").read_bytes() == data
+    monkeypatch.setattr(pipeline.os, "open", real_open)
+
+    refused = []
+
+    def pwrite_refusing_direct(fd, view, offset):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(offset)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(fd, view, offset)
+
+    monkeypatch.setattr(pipeline.os, "pwrite", pwrite_refusing_direct)
+    assert _write_disk(tmp_path / "b.img", data, 777)
+    assert refused == [0] and (tmp_path / "b.img").read_bytes() == data
+
+
+def test_disk_file_errors_other_than_einval_are_the_callers(tmp_path, monkeypatch):
+    def full(fd, view, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline.os, "pwrite", full)
+    with pytest.raises(ImportFailure, match="DVCR is out of space"):
+        _write(tmp_path, [b"x" * (STAGE + 1)])
 
 
 def test_writer_refuses_truncated_and_corrupt_and_bombs(tmp_path):
