@@ -37,6 +37,7 @@ OUTPUT_PIECE = 4 * 1024 * 1024  # the most one decompress call may return
 HOLE_BLOCK = 64 * 1024  # granularity of sparse writing: an all-zero block at a multiple of it is a hole
 STAGE = 4 * 1024 * 1024  # the disk file's aligned buffer: the most one write to the device covers
 ALIGN = 4096  # O_DIRECT: buffer address, file offset and length are multiples of the device's logical block
+O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux's; where there is none, every write is an ordinary one
 HEAD_BYTES = 64 * 1024  # decompressed head kept for header checks
 MAX_IMAGE_BYTES = 1024**4
 EXPANSION_RATIO = 2000
@@ -134,18 +135,21 @@ class DiskFile:
     then write back; a direct write is the device reading our buffer (~0.07 CPU-s per GiB). Bytes are gathered
     in one page-aligned buffer of STAGE bytes; when it is full, its all-zero HOLE_BLOCKs are left as holes and
     the runs between them written at their offsets. The last bytes (not a whole ALIGN) go through the page cache
-    (O_DIRECT switched off on the descriptor). Where O_DIRECT is refused (tmpfs, some FUSE filesystems: EINVAL at
+    (O_DIRECT switched off on the descriptor). Where O_DIRECT is refused (older tmpfs, some FUSE filesystems: EINVAL at
     open or at the first write), every write is an ordinary one. Used by one thread at a time."""
 
     def __init__(self, path: Path):
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-        try:
-            self.fd = os.open(path, flags | os.O_DIRECT, 0o666)
-            self.direct = True
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            self.fd, self.direct = os.open(path, flags, 0o666), False
+        self.fd, self.direct = -1, bool(O_DIRECT)
+        if self.direct:
+            try:
+                self.fd = os.open(path, flags | O_DIRECT, 0o666)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self.direct = False
+        if self.fd < 0:
+            self.fd = os.open(path, flags, 0o666)
         self.buffer = mmap.mmap(-1, STAGE)  # anonymous memory is page-aligned, as O_DIRECT wants
         self.view = memoryview(self.buffer)
         self.fill = 0  # bytes in the buffer
@@ -209,7 +213,7 @@ class DiskFile:
 
     def _buffered(self) -> None:
         if self.direct:
-            fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~os.O_DIRECT)
+            fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) & ~O_DIRECT)
             self.direct = False
 
 
