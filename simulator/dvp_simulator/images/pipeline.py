@@ -2,9 +2,9 @@
 
 One `ImageWriter` per import: it checksums the raw bytes, decompresses gz/xz on the fly (detected by magic
 bytes, concatenated members/streams included), guards against decompression bombs and writes the result with
-all-zero blocks left as holes, so a sparse 200 GiB raw image costs what its data costs. The CPU work of a chunk
-runs in a worker thread while the caller is already receiving the next chunk; memory use is bounded by the
-chunk size and `OUTPUT_PIECE`, whatever the image size or compression ratio.
+all-zero blocks left as holes (`DiskFile`), so a sparse 200 GiB raw image costs what its data costs. The CPU work
+of a chunk runs in a worker thread while the caller is already receiving the next chunk; memory use is bounded by
+`BATCH`, `OUTPUT_PIECE` and the disk file's `STAGE` buffer, whatever the image size or compression ratio.
 
 The decompression-bomb rule (`ExpansionGuard`), checked after every decompressed piece:
   1. no image may exceed `MAX_IMAGE_BYTES` (1 TiB) once decompressed;
@@ -135,8 +135,8 @@ class DiskFile:
     then write back; a direct write is the device reading our buffer (~0.07 CPU-s per GiB). Bytes are gathered
     in one page-aligned buffer of STAGE bytes; when it is full, its all-zero HOLE_BLOCKs are left as holes and
     the runs between them written at their offsets. The last bytes (not a whole ALIGN) go through the page cache
-    (O_DIRECT switched off on the descriptor). Where O_DIRECT is refused (older tmpfs, some FUSE filesystems: EINVAL at
-    open or at the first write), every write is an ordinary one. Used by one thread at a time."""
+    (O_DIRECT switched off on the descriptor). Where O_DIRECT is refused (older tmpfs, some FUSE filesystems:
+    EINVAL at open or at the first write), every write is an ordinary one. Used by one thread at a time."""
 
     def __init__(self, path: Path):
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
