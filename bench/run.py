@@ -596,7 +596,11 @@ def how_it_scales(report: str) -> str:
         "~26 writes on their way to Running (each a phase or hand-off someone watches), each through admission, "
         "managedFields, the store's indexes and the watch fan-out — a few hundred microseconds each — and SQLite (the "
         "controllers' writes committed together once per pass of the loop); see the simulator section's profile for "
-        "the split.",
+        "the split. Threads do not add a core: SQLite and libvirt release the GIL, but their work moved to threads of "
+        "its own saved the loop nothing measurable (each hand-over of the GIL cost the loop what the thread took off it; "
+        "see the simulator section's fixes). 10,000 VMs Running within 60 s on two cores needs the work split over "
+        "processes — the controllers in their own, reaching the store through the API as the platform's do — a "
+        "different architecture, not attempted.",
         "- Every node renews its Lease every 10 simulated seconds: 1,000 nodes write 100 times a real second at time "
         "scale 1 and 2,000 times at ×20 (renewals falling due together share a transaction; about half a core at ×20 "
         "without VMs); the scale benchmark runs its build-ups at ×1.",

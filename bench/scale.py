@@ -717,6 +717,29 @@ FIXES_TEXT: list[str] = [
     "event delivery (watch offers, the tasks' wake-ups, mappers) 7.1% of the server's samples | 3.7% (mappers "
     "included); wall and CPU of whole build-ups moved less than the machine's drift (36.5 / 40.3 against 33.2 / 45.5 "
     "CPU-s) | py-spy (200 Hz) over this script, 1000:3000 `--no-restart`, one run each side; then A B A B |",
+    "| A write's schema checks ratcheted, as kube-apiserver's CRDValidationRatcheting: on an update, pruning and the "
+    "compiled schema check skip the top-level fields equal to the stored object's (the spec of a status write, the "
+    "status of a spec edit), and their errors are not reported; the compiled check runs as a shell (the top level's "
+    "own keywords) and a check per field, which a property test holds to the whole check. managedFields entries a "
+    "write does not touch keep their FieldsV1 tree, neither decoded nor encoded again (a property test holds the "
+    "result to decoding every entry). Writes were ~40% of the event loop's samples at 10,000 VMs, a status write "
+    "being most of them | a VM's status write 273.5 µs with the whole checks; 283.4 µs with every managedFields entry "
+    "decoded | 225.0 µs; 273.6 µs. Build-ups: medians 18.9 s after against 18.4 s before, the runs spreading over "
+    "13.3–21.4 s: the machine's drift hides a change of a few per cent | a VM status write through ObjectService.update "
+    "in process, 12 blocks of 400 writes per side interleaved, thread CPU, medians; this script, 100:1000 "
+    "`--no-restart`, the two sides alternating six times |",
+    "| Tried, not taken: the store's SQLite commits on a thread of their own (SQLite releases the GIL while it works): "
+    "memory has a write at once, its commit is queued in order, and a response or watch event awaits `durable()` "
+    "(every commit queued before it on disk) without blocking the loop; a failed commit stops every later one. Both "
+    "row by row (executemany) and 64 rows per INSERT statement (the thread taking the GIL once per statement, not per "
+    "row). Also libvirt's domain define and start on a thread | 12,000 puts of a 3.9 KB object with ~250 µs of Python "
+    "between them, commits at the end of 2-ms slices: 3.02 s (the loop thread's CPU 2.94 s); with ~100 µs between "
+    "them 1.54 s. Build-ups 40.4 / 38.5 s | on a thread, row by row: 3.25 s (3.21 s), 1.25 s; 64 rows per statement: "
+    "3.13 s (3.13 s), 1.35 s. Build-ups 38.9 / 45.6 s, the commits' thread ~5 CPU-s and the loop thread's CPU not "
+    "lower: while the loop runs Python, every hand-over of the GIL to the thread costs it about what the thread took "
+    "off it. Domain calls on a thread: 41.3 / 45.4 s against 41.4 / 40.4 s. Not taken: threads do not add a core "
+    "here | the store alone in process, the variants interleaved 7 times, medians; this script, 300:3000 "
+    "`--no-restart`, A B A B |",
     "",
 ]
 

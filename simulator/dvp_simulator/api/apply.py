@@ -217,14 +217,33 @@ def _render(path: Path) -> str:
 
 # -- managedFields bookkeeping -------------------------------------------------------------------------------
 class Managed:
-    """The managedFields of one object as editable sets."""
+    """The managedFields of one object as editable sets.
+
+    An entry's FieldsV1 tree is decoded into its set of paths only when something needs the set: a write that
+    changes none of an entry's fields (a controller's status write, beside the client's spec entry) leaves that
+    entry's tree as it was, neither decoded nor encoded again — most of the bookkeeping's cost, on most writes. A
+    well-formed tree and its decoded set are the same information (decode and encode are inverse), so whether an
+    entry went through its set changes nothing but the key order of a tree a client sent."""
 
     def __init__(self, entries: list[dict[str, Any]] | None):
         self.entries: list[dict[str, Any]] = []
-        self.sets: list[set[Path]] = []
+        self._trees: list[dict[str, Any]] = []  # an entry's FieldsV1 as it came, while its set is not decoded
+        self._sets: list[set[Path] | None] = []
         for e in entries or []:
             self.entries.append({k: v for k, v in e.items() if k != "fieldsV1"})
-            self.sets.append(decode(e.get("fieldsV1") or {}))
+            self._trees.append(e.get("fieldsV1") or {})
+            self._sets.append(None)
+
+    def owned(self, i: int) -> set[Path]:
+        """Entry i's paths (decoded now if they were not yet; edits to the set are the entry's)."""
+        paths = self._sets[i]
+        if paths is None:
+            paths = self._sets[i] = decode(self._trees[i])
+        return paths
+
+    @property
+    def sets(self) -> list[set[Path]]:
+        return [self.owned(i) for i in range(len(self.entries))]
 
     def index(self, manager: str, operation: str, subresource: str | None) -> int:
         for i, e in enumerate(self.entries):
@@ -239,23 +258,41 @@ class Managed:
             if subresource:
                 entry["subresource"] = subresource
             self.entries.append(entry)
-            self.sets.append(set())
+            self._trees.append({})
+            self._sets.append(set())
             i = len(self.entries) - 1
         self.entries[i]["time"] = now()
         self.entries[i]["apiVersion"] = api_version
-        self.sets[i] = set(paths) if replace else self.sets[i] | paths
+        self._sets[i] = set(paths) if replace else self.owned(i) | paths
 
     def drop(self, paths: set[Path], except_index: int = -1) -> None:
-        for i, s in enumerate(self.sets):
-            if i != except_index:
-                s -= paths
+        for i, owned in enumerate(self._sets):
+            if i == except_index:
+                continue
+            if owned is not None:
+                owned -= paths
+            elif any(_holds(self._trees[i], path) for path in paths):
+                self.owned(i).difference_update(paths)
 
     def render(self) -> list[dict[str, Any]]:
         out = []
-        for e, s in zip(self.entries, self.sets, strict=True):
-            if s:
-                out.append({**e, "fieldsV1": encode(sorted(s))})
+        for e, tree, owned in zip(self.entries, self._trees, self._sets, strict=True):
+            if owned is None:
+                if tree:
+                    out.append({**e, "fieldsV1": tree})
+            elif owned:
+                out.append({**e, "fieldsV1": encode(sorted(owned))})
         return out
+
+
+def _holds(tree: dict[str, Any], path: Path) -> bool:
+    """Whether the FieldsV1 tree has `path` (as decode would list it: a walk that ends on a leaf, `{}`)."""
+    node: Any = tree
+    for element in path:
+        node = node.get(element)
+        if node is None:
+            return False
+    return not node
 
 
 def track_update(old: dict[str, Any] | None, new: dict[str, Any], schema: dict[str, Any], manager: str, api_version: str, subresource: str | None) -> None:

@@ -340,7 +340,7 @@ class ObjectService:
         request = AdmissionRequest(operation, rt, obj, old, opts.subresource, opts.dry_run, self, opts.version)
         self.admission.run_mutating(request)
         ops = rt.versions[opts.version].ops
-        dropped = ops.prune(obj)
+        dropped = ops.prune(obj, old)
         if dropped and opts.field_validation == "Strict":
             listed = ", ".join(f'unknown field "{d}"' for d in dropped)
             raise bad_request(f'{rt.kind} in version "{opts.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}')

@@ -300,6 +300,7 @@ class SchemaOps:
         self.schema = schema
         self.validator = jsonschema.Draft7Validator(to_json_schema(schema), format_checker=FORMATS)
         self._fast: Callable[[Any], Any] | None = None  # compiled on first use: most versions never see a write
+        self._parts: Any = False  # _fast_parts: False until compiled, then the parts or None
         # The subschemas (by id; self.schema keeps them alive) under which a walk has something to do: a CEL rule, a
         # default. Defaulting and CEL skip every other subtree of a write instead of walking each of its values.
         self.with_rules = _marked(schema, lambda node: bool(node.get("x-kubernetes-validations")), ("properties", "items"))
@@ -310,35 +311,82 @@ class SchemaOps:
         _default(self.schema, obj, self.with_defaults)
 
     # -- pruning -----------------------------------------------------------------------------------------
-    def prune(self, obj: Any) -> list[str]:
-        """Drop fields the schema does not declare; returns their paths (for Warn / Strict)."""
+    def prune(self, obj: Any, old: Any = None) -> list[str]:
+        """Drop fields the schema does not declare; returns their paths (for Warn / Strict). On an update, a
+        top-level field equal to the stored object's (`old`: the spec of a status write) is not walked: it was
+        pruned when it was written, and the request did not send anything new in it."""
         dropped: list[str] = []
-        _prune(self.schema, obj, [], dropped, top=True)
+        _prune(self.schema, obj, [], dropped, top=True, same=unchanged_fields(obj, old))
         return dropped
 
     # -- validation --------------------------------------------------------------------------------------
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[dict[str, str]]:
-        if not self._fast_valid(obj):  # jsonschema is the authority; it only runs to word what is wrong
-            causes = [_error_cause(e) for e in sorted(self.validator.iter_errors(obj), key=lambda e: list(e.absolute_path))]
+        """The schema's and the CEL rules' causes against obj. On an update, ratcheted as kube-apiserver ≥ 1.30
+        (CRDValidationRatcheting): what the update leaves unchanged is not held against it — here a top-level field
+        equal to the stored object's (the spec of a status write) is not checked again, which is also most of a
+        controller's write's schema check saved."""
+        same = unchanged_fields(obj, old)
+        if not self._fast_valid(obj, same):  # jsonschema is the authority; it only runs to word what is wrong
+            errors = [e for e in self.validator.iter_errors(obj) if not (e.absolute_path and e.absolute_path[0] in same)]
+            causes = [_error_cause(e) for e in sorted(errors, key=lambda e: list(e.absolute_path))]
             if causes:
                 return causes
         return list(_cel(self.schema, obj, old, [], has_old=old is not None, ruled=self.with_rules))
 
 
-    def _fast_valid(self, obj: Any) -> bool:
+    def _fast_valid(self, obj: Any, same: frozenset[str] = frozenset()) -> bool:
         """fastjsonschema's compiled check of the same draft-7 schema (~20x faster than jsonschema's walk, which
         dominated every write). It is at least as strict: integer formats become bounds (it checks formats on
-        strings only), and formats jsonschema does not check here only send more objects to jsonschema."""
-        if self._fast is None:
-            try:
-                self._fast = fastjsonschema.compile(_fast_schema(self.validator.schema), formats=FAST_FORMATS, use_default=False)
-            except (fastjsonschema.JsonSchemaDefinitionException, re.error):
-                self._fast = _never_sure  # e.g. a Go regular expression Python cannot compile: jsonschema alone
+        strings only), and formats jsonschema does not check here only send more objects to jsonschema. The
+        top-level fields in `same` are not checked: draft-7's `properties` checks each field on its own, so the
+        object is checked by a shell (the top level's own keywords, every field allowed) and a check per field."""
+        if same and isinstance(obj, dict):
+            parts = self._fast_parts()
+            if parts is not None:
+                shell, fields = parts
+                try:
+                    shell(obj)
+                    for name, value in obj.items():
+                        if name not in same and name in fields:
+                            fields[name](value)
+                    return True
+                except fastjsonschema.JsonSchemaException:
+                    return False
+        if self._fast is None:  # a schema that does not compile (a Go regular expression Python cannot): jsonschema alone
+            self._fast = _compiled(_fast_schema(self.validator.schema)) or _never_sure
         try:
             self._fast(obj)
             return True
         except fastjsonschema.JsonSchemaException:
             return False
+
+    def _fast_parts(self) -> tuple[Callable[[Any], Any], dict[str, Callable[[Any], Any]]] | None:
+        """The shell and the per-field checks of _fast_valid, compiled on first use; None where one does not
+        compile (the whole check decides then)."""
+        if self._parts is False:
+            self._parts = None
+            whole = _fast_schema(self.validator.schema)
+            props = whole.get("properties")
+            if isinstance(props, dict):
+                shell = _compiled({**whole, "properties": {name: {} for name in props}})
+                fields = {name: _compiled(sub) for name, sub in props.items()}
+                if shell is not None and all(check is not None for check in fields.values()):
+                    self._parts = (shell, fields)  # type: ignore[assignment]
+        return self._parts  # type: ignore[return-value]
+
+
+def unchanged_fields(obj: Any, old: Any) -> frozenset[str]:
+    """The top-level fields of obj equal to the stored object's (none on a create)."""
+    if not isinstance(old, dict) or not isinstance(obj, dict):
+        return frozenset()
+    return frozenset(name for name, value in obj.items() if name in old and (old[name] is value or old[name] == value))
+
+
+def _compiled(schema: Any) -> Callable[[Any], Any] | None:
+    try:
+        return fastjsonschema.compile(schema, formats=FAST_FORMATS, use_default=False)
+    except (fastjsonschema.JsonSchemaDefinitionException, re.error):
+        return None
 
 
 def _never_sure(obj: Any) -> None:
@@ -429,14 +477,14 @@ def _default(schema: dict[str, Any], value: Any, marked: set[int]) -> None:
             _default(schema["items"], item, marked)
 
 
-def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[str], top: bool = False) -> None:
+def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[str], top: bool = False, same: frozenset[str] = frozenset()) -> None:
     if isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
         preserve = schema.get("x-kubernetes-preserve-unknown-fields")
         for name in list(value):
-            if top and name in ("apiVersion", "kind", "metadata"):
-                continue  # metadata is ObjectMeta, validated by the server itself
+            if top and (name in ("apiVersion", "kind", "metadata") or name in same):
+                continue  # metadata is ObjectMeta, validated by the server itself; `same`: see SchemaOps.prune
             if props and name in props:
                 _prune(props[name], value[name], path + [name], dropped)
             elif isinstance(extra, dict):
