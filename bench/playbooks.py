@@ -41,7 +41,7 @@ SIZES = (10, 50, 200)
 # loop costs ≈ 0.8 s per object: at 200 VMs one create and one re-run of theirs take ≈ 6 minutes together). Five at
 # 10 VMs, where Ansible's own start-up (the same on both sides, ±0.1 s from run to run) is most of every figure: the
 # medians of three moved the 10-VM ratios by several hundredths between runs of the same code.
-REPEATS = {10: 5, 50: 2, 200: 1}
+REPEATS = {10: 5, 50: 3, 200: 1}  # 50: three, as the median of two is their mean, which one slow run drags along
 PEER_LOOP_MAX = 50  # the peer's loop runs up to this size: at 200 VMs its create and re-run alone would take ≈ 11 minutes
 NODES = 12  # 64 cores and 256 GiB each: room for every VM of a size's runs at once
 TIME_SCALE = 20.0  # simulated seconds per real second: a VM's 3 s boot takes 0.15 s
