@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 import sys
 import tempfile
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.proc import cpu_seconds  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 COUNT, CLIENTS, WINDOW = 10_000, 20, 1_000
@@ -40,11 +40,6 @@ Row = tuple[str, str, str, str]
 
 def log(message: str) -> None:
     print(f"[bench cvi] {message}", file=sys.stderr, flush=True)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Client:

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import proc  # noqa: E402
 from tests.ansible_runner import run_playbook  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
@@ -284,16 +285,11 @@ class Process:
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def cpu(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self.tick
+        return proc.cpu_seconds(self.pid)
 
     def memory(self) -> dict[str, int]:
-        out = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                out[key] = int(value.split()[0]) * 1024
-        return out
+        """In bytes."""
+        return {key: kb * 1024 for key, kb in proc.memory(self.pid).items()}
 
 
 class RSSSampler(threading.Thread):

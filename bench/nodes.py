@@ -7,7 +7,6 @@ docs/benchmarks.md; `bench/run.py` runs it with the others. A benchmark, not a t
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import sys
 import tempfile
@@ -21,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.proc import cpu_seconds  # noqa: E402
 from bench.report import replace_section  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
@@ -41,11 +41,6 @@ def topology(count: int) -> dict:
             {"name": f"worker-{i:04d}", "labels": {"pool": f"pool-{i % 4}"}, "cpu": {"vendor": vendor, "model": model, "features": features, "cores": 16}, "memory": "64Gi"}
         )
     return {"cluster": {"podSubnetCIDR": "10.96.0.0/12", "serviceSubnetCIDR": "10.222.0.0/16", "nodeSubnetCIDR": "192.168.0.0/16"}, "nodes": nodes}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def get(sim: Simulator, path: str) -> dict:

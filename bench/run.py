@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cvi_scale, drain, images, nodes, playbooks, scale, tasks, vms  # noqa: E402
+from bench import cvi_scale, drain, images, nodes, playbooks, proc, scale, tasks, vms  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -77,8 +77,7 @@ class ServerCPU:
         self.tick = os.sysconf("SC_CLK_TCK")
 
     def seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self.tick  # fields 14 and 15 of stat(5)
+        return proc.cpu_seconds(self.pid)
 
 
 @dataclass
@@ -342,13 +341,7 @@ class Bench:
         }
 
     def memory(self) -> dict[str, int]:
-        status = Path(f"/proc/{self.sim.process.pid}/status").read_text()
-        out = {}
-        for line in status.splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmHWM", "VmRSS"):
-                out[key] = int(value.split()[0])  # kB
-        return out
+        return proc.memory(self.sim.process.pid)  # kB
 
 
 def secret(name: str) -> dict:

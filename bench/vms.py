@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import pstats
 import ssl
 import statistics
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.proc import cpu_seconds, memory  # noqa: E402,F401  (the benchmarks' figures of the simulator)
 from bench.report import replace_section  # noqa: E402
 from tests.image_sources import FileServer  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
@@ -63,20 +63,6 @@ def topology(count: int) -> dict:
             {"name": "replicated", "provisioner": "replicated.csi.storage.deckhouse.io", "accessModes": ["ReadWriteMany", "ReadWriteOnce"], "volumeMode": "Block", "capacity": "100Ti", "default": True}
         ],
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory(pid: int) -> dict[str, int]:
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmHWM", "VmRSS"):
-            out[key] = int(value.split()[0])  # kB
-    return out
 
 
 def disk(i: int) -> dict:

@@ -1,12 +1,11 @@
-"""What a client is shown is on disk first: a controller's write (store.DEFERRED, committed at the end of the event
-loop's pass) is committed before a response or a watch event carrying it leaves, so a kill -9 right after can never
-take back what a client saw. In process: the simulator as app.build assembles it, its real aiohttp application on a
-local port; the end-of-pass commit is switched off, so only the server's own flush can put the write on disk."""
+"""What a client is shown is on disk first: a write (pending, sent to the disk writer with others, store.Store._pend)
+is committed before a response or a watch event carrying it leaves, so a kill -9 right after can never take back what
+a client saw. In process: the simulator as app.build assembles it, its real aiohttp application on a local port; the
+timed send of pending writes is switched off, so only the server's wait for durability can put the write on disk."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import json
 import sqlite3
 
@@ -14,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from dvp_simulator import app
 from dvp_simulator.api.service import WriteOptions
-from dvp_simulator.store.store import DEFERRED
 
 TOKEN = "unit-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -31,22 +29,18 @@ def build(tmp_path):
     sim = app.build(tmp_path / "state", TOKEN, "https://127.0.0.1:0")
 
     def pending_only(writes: list) -> None:
-        """No end-of-pass commit: only a flush writes deferred puts down."""
+        """No timed send: only what waits for durability sends pending writes."""
         sim.store._pending.extend(writes)
 
-    sim.store._defer = pending_only
+    sim.store._pend = pending_only
     rt = sim.registry.types["/configmaps"]
 
     def controller_write(body: dict) -> int:
-        """A write as a controller's worker makes it (deferred); its resourceVersion."""
-
-        def write() -> int:
-            DEFERRED.set(True)
-            return int(sim.service.update(rt, "default", "seen", body, WriteOptions(version="v1", manager="ctrl")).obj["metadata"]["resourceVersion"])
-
-        return contextvars.copy_context().run(write)
+        """A write as a controller makes it (nobody waits on it); its resourceVersion."""
+        return int(sim.service.update(rt, "default", "seen", body, WriteOptions(version="v1", manager="ctrl")).obj["metadata"]["resourceVersion"])
 
     sim.service.create(rt, "default", CM, WriteOptions(version="v1", manager="test"))
+    sim.store.sync()
     return sim, controller_write
 
 

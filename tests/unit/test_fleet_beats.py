@@ -3,6 +3,7 @@ falling due together share one store transaction (at most BEAT_GROUP of them), s
 not a commit per renewal."""
 
 import asyncio
+import contextlib
 
 from dvp_simulator.api.service import ObjectService, WriteOptions
 from dvp_simulator.clock import Clock
@@ -31,14 +32,18 @@ def test_renewals_keep_their_phase_and_share_transactions(tmp_path):
         service = ObjectService(registry, store, clock)
         for ns in ("kube-node-lease", "d8-virtualization"):
             service.create(registry.types["/namespaces"], "", {"metadata": {"name": ns}}, WriteOptions(version="v1"))
-        commits: list[list[str]] = []
-        commit = store._commit
+        commits: list[list[str]] = []  # the resources written by each outermost store batch (one transaction each)
+        batch = store.batch
 
-        def counting(writes):
-            commits.append([write[0] for write in writes])
-            commit(writes)
+        @contextlib.contextmanager
+        def counting():
+            outer = store._batched is None
+            with batch():
+                yield
+                if outer:
+                    commits.append([write[0] for write in store._batched])
 
-        store._commit = counting
+        store.batch = counting
         fleet = Fleet(topology, service, clock)
         fleet.start()
         try:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import sqlite3
 
 import pytest
 
-from dvp_simulator.store.store import ADDED, DEFERRED, MODIFIED, Store
+from dvp_simulator.store import store as store_module
+from dvp_simulator.store.store import ADDED, MODIFIED, Store
 
 
-def _on_disk(path) -> dict[tuple[str, str], int]:
+def _on_disk(path, store: Store | None = None) -> dict[tuple[str, str], int]:
+    """The pods on disk, once the disk writer has committed everything `store` sent it (what is not sent stays off)."""
+    if store is not None and store.journal is not None:
+        store.journal.sync()
     with sqlite3.connect(path) as db:
         return {(ns, name): rv for ns, name, rv in db.execute("SELECT ns, name, rv FROM objects WHERE res='/pods'")}
 
@@ -25,11 +28,11 @@ def test_a_batch_commits_once_at_its_end_what_single_writes_would(tmp_path):
             store.put("/pods", {"metadata": {"name": "b", "namespace": "ns"}}, ADDED)
         store.put("/pods", {"metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}}}, MODIFIED)
         store.remove("/pods", "ns", "b")
-        assert _on_disk(path) == {}, "nothing is on disk before the block ends"
+        assert _on_disk(path, store) == {}, "nothing is on disk before the block ends"
         assert store.get("/pods", "ns", "a").rv == 3  # memory has every write at once
-    assert _on_disk(path) == {("ns", "a"): 3}
+    assert _on_disk(path, store) == {("ns", "a"): 3}
     store.put("/pods", {"metadata": {"name": "c", "namespace": "ns"}}, ADDED)  # after the block: its own commit
-    assert _on_disk(path) == {("ns", "a"): 3, ("ns", "c"): 5}
+    assert _on_disk(path, store) == {("ns", "a"): 3, ("ns", "c"): 5}
     store.close()
 
     reopened = Store(path)
@@ -44,7 +47,7 @@ def test_a_batch_that_raises_still_commits_the_writes_memory_holds(tmp_path):
     with pytest.raises(RuntimeError), store.batch():
         store.put("/pods", {"metadata": {"name": "a", "namespace": "ns"}}, ADDED)
         raise RuntimeError("registration failed half-way")
-    assert _on_disk(path) == {("ns", "a"): 1} and store.get("/pods", "ns", "a") is not None
+    assert _on_disk(path, store) == {("ns", "a"): 1} and store.get("/pods", "ns", "a") is not None
     store.close()
 
 
@@ -65,7 +68,9 @@ def test_the_resource_version_survives_a_restart_after_puts_and_after_deletes(tm
     assert store.put("/pods", {"metadata": {"name": "c", "namespace": "ns"}}, ADDED).rv == 4
     store.put("/pods", {"metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}}}, MODIFIED)  # rv 5
     store.close()
-    assert Store(path).rv == 5
+    store = Store(path)
+    assert store.rv == 5
+    store.close()
 
 
 def test_the_watch_window_is_bounded_in_bytes_too(monkeypatch):
@@ -87,7 +92,7 @@ def test_the_watch_window_is_bounded_in_bytes_too(monkeypatch):
 
 
 def _counting_commits(store: Store) -> list[int]:
-    """The number of writes of each of the store's SQLite transactions, as they happen."""
+    """The number of writes of each transaction sent to the disk writer, as they are sent."""
     sizes: list[int] = []
     commit = store._commit
 
@@ -99,57 +104,61 @@ def _counting_commits(store: Store) -> list[int]:
     return sizes
 
 
-def test_a_controllers_writes_are_committed_together_at_the_end_of_the_pass(tmp_path):
-    """DEFERRED (the controllers' workers): memory has each write at once, the disk all of them in one transaction
-    when the event loop's pass ends - before the task that wrote them runs again - each object's last version only."""
+def test_writes_in_the_event_loop_are_sent_together_after_a_while(tmp_path, monkeypatch):
+    """Nobody waits on a controller's write: memory has each at once, the disk all of them in one transaction once
+    PENDING_SECONDS have passed, each object's last version only."""
+    monkeypatch.setattr(store_module, "PENDING_SECONDS", 0.05)
     path = tmp_path / "store.sqlite"
     store = Store(path)
     sizes = _counting_commits(store)
 
     async def worker() -> None:
-        DEFERRED.set(True)
         for name in ("a", "b", "c"):
             store.put("/pods", {"metadata": {"name": name, "namespace": "ns"}}, ADDED)
-        with store.batch():  # a batch in a deferred task joins the same transaction
+        with store.batch():  # a batch joins the same transaction
             store.put("/pods", {"metadata": {"name": "a", "namespace": "ns", "labels": {"x": "y"}}}, MODIFIED)
-        assert _on_disk(path) == {} and store.get("/pods", "ns", "c").rv == 3
-        rows = store.db.total_changes
-        await asyncio.sleep(0)
-        assert _on_disk(path) == {("ns", "a"): 4, ("ns", "b"): 2, ("ns", "c"): 3}
+        assert store.get("/pods", "ns", "c").rv == 3
+        rows = store.journal.rows
+        await asyncio.sleep(0.01)
+        assert _on_disk(path, store) == {} and sizes == []
+        await asyncio.sleep(0.1)
+        assert _on_disk(path, store) == {("ns", "a"): 4, ("ns", "b"): 2, ("ns", "c"): 3}
         assert sizes == [4]
-        assert store.db.total_changes - rows == 3, "one row per object: only a's last version is written"
+        assert store.journal.rows - rows == 3, "one row per object: only a's last version is written"
 
     asyncio.run(worker())
-    assert not DEFERRED.get(), "the flag is the worker task's own"
     store.close()
 
 
-def test_a_clients_write_commits_the_deferred_writes_before_it_in_one_transaction(tmp_path):
-    """On disk is always a prefix of the writes in resourceVersion order: an undeferred write (a client's) takes the
-    deferred ones before it along; flush() and close() commit what is left."""
+def test_what_a_response_shows_is_on_disk_before_it_leaves_and_the_pass_shares_one_send(tmp_path):
+    """durable() sends the pending writes at the end of the loop's pass - one send for every response waiting in it -
+    and returns once the writer has committed them; on disk is always a prefix of the writes in resourceVersion order.
+    sync() and close() put the rest on disk."""
     path = tmp_path / "store.sqlite"
     store = Store(path)
     sizes = _counting_commits(store)
 
-    def controller(name: str) -> None:
-        """A write as a controller's worker makes it, within this pass of the loop."""
+    def write(name: str) -> int:
+        return store.put("/pods", {"metadata": {"name": name, "namespace": "ns"}}, ADDED).rv
 
-        def write() -> None:
-            DEFERRED.set(True)
-            store.put("/pods", {"metadata": {"name": name, "namespace": "ns"}}, ADDED)
-
-        contextvars.copy_context().run(write)
+    async def respond(rv: int | None, shown: list[str]) -> None:
+        await store.durable(rv)
+        shown.append(str(rv))
 
     async def run() -> None:
-        controller("a")
-        assert _on_disk(path) == {}
-        store.put("/pods", {"metadata": {"name": "b", "namespace": "ns"}}, ADDED)  # this task is not deferred
-        assert _on_disk(path) == {("ns", "a"): 1, ("ns", "b"): 2} and sizes == [2]
-        controller("c")
-        store.flush()
+        write("a")
+        b = write("b")
+        shown: list[str] = []
+        await asyncio.gather(respond(b, shown), respond(None, shown), respond(1, shown))
+        assert sorted(shown) == ["1", "2", "None"] and sizes == [2], "three responses, one send"
+        assert _on_disk(path) == {("ns", "a"): 1, ("ns", "b"): 2}
+        await store.durable(1)  # on disk already: no send
+        assert sizes == [2]
+        write("c")
+        store.sync()
         assert _on_disk(path) == {("ns", "a"): 1, ("ns", "b"): 2, ("ns", "c"): 3} and sizes == [2, 1]
-        controller("d")
-        store.close()  # shutdown commits the rest too
+        write("d")
+        store.close()  # shutdown puts the rest on disk too
 
     asyncio.run(run())
     assert _on_disk(path) == {("ns", "a"): 1, ("ns", "b"): 2, ("ns", "c"): 3, ("ns", "d"): 4}

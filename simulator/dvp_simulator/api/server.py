@@ -30,6 +30,9 @@ from .tables import table
 log = logging.getLogger("dvp_simulator.api")
 JSON = "application/json"
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
+# The resourceVersion of what a response shows, when it is one object's (a GET): the response waits for the writes up to
+# it to be on disk, not for every later one (see _durable). Without it a response waits for all.
+SHOWN_RV = web.RequestKey("dvp_shown_rv", int)
 LIST_CHUNK = 100  # items per write of a long LIST response (see _stream_list)
 SubresourceHandler = Callable[["Call", Any], Any]
 SubresourceGetter = Callable[["Call"], Awaitable[web.StreamResponse]]
@@ -122,9 +125,9 @@ class APIServer:
             return web.Response(body=dumps(err.status()), status=500, content_type=JSON)
 
     async def _durable(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Before any response starts: what it tells was read from the store, so the store's deferred writes (the
-        controllers', store.DEFERRED) go to disk first; a client never sees what a kill -9 could lose."""
-        self.store.flush()
+        """Before any response starts: what it tells was read from the store, so the writes it may show (a client's
+        own, the controllers' deferred ones) are on disk first; a client never sees what a kill -9 could lose."""
+        await self.store.durable(request.get(SHOWN_RV))
 
     @staticmethod
     def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
@@ -246,6 +249,7 @@ class APIServer:
             if q.get("resourceVersion"):
                 params.parse_resource_version(q["resourceVersion"])
             entry = self.service.entry(call.rt, call.namespace, call.name)
+            call.request[SHOWN_RV] = entry.rv  # what the response shows: this version, so the writes up to it
             if self._wants_table(call.request):
                 obj = self.service.to_version(call.rt, entry.obj, call.version)
                 return self._json(
@@ -478,7 +482,7 @@ class APIServer:
                 body = dumps({"type": event_type, "object": payload})
             else:
                 body = b'{"type":"' + event_type.encode() + b'","object":' + self.service.raw_in_version(call.rt, entry, call.version) + b"}"
-            self.store.flush()  # the event may be a controller's deferred write (see _durable)
+            await self.store.durable(entry.rv)  # the event may be a controller's deferred write (see _durable)
             await response.write(body + b"\n")
 
         async def bookmark(rv: int, initial_end: bool = False) -> None:
@@ -486,7 +490,7 @@ class APIServer:
             if initial_end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             obj = {"kind": call.rt.kind, "apiVersion": call.rt.api_version(call.version), "metadata": meta}
-            self.store.flush()  # the resourceVersion may be a deferred write's
+            await self.store.durable(rv)  # the resourceVersion may be a deferred write's
             await response.write(dumps({"type": "BOOKMARK", "object": obj}) + b"\n")
 
         loop = asyncio.get_running_loop()

@@ -27,7 +27,7 @@ from ..api.errors import APIError
 from ..api.service import ObjectService
 from ..clock import Clock, Timer
 from ..resources import ResourceType
-from ..store.store import DEFERRED, Event
+from ..store.store import Event
 from ..turn import Turn, after_io
 
 log = logging.getLogger("dvp_simulator.controllers")
@@ -208,16 +208,10 @@ class Manager:
 
     async def _work(self, controller: Controller, queue: WorkQueue) -> None:
         started = 0.0  # when this worker took the turn; 0 while it does not hold it
-        # Nobody waits on a controller's write: the store commits this task's writes together (DEFERRED), ~2.5x cheaper
-        # per write than a transaction each - at the end of the slice, which is the slice's: a slice of reconciles and
-        # its commit together hold the loop for SLICE (the commit's share is the last one's duration), not SLICE more.
-        DEFERRED.set(True)
-        store = self.ctx.service.store
-        commit = 0.0
+        # Nobody waits on a controller's write: the store sends it to disk with the others pending (store.Store._pend).
         try:
             while True:
                 if started and queue.queue.empty():  # never hold the turn while waiting for work
-                    store.flush()
                     self.turn.release()
                     started = 0.0
                 key = await queue.get()
@@ -229,10 +223,7 @@ class Manager:
                 # backlog of thousands of keys would hold the event loop and starve API requests. Hand the turn on
                 # once per time slice, not per reconcile: events arriving within a slice still coalesce into one
                 # reconcile per key.
-                if time.monotonic() - started + commit >= SLICE:
-                    flushed = time.monotonic()
-                    store.flush()
-                    commit = time.monotonic() - flushed
+                if time.monotonic() - started >= SLICE:
                     # Yield still holding the turn, then release it: the workers that woke meanwhile queue up for it
                     # (a free lock with nobody waiting yet would let each of them run a slice in this same pass), and
                     # the requests that arrived during the slice are handled before the next one (turn.after_io).

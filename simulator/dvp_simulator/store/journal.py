@@ -1,0 +1,276 @@
+"""The store's disk writer: SQLite commits in a process of their own, so they cost the event loop a pipe write.
+
+Why a process: the commits were ~10% of the event loop's time in a 10,000-VM build-up, and the loop is the
+simulator's bottleneck. A thread did not help (measured): SQLite releases the GIL for its own work, but takes it
+back for every row, and each hand-over while the loop runs Python costs the loop about what the thread took off it.
+
+Contract (the store's, store.py): what is on disk is always a prefix of the writes in resourceVersion order, and
+nothing a client is shown can be lost by a `kill -9`. `send()` queues one transaction's rows on the pipe, in order,
+and returns its sequence number; the writer commits every transaction it has whole, in order (several queued ones in
+one SQLite transaction: still a prefix), then acknowledges the last one's number. Whatever is shown to a client
+waits for `durable()` (or `sync()`, blocking) first. A frame cut by a crash is never applied (frames are length-
+prefixed; the writer applies whole ones only).
+
+One writer per state directory: the main process takes an exclusive flock on `<db>.lock` before it reads the
+database, and the writer inherits the locked file. After a `kill -9` of the main process the writer still commits
+what it has received (writes no client was shown: harmless, as a write whose response was lost), sees the pipe's end
+and exits; the lock is free only then, so a simulator restarted on the same state waits for it instead of reading a
+database that is still changing under it.
+
+Run as a script (`python journal.py <db>`): the writer imports nothing but the standard library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import pickle
+import select
+import sqlite3
+import struct
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+FRAME = struct.Struct("<I")  # a frame's length, then that many bytes of pickle: (seq, upserts, deletes, meta_rv)
+ACK = struct.Struct("<Q")  # the sequence number of the last transaction committed
+PIPE_SIZE = 1 << 20  # a full pipe blocks the event loop until the writer drains it: room for ~250 rows
+LOCK_WAIT = 30.0  # seconds a start waits for a previous writer (a killed simulator's) to finish
+
+
+class JournalFailed(RuntimeError):
+    """The writer is gone: nothing more can be made durable."""
+
+
+def lock(path: Path, wait: float | None = None) -> int:
+    """An fd holding an exclusive flock on `<path>.lock` (private, as every state file), waiting up to `wait` s
+    (LOCK_WAIT by default)."""
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.chmod(lock_path, 0o600)
+    deadline = time.monotonic() + (LOCK_WAIT if wait is None else wait)
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise RuntimeError(f"the state in {path.parent} is in use by another simulator (or its disk writer)") from None
+            time.sleep(0.05)
+
+
+class Journal:
+    """The main process's end: send transactions, learn which are on disk."""
+
+    def __init__(self, path: Path, lock_fd: int):
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", __file__, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            pass_fds=(lock_fd,),
+            close_fds=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._out = self.process.stdin.fileno()
+        self._in = self.process.stdout.fileno()
+        for fd in (self._out, self._in):
+            try:
+                fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+            except OSError:  # above /proc/sys/fs/pipe-max-size: the default size only costs more blocking
+                pass
+        os.set_blocking(self._in, False)
+        self.sent = 0  # sequence number of the last transaction sent
+        self.acked = 0  # ... and of the last one on disk
+        self.rows = 0  # rows sent, for tests and benchmarks
+        self.acked_rv = 0  # every write up to this resourceVersion is on disk
+        self._unacked: deque[tuple[int, int]] = deque()  # (seq, its largest resourceVersion), in order
+        self._acks = bytearray()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (the transaction awaited, its waiter)
+        self._reading: asyncio.AbstractEventLoop | None = None
+        self.failed: str | None = None
+
+    # -- sending --------------------------------------------------------------------------------------------
+    def send(self, upserts: list[tuple[str, str, str, int, bytes]], deletes: list[tuple[str, str, str]], meta_rv: int | None, max_rv: int) -> int:
+        """Queue one transaction (blocking only while the pipe is full); its sequence number."""
+        if self.failed:
+            raise JournalFailed(self.failed)
+        if self._reading is None or self._reading.is_closed():  # no event loop takes them in as they come: drain here
+            self._read_acks()
+        self.sent += 1
+        payload = pickle.dumps((self.sent, upserts, deletes, meta_rv), protocol=5)
+        try:
+            self._write(FRAME.pack(len(payload)) + payload)
+        except OSError as exc:
+            self._fail(f"the store's disk writer is gone: {exc}")
+            raise JournalFailed(self.failed) from exc
+        self.rows += len(upserts) + len(deletes)
+        self._unacked.append((self.sent, max_rv))
+        return self.sent
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._out, view) :]
+
+    # -- acknowledgements -----------------------------------------------------------------------------------
+    def _read_acks(self) -> None:
+        """Take in every acknowledgement the writer has sent; wake the waiters they satisfy. Cheap when there is
+        none (one read that would block), so every send drains them: the writer blocks when its pipe is full."""
+        ended = False
+        while True:
+            try:
+                chunk = os.read(self._in, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                ended = True
+                break
+            self._acks += chunk
+            if len(chunk) < 65536:  # all there was (a read more would only raise BlockingIOError)
+                break
+        whole = len(self._acks) - len(self._acks) % ACK.size
+        if whole:
+            self.acked = ACK.unpack_from(self._acks, whole - ACK.size)[0]
+            del self._acks[:whole]
+            while self._unacked and self._unacked[0][0] <= self.acked:
+                self.acked_rv = self._unacked.popleft()[1]
+        if ended:  # the writer exited: what it did not acknowledge may not be on disk
+            self._stop_reading()
+            if self.acked < self.sent:
+                self._fail(f"the store's disk writer exited (code {self.process.wait()}) with transactions unacknowledged")
+        if self._waiters and (whole or self.failed):
+            waiting = self._waiters
+            self._waiters = [(seq, future) for seq, future in waiting if seq > self.acked and not self.failed]
+            for seq, future in waiting:
+                if not future.done() and (self.failed or seq <= self.acked):
+                    if self.failed:
+                        future.set_exception(JournalFailed(self.failed))
+                    else:
+                        future.set_result(None)
+
+    def _fail(self, why: str) -> None:
+        if self.failed is None:
+            self.failed = why
+
+    def _stop_reading(self) -> None:
+        if self._reading is not None:
+            if not self._reading.is_closed():
+                self._reading.remove_reader(self._in)
+            self._reading = None
+
+    def sync(self, timeout: float = 60.0) -> None:
+        """Block until every transaction sent is on disk."""
+        deadline = time.monotonic() + timeout
+        self._read_acks()
+        while self.acked < self.sent:
+            if self.failed:
+                raise JournalFailed(self.failed)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JournalFailed(f"the store's disk writer did not commit within {timeout:.0f} s")
+            select.select([self._in], [], [], left)
+            self._read_acks()
+
+    async def durable(self, rv: int) -> None:
+        """Wait (without blocking the loop) until every write up to resourceVersion `rv` is on disk, i.e. every
+        transaction sent so far that holds one."""
+        if rv <= self.acked_rv and not self.failed:
+            return
+        self._read_acks()
+        if self.failed:
+            raise JournalFailed(self.failed)
+        target = next((seq for seq, top in self._unacked if top >= rv), self.sent)
+        if target <= self.acked:
+            return
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._waiters.append((target, future))
+        if self._reading is not loop:  # the loop takes acknowledgements in from now on (one registration, not one a wait)
+            self._stop_reading()
+            loop.add_reader(self._in, self._read_acks)
+            self._reading = loop
+        await future
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Let the writer commit what it has and exit; raise if it could not."""
+        self._stop_reading()
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.close()  # the file object's own close: an os.close here would close a reused fd later
+        except OSError:
+            pass
+        try:
+            self.sync(timeout)
+        finally:
+            code = self.process.wait(timeout)
+            assert self.process.stdout is not None
+            self.process.stdout.close()
+            if code != 0 and not self.failed:
+                self._fail(f"the store's disk writer exited with code {code}")
+        if self.failed:
+            raise JournalFailed(self.failed)
+
+
+# -- the writer process ------------------------------------------------------------------------------------------
+def _apply(db: sqlite3.Connection, frames: list[Any]) -> None:
+    """Every whole frame received, in one transaction: each object's last version only."""
+    latest: dict[tuple[str, str, str], tuple[str, str, str, int, bytes] | None] = {}
+    meta_rv = None
+    for _seq, upserts, deletes, rv in frames:
+        for row in upserts:
+            latest[row[:3]] = row
+        for key in deletes:
+            latest[key] = None
+        if rv is not None:
+            meta_rv = rv
+    with db:
+        db.execute("BEGIN")
+        gone = [key for key, row in latest.items() if row is None]
+        if gone:
+            db.executemany("DELETE FROM objects WHERE res=? AND ns=? AND name=?", gone)
+        rows = [row for row in latest.values() if row is not None]
+        if rows:
+            db.executemany("INSERT OR REPLACE INTO objects (res, ns, name, rv, data) VALUES (?,?,?,?,?)", rows)
+        if meta_rv is not None:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (meta_rv,))
+
+
+def _writer(path: str) -> int:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")  # as the store's own connection: a commit survives a process kill
+    source, sink = sys.stdin.buffer.fileno(), sys.stdout.buffer.fileno()
+    buffer = bytearray()
+    acks_open = True
+    while True:
+        chunk = os.read(source, PIPE_SIZE)
+        if not chunk:
+            return 0 if not buffer else 3  # a frame cut short: the main process died mid-send, the frame is dropped
+        buffer += chunk
+        frames = []
+        offset = 0
+        while len(buffer) - offset >= FRAME.size:
+            (size,) = FRAME.unpack_from(buffer, offset)
+            if len(buffer) - offset - FRAME.size < size:
+                break
+            start = offset + FRAME.size
+            frames.append(pickle.loads(buffer[start : start + size]))
+            offset = start + size
+        del buffer[:offset]
+        if not frames:
+            continue
+        _apply(db, frames)
+        if acks_open:
+            try:
+                os.write(sink, ACK.pack(frames[-1][0]))
+            except BrokenPipeError:  # the main process is gone: keep committing what it sent, then exit
+                acks_open = False
+
+
+if __name__ == "__main__":
+    sys.exit(_writer(sys.argv[1]))
