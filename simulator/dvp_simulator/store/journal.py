@@ -17,7 +17,7 @@ what it has received (writes no client was shown: harmless, as a write whose res
 and exits; the lock is free only then, so a simulator restarted on the same state waits for it instead of reading a
 database that is still changing under it.
 
-Run as a script (`python journal.py <db>`): the writer imports nothing but the standard library.
+The writer's side is disk_writer.py.
 """
 
 from __future__ import annotations
@@ -27,17 +27,15 @@ import fcntl
 import os
 import pickle
 import select
-import sqlite3
-import struct
 import subprocess
 import sys
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
-FRAME = struct.Struct("<I")  # a frame's length, then that many bytes of pickle: (seq, upserts, deletes, meta_rv)
-ACK = struct.Struct("<Q")  # the sequence number of the last transaction committed
+from . import disk_writer
+from .disk_writer import ACK, FRAME
+
 PIPE_SIZE = 1 << 20  # a full pipe blocks the event loop until the writer drains it: room for ~250 rows
 LOCK_WAIT = 30.0  # seconds a start waits for a previous writer (a killed simulator's) to finish
 
@@ -69,7 +67,7 @@ class Journal:
 
     def __init__(self, path: Path, lock_fd: int):
         self.process = subprocess.Popen(
-            [sys.executable, "-I", __file__, str(path)],
+            [sys.executable, "-I", disk_writer.__file__, str(path)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             pass_fds=(lock_fd,),
@@ -214,63 +212,3 @@ class Journal:
                 self._fail(f"the store's disk writer exited with code {code}")
         if self.failed:
             raise JournalFailed(self.failed)
-
-
-# -- the writer process ------------------------------------------------------------------------------------------
-def _apply(db: sqlite3.Connection, frames: list[Any]) -> None:
-    """Every whole frame received, in one transaction: each object's last version only."""
-    latest: dict[tuple[str, str, str], tuple[str, str, str, int, bytes] | None] = {}
-    meta_rv = None
-    for _seq, upserts, deletes, rv in frames:
-        for row in upserts:
-            latest[row[:3]] = row
-        for key in deletes:
-            latest[key] = None
-        if rv is not None:
-            meta_rv = rv
-    with db:
-        db.execute("BEGIN")
-        gone = [key for key, row in latest.items() if row is None]
-        if gone:
-            db.executemany("DELETE FROM objects WHERE res=? AND ns=? AND name=?", gone)
-        rows = [row for row in latest.values() if row is not None]
-        if rows:
-            db.executemany("INSERT OR REPLACE INTO objects (res, ns, name, rv, data) VALUES (?,?,?,?,?)", rows)
-        if meta_rv is not None:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (meta_rv,))
-
-
-def _writer(path: str) -> int:
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")  # as the store's own connection: a commit survives a process kill
-    source, sink = sys.stdin.buffer.fileno(), sys.stdout.buffer.fileno()
-    buffer = bytearray()
-    acks_open = True
-    while True:
-        chunk = os.read(source, PIPE_SIZE)
-        if not chunk:
-            return 0 if not buffer else 3  # a frame cut short: the main process died mid-send, the frame is dropped
-        buffer += chunk
-        frames = []
-        offset = 0
-        while len(buffer) - offset >= FRAME.size:
-            (size,) = FRAME.unpack_from(buffer, offset)
-            if len(buffer) - offset - FRAME.size < size:
-                break
-            start = offset + FRAME.size
-            frames.append(pickle.loads(buffer[start : start + size]))
-            offset = start + size
-        del buffer[:offset]
-        if not frames:
-            continue
-        _apply(db, frames)
-        if acks_open:
-            try:
-                os.write(sink, ACK.pack(frames[-1][0]))
-            except BrokenPipeError:  # the main process is gone: keep committing what it sent, then exit
-                acks_open = False
-
-
-if __name__ == "__main__":
-    sys.exit(_writer(sys.argv[1]))
