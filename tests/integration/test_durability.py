@@ -1,8 +1,10 @@
 """State in the state dir: kill -9 loses no acknowledged write; resourceVersions keep increasing; old watches
 get 410; the watch window expires old resourceVersions."""
 
+import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config, watch
@@ -46,6 +48,27 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path):
             ):
                 pass
         assert err.value.status == 410
+    finally:
+        assert sim.stop() == 0
+
+
+def test_ctrl_c_to_the_process_group_stops_cleanly_with_every_write_on_disk(tmp_path):
+    """Ctrl-C signals the whole foreground process group, the store's disk writer (a child process) included: it
+    outlives the signal, so the simulator's shutdown still gets the last writes to disk and exits 0."""
+    sim = Simulator.start(tmp_path)
+    custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
+    custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi("before-ctrl-c"))
+    children = [int(c) for task in Path(f"/proc/{sim.process.pid}/task").glob("*/children") for c in task.read_text().split()]
+    assert children, "the store's disk writer runs as a child process"
+    for pid in (sim.process.pid, *children):
+        os.kill(pid, signal.SIGINT)
+    assert sim.process.wait(20) == 0
+    assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text() for pid in children)
+
+    sim = Simulator.start(tmp_path)
+    try:
+        custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
+        assert custom.get_cluster_custom_object(G, V, "clustervirtualimages", "before-ctrl-c")["metadata"]["name"] == "before-ctrl-c"
     finally:
         assert sim.stop() == 0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sqlite3
 import struct
 import sys
@@ -44,6 +45,10 @@ def _apply(db: sqlite3.Connection, frames: list[Any]) -> None:
 
 
 def _writer(path: str) -> int:
+    # Its life is the pipe's: Ctrl-C or a SIGTERM to the process group must not kill it before the simulator's own
+    # shutdown has sent it the last writes; it exits when the simulator closes the pipe (or dies: a kill -9 included).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")  # as the store's own connection: a commit survives a process kill
