@@ -6,9 +6,9 @@ before anything a client can see depends on it, so `kill -9` loses nothing that 
 to the writer together (`_pend`), until a response or watch event needs them: it awaits `durable()`, which sends them
 at the end of the loop's pass and waits for the writer to have committed them, the loop running on meanwhile. What is
 on disk is always a prefix of the writes in resourceVersion order. resourceVersion is one global counter, persisted
-with every write, so it keeps increasing across restarts. Recent events are kept per
-resource in a window for watch resumption — at most `window` events and WINDOW_BYTES of their JSON per resource, as
-kube-apiserver's watch cache is bounded; a watch from before the window gets 410 Gone, as from a compacted etcd.
+with every write, so it keeps increasing across restarts. Recent events are kept per resource in a window for watch
+resumption — at most `window` events and WINDOW_BYTES of their JSON per resource, as kube-apiserver's watch cache is
+bounded; a watch from before the window gets 410 Gone, as from a compacted etcd.
 
 Reads cost what they return, never the size of the store: keys are kept sorted as they are written (a sorted
 list per resource and one per namespace, maintained with bisect: O(log n) comparisons and a memmove, ~8 µs at
