@@ -278,11 +278,10 @@ class Phases(threading.Thread):
 
 
 class Process:
-    """CPU seconds (utime + stime) and memory of a process, from /proc."""
+    """CPU seconds (utime + stime) and memory of a process and its live children (bench/proc.py)."""
 
     def __init__(self, pid: int):
         self.pid = pid
-        self.tick = os.sysconf("SC_CLK_TCK")
 
     def cpu(self) -> float:
         return proc.cpu_seconds(self.pid)

@@ -70,11 +70,10 @@ def ms(seconds: float) -> str:
 
 
 class ServerCPU:
-    """CPU seconds used by the server process, from /proc/<pid>/stat (utime + stime)."""
+    """CPU seconds used by the server process and its disk writer (utime + stime, bench/proc.py)."""
 
     def __init__(self, pid: int):
         self.pid = pid
-        self.tick = os.sysconf("SC_CLK_TCK")
 
     def seconds(self) -> float:
         return proc.cpu_seconds(self.pid)

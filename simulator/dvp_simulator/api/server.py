@@ -126,7 +126,7 @@ class APIServer:
 
     async def _durable(self, request: web.Request, response: web.StreamResponse) -> None:
         """Before any response starts: what it tells was read from the store, so the writes it may show (a client's
-        own, the controllers' deferred ones) are on disk first; a client never sees what a kill -9 could lose."""
+        own, the controllers' pending ones) are on disk first; a client never sees what a kill -9 could lose."""
         await self.store.durable(request.get(SHOWN_RV))
 
     @staticmethod
@@ -482,7 +482,7 @@ class APIServer:
                 body = dumps({"type": event_type, "object": payload})
             else:
                 body = b'{"type":"' + event_type.encode() + b'","object":' + self.service.raw_in_version(call.rt, entry, call.version) + b"}"
-            await self.store.durable(entry.rv)  # the event may be a controller's deferred write (see _durable)
+            await self.store.durable(entry.rv)  # the event may be a controller's pending write (see _durable)
             await response.write(body + b"\n")
 
         async def bookmark(rv: int, initial_end: bool = False) -> None:
@@ -490,7 +490,7 @@ class APIServer:
             if initial_end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             obj = {"kind": call.rt.kind, "apiVersion": call.rt.api_version(call.version), "metadata": meta}
-            await self.store.durable(rv)  # the resourceVersion may be a deferred write's
+            await self.store.durable(rv)  # the resourceVersion may be a pending write's
             await response.write(dumps({"type": "BOOKMARK", "object": obj}) + b"\n")
 
         loop = asyncio.get_running_loop()
