@@ -22,6 +22,7 @@ from .certs import ensure_pki, write_kubeconfig
 from .images.units import parse_bandwidth
 from .nodes.topology import TopologyError
 from .nodes.topology import load as load_topology
+from .store.journal import JournalFailed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,13 +185,28 @@ async def serve_forever(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    failed: list[str] = []
+
+    def disk_failed(why: str) -> None:
+        # Crash-only: what a client was shown is on disk, what was not cannot be saved any more; a simulator that ran
+        # on would fail every response. A restart on the same state directory resumes from the disk.
+        print(f"dvp-sim: {why}; stopping (start it again on the same state directory to resume)", file=sys.stderr, flush=True)
+        failed.append(why)
+        stop.set()
+
+    sim.store.watch_disk(disk_failed)
     short_full_passes()
     print(f"dvp-sim ready: {server} kubeconfig={args.kubeconfig.resolve()}", flush=True)
     await stop.wait()
     await runner.cleanup()
-    await sim.stop()
+    try:
+        await sim.stop()
+    except JournalFailed as exc:
+        if not failed:
+            print(f"dvp-sim: {exc}", file=sys.stderr, flush=True)
+        return 1
     print("dvp-sim stopped", flush=True)
-    return 0
+    return 1 if failed else 0
 
 
 def admin_call(command: str, kubeconfig: Path, method: str, path: str, body: dict | None = None) -> int:

@@ -58,7 +58,7 @@ def test_ctrl_c_to_the_process_group_stops_cleanly_with_every_write_on_disk(tmp_
     sim = Simulator.start(tmp_path)
     custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
     custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi("before-ctrl-c"))
-    children = [int(c) for task in Path(f"/proc/{sim.process.pid}/task").glob("*/children") for c in task.read_text().split()]
+    children = _children(sim.process.pid)
     assert children, "the store's disk writer runs as a child process"
     for pid in (sim.process.pid, *children):
         os.kill(pid, signal.SIGINT)
@@ -69,6 +69,32 @@ def test_ctrl_c_to_the_process_group_stops_cleanly_with_every_write_on_disk(tmp_
     try:
         custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
         assert custom.get_cluster_custom_object(G, V, "clustervirtualimages", "before-ctrl-c")["metadata"]["name"] == "before-ctrl-c"
+    finally:
+        assert sim.stop() == 0
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for task in Path(f"/proc/{pid}/task").glob("*/children") for c in task.read_text().split()]
+
+
+def test_a_dead_disk_writer_stops_the_simulator_and_a_restart_resumes(tmp_path):
+    """Nothing can be made durable once the disk writer is gone, so nothing more may be shown: the simulator stops
+    at once with a non-zero code and says why (instead of failing every response), and a restart on the same state
+    has every write a client was shown."""
+    sim = Simulator.start(tmp_path)
+    custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
+    custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi("shown"))
+    (writer,) = _children(sim.process.pid)
+    os.kill(writer, signal.SIGKILL)
+    assert sim.process.wait(20) == 1  # found through the pipe's end at once: nobody has to write or wait first
+    log = (tmp_path / "server.log").read_text()
+    assert "the store's disk writer exited" in log and "stopping" in log, log[-2000:]
+    assert "Traceback" not in log, log[-3000:]
+
+    sim = Simulator.start(tmp_path)
+    try:
+        custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
+        assert custom.get_cluster_custom_object(G, V, "clustervirtualimages", "shown")["metadata"]["name"] == "shown"
     finally:
         assert sim.stop() == 0
 

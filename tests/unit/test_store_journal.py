@@ -89,6 +89,44 @@ def test_a_dead_writer_fails_what_waits_for_it(tmp_path):
         store.close()
 
 
+def test_a_writer_gone_while_idle_is_reported_once_at_once_and_a_close_is_not(tmp_path):
+    """watch_disk: the loop watches the writer's pipe, so a writer that dies with every write acknowledged (nothing
+    waits, nothing is sent) is found by its end of file alone, reported once; an orderly close reports nothing."""
+    reports: list[str] = []
+
+    async def idle_death() -> None:
+        store = Store(tmp_path / "a" / "store.sqlite")
+        store.put("/pods", pod("a"), ADDED)
+        await store.durable()
+        store.watch_disk(reports.append)
+        store.journal.process.kill()
+        for _ in range(200):
+            if reports:
+                break
+            await asyncio.sleep(0.01)
+        with pytest.raises(JournalFailed):
+            store.put("/pods", pod("b"), ADDED)
+            await store.durable()
+        with pytest.raises(JournalFailed):
+            store.close()
+
+    (tmp_path / "a").mkdir()
+    asyncio.run(idle_death())
+    assert len(reports) == 1 and "disk writer exited" in reports[0], reports
+
+    async def orderly() -> None:
+        store = Store(tmp_path / "b" / "store.sqlite")
+        store.watch_disk(reports.append)
+        store.put("/pods", pod("a"), ADDED)
+        await store.durable()
+        store.close()
+
+    (tmp_path / "b").mkdir()
+    asyncio.run(orderly())
+    assert len(reports) == 1
+    assert rows(tmp_path / "b" / "store.sqlite") == {"a": 1}
+
+
 def test_durable_waits_for_the_writer_without_blocking_the_loop(tmp_path):
     path = tmp_path / "store.sqlite"
     store = Store(path)

@@ -17,6 +17,10 @@ what it has received (writes no client was shown: harmless, as a write whose res
 and exits; the lock is free only then, so a simulator restarted on the same state waits for it instead of reading a
 database that is still changing under it.
 
+A writer gone while the simulator runs (killed, crashed) fails every later write and wait (JournalFailed), and the
+event loop, which watches its pipe, learns of it at once: the simulator stops with code 1 and says why (cli.py),
+crash-only, rather than failing every response; a restart resumes from the disk.
+
 The writer's side is disk_writer.py.
 """
 
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 from . import disk_writer
@@ -90,7 +95,11 @@ class Journal:
         self._acks = bytearray()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (the transaction awaited, its waiter)
         self._reading: asyncio.AbstractEventLoop | None = None
+        self._closing = False
         self.failed: str | None = None
+        # Called once with the reason when the writer is found gone: nothing can be made durable any more, so nothing
+        # more can be shown to a client; the simulator stops (cli.serve_forever) instead of failing every response.
+        self.on_failure: Callable[[str], None] | None = None
 
     # -- sending --------------------------------------------------------------------------------------------
     def send(self, upserts: list[tuple[str, str, str, int, bytes]], deletes: list[tuple[str, str, str]], meta_rv: int | None, max_rv: int) -> int:
@@ -137,10 +146,12 @@ class Journal:
             del self._acks[:whole]
             while self._unacked and self._unacked[0][0] <= self.acked:
                 self.acked_rv = self._unacked.popleft()[1]
-        if ended:  # the writer exited: what it did not acknowledge may not be on disk
+        if ended:  # the writer exited: only a close() asks it to; what it did not acknowledge may not be on disk
             self._stop_reading()
             if self.acked < self.sent:
                 self._fail(f"the store's disk writer exited (code {self.process.wait()}) with transactions unacknowledged")
+            elif not self._closing:
+                self._fail(f"the store's disk writer exited (code {self.process.wait()})")
         if self._waiters and (whole or self.failed):
             waiting = self._waiters
             self._waiters = [(seq, future) for seq, future in waiting if seq > self.acked and not self.failed]
@@ -154,6 +165,17 @@ class Journal:
     def _fail(self, why: str) -> None:
         if self.failed is None:
             self.failed = why
+            if self.on_failure is not None:
+                self.on_failure(why)
+
+    def watch(self) -> None:
+        """Take acknowledgements in on the running event loop from now on, and so learn at once when the writer
+        exits (an end of file on its pipe), not at the next write or wait."""
+        loop = asyncio.get_running_loop()
+        if self._reading is not loop and not self.failed:
+            self._stop_reading()
+            loop.add_reader(self._in, self._read_acks)
+            self._reading = loop
 
     def _stop_reading(self) -> None:
         if self._reading is not None:
@@ -188,14 +210,12 @@ class Journal:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         self._waiters.append((target, future))
-        if self._reading is not loop:  # the loop takes acknowledgements in from now on (one registration, not one a wait)
-            self._stop_reading()
-            loop.add_reader(self._in, self._read_acks)
-            self._reading = loop
+        self.watch()  # the loop takes acknowledgements in from now on (one registration, not one a wait)
         await future
 
     def close(self, timeout: float = 60.0) -> None:
         """Let the writer commit what it has and exit; raise if it could not."""
+        self._closing = True
         self._stop_reading()
         assert self.process.stdin is not None
         try:

@@ -322,7 +322,10 @@ class Store:
 
     def _flush_pending(self) -> None:
         self._flush_soon = None
-        self.flush()
+        try:
+            self.flush()
+        except journal.JournalFailed:
+            pass  # the writer is gone: its waiters have the error, and the journal reported it once (watch_disk)
 
     def flush(self) -> None:
         """Send the pending writes to the disk writer now (without waiting for them to get there: see `durable`)."""
@@ -412,16 +415,27 @@ class Store:
     def close(self) -> None:
         """Stop: end the watches, put every write on disk, stop the disk writer, free the state directory."""
         self.close_watchers()
-        self.flush()
         if self._flush_soon is not None:
             self._flush_soon.cancel()
             self._flush_soon = None
-        if self.journal is not None:
+        if self.journal is None:
+            return
+        try:
+            if not self.journal.failed:  # a failed writer takes nothing more: close() says why
+                self.flush()
+        finally:
             try:
                 self.journal.close()
             finally:
                 self.journal = None
                 os.close(self._lock)
+
+    def watch_disk(self, on_failure: Callable[[str], None]) -> None:
+        """Call `on_failure(reason)` once if the disk writer is found gone, and find it at once (the event loop
+        watches its pipe from now on): from then on nothing can be made durable, so nothing more may be shown."""
+        if self.journal is not None:
+            self.journal.on_failure = on_failure
+            self.journal.watch()
 
     # -- reads -------------------------------------------------------------------------------------------
     def get(self, res: str, namespace: str, name: str) -> Entry | None:
