@@ -47,3 +47,23 @@ def test_a_recreated_object_or_a_new_generation_does_not_inherit_the_old_job(tmp
     assert importer.job(new, 1) is new_job and importer.job(old, 1) is None
     assert upload_status(importer, old_job.token) == 404, "the old incarnation's upload URL is dead"
     assert new_job.token != old_job.token
+
+
+def test_dvcr_lookup_answers_from_memory_only_what_is_still_on_disk(tmp_path):
+    """lookup keeps its answers, but a commit over the image, a discard and a file lost by hand are all seen."""
+    dvcr = DVCR(tmp_path / "dvcr")
+    assert dvcr.lookup("cvi/a", "u1") is None
+    first = dvcr.blank("cvi/a", "u1", 1024)
+    assert dvcr.lookup("cvi/a", "u1") == first and dvcr.lookup("cvi/a", "u1") == first
+    second = dvcr.blank("cvi/a", "u1", 4096)  # a commit over it
+    assert dvcr.lookup("cvi/a", "u1") == second != first
+    grown = dvcr.clone("cvi/a", "u1", "vd/ns/d", "u2", min_unpacked=8192)
+    assert dvcr.lookup("vd/ns/d", "u2") == grown and grown.unpacked_bytes == 8192
+    dvcr.disk("vd/ns/d", "u2").unlink()  # lost by hand: lookup's stat sees it
+    assert dvcr.lookup("vd/ns/d", "u2") is None
+    dvcr.discard("cvi/a", "u1")
+    assert dvcr.lookup("cvi/a", "u1") is None
+    dvcr.blank("cvi/b", "u3", 10)
+    assert dvcr.lookup("cvi/b", "u3") is not None
+    dvcr.discard("cvi/b")  # the whole repository
+    assert dvcr.lookup("cvi/b", "u3") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import re
 import secrets
 import uuid
@@ -28,6 +29,9 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+# generateName's suffix, as apiserver's utilrand.String(5): a name, not a secret, so a seeded PRNG (math/rand upstream);
+# secrets.choice read the OS's random source for every character (5.7 us a name against 1.1 us).
+_NAME_SUFFIX = random.Random()
 IMMUTABLE_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 
 
@@ -93,7 +97,7 @@ class ObjectService:
         meta = obj["metadata"]
         if not meta.get("name"):
             if meta.get("generateName"):
-                meta["name"] = meta["generateName"] + "".join(secrets.choice(GENERATE_ALPHABET) for _ in range(5))
+                meta["name"] = meta["generateName"] + "".join(_NAME_SUFFIX.choices(GENERATE_ALPHABET, k=5))
             else:
                 raise invalid(rt.group, rt.kind, "", [cause("metadata.name", "Required value: name or generateName is required", "FieldValueRequired")])
         if rt.namespaced:

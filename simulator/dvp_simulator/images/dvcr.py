@@ -24,7 +24,7 @@ DISK_FILE = "disk.img"
 META_FILE = "meta.json"
 
 
-@dataclass
+@dataclass(frozen=True)
 class StoredImage:
     format: str  # qcow2, raw, vmdk, vdi or iso
     stored_bytes: int  # size of the disk file kept in DVCR
@@ -50,6 +50,10 @@ class DVCR:
         # Images may hold private data: the registry folder is its owner's alone (also one an older version left open).
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         root.chmod(0o700)
+        # lookup's answers: a disk's reconciles ask for its image several times while it is provisioned, and reading
+        # meta.json each time was ~2% of the event loop in a build-up. Every change goes through commit or discard,
+        # which drop the entry; a file lost meanwhile (deleted by hand) is still found by lookup's stat.
+        self._known: dict[tuple[str, str], tuple[StoredImage, tuple[int, int]]] = {}
 
     def folder(self, repo: str, uid: str) -> Path:
         return self.root / repo / uid
@@ -67,19 +71,26 @@ class DVCR:
         """Publish a complete import: metadata written, then the folder renamed into place atomically."""
         (staging / META_FILE).write_text(json.dumps(asdict(image)))
         final = self.folder(repo, uid)
+        self._known.pop((repo, uid), None)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
 
     def lookup(self, repo: str, uid: str) -> StoredImage | None:
         """The stored image, or None when it is missing (never imported, deleted, or its files lost)."""
-        folder = self.folder(repo, uid)
+        folder = f"{self.root}/{repo}/{uid}/"  # strings: two Paths cost as much as the two stats
         try:
-            meta = json.loads((folder / META_FILE).read_text())
-        except (OSError, ValueError):
+            files = (os.stat(folder + META_FILE).st_ino, os.stat(folder + DISK_FILE).st_ino)
+        except OSError:
             return None
-        if not (folder / DISK_FILE).is_file():
+        known = self._known.get((repo, uid))
+        if known is not None and known[1] == files:
+            return known[0]
+        try:
+            image = StoredImage(**json.loads(Path(folder, META_FILE).read_text()))
+        except (OSError, ValueError, TypeError):
             return None
-        return StoredImage(**meta)
+        self._known[(repo, uid)] = (image, files)
+        return image
 
     def clone(self, source_repo: str, source_uid: str, repo: str, uid: str, min_unpacked: int = 0) -> StoredImage | None:
         """Store a copy of another image (a hard link where possible: DVCR blobs are immutable). None when the
@@ -109,8 +120,10 @@ class DVCR:
     def discard(self, repo: str, uid: str | None = None) -> None:
         """Remove one image with its unfinished imports, or the whole repository when uid is None."""
         if uid is None:
+            self._known = {key: known for key, known in self._known.items() if key[0] != repo}
             shutil.rmtree(self.root / repo, ignore_errors=True)
             return
+        self._known.pop((repo, uid), None)
         shutil.rmtree(self.folder(repo, uid), ignore_errors=True)
         for attempt in (self.root / repo).glob(f"{uid}.importing.*"):
             shutil.rmtree(attempt, ignore_errors=True)
