@@ -75,3 +75,28 @@ def test_an_entry_the_write_does_not_touch_keeps_its_tree_undecoded():
     assert rendered[1]["fieldsV1"] == {"f:status": {"f:a": {}, "f:b": {}}}
     managed.drop({("f:spec", "f:a")})
     assert managed.render()[0]["fieldsV1"] == {"f:spec": {"f:b": {}}}, "a drop that touches it edits it"
+
+
+def test_a_controllers_new_values_of_its_own_fields_leave_its_tree_as_it_was():
+    """track_update: a status write changing values the writer owns already takes them from nobody and adds nothing,
+    so its entry's tree is neither decoded nor encoded again (only its time moves); a field it did not own yet goes
+    through the set, and the other managers lose what it took."""
+    schema = {"type": "object", "properties": {"status": {"type": "object", "properties": {"phase": {"type": "string"}, "n": {"type": "integer"}}}}}
+    status_tree = {"f:status": {"f:n": {}, "f:phase": {}}}
+    spec_tree = {"f:spec": {"f:a": {}}}
+    entries = [
+        {"manager": "kubectl", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": spec_tree},
+        {"manager": "ctl", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1", "subresource": "status", "fieldsV1": status_tree},
+    ]
+    old = {"metadata": {"name": "x", "managedFields": entries}, "spec": {"a": 1}, "status": {"phase": "A", "n": 1}}
+    new = {"metadata": {"name": "x"}, "spec": {"a": 1}, "status": {"phase": "B", "n": 2}}
+    ssa.track_update(old, new, schema, "ctl", "v1", "status")
+    rendered = new["metadata"]["managedFields"]
+    assert rendered[0]["fieldsV1"] is spec_tree and rendered[1]["fieldsV1"] is status_tree, "neither decoded nor encoded"
+    grown = {"metadata": {"name": "x"}, "spec": {"a": 1}, "status": {"phase": "B", "n": 2, "extra": 1}}
+    taken = {"metadata": {"name": "x"}, "spec": {"a": 2}, "status": {"phase": "B", "n": 2}}
+    ssa.track_update(new, grown, schema, "ctl", "v1", "status")
+    assert grown["metadata"]["managedFields"][1]["fieldsV1"] == {"f:status": {"f:extra": {}, "f:n": {}, "f:phase": {}}}
+    ssa.track_update(new, taken, schema, "ctl", "v1", "status")
+    assert [e["manager"] for e in taken["metadata"]["managedFields"]] == ["ctl"], "kubectl's only field went to ctl"
+    assert taken["metadata"]["managedFields"][0]["fieldsV1"] == {"f:spec": {"f:a": {}}, "f:status": {"f:n": {}, "f:phase": {}}}

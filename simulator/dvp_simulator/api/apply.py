@@ -263,6 +263,8 @@ class Managed:
             i = len(self.entries) - 1
         self.entries[i]["time"] = now()
         self.entries[i]["apiVersion"] = api_version
+        if not replace and self._sets[i] is None and all(_holds(self._trees[i], path) for path in paths):
+            return  # new values of fields the manager owns already (a controller's next status): its tree stands
         self._sets[i] = set(paths) if replace else self.owned(i) | paths
 
     def drop(self, paths: set[Path], except_index: int = -1) -> None:
@@ -314,7 +316,9 @@ def track_update(old: dict[str, Any] | None, new: dict[str, Any], schema: dict[s
         changed, removed = changed_paths(old, new, schema)
     managed.drop(removed)
     if changed:
-        managed.drop(changed)
+        # taken from every other manager; the writer's own entry keeps them (dropped and recorded again, they would
+        # only cost its tree a decode and an encode: most writes are a controller's new values of its own fields)
+        managed.drop(changed, except_index=managed.index(manager, "Update", subresource))
         managed.record(manager, "Update", api_version, changed, subresource, replace=False)
     new["metadata"]["managedFields"] = managed.render()
 
