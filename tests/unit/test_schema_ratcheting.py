@@ -147,7 +147,7 @@ def edited(draw, stored):
     import copy as _copy
 
     new = _copy.deepcopy(stored)
-    for _ in range(draw(st.integers(0, 3))):
+    for _edit in range(draw(st.integers(0, 3))):
         where = draw(st.sampled_from(["spec", "status", "phase", "condition", "stats", "labels"]))
         if where == "spec":
             new["spec"] = draw(st.dictionaries(st.sampled_from(["size", "junk"]), edit_leaf, max_size=2))

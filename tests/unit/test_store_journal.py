@@ -100,7 +100,7 @@ def test_a_writer_gone_while_idle_is_reported_once_at_once_and_a_close_is_not(tm
         await store.durable()
         store.watch_disk(reports.append)
         store.journal.process.kill()
-        for _ in range(200):
+        for _tick in range(200):
             if reports:
                 break
             await asyncio.sleep(0.01)
