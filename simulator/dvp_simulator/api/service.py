@@ -124,7 +124,7 @@ class ObjectService:
 
     # -- update (PUT) --------------------------------------------------------------------------------------
     def update(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions) -> Result:
-        obj = self._check_body(rt, namespace, body, opts.version)
+        obj = self._check_body(rt, namespace, body, opts.version, only_status=opts.subresource == "status" and rt.has_status)
         if obj["metadata"].get("name") not in (None, name):
             raise bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
         obj["metadata"]["name"] = name
@@ -278,10 +278,18 @@ class ObjectService:
     def _schema(self, rt: ResourceType, version: str) -> dict[str, Any]:
         return rt.versions[version].schema
 
-    def _check_body(self, rt: ResourceType, namespace: str, body: Any, version: str) -> dict[str, Any]:
+    def _check_body(self, rt: ResourceType, namespace: str, body: Any, version: str, only_status: bool = False) -> dict[str, Any]:
+        """The body checked, as a copy the write may change. `only_status`: a write of the status subresource takes
+        nothing but the status from it (_merge_subresource), so only the status is copied (a controller's status
+        write sends the whole object) and the rest is a shallow copy, read for the checks and preconditions."""
         if not isinstance(body, dict):
             raise bad_request(f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: the body must be an object')
-        obj = json_copy(body)
+        if only_status:
+            obj = {key: json_copy(value) if key == "status" else value for key, value in body.items()}
+            if isinstance(obj.get("metadata"), dict):
+                obj["metadata"] = dict(obj["metadata"])  # its name is set below: never the caller's dict
+        else:
+            obj = json_copy(body)
         want = rt.api_version(version)
         if obj.get("apiVersion") not in (None, want):
             raise bad_request(f"the API version in the data ({obj.get('apiVersion')}) does not match the expected API version ({want})")
