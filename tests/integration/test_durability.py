@@ -82,11 +82,14 @@ def test_a_dead_disk_writer_stops_the_simulator_and_a_restart_resumes(tmp_path):
     at once with a non-zero code and says why (instead of failing every response), and a restart on the same state
     has every write a client was shown."""
     sim = Simulator.start(tmp_path)
-    custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
-    custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi("shown"))
-    (writer,) = _children(sim.process.pid)
-    os.kill(writer, signal.SIGKILL)
-    assert sim.process.wait(20) == 1  # found through the pipe's end at once: nobody has to write or wait first
+    try:
+        custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
+        custom.create_cluster_custom_object(G, V, "clustervirtualimages", cvi("shown"))
+        (writer,) = _children(sim.process.pid)
+        os.kill(writer, signal.SIGKILL)
+        assert sim.process.wait(20) == 1  # found through the pipe's end at once: nobody has to write or wait first
+    finally:
+        sim.stop(signal.SIGKILL)  # a simulator that did not stop must not outlive the test
     log = (tmp_path / "server.log").read_text()
     assert "the store's disk writer exited" in log and "stopping" in log, log[-2000:]
     assert "Traceback" not in log, log[-3000:]

@@ -358,7 +358,7 @@ class ObjectService:
             raise bad_request(f'{rt.kind} in version "{opts.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}')
         if dropped and opts.field_validation != "Ignore":
             request.warnings.extend(f'unknown field "{d}"' for d in dropped)
-        ops.default(obj, old)
+        ops.default(obj)
         causes = ops.validate(obj, old)
         if causes:
             raise invalid(rt.group, rt.kind, obj["metadata"].get("name", ""), causes)

@@ -307,18 +307,16 @@ class SchemaOps:
         self.with_defaults = _marked(schema, lambda node: "default" in node, ("properties", "items", "additionalProperties"))
 
     # -- defaults ----------------------------------------------------------------------------------------
-    def default(self, obj: Any, old: Any = None) -> None:
-        """Apply the schema's defaults; on an update, not below a value equal to the stored one's (`old`), which
-        was defaulted when it was written."""
-        _default(self.schema, obj, self.with_defaults, old)
+    def default(self, obj: Any) -> None:
+        _default(self.schema, obj, self.with_defaults)
 
     # -- pruning -----------------------------------------------------------------------------------------
     def prune(self, obj: Any, old: Any = None) -> list[str]:
-        """Drop fields the schema does not declare; returns their paths (for Warn / Strict). On an update, a value
-        equal to the stored object's at the same place (`old`: the spec of a status write, the conditions it left
-        alone) is not walked: it was pruned when it was written, and the request sent nothing new in it."""
+        """Drop fields the schema does not declare; returns their paths (for Warn / Strict). On an update, a
+        top-level field equal to the stored object's (`old`: the spec of a status write) is not walked: it was
+        pruned when it was written, and the request did not send anything new in it."""
         dropped: list[str] = []
-        _prune(self.schema, obj, [], dropped, top=True, old=old)
+        _prune(self.schema, obj, [], dropped, top=True, same=unchanged_fields(obj, old))
         return dropped
 
     # -- validation --------------------------------------------------------------------------------------
@@ -328,40 +326,28 @@ class SchemaOps:
         equal to the stored object's (the spec of a status write) is not checked again, which is also most of a
         controller's write's schema check saved."""
         same = unchanged_fields(obj, old)
-        if not self._fast_valid(obj, same, old):  # jsonschema is the authority; it only runs to word what is wrong
-            errors = [e for e in self.validator.iter_errors(obj) if not _ratcheted(list(e.absolute_path), obj, old, same)]
+        if not self._fast_valid(obj, same):  # jsonschema is the authority; it only runs to word what is wrong
+            errors = [e for e in self.validator.iter_errors(obj) if not (e.absolute_path and e.absolute_path[0] in same)]
             causes = [_error_cause(e) for e in sorted(errors, key=lambda e: list(e.absolute_path))]
             if causes:
                 return causes
         return list(_cel(self.schema, obj, old, [], has_old=old is not None, ruled=self.with_rules))
 
 
-    def _fast_valid(self, obj: Any, same: frozenset[str] = frozenset(), old: Any = None) -> bool:
+    def _fast_valid(self, obj: Any, same: frozenset[str] = frozenset()) -> bool:
         """fastjsonschema's compiled check of the same draft-7 schema (~20x faster than jsonschema's walk, which
         dominated every write). It is at least as strict: integer formats become bounds (it checks formats on
-        strings only), and formats jsonschema does not check here only send more objects to jsonschema. On an
-        update (`old`), the top-level fields in `same` are not checked, nor, inside a changed object-typed field, the
-        fields equal to the stored object's (a status write's untouched stats and addresses): draft-7's
-        `properties` checks each field on its own, so an object is checked by a shell (its own keywords, every
-        field allowed) and a check per field, on two levels."""
-        if (same or isinstance(old, dict)) and isinstance(obj, dict):
+        strings only), and formats jsonschema does not check here only send more objects to jsonschema. The
+        top-level fields in `same` are not checked: draft-7's `properties` checks each field on its own, so the
+        object is checked by a shell (the top level's own keywords, every field allowed) and a check per field."""
+        if same and isinstance(obj, dict):
             parts = self._fast_parts()
             if parts is not None:
-                shell, fields, nested = parts
+                shell, fields = parts
                 try:
                     shell(obj)
                     for name, value in obj.items():
-                        if name in same or name not in fields:
-                            continue
-                        inner = nested.get(name)
-                        before = old.get(name) if isinstance(old, dict) else None
-                        if inner is not None and isinstance(value, dict) and isinstance(before, dict):
-                            inner_shell, inner_fields = inner
-                            inner_shell(value)
-                            for key, item in value.items():
-                                if key in inner_fields and not (key in before and (before[key] is item or before[key] == item)):
-                                    inner_fields[key](item)
-                        else:
+                        if name not in same and name in fields:
                             fields[name](value)
                     return True
                 except fastjsonschema.JsonSchemaException:
@@ -374,53 +360,19 @@ class SchemaOps:
         except fastjsonschema.JsonSchemaException:
             return False
 
-    def _fast_parts(self) -> tuple[Check, dict[str, Check], dict[str, tuple[Check, dict[str, Check]]]] | None:
-        """The shell, the per-field checks and, for fields that are objects with properties of their own, their
-        shells and per-field checks (_fast_valid), compiled on first use; None where the top level's do not compile
-        (the whole check decides then; a field whose own parts do not compile is checked whole)."""
+    def _fast_parts(self) -> tuple[Callable[[Any], Any], dict[str, Callable[[Any], Any]]] | None:
+        """The shell and the per-field checks of _fast_valid, compiled on first use; None where one does not
+        compile (the whole check decides then)."""
         if self._parts is False:
             self._parts = None
-            top = _split(_fast_schema(self.validator.schema))
-            if top is not None:
-                shell, fields = top
-                nested = {}
-                for name, sub in _fast_schema(self.validator.schema)["properties"].items():
-                    inner = _split(sub) if isinstance(sub, dict) and sub.get("type") == "object" else None
-                    if inner is not None:
-                        nested[name] = inner
-                self._parts = (shell, fields, nested)  # type: ignore[assignment]
+            whole = _fast_schema(self.validator.schema)
+            props = whole.get("properties")
+            if isinstance(props, dict):
+                shell = _compiled({**whole, "properties": {name: {} for name in props}})
+                fields = {name: _compiled(sub) for name, sub in props.items()}
+                if shell is not None and all(check is not None for check in fields.values()):
+                    self._parts = (shell, fields)  # type: ignore[assignment]
         return self._parts  # type: ignore[return-value]
-
-
-Check = Callable[[Any], Any]
-
-
-def _split(schema: dict[str, Any]) -> tuple[Check, dict[str, Check]] | None:
-    """A draft-7 object schema as a shell (its own keywords, each declared field allowed as anything) and a check
-    per declared field; None when it has no properties or a part does not compile."""
-    props = schema.get("properties")
-    if not isinstance(props, dict) or not props:
-        return None
-    shell = _compiled({**schema, "properties": {name: {} for name in props}})
-    fields = {name: _compiled(sub) for name, sub in props.items()}
-    if shell is None or any(check is None for check in fields.values()):
-        return None
-    return shell, fields  # type: ignore[return-value]
-
-
-def _ratcheted(path: list[Any], obj: Any, old: Any, same: frozenset[str]) -> bool:
-    """Whether jsonschema's error at `path` lies in what the update left unchanged, as _fast_valid skips it: a
-    top-level field in `same`, or a field equal to the stored one's inside a changed top-level object."""
-    if not path:
-        return False
-    if path[0] in same:
-        return True
-    if len(path) < 2 or not isinstance(old, dict) or not isinstance(obj, dict):
-        return False
-    value, before = obj.get(path[0]), old.get(path[0])
-    if not isinstance(value, dict) or not isinstance(before, dict) or path[1] not in value or path[1] not in before:
-        return False
-    return before[path[1]] == value[path[1]]
 
 
 def unchanged_fields(obj: Any, old: Any) -> frozenset[str]:
@@ -506,56 +458,37 @@ def _class_dollars_escaped(pattern: str) -> str:
     return "".join(out)
 
 
-def _default(schema: dict[str, Any], value: Any, marked: set[int], old: Any = None) -> None:
-    """Apply the schema's defaults to value, descending only where a default is declared below (`marked`) and the
-    value differs from the stored one at the same place (`old`, defaulted when it was written)."""
+def _default(schema: dict[str, Any], value: Any, marked: set[int]) -> None:
+    """Apply the schema's defaults to value, descending only where a default is declared below (`marked`)."""
     if isinstance(value, dict):
-        olds = old if isinstance(old, dict) else _EMPTY
         for name, sub in schema.get("properties", {}).items():
             if id(sub) not in marked:
                 continue
             if name not in value and "default" in sub:
                 value[name] = copy.deepcopy(sub["default"])
-            if name in value and not _same_at(olds, name, value[name]):
-                _default(sub, value[name], marked, olds.get(name))
+            if name in value:
+                _default(sub, value[name], marked)
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict) and id(extra) in marked:
-            for k, v in value.items():
-                if not _same_at(olds, k, v):
-                    _default(extra, v, marked, olds.get(k))
+            for v in value.values():
+                _default(extra, v, marked)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict) and id(schema["items"]) in marked:
-        olds_list = old if isinstance(old, list) else []
-        for i, item in enumerate(value):
-            before = olds_list[i] if i < len(olds_list) else _ABSENT
-            if before is not item and before != item:
-                _default(schema["items"], item, marked, None if before is _ABSENT else before)
+        for item in value:
+            _default(schema["items"], item, marked)
 
 
-_ABSENT: Any = object()  # no stored value at this place (unequal to anything)
-_EMPTY: dict[str, Any] = {}
-
-
-def _same_at(old: dict[str, Any], key: str, value: Any) -> bool:
-    """Whether the stored object holds `value` at `key` (the same object or an equal one)."""
-    before = old.get(key, _ABSENT)
-    return before is value or (before is not _ABSENT and before == value)
-
-
-def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[str], top: bool = False, old: Any = None) -> None:
+def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[str], top: bool = False, same: frozenset[str] = frozenset()) -> None:
     if isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
         preserve = schema.get("x-kubernetes-preserve-unknown-fields")
-        olds = old if isinstance(old, dict) else _EMPTY
         for name in list(value):
-            if top and name in ("apiVersion", "kind", "metadata"):
-                continue  # metadata is ObjectMeta, validated by the server itself
-            if _same_at(olds, name, value[name]):
-                continue  # as stored, so pruned when it was written: see SchemaOps.prune
+            if top and (name in ("apiVersion", "kind", "metadata") or name in same):
+                continue  # metadata is ObjectMeta, validated by the server itself; `same`: see SchemaOps.prune
             if props and name in props:
-                _prune(props[name], value[name], path + [name], dropped, old=olds.get(name))
+                _prune(props[name], value[name], path + [name], dropped)
             elif isinstance(extra, dict):
-                _prune(extra, value[name], path + [name], dropped, old=olds.get(name))
+                _prune(extra, value[name], path + [name], dropped)
             elif extra is True or preserve:
                 continue
             elif props is None and schema.get("type") != "object":
@@ -564,11 +497,8 @@ def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[st
                 dropped.append(field_path(path + [name]))
                 del value[name]
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
-        olds_list = old if isinstance(old, list) else []
         for i, item in enumerate(value):
-            before = olds_list[i] if i < len(olds_list) else _ABSENT
-            if before is not item and before != item:
-                _prune(schema["items"], item, path + [i], dropped, old=None if before is _ABSENT else before)
+            _prune(schema["items"], item, path + [i], dropped)
 
 
 def _cel(schema: dict[str, Any], value: Any, old: Any, path: list[Any], has_old: bool, ruled: set[int]) -> Iterator[dict[str, str]]:

@@ -50,9 +50,9 @@ class DVCR:
         # Images may hold private data: the registry folder is its owner's alone (also one an older version left open).
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         root.chmod(0o700)
-        # lookup's answers: a disk's reconciles ask for its image several times while it is provisioned, and reading
-        # meta.json each time was ~2% of the event loop in a build-up. Every change goes through commit or discard,
-        # which drop the entry; a file lost meanwhile (deleted by hand) is still found by lookup's stat.
+        # lookup's answers, and commit's: reading meta.json back for the lookup that follows a disk's clone was ~2%
+        # of the event loop in a build-up. Every change goes through commit or discard, which replace or drop the
+        # entry; a file lost meanwhile (deleted by hand) is still found by lookup's stat.
         self._known: dict[tuple[str, str], tuple[StoredImage, tuple[int, int]]] = {}
 
     def folder(self, repo: str, uid: str) -> Path:
@@ -74,6 +74,8 @@ class DVCR:
         self._known.pop((repo, uid), None)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
+        # known from here: a disk's first lookup comes right after its clone (later ones go to its claim instead)
+        self._known[(repo, uid)] = (image, (os.stat(final / META_FILE).st_ino, os.stat(final / DISK_FILE).st_ino))
 
     def lookup(self, repo: str, uid: str) -> StoredImage | None:
         """The stored image, or None when it is missing (never imported, deleted, or its files lost)."""
