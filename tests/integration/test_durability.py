@@ -65,16 +65,21 @@ def test_ctrl_c_to_the_process_group_stops_cleanly_with_every_write_on_disk(tmp_
     assert sim.process.wait(20) == 0
     assert all(not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text() for pid in children)
 
-    sim = Simulator.start(tmp_path)
-    try:
-        custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
-        assert custom.get_cluster_custom_object(G, V, "clustervirtualimages", "before-ctrl-c")["metadata"]["name"] == "before-ctrl-c"
-    finally:
-        assert sim.stop() == 0
+    _kept_after_restart(tmp_path, "before-ctrl-c")
 
 
 def _children(pid: int) -> list[int]:
     return [int(c) for task in Path(f"/proc/{pid}/task").glob("*/children") for c in task.read_text().split()]
+
+
+def _kept_after_restart(state: Path, name: str) -> None:
+    """A simulator started again on `state` has the image `name`, and stops cleanly."""
+    sim = Simulator.start(state)
+    try:
+        custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
+        assert custom.get_cluster_custom_object(G, V, "clustervirtualimages", name)["metadata"]["name"] == name
+    finally:
+        assert sim.stop() == 0
 
 
 def test_a_dead_disk_writer_stops_the_simulator_and_a_restart_resumes(tmp_path):
@@ -93,13 +98,7 @@ def test_a_dead_disk_writer_stops_the_simulator_and_a_restart_resumes(tmp_path):
     log = (tmp_path / "server.log").read_text()
     assert "the store's disk writer exited" in log and "stopping" in log, log[-2000:]
     assert "Traceback" not in log, log[-3000:]
-
-    sim = Simulator.start(tmp_path)
-    try:
-        custom = client.CustomObjectsApi(config.new_client_from_config(config_file=str(sim.kubeconfig)))
-        assert custom.get_cluster_custom_object(G, V, "clustervirtualimages", "shown")["metadata"]["name"] == "shown"
-    finally:
-        assert sim.stop() == 0
+    _kept_after_restart(tmp_path, "shown")
 
 
 def test_watch_window_expiry_is_410(tmp_path):
