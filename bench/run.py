@@ -597,8 +597,8 @@ def how_it_scales(report: str) -> str:
         "about a fifth of it. 10,000 VMs Running within 60 s on two cores needs the rest "
         "of the work split over processes too — the controllers in their own, reaching the store through the API as "
         "the platform's do — and less work besides: the 10,000-VM build-ups took 114–142 CPU-s of the server's "
-        "(its disk writer's included) in the last benches, and two cores give 120 core-seconds a minute, its clients' share included. A different architecture, "
-        "not attempted.",
+        "(its disk writer's included) in the last benches, and two cores give 120 core-seconds a minute, its clients' "
+        "share included. A different architecture, not attempted.",
         "- Every node renews its Lease every 10 simulated seconds: 1,000 nodes write 100 times a real second at time "
         "scale 1 and 2,000 times at ×20 (renewals falling due together share a transaction; about half a core at ×20 "
         "without VMs); the scale benchmark runs its build-ups at ×1.",

@@ -53,7 +53,9 @@ class DVCR:
         # lookup's answers, and commit's: reading meta.json back for the lookup that follows a disk's clone was ~2%
         # of the event loop in a build-up. Every change goes through commit or discard, which replace or drop the
         # entry; a file lost meanwhile (deleted by hand) is still found by lookup's stat.
-        self._known: dict[tuple[str, str], tuple[StoredImage, tuple[int, int]]] = {}
+        # By repository, then uid: a whole repository's answers go with it in one step (every disk's deletion discards
+        # its repository).
+        self._known: dict[str, dict[str, tuple[StoredImage, tuple[int, int]]]] = {}
 
     def folder(self, repo: str, uid: str) -> Path:
         return self.root / repo / uid
@@ -71,11 +73,12 @@ class DVCR:
         """Publish a complete import: metadata written, then the folder renamed into place atomically."""
         (staging / META_FILE).write_text(json.dumps(asdict(image)))
         final = self.folder(repo, uid)
-        self._known.pop((repo, uid), None)
+        self._forget(repo, uid)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
         # known from here: a disk's first lookup comes right after its clone (later ones go to its claim instead)
-        self._known[(repo, uid)] = (image, (os.stat(final / META_FILE).st_ino, os.stat(final / DISK_FILE).st_ino))
+        files = (os.stat(final / META_FILE).st_ino, os.stat(final / DISK_FILE).st_ino)
+        self._known.setdefault(repo, {})[uid] = (image, files)
 
     def lookup(self, repo: str, uid: str) -> StoredImage | None:
         """The stored image, or None when it is missing (never imported, deleted, or its files lost)."""
@@ -84,15 +87,22 @@ class DVCR:
             files = (os.stat(folder + META_FILE).st_ino, os.stat(folder + DISK_FILE).st_ino)
         except OSError:
             return None
-        known = self._known.get((repo, uid))
+        known = self._known.get(repo, {}).get(uid)
         if known is not None and known[1] == files:
             return known[0]
         try:
             image = StoredImage(**json.loads(Path(folder, META_FILE).read_text()))
         except (OSError, ValueError, TypeError):
             return None
-        self._known[(repo, uid)] = (image, files)
+        self._known.setdefault(repo, {})[uid] = (image, files)
         return image
+
+    def _forget(self, repo: str, uid: str) -> None:
+        known = self._known.get(repo)
+        if known is not None:
+            known.pop(uid, None)
+            if not known:
+                del self._known[repo]
 
     def clone(self, source_repo: str, source_uid: str, repo: str, uid: str, min_unpacked: int = 0) -> StoredImage | None:
         """Store a copy of another image (a hard link where possible: DVCR blobs are immutable). None when the
@@ -122,10 +132,10 @@ class DVCR:
     def discard(self, repo: str, uid: str | None = None) -> None:
         """Remove one image with its unfinished imports, or the whole repository when uid is None."""
         if uid is None:
-            self._known = {key: known for key, known in self._known.items() if key[0] != repo}
+            self._known.pop(repo, None)
             shutil.rmtree(self.root / repo, ignore_errors=True)
             return
-        self._known.pop((repo, uid), None)
+        self._forget(repo, uid)
         shutil.rmtree(self.folder(repo, uid), ignore_errors=True)
         for attempt in (self.root / repo).glob(f"{uid}.importing.*"):
             shutil.rmtree(attempt, ignore_errors=True)
