@@ -2,9 +2,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """deckhouse.virtualization.virtual_disk_info on the controller without a module process (plugin_utils/in_process.py)."""
 
-from ansible_collections.deckhouse.virtualization.plugins.modules import virtual_disk_info
-from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import ModuleAction
+from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import ModuleAction, load_module
 
 
 class ActionModule(ModuleAction):
-    MODULE = virtual_disk_info
+    MODULE = load_module("virtual_disk_info")

@@ -25,10 +25,12 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.deckhouse.virtualization.plugins.filter.vms import vms_batch, vms_plan, vms_results, vms_unchecked
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import CONNECTION_KEYS
-from ansible_collections.deckhouse.virtualization.plugins.modules import virtual_disk, vm, vms
-from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import IN_PROCESS, ModuleAction, display, run_module
+from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.bytecode import cached_imports
+
+with cached_imports():  # the collection's code imported here keeps its bytecode between runs (plugin_utils/bytecode.py)
+    from ansible_collections.deckhouse.virtualization.plugins.filter.vms import vms_batch, vms_plan, vms_results, vms_unchecked
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import CONNECTION_KEYS
+    from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import IN_PROCESS, ModuleAction, display, load_module, run_module
 
 try:  # the function ansible.builtin's package and service actions use for the modules they run
     from ansible.executor.module_common import _apply_action_arg_defaults as apply_defaults
@@ -40,7 +42,7 @@ except ImportError:  # ansible-core < 2.19
 
 
 NAMESPACE_MODULE = "kubernetes.core.k8s"
-MODULES = {"vm": ("deckhouse.virtualization.vm", vm), "virtual_disk": ("deckhouse.virtualization.virtual_disk", virtual_disk)}
+MODULES = {"vm": ("deckhouse.virtualization.vm", load_module("vm")), "virtual_disk": ("deckhouse.virtualization.virtual_disk", load_module("virtual_disk"))}
 # step -> (module, what the task's failure says)
 STEPS = {
     "namespaces": ("", "creating the namespaces"),
@@ -58,7 +60,7 @@ class StepFailed(Exception):
 
 
 class ActionModule(ModuleAction):
-    MODULE = vms
+    MODULE = load_module("vms")
     _connection_args: dict[str, Any]
     _in_process: bool
     _notes: dict[str, Any]  # the task's result: the steps' warnings and deprecations go there
@@ -66,7 +68,7 @@ class ActionModule(ModuleAction):
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes (check mode, async)
-        validation = ArgumentSpecValidator(**vms.spec()).validate(dict(self._task.args))
+        validation = ArgumentSpecValidator(**self.MODULE.spec()).validate(dict(self._task.args))
         if validation.errors.errors:
             return {**result, "failed": True, "msg": validation.errors.msg}
         p = validation.validated_parameters

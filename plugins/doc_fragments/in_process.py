@@ -14,6 +14,11 @@ notes:
     times cheaper. The arguments are validated with the module's own argument spec and the results are the module's (check mode,
     diff, warnings, masked credentials, C(invocation)); C(-vvv) prints C(in-process) for such a task.
   - >-
+    The collection's Python that such a task imports keeps its bytecode in C(__pycache__) beside the collection's files, as
+    any Python package does (Ansible's own collection loader compiles a collection's source on every run). Where that directory
+    is read-only, as in an execution environment's image, compile it once when building the image, for example
+    C(python3 -m compileall /usr/share/ansible/collections/ansible_collections/deckhouse/virtualization/plugins).
+  - >-
     Otherwise (another connection, or a task with C(environment), C(become) or C(async)) the module runs as an ordinary Ansible
     module in its own process, with that host's Python and the task's environment. To force that on the controller, give the
     task any C(environment), for example C(environment: {DVP_AS_MODULE: "1"}); do so also when the module must run with an

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .client import DVPClient
+from .compare import without_managed_fields
 from .connection import connection_arg_spec, secrets, transport
 from .ensure import Ensurer
 from .errors import DVPError
@@ -114,5 +115,16 @@ def run(module: Any, body: Callable[[DVPClient, Ensurer], dict[str, Any]]) -> No
         client = DVPClient(api, deadline=deadline, reads=getattr(module, "shared_reads", None))
         result = body(client, Ensurer(client, module.check_mode))
     except DVPError as err:
-        module.fail_json(msg=err.message, **{k: v for k, v in err.details.items() if k not in ("msg", "changed")})
-    module.exit_json(**result)
+        module.fail_json(msg=err.message, **shown({k: v for k, v in err.details.items() if k not in ("msg", "changed")}))
+    module.exit_json(**shown(result))
+
+
+def shown(result: dict[str, Any]) -> dict[str, Any]:
+    """A module's result with its objects (`resource`, `resources`) as the modules return them: without
+    metadata.managedFields (compare.without_managed_fields)."""
+    out = dict(result)
+    if isinstance(out.get("resource"), dict):
+        out["resource"] = without_managed_fields(out["resource"])
+    if isinstance(out.get("resources"), list):
+        out["resources"] = [without_managed_fields(o) if isinstance(o, dict) else o for o in out["resources"]]
+    return out

@@ -38,6 +38,17 @@ def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
     return [path]
 
 
+def without_managed_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object as the modules return it and the inventory keeps it, as `kubectl get` shows it: without
+    metadata.managedFields, the API server's bookkeeping of who set which field (a third of a running VM's values;
+    Ansible's cost per task grows with the size of what the task returns). The object given is not changed; one
+    without managedFields is returned as it is."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict) or "managedFields" not in meta:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+
+
 def strip_server_fields(obj: dict[str, Any] | None) -> dict[str, Any] | None:
     """An object as a diff should show it: no managedFields, no resourceVersion churn."""
     if obj is None:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .client import APIStatusError, DVPClient
+from .compare import without_managed_fields
 from .errors import DVPError
 from .kinds import VIRTUAL_MACHINE
 
@@ -132,12 +133,8 @@ def group_names(vm: dict[str, Any], group_by: list[str] | tuple[str, ...], prefi
 
 
 def compact(vm: dict[str, Any]) -> dict[str, Any]:
-    """The VM as the inventory keeps it: without metadata.managedFields (bookkeeping of the API server, often
-    the largest part of an object)."""
-    meta = vm.get("metadata") or {}
-    if "managedFields" not in meta:
-        return vm
-    return {**vm, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    """The VM as the inventory keeps it: without metadata.managedFields, as the modules return objects."""
+    return without_managed_fields(vm)
 
 
 def host_vars(vm: dict[str, Any], include_object: bool = True) -> dict[str, Any]:

@@ -174,6 +174,7 @@ resource:
   description:
     - The ClusterVirtualImage as the server holds it (after waiting, when I(wait=true)).
     - The secret part of C(status.imageUploadURLs) is masked unless I(reveal_upload_urls=true).
+    - Without C(metadata.managedFields), as C(kubectl get) shows it.
   returned: always
   type: dict
 image:

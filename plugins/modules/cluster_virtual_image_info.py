@@ -57,7 +57,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resources:
-  description: The images as the server holds them (empty when none matches).
+  description: The images as the server holds them (empty when none matches). Each without C(metadata.managedFields), as C(kubectl get) shows them.
   returned: always
   type: list
   elements: dict

@@ -230,7 +230,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resource:
-  description: The ModuleConfig as stored (empty after I(state=absent)).
+  description: The ModuleConfig as stored (empty after I(state=absent)). Without C(metadata.managedFields), as C(kubectl get) shows it.
   returned: always
   type: dict
 cidrs:

@@ -41,7 +41,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resource:
-  description: The ModuleConfig (empty when there is none).
+  description: The ModuleConfig (empty when there is none). Without C(metadata.managedFields), as C(kubectl get) shows it.
   returned: always
   type: dict
 cidrs:

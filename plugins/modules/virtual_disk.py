@@ -164,7 +164,9 @@ results:
   type: list
   elements: dict
 resource:
-  description: The VirtualDisk as the server holds it (after waiting, when I(wait=true)); upload URLs masked unless I(reveal_upload_urls).
+  description:
+    - The VirtualDisk as the server holds it (after waiting, when I(wait=true)); upload URLs masked unless I(reveal_upload_urls).
+    - Without C(metadata.managedFields), as C(kubectl get) shows it.
   returned: always
   type: dict
 image:

@@ -143,7 +143,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resource:
-  description: The VirtualImage as the server holds it (after waiting, when I(wait=true)); upload URLs masked unless I(reveal_upload_urls).
+  description:
+    - The VirtualImage as the server holds it (after waiting, when I(wait=true)); upload URLs masked unless I(reveal_upload_urls).
+    - Without C(metadata.managedFields), as C(kubectl get) shows it.
   returned: always
   type: dict
 image:

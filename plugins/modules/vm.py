@@ -267,7 +267,7 @@ results:
   type: list
   elements: dict
 resource:
-  description: The VirtualMachine as the server holds it (after the wait, when waiting).
+  description: The VirtualMachine as the server holds it (after the wait, when waiting). Without C(metadata.managedFields), as C(kubectl get) shows it.
   returned: always
   type: dict
 vm:

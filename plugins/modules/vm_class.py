@@ -168,7 +168,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resource:
-  description: The VirtualMachineClass as the server holds it.
+  description: The VirtualMachineClass as the server holds it. Without C(metadata.managedFields), as C(kubectl get) shows it.
   returned: always
   type: dict
 vm_class:

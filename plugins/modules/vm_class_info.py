@@ -42,7 +42,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resources:
-  description: The classes as the server holds them.
+  description: The classes as the server holds them. Each without C(metadata.managedFields), as C(kubectl get) shows them.
   returned: always
   type: list
   elements: dict

@@ -49,7 +49,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 resources:
-  description: The VirtualMachines found.
+  description: The VirtualMachines found. Each without C(metadata.managedFields), as C(kubectl get) shows them.
   returned: always
   type: list
   elements: dict

@@ -25,6 +25,8 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as NormalAction
 from ansible.utils.display import Display
 
+from ansible_collections.deckhouse.virtualization.plugins.plugin_utils import bytecode
+
 display = Display()
 
 # The -vvv line of a task run in the worker process (tests and users look for it).
@@ -131,8 +133,15 @@ def run_module(module: ModuleType, name: str, args: dict[str, Any], check_mode: 
     return adapter.formatted({"failed": True, "msg": "MODULE FAILURE (in-process): the module returned no result"})
 
 
+def load_module(name: str) -> ModuleType:
+    """The collection's module file plugins/modules/<name>.py, imported with its bytecode kept between runs
+    (bytecode.py). The action plugins call it at class definition: Ansible's linear strategy loads the action's
+    class in the controller's main process, so the module is imported once per run, not in each task's worker."""
+    return bytecode.load(f"modules.{name}")
+
+
 class ModuleAction(NormalAction):
-    """The action plugin of a module of the collection: MODULE is the module file (plugins/modules/<name>.py)."""
+    """The action plugin of a module of the collection: MODULE is the module file, load_module(<name>)."""
 
     MODULE: ModuleType
 

@@ -8,6 +8,7 @@ in-process, and the AnsiballZ payload that ANSIBLE_KEEP_REMOTE_FILES keeps only 
 from __future__ import annotations
 
 import json
+import shutil
 
 from ..ansible_runner import ROOT, run_playbook
 
@@ -67,7 +68,7 @@ def test_every_module_has_its_action_plugin():
     actions = {p.stem for p in (ROOT / "plugins" / "action").glob("*.py")}
     assert modules == actions and modules, (modules, actions)
     for name in actions:
-        assert f"MODULE = {name}\n" in (ROOT / "plugins" / "action" / f"{name}.py").read_text()
+        assert f'MODULE = load_module("{name}")\n' in (ROOT / "plugins" / "action" / f"{name}.py").read_text()
 
 
 def test_same_results_in_process_and_as_a_module(sim, tmp_path):
@@ -164,3 +165,28 @@ def test_with_become_the_module_runs_as_a_module(sim, tmp_path):
     everything = run.stdout + run.stderr
     assert f"{VMCLASS_INFO}: become: running the module in its own process" in everything, run.stdout[-3000:]
     assert IN_PROCESS not in everything and "AnsiballZ_vm_class_info.py" in everything
+
+
+def test_the_collections_bytecode_is_kept_between_runs(sim, tmp_path):
+    """Ansible's collection loader compiles a collection's source on every run and keeps no bytecode; the action
+    plugins import the collection's modules through plugin_utils/bytecode.py, so a copy of the collection without any
+    bytecode has, after one in-process task, the bytecode of the module file and of the module_utils it imports, and
+    a second run reads it instead of writing it again."""
+    copy = tmp_path / "collections" / "ansible_collections" / "deckhouse" / "virtualization"
+    for part in ("galaxy.yml", "meta", "plugins"):
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            copy.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, copy / part)
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections"), "PYTHONDONTWRITEBYTECODE": ""}  # "": Python's default, bytecode written
+    run = run_playbook(tmp_path, sim.kubeconfig, [{"name": "read", VMCLASS_INFO: {}}], extra_env=env)
+    assert run.returncode == 0 and not run["read"].get("failed"), run.stdout[-3000:]
+    written = {p: p.stat().st_mtime_ns for p in copy.glob("plugins/*/__pycache__/*.pyc")}
+    names = {p.relative_to(copy).parts[1] + "/" + p.name.split(".")[0] for p in written}
+    assert {"modules/vm_class_info", "module_utils/info", "module_utils/client", "module_utils/transport"} <= names, sorted(names)
+
+    run = run_playbook(tmp_path, sim.kubeconfig, [{"name": "read", VMCLASS_INFO: {}}], extra_env=env)
+    assert run.returncode == 0 and not run["read"].get("failed"), run.stdout[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in copy.glob("plugins/*/__pycache__/*.pyc")} == written

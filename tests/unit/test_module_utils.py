@@ -55,6 +55,22 @@ def test_strip_server_fields():
     assert compare.strip_server_fields(obj) == {"metadata": {"name": "x"}}
 
 
+def test_results_show_objects_without_managed_fields():
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import shown
+
+    owners = [{"manager": "m", "operation": "Apply", "fieldsV1": {"f:spec": {}}}]
+    obj = {"kind": "VirtualMachine", "metadata": {"name": "x", "managedFields": owners}, "spec": {"a": 1}}
+    assert compare.without_managed_fields(obj) == {"kind": "VirtualMachine", "metadata": {"name": "x"}, "spec": {"a": 1}}
+    assert obj["metadata"]["managedFields"] is owners, "the object given is not changed"
+    bare = {"metadata": {"name": "y"}}
+    assert compare.without_managed_fields(bare) is bare and compare.without_managed_fields({}) == {}
+    result = {"changed": True, "resource": obj, "resources": [obj, bare, "odd"], "vm": {"phase": "Running"}}
+    out = shown(result)
+    assert "managedFields" not in out["resource"]["metadata"] and out["resources"][1] is bare and out["resources"][2] == "odd"
+    assert "managedFields" not in out["resources"][0]["metadata"] and out["vm"] == {"phase": "Running"}
+    assert result["resource"] is obj and shown({"changed": False}) == {"changed": False}
+
+
 def test_owned_and_dropped_fields():
     actual = {
         "metadata": {
