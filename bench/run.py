@@ -610,6 +610,10 @@ def how_it_scales(report: str) -> str:
         "passes or returns, and besides its one `vms` task (whose steps run as the modules' batches inside that task's "
         "worker) the role's list crosses Ansible's argument-spec validation of the role (~0.35 s at 200 VMs), so its "
         "margin against half the peer's re-run is thin at 50 and 200 VMs.",
+        "- At 10 VMs a re-run is mostly ansible-playbook's own start-up on both sides (see the empty playbook in the "
+        "playbook section; our two tasks add ~0.15–0.2 s to it), and on this machine the same run of either side moves "
+        "by ±0.1–0.2 s from minute to minute: the 10-VM re-run ratio moves by several hundredths between benches of "
+        "the same code.",
         "",
     ]
     return "\n".join(lines)
