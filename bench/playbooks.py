@@ -216,6 +216,8 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
         "ours": play(kubeconfig, batches, variables={"bench_wait": False}, vars_file=data),
         "ours, loop": play(kubeconfig, loops, variables={"bench_wait": False}, vars_file=data),
         "ours, wait": play(kubeconfig, batches, variables={"bench_wait": True}, vars_file=data),
+        "vms module": play(kubeconfig, [{"name": "vms", "deckhouse.virtualization.vms": {"vms": "{{ bench_role_vms }}", "namespace": namespace, "wait": False,
+                                                                                         "create_namespaces": False}}], vars_file=role_data),
         "role": play(kubeconfig, roles=[{"role": "deckhouse.virtualization.vms", "vms_namespace": namespace, "vms_list": "{{ bench_role_vms }}",
                                          "vms_wait": False, "vms_create_namespace": False}], vars_file=role_data),
         "peer, loop": play(kubeconfig, k8s_loop, variables={"bench_manifests": manifests}, ours=False),
@@ -229,7 +231,7 @@ def books(work: Path, kubeconfig: Path, size: int, namespace: str) -> dict[str, 
     return out
 
 
-SIDES = ("ours", "ours, loop", "ours, wait", "role", "peer, loop", "peer, one task")
+SIDES = ("ours", "ours, loop", "ours, wait", "vms module", "role", "peer, loop", "peer, one task")
 PEER_SIDES = ("peer, loop", "peer, one task")
 
 
@@ -369,12 +371,14 @@ def rows(m: dict) -> list[Row]:
         for phase, target, label in (("create", TARGET_CREATE, "create"), ("rerun", TARGET_RERUN, "idempotent re-run")):
             sides = "; ".join(f"{side} {figure(f[size][side][phase], size)}" for side in SIDES if side != "ours, wait" and f[size][side][phase])
             out.append((f"{size} VMs + {size} disks, {label}: wall (median{', range' if m['repeats'][size] > 1 else ''}), per VM, CPU", sides, "—", "reported"))
-            for ours in ("ours", "role"):
+            for ours, name in (("ours", "our modules (two batch tasks)"), ("vms module", "the vms module (one task)"), ("role", "the vms role")):
+                if not f[size].get(ours, {}).get(phase):
+                    continue
                 r_loop, r_one = ratio(f, size, phase, ours, "peer, loop"), ratio(f, size, phase, ours, "peer, one task")
                 (loop_text, loop_verdict), (one_text, one_verdict) = judged(r_loop, target, "loop"), judged(r_one, target, "one task")
                 out.append(
                     (
-                        f"{size} VMs, {label}: {'our modules' if ours == 'ours' else 'the vms role'} / kubernetes.core.k8s",
+                        f"{size} VMs, {label}: {name} / kubernetes.core.k8s",
                         f"{loop_text}, {one_text}",
                         f"≤ {target}×",
                         f"{loop_verdict}; {one_verdict}",
@@ -416,7 +420,9 @@ def method(m: dict) -> str:
         "the N disks as its `batch` (`wait: false`), then a `vm` task with the N VMs as its `batch` (`wait: false`), the "
         "objects read from a JSON vars file, the collection's action plugins running the modules in the worker process (the "
         "default on localhost); **ours, loop** — the same two tasks as loops over the objects, one task execution per "
-        "object (for context: the form the batch replaces); **role** — the `vms` role with `vms_list` of the same VMs with "
+        "object (for context: the form the batch replaces); **vms module** — one task of the `vms` module with the same VMs, each with "
+        "its disk (`vms` as the role's list below, `wait: false`, `create_namespaces: false`): our one-task form, as the peer's "
+        "one task is theirs; it runs the disks' and the VMs' batches inside that task; **role** — the `vms` role with `vms_list` of the same VMs with "
         "their disks (the role parameter names a variable of the play's JSON vars file: a role's inline parameters are "
         "templated again by each of its tasks), `vms_wait: false`, `vms_create_namespace: false` (creating the namespace "
         "would add one kubernetes.core.k8s process); the role is its argument-spec validation and one task of the `vms` "
