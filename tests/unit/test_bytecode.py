@@ -10,6 +10,8 @@ import sys
 from importlib.machinery import SourceFileLoader
 from pathlib import Path
 
+import pytest
+
 from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.bytecode import PLUGINS, CachedSourceFinder, cached_imports, load
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +24,7 @@ def test_plain_modules_of_the_collection_get_the_source_loader():
     assert spec.origin == str(ROOT / "plugins" / "module_utils" / "batch.py") and spec.cached and "__pycache__" in spec.cached
 
 
-def test_everything_else_is_left_to_the_next_finder(tmp_path):
+def test_everything_else_is_left_to_the_next_finder():
     utils = [str(ROOT / "plugins" / "module_utils")]
     assert CachedSourceFinder.find_spec(f"{PLUGINS}module_utils", [str(ROOT / "plugins")]) is None  # a package
     assert CachedSourceFinder.find_spec(f"{PLUGINS}module_utils.no_such_file", utils) is None
@@ -58,11 +60,8 @@ def test_the_finder_is_first_only_inside_the_block():
             assert sum(isinstance(f, CachedSourceFinder) for f in sys.meta_path) == 1
         assert isinstance(sys.meta_path[0], CachedSourceFinder)
     assert sys.meta_path == before
-    try:
-        with cached_imports():
-            raise RuntimeError("an import failed")
-    except RuntimeError:
-        pass
+    with pytest.raises(RuntimeError), cached_imports():
+        raise RuntimeError("an import failed")
     assert sys.meta_path == before
 
 
