@@ -5,8 +5,9 @@ run by PyPI `ansible` in a venv of its own, against one `dvp-sim serve` per size
 Every figure is a whole `ansible-playbook` run, wall time from outside, plus the CPU seconds of ansible-playbook and
 every process it ran. "Done" is the same for both sides in the compared figures: every object written (a create, or
 a read that finds nothing to change) and the task returned, nobody waiting for a VM to run; our modules with
-`wait: true` (every VM Running with an IP when the task returns) are a separate figure. Between runs the benchmark
-waits, untimed, until every VM of the run is Running, so no run pays for the previous one's boots.
+`wait: true` (every VM Running with an IP when the task returns) are a separate figure. After each create the benchmark
+waits, untimed, until every VM of the run is Running, so no run pays for the previous one's boots; a round's re-runs
+run back to back, so each round's ratio compares runs made within seconds of each other.
 `python bench/playbooks.py` runs this section alone and rewrites it in docs/benchmarks.md (`--sizes 10,50` and
 `--repeats 1` for a quick look); `bench/run.py` runs it with the others. A benchmark, not a test: nothing here fails
 on a slow figure.
@@ -41,10 +42,11 @@ SIZES = (10, 50, 200)
 # Repetitions per size, so that the whole section stays within about ten minutes on this machine (the peer's
 # loop costs ≈ 0.8 s per object: at 200 VMs one create and one re-run of theirs take ≈ 6 minutes together). Five at
 # 10 VMs, where Ansible's own start-up (the same on both sides, ±0.1 s from run to run) is most of every figure: the
-# medians of three moved the 10-VM ratios by several hundredths between runs of the same code.
-REPEATS = {10: 5, 50: 3, 200: 1}  # 50: three, as the median of two is their mean, which one slow run drags along
+# medians of three moved the 10-VM ratios by several hundredths between runs of the same code; seven since the rounds'
+# ratios are paired (a round costs ~40 s at 10 VMs, most of it the peer's loop).
+REPEATS = {10: 7, 50: 3, 200: 1}  # 50: three, as the median of two is their mean, which one slow run drags along
 PEER_LOOP_MAX = 50  # the peer's loop runs up to this size: at 200 VMs its create and re-run alone would take ≈ 11 minutes
-NODES = 12  # 64 cores and 256 GiB each: room for every VM of a size's runs at once
+NODES = 16  # 64 cores, 256 GiB and 110 pods each: room for every VM of a round at once (at 200: 6 sides × 200 VMs)
 TIME_SCALE = 20.0  # simulated seconds per real second: a VM's 3 s boot takes 0.15 s
 API = "virtualization.deckhouse.io/v1alpha2"
 HEADING = "## Playbook cost per resource: our modules and role vs kubernetes.core.k8s"
@@ -264,29 +266,46 @@ def run_book(book: Path, peer: Path | None, expect_changed: bool | None) -> tupl
 
 
 # -- measuring ------------------------------------------------------------------------------------------------------
+def rerun_order(sides: tuple[str, ...], repeat: int) -> tuple[str, ...]:
+    """The order of a round's re-runs: the peer's one task amid the sides judged against it (the two batch tasks,
+    the vms module, the role), one after the other within a few seconds, so that this machine's drift (15-40% within
+    minutes) moves both terms of a round's ratio alike; the sides for context (loops, wait) after them. Reversed
+    every other round."""
+    judged = [side for side in ("ours", "vms module", "peer, one task", "role") if side in sides]
+    rest = [side for side in sides if side not in judged]
+    return tuple(judged[::-1] if repeat % 2 else judged) + tuple(rest)
+
+
 def measure_size(
     size: int, repeats: int, peer: Path, work: Path, image_url: str, sides: tuple[str, ...] = SIDES
 ) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    """side -> {"create": [(wall, cpu)], "rerun": [...]} for one size, on a simulator of its own."""
+    """side -> {"create": [(wall, cpu)], "rerun": [...]} for one size, on a simulator of its own; entry i of every
+    side's list is from round i (ratio() pairs them). A round creates each side's objects in a namespace of its own
+    (waiting, untimed, until its VMs run before the next side's create), then re-runs every side's playbook back to
+    back (rerun_order), then deletes the round's VMs and disks."""
     results: dict[str, dict[str, list[tuple[float, float]]]] = {side: {"create": [], "rerun": []} for side in SIDES}
     sim = Simulator.start(work / f"state-{size}", "--topology", str(work / "topology.yaml"), time_scale=TIME_SCALE)
     try:
         prepare(sim, image_url)
         for repeat in range(repeats):
-            order = sides if repeat % 2 == 0 else tuple(reversed(sides))
+            order = tuple(side for side in sides if not (side == "peer, loop" and size > PEER_LOOP_MAX))
+            order = order if repeat % 2 == 0 else order[::-1]
+            round_books: dict[str, tuple[Path, Path | None, str]] = {}
             for side in order:
-                if side == "peer, loop" and size > PEER_LOOP_MAX:
-                    continue
                 namespace = f"{re.sub(r'[^a-z]+', '-', side)}-{size}-{repeat}"
                 sim.kubectl("create", "namespace", namespace)
                 book = books(work, sim.kubeconfig, size, namespace)[side]
                 peer_bin = peer if side in PEER_SIDES else None
+                round_books[side] = (book, peer_bin, namespace)
                 results[side]["create"].append(run_book(book, peer_bin, True))
                 wait(f"{size} VMs Running in {namespace}", lambda ns=namespace: running_count(sim, ns), lambda n: n == size, 600, 1.0)
+            for side in rerun_order(order, repeat):
+                book, peer_bin, _ = round_books[side]
                 results[side]["rerun"].append(run_book(book, peer_bin, False))
+            for side in order:
                 c, r = results[side]["create"][-1], results[side]["rerun"][-1]
                 log(f"{size} VMs, {side}, run {repeat + 1}/{repeats}: create {c[0]:.2f} s ({c[1]:.2f} CPU-s), re-run {r[0]:.2f} s ({r[1]:.2f} CPU-s)")
-                sim.kubectl("delete", "vm,vd", "--all", "-n", namespace, "--wait=true", timeout=600)
+                sim.kubectl("delete", "vm,vd", "--all", "-n", round_books[side][2], "--wait=true", timeout=600)
     finally:
         code = sim.stop()
         if code:
@@ -352,9 +371,14 @@ def figure(runs: list[tuple[float, float]], size: int) -> str:
 
 
 def ratio(f: dict, size: int, phase: str, ours: str, peer: str) -> float | None:
-    if not f[size][peer][phase]:
+    """ours / peer: the median of the rounds' ratios (entry i of each side's runs is from round i, the re-runs of a
+    round back to back), or median against median where the two were not run in the same rounds."""
+    a, b = f[size][ours][phase], f[size][peer][phase]
+    if not b:
         return None  # not run at this size (PEER_LOOP_MAX)
-    return summary(f[size][ours][phase])[0] / summary(f[size][peer][phase])[0]
+    if len(a) == len(b):
+        return statistics.median(x[0] / y[0] for x, y in zip(a, b, strict=True))
+    return summary(a)[0] / summary(b)[0]
 
 
 def judged(r: float | None, target: float, name: str) -> tuple[str, str]:
@@ -437,13 +461,19 @@ def method(m: dict) -> str:
         "object is written (or read and found as desired) — the compared figures; **ours, wait** is the modules' default "
         "`wait: true` for the VMs (each task returns when its VM is Running with an IP), for context. A **create** is the "
         "first run into the empty namespace (it must report changes); the **re-run** is the same playbook again once every VM "
-        "is Running (it must report none). Between runs the benchmark waits, untimed, until every VM of the run is Running, "
-        "and deletes the run's VMs and disks afterwards, so no run pays for another's work. Wall time is measured around "
+        "is Running (it must report none). A round creates each side's objects in turn, waiting (untimed) after each create "
+        "until every VM of it is Running, so no create pays for another's boots; then it re-runs every side's playbook back to "
+        "back — the peer's one task amid the three sides judged against it (the two batch tasks, the vms module, the role; "
+        "their order reversed every other round), the sides for context after them — so that the two terms of a round's "
+        "re-run ratio are measured within seconds of each other (this machine's speed drifts by 15–40% within minutes: "
+        "the last report's 10-VM re-run had ours at 0.58–0.86 s over five rounds spread across minutes); then it deletes the "
+        "round's VMs and disks. Wall time is measured around "
         "the whole `ansible-playbook` process (its start-up included: see the empty playbook), CPU is utime+stime of "
         "ansible-playbook and every process it ran (getrusage of children). Repetitions: "
         f"{reps} (chosen so this section stays within about ten minutes: the peer's loop costs ≈ 0.8 s per object, so it "
         f"runs up to {PEER_LOOP_MAX} VMs only — at 200 it alone would take ≈ 11 minutes; its cost per object is flat), the "
-        "order of the sides reversed every other round; medians with ranges. Ratio = ours / peer, median against median: "
+        "order of the sides reversed every other round; medians with ranges. Ratio = ours / peer, the median of the rounds' "
+        "ratios (each round's ours over the same round's peer): "
         f"≤ {TARGET_CREATE} on create and ≤ {TARGET_RERUN} on the re-run are the targets, against both forms of the peer. "
         f"Section time: {m['seconds']:.0f} s."
     )
@@ -539,9 +569,12 @@ def main() -> int:
         unknown = [side for side in sides if side not in SIDES]
         if unknown:
             parser.error(f"unknown sides: {', '.join(unknown)}")
-        for size, by_side in measure(sizes, repeats, sides)["figures"].items():
+        figures = measure(sizes, repeats, sides)["figures"]
+        for size, by_side in figures.items():
             for side in sides:
                 print(f"{size} VMs, {side}: " + "; ".join(f"{phase} {figure(runs, size)}" for phase, runs in by_side[side].items() if runs))
+                if side not in PEER_SIDES and "peer, one task" in sides:
+                    print("  / peer, one task (rounds' median): " + ", ".join(f"{phase} {ratio(figures, size, phase, side, 'peer, one task'):.2f}×" for phase in ("create", "rerun")))
         return 0
     text = run(sizes, repeats)
     print(text)
