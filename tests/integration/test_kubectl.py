@@ -173,3 +173,47 @@ def test_cordon_uncordon_node(sim):
     sim.kubectl("uncordon", "kubectl-node")
     line = sim.kubectl("get", "nodes", "kubectl-node", "--no-headers").stdout
     assert line.split()[1] == "Ready" and "worker" in line
+
+
+def test_delete_cascade_orphan_and_foreground_as_the_garbage_collector_does(sim, namespace):
+    """kubectl delete --cascade: orphan keeps the dependents (their reference to the owner removed), foreground
+    deletes the dependents first (the owner stays, with its deletionTimestamp and finalizer, until they are gone),
+    background (the default) deletes the owner at once and its dependents after it."""
+
+    def owner_and_dependent(owner: str, dependent: str) -> None:
+        sim.kubectl("create", "configmap", owner, "-n", namespace)
+        uid = sim.kubectl("get", "configmap", owner, "-n", namespace, "-o", "jsonpath={.metadata.uid}").stdout
+        ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": owner, "uid": uid}
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": dependent, "namespace": namespace, "ownerReferences": [ref]}}
+        sim.kubectl("create", "-f", "-", input=json.dumps(body))
+        sim.kubectl("label", "secret", dependent, "-n", namespace, "touched=yes")  # a dependent's write wakes nothing to do
+
+    def exists(kind: str, name: str) -> bool:
+        return sim.kubectl("get", kind, name, "-n", namespace, "--ignore-not-found", "-o", "name").stdout.strip() != ""
+
+    def until(check, what: str) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
+
+    owner_and_dependent("kept-owner", "kept")
+    sim.kubectl("delete", "configmap", "kept-owner", "-n", namespace, "--cascade=orphan")
+    until(lambda: not exists("configmap", "kept-owner"), "the orphaning owner is deleted")
+    assert exists("secret", "kept")
+    assert sim.kubectl("get", "secret", "kept", "-n", namespace, "-o", "jsonpath={.metadata.ownerReferences}").stdout == ""
+
+    owner_and_dependent("first-owner", "first")
+    sim.kubectl("patch", "secret", "first", "-n", namespace, "--type=merge", "-p", '{"metadata": {"finalizers": ["example.com/hold"]}}')
+    sim.kubectl("delete", "configmap", "first-owner", "-n", namespace, "--cascade=foreground", "--wait=false")
+    until(lambda: sim.kubectl("get", "secret", "first", "-n", namespace, "-o", "jsonpath={.metadata.deletionTimestamp}").stdout != "", "dependent deleted first")
+    time.sleep(0.5)
+    owner = json.loads(sim.kubectl("get", "configmap", "first-owner", "-n", namespace, "-o", "json").stdout)
+    assert owner["metadata"]["deletionTimestamp"] and "foregroundDeletion" in owner["metadata"]["finalizers"]  # waits for its dependent
+    sim.kubectl("patch", "secret", "first", "-n", namespace, "--type=merge", "-p", '{"metadata": {"finalizers": null}}')
+    until(lambda: not exists("configmap", "first-owner"), "the owner goes once its dependent is gone")
+    assert not exists("secret", "first")
+
+    owner_and_dependent("gone-owner", "gone")
+    sim.kubectl("delete", "configmap", "gone-owner", "-n", namespace)
+    until(lambda: not exists("secret", "gone"), "background deletion collects the dependent")
