@@ -336,11 +336,14 @@ class ObjectService:
         if not rt.has_status:
             return new
         if subresource == "status":
-            merged = json_copy(old)
+            merged: dict[str, Any] = {}
+            for key, value in old.items():  # in the old object's order; its status is replaced, not copied
+                if key != "status":
+                    merged[key] = json_copy(value)
+                elif "status" in new:
+                    merged["status"] = new["status"]
             if "status" in new:
                 merged["status"] = new["status"]
-            else:
-                merged.pop("status", None)
             return merged
         if "status" in old:
             new["status"] = json_copy(old["status"])
