@@ -124,9 +124,14 @@ class Transport:
             conn.close()
             raise
 
-    def put_file(self, url: str, path: str, timeout: float, chunk: int = 4 * 1024 * 1024) -> Answer:
+    def put_file(self, url: str, path: str, timeout: float, chunk: int = 256 * 1024) -> Answer:
         """PUT a file, streamed in chunks, to a URL of another endpoint (an upload URL) with this server's TLS
-        and proxy settings but without its credentials. The URL is a credential: it appears in no error."""
+        and proxy settings but without its credentials. The URL is a credential: it appears in no error.
+
+        The chunk stays small enough for the CPU's cache: each is read, then encrypted, then sent, and a 4 MiB chunk is
+        read back from memory to be encrypted. 1 GiB to the simulator (alternating with curl -T, which sends 64 KiB at
+        a time), Provisioning -> Ready as the server saw it, medians: 4 MiB 1.56 s, 1 MiB 1.31 s, 256 KiB 1.28 s,
+        64 KiB 1.36 s, curl 1.28 s."""
         parts = urlsplit(url)
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise DVPError("upload URL: not an http(s) URL")
