@@ -183,7 +183,7 @@ def ensure_operation(module: Any, client: DVPClient) -> dict[str, Any]:
     if p.get("unless_done"):
         done = done_already(client, kind, vm, selector)
         if done:
-            return {"changed": False, "skipped_reason": done, "operation": {}, "node_after": node_before, **base}
+            return {"changed": False, "skipped_reason": done, "operation": {}, "resource": {}, "node_after": node_before, **base}
         same = [op for op in pending if (op.get("spec") or {}) == desired_spec(p)]
         if same:
             module.log(f"vm_operation: the same {kind} operation {same[-1]['metadata']['name']} is unfinished; following it instead of creating another")
@@ -203,7 +203,8 @@ def ensure_operation(module: Any, client: DVPClient) -> dict[str, Any]:
         would = f"create a {kind} operation for VirtualMachine {namespace}/{vm_name} ({_status(vm).get('phase')} on {node_before or 'no node'})"
         if target:
             would += f"; the scheduler would pick node {target}"
-        return {"changed": True, "would": would, "operation": op_summary(op), "preflight": preflight, "node_after": target or node_before, **base}
+        return {"changed": True, "would": would, "operation": op_summary(op), "resource": op, "preflight": preflight, "node_after": target or node_before,
+                **base}  # fmt: skip
     module.log(f"vm_operation: created {kind} {op['metadata']['name']} for {namespace}/{vm_name}")
     return finish(module, client, op, vm, {**base, "preflight": preflight}, adopted=False)
 
@@ -222,6 +223,7 @@ def finish(module: Any, client: DVPClient, op: dict[str, Any], vm: dict[str, Any
         "changed": not adopted,
         "adopted": adopted,
         "operation": op_summary(op),
+        "resource": op,
         "node_after": status.get("nodeName") or None,
         "vm_phase_after": status.get("phase"),
         "duration": round(time.monotonic() - started, 3) if p["wait"] else None,

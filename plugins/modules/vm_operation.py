@@ -161,6 +161,12 @@ operation:
     phase: {description: "C(Completed), C(Failed), C(Superseded); C(Pending)/C(InProgress) without I(wait).", type: str, returned: always}
     progress: {description: Progress of a migration (C(100%) when completed)., type: str, returned: always}
     conditions: {description: "The platform's conditions (C(Completed), C(SignalSent)), as the API writes them.", type: list, elements: dict, returned: always}
+resource:
+  description:
+    - The VirtualMachineOperation as the API returned it after the wait (without C(metadata.managedFields)); in check mode the
+      object the server's dry run would create (its name still the prefix); empty when I(unless_done) skipped the operation.
+  returned: state is present
+  type: dict
 node_before:
   description: The node the VM ran on before the operation (null when it was not running).
   returned: state is present

@@ -191,6 +191,9 @@ def test_delete_cascade_orphan_and_foreground_as_the_garbage_collector_does(sim,
     def exists(kind: str, name: str) -> bool:
         return sim.kubectl("get", kind, name, "-n", namespace, "--ignore-not-found", "-o", "name").stdout.strip() != ""
 
+    def deletion_started(kind: str, name: str) -> bool:
+        return sim.kubectl("get", kind, name, "-n", namespace, "-o", "jsonpath={.metadata.deletionTimestamp}").stdout != ""
+
     def until(check, what: str) -> None:
         deadline = time.monotonic() + 10
         while not check():
@@ -206,7 +209,7 @@ def test_delete_cascade_orphan_and_foreground_as_the_garbage_collector_does(sim,
     owner_and_dependent("first-owner", "first")
     sim.kubectl("patch", "secret", "first", "-n", namespace, "--type=merge", "-p", '{"metadata": {"finalizers": ["example.com/hold"]}}')
     sim.kubectl("delete", "configmap", "first-owner", "-n", namespace, "--cascade=foreground", "--wait=false")
-    until(lambda: sim.kubectl("get", "secret", "first", "-n", namespace, "-o", "jsonpath={.metadata.deletionTimestamp}").stdout != "", "dependent deleted first")
+    until(lambda: deletion_started("secret", "first"), "dependent deleted first")
     time.sleep(0.5)
     owner = json.loads(sim.kubectl("get", "configmap", "first-owner", "-n", namespace, "-o", "json").stdout)
     assert owner["metadata"]["deletionTimestamp"] and "foregroundDeletion" in owner["metadata"]["finalizers"]  # waits for its dependent

@@ -87,6 +87,12 @@ def test_evict_moves_linux_vm_with_refusals_idempotence_and_check_mode(cluster, 
     assert evict["node_before"] == before and evict["node_after"] not in (None, before) and evict["vm_phase_after"] == "Running"
     assert evict["migration_duration"] is not None and evict["migration_duration"] > 0 and evict["migration"]["result"] == "Succeeded"
     assert any(c["type"] == "Completed" and c["status"] == "True" for c in evict["operation"]["conditions"])
+    resource = evict["resource"]  # the object itself, as every module returns it, without managedFields
+    assert resource["kind"] == "VirtualMachineOperation" and resource["metadata"]["name"] == evict["operation"]["name"]
+    assert resource["status"]["phase"] == "Completed" and resource["spec"]["type"] == "Evict" and "managedFields" not in resource["metadata"]
+    dry = check["resource"]["spec"]  # the dry run's object: nothing was created (the evict below is the first operation)
+    assert check["resource"]["kind"] == "VirtualMachineOperation" and (dry["type"], dry["virtualMachineName"]) == ("Evict", "evict-vm"), check["resource"]
+    assert run["start unless done"]["resource"] == {}
     refused = run["start a running VM"]
     assert refused["failed"] and "type: the operation Start is not applicable for a VirtualMachine in the phase Running" in refused["msg"]
     forced = run["forced evict of AlwaysSafe"]
