@@ -341,8 +341,8 @@ class ObjectService:
                 if key != "status":
                     merged[key] = json_copy(value)
                 elif "status" in new:
-                    merged["status"] = new["status"]
-            if "status" in new:
+                    merged[key] = new["status"]
+            if "status" in new and "status" not in merged:  # the first status: last, as the API writes it
                 merged["status"] = new["status"]
             return merged
         if "status" in old:
