@@ -466,7 +466,7 @@ def method(m: dict) -> str:
         "back — the peer's one task amid the three sides judged against it (the two batch tasks, the vms module, the role; "
         "their order reversed every other round), the sides for context after them — so that the two terms of a round's "
         "re-run ratio are measured within seconds of each other (this machine's speed drifts by 15–40% within minutes: "
-        "the last report's 10-VM re-run had ours at 0.58–0.86 s over five rounds spread across minutes); then it deletes the "
+        "a side's re-runs spread across minutes ranged over a third of their median); then it deletes the "
         "round's VMs and disks. Wall time is measured around "
         "the whole `ansible-playbook` process (its start-up included: see the empty playbook), CPU is utime+stime of "
         "ansible-playbook and every process it ran (getrusage of children). Repetitions: "
@@ -574,7 +574,8 @@ def main() -> int:
             for side in sides:
                 print(f"{size} VMs, {side}: " + "; ".join(f"{phase} {figure(runs, size)}" for phase, runs in by_side[side].items() if runs))
                 if side not in PEER_SIDES and "peer, one task" in sides:
-                    print("  / peer, one task (rounds' median): " + ", ".join(f"{phase} {ratio(figures, size, phase, side, 'peer, one task'):.2f}×" for phase in ("create", "rerun")))
+                    paired = (f"{phase} {ratio(figures, size, phase, side, 'peer, one task'):.2f}×" for phase in ("create", "rerun"))
+                    print("  / peer, one task (rounds' median): " + ", ".join(paired))
         return 0
     text = run(sizes, repeats)
     print(text)
