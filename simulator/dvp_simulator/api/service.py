@@ -43,6 +43,12 @@ class WriteOptions:
     field_validation: str = "Warn"  # Strict | Warn | Ignore
     subresource: str | None = None
     force: bool = False
+    # A controller's update of the object and its status in one write (no request sets it: the API has no such
+    # call). What the two writes a controller's reconcile would make back to back - its metadata or spec, then its
+    # status - become one version: one admission, one event, one wake-up of the watchers, where nothing could happen
+    # between the two anyway (a reconcile does not yield). managedFields record them as the two writes would: the
+    # manager's main entry and its status entry.
+    with_status: bool = False
 
 
 @dataclass
@@ -139,7 +145,7 @@ class ObjectService:
 
     def _update_from(self, rt: ResourceType, current: Entry, obj: dict[str, Any], opts: WriteOptions) -> Result:
         old = self.to_version(rt, current.full(), opts.version)
-        new = self._merge_subresource(rt, old, obj, opts.subresource)
+        new = self._merge_subresource(rt, old, obj, opts.subresource, opts.with_status)
         meta, old_meta = new["metadata"], old["metadata"]
         if rt.namespaced:
             meta["namespace"] = old_meta["namespace"]
@@ -164,7 +170,15 @@ class ObjectService:
         if _spec_changed(old, new) and meta.get("generation") == old_meta.get("generation"):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1  # a mutating webhook changed the spec
         if opts.manager:
-            ssa.track_update(old, new, self._schema(rt, opts.version), opts.manager, rt.api_version(opts.version), opts.subresource)
+            schema, api_version = self._schema(rt, opts.version), rt.api_version(opts.version)
+            if opts.with_status and rt.has_status and old.get("status") != new.get("status"):
+                main = {key: value for key, value in new.items() if key != "status"}  # shares new's metadata
+                if "status" in old:
+                    main["status"] = old["status"]
+                ssa.track_update(old, main, schema, opts.manager, api_version, None)
+                ssa.track_update(main, new, schema, opts.manager, api_version, "status")
+            else:
+                ssa.track_update(old, new, schema, opts.manager, api_version, opts.subresource)
         if _same(old, new):
             return Result(old, warnings)
         return Result(self._commit(rt, new, old, opts, MODIFIED), warnings)
@@ -331,9 +345,14 @@ class ObjectService:
         if causes:
             raise invalid(rt.group, rt.kind, name, causes)
 
-    def _merge_subresource(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None) -> dict[str, Any]:
-        """The status subresource changes only status; the main resource never changes status."""
+    def _merge_subresource(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None, with_status: bool = False) -> dict[str, Any]:
+        """The status subresource changes only status; the main resource never changes status (but in a controller's
+        write `with_status`, which keeps the new one)."""
         if not rt.has_status:
+            return new
+        if with_status and subresource is None:
+            if "status" in old and "status" not in new:
+                new["status"] = json_copy(old["status"])
             return new
         if subresource == "status":
             merged: dict[str, Any] = {}

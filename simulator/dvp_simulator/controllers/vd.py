@@ -34,11 +34,11 @@ from .volume_lifecycle import (
     VMS,
     VolumeLifecycle,
     delete,
-    keep_finalizers,
     register_indexes,
     wake_block_devices,
     wake_waiting,
-    write_status,
+    wanted_finalizers,
+    write_object,
 )
 
 KIND = v.VIRTUAL_DISK
@@ -107,7 +107,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         repo = repository("vd", name, namespace)
         if disk["metadata"].get("deletionTimestamp"):
             return delete(service, importer, rt, disk, repo, FINALIZERS, users, ctx.clock.stamp())
-        disk = keep_finalizers(service, rt, disk, *FINALIZERS, users)
+        finalizers = wanted_finalizers(disk, *FINALIZERS, users)
         status = json_copy(disk.get("status") or {})
         requeue = DiskLifecycle(ctx, importer, address, disk, status, resource=RESOURCE, repo=repo).run(users)
         attached = store.by_index(VMS, ATTACHED_INDEX, object_value(KIND, namespace, name))
@@ -115,7 +115,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         if not status["attachedToVirtualMachines"]:
             status.pop("attachedToVirtualMachines")
         status["observedGeneration"] = disk["metadata"]["generation"]
-        write_status(service, rt, disk, status)
+        write_object(service, rt, disk, finalizers, status)
         return requeue
 
     register_source_indexes(store, [RESOURCE])

@@ -28,11 +28,11 @@ from .volume_lifecycle import (
     VMS,
     VolumeLifecycle,
     delete,
-    keep_finalizers,
     register_indexes,
     wake_block_devices,
     wake_waiting,
-    write_status,
+    wanted_finalizers,
+    write_object,
 )
 
 KIND = v.VIRTUAL_IMAGE
@@ -65,7 +65,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         repo = repository("vi", name, namespace)
         if image["metadata"].get("deletionTimestamp"):
             return delete(service, importer, rt, image, repo, FINALIZERS, users, ctx.clock.stamp())
-        image = keep_finalizers(service, rt, image, *FINALIZERS, users)
+        finalizers = wanted_finalizers(image, *FINALIZERS, users)
         status = json_copy(image.get("status") or {})
         if on_pvc(image):
             requeue = ImageOnPVC(ctx, importer, address, image, status, resource=RESOURCE, repo=repo).run(users)
@@ -73,7 +73,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
             status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != v.COND_STORAGE_CLASS_READY]
             requeue = Lifecycle(ctx, importer, address, image, status, resource=RESOURCE, repo=repo).run(users)
         status["observedGeneration"] = image["metadata"]["generation"]
-        write_status(service, rt, image, status)
+        write_object(service, rt, image, finalizers, status)
         return requeue
 
     register_source_indexes(store, [RESOURCE])

@@ -443,12 +443,6 @@ class Reconcile:
     def run(self) -> Requeue | None:
         if self.vm["metadata"].get("deletionTimestamp"):
             return self.delete()
-        finalizers = self.vm["metadata"].get("finalizers") or []
-        if FINALIZER not in finalizers:
-            body = {**self.vm, "metadata": {**self.vm["metadata"], "finalizers": [*finalizers, FINALIZER]}}
-            self.vm = self.service.update(self.rt(VMS), self.ns, self.name, body, self.opts(VMS)).obj
-            self.status = json_copy(self.vm.get("status") or {})
-            self.conds = self.status.setdefault("conditions", [])
         self.vmclass = self.find(CLASSES, "", self.spec.get("virtualMachineClassName") or "")
         self.pod = self.active_pod()
         class_ok = self.check_class()
@@ -817,10 +811,10 @@ class Reconcile:
             self.after(RESCHEDULE)
             return
         pod["spec"]["nodeName"] = decision.node
+        # bound and running in its one create: the simulated kubelet starts it within this reconcile, so a version
+        # of the pod without its status is one nobody could have acted on
+        pod["status"] = self.pod_status(decision.node)
         self.pod = self.service.create(self.rt(PODS), self.ns, pod, self.opts(PODS)).obj
-        self.pod = self.service.update(
-            self.rt(PODS), self.ns, self.pod["metadata"]["name"], {**self.pod, "status": self.pod_status(decision.node)}, self.opts(PODS, "status")
-        ).obj
         self.select_node_for_claims(decision.node)
         self.ensure_domain(decision.node, fresh=True)
         self.status["nodeName"] = decision.node
@@ -1061,7 +1055,12 @@ class Reconcile:
         if not running and self.status.get("phase") != v.VM_STOPPING:
             self.status.pop("nodeName", None)
         self.status["observedGeneration"] = self.gen
-        if self.status != (self.vm.get("status") or {}):
+        finalizers = self.vm["metadata"].get("finalizers") or []
+        if FINALIZER not in finalizers:  # with the status, in one write (nothing could come between the two)
+            body = {**self.vm, "metadata": {**self.vm["metadata"], "finalizers": [*finalizers, FINALIZER]}, "status": self.status}
+            opts = WriteOptions(version=self.rt(VMS).storage_version, manager=MANAGER, with_status=True)
+            self.vm = self.service.update(self.rt(VMS), self.ns, self.name, body, opts).obj
+        elif self.status != (self.vm.get("status") or {}):
             self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "status": self.status}, self.opts(VMS, "status"))
 
     def migratable(self) -> None:

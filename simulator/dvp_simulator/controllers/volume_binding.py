@@ -125,7 +125,9 @@ async def reconcile(ctx: Context, key: Key, ledger: Ledger | None = None) -> Req
         refusal = _provisioning_refusal(claim, sc, ledger)
         if refusal:
             return _pending(ctx, claim, Requeue(after=RETRY), "ProvisioningFailed", refusal)
-        pv = service.create(pv_rt, "", new_volume(claim, sc, node), WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
+        # made for this claim, bound to it from the start (claimRef and phase Bound in the one create, where the
+        # provisioner's create and the binder's status write would be two versions nobody could see between)
+        pv = service.create(pv_rt, "", {**new_volume(claim, sc, node), "status": {"phase": "Bound"}}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
         service.record_event(claim, "Normal", "ProvisioningSucceeded", f"Successfully provisioned volume {pv['metadata']['name']}", MANAGER)
     _bind(ctx, claim, pv)
     return None
@@ -148,14 +150,21 @@ def _bind(ctx: Context, claim: dict[str, Any], pv: dict[str, Any]) -> None:
     if pv.get("status", {}).get("phase") != "Bound":
         service.update(pv_rt, "", pv["metadata"]["name"], {**pv, "status": {"phase": "Bound"}}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
     annotations = {**(claim["metadata"].get("annotations") or {}), v.BIND_COMPLETED_ANNOTATION: "yes", v.BOUND_BY_CONTROLLER_ANNOTATION: "yes"}
-    claim = _write_claim(ctx, claim, spec={**claim.get("spec", {}), "volumeName": pv["metadata"]["name"]}, annotations=annotations)
-    _write_status(ctx, claim, {"phase": "Bound", "accessModes": pv["spec"].get("accessModes", []), "capacity": dict(pv["spec"].get("capacity") or {})})
+    status = {"phase": "Bound", "accessModes": pv["spec"].get("accessModes", []), "capacity": dict(pv["spec"].get("capacity") or {})}
+    # the claim's volumeName, annotations and phase Bound in one write (WriteOptions.with_status)
+    _write_claim(ctx, claim, spec={**claim.get("spec", {}), "volumeName": pv["metadata"]["name"]}, annotations=annotations, status=status)
 
 
-def _write_claim(ctx: Context, claim: dict[str, Any], spec: dict[str, Any], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def _write_claim(
+    ctx: Context, claim: dict[str, Any], spec: dict[str, Any], annotations: dict[str, str] | None = None, status: dict[str, Any] | None = None
+) -> dict[str, Any]:
     rt = ctx.service.registry.types[CLAIMS]
     meta = {**claim["metadata"], "annotations": annotations if annotations is not None else claim["metadata"].get("annotations") or {}}
-    return ctx.service.update(rt, meta["namespace"], meta["name"], {**claim, "metadata": meta, "spec": spec}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
+    body = {**claim, "metadata": meta, "spec": spec}
+    if status is not None:
+        body["status"] = status
+    options = WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=status is not None)
+    return ctx.service.update(rt, meta["namespace"], meta["name"], body, options).obj
 
 
 def _write_status(ctx: Context, claim: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:

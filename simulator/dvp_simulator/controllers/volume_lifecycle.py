@@ -318,15 +318,30 @@ def set_finalizers(service: ObjectService, rt: Any, obj: dict[str, Any], finaliz
     return service.update(rt, meta["namespace"], meta["name"], {**obj, "metadata": {**meta, "finalizers": finalizers}}, _options()).obj
 
 
-def keep_finalizers(service: ObjectService, rt: Any, obj: dict[str, Any], cleanup: str, protection: str, users: list[str]) -> dict[str, Any]:
-    """The cleanup finalizer always; the protection finalizer while a running VM mounts the object."""
+def wanted_finalizers(obj: dict[str, Any], cleanup: str, protection: str, users: list[str]) -> list[str]:
+    """The object's finalizers as they should be: the cleanup finalizer always; the protection finalizer while a
+    running VM mounts the object."""
     finalizers = list(obj["metadata"].get("finalizers") or [])
     wanted = [f for f in finalizers if f != protection or users]
     if users and protection not in wanted:
         wanted.append(protection)
     if cleanup not in wanted:
         wanted.append(cleanup)
-    return set_finalizers(service, rt, obj, wanted) if wanted != finalizers else obj
+    return wanted
+
+
+def write_object(service: ObjectService, rt: Any, obj: dict[str, Any], finalizers: list[str], status: dict[str, Any]) -> dict[str, Any]:
+    """The object with these finalizers and this status: one write when both change (WriteOptions.with_status: a
+    reconcile's two writes, which nothing could come between, as one version), a status write or a finalizer write
+    when one does, none when neither does."""
+    meta = obj["metadata"]
+    if finalizers == (meta.get("finalizers") or []):
+        return write_status(service, rt, obj, status)
+    body = {**obj, "metadata": {**meta, "finalizers": finalizers}}
+    if status == obj.get("status"):
+        return service.update(rt, meta["namespace"], meta["name"], body, _options()).obj
+    options = WriteOptions(version=v.DVP_VERSION, manager=MANAGER, with_status=True)
+    return service.update(rt, meta["namespace"], meta["name"], {**body, "status": status}, options).obj
 
 
 def delete(service: ObjectService, importer: Any, rt: Any, obj: dict[str, Any], repo: str, finalizers: tuple[str, str], users: list[str], now: str) -> None:
