@@ -598,7 +598,7 @@ def how_it_scales(report: str) -> str:
         "per VM, 4.5 of it in writes and 3.4 in the VM controller (see the simulator section's fixes). 10,000 VMs "
         "Running within 60 s on two cores needs the rest "
         "of the work split over processes too — the controllers in their own, reaching the store through the API as "
-        "the platform's do — and less work besides: the 10,000-VM build-ups took 114–142 CPU-s of the server's "
+        "the platform's do — and less work besides: the 10,000-VM build-ups took 96–142 CPU-s of the server's "
         "(its disk writer's included) in the last benches, and two cores give 120 core-seconds a minute, its clients' "
         "share included. A different architecture, not attempted.",
         "- Every node renews its Lease every 10 simulated seconds: 1,000 nodes write 100 times a real second at time "

@@ -48,7 +48,7 @@ def test_one_version_with_both_and_the_managed_fields_of_two_writes():
 
 
 def test_without_it_the_main_resource_keeps_the_stored_status():
-    service, _, claims = _setup()
+    service, _store, claims = _setup()
     one = service.get(claims, "default", "one")
     body = {**one, "metadata": {**one["metadata"], "labels": {"a": "b"}}, "status": {"phase": "Bound"}}
     written = service.update(claims, "default", "one", body, WriteOptions(version="v1", manager=MANAGER)).obj
@@ -57,7 +57,7 @@ def test_without_it_the_main_resource_keeps_the_stored_status():
 
 
 def test_a_body_without_status_keeps_the_stored_one():
-    service, _, claims = _setup()
+    service, _store, claims = _setup()
     one = service.get(claims, "default", "one")
     status_write = WriteOptions(version="v1", manager=MANAGER, subresource="status")
     one = service.update(claims, "default", "one", {**one, "status": {"phase": "Pending"}}, status_write).obj
