@@ -426,8 +426,8 @@ class Reconcile:
     def rt(self, res: str):
         return self.service.registry.types[res]
 
-    def opts(self, res: str, sub: str | None = None) -> WriteOptions:
-        return WriteOptions(version=self.rt(res).storage_version, manager=MANAGER, subresource=sub)
+    def opts(self, res: str, sub: str | None = None, with_status: bool = False) -> WriteOptions:
+        return WriteOptions(version=self.rt(res).storage_version, manager=MANAGER, subresource=sub, with_status=with_status)
 
     def cond(self, type_: str, status: str, reason: str, message: str = "") -> None:
         cond.set_condition(self.conds, type_, status, reason, message, self.gen, self.now)
@@ -1058,8 +1058,7 @@ class Reconcile:
         finalizers = self.vm["metadata"].get("finalizers") or []
         if FINALIZER not in finalizers:  # with the status, in one write (nothing could come between the two)
             body = {**self.vm, "metadata": {**self.vm["metadata"], "finalizers": [*finalizers, FINALIZER]}, "status": self.status}
-            opts = WriteOptions(version=self.rt(VMS).storage_version, manager=MANAGER, with_status=True)
-            self.vm = self.service.update(self.rt(VMS), self.ns, self.name, body, opts).obj
+            self.vm = self.service.update(self.rt(VMS), self.ns, self.name, body, self.opts(VMS, with_status=True)).obj
         elif self.status != (self.vm.get("status") or {}):
             self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "status": self.status}, self.opts(VMS, "status"))
 

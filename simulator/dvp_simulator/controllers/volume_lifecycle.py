@@ -302,8 +302,8 @@ class VolumeLifecycle(Lifecycle, metaclass=abc.ABCMeta):
 
 
 # -- the reconcile both controllers run ------------------------------------------------------------------------
-def _options(subresource: str | None = None) -> WriteOptions:
-    return WriteOptions(version=v.DVP_VERSION, manager=MANAGER, subresource=subresource)
+def _options(subresource: str | None = None, with_status: bool = False) -> WriteOptions:
+    return WriteOptions(version=v.DVP_VERSION, manager=MANAGER, subresource=subresource, with_status=with_status)
 
 
 def write_status(service: ObjectService, rt: Any, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
@@ -340,8 +340,7 @@ def write_object(service: ObjectService, rt: Any, obj: dict[str, Any], finalizer
     body = {**obj, "metadata": {**meta, "finalizers": finalizers}}
     if status == obj.get("status"):
         return service.update(rt, meta["namespace"], meta["name"], body, _options()).obj
-    options = WriteOptions(version=v.DVP_VERSION, manager=MANAGER, with_status=True)
-    return service.update(rt, meta["namespace"], meta["name"], {**body, "status": status}, options).obj
+    return service.update(rt, meta["namespace"], meta["name"], {**body, "status": status}, _options(with_status=True)).obj
 
 
 def delete(service: ObjectService, importer: Any, rt: Any, obj: dict[str, Any], repo: str, finalizers: tuple[str, str], users: list[str], now: str) -> None:
