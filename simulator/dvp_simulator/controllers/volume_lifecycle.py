@@ -337,10 +337,10 @@ def write_object(service: ObjectService, rt: Any, obj: dict[str, Any], finalizer
     meta = obj["metadata"]
     if finalizers == (meta.get("finalizers") or []):
         return write_status(service, rt, obj, status)
-    body = {**obj, "metadata": {**meta, "finalizers": finalizers}}
     if status == obj.get("status"):
-        return service.update(rt, meta["namespace"], meta["name"], body, _options()).obj
-    return service.update(rt, meta["namespace"], meta["name"], {**body, "status": status}, _options(with_status=True)).obj
+        return set_finalizers(service, rt, obj, finalizers)
+    body = {**obj, "metadata": {**meta, "finalizers": finalizers}, "status": status}
+    return service.update(rt, meta["namespace"], meta["name"], body, _options(with_status=True)).obj
 
 
 def delete(service: ObjectService, importer: Any, rt: Any, obj: dict[str, Any], repo: str, finalizers: tuple[str, str], users: list[str], now: str) -> None:
