@@ -108,26 +108,50 @@ def pod_request_from_pod(pod: Mapping[str, Any]) -> PodRequest:
     )
 
 
+@dataclass(frozen=True)
+class PodShare:
+    """What one pod bound to a node adds to the node's state: its requests (pod_requests), its namespace and labels
+    (for pod affinity) and its required anti-affinity terms (empty when none)."""
+
+    cpu_milli: int
+    memory: int
+    namespace: str
+    labels: dict[str, str]
+    anti: tuple[dict, ...]
+
+
+def pod_share(pod: Mapping[str, Any]) -> PodShare | None:
+    """A bound pod's share of its node's state; None for a terminal pod (it holds no resources)."""
+    if (pod.get("status") or {}).get("phase") in TERMINAL_PHASES:
+        return None
+    meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    cpu, mem = pod_requests(spec)
+    terms = ((spec.get("affinity") or {}).get("podAntiAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or []
+    return PodShare(cpu, mem, meta.get("namespace") or "default", dict(meta.get("labels") or {}), tuple(terms))
+
+
 def node_state(node: Mapping[str, Any], pods_on_node: Iterable[Mapping[str, Any]]) -> NodeState:
     """The scheduler's view of a Node object and the pods bound to it (terminal pods are skipped: they hold no
     resources). Ready is the node's Ready condition being True."""
+    return node_state_of_shares(node, (pod_share(pod) for pod in pods_on_node))
+
+
+def node_state_of_shares(node: Mapping[str, Any], shares: Iterable[PodShare | None]) -> NodeState:
+    """node_state from the pods' shares (pod_share of each, in the same order): a caller that keeps each pod's
+    share between calls rebuilds a node's state without reading its pods' requests again."""
     meta, spec, status = node.get("metadata") or {}, node.get("spec") or {}, node.get("status") or {}
     allocatable = status.get("allocatable") or {}
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     cpu = mem = 0
     pods: list[tuple[str, dict[str, str]]] = []
     anti: list[tuple[str, tuple[dict, ...]]] = []
-    for pod in pods_on_node:
-        if (pod.get("status") or {}).get("phase") in TERMINAL_PHASES:
+    for share in shares:
+        if share is None:
             continue
-        p_meta, p_spec = pod.get("metadata") or {}, pod.get("spec") or {}
-        p_cpu, p_mem = pod_requests(p_spec)
-        cpu, mem = cpu + p_cpu, mem + p_mem
-        namespace = p_meta.get("namespace") or "default"
-        pods.append((namespace, dict(p_meta.get("labels") or {})))
-        terms = ((p_spec.get("affinity") or {}).get("podAntiAffinity") or {}).get("requiredDuringSchedulingIgnoredDuringExecution") or []
-        if terms:
-            anti.append((namespace, tuple(terms)))
+        cpu, mem = cpu + share.cpu_milli, mem + share.memory
+        pods.append((share.namespace, share.labels))  # read only, as the share itself
+        if share.anti:
+            anti.append((share.namespace, share.anti))
     return NodeState(
         name=meta["name"],
         labels=dict(meta.get("labels") or {}),

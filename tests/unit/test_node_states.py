@@ -109,3 +109,46 @@ def test_existing_required_anti_affinity_is_known_without_a_walk():
     store.remove(NODES, "", "b")  # the pod's node gone: its pods no longer count
     states.all()
     assert not states.any_pod_anti_affinity()
+
+
+def test_each_pods_share_is_read_once_per_version_and_the_states_stay_those_made_from_scratch(monkeypatch):
+    """A node's state is made again after every write to one of its pods; each pod's requests are read once per
+    version of the pod (within its write, once its node's state was made), and the states are those node_state makes
+    from the stored objects."""
+    import random
+
+    from dvp_simulator.controllers import vm as vm_controller
+    from dvp_simulator.scheduler import node_state
+    from dvp_simulator.store.store import DELETED
+
+    reads = []
+    original = vm_controller.pod_share
+    monkeypatch.setattr(vm_controller, "pod_share", lambda obj: reads.append(obj["metadata"]["name"]) or original(obj))
+    store = store_with("a", "b", "c")
+    states = NodeStates(store)
+    rng = random.Random(7)
+    live: dict[str, str] = {}
+    for step in range(400):
+        name = f"p{rng.randrange(40)}"
+        if name in live and rng.random() < 0.3:
+            store.remove(PODS, "ns", name)
+            del live[name]
+        else:
+            node_name = live.get(name) or rng.choice("abc")  # a bound pod stays on its node
+            p = pod(name, node_name, cpu=f"{rng.randrange(1, 9) * 100}m")
+            p["metadata"]["labels"] = {"step": str(step)}
+            if rng.random() < 0.2:
+                p["status"]["phase"] = rng.choice(["Succeeded", "Failed"])  # terminal pods hold nothing
+            store.put(PODS, p, MODIFIED if name in live else ADDED)
+            live[name] = node_name
+        assert len(reads) <= 1, f"only the version just written is read ({reads})"
+        got = {s.name: s for s in states.all()}
+        assert len(reads) <= 1, f"only the version just written is read ({reads})"
+        reads.clear()
+        for entry in store.list(NODES):
+            pods = [e.obj for e in store.by_index(PODS, NODE_NAME, entry.name)]
+            assert got[entry.name] == node_state(entry.obj, pods), f"step {step}: node {entry.name}"
+    kept = {key for on_node in states.shares.values() for key in on_node}
+    assert kept == {("ns", name) for name in live}, f"a deleted pod's share is dropped ({DELETED})"
+    store.remove(NODES, "", "a")
+    assert "a" not in states.shares, "a deleted node's pods are forgotten"

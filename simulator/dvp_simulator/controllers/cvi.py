@@ -17,7 +17,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 
 from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
-from ..images.datasource import SOURCE_INDEX, mounted_by, object_value, register_indexes, resolve
+from ..images.datasource import SOURCE_INDEX, mount_changes, mounted_by, object_value, register_indexes, resolve
 from ..images.dvcr import registry_url, repository
 from ..images.jobs import RUNNING, SUCCEEDED, WAITING, ImageRef, Importer, Job
 from ..images.units import format_percent, image_size, parse_percent, speed
@@ -244,10 +244,11 @@ def _watches(store: Store) -> dict[str, Callable[[Event], list[Key]]]:
         return [("", entry.name) for entry in store.by_index(RESOURCE, SOURCE_INDEX, value)]
 
     def mounting(event: Event) -> list[Key]:
-        refs = list((event.entry.obj.get("status") or {}).get("blockDeviceRefs") or [])
-        if event.prev is not None:
-            refs += (event.prev.obj.get("status") or {}).get("blockDeviceRefs") or []
-        return sorted({("", r["name"]) for r in refs if r.get("kind") == KIND and r.get("name")})
+        """The images a VM starts or stops mounting: what an image reads of its VMs (mounted_by) changed. Waking
+        every image a VM lists on each of its writes made each of them list its users again: with 1,000 VMs booting
+        one ISO, that listing was a third of the simulator's time (chaos at 1,000 VMs)."""
+        prefix = object_value(KIND, "", "")
+        return sorted(("", value[len(prefix):]) for value in mount_changes(event) if value.startswith(prefix))
 
     return {
         RESOURCE: referencing,

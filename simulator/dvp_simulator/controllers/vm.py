@@ -34,10 +34,10 @@ from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
 from ..images.datasource import mounted_by, object_value
 from ..nodes.fleet import Fleet
-from ..scheduler import Decision, NodeState, PodRequest, node_state, pod_request_from_pod, schedule
+from ..scheduler import Decision, NodeState, PodRequest, PodShare, node_state_of_shares, pod_request_from_pod, pod_share, schedule
 from ..scheduler.columns import Columns, plain_pod
 from ..scheduler.core import node_term_matches
-from ..store.store import MODIFIED, NODE_NAME, OWNER, Entry, Event, Store
+from ..store.store import DELETED, MODIFIED, NODE_NAME, OWNER, Entry, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
 from . import ipam
@@ -297,6 +297,10 @@ class NodeStates:
         self.stale: set[str] = set()  # nodes in `listed` whose state was dropped from the cache since
         self.anti: set[str] = set()  # nodes whose pods carry required pod anti-affinity (any() without a walk)
         self.columns: Columns | None = None  # `listed` as numpy columns for plain pods, made at the first such placement
+        # node → {(namespace, name) of each pod bound to it: the pod's share}, for the nodes whose state was made: kept
+        # by the pods' writes, so a node's state, made again after every write to one of its pods, does not read every
+        # pod of the node again (that was a sixth of the simulator's time rescheduling 1,000 VMs onto 4 nodes)
+        self.shares: dict[str, dict[tuple[str, str], PodShare | None]] = {}
         store.observe(NODES, self._node_written)
         store.observe(PODS, self._pod_written)
         self.next_start = 0  # kube-scheduler's nextStartNodeIndex
@@ -308,20 +312,35 @@ class NodeStates:
     def _node_written(self, event: Event) -> None:
         name = event.entry.name
         self._forget(name)
+        if event.type == DELETED:
+            self.shares.pop(name, None)  # its pods count again from the index if it comes back
         if event.type != MODIFIED or name not in self.position:
             self.listed = None  # a Node added or deleted: the list is made again in key order
 
     def _pod_written(self, event: Event) -> None:
-        for entry in (event.entry, event.prev):
-            node = entry.obj.get("spec", {}).get("nodeName") if entry is not None else None
+        key = (event.entry.namespace, event.entry.name)
+        if event.prev is not None:
+            node = event.prev.obj.get("spec", {}).get("nodeName")
             if node:
                 self._forget(node)
+                self.shares.get(node, {}).pop(key, None)
+        node = event.entry.obj.get("spec", {}).get("nodeName")
+        if node:
+            self._forget(node)
+            on_node = self.shares.get(node)
+            if event.type == DELETED:
+                if on_node is not None:
+                    on_node.pop(key, None)
+            elif on_node is not None:
+                on_node[key] = pod_share(event.entry.obj)
 
     def _state(self, entry: Entry) -> NodeState:
         state = self.cache.get(entry.name)
         if state is None:
-            pods = [e.obj for e in self.store.by_index(PODS, NODE_NAME, entry.name)]
-            state = self.cache[entry.name] = node_state(entry.obj, pods)
+            on_node = self.shares.get(entry.name)
+            if on_node is None:
+                on_node = self.shares[entry.name] = {(p.namespace, p.name): pod_share(p.obj) for p in self.store.by_index(PODS, NODE_NAME, entry.name)}
+            state = self.cache[entry.name] = node_state_of_shares(entry.obj, [on_node[key] for key in sorted(on_node)])
             if state.pod_anti_affinity:
                 self.anti.add(entry.name)
             else:

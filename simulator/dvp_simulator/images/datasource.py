@@ -15,7 +15,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import to_bytes
 
 from ..api.service import ObjectService
-from ..store.store import Store
+from ..store.store import DELETED, Event, Store
 from .dvcr import repository
 
 GROUP = v.DVP_GROUP
@@ -83,6 +83,16 @@ def mounted_devices(vm: dict[str, Any]) -> list[str]:
         return []
     namespace = vm["metadata"].get("namespace", "")
     return [object_value(r["kind"], namespace, r["name"]) for r in status.get("blockDeviceRefs") or [] if r.get("kind") and r.get("name")]
+
+
+def mount_changes(event: Event) -> set[str]:
+    """The block devices (MOUNT_INDEX values) a VM's event mounts or unmounts: its mounted devices before the event
+    and after it, those in one but not the other. A VM's other writes (conditions, node, IP: most on its way to
+    Running) change no device's users."""
+    if event.type == DELETED:
+        return set(mounted_devices(event.entry.obj))
+    after = set(mounted_devices(event.entry.obj))
+    return after ^ set(mounted_devices(event.prev.obj)) if event.prev is not None else after
 
 
 def register_indexes(store: Store, image_resources: list[str]) -> None:

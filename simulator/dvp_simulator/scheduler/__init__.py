@@ -4,7 +4,8 @@ plugins/module_utils/scheduling.py (the modules run the same filters before a mi
 simulator's import names.
 
 `schedule(pod, nodes)` looks only at the nodes (and the pods on them) it is given; it keeps no state and does no
-I/O. `pod_request_from_pod` and `node_state` turn API objects into its inputs. `columns` is the simulator's own:
+I/O. `pod_request_from_pod` and `node_state` (or `node_state_of_shares` over each pod's `pod_share`) turn API
+objects into its inputs. `columns` is the simulator's own:
 the common case (a plain pod, every node plain) as numpy arithmetic over every node at once, with the same outcome
 as `schedule` (the modules' preflight places a few pods and keeps to the pure-Python functions)."""
 
@@ -15,11 +16,17 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.schedulin
     Decision,
     NodeState,
     PodRequest,
+    PodShare,
     node_state,
+    node_state_of_shares,
     pod_request_from_pod,
+    pod_share,
     reasons_by_node,
     schedule,
     with_pod,
 )
 
-__all__ = ["NO_NODES", "Decision", "NodeState", "PodRequest", "node_state", "pod_request_from_pod", "reasons_by_node", "schedule", "with_pod"]
+__all__ = [
+    "NO_NODES", "Decision", "NodeState", "PodRequest", "PodShare", "node_state", "node_state_of_shares", "pod_request_from_pod", "pod_share",
+    "reasons_by_node", "schedule", "with_pod",
+]  # fmt: skip
