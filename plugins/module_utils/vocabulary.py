@@ -22,6 +22,7 @@ POLICY_GROUP = "policy"
 COORDINATION_GROUP = "coordination.k8s.io"
 EVENTS_GROUP = "events.k8s.io"  # Event is served in the core group too
 APIEXTENSIONS_GROUP = "apiextensions.k8s.io"
+APPS_GROUP = "apps"
 CORE_VERSION = "v1"  # the version of every built-in kind the simulator serves
 V1ALPHA2 = "v1alpha2"
 V1ALPHA3 = "v1alpha3"
@@ -51,6 +52,7 @@ STORAGE_CLASS = "StorageClass"
 POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
 LEASE = "Lease"
 CUSTOM_RESOURCE_DEFINITION = "CustomResourceDefinition"
+DAEMON_SET = "DaemonSet"  # the module's virt-handler runs as one
 
 PLURALS = {
     CLUSTER_VIRTUAL_IMAGE: "clustervirtualimages",
@@ -74,6 +76,7 @@ PLURALS = {
     POD_DISRUPTION_BUDGET: "poddisruptionbudgets",
     LEASE: "leases",
     CUSTOM_RESOURCE_DEFINITION: "customresourcedefinitions",
+    DAEMON_SET: "daemonsets",
 }
 GROUPS = {
     MODULE_CONFIG: DECKHOUSE_GROUP,
@@ -82,6 +85,7 @@ GROUPS = {
     POD_DISRUPTION_BUDGET: POLICY_GROUP,
     LEASE: COORDINATION_GROUP,
     CUSTOM_RESOURCE_DEFINITION: APIEXTENSIONS_GROUP,
+    DAEMON_SET: APPS_GROUP,
 }  # every other kind is DVP's
 
 

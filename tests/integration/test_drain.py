@@ -116,3 +116,30 @@ def test_kubectl_drain_moves_every_vm_and_uncordon_brings_the_node_back(cluster,
     assert guarded.returncode != 0 and "disruption budget" in guarded.stderr
     cluster.kubectl("uncordon", node)
     assert not get(cluster, "node", node)["spec"].get("unschedulable")
+
+
+def test_the_guides_plain_kubectl_drain_skips_the_virt_handler_daemonset_and_moves_the_vms(cluster, env, ns):
+    """`d8 k drain <node> --ignore-daemonsets --delete-emptydir-data`, the guide's first form: every pod of the node is
+    evicted but the virt-handler pod, which kubectl knows as DaemonSet-managed from its controller reference (a pod
+    declaring no controller stops the drain without --force)."""
+    apply(cluster, ns, vm_body("plain", env["iso"], memory="1Gi"))
+    node = running(cluster, ns, "plain")["status"]["nodeName"]
+    on_node = json.loads(cluster.kubectl("get", "pods", "-A", "--field-selector", f"spec.nodeName={node}", "-o", "json").stdout)["items"]
+    for pod in on_node:  # bare pods other tests left on the node would need --force; this test is about ours
+        meta = pod["metadata"]
+        if not any(ref.get("controller") for ref in meta.get("ownerReferences") or []):
+            cluster.kubectl("delete", "pod", meta["name"], "-n", meta["namespace"], "--wait=false")
+    handler = f"virt-handler-{node}"
+    owner = get(cluster, "pod", handler, "d8-virtualization")["metadata"]["ownerReferences"]
+    daemonset = get(cluster, "daemonset", "virt-handler", "d8-virtualization")
+    assert [(o["kind"], o["name"], o["uid"], o["controller"]) for o in owner] == [("DaemonSet", "virt-handler", daemonset["metadata"]["uid"], True)]
+    assert daemonset["status"]["numberReady"] >= 2
+    try:
+        drained = cluster.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=120s", timeout=150)
+        assert f"node/{node} drained" in drained.stdout
+        assert f"ignoring DaemonSet-managed Pods: d8-virtualization/{handler}" in drained.stderr
+        vm = running(cluster, ns, "plain")
+        assert vm["status"]["nodeName"] != node
+        assert get(cluster, "pod", handler, "d8-virtualization")["spec"]["nodeName"] == node, "the node's virt-handler stays"
+    finally:
+        cluster.kubectl("uncordon", node)

@@ -45,7 +45,7 @@ class Graph:
 
 
 def controller(registry) -> Controller:
-    resources = [rt.key for rt in registry.stored() if not rt.read_only]
+    resources = [rt.key for rt in registry.stored()]  # read-only kinds too: the simulator's own virt-handler DaemonSet owns pods
     graph = Graph(resources)
 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:

@@ -31,6 +31,8 @@ KUBELET = "kubelet"
 NODE_FAULT_POWER = v.NODE_FAULT_POWER
 FAULT_MODES = (v.NODE_FAULT_POWER, v.NODE_FAULT_NETWORK, v.NODE_FAULT_KUBELET)
 FAULT_STATES = {v.NODE_FAULT_POWER: "PoweredOff", v.NODE_FAULT_NETWORK: "NetworkPartitioned", v.NODE_FAULT_KUBELET: "KubeletStopped"}
+DAEMONSET, APPS_VERSION = v.DAEMON_SET, f"{v.APPS_GROUP}/{v.CORE_VERSION}"
+VIRT_HANDLER_IMAGE = "dvp-sim/virt-handler"
 LOG_EVERY_RENEWALS = 60  # one virt-handler log line per this many Lease renewals (every 10 simulated minutes)
 
 
@@ -108,8 +110,12 @@ class NodeAgent:
     def _ensure_virt_handler(self) -> None:
         pods = self.service.registry.types[PODS]
         name = f"{v.VIRT_HANDLER}-{self.spec.name}"
-        if self.service.find(pods, MODULE_NAMESPACE, name) is None:
+        pod = self.service.find(pods, MODULE_NAMESPACE, name)
+        if pod is None:
             self._create_virt_handler(pods, name)
+        elif not pod["metadata"].get("ownerReferences"):  # made by a simulator before its DaemonSet existed
+            pod["metadata"]["ownerReferences"] = [virt_handler_owner(self.service)]
+            self.service.update(pods, MODULE_NAMESPACE, name, pod, _opts(v.CORE_VERSION))
         self._log("virt-handler started", node=self.spec.name)
         self._log("connected to the hypervisor", uri=self.hypervisor.uri)
 
@@ -117,8 +123,8 @@ class NodeAgent:
         pod = {
             "apiVersion": v.CORE_VERSION,
             "kind": v.POD,
-            "metadata": {"name": name, "labels": {v.VIRT_HANDLER_LABEL: v.VIRT_HANDLER}},
-            "spec": {"nodeName": self.spec.name, "containers": [{"name": "virt-handler", "image": "dvp-sim/virt-handler"}]},
+            "metadata": {"name": name, "labels": {v.VIRT_HANDLER_LABEL: v.VIRT_HANDLER}, "ownerReferences": [virt_handler_owner(self.service)]},
+            "spec": {"nodeName": self.spec.name, "containers": [{"name": "virt-handler", "image": VIRT_HANDLER_IMAGE}]},
         }
         self.service.create(pods, MODULE_NAMESPACE, pod, _opts(v.CORE_VERSION))
         created = self.service.find(pods, MODULE_NAMESPACE, name)
@@ -132,6 +138,7 @@ class NodeAgent:
             },
         }
         self.service.update(pods, MODULE_NAMESPACE, name, running, _opts(v.CORE_VERSION, "status"))
+        count_virt_handlers(self.service)
 
     def _renew_lease(self) -> None:
         leases = self.service.registry.types[LEASES]
@@ -276,6 +283,38 @@ def _condition(type_: str, status: str, reason: str, message: str, now: str) -> 
 
 def _ki(n: int) -> str:
     return f"{n // 1024}Ki"
+
+
+def virt_handler_owner(service: ObjectService) -> dict[str, Any]:
+    """The controller reference of a virt-handler pod: the module's `virt-handler` DaemonSet, made here if it is not
+    there yet. `kubectl drain --ignore-daemonsets` skips a pod only when its controller is a DaemonSet it can read;
+    a virt-handler pod without one stopped every drain ("cannot delete Pods that declare no controller").
+    DaemonSets are served read-only: nothing but the simulator makes or changes this one, and its status says how
+    many nodes run the pod when one is added."""
+    rt = service.registry.types[v.resource_key(DAEMONSET)]
+    daemonset = service.find(rt, MODULE_NAMESPACE, v.VIRT_HANDLER)
+    if daemonset is None:
+        labels = {v.VIRT_HANDLER_LABEL: v.VIRT_HANDLER}
+        template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "virt-handler", "image": VIRT_HANDLER_IMAGE}]}}
+        body = {"apiVersion": APPS_VERSION, "kind": DAEMONSET, "metadata": {"name": v.VIRT_HANDLER, "labels": labels}, "spec": {"selector": {"matchLabels": labels}, "template": template}}
+        daemonset = service.create(rt, MODULE_NAMESPACE, body, WriteOptions(version="v1", manager=KUBELET)).obj
+    meta = daemonset["metadata"]
+    return {"apiVersion": APPS_VERSION, "kind": DAEMONSET, "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
+
+
+def count_virt_handlers(service: ObjectService) -> None:
+    """The DaemonSet's status after a virt-handler pod was made: every such pod is scheduled, current and ready."""
+    rt = service.registry.types[v.resource_key(DAEMONSET)]
+    daemonset = service.find(rt, MODULE_NAMESPACE, v.VIRT_HANDLER)
+    if daemonset is None:
+        return
+    count = len(service.store.select(PODS, MODULE_NAMESPACE, {v.VIRT_HANDLER_LABEL: v.VIRT_HANDLER}))
+    status = {
+        "currentNumberScheduled": count, "desiredNumberScheduled": count, "numberAvailable": count, "numberReady": count,
+        "numberMisscheduled": 0, "updatedNumberScheduled": count, "observedGeneration": daemonset["metadata"].get("generation", 1),
+    }  # fmt: skip
+    if daemonset.get("status") != status:
+        service.update(rt, MODULE_NAMESPACE, v.VIRT_HANDLER, {**daemonset, "status": status}, WriteOptions(version="v1", manager=KUBELET, subresource="status"))
 
 
 def _opts(version: str, subresource: str | None = None) -> WriteOptions:
