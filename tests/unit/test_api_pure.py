@@ -214,3 +214,28 @@ def test_a_requests_own_managed_fields_replace_the_live_ones_only_when_well_form
     new = {"metadata": {"name": "x", "managedFields": moved}, "data": {"a": "1"}}
     ssa.track_update(old, new, schema, "kubectl", "v1", "status")
     assert [e["manager"] for e in new["metadata"]["managedFields"]] == ["old"], "a subresource write never edits ownership"
+
+
+def test_an_invalid_selector_requirement_matches_nothing_and_raises_nothing():
+    """A requirement the platform's conversions refuse matches no labels (a VirtualMachineClass whose selector had
+    `Gt` with a non-integer value crashed its reconcile on every retry, and could not be deleted)."""
+    from dvp_simulator.api.selectors import match_label_selector
+
+    labels = {"x": "5", "z": "1"}
+    node = {"matchExpressions": [{"key": "x", "operator": "Gt", "values": ["3"]}]}
+    assert match_label_selector(node, labels, node_selector=True)
+    assert not match_label_selector(node, labels), "Gt is not a LabelSelector operator"
+    for values in (["abc"], [], ["1", "2"], [None]):
+        bad = {"matchExpressions": [{"key": "x", "operator": "Gt", "values": values}]}
+        assert not match_label_selector(bad, labels, node_selector=True), values
+    invalid = [
+        {"key": "x", "operator": "In", "values": []},
+        {"key": "x", "operator": "Exists", "values": ["5"]},
+        {"key": "x", "operator": "Equals", "values": ["5"]},
+        {"key": "x"},
+        "x=5",
+    ]
+    for expr in invalid:
+        assert not match_label_selector({"matchExpressions": [expr]}, labels), expr
+        assert not match_label_selector({"matchExpressions": [expr]}, labels, node_selector=True), expr
+    assert match_label_selector({"matchExpressions": [{"key": "x", "operator": "Exists"}, {"key": "y", "operator": "DoesNotExist"}]}, labels)

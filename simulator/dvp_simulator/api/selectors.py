@@ -81,15 +81,24 @@ def _compare(value: str | None, num: int, op: str) -> bool:
     return v is not None and (v > num if op == ">" else v < num)
 
 
-def match_label_selector(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """A metav1.LabelSelector object (matchLabels / matchExpressions) against labels."""
+def match_label_selector(selector: dict[str, Any] | None, labels: dict[str, str], node_selector: bool = False) -> bool:
+    """A metav1.LabelSelector object (matchLabels / matchExpressions) against labels; `node_selector`: a node
+    selector's requirements, which may also compare integers (Gt / Lt with one integer value).
+
+    An invalid requirement matches nothing, as the platform's conversions refuse it (LabelSelectorAsSelector errs;
+    the scheduler's node affinity never matches a term it cannot parse): an operator the kind of selector does not
+    have, values where none belong or none where some must be, a Gt / Lt value that is not one integer."""
     if not selector:
         return True
     for k, v in (selector.get("matchLabels") or {}).items():
         if labels.get(k) != v:
             return False
     for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if not isinstance(expr, dict):
+            return False
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if not _valid_requirement(op, values, node_selector):
+            return False
         if op == "In" and labels.get(key) not in values:
             return False
         if op == "NotIn" and key in labels and labels[key] in values:
@@ -101,6 +110,20 @@ def match_label_selector(selector: dict[str, Any] | None, labels: dict[str, str]
         if op in ("Gt", "Lt") and not _compare(labels.get(key), int(values[0]), ">" if op == "Gt" else "<"):
             return False
     return True
+
+
+def _valid_requirement(op: Any, values: list[Any], node_selector: bool) -> bool:
+    if op in ("In", "NotIn"):
+        return bool(values)
+    if op in ("Exists", "DoesNotExist"):
+        return not values
+    if op in ("Gt", "Lt") and node_selector and len(values) == 1:
+        try:
+            int(values[0])
+        except (TypeError, ValueError):
+            return False
+        return True
+    return False
 
 
 def _field_value(obj: dict[str, Any], path: str) -> str:

@@ -170,7 +170,7 @@ def node_matches(node: dict[str, Any], vm: dict[str, Any], vmclass: dict[str, An
     wanted = {**((vm.get("spec") or {}).get("nodeSelector") or {})}
     if any(labels.get(k) != val for k, val in wanted.items()):
         return False
-    return match_label_selector((vmclass.get("spec") or {}).get("nodeSelector"), labels)
+    return match_label_selector((vmclass.get("spec") or {}).get("nodeSelector"), labels, node_selector=True)
 
 
 def pinned_disks(store: Store, namespace: str, refs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:

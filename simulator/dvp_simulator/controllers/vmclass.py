@@ -87,7 +87,7 @@ def compute_status(spec: dict[str, Any], status: dict[str, Any], candidates: lis
     available = []
     for node in candidates:
         labels = node["metadata"].get("labels") or {}
-        if not type_filter(cpu, labels) or not match_label_selector(spec.get("nodeSelector"), labels):
+        if not type_filter(cpu, labels) or not match_label_selector(spec.get("nodeSelector"), labels, node_selector=True):
             continue
         if kind == "Discovery" and enabled and not set(enabled) <= features_of(node):
             continue
