@@ -382,6 +382,43 @@ def test_typed_secrets_need_their_keys_through_kubectl(sim, namespace):
 
 
 # -- server health and state files -------------------------------------------------------------------------
+def _raw_exchange(sim, head: bytes, body: bytes, close_early: bool) -> bytes:
+    """Send head and body over TLS on a socket of its own; what the server answered ("" when the client hung up)."""
+    import socket
+    import ssl
+    from urllib.parse import urlsplit
+
+    url = urlsplit(sim.server)
+    tls = ssl.create_default_context(cafile=str(sim.ca_file))
+    with socket.create_connection((url.hostname, url.port), timeout=10) as plain, tls.wrap_socket(plain, server_hostname=url.hostname) as conn:
+        conn.sendall(head + body)
+        if close_early:
+            return b""
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+        return answer
+
+
+def test_a_body_cut_short_or_badly_chunked_is_a_400_and_no_traceback(sim, http):
+    """A client that hangs up before its announced body ended, and a chunked body with a malformed chunk size: the
+    request is refused (400 where the client is still there to read it), nothing is written, and the log stays
+    clean (test_the_log_has_no_traceback, next)."""
+    name = "cut-" + uuid.uuid4().hex[:6]
+    path = secret_path("default").encode()
+    auth = f"Authorization: Bearer {sim.token}\r\n".encode()
+    body = json.dumps({"metadata": {"name": name}}).encode()
+    head = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    _raw_exchange(sim, head, body[:10], close_early=True)
+    head = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\n" + auth + b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer = _raw_exchange(sim, head, b"ZZ\r\n" + body + b"\r\n0\r\n\r\n", close_early=False)
+    assert answer.split(b" ")[1] == b"400", answer[:200]
+    assert http.call("GET", secret_path("default", name)).status_code == 404
+
+
 def test_the_log_has_no_traceback(sim, http):
     assert http.call("GET", "/healthz").status_code == 200
     log = (sim.state_dir / "server.log").read_text(errors="replace")

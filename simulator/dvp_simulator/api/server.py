@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError
 
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps
@@ -28,6 +29,23 @@ from .service import ObjectService, WriteOptions
 from .tables import table
 
 log = logging.getLogger("dvp_simulator.api")
+
+
+class _ClientFaultsInOneLine(logging.Filter):
+    """aiohttp logs a request its parser refuses (a malformed chunk size, a bad header) or a client gone mid-request
+    with a traceback at ERROR; it answered the client (400) or had no one to answer. Such a fault is the client's, as
+    kube-apiserver logs it: one WARNING line naming it, no traceback (the server's own errors keep theirs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (HttpProcessingError, ConnectionError)):
+            what = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:200]
+            record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {what}", ()
+            record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
+        return True
+
+
+logging.getLogger("aiohttp.server").addFilter(_ClientFaultsInOneLine())
 JSON = "application/json"
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
 # The resourceVersion of what a response shows, when it is one object's (a GET): the response waits for the writes up to
@@ -318,6 +336,8 @@ class APIServer:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise too_large() from None
+        except (BadHttpMessage, ConnectionError) as exc:  # a malformed chunk; the client gone before its body ended
+            raise bad_request(f"the request body could not be read: {type(exc).__name__}") from None
         if not raw:
             if optional:
                 return None
