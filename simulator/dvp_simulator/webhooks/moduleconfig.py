@@ -6,26 +6,33 @@
 - DVCR: once PVC d8-virtualization/dvcr exists, its size never decreases and its storageClassName never changes;
 - featureGates newly added: none on CE; HotplugCPUAndMemoryWithInPlaceResize needs Kubernetes 1.33, GPU 1.34;
 - audit.enabled: true needs the log-shipper and runtime-audit-engine modules enabled and an edition other than CE
-  (the admin guide's rule).
+  (the admin guide's rule);
+- and, on CREATE and UPDATE, Deckhouse's own check of spec.settings against the module's settings schema (types,
+  enums, patterns, no unknown field): before it, a setting of any shape was accepted and silently ignored.
 
 Node addresses and leases inside a CIDR come from indexes (controllers/ipam.py): the cost is what is found."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
-from ..api.admission import UPDATE, Admission, AdmissionRequest
+from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
 from ..api.discovery import SERVER_VERSION
 from ..api.errors import webhook_denied
+from ..api.service import json_copy
+from ..api.validation import SchemaOps
 from ..controllers import ipam
 from ..nodes.topology import DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, Topology
+from ..schemas.dsl import module_settings_schema
 from ..store.store import Store
 
 WEBHOOK = "module-config.virtualization-controller.validate.d8-virtualization"
+SETTINGS_WEBHOOK = "module-configs.deckhouse-webhook.deckhouse.io"  # Deckhouse's own check of every module's settings
 GATE_MIN_MINOR = {"HotplugCPUAndMemoryWithInPlaceResize": 33, "GPU": 34}
 
 
@@ -102,12 +109,40 @@ def audit_denials(store: Store, new: dict[str, Any], edition: str) -> list[str]:
     return problems
 
 
+@lru_cache(maxsize=1)
+def _settings_ops() -> SchemaOps:
+    return SchemaOps(module_settings_schema(v.VIRTUALIZATION_MODULE))
+
+
+def settings_denials(settings: Any) -> list[str]:
+    """spec.settings against the module's settings schema (schemas/settings-virtualization.yaml, held to the
+    platform's by the conformance tests), as Deckhouse's ModuleConfig webhook checks them: types, enums, patterns,
+    required fields, and no field the schema does not have."""
+    if settings is None:
+        return []
+    if not isinstance(settings, dict):
+        return ["settings: must be an object"]
+    ops = _settings_ops()
+    unknown = ops.prune(json_copy(settings))
+    problems = [f"settings.{path}: is a forbidden property (the module's settings have no such field)" for path in unknown]
+    problems += [f"settings.{c['field']}: {c['message']}" if c.get("field") else f"settings: {c['message']}" for c in ops.validate(settings)]
+    return problems
+
+
 def register(admission: Admission, store: Store, topology: Topology | None) -> None:
     """The cluster's pod and service subnets and edition come from the topology (the defaults without one)."""
     ipam.register_indexes(store)
     pod_cidr = topology.pod_cidr if topology else DEFAULT_POD_CIDR
     service_cidr = topology.service_cidr if topology else DEFAULT_SERVICE_CIDR
     edition = topology.edition if topology else v.EDITION_EE
+
+    @admission.validate(v.DECKHOUSE_GROUP, v.MODULE_CONFIG, operations=(CREATE, UPDATE))
+    def validate_settings(request: AdmissionRequest) -> None:
+        if request.obj is None or request.obj["metadata"]["name"] != v.VIRTUALIZATION_MODULE:
+            return
+        problems = settings_denials((request.obj.get("spec") or {}).get("settings"))
+        if problems:
+            raise webhook_denied(SETTINGS_WEBHOOK, "; ".join(problems))
 
     @admission.validate(v.DECKHOUSE_GROUP, v.MODULE_CONFIG, operations=(UPDATE,))
     def validate(request: AdmissionRequest) -> None:
