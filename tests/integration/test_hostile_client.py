@@ -382,6 +382,14 @@ def test_typed_secrets_need_their_keys_through_kubectl(sim, namespace):
 
 
 # -- server health and state files -------------------------------------------------------------------------
+@pytest.mark.parametrize("params", [{"labelSelector": "env=a=b"}, {"labelSelector": "a,"}, {"labelSelector": "a=-b"}, {"fieldSelector": "metadata.name=a=b"}])
+def test_a_selector_kube_apiserver_cannot_parse_is_a_400_on_list_watch_and_deletecollection(http, params):
+    """Not a 200 with an empty list (a DELETE with it deletes nothing either)."""
+    path = NS_PATH + "/default/configmaps"
+    for method, extra in (("GET", {}), ("GET", {"watch": "1", "timeoutSeconds": "1"}), ("DELETE", {})):
+        status_of(http.call(method, path, params={**params, **extra}), 400, "BadRequest")
+
+
 def _raw_exchange(sim, head: bytes, body: bytes, close_early: bool) -> bytes:
     """Send head and body over TLS on a socket of its own; what the server answered ("" when the client hung up)."""
     import socket

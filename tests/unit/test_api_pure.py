@@ -239,3 +239,44 @@ def test_an_invalid_selector_requirement_matches_nothing_and_raises_nothing():
         assert not match_label_selector({"matchExpressions": [expr]}, labels), expr
         assert not match_label_selector({"matchExpressions": [expr]}, labels, node_selector=True), expr
     assert match_label_selector({"matchExpressions": [{"key": "x", "operator": "Exists"}, {"key": "y", "operator": "DoesNotExist"}]}, labels)
+
+
+@pytest.mark.parametrize(
+    "selector, message",
+    [
+        ("a=b=c", "found '=', expected: ',' or 'end of string'"),
+        ("a,", "found '', expected: identifier after ','"),
+        ("a=b,,c=d", "found ',', expected: identifier after ','"),
+        ("a in (x y)", "found 'y', expected: ',' or ')'"),
+        ("a in b", "found 'b', expected: '('"),
+        ("a in ()", "values set can't be empty"),
+        ("-a=b", 'key: Invalid value: "-a"'),
+        ("a/b/c=d", 'key: Invalid value: "a/b/c": a qualified name must consist'),
+        ("k" * 64 + "=v", "no more than 63 characters"),
+        ("a=-b", 'values[0][a]: Invalid value: "-b"'),
+        ("a=" + "v" * 64, "no more than 63 characters"),
+        ("x>q", "must be an integer"),
+        ("!", "expected: identifier"),
+    ],
+)
+def test_a_label_selector_that_labels_parse_refuses_is_a_400_naming_the_problem(selector, message):
+    """kube-apiserver's labels.Parse: syntax, then each key and value as a label key and value (a regular expression
+    here once took 'a=b=c', 'a,' or a 70-character key as a selector matching nothing)."""
+    from dvp_simulator.api.selectors import equality_labels
+
+    with pytest.raises(APIError) as err:
+        parse_label_selector(selector)
+    assert err.value.code == 400 and err.value.message.startswith("unable to parse requirement: ") and message in err.value.message, err.value.message
+    assert equality_labels(selector) == {}
+
+
+def test_label_selector_edges_that_parse_and_field_selector_escapes():
+    from dvp_simulator.api.selectors import equality_labels
+
+    assert parse_label_selector("example.com/a=b,c in (d,),e")({"example.com/a": "b", "c": "", "e": "1"})
+    assert parse_label_selector("a=")({"a": ""}) and not parse_label_selector("a=")({})
+    assert equality_labels("a=b,c==d,e!=f,g in (h)") == {"a": "b", "c": "d"}
+    with pytest.raises(APIError) as err:
+        parse_field_selector("metadata.name=a=b")
+    assert err.value.code == 400 and "unescaped '='" in err.value.message
+    assert parse_field_selector(r"metadata.name=a\=b")({"metadata": {"name": "a=b"}})

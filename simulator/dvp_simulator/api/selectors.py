@@ -10,19 +10,6 @@ from .errors import APIError
 
 Predicate = Callable[[dict[str, Any]], bool]
 
-_REQ = re.compile(
-    r"""\s*(?:
-        (?P<not>!)\s*(?P<nkey>[^\s,!=()]+)                                  # !key
-      | (?P<key>[^\s,!=()<>]+)\s*
-        (?:(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)                           # key=value, key!=value
-          |(?P<setop>in|notin)\s*\((?P<values>[^)]*)\)                      # key in (a,b)
-          |(?P<gt>[<>])\s*(?P<num>-?\d+)                                    # key>1 / key<1 (node affinity style)
-        )?
-    )\s*""",
-    re.VERBOSE,
-)
-
-
 def _split(text: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
     parts, depth, cur = [], 0, ""
@@ -40,36 +27,178 @@ def _split(text: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+# -- label selectors: apimachinery's labels.Parse -----------------------------------------------------------------
+_SPECIAL = "!=,()<>"  # with whitespace, what ends an identifier
+_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_NAME_RULE = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric "
+    "character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+_VALUE_RULE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and "
+    "end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is "
+    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+Requirement = tuple[str, str, tuple[str, ...]]  # (key, operator: = != in notin exists !exists gt lt, values)
+
+
+def _tokens(text: str) -> list[str]:
+    """The selector's tokens: identifiers, keywords (in, notin) and the operators ! = == != ( ) , < >."""
+    out, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+        elif text.startswith(("==", "!="), i):
+            out.append(text[i : i + 2])
+            i += 2
+        elif ch in _SPECIAL:
+            out.append(ch)
+            i += 1
+        else:
+            j = i
+            while j < len(text) and not text[j].isspace() and text[j] not in _SPECIAL:
+                j += 1
+            out.append(text[i:j])
+            i = j
+    return out
+
+
+def _bad(message: str) -> APIError:
+    return APIError(400, f"unable to parse requirement: {message}")
+
+
+def _found(token: str | None) -> str:
+    return f"found '{token if token is not None else ''}'"
+
+
+def _check_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    problem = ""
+    if key.count("/") > 1:
+        problem = "a qualified name " + _NAME_RULE.removeprefix("name part ") + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+    elif "/" in key and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        problem = "prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'"
+    elif not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        problem = "name part must be no more than 63 characters" if len(name) > 63 else _NAME_RULE
+    if problem:
+        raise _bad(f'key: Invalid value: "{key}": {problem}')
+
+
+def _check_value(key: str, value: str, index: int) -> None:
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+        problem = "must be no more than 63 characters" if len(value) > 63 else _VALUE_RULE
+        raise _bad(f'values[{index}][{key}]: Invalid value: "{value}": {problem}')
+
+
+def parse_requirements(text: str | None) -> list[Requirement]:
+    """A label selector string as kube-apiserver parses it (labels.Parse): requirements separated by commas — `key`,
+    `!key`, `key=v` / `key==v` / `key!=v`, `key in (v1,v2)` / `key notin (…)`, `key>1` / `key<1` — with keys and
+    values validated as label keys and values. Anything else is a 400 naming what was found where, as upstream."""
+    tokens = _tokens(text or "")
+    out: list[Requirement] = []
+    i = 0
+
+    def peek() -> str | None:
+        return tokens[i] if i < len(tokens) else None
+
+    while i < len(tokens):
+        negated = peek() == "!"
+        if negated:
+            i += 1
+        key = peek()
+        if key is None or key in _SPECIAL or key in ("==", "!="):
+            raise _bad(f"{_found(key)}, expected: identifier")
+        _check_key(key)
+        i += 1
+        op = peek()
+        if negated:
+            out.append((key, "!exists", ()))
+        elif op is None or op == ",":
+            out.append((key, "exists", ()))
+        elif op in ("=", "==", "!="):
+            i += 1
+            value = peek()
+            if value is not None and value not in _SPECIAL and value not in ("==", "!="):
+                i += 1
+            else:
+                value = ""
+            _check_value(key, value, 0)
+            out.append((key, "!=" if op == "!=" else "=", (value,)))
+        elif op in ("in", "notin"):
+            i += 1
+            if peek() != "(":
+                raise _bad(f"{_found(peek())}, expected: '('")
+            i += 1
+            values: list[str] = []
+            while True:
+                value = peek()
+                if value == ")":
+                    i += 1
+                    break
+                if value is None:
+                    raise _bad("found '', expected: ',', or ')'")
+                if value == ",":
+                    values.append("")  # an empty value before a comma
+                    i += 1
+                    continue
+                if value in _SPECIAL or value in ("==", "!="):
+                    raise _bad(f"{_found(value)}, expected: ',', or identifier")
+                values.append(value)
+                i += 1
+                if peek() == ",":
+                    i += 1
+                    if peek() == ")":
+                        values.append("")
+                elif peek() != ")":
+                    raise _bad(f"{_found(peek())}, expected: ',' or ')'")
+            if not values:
+                raise _bad(f"for 'in', 'notin' operators, values set can't be empty (key {key})")
+            for n, value in enumerate(values):
+                _check_value(key, value, n)
+            out.append((key, op, tuple(values)))
+        elif op in ("<", ">"):
+            i += 1
+            value = peek()
+            try:
+                int(value or "")
+            except ValueError:
+                raise _bad(f"for 'Gt', 'Lt' operators, the value must be an integer (key {key})") from None
+            i += 1
+            out.append((key, "gt" if op == ">" else "lt", (value,)))  # type: ignore[arg-type]
+        else:
+            raise _bad(f"{_found(op)}, expected: in, notin, =, ==, !=, gt, lt")
+        if i < len(tokens):
+            if tokens[i] != ",":
+                raise _bad(f"{_found(tokens[i])}, expected: ',' or 'end of string'")
+            i += 1
+            if i == len(tokens) or tokens[i] == ",":
+                raise _bad(f"{_found(peek())}, expected: identifier after ','")
+    return out
+
+
+def _check(req: Requirement) -> Predicate:
+    key, op, values = req
+    if op == "exists":
+        return lambda lab: key in lab
+    if op == "!exists":
+        return lambda lab: key not in lab
+    if op == "=":
+        return lambda lab: lab.get(key) == values[0]
+    if op == "!=":
+        return lambda lab: lab.get(key) != values[0]
+    if op == "in":
+        return lambda lab: lab.get(key) in values
+    if op == "notin":
+        return lambda lab: lab.get(key) not in values
+    return lambda lab: _compare(lab.get(key), int(values[0]), ">" if op == "gt" else "<")
+
+
 def parse_label_selector(text: str | None) -> Predicate:
     if not text:
         return lambda labels: True
-    checks: list[Predicate] = []
-    for part in _split(text):
-        m = _REQ.fullmatch(part)
-        if not m:
-            raise APIError(400, f"unable to parse requirement: invalid label selector: {part.strip()!r}")
-        if m.group("not"):
-            key = m.group("nkey")
-            checks.append(lambda lab, k=key: k not in lab)
-        elif m.group("op"):
-            key, value = m.group("key"), m.group("value")
-            if m.group("op") == "!=":
-                checks.append(lambda lab, k=key, v=value: lab.get(k) != v)
-            else:
-                checks.append(lambda lab, k=key, v=value: lab.get(k) == v)
-        elif m.group("setop"):
-            key = m.group("key")
-            values = {v.strip() for v in m.group("values").split(",") if v.strip()}
-            if m.group("setop") == "in":
-                checks.append(lambda lab, k=key, vs=values: lab.get(k) in vs)
-            else:
-                checks.append(lambda lab, k=key, vs=values: lab.get(k) not in vs)
-        elif m.group("gt"):
-            key, num, op = m.group("key"), int(m.group("num")), m.group("gt")
-            checks.append(lambda lab, k=key, n=num, o=op: _compare(lab.get(k), n, o))
-        else:
-            key = m.group("key")
-            checks.append(lambda lab, k=key: k in lab)
+    checks = [_check(req) for req in parse_requirements(text)]
     return lambda labels: all(c(labels) for c in checks)
 
 
@@ -214,6 +343,9 @@ def parse_field_selector(text: str | None, supported: frozenset[str] | None = No
         if not m:
             raise APIError(400, f"invalid field selector: {part.strip()!r}")
         label, op, value = m.groups()
+        if re.search(r"(?<!\\)=", value):  # fields.UnescapeValue: a literal '=' in a value is written '\='
+            raise APIError(400, f"invalid field selector: {part.strip()!r}: the value holds an unescaped '='")
+        value = re.sub(r"\\([=,\\])", r"\1", value)
         if supported is not None and label not in supported:
             raise APIError(400, f"field label not supported: {label}")
         path = FIELD_PATHS.get(label, label)
@@ -226,10 +358,9 @@ def parse_field_selector(text: str | None, supported: frozenset[str] | None = No
 
 def equality_labels(text: str | None) -> dict[str, str]:
     """The `key=value` / `key==value` requirements of a label selector, for reading candidates from the store's
-    label index; the full selector still filters them. Parts that do not parse are left to parse_label_selector."""
-    pairs: dict[str, str] = {}
-    for part in _split(text or ""):
-        m = _REQ.fullmatch(part)
-        if m and m.group("op") in ("=", "==") and m.group("key"):
-            pairs[m.group("key")] = m.group("value")
-    return pairs
+    label index; the full selector still filters them. A selector that does not parse gives none (parse_label_selector
+    refuses it)."""
+    try:
+        return {key: values[0] for key, op, values in parse_requirements(text) if op == "="}
+    except APIError:
+        return {}
