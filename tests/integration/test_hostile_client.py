@@ -390,6 +390,26 @@ def test_a_selector_kube_apiserver_cannot_parse_is_a_400_on_list_watch_and_delet
         status_of(http.call(method, path, params={**params, **extra}), 400, "BadRequest")
 
 
+def test_list_query_numbers_and_flags_are_converted_as_go_converts_them(http):
+    """int64 parameters through strconv.ParseInt (no underscores or spaces, a range), resourceVersion a uint64,
+    ListOptions booleans as the API server converts them (only "0" and "false" are false), and sendInitialEvents is
+    for watches only."""
+    path = NS_PATH + "/default/configmaps"
+    for value in ("99999999999999999999999", "9223372036854775808", "-9223372036854775809"):
+        status_of(http.call("GET", path, params={"limit": value}), 400, "BadRequest", "value out of range")
+    for value in ("1_000", " 5", "5 "):
+        status_of(http.call("GET", path, params={"timeoutSeconds": value}), 400, "BadRequest", "invalid syntax")
+    status_of(http.call("GET", path, params={"resourceVersion": str(2**64)}), 400, "BadRequest", "value out of range")
+    assert http.call("GET", path, params={"limit": "+2"}).json()["kind"] == "ConfigMapList"
+    assert http.call("POST", path, {"metadata": {"name": "flags-" + uuid.uuid4().hex[:6]}}).status_code == 201  # one ADDED to see
+    for value in ("yes", "True", "maybe"):
+        watched = http.call("GET", path, params={"watch": value, "timeoutSeconds": "1"})
+        assert watched.status_code == 200 and '"type":' in watched.text and '"kind": "ConfigMapList"' not in watched.text, watched.text[:200]
+    for value in ("0", "false", "FALSE"):
+        assert http.call("GET", path, params={"watch": value}).json()["kind"] == "ConfigMapList"
+    status_of(http.call("GET", path, params={"sendInitialEvents": "true"}), 422, "Invalid", "sendInitialEvents is forbidden for list")
+
+
 def _raw_exchange(sim, head: bytes, body: bytes, close_early: bool) -> bytes:
     """Send head and body over TLS on a socket of its own; what the server answered ("" when the client hung up)."""
     import socket

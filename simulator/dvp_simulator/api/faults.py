@@ -29,6 +29,7 @@ from aiohttp import web
 
 from ..store.store import dumps
 from .errors import APIError, bad_request
+from .options import query_flag
 
 KINDS = ("429", "500", "503", "409", "delay")
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
@@ -87,7 +88,7 @@ class Faults:
         """Raise the fault's APIError, drop the connection, or return (serve normally, maybe after a delay)."""
         if request.path.startswith("/simulator/"):
             return
-        watch = request.query.get("watch") in ("true", "1")
+        watch = query_flag(request.query, "watch")
         kind = self.draw(request.method, watch)
         if kind is None:
             return

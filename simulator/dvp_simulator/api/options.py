@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,15 +40,28 @@ def options_invalid(kind: str, causes: list[dict[str, str]]) -> APIError:
     return invalid(META_GROUP, kind, "", causes)
 
 
+_GO_INT = re.compile(r"[+-]?[0-9]+")  # strconv.ParseInt(s, 10, 64): no spaces, no underscores
+INT64_MIN, INT64_MAX, UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
+
+
 def parse_int(params: Mapping[str, str], name: str) -> int | None:
-    """An integer query parameter, or None when absent; 400 as Go's strconv words it when not a number."""
+    """An int64 query parameter, or None when absent; 400 as Go's strconv words it when not one."""
     text = params.get(name)
     if text is None or text == "":
         return None
-    try:
-        return int(text, 10)
-    except ValueError:
-        raise bad_request(f'strconv.ParseInt: parsing "{text}": invalid syntax') from None
+    if not _GO_INT.fullmatch(text) or not text.isascii():
+        raise bad_request(f'strconv.ParseInt: parsing "{text[:64]}": invalid syntax')
+    value = int(text, 10)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise bad_request(f'strconv.ParseInt: parsing "{text[:64]}": value out of range')
+    return value
+
+
+def query_flag(params: Mapping[str, str], name: str) -> bool:
+    """A boolean of ListOptions (watch, allowWatchBookmarks, sendInitialEvents) as the API server converts it
+    (Convert_Slice_string_To_bool): absent is false, "0" and "false" in any case are false, anything else is true."""
+    text = params.get(name)
+    return text is not None and text != "0" and text.lower() != "false"
 
 
 def parse_bool(params: Mapping[str, str], name: str) -> bool | None:
@@ -129,7 +143,9 @@ def list_params(params: Mapping[str, str], watch: bool) -> ListParams:
     causes = []
     if watch:
         causes += watch_match_causes(match, params.get("sendInitialEvents"), token)
-    elif match:
+    elif "sendInitialEvents" in params:
+        causes.append(cause("sendInitialEvents", "Forbidden: sendInitialEvents is forbidden for list", "FieldValueForbidden"))
+    if not watch and match:
         if not rv_text:
             causes.append(cause("resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided", "FieldValueForbidden"))
         if token:
@@ -164,9 +180,12 @@ def watch_match_causes(match: str, send_initial: str | None, token: str) -> list
 
 
 def parse_resource_version(text: str) -> int:
-    """A resourceVersion is a non-negative decimal integer here; anything else is 400 as from the storage layer."""
+    """A resourceVersion is a non-negative decimal integer here (a uint64 in etcd); anything else is 400 as from
+    the storage layer."""
     if not text.isdigit() or not text.isascii():
         raise bad_request(f'invalid resource version: resourceVersion: Invalid value: "{text[:64]}": strconv.ParseUint: parsing "{text[:64]}": invalid syntax')
+    if int(text) > UINT64_MAX:
+        raise bad_request(f'invalid resource version: resourceVersion: Invalid value: "{text[:64]}": strconv.ParseUint: parsing "{text[:64]}": value out of range')
     return int(text)
 
 

@@ -235,7 +235,7 @@ class APIServer:
         q = call.request.query
         if call.name is None:
             if method == "GET":
-                if q.get("watch") in ("true", "1"):
+                if params.query_flag(q, "watch"):
                     return await self._watch(call)
                 return await self._list(call)
             if method == "POST":
@@ -468,7 +468,7 @@ class APIServer:
         keep = self._filter(call)
         options = params.list_params(q, watch=True)
         rv_param = q.get("resourceVersion", "")
-        send_initial = q.get("sendInitialEvents") == "true" or rv_param in ("", "0")
+        send_initial = params.query_flag(q, "sendInitialEvents") or rv_param in ("", "0")
         since = self.store.rv if send_initial or options.resource_version is None else options.resource_version
         try:
             watcher = self.store.watch(call.rt.key, since, keep)
@@ -481,7 +481,7 @@ class APIServer:
             return response
         as_table = self._wants_table(call.request)
         timeout = float(options.timeout or 1800)
-        bookmarks = q.get("allowWatchBookmarks") == "true"
+        bookmarks = params.query_flag(q, "allowWatchBookmarks")
         response = web.StreamResponse(headers={"Content-Type": JSON, "Transfer-Encoding": "chunked"})
         await response.prepare(call.request)
         first_table = [True]
