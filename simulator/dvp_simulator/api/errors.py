@@ -35,7 +35,7 @@ class APIError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.reason = reason or REASONS.get(code, "Unknown")
+        self.reason = REASONS.get(code, "Unknown") if reason is None else reason  # "": none, as a plain error's Status
         self.details = details
         self.headers = headers or {}
 
@@ -49,6 +49,8 @@ class APIError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del out["reason"]  # omitempty
         if self.details:
             out["details"] = self.details
         return out

@@ -31,6 +31,17 @@ from .tables import table
 log = logging.getLogger("dvp_simulator.api")
 
 
+def _refuse_resource_version_on_create(body: Any) -> None:
+    """A create whose body carries a resourceVersion fails in kube-apiserver's storage layer (etcd3 store.Create),
+    with a 500 and no reason: a manifest read back from a cluster (`kubectl get -o yaml` fed to `kubectl create`)
+    fails on a real cluster, so it fails here too. Only a version that parses as one: an unparsable one is ignored
+    there (kubernetes#113847), and a dry run never reaches that check."""
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    text = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    if isinstance(text, str) and text.isascii() and text.isdigit() and 0 < int(text) < 2**64:
+        raise APIError(500, "resourceVersion should not be set on objects to be created", reason="")
+
+
 class _ClientFaultsInOneLine(logging.Filter):
     """aiohttp logs a request its parser refuses (a malformed chunk size, a bad header) or a client gone mid-request
     with a traceback at ERROR; it answered the client (400) or had no one to answer. Such a fault is the client's, as
@@ -241,8 +252,11 @@ class APIServer:
             if method == "POST":
                 self._writable(call)
                 body = await self._body(call.request)
+                options = self._options(call)
+                if not options.dry_run:
+                    _refuse_resource_version_on_create(body)
                 async with self.turn:
-                    result = self.service.create(call.rt, call.namespace, body, self._options(call))
+                    result = self.service.create(call.rt, call.namespace, body, options)
                 return self._json(result.obj, 201, result.warnings)
             if method == "DELETE":
                 self._writable(call)
