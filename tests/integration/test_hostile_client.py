@@ -298,6 +298,8 @@ def test_patches_may_not_rename_move_or_re_uid_an_object(http, namespace):
         assert "hunter2" not in json.dumps(status) and base64.b64encode(b"hunter2").decode() not in json.dumps(status)
     status_of(http.call("PATCH", path, [{"op": "replace", "path": "/metadata", "value": []}], JSONPATCH), 422, "Invalid", "patch: Invalid value")
     status_of(http.call("PATCH", path, {"metadata": {"name": "fixed", "uid": "forged"}}, "application/strategic-merge-patch+json"), 422, "Invalid", "immutable")
+    status_of(http.call("PATCH", path, {"kind": "ConfigMap"}, MERGE), 422, "Invalid", 'kind "ConfigMap" does not match')
+    status_of(http.call("PATCH", path, [{"op": "replace", "path": "/apiVersion", "value": "v2"}], JSONPATCH), 422, "Invalid", 'apiVersion "v2" does not match')
     # a PUT's uid is a precondition
     body = {**secret, "metadata": {**secret["metadata"], "uid": "forged"}}
     status_of(http.call("PUT", path, body), 409, "Conflict", "Precondition failed: UID in precondition: forged")

@@ -195,7 +195,12 @@ class ObjectService:
         if wanted_rv and wanted_rv != str(current.rv):
             raise conflict(rt.group, rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again")
         patched.setdefault("metadata", {})["name"] = name
-        patched["apiVersion"], patched["kind"] = rt.api_version(opts.version), rt.kind
+        want = {"apiVersion": rt.api_version(opts.version), "kind": rt.kind}
+        for key, value in want.items():  # a patch cannot turn the object into another kind or version
+            if patched.get(key) not in (None, value):
+                why = f'unable to decode the patched object: {key} "{patched[key]}" does not match the object\'s {key} "{value}"'
+                raise invalid("", "", "", [cause("patch", f'Invalid value: "{{...}}": {why}')])
+        patched.update(want)
         return self._update_from(rt, current, patched, opts)
 
     def apply(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions) -> Result:
