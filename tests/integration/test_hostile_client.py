@@ -426,6 +426,26 @@ def test_a_create_carrying_a_resource_version_fails_as_on_a_real_cluster(http):
     assert created.status_code == 201 and created.json()["metadata"]["resourceVersion"] != "-1", created.text
 
 
+def test_every_response_for_a_deprecated_version_carries_its_warning(http):
+    """As kube-apiserver's handler of a deprecated CRD version: reads, lists, watches, refusals and deletes too,
+    once each (a write's admission adds it to its own warnings)."""
+    deprecated = [(p, v) for p, v in ((VMCLASS, "v1alpha2"),) if http.call("GET", "/apis/virtualization.deckhouse.io/" + v).status_code == 200]
+    assert deprecated, "v1alpha2 is served"
+    name = "dep-" + uuid.uuid4().hex[:6]
+    responses = [
+        http.call("GET", VMCLASS),
+        http.call("GET", VMCLASS + "/missing"),
+        http.call("GET", VMCLASS, params={"watch": "1", "timeoutSeconds": "1"}),
+        http.call("POST", VMCLASS, {"metadata": {"name": name}, "spec": {"cpu": {"type": "Bogus"}}}),
+        http.call("DELETE", VMCLASS + "/missing"),
+    ]
+    for resp in responses:
+        warning = resp.headers.get("Warning", "")
+        assert warning.count("deprecated") == 1, (resp.request.method, resp.url, resp.status_code, warning)
+    current = http.call("GET", "/apis/virtualization.deckhouse.io/v1alpha3/virtualmachineclasses")
+    assert "Warning" not in current.headers
+
+
 def _raw_exchange(sim, head: bytes, body: bytes, close_early: bool) -> bytes:
     """Send head and body over TLS on a socket of its own; what the server answered ("" when the client hung up)."""
     import socket

@@ -58,6 +58,7 @@ class _ClientFaultsInOneLine(logging.Filter):
 
 logging.getLogger("aiohttp.server").addFilter(_ClientFaultsInOneLine())
 JSON = "application/json"
+DEPRECATION = web.RequestKey("dvp_deprecation", str)  # the deprecation warning of the version a request asks for
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
 # The resourceVersion of what a response shows, when it is one object's (a GET): the response waits for the writes up to
 # it to be on disk, not for every later one (see _durable). Without it a response waits for all.
@@ -131,6 +132,7 @@ class APIServer:
         self.turn = Turn()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         self.app.on_response_prepare.append(self._durable)
+        self.app.on_response_prepare.append(self._deprecation)
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -159,6 +161,21 @@ class APIServer:
         await self.store.durable(request.get(SHOWN_RV))
 
     @staticmethod
+    async def _deprecation(request: web.Request, response: web.StreamResponse) -> None:
+        """Every response to a request for a deprecated version carries its deprecation warning, as kube-apiserver's
+        handler of a deprecated CRD version adds it before serving anything: reads, watches, deletes and refusals
+        too (a write's admission adds it to the write's own warnings: not twice)."""
+        text = request.get(DEPRECATION)
+        if not text:
+            return
+        value = f"299 - {warning_text(text)}"
+        current = response.headers.get("Warning")
+        if current is None:
+            response.headers["Warning"] = value
+        elif value not in current:
+            response.headers["Warning"] = f"{value}, {current}"
+
+    @staticmethod
     def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
         headers = {}
         if warnings:
@@ -182,6 +199,9 @@ class APIServer:
         call = self._parse(parts, request)
         if call is None:
             raise APIError(404, "the server could not find the requested resource", reason="NotFound", details={})
+        version = call.rt.versions.get(call.version)
+        if version is not None and version.deprecated and version.deprecation_warning:
+            request[DEPRECATION] = version.deprecation_warning
         return await self._dispatch(call)
 
     def _static(self, parts: list[str], accept: str = "") -> web.Response | None:
