@@ -32,7 +32,9 @@ def test_strategic_merge_patch_merges_containers_by_name(sim, namespace):
 def test_strategic_merge_is_refused_for_custom_resources(sim):
     sim.kubectl("apply", "-f", "-", input=cvi("img-smp"))
     out = sim.kubectl("patch", "cvi", "img-smp", "--type=strategic", "-p", '{"metadata":{"labels":{"a":"b"}}}', check=False)
-    assert out.returncode != 0 and "strategic merge patch is not supported" in out.stderr
+    assert out.returncode != 0 and "application/strategic-merge-patch+json is not supported by" in out.stderr, out.stderr
+    accepted = "accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    assert accepted in out.stderr, out.stderr
 
 
 def test_client_side_apply_updates_spec_and_generation(sim):

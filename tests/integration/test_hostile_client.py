@@ -446,6 +446,15 @@ def test_every_response_for_a_deprecated_version_carries_its_warning(http):
     assert "Warning" not in current.headers
 
 
+def test_a_patch_of_no_patch_type_is_a_415_listing_the_resources_patch_types(http):
+    built_in = status_of(http.call("PATCH", NS_PATH + "/default/configmaps/x", raw=b"{}", content_type="text/plain"), 415, "UnsupportedMediaType")
+    types = "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+    assert built_in["message"].endswith(types), built_in
+    for ctype in ("text/plain", "application/json", "application/strategic-merge-patch+json"):
+        custom = status_of(http.call("PATCH", VMCLASS + "/x", raw=b"{}", content_type=ctype), 415, "UnsupportedMediaType")
+        assert custom["message"].endswith("application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"), custom
+
+
 def _raw_exchange(sim, head: bytes, body: bytes, close_early: bool) -> bytes:
     """Send head and body over TLS on a socket of its own; what the server answered ("" when the client hung up)."""
     import socket

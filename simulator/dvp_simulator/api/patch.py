@@ -102,10 +102,16 @@ def apply_patch(content_type: str, current: dict[str, Any], body: Any, schema: d
         if not isinstance(body, dict):
             raise APIError(400, "merge patch must be a JSON object")
         return merge_patch(current, body)
-    if content_type == STRATEGIC_PATCH:
-        if not strategic_ok:
-            raise APIError(415, "strategic merge patch is not supported for custom resources", reason="UnsupportedMediaType")
+    if content_type == STRATEGIC_PATCH and strategic_ok:
         if not isinstance(body, dict):
             raise APIError(400, "strategic merge patch must be a JSON object")
         return strategic_merge(current, body, schema)
-    raise APIError(415, f"the body of the request was in an unknown format - accepted media types include: {JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH_YAML}")
+    raise unsupported_patch(strategic_ok)
+
+
+def unsupported_patch(strategic_ok: bool) -> APIError:
+    """415 for a PATCH whose content type is no patch type of the resource, as kube-apiserver words it (a custom
+    resource has no strategic merge patch: kubectl then says "application/strategic-merge-patch+json is not
+    supported by <group/version, Kind>: " and this)."""
+    types = [JSON_PATCH, MERGE_PATCH, *([STRATEGIC_PATCH] if strategic_ok else []), APPLY_PATCH_YAML]
+    return APIError(415, f"the body of the request was in an unknown format - accepted media types include: {', '.join(types)}")

@@ -23,7 +23,7 @@ from .decoding import MAX_BODY_BYTES, too_large
 from .decoding import decode as decode_body
 from .discovery import SERVER_VERSION, Discovery
 from .errors import APIError, bad_request, gone
-from .patch import APPLY_PATCH_CBOR, APPLY_PATCH_YAML
+from .patch import APPLY_PATCH_CBOR, APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, unsupported_patch
 from .selectors import equality_labels, parse_field_selector, parse_label_selector, selectable_fields
 from .service import ObjectService, WriteOptions
 from .tables import table
@@ -58,6 +58,7 @@ class _ClientFaultsInOneLine(logging.Filter):
 
 logging.getLogger("aiohttp.server").addFilter(_ClientFaultsInOneLine())
 JSON = "application/json"
+PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH_YAML, APPLY_PATCH_CBOR)
 DEPRECATION = web.RequestKey("dvp_deprecation", str)  # the deprecation warning of the version a request asks for
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
 # The resourceVersion of what a response shows, when it is one object's (a GET): the response waits for the writes up to
@@ -315,6 +316,9 @@ class APIServer:
                 result = self.service.update(call.rt, call.namespace, call.name, body, self._options(call))
             return self._json(result.obj, 200, result.warnings)
         if method == "PATCH":
+            ctype = call.request.content_type  # checked first, before the object is looked up, as upstream
+            if ctype not in PATCH_TYPES or (ctype == STRATEGIC_PATCH and call.rt.is_crd):
+                raise unsupported_patch(strategic_ok=not call.rt.is_crd)
             body = await self._body(call.request)
             async with self.turn:
                 result = self.service.patch(call.rt, call.namespace, call.name, call.request.content_type, body, self._options(call))
