@@ -43,3 +43,10 @@ def test_settings_outside_the_schema_are_refused_and_nothing_is_written(sim):
     sim.kubectl("patch", "moduleconfig", "virtualization", "--type=merge", "-p", fixed)
     settings = json.loads(sim.kubectl("get", "moduleconfig", "virtualization", "-o", "json").stdout)["spec"]["settings"]
     assert settings["highAvailability"] is True and settings["logFormat"] == "json" and settings["logLevel"] == "debug"
+
+
+def test_settings_without_dvcr_are_not_refused_at_admission(sim):
+    """BEHAVIOUR.md §8: the module's hook marks a config without `dvcr` invalid; the webhook lets it through."""
+    sim.kubectl("delete", "moduleconfig", "virtualization", "--ignore-not-found")
+    sim.kubectl("create", "-f", "-", input=config({"virtualMachineCIDRs": ["10.66.10.0/24"]}))
+    assert "dvcr" not in json.loads(sim.kubectl("get", "moduleconfig", "virtualization", "-o", "json").stdout)["spec"]["settings"]

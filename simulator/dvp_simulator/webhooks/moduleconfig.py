@@ -117,7 +117,8 @@ def _settings_ops() -> SchemaOps:
 def settings_denials(settings: Any) -> list[str]:
     """spec.settings against the module's settings schema (schemas/settings-virtualization.yaml, held to the
     platform's by the conformance tests), as Deckhouse's ModuleConfig webhook checks them: types, enums, patterns,
-    required fields, and no field the schema does not have."""
+    required fields, and no field the schema does not have. But a missing `dvcr`: the module's hook marks such a
+    config invalid rather than the webhook refusing it (BEHAVIOUR.md §8)."""
     if settings is None:
         return []
     if not isinstance(settings, dict):
@@ -125,7 +126,8 @@ def settings_denials(settings: Any) -> list[str]:
     ops = _settings_ops()
     unknown = ops.prune(json_copy(settings))
     problems = [f"settings.{path}: is a forbidden property (the module's settings have no such field)" for path in unknown]
-    problems += [f"settings.{c['field']}: {c['message']}" if c.get("field") else f"settings: {c['message']}" for c in ops.validate(settings)]
+    causes = [c for c in ops.validate(settings) if not (c.get("field") == "dvcr" and c.get("reason") == "FieldValueRequired")]
+    problems += [f"settings.{c['field']}: {c['message']}" if c.get("field") else f"settings: {c['message']}" for c in causes]
     return problems
 
 
