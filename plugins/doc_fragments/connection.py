@@ -11,7 +11,9 @@ options:
       - Several files can be given separated by C(:) (C(;) on Windows); they are merged as kubectl merges E(KUBECONFIG).
       - Without it, I(context) and credentials with I(host), the in-cluster service account is used when the module runs in a pod,
         else E(KUBECONFIG) or C(~/.kube/config).
-      - Credentials found in the kubeconfig (token, password, client key) are masked in the module's results.
+      - Credentials found in the kubeconfig are masked in the module's results, also when the task fails before connecting
+        or its arguments do not validate - every user's token, password and client key (as written and decoded), the tokens
+        and client secret of an auth-provider, secret-looking exec environment values, and the password in a proxy URL.
       - Can also be set with the E(K8S_AUTH_KUBECONFIG) environment variable.
     type: raw
   context:
@@ -59,6 +61,7 @@ options:
     description:
       - URL of an HTTP proxy (C(http://[user:password@]host:port)) for API requests and uploads; HTTPS goes through a CONNECT tunnel.
       - The usual C(HTTP_PROXY) variables are not read. Can also be set with E(K8S_AUTH_PROXY).
+      - Its password is masked in the module's results.
     type: str
   no_proxy:
     description:

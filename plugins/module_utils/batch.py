@@ -34,8 +34,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import UnsupportedError
 
-from .connection import CONNECTION_KEYS
+from .connection import CONNECTION_KEYS, connection_arg_spec, misplaced_secrets, option_secrets
 from .errors import DVPError
 
 BATCH_OPTION = {"type": "list", "elements": "dict"}
@@ -193,13 +194,40 @@ def validated(task_params: dict[str, Any], batch: list[Any], single: dict[str, A
             continue
         result = validator.validate({**copy.deepcopy(defaults), **copy.deepcopy(element)})
         no_log.update(result._no_log_values)
+        # options the element may not have (a connection option, a token ...) are shown with its rejection: their
+        # credentials are masked as the task's own are
+        no_log.update(misplaced_secrets({k: element[k] for k in result._unsupported_parameters if isinstance(k, str) and k in element}))
         problems.extend(f"{label({**defaults, **element}, index)}: {error}" for error in _messages(result))
         elements.append({**result.validated_parameters, **connection})
     return elements, problems, no_log
 
 
 def _messages(result: Any) -> list[str]:
-    return [str(e) for e in result.errors.errors]
+    """The validation's messages; that of unknown options says so (the validator's text is only `<names>. Supported
+    parameters include: ...`), and that connection options belong to the task."""
+    out = []
+    for error in result.errors.errors:
+        text = str(error)
+        if isinstance(error, UnsupportedError):
+            names = sorted(".".join(n) if isinstance(n, tuple) else str(n) for n in result._unsupported_parameters)
+            connection = [n for n in names if n in _connection_names()]
+            head, sep, supported = text.partition(". Supported parameters include: ")
+            text = f"Unsupported parameters: {head}"
+            if connection:
+                which = "" if connection == names else f"{', '.join(connection)}: "
+                text += f" ({which}connection options are set on the task, beside batch: one connection serves every element)"
+            if sep:
+                text += f". Supported parameters include: {supported}"
+        out.append(text)
+    return out
+
+
+def _connection_names() -> set[str]:
+    """The connection options' names and aliases."""
+    names = set(CONNECTION_KEYS)
+    for option in connection_arg_spec().values():
+        names.update(option.get("aliases") or [])
+    return names
 
 
 def run_batch(task: Any, single: dict[str, Any], execute: Callable[[Any], None], problems: Problems, listed: tuple[Any, ...] = (),
@@ -267,6 +295,7 @@ def execute_batched(task: Any, single: dict[str, Any], execute: Callable[[Any], 
     """The module's entry: `execute` for the task itself, or for each element of its `batch` (`problems`: the
     module's checks of one object's options that need no cluster, made for every element before any is run;
     `listed` and `memo`: the kinds whose reads the elements share, see SharedReads)."""
+    task.no_log_values.update(option_secrets(task.params))  # before anything can fail (common.hide_credentials)
     if task.params.get("batch") is None:
         execute(task)
     else:

@@ -13,9 +13,10 @@ from typing import Any
 
 from .client import DVPClient
 from .compare import without_managed_fields
-from .connection import connection_arg_spec, secrets, transport
+from .connection import connection_arg_spec, option_secrets, secrets, transport
 from .ensure import Ensurer
 from .errors import DVPError
+from .waiter import describe_state
 
 
 def arg_spec(namespaced: bool, **specific: Any) -> dict[str, Any]:
@@ -84,8 +85,29 @@ def _given(value: Any) -> bool:
     return value is not None and value is not False
 
 
+def hide_credentials(module: Any) -> None:
+    """Mask the credentials in the connection options (connection.option_secrets: a kubeconfig dictionary's, the
+    proxy URL's password ...) in everything the module returns, its `invocation` among them. Called first (refuse,
+    run), as any failure returns the options."""
+    module.no_log_values.update(option_secrets(getattr(module, "params", None) or {}))
+
+
+def masking(base: type) -> type:
+    """`base` (AnsibleModule) whose failures mask the connection options' credentials (hide_credentials) also when
+    the task's arguments do not validate: AnsibleModule fails those before the module runs, returning the options
+    (a kubeconfig dictionary, a proxy URL with its password) in `invocation`."""
+
+    class Masking(base):  # type: ignore[misc, valid-type]
+        def fail_json(self, msg: str, **kwargs: Any) -> Any:
+            hide_credentials(self)
+            return super().fail_json(msg, **kwargs)
+
+    return Masking
+
+
 def refuse(module: Any, problems: list[str]) -> None:
     """Fail the task, before anything is sent, when there is any problem."""
+    hide_credentials(module)
     if problems:
         module.fail_json(msg="; ".join(problems), problems=problems)
 
@@ -104,19 +126,110 @@ def run(module: Any, body: Callable[[DVPClient, Ensurer], dict[str, Any]]) -> No
     """Build the client, run the module's body, and report: exit_json with its result or fail_json with the
     error's message and details (the server's object among them when there is one).
 
-    Credentials read from a kubeconfig are masked in everything the module returns. The client's retries
-    share one budget, the task's wait_timeout (when the module has one), counted from here. An element of a
-    batch brings the reads the batch's elements share (module_utils/batch.py)."""
+    Credentials of the connection options and those read from a kubeconfig are masked in everything the module
+    returns, the former before anything can fail. The client's retries share one budget, the task's wait_timeout
+    (when the module has one), counted from here. An element of a batch brings the reads the batch's elements
+    share (module_utils/batch.py). A failure after a write the server carried out (an object created, changed
+    or deleted, then a wait that timed out) reports changed=true (see failure)."""
+    hide_credentials(module)
+    client: RecordingClient | None = None
     try:
         api = transport(module.params)
         module.no_log_values.update(secrets(api.settings))
         budget = module.params.get("wait_timeout")
         deadline = None if budget is None else time.monotonic() + budget
-        client = DVPClient(api, deadline=deadline, reads=getattr(module, "shared_reads", None))
+        client = RecordingClient(api, deadline=deadline, reads=getattr(module, "shared_reads", None), check_mode=module.check_mode)
         result = body(client, Ensurer(client, module.check_mode))
     except DVPError as err:
-        module.fail_json(msg=err.message, **shown({k: v for k, v in err.details.items() if k not in ("msg", "changed")}))
+        module.fail_json(**failure(err, client))
     module.exit_json(**shown(result))
+
+
+# What waiter.wait_for says of an object it never read when it times out; with no broken connection noted after it,
+# it was not read because the time was up before the first read, not because the server did not answer.
+NOTHING_SEEN = "last seen: nothing (the API server did not answer)"
+CONNECTION_BROKE = "; the API connection last broke with"
+
+
+def failure(err: DVPError, client: RecordingClient | None = None) -> dict[str, Any]:
+    """fail_json's arguments for an error of the module's body: its message and details (the server's object among
+    them when there is one, without managedFields), and `changed`: whether a write was carried out first
+    (client.changed; a write answered with an error, or a dry run, changes nothing). An error about an object
+    without the object (a wait that never read it; after a write, any error naming the object) gets the object as
+    the API server last returned it. A wait that timed out before its first read says so (waiter's message would say that the
+    server did not answer)."""
+    details = {k: v for k, v in err.details.items() if k not in ("msg", "changed")}
+    message = err.message
+    changed = bool(client is not None and client.changed)
+    subject = message.split(": ", 1)[0]  # `VirtualDisk ns/name`, as Kind.describe and the waiter name it
+    last = client.seen.get(subject) if client is not None else None
+    if NOTHING_SEEN in message and CONNECTION_BROKE not in message:
+        if last is not None:
+            seen = f"last seen: {describe_state(last)} (in the API server's answer before the wait; the time was up before the wait's first read)"
+        else:
+            seen = "last seen: nothing (the time was up before the first read)"
+        message = message.replace(NOTHING_SEEN, seen)
+    if (changed or "resource" in details) and details.get("resource") is None and last is not None:
+        details["resource"] = last
+    return {"msg": message, "changed": changed, **shown(details)}
+
+
+class RecordingClient(DVPClient):
+    """DVPClient noting, for the task's report, what its answers showed: `changed`, whether a write was carried out
+    (POST, PUT, PATCH or DELETE answered with success, not a dry run, nor a patch answered with the object's
+    resourceVersion unchanged), and `seen`, each object as the server last returned it, by Kind.describe
+    (`VirtualDisk ns/name`; a delete answered without the object forgets it)."""
+
+    def __init__(self, *args: Any, check_mode: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.check_mode = check_mode
+        self.changed = False
+        self.seen: dict[str, dict[str, Any] | None] = {}
+
+    def request(self, method: str, path: str, what: str, query: list[tuple[str, str]] | None = None, body: Any = None, *args: Any, **kwargs: Any) -> Any:
+        answer = super().request(method, path, what, query, body, *args, **kwargs)
+        obj = answer if _is_object(answer) else None  # not a watch's open stream, a list, a Status
+        key = _subject(obj) if obj is not None else what
+        if method != "GET" and not self.check_mode and not _dry_run(query, body):
+            before = self.seen.get(key)
+            same = method == "PATCH" and obj is not None and before is not None and _version(obj) is not None and _version(before) == _version(obj)
+            self.changed = self.changed or not same
+            if method == "DELETE" and obj is None:
+                self.seen.pop(key, None)
+        if obj is not None:
+            self.seen[key] = obj
+        return answer
+
+    def get(self, kind: Any, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        obj = super().get(kind, name, namespace)  # the batch's shared reads answer some without a request
+        self.seen[kind.describe(name, namespace)] = obj
+        return obj
+
+
+def _is_object(answer: Any) -> bool:
+    """An API object (not a Status, not a list)."""
+    meta = answer.get("metadata") if isinstance(answer, dict) else None
+    return isinstance(meta, dict) and bool(meta.get("name")) and answer.get("kind") != "Status" and "items" not in answer
+
+
+def _subject(obj: dict[str, Any]) -> str:
+    """`Kind ns/name` or `Kind name`, as Kind.describe."""
+    meta = obj["metadata"]
+    return f"{obj.get('kind')} {meta['namespace']}/{meta['name']}" if meta.get("namespace") else f"{obj.get('kind')} {meta['name']}"
+
+
+def _version(obj: dict[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("resourceVersion")
+
+
+def _dry_run(query: list[tuple[str, str]] | None, body: Any) -> bool:
+    """A write the server only pretended to make: dryRun in the query, or in the body's DeleteOptions (a delete's,
+    an eviction's)."""
+    if any(k == "dryRun" for k, _unused in query or []):
+        return True
+    if isinstance(body, dict):
+        return bool(body.get("dryRun") or (body.get("deleteOptions") or {}).get("dryRun"))
+    return False
 
 
 def shown(result: dict[str, Any]) -> dict[str, Any]:

@@ -93,10 +93,55 @@ def transport(params: dict[str, Any]) -> Transport:
 
 
 def secrets(s: Settings) -> list[str]:
-    """Credential values that are not option values marked no_log (they come from a kubeconfig file or
-    dictionary): the module masks them in everything it returns."""
-    values = [s.token, s.password, s.key_data.decode("utf-8", "replace").strip() if s.key_data else None]
+    """Credential values of the resolved settings that are not option values marked no_log (they come from a
+    kubeconfig file or dictionary, or a token file): the module masks them in everything it returns."""
+    values = [s.token, s.password, s.key_data.decode("utf-8", "replace").strip() if s.key_data else None, *kc.url_password(s.proxy)]
     return [v for v in values if v]
+
+
+# Connection options whose whole value is a credential (marked no_log in connection_arg_spec), and proxy_headers'.
+SECRET_OPTIONS = ("api_key", "password")
+SECRET_PROXY_HEADERS = ("proxy_basic_auth", "basic_auth")
+
+
+def option_secrets(params: dict[str, Any]) -> set[str]:
+    """The credentials in the connection options' values, found without reading a file or the network and without
+    failing, so that they are masked before anything can go wrong (even a kubeconfig dictionary that does not
+    resolve is returned in the task's `invocation`): api_key, password, proxy_headers' credentials, the password
+    in the proxy URL, and every credential of a kubeconfig given as a dictionary (kubeconfig.credentials)."""
+    found: set[str] = set()
+    for name in SECRET_OPTIONS:
+        if isinstance(params.get(name), str) and params[name]:
+            found.add(params[name])
+    headers = params.get("proxy_headers")
+    if isinstance(headers, dict):
+        found.update(v for k, v in headers.items() if k in SECRET_PROXY_HEADERS and isinstance(v, str) and v)
+    found.update(kc.url_password(params.get("proxy")))
+    found.update(kc.credentials(params.get("kubeconfig")))
+    return found
+
+
+def misplaced_secrets(options: dict[str, Any]) -> set[str]:
+    """The credentials among options that are not the module's own (a batch element's, which takes no connection
+    options): option_secrets of the connection options given there, and every text of an option named as a
+    credential (`token`, `api_key`, `client_key_data` ... kubeconfig.secret_name), so that the element shown in the
+    task's invocation with its rejection keeps them hidden."""
+    found = option_secrets({k: v for k, v in options.items() if k in CONNECTION_KEYS})
+    for name, value in options.items():
+        if name not in CONNECTION_KEYS and kc.secret_name(name):
+            found.update(_texts(value))
+    return found
+
+
+def _texts(value: Any) -> list[str]:
+    """Every non-empty text (and number) inside a value of options."""
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _texts(v)]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [str(value)]
+    return [value] if isinstance(value, str) and value.strip() else []
 
 
 def settings(o: dict[str, Any]) -> Settings:

@@ -15,6 +15,7 @@ import binascii
 import json
 import os
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .errors import DVPError
 
@@ -22,6 +23,12 @@ from .errors import DVPError
 # carry the same content inline as base64.
 FILE_FIELDS = {"certificate-authority": "ca_file", "client-certificate": "cert_file", "client-key": "key_file", "tokenFile": "token_file"}
 DATA_FIELDS = {"certificate-authority-data": "ca_data", "client-certificate-data": "cert_data", "client-key-data": "key_data"}
+
+
+# Words in the name of a field (an auth-provider's config key, an exec plugin's environment variable) or of a misplaced
+# option that say its value is a credential; GCP's auth-provider "token-key" / "expiry-key" are JSON paths, not secrets.
+SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "api-key", "apikey", "private-key", "key-data")
+NOT_SECRET = ("token-key", "expiry-key")
 
 
 class KubeconfigError(DVPError):
@@ -148,3 +155,71 @@ def _take(section: dict[str, Any], where: str, out: dict[str, Any], fields: tupl
             out.pop(FILE_FIELDS.get(field[: -len("-data")], ""), None)
         elif DATA_FIELDS.get(field + "-data") not in out:
             out[FILE_FIELDS[field]] = str(value)
+
+
+def secret_name(name: Any) -> bool:
+    """True when a field or option named `name` holds a credential by its name: `id-token`, `client-secret`,
+    `AWS_SECRET_ACCESS_KEY`, `api_key`, `password`, `client-key-data` (case, `_` and `-` alike)."""
+    n = str(name).lower().replace("_", "-")
+    return n not in NOT_SECRET and any(word in n for word in SECRET_WORDS)
+
+
+def url_password(url: Any) -> list[str]:
+    """The password of a URL's user information (`http://user:password@host`, the scheme optional), as written and
+    percent-decoded; [] when there is none."""
+    if not isinstance(url, str) or "@" not in url:
+        return []
+    try:
+        password = urlsplit(url if "://" in url else f"http://{url}").password
+    except ValueError:
+        # not a URL urlsplit accepts (a stray bracket): the text between the first ':' of the user information and '@'
+        userinfo = url.split("://", 1)[-1].rsplit("@", 1)[0]
+        password = userinfo.split(":", 1)[1] if ":" in userinfo else None
+    return sorted({p for p in (password, unquote(password or "")) if p})
+
+
+def credentials(config: Any) -> set[str]:
+    """Every credential a kubeconfig dictionary holds, in every user and cluster (not only the context's, as the
+    whole dictionary is the task's option): users' token, password and client-key-data (as written and decoded),
+    an auth-provider's tokens and secrets (id-token, refresh-token, access-token, client-secret ...), the values of
+    an exec plugin's environment variables named as credentials (secret_name), and the password of a cluster's
+    proxy-url. Never fails, whatever the dictionary holds."""
+    found: set[str] = set()
+    if not isinstance(config, dict):
+        return found
+    for user in _sections(config, "users", "user"):
+        for field in ("token", "password", "client-key-data"):
+            _add(found, user.get(field))
+        key = user.get("client-key-data")
+        if isinstance(key, str) and key:
+            try:
+                _add(found, base64.b64decode(key, validate=True).decode("utf-8", "replace").strip())
+            except (binascii.Error, ValueError):
+                pass  # not base64: the value as written is masked, and resolve() refuses it
+        provider = user.get("auth-provider")
+        if isinstance(provider, dict) and isinstance(provider.get("config"), dict):
+            for name, value in provider["config"].items():
+                if secret_name(name):
+                    _add(found, value)
+        plugin = user.get("exec")
+        if isinstance(plugin, dict) and isinstance(plugin.get("env"), list):
+            for variable in plugin["env"]:
+                if isinstance(variable, dict) and secret_name(variable.get("name", "")):
+                    _add(found, variable.get("value"))
+    for cluster in _sections(config, "clusters", "cluster"):
+        found.update(url_password(cluster.get("proxy-url")))
+    return found
+
+
+def _sections(config: dict[str, Any], section: str, inner: str) -> list[dict[str, Any]]:
+    entries = config.get(section)
+    if not isinstance(entries, list):
+        return []
+    return [e[inner] for e in entries if isinstance(e, dict) and isinstance(e.get(inner), dict)]
+
+
+def _add(found: set[str], value: Any) -> None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # YAML reads a token of digits as a number; the header carries its text
+    if isinstance(value, str) and value.strip():
+        found.add(value)

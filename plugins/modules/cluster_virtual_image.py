@@ -232,7 +232,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, masking, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, validate_image_params
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import CLUSTER_VIRTUAL_IMAGE
@@ -267,7 +267,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ service_subnet:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import masking, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import connection_arg_spec
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.moduleconfig_service import config_info
 
@@ -84,7 +84,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

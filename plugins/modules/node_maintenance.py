@@ -170,7 +170,7 @@ events:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import masking, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import connection_arg_spec
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.maintenance_service import Maintenance, option_problems
 
@@ -200,7 +200,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ summaries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, masking, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import IMAGE_READY, image_summary
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import hiding_upload_urls
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.info import collect
@@ -78,7 +78,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

@@ -305,7 +305,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch import batch_spec, execute_batched
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, masking, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import (
     CLUSTER_VIRTUAL_IMAGE,
     VIRTUAL_DISK,
@@ -395,7 +395,7 @@ def execute_one(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

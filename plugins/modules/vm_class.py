@@ -210,7 +210,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, masking, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_models import available_map
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_rules import check_cpu, check_sizing_policies
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_service import ensure_class
@@ -286,7 +286,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

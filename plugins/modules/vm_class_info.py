@@ -59,7 +59,7 @@ node_cpu:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, masking, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.info import collect
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_MACHINE_CLASS
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_service import class_ready, node_cpu_models, summary
@@ -83,7 +83,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

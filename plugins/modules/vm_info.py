@@ -76,7 +76,7 @@ summaries:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import info_arg_spec, masking, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.info import collect
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_MACHINE
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vm_service import running, summary
@@ -98,7 +98,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

@@ -224,7 +224,7 @@ migration_cancelled:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import masking, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import connection_arg_spec
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmop_service import ensure_operation, static_problems
 
@@ -259,7 +259,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

@@ -122,6 +122,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import masking
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import connection_arg_spec
 
 
@@ -140,7 +141,7 @@ def spec():
 
 def main():
     # The work is the action plugin's (plugins/action/vms.py): it runs the vm and virtual_disk modules, step by step.
-    module = AnsibleModule(supports_check_mode=True, **spec())
+    module = masking(AnsibleModule)(supports_check_mode=True, **spec())
     module.fail_json(msg="deckhouse.virtualization.vms runs through its action plugin, which runs the vm and virtual_disk modules")
 
 

@@ -25,6 +25,7 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as NormalAction
 from ansible.utils.display import Display
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import hide_credentials
 from ansible_collections.deckhouse.virtualization.plugins.plugin_utils import bytecode
 
 display = Display()
@@ -114,6 +115,7 @@ def run_module(module: ModuleType, name: str, args: dict[str, Any], check_mode: 
     validation = ArgumentSpecValidator(**module.spec()).validate(params)
     params.update(validation.validated_parameters)
     adapter = InProcessModule(params, check_mode, diff, validation._no_log_values, f"{name} [{host}]" if host else name)
+    hide_credentials(adapter)  # before an argument error returns the options (a kubeconfig dictionary's credentials)
     for w in validation._warnings:
         adapter.warn(f"Both option {w['option']} and its alias {w['alias']} are set.")
     for d in validation._deprecations:
