@@ -128,6 +128,21 @@ def desired_cluster_image(params: dict[str, Any], metadata: dict[str, Any]) -> d
     return {"metadata": metadata, "spec": {"dataSource": source}}
 
 
+# spec.storage of a VirtualImage: `Kubernetes` is the deprecated spelling of `PersistentVolumeClaim`, the same storage.
+PVC_STORAGE_SPELLINGS = (v.STORAGE_PVC, v.STORAGE_KUBERNETES)
+
+
+def keep_storage_spelling(desired: dict[str, Any], actual: dict[str, Any] | None) -> dict[str, Any]:
+    """`desired` with spec.storage spelled as the server holds it when both are PVC storage (`Kubernetes` and
+    `PersistentVolumeClaim`), so that switching between the two spellings compares equal: no change, no write. A new
+    dict when the spelling is taken; `desired` otherwise."""
+    want = (desired.get("spec") or {}).get("storage")
+    have = ((actual or {}).get("spec") or {}).get("storage")
+    if want == have or want not in PVC_STORAGE_SPELLINGS or have not in PVC_STORAGE_SPELLINGS:
+        return desired
+    return {**desired, "spec": {**desired["spec"], "storage": have}}
+
+
 def image_guard(kind_name: str):
     """The platform refuses spec changes once an image is Ready: ask for re-creation instead."""
 

@@ -6,13 +6,14 @@ checks of BEHAVIOUR.md §8 and the admin guide (before any write), and the CIDR 
 from __future__ import annotations
 
 import base64
+import copy
 import ipaddress
 from typing import Any
 
 from . import network_rules as nr
 from . import vocabulary as v
-from .client import APIStatusError, DVPClient
-from .ensure import Ensurer
+from .client import FIELD_MANAGER, APIStatusError, DVPClient
+from .ensure import Ensurer, owned_paths
 from .errors import DVPError
 from .kinds import (
     MODULE_CONFIG,
@@ -28,21 +29,20 @@ from .quantity import parse_quantity
 from .waiter import Outcome, wait_for
 
 CIDRS = "settings.virtual_machine_cidrs"
-# API spellings naming.camel cannot derive (acronyms)
-RENAMES = {"virtualMachineCidrs": "virtualMachineCIDRs", "gatewayApiGateway": "gatewayAPIGateway"}
 ALIAS = "allowed_storage_class_names"  # the admin guide's spelling of allowed_storage_class_selector.match_names
-
-
-def _rename(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {RENAMES.get(k, k): _rename(item) for k, item in value.items()}
-    if isinstance(value, list):
-        return [_rename(item) for item in value]
-    return value
+# The options a task may leave out, and the fields they set: left out, the server's values are kept (keep_omitted).
+OMITTABLE = {
+    "enabled": ("spec", "enabled"),
+    "version": ("spec", "version"),
+    "settings": ("spec", "settings"),
+    "labels": ("metadata", "labels"),
+    "annotations": ("metadata", "annotations"),
+}
 
 
 def settings_to_api(settings: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Task options → spec.settings; `allowed_storage_class_names` becomes allowedStorageClassSelector.matchNames."""
+    """Task options → spec.settings; `allowed_storage_class_names` becomes allowedStorageClassSelector.matchNames.
+    The API's acronyms (virtualMachineCIDRs, gatewayAPIGateway) are naming.camel's."""
     if settings is None:
         return None
     settings = dict(settings)
@@ -52,7 +52,7 @@ def settings_to_api(settings: dict[str, Any] | None) -> dict[str, Any] | None:
             part = {k: item for k, item in part.items() if k != ALIAS}
             part["allowed_storage_class_selector"] = {"match_names": list(settings[section][ALIAS])}
             settings[section] = part
-    return _rename(to_api(settings))
+    return to_api(settings)
 
 
 def option_problems(params: dict[str, Any]) -> list[str]:
@@ -138,10 +138,13 @@ def lease_holders(client: DVPClient, cidr: str, leases: list[dict[str, Any]]) ->
 
 def cluster_problems(client: DVPClient, module: Any, desired_settings: dict[str, Any], actual: dict[str, Any] | None) -> list[str]:
     """The checks that need the cluster: pod/service subnets, node addresses, removed CIDRs with leases, clearing,
-    DVCR shrink and storage class change, audit's modules. Missing storage classes are warnings."""
+    DVCR shrink and storage class change, audit's modules. Missing storage classes are warnings. The settings the
+    task gives are checked; clearing, removing and shrinking against the settings as the apply would leave them
+    (settings_after_apply: one the task leaves out stays unless the collection alone set it)."""
     problems: list[str] = []
     cidrs = desired_settings.get("virtualMachineCIDRs")
     current = ((actual or {}).get("spec") or {}).get("settings") or {}
+    after = settings_after_apply(desired_settings, actual)
     if cidrs:
         pod, service = cluster_subnets(client)
         if pod is None:
@@ -152,16 +155,17 @@ def cluster_problems(client: DVPClient, module: Any, desired_settings: dict[str,
             module.warn(f"Nodes are not readable by this user: {CIDRS} not checked against the nodes' addresses")
         problems += nr.cidr_problems(cidrs, CIDRS, pod, service, addresses or [])
     old_cidrs = current.get("virtualMachineCIDRs") or []
-    if old_cidrs and not cidrs:
+    new_cidrs = after.get("virtualMachineCIDRs") or []
+    if old_cidrs and not new_cidrs:
         problems.append(f"{CIDRS}: once configured, the list cannot be cleared (it holds {', '.join(old_cidrs)})")
-    removed = nr.removed_cidrs(old_cidrs, cidrs or [])
+    removed = nr.removed_cidrs(old_cidrs, new_cidrs)
     if removed:
         leases = client.list(VIRTUAL_MACHINE_IP_ADDRESS_LEASE)["items"]
         for cidr in removed:
             holders = lease_holders(client, cidr, leases)
             if holders:
                 problems.append(f"{CIDRS}: {cidr} cannot be removed while addresses in it are leased: {'; '.join(holders)}")
-    problems += _dvcr_problems(client, desired_settings, current)
+    problems += _dvcr_problems(client, after, current)
     if (desired_settings.get("audit") or {}).get("enabled") is True:
         needed = (v.LOG_SHIPPER_MODULE, v.RUNTIME_AUDIT_ENGINE_MODULE)
         off = [m for m in needed if ((client.get(MODULE_CONFIG, m) or {}).get("spec") or {}).get("enabled") is not True]
@@ -224,15 +228,139 @@ def desired_config(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str
     return {"metadata": metadata, "spec": spec}
 
 
+# -- options the task leaves out ------------------------------------------------------------------------------------
+# The module writes with server-side apply, which removes what the field manager applied before and the new apply
+# no longer holds. An option left out of a task (enabled, version, settings) must leave the server's value as it
+# is, so what the collection applied under it is applied again, unchanged. Within a given `settings`, a setting the
+# collection set before and the task no longer gives is removed (as documented).
+Path = tuple[str, ...]
+
+
+def _fields_paths(tree: dict[str, Any], prefix: Path = ()) -> list[Path]:
+    """Leaf paths (API field names) of a FieldsV1 tree; a keyed list item or set member counts as its list."""
+    paths: list[Path] = []
+    for key, sub in tree.items():
+        if key == ".":
+            continue
+        if not key.startswith("f:"):
+            paths.append(prefix)
+        elif sub:
+            paths += _fields_paths(sub, prefix + (key[2:],))
+        else:
+            paths.append(prefix + (key[2:],))
+    return paths
+
+
+def others_paths(obj: dict[str, Any] | None) -> list[Path]:
+    """Leaf paths of obj's fields some other manager holds (every managedFields entry but the collection's applies;
+    the status subresource's left out): a field the collection no longer applies stays while one of them holds it."""
+    out: list[Path] = []
+    for entry in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
+        if entry.get("subresource") or (entry.get("manager") == FIELD_MANAGER and entry.get("operation") == "Apply"):
+            continue
+        out += _fields_paths(entry.get("fieldsV1") or {})
+    return out
+
+
+_MISSING = object()
+
+
+def _value_at(obj: Any, path: Path) -> Any:
+    for part in path:
+        if not isinstance(obj, dict) or part not in obj:
+            return _MISSING
+        obj = obj[part]
+    return obj
+
+
+def _set_at(obj: dict[str, Any], path: Path, value: Any) -> None:
+    for part in path[:-1]:
+        if not isinstance(obj.get(part), dict):
+            obj[part] = {}
+        obj = obj[part]
+    obj[path[-1]] = value
+
+
+def _remove_at(obj: dict[str, Any], path: Path) -> None:
+    """Remove the field at path, and the maps it leaves empty."""
+    parents = []
+    for part in path[:-1]:
+        if not isinstance(obj.get(part), dict):
+            return
+        parents.append((obj, part))
+        obj = obj[part]
+    obj.pop(path[-1], None)
+    for parent, part in reversed(parents):
+        if parent[part]:
+            break
+        del parent[part]
+
+
+def _related(a: Path, b: Path) -> bool:
+    return a[: len(b)] == b or b[: len(a)] == a
+
+
+def _merged(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = _merged(base.get(key), value)
+        return out
+    return copy.deepcopy(over)
+
+
+def keep_omitted(desired: dict[str, Any], params: dict[str, Any], actual: dict[str, Any] | None) -> dict[str, Any]:
+    """`desired` (desired_config's) with what the collection applied before under each option the task leaves out
+    (enabled, version, settings, labels, annotations), as the server holds it, so that the apply leaves those fields
+    as they are; with `enabled` left out, the allow-disabling annotation of a disabled module too. Fields others set
+    are not taken over (the apply leaves them alone anyway). An option given, even empty (`settings: {}`,
+    `labels: {}`), is the whole of what the collection applies under it. A new dict; `desired` is not changed."""
+    if actual is None:
+        return desired
+    kept = [field for option, field in OMITTABLE.items() if params.get(option) is None]
+    out = copy.deepcopy(desired)
+    out.setdefault("metadata", {})
+    out.setdefault("spec", {})
+    mine = owned_paths(actual)
+    for path in mine:
+        if any(path[: len(field)] == field for field in kept):
+            value = _value_at(actual, path)
+            if value is not _MISSING:
+                _set_at(out, path, copy.deepcopy(value))
+    allow = ("metadata", "annotations", v.ALLOW_DISABLING_ANNOTATION)
+    value = _value_at(actual, allow)
+    if params.get("enabled") is None and _value_at(actual, ("spec", "enabled")) is False and allow in mine and value is not _MISSING:
+        out["metadata"].setdefault("annotations", {}).setdefault(v.ALLOW_DISABLING_ANNOTATION, value)
+    return out
+
+
+def settings_after_apply(desired_settings: dict[str, Any], actual: dict[str, Any] | None) -> dict[str, Any]:
+    """spec.settings as the server would hold it after applying `desired_settings` (API form) over `actual`: the
+    settings the collection applied before and the task no longer gives are removed unless another manager holds
+    them too; the task's settings replace the server's (maps merged, lists replaced)."""
+    current = copy.deepcopy(((actual or {}).get("spec") or {}).get("settings") or {})
+    prefix = ("spec", "settings")
+    others = [p[2:] for p in others_paths(actual) if p[:2] == prefix and len(p) > 2]
+    for path in owned_paths(actual) if actual else []:
+        if path[:2] != prefix or len(path) < 3:
+            continue
+        rest = path[2:]
+        if _value_at(desired_settings, rest) is not _MISSING or any(_related(rest, o) for o in others):
+            continue
+        _remove_at(current, rest)
+    return _merged(current, desired_settings or {})
+
+
 def ensure_config(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
     p = module.params
     if p["state"] == "absent":
         return ensurer.absent(MODULE_CONFIG, p["name"], None, wait=p["wait"], wait_timeout=p["wait_timeout"]).result(module._diff)
-    desired = desired_config(p, metadata)
     actual = client.get(MODULE_CONFIG, p["name"])
-    problems = cluster_problems(client, module, desired["spec"].get("settings") or {}, actual)
-    if problems:
-        raise DVPError("; ".join(problems), problems=problems)
+    desired = keep_omitted(desired_config(p, metadata), p, actual)
+    if p.get("settings") is not None:  # settings left out are left as they are: nothing to check
+        problems = cluster_problems(client, module, desired["spec"].get("settings") or {}, actual)
+        if problems:
+            raise DVPError("; ".join(problems), problems=problems)
     outcome = ensurer.present(MODULE_CONFIG, desired, force_conflicts=p["force_conflicts"])
     result = outcome.result(module._diff)
     result["cidrs"] = cidr_usage(client, outcome.resource)

@@ -11,11 +11,32 @@ from typing import Any
 # words of a camelCase name: `URLs` (an acronym's plural), `Upload`, `IP` (an acronym before a word)
 _WORDS = re.compile(r"[A-Z]+s(?=[A-Z]|$)|[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
+# Words the API spells as acronyms after the first word of a field name (`virtualMachineIPAddressName`,
+# `virtualMachineCIDRs`, `gatewayAPIGateway`, `registryURL`, `sourceUID`), the one place camel() knows them. The
+# first word stays lower case (`ipAddress`, `osType`). tests/unit/test_naming_acronyms.py holds camel(snake(field))
+# to every field of the served CRDs and of the module's settings schema.
+ACRONYMS = {
+    "api": "API",
+    "cidr": "CIDR",
+    "cidrs": "CIDRs",
+    "dns": "DNS",
+    "ip": "IP",
+    "ips": "IPs",
+    "mac": "MAC",
+    "os": "OS",
+    "pvc": "PVC",
+    "uid": "UID",
+    "url": "URL",
+    "urls": "URLs",
+}
+
 
 def camel(name: str) -> str:
-    """`data_source` → `dataSource`, `ca_bundle` → `caBundle`, `in_cluster` → `inCluster`."""
+    """`data_source` → `dataSource`, `ca_bundle` → `caBundle`, `in_cluster` → `inCluster`; acronyms as the API
+    writes them: `virtual_machine_ip_address_name` → `virtualMachineIPAddressName`, `virtual_machine_cidrs` →
+    `virtualMachineCIDRs`."""
     head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+    return head + "".join(ACRONYMS.get(part, part[:1].upper() + part[1:]) for part in rest)
 
 
 def snake(name: str) -> str:

@@ -10,8 +10,11 @@ version_added: 0.1.0
 description:
   - Creates, updates and deletes the C(ModuleConfig) C(virtualization) (C(deckhouse.io/v1alpha1)) of the Deckhouse Virtualization Platform.
   - Options are the snake_case form of C(spec) fields; I(settings) mirrors C(spec.settings) (C(virtual_machine_cidrs) is C(virtualMachineCIDRs),
-    C(gateway_api_gateway) is C(gatewayAPIGateway)). Settings the task leaves out are left as they are; settings the collection set before and the
-    task no longer gives are removed.
+    C(gateway_api_gateway) is C(gatewayAPIGateway)).
+  - Options the task leaves out (I(enabled), I(version), I(settings), I(labels), I(annotations)) are left as they are on the server; a task giving
+    only I(enabled), or only I(labels), changes nothing else (without I(settings) the settings are not checked either).
+  - Within I(settings), settings the task leaves out are left as they are, except those the collection set before, which are removed
+    (C(settings={}) removes every setting the collection set; the CIDR list cannot be cleared). Keys of I(labels) and I(annotations) alike.
   - "Before anything is written the module checks, naming the option and the rule: CIDR syntax and host bits (write the network address aligned to
     the mask), overlaps between CIDRs, overlap with the cluster's pod and service subnets (read from Secret C(kube-system/d8-cluster-configuration)),
     CIDRs containing a node address, clearing the CIDR list once set, removing a CIDR while a lease holds an address in it (naming the virtual machine
@@ -246,7 +249,7 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import PRESENT_ONLY, arg_spec, metadata, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import PRESENT_ONLY, arg_spec, masking, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.moduleconfig_service import ensure_config
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.moduleconfig_service import option_problems as settings_problems
 
@@ -323,7 +326,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":

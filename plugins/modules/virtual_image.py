@@ -30,6 +30,7 @@ options:
   storage:
     description:
       - Where the image is kept (C(spec.storage)). C(Kubernetes) is the deprecated spelling of C(PersistentVolumeClaim).
+      - The two spellings compare equal; an image stored with one is left as it is when the task gives the other.
     type: str
     choices: [ContainerRegistry, PersistentVolumeClaim, Kubernetes]
     default: ContainerRegistry
@@ -210,7 +211,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, metadata, option_problems, refuse, run
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, masking, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import (
     IMAGE_READY,
     desired_image,
@@ -219,7 +220,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_serv
     pre_write_checks,
 )
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, validate_image_params
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, keep_storage_spelling, validate_image_params
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_IMAGE
 
 PRESENT_ONLY = ("data_source", "persistent_volume_claim", "upload_file", "upload_url", "recreate")
@@ -261,6 +262,7 @@ def execute(module):
         current = None
         if desired is not None:
             current = client.get(VIRTUAL_IMAGE, p["name"], p["namespace"])
+            desired = keep_storage_spelling(desired, current)  # Kubernetes and PersistentVolumeClaim are one storage
             refuse(module, pre_write_checks(client, VIRTUAL_IMAGE, p, desired, current))
         return ensure_image(module, client, ensurer, VIRTUAL_IMAGE, meta, desired, IMAGE_READY, frozen_guard(VIRTUAL_IMAGE), image_summary, known=current)
 
@@ -268,7 +270,7 @@ def execute(module):
 
 
 def main():
-    execute(AnsibleModule(supports_check_mode=True, **spec()))
+    execute(masking(AnsibleModule)(supports_check_mode=True, **spec()))
 
 
 if __name__ == "__main__":
