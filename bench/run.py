@@ -601,6 +601,11 @@ def how_it_scales(report: str) -> str:
         "the platform's do — and less work besides: the 10,000-VM build-ups took 96–142 CPU-s of the server's "
         "(its disk writer's included) in the last benches, and two cores give 120 core-seconds a minute, its clients' "
         "share included. A different architecture, not attempted.",
+        "- After a node fails, its VMs come back breadth-first: the controllers' queues are first in, first out (as "
+        "controller-runtime's), so every VM's rescheduling (placement, virt-launcher pod, domain) comes before any VM's "
+        "next step; at 1,000 VMs all of them leave the failed node over ~2.5 s and turn Running within the last ~0.1 s "
+        "(the chaos rows' times: the first VM Running elsewhere comes when the last has left). The time until all run "
+        "elsewhere is the figure; no VM is back early.",
         "- Every node renews its Lease every 10 simulated seconds: 1,000 nodes write 100 times a real second at time "
         "scale 1 and 2,000 times at ×20 (renewals falling due together share a transaction; about half a core at ×20 "
         "without VMs); the scale benchmark runs its build-ups at ×1.",
