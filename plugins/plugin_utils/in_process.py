@@ -25,7 +25,6 @@ from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as NormalAction
 from ansible.utils.display import Display
 
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import hide_credentials
 from ansible_collections.deckhouse.virtualization.plugins.plugin_utils import bytecode
 
 display = Display()
@@ -115,7 +114,12 @@ def run_module(module: ModuleType, name: str, args: dict[str, Any], check_mode: 
     validation = ArgumentSpecValidator(**module.spec()).validate(params)
     params.update(validation.validated_parameters)
     adapter = InProcessModule(params, check_mode, diff, validation._no_log_values, f"{name} [{host}]" if host else name)
-    hide_credentials(adapter)  # before an argument error returns the options (a kubeconfig dictionary's credentials)
+    # Before an argument error returns the options (a kubeconfig dictionary's credentials). Imported here, not at the
+    # top: the module file imported it already through bytecode.py, so this finds it loaded; a top-level import would
+    # load module_utils through Ansible's loader first, which writes no bytecode.
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import hide_credentials
+
+    hide_credentials(adapter)
     for w in validation._warnings:
         adapter.warn(f"Both option {w['option']} and its alias {w['alias']} are set.")
     for d in validation._deprecations:

