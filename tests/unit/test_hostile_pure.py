@@ -181,3 +181,22 @@ def test_warning_header_text_never_carries_a_control_character() -> None:
     assert warning_text("a\r\nb\u2028c") == '"a\\x0d\\x0ab\\u2028c"'
     assert warning_text("ok — fine \\") == '"ok — fine \\\\"'
     assert all(ch.isprintable() for ch in warning_text("".join(chr(c) for c in range(0x20))))
+
+
+def test_a_client_fault_is_logged_in_one_line_without_the_credential_the_parser_quotes():
+    """aiohttp's parser may quote the header line it refused: an Authorization value never reaches the log."""
+    import logging
+    import sys
+
+    from aiohttp.http_exceptions import BadHttpMessage
+
+    from dvp_simulator.api import server
+
+    record = logging.LogRecord("aiohttp.server", logging.ERROR, "", 0, "Error handling request from %s", ("127.0.0.1",), None)
+    try:
+        raise BadHttpMessage("Invalid header value char:\n  b'Authorization: Bearer s3cr3t-token\\x01'")
+    except BadHttpMessage:
+        record.exc_info = sys.exc_info()
+    assert server._ClientFaultsInOneLine().filter(record)
+    assert record.levelname == "WARNING" and record.exc_info is None
+    assert "s3cr3t" not in record.getMessage() and "Bearer <redacted>" in record.getMessage(), record.getMessage()

@@ -7,6 +7,7 @@ import asyncio
 import bisect
 import itertools
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,9 @@ def _refuse_resource_version_on_create(body: Any) -> None:
         raise APIError(500, "resourceVersion should not be set on objects to be created", reason="")
 
 
+_CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[^\s'\"\\]+")
+
+
 class _ClientFaultsInOneLine(logging.Filter):
     """aiohttp logs a request its parser refuses (a malformed chunk size, a bad header) or a client gone mid-request
     with a traceback at ERROR; it answered the client (400) or had no one to answer. Such a fault is the client's, as
@@ -50,7 +54,8 @@ class _ClientFaultsInOneLine(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, (HttpProcessingError, ConnectionError)):
-            what = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())[:200]
+            what = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            what = _CREDENTIAL.sub(r"\1 <redacted>", what)[:200]  # the parser may quote the refused header line
             record.msg, record.args = f"{record.getMessage()}: {type(exc).__name__}: {what}", ()
             record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.WARNING, "WARNING"
         return True
