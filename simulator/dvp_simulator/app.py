@@ -15,7 +15,20 @@ from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
 from .clock import Clock
-from .controllers import cvi, descheduler, disruption, garbage_collector, namespace, rbac_aggregation, vmclass, vmip, vmipl, volume_binding, volume_reclaim
+from .controllers import (
+    cvi,
+    daemonset,
+    descheduler,
+    disruption,
+    garbage_collector,
+    namespace,
+    rbac_aggregation,
+    vmclass,
+    vmip,
+    vmipl,
+    volume_binding,
+    volume_reclaim,
+)
 from .controllers import evacuation as evacuation_controller
 from .controllers import fencing as fencing_controller
 from .controllers import migration as migration_controller
@@ -105,6 +118,7 @@ def build(
     manager.add(namespace.controller(registry, store))
     manager.add(garbage_collector.controller(registry))
     manager.add(rbac_aggregation.controller(store))
+    manager.add(daemonset.controller(store))
     manager.add(disruption.controller(service))
     ledger = storage_controllers.Ledger()
     manager.add(ledger.controller())

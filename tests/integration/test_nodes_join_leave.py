@@ -28,6 +28,18 @@ def status(sim, name, predicate, timeout=20):
         time.sleep(0.2)
 
 
+def daemonset_counts(sim, predicate, timeout=20):
+    """(desired, current, ready, available) of the virt-handler DaemonSet once `predicate` holds for them."""
+    end = time.time() + timeout
+    while True:
+        s = json.loads(sim.kubectl("get", "daemonset", "virt-handler", "-n", "d8-virtualization", "-o", "json").stdout).get("status") or {}
+        counts = (s.get("desiredNumberScheduled"), s.get("currentNumberScheduled"), s.get("numberReady"), s.get("numberAvailable"))
+        if predicate(counts):
+            return counts
+        assert time.time() < end, s
+        time.sleep(0.2)
+
+
 def test_nodes_join_and_leave(tmp_path):
     first = tmp_path / "two.yaml"
     first.write_text(yaml.safe_dump(topology(worker("w-0", "Haswell-noTSX", "vme"), worker("w-1", "Skylake-Client-noTSX-IBRS", "vme"))))
@@ -43,6 +55,7 @@ def test_nodes_join_and_leave(tmp_path):
         )
         before = status(sim, "common", lambda s: s.get("phase") == "Ready")
         assert before["availableNodes"] == ["w-0", "w-1"]
+        assert daemonset_counts(sim, lambda c: c[0] == 2) == (2, 2, 2, 2)
     finally:
         assert sim.stop() == 0
     second = tmp_path / "three.yaml"
@@ -55,6 +68,7 @@ def test_nodes_join_and_leave(tmp_path):
         joined = status(sim, "common", lambda s: True)
         assert joined["cpuFeatures"]["enabled"] == before["cpuFeatures"]["enabled"]
         assert joined["availableNodes"] == ["w-0", "w-1"]
+        assert daemonset_counts(sim, lambda c: c[0] == 3) == (3, 3, 3, 3)  # the virt-handler DaemonSet counts the new node
         sim.kubectl(
             "apply",
             "-f",
@@ -66,6 +80,12 @@ def test_nodes_join_and_leave(tmp_path):
         sim.kubectl("delete", "node", "w-1")  # w-1 leaves
         assert status(sim, "common", lambda s: s.get("availableNodes") == ["w-0"])
         assert status(sim, "nehalem", lambda s: s.get("availableNodes") == ["w-0", "w-2"])
+        # the DaemonSet no longer counts the node that left; its pod there lingers (no pod GC) and is not counted either
+        assert daemonset_counts(sim, lambda c: c[0] == 2) == (2, 2, 2, 2)
+        columns = sim.kubectl("get", "daemonset", "virt-handler", "-n", "d8-virtualization", "--no-headers").stdout.split()
+        assert columns[:6] == ["virt-handler", "2", "2", "2", "2", "2"], columns
+        wide = sim.kubectl("get", "daemonset", "virt-handler", "-n", "d8-virtualization", "--no-headers", "-o", "wide").stdout.split()
+        assert wide[6] == "<none>" and wide[-3:] == ["virt-handler", "dvp-sim/virt-handler", "kubevirt.internal.virtualization.deckhouse.io=virt-handler"], wide
     finally:
         assert sim.stop() == 0
 

@@ -11,6 +11,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
     COND_NODE_READY,
     CONFIG_MAP,
     CUSTOM_RESOURCE_DEFINITION,
+    DAEMON_SET,
     DEFAULT_STORAGE_CLASS_ANNOTATION,
     EVENT,
     EVENTS_GROUP,
@@ -176,6 +177,27 @@ def _selector(selector: dict[str, str] | None) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted((selector or {}).items())) or "<none>"
 
 
+def _label_selector(selector: dict[str, Any] | None) -> str:
+    """metav1.FormatLabelSelector: matchLabels as k=v, then each expression ("k in (a,b)", "k", "!k")."""
+    if not selector:
+        return "<none>"
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for e in selector.get("matchExpressions") or ():
+        op, values = e.get("operator", ""), ",".join(e.get("values") or ())
+        parts.append({"In": f"{e.get('key')} in ({values})", "NotIn": f"{e.get('key')} notin ({values})", "Exists": e.get("key", ""), "DoesNotExist": f"!{e.get('key')}"}.get(op, f"{e.get('key')} {op} ({values})"))
+    return ",".join(parts) or "<none>"
+
+
+def _daemonset_row(o: dict[str, Any], now: float) -> list[Any]:
+    status, pod = o.get("status") or {}, ((o.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = pod.get("containers") or []
+    return [
+        o["metadata"]["name"], status.get("desiredNumberScheduled", 0), status.get("currentNumberScheduled", 0), status.get("numberReady", 0),
+        status.get("updatedNumberScheduled", 0), status.get("numberAvailable", 0), _selector(pod.get("nodeSelector")), age(o, now),
+        ",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers), _label_selector((o.get("spec") or {}).get("selector")),
+    ]  # fmt: skip
+
+
 def _storage_class_name(o: dict[str, Any]) -> str:
     default = (o["metadata"].get("annotations") or {}).get(DEFAULT_STORAGE_CLASS_ANNOTATION) == "true"
     return o["metadata"]["name"] + (" (default)" if default else "")
@@ -277,6 +299,14 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             f"{o.get('regarding', {}).get('kind', '').lower()}/{o.get('regarding', {}).get('name', '')}",
             o.get("note", ""),
         ],
+    ),
+    resource_key(DAEMON_SET): (  # upstream: pkg/printers/internalversion/printers.go daemonSetColumnDefinitions
+        [
+            NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _col("Up-to-date", "integer"),
+            _col("Available", "integer"), _col("Node Selector"), _col("Age"), _col("Containers", priority=1), _col("Images", priority=1),
+            _col("Selector", priority=1),
+        ],
+        _daemonset_row,
     ),
     resource_key(LEASE): (
         [NAME, _col("Holder"), _col("Age")],

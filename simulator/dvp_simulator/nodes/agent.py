@@ -138,7 +138,6 @@ class NodeAgent:
             },
         }
         self.service.update(pods, MODULE_NAMESPACE, name, running, _opts(v.CORE_VERSION, "status"))
-        count_virt_handlers(self.service)
 
     def _renew_lease(self) -> None:
         leases = self.service.registry.types[LEASES]
@@ -289,8 +288,8 @@ def virt_handler_owner(service: ObjectService) -> dict[str, Any]:
     """The controller reference of a virt-handler pod: the module's `virt-handler` DaemonSet, made here if it is not
     there yet. `kubectl drain --ignore-daemonsets` skips a pod only when its controller is a DaemonSet it can read;
     a virt-handler pod without one stopped every drain ("cannot delete Pods that declare no controller").
-    DaemonSets are served read-only: nothing but the simulator makes or changes this one, and its status says how
-    many nodes run the pod when one is added."""
+    DaemonSets are served read-only: nothing but the simulator makes or changes this one; its status is counted by
+    controllers/daemonset.py."""
     rt = service.registry.types[v.resource_key(DAEMONSET)]
     daemonset = service.find(rt, MODULE_NAMESPACE, v.VIRT_HANDLER)
     if daemonset is None:
@@ -300,21 +299,6 @@ def virt_handler_owner(service: ObjectService) -> dict[str, Any]:
         daemonset = service.create(rt, MODULE_NAMESPACE, body, WriteOptions(version="v1", manager=KUBELET)).obj
     meta = daemonset["metadata"]
     return {"apiVersion": APPS_VERSION, "kind": DAEMONSET, "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
-
-
-def count_virt_handlers(service: ObjectService) -> None:
-    """The DaemonSet's status after a virt-handler pod was made: every such pod is scheduled, current and ready."""
-    rt = service.registry.types[v.resource_key(DAEMONSET)]
-    daemonset = service.find(rt, MODULE_NAMESPACE, v.VIRT_HANDLER)
-    if daemonset is None:
-        return
-    count = len(service.store.select(PODS, MODULE_NAMESPACE, {v.VIRT_HANDLER_LABEL: v.VIRT_HANDLER}))
-    status = {
-        "currentNumberScheduled": count, "desiredNumberScheduled": count, "numberAvailable": count, "numberReady": count,
-        "numberMisscheduled": 0, "updatedNumberScheduled": count, "observedGeneration": daemonset["metadata"].get("generation", 1),
-    }  # fmt: skip
-    if daemonset.get("status") != status:
-        service.update(rt, MODULE_NAMESPACE, v.VIRT_HANDLER, {**daemonset, "status": status}, WriteOptions(version="v1", manager=KUBELET, subresource="status"))
 
 
 def _opts(version: str, subresource: str | None = None) -> WriteOptions:
