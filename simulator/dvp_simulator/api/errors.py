@@ -51,7 +51,7 @@ class APIError(Exception):
         }
         if not self.reason:
             del out["reason"]  # omitempty
-        if self.details:
+        if self.details is not None:  # given, even empty: "details": {} as upstream's non-nil StatusDetails
             out["details"] = self.details
         return out
 
@@ -106,6 +106,20 @@ def bad_request(message: str) -> APIError:
 
 def gone(message: str) -> APIError:
     return APIError(410, message, reason="Expired")
+
+
+def too_large_resource_version(wanted: int, current: int, retry_after: int) -> APIError:
+    """504 Timeout for a resourceVersion the store has not reached, as the watch cache answers once it gave up waiting
+    (upstream: staging/src/k8s.io/apiserver/pkg/storage/errors.go NewTooLargeResourceVersionError, on apimachinery's
+    NewTimeoutError, which prefixes "Timeout: "). responsewriters.ErrorNegotiated turns retryAfterSeconds into a
+    Retry-After header (upstream: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/responsewriters/writers.go)."""
+    return APIError(
+        504,
+        f"Timeout: Too large resource version: {wanted}, current: {current}",
+        reason="Timeout",
+        details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": retry_after},
+        headers={"Retry-After": str(retry_after)} if retry_after > 0 else None,
+    )
 
 
 def cause(field: str, message: str, reason: str = "FieldValueInvalid") -> dict[str, str]:

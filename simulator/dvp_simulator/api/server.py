@@ -23,7 +23,7 @@ from . import options as params
 from .decoding import MAX_BODY_BYTES, too_large
 from .decoding import decode as decode_body
 from .discovery import SERVER_VERSION, Discovery
-from .errors import APIError, bad_request, gone
+from .errors import APIError, bad_request, gone, too_large_resource_version
 from .patch import APPLY_PATCH_CBOR, APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, unsupported_patch
 from .selectors import equality_labels, parse_field_selector, parse_label_selector, selectable_fields
 from .service import ObjectService, WriteOptions
@@ -70,6 +70,14 @@ BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
 # it to be on disk, not for every later one (see _durable). Without it a response waits for all.
 SHOWN_RV = web.RequestKey("dvp_shown_rv", int)
 LIST_CHUNK = 100  # items per write of a long LIST response (see _stream_list)
+# A read asking for a resourceVersion the store has not reached (GET or LIST with resourceVersion=N, a watch-list from
+# N) waits this long for a write to reach it, then is 504 Timeout "Too large resource version", with a retry after
+# RV_TOO_LARGE_RETRY_SECONDS, as kube-apiserver's watch cache (upstream: staging/src/k8s.io/apiserver/pkg/storage/
+# cacher/watch_cache.go, blockTimeout and resourceVersionTooHighRetrySeconds; waitUntilFreshLocked).
+RV_WAIT_SECONDS = 3.0
+RV_TOO_LARGE_RETRY_SECONDS = 1
+LIST_TOO_OLD = "The resourceVersion for the provided list is too old."  # upstream: staging/src/k8s.io/apiserver/pkg/storage/etcd3/errors.go
+METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
 SubresourceHandler = Callable[["Call", Any], Any]
 SubresourceGetter = Callable[["Call"], Awaitable[web.StreamResponse]]
 ReviewHandler = Callable[[dict[str, Any], web.Request], dict[str, Any]]
@@ -270,6 +278,8 @@ class APIServer:
     async def _dispatch(self, call: Call) -> web.StreamResponse:
         method = call.request.method
         q = call.request.query
+        if call.rt.namespaced and not call.namespace and method != "GET":
+            self._refuse_across_namespaces(call)
         if call.name is None:
             if method == "GET":
                 if params.query_flag(q, "watch"):
@@ -305,7 +315,9 @@ class APIServer:
             return self._json(out, 201)
         if method == "GET":
             if q.get("resourceVersion"):
-                params.parse_resource_version(q["resourceVersion"])
+                # served from the watch cache upstream, so a version it has not reached waits, then is 504 (upstream:
+                # staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go Get, WaitUntilFreshAndGet)
+                await self._fresh(params.parse_resource_version(q["resourceVersion"]))
             entry = self.service.entry(call.rt, call.namespace, call.name)
             call.request[SHOWN_RV] = entry.rv  # what the response shows: this version, so the writes up to it
             if self._wants_table(call.request):
@@ -334,6 +346,27 @@ class APIServer:
                 result = self.service.delete(call.rt, call.namespace, call.name, options, bool(options["dryRun"]), call.version)
             return self._json(result.obj, 200)
         raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+
+    @staticmethod
+    def _refuse_across_namespaces(call: Call) -> None:
+        """A write (POST, PUT, PATCH, DELETE) on the all-namespaces path of a namespaced resource (/api/v1/pods): it
+        is refused before its body is read or anything admitted, as upstream. kube-apiserver registers only LIST (and
+        WATCH) there for its own kinds (upstream: staging/src/k8s.io/apiserver/pkg/endpoints/installer.go, "list or post
+        across namespace"), so go-restful answers any other method 405, through the server's service error handler
+        (upstream: staging/src/k8s.io/apiserver/pkg/server/handler.go serviceErrorHandler, NewGenericServerResponse).
+        A custom resource's handler passes every verb but list and watch without a namespace to its delegate, the
+        not-found handler: 404 (upstream: staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/
+        customresource_handler.go, possiblyAcrossAllNamespacesVerbs) — a bare "404 page not found" there, which every
+        client reads as this Status. A named path (/api/v1/pods/<name>) has no route at all: _parse makes it 404."""
+        if call.rt.is_crd:
+            raise APIError(404, "the server could not find the requested resource", reason="NotFound", details={})
+        raise APIError(405, METHOD_NOT_ALLOWED, reason="MethodNotAllowed", details={})
+
+    async def _fresh(self, rv: int | None) -> None:
+        """Wait, up to RV_WAIT_SECONDS, for the store to reach resourceVersion `rv` (None or 0: any will do); 504 when it
+        does not. The event loop runs on meanwhile: the write that reaches `rv` wakes the request (Store.wait_for_rv)."""
+        if rv and rv > self.store.rv and not await self.store.wait_for_rv(rv, RV_WAIT_SECONDS):
+            raise too_large_resource_version(rv, self.store.rv, RV_TOO_LARGE_RETRY_SECONDS)
 
     async def _review(self, parts: list[str], request: web.Request, kind: str, handler: ReviewHandler) -> web.Response:
         """POST of a review resource: the posted object answered by its handler (201), nothing stored."""
@@ -423,8 +456,11 @@ class APIServer:
     async def _list(self, call: Call) -> web.StreamResponse:
         q = call.request.query
         options = params.list_params(q, watch=False)
+        await self._fresh(options.resource_version)  # NotOlderThan (or no match) and Exact alike wait for a future version
         keep = self._filter(call)
         list_rv = self.store.rv
+        if q.get("resourceVersionMatch") == "Exact" and options.resource_version is not None:
+            list_rv = self._exact_rv(call, options.resource_version)
         start_after = options.continue_after
         if options.continue_rv is not None:
             list_rv = options.continue_rv
@@ -466,6 +502,22 @@ class APIServer:
         items = b",".join(self.service.raw_in_version(call.rt, e, call.version) for e in selected)
         return self._json(head[:-1] + b',"items":[' + items + b"]}")
 
+    def _exact_rv(self, call: Call, rv: int) -> int:
+        """The resourceVersion of a LIST with resourceVersionMatch=Exact at `rv` (not beyond the store's: _fresh waited
+        for it): the list as of exactly `rv`. The store keeps only the current objects, so that list is the current one
+        only when no object of the resource changed after `rv`, in any namespace and whatever the selectors (one O(1)
+        look at the newest event of its watch window: a change elsewhere makes a list that would have been right 410
+        too, never the other way round), and `rv` is still within its watch window; else 410 Expired, as
+        kube-apiserver for a version etcd has compacted (upstream: staging/src/k8s.io/apiserver/pkg/storage/etcd3/
+        errors.go). Current items under an older version after a change would be a silent wrong answer.
+        A NotOlderThan LIST (or one without a match) is never here: it gets the current list and version, which are
+        not older than any version asked for."""
+        if rv < self.store.rv:
+            last = self.store.last_change(call.rt.key)
+            if rv < self.store.oldest_rv(call.rt.key) or (last is not None and last > rv):
+                raise gone(LIST_TOO_OLD)
+        return rv
+
     async def _stream_list(self, call: Call, head: bytes, selected: list[Entry]) -> web.StreamResponse:
         """A long LIST, written LIST_CHUNK items at a time (chunked transfer encoding, as kube-apiserver streams its
         encoder's output). The items were chosen before the first byte, so the list is one consistent snapshot (stored
@@ -506,22 +558,34 @@ class APIServer:
         )
 
     # -- watch --------------------------------------------------------------------------------------------
+    @staticmethod
+    async def _error_stream(call: Call, err: APIError) -> web.StreamResponse:
+        """A watch refused past its start, as kube-apiserver's errWatcher: the stream opens, then ends with an ERROR
+        event carrying the Status (upstream: staging/src/k8s.io/apiserver/pkg/storage/cacher/cacher.go Watch)."""
+        response = web.StreamResponse(headers={"Content-Type": JSON})
+        await response.prepare(call.request)
+        await response.write(dumps({"type": "ERROR", "object": err.status()}) + b"\n")
+        await response.write_eof()
+        return response
+
     async def _watch(self, call: Call) -> web.StreamResponse:
         q = call.request.query
         keep = self._filter(call)
         options = params.list_params(q, watch=True)
         rv_param = q.get("resourceVersion", "")
         send_initial = params.query_flag(q, "sendInitialEvents") or rv_param in ("", "0")
-        since = self.store.rv if send_initial or options.resource_version is None else options.resource_version
+        wanted = options.resource_version
+        if params.query_flag(q, "sendInitialEvents") and wanted and wanted > self.store.rv:
+            # A watch-list waits for the store to reach the version its initial events must not be older than, then
+            # fails with an ERROR event (upstream: cacher.go waitUntilWatchCacheFreshAndForceAllEvents). A plain watch
+            # from a future version does not wait: it opens at once and sends only the events after that version.
+            if not await self.store.wait_for_rv(wanted, RV_WAIT_SECONDS):
+                return await self._error_stream(call, too_large_resource_version(wanted, self.store.rv, RV_TOO_LARGE_RETRY_SECONDS))
+        since = self.store.rv if send_initial or wanted is None else wanted
         try:
             watcher = self.store.watch(call.rt.key, since, keep)
         except Expired as exc:
-            # As kube-apiserver: the stream opens, then ends with an ERROR event carrying 410 Expired.
-            response = web.StreamResponse(headers={"Content-Type": JSON})
-            await response.prepare(call.request)
-            await response.write(dumps({"type": "ERROR", "object": gone(str(exc)).status()}) + b"\n")
-            await response.write_eof()
-            return response
+            return await self._error_stream(call, gone(str(exc)))  # 410 Expired, as a compacted etcd
         as_table = self._wants_table(call.request)
         timeout = float(options.timeout or 1800)
         bookmarks = params.query_flag(q, "allowWatchBookmarks")
@@ -578,6 +642,8 @@ class APIServer:
                     continue
                 if event is None:
                     break
+                if event.entry.rv <= since:
+                    continue  # a watch from a version the store has not reached yet sees only what comes after it
                 last_rv = event.entry.rv
                 await send(event.type, event.entry)
         except (ConnectionResetError, asyncio.CancelledError):

@@ -25,6 +25,8 @@ import asyncio
 import bisect
 import contextlib
 import gc
+import heapq
+import itertools
 import json
 import os
 import sqlite3
@@ -245,6 +247,10 @@ class Store:
         self._flush_now = False  # ... this pass's (a response waits for it)
         self._sent_waiters: list[asyncio.Future[None]] = []  # responses waiting for the pending writes to be sent
         self._sent_rv = 0  # every write up to this resourceVersion has been sent
+        # Requests waiting for `rv` to reach a resourceVersion (`wait_for_rv`): a heap of (rv, sequence, future), so a
+        # write costs one comparison with the smallest, and waking k waiters O(k log n).
+        self._rv_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._rv_waiter_seq = itertools.count()
         self.add_index_everywhere(OWNER, owner_uids)
         self.add_index_everywhere(LABEL, label_pairs)
         self.add_index(PODS, NODE_NAME, node_name)
@@ -591,6 +597,47 @@ class Store:
             observe(event)
         for w in list(self.watchers.get(res, ())):
             w.offer(event)
+        if self._rv_waiters and self._rv_waiters[0][0] <= self.rv:
+            self._wake_rv_waiters()
+
+    def _wake_rv_waiters(self) -> None:
+        while self._rv_waiters and self._rv_waiters[0][0] <= self.rv:
+            waiter = heapq.heappop(self._rv_waiters)[2]
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait_for_rv(self, rv: int, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, until the store's resourceVersion reaches `rv`; whether it did. Nothing polls:
+        the write that reaches `rv` wakes the waiter (`_publish`), and a waiter that times out or is cancelled (its
+        client gone) leaves the heap at once, so a client asking for versions that never come holds nothing after."""
+        if self.rv >= rv:
+            return True
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        item = (rv, next(self._rv_waiter_seq), waiter)
+        heapq.heappush(self._rv_waiters, item)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            try:
+                self._rv_waiters.remove(item)  # O(waiters); absent when a write woke it
+                heapq.heapify(self._rv_waiters)
+            except ValueError:
+                pass
+        return self.rv >= rv
+
+    def last_change(self, res: str) -> int | None:
+        """The resourceVersion of the newest write of `res` since this store started (None when none): O(1), the
+        newest event of its watch window."""
+        log = self.events.get(res)
+        return log[-1].entry.rv if log else None
+
+    def oldest_rv(self, res: str) -> int:
+        """The oldest resourceVersion from which `res`'s history is known (a watch from before it is Expired)."""
+        return max(self.oldest.get(res, 0), self.start_rv)
 
     def observe(self, res: str, fn: Callable[[Event], None]) -> None:
         """Call `fn(event)` within every write of `res`, after the store holds it: derived caches, and the controllers'
@@ -606,7 +653,7 @@ class Store:
         """A watcher receiving events after since_rv (None: from now). Raises Expired when too old."""
         watcher = Watcher(res, predicate, bounded)
         if since_rv is not None:
-            oldest = max(self.oldest.get(res, 0), self.start_rv)
+            oldest = self.oldest_rv(res)
             if since_rv < oldest:
                 raise Expired(f"too old resource version: {since_rv} ({oldest})")
             for event in self.events.get(res, ()):
