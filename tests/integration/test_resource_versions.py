@@ -224,6 +224,10 @@ def test_exact_at_an_older_version_after_a_change_is_410_and_not_older_than_is_c
         assert resp.status_code == 200, resp.text
         assert int(resp.json()["metadata"]["resourceVersion"]) >= changed and "elsewhere" in names(resp.json())
     status_of(exact(http, configmaps(ns), 1), 410, "Expired", TOO_OLD)
+    # a paged LIST at that version without a match is Exact too (legacy), a paged one at "0" is not
+    resp = http.call("GET", "/api/v1/configmaps", params={"resourceVersion": str(rv), "limit": "1"})
+    status_of(resp, 410, "Expired", TOO_OLD)
+    assert http.call("GET", "/api/v1/configmaps", params={"resourceVersion": "0", "limit": "1"}).status_code == 200
 
 
 OPTIONS_INVALID = 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '

@@ -459,7 +459,11 @@ class APIServer:
         await self._fresh(options.resource_version)  # NotOlderThan (or no match) and Exact alike wait for a future version
         keep = self._filter(call)
         list_rv = self.store.rv
-        if q.get("resourceVersionMatch") == "Exact" and options.resource_version is not None:
+        match = q.get("resourceVersionMatch")
+        # Exact when asked, and (legacy) for a paged LIST at a version other than "0" without a match: kube-apiserver hands
+        # that one to etcd at exactly that revision (upstream: staging/src/k8s.io/apiserver/pkg/storage/cacher/
+        # delegator.go shouldDelegateList; the API concepts' "resourceVersion, limit" table)
+        if options.resource_version and (match == "Exact" or (not match and options.limit)):
             list_rv = self._exact_rv(call, options.resource_version)
         start_after = options.continue_after
         if options.continue_rv is not None:
