@@ -70,9 +70,15 @@ def list_rv(http, path: str) -> str:
         ({"timeoutSeconds": "soon"}, 400, "BadRequest", 'parsing "soon": invalid syntax'),
         ({"continue": "%%%not-base64"}, 400, "BadRequest", "continue key is not valid"),
         ({"continue": base64.urlsafe_b64encode(b"not json").decode()}, 400, "BadRequest", "continue key is not valid"),
-        ({"continue": base64.urlsafe_b64encode(b"[1,2]").decode()}, 400, "BadRequest", "server does not recognize this encoded version"),
+        ({"continue": base64.urlsafe_b64encode(b"[1,2]").decode()}, 400, "BadRequest", "cannot unmarshal array into Go value of type storage.continueToken"),
         (
             {"continue": base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": "x", "ns": "", "name": "a"}).encode()).decode()},
+            400,
+            "BadRequest",
+            "cannot unmarshal string into Go struct field continueToken.rv of type int64",
+        ),
+        (
+            {"continue": base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": 0, "ns": "", "name": "a"}).encode()).decode()},
             400,
             "BadRequest",
             "incorrect encoded start resourceVersion",
@@ -183,7 +189,7 @@ def test_apply_without_field_manager_through_kubectl_is_named_by_kubectl(sim, na
 def test_non_finite_numbers_are_refused_and_never_stored(http, constant):
     name = "nan-" + uuid.uuid4().hex[:6]
     raw = ('{"metadata":{"name":"' + name + '"},"spec":{"cpu":{"type":"Host"},"sizingPolicies":[{"cores":{"min":1,"max":' + constant + "}}]}}").encode()
-    status_of(http.call("POST", VMCLASS, raw=raw), 400, "BadRequest", "could not be decoded")
+    status_of(http.call("POST", VMCLASS, raw=raw), 400, "BadRequest", "couldn't get version/kind; json parse error: invalid character")
     assert http.call("GET", f"{VMCLASS}/{name}").status_code == 404
     yaml_inf = b"apiVersion: virtualization.deckhouse.io/v1alpha2\nkind: VirtualMachineClass\nmetadata: {name: yaml-inf}\nspec: {cpu: {type: Host}, x: .inf}\n"
     status_of(http.call("PATCH", VMCLASS + "/yaml-inf", raw=yaml_inf, content_type=APPLY, params={"fieldManager": "t"}), 400, "BadRequest", "not a JSON number")

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from . import golang
 from .errors import APIError, bad_request
 
 # kube-apiserver reads at most 3 MiB of a request body (maxRequestBodyBytes) and answers 413 beyond it.
@@ -32,6 +33,16 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
 
 
+class Undecodable(APIError):
+    """A body that does not parse. `why` is what kube-apiserver's decoder says of it (Go's encoding/json for JSON,
+    sigs.k8s.io/yaml for YAML), which each endpoint wraps in its own words (`body_error`)."""
+
+    def __init__(self, why: str, yaml_body: bool = False):
+        super().__init__(400, f"the request body could not be decoded: {why}")
+        self.why = why
+        self.yaml_body = yaml_body
+
+
 class _Loader(yaml.SafeLoader):
     """The safe loader without timestamp resolution (sigs.k8s.io/yaml keeps timestamps as strings)."""
 
@@ -45,12 +56,62 @@ def decode(raw: bytes, yaml_body: bool = False) -> Any:
     """Decode a JSON (or, for apply patches and YAML media types, YAML) body; 400 on anything a Go client
     could not read back."""
     try:
-        value = _yaml(raw) if yaml_body else json.loads(raw, parse_constant=_no_constant)
+        value = _yaml(raw) if yaml_body else _json(raw)
     except RecursionError as exc:
         raise bad_request(f"the request body could not be decoded: nested deeper than {MAX_DEPTH} levels") from exc
-    except (ValueError, yaml.YAMLError) as exc:
-        raise bad_request(f"the request body could not be decoded: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise Undecodable(_yaml_error(exc), yaml_body=True) from None
+    except ValueError as exc:
+        raise Undecodable(golang.json_syntax_error(raw) or str(exc)) from None
     return check_tree(value, budget=len(raw) + 16)
+
+
+def _json(raw: bytes) -> Any:
+    """A JSON text as Go's decoder reads it: UTF-8 only (no byte-order mark, no UTF-16, both of which Python's
+    json.loads would guess), a byte sequence that is not UTF-8 becoming U+FFFD inside strings."""
+    return json.loads(raw.decode("utf-8", "replace"), parse_constant=_no_constant)
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    """A YAML parser error as go-yaml words it ("yaml: line N: <problem>"); the problem is PyYAML's own."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or " ".join(str(exc).split())
+    return f"yaml: line {mark.line + 1}: {problem}" if mark is not None else f"yaml: {problem}"
+
+
+def summarize(raw: bytes, limit: int = 30) -> str:
+    """How kube-apiserver shows an undecodable body in its message: the text when it starts as an object, else hex;
+    at most `limit` bytes (upstream: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/rest.go summarizeData)."""
+    if not raw:
+        return "<empty>"
+    head = raw[:limit]
+    shown = head.decode("utf-8", "replace") if raw[:1] == b"{" else head.hex()
+    return shown + " ..." if len(raw) > limit else shown
+
+
+def body_error(err: Undecodable, raw: bytes, method: str, content_type: str, kind: str, field_validation: str) -> APIError:
+    """An undecodable body answered as the endpoint that read it answers upstream (staging/src/k8s.io/apiserver/pkg/
+    endpoints/handlers/): a create or update (and a subresource's or a review's create) decodes into its kind and
+    says so (rest.go transformDecodeError, around the serializer's "couldn't get version/kind; json parse error");
+    a JSON or merge patch is read by a strict decoder unless fieldValidation=Ignore (patch.go applyJSPatch: "error
+    decoding patch: ", or the json-patch library's "Invalid JSON Patch" for a merge patch); a strategic merge patch
+    gives the decoder's words alone; an apply patch is sigs.k8s.io/yaml's ("error decoding YAML: error converting
+    YAML to JSON: "). DeleteOptions are decoded without that wrapping and the decoder's error is no API status: 500
+    with no reason (delete.go)."""
+    why = err.why
+    strict = field_validation in ("", "Strict", "Warn")  # "" is Warn, the default
+    if method == "PATCH":
+        if content_type.startswith("application/apply-patch"):
+            return bad_request(f"error decoding YAML: error converting YAML to JSON: {why}")
+        if content_type == "application/strategic-merge-patch+json":
+            return bad_request(why)
+        if content_type == "application/merge-patch+json" and not strict:
+            return bad_request("Invalid JSON Patch")
+        return bad_request(f"error decoding patch: {why}" if strict else why)
+    detail = why if err.yaml_body else f"couldn't get version/kind; json parse error: {why}"
+    if method == "DELETE":
+        return APIError(500, detail, reason="")
+    return bad_request(f"the object provided is unrecognized (must be of type {kind}): {detail} ({summarize(raw)})")
 
 
 def _yaml(raw: bytes) -> Any:
@@ -60,7 +121,7 @@ def _yaml(raw: bytes) -> Any:
     and sigs.k8s.io/yaml, like JSON, reads as numbers)."""
     if raw.lstrip()[:1] in (b"{", b"["):
         try:
-            return json.loads(raw, parse_constant=_no_constant)
+            return _json(raw)
         except ValueError:
             pass  # YAML's flow style also starts so ({a: 1}): PyYAML says what it makes of it
     return yaml.load(raw, Loader=_Loader)

@@ -147,6 +147,9 @@ def validate(meta: dict[str, Any]) -> list[dict[str, str]]:
     """ValidateObjectMeta's causes for labels, annotations, owner references and finalizers (names are the
     caller's: their rule depends on the kind). `meta` has passed decode_errors."""
     causes = []
+    generation = meta.get("generation")
+    if isinstance(generation, int) and generation < 0:  # a client's own, on a kind that keeps none (service.GENERATION_KINDS)
+        causes.append(cause("metadata.generation", f"Invalid value: {generation}: must be greater than or equal to 0"))
     for key, value in (meta.get("labels") or {}).items():
         causes += [_invalid("metadata.labels", key, m) for m in qualified_name_errors(key)]
         causes += [_invalid("metadata.labels", value, m) for m in label_value_errors(value)]

@@ -8,14 +8,15 @@ unknown `fieldValidation`, apply without `fieldManager`) is a 422 Invalid on the
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import golang
 from .errors import APIError, bad_request, cause, invalid
+from .objectmeta import json_type
 
 META_GROUP = "meta.k8s.io"
 FIELD_VALIDATION = ("", "Ignore", "Strict", "Warn")
@@ -156,10 +157,11 @@ def list_params(params: Mapping[str, str], watch: bool) -> ListParams:
             causes.append(cause("resourceVersionMatch", 'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"', "FieldValueForbidden"))
     if causes:
         raise options_invalid("ListOptions", causes)
-    rv = parse_resource_version(rv_text) if rv_text else None
+    # the token first, then the version (upstream: staging/src/k8s.io/apiserver/pkg/storage/interfaces.go ValidateListOptions)
+    continue_rv, after = decode_continue(token) if token else (None, None)
     if token and rv_text not in ("", "0"):
         raise bad_request("specifying resource version is not allowed when using continue")
-    continue_rv, after = decode_continue(token) if token else (None, None)
+    rv = parse_resource_version(rv_text) if rv_text else None
     return ListParams(max(limit, 0), continue_rv, after, rv, timeout)
 
 
@@ -190,25 +192,49 @@ def parse_resource_version(text: str) -> int:
 
 
 def encode_continue(rv: int, namespace: str, name: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "ns": namespace, "name": name}).encode()).decode()
+    """A continue token: base64 without padding of the URL alphabet (RawURLEncoding, as upstream's), of JSON of the
+    simulator's own making (upstream's carries an etcd key; the simulator's store is keyed by namespace and name)."""
+    return base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "ns": namespace, "name": name}).encode()).decode().rstrip("=")
+
+
+_TOKEN_FIELDS = (("v", "string"), ("rv", "int64"))  # the fields upstream's continueToken has too
 
 
 def decode_continue(token: str) -> tuple[int, tuple[str, str]]:
-    """(list resourceVersion, (namespace, name) to start after). A forged token is 400, worded as upstream."""
+    """(list resourceVersion, (namespace, name) to start after). A forged token is 400 BadRequest "invalid continue
+    token: continue key is not valid: <why>", as storage.ValidateListOptions words storage.DecodeContinue's errors
+    (upstream: staging/src/k8s.io/apiserver/pkg/storage/interfaces.go, continue.go), <why> in Go's own words for a
+    token that is not base64 or not JSON (encoding/base64, encoding/json). Trailing '=' padding, which the tokens of
+    earlier simulator versions carried, is accepted; a resourceVersion below 1 is refused (upstream reads a negative
+    one as "the latest", which the simulator never issues)."""
 
     def reject(why: str) -> APIError:
-        return bad_request(f'continue: Invalid value: "{token[:128]}": continue key is not valid: {why}')
+        return bad_request(f"invalid continue token: continue key is not valid: {why}")
 
     try:
-        data = json.loads(base64.urlsafe_b64decode(token.encode() + b"=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError) as exc:
+        raw = golang.raw_url_b64decode(token.rstrip("="))
+    except ValueError as exc:
         raise reject(str(exc)) from None
-    if not isinstance(data, dict) or data.get("v") != "meta.k8s.io/v1":
-        raise reject("server does not recognize this encoded version")
-    rv, ns, name = data.get("rv"), data.get("ns"), data.get("name")
-    if not isinstance(rv, int) or isinstance(rv, bool) or rv <= 0:
+    syntax = golang.json_syntax_error(raw)
+    if syntax:
+        raise reject(syntax)
+    data = json.loads(raw.decode("utf-8", "replace"))
+    if not isinstance(data, dict):
+        raise reject(golang.unmarshal_type_error(data, "storage.continueToken"))
+    for key, go_type in _TOKEN_FIELDS:  # what json.Unmarshal into upstream's continueToken refuses (null is a zero value)
+        value, number = data.get(key), json_type(data.get(key)) == "number"
+        if value is None or (go_type == "string" and isinstance(value, str)):
+            continue
+        if go_type == "int64" and number and isinstance(value, int) and INT64_MIN <= value <= INT64_MAX:
+            continue
+        what = f"number {json.dumps(value)}" if number and go_type == "int64" else json_type(value)
+        raise reject(f"json: cannot unmarshal {what} into Go struct field continueToken.{key} of type {go_type}")
+    version, rv, ns, name = data.get("v") or "", data.get("rv") or 0, data.get("ns"), data.get("name")
+    if version != "meta.k8s.io/v1":
+        raise reject(f"server does not recognize this encoded version {version}")
+    if rv <= 0:
         raise reject("incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
-    if not isinstance(ns, str) or not isinstance(name, str) or not name:
+    if not isinstance(ns, str) or not isinstance(name, str) or not name:  # the start key (upstream's "start")
         raise reject("encoded start key empty (version meta.k8s.io/v1)")
     return rv, (ns, name)
 

@@ -35,8 +35,12 @@ def json_patch(target: dict[str, Any], ops: Any) -> dict[str, Any]:
         raise APIError(400, "json patch must be a list of operations")
     try:
         return jsonpatch.JsonPatch(ops).apply(target)
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError, TypeError) as exc:
-        raise APIError(422, f"the server rejected our request due to an error in our request: {exc}") from exc
+    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError, TypeError):
+        # An operation that does not apply (a failed test, a missing path, an unknown op): kube-apiserver answers
+        # NewGenericServerResponse(422, ...) with the json-patch library's error only in its log, so the Status
+        # says no more than this and carries empty details (upstream: staging/src/k8s.io/apiserver/pkg/endpoints/
+        # handlers/patch.go applyJSPatch; staging/src/k8s.io/apimachinery/pkg/api/errors/errors.go).
+        raise APIError(422, "the server rejected our request due to an error in our request", reason="Invalid", details={}) from None
 
 
 def strategic_merge(target: Any, patch: Any, schema: dict[str, Any] | None) -> Any:

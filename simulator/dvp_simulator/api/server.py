@@ -16,13 +16,13 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError
 
 from ..resources import ResourceType
-from ..store.store import Entry, Expired, dumps
+from ..store.store import Entry, Expired, dumps, loads
 from ..turn import Turn, after_io
-from . import authz, openapi_v2, protobuf
+from . import authz, negotiation, openapi_v2, protobuf
 from . import options as params
-from .decoding import MAX_BODY_BYTES, too_large
+from .decoding import MAX_BODY_BYTES, Undecodable, body_error, too_large
 from .decoding import decode as decode_body
-from .discovery import SERVER_VERSION, Discovery
+from .discovery import SERVER_VERSION, SUBRESOURCE_KINDS, Discovery
 from .errors import APIError, bad_request, gone, too_large_resource_version
 from .patch import APPLY_PATCH_CBOR, APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, unsupported_patch
 from .selectors import equality_labels, parse_field_selector, parse_label_selector, selectable_fields
@@ -69,6 +69,11 @@ BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
 # The resourceVersion of what a response shows, when it is one object's (a GET): the response waits for the writes up to
 # it to be on disk, not for every later one (see _durable). Without it a response waits for all.
 SHOWN_RV = web.RequestKey("dvp_shown_rv", int)
+# The representation a resource request's response takes, negotiated from its Accept header (api/negotiation.py), the
+# request's Call, and the kind its body decodes into (for the words of a body that does not: decoding.body_error).
+MEDIA = web.RequestKey("dvp_media", negotiation.MediaType)
+CALL = web.RequestKey("dvp_call", object)
+BODY_KIND = web.RequestKey("dvp_body_kind", str)
 LIST_CHUNK = 100  # items per write of a long LIST response (see _stream_list)
 # A read asking for a resourceVersion the store has not reached (GET or LIST with resourceVersion=N, a watch-list from
 # N) waits this long for a write to reach it, then is 504 Timeout "Too large resource version", with a retry after
@@ -159,15 +164,62 @@ class APIServer:
             self.gate.check(request)  # 401 / 403: authentication, impersonation, RBAC (api/authz.py, api/rbac.py)
             if self.faults is not None:  # the API fault mode (api/faults.py): before the handler, so it never half-writes
                 await self.faults.before(request)
-            return await handler(request)
+            return self._render(request, await handler(request))
         except APIError as err:
-            return web.Response(body=dumps(err.status()), status=err.code, content_type=JSON, headers=err.headers)
+            return self._status_response(request, err)
         except (asyncio.CancelledError, ConnectionResetError):
             raise
         except Exception as exc:  # a bug must still reach the client as a Status, and be logged
             log.exception("internal error serving %s %s", request.method, request.path_qs)
-            err = APIError(500, f"Internal error occurred: {exc}")
-            return web.Response(body=dumps(err.status()), status=500, content_type=JSON)
+            return self._status_response(request, APIError(500, f"Internal error occurred: {exc}"))
+
+    @staticmethod
+    def _status_response(request: web.Request, err: APIError) -> web.Response:
+        """A Status error, in YAML when the client prefers it, else JSON, as responsewriters.ErrorNegotiated writes it
+        (no conversion applies to a Status; when nothing the client accepts fits, JSON anyway)."""
+        if negotiation.error_media(request.headers.get("Accept", "")) == negotiation.YAML:
+            return web.Response(body=negotiation.to_yaml(err.status()), status=err.code, content_type=negotiation.YAML, headers=err.headers)
+        return web.Response(body=dumps(err.status()), status=err.code, content_type=JSON, headers=err.headers)
+
+    def _render(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        """A resource response in the representation its request negotiated (MEDIA): the JSON a handler answered with
+        turned into PartialObjectMetadata(List) or a Table where it is not one yet (the answer of a write), then into
+        YAML. A streamed response (a long LIST, a watch) is written in its final form by its handler."""
+        media = request.get(MEDIA)
+        if media is None or media.plain or not isinstance(response, web.Response) or response.content_type != JSON or response.status >= 300:
+            return response
+        obj = loads(response.body)
+        if media.convert and isinstance(obj, dict) and obj.get("kind") not in ("Status", negotiation.TABLE, negotiation.PARTIAL, negotiation.PARTIAL_LIST):
+            obj = self._convert(request[CALL], media, obj)
+        elif media.convert == negotiation.TABLE and isinstance(obj, dict) and obj.get("kind") == negotiation.TABLE:
+            obj = negotiation.table_version(obj, media.version)
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
+        if media.media == negotiation.YAML:
+            return web.Response(body=negotiation.to_yaml(obj), status=response.status, content_type=negotiation.YAML, headers=headers)
+        return web.Response(body=dumps(obj), status=response.status, content_type=JSON, headers=headers)
+
+    def _convert(self, call: Call, media: negotiation.MediaType, obj: dict[str, Any]) -> dict[str, Any]:
+        """An object or list a handler answered with, as the conversion `media` asks for (upstream: staging/src/k8s.io/
+        apiserver/pkg/endpoints/handlers/response.go transformResponseObject)."""
+        is_list = isinstance(obj.get("items"), list) and str(obj.get("kind", "")).endswith("List")
+        meta = obj.get("metadata") or {}
+        if media.convert == negotiation.PARTIAL:
+            if is_list:
+                raise negotiation.wrong_shape(negotiation.PARTIAL, negotiation.go_type(call.rt.group, call.rt.kind, call.rt.is_crd, True))
+            return negotiation.partial(meta, media.version)
+        if media.convert == negotiation.PARTIAL_LIST:
+            if not is_list:
+                raise negotiation.wrong_shape(negotiation.PARTIAL_LIST, negotiation.go_type(call.rt.group, call.rt.kind, call.rt.is_crd, False))
+            return negotiation.partial_list(meta, [item.get("metadata") or {} for item in obj["items"]], media.version)
+        rows = obj["items"] if is_list else [obj]
+        list_meta = meta if is_list else {"resourceVersion": meta.get("resourceVersion", "")}
+        include = call.request.query.get("includeObject", "Metadata")
+        return negotiation.table_version(table(call.rt, call.version, rows, self.service.clock.time(), include, list_meta), media.version)
+
+    @staticmethod
+    def _negotiate(call: Call, watch: bool = False) -> negotiation.MediaType:
+        """The representation of the response to `call` (406 when the client accepts none the endpoint serves)."""
+        return negotiation.negotiate(call.request.headers.get("Accept", ""), custom=call.rt.is_crd, watch=watch)
 
     async def _durable(self, request: web.Request, response: web.StreamResponse) -> None:
         """Before any response starts: what it tells was read from the store, so the writes it may show (a client's
@@ -216,6 +268,8 @@ class APIServer:
         version = call.rt.versions.get(call.version)
         if version is not None and version.deprecated and version.deprecation_warning:
             request[DEPRECATION] = version.deprecation_warning
+        request[CALL] = call
+        request[BODY_KIND] = SUBRESOURCE_KINDS[call.subresource][2] if call.subresource in SUBRESOURCE_KINDS else call.rt.kind
         return await self._dispatch(call)
 
     def _static(self, parts: list[str], accept: str = "") -> web.Response | None:
@@ -280,6 +334,8 @@ class APIServer:
         q = call.request.query
         if call.rt.namespaced and not call.namespace and method != "GET":
             self._refuse_across_namespaces(call)
+        if method != "GET" or call.name is not None:  # a LIST or a WATCH negotiates once its options are checked
+            call.request[MEDIA] = self._negotiate(call)
         if call.name is None:
             if method == "GET":
                 if params.query_flag(q, "watch"):
@@ -374,6 +430,7 @@ class APIServer:
             raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
         if request.query.getall("dryRun", []) not in ([], ["All"]):
             raise bad_request(f"Invalid dryRun value: {request.query.getall('dryRun', [])}; only All is supported")
+        request[BODY_KIND] = kind
         review = authz.review_response(kind, parts[1], parts[2], await self._body(request))
         return self._json(handler(review, request), 201)
 
@@ -414,11 +471,12 @@ class APIServer:
             raise too_large() from None
         except (BadHttpMessage, ConnectionError) as exc:  # a malformed chunk; the client gone before its body ended
             raise bad_request(f"the request body could not be read: {type(exc).__name__}") from None
+        ctype = request.content_type if "Content-Type" in request.headers else JSON  # no header: JSON, as kube-apiserver
         if not raw:
             if optional:
                 return None
-            raise bad_request("the request body is empty")
-        ctype = request.content_type if "Content-Type" in request.headers else JSON  # no header: JSON, as kube-apiserver
+            if not ctype.endswith(("/json", "+json")):  # an empty JSON body is undecodable JSON (below)
+                raise bad_request("the request body is empty")
         if ctype == protobuf.CONTENT_TYPE and request.method != "PATCH":
             try:
                 return protobuf.decode(raw)
@@ -427,11 +485,15 @@ class APIServer:
         if not ctype.endswith(("/json", "+json", "/yaml", "+yaml")):
             accepted = ", ".join((JSON, "application/yaml", protobuf.CONTENT_TYPE))
             raise APIError(415, f"the body of the request was in an unknown format - accepted media types include: {accepted}")
-        return decode_body(raw, yaml_body=ctype.endswith("yaml"))
+        try:
+            return decode_body(raw, yaml_body=ctype.endswith("yaml"))
+        except Undecodable as err:
+            raise body_error(err, raw, request.method, ctype, request.get(BODY_KIND, ""), request.query.get("fieldValidation", "")) from None
 
     @staticmethod
     def _wants_table(request: web.Request) -> bool:
-        return "as=Table" in request.headers.get("Accept", "")
+        media = request.get(MEDIA)
+        return media is not None and media.convert == negotiation.TABLE
 
     # -- list ---------------------------------------------------------------------------------------------
     def _filter(self, call: Call) -> Callable[[Entry], bool]:
@@ -456,6 +518,7 @@ class APIServer:
     async def _list(self, call: Call) -> web.StreamResponse:
         q = call.request.query
         options = params.list_params(q, watch=False)
+        media = call.request[MEDIA] = self._negotiate(call)  # after the options, as upstream's ListResource
         await self._fresh(options.resource_version)  # NotOlderThan (or no match) and Exact alike wait for a future version
         keep = self._filter(call)
         list_rv = self.store.rv
@@ -497,11 +560,19 @@ class APIServer:
             if not q.get("labelSelector") and not q.get("fieldSelector"):
                 # as kube-apiserver: only known without selectors (then it is a count of keys, O(log n))
                 meta["remainingItemCount"] = self.store.count_after(call.rt.key, call.namespace or None, last)
-        if self._wants_table(call.request):
+        if media.convert == negotiation.PARTIAL:  # asked of a list: 406 (upstream: handlers/response.go)
+            raise negotiation.wrong_shape(media.convert, negotiation.go_type(call.rt.group, call.rt.kind, call.rt.is_crd, True))
+        if media.convert:  # converted here: what _render has left to do is the media type
+            call.request[MEDIA] = negotiation.MediaType(media.media)
+        if media.convert == negotiation.PARTIAL_LIST:  # the metadata clients' LIST: every item's metadata, managedFields too
+            metas = [self.service.to_version(call.rt, e.full(), call.version)["metadata"] for e in selected]
+            return self._json(negotiation.partial_list(meta, metas, media.version))
+        if media.convert == negotiation.TABLE:
             objs = [self.service.to_version(call.rt, e.obj, call.version) for e in selected]
-            return self._json(table(call.rt, call.version, objs, self.service.clock.time(), q.get("includeObject", "Metadata"), meta))
+            listed = table(call.rt, call.version, objs, self.service.clock.time(), q.get("includeObject", "Metadata"), meta)
+            return self._json(negotiation.table_version(listed, media.version))
         head = dumps({"kind": call.rt.list_kind or call.rt.kind + "List", "apiVersion": call.rt.api_version(call.version), "metadata": meta})
-        if len(selected) > LIST_CHUNK:
+        if len(selected) > LIST_CHUNK and media.plain:  # YAML is written whole (_render)
             return await self._stream_list(call, head, selected)
         items = b",".join(self.service.raw_in_version(call.rt, e, call.version) for e in selected)
         return self._json(head[:-1] + b',"items":[' + items + b"]}")
@@ -576,6 +647,8 @@ class APIServer:
         q = call.request.query
         keep = self._filter(call)
         options = params.list_params(q, watch=True)
+        # a watch needs a stream serializer: YAML has none, 406 (upstream: handlers/watch.go serveWatchHandler)
+        media = call.request[MEDIA] = self._negotiate(call, watch=True)
         rv_param = q.get("resourceVersion", "")
         send_initial = params.query_flag(q, "sendInitialEvents") or rv_param in ("", "0")
         wanted = options.resource_version
@@ -610,7 +683,10 @@ class APIServer:
                     with_columns=first_table[0],
                 )
                 first_table[0] = False
-                body = dumps({"type": event_type, "object": payload})
+                body = dumps({"type": event_type, "object": negotiation.table_version(payload, media.version)})
+            elif media.convert == negotiation.PARTIAL:  # (a PartialObjectMetadataList fails upstream and sends the object)
+                obj = self.service.to_version(call.rt, entry.full(), call.version)
+                body = dumps({"type": event_type, "object": negotiation.partial(obj["metadata"], media.version)})
             else:
                 body = b'{"type":"' + event_type.encode() + b'","object":' + self.service.raw_in_version(call.rt, entry, call.version) + b"}"
             await self.store.durable(entry.rv)  # the event may be a controller's pending write (see _durable)
@@ -621,6 +697,8 @@ class APIServer:
             if initial_end:
                 meta["annotations"] = {"k8s.io/initial-events-end": "true"}
             obj = {"kind": call.rt.kind, "apiVersion": call.rt.api_version(call.version), "metadata": meta}
+            if media.convert == negotiation.PARTIAL:
+                obj = negotiation.partial(meta, media.version)
             await self.store.durable(rv)  # the resourceVersion may be a pending write's
             await response.write(dumps({"type": "BOOKMARK", "object": obj}) + b"\n")
 

@@ -33,6 +33,34 @@ GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # secrets.choice read the OS's random source for every character (5.7 us a name against 1.1 us).
 _NAME_SUFFIX = random.Random()
 IMMUTABLE_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+# The built-in kinds whose registry strategy keeps metadata.generation (1 on create, +1 when the spec changes), as
+# kube-apiserver 1.33's do: Pods since 1.33 (KEP-5067: the generation itself is not behind a feature gate, only the
+# pods' observedGeneration is), the workloads, PodDisruptionBudgets, Ingresses, NetworkPolicies and CRDs (upstream:
+# pkg/registry/*/*/strategy.go PrepareForCreate/PrepareForUpdate). Custom resources always keep it (apiextensions-
+# apiserver customresource/strategy.go). Any other kind (Namespace, Node, ConfigMap, Secret, Service, Event, Lease, the
+# volume and RBAC kinds, StorageClass...) has none: a client's value on create is kept as sent, and never changes
+# after (staging/src/k8s.io/apiserver/pkg/registry/rest/update.go BeforeUpdate copies the old one).
+GENERATION_KINDS = frozenset(
+    {
+        ("", "Pod"),
+        ("", "ReplicationController"),
+        ("apps", "DaemonSet"),
+        ("apps", "Deployment"),
+        ("apps", "ReplicaSet"),
+        ("apps", "StatefulSet"),
+        ("batch", "CronJob"),
+        ("batch", "Job"),
+        ("policy", "PodDisruptionBudget"),
+        ("networking.k8s.io", "Ingress"),
+        ("networking.k8s.io", "NetworkPolicy"),
+        ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    }
+)
+
+
+def tracks_generation(rt: ResourceType) -> bool:
+    """Whether the API server sets and bumps metadata.generation of this kind's objects (GENERATION_KINDS)."""
+    return rt.is_crd or (rt.group, rt.kind) in GENERATION_KINDS
 
 
 @dataclass
@@ -120,7 +148,8 @@ class ObjectService:
             meta.pop("managedFields", None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = self.clock.stamp()
-        meta["generation"] = 1
+        if tracks_generation(rt):
+            meta["generation"] = 1
         if rt.has_status and rt.is_crd and opts.subresource is None:
             obj.pop("status", None)
         warnings = self._admit(rt, CREATE, obj, None, opts)
@@ -164,10 +193,11 @@ class ObjectService:
                     [cause("metadata.finalizers", "Forbidden: no new finalizers can be added if the object is being deleted", "FieldValueForbidden")],
                 )
         self._validate_metadata(rt, new)
-        if _spec_changed(old, new):
+        generation = tracks_generation(rt)
+        if generation and _spec_changed(old, new):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1
         warnings = self._admit(rt, UPDATE, new, old, opts)
-        if _spec_changed(old, new) and meta.get("generation") == old_meta.get("generation"):
+        if generation and _spec_changed(old, new) and meta.get("generation") == old_meta.get("generation"):
             meta["generation"] = int(old_meta.get("generation", 1)) + 1  # a mutating webhook changed the spec
         if opts.manager:
             schema, api_version = self._schema(rt, opts.version), rt.api_version(opts.version)

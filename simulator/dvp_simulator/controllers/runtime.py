@@ -17,6 +17,7 @@ wake-ups per VM on its way to Running, about as costly as the mapping itself.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -39,6 +40,13 @@ PERMANENT_CODES = (400, 403, 422)  # a controller's write refused for what it sa
 # and no more CPU (the backlog still coalesces: a slice is several reconciles). 1 ms lowered the p50 (6.4 -> 4.5 ms)
 # but not the p99 (one reconcile, a VM's start, is longer than that), and coalesced less: 15% more VM reconciles.
 SLICE = 0.002
+
+
+def _desired_state(obj: dict[str, Any]) -> Any:
+    """What tells one desired state of an object from another: its generation, or, for the kinds that have none (most
+    core kinds, as upstream: api/service.py GENERATION_KINDS), its spec."""
+    generation = obj["metadata"].get("generation")
+    return generation if generation is not None else json.dumps(obj.get("spec"), sort_keys=True, default=str)
 
 
 class PermanentError(Exception):
@@ -264,7 +272,7 @@ class Manager:
         """One Warning Event per distinct error of an object version: reconciles caused by unrelated events
         that meet the same error again stay silent."""
         entry = self.ctx.service.store.get(controller.primary, *key) if controller.primary else None
-        seen = (error.reason, error.message, entry.obj["metadata"].get("generation") if entry else None)
+        seen = (error.reason, error.message, _desired_state(entry.obj) if entry else None)
         if queue.reported.get(key) == seen:
             return
         queue.reported[key] = seen
