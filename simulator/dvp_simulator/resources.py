@@ -106,7 +106,7 @@ class Registry:
         return [rt for rt in self.types.values() if rt.view is None]
 
     def groups(self) -> dict[str, list[str]]:
-        """group -> served versions, preferred (storage) version first."""
+        """group -> served versions, the storage version first (discovery orders them by priority: api/discovery.py)."""
         out: dict[str, list[str]] = {}
         for rt in self.types.values():
             vs = out.setdefault(rt.group, [])

@@ -3,6 +3,7 @@
 import pytest
 
 from dvp_simulator.api import apply as ssa
+from dvp_simulator.api.discovery import version_priority
 from dvp_simulator.api.errors import APIError
 from dvp_simulator.api.patch import merge_patch, strategic_merge
 from dvp_simulator.api.selectors import match_label_selector, parse_field_selector, parse_label_selector
@@ -280,3 +281,10 @@ def test_label_selector_edges_that_parse_and_field_selector_escapes():
         parse_field_selector("metadata.name=a=b")
     assert err.value.code == 400 and "unescaped '='" in err.value.message
     assert parse_field_selector(r"metadata.name=a\=b")({"metadata": {"name": "a=b"}})
+
+
+def test_discovery_prefers_the_highest_version_in_kube_aware_order():
+    """As apiextensions-apiserver: a group's preferred version is its highest served one (kube-aware order), not the
+    storage version; VirtualMachineClass stores v1alpha2 (deprecated) and serves v1alpha3."""
+    given = ["v1alpha2", "foo", "v2", "v1beta1", "v1", "v1alpha3", "v10beta1", "v1beta2", "bar"]
+    assert sorted(given, key=version_priority) == ["v2", "v1", "v10beta1", "v1beta2", "v1beta1", "v1alpha3", "v1alpha2", "bar", "foo"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from functools import cached_property
 from typing import Any
 
@@ -30,6 +31,20 @@ SUBRESOURCE_KINDS = {
 }
 
 
+_KUBE_VERSION = re.compile(r"^v(\d+)(?:(alpha|beta)(\d+))?$")
+
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """A sort key putting versions in kube-aware order, highest priority first: GA before beta before alpha, then the
+    higher major, then the higher minor (v1 > v1beta2 > v1beta1 > v1alpha3 > v1alpha2); other names after, by name
+    (upstream: staging/src/k8s.io/apimachinery/pkg/version/helpers.go CompareKubeAwareVersionStrings)."""
+    m = _KUBE_VERSION.match(version)
+    if m is None:
+        return (3, 0, 0, version)
+    stage = {None: 0, "beta": 1, "alpha": 2}[m.group(2)]
+    return (stage, -int(m.group(1)), -int(m.group(3) or 0), "")
+
+
 def group_path(group: str, version: str) -> str:
     return f"api/{version}" if group == "" else f"apis/{group}/{version}"
 
@@ -42,12 +57,16 @@ class Discovery:
         self.extra: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
     def _versions(self) -> dict[str, list[str]]:
-        """group → served versions, preferred first: the registry's, then those of `extra`."""
+        """group → served versions (the registry's and those of `extra`), preferred first. The preferred version is
+        the highest in kube-aware order, not the storage version: apiextensions-apiserver sorts a group's served
+        versions so (upstream: staging/src/k8s.io/apiextensions-apiserver/pkg/apiserver/
+        customresource_discovery_controller.go, sortGroupDiscoveryByKubeAwareVersion). VirtualMachineClass stores
+        v1alpha2 and serves v1alpha3 too, so kubectl reads classes as v1alpha3, without v1alpha2's deprecation warning."""
         out = {g: list(vs) for g, vs in self.registry.groups().items()}
         for group, version in self.extra:
             if version not in out.setdefault(group, []):
                 out[group].append(version)
-        return out
+        return {g: sorted(vs, key=version_priority) for g, vs in out.items()}
 
     def api_versions(self, address: str) -> dict[str, Any]:
         return {
