@@ -422,5 +422,10 @@ def test_upload_timeout_and_image_lost_on_the_simulated_clock(tmp_path, https, p
         assert condition(lost, "Ready")["reason"] == "ImageLost"
         folder.with_name("away").rename(folder)
         assert condition(wait_for(api, "to-lose", phase_in("Ready"), timeout=10), "Ready")["status"] == "True"
+        core = client.CoreV1Api(config.new_client_from_config(config_file=str(sim.kubeconfig)))
+        events = core.list_event_for_all_namespaces(field_selector="involvedObject.name=to-lose").items
+        recovered = [e for e in events if e.reason == "ImageLostRecovered"]
+        assert len(recovered) == 1 and recovered[0].type == "Normal" and recovered[0].involved_object.kind == "ClusterVirtualImage", events
+        assert "back in DVCR" in recovered[0].message, recovered[0].message
     finally:
         assert sim.stop() == 0

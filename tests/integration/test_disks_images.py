@@ -110,6 +110,10 @@ def test_blank_disk_and_size_rules(storage_sim, api, ns, base, images):
     assert condition(small, "Ready")["reason"] == "ProvisioningFailed" and "pvc size is insufficient" in condition(small, "Ready")["message"]
     apply(storage_sim, disk("small", ns, ref("ClusterVirtualImage", base), size="150Mi"))  # a spec change before Ready restarts
     assert wait_phase(storage_sim, "vd", "small", ns, "Ready")["status"]["capacity"] == "150Mi"
+    events = json.loads(storage_sim.kubectl("get", "events", "-n", ns, "--field-selector", "involvedObject.name=small", "-o", "json").stdout)["items"]
+    assert [(e["type"], e["message"]) for e in events if e["reason"] == "VDSpecHasBeenChanged"] == [
+        ("Normal", "Spec changes are detected: import process is restarted by controller.")
+    ], events
     apply(storage_sim, disk("iso", ns, http(images.url("cd.iso")), size="1Gi"))
     iso = wait_phase(storage_sim, "vd", "iso", ns, "Failed")
     assert "ISO" in condition(iso, "Ready")["message"]

@@ -184,6 +184,7 @@ class Lifecycle:
             if self.status["phase"] == v.IMAGE_LOST:
                 self.status["phase"] = v.READY
                 self.condition(v.COND_READY, "True", v.REASON_READY)
+                self.service.record_event(self.cvi, "Normal", v.EVENT_IMAGE_LOST_RECOVERED, f"The image {registry_url(self.repo, self.uid)} is back in DVCR.", MANAGER)
             return Requeue(after=PRESENCE_CHECK)
         if self.status["phase"] == v.READY:
             self.status["phase"] = v.IMAGE_LOST

@@ -30,6 +30,7 @@ from .volume_lifecycle import (
     ATTACHED_INDEX,
     CLAIMS,
     CLASSES,
+    MANAGER,
     MODULE_CONFIGS,
     VMS,
     VolumeLifecycle,
@@ -89,6 +90,11 @@ class DiskLifecycle(VolumeLifecycle):
             self.condition(v.COND_RESIZING, "False", v.REASON_RESIZED, f"The disk was resized to {capacity}.")
         self.status["capacity"] = capacity
         return super().bound(claim)
+
+
+    def restart(self) -> Requeue:
+        self.service.record_event(self.cvi, "Normal", v.EVENT_VD_SPEC_CHANGED, "Spec changes are detected: import process is restarted by controller.", MANAGER)
+        return super().restart()
 
 
 def _claim_options() -> WriteOptions:
