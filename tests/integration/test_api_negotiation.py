@@ -458,3 +458,24 @@ def test_generation_on_pods_budgets_and_custom_resources(http, namespace):
     assert http.call("GET", f"{VMCLASS}/{name}").json()["metadata"]["generation"] == 1
     crd = http.call("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/virtualmachines.virtualization.deckhouse.io").json()
     assert crd["metadata"]["generation"] >= 1
+
+
+def test_marking_an_object_deleting_bumps_its_generation(http, namespace):
+    """An object kept by a finalizer is only marked deleting, and that bumps its generation (store.go markAsDeleting);
+    a kind without a generation gets none."""
+    cms = f"/api/v1/namespaces/{namespace}/configmaps"
+    pdbs = f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets"
+    body = {"metadata": {"name": "kept", "finalizers": ["example.com/hold"]}}
+    assert http.call("POST", pdbs, body={**body, "spec": {"minAvailable": 1, "selector": {"matchLabels": {"a": "b"}}}}).status_code == 201
+    assert http.call("POST", cms, body=body).status_code == 201
+    dry = http.call("DELETE", f"{pdbs}/kept", params={"dryRun": "All"})
+    assert dry.status_code == 200 and http.call("GET", f"{pdbs}/kept").json()["metadata"]["generation"] == 1, "a dry run changes nothing"
+    for path, generation in ((f"{pdbs}/kept", 2), (f"{cms}/kept", None)):
+        deleting = http.call("DELETE", path)
+        assert deleting.status_code == 200, deleting.text
+        meta = http.call("GET", path).json()["metadata"]
+        assert meta.get("deletionTimestamp") and meta.get("generation") == generation, meta
+        again = http.call("DELETE", path)  # already deleting: no second bump
+        assert again.status_code == 200 and http.call("GET", path).json()["metadata"].get("generation") == generation
+        http.call("PATCH", path, body={"metadata": {"finalizers": None}}, ctype=MERGE)
+        assert http.call("GET", path).status_code == 404

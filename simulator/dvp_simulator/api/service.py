@@ -290,6 +290,10 @@ class ObjectService:
         added = [f for f in finalizers if f not in pending_finalizers(rt, current.obj)]
         if added:
             meta["finalizers"] = list(meta.get("finalizers") or []) + added
+        if not meta.get("deletionTimestamp") and int(meta.get("generation") or 0) > 0:
+            # marking an object as deleting is a change of its desired state: its generation is bumped (upstream:
+            # staging/src/k8s.io/apiserver/pkg/registry/generic/registry/store.go markAsDeleting)
+            meta["generation"] = int(meta["generation"]) + 1
         meta.setdefault("deletionTimestamp", self.clock.stamp())
         meta.setdefault("deletionGracePeriodSeconds", 0)
         if dry_run:
