@@ -397,3 +397,18 @@ def test_an_unparsable_version_is_400_on_get_list_and_watch(http, ns, params):
     message = f'invalid resource version: resourceVersion: Invalid value: "{value}": strconv.ParseUint: parsing "{value}": invalid syntax'
     for path, extra in ((configmaps(ns), {}), (f"{configmaps(ns)}/a", {}), (configmaps(ns), {"watch": "true"})):
         status_of(http.call("GET", path, params={**params, **extra}), 400, "BadRequest", message)
+
+
+@pytest.mark.parametrize("rv", ["", "0"])
+def test_send_initial_events_false_starts_without_the_state(http, ns, rv):
+    """sendInitialEvents=false (with NotOlderThan, as validation requires) from "" or "0": no synthetic ADDED events
+    for what exists, only what happens after; without the parameter the same watch starts with the state."""
+    http.create_configmap(ns, "there")
+    params = {"watch": "true", "resourceVersion": rv, "timeoutSeconds": "1"}
+    quiet = http.call("GET", configmaps(ns), params={**params, "sendInitialEvents": "false", "resourceVersionMatch": "NotOlderThan"}, stream=True)
+    state = http.call("GET", configmaps(ns), params=params, stream=True)
+    assert quiet.status_code == 200 and state.status_code == 200, (quiet.text, state.text)
+    time.sleep(0.2)
+    http.create_configmap(ns, "later")
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in read_watch(quiet)] == [("ADDED", "later")]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in read_watch(state)] == [("ADDED", "there"), ("ADDED", "later")]

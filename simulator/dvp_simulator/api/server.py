@@ -650,7 +650,9 @@ class APIServer:
         # a watch needs a stream serializer: YAML has none, 406 (upstream: handlers/watch.go serveWatchHandler)
         media = call.request[MEDIA] = self._negotiate(call, watch=True)
         rv_param = q.get("resourceVersion", "")
-        send_initial = params.query_flag(q, "sendInitialEvents") or rv_param in ("", "0")
+        # the state first (synthetic ADDED events) when asked, or, unless sendInitialEvents=false says otherwise, from
+        # resourceVersion "" or "0" (upstream: the watch semantics of the API concepts, KEP-3157's table)
+        send_initial = params.query_flag(q, "sendInitialEvents") if "sendInitialEvents" in q else rv_param in ("", "0")
         wanted = options.resource_version
         if params.query_flag(q, "sendInitialEvents") and wanted and wanted > self.store.rv:
             # A watch-list waits for the store to reach the version its initial events must not be older than, then
@@ -658,7 +660,7 @@ class APIServer:
             # from a future version does not wait: it opens at once and sends only the events after that version.
             if not await self.store.wait_for_rv(wanted, RV_WAIT_SECONDS):
                 return await self._error_stream(call, too_large_resource_version(wanted, self.store.rv, RV_TOO_LARGE_RETRY_SECONDS))
-        since = self.store.rv if send_initial or wanted is None else wanted
+        since = self.store.rv if send_initial or not wanted else wanted
         try:
             watcher = self.store.watch(call.rt.key, since, keep)
         except Expired as exc:
