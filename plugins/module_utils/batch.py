@@ -144,10 +144,13 @@ class ElementModule:
     for one element. no_log_values is the task's own set, so a secret one element registers (an upload URL, a
     kubeconfig's token) is masked in the whole result; warnings go to the task, prefixed with the element."""
 
-    def __init__(self, task: Any, params: dict[str, Any], label: str, shared_reads: SharedReads | None = None) -> None:
+    def __init__(self, task: Any, params: dict[str, Any], label: str, shared_reads: SharedReads | None = None, waits_after: bool = False) -> None:
         self.task = task
         self.shared_reads = shared_reads  # common.run gives them to the element's client
         self.params = params
+        # The apply pass of an element that will be waited for in the wait pass (its params say wait=false meanwhile):
+        # a check that depends on the wait (virtual_disk's missing source) decides as the element's wait does.
+        self.waits_after = waits_after
         self.label = label
         self.check_mode = task.check_mode
         self._diff = task._diff
@@ -244,7 +247,8 @@ def run_batch(task: Any, single: dict[str, Any], execute: Callable[[Any], None],
     if found:
         task.fail_json(msg="; ".join(found), problems=found)
     reads = SharedReads(listed, memo, bound=2 * len(elements) + 100)
-    applies = [lambda p=params, n=name: _one(task, execute, {**p, "wait": False}, n, reads) for params, name in zip(elements, labels, strict=True)]
+    applies = [lambda p=params, n=name: _one(task, execute, {**p, "wait": False}, n, reads, waits_after=bool(p.get("wait")))
+               for params, name in zip(elements, labels, strict=True)]  # fmt: skip
     results = _side_by_side(applies)
     waiting = [i for i, params in enumerate(elements) if params.get("wait") and not task.check_mode and not results[i].get("failed")]
     if waiting:
@@ -277,8 +281,9 @@ def _side_by_side(calls: list[Callable[[], dict[str, Any]]]) -> list[dict[str, A
         return list(pool.map(lambda call: call(), calls))
 
 
-def _one(task: Any, execute: Callable[[Any], None], params: dict[str, Any], name: str, reads: SharedReads | None = None) -> dict[str, Any]:
-    element = ElementModule(task, params, name, reads)
+def _one(task: Any, execute: Callable[[Any], None], params: dict[str, Any], name: str, reads: SharedReads | None = None,
+         waits_after: bool = False) -> dict[str, Any]:  # fmt: skip
+    element = ElementModule(task, params, name, reads, waits_after)
     try:
         execute(element)
     except ElementExit as done:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from .errors import DVPError, StreamBroken, api_error_message
-from .kinds import POD, Kind
+from .kinds import POD, VIRTUAL_MACHINE_OPERATION, Kind
 from .transport import Transport, TransportErrors
 from .vocabulary import CREATE_REQUEST_ANNOTATION as CREATE_REQUEST
 from .vocabulary import EVICTION, EVICTION_SUBRESOURCE, POLICY_GROUP, POLICY_VERSION
@@ -191,11 +191,12 @@ class DVPClient:
         query = [(k, v) for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector)) if v]
         return self.request("GET", self.path(kind, None, namespace), f"{kind.kind} list", query)
 
-    def create(self, kind: Kind, body: dict[str, Any], namespace: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    def create(self, kind: Kind, body: dict[str, Any], namespace: str | None = None, dry_run: bool = False, what: str | None = None) -> dict[str, Any]:
         """POST an object. It carries a CREATE_REQUEST annotation, so that a retry after a try of unknown outcome
         returns the object that try created (by name, or among the namespace's objects for a generateName)
-        rather than creating a second one or failing with AlreadyExists."""
-        what = kind.describe(body["metadata"].get("name", ""), namespace)
+        rather than creating a second one or failing with AlreadyExists. `what` names the request in errors; by
+        default the object, or for a generateName the attempt (the server has not named the object yet)."""
+        what = what or creation(kind, body, namespace)
         if dry_run:
             return self.request("POST", self.path(kind, None, namespace), what, _write_query(dry_run), body)
         token = uuid.uuid4().hex
@@ -282,6 +283,26 @@ class DVPClient:
             if err.status == 404:
                 return None
             raise
+
+
+def creation(kind: Kind, body: dict[str, Any], namespace: str | None, about: str = "") -> str:
+    """`VirtualDisk ns/name`, or for an object named by the server (generateName) the attempt:
+    `create VirtualMachineOperation<about> in namespace ns (name generated from 'stop-vm-')`."""
+    meta = body.get("metadata") or {}
+    if meta.get("name") or not meta.get("generateName"):
+        return kind.describe(meta.get("name", ""), namespace)
+    where = f" in namespace {namespace}" if kind.namespaced and namespace else ""
+    return f"create {kind.kind}{about}{where} (name generated from {meta['generateName']!r})"
+
+
+def operation_attempt(body: dict[str, Any]) -> str:
+    """What creating the VirtualMachineOperation `body` attempts, for the server's refusals (a 403 names no object: the
+    server generates its name): `create VirtualMachineOperation Stop of VirtualMachine ns/vm in namespace ns (name
+    generated from 'stop-vm-')`. Here, beside `creation`, so that the vm and vm_operation modules share it without
+    one loading the other's service."""
+    meta, spec = body["metadata"], body["spec"]
+    about = f" {spec['type']} of VirtualMachine {meta['namespace']}/{spec['virtualMachineName']}"
+    return creation(VIRTUAL_MACHINE_OPERATION, body, meta["namespace"], about)
 
 
 def _env_seconds(name: str, default: float) -> float:

@@ -16,7 +16,6 @@ from .compare import without_managed_fields
 from .connection import connection_arg_spec, option_secrets, secrets, transport
 from .ensure import Ensurer
 from .errors import DVPError
-from .waiter import describe_state
 
 
 def arg_spec(namespaced: bool, **specific: Any) -> dict[str, Any]:
@@ -145,33 +144,19 @@ def run(module: Any, body: Callable[[DVPClient, Ensurer], dict[str, Any]]) -> No
     module.exit_json(**shown(result))
 
 
-# What waiter.wait_for says of an object it never read when it times out; with no broken connection noted after it,
-# it was not read because the time was up before the first read, not because the server did not answer.
-NOTHING_SEEN = "last seen: nothing (the API server did not answer)"
-CONNECTION_BROKE = "; the API connection last broke with"
-
-
 def failure(err: DVPError, client: RecordingClient | None = None) -> dict[str, Any]:
     """fail_json's arguments for an error of the module's body: its message and details (the server's object among
     them when there is one, without managedFields), and `changed`: whether a write was carried out first
     (client.changed; a write answered with an error, or a dry run, changes nothing). An error about an object
-    without the object (a wait that never read it; after a write, any error naming the object) gets the object as
-    the API server last returned it. A wait that timed out before its first read says so (waiter's message would say that the
-    server did not answer)."""
+    without the object (after a write, any error naming the object) gets the object as the API server last returned
+    it. The message is the error's own (a wait's timeout is worded by waiter.timed_out)."""
     details = {k: v for k, v in err.details.items() if k not in ("msg", "changed")}
-    message = err.message
     changed = bool(client is not None and client.changed)
-    subject = message.split(": ", 1)[0]  # `VirtualDisk ns/name`, as Kind.describe and the waiter name it
+    subject = err.message.split(": ", 1)[0]  # `VirtualDisk ns/name`, as Kind.describe and the waiter name it
     last = client.seen.get(subject) if client is not None else None
-    if NOTHING_SEEN in message and CONNECTION_BROKE not in message:
-        if last is not None:
-            seen = f"last seen: {describe_state(last)} (in the API server's answer before the wait; the time was up before the wait's first read)"
-        else:
-            seen = "last seen: nothing (the time was up before the first read)"
-        message = message.replace(NOTHING_SEEN, seen)
     if (changed or "resource" in details) and details.get("resource") is None and last is not None:
         details["resource"] = last
-    return {"msg": message, "changed": changed, **shown(details)}
+    return {"msg": err.message, "changed": changed, **shown(details)}
 
 
 class RecordingClient(DVPClient):

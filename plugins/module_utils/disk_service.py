@@ -2,18 +2,20 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """virtual_disk and virtual_image: the desired object, the checks made before any write (with the rules of
 storage_rules, the ones the platform's webhooks and controllers apply), the guard of in-place changes and the
-summaries the modules return. The flow itself (apply, upload, wait, delete) is image_service's."""
+summaries the modules return. virtual_disk's flow is ensure_disk: these checks, then image_service's (apply, upload,
+wait, delete)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from . import vocabulary as v
-from .client import DVPClient
-from .ensure import unchanged
+from .client import APIStatusError, DVPClient
+from .ensure import Ensurer, unchanged
 from .errors import DVPError
+from .image_service import ensure_image
 from .images import desired_cluster_image, summary, users
-from .kinds import CLUSTER_VIRTUAL_IMAGE, MODULE_CONFIG, STORAGE_CLASS, VIRTUAL_IMAGE, Kind
+from .kinds import CLUSTER_VIRTUAL_IMAGE, MODULE_CONFIG, SECRET, STORAGE_CLASS, VIRTUAL_DISK, VIRTUAL_DISK_SNAPSHOT, VIRTUAL_IMAGE, Kind
 from .storage_rules import class_problem, disk_problems, image_problems, mib_quantity, on_pvc, required_size, settings_of, to_bytes
 from .waiter import phase_in
 
@@ -21,6 +23,10 @@ DISK_READY = phase_in((v.READY,))
 DISK_READY_OR_WAITING = phase_in((v.READY, v.WAIT_FOR_FIRST_CONSUMER))  # a WaitForFirstConsumer disk is done: a VM binds it
 IMAGE_READY = phase_in((v.READY,))
 IMAGE_SOURCES = {v.CLUSTER_VIRTUAL_IMAGE: CLUSTER_VIRTUAL_IMAGE, v.VIRTUAL_IMAGE: VIRTUAL_IMAGE}
+SOURCE_OBJECTS = {**IMAGE_SOURCES, v.VIRTUAL_DISK_SNAPSHOT: VIRTUAL_DISK_SNAPSHOT}  # data_source.object_ref of a disk
+# The DatasourceReady reason of a disk whose source object does not exist (§2.2; a snapshot's is its NotReady one).
+MISSING_REASONS = {v.CLUSTER_VIRTUAL_IMAGE: v.REASON_CLUSTER_IMAGE_NOT_FOUND, v.VIRTUAL_IMAGE: v.REASON_IMAGE_NOT_FOUND,
+                   v.VIRTUAL_DISK_SNAPSHOT: v.REASON_SNAPSHOT_NOT_READY}  # fmt: skip
 
 
 def pvc_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -74,20 +80,69 @@ def class_check(client: DVPClient, name: str | None, section: str) -> list[str]:
     return [f"persistent_volume_claim.storage_class_name: {problem}"] if problem else []
 
 
-def image_size_check(client: DVPClient, params: dict[str, Any], namespace: str) -> list[str]:
+def _read(client: DVPClient, kind: Kind, name: str, namespace: str | None) -> tuple[bool, dict[str, Any] | None]:
+    """(readable, the object or None). A 403 is no answer: a project user may not read ClusterVirtualImages (they are
+    cluster-scoped, RBAC.md section 6) nor, with some roles, Secrets."""
+    try:
+        return True, client.get(kind, name, namespace)
+    except APIStatusError as err:
+        if err.status != 403:
+            raise
+        return False, None
+
+
+def source_checks(client: DVPClient, params: dict[str, Any], desired: dict[str, Any], current: dict[str, Any] | None,
+                  warnings: list[str], will_wait: bool) -> list[str]:  # fmt: skip
+    """The objects a disk's data source names, while the platform still reads them (a new disk, one still Pending,
+    or a source that changes). A missing one is legal: the platform creates the disk and keeps it Pending
+    (DatasourceReady=False with a *NotFound reason, §2.2, §2.3) until the object appears, then provisions it. So:
+    with wait=true (`will_wait`: the task's wait, or a batch element's that is waited for after all are applied; the
+    wait could only time out) it is refused before anything is written; with wait=false the disk is created and a
+    warning names the missing object. An object this user may not read gets a warning (the
+    platform checks it). A disk from an image must hold it (image_size_check)."""
+    namespace = params["namespace"]
+    source = (desired.get("spec") or {}).get("dataSource") or {}
+    current_phase = ((current or {}).get("status") or {}).get("phase") or v.PENDING
+    waits = current is None or current_phase == v.PENDING or (((current or {}).get("spec") or {}).get("dataSource") or {}) != source
+    problems: list[str] = []
+    wanted = []  # (option, API field, kind, name, the reason the disk would wait with)
+    ref = source.get("objectRef") or {}
+    kind = SOURCE_OBJECTS.get(ref.get("kind") or "")
+    needs_image = kind in IMAGE_SOURCES.values() and to_bytes(pvc_params(params).get("size")) is not None
+    if kind is not None and (waits or needs_image):
+        wanted.append(("data_source.object_ref", "spec.dataSource.objectRef", kind, ref["name"], MISSING_REASONS[kind.kind]))
+    secret = ((source.get("containerImage") or {}).get("imagePullSecret") or {}).get("name")
+    if secret and waits:
+        wanted.append(("data_source.container_image.image_pull_secret.name", "spec.dataSource.containerImage.imagePullSecret.name", SECRET, secret,
+                       v.REASON_REGISTRY_SECRET_NOT_FOUND))  # fmt: skip
+    for option, field, kind, name, reason in wanted:
+        where = namespace if kind.namespaced else None
+        what = kind.describe(name, where)
+        readable, obj = _read(client, kind, name, where)
+        if not readable:
+            warnings.append(f"{option} ({field}): {what} was not checked before the request: this user may not read it; the platform "
+                            f"checks it (a disk whose source does not exist stays Pending: DatasourceReady=False, {reason})")  # fmt: skip
+        elif obj is None and waits:
+            missing = f"{option} ({field}): {what} does not exist; the platform keeps the disk Pending (DatasourceReady=False, {reason}) until it is created"
+            if will_wait:
+                problems.append(f"{missing}. Create it first, or set wait=false to create the disk now and let it wait for it")
+            else:
+                warnings.append(f"{missing} (wait=false: the disk is created and waits for it)")
+        elif obj is not None and kind in IMAGE_SOURCES.values():
+            problems += image_size_check(params, ref["kind"], obj)
+    return problems
+
+
+def image_size_check(params: dict[str, Any], kind_name: str, image: dict[str, Any]) -> list[str]:
     """A disk from an image must hold the image: its size is at least the image's unpacked size (a MiB multiple)."""
     ref = (params.get("data_source") or {}).get("object_ref") or {}
-    kind = IMAGE_SOURCES.get(ref.get("kind") or "")
     size = to_bytes(pvc_params(params).get("size"))
-    if kind is None or size is None:
-        return []
-    image = client.get(kind, ref["name"], namespace if kind.namespaced else None)
     status = (image or {}).get("status") or {}
     problems = []
     if status.get("cdrom"):
-        problems.append(f"data_source.object_ref: the {ref['kind']} {ref['name']} is an ISO image; a disk cannot be created from it")
+        problems.append(f"data_source.object_ref: the {kind_name} {ref['name']} is an ISO image; a disk cannot be created from it")
     unpacked = (status.get("size") or {}).get("unpackedBytes")
-    if unpacked and size < required_size(unpacked):
+    if unpacked and size is not None and size < required_size(unpacked):
         problems.append(
             f"persistent_volume_claim.size: {pvc_params(params)['size']} is smaller than the {ref['kind']} {ref['name']} "
             f"(unpacked {mib_quantity(required_size(unpacked))}); give at least that or leave the size out"
@@ -107,10 +162,12 @@ def rule_problems(problems: list[str]) -> list[str]:
     return out
 
 
-def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desired: dict[str, Any], current: dict[str, Any] | None) -> list[str]:
+def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desired: dict[str, Any], current: dict[str, Any] | None,
+                     warnings: list[str] | None = None, will_wait: bool | None = None) -> list[str]:  # fmt: skip
     """What would be refused or fail, checked against the server's current state (`current`: the object as just read,
-    None when it does not exist) before anything is written. An object already as declared is not written, so it
-    needs no check (an idempotent re-run reads the object alone)."""
+    None when it does not exist) before anything is written; what the module should say but not refuse goes to
+    `warnings`; `will_wait`: whether the task waits for the object (params' wait unless told). An object already as
+    declared is not written, so it needs no check (an idempotent re-run reads the object alone)."""
     namespace = params["namespace"]
     if unchanged(desired, current):
         return []
@@ -132,8 +189,28 @@ def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desi
         elif on_pvc(desired):
             problems += class_check(client, pvc_params(params).get("storage_class_name"), "virtualImages")
     if is_disk:
-        problems += image_size_check(client, params, namespace)
+        will_wait = bool(params.get("wait")) if will_wait is None else will_wait
+        problems += source_checks(client, params, desired, current, warnings if warnings is not None else [], will_wait)
     return problems
+
+
+def ensure_disk(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
+    """virtual_disk's flow: the checks against the server (pre_write_checks: refused before anything is written,
+    or warned about), then image_service's apply, upload, wait or delete."""
+    p = module.params
+    desired = desired_disk(p, metadata) if p["state"] == "present" else None
+    current = None
+    if desired is not None:
+        current = client.get(VIRTUAL_DISK, p["name"], p["namespace"])
+        notes: list[str] = []
+        will_wait = bool(p.get("wait") or getattr(module, "waits_after", False))  # batch.ElementModule's apply pass
+        problems = pre_write_checks(client, VIRTUAL_DISK, p, desired, current, notes, will_wait)
+        if problems:
+            raise DVPError("; ".join(problems), problems=problems)
+        for note in notes:
+            module.warn(note)
+    return ensure_image(module, client, ensurer, VIRTUAL_DISK, metadata, desired, DISK_READY_OR_WAITING, frozen_guard(VIRTUAL_DISK), disk_summary,
+                        known=current)  # fmt: skip
 
 
 def frozen_guard(kind: Kind):

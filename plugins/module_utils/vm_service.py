@@ -12,11 +12,11 @@ from typing import Any
 
 from . import vm_rules
 from . import vocabulary as v
-from .client import APIStatusError, DVPClient
+from .client import APIStatusError, DVPClient, operation_attempt
 from .ensure import Ensurer, Outcome, unchanged
 from .errors import DVPError
 from .kinds import CLUSTER_VIRTUAL_IMAGE, VIRTUAL_DISK, VIRTUAL_IMAGE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_CLASS, VIRTUAL_MACHINE_OPERATION, Kind
-from .naming import to_api
+from .naming import camel, to_api
 from .quantity import is_quantity
 from .vmclass_rules import fraction_percent
 from .waiter import Outcome as WaitOutcome
@@ -116,9 +116,22 @@ def static_problems(params: dict[str, Any], metadata: dict[str, Any]) -> list[st
     return problems
 
 
-def missing_to_apply(params: dict[str, Any]) -> list[str]:
+def missing_to_apply(params: dict[str, Any], exists: bool = True) -> list[str]:
+    """The options the apply needs that the task does not give. For a VM that does not exist, the message says so
+    first: a power state (or state=present) with no spec is a task about an existing VM, not a half-given spec."""
     missing = [option for option in REQUIRED_TO_APPLY if params.get(option) is None]
-    return [f"{', '.join(missing)}: required to create or update the VirtualMachine (the module applies the whole spec it manages)"] if missing else []
+    if not missing:
+        return []
+    if exists:
+        return [f"{', '.join(missing)}: required to create or update the VirtualMachine (the module applies the whole spec it manages)"]
+    vm = f"VirtualMachine {params['namespace']}/{params['name']}"
+    fields = ", ".join(f"spec.{camel(option)}" for option in missing)
+    state = params["state"]
+    if not spec_given(params) and state in POWER_STATES:
+        head = f"name/namespace: {vm} does not exist; state={state} without spec options only changes the power state of an existing VirtualMachine"
+    else:
+        head = f"name/namespace: {vm} does not exist"
+    return [f"{head}. To create it, give {', '.join(missing)} ({fields}; virtual_machine_class_name and the other spec options as needed)"]
 
 
 def effective_run_policy(params: dict[str, Any], actual: dict[str, Any] | None) -> str:
@@ -144,9 +157,69 @@ def default_class(client: DVPClient) -> dict[str, Any] | None:
     return None
 
 
+def runs_after(state: str, policy: str, actual: dict[str, Any] | None) -> bool:
+    """Whether the task leaves the VM running (or on its way to it), so that the platform needs its disks: the power
+    states, else the run policy (§4.6): AlwaysOn runs, AlwaysOff never; a new VM starts unless its policy is Manual;
+    state=present leaves an existing VM's power state as it is."""
+    if state == "stopped" or policy == v.RUN_ALWAYS_OFF:
+        return False
+    if state in ("running", "restarted") or policy == v.RUN_ALWAYS_ON:
+        return True
+    if actual is None:
+        return policy != v.RUN_MANUAL
+    return _status(actual).get("phase") not in (v.VM_STOPPED, v.VM_STOPPING)
+
+
+def disk_holder_problem(client: DVPClient, namespace: str, vm_name: str, index: int, disk: dict[str, Any]) -> str | None:
+    """The VirtualDisk `disk` (block_device_refs[index]) mounted by another VM, which keeps this one from starting
+    (§4.8: every disk must be free or attached to this VM, else BlockDevicesReady=False and the VM waits in Pending;
+    no webhook refuses it). "Mounted" is the disk's status.attachedToVirtualMachines[].mounted: the other VM lists the
+    disk in its status.blockDeviceRefs and is not Stopped (§1.8) — checked on the VM itself, since the disk's status
+    follows a VM that just stopped with a delay. A stopped holder does not count (the platform allows it)."""
+    name = disk["metadata"]["name"]
+    for entry in _status(disk).get("attachedToVirtualMachines") or []:
+        holder = entry.get("name")
+        if not entry.get("mounted") or not holder or holder == vm_name:
+            continue
+        try:
+            other = client.get(VIRTUAL_MACHINE, holder, namespace)
+        except APIStatusError as err:
+            if err.status != 403:
+                raise
+            phase = "not readable by this user"  # the disk's status is all there is to go by
+        else:
+            status = _status(other)
+            listed = any(r.get("kind") == v.VIRTUAL_DISK and r.get("name") == name for r in status.get("blockDeviceRefs") or [])
+            if other is None or status.get("phase") in (None, "", v.VM_STOPPED) or not listed:
+                continue  # deleted, stopped or detached since the disk's status was written
+            phase = status["phase"]
+        return (
+            f"block_device_refs[{index}] (spec.blockDeviceRefs[{index}]): VirtualDisk {namespace}/{name} is in use by VirtualMachine "
+            f"{namespace}/{holder} (phase {phase}; mounted in the disk's status.attachedToVirtualMachines). The platform starts a "
+            "VM only when each of its disks is free or attached to it alone: this VM would wait in Pending with BlockDevicesReady=False. "
+            f"Stop {holder} or remove the disk from its block devices first, or keep this VM stopped (state=stopped or run_policy=AlwaysOff)"
+        )
+    return None
+
+
+def held_disk_problems(client: DVPClient, namespace: str, vm: dict[str, Any]) -> list[str]:
+    """disk_holder_problem for each VirtualDisk of an existing VM about to be started (a missing disk is left to the
+    platform's condition: the task does not name it)."""
+    problems = []
+    for i, ref in enumerate((vm.get("spec") or {}).get("blockDeviceRefs") or []):
+        if ref.get("kind") != v.VIRTUAL_DISK:
+            continue
+        disk = client.get(VIRTUAL_DISK, ref["name"], namespace)
+        problem = disk_holder_problem(client, namespace, vm["metadata"]["name"], i, disk) if disk is not None else None
+        if problem:
+            problems.append(problem)
+    return problems
+
+
 def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None,
-                    warnings: list[str] | None = None) -> list[str]:
-    """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret.
+                    warnings: list[str] | None = None, runs_as: str | None = None) -> list[str]:
+    """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret; with
+    `runs_as` (the VM's name, when the task leaves it running: runs_after), that no other VM holds one of its disks.
 
     VirtualMachineClasses are cluster-scoped: a project user holding only the platform's use roles may not read them
     (RBAC.md section 6). Their class checks are then left to the platform's admission, which runs them anyway; a note
@@ -177,17 +250,23 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
     cores = cpu.get("cores")
     if vmclass is not None and isinstance(cores, int) and not vm_rules.check_cores(cores):
         policies = (vmclass.get("spec") or {}).get("sizingPolicies")
-        fraction = cpu.get("coreFraction") or (current.get("cpu") or {}).get("coreFraction")
-        try:
-            fraction = fraction or vm_rules.default_core_fraction(cores, class_name, policies)
-        except vm_rules.DefaultingError as err:
-            problems.append(f"cpu.core_fraction: {err}")
-            fraction = None
         memory = (spec.get("memory") or {}).get("size")
-        if fraction is not None and memory is not None:
-            problem = vm_rules.check_sizing_policy(cores, fraction, memory, class_name, policies)
-            if problem:
-                problems.append(f"cpu/memory: the VirtualMachine {problem} (class policies: {describe_policies(policies)})")
+        if policies and vm_rules.matching_policy(policies, cores) is None:
+            # The cores fit no policy: that is the problem, core fraction given or not (without one, the platform's
+            # defaulting would refuse first, blaming the core fraction the task did not set).
+            problem = vm_rules.check_sizing_policy(cores, cpu.get("coreFraction"), memory or 0, class_name, policies)
+            problems.append(f"cpu.cores: the VirtualMachine {problem} (class policies: {describe_policies(policies)})")
+        else:
+            fraction = cpu.get("coreFraction") or (current.get("cpu") or {}).get("coreFraction")
+            try:
+                fraction = fraction or vm_rules.default_core_fraction(cores, class_name, policies)
+            except vm_rules.DefaultingError as err:
+                problems.append(f"cpu.core_fraction: {err}")
+                fraction = None
+            if fraction is not None and memory is not None:
+                problem = vm_rules.check_sizing_policy(cores, fraction, memory, class_name, policies)
+                if problem:
+                    problems.append(f"cpu/memory: the VirtualMachine {problem} (class policies: {describe_policies(policies)})")
     refs = spec.get("blockDeviceRefs") or []
     for i, ref in enumerate(refs):
         kind = DEVICE_KINDS[ref["kind"]]
@@ -202,10 +281,15 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
             continue
         if obj is None:
             problems.append(f"block_device_refs[{i}]: {kind.describe(ref['name'], namespace if kind.namespaced else None)} does not exist")
-        elif i == 0:
+            continue
+        if i == 0:
             problem = vm_rules.check_first_device(ref, obj.get("status"))
             if problem:
                 problems.append(f"block_device_refs[0]: {problem}")
+        if kind is VIRTUAL_DISK and runs_as is not None:
+            problem = disk_holder_problem(client, namespace, runs_as, i, obj)
+            if problem:
+                problems.append(problem)
     provisioning = spec.get("provisioning") or {}
     for ref_name in ("userDataRef", "sysprepRef"):
         ref = provisioning.get(ref_name)
@@ -329,7 +413,7 @@ def operate(client: DVPClient, vm: dict[str, Any], kind: str, force: bool, check
         "metadata": {"generateName": f"{meta['name']}-", "namespace": meta["namespace"]},
         "spec": spec,
     }
-    op = client.create(VIRTUAL_MACHINE_OPERATION, body, meta["namespace"], dry_run=check_mode)
+    op = client.create(VIRTUAL_MACHINE_OPERATION, body, meta["namespace"], dry_run=check_mode, what=operation_attempt(body))
     if check_mode:
         return op
     return wait_for(client, VIRTUAL_MACHINE_OPERATION, op["metadata"]["name"], meta["namespace"], operation_done, timeout) or op
@@ -398,14 +482,17 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
     desired = desired_vm(p, metadata) if applying else None
     problems = run_policy_problems(state, effective_run_policy(p, actual))
     if applying:
-        problems += missing_to_apply(p)
-    # The checks against other objects guard a write; a VM already as declared is not written (an idempotent re-run
-    # costs one read, not one per class, disk and Secret).
+        problems += missing_to_apply(p, exists=actual is not None)
+    runs = runs_after(state, effective_run_policy(p, actual), actual)
+    # The checks against other objects guard a write or a start; a VM already as declared is not written (an
+    # idempotent re-run costs one read, not one per class, disk and Secret), a running one is not started.
     if not problems and applying and not unchanged(desired, actual):
         notes: list[str] = []
-        problems += server_problems(client, namespace, desired_spec(p), actual, notes)
+        problems += server_problems(client, namespace, desired_spec(p), actual, notes, runs_as=name if runs else None)
         for note in notes:
             module.warn(note)
+    elif not problems and actual is not None and runs and _status(actual).get("phase") not in ACTIVE_PHASES:
+        problems += held_disk_problems(client, namespace, actual)
     if problems:
         raise DVPError("; ".join(problems), problems=problems)
 

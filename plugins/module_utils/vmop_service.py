@@ -13,7 +13,7 @@ from typing import Any
 
 from . import vm_rules
 from . import vocabulary as v
-from .client import APIStatusError, DVPClient
+from .client import APIStatusError, DVPClient, operation_attempt
 from .errors import DVPError
 from .kinds import MODULE_CONFIG, NODE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_OPERATION
 from .maintenance_service import ClusterView, cpu_checker, move_report
@@ -197,7 +197,7 @@ def ensure_operation(module: Any, client: DVPClient) -> dict[str, Any]:
         "metadata": {"generateName": p.get("generate_name") or f"{kind.lower()}-{vm_name}-", "namespace": namespace},
         "spec": desired_spec(p),
     }
-    op = client.create(VIRTUAL_MACHINE_OPERATION, body, namespace, dry_run=module.check_mode)
+    op = client.create(VIRTUAL_MACHINE_OPERATION, body, namespace, dry_run=module.check_mode, what=operation_attempt(body))
     if module.check_mode:
         target = (preflight or {}).get("target")
         would = f"create a {kind} operation for VirtualMachine {namespace}/{vm_name} ({_status(vm).get('phase')} on {node_before or 'no node'})"

@@ -7,7 +7,8 @@ after a 410 Gone (watch window expired, server restarted). A stream that breaks 
 restart) is resumed from that resourceVersion, within the same timeout; one that broke before bringing anything is
 followed by a read first, so a path that never carries a watch (a proxy cutting long requests) still sees the object
 change, one read per reconnect pause. A `Failed` phase ends the wait at once with the
-Ready condition's reason and message; a timeout names the phase and conditions last seen.
+Ready condition's reason and message; a timeout names the phase and conditions last seen (timed_out, the one wording
+of a timeout every module reports).
 """
 
 from __future__ import annotations
@@ -154,9 +155,7 @@ def wait_for(
                 raise DVPError(f"{what}: {outcome.message}", resource=obj)
         remaining = deadline - clock()
         if remaining <= 0:
-            seen = describe_state(obj) if rv else "nothing (the API server did not answer)"
-            broke = f"; the API connection last broke with: {last_break}" if last_break else ""
-            raise DVPError(f"{what}: timed out after {timeout:g}s waiting; last seen: {seen}{broke}", resource=obj)
+            raise timed_out(client, what, timeout, obj if rv else NOTHING_READ, last_break)
         try:
             if not known:
                 obj, rv = _read(client, kind, name, namespace)
@@ -188,6 +187,32 @@ def wait_for(
             if not brought:  # resuming from the same resourceVersion may break the same way: read what is there now
                 known = False
             sleep(max(0.0, min(RECONNECT_PAUSE, deadline - clock())))
+
+
+NOTHING_READ: Any = type("NothingRead", (), {"__repr__": lambda self: "NOTHING_READ"})()  # timed_out's `obj` when the wait read nothing
+
+
+def timed_out(client: Any, what: str, timeout: float, obj: Any, last_break: str = "") -> DVPError:
+    """The one wording of a wait that ran out of time: `<what>: timed out after <timeout>s waiting; last seen: <state>`,
+    with the object (`resource`) the message describes.
+
+    `obj` is what the wait last read (None: the object did not exist), or NOTHING_READ when it read nothing. Then, when no
+    connection broke, there was no time for a first read, and the state shown is the object as the API server
+    returned it before the wait (a client that notes its answers: common.RecordingClient.seen, by Kind.describe),
+    said to be from before the wait; when a connection broke, the API server did not answer, and the message says
+    what the connection last broke with."""
+    broke = f"; the API connection last broke with: {last_break}" if last_break else ""
+    if obj is not NOTHING_READ:
+        seen = describe_state(obj)
+    elif last_break:
+        obj, seen = None, "nothing (the API server did not answer)"
+    else:
+        obj = (getattr(client, "seen", None) or {}).get(what)
+        if obj is not None:
+            seen = f"{describe_state(obj)} (in the API server's answer before the wait; the time was up before the wait's first read)"
+        else:
+            seen = "nothing (the time was up before the first read)"
+    return DVPError(f"{what}: timed out after {timeout:g}s waiting; last seen: {seen}{broke}", resource=obj)
 
 
 def _read(client: Any, kind: Kind, name: str, namespace: str | None) -> tuple[dict[str, Any] | None, str]:

@@ -13,6 +13,15 @@ description:
   - Its size defaults to the image's unpacked size rounded up to a MiB; a smaller size is refused before anything is written.
   - Disks only grow - a smaller I(persistent_volume_claim.size) than the current one is refused before anything is written.
   - The source of a C(Ready) disk cannot change; with I(recreate=true) the disk is deleted and created again, unless a virtual machine uses it.
+  - The objects the source names - the C(ClusterVirtualImage), C(VirtualImage) or C(VirtualDiskSnapshot) of I(data_source.object_ref),
+    the Secret of I(data_source.container_image.image_pull_secret) - are read before a new disk (or a new source) is written.
+    The platform accepts a disk whose source object does not exist yet and keeps it C(Pending) (C(DatasourceReady=False),
+    reason C(ClusterImageNotFound), C(ImageNotFound), C(VirtualDiskSnapshotNotReady) or C(ContainerRegistrySecretNotFound))
+    until the object is created. So with I(wait=true) (the default) a missing object is refused before anything is written,
+    naming the option and the object, as the M(deckhouse.virtualization.vm) module refuses missing block devices - the wait
+    could only time out; with I(wait=false) the disk is created and a warning names the missing object, for playbooks that
+    create the source later. A wait that times out names the phase and the conditions last seen (C(DatasourceReady) among them).
+    An object the user may not read (a project user and C(ClusterVirtualImages)) is left to the platform, with a warning.
 author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
@@ -226,15 +235,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch import batch_spec, execute_batched
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, masking, metadata, option_problems, refuse, run
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import (
-    DISK_READY_OR_WAITING,
-    desired_disk,
-    disk_param_problems,
-    disk_summary,
-    frozen_guard,
-    pre_write_checks,
-)
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import disk_param_problems, ensure_disk
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, validate_image_params
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import (
     CLUSTER_VIRTUAL_IMAGE,
@@ -292,17 +293,7 @@ def execute_one(module):
     p = module.params
     refuse(module, problems(p))
     meta = metadata(p, namespaced=True)
-
-    def body(client, ensurer):
-        desired = desired_disk(p, meta) if p["state"] == "present" else None
-        current = None
-        if desired is not None:
-            current = client.get(VIRTUAL_DISK, p["name"], p["namespace"])
-            refuse(module, pre_write_checks(client, VIRTUAL_DISK, p, desired, current))
-        guard = frozen_guard(VIRTUAL_DISK)
-        return ensure_image(module, client, ensurer, VIRTUAL_DISK, meta, desired, DISK_READY_OR_WAITING, guard, disk_summary, known=current)
-
-    run(module, body)
+    run(module, lambda client, ensurer: ensure_disk(module, client, ensurer, meta))
 
 
 def main():

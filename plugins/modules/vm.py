@@ -14,7 +14,12 @@ description:
     33-64 multiples of 4, 65-248 multiples of 8), and reads the class (its sizing policy - cores, memory range and step,
     memory per core, core fractions; the error quotes the policy the VM violates), the block devices (each missing one
     is named; a disk image that is not an ISO cannot be the first device; no device twice) and the provisioning Secret.
+    Cores outside every sizing policy of the class are reported as such, also when I(cpu.core_fraction) is not given.
     Nothing is written when any check fails.
+  - A C(VirtualDisk) mounted by another VM that is not C(Stopped) (the disk's C(status.attachedToVirtualMachines), checked
+    on that VM) is refused, naming the disk and the VM, when the task leaves this VM running or starts it - the platform
+    would keep it C(Pending) with C(BlockDevicesReady=False). With I(state=stopped) or I(run_policy=AlwaysOff) (or a new
+    C(Manual) VM) the disk may be listed, as the platform allows.
   - Idempotent against the platform's defaulting (class name, core fraction, network ids, CRD defaults) and with quantities
     compared by value (C(1024Mi) is C(1Gi)).
 author:
@@ -40,7 +45,7 @@ options:
         Refused before anything is written when the run policy is C(AlwaysOn), which restarts a stopped VM.
       - C(restarted) restarts it (a C(Restart) operation; a stopped VM is started) and always reports a change. Refused for C(AlwaysOff).
       - C(running), C(stopped) and C(restarted) also apply the spec when spec options are given; with none, the VM must exist
-        and only its power state is managed.
+        and only its power state is managed (for a VM that does not exist the error says so, and names the options that create it).
       - C(absent) deletes the VM (its disks, images and explicitly created IP addresses stay).
     type: str
     choices: [present, absent, running, stopped, restarted]

@@ -195,3 +195,54 @@ def test_images_dvcr_pvc_upload_info_and_absent(storage_sim, ns, base, images, t
     assert {s["name"] for s in run["info"]["summaries"]} == {"web", "pvc", "up", "of-disk"}
     assert run["delete"]["changed"] is True and run["delete again"]["changed"] is False
     assert get(storage_sim, "vi", "web", ns) is None
+
+
+def test_a_source_that_does_not_exist_is_refused_with_wait_and_awaited_without(storage_sim, ns, images, tmp_path):
+    """BEHAVIOUR.md §2.2/§2.3: the platform accepts a disk whose source object does not exist and keeps it Pending
+    (DatasourceReady=False, *NotFound) until the object appears. With wait=true the module refuses it before writing
+    (the wait could only time out), naming the option, the API field and the object; with wait=false it creates the
+    disk with a warning, and the disk is provisioned once the object is created."""
+    late = "late-" + uuid.uuid4().hex[:6]
+    pulled = {"type": "ContainerImage", "container_image": {"image": "registry.example/disks/root:1", "image_pull_secret": {"name": "no-such-secret"}}}
+    cases = {
+        "cvi": (vd("from-cvi", ns, data_source=cvi_ref("no-such-cvi")), "data_source.object_ref (spec.dataSource.objectRef): "
+                "ClusterVirtualImage no-such-cvi does not exist", "ClusterImageNotFound"),
+        "vi": (vd("from-vi", ns, data_source={"type": "ObjectRef", "object_ref": {"kind": "VirtualImage", "name": "no-such-vi"}}),
+               f"data_source.object_ref (spec.dataSource.objectRef): VirtualImage {ns}/no-such-vi does not exist", "ImageNotFound"),
+        "snapshot": (vd("from-snap", ns, data_source={"type": "ObjectRef", "object_ref": {"kind": "VirtualDiskSnapshot", "name": "no-such-snap"}},
+                        persistent_volume_claim={"size": "1Gi"}),
+                     f"data_source.object_ref (spec.dataSource.objectRef): VirtualDiskSnapshot {ns}/no-such-snap does not exist",
+                     "VirtualDiskSnapshotNotReady"),
+        "pull secret": (vd("from-registry", ns, data_source=pulled), "data_source.container_image.image_pull_secret.name "
+                        f"(spec.dataSource.containerImage.imagePullSecret.name): Secret {ns}/no-such-secret does not exist",
+                        "ContainerRegistrySecretNotFound"),
+    }  # fmt: skip
+    tasks = [{"name": name, **task, "ignore_errors": True} for name, (task, _unused, _reason) in cases.items()]
+    batch = {"namespace": ns, "wait_timeout": 60, "batch": [{"name": "batched", "data_source": cvi_ref("no-such-cvi")}]}
+    tasks += [
+        {"name": "check mode", **vd("from-cvi", ns, data_source=cvi_ref("no-such-cvi")), "check_mode": True, "ignore_errors": True},
+        {"name": "batch", "deckhouse.virtualization.virtual_disk": batch, "ignore_errors": True},  # applied with wait=false, then waited for
+        {"name": "no wait", **vd("later", ns, data_source=cvi_ref(late), wait=False)},
+        {"name": "then wait", **vd("later", ns, data_source=cvi_ref(late), wait_timeout=3), "ignore_errors": True},
+    ]
+    run = run_playbook(tmp_path, storage_sim.kubeconfig, tasks)
+    for name, (_unused, words, reason) in cases.items():
+        result = run[name]
+        assert result.get("failed") and result["changed"] is False, (name, result)
+        assert result["msg"].startswith(words) and f"(DatasourceReady=False, {reason})" in result["msg"], (name, result["msg"])
+        assert "Create it first, or set wait=false" in result["msg"], result["msg"]
+    assert run["check mode"].get("failed") and "ClusterVirtualImage no-such-cvi does not exist" in run["check mode"]["msg"]
+    [element] = run["batch"]["results"]
+    assert element.get("failed") and "ClusterVirtualImage no-such-cvi does not exist" in element["msg"] and "wait=false" in element["msg"], element
+    assert names(storage_sim, "vd", ns).split() == ["virtualdisk.virtualization.deckhouse.io/later"], "nothing written by the refused tasks"
+    created = run["no wait"]
+    assert created["changed"] and not created.get("failed") and created["image"]["phase"] in (None, "Pending"), created
+    assert any(f"ClusterVirtualImage {late} does not exist" in w and "wait=false" in w for w in created.get("warnings") or []), created.get("warnings")
+    waited = run["then wait"]
+    assert waited.get("failed") and waited["changed"] is False, waited
+    assert waited["msg"].startswith(f"VirtualDisk {ns}/later: timed out after 3s waiting; last seen: phase Pending"), waited["msg"]
+    assert "DatasourceReady=False (ClusterImageNotFound" in waited["msg"] and late in waited["msg"], waited["msg"]
+    storage_sim.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "ClusterVirtualImage", "metadata": {"name": late},
+        "spec": {"dataSource": {"type": "HTTP", "http": {"url": images.url("disk.qcow2")}}}}))  # fmt: skip
+    assert wait_phase(storage_sim, "vd", "later", ns, "Ready", timeout=60)["status"]["capacity"] == "100Mi", "the disk waited for its image"

@@ -3,6 +3,7 @@ linux-vm from a ClusterVirtualImage served by a local HTTP server and a VirtualD
 
 import ipaddress
 import json
+import time
 import uuid
 
 import pytest
@@ -301,3 +302,118 @@ def test_iso_first_is_accepted_and_absent_deletes(cluster, guide, tmp_path):
     assert run["absent (check)"]["changed"]
     assert run["absent"]["changed"] and get_vm(cluster, ns, "installer") is None
     assert run["absent again"]["changed"] is False
+
+
+def vmops_of(sim, namespace, name):
+    items = json.loads(sim.kubectl("get", "vmop", "-n", namespace, "-o", "json").stdout)["items"]
+    return sorted(op["spec"]["type"] for op in items if op["spec"]["virtualMachineName"] == name)
+
+
+def test_a_power_state_of_a_vm_that_does_not_exist_says_so(cluster, guide, tmp_path):
+    ns = guide["namespace"]
+    cases = {
+        "running": vm("ghost", ns, state="running"),
+        "stopped": vm("ghost", ns, state="stopped"),
+        "restarted": vm("ghost", ns, state="restarted"),
+        "present": vm("ghost", ns),
+        "running with cpu only": vm("ghost", ns, state="running", cpu={"cores": 1}),
+    }
+    run = run_playbook(tmp_path, cluster.kubeconfig, [{"name": name, **task, "ignore_errors": True} for name, task in cases.items()])
+    msgs = {name: run[name].get("msg", "") for name in cases}
+    assert all(run[name].get("failed") and run[name]["changed"] is False for name in cases), msgs
+    for name in cases:
+        assert msgs[name].startswith(f"name/namespace: VirtualMachine {ns}/ghost does not exist"), msgs[name]
+    for state in ("running", "stopped", "restarted"):
+        assert f"state={state} without spec options only changes the power state of an existing VirtualMachine" in msgs[state], msgs[state]
+        assert "To create it, give cpu, memory, block_device_refs (spec.cpu, spec.memory, spec.blockDeviceRefs;" in msgs[state], msgs[state]
+    assert "power state" not in msgs["present"] and "give cpu, memory, block_device_refs" in msgs["present"]
+    partial = msgs["running with cpu only"]
+    assert "To create it, give memory, block_device_refs (spec.memory, spec.blockDeviceRefs;" in partial and "power state" not in partial, partial
+    assert get_vm(cluster, ns, "ghost") is None and vmops_of(cluster, ns, "ghost") == [], "nothing written"
+
+
+def test_cores_outside_every_sizing_policy_are_named_before_the_core_fraction(cluster, guide, tmp_path):
+    """A class whose only policy covers 1-4 cores and allows no 100%: 8 cores without a core fraction are refused for the
+    cores (not for the core fraction the task did not set); 2 cores without one for the core fraction the class cannot default."""
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "narrow-root")
+    narrow = [{"cores": {"min": 1, "max": 4}, "memory": {"min": "1Gi", "max": "8Gi"}, "core_fractions": [5, 10, 20]}]
+    cls = {"virtual_machine_class_name": "vm-narrow"}
+    cases = {
+        "8 cores": linux_vm("narrow-8", ns, disk, cpu={"cores": 8}, memory={"size": "8Gi"}, **cls),
+        "8 cores at 10%": linux_vm("narrow-8f", ns, disk, cpu={"cores": 8, "core_fraction": 10}, memory={"size": "8Gi"}, **cls),
+        "2 cores": linux_vm("narrow-2", ns, disk, cpu={"cores": 2}, memory={"size": "2Gi"}, **cls),
+    }
+    narrow_class = {"name": "vm-narrow", "cpu": {"type": "Discovery", "discovery": {}}, "sizing_policies": narrow}
+    tasks = [{"name": "class", "deckhouse.virtualization.vm_class": narrow_class}]
+    run = run_playbook(tmp_path, cluster.kubeconfig, tasks + [{"name": name, **task, "ignore_errors": True} for name, task in cases.items()])
+    assert not run["class"].get("failed"), run["class"]
+    msgs = {name: run[name].get("msg", "") for name in cases}
+    assert all(run[name].get("failed") for name in cases), msgs
+    for name in ("8 cores", "8 cores at 10%"):
+        cores = msgs[name]
+        assert cores.startswith('cpu.cores: the VirtualMachine does not match any sizing policy of VirtualMachineClass "vm-narrow"'), cores
+        assert "its 8 CPU core(s) fall outside the allowed ranges (1-4)" in cores and "spec.cpu.cores" in cores and "cores 1-4" in cores, cores
+        assert "core fraction" not in cores and "core_fraction" not in cores, cores
+    fraction = msgs["2 cores"]
+    assert fraction.startswith("cpu.core_fraction: unable to set the default core fraction"), fraction
+    assert "defines no defaultCoreFraction and does not allow 100%" in fraction, fraction
+    written = cluster.kubectl("get", "vm", "-n", ns, "-o", "name").stdout
+    assert "narrow-" not in written, written
+
+
+def disk_mounted_by(sim, namespace, disk, vm_name, timeout=30.0):
+    """The disk once its status.attachedToVirtualMachines shows `vm_name` mounted (the disk controller follows the VM)."""
+    end = time.monotonic() + timeout
+    while True:
+        obj = json.loads(sim.kubectl("get", "vd", "-n", namespace, disk, "-o", "json").stdout)
+        attached = (obj.get("status") or {}).get("attachedToVirtualMachines") or []
+        if {"name": vm_name, "mounted": True} in attached:
+            return obj
+        assert time.monotonic() < end, f"VirtualDisk {namespace}/{disk} never showed {vm_name} mounted: {attached}"
+        time.sleep(0.2)
+
+
+def test_a_disk_another_running_vm_holds_is_refused_unless_this_vm_stays_stopped(cluster, guide, tmp_path):
+    """BEHAVIOUR.md §4.8: a VM starts only when each of its disks is free or attached to it; no webhook refuses the
+    reference (a stopped VM may list the disk). The module refuses, before writing, a task that would leave a VM
+    waiting in Pending for a disk another VM holds, and allows it once the holder is stopped."""
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "shared-root")
+    first = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "holder", **linux_vm("holder", ns, disk, state="running")},
+            {"name": "taker runs", **linux_vm("taker", ns, disk, state="running"), "ignore_errors": True},
+            {"name": "taker present", **linux_vm("taker", ns, disk), "ignore_errors": True},
+            {"name": "taker as Manual", **linux_vm("taker", ns, disk, run_policy="Manual")},
+            {"name": "taker starts", **vm("taker", ns, state="running"), "ignore_errors": True},
+        ],
+    )
+    assert first["holder"]["vm"]["phase"] == "Running", first["holder"]
+    for name in ("taker runs", "taker present"):
+        refused = first[name]
+        assert refused.get("failed") and refused["changed"] is False, refused
+        assert refused["msg"].startswith(
+            f"block_device_refs[0] (spec.blockDeviceRefs[0]): VirtualDisk {ns}/{disk} is in use by VirtualMachine {ns}/holder (phase Running"
+        ), refused["msg"]
+        assert "BlockDevicesReady=False" in refused["msg"] and "Stop holder" in refused["msg"], refused["msg"]
+    assert first["taker as Manual"]["changed"] and first["taker as Manual"]["vm"]["phase"] == "Stopped", "a stopped VM may list the disk"
+    start = first["taker starts"]
+    assert start.get("failed") and f"VirtualDisk {ns}/{disk} is in use by VirtualMachine {ns}/holder" in start["msg"], start
+    assert vmops_of(cluster, ns, "taker") == [], "no Start sent"
+
+    second = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [{"name": "stop holder", **vm("holder", ns, state="stopped")}, {"name": "taker starts", **vm("taker", ns, state="running")}],
+    )
+    assert second.returncode == 0, second.stdout[-6000:]
+    assert second["taker starts"]["vm"]["phase"] == "Running", "the holder stopped: the disk is free"
+    disk_mounted_by(cluster, ns, disk, "taker")
+    third = run_playbook(tmp_path, cluster.kubeconfig, [{"name": "holder starts", **vm("holder", ns, state="running"), "ignore_errors": True}])
+    back = third["holder starts"]
+    assert back.get("failed") and f"VirtualDisk {ns}/{disk} is in use by VirtualMachine {ns}/taker (phase Running" in back["msg"], back
+    assert get_vm(cluster, ns, "holder")["status"]["phase"] == "Stopped" and vmops_of(cluster, ns, "holder") == ["Stop"], "no Start sent"
+    assert vmops_of(cluster, ns, "taker") == ["Start"]

@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
+
 from ..ansible_runner import run_playbook
+from .test_module_vm import ensure_cidrs
 
 GUIDE_POLICIES = [
     {"cores": {"min": 1, "max": 4}, "memory": {"min": "1Gi", "max": "8Gi", "step": "512Mi"}, "core_fractions": [5, 10, 20, 50, 100]},
@@ -10,6 +13,15 @@ GUIDE_POLICIES = [
     {"cores": {"min": 9, "max": 16}, "memory": {"min": "9Gi", "max": "32Gi", "step": "1Gi"}, "core_fractions": [50, 100]},
     {"cores": {"min": 17, "max": 248}, "memory": {"per_core": {"min": "1Gi", "max": "2Gi"}}, "core_fractions": [100]},
 ]
+
+
+@pytest.fixture(scope="module")
+def vm_network(cluster):
+    """The VM network in ModuleConfig virtualization (spec.settings.virtualMachineCIDRs), which the platform's webhook
+    requires of any VM with the Main network; kept as another module of the session configured it, when it did."""
+    cidrs = ensure_cidrs(cluster)
+    assert cidrs, "ModuleConfig virtualization has virtualMachineCIDRs"
+    return cidrs
 
 
 def vmclass(name, **kw):
@@ -111,7 +123,7 @@ def test_bad_inputs_each_named_and_nothing_written(cluster, tmp_path):
     assert "bad-" not in written
 
 
-def test_cpu_change_refused_then_recreated_only_without_vms(cluster, tmp_path):
+def test_cpu_change_refused_then_recreated_only_without_vms(cluster, vm_network, tmp_path):
     run = run_playbook(
         tmp_path,
         cluster.kubeconfig,

@@ -135,3 +135,39 @@ def test_abort_by_absent_cancels_the_migration(cluster, guide, tmp_path):
     assert vm["status"]["phase"] == "Running" and vm["status"]["nodeName"] == before
     assert vmops(cluster, ns, "abort-vm") == []
     cluster.kubectl("delete", "vm", "-n", ns, "abort-vm", "--wait=false")
+
+
+def test_a_forbidden_operation_names_the_attempt_and_quotes_the_server(cluster, guide, tmp_path):
+    """A user who may read and watch VMs and operations but not create operations: the 403 of a create with
+    generateName names no object, so the message names the attempt (verb, kind, type, the VM, the namespace, the name
+    prefix) and quotes the server's Status message; vm's power states create operations the same way."""
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "rbac-root")
+    setup = run_playbook(tmp_path, cluster.kubeconfig, [{"name": "vm", **linux_vm("rbac-vm", ns, disk, state="running")}])
+    assert setup.returncode == 0, setup.stdout[-4000:]
+    user = "watcher-" + uuid.uuid4().hex[:6]
+    kc = tmp_path / "watcher.kubeconfig"
+    cluster.add_user(user, kc, namespace=ns)
+    cluster.kubectl("create", "role", "watch-vms", "-n", ns, "--verb=get,list,watch",
+                    "--resource=virtualmachines.virtualization.deckhouse.io", "--resource=virtualmachineoperations.virtualization.deckhouse.io")  # fmt: skip
+    cluster.kubectl("create", "rolebinding", "watch-vms", "-n", ns, "--role", "watch-vms", "--user", user)
+    run = run_playbook(
+        tmp_path,
+        kc,
+        [
+            {"name": "stop", **op(ns, "rbac-vm", "Stop"), "ignore_errors": True},
+            {"name": "stop as vm", "deckhouse.virtualization.vm": {"name": "rbac-vm", "namespace": ns, "state": "stopped", "wait_timeout": 60},
+             "ignore_errors": True},  # fmt: skip
+        ],
+    )
+    for task, prefix in (("stop", "stop-rbac-vm-"), ("stop as vm", "rbac-vm-")):
+        result = run[task]
+        msg = result.get("msg", "")
+        assert result.get("failed") and result["changed"] is False, result
+        assert msg.startswith(
+            f"create VirtualMachineOperation Stop of VirtualMachine {ns}/rbac-vm in namespace {ns} (name generated from '{prefix}'): Forbidden (403): "
+            "permission denied: "
+        ), msg
+        assert f'User "{user}" cannot create resource "virtualmachineoperations"' in msg and f"{ns}/:" not in msg, msg
+    assert vmops(cluster, ns, "rbac-vm") == [] and get_vm(cluster, ns, "rbac-vm")["status"]["phase"] == "Running", "nothing written"
+    cluster.kubectl("delete", "vm", "-n", ns, "rbac-vm", "--wait=false")

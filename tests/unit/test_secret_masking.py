@@ -304,13 +304,14 @@ def test_a_create_then_a_wait_that_times_out_before_its_first_read_is_changed_wi
     client.request("PATCH", client.path(VIRTUAL_DISK, "d", "ns"), "VirtualDisk ns/d", [("fieldManager", "x")], disk("5"))
     with pytest.raises(DVPError) as err:
         wait_for(client, VIRTUAL_DISK, "d", "ns", phase_in(), 0)
-    assert "last seen: nothing (the API server did not answer)" in err.value.message, "waiter's own words, which failure corrects"
-    out = common.failure(err.value, client)
-    assert out["changed"] is True and out["resource"] == disk("5")
-    assert out["msg"] == (
+    words = (
         "VirtualDisk ns/d: timed out after 0s waiting; last seen: phase <none> (in the API server's answer before the wait; "
         "the time was up before the wait's first read)"
     )
+    assert err.value.message == words and err.value.details["resource"] == disk("5"), "the waiter's words are the module's"
+    out = common.failure(err.value, client)
+    assert out["changed"] is True and out["resource"] == disk("5")
+    assert out["msg"] == words, "failure() rewrites nothing"
 
 
 def test_a_delete_then_a_wait_is_changed_and_the_deleted_object_is_not_shown_as_last_seen():
@@ -328,14 +329,18 @@ def test_a_delete_answered_with_the_object_shows_it():
     client = recording((200, disk("5", "Ready")), (200, disk("6", "Terminating", deletionTimestamp="now")))
     client.get(VIRTUAL_DISK, "d", "ns")
     client.delete(VIRTUAL_DISK, "d", "ns")
-    out = common.failure(DVPError("VirtualDisk ns/d: timed out after 0s waiting; last seen: nothing (the API server did not answer)", resource=None), client)
+    with pytest.raises(DVPError) as err:
+        wait_for(client, VIRTUAL_DISK, "d", "ns", gone, 0)
+    out = common.failure(err.value, client)
     assert out["changed"] and out["resource"]["metadata"]["resourceVersion"] == "6" and "phase Terminating" in out["msg"]
 
 
 def test_no_write_no_change_and_the_read_object_is_last_seen():
     client = recording((200, disk("5", "Pending")))
     client.get(VIRTUAL_DISK, "d", "ns")
-    out = common.failure(DVPError("VirtualDisk ns/d: timed out after 0s waiting; last seen: nothing (the API server did not answer)", resource=None), client)
+    with pytest.raises(DVPError) as err:
+        wait_for(client, VIRTUAL_DISK, "d", "ns", phase_in(), 0)
+    out = common.failure(err.value, client)
     assert out["changed"] is False and out["resource"] == disk("5", "Pending") and "last seen: phase Pending (in the API server's answer" in out["msg"]
 
 
@@ -364,11 +369,27 @@ def test_check_mode_writes_change_nothing_and_a_refused_write_neither():
     assert client.changed is False
 
 
-def test_an_interrupted_connection_keeps_the_waiters_message():
-    message = "VirtualDisk ns/d: timed out after 5s waiting; last seen: nothing (the API server did not answer); the API connection last broke with: reset"
+def test_an_interrupted_connection_says_the_server_did_not_answer():
+    clock = {"now": 0.0}
+
+    def sleep(seconds):
+        clock["now"] += seconds
+
     client = recording((201, disk("5")))
     client.request("POST", client.path(VIRTUAL_DISK, None, "ns"), "VirtualDisk ns/d", [], disk("5"))
-    out = common.failure(DVPError(message, resource=None), client)
+
+    def reset(*args):
+        raise ConnectionResetError(104, "reset")
+
+    client.api.request = reset
+    client.sleep = sleep
+    client.clock = lambda: clock["now"]
+    with pytest.raises(DVPError) as err:
+        wait_for(client, VIRTUAL_DISK, "d", "ns", phase_in(), 5, clock=lambda: clock["now"], sleep=sleep)
+    message = err.value.message
+    assert message.startswith("VirtualDisk ns/d: timed out after 5s waiting; last seen: nothing (the API server did not answer); "
+                              "the API connection last broke with: VirtualDisk ns/d: cannot reach the Kubernetes API"), message  # fmt: skip
+    out = common.failure(err.value, client)
     assert out["msg"] == message and out["changed"] and out["resource"] == disk("5")
 
 
