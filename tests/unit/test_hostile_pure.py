@@ -178,7 +178,7 @@ def test_warning_header_text_never_carries_a_control_character() -> None:
     from dvp_simulator.api.server import warning_text
 
     assert warning_text('unknown field "\x1f"') == '"unknown field \\"\\x1f\\""'
-    assert warning_text("a\r\nb\u2028c") == '"a\\x0d\\x0ab\\u2028c"'
+    assert warning_text("a\r\nb\u2028c\x7f") == '"a\\r\\nb\\u2028c\\x7f"'
     assert warning_text("ok — fine \\") == '"ok — fine \\\\"'
     assert all(ch.isprintable() for ch in warning_text("".join(chr(c) for c in range(0x20))))
 

@@ -18,7 +18,7 @@ from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps, loads
 from ..turn import Turn, after_io
-from . import authz, negotiation, openapi_v2, protobuf
+from . import authz, golang, negotiation, openapi_v2, protobuf
 from . import options as params
 from .decoding import MAX_BODY_BYTES, Undecodable, body_error, too_large
 from .decoding import decode as decode_body
@@ -90,23 +90,10 @@ PublicHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def warning_text(text: str) -> str:
-    """A warning's text as a quoted string in the Warning header, as Go's strconv.Quote writes it: quotes and
-    backslashes escaped, characters that are not printable as \\x / \\u escapes. A field name from a hostile body
-    (`{"\\u001f": 1}` is an unknown field) must never put a control character into a header."""
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch in "\"\\":
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif code < 0x80:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'
+    """A warning's text as a quoted string in the Warning header, as Go's strconv.Quote writes it (golang.quote): a
+    field name from a hostile body (`{"\\u001f": 1}` is an unknown field) must never put a control character into a
+    header."""
+    return golang.quote(text)
 
 
 @dataclass
