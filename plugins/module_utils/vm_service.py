@@ -217,9 +217,14 @@ def held_disk_problems(client: DVPClient, namespace: str, vm: dict[str, Any]) ->
 
 
 def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None,
-                    warnings: list[str] | None = None, runs_as: str | None = None) -> list[str]:
+                    warnings: list[str] | None = None, runs_as: str | None = None, will_wait: bool = True) -> list[str]:
     """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret; with
     `runs_as` (the VM's name, when the task leaves it running: runs_after), that no other VM holds one of its disks.
+
+    A block device or provisioning Secret that does not exist is legal on the platform: the VM is created and waits in
+    Pending (BlockDevicesReady or ProvisioningReady False, §4.7, §4.8) until it appears. So it is refused when the task
+    waits for the VM (`will_wait`: the wait could only time out) and, with wait=false, only warned about (into
+    `warnings`), for playbooks that create the VM before its disks - as virtual_disk does with a missing source.
 
     VirtualMachineClasses are cluster-scoped: a project user holding only the platform's use roles may not read them
     (RBAC.md section 6). Their class checks are then left to the platform's admission, which runs them anyway; a note
@@ -280,7 +285,8 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
                                 "this user may not read it; the platform's admission checks it")
             continue
         if obj is None:
-            problems.append(f"block_device_refs[{i}]: {kind.describe(ref['name'], namespace if kind.namespaced else None)} does not exist")
+            missing = f"block_device_refs[{i}]: {kind.describe(ref['name'], namespace if kind.namespaced else None)} does not exist"
+            _missing(problems, warnings, will_wait, missing, "BlockDevicesReady")
             continue
         if i == 0:
             problem = vm_rules.check_first_device(ref, obj.get("status"))
@@ -299,10 +305,18 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
         wanted = v.SECRET_TYPE_CLOUD_INIT if ref_name == "userDataRef" else v.SECRET_TYPE_SYSPREP
         option = "provisioning.user_data_ref" if ref_name == "userDataRef" else "provisioning.sysprep_ref"
         if secret is None:
-            problems.append(f"{option}: Secret {namespace}/{ref['name']} does not exist")
+            _missing(problems, warnings, will_wait, f"{option}: Secret {namespace}/{ref['name']} does not exist", "ProvisioningReady")
         elif secret.get("type") != wanted:
             problems.append(f"{option}: Secret {namespace}/{ref['name']} has type {secret.get('type')!r}; the platform only reads type {wanted}")
     return problems
+
+
+def _missing(problems: list[str], warnings: list[str] | None, will_wait: bool, missing: str, condition: str) -> None:
+    """A referenced object that does not exist: refused when the task waits for the VM, else warned about."""
+    if will_wait or warnings is None:
+        problems.append(f"{missing}; create it first, or set wait=false to create the VirtualMachine now (it waits in Pending, {condition}=False)")
+    else:
+        warnings.append(f"{missing}: the VirtualMachine is created and waits in Pending ({condition}=False) until it does (wait=false)")
 
 
 def describe_policies(policies: list[dict[str, Any]] | None) -> str:
@@ -488,7 +502,8 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
     # idempotent re-run costs one read, not one per class, disk and Secret), a running one is not started.
     if not problems and applying and not unchanged(desired, actual):
         notes: list[str] = []
-        problems += server_problems(client, namespace, desired_spec(p), actual, notes, runs_as=name if runs else None)
+        will_wait = bool(p.get("wait") or getattr(module, "waits_after", False))  # batch.ElementModule's apply pass
+        problems += server_problems(client, namespace, desired_spec(p), actual, notes, runs_as=name if runs else None, will_wait=will_wait)
         for note in notes:
             module.warn(note)
     elif not problems and actual is not None and runs and _status(actual).get("phase") not in ACTIVE_PHASES:

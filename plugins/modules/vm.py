@@ -16,6 +16,10 @@ description:
     is named; a disk image that is not an ISO cannot be the first device; no device twice) and the provisioning Secret.
     Cores outside every sizing policy of the class are reported as such, also when I(cpu.core_fraction) is not given.
     Nothing is written when any check fails.
+  - A block device or provisioning Secret that does not exist is legal on the platform - it creates the VM and keeps it
+    C(Pending) (C(BlockDevicesReady) or C(ProvisioningReady) C(False)) until the object appears. So with I(wait=true) (the
+    default) it is refused before anything is written, as the wait could only time out; with I(wait=false) the VM is created
+    and a warning names the missing object, for playbooks that create the disks after the VM.
   - A C(VirtualDisk) mounted by another VM that is not C(Stopped) (the disk's C(status.attachedToVirtualMachines), checked
     on that VM) is refused, naming the disk and the VM, when the task leaves this VM running or starts it - the platform
     would keep it C(Pending) with C(BlockDevicesReady=False). With I(state=stopped) or I(run_policy=AlwaysOff) (or a new

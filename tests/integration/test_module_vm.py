@@ -417,3 +417,30 @@ def test_a_disk_another_running_vm_holds_is_refused_unless_this_vm_stays_stopped
     assert back.get("failed") and f"VirtualDisk {ns}/{disk} is in use by VirtualMachine {ns}/taker (phase Running" in back["msg"], back
     assert get_vm(cluster, ns, "holder")["status"]["phase"] == "Stopped" and vmops_of(cluster, ns, "holder") == ["Stop"], "no Start sent"
     assert vmops_of(cluster, ns, "taker") == ["Start"]
+
+
+def test_a_missing_disk_is_refused_with_wait_and_awaited_without(cluster, guide, tmp_path):
+    """The platform accepts a VM whose disk does not exist yet and keeps it Pending (BlockDevicesReady=False, §4.8)
+    until the disk appears. With wait (the default) the module refuses it before writing - the wait could only time
+    out; with wait=false it creates the VM and warns, so a playbook may create the disk after the VM."""
+    ns = guide["namespace"]
+    first = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "waits", **linux_vm("early", ns, "later-root"), "ignore_errors": True},
+            {"name": "does not wait", **linux_vm("early", ns, "later-root", wait=False)},
+        ],
+    )
+    refused = first["waits"]
+    assert refused.get("failed") and refused["changed"] is False, refused
+    assert refused["msg"].startswith(f"block_device_refs[0]: VirtualDisk {ns}/later-root does not exist; create it first, or set wait=false"), refused["msg"]
+    created = first["does not wait"]
+    assert created["changed"] and not created.get("failed"), created
+    warned = f"VirtualDisk {ns}/later-root does not exist: the VirtualMachine is created and waits in Pending"
+    assert any(warned in w for w in created.get("warnings", [])), created
+    assert get_vm(cluster, ns, "early")["status"]["phase"] == "Pending"
+    make_disk(cluster, ns, "later-root")
+    second = run_playbook(tmp_path, cluster.kubeconfig, [{"name": "runs", **linux_vm("early", ns, "later-root")}])
+    assert second.returncode == 0, second.stdout[-4000:]
+    assert second["runs"]["changed"] is False and second["runs"]["vm"]["phase"] == "Running", second["runs"]
