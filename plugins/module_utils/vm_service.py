@@ -13,6 +13,7 @@ from typing import Any
 from . import vm_rules
 from . import vocabulary as v
 from .client import APIStatusError, DVPClient, operation_attempt
+from .disk_holders import disk_holder_problem, held_disk_problems
 from .ensure import Ensurer, Outcome, unchanged
 from .errors import DVPError
 from .kinds import CLUSTER_VIRTUAL_IMAGE, VIRTUAL_DISK, VIRTUAL_IMAGE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_CLASS, VIRTUAL_MACHINE_OPERATION, Kind
@@ -168,52 +169,6 @@ def runs_after(state: str, policy: str, actual: dict[str, Any] | None) -> bool:
     if actual is None:
         return policy != v.RUN_MANUAL
     return _status(actual).get("phase") not in (v.VM_STOPPED, v.VM_STOPPING)
-
-
-def disk_holder_problem(client: DVPClient, namespace: str, vm_name: str, index: int, disk: dict[str, Any]) -> str | None:
-    """The VirtualDisk `disk` (block_device_refs[index]) mounted by another VM, which keeps this one from starting
-    (§4.8: every disk must be free or attached to this VM, else BlockDevicesReady=False and the VM waits in Pending;
-    no webhook refuses it). "Mounted" is the disk's status.attachedToVirtualMachines[].mounted: the other VM lists the
-    disk in its status.blockDeviceRefs and is not Stopped (§1.8) — checked on the VM itself, since the disk's status
-    follows a VM that just stopped with a delay. A stopped holder does not count (the platform allows it)."""
-    name = disk["metadata"]["name"]
-    for entry in _status(disk).get("attachedToVirtualMachines") or []:
-        holder = entry.get("name")
-        if not entry.get("mounted") or not holder or holder == vm_name:
-            continue
-        try:
-            other = client.get(VIRTUAL_MACHINE, holder, namespace)
-        except APIStatusError as err:
-            if err.status != 403:
-                raise
-            phase = "not readable by this user"  # the disk's status is all there is to go by
-        else:
-            status = _status(other)
-            listed = any(r.get("kind") == v.VIRTUAL_DISK and r.get("name") == name for r in status.get("blockDeviceRefs") or [])
-            if other is None or status.get("phase") in (None, "", v.VM_STOPPED) or not listed:
-                continue  # deleted, stopped or detached since the disk's status was written
-            phase = status["phase"]
-        return (
-            f"block_device_refs[{index}] (spec.blockDeviceRefs[{index}]): VirtualDisk {namespace}/{name} is in use by VirtualMachine "
-            f"{namespace}/{holder} (phase {phase}; mounted in the disk's status.attachedToVirtualMachines). The platform starts a "
-            "VM only when each of its disks is free or attached to it alone: this VM would wait in Pending with BlockDevicesReady=False. "
-            f"Stop {holder} or remove the disk from its block devices first, or keep this VM stopped (state=stopped or run_policy=AlwaysOff)"
-        )
-    return None
-
-
-def held_disk_problems(client: DVPClient, namespace: str, vm: dict[str, Any]) -> list[str]:
-    """disk_holder_problem for each VirtualDisk of an existing VM about to be started (a missing disk is left to the
-    platform's condition: the task does not name it)."""
-    problems = []
-    for i, ref in enumerate((vm.get("spec") or {}).get("blockDeviceRefs") or []):
-        if ref.get("kind") != v.VIRTUAL_DISK:
-            continue
-        disk = client.get(VIRTUAL_DISK, ref["name"], namespace)
-        problem = disk_holder_problem(client, namespace, vm["metadata"]["name"], i, disk) if disk is not None else None
-        if problem:
-            problems.append(problem)
-    return problems
 
 
 def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None,

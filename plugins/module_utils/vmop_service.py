@@ -14,6 +14,7 @@ from typing import Any
 from . import vm_rules
 from . import vocabulary as v
 from .client import APIStatusError, DVPClient, operation_attempt
+from .disk_holders import held_disk_problems
 from .errors import DVPError
 from .kinds import MODULE_CONFIG, NODE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_OPERATION
 from .maintenance_service import ClusterView, cpu_checker, move_report
@@ -119,6 +120,10 @@ def server_problems(client: DVPClient, p: dict[str, Any], vm: dict[str, Any], pe
         field_name, message = bad
         problems.append(f"type: {message} ({'spec.runPolicy' if field_name == 'runPolicy' else 'status.phase'} of VirtualMachine "
                         f"{vm['metadata']['namespace']}/{vm['metadata']['name']})")  # fmt: skip
+    if kind == v.VMOP_START and not bad:
+        # a Start the platform accepts but cannot carry out: the VM would wait in Pending for a disk another VM holds
+        where = f"VirtualMachine {vm['metadata']['namespace']}/{vm['metadata']['name']}"
+        problems += [f"type: Start of {where}: {problem}" for problem in held_disk_problems(client, vm["metadata"]["namespace"], vm, starting=True)]
     preflight = None
     if kind in MIGRATIONS:
         override = system_policy(client)

@@ -17,6 +17,8 @@ description:
   - Before anything is written, the module refuses what the platform would fail, with the reason - an unfinished operation
     of the VM that the new one cannot supersede; the VM's run policy or phase for the type (C(Start) only for a C(Stopped) VM
     with run policy C(Manual) or C(AlwaysOnUnlessStoppedManually), C(Evict)/C(Migrate) only for a C(Running) VM, and so on);
+    a C(Start) of a VM one of whose C(VirtualDisks) another VM that is not C(Stopped) mounts (the platform would keep it
+    C(Pending) with C(BlockDevicesReady=False));
     I(force) against the VM's C(liveMigrationPolicy) (C(AlwaysSafe) with C(force=true), C(AlwaysForced) with C(force=false));
     a VM that is not migratable (disks with the ReadWriteOnce access mode) or for which no node is a feasible target (the
     same check as node_maintenance's preflight - CPU compatibility by class type, class and VM node selectors,

@@ -389,6 +389,11 @@ def test_a_disk_another_running_vm_holds_is_refused_unless_this_vm_stays_stopped
             {"name": "taker present", **linux_vm("taker", ns, disk), "ignore_errors": True},
             {"name": "taker as Manual", **linux_vm("taker", ns, disk, run_policy="Manual")},
             {"name": "taker starts", **vm("taker", ns, state="running"), "ignore_errors": True},
+            {
+                "name": "taker Start operation",
+                "deckhouse.virtualization.vm_operation": {"namespace": ns, "virtual_machine_name": "taker", "type": "Start"},
+                "ignore_errors": True,
+            },
         ],
     )
     assert first["holder"]["vm"]["phase"] == "Running", first["holder"]
@@ -402,6 +407,11 @@ def test_a_disk_another_running_vm_holds_is_refused_unless_this_vm_stays_stopped
     assert first["taker as Manual"]["changed"] and first["taker as Manual"]["vm"]["phase"] == "Stopped", "a stopped VM may list the disk"
     start = first["taker starts"]
     assert start.get("failed") and f"VirtualDisk {ns}/{disk} is in use by VirtualMachine {ns}/holder" in start["msg"], start
+    operation = first["taker Start operation"]
+    assert operation.get("failed") and operation["changed"] is False, operation
+    assert operation["msg"].startswith(f"type: Start of VirtualMachine {ns}/taker: block_device_refs[0] (spec.blockDeviceRefs[0]): VirtualDisk {ns}/{disk} "
+                                       f"is in use by VirtualMachine {ns}/holder (phase Running"), operation["msg"]  # fmt: skip
+    assert "keep this VM stopped" not in operation["msg"], operation["msg"]
     assert vmops_of(cluster, ns, "taker") == [], "no Start sent"
 
     second = run_playbook(
