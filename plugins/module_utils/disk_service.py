@@ -7,6 +7,7 @@ wait, delete)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import vocabulary as v
@@ -14,7 +15,7 @@ from .client import APIStatusError, DVPClient
 from .ensure import Ensurer, unchanged
 from .errors import DVPError
 from .image_service import ensure_image
-from .images import desired_cluster_image, summary, users
+from .images import desired_cluster_image, keep_storage_spelling, summary, users
 from .kinds import CLUSTER_VIRTUAL_IMAGE, MODULE_CONFIG, SECRET, STORAGE_CLASS, VIRTUAL_DISK, VIRTUAL_DISK_SNAPSHOT, VIRTUAL_IMAGE, Kind
 from .storage_rules import class_problem, disk_problems, image_problems, mib_quantity, on_pvc, required_size, settings_of, to_bytes
 from .waiter import phase_in
@@ -23,10 +24,24 @@ DISK_READY = phase_in((v.READY,))
 DISK_READY_OR_WAITING = phase_in((v.READY, v.WAIT_FOR_FIRST_CONSUMER))  # a WaitForFirstConsumer disk is done: a VM binds it
 IMAGE_READY = phase_in((v.READY,))
 IMAGE_SOURCES = {v.CLUSTER_VIRTUAL_IMAGE: CLUSTER_VIRTUAL_IMAGE, v.VIRTUAL_IMAGE: VIRTUAL_IMAGE}
-SOURCE_OBJECTS = {**IMAGE_SOURCES, v.VIRTUAL_DISK_SNAPSHOT: VIRTUAL_DISK_SNAPSHOT}  # data_source.object_ref of a disk
-# The DatasourceReady reason of a disk whose source object does not exist (§2.2; a snapshot's is its NotReady one).
-MISSING_REASONS = {v.CLUSTER_VIRTUAL_IMAGE: v.REASON_CLUSTER_IMAGE_NOT_FOUND, v.VIRTUAL_IMAGE: v.REASON_IMAGE_NOT_FOUND,
-                   v.VIRTUAL_DISK_SNAPSHOT: v.REASON_SNAPSHOT_NOT_READY}  # fmt: skip
+# (the kind of the disk or image, its data_source.object_ref.kind) -> (the referenced kind, the DatasourceReady reason
+# while that object does not exist): a disk's are the *NotFound reasons (§2.2, a snapshot's its NotReady one); an
+# image's the NotReady ones (§1.4: the CVI controller tells no missing object from an unready one, nor does the VI's).
+SOURCE_OBJECTS = {
+    (v.VIRTUAL_DISK, v.CLUSTER_VIRTUAL_IMAGE): (CLUSTER_VIRTUAL_IMAGE, v.REASON_CLUSTER_IMAGE_NOT_FOUND),
+    (v.VIRTUAL_DISK, v.VIRTUAL_IMAGE): (VIRTUAL_IMAGE, v.REASON_IMAGE_NOT_FOUND),
+    (v.VIRTUAL_DISK, v.VIRTUAL_DISK_SNAPSHOT): (VIRTUAL_DISK_SNAPSHOT, v.REASON_SNAPSHOT_NOT_READY),
+    **{
+        (image, kind): (obj, reason)
+        for image in (v.VIRTUAL_IMAGE, v.CLUSTER_VIRTUAL_IMAGE)
+        for kind, obj, reason in (
+            (v.CLUSTER_VIRTUAL_IMAGE, CLUSTER_VIRTUAL_IMAGE, v.REASON_CLUSTER_IMAGE_NOT_READY),
+            (v.VIRTUAL_IMAGE, VIRTUAL_IMAGE, v.REASON_IMAGE_NOT_READY),
+            (v.VIRTUAL_DISK, VIRTUAL_DISK, v.REASON_DISK_NOT_READY),
+            (v.VIRTUAL_DISK_SNAPSHOT, VIRTUAL_DISK_SNAPSHOT, v.REASON_SNAPSHOT_NOT_READY),
+        )
+    },
+}
 
 
 def pvc_params(params: dict[str, Any]) -> dict[str, Any]:
@@ -91,44 +106,46 @@ def _read(client: DVPClient, kind: Kind, name: str, namespace: str | None) -> tu
         return False, None
 
 
-def source_checks(client: DVPClient, params: dict[str, Any], desired: dict[str, Any], current: dict[str, Any] | None,
+def source_checks(client: DVPClient, owner: Kind, params: dict[str, Any], desired: dict[str, Any], current: dict[str, Any] | None,
                   warnings: list[str], will_wait: bool) -> list[str]:  # fmt: skip
-    """The objects a disk's data source names, while the platform still reads them (a new disk, one still Pending,
-    or a source that changes). A missing one is legal: the platform creates the disk and keeps it Pending
-    (DatasourceReady=False with a *NotFound reason, §2.2, §2.3) until the object appears, then provisions it. So:
-    with wait=true (`will_wait`: the task's wait, or a batch element's that is waited for after all are applied; the
-    wait could only time out) it is refused before anything is written; with wait=false the disk is created and a
-    warning names the missing object. An object this user may not read gets a warning (the
-    platform checks it). A disk from an image must hold it (image_size_check)."""
-    namespace = params["namespace"]
+    """The objects a data source names (data_source.object_ref, the pull secret of a container image), while the
+    platform still reads them (a new object, one still Pending, or a source that changes). A missing one is legal: the
+    platform creates the disk or image (`owner`) and keeps it Pending (DatasourceReady=False, §1.4, §2.2, §2.3) until
+    the object appears, then provisions it. So: with wait=true (`will_wait`: the task's wait, or a batch element's that
+    is waited for after all are applied; the wait could only time out) it is refused before anything is written; with
+    wait=false the object is created and a warning names the missing one. An object this user may not read gets a
+    warning (the platform checks it). A disk from an image must hold it (image_size_check)."""
+    namespace = params.get("namespace")
+    noun = "disk" if owner.kind == v.VIRTUAL_DISK else "image"
     source = (desired.get("spec") or {}).get("dataSource") or {}
     current_phase = ((current or {}).get("status") or {}).get("phase") or v.PENDING
     waits = current is None or current_phase == v.PENDING or (((current or {}).get("spec") or {}).get("dataSource") or {}) != source
     problems: list[str] = []
-    wanted = []  # (option, API field, kind, name, the reason the disk would wait with)
+    wanted = []  # (option, API field, kind, name, its namespace, the reason the object would wait with)
     ref = source.get("objectRef") or {}
-    kind = SOURCE_OBJECTS.get(ref.get("kind") or "")
-    needs_image = kind in IMAGE_SOURCES.values() and to_bytes(pvc_params(params).get("size")) is not None
+    kind, reason = SOURCE_OBJECTS.get((owner.kind, ref.get("kind") or ""), (None, ""))
+    needs_image = owner.kind == v.VIRTUAL_DISK and kind in IMAGE_SOURCES.values() and to_bytes(pvc_params(params).get("size")) is not None
     if kind is not None and (waits or needs_image):
-        wanted.append(("data_source.object_ref", "spec.dataSource.objectRef", kind, ref["name"], MISSING_REASONS[kind.kind]))
-    secret = ((source.get("containerImage") or {}).get("imagePullSecret") or {}).get("name")
-    if secret and waits:
-        wanted.append(("data_source.container_image.image_pull_secret.name", "spec.dataSource.containerImage.imagePullSecret.name", SECRET, secret,
+        where = (ref.get("namespace") if owner is CLUSTER_VIRTUAL_IMAGE else namespace) if kind.namespaced else None
+        wanted.append(("data_source.object_ref", "spec.dataSource.objectRef", kind, ref["name"], where, reason))
+    pull = (source.get("containerImage") or {}).get("imagePullSecret") or {}
+    if pull.get("name") and waits:
+        where = pull.get("namespace") if owner is CLUSTER_VIRTUAL_IMAGE else namespace
+        wanted.append(("data_source.container_image.image_pull_secret.name", "spec.dataSource.containerImage.imagePullSecret.name", SECRET, pull["name"], where,
                        v.REASON_REGISTRY_SECRET_NOT_FOUND))  # fmt: skip
-    for option, field, kind, name, reason in wanted:
-        where = namespace if kind.namespaced else None
+    for option, field, kind, name, where, reason in wanted:
         what = kind.describe(name, where)
         readable, obj = _read(client, kind, name, where)
         if not readable:
             warnings.append(f"{option} ({field}): {what} was not checked before the request: this user may not read it; the platform "
-                            f"checks it (a disk whose source does not exist stays Pending: DatasourceReady=False, {reason})")  # fmt: skip
+                            f"checks it (a {noun} whose source does not exist stays Pending: DatasourceReady=False, {reason})")  # fmt: skip
         elif obj is None and waits:
-            missing = f"{option} ({field}): {what} does not exist; the platform keeps the disk Pending (DatasourceReady=False, {reason}) until it is created"
+            missing = f"{option} ({field}): {what} does not exist; the platform keeps the {noun} Pending (DatasourceReady=False, {reason}) until it is created"
             if will_wait:
-                problems.append(f"{missing}. Create it first, or set wait=false to create the disk now and let it wait for it")
+                problems.append(f"{missing}. Create it first, or set wait=false to create the {noun} now and let it wait for it")
             else:
-                warnings.append(f"{missing} (wait=false: the disk is created and waits for it)")
-        elif obj is not None and kind in IMAGE_SOURCES.values():
+                warnings.append(f"{missing} (wait=false: the {noun} is created and waits for it)")
+        elif obj is not None and needs_image and kind in IMAGE_SOURCES.values():
             problems += image_size_check(params, ref["kind"], obj)
     return problems
 
@@ -188,29 +205,73 @@ def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desi
             problems += class_check(client, pvc_params(params).get("storage_class_name"), "virtualDisks")
         elif on_pvc(desired):
             problems += class_check(client, pvc_params(params).get("storage_class_name"), "virtualImages")
-    if is_disk:
-        will_wait = bool(params.get("wait")) if will_wait is None else will_wait
-        problems += source_checks(client, params, desired, current, warnings if warnings is not None else [], will_wait)
+    will_wait = bool(params.get("wait")) if will_wait is None else will_wait
+    problems += source_checks(client, kind, params, desired, current, warnings if warnings is not None else [], will_wait)
     return problems
 
 
 def ensure_disk(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
-    """virtual_disk's flow: the checks against the server (pre_write_checks: refused before anything is written,
-    or warned about), then image_service's apply, upload, wait or delete."""
+    """virtual_disk: pre_write_checks, then image_service's flow (ensure_checked)."""
     p = module.params
     desired = desired_disk(p, metadata) if p["state"] == "present" else None
+
+    def checks(desired: dict[str, Any], current: dict[str, Any] | None, notes: list[str], will_wait: bool) -> list[str]:
+        return pre_write_checks(client, VIRTUAL_DISK, p, desired, current, notes, will_wait)
+
+    return ensure_checked(module, client, ensurer, VIRTUAL_DISK, metadata, desired, checks, ready=DISK_READY_OR_WAITING, guard=frozen_guard(VIRTUAL_DISK),
+                          summarize=disk_summary)  # fmt: skip
+
+
+def ensure_cluster_image(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
+    """cluster_virtual_image: the objects its data source names (source_checks), then image_service's flow."""
+    p = module.params
+    desired = desired_cluster_image(p, metadata) if p["state"] == "present" else None
+
+    def checks(desired: dict[str, Any], current: dict[str, Any] | None, notes: list[str], will_wait: bool) -> list[str]:
+        if unchanged(desired, current):
+            return []
+        return source_checks(client, CLUSTER_VIRTUAL_IMAGE, p, desired, current, notes, will_wait and not _is_upload(p))
+
+    return ensure_checked(module, client, ensurer, CLUSTER_VIRTUAL_IMAGE, metadata, desired, checks)
+
+
+def ensure_virtual_image(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
+    """virtual_image: pre_write_checks (its source objects among them), then image_service's flow."""
+    p = module.params
+    desired = desired_image(p, metadata) if p["state"] == "present" else None
+
+    def checks(desired: dict[str, Any], current: dict[str, Any] | None, notes: list[str], will_wait: bool) -> list[str]:
+        return pre_write_checks(client, VIRTUAL_IMAGE, p, desired, current, notes, will_wait and not _is_upload(p))
+
+    return ensure_checked(module, client, ensurer, VIRTUAL_IMAGE, metadata, desired, checks, prepare=keep_storage_spelling, ready=IMAGE_READY,
+                          guard=frozen_guard(VIRTUAL_IMAGE), summarize=image_summary)  # fmt: skip
+
+
+def _is_upload(params: dict[str, Any]) -> bool:
+    return (params.get("data_source") or {}).get("type") == v.SOURCE_UPLOAD
+
+
+def ensure_checked(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metadata: dict[str, Any], desired: dict[str, Any] | None,
+                   checks: Callable[[dict[str, Any], dict[str, Any] | None, list[str], bool], list[str]],
+                   prepare: Callable[[dict[str, Any], dict[str, Any] | None], dict[str, Any]] | None = None, **flow: Any) -> dict[str, Any]:  # fmt: skip
+    """The flow of virtual_disk, virtual_image and cluster_virtual_image: the object read, `prepare(desired, current)`
+    (the declared object as it compares with the stored one), `checks(desired, current, warnings, will_wait)` against
+    the server (refused before anything is written, or warned about), then image_service's apply, upload, wait or
+    delete (`flow`: its ready predicate, guard and summary)."""
+    p = module.params
     current = None
     if desired is not None:
-        current = client.get(VIRTUAL_DISK, p["name"], p["namespace"])
+        current = client.get(kind, p["name"], p.get("namespace") if kind.namespaced else None)
+        if prepare is not None:
+            desired = prepare(desired, current)
         notes: list[str] = []
         will_wait = bool(p.get("wait") or getattr(module, "waits_after", False))  # batch.ElementModule's apply pass
-        problems = pre_write_checks(client, VIRTUAL_DISK, p, desired, current, notes, will_wait)
+        problems = checks(desired, current, notes, will_wait)
         if problems:
             raise DVPError("; ".join(problems), problems=problems)
         for note in notes:
             module.warn(note)
-    return ensure_image(module, client, ensurer, VIRTUAL_DISK, metadata, desired, DISK_READY_OR_WAITING, frozen_guard(VIRTUAL_DISK), disk_summary,
-                        known=current)  # fmt: skip
+    return ensure_image(module, client, ensurer, kind, metadata, desired, known=current, **flow)
 
 
 def frozen_guard(kind: Kind):

@@ -10,6 +10,11 @@ description:
   - Creates, updates and deletes a C(ClusterVirtualImage) of the Deckhouse Virtualization Platform.
   - Sources are an HTTP(S) URL, a container image in an OCI registry, another image, disk or snapshot, or a local file uploaded by the module itself.
   - The platform forbids changing the source of an image once it is C(Ready); such a change fails unless I(recreate=true).
+  - The object the source names (I(data_source.object_ref)) and the pull Secret of a container image are read before a new
+    image (or a new source) is written. The platform accepts an image whose source does not exist yet and keeps it C(Pending)
+    (C(DatasourceReady=False)) until it is created. So with I(wait=true) (the default) a missing one is refused before anything
+    is written, naming the option and the object; with I(wait=false) the image is created and a warning names it. An object
+    the user may not read is left to the platform, with a warning.
 author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
@@ -233,9 +238,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, masking, metadata, option_problems, refuse, run
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import ensure_cluster_image
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, validate_image_params
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import CLUSTER_VIRTUAL_IMAGE
 
 # Options that only mean something with state=present (refused with state=absent).
 PRESENT_ONLY = ("data_source", "upload_file", "upload_url", "recreate")
@@ -263,7 +267,7 @@ def execute(module):
     if upload_file and module.params["state"] == "present" and not os.path.isfile(upload_file):
         problems.append(f"upload_file: no such file on the managed host: {upload_file}")
     refuse(module, problems)
-    run(module, lambda client, ensurer: ensure_image(module, client, ensurer, CLUSTER_VIRTUAL_IMAGE, metadata(module.params, namespaced=False)))
+    run(module, lambda client, ensurer: ensure_cluster_image(module, client, ensurer, metadata(module.params, namespaced=False)))
 
 
 def main():

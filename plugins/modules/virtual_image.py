@@ -12,6 +12,11 @@ description:
   - Sources are an HTTP(S) URL, a container image, another image or disk of the namespace, a cluster image, or a local file uploaded by the module itself.
   - The source and storage class of a C(Ready) image cannot change; with I(recreate=true) the image is deleted and created again,
     unless a virtual machine uses it.
+  - The object the source names (I(data_source.object_ref)) and the pull Secret of a container image are read before a new
+    image (or a new source) is written. The platform accepts an image whose source does not exist yet and keeps it C(Pending)
+    (C(DatasourceReady=False)) until it is created. So with I(wait=true) (the default) a missing one is refused before anything
+    is written, naming the option and the object; with I(wait=false) the image is created and a warning names it. An object
+    the user may not read is left to the platform, with a warning.
 author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
@@ -212,16 +217,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, masking, metadata, option_problems, refuse, run
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import (
-    IMAGE_READY,
-    desired_image,
-    frozen_guard,
-    image_summary,
-    pre_write_checks,
-)
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_service import ensure_image
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, keep_storage_spelling, validate_image_params
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_IMAGE
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.disk_service import ensure_virtual_image
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import data_source_spec, validate_image_params
 
 PRESENT_ONLY = ("data_source", "persistent_volume_claim", "upload_file", "upload_url", "recreate")
 PVC_STORAGE = ("PersistentVolumeClaim", "Kubernetes")
@@ -256,17 +253,7 @@ def execute(module):
         problems.append(f"upload_file: no such file on the managed host: {p['upload_file']}")
     refuse(module, problems)
     meta = metadata(p, namespaced=True)
-
-    def body(client, ensurer):
-        desired = desired_image(p, meta) if p["state"] == "present" else None
-        current = None
-        if desired is not None:
-            current = client.get(VIRTUAL_IMAGE, p["name"], p["namespace"])
-            desired = keep_storage_spelling(desired, current)  # Kubernetes and PersistentVolumeClaim are one storage
-            refuse(module, pre_write_checks(client, VIRTUAL_IMAGE, p, desired, current))
-        return ensure_image(module, client, ensurer, VIRTUAL_IMAGE, meta, desired, IMAGE_READY, frozen_guard(VIRTUAL_IMAGE), image_summary, known=current)
-
-    run(module, body)
+    run(module, lambda client, ensurer: ensure_virtual_image(module, client, ensurer, meta))
 
 
 def main():

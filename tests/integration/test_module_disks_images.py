@@ -246,3 +246,43 @@ def test_a_source_that_does_not_exist_is_refused_with_wait_and_awaited_without(s
         "apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "ClusterVirtualImage", "metadata": {"name": late},
         "spec": {"dataSource": {"type": "HTTP", "http": {"url": images.url("disk.qcow2")}}}}))  # fmt: skip
     assert wait_phase(storage_sim, "vd", "later", ns, "Ready", timeout=60)["status"]["capacity"] == "100Mi", "the disk waited for its image"
+
+
+def test_an_images_missing_source_is_refused_with_wait_and_awaited_without(storage_sim, ns, images, tmp_path):
+    """The same rule for images (BEHAVIOUR.md §1.4: a VirtualImage or ClusterVirtualImage whose source object does not
+    exist stays Pending, DatasourceReady=False with the NotReady reason): refused with wait=true, created with a
+    warning with wait=false, and provisioned once the source appears."""
+    cluster_image = "gone-" + uuid.uuid4().hex[:6]
+    late = "late-" + uuid.uuid4().hex[:6]
+    pulled = {"type": "ContainerImage", "container_image": {"image": "registry.example/images/base:1", "image_pull_secret": {"name": "no-such-secret"}}}
+    cvi_from_vi = {"type": "ObjectRef", "object_ref": {"kind": "VirtualImage", "name": "no-such-vi", "namespace": ns}}
+    cvi = "deckhouse.virtualization.cluster_virtual_image"
+    cases = {
+        "vi from cvi": (vi("vi-from-cvi", ns, data_source=cvi_ref("no-such-cvi")),
+                        "data_source.object_ref (spec.dataSource.objectRef): ClusterVirtualImage no-such-cvi does not exist", "ClusterImageNotReady"),
+        "vi from disk": (vi("vi-from-vd", ns, data_source={"type": "ObjectRef", "object_ref": {"kind": "VirtualDisk", "name": "no-such-vd"}}),
+                         f"data_source.object_ref (spec.dataSource.objectRef): VirtualDisk {ns}/no-such-vd does not exist", "VirtualDiskNotReady"),
+        "vi pull secret": (vi("vi-pulled", ns, data_source=pulled), "data_source.container_image.image_pull_secret.name "
+                           f"(spec.dataSource.containerImage.imagePullSecret.name): Secret {ns}/no-such-secret does not exist",
+                           "ContainerRegistrySecretNotFound"),
+        "cvi from vi": ({cvi: {"name": cluster_image, "data_source": cvi_from_vi, "wait_timeout": 60}},
+                        f"data_source.object_ref (spec.dataSource.objectRef): VirtualImage {ns}/no-such-vi does not exist", "ImageNotReady"),
+    }  # fmt: skip
+    tasks = [{"name": name, **task, "ignore_errors": True} for name, (task, _unused, _reason) in cases.items()]
+    tasks.append({"name": "no wait", cvi: {"name": cluster_image, "data_source": cvi_ref(late), "wait": False}})
+    run = run_playbook(tmp_path, storage_sim.kubeconfig, tasks)
+    for name, (_unused, words, reason) in cases.items():
+        result = run[name]
+        assert result.get("failed") and result["changed"] is False, (name, result)
+        assert result["msg"].startswith(words) and f"(DatasourceReady=False, {reason})" in result["msg"], (name, result["msg"])
+        assert "Create it first, or set wait=false to create the image now" in result["msg"], result["msg"]
+    assert names(storage_sim, "vi", ns).strip() == "", "nothing written by the refused tasks"
+    created = run["no wait"]
+    assert created["changed"] and not created.get("failed"), created
+    assert any(f"ClusterVirtualImage {late} does not exist" in w and "wait=false: the image is created" in w for w in created.get("warnings") or []), created
+    assert json.loads(storage_sim.kubectl("get", "cvi", cluster_image, "-o", "json").stdout)["status"].get("phase") in (None, "Pending")
+    storage_sim.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "ClusterVirtualImage", "metadata": {"name": late},
+        "spec": {"dataSource": {"type": "HTTP", "http": {"url": images.url("disk.qcow2")}}}}))  # fmt: skip
+    again = run_playbook(tmp_path, storage_sim.kubeconfig, [{"name": "waits", cvi: {"name": cluster_image, "data_source": cvi_ref(late), "wait_timeout": 90}}])
+    assert again["waits"]["image"]["phase"] == "Ready" and again["waits"]["changed"] is False, again["waits"]
