@@ -30,6 +30,9 @@ metadata: {name: vm-tests-wffc}
 provisioner: local.csi.example.com
 volumeBindingMode: WaitForFirstConsumer
 """
+# kubectl reads and patches VirtualMachineClasses in the group's preferred version, v1alpha3 (coreFractions as "NN%"
+# strings); these tests write the v1alpha2 form (integers), so they name that version, as an admin would
+V1ALPHA2_VMCLASS = "virtualmachineclasses.v1alpha2.virtualization.deckhouse.io"
 WORKERS = ("blue-0", "blue-1", "green-0", "green-1", "master-0")
 
 
@@ -209,7 +212,7 @@ def test_sizing_policy_admission_and_narrowed_class(cluster, env, ns):
     assert vm["spec"]["cpu"]["coreFraction"] == "100%" and condition(vm, "SizingPolicyMatched") is None
     # the class narrows under the running VM: marked, still running, updates refused until it conforms
     narrowed = {**policy, "memory": {"min": "1Gi", "max": "2Gi"}}
-    cluster.kubectl("patch", "vmclass", cls, "--type", "merge", "-p", json.dumps({"spec": {"sizingPolicies": [narrowed]}}))
+    cluster.kubectl("patch", V1ALPHA2_VMCLASS, cls, "--type", "merge", "-p", json.dumps({"spec": {"sizingPolicies": [narrowed]}}))
     vm = wait(lambda: get(cluster, "vm", "fits", ns), lambda o: (condition(o, "SizingPolicyMatched") or {}).get("status") == "False")
     sized = condition(vm, "SizingPolicyMatched")
     assert sized["reason"] == "SizingPolicyNotMatched"
@@ -244,7 +247,7 @@ def test_a_vm_its_class_forbids_does_not_start_until_it_fits(cluster, env, ns):
     assert phase(vm) == "Pending" and not vm["status"].get("nodeName")
     assert cluster.kubectl("get", "pods", "-n", ns, "-o", "name").stdout.strip() == "", "no virt-launcher pod for a VM that does not fit"
     cluster.kubectl(
-        "patch", "vmclass", cls, "--type", "merge", "-p", json.dumps({"spec": {"sizingPolicies": [{**policy, "memory": {"min": "1Gi", "max": "8Gi"}}]}})
+        "patch", V1ALPHA2_VMCLASS, cls, "--type", "merge", "-p", json.dumps({"spec": {"sizingPolicies": [{**policy, "memory": {"min": "1Gi", "max": "8Gi"}}]}})
     )
     vm = running(cluster, ns, "early")
     assert condition(vm, "SizingPolicyMatched") is None

@@ -16,7 +16,9 @@ def test_the_discovery_class(platform):
     assert status["cpuFeatures"]["enabled"], status["cpuFeatures"]
     policies = vmclass["spec"]["sizingPolicies"]
     assert [(p["cores"]["min"], p["cores"]["max"]) for p in policies] == [(1, 4), (5, 8)], policies
-    assert policies[0]["memory"] == {"min": "1Gi", "max": "8Gi", "step": "512Mi"} and policies[0]["coreFractions"] == [5, 10, 20, 50, 100], policies[0]
+    assert policies[0]["memory"] == {"min": "1Gi", "max": "8Gi", "step": "512Mi"}, policies[0]
+    # kubectl reads classes in the group's preferred version, v1alpha3: core fractions as "NN%" strings
+    assert policies[0]["coreFractions"] == ["5%", "10%", "20%", "50%", "100%"], policies[0]
 
 
 def test_the_model_class(platform):
