@@ -92,7 +92,7 @@ def build(
     watch_window: int = 10000,
     topology: Topology | None = None,
 ) -> Simulator:
-    registry = build_registry(crd_dir)
+    registry = build_registry(crd_dir, state_dir)
     conversions.register(registry)
     store = Store(state_dir / "store.sqlite", window=watch_window)
     clock = Clock(time_scale, state_dir / "clock")

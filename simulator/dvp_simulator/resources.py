@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .api.validation import SchemaOps
+from .schemas import builtin
 from .schemas.dsl import SCHEMA_DIR, compile_column, compile_root, load_crd_file, our_crds
 
 Converter = Callable[[dict[str, Any], str], dict[str, Any]]
@@ -26,19 +28,52 @@ class View:
     to_stored: Callable[[dict[str, Any]], dict[str, Any]]
 
 
-@dataclass
 class Version:
-    name: str
-    schema: dict[str, Any]
-    columns: list[dict[str, Any]] = field(default_factory=list)
-    deprecated: bool = False
-    deprecation_warning: str | None = None
-    _ops: SchemaOps | None = None
+    """One served version of a kind: its structural schema, printer columns and deprecation. A built-in kind's
+    schema is built when first used (`build`: the generated structure of schemas/builtin.py under core.yaml's)."""
+
+    def __init__(
+        self,
+        name: str,
+        schema: dict[str, Any] | None = None,
+        columns: list[dict[str, Any]] | None = None,
+        deprecated: bool = False,
+        deprecation_warning: str | None = None,
+        *,
+        build: Callable[[], dict[str, Any]] | None = None,
+        library: Callable[[], dict[str, Any] | None] | None = None,
+    ):
+        self.name = name
+        self._schema = schema
+        self._build = build
+        self._library = library
+        self.columns = columns if columns is not None else []
+        self.deprecated = deprecated
+        self.deprecation_warning = deprecation_warning
+        self._ops: SchemaOps | None = None
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        if self._schema is None:
+            assert self._build is not None
+            self._schema = self._build()
+        return self._schema
+
+    @property
+    def builtin(self) -> bool:
+        """A built-in kind's version (core.yaml), decoded as kube-apiserver decodes its Go types."""
+        return self._library is not None
+
+    @property
+    def library(self) -> dict[str, Any] | None:
+        """The generated library of the built-in kinds (schemas/builtin.py), for the served documents; None for a
+        custom resource, or where the kubernetes client is not installed."""
+        return self._library() if self._library is not None else None
 
     @property
     def ops(self) -> SchemaOps:
         if self._ops is None:
-            self._ops = SchemaOps(self.schema)
+            self._ops = SchemaOps(self.schema, builtin=self.builtin)
         return self._ops
 
 
@@ -157,14 +192,22 @@ def from_crd(crd: dict[str, Any]) -> ResourceType:
     )
 
 
-def core_types() -> list[ResourceType]:
+def core_types(state_dir: Path | None = None) -> list[ResourceType]:
+    """The built-in kinds of core.yaml. Each one's schema is the whole structure generated from the kubernetes client
+    (schemas/builtin.py) with core.yaml's schema laid over it, built when the kind is first used."""
     doc = yaml.safe_load((SCHEMA_DIR / "core.yaml").read_text())
+    kinds = [(k["group"], k["version"], k["kind"]) for k in doc["kinds"]]
+
+    def library() -> dict[str, Any] | None:
+        return builtin.library(kinds, state_dir)
+
     out = []
     for k in doc["kinds"]:
         where = f"core.yaml:{k['kind']}"
-        schema = compile_root(k["schema"], doc.get("definitions", {}), where)
+        stated = partial(compile_root, k["schema"], doc.get("definitions", {}), where)
         subresources = (["status"] if k.get("status", True) else []) + list(k.get("subresources", []))
         columns = [compile_column(c) for c in k.get("columns", [])]
+        build = partial(_builtin_schema, library, k["group"], k["version"], k["kind"], stated)
         out.append(
             ResourceType(
                 group=k["group"],
@@ -172,7 +215,7 @@ def core_types() -> list[ResourceType]:
                 plural=k.get("plural", k["kind"].lower() + "s"),
                 singular=k["kind"].lower(),
                 namespaced=k["scope"] == "Namespaced",
-                versions={k["version"]: Version(k["version"], schema, columns)},
+                versions={k["version"]: Version(k["version"], None, columns, build=build, library=library)},
                 storage_version=k["version"],
                 short_names=list(k.get("shortNames", [])),
                 categories=list(k.get("categories", [])),
@@ -184,8 +227,21 @@ def core_types() -> list[ResourceType]:
     return out
 
 
-def build_registry(crd_dir: Path | None = None) -> Registry:
-    """Our CRDs, or the upstream ones verbatim from crd_dir (each file replaces ours of the same name)."""
+def _builtin_schema(
+    library: Callable[[], dict[str, Any] | None], group: str, version: str, kind: str, stated: Callable[[], dict[str, Any]]
+) -> dict[str, Any]:
+    """core.yaml's schema of a built-in kind laid over the structure generated for it. The top-level metadata stays
+    a plain object: ObjectMeta is checked by the server itself (api/objectmeta.py), as for every kind."""
+    lib = library()
+    generated = builtin.kind_schema(lib, group, version, kind) if lib else None
+    schema = builtin.overlay(generated, stated()) if generated else stated()
+    schema["properties"] = {**schema["properties"], "metadata": {"type": "object"}}
+    return schema
+
+
+def build_registry(crd_dir: Path | None = None, state_dir: Path | None = None) -> Registry:
+    """Our CRDs, or the upstream ones verbatim from crd_dir (each file replaces ours of the same name). `state_dir`:
+    where the built-in kinds' generated schemas may be cached (schemas/builtin.py library)."""
     crds = {c["metadata"]["name"]: c for c in our_crds()}
     if crd_dir is not None:
         for path in sorted(crd_dir.glob("*.yaml")):
@@ -193,7 +249,7 @@ def build_registry(crd_dir: Path | None = None) -> Registry:
                 if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
                     crds[doc["metadata"]["name"]] = doc
     reg = Registry()
-    for rt in core_types():
+    for rt in core_types(state_dir):
         reg.add(rt)
     for crd in crds.values():
         reg.add(from_crd(crd))

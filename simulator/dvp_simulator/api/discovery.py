@@ -10,9 +10,12 @@ from functools import cached_property
 from typing import Any
 
 from ..resources import Registry, ResourceType
+from ..schemas import builtin
 
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 READ_VERBS = ["get", "list", "watch"]
+# The built-in kinds' schemas come from the kubernetes client installed beside the simulator (schemas/builtin.py),
+# which may be generated from a newer Kubernetes than the one reported here: their newer fields are served too.
 SERVER_VERSION = {
     "major": "1",
     "minor": "33",
@@ -127,8 +130,9 @@ class Discovery:
         for rt in self.registry.types.values():
             for v in rt.versions:
                 by_gv.setdefault((rt.group, v), []).append(rt)
+        lib = builtin_library(self.registry.types.values())
         for (group, version), types in by_gv.items():
-            docs[group_path(group, version)] = json.dumps(openapi_v3(group, version, types), separators=(",", ":")).encode()
+            docs[group_path(group, version)] = json.dumps(openapi_v3(group, version, types, lib), separators=(",", ":")).encode()
         for (group, version), entries in self.extra.items():
             docs[group_path(group, version)] = json.dumps(create_only_openapi(group, version, entries), separators=(",", ":")).encode()
         return docs
@@ -142,7 +146,11 @@ class Discovery:
 
 
 def schema_name(rt: ResourceType, version: str) -> str:
-    reversed_group = ".".join(reversed(rt.group.split("."))) if rt.group else "io.k8s.api.core"
+    """A kind's component name: a built-in kind's as kube-apiserver names it (io.k8s.api.core.v1.Pod,
+    io.k8s.api.apps.v1.DaemonSet), a custom resource's after its reversed group (io.deckhouse.virtualization...)."""
+    if not rt.is_crd:
+        return f"{builtin.group_package(rt.group, version)}.{rt.kind}"
+    reversed_group = ".".join(reversed(rt.group.split(".")))
     return f"{reversed_group}.{version}.{rt.kind}"
 
 
@@ -178,15 +186,41 @@ OBJECT_META_SCHEMA: dict[str, Any] = {
 }
 
 
-def openapi_v3(group: str, version: str, types: list[ResourceType]) -> dict[str, Any]:
-    """The OpenAPI v3 document of one group-version; every kind's metadata refers to ObjectMeta."""
-    schemas: dict[str, Any] = {OBJECT_META: OBJECT_META_SCHEMA}
+def builtin_library(types: Any) -> dict[str, Any] | None:
+    """The built-in kinds' generated library (schemas/builtin.py), from the first built-in kind among `types`."""
+    return next((v.library for rt in types for v in rt.versions.values() if v.builtin), None)
+
+
+def object_meta_schema(served: builtin.Served | None) -> dict[str, Any]:
+    """ObjectMeta's component: its fields and descriptions from the generated library (schemas/builtin.py) where there
+    is one, with OBJECT_META_SCHEMA's list types and patch keys over them."""
+    node = builtin.object_meta(served.lib) if served else None
+    if served is None or node is None:
+        return OBJECT_META_SCHEMA
+    return served.root(builtin.overlay(node, OBJECT_META_SCHEMA))
+
+
+def openapi_v3(group: str, version: str, types: list[ResourceType], lib: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI v3 document of one group-version; every kind's metadata refers to ObjectMeta. A built-in kind's
+    schema is published as kube-apiserver publishes it: each model of the kind (PodSpec, Container...) a component
+    of its own, referred to from every field of that type (builtin.Served). `lib`: the generated library (default:
+    the one of these types, if any is built-in)."""
+    lib = lib or builtin_library(types)
+    schemas: dict[str, Any] = {}
+    served = builtin.Served(lib, schemas) if lib else None
+    schemas[OBJECT_META] = object_meta_schema(served)
     paths: dict[str, Any] = {}
     for rt in types:
         gvk = [{"group": group, "version": version, "kind": rt.kind}]
-        schema = copy.deepcopy(rt.versions[version].schema)
+        own = rt.versions[version]
+        if own.builtin:
+            schema = served.root(own.schema) if served else builtin.strip_markers(own.schema)
+        else:
+            schema = copy.deepcopy(own.schema)
         schema["x-kubernetes-group-version-kind"] = gvk
         schema.setdefault("properties", {})["metadata"] = {"allOf": [{"$ref": f"#/components/schemas/{OBJECT_META}"}], "default": {}}
+        if own.builtin:
+            schema["properties"]["metadata"]["description"] = "Standard object's metadata."
         name = schema_name(rt, version)
         schemas[name] = schema
         schemas[name + "List"] = {

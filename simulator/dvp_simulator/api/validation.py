@@ -17,6 +17,7 @@ import fastjsonschema
 import jsonschema
 from celpy import json_to_cel
 
+from ..schemas.builtin import MARKER
 from .errors import cause
 
 CEL_RESERVED = {
@@ -180,25 +181,45 @@ def rule_verdict(rule: str, value: Any, old: Any, uses_old: bool) -> tuple[bool,
 
 # -- OpenAPI → JSON Schema ---------------------------------------------------------------------------------
 def to_json_schema(node: dict[str, Any]) -> dict[str, Any]:
-    """OpenAPI v3 structural schema as draft-7 JSON Schema (nullable, int-or-string, no extensions)."""
+    """OpenAPI v3 structural schema as draft-7 JSON Schema (nullable, int-or-string, no extensions). The subschemas of
+    a built-in kind's models (marked MARKER by schemas/builtin.py) are written once, as `definitions` the places that
+    use them refer to: a Pod holds a Container in three places and probes in nine, and the compiled check of the whole
+    inline schema was ~3 MB of code."""
+    definitions: dict[str, Any] = {}
+    out = _json_schema(node, definitions, {}, top=True)
+    if definitions:
+        out["definitions"] = definitions
+    return out
+
+
+def _json_schema(node: dict[str, Any], definitions: dict[str, Any], seen: dict[str, str], top: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key.startswith("x-") or key in ("description", "example", "default", "nullable"):
             continue
         if key == "properties":
-            out[key] = {k: to_json_schema(v) for k, v in value.items()}
+            out[key] = {k: _json_schema(v, definitions, seen) for k, v in value.items()}
         elif key in ("items", "not") and isinstance(value, dict):
-            out[key] = to_json_schema(value)
+            out[key] = _json_schema(value, definitions, seen)
         elif key == "additionalProperties" and isinstance(value, dict):
-            out[key] = to_json_schema(value)
+            out[key] = _json_schema(value, definitions, seen)
         elif key in ("anyOf", "oneOf", "allOf"):
-            out[key] = [to_json_schema(v) for v in value]
+            out[key] = [_json_schema(v, definitions, seen) for v in value]
         else:
             out[key] = value
     if node.get("x-kubernetes-int-or-string"):
         out.pop("type", None)
     if node.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
+    model = node.get(MARKER)
+    if model and not top and "properties" in out:
+        text = json.dumps(out, sort_keys=True)
+        ref = seen.get(text)
+        if ref is None:
+            name = model if model not in definitions else f"{model}-{len(definitions)}"
+            definitions[name] = out
+            ref = seen[text] = f"#/definitions/{name}"
+        return {"$ref": ref}
     return out
 
 
@@ -296,8 +317,11 @@ def _error_cause(err: jsonschema.ValidationError) -> dict[str, str]:
 class SchemaOps:
     """Everything admission does with one version's structural schema."""
 
-    def __init__(self, schema: dict[str, Any]):
+    def __init__(self, schema: dict[str, Any], builtin: bool = False):
         self.schema = schema
+        # a built-in kind's: its fields are Go struct fields, into which kube-apiserver decodes `null` as the zero
+        # value (and encodes it back as absent): a declared field sent as null is dropped rather than refused
+        self.builtin = builtin
         self.validator = jsonschema.Draft7Validator(to_json_schema(schema), format_checker=FORMATS)
         self._fast: Callable[[Any], Any] | None = None  # compiled on first use: most versions never see a write
         self._parts: Any = False  # _fast_parts: False until compiled, then the parts or None
@@ -316,7 +340,7 @@ class SchemaOps:
         top-level field equal to the stored object's (`old`: the spec of a status write) is not walked: it was
         pruned when it was written, and the request did not send anything new in it."""
         dropped: list[str] = []
-        _prune(self.schema, obj, [], dropped, top=True, same=unchanged_fields(obj, old))
+        _prune(self.schema, obj, [], dropped, top=True, same=unchanged_fields(obj, old), nulls=self.builtin)
         return dropped
 
     # -- validation --------------------------------------------------------------------------------------
@@ -368,8 +392,9 @@ class SchemaOps:
             whole = _fast_schema(self.validator.schema)
             props = whole.get("properties")
             if isinstance(props, dict):
-                shell = _compiled({**whole, "properties": {name: {} for name in props}})
-                fields = {name: _compiled(sub) for name, sub in props.items()}
+                shell = _compiled({**whole, "properties": {name: {} for name in props}, "definitions": {}})
+                definitions = whole.get("definitions")
+                fields = {name: _compiled({**sub, "definitions": definitions} if definitions else sub) for name, sub in props.items()}
                 if shell is not None and all(check is not None for check in fields.values()):
                     self._parts = (shell, fields)  # type: ignore[assignment]
         return self._parts  # type: ignore[return-value]
@@ -384,7 +409,7 @@ def unchanged_fields(obj: Any, old: Any) -> frozenset[str]:
 
 def _compiled(schema: Any) -> Callable[[Any], Any] | None:
     try:
-        return fastjsonschema.compile(schema, formats=FAST_FORMATS, use_default=False)
+        return fastjsonschema.compile(schema, formats=FAST_FORMATS, use_default=False, detailed_exceptions=False)
     except (fastjsonschema.JsonSchemaDefinitionException, re.error):
         return None
 
@@ -393,6 +418,7 @@ def _never_sure(obj: Any) -> None:
     raise fastjsonschema.JsonSchemaException("no compiled check for this schema")
 
 
+_INT_OR_STRING = [{"type": "integer"}, {"type": "string"}]
 _INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 FAST_FORMATS = {"byte": _byte, "date-time": _date_time}
 
@@ -404,6 +430,11 @@ def _fast_schema(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _fast_schema(v) for k, v in node.items()}
+    if out.get("anyOf") == _INT_OR_STRING and "type" not in out:
+        # int-or-string as one type check: fastjsonschema tries anyOf's branches by raising and catching an
+        # exception (with a formatted message) for every string a quantity or port is written as
+        del out["anyOf"]
+        out["type"] = ["integer", "string"]
     if isinstance(out.get("pattern"), str):
         out["pattern"] = _class_dollars_escaped(out["pattern"])
     fmt = out.get("format")
@@ -477,7 +508,12 @@ def _default(schema: dict[str, Any], value: Any, marked: set[int]) -> None:
             _default(schema["items"], item, marked)
 
 
-def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[str], top: bool = False, same: frozenset[str] = frozenset()) -> None:
+def _prune(
+    schema: dict[str, Any], value: Any, path: list[Any], dropped: list[str], top: bool = False, same: frozenset[str] = frozenset(), nulls: bool = False
+) -> None:
+    """Drop what the schema does not declare, in the order of the object (a depth-first walk, as a decoder meets the
+    fields); `nulls`: also drop declared fields whose value is null (a built-in kind's, see SchemaOps.builtin). `path`
+    is the walk's own stack (appended and popped), turned into a field path only for what is dropped."""
     if isinstance(value, dict):
         props = schema.get("properties")
         extra = schema.get("additionalProperties")
@@ -486,19 +522,33 @@ def _prune(schema: dict[str, Any], value: Any, path: list[Any], dropped: list[st
             if top and (name in ("apiVersion", "kind", "metadata") or name in same):
                 continue  # metadata is ObjectMeta, validated by the server itself; `same`: see SchemaOps.prune
             if props and name in props:
-                _prune(props[name], value[name], path + [name], dropped)
+                child = value[name]
+                if isinstance(child, (dict, list)):
+                    path.append(name)
+                    _prune(props[name], child, path, dropped, nulls=nulls)
+                    path.pop()
+                elif nulls and child is None:
+                    del value[name]
             elif isinstance(extra, dict):
-                _prune(extra, value[name], path + [name], dropped)
+                child = value[name]
+                if isinstance(child, (dict, list)):
+                    path.append(name)
+                    _prune(extra, child, path, dropped, nulls=nulls)
+                    path.pop()
             elif extra is True or preserve:
                 continue
             elif props is None and schema.get("type") != "object":
                 continue  # not an object schema (int-or-string, anyOf…): nothing to prune against
             else:
-                dropped.append(field_path(path + [name]))
+                dropped.append(field_path([*path, name]))
                 del value[name]
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        items = schema["items"]
         for i, item in enumerate(value):
-            _prune(schema["items"], item, path + [i], dropped)
+            if isinstance(item, (dict, list)):
+                path.append(i)
+                _prune(items, item, path, dropped, nulls=nulls)
+                path.pop()
 
 
 def _cel(schema: dict[str, Any], value: Any, old: Any, path: list[Any], has_old: bool, ruled: set[int]) -> Iterator[dict[str, str]]:
