@@ -180,6 +180,7 @@ def test_output_formats_api_versions_cluster_info_explain_openapi(cluster):
     versions = cluster.kubectl("api-versions").stdout.split()
     assert {"v1", "authorization.k8s.io/v1", "authentication.k8s.io/v1", "virtualization.deckhouse.io/v1alpha2"} <= set(versions)
     assert "Kubernetes control plane is running at https://127.0.0.1:" in cluster.kubectl("cluster-info").stdout
-    assert "FIELD: spec <Object>" in cluster.kubectl("explain", "pods.spec").stdout
+    spec = cluster.kubectl("explain", "pods.spec").stdout  # as a cluster explains it: the type's name and upstream's words
+    assert "FIELD: spec <PodSpec>" in spec and "PodSpec is a description of a pod." in spec, spec
     assert "ClusterVirtualImage" in cluster.kubectl("explain", "cvi").stdout
     assert "annotations" in cluster.kubectl("explain", "configmaps.metadata").stdout
