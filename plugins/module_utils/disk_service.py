@@ -18,7 +18,7 @@ from .image_service import ensure_image
 from .images import desired_cluster_image, keep_storage_spelling, summary, users
 from .kinds import CLUSTER_VIRTUAL_IMAGE, MODULE_CONFIG, SECRET, STORAGE_CLASS, VIRTUAL_DISK, VIRTUAL_DISK_SNAPSHOT, VIRTUAL_IMAGE, Kind
 from .storage_rules import class_problem, disk_problems, image_problems, mib_quantity, on_pvc, required_size, settings_of, to_bytes
-from .waiter import phase_in
+from .waiter import phase_in, task_waits
 
 DISK_READY = phase_in((v.READY,))
 DISK_READY_OR_WAITING = phase_in((v.READY, v.WAIT_FOR_FIRST_CONSUMER))  # a WaitForFirstConsumer disk is done: a VM binds it
@@ -265,8 +265,8 @@ def ensure_checked(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind,
         if prepare is not None:
             desired = prepare(desired, current)
         notes: list[str] = []
-        will_wait = bool(p.get("wait") or getattr(module, "waits_after", False))  # batch.ElementModule's apply pass
-        problems = checks(desired, current, notes, will_wait)
+        waits = task_waits(module)
+        problems = checks(desired, current, notes, waits)
         if problems:
             raise DVPError("; ".join(problems), problems=problems)
         for note in notes:

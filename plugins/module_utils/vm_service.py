@@ -21,7 +21,7 @@ from .naming import camel, to_api
 from .quantity import is_quantity
 from .vmclass_rules import fraction_percent
 from .waiter import Outcome as WaitOutcome
-from .waiter import condition, wait_for
+from .waiter import condition, task_waits, wait_for
 
 SECRET = Kind(v.CORE_GROUP, v.CORE_VERSION, v.SECRET, v.PLURALS[v.SECRET], True)
 DEVICE_KINDS = {v.VIRTUAL_DISK: VIRTUAL_DISK, v.VIRTUAL_IMAGE: VIRTUAL_IMAGE, v.CLUSTER_VIRTUAL_IMAGE: CLUSTER_VIRTUAL_IMAGE}
@@ -457,8 +457,8 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
     # idempotent re-run costs one read, not one per class, disk and Secret), a running one is not started.
     if not problems and applying and not unchanged(desired, actual):
         notes: list[str] = []
-        will_wait = bool(p.get("wait") or getattr(module, "waits_after", False))  # batch.ElementModule's apply pass
-        problems += server_problems(client, namespace, desired_spec(p), actual, notes, runs_as=name if runs else None, will_wait=will_wait)
+        waits = task_waits(module)
+        problems += server_problems(client, namespace, desired_spec(p), actual, notes, runs_as=name if runs else None, will_wait=waits)
         for note in notes:
             module.warn(note)
     elif not problems and actual is not None and runs and _status(actual).get("phase") not in ACTIVE_PHASES:

@@ -192,6 +192,12 @@ def wait_for(
 NOTHING_READ: Any = type("NothingRead", (), {"__repr__": lambda self: "NOTHING_READ"})()  # timed_out's `obj` when the wait read nothing
 
 
+def task_waits(module: Any) -> bool:
+    """Whether the task waits for its object: its `wait`, or, in a batch's apply pass (where every element runs with
+    wait=false), whether the element is waited for once all are applied (batch.ElementModule.waits_after)."""
+    return bool(module.params.get("wait") or getattr(module, "waits_after", False))
+
+
 def timed_out(client: Any, what: str, timeout: float, obj: Any, last_break: str = "") -> DVPError:
     """The one wording of a wait that ran out of time: `<what>: timed out after <timeout>s waiting; last seen: <state>`,
     with the object (`resource`) the message describes.

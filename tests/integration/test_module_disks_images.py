@@ -197,6 +197,15 @@ def test_images_dvcr_pvc_upload_info_and_absent(storage_sim, ns, base, images, t
     assert get(storage_sim, "vi", "web", ns) is None
 
 
+def assert_refused(run, cases, hint):
+    """Each case (task, the message's start, the DatasourceReady reason) failed before writing, naming its object."""
+    for name, (_unused, words, reason) in cases.items():
+        result = run[name]
+        assert result.get("failed") and result["changed"] is False, (name, result)
+        assert result["msg"].startswith(words) and f"(DatasourceReady=False, {reason})" in result["msg"], (name, result["msg"])
+        assert hint in result["msg"], result["msg"]
+
+
 def test_a_source_that_does_not_exist_is_refused_with_wait_and_awaited_without(storage_sim, ns, images, tmp_path):
     """BEHAVIOUR.md §2.2/§2.3: the platform accepts a disk whose source object does not exist and keeps it Pending
     (DatasourceReady=False, *NotFound) until the object appears. With wait=true the module refuses it before writing
@@ -226,11 +235,7 @@ def test_a_source_that_does_not_exist_is_refused_with_wait_and_awaited_without(s
         {"name": "then wait", **vd("later", ns, data_source=cvi_ref(late), wait_timeout=3), "ignore_errors": True},
     ]
     run = run_playbook(tmp_path, storage_sim.kubeconfig, tasks)
-    for name, (_unused, words, reason) in cases.items():
-        result = run[name]
-        assert result.get("failed") and result["changed"] is False, (name, result)
-        assert result["msg"].startswith(words) and f"(DatasourceReady=False, {reason})" in result["msg"], (name, result["msg"])
-        assert "Create it first, or set wait=false" in result["msg"], result["msg"]
+    assert_refused(run, cases, "Create it first, or set wait=false")
     assert run["check mode"].get("failed") and "ClusterVirtualImage no-such-cvi does not exist" in run["check mode"]["msg"]
     [element] = run["batch"]["results"]
     assert element.get("failed") and "ClusterVirtualImage no-such-cvi does not exist" in element["msg"] and "wait=false" in element["msg"], element
@@ -271,11 +276,7 @@ def test_an_images_missing_source_is_refused_with_wait_and_awaited_without(stora
     tasks = [{"name": name, **task, "ignore_errors": True} for name, (task, _unused, _reason) in cases.items()]
     tasks.append({"name": "no wait", cvi: {"name": cluster_image, "data_source": cvi_ref(late), "wait": False}})
     run = run_playbook(tmp_path, storage_sim.kubeconfig, tasks)
-    for name, (_unused, words, reason) in cases.items():
-        result = run[name]
-        assert result.get("failed") and result["changed"] is False, (name, result)
-        assert result["msg"].startswith(words) and f"(DatasourceReady=False, {reason})" in result["msg"], (name, result["msg"])
-        assert "Create it first, or set wait=false to create the image now" in result["msg"], result["msg"]
+    assert_refused(run, cases, "Create it first, or set wait=false to create the image now")
     assert names(storage_sim, "vi", ns).strip() == "", "nothing written by the refused tasks"
     created = run["no wait"]
     assert created["changed"] and not created.get("failed"), created
