@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,19 @@ def log(message: str) -> None:
     print(f"[bench scale] {message}", file=sys.stderr, flush=True)
 
 
+def timeline(samples: list, total: float) -> str:
+    """The LIST side client's samples (seconds from the first POST, VMs there, VMs Running) at each tenth of `total`:
+    where the build-up spends its time (the controllers lag behind the POSTs while both share the event loop)."""
+    out = []
+    for tenth in range(1, 11):
+        at = total * tenth / 10
+        seen = [s for s in samples if s[0] <= at + 0.01]
+        if seen:
+            when, there, up = seen[-1]
+            out.append(f"{when:.0f} s: {there:,} / {up:,}")
+    return "; ".join(out) + " (seconds from the first POST: VMs there / Running)" if out else "not sampled"
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0–100), interpolating between ranks."""
     ordered = sorted(values)
@@ -107,7 +121,9 @@ def _sampler(mode: str, server: str, token: str, ca_file: str, path: str, every:
                     status = resp.status
                 ended = time.monotonic()
                 if mode == "list":
-                    items = json.loads(body)["items"] if status == 200 else []
+                    # orjson: the standard library's parser took ~0.7 s of CPU for a 10,000-VM LIST (40 MB), so this
+                    # measuring client kept most of the second core busy and the server shared the first with the rest
+                    items = orjson.loads(body)["items"] if status == 200 else []
                     up = sum(1 for vm in items if vms.running(vm))
                     samples.append((ended, ended - began, len(items), up))
                     if up >= expect:
@@ -217,6 +233,7 @@ def build(nodes: int, count: int, work: Path, profile: Path | None = None, resta
         lists = samples["list"]
         f["running"] = next(at for at, _, _, up in lists if up >= count) - started
         f["half"] = next(at for at, _, _, up in lists if up >= count // 2) - started
+        f["timeline"] = [(round(at - started, 2), items, up) for at, _, items, up in lists if started <= at]  # VMs there, Running
         f["memory"] = vms.memory(pid)
         f["get_ms"] = [latency * 1000 for at, latency, _ in samples["get"] if started <= at]
         f["list_s"] = [latency for at, latency, _, _ in lists if started <= at]
@@ -269,8 +286,6 @@ def stored_objects(db_path: Path) -> dict[str, list[int]]:
     SQLite file, which holds exactly the live objects; the server keeps each as its JSON bytes and as a dict without
     managedFields — the last figure is what they would add as dicts)."""
     import sqlite3
-
-    import orjson
 
     out: dict[str, list[int]] = {}
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
@@ -477,6 +492,12 @@ def build_rows(f: dict, largest: bool) -> list[Row]:
             f"{spread(running, ' s', 1)} = {count / statistics.median(running):.0f} VMs/s; by run: half Running after {by_run('half')} s, "
             f"POSTs of {count:,} disks and VMs done after {by_run('created')} s, all Running after {by_run('running')} s",
             *target(f"≤ {TARGET_RUNNING_S:.0f} s", statistics.median(running) <= TARGET_RUNNING_S),
+        ),
+        (
+            f"{size}: VMs POSTed and VMs Running as the build-up goes (first run; the LIST sample at each tenth of its time)",
+            timeline(f.get("timeline") or [], f["running"]),
+            "—",
+            "reported",
         ),
         (
             f"{size}: server CPU, first POST → all Running",
