@@ -21,6 +21,7 @@ Reviews are create-only and never stored: the response is the posted object with
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -231,7 +232,20 @@ class Gate:
         attributes = rbac.request_attributes(request.method, request.path, request.query)
         if not self.authorizer(user, attributes).allowed:
             raise rbac.forbidden(user, attributes)
+        if attributes.verb == "get" and attributes.resource == "pods" and attributes.subresource in STREAMING and _upgrade(request):
+            # a WebSocket's GET of exec / attach / portforward needs `create` too, as a POST does (kube-apiserver's
+            # AuthorizePodWebsocketUpgradeCreatePermission: "get" alone no longer runs commands in a pod)
+            create = dataclasses.replace(attributes, verb="create")
+            if not self.authorizer(user, create).allowed:
+                raise rbac.forbidden(user, create)
         return user
+
+
+STREAMING = ("exec", "attach", "portforward")
+
+
+def _upgrade(request: web.Request) -> bool:
+    return "upgrade" in request.headers.get("Connection", "").lower() and bool(request.headers.get("Upgrade"))
 
 
 def _digest(token: str) -> str:

@@ -31,6 +31,7 @@ SUBRESOURCE_KINDS = {
     "eviction": ("policy", "v1", "Eviction", ["create"]),
     "binding": ("", "v1", "Binding", ["create"]),
     "log": ("", "v1", "Pod", ["get"]),
+    "exec": ("", "v1", "PodExecOptions", ["create", "get"]),
 }
 
 

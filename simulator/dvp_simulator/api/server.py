@@ -121,6 +121,8 @@ class APIServer:
         self.subresource_handlers: dict[tuple[str, str], SubresourceHandler] = {}
         # GET handlers of custom subresources that answer with their own response, e.g. ("/pods", "log").
         self.subresource_getters: dict[tuple[str, str], SubresourceGetter] = {}
+        # Upgrade handlers (GET for a WebSocket, POST for SPDY) that answer with their own stream: ("/pods", "exec").
+        self.subresource_streams: dict[tuple[str, str], SubresourceGetter] = {}
         # "apis/<group>/<version>/<plural>" → (kind, handler) of create-only review resources, never stored
         # (api/authz.py): the handler gets the posted object and answers it with a status.
         self.review_handlers: dict[str, tuple[str, ReviewHandler]] = {}
@@ -344,6 +346,9 @@ class APIServer:
                     return self._delete_collection(call, options)
             raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
         if call.subresource and call.subresource != "status":
+            streamer = self.subresource_streams.get((call.rt.key, call.subresource))
+            if streamer is not None and method in ("GET", "POST"):
+                return await streamer(call)
             getter = self.subresource_getters.get((call.rt.key, call.subresource))
             if method == "GET" and getter is not None:
                 return await getter(call)

@@ -1,0 +1,200 @@
+"""`kubectl exec` into a VM's virt-launcher pod, as an admin debugging a VM does: `virsh list / domstate / dominfo /
+dumpxml` answered by the libvirt of the node the VM runs on (the domain the VM controller defined there, nobody
+else's), through the real kubectl 1.37 (WebSocket, v5.channel.k8s.io) and the kubernetes Python client's stream()
+(v4.channel.k8s.io); the exit codes kubectl passes on; kube-apiserver's refusals before the upgrade (no command, an
+unknown container, not a WebSocket, no pod, a pod without a node); RBAC: `get` on pods/exec without `create` is not
+enough for a WebSocket."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import urllib.error
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+
+import pytest
+import yaml
+from kubernetes import client, config
+from kubernetes.stream import stream
+
+from ..image_sources import FileServer, iso_image
+from ..simulator_process import Simulator
+from .test_vm_lifecycle import eventually, get, phase
+
+G = "virtualization.deckhouse.io/v1alpha2"
+TOPOLOGY = {
+    "nodes": [
+        {"name": "exec-0", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"},
+        {"name": "exec-1", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"},
+    ],
+}
+MC = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
+      "spec": {"enabled": True, "version": 1, "settings": {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}},
+                                                           "virtualMachineCIDRs": ["10.66.30.0/24"]}}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def vms(tmp_path_factory):
+    """A simulator with two VMs Running in one namespace: {"sim", "ns", "vm", "other", "pod", "other_pod"}."""
+    tmp = tmp_path_factory.mktemp("exec")
+    (tmp / "topology.yaml").write_text(yaml.safe_dump(TOPOLOGY))
+    iso_image(tmp / "boot.iso")
+    server = FileServer(tmp)
+    sim = Simulator.start(tmp / "state", "--topology", str(tmp / "topology.yaml"), time_scale=20.0)
+    try:
+        sim.kubectl("apply", "-f", "-", input=json.dumps(MC))
+        image = {"apiVersion": G, "kind": "ClusterVirtualImage", "metadata": {"name": "exec-iso"},
+                 "spec": {"dataSource": {"type": "HTTP", "http": {"url": server.url("boot.iso")}}}}  # fmt: skip
+        sim.kubectl("apply", "-f", "-", input=json.dumps(image))
+        eventually(lambda: get(sim, "cvi", "exec-iso"), lambda o: phase(o) == "Ready", 60)
+        ns = "exec-" + uuid.uuid4().hex[:6]
+        sim.kubectl("create", "namespace", ns)
+        for name in ("web", "db"):
+            body = {"apiVersion": G, "kind": "VirtualMachine", "metadata": {"name": name, "namespace": ns},
+                    "spec": {"virtualMachineClassName": "generic", "cpu": {"cores": 2}, "memory": {"size": "2Gi"},
+                             "blockDeviceRefs": [{"kind": "ClusterVirtualImage", "name": "exec-iso"}]}}  # fmt: skip
+            sim.kubectl("apply", "-f", "-", input=json.dumps(body))
+        for name in ("web", "db"):
+            eventually(lambda n=name: get(sim, "vm", n, ns), lambda o: phase(o) == "Running", 60)
+        pods = {
+            p["metadata"]["labels"]["vm.kubevirt.internal.virtualization.deckhouse.io/name"]: p["metadata"]["name"]
+            for p in json.loads(sim.kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
+        }
+        yield {"sim": sim, "ns": ns, "vm": get(sim, "vm", "web", ns), "pod": pods["web"], "other_pod": pods["db"]}
+    finally:
+        server.stop()
+        assert sim.stop() == 0
+
+
+def kexec(v, *command, pod=None, check=False, args=(), input=None):
+    return v["sim"].kubectl("exec", "-n", v["ns"], pod or v["pod"], *args, "--", *command, check=check, input=input)
+
+
+def test_virsh_in_the_virt_launcher_sees_its_vm_domain_on_its_node(vms):
+    ns, vm = vms["ns"], vms["vm"]
+    domain = f"{ns}_web"
+    listed = kexec(vms, "virsh", "list", check=True).stdout
+    lines = listed.splitlines()
+    assert lines[0].split() == ["Id", "Name", "State"] and set(lines[1]) == {"-"}
+    assert lines[2].split()[1:] == [domain, "running"], listed
+    assert f"{ns}_db" not in listed, "a virt-launcher's libvirt holds its own VM's domain only"
+    assert kexec(vms, "virsh", "list", "--all", "--name", check=True).stdout.split() == [domain]
+    assert kexec(vms, "virsh", "domstate", domain, check=True).stdout.strip() == "running"
+    shown = kexec(vms, "virsh", "dominfo", domain, check=True).stdout.splitlines()
+    info = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in shown if ":" in line)}
+    assert info["Name"] == domain and info["State"] == "running" and info["CPU(s)"] == "2" and info["Max memory"] == f"{2 * 1024 * 1024} KiB"
+    xml = ET.fromstring(kexec(vms, "virsh", "dumpxml", domain, check=True).stdout)
+    assert xml.findtext("name") == domain and xml.findtext("vcpu") == "2"
+    assert int(xml.findtext("memory")) == 2 * 1024 * 1024 and xml.find("memory").get("unit") == "KiB"
+    assert xml.find("devices/disk/source").get("file").endswith("/ClusterVirtualImage/exec-iso")
+    mac = xml.find("devices/interface/mac").get("address")
+    assert mac.startswith("52:54:00:"), "the VM's Main network interface, as the controller defined it"
+    assert kexec(vms, "virsh", "domuuid", domain, check=True).stdout.strip() == info["UUID"]
+    # where the pod runs is where the domain is: the simulator's admin view of that node agrees
+    node = vm["status"]["nodeName"]
+    assert get(vms["sim"], "pod", vms["pod"], ns)["spec"]["nodeName"] == node
+
+
+def test_exit_codes_and_errors_reach_kubectl(vms):
+    missing = kexec(vms, "virsh", "domstate", "nobody")
+    assert missing.returncode == 1 and "error: failed to get domain 'nobody'" in missing.stderr
+    assert "command terminated with exit code 1" in missing.stderr
+    other = kexec(vms, "virsh", "dumpxml", f"{vms['ns']}_db")
+    assert other.returncode == 1 and "failed to get domain" in other.stderr, "another VM's domain is not in this pod's libvirt"
+    forbidden = kexec(vms, "virsh", "destroy", f"{vms['ns']}_web")
+    assert forbidden.returncode == 1 and "VirtualMachineOperation" in forbidden.stderr
+    assert phase(get(vms["sim"], "vm", "web", vms["ns"])) == "Running"
+    unknown = kexec(vms, "virsh", "frobnicate")
+    assert unknown.returncode == 1 and "unknown command: 'frobnicate'" in unknown.stderr
+    shell = kexec(vms, "sh", "-c", "id")
+    assert shell.returncode != 0 and 'exec: "sh": executable file not found in $PATH' in shell.stderr
+
+
+def test_commands_on_stdin_and_a_terminal(vms):
+    domain = f"{vms['ns']}_web"
+    piped = kexec(vms, "virsh", args=("-i",), input=f"domstate {domain}\n# a comment\ndomname {domain}\nquit\nlist\n", check=True)
+    assert piped.stdout.split() == ["running", domain]
+    tty = kexec(vms, "virsh", "domstate", domain, args=("-t",), check=True)
+    assert tty.stdout.strip() == "running"
+
+
+def test_refusals_before_the_upgrade(vms):
+    sim, ns = vms["sim"], vms["ns"]
+    assert "container nope is not valid for pod" in kexec(vms, "virsh", "list", args=("-c", "nope")).stderr
+    assert 'pods "virt-launcher-nobody" not found' in kexec(vms, "virsh", "list", pod="virt-launcher-nobody").stderr
+    base = f"/api/v1/namespaces/{ns}/pods/{vms['pod']}/exec"
+    ctx = ssl.create_default_context(cafile=str(sim.ca_file))
+
+    def plain_get(query):
+        req = urllib.request.Request(sim.server + base + query, headers={"Authorization": f"Bearer {sim.token}"})
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as err:
+            return err.code, json.load(err)
+
+    code, body = plain_get("?stdout=true")
+    assert (code, body["message"]) == (400, "you must specify at least 1 command")
+    code, body = plain_get("?command=virsh")
+    assert (code, body["message"]) == (400, "you must specify at least 1 of stdin, stdout, stderr")
+    code, body = plain_get("?command=virsh&stdout=true")
+    assert (code, body["reason"], body["message"]) == (400, "BadRequest", "Upgrade request required")
+    # a pod nobody scheduled has no node to run anything on
+    sim.kubectl("run", "unscheduled", "-n", ns, "--image=x", "--overrides", json.dumps({"spec": {"schedulerName": "nobody"}}))
+    unscheduled = kexec(vms, "true", pod="unscheduled")
+    assert unscheduled.returncode != 0 and "does not have a host assigned" in unscheduled.stderr
+
+
+def test_websocket_exec_needs_create_on_pods_exec(vms):
+    sim, ns = vms["sim"], vms["ns"]
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "exec-get", "namespace": ns},
+            "rules": [{"apiGroups": [""], "resources": ["pods", "pods/exec"], "verbs": ["get", "list"]}]}  # fmt: skip
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "exec-get", "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "exec-get"},
+               "subjects": [{"kind": "User", "name": "carol", "apiGroup": "rbac.authorization.k8s.io"}]}  # fmt: skip
+    sim.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}))
+    denied = kexec(vms, "virsh", "list", args=("--as=carol",))
+    assert denied.returncode != 0 and 'cannot create resource "pods/exec"' in denied.stderr, denied.stderr
+    role["rules"][0]["verbs"].append("create")
+    sim.kubectl("apply", "-f", "-", input=json.dumps(role))
+    assert f"{ns}_web" in kexec(vms, "virsh", "list", args=("--as=carol",), check=True).stdout
+
+
+def test_the_python_clients_stream(vms):
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(vms["sim"].kubeconfig)))
+    domain = f"{vms['ns']}_web"
+    exec_ = api.connect_get_namespaced_pod_exec
+    out = stream(exec_, vms["pod"], vms["ns"], command=["virsh", "domstate", domain], stdout=True, stderr=True, stdin=False, tty=False)
+    assert out.strip() == "running"
+    resp = stream(
+        api.connect_get_namespaced_pod_exec, vms["pod"], vms["ns"], command=["virsh", "domstate", "x"], stdout=True, stderr=True, stdin=False, tty=False,
+        _preload_content=False,
+    )  # fmt: skip
+    resp.run_forever(timeout=10)
+    assert resp.returncode == 1 and "failed to get domain 'x'" in resp.read_stderr()
+
+
+def test_a_node_the_control_plane_cannot_reach_runs_nothing(vms):
+    """Last in this module: it partitions the node of the VM `db` (no fencing here, so the VM stays bound to it) and
+    recovers it."""
+    sim, ns = vms["sim"], vms["ns"]
+    node = get(sim, "pod", vms["other_pod"], ns)["spec"]["nodeName"]
+    admin = f"{sim.server}/simulator/v1/nodes/{node}"
+    ctx = ssl.create_default_context(cafile=str(sim.ca_file))
+
+    def post(path, body=None):
+        data = json.dumps(body).encode() if body is not None else b"{}"
+        headers = {"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"}
+        req = urllib.request.Request(admin + path, data=data, method="POST", headers=headers)
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            return r.status
+
+    assert post("/fail", {"mode": "network"}) == 200
+    try:
+        cut = kexec(vms, "virsh", "list", pod=vms["other_pod"])
+        assert cut.returncode != 0 and "error dialing backend" in cut.stderr and "no route to host" in cut.stderr, cut.stderr
+    finally:
+        assert post("/recover") == 200
+    assert f"{ns}_db" in kexec(vms, "virsh", "list", pod=vms["other_pod"], check=True).stdout
