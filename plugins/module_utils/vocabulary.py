@@ -164,6 +164,7 @@ COND_DATASOURCE_READY = "DatasourceReady"
 COND_IN_USE = "InUse"
 COND_DISCOVERED = "Discovered"
 COND_NODE_READY = "Ready"  # a Node's and a Pod's readiness (kubelet)
+COND_DISRUPTION_TARGET = "DisruptionTarget"  # a Pod about to be deleted by a disruption (PodGC, eviction, preemption)
 
 # -- condition reasons ---------------------------------------------------------------------------------------
 REASON_UNKNOWN = "Unknown"

@@ -22,6 +22,7 @@ from .controllers import (
     disruption,
     garbage_collector,
     namespace,
+    podgc,
     rbac_aggregation,
     vmclass,
     vmip,
@@ -119,6 +120,7 @@ def build(
     manager.add(garbage_collector.controller(registry))
     manager.add(rbac_aggregation.controller(store))
     manager.add(daemonset.controller(store))
+    manager.add(podgc.controller(store))
     manager.add(disruption.controller(service))
     ledger = storage_controllers.Ledger()
     manager.add(ledger.controller())

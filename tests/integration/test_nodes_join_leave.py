@@ -1,5 +1,5 @@
-"""Class status follows nodes joining (a topology that grows across a restart) and leaving (a deleted Node);
-discovered features stay frozen. Bad topologies stop the simulator with a clear message."""
+"""Class status follows nodes joining (a topology that grows across a restart) and leaving (a deleted Node: PodGC
+collects its pods after the quarantine); discovered features stay frozen. Bad topologies stop the simulator with a clear message."""
 
 import json
 import subprocess
@@ -77,11 +77,32 @@ def test_nodes_join_and_leave(tmp_path):
             "spec: {cpu: {type: Model, model: Nehalem}}}",
         )
         assert status(sim, "nehalem", lambda s: s.get("phase") == "Ready")["availableNodes"] == ["w-0", "w-1", "w-2"]
+        watch = subprocess.Popen(
+            [str(BIN / "kubectl"), "get", "pods", "-A", "--watch-only", "-o", "json"], stdout=subprocess.PIPE, text=True, env={"KUBECONFIG": str(sim.kubeconfig)}
+        )  # fmt: skip
+        sim.kubectl("run", "ghost", "--image=x", "--overrides", json.dumps({"spec": {"nodeName": "nowhere"}}))  # bound to a node that never was
         sim.kubectl("delete", "node", "w-1")  # w-1 leaves
+        left = time.time()
         assert status(sim, "common", lambda s: s.get("availableNodes") == ["w-0"])
         assert status(sim, "nehalem", lambda s: s.get("availableNodes") == ["w-0", "w-2"])
-        # the DaemonSet no longer counts the node that left; its pod there lingers (no pod GC) and is not counted either
+        # the DaemonSet no longer counts the node that left, nor its pod there while it lingers
         assert daemonset_counts(sim, lambda c: c[0] == 2) == (2, 2, 2, 2)
+        assert sim.kubectl("get", "pod", "-n", "d8-virtualization", "virt-handler-w-1", check=False).returncode == 0, "kept through the quarantine"
+        # PodGC: pods of a node gone for 40 simulated seconds (4 s at this time scale) are marked Failed and deleted
+        orphans = ("-n", "d8-virtualization", "virt-handler-w-1"), ("-n", "default", "ghost")
+        while any(sim.kubectl("get", "pod", *o, check=False).returncode == 0 for o in orphans):
+            assert time.time() - left < 20, "orphaned pods were not collected"
+            time.sleep(0.2)
+        assert time.time() - left >= 3.5, "not before the quarantine"
+        watch.terminate()
+        events, text, at = [], watch.communicate(timeout=10)[0], 0
+        while text[at:].strip():
+            obj, at = json.JSONDecoder().raw_decode(text, at + len(text[at:]) - len(text[at:].lstrip()))
+            events.append(obj)
+        for name in ("virt-handler-w-1", "ghost"):
+            last = [e for e in events if e["metadata"]["name"] == name][-1]
+            gc = next(c for c in last["status"]["conditions"] if c["type"] == "DisruptionTarget")
+            assert (last["status"]["phase"], gc["reason"], gc["message"]) == ("Failed", "DeletionByPodGC", "PodGC: node no longer exists"), last["status"]
         columns = sim.kubectl("get", "daemonset", "virt-handler", "-n", "d8-virtualization", "--no-headers").stdout.split()
         assert columns[:6] == ["virt-handler", "2", "2", "2", "2", "2"], columns
         wide = sim.kubectl("get", "daemonset", "virt-handler", "-n", "d8-virtualization", "--no-headers", "-o", "wide").stdout.split()
