@@ -77,9 +77,8 @@ def test_nodes_join_and_leave(tmp_path):
             "spec: {cpu: {type: Model, model: Nehalem}}}",
         )
         assert status(sim, "nehalem", lambda s: s.get("phase") == "Ready")["availableNodes"] == ["w-0", "w-1", "w-2"]
-        watch = subprocess.Popen(
-            [str(BIN / "kubectl"), "get", "pods", "-A", "--watch-only", "-o", "json"], stdout=subprocess.PIPE, text=True, env={"KUBECONFIG": str(sim.kubeconfig)}
-        )  # fmt: skip
+        watch_pods = [str(BIN / "kubectl"), "get", "pods", "-A", "--watch-only", "-o", "json"]
+        watch = subprocess.Popen(watch_pods, stdout=subprocess.PIPE, text=True, env={"KUBECONFIG": str(sim.kubeconfig)})
         sim.kubectl("run", "ghost", "--image=x", "--overrides", json.dumps({"spec": {"nodeName": "nowhere"}}))  # bound to a node that never was
         sim.kubectl("delete", "node", "w-1")  # w-1 leaves
         left = time.time()

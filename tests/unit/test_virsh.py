@@ -69,8 +69,8 @@ def test_errors_are_virsh_errors_with_exit_code_1(conn, argv, message):
 
 
 def test_changing_commands_are_refused_and_change_nothing(conn):
-    code, _, err = virsh.run(conn, ["ns_web"], ["virsh", "destroy", "ns_web"])
-    assert code == 1 and b"VirtualMachineOperation" in err
+    code, stdout, err = virsh.run(conn, ["ns_web"], ["virsh", "destroy", "ns_web"])
+    assert (code, stdout) == (1, b"") and b"VirtualMachineOperation" in err
     assert conn.lookupByName("ns_web").isActive()
 
 
