@@ -175,6 +175,12 @@ say "Each node's hypervisor (the simulator's admin API; virsh list on a real nod
 for node in $(kubectl get nodes -o name | cut -d/ -f2); do
   say "  $node: $(kubectl get --raw "/simulator/v1/nodes/$node" | jq -r '[.domains[] | "\(.name) \(.state)"] | join(", ") | if . == "" then "-" else . end')"
 done
+echo
+say "As an admin looks inside a VM's pod: virsh in blue-vm's virt-launcher, answered by its node's libvirt (the CPU the class discovered):"
+POD=$(kubectl -n "$NS" get pods -l vm.kubevirt.internal.virtualization.deckhouse.io/name=blue-vm -o jsonpath='{.items[0].metadata.name}')
+show kubectl -n "$NS" exec "$POD" -- virsh list
+shown "kubectl -n $NS exec $POD -- virsh dumpxml ${NS}_blue-vm | grep -A4 '<cpu'"
+kubectl -n "$NS" exec "$POD" -- virsh dumpxml "${NS}_blue-vm" | grep -A4 '<cpu' || fail "no CPU in blue-vm's domain XML"
 
 step "Migration: an Evict of linux-vm while 'kubectl get vm -w' watches"
 BEFORE=$(vm_field linux-vm '{.status.nodeName}')
