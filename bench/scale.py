@@ -922,6 +922,17 @@ FIXES_TEXT: list[str] = [
     "Running elsewhere 4.3, 4.1 / 10.2, 12.3 s after the failure (107–141 VMs a second after the fencing at 1,000), "
     "22.3 / 29.8 CPU-s for the 1,000-VM run | 3.7, 3.6 / 5.5, 5.5 s (384–420 VMs a second), 11.3 / 11.5 CPU-s | this "
     "script, `--sizes '' --chaos 300,1000`, the two sides alternating A B A B |",
+    "| The measuring client, not the server: py-spy over a 1,000 / 10,000 build-up (all processes, 50 Hz) found the LIST "
+    "side client — a process of its own — parsing each 40 MB LIST of 10,000 VMs with the standard library's json: "
+    "3,421 samples there against 5,284 for the whole server, so it kept most of the second core busy, with the disk "
+    "writer, the DVCR clone threads and the POSTing clients competing for the rest. It parses with orjson now. "
+    "Also tried again on the freer machine, and not taken: libvirt's domain define and start on a thread (they "
+    "release the GIL) | side client ~68 CPU-s per 10,000-VM build-up; 1,000 / 10,000: 96.1 / 105.6 s to all Running "
+    "(the previous report) | a tenth of that; 99.6 s, and 97.7 / 100.5 s in this report: the server, bound by its one "
+    "event loop (~100 CPU-s per build-up), did not get faster beyond the machine's drift. libvirt on a thread, "
+    "300 / 3,000: 29.3 / 32.3 s (32.0 / 36.5 CPU-s) against 28.3 / 29.4 s (28.9 / 31.2) — slower, the GIL's hand-overs "
+    "cost more than the calls | py-spy `--subprocesses`; this script, 1000:10000 `--no-restart`; 300:3000 "
+    "`--no-restart`, A B A B |",
     "",
 ]
 
