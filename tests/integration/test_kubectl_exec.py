@@ -198,3 +198,22 @@ def test_a_node_the_control_plane_cannot_reach_runs_nothing(vms):
     finally:
         assert post("/recover") == 200
     assert f"{ns}_db" in kexec(vms, "virsh", "list", pod=vms["other_pod"], check=True).stdout
+
+
+def test_a_node_deleted_by_hand_loses_its_pods_and_the_vm_restarts_elsewhere(vms):
+    """Last in this module: `kubectl delete node` under a running VM. PodGC deletes the VM's virt-launcher pod once the
+    Node has been gone 40 simulated seconds (2 s here); the VM's run policy restarts it on the other node, whose
+    libvirt then holds the domain — and the deleted node's no longer does (one copy of the guest)."""
+    sim, ns = vms["sim"], vms["ns"]
+    old_pod = get(sim, "pod", vms["pod"], ns)
+    node = old_pod["spec"]["nodeName"]
+    sim.kubectl("delete", "node", node)
+    moved = eventually(lambda: get(sim, "vm", "web", ns), lambda o: phase(o) == "Running" and o["status"].get("nodeName") not in (None, node), 60)
+    assert get(sim, "pod", vms["pod"], ns) == {}, "the pod of the deleted node was collected"
+    new_pod = moved["status"]["virtualMachinePods"][0]["name"]
+    assert f"{ns}_web" in kexec(vms, "virsh", "list", pod=new_pod, check=True).stdout
+    ctx = ssl.create_default_context(cafile=str(sim.ca_file))
+    req = urllib.request.Request(f"{sim.server}/simulator/v1/nodes/{node}", headers={"Authorization": f"Bearer {sim.token}"})
+    with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+        domains = [d["name"] for d in json.load(r)["domains"]]
+    assert f"{ns}_web" not in domains, domains
