@@ -1,6 +1,7 @@
 """The containers' output of the simulated pods, as `kubectl logs` reads it (`pods/log`, api/pod_subresources.py).
 
-The simulator's components write lines for the pods they play (a node agent for its virt-handler); readers
+The simulator's components write lines for the pods they play (a node agent for its virt-handler, the VM
+controller and the guest's events for a virt-launcher's domain); readers
 take the last lines of a container, and followers wait for more. Memory is bounded: at most `MAX_LINES`
 lines per container and `MAX_PODS` pods (the pod written to least recently is forgotten first).
 """
@@ -8,18 +9,25 @@ lines per container and `MAX_PODS` pods (the pod written to least recently is fo
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 MAX_LINES = 1000
-MAX_PODS = 10000
+MAX_PODS = 20000  # a 10,000-VM cluster: every virt-launcher and virt-handler pod keeps its log
 
 
 @dataclass
 class _PodLog:
     uid: str
-    containers: dict[str, deque[tuple[int, float, str]]] = field(default_factory=dict)  # container → (seq, at, line)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    containers: dict[str, list[tuple[int, float, str]]] = field(default_factory=dict)  # container → (seq, at, line)
+    # made by the first follower that waits, set and dropped by the next write: a pod nobody follows (nearly all of
+    # 10,000 virt-launchers) costs no Event and no waiters' deque
+    changed: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        if self.changed is not None:
+            self.changed.set()
+            self.changed = None
 
 
 class PodLogs:
@@ -36,22 +44,25 @@ class PodLogs:
         log = self._pods.get(key)
         if log is None or log.uid != uid:
             if log is not None:
-                log.changed.set()
+                log.wake()
             log = self._pods[key] = _PodLog(uid)
         self._pods.move_to_end(key)
         while len(self._pods) > self.max_pods:
-            self._pods.popitem(last=False)[1].changed.set()
+            self._pods.popitem(last=False)[1].wake()
         self._seq += 1
-        log.containers.setdefault(container, deque(maxlen=self.max_lines)).append((self._seq, at, line))
-        log.changed.set()
-        log.changed = asyncio.Event()
+        lines = log.containers.setdefault(container, [])
+        lines.append((self._seq, at, line))
+        if len(lines) >= 2 * self.max_lines:  # a list trimmed now and then: a few lines cost far less than a deque
+            del lines[: len(lines) - self.max_lines]
+        log.wake()
 
     def lines(self, namespace: str, pod: str, uid: str, container: str, after: int = 0) -> list[tuple[int, float, str]]:
-        """The kept lines (seq, at, line) of the container with a sequence number above `after`, oldest first."""
+        """The kept lines (seq, at, line) of the container with a sequence number above `after`, oldest first: the
+        last `max_lines` of them."""
         log = self._pods.get((namespace, pod))
         if log is None or log.uid != uid:
             return []
-        return [entry for entry in log.containers.get(container, ()) if entry[0] > after]
+        return [entry for entry in log.containers.get(container, ())[-self.max_lines :] if entry[0] > after]
 
     async def wait(self, namespace: str, pod: str, timeout: float) -> None:
         """Return when the pod's log changes, or after `timeout` real seconds."""
@@ -59,6 +70,8 @@ class PodLogs:
         if log is None:
             await asyncio.sleep(timeout)
             return
+        if log.changed is None:
+            log.changed = asyncio.Event()
         try:
             await asyncio.wait_for(log.changed.wait(), timeout)
         except TimeoutError:

@@ -176,6 +176,23 @@ def test_the_python_clients_stream(vms):
     assert resp.returncode == 1 and "failed to get domain 'x'" in resp.read_stderr()
 
 
+def test_the_virt_launcher_logs_its_domain(vms):
+    sim, ns, vm = vms["sim"], vms["ns"], vms["vm"]
+    lines = [json.loads(line) for line in sim.kubectl("logs", "-n", ns, vms["pod"], "-c", "compute").stdout.splitlines()]
+    assert [line["msg"] for line in lines] == ["Domain defined.", "Domain started."]
+    assert {(line["component"], line["name"], line["namespace"], line["uid"]) for line in lines} == {("virt-launcher", "web", ns, vm["metadata"]["uid"])}
+    assert lines[1]["node"] == vm["status"]["nodeName"]
+    # the guest's own events reach its virt-launcher's log (the simulator's admin API plays the guest)
+    req = urllib.request.Request(
+        f"{sim.server}/simulator/v1/vms/{ns}/db/guest", data=json.dumps({"action": "reboot"}).encode(), method="POST",
+        headers={"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(sim.ca_file)), timeout=30) as r:
+        assert r.status == 200
+    last = json.loads(sim.kubectl("logs", "-n", ns, vms["other_pod"], "--tail=1").stdout)
+    assert (last["msg"], last["name"]) == ("Domain rebooted by the guest.", "db")
+
+
 def test_a_node_the_control_plane_cannot_reach_runs_nothing(vms):
     """Last in this module: it partitions the node of the VM `db` (no fencing here, so the VM stays bound to it) and
     recovers it."""

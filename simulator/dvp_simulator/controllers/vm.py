@@ -33,6 +33,7 @@ from ..api.selectors import match_label_selector
 from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
 from ..images.datasource import mounted_by, object_value
+from ..nodes import virsh
 from ..nodes.fleet import Fleet
 from ..scheduler import Decision, NodeState, PodRequest, PodShare, node_state_of_shares, pod_request_from_pod, pod_share, schedule
 from ..scheduler.columns import Columns, plain_pod
@@ -993,9 +994,12 @@ class Reconcile:
             return
         if self.vmclass is None:
             return
+        pod = self.pod if self.pod is not None and (self.pod.get("spec") or {}).get("nodeName") == node else None
         if state is None:
             hv.define(dx.domain_xml(self.domain_spec()))
+            self.fleet.launcher_log(pod, "Domain defined.", self.vm, uri=virsh.URI)
         hv.start(name)
+        self.fleet.launcher_log(pod, "Domain started.", self.vm, node=node)
         self.domains[self.key] = node
 
     def stop(self) -> None:
@@ -1157,11 +1161,13 @@ def guest_event(
         return migrations.set_dirty_rate((namespace, name), body[v.GUEST_DIRTY_RATE]) + f" on {node}"
     if action == v.GUEST_REBOOT:
         hv.reboot(domain)
+        fleet.launcher_log(pods[0], "Domain rebooted by the guest.", entry.obj)
         service.record_event(entry.obj, "Normal", "GuestRebooted", "The guest of the virtual machine rebooted.", MANAGER)
         return f"the guest of {namespace}/{name} rebooted on {node}"
     hv.destroy(domain)
     pod = pods[0]
     crashed = action == v.GUEST_CRASH
+    fleet.launcher_log(pod, "Domain crashed." if crashed else "Domain shut down by the guest.", entry.obj)
     now = service.clock.stamp()
     terminated = {"exitCode": 1 if crashed else 0, "reason": "Error" if crashed else "Completed", "finishedAt": now}
     status = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 import logging
 import shutil
 import tempfile
@@ -52,6 +53,7 @@ class Fleet:
     def __init__(self, topology: Topology, service: ObjectService, clock: Clock, logs: PodLogs | None = None):
         """`logs` receives the output of the nodes' virt-handler pods (a private buffer when not given)."""
         logs = logs if logs is not None else PodLogs()
+        self.logs = logs
         checked: set = set()
         for i, spec in enumerate(topology.nodes):
             if spec.cpu not in checked:  # each distinct CPU once: a check costs libvirt CPU baselines
@@ -77,6 +79,19 @@ class Fleet:
         network, kubelet) or fenced is not; a node not in the topology has no hypervisor (False)."""
         agent = self.agents.get(node)
         return agent is not None and agent.reachable
+
+    def launcher_log(self, pod: dict[str, Any] | None, message: str, vm: dict[str, Any], **fields: Any) -> None:
+        """One line of a virt-launcher pod's `compute` container, as virt-launcher logs (JSON, with the VMI's name,
+        namespace and uid): what `kubectl logs virt-launcher-…` shows of its domain's life."""
+        if pod is None:
+            return
+        meta = vm["metadata"]
+        line = json.dumps(
+            {"component": "virt-launcher", "kind": "", "level": "info", "msg": message, "name": meta["name"], "namespace": meta.get("namespace", ""),
+             **fields, "timestamp": self.clock.stamp(), "uid": meta.get("uid", "")},
+            separators=(",", ":"),
+        )  # fmt: skip
+        self.logs.write(pod["metadata"].get("namespace", ""), pod["metadata"]["name"], pod["metadata"]["uid"], "compute", self.clock.time(), line)
 
     def exec_runner(self, pod: dict[str, Any], container: str) -> Callable[[list[str], bytes], tuple[int, bytes, bytes]]:
         """What runs a command in a running pod's container on its node, as the node's container runtime would: a
