@@ -8,7 +8,12 @@ enough for a WebSocket."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import ssl
+import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -20,7 +25,7 @@ from kubernetes import client, config
 from kubernetes.stream import stream
 
 from ..image_sources import FileServer, iso_image
-from ..simulator_process import Simulator
+from ..simulator_process import BIN, Simulator
 from .test_vm_lifecycle import eventually, get, phase
 
 G = "virtualization.deckhouse.io/v1alpha2"
@@ -118,6 +123,41 @@ def test_commands_on_stdin_and_a_terminal(vms):
     assert piped.stdout.split() == ["running", domain]
     tty = kexec(vms, "virsh", "domstate", domain, args=("-t",), check=True)
     assert tty.stdout.strip() == "running"
+
+
+def test_an_interactive_virsh_on_a_terminal(vms):
+    """`kubectl exec -it … -- virsh` from a real terminal (a pty): the banner, the prompt, a command typed key by key,
+    and `quit` ending kubectl with exit code 0."""
+    domain = f"{vms['ns']}_web"
+    leader, follower = pty.openpty()
+    env = {**os.environ, "KUBECONFIG": str(vms["sim"].kubeconfig), "TERM": "xterm"}
+    proc = subprocess.Popen(
+        [str(BIN / "kubectl"), "exec", "-it", "-n", vms["ns"], vms["pod"], "--", "virsh"], stdin=follower, stdout=follower, stderr=follower, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = bytearray()
+
+    def read_until(marker: bytes, timeout: float = 30.0) -> None:
+        end = time.time() + timeout
+        while marker not in seen:
+            assert time.time() < end, bytes(seen)
+            if select.select([leader], [], [], 0.5)[0]:
+                seen.extend(os.read(leader, 4096))
+
+    try:
+        read_until(b"virsh # ")
+        assert b"Welcome to virsh" in seen
+        seen.clear()
+        os.write(leader, f"domstate {domain}\r".encode())
+        read_until(b"virsh # ")
+        assert b"running" in seen
+        os.write(leader, b"quit\r")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
 
 
 def test_refusals_before_the_upgrade(vms):

@@ -80,3 +80,19 @@ def test_commands_from_stdin_until_quit(conn):
     assert virsh.run(conn, ["ns_web"], ["virsh"]) == (0, b"", b""), "no command and no input: nothing to do"
     code, stdout, stderr = virsh.run(conn, ["ns_web"], ["virsh"], b"domstate nobody\ndomstate ns_web\n")
     assert (code, stdout) == (0, b"running\n\n") and b"failed to get domain 'nobody'" in stderr, "the last command's code, as virsh"
+
+
+def test_the_interactive_shell_is_a_terminal(conn):
+    shell = virsh.Shell(conn, ["ns_web"])
+    assert shell.start() == (virsh.BANNER + virsh.PROMPT).replace("\n", "\r\n").encode()
+    out, ended = shell.feed(b"domstatx\x7fe ns_web\r")
+    assert out == b"domstatx\b \be ns_web\r\nrunning\r\n\r\nvirsh # " and not ended, "echo, backspace, the command's output, the prompt"
+    out, ended = shell.feed(b"dom\x03")
+    assert (out, ended) == (b"dom^C\r\nvirsh # ", False), "Ctrl-C drops the line"
+    out, ended = shell.feed(b"\x1b[Adomname ns_web\x1b[D\r")
+    assert (out, ended) == (b"domname ns_web\r\nns_web\r\n\r\nvirsh # ", False), "arrow keys are not typed"
+    out, ended = shell.feed(b"domstate nobody\r")
+    assert b"error: failed to get domain 'nobody'\r\nvirsh # " in out and not ended
+    assert shell.feed(b"quit\r") == (b"quit\r\n", True)
+    assert virsh.Shell(conn, ["ns_web"]).feed(b"\x04") == (b"\r\n", True), "Ctrl-D on an empty line ends it"
+    assert virsh.command_of(["virsh", "-r", "-c", "qemu:///system", "list", "--all"]) == ["list", "--all"]

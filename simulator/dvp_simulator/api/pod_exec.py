@@ -1,5 +1,6 @@
-"""`pods/exec` (GET, or kubectl's POST fallback): a command in a pod's container, streamed over the WebSocket channel protocol — what `kubectl exec`
-speaks (v5.channel.k8s.io, kubectl 1.30+) and the kubernetes Python client's `stream()` (v4.channel.k8s.io).
+"""`pods/exec` (GET, or kubectl's POST fallback): a command in a pod's container, streamed over the WebSocket
+channel protocol — what `kubectl exec` speaks (v5.channel.k8s.io, kubectl 1.30+) and the kubernetes Python client's
+`stream()` (v4.channel.k8s.io).
 
 The protocol (client-go tools/remotecommand; KEP-3396 for v5): one binary message per write, its first byte the
 channel — 0 stdin, 1 stdout, 2 stderr, 3 the error channel, 4 terminal resizes; v5 adds 255, "this channel is closed"
@@ -7,12 +8,12 @@ channel — 0 stdin, 1 stdout, 2 stderr, 3 the error channel, 4 terminal resizes
 — Success, or Failure with reason NonZeroExitCode and the code as an ExitCode cause, which kubectl exits with — and
 then the server closes the WebSocket normally.
 
-What runs is the node's business (Fleet.exec: `virsh` in a virt-launcher's compute container, answered from the
-node's libvirt). Before the upgrade, kube-apiserver's checks answer as Status errors: 404 no pod, 400 no command or no
-stream, an unknown container (or none named in a pod of several), a pod without a node; 400 "Upgrade request required"
-for a request that is not a WebSocket upgrade; the node's own refusals (its container not running, the node
-unreachable) as the kubelet's proxy reports them. Authorization of the GET needs `create` on pods/exec too
-(authz.Gate)."""
+What runs is the node's business (Fleet.exec_runner: `virsh` in a virt-launcher's compute container, answered from
+the node's libvirt; with a terminal and stdin and no command, virsh's interactive shell, keystroke by keystroke).
+Before the upgrade, kube-apiserver's checks answer as Status errors: 404 no pod, 400 no command or no stream, an
+unknown container (or none named in a pod of several), a pod without a node; 400 "Upgrade request required" for a
+request that is not a WebSocket upgrade; the node's own refusals (its container not running, the node unreachable)
+as the kubelet's proxy reports them. Authorization of the GET needs `create` on pods/exec too (authz.Gate)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, CLOSE = 0, 1, 2, 3, 255
 STDIN_WAIT = 30.0  # seconds an exec with stdin waits for the client to close it (v5) before running without the rest
+IDLE = 3600.0  # seconds an interactive session may stay silent (upstream's streaming idle timeout is 4 h)
 MAX_STDIN = 1 << 20  # bytes of stdin kept: virsh's commands are lines, and a client streaming more only fills memory
 
 
@@ -77,10 +79,16 @@ async def exec_in_pod(api: APIServer, fleet: Fleet, call: Call) -> web.StreamRes
         raise bad_request("Upgrade request required")
     await ws.prepare(call.request)
     v5 = ws.ws_protocol == PROTOCOLS[0]
+    shell = runner.shell(command) if tty and stdin else None
     try:
+        if shell is not None:
+            await _interact(ws, shell)
+            await ws.send_bytes(bytes([ERROR]) + json.dumps(status(0)).encode())
+            await ws.close()
+            return ws
         data = await _read_stdin(ws, v5) if stdin and v5 else b""
         try:
-            code, out, err = runner(command, data)
+            code, out, err = runner.run(command, data)
             outcome = status(code)
         except ExecError as exc:
             code, out, err = 1, b"", b""
@@ -96,6 +104,30 @@ async def exec_in_pod(api: APIServer, fleet: Fleet, call: Call) -> web.StreamRes
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     return ws
+
+
+async def _interact(ws: web.WebSocketResponse, shell: Any) -> None:
+    """A terminal session: the shell's output as it comes, the client's keystrokes fed to it, until it ends or the
+    client closes stdin or the connection, or stays silent IDLE seconds (resize messages are not keystrokes)."""
+    await ws.send_bytes(bytes([STDOUT]) + shell.start())
+    try:
+        async with asyncio.timeout(IDLE) as deadline:
+            async for msg in ws:
+                if msg.type != WSMsgType.BINARY or not msg.data:
+                    continue
+                channel, payload = msg.data[0], msg.data[1:]
+                if channel == CLOSE and payload[:1] == bytes([STDIN]):
+                    return
+                if channel != STDIN:
+                    continue
+                deadline.reschedule(asyncio.get_running_loop().time() + IDLE)
+                out, ended = shell.feed(payload)
+                if out:
+                    await ws.send_bytes(bytes([STDOUT]) + out)
+                if ended:
+                    return
+    except TimeoutError:
+        pass
 
 
 async def _read_stdin(ws: web.WebSocketResponse, v5: bool) -> bytes:

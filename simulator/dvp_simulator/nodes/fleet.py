@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,14 @@ class ExecError(Exception):
     def __init__(self, message: str, code: int):
         super().__init__(message)
         self.code = code
+
+
+@dataclass(frozen=True)
+class ContainerRuntime:
+    """A running container's runtime, as Fleet.exec_runner gives it."""
+
+    run: Callable[[list[str], bytes], tuple[int, bytes, bytes]]
+    shell: Callable[[list[str]], virsh.Shell | None]
 
 
 class Fleet:
@@ -93,13 +102,13 @@ class Fleet:
         )  # fmt: skip
         self.logs.write(pod["metadata"].get("namespace", ""), pod["metadata"]["name"], pod["metadata"]["uid"], "compute", self.clock.time(), line)
 
-    def exec_runner(self, pod: dict[str, Any], container: str) -> Callable[[list[str], bytes], tuple[int, bytes, bytes]]:
-        """What runs a command in a running pod's container on its node, as the node's container runtime would: a
-        function of (argv, stdin) giving (exit code, stdout, stderr). ExecError now when the node cannot be reached or
-        the container does not run (the kubelet refuses the stream); the function's ExecError, for an executable the
-        container does not have, is the runtime's, reported once the stream is open. The simulator runs no
-        processes: what it answers is `virsh` in a virt-launcher's compute container, from the node's libvirt
-        (virsh.py, seeing that VM's domain only)."""
+    def exec_runner(self, pod: dict[str, Any], container: str) -> ContainerRuntime:
+        """What runs a command in a running pod's container on its node, as the node's container runtime would:
+        `run(argv, stdin)` gives (exit code, stdout, stderr); `shell(argv)` an interactive session for a terminal, or
+        None when the command has none. ExecError now when the node cannot be reached or the container does not run
+        (the kubelet refuses the stream); `run`'s ExecError, for an executable the container does not have, is the
+        runtime's, reported once the stream is open. The simulator runs no processes: what it answers is `virsh` in a
+        virt-launcher's compute container, from the node's libvirt (virsh.py, seeing that VM's domain only)."""
         node = pod.get("spec", {}).get("nodeName") or ""
         agent = self.agents.get(node)
         if agent is None or not agent.reachable:
@@ -122,7 +131,12 @@ class Fleet:
                 500,
             )
 
-        return run
+        def shell(argv: list[str]) -> virsh.Shell | None:
+            if launcher and argv[0] == "virsh" and not virsh.command_of(argv):
+                return virsh.Shell(agent.hypervisor.connection, [domain])
+            return None
+
+        return ContainerRuntime(run, shell)
 
     def start(self) -> None:
         """Register every node: their Node, Pod and Lease writes go to disk in one transaction (nothing runs

@@ -32,13 +32,17 @@ class Failed(Exception):
     """A command's error, printed as virsh prints it."""
 
 
+def command_of(argv: Sequence[str]) -> list[str]:
+    """virsh's command and its arguments: argv without the program and its options (-r, -q, -c URI)."""
+    args = list(argv[1:])
+    while args and args[0] in ("-r", "--readonly", "-q", "--quiet", "-c", "--connect"):
+        args = args[2:] if args[0] in ("-c", "--connect") else args[1:]
+    return args
+
+
 def run(conn: Any, visible: Sequence[str], argv: Sequence[str], stdin: bytes = b"") -> Result:
     """Run `virsh argv…` (argv[0] is "virsh") against `conn`, seeing only the domains named in `visible`."""
-    args = list(argv[1:])
-    while args and args[0] in ("-r", "--readonly", "-q", "--quiet"):
-        args.pop(0)
-    if args and args[0] in ("-c", "--connect"):
-        args = args[2:]
+    args = command_of(argv)
     if not args:  # commands from standard input, as virsh does when it is not on a terminal
         out, err, code = b"", b"", 0
         for line in stdin.decode(errors="replace").splitlines():
@@ -186,3 +190,72 @@ COMMANDS: dict[str, Callable[[Any, Sequence[str], list[str]], str]] = {
     "uri": cmd_uri,
     "version": cmd_version,
 }
+
+
+BANNER = "Welcome to virsh, the virtualization interactive terminal.\n\nType:  'help' for help with commands\n       'quit' to quit\n\n"
+PROMPT = "virsh # "
+
+
+class Shell:
+    """Interactive virsh on a terminal (`kubectl exec -it … -- virsh`): the banner and prompt, and the terminal's line
+    discipline the container's pty would give — echo, backspace, Ctrl-C drops the line, Ctrl-D on an empty line or
+    `quit` / `exit` ends it, escape sequences (arrow keys) ignored. Output lines end with CR LF, as on a terminal.
+
+    `start()` is the first output; `feed(data)` takes the client's keystrokes and gives (output, ended)."""
+
+    def __init__(self, conn: Any, visible: Sequence[str]):
+        self.conn, self.visible = conn, list(visible)
+        self.line = ""
+        self.escape = ""  # an escape sequence being skipped
+        self.ended = False
+
+    def start(self) -> bytes:
+        return _crlf(BANNER + PROMPT)
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        out = []
+        for ch in data.decode(errors="replace"):
+            if self.ended:
+                break
+            if self.escape:
+                self.escape += ch
+                if len(self.escape) > 1 and (ch.isalpha() or ch == "~" or len(self.escape) > 8):
+                    self.escape = ""
+                continue
+            if ch == "\x1b":
+                self.escape = ch
+            elif ch in ("\r", "\n"):
+                out.append("\n" + self._run_line())
+            elif ch in ("\x7f", "\b"):
+                if self.line:
+                    self.line = self.line[:-1]
+                    out.append("\b \b")
+            elif ch == "\x03":
+                self.line = ""
+                out.append("^C\n" + PROMPT)
+            elif ch == "\x04":
+                if not self.line:
+                    self.ended = True
+                    out.append("\n")
+            elif ch >= " ":
+                self.line += ch
+                out.append(ch)
+        return _crlf("".join(out)), self.ended
+
+    def _run_line(self) -> str:
+        line, self.line = self.line, ""
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            return f"error: {exc}\n" + PROMPT
+        if not words:
+            return PROMPT
+        if words[0] in ("quit", "exit"):
+            self.ended = True
+            return ""
+        _, out, err = _one(self.conn, self.visible, words)
+        return (out + err).decode(errors="replace") + PROMPT
+
+
+def _crlf(text: str) -> bytes:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n").encode()
