@@ -135,6 +135,9 @@ def test_evict_moves_a_running_vm_watched_and_its_domain_is_on_one_node_at_a_tim
     # the old pod completed and is gone; the new one is the VM's
     assert get(cluster, "pod", first_pod, ns) == {}
     assert [p["spec"]["nodeName"] for p in pods_of(cluster, ns, "linux-vm")] == [target]
+    # the new virt-launcher's log begins with the domain it received
+    logged = [json.loads(line) for line in cluster.kubectl("logs", "-n", ns, state["target"]["pod"]).stdout.splitlines()]
+    assert [(e["msg"], e.get("sourceNode"), e.get("node")) for e in logged] == [("Domain started (incoming live migration).", source, target)]
 
 
 def test_deleting_the_operation_while_in_progress_cancels_and_the_vm_stays(cluster, env, ns):
@@ -151,6 +154,9 @@ def test_deleting_the_operation_while_in_progress_cancels_and_the_vm_stays(clust
     pods = wait(lambda: pods_of(cluster, ns, "stay"), lambda p: len(p) == 1)
     assert pods[0]["spec"]["nodeName"] == source and TARGET_ANNOTATION not in (pods[0]["metadata"].get("annotations") or {})
     assert domains(cluster, source)[f"{ns}_stay"] == "Running"
+    logged = [json.loads(line)["msg"] for line in cluster.kubectl("logs", "-n", ns, pods[0]["metadata"]["name"]).stdout.splitlines()]
+    assert logged[:2] == ["Domain defined.", "Domain started."] and logged[2] == "Initiating live migration."
+    assert logged[3].startswith("Live migration failed: "), logged
 
 
 def test_migrate_with_a_node_selector_lands_there(cluster, env, ns):

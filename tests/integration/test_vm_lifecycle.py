@@ -260,6 +260,9 @@ def test_stop_waits_for_the_guest_up_to_the_grace_period_and_restart_passes_thro
     slow = get(sim, "vm", "slow", ns)
     assert phase(slow) == "Stopping" and phase(get(sim, "vmop", slow_stop, ns)) == "InProgress"
     assert domains(sim, slow["status"]["nodeName"])[f"{ns}_slow"] == "Running"
+    stopping_pod = slow["status"]["virtualMachinePods"][0]["name"]
+    last = json.loads(sim.kubectl("logs", "-n", ns, stopping_pod, "--tail=1").stdout)
+    assert (last["msg"], last["name"]) == ("Signaled graceful shutdown.", "slow"), "the virt-launcher's log says it asked the guest"
     advance(sim, 12)  # the guest's 20 s
     vm_phase(sim, ns, "slow", "Stopped")
     eventually(lambda: get(sim, "vmop", slow_stop, ns), lambda o: phase(o) == "Completed")

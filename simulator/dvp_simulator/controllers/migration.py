@@ -354,6 +354,7 @@ def rollback(r: Reconcile, m: Migration, reason: str, message: str, at: float | 
         except Exception as exc:  # noqa: BLE001 - a domain already gone needs no resume
             log.warning("resume %s on %s: %s", _domain(r), m.source_node, exc)
     r.migrations.release(m)
+    r.fleet.launcher_log(r.pod, f"Live migration failed: {message}", r.vm)
     m.result, m.failure_reason, m.message, m.ended = v.MIGRATION_FAILED, reason, message, ended
     if r.status.get("migrationState") and not r.status["migrationState"].get("result"):
         r.status["migrationState"] = {**r.status["migrationState"], "endTimestamp": ended, "result": v.MIGRATION_FAILED}
@@ -407,6 +408,7 @@ def drive(r: Reconcile) -> bool:
         m.begin_round(now, m.memory, r.migrations.dirty.get(r.key, 0.0))
         m.round_seconds = max(m.round_seconds, sync_seconds(memory))
         m.enter(v.SYNCING, now)
+        r.fleet.launcher_log(r.pod, "Initiating live migration.", r.vm, targetNode=m.target_node)
     if m.state in (v.SYNCING, v.NOT_CONVERGING):
         outcome = _precopy(r, m, now)
         if outcome is None:
@@ -571,6 +573,7 @@ def _switch(r: Reconcile, m: Migration, at: float) -> None:
     new_pod = r.service.update(
         r.rt(PODS), r.ns, m.target_pod, {**target_pod, "metadata": {**target_pod["metadata"], "annotations": annotations}}, r.opts(PODS)
     ).obj
+    r.fleet.launcher_log(new_pod, "Domain started (incoming live migration).", r.vm, node=m.target_node, sourceNode=m.source_node)
     old = r.pod
     assert old is not None
     terminated = {"exitCode": 0, "reason": "Completed", "finishedAt": r.now}

@@ -733,6 +733,7 @@ class Reconcile:
             asked = self.now
             body = {**self.pod, "metadata": {**self.pod["metadata"], "annotations": {**annotations, SHUTDOWN_ASKED: asked}}}
             self.pod = self.service.update(self.rt(PODS), self.ns, self.pod["metadata"]["name"], body, self.opts(PODS)).obj
+            self.fleet.launcher_log(self.pod, "Signaled graceful shutdown.", self.vm)
         grace = self.pod["spec"].get("terminationGracePeriodSeconds")
         grace = 60 if not isinstance(grace, int) or grace < 0 else grace
         left = min(GUEST_SHUTDOWN, grace) - (self.clock.time() - Clock.parse(asked))
