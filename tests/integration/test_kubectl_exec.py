@@ -233,6 +233,34 @@ def test_the_virt_launcher_logs_its_domain(vms):
     assert (last["msg"], last["name"]) == ("Domain rebooted by the guest.", "db")
 
 
+def test_attach_follows_the_containers_output(vms):
+    """`kubectl attach` to db's virt-launcher: what it writes from then on (here, the guest rebooting twice) arrives
+    while kubectl stays attached; kubectl leaves when it is stopped."""
+    sim, ns = vms["sim"], vms["ns"]
+    env = {**os.environ, "KUBECONFIG": str(sim.kubeconfig)}
+    proc = subprocess.Popen(
+        [str(BIN / "kubectl"), "attach", "-n", ns, vms["other_pod"], "-c", "compute"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)  # attached
+        for _unused in range(2):
+            req = urllib.request.Request(
+                f"{sim.server}/simulator/v1/vms/{ns}/db/guest", data=json.dumps({"action": "reboot"}).encode(), method="POST",
+                headers={"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"},
+            )  # fmt: skip
+            with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(sim.ca_file)), timeout=30) as r:
+                assert r.status == 200
+        first = json.loads(proc.stdout.readline())
+        second = json.loads(proc.stdout.readline())
+        assert [first["msg"], second["msg"]] == ["Domain rebooted by the guest."] * 2 and first["name"] == "db"
+        assert proc.poll() is None, "still attached"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    role = sim.kubectl("attach", "-n", ns, vms["other_pod"], "--as=carol", check=False)
+    assert role.returncode != 0 and 'cannot create resource "pods/attach"' in role.stderr, role.stderr
+
+
 def test_a_node_the_control_plane_cannot_reach_runs_nothing(vms):
     """Last in this module: it partitions the node of the VM `db` (no fencing here, so the VM stays bound to it) and
     recovers it."""

@@ -32,6 +32,7 @@ SUBRESOURCE_KINDS = {
     "binding": ("", "v1", "Binding", ["create"]),
     "log": ("", "v1", "Pod", ["get"]),
     "exec": ("", "v1", "PodExecOptions", ["create", "get"]),
+    "attach": ("", "v1", "PodAttachOptions", ["create", "get"]),
 }
 
 

@@ -34,11 +34,13 @@ PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, CLOSE = 0, 1, 2, 3, 255
 STDIN_WAIT = 30.0  # seconds an exec with stdin waits for the client to close it (v5) before running without the rest
 IDLE = 3600.0  # seconds an interactive session may stay silent (upstream's streaming idle timeout is 4 h)
+FOLLOW_POLL = 1.0  # real seconds between an attach's checks that its pod is still there
 MAX_STDIN = 1 << 20  # bytes of stdin kept: virsh's commands are lines, and a client streaming more only fills memory
 
 
 def register(api: APIServer, fleet: Fleet) -> None:
     api.subresource_streams[("/pods", "exec")] = lambda call: exec_in_pod(api, fleet, call)
+    api.subresource_streams[("/pods", "attach")] = lambda call: attach_to_pod(api, fleet, call)
 
 
 def status(code: int) -> dict[str, Any]:
@@ -54,11 +56,12 @@ def status(code: int) -> dict[str, Any]:
     }
 
 
-async def exec_in_pod(api: APIServer, fleet: Fleet, call: Call) -> web.StreamResponse:
+async def _open(api: APIServer, fleet: Fleet, call: Call, command: list[str] | None) -> tuple[web.WebSocketResponse, Any, dict[str, Any], str]:
+    """kube-apiserver's and the kubelet's checks, then the upgrade: (the WebSocket, the container's runtime, the pod,
+    the container). `command` None: an attach, which has none."""
     q = call.request.query
-    command = q.getall("command", [])
-    stdin, stdout, stderr, tty = (_bool(q, k) for k in ("stdin", "stdout", "stderr", "tty"))
-    if not command:
+    stdin, stdout, stderr = (_bool(q, k) for k in ("stdin", "stdout", "stderr"))
+    if command is not None and not command:
         raise bad_request("you must specify at least 1 command")
     if not (stdin or stdout or stderr):
         raise bad_request("you must specify at least 1 of stdin, stdout, stderr")
@@ -75,9 +78,54 @@ async def exec_in_pod(api: APIServer, fleet: Fleet, call: Call) -> web.StreamRes
         if call.request.method == "POST" and call.request.headers.get("Upgrade"):
             # kubectl's fallback when the WebSocket was refused: the checks above gave it the same answer; past them,
             # the stream it asks for is SPDY, which this server does not speak
-            raise bad_request("SPDY streams are not served: exec is streamed over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io)")
+            raise bad_request(f"SPDY streams are not served: {call.subresource} is streamed over WebSocket (v5.channel.k8s.io, v4.channel.k8s.io)")
         raise bad_request("Upgrade request required")
     await ws.prepare(call.request)
+    return ws, runner, pod, container
+
+
+async def attach_to_pod(api: APIServer, fleet: Fleet, call: Call) -> web.StreamResponse:
+    """`kubectl attach`: the container's output from now on — what the simulator's components write to it (pod_logs:
+    a virt-launcher's domain events, a virt-handler's heartbeats) — until the pod is deleted or replaced, or the
+    client leaves. Keystrokes on stdin go nowhere: the simulated processes read none."""
+    ws, _runner, pod, container = await _open(api, fleet, call, None)
+    namespace, name, uid = call.namespace, call.name, pod["metadata"]["uid"]
+    logs = fleet.logs
+    last = max((e[0] for e in logs.lines(namespace, name, uid, container)), default=0)
+    channel = bytes([STDOUT])
+    reader = asyncio.ensure_future(_drain(ws))
+    try:
+        while not reader.done():
+            waiter = asyncio.ensure_future(logs.wait(namespace, name, FOLLOW_POLL))
+            await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            fresh = logs.lines(namespace, name, uid, container, after=last)
+            if fresh:
+                last = fresh[-1][0]
+                await ws.send_bytes(channel + b"".join(line.encode() + b"\n" for _, _, line in fresh))
+            current = api.service.find(call.rt, namespace, name)
+            if current is None or current["metadata"]["uid"] != uid:
+                await ws.send_bytes(bytes([ERROR]) + json.dumps(status(0)).encode())
+                await ws.close()
+                break
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        reader.cancel()
+    return ws
+
+
+async def _drain(ws: web.WebSocketResponse) -> None:
+    """Read (and drop) the client's messages until it closes the connection: an attach's end from its side."""
+    async for _msg in ws:
+        pass
+
+
+async def exec_in_pod(api: APIServer, fleet: Fleet, call: Call) -> web.StreamResponse:
+    q = call.request.query
+    command = q.getall("command", [])
+    stdin, stdout, stderr, tty = (_bool(q, k) for k in ("stdin", "stdout", "stderr", "tty"))
+    ws, runner, _pod, _container_name = await _open(api, fleet, call, command)
     v5 = ws.ws_protocol == PROTOCOLS[0]
     shell = runner.shell(command) if tty and stdin else None
     try:
