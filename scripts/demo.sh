@@ -193,6 +193,10 @@ AFTER=$(vm_field linux-vm '{.status.nodeName}')
 grep -q Migrating "$STATE/evict-watch.log" || fail "the watch did not show linux-vm Migrating"
 [[ -n $AFTER && $AFTER != "$BEFORE" ]] || fail "linux-vm did not move off $BEFORE"
 show kubectl -n "$NS" get vmop
+POD=$(vm_field linux-vm '{.status.virtualMachinePods[0].name}')
+shown "kubectl -n $NS logs $POD    # the new virt-launcher: the domain it received"
+kubectl -n "$NS" logs "$POD" | jq -c '{msg, node, sourceNode}'
+kubectl -n "$NS" logs "$POD" | grep -q "incoming live migration" || fail "the new virt-launcher did not log the migrated domain"
 echo
 say "linux-vm moved live from $BEFORE to $AFTER, keeping its IP."
 
