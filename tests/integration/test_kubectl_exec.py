@@ -73,6 +73,14 @@ def vms(tmp_path_factory):
         assert sim.stop() == 0
 
 
+def admin_post(sim, path, body):
+    """POST to the simulator's admin API (/simulator/v1/…); the response's status."""
+    headers = {"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"}
+    req = urllib.request.Request(f"{sim.server}/simulator/v1/{path}", data=json.dumps(body).encode(), method="POST", headers=headers)
+    with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(sim.ca_file)), timeout=30) as r:
+        return r.status
+
+
 def kexec(v, *command, pod=None, check=False, args=(), input=None):
     return v["sim"].kubectl("exec", "-n", v["ns"], pod or v["pod"], *args, "--", *command, check=check, input=input)
 
@@ -223,12 +231,7 @@ def test_the_virt_launcher_logs_its_domain(vms):
     assert {(line["component"], line["name"], line["namespace"], line["uid"]) for line in lines} == {("virt-launcher", "web", ns, vm["metadata"]["uid"])}
     assert lines[1]["node"] == vm["status"]["nodeName"]
     # the guest's own events reach its virt-launcher's log (the simulator's admin API plays the guest)
-    req = urllib.request.Request(
-        f"{sim.server}/simulator/v1/vms/{ns}/db/guest", data=json.dumps({"action": "reboot"}).encode(), method="POST",
-        headers={"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"},
-    )  # fmt: skip
-    with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(sim.ca_file)), timeout=30) as r:
-        assert r.status == 200
+    assert admin_post(sim, f"vms/{ns}/db/guest", {"action": "reboot"}) == 200
     last = json.loads(sim.kubectl("logs", "-n", ns, vms["other_pod"], "--tail=1").stdout)
     assert (last["msg"], last["name"]) == ("Domain rebooted by the guest.", "db")
 
@@ -244,12 +247,7 @@ def test_attach_follows_the_containers_output(vms):
     try:
         time.sleep(1.5)  # attached
         for _unused in range(2):
-            req = urllib.request.Request(
-                f"{sim.server}/simulator/v1/vms/{ns}/db/guest", data=json.dumps({"action": "reboot"}).encode(), method="POST",
-                headers={"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"},
-            )  # fmt: skip
-            with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=str(sim.ca_file)), timeout=30) as r:
-                assert r.status == 200
+            assert admin_post(sim, f"vms/{ns}/db/guest", {"action": "reboot"}) == 200
         first = json.loads(proc.stdout.readline())
         second = json.loads(proc.stdout.readline())
         assert [first["msg"], second["msg"]] == ["Domain rebooted by the guest."] * 2 and first["name"] == "db"
@@ -262,26 +260,16 @@ def test_attach_follows_the_containers_output(vms):
 
 
 def test_a_node_the_control_plane_cannot_reach_runs_nothing(vms):
-    """Last in this module: it partitions the node of the VM `db` (no fencing here, so the VM stays bound to it) and
-    recovers it."""
+    """Near the end of this module: it partitions the node of the VM `db` (no fencing here, so the VM stays bound to
+    it) and recovers it."""
     sim, ns = vms["sim"], vms["ns"]
     node = get(sim, "pod", vms["other_pod"], ns)["spec"]["nodeName"]
-    admin = f"{sim.server}/simulator/v1/nodes/{node}"
-    ctx = ssl.create_default_context(cafile=str(sim.ca_file))
-
-    def post(path, body=None):
-        data = json.dumps(body).encode() if body is not None else b"{}"
-        headers = {"Authorization": f"Bearer {sim.token}", "Content-Type": "application/json"}
-        req = urllib.request.Request(admin + path, data=data, method="POST", headers=headers)
-        with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
-            return r.status
-
-    assert post("/fail", {"mode": "network"}) == 200
+    assert admin_post(sim, f"nodes/{node}/fail", {"mode": "network"}) == 200
     try:
         cut = kexec(vms, "virsh", "list", pod=vms["other_pod"])
         assert cut.returncode != 0 and "error dialing backend" in cut.stderr and "no route to host" in cut.stderr, cut.stderr
     finally:
-        assert post("/recover") == 200
+        assert admin_post(sim, f"nodes/{node}/recover", {}) == 200
     assert f"{ns}_db" in kexec(vms, "virsh", "list", pod=vms["other_pod"], check=True).stdout
 
 
