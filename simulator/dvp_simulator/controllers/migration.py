@@ -72,6 +72,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity 
 
 from ..api.errors import APIError, bad_request
 from ..api.service import json_copy
+from ..nodes.hypervisor import domain_name
 from ..scheduler import pod_request_from_pod, schedule
 from . import conditions as cond
 from .runtime import Key
@@ -299,7 +300,7 @@ class Migrations:
 
 # -- the VM controller's side ---------------------------------------------------------------------------------------
 def _domain(r: Reconcile) -> str:
-    return f"{r.ns}_{r.name}"
+    return domain_name(r.ns, r.name)
 
 
 def _node_cpu(r: Reconcile, node: str) -> tuple | None:

@@ -35,6 +35,7 @@ from ..clock import Clock
 from ..images.datasource import mounted_by, object_value
 from ..nodes import virsh
 from ..nodes.fleet import Fleet
+from ..nodes.hypervisor import domain_name
 from ..scheduler import Decision, NodeState, PodRequest, PodShare, node_state_of_shares, pod_request_from_pod, pod_share, schedule
 from ..scheduler.columns import Columns, plain_pod
 from ..scheduler.core import node_term_matches
@@ -204,7 +205,7 @@ def mac_of(uid: str) -> str:
 
 
 def _domain_name(vm: dict[str, Any]) -> str:
-    return f"{vm['metadata'].get('namespace', '')}_{vm['metadata']['name']}"
+    return domain_name(vm["metadata"].get("namespace", ""), vm["metadata"]["name"])
 
 
 # -- controller -----------------------------------------------------------------------------------------------------
@@ -221,7 +222,7 @@ def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         vm = store.get(VMS, *key)
         if vm is None:
-            _destroy_domain(fleet, domains, key, f"{key[0]}_{key[1]}")
+            _destroy_domain(fleet, domains, key, domain_name(*key))
             migrations.forget(key)
             return None
         with store.batch():  # one transaction: a kill -9 never leaves half a migration's switch (or a start) on disk

@@ -24,7 +24,7 @@ from ..turn import after_io
 from . import virsh
 from .agent import LEASE_RENEW, NodeAgent
 from .cpu import check_cpu
-from .hypervisor import Hypervisor
+from .hypervisor import Hypervisor, domain_name
 from .topology import Topology
 
 log = logging.getLogger("dvp_simulator.nodes")
@@ -96,7 +96,7 @@ class Fleet:
             return
         meta = vm["metadata"]
         line = json.dumps(
-            {"component": "virt-launcher", "kind": "", "level": "info", "msg": message, "name": meta["name"], "namespace": meta.get("namespace", ""),
+            {"component": v.VIRT_LAUNCHER, "kind": "", "level": "info", "msg": message, "name": meta["name"], "namespace": meta.get("namespace", ""),
              **fields, "timestamp": self.clock.stamp(), "uid": meta.get("uid", "")},
             separators=(",", ":"),
         )  # fmt: skip
@@ -120,7 +120,7 @@ class Fleet:
             raise ExecError(f'unable to upgrade connection: container not found ("{container}")', 400)
         labels = pod["metadata"].get("labels") or {}
         launcher = labels.get(v.VIRT_HANDLER_LABEL) == v.VIRT_LAUNCHER and container == "compute"
-        domain = f"{pod['metadata'].get('namespace', '')}_{labels.get(v.VM_NAME_LABEL, '')}"
+        domain = domain_name(pod["metadata"].get("namespace", ""), labels.get(v.VM_NAME_LABEL, ""))
 
         def run(argv: list[str], stdin: bytes) -> tuple[int, bytes, bytes]:
             if launcher and argv[0] == "virsh":

@@ -20,6 +20,11 @@ STATES = {0: "NoState", 1: "Running", 2: "Blocked", 3: "Paused", 4: "ShuttingDow
 MHZ = 2400
 
 
+def domain_name(namespace: str, vm: str) -> str:
+    """The libvirt domain of a VM, as KubeVirt names it: `<namespace>_<name>`."""
+    return f"{namespace}_{vm}"
+
+
 def node_xml(spec: NodeSpec) -> str:
     """The test driver's description of a host: one NUMA cell, one socket, `cores` cores, memory in KiB."""
     cpu = spec.cpu
