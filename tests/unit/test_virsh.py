@@ -96,3 +96,10 @@ def test_the_interactive_shell_is_a_terminal(conn):
     assert shell.feed(b"quit\r") == (b"quit\r\n", True)
     assert virsh.Shell(conn, ["ns_web"]).feed(b"\x04") == (b"\r\n", True), "Ctrl-D on an empty line ends it"
     assert virsh.command_of(["virsh", "-r", "-c", "qemu:///system", "list", "--all"]) == ["list", "--all"]
+
+
+def test_a_malformed_line_on_stdin_is_an_error_not_a_crash(conn):
+    code, stdout, stderr = virsh.run(conn, ["ns_web"], ["virsh"], b"domstate 'ns_web\ndomstate ns_web\n")
+    assert (code, stdout) == (0, b"running\n\n") and b"error: No closing quotation" in stderr
+    shell = virsh.Shell(conn, ["ns_web"])
+    assert shell.feed(b"domstate 'x\r") == (b"domstate 'x\r\nerror: No closing quotation\r\nvirsh # ", False)

@@ -46,7 +46,11 @@ def run(conn: Any, visible: Sequence[str], argv: Sequence[str], stdin: bytes = b
     if not args:  # commands from standard input, as virsh does when it is not on a terminal
         out, err, code = b"", b"", 0
         for line in stdin.decode(errors="replace").splitlines():
-            words = shlex.split(line, comments=True) if line.strip() else []
+            try:
+                words = shlex.split(line, comments=True) if line.strip() else []
+            except ValueError as exc:  # an unclosed quote: virsh's parser error, and on to the next line
+                code, err = 1, err + f"error: {exc}\n".encode()
+                continue
             if not words:
                 continue
             if words[0] in ("quit", "exit"):
