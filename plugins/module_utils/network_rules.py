@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Optional
@@ -22,6 +23,16 @@ LEASE_PREFIX = "ip-"
 
 def parse_cidr(value: Any) -> Network:
     """One `virtualMachineCIDRs` entry; ValueError says what is wrong, with the aligned form for host bits."""
+    return _parse_cidr_text(value) if isinstance(value, str) else _parse_cidr(value)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_cidr_text(value: str) -> Network:
+    """parse_cidr of a text, remembered: the ModuleConfig's few CIDRs are parsed for every address IPAM checks."""
+    return _parse_cidr(value)
+
+
+def _parse_cidr(value: Any) -> Network:
     text = str(value).strip() if isinstance(value, str) else None
     if not text or "/" not in text:
         raise ValueError(f"{value!r} is not a CIDR (write it as address/prefix, for example 10.66.10.0/24)")
@@ -37,6 +48,20 @@ def parse_cidr(value: Any) -> Network:
 
 
 def parse_address(value: Any) -> ipaddress.IPv4Address:
+    if isinstance(value, str):
+        return _parse_address_text(value)
+    return _parse_address(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_address_text(value: str) -> ipaddress.IPv4Address:
+    """parse_address of a text, remembered: IPAM reads the same few addresses again and again within a VM's start
+    (its lease's name and address, range checks, the lease index of every lease write), and ipaddress's parser was
+    ~2% of a build-up's event loop. IPv4Address objects are immutable; errors are raised again, not remembered."""
+    return _parse_address(value)
+
+
+def _parse_address(value: Any) -> ipaddress.IPv4Address:
     try:
         address = ipaddress.ip_address(str(value).strip())
     except ValueError:

@@ -207,7 +207,11 @@ class Index:
         return set(self.fn(obj)) if obj is not None else set()
 
     def update(self, key: Key, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        before, after = self.values(old), self.values(new)
+        listed_before = self.fn(old) if old is not None else ()
+        listed_after = self.fn(new) if new is not None else ()
+        if listed_before == listed_after:  # most writes leave an index's values as they were: no sets to make
+            return
+        before, after = set(listed_before), set(listed_after)
         for value in before - after:
             keys = self.keys.get(value)
             if keys is not None:
