@@ -600,7 +600,11 @@ def how_it_scales(report: str) -> str:
         "of the work split over processes too — the controllers in their own, reaching the store through the API as "
         "the platform's do — and less work besides: the 10,000-VM build-ups took 96–142 CPU-s of the server's "
         "(its disk writer's included) in the last benches, and two cores give 120 core-seconds a minute, its clients' "
-        "share included. A different architecture, not attempted.",
+        "share included: the writes alone, which must stay with the store, are about half of the loop's CPU (~50 "
+        "CPU-s at 10,000 VMs), so the split would need cheaper writes as well. A different architecture, not "
+        "attempted. A faster interpreter is the other way: PyPy ran the write path's managedFields step ~2x faster, "
+        "but the PyPy this machine can install implements Python 3.9, older than the simulator's libraries allow "
+        "(the simulator section's fixes).",
         "- After a node fails, its VMs come back breadth-first: the controllers' queues are first in, first out (as "
         "controller-runtime's), so every VM's rescheduling (placement, virt-launcher pod, domain) comes before any VM's "
         "next step; at 1,000 VMs all of them leave the failed node over ~2.5 s and turn Running within the last ~0.1 s "

@@ -928,11 +928,27 @@ FIXES_TEXT: list[str] = [
     "writer, the DVCR clone threads and the POSTing clients competing for the rest. It parses with orjson now. "
     "Also tried again on the freer machine, and not taken: libvirt's domain define and start on a thread (they "
     "release the GIL) | side client ~68 CPU-s per 10,000-VM build-up; 1,000 / 10,000: 96.1 / 105.6 s to all Running "
-    "(the previous report) | a tenth of that; 99.6 s, and 97.7 / 100.5 s in this report: the server, bound by its one "
+    "(the report before) | a tenth of that; 99.6 s, then 97.7 / 100.5 s in the report after it: the server, bound by its one "
     "event loop (~100 CPU-s per build-up), did not get faster beyond the machine's drift. libvirt on a thread, "
     "300 / 3,000: 29.3 / 32.3 s (32.0 / 36.5 CPU-s) against 28.3 / 29.4 s (28.9 / 31.2) — slower, the GIL's hand-overs "
     "cost more than the calls | py-spy `--subprocesses`; this script, 1000:10000 `--no-restart`; 300:3000 "
     "`--no-restart`, A B A B |",
+    "| IPAM parses an address's or a CIDR's text once (functools.lru_cache over the text; errors are raised again, not "
+    "remembered): a VM's start reads its lease's name and address and checks the range several times, and every lease "
+    "write indexes the lease by the networks containing its address, ~20 parses per VM, ipaddress's parser ~2% of a "
+    "profiled build-up. An index whose values a write lists as before is left alone without making sets (a randomized "
+    "test holds every index to a scan) | lease name + lease address + range check 16.9 µs an address; a VM-sized "
+    "store put 12.9–13.4 µs | 4.7 µs; 11.5–13.1 µs. Build-ups 300 / 3,000: 28.3 / 26.3 s before, 25.3 / 28.3 s after "
+    "(26.4–29.2 CPU-s on both sides): the machine's drift is larger than either | in process, process CPU; this "
+    "script, 300:3000 `--no-restart`, A B A B |",
+    "| Tried, not taken: a faster interpreter. PyPy runs the write path's pure Python much faster — managedFields of a "
+    "VM's five versions (`track_update`, the inputs copied beforehand) 22–28 µs a write under PyPy 7.3.11 once warm "
+    "against 49–67 µs under CPython 3.11, JSON copies 2× faster — but the only PyPy this machine's registries carry is "
+    "Debian 12's, which implements Python 3.9, and the simulator's pinned libraries (cel-python 0.5, jsonschema 4.26, "
+    "fastjsonschema 2.22, aiohttp 3.14) require 3.10 or later; orjson has no PyPy build at all. Older libraries would "
+    "change the platform's rules the simulator checks (CEL above all), so this stays a figure for later | — | — | "
+    "apply.py's track_update over a VM's captured versions, 1,000 chains a round, 5 rounds, process CPU, the same "
+    "file under both interpreters |",
     "",
 ]
 
