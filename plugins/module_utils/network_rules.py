@@ -19,11 +19,14 @@ from typing import Any, Optional
 
 Network = ipaddress.IPv4Network
 LEASE_PREFIX = "ip-"
+# Texts up to this length are parsed once and remembered; a longer one (a client's padded value) is parsed each time,
+# so what the caches hold stays small whatever clients send.
+TEXT_CACHED = 64
 
 
 def parse_cidr(value: Any) -> Network:
     """One `virtualMachineCIDRs` entry; ValueError says what is wrong, with the aligned form for host bits."""
-    return _parse_cidr_text(value) if isinstance(value, str) else _parse_cidr(value)
+    return _parse_cidr_text(value) if isinstance(value, str) and len(value) <= TEXT_CACHED else _parse_cidr(value)
 
 
 @functools.lru_cache(maxsize=256)
@@ -48,7 +51,7 @@ def _parse_cidr(value: Any) -> Network:
 
 
 def parse_address(value: Any) -> ipaddress.IPv4Address:
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= TEXT_CACHED:
         return _parse_address_text(value)
     return _parse_address(value)
 

@@ -97,3 +97,23 @@ def test_containing_networks_are_the_ipaddress_networks(ip):
     """The CIDRs written as text are exactly what ipaddress's networks print, for every prefix length."""
     address = str(ipaddress.IPv4Address(ip))
     assert nr.containing_networks(address) == [str(ipaddress.IPv4Network(address).supernet(new_prefix=p)) for p in range(33)]
+
+
+def test_parsed_texts_are_remembered_but_errors_and_long_texts_are_not():
+    """IPAM parses the same few addresses again and again, so their texts are parsed once; a refused text is refused
+    again every time (nothing remembered), and a long text (a client's padded value) is parsed but never held."""
+    nr._parse_address_text.cache_clear()
+    assert nr.parse_address("10.66.10.14") is nr.parse_address("10.66.10.14")
+    assert nr.lease_name("10.66.10.14") == "ip-10-66-10-14"
+    for _attempt in range(2):
+        with pytest.raises(ValueError, match="is not an IP address"):
+            nr.parse_address("10.66.10.300")
+    padded = "10.66.10.15" + " " * 1000
+    assert str(nr.parse_address(padded)) == "10.66.10.15"
+    assert nr._parse_address_text.cache_info().currsize == 1, "only the short valid text is held"
+    nr._parse_cidr_text.cache_clear()
+    assert nr.parse_cidr("10.66.10.0/24") is nr.parse_cidr("10.66.10.0/24")
+    with pytest.raises(ValueError, match="host bits set"):
+        nr.parse_cidr("10.66.10.1/24")
+    assert str(nr.parse_cidr("10.66.11.0/24" + " " * 1000)) == "10.66.11.0/24"
+    assert nr._parse_cidr_text.cache_info().currsize == 1

@@ -203,9 +203,6 @@ class Index:
         self.fn = fn
         self.keys: dict[str, set[Key]] = {}
 
-    def values(self, obj: dict[str, Any] | None) -> set[str]:
-        return set(self.fn(obj)) if obj is not None else set()
-
     def update(self, key: Key, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
         listed_before = self.fn(old) if old is not None else ()
         listed_after = self.fn(new) if new is not None else ()
