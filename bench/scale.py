@@ -933,8 +933,8 @@ FIXES_TEXT: list[str] = [
     "300 / 3,000: 29.3 / 32.3 s (32.0 / 36.5 CPU-s) against 28.3 / 29.4 s (28.9 / 31.2) — slower, the GIL's hand-overs "
     "cost more than the calls | py-spy `--subprocesses`; this script, 1000:10000 `--no-restart`; 300:3000 "
     "`--no-restart`, A B A B |",
-    "| IPAM parses an address's or a CIDR's text once (functools.lru_cache over the text; errors are raised again, not "
-    "remembered): a VM's start reads its lease's name and address and checks the range several times, and every lease "
+    "| IPAM parses an address's or a CIDR's text once (functools.lru_cache over texts of up to 64 characters; errors "
+    "are raised again, not remembered): a VM's start reads its lease's name and address and checks the range several times, and every lease "
     "write indexes the lease by the networks containing its address, ~20 parses per VM, ipaddress's parser ~2% of a "
     "profiled build-up. An index whose values a write lists as before is left alone without making sets (a randomized "
     "test holds every index to a scan) | lease name + lease address + range check 16.9 µs an address; a VM-sized "
