@@ -39,12 +39,15 @@ from tests.image_sources import FileServer, qemu_image  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
 
 SIZES = (10, 50, 200)
-# Repetitions per size, so that the whole section stays within about ten minutes on this machine (the peer's
-# loop costs ≈ 0.8 s per object: at 200 VMs one create and one re-run of theirs take ≈ 6 minutes together). Five at
-# 10 VMs, where Ansible's own start-up (the same on both sides, ±0.1 s from run to run) is most of every figure: the
-# medians of three moved the 10-VM ratios by several hundredths between runs of the same code; seven since the rounds'
-# ratios are paired (a round costs ~40 s at 10 VMs, most of it the peer's loop).
-REPEATS = {10: 7, 50: 3, 200: 1}  # 50: three, as the median of two is their mean, which one slow run drags along
+# Repetitions per size, so that the whole section stays within about half an hour on this machine (the peer's
+# loop costs ≈ 0.8 s per object: at 200 VMs one create and one re-run of theirs take ≈ 6 minutes together, so it runs
+# up to PEER_LOOP_MAX only). Seven at 10 VMs, where Ansible's own start-up (the same on both sides, ±0.1 s from run to
+# run) is most of every figure: the medians of three moved the 10-VM ratios by several hundredths between runs of the
+# same code, and the rounds' ratios are paired (a round costs ~40 s at 10 VMs, most of it the peer's loop). Three at
+# 50 and 200: the median of two is their mean, which one slow run drags along, and one run alone gives no range (the
+# role's 200-VM re-run ratio was 0.47 and 0.51 in single runs of two benches of the same code, 0.46–0.49 in three
+# rounds run on their own).
+REPEATS = {10: 7, 50: 3, 200: 3}
 PEER_LOOP_MAX = 50  # the peer's loop runs up to this size: at 200 VMs its create and re-run alone would take ≈ 11 minutes
 NODES = 16  # 64 cores, 256 GiB and 110 pods each: room for every VM of a round at once (at 200: 6 sides × 200 VMs)
 TIME_SCALE = 20.0  # simulated seconds per real second: a VM's 3 s boot takes 0.15 s
@@ -470,7 +473,7 @@ def method(m: dict) -> str:
         "round's VMs and disks. Wall time is measured around "
         "the whole `ansible-playbook` process (its start-up included: see the empty playbook), CPU is utime+stime of "
         "ansible-playbook and every process it ran (getrusage of children). Repetitions: "
-        f"{reps} (chosen so this section stays within about ten minutes: the peer's loop costs ≈ 0.8 s per object, so it "
+        f"{reps} (chosen so this section stays within about half an hour: the peer's loop costs ≈ 0.8 s per object, so it "
         f"runs up to {PEER_LOOP_MAX} VMs only — at 200 it alone would take ≈ 11 minutes; its cost per object is flat), the "
         "order of the sides reversed every other round; medians with ranges. Ratio = ours / peer, the median of the rounds' "
         "ratios (each round's ours over the same round's peer): "

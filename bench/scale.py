@@ -949,6 +949,15 @@ FIXES_TEXT: list[str] = [
     "change the platform's rules the simulator checks (CEL above all), so this stays a figure for later | — | — | "
     "apply.py's track_update over a VM's captured versions, 1,000 chains a round, 5 rounds, process CPU, the same "
     "file under both interpreters |",
+    "| Tried, not taken: native code from the same source. Cython 3.3 (from PyPI, the machine's gcc) compiled the "
+    "simulator's 101 modules unchanged (`annotation_typing=False`: the hints stay hints): the managedFields step (the "
+    "same track_update replay) ran 42–47 µs a write against 51–52 µs, but whole build-ups did not move — the loop's "
+    "time is spread over dict and JSON work in C, the libraries' Python (fastjsonschema's generated checks, "
+    "cel-python, aiohttp, ssl) and many small steps of ours, none of which compiling without types makes much "
+    "cheaper. Typed native code (mypyc, or Cython with C types) would mean rewriting the write path, with a build step "
+    "before every run | track_update 51–52 µs a write (CPython) | 42–47 µs (compiled); build-ups 300 / 3,000: "
+    "25.2 / 28.0 CPU-s compiled against 26.3 / 27.3 (A B A B), within the machine's drift | the track_update replay "
+    "as above, 1,000 chains, 3 runs each side; this script, 300:3000 `--no-restart`, A B A B |",
     "",
 ]
 
