@@ -34,7 +34,7 @@ def _parse(value: object) -> Decimal:
         raise ValueError(f"not a quantity: {value!r}")
     number, suffix = match.group(1), match.group(2) or ""
     try:
-        if suffix[:1] in ("e", "E"):
+        if suffix not in _SUFFIX:  # an exponent (`1e3`, `1E3`); `E` alone and `Ei` are exa and exbi
             return Decimal(number + suffix)
         return Decimal(number) * _SUFFIX[suffix]
     except (InvalidOperation, KeyError) as exc:

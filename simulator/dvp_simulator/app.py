@@ -10,7 +10,7 @@ from pathlib import Path
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from . import conversions, hooks
-from .api import access, admin, cluster_ips, core_rules, pod_exec, pod_subresources, rbac_validation
+from .api import access, admin, cluster_ips, core_rules, metrics, pod_exec, pod_subresources, rbac_validation
 from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
@@ -114,6 +114,7 @@ def build(
     api = APIServer(service, token, address)
     logs = PodLogs()
     pod_subresources.register(api, logs)
+    metrics.register(api)
     access.install(api, service, state_dir)
     manager = Manager(service, clock, api.turn)
     manager.add(namespace.controller(registry, store))

@@ -16,61 +16,29 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 import xml.etree.ElementTree as ET
 
 import pytest
-import yaml
 from kubernetes import client, config
 from kubernetes.stream import stream
 
-from ..image_sources import FileServer, iso_image
-from ..simulator_process import BIN, Simulator
+from ..simulator_process import BIN
+from . import iso_vms
 from .test_vm_lifecycle import eventually, get, phase
 
-G = "virtualization.deckhouse.io/v1alpha2"
-TOPOLOGY = {
-    "nodes": [
-        {"name": "exec-0", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"},
-        {"name": "exec-1", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"},
-    ],
-}
-MC = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
-      "spec": {"enabled": True, "version": 1, "settings": {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}},
-                                                           "virtualMachineCIDRs": ["10.66.30.0/24"]}}}  # fmt: skip
+NODES = [
+    {"name": "exec-0", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"},
+    {"name": "exec-1", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"},
+]
 
 
 @pytest.fixture(scope="module")
 def vms(tmp_path_factory):
-    """A simulator with two VMs Running in one namespace: {"sim", "ns", "vm", "other", "pod", "other_pod"}."""
-    tmp = tmp_path_factory.mktemp("exec")
-    (tmp / "topology.yaml").write_text(yaml.safe_dump(TOPOLOGY))
-    iso_image(tmp / "boot.iso")
-    server = FileServer(tmp)
-    sim = Simulator.start(tmp / "state", "--topology", str(tmp / "topology.yaml"), time_scale=20.0)
-    try:
-        sim.kubectl("apply", "-f", "-", input=json.dumps(MC))
-        image = {"apiVersion": G, "kind": "ClusterVirtualImage", "metadata": {"name": "exec-iso"},
-                 "spec": {"dataSource": {"type": "HTTP", "http": {"url": server.url("boot.iso")}}}}  # fmt: skip
-        sim.kubectl("apply", "-f", "-", input=json.dumps(image))
-        eventually(lambda: get(sim, "cvi", "exec-iso"), lambda o: phase(o) == "Ready", 60)
-        ns = "exec-" + uuid.uuid4().hex[:6]
-        sim.kubectl("create", "namespace", ns)
-        for name in ("web", "db"):
-            body = {"apiVersion": G, "kind": "VirtualMachine", "metadata": {"name": name, "namespace": ns},
-                    "spec": {"virtualMachineClassName": "generic", "cpu": {"cores": 2}, "memory": {"size": "2Gi"},
-                             "blockDeviceRefs": [{"kind": "ClusterVirtualImage", "name": "exec-iso"}]}}  # fmt: skip
-            sim.kubectl("apply", "-f", "-", input=json.dumps(body))
-        for name in ("web", "db"):
-            eventually(lambda n=name: get(sim, "vm", n, ns), lambda o: phase(o) == "Running", 60)
-        pods = {
-            p["metadata"]["labels"]["vm.kubevirt.internal.virtualization.deckhouse.io/name"]: p["metadata"]["name"]
-            for p in json.loads(sim.kubectl("get", "pods", "-n", ns, "-o", "json").stdout)["items"]
-        }
+    """A simulator with two VMs Running in one namespace: {"sim", "ns", "vm", "pod", "other_pod"}."""
+    sizes = {"web": {"cores": 2, "memory": "2Gi"}, "db": {"cores": 2, "memory": "2Gi"}}
+    with iso_vms.running(tmp_path_factory.mktemp("exec"), "exec", NODES, "10.66.30.0/24", sizes) as cluster:
+        sim, ns, pods = cluster["sim"], cluster["ns"], cluster["pods"]
         yield {"sim": sim, "ns": ns, "vm": get(sim, "vm", "web", ns), "pod": pods["web"], "other_pod": pods["db"]}
-    finally:
-        server.stop()
-        assert sim.stop() == 0
 
 
 def admin_post(sim, path, body):

@@ -23,7 +23,10 @@ def test_to_api_drops_unset_and_keeps_passthrough():
     assert naming.to_api(params, passthrough=["affinity"]) == {"dataSource": {"type": "HTTP", "http": {"url": "u"}}, "affinity": {"nodeAffinity": {"x_y": 1}}}
 
 
-@pytest.mark.parametrize("a,b", [("1Gi", "1024Mi"), ("1", 1), ("500m", "0.5"), ("1k", "1000"), ("1e3", "1k")])
+@pytest.mark.parametrize(
+    "a,b",
+    [("1Gi", "1024Mi"), ("1", 1), ("500m", "0.5"), ("1k", "1000"), ("1e3", "1k"), ("1E3", "1k"), ("2E", "2e18"), ("1Ei", "1024Pi"), ("1Pi", "1024Ti")],
+)
 def test_quantities_compare_by_value(a, b):
     assert quantity.same_quantity(a, b)
 

@@ -60,6 +60,9 @@ class Discovery:
         # (group, version) → resource entries served outside the registry, never stored (the review
         # resources of api/authz.py); listed in discovery after the registry's own.
         self.extra: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        # (group, version) of `extra` → its own OpenAPI v3 document (a read-only group such as metrics.k8s.io);
+        # the others get create_only_openapi's
+        self.extra_openapi: dict[tuple[str, str], dict[str, Any]] = {}
 
     def _versions(self) -> dict[str, list[str]]:
         """group → served versions (the registry's and those of `extra`), preferred first. The preferred version is
@@ -136,7 +139,8 @@ class Discovery:
         for (group, version), types in by_gv.items():
             docs[group_path(group, version)] = json.dumps(openapi_v3(group, version, types, lib), separators=(",", ":")).encode()
         for (group, version), entries in self.extra.items():
-            docs[group_path(group, version)] = json.dumps(create_only_openapi(group, version, entries), separators=(",", ":")).encode()
+            doc = self.extra_openapi.get((group, version)) or create_only_openapi(group, version, entries)
+            docs[group_path(group, version)] = json.dumps(doc, separators=(",", ":")).encode()
         return docs
 
     def openapi_index(self) -> dict[str, Any]:

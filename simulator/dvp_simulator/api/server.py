@@ -87,6 +87,7 @@ SubresourceHandler = Callable[["Call", Any], Any]
 SubresourceGetter = Callable[["Call"], Awaitable[web.StreamResponse]]
 ReviewHandler = Callable[[dict[str, Any], web.Request], dict[str, Any]]
 PublicHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+AggregatedHandler = Callable[[list[str], web.Request], Awaitable[web.StreamResponse]]
 
 
 def warning_text(text: str) -> str:
@@ -131,6 +132,9 @@ class APIServer:
         self.public_handlers: dict[str, PublicHandler] = {}
         # Path prefix → handler of the simulator's own admin API (api/admin.py), behind the bearer token.
         self.admin_handlers: dict[str, PublicHandler] = {}
+        # (group, version) → handler of a whole group-version served as kube-aggregator serves an extension API
+        # server's (api/metrics.py: metrics.k8s.io): it gets the path's parts after /apis/<group>/<version>/.
+        self.aggregated: dict[tuple[str, str], AggregatedHandler] = {}
         self.faults: Any = None  # api/faults.py's Faults once registered
         # The writers' turn, shared with the controllers' workers (controllers/runtime.py, Manager.turn): a write
         # runs its admission and store write while holding it, after its body has arrived (a client trickling a body
@@ -248,6 +252,10 @@ class APIServer:
             static = self._static(parts, request.headers.get("Accept", ""))
             if static is not None:
                 return static
+        if parts[:1] == ["apis"] and len(parts) >= 4:
+            aggregated = self.aggregated.get((parts[1], parts[2]))
+            if aggregated is not None:
+                return await aggregated(parts[3:], request)
         review = self.review_handlers.get("/".join(parts))
         if review is not None:
             return await self._review(parts, request, *review)
