@@ -39,7 +39,7 @@ from tests.image_sources import FileServer, qemu_image  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
 
 SIZES = (10, 50, 200)
-# Repetitions per size, so that the whole section stays within about half an hour on this machine (the peer's
+# Repetitions per size, so that the whole section stays within about three quarters of an hour on this machine (the peer's
 # loop costs ≈ 0.8 s per object: at 200 VMs one create and one re-run of theirs take ≈ 6 minutes together, so it runs
 # up to PEER_LOOP_MAX only). Seven at 10 VMs, where Ansible's own start-up (the same on both sides, ±0.1 s from run to
 # run) is most of every figure: the medians of three moved the 10-VM ratios by several hundredths between runs of the
@@ -473,7 +473,7 @@ def method(m: dict) -> str:
         "round's VMs and disks. Wall time is measured around "
         "the whole `ansible-playbook` process (its start-up included: see the empty playbook), CPU is utime+stime of "
         "ansible-playbook and every process it ran (getrusage of children). Repetitions: "
-        f"{reps} (chosen so this section stays within about half an hour: the peer's loop costs ≈ 0.8 s per object, so it "
+        f"{reps} (chosen so this section stays within about three quarters of an hour: the peer's loop costs ≈ 0.8 s per object, so it "
         f"runs up to {PEER_LOOP_MAX} VMs only — at 200 it alone would take ≈ 11 minutes; its cost per object is flat), the "
         "order of the sides reversed every other round; medians with ranges. Ratio = ours / peer, the median of the rounds' "
         "ratios (each round's ours over the same round's peer): "
