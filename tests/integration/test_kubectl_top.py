@@ -190,6 +190,8 @@ def test_metrics_server_refusals(top):
     assert status == 404
     status, body = call("GET", f"{M}/services")
     assert status == 404
+    status, body = call("GET", f"{M}/pods/{top['pods']['web']}")
+    assert status == 404 and body["message"] == "the server could not find the requested resource", "a pod is read in its namespace"
     assert get(sim, "node", "top-0")["metadata"]["name"] == "top-0", "nothing changed"
 
 

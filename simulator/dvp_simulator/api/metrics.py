@@ -157,9 +157,12 @@ class Metrics:
         namespace = None
         if len(rest) >= 3 and rest[0] == "namespaces" and rest[2] == "pods":
             namespace, rest = rest[1], rest[2:]
-        if not rest or rest[0] not in ("nodes", "pods") or len(rest) > 2 or (rest[0] == "nodes" and namespace is not None):
-            raise APIError(404, "the server could not find the requested resource", reason="NotFound", details={})
+        unknown = APIError(404, "the server could not find the requested resource", reason="NotFound", details={})
+        if not rest or rest[0] not in ("nodes", "pods") or len(rest) > 2:
+            raise unknown
         plural, name = rest[0], (rest[1] if len(rest) == 2 else None)
+        if (plural == "nodes" and namespace is not None) or (plural == "pods" and namespace is None and name is not None):
+            raise unknown  # nodes have no namespace; a pod is read in its namespace only
         if request.method != "GET":
             raise APIError(405, _NOT_ALLOWED, reason="MethodNotAllowed", details={})
         query = request.query
