@@ -16,6 +16,7 @@ import uuid
 import pytest
 import yaml
 from kubernetes import client, config
+from kubernetes.dynamic import DynamicClient
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
@@ -136,6 +137,12 @@ def test_the_kubernetes_client_reads_them(top):
     assert [n["metadata"]["name"] for n in nodes["items"]] == ["top-0", "top-1"]
     web = api.get_namespaced_custom_object("metrics.k8s.io", "v1beta1", ns, "pods", pods["web"])
     assert web["containers"][0]["usage"]["cpu"] == "1"  # 2 cores at 50%
+    # the dynamic client (kubernetes.core's) finds the kinds through discovery
+    dynamic = DynamicClient(config.new_client_from_config(str(sim.kubeconfig)))
+    pod_metrics = dynamic.resources.get(api_version="metrics.k8s.io/v1beta1", kind="PodMetrics")
+    assert pod_metrics.namespaced and pod_metrics.name == "pods"
+    listed = pod_metrics.get(namespace=ns, label_selector=f"{VM_LABEL}=db").to_dict()
+    assert [m["metadata"]["name"] for m in listed["items"]] == [pods["db"]]
 
 
 def test_what_cannot_be_scraped_has_no_metrics(top):
