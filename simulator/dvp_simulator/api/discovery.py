@@ -58,7 +58,7 @@ class Discovery:
     def __init__(self, registry: Registry):
         self.registry = registry
         # (group, version) → resource entries served outside the registry, never stored (the review
-        # resources of api/authz.py); listed in discovery after the registry's own.
+        # resources of api/authz.py, the metrics of api/metrics.py); listed in discovery after the registry's own.
         self.extra: dict[tuple[str, str], list[dict[str, Any]]] = {}
         # (group, version) of `extra` → its own OpenAPI v3 document (a read-only group such as metrics.k8s.io);
         # the others get create_only_openapi's

@@ -19,8 +19,9 @@ What metrics-server does, kept (upstream: metrics-server pkg/api/node.go, pod.go
   column per resource (sorted: cpu, memory) and Window; quantities in canonical form (CPU in SI units of cores,
   memory in binary units of bytes).
 
-Every answer is made when asked for (nothing is stored, nothing runs in between); a LIST costs the pods it covers
-(through the store's node-name index for nodes).
+Every answer is made when asked for (nothing is stored, nothing runs in between); a LIST costs the objects it covers
+(an equality label selector reads its candidates from the store's label index, a node its pods from the node-name
+index).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.scheduling import pod_requests
 
 from ..clock import Clock
@@ -38,7 +40,7 @@ from ..store.store import NODE_NAME, Store
 from . import negotiation
 from . import options as params
 from .errors import APIError, not_found
-from .selectors import parse_field_selector, parse_label_selector
+from .selectors import equality_labels, parse_field_selector, parse_label_selector
 
 if TYPE_CHECKING:
     from .server import APIServer
@@ -179,11 +181,13 @@ class Metrics:
         def selected(obj: dict[str, Any]) -> bool:
             return labels((obj.get("metadata") or {}).get("labels") or {}) and fields(obj)
 
+        # candidates from the label index where the selector has an equality (`kubectl top pod -l app=web`)
+        candidates = self.store.select(NODES if plural == "nodes" else PODS, namespace, equality_labels(query.get("labelSelector")))
         if plural == "nodes":
-            items = [self.node_metrics(e.obj) for e in self.store.list(NODES) if selected(e.obj) and node_ready(e.obj)]
+            items = [self.node_metrics(e.obj) for e in candidates if selected(e.obj) and node_ready(e.obj)]
             kind = "NodeMetricsList"
         else:
-            items = [self.pod_metrics(e.obj) for e in self.store.list(PODS, namespace) if selected(e.obj) and self._scraped(e.obj)]
+            items = [self.pod_metrics(e.obj) for e in candidates if selected(e.obj) and self._scraped(e.obj)]
             kind = "PodMetricsList"
         return self._answer(request, media, {"kind": kind, "apiVersion": API_VERSION, "metadata": {}, "items": items}, is_list=True)
 
@@ -227,8 +231,8 @@ def metrics_table(items: Iterable[dict[str, Any]], include_object: str) -> dict[
         if "usage" in item:
             usage = dict(item["usage"])
         else:  # a pod: its containers' usage summed
-            cpu = sum(_milli(c["usage"]["cpu"]) for c in item["containers"])
-            memory = sum(_bytes(c["usage"]["memory"]) for c in item["containers"])
+            cpu = sum(int(parse_quantity(c["usage"]["cpu"]) * 1000) for c in item["containers"])
+            memory = sum(int(parse_quantity(c["usage"]["memory"])) for c in item["containers"])
             usage = {"cpu": cpu_quantity(cpu), "memory": memory_quantity(memory)} if item["containers"] else {}
         row: dict[str, Any] = {"cells": [item["metadata"]["name"], *(usage.get(r, "0") for r in ("cpu", "memory")), item["window"]]}
         if include_object == "Object":
@@ -243,18 +247,6 @@ def metrics_table(items: Iterable[dict[str, Any]], include_object: str) -> dict[
         {"name": "Window", "type": "string", "format": "duration", "description": "", "priority": 0},
     ]
     return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": columns, "rows": rows}
-
-
-def _milli(text: str) -> int:
-    return int(text[:-1]) if text.endswith("m") else int(text) * 1000
-
-
-_BINARY = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
-
-
-def _bytes(text: str) -> int:
-    power = _BINARY.get(text[-2:])
-    return int(text[:-2]) << power if power else int(text)
 
 
 # -- OpenAPI v3 (kubectl explain) -----------------------------------------------------------------------------------
