@@ -176,6 +176,9 @@ for node in $(kubectl get nodes -o name | cut -d/ -f2); do
   say "  $node: $(kubectl get --raw "/simulator/v1/nodes/$node" | jq -r '[.domains[] | "\(.name) \(.state)"] | join(", ") | if . == "" then "-" else . end')"
 done
 echo
+say "Each node's CPU and memory as kubectl top shows them (the simulator's usage model: what the running pods request):"
+show kubectl top node
+echo
 say "As an admin looks inside a VM's pod: virsh in blue-vm's virt-launcher, answered by its node's libvirt (the CPU the class discovered):"
 POD=$(kubectl -n "$NS" get pods -l vm.kubevirt.internal.virtualization.deckhouse.io/name=blue-vm -o jsonpath='{.items[0].metadata.name}')
 show kubectl -n "$NS" exec "$POD" -- virsh list
