@@ -461,6 +461,124 @@ def test_a_patch_of_no_patch_type_is_a_415_listing_the_resources_patch_types(htt
         assert custom["message"].endswith("application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"), custom
 
 
+def _pod(http, namespace: str, name: str) -> str:
+    path = f"{NS_PATH}/{namespace}/pods"
+    resp = http.call("POST", path, {"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    assert resp.status_code == 201, resp.text
+    return f"{path}/{name}"
+
+
+def test_status_serves_no_delete(http, namespace):
+    """kube-apiserver registers GET, PUT and PATCH on status: a DELETE there is 405 and deletes nothing (RBAC saw it
+    as `delete pods/status`, which a status writer may hold)."""
+    pod = _pod(http, namespace, "st")
+    status_of(http.call("DELETE", pod + "/status"), 405, "MethodNotAllowed")
+    assert http.call("GET", pod).status_code == 200
+    name = "st-" + uuid.uuid4().hex[:6]
+    assert http.call("POST", VMCLASS, {"metadata": {"name": name}, "spec": {"cpu": {"type": "Host"}}}).status_code == 201
+    status_of(http.call("DELETE", f"{VMCLASS}/{name}/status"), 405, "MethodNotAllowed")
+    assert http.call("GET", f"{VMCLASS}/{name}").status_code == 200
+
+
+def test_a_custom_resource_is_not_replaced_without_its_resource_version(http):
+    """A custom resource refuses an unconditional update (upstream's CR strategy); a ConfigMap allows it."""
+    name = "uc-" + uuid.uuid4().hex[:6]
+    created = http.call("POST", VMCLASS, {"metadata": {"name": name}, "spec": {"cpu": {"type": "Host"}}}).json()
+    del created["metadata"]["resourceVersion"]
+    created["metadata"]["labels"] = {"blind": "replace"}
+    status_of(http.call("PUT", f"{VMCLASS}/{name}", created), 422, "Invalid", "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update")
+    assert "labels" not in http.call("GET", f"{VMCLASS}/{name}").json()["metadata"]
+    cm = NS_PATH + "/default/configmaps"
+    assert http.call("POST", cm, {"metadata": {"name": name}}).status_code == 201
+    assert http.call("PUT", f"{cm}/{name}", {"metadata": {"name": name}, "data": {"k": "v"}}).status_code == 200
+
+
+def test_service_names_are_dns_1035_labels(http, namespace):
+    for bad in ("1abc", "a.b"):
+        resp = http.call("POST", f"{NS_PATH}/{namespace}/services", {"metadata": {"name": bad}, "spec": {"ports": [{"port": 80}]}})
+        status_of(resp, 422, "Invalid", "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character")
+    long_name = "a" * 254
+    status_of(http.call("POST", f"{NS_PATH}/{namespace}/configmaps", {"metadata": {"name": long_name}}), 422, "Invalid", "must be no more than 253 characters")
+
+
+def test_request_shapes_kube_apiserver_refuses(http, namespace):
+    cm = f"{NS_PATH}/{namespace}/configmaps"
+    assert http.call("POST", cm, {"metadata": {"name": "c"}}).status_code == 201
+    ops = [{"op": "add", "path": f"/metadata/labels/l{i}", "value": "x"} for i in range(10001)]
+    status_of(http.call("PATCH", cm + "/c", [{"op": "add", "path": "/metadata/labels", "value": {}}, *ops], JSONPATCH), 413, "RequestEntityTooLarge",
+              "The allowed maximum operations in a JSON patch is 10000, got 10002")  # fmt: skip
+    for ctype in (MERGE, "text/json", APPLY):
+        status_of(http.call("POST", cm, {"metadata": {"name": "m"}}, content_type=ctype), 415, "UnsupportedMediaType")
+    status_of(http.call("PUT", cm + "/c", {"metadata": {"name": "c"}}, content_type=JSONPATCH), 415, "UnsupportedMediaType")
+    assert http.call("GET", cm + "/m").status_code == 404
+    pod = _pod(http, namespace, "ev")
+    eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "ev", "namespace": "default"}}
+    mismatch = "the namespace of the provided object does not match the namespace sent on the request"
+    status_of(http.call("POST", pod + "/eviction", eviction), 400, "BadRequest", mismatch)
+    assert http.call("GET", pod).status_code == 200
+    status_of(http.call("GET", pod + "/log", params={"sinceTime": "garbage"}), 400, "BadRequest", 'parsing time "garbage"')
+
+
+def test_watch_flag_and_bearer_scheme_read_as_upstream_reads_them(sim, http, namespace, tmp_path):
+    """`?watch=` is a watch for anything but 0/false, for RBAC as for the handler (a list-only user may not watch with
+    watch=yes); the Authorization scheme is case-insensitive, and a doubled space leaves the token empty."""
+    user = "w-" + uuid.uuid4().hex[:6]
+    rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/" + namespace
+    rule = {"verbs": ["list"], "apiGroups": [""], "resources": ["configmaps"]}
+    assert http.call("POST", rbac + "/roles", {"metadata": {"name": user}, "rules": [rule]}).status_code == 201
+    subject = {"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}
+    ref = {"kind": "Role", "name": user, "apiGroup": "rbac.authorization.k8s.io"}
+    assert http.call("POST", rbac + "/rolebindings", {"metadata": {"name": user}, "roleRef": ref, "subjects": [subject]}).status_code == 201
+    kc = tmp_path / "kc"
+    sim.add_user(user, kc)
+    token = __import__("yaml").safe_load(kc.read_text())["users"][0]["user"]["token"]
+    path = sim.server + f"{NS_PATH}/{namespace}/configmaps"
+
+    def get(auth: str, **params) -> requests.Response:
+        return requests.get(path, headers={"Authorization": auth}, params=params, timeout=10, verify=str(sim.ca_file))
+
+    assert get(f"Bearer {token}").status_code == 200
+    for flag in ("yes", "2", "on", "True"):
+        status_of(get(f"Bearer {token}", watch=flag, timeoutSeconds="1"), 403, "Forbidden", "cannot watch resource")
+    assert get(f"bearer {token}").status_code == 200
+    assert get(f"Bearer  {token}").status_code == 401
+
+
+def test_watch_list_with_send_initial_events_1_ends_its_initial_events(sim, namespace):
+    params = {"watch": "1", "sendInitialEvents": "1", "resourceVersionMatch": "NotOlderThan", "allowWatchBookmarks": "true", "timeoutSeconds": "1"}
+    resp = requests.get(sim.server + f"{NS_PATH}/{namespace}/configmaps", params=params, headers={"Authorization": f"Bearer {sim.token}"}, timeout=10,
+                        verify=str(sim.ca_file))  # fmt: skip
+    events = [json.loads(line) for line in resp.text.splitlines() if line]
+    assert any(e["type"] == "BOOKMARK" and e["object"]["metadata"].get("annotations", {}).get("k8s.io/initial-events-end") == "true" for e in events), events
+
+
+def test_undecodable_managed_fields_are_not_stored(http, namespace):
+    """managedFields a typed client could not read (a bad time, an unknown fieldsType) are ignored and the live ones
+    kept; entries of the same manager are one."""
+    cm = f"{NS_PATH}/{namespace}/configmaps"
+    assert http.call("POST", cm, {"metadata": {"name": "mf"}, "data": {"k": "v"}}).status_code == 201
+    live = http.call("GET", cm + "/mf").json()["metadata"]["managedFields"]
+    entry = {"manager": "evil", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:k": {}}}}
+    for bad in ({"time": "not-a-time"}, {"fieldsType": "FieldsV2"}, {"apiVersion": ""}):
+        resp = http.call("PATCH", cm + "/mf", {"metadata": {"managedFields": [{**entry, **bad}]}}, MERGE)
+        assert resp.status_code == 200 and resp.json()["metadata"]["managedFields"] == live, resp.text
+    twice = http.call("PATCH", cm + "/mf", {"metadata": {"managedFields": [entry, {**entry, "fieldsV1": {"f:data": {}}}]}}, MERGE)
+    assert [e["manager"] for e in twice.json()["metadata"]["managedFields"]] == ["evil"], twice.text
+
+
+def test_a_continue_token_from_the_future_is_not_served(http, namespace):
+    cm = f"{NS_PATH}/{namespace}/configmaps"
+    rv = int(list_rv(http, cm))
+    token = base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": rv + 1000, "ns": namespace, "name": "a"}).encode()).decode().rstrip("=")
+    status_of(http.call("GET", cm, params={"limit": "1", "continue": token}), 504, "Timeout", "Too large resource version")
+
+
+def test_odd_request_targets_are_a_404_not_an_internal_error(sim):
+    for head in (b"CONNECT 127.0.0.1:443 HTTP/1.1", b"OPTIONS * HTTP/1.1"):
+        answer = _raw_exchange(sim, head + b"\r\nHost: x\r\nAuthorization: Bearer " + sim.token.encode() + b"\r\nContent-Length: 0\r\n\r\n", b"", False)
+        assert answer.startswith(b"HTTP/1.1 404"), answer[:200]
+
+
 def _raw_exchange(sim, head: bytes, body: bytes, close_early: bool) -> bytes:
     """Send head and body over TLS on a socket of its own; what the server answered ("" when the client hung up)."""
     import socket

@@ -143,8 +143,11 @@ def test_server_side_and_client_side_apply_and_prune(sim, namespace, tmp_path):
     pruned = apply_file(sim, tmp_path, first, "--prune", "-l", "set=admin", "-n", namespace)
     assert "configmap/p2 pruned" in pruned.stdout, pruned.stderr
     assert "NotFound" in sim.kubectl("get", "cm", "-n", namespace, "p2", check=False).stderr
+    # a field edited since the last client-side apply (its value no longer the last-applied one) belongs to its editor:
+    # a conflict, as on a real cluster
+    sim.kubectl("patch", "cm", "-n", namespace, "p1", "--type", "merge", "-p", '{"data": {"a": "5"}}')
     conflict = sim.kubectl("apply", "--server-side", "-f", "-", check=False, input=CONFIGMAP.format(name="p1", ns=namespace, value="9"))
-    assert conflict.returncode == 1 and 'conflict with "kubectl-client-side-apply"' in conflict.stderr, "as a real cluster: the field has another owner"
+    assert conflict.returncode == 1 and 'conflict with "kubectl-patch"' in conflict.stderr, conflict.stderr
     ssa = apply_file(sim, tmp_path, CONFIGMAP.format(name="p1", ns=namespace, value="9"), "--server-side", "--force-conflicts")
     assert "serverside-applied" in ssa.stdout
     assert sim.kubectl("get", "cm", "-n", namespace, "p1", "-o", "jsonpath={.data.a}").stdout == "9"
@@ -160,6 +163,20 @@ def test_server_side_and_client_side_apply_and_prune(sim, namespace, tmp_path):
         "apply", "--validate=strict", "-f", "-", check=False, input=CONFIGMAP.format(name="p4", ns=namespace, value="1").replace("\ndata:", "\ndta:")
     )
     assert bad.returncode == 1 and "dta" in bad.stderr
+
+
+def test_the_move_from_client_side_to_server_side_apply_takes_no_force(sim, namespace, tmp_path):
+    """The documented upgrade: `kubectl apply --server-side` after client-side applies takes over the fields the
+    last-applied annotation still holds, changed values included, without --force-conflicts (upstream's
+    lastAppliedManager); another field manager than kubectl's gets the conflict."""
+    apply_file(sim, tmp_path, CONFIGMAP.format(name="u1", ns=namespace, value="1"))
+    other = sim.kubectl("apply", "--server-side", "--field-manager", "mine", "-f", "-", check=False, input=CONFIGMAP.format(name="u1", ns=namespace, value="2"))
+    assert other.returncode == 1 and 'conflict with "kubectl-client-side-apply"' in other.stderr, other.stderr
+    moved = apply_file(sim, tmp_path, CONFIGMAP.format(name="u1", ns=namespace, value="2"), "--server-side")
+    assert "serverside-applied" in moved.stdout, moved.stderr
+    assert sim.kubectl("get", "cm", "-n", namespace, "u1", "-o", "jsonpath={.data.a}").stdout == "2"
+    managers = sim.kubectl("get", "cm", "-n", namespace, "u1", "-o", "jsonpath={.metadata.managedFields[*].manager}").stdout.split()
+    assert "kubectl" in managers, managers
 
 
 def test_watch_only_prints_changes(sim, namespace):

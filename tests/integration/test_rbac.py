@@ -312,3 +312,23 @@ def test_bindings_are_defaulted_and_their_role_ref_never_changes(sim):
     out = kubectl(sim.kubeconfig, "replace", "-n", ns, "-f", "-", stdin=json.dumps(stored), check=False)
     assert out.returncode != 0 and "roleRef: Invalid value" in out.stderr and "cannot change roleRef" in out.stderr, out.stderr
     assert json.loads(kubectl(sim.kubeconfig, "get", "rolebinding", name, "-n", ns, "-o", "json").stdout)["roleRef"]["name"] == "view"
+
+
+def test_the_default_view_edit_and_admin_roles_grant_what_upstream_grants(sim):
+    """view reads a namespace's workloads but not its secrets; edit writes them (and reads secrets); admin manages its
+    roles and bindings besides — each gathered from its system:aggregate-to-* role and the level below."""
+    uid = uuid.uuid4().hex[:6]
+    ns = f"vea-{uid}"
+    kubectl(sim.kubeconfig, "create", "namespace", ns)
+    for level in ("view", "edit", "admin"):
+        kubectl(sim.kubeconfig, "create", "rolebinding", level, f"--clusterrole={level}", f"--user={level}-{uid}", "-n", ns)
+    viewer, editor, admin = (f"{level}-{uid}" for level in ("view", "edit", "admin"))
+    assert can(sim, viewer, "list", "pods", ns=ns) and can(sim, viewer, "get", "configmaps", ns=ns)
+    assert can(sim, viewer, "get", "pods", "--subresource=log", ns=ns)
+    assert not can(sim, viewer, "get", "secrets", ns=ns) and not can(sim, viewer, "create", "configmaps", ns=ns)
+    assert can(sim, editor, "create", "configmaps", ns=ns) and can(sim, editor, "get", "secrets", ns=ns) and can(sim, editor, "list", "pods", ns=ns)
+    assert not can(sim, editor, "create", "rolebindings", ns=ns)
+    assert can(sim, admin, "create", "rolebindings", ns=ns) and can(sim, admin, "delete", "pods", ns=ns) and can(sim, admin, "list", "pods", ns=ns)
+    assert not can(sim, admin, "list", "pods", ns="default"), "a RoleBinding grants its namespace only"
+    rules = json.loads(kubectl(sim.kubeconfig, "get", "clusterrole", "view", "-o", "json").stdout)["rules"]
+    assert {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]} in rules

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ..store.store import dumps
-from . import authz, rbac, rbac_roles
+from . import authz, rbac, rbac_escalation, rbac_roles
 from .errors import APIError, bad_request
 from .service import ObjectService, WriteOptions
 
@@ -29,6 +29,8 @@ def install(api: Any, service: ObjectService, state_dir: Path | None) -> rbac.RB
         api.gate._load()
     authorizer = rbac.RBACAuthorizer(rbac.StoreSource(service.store))
     api.gate.authorizer = authorizer
+    if service.admission is not None:
+        rbac_escalation.register(service.admission, authorizer)  # a user grants only what they hold
     authz.Reviews(authorizer, authorizer.rules).register(api)
     api.admin_handlers[USERS_PATH] = _users_handler(api.gate)
     seed(service)

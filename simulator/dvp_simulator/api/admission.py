@@ -29,6 +29,7 @@ class AdmissionRequest:
     service: ObjectService
     version: str
     warnings: list[str] = field(default_factory=list)
+    user: Any = None  # the requester (authz.UserInfo) of a client's write; None for a controller's
 
     @property
     def generation_changed(self) -> bool:

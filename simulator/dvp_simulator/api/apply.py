@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -375,15 +376,31 @@ def _owned_value(obj: dict[str, Any], key: str) -> Any:
 
 
 def _requested_managed(entries: Any) -> Managed | None:
-    """The request's managedFields as a Managed, or None when absent or not decodable (then the live ones count)."""
+    """The request's managedFields as a Managed, or None when absent or not decodable (then the live ones count, as
+    upstream's DecodeManagedFields failing: nothing undecodable is stored, where a typed client would then fail to
+    read every object of the list). An entry decodes when its operation is Apply or Update, its apiVersion is set, its
+    fieldsType is FieldsV1, its time (if any) an RFC 3339 time and its fieldsV1 a tree of objects. Entries with the
+    same manager identifier (manager, operation, subresource, and apiVersion for an Update) are one: the last wins,
+    as upstream's map of managers keeps one."""
     if not entries or not isinstance(entries, list):
         return None
+    kept: dict[tuple[Any, ...], dict[str, Any]] = {}
     for e in entries:
         if not isinstance(e, dict) or not isinstance(e.get("manager"), str) or e.get("operation") not in ("Apply", "Update"):
             return None
-        if not _well_formed(e.get("fieldsV1") or {}):
+        if not isinstance(e.get("apiVersion"), str) or not e["apiVersion"] or e.get("fieldsType") != "FieldsV1":
             return None
-    return Managed(entries)
+        if e.get("time") is not None and not (isinstance(e["time"], str) and RFC3339_TIME.fullmatch(e["time"])):
+            return None
+        if not isinstance(e.get("subresource", ""), str) or not _well_formed(e.get("fieldsV1") or {}):
+            return None
+        ident = (e["manager"], e["operation"], e.get("subresource", ""), e["apiVersion"] if e["operation"] == "Update" else "")
+        kept.pop(ident, None)
+        kept[ident] = e
+    return Managed(list(kept.values()))
+
+
+RFC3339_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
 
 
 def _well_formed(tree: Any) -> bool:
@@ -407,13 +424,16 @@ def server_side_apply(
     base = copy.deepcopy(current) if current else {"metadata": {}}
     managed = Managed(base["metadata"].get("managedFields"))
     mine = managed.index(manager, "Apply", subresource)
-    conflicts: dict[str, list[Path]] = {}
-    for i, owned in enumerate(managed.sets):
-        if i == mine:
-            continue
-        for path in owned & applied_paths:
-            if path[-1] != "." and value_at(base, path) != value_at(applied, path):
-                conflicts.setdefault(managed.entries[i]["manager"], []).append(path)
+    conflicts = _conflicts(managed, mine, applied_paths, base, applied)
+    if conflicts and not force and manager == UPGRADING_MANAGER:
+        # kubectl's move from client-side to server-side apply: conflicts on fields its last-applied annotation set,
+        # still at those values, are the client-side apply's own, and the apply takes them over (upstream's
+        # lastAppliedManager); any other conflict is still one
+        allowed = _last_applied_fields(base, schema, api_version)
+        remaining = {owner: kept for owner, paths in conflicts.items() if (kept := [p for p in paths if p not in allowed])}
+        if remaining:
+            raise conflict_error(remaining, managed, api_version)
+        force = True
     if conflicts and not force:
         raise conflict_error(conflicts, managed, api_version)
     if conflicts:
@@ -431,6 +451,37 @@ def server_side_apply(
     managed.record(manager, "Apply", api_version, applied_paths, subresource, replace=True)
     result["metadata"]["managedFields"] = managed.render()
     return result
+
+
+UPGRADING_MANAGER = "kubectl"  # the field manager of `kubectl apply --server-side`: the only one the upgrade applies to
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _conflicts(managed: Managed, mine: int, applied_paths: set[Path], base: dict[str, Any], applied: dict[str, Any]) -> dict[str, list[Path]]:
+    """Per other manager, the applied paths it owns whose value the apply changes."""
+    conflicts: dict[str, list[Path]] = {}
+    for i, owned in enumerate(managed.sets):
+        if i == mine:
+            continue
+        for path in owned & applied_paths:
+            if path[-1] != "." and value_at(base, path) != value_at(applied, path):
+                conflicts.setdefault(managed.entries[i]["manager"], []).append(path)
+    return conflicts
+
+
+def _last_applied_fields(live: dict[str, Any], schema: dict[str, Any], api_version: str) -> set[Path]:
+    """The fields of the live object's last-applied-configuration that still hold the values it applied (upstream's
+    allowedConflictsFromLastApplied: its field set less what the live object modified, added or removed); none when
+    the annotation is absent, undecodable or of another apiVersion."""
+    text = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    try:
+        last = json.loads(text) if text else None
+    except ValueError:
+        return set()
+    if not isinstance(last, dict) or last.get("apiVersion") != api_version:
+        return set()
+    changed, removed = changed_paths(last, live, schema)
+    return field_paths(last, schema) - changed - removed
 
 
 def conflict_error(conflicts: dict[str, list[Path]], managed: Managed, api_version: str) -> APIError:

@@ -206,10 +206,12 @@ class Gate:
         return token
 
     def authenticate(self, request: web.Request) -> UserInfo | None:
-        header = request.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
+        # as upstream's bearertoken authenticator: the scheme in any case, the token the second space-separated part
+        # (so a doubled space leaves it empty: no credential, 401)
+        parts = request.headers.get("Authorization", "").strip().split(" ", 2)
+        if len(parts) < 2 or parts[0].lower() != "bearer" or not parts[1]:
             return None
-        digest = _digest(header[7:].strip())
+        digest = _digest(parts[1])
         if hmac.compare_digest(digest, self.admin_digest):
             return ADMIN
         self._load()

@@ -29,6 +29,51 @@ _MAP_FIELDS = ("labels", "annotations")
 _LIST_FIELDS = {"finalizers": "[]string", "ownerReferences": "[]v1.OwnerReference", "managedFields": "[]v1.ManagedFieldsEntry"}
 
 
+# A kind's name rule (ValidateNameFunc upstream): most names are DNS-1123 subdomains, a Namespace's a DNS-1123 label
+# (apimachinery ValidateNamespaceName), a Service's a DNS-1035 label (core validation ValidateServiceName: it becomes a
+# DNS name of its own, which must not start with a digit).
+DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_NAME_RULES = {
+    "subdomain": (
+        re.compile(DNS1123_SUBDOMAIN_FMT),
+        253,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+        DNS1123_SUBDOMAIN_FMT,
+        ("example.com",),
+    ),
+    "label": (
+        re.compile(DNS1123_LABEL_FMT),
+        63,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+        DNS1123_LABEL_FMT,
+        ("my-name", "123-abc"),
+    ),
+    "dns1035": (
+        re.compile(DNS1035_LABEL_FMT),
+        63,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+        DNS1035_LABEL_FMT,
+        ("my-name", "abc-123"),
+    ),
+}
+NAME_RULE_OF_KIND = {"Namespace": "label", "Service": "dns1035"}
+
+
+@functools.lru_cache(maxsize=4096)
+def name_errors(kind: str, name: str) -> tuple[str, ...]:
+    """The messages of metadata.name's rule for `kind` (none: valid), as IsDNS1123Subdomain / IsDNS1123Label /
+    IsDNS1035Label word them: the length first, then the pattern. Memoised: a controller writes the same names over and
+    over."""
+    pattern, most, msg, fmt, examples = _NAME_RULES[NAME_RULE_OF_KIND.get(kind, "subdomain")]
+    errs = []
+    if len(name) > most:
+        errs.append(f"must be no more than {most} characters")
+    if not pattern.fullmatch(name):
+        errs.append(_regex_error(msg, fmt, *examples))
+    return tuple(errs)
+
+
 def _regex_error(msg: str, fmt: str, *examples: str) -> str:
     shown = ",  or ".join(f"'{e}'" for e in examples)
     return f"{msg} (e.g. {shown}, regex used for validation is '{fmt}')"

@@ -30,9 +30,18 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return out
 
 
+MAX_JSON_PATCH_OPERATIONS = 10000  # upstream's maxJSONPatchOperations: a bound on a patch's work, checked before any applies
+
+
 def json_patch(target: dict[str, Any], ops: Any) -> dict[str, Any]:
     if not isinstance(ops, list):
         raise APIError(400, "json patch must be a list of operations")
+    if len(ops) > MAX_JSON_PATCH_OPERATIONS:  # upstream: staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go applyJSPatch
+        raise APIError(
+            413,
+            f"Request entity too large: The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}",
+            reason="RequestEntityTooLarge",
+        )
     try:
         return jsonpatch.JsonPatch(ops).apply(target)
     except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError, TypeError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -56,6 +57,8 @@ def _posted(call: Call, body: Any, kinds: tuple[str, ...]) -> dict[str, Any]:
     meta = obj.setdefault("metadata", {})
     if not isinstance(meta, dict):
         raise bad_request("metadata must be an object")
+    if meta.get("namespace") not in (None, "", call.namespace):  # the create handler's EnsureObjectNamespaceMatchesRequestNamespace
+        raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
     if meta.get("name") not in (None, "", call.name):
         raise bad_request(f"name in URL does not match name in {kinds[0]} object")
     meta["name"], meta["namespace"] = call.name, call.namespace
@@ -168,7 +171,10 @@ def bind(service: ObjectService, call: Call, body: Any) -> dict[str, Any]:
         raise conflict("", "pods", call.name, f"pod {call.name} is already assigned to node {node!r}")
     bound = copy.deepcopy(pod)
     bound.setdefault("spec", {})["nodeName"] = target["name"]
-    service.update(call.rt, call.namespace, call.name, bound, WriteOptions(version=call.version, dry_run=dry_run, manager="kube-scheduler"))
+    # a write of the binding subresource, not an update of the pod: ValidatePodUpdate (api/core_updates.py) does not
+    # see it, and nothing is recorded in managedFields (upstream's BindingREST sets nodeName in storage directly)
+    opts = WriteOptions(version=call.version, dry_run=dry_run, manager="", subresource="binding")
+    service.update(call.rt, call.namespace, call.name, bound, opts)
     return SUCCESS
 
 
@@ -195,6 +201,23 @@ def _int(query: Any, name: str, minimum: int) -> int | None:
     if number < minimum:
         raise bad_request(f"{name}: Invalid value: {number}: must be greater than or equal to {minimum}")
     return number
+
+
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
+
+
+def _time(q: Any, name: str) -> float | None:
+    """A metav1.Time query parameter (RFC 3339, as Go's time.RFC3339 parses it) in seconds; 400 with the parser's
+    words when it is none."""
+    value = q.get(name)
+    if not value:
+        return None
+    try:
+        if not RFC3339.fullmatch(value):
+            raise ValueError(value)
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise bad_request(f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00": cannot parse "{value}" as "2006"') from None
 
 
 def _container(pod: dict[str, Any], requested: str | None) -> str:
@@ -227,6 +250,7 @@ async def read_log(service: ObjectService, logs: PodLogs, call: Call) -> web.Str
     tail, since, limit = _int(q, "tailLines", 0), _int(q, "sinceSeconds", 1), _int(q, "limitBytes", 1)
     if since is not None and q.get("sinceTime"):
         raise bad_request("at most one of sinceTime or sinceSeconds may be specified")
+    since_time = _time(q, "sinceTime")
     pod = service.get(call.rt, call.namespace, call.name)
     container = _container(pod, q.get("container"))
     if previous:
@@ -235,6 +259,8 @@ async def read_log(service: ObjectService, logs: PodLogs, call: Call) -> web.Str
     entries = logs.lines(call.namespace, call.name, uid, container)
     if since is not None:
         entries = [e for e in entries if e[1] >= service.clock.time() - since]
+    elif since_time is not None:
+        entries = [e for e in entries if e[1] >= since_time]
     if tail is not None:
         entries = entries[len(entries) - tail :] if tail else []
     response = web.StreamResponse(headers={"Content-Type": "text/plain"})

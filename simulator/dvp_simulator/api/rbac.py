@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from .authz import MASTERS, Attributes, Decision, UserInfo
 from .errors import APIError
+from .options import query_flag
 
 GROUP = "rbac.authorization.k8s.io"
 ROLES, CLUSTER_ROLES = f"{GROUP}/roles", f"{GROUP}/clusterroles"
@@ -60,10 +61,10 @@ def request_attributes(method: str, path: str, query: Any) -> Attributes:
     name = rest[1] if len(rest) > 1 else ""
     subresource = rest[2] if len(rest) > 2 else ""
     if method in ("GET", "HEAD"):
-        if watch or str(query.get("watch", "")).lower() in ("true", "1"):
+        if name and not watch:
+            verb = "get"  # a named GET ignores ?watch, as the server does (requestinfo.go turns only a list into a watch)
+        elif watch or query_flag(query, "watch"):  # the server's own reading of the flag: the verb authorized is the one served
             verb = "watch"
-        elif name:
-            verb = "get"
         else:
             verb = "list"
         if verb in ("list", "watch") and not name:
@@ -303,7 +304,13 @@ def _cluster_binding(name: str, role: str, groups: list[str]) -> dict[str, Any]:
     }
 
 
+def _rule(verbs: list[str], group: str, *resources: str) -> dict[str, Any]:
+    return {"verbs": list(verbs), "apiGroups": [group], "resources": list(resources)}
+
+
 DEFAULTS = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+WRITE = ["create", "delete", "deletecollection", "patch", "update"]
+AGGREGATE_TO_ADMIN, AGGREGATE_TO_EDIT, AGGREGATE_TO_VIEW = (f"{GROUP}/aggregate-to-{role}" for role in ("admin", "edit", "view"))
 BOOTSTRAP: list[dict[str, Any]] = [
     _cluster_role(
         "system:discovery",
@@ -320,11 +327,58 @@ BOOTSTRAP: list[dict[str, Any]] = [
     ),
     _cluster_role("system:public-info-viewer", [{"verbs": ["get"], "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"]}], DEFAULTS),
     _cluster_role("cluster-admin", [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, {"verbs": ["*"], "nonResourceURLs": ["*"]}], DEFAULTS),
+    # the user-facing roles: admin gathers edit (labelled to admin), edit gathers view (labelled to edit), each its
+    # system:aggregate-to-* role besides (upstream: plugin/pkg/auth/authorizer/rbac/bootstrappolicy/policy.go)
+    _cluster_role("admin", [], DEFAULTS, aggregate=[{AGGREGATE_TO_ADMIN: "true"}]),
+    _cluster_role("edit", [], {**DEFAULTS, AGGREGATE_TO_ADMIN: "true"}, aggregate=[{AGGREGATE_TO_EDIT: "true"}]),
+    _cluster_role("view", [], {**DEFAULTS, AGGREGATE_TO_EDIT: "true"}, aggregate=[{AGGREGATE_TO_VIEW: "true"}]),
     _cluster_role(
-        "admin", [], DEFAULTS, aggregate=[{"rbac.authorization.k8s.io/aggregate-to-admin": "true"}]
+        "system:aggregate-to-admin",
+        [_rule(["create"], "authorization.k8s.io", "localsubjectaccessreviews"), _rule(READ + WRITE, GROUP, "roles", "rolebindings")],
+        {**DEFAULTS, AGGREGATE_TO_ADMIN: "true"},
     ),
-    _cluster_role("edit", [], DEFAULTS, aggregate=[{"rbac.authorization.k8s.io/aggregate-to-edit": "true"}]),
-    _cluster_role("view", [], DEFAULTS, aggregate=[{"rbac.authorization.k8s.io/aggregate-to-view": "true"}]),
+    _cluster_role(
+        "system:aggregate-to-edit",
+        [
+            _rule(READ, "", "pods/attach", "pods/proxy", "pods/exec", "pods/portforward", "secrets", "services/proxy"),
+            _rule(["impersonate"], "", "serviceaccounts"),
+            _rule(WRITE, "", "pods", "pods/attach", "pods/proxy", "pods/exec", "pods/portforward"),
+            _rule(["create"], "", "pods/eviction"),
+            _rule(WRITE, "", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts", "services", "services/proxy",
+                  "persistentvolumeclaims", "configmaps", "secrets", "events"),  # fmt: skip
+            _rule(["create"], "", "serviceaccounts/token"),
+            _rule(WRITE, "apps", "statefulsets", "statefulsets/scale", "daemonsets", "deployments", "deployments/scale", "deployments/rollback",
+                  "replicasets", "replicasets/scale"),  # fmt: skip
+            _rule(WRITE, "autoscaling", "horizontalpodautoscalers"),
+            _rule(WRITE, "batch", "jobs", "cronjobs"),
+            _rule(WRITE, "extensions", "daemonsets", "deployments", "deployments/scale", "deployments/rollback", "ingresses", "replicasets",
+                  "replicasets/scale", "replicationcontrollers/scale", "networkpolicies"),  # fmt: skip
+            _rule(WRITE, "policy", "poddisruptionbudgets"),
+            _rule(WRITE, "networking.k8s.io", "networkpolicies", "ingresses"),
+            _rule(READ + WRITE, "coordination.k8s.io", "leases"),
+        ],
+        {**DEFAULTS, AGGREGATE_TO_EDIT: "true"},
+    ),
+    _cluster_role(
+        "system:aggregate-to-view",
+        [
+            _rule(READ, "", "pods", "replicationcontrollers", "replicationcontrollers/scale", "serviceaccounts", "services", "services/status",
+                  "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "configmaps"),  # fmt: skip
+            _rule(READ, "", "limitranges", "resourcequotas", "bindings", "events", "pods/status", "resourcequotas/status", "namespaces/status",
+                  "replicationcontrollers/status", "pods/log"),  # fmt: skip
+            _rule(READ, "", "namespaces"),
+            _rule(READ, "discovery.k8s.io", "endpointslices"),
+            _rule(READ, "apps", "controllerrevisions", "statefulsets", "statefulsets/status", "statefulsets/scale", "daemonsets", "daemonsets/status",
+                  "deployments", "deployments/status", "deployments/scale", "replicasets", "replicasets/status", "replicasets/scale"),  # fmt: skip
+            _rule(READ, "autoscaling", "horizontalpodautoscalers", "horizontalpodautoscalers/status"),
+            _rule(READ, "batch", "jobs", "cronjobs", "cronjobs/status", "jobs/status"),
+            _rule(READ, "extensions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status", "ingresses",
+                  "ingresses/status", "replicasets", "replicasets/scale", "replicasets/status", "replicationcontrollers/scale", "networkpolicies"),  # fmt: skip
+            _rule(READ, "policy", "poddisruptionbudgets", "poddisruptionbudgets/status"),
+            _rule(READ, "networking.k8s.io", "networkpolicies", "ingresses", "ingresses/status"),
+        ],
+        {**DEFAULTS, AGGREGATE_TO_VIEW: "true"},
+    ),
     _cluster_binding("system:discovery", "system:discovery", ["system:authenticated"]),
     _cluster_binding("system:basic-user", "system:basic-user", ["system:authenticated"]),
     _cluster_binding("system:public-info-viewer", "system:public-info-viewer", ["system:authenticated", "system:unauthenticated"]),

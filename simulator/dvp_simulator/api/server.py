@@ -63,6 +63,7 @@ class _ClientFaultsInOneLine(logging.Filter):
 
 logging.getLogger("aiohttp.server").addFilter(_ClientFaultsInOneLine())
 JSON = "application/json"
+BODY_TYPES = (JSON, "application/yaml")  # the serializers that decode an object's body (protobuf is decoded above)
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH_YAML, APPLY_PATCH_CBOR)
 DEPRECATION = web.RequestKey("dvp_deprecation", str)  # the deprecation warning of the version a request asks for
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
@@ -162,6 +163,12 @@ class APIServer:
             return self._status_response(request, err)
         except (asyncio.CancelledError, ConnectionResetError):
             raise
+        except web.HTTPException as exc:  # aiohttp's router refusing a request target no route takes (CONNECT host:port,
+            # OPTIONS *): a client's error, answered as the Status kube-apiserver's not-found handler writes, not a 500
+            if exc.status < 400:
+                raise
+            message = "the server could not find the requested resource" if exc.status == 404 else exc.reason
+            return self._status_response(request, APIError(exc.status, message, details={}))
         except Exception as exc:  # a bug must still reach the client as a Status, and be logged
             log.exception("internal error serving %s %s", request.method, request.path_qs)
             return self._status_response(request, APIError(500, f"Internal error occurred: {exc}"))
@@ -396,7 +403,7 @@ class APIServer:
             async with self.turn:
                 result = self.service.patch(call.rt, call.namespace, call.name, call.request.content_type, body, self._options(call))
             return self._json(result.obj, 201 if result.created else 200, result.warnings)
-        if method == "DELETE":
+        if method == "DELETE" and call.subresource is None:  # status serves GET, PUT and PATCH only: a DELETE there is 405
             options = params.delete_options(await self._body(call.request, optional=True), q, q.getall("dryRun", []))
             async with self.turn:
                 result = self.service.delete(call.rt, call.namespace, call.name, options, bool(options["dryRun"]), call.version)
@@ -449,6 +456,8 @@ class APIServer:
             field_validation=p.field_validation,
             subresource=call.subresource,
             force=p.force,
+            request=True,
+            user=authz.requester(request),
         )
 
     @staticmethod
@@ -482,7 +491,9 @@ class APIServer:
                 return protobuf.decode(raw)
             except protobuf.ProtobufError as exc:
                 raise protobuf.http_error(exc) from exc
-        if not ctype.endswith(("/json", "+json", "/yaml", "+yaml")):
+        # a PATCH's media type is its patch type (checked against PATCH_TYPES before); any other body is an object in
+        # one of the serializers' media types, nothing else (a merge patch's type on a POST is 415, as upstream)
+        if not ctype.endswith(("/json", "+json", "/yaml", "+yaml")) or (request.method != "PATCH" and ctype not in BODY_TYPES):
             accepted = ", ".join((JSON, "application/yaml", protobuf.CONTENT_TYPE))
             raise APIError(415, f"the body of the request was in an unknown format - accepted media types include: {accepted}")
         try:
@@ -531,6 +542,7 @@ class APIServer:
         start_after = options.continue_after
         if options.continue_rv is not None:
             list_rv = options.continue_rv
+            await self._fresh(list_rv)  # a token's version the store has not reached (forged): wait, then 504, never a 200 from the future
             if list_rv < self.store.start_rv:
                 raise gone(
                     "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
@@ -711,7 +723,7 @@ class APIServer:
                 for entry in self.store.select(call.rt.key, call.namespace or None, equality_labels(q.get("labelSelector"))):
                     if keep(entry):
                         await send("ADDED", entry)
-                if q.get("sendInitialEvents") == "true" and bookmarks:
+                if params.query_flag(q, "sendInitialEvents") and bookmarks:
                     await bookmark(since, initial_end=True)
             last_rv = since
             while True:

@@ -25,8 +25,6 @@ from .errors import APIError, already_exists, bad_request, cause, conflict, inva
 from .options import options_invalid
 from .patch import APPLY_PATCH_YAML, apply_patch
 
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # generateName's suffix, as apiserver's utilrand.String(5): a name, not a secret, so a seeded PRNG (math/rand upstream);
@@ -78,6 +76,12 @@ class WriteOptions:
     # between the two anyway (a reconcile does not yield). managedFields record them as the two writes would: the
     # manager's main entry and its status entry.
     with_status: bool = False
+    # A client's request (the HTTP server sets it): the rules upstream applies to a request's body and not to what a
+    # controller writes in process - a custom resource's PUT must name the resourceVersion it replaces.
+    request: bool = False
+    # Who makes the write (an authz.UserInfo; None for the simulator's own controllers): admission hooks that decide by
+    # the requester read it (RBAC's escalation check, as kube-apiserver's admission attributes carry the user).
+    user: Any = None
 
 
 @dataclass
@@ -169,6 +173,11 @@ class ObjectService:
         if uid and uid != current_uid:  # a PUT's uid is a precondition, as upstream
             raise conflict(rt.group, rt.plural, name, f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}")
         wanted_rv = obj["metadata"].get("resourceVersion")
+        if not wanted_rv and rt.is_crd and opts.request:
+            # a custom resource refuses an unconditional update (the CR strategy's AllowUnconditionalUpdate is false):
+            # the generic store's 422, which names the resource where a Kind would be
+            why = cause("metadata.resourceVersion", "Invalid value: 0x0: must be specified for an update", "FieldValueInvalid")
+            raise invalid(rt.group, rt.plural, name, [why])
         if wanted_rv and wanted_rv != str(current.rv):
             raise conflict(rt.group, rt.plural, name, "the object has been modified; please apply your changes to the latest version and try again")
         return self._update_from(rt, current, obj, opts)
@@ -370,17 +379,11 @@ class ObjectService:
         meta = obj["metadata"]
         name = meta["name"]
         causes = []
-        pattern, what = (DNS1123_LABEL, "RFC 1123 label") if rt.kind == "Namespace" else (DNS1123_SUBDOMAIN, "RFC 1123 subdomain")
         if rt.group == "rbac.authorization.k8s.io":  # RBAC names are path segments (`system:basic-user`)
             if name in (".", "..") or "/" in name or "%" in name:
                 causes.append(cause("metadata.name", f'Invalid value: "{name}": may not be \'.\' or \'..\' or contain \'/\' or \'%\''))
-        elif len(name) > (63 if rt.kind == "Namespace" else 253) or not pattern.match(name):
-            causes.append(
-                cause(
-                    "metadata.name",
-                    f"Invalid value: \"{name}\": a lowercase {what} must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (regex used for validation is '{pattern.pattern[1:-1]}')",
-                )
-            )
+        else:
+            causes += [cause("metadata.name", f'Invalid value: "{name}": {msg}') for msg in objectmeta.name_errors(rt.kind, name)]
         causes += objectmeta.validate(meta)
         if causes:
             raise invalid(rt.group, rt.kind, name, causes)
@@ -411,7 +414,7 @@ class ObjectService:
         return new
 
     def _admit(self, rt: ResourceType, operation: str, obj: dict[str, Any], old: dict[str, Any] | None, opts: WriteOptions) -> list[str]:
-        request = AdmissionRequest(operation, rt, obj, old, opts.subresource, opts.dry_run, self, opts.version)
+        request = AdmissionRequest(operation, rt, obj, old, opts.subresource, opts.dry_run, self, opts.version, user=opts.user)
         self.admission.run_mutating(request)
         version = rt.versions[opts.version]
         ops = version.ops
