@@ -573,6 +573,32 @@ def test_a_continue_token_from_the_future_is_not_served(http, namespace):
     status_of(http.call("GET", cm, params={"limit": "1", "continue": token}), 504, "Timeout", "Too large resource version")
 
 
+def test_a_field_named_twice_is_refused_under_strict_and_warned_of_otherwise(http, namespace):
+    cm = f"{NS_PATH}/{namespace}/configmaps"
+    raw = b'{"metadata": {"name": "a", "name": "b"}, "data": {"k": "1", "k": "2"}}'
+    strict = http.call("POST", cm, raw=raw, params={"fieldValidation": "Strict"})
+    status_of(strict, 400, "BadRequest", 'strict decoding error: duplicate field "data.k", duplicate field "metadata.name"')
+    assert http.call("GET", cm + "/b").status_code == 404
+    warned = http.call("POST", cm, raw=raw)
+    assert warned.status_code == 201 and warned.json()["metadata"]["name"] == "b" and warned.json()["data"] == {"k": "2"}, "the last value wins"
+    assert warned.headers["Warning"] == '299 - "duplicate field \\"data.k\\"", 299 - "duplicate field \\"metadata.name\\""', warned.headers
+    ignored = http.call("POST", cm, raw=raw.replace(b'"b"', b'"c"'), params={"fieldValidation": "Ignore"})
+    assert ignored.status_code == 201 and "Warning" not in ignored.headers
+
+
+def test_integer_fields_hold_integers_every_client_can_read(http, namespace):
+    """An integer beyond int64 (Go decodes it as a float) is no integer: refused, never stored; an integral number
+    written as 1e3 is stored as the integer 1000 (Go writes its float64 back so)."""
+    pods = f"{NS_PATH}/{namespace}/pods"
+    for i, number in enumerate((b"99999999999999999999999", b"1e23", b"-1e300")):
+        raw = b'{"metadata": {"name": "big%d"}, "spec": {"terminationGracePeriodSeconds": %s, "containers": [{"name": "c", "image": "i"}]}}' % (i, number)
+        status_of(http.call("POST", pods, raw=raw), 422, "Invalid", "spec.terminationGracePeriodSeconds in body must be of type integer")
+        assert http.call("GET", f"{pods}/big{i}").status_code == 404
+    raw = b'{"metadata": {"name": "small"}, "spec": {"terminationGracePeriodSeconds": 3e1, "containers": [{"name": "c", "image": "i"}]}}'
+    created = http.call("POST", pods, raw=raw)
+    assert created.status_code == 201 and b'"terminationGracePeriodSeconds":30,' in created.content, created.text
+
+
 def test_odd_request_targets_are_a_404_not_an_internal_error(sim):
     for head in (b"CONNECT 127.0.0.1:443 HTTP/1.1", b"OPTIONS * HTTP/1.1"):
         answer = _raw_exchange(sim, head + b"\r\nHost: x\r\nAuthorization: Bearer " + sim.token.encode() + b"\r\nContent-Length: 0\r\n\r\n", b"", False)

@@ -52,11 +52,12 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def decode(raw: bytes, yaml_body: bool = False) -> Any:
+def decode(raw: bytes, yaml_body: bool = False, duplicates: list[str] | None = None) -> Any:
     """Decode a JSON (or, for apply patches and YAML media types, YAML) body; 400 on anything a Go client
-    could not read back."""
+    could not read back. With `duplicates` (a list), a JSON body's duplicate field names are appended to it as the
+    strict decoder names them ("metadata.name", "spec.containers[0].name"); the last value wins, as in Go."""
     try:
-        value = _yaml(raw) if yaml_body else _json(raw)
+        value = _yaml(raw) if yaml_body else _json(raw, duplicates)
     except RecursionError as exc:
         raise bad_request(f"the request body could not be decoded: nested deeper than {MAX_DEPTH} levels") from exc
     except yaml.YAMLError as exc:
@@ -66,10 +67,41 @@ def decode(raw: bytes, yaml_body: bool = False) -> Any:
     return check_tree(value, budget=len(raw) + 16)
 
 
-def _json(raw: bytes) -> Any:
+def _json(raw: bytes, duplicates: list[str] | None = None) -> Any:
     """A JSON text as Go's decoder reads it: UTF-8 only (no byte-order mark, no UTF-16, both of which Python's
     json.loads would guess), a byte sequence that is not UTF-8 becoming U+FFFD inside strings."""
-    return json.loads(raw.decode("utf-8", "replace"), parse_constant=_no_constant)
+    text = raw.decode("utf-8", "replace")
+    if duplicates is None:
+        return json.loads(text, parse_constant=_no_constant)
+    # the C scanner hands each object's pairs to the hook; only an object with a repeated key is remembered (by
+    # identity), and only then is the tree walked for the paths (a body with none costs the hook alone, ~15 us/KiB)
+    repeated: dict[int, list[str]] = {}
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(pairs)
+        if len(obj) != len(pairs):
+            seen: set[str] = set()
+            repeated[id(obj)] = [k for k, _ in pairs if k in seen or seen.add(k)]
+        return obj
+
+    value = json.loads(text, parse_constant=_no_constant, object_pairs_hook=pairs_hook)
+    if repeated:
+        duplicates.extend(_duplicate_paths(value, repeated))
+    return value
+
+
+def _duplicate_paths(value: Any, repeated: dict[int, list[str]]) -> list[str]:
+    out: list[str] = []
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key in dict.fromkeys(repeated.get(id(node), ())):
+                out.append(f"{path}.{key}" if path else key)
+            stack.extend((child, f"{path}.{k}" if path else k) for k, child in node.items() if isinstance(child, dict | list))
+        elif isinstance(node, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(node) if isinstance(child, dict | list))
+    return sorted(out)
 
 
 def _yaml_error(exc: yaml.YAMLError) -> str:
@@ -165,6 +197,14 @@ def check_tree(value: Any, budget: int) -> Any:
         elif isinstance(node, float):
             if not math.isfinite(node):
                 raise bad_request(f"the request body could not be decoded: {node} is not a JSON number")
+            if node.is_integer() and -INT64_MAX - 1 <= node <= INT64_MAX:
+                # 1e3, 2.0: Go's decoder keeps a float64 there and writes it back as 1000, 2 - so is it stored (an
+                # integer field then holds an integer, which every client can read back; one beyond int64 stays a
+                # float, which no integer field takes)
+                if parent is None:
+                    value = int(node)
+                else:
+                    parent[key] = int(node)
         else:
             raise bad_request(f"the request body could not be decoded: a value of YAML type {type(node).__name__} has no JSON form")
     return value

@@ -65,6 +65,7 @@ logging.getLogger("aiohttp.server").addFilter(_ClientFaultsInOneLine())
 JSON = "application/json"
 BODY_TYPES = (JSON, "application/yaml")  # the serializers that decode an object's body (protobuf is decoded above)
 PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH_YAML, APPLY_PATCH_CBOR)
+DECODE_WARNINGS = web.RequestKey("dvp_decode_warnings", list)  # the body decoder's warnings (duplicate fields)
 DEPRECATION = web.RequestKey("dvp_deprecation", str)  # the deprecation warning of the version a request asks for
 BOOKMARK_INTERVAL = 30.0  # real seconds between watch bookmarks
 # The resourceVersion of what a response shows, when it is one object's (a GET): the response waits for the writes up to
@@ -145,7 +146,8 @@ class APIServer:
         self.turn = Turn()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
         self.app.on_response_prepare.append(self._durable)
-        self.app.on_response_prepare.append(self._deprecation)
+        self.app.on_response_prepare.append(self._decode_warnings)
+        self.app.on_response_prepare.append(self._deprecation)  # after: a deprecation leads, as its handler adds it first
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -225,6 +227,17 @@ class APIServer:
         """Before any response starts: what it tells was read from the store, so the writes it may show (a client's
         own, the controllers' pending ones) are on disk first; a client never sees what a kill -9 could lose."""
         await self.store.durable(request.get(SHOWN_RV))
+
+    @staticmethod
+    async def _decode_warnings(request: web.Request, response: web.StreamResponse) -> None:
+        """What the body's decoder warned of (duplicate fields) leads the response's warnings, as upstream's decoder
+        adds them before admission adds its own."""
+        found = request.get(DECODE_WARNINGS)
+        if not found:
+            return
+        value = ", ".join(f"299 - {warning_text(w)}" for w in found)
+        current = response.headers.get("Warning")
+        response.headers["Warning"] = f"{value}, {current}" if current else value
 
     @staticmethod
     async def _deprecation(request: web.Request, response: web.StreamResponse) -> None:
@@ -496,10 +509,23 @@ class APIServer:
         if not ctype.endswith(("/json", "+json", "/yaml", "+yaml")) or (request.method != "PATCH" and ctype not in BODY_TYPES):
             accepted = ", ".join((JSON, "application/yaml", protobuf.CONTENT_TYPE))
             raise APIError(415, f"the body of the request was in an unknown format - accepted media types include: {accepted}")
+        # an object's body (not a patch's) is read by the strict decoder: a field named twice is refused under Strict,
+        # warned of under Warn (the default), passed over under Ignore; the last value wins (upstream: the serializer's
+        # strict mode, sigs.k8s.io/json)
+        validation = request.query.get("fieldValidation", "")
+        duplicates: list[str] | None = [] if request.method != "PATCH" and validation != "Ignore" and not ctype.endswith("yaml") else None
         try:
-            return decode_body(raw, yaml_body=ctype.endswith("yaml"))
+            body = decode_body(raw, yaml_body=ctype.endswith("yaml"), duplicates=duplicates)
         except Undecodable as err:
-            raise body_error(err, raw, request.method, ctype, request.get(BODY_KIND, ""), request.query.get("fieldValidation", "")) from None
+            raise body_error(err, raw, request.method, ctype, request.get(BODY_KIND, ""), validation) from None
+        if duplicates:
+            found = [f'duplicate field "{path}"' for path in duplicates]
+            if validation == "Strict":
+                kind, call = request.get(BODY_KIND, ""), request.get(CALL)
+                version = call.version if call is not None else ""
+                raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {", ".join(found)}')
+            request[DECODE_WARNINGS] = found
+        return body
 
     @staticmethod
     def _wants_table(request: web.Request) -> bool:

@@ -279,6 +279,18 @@ def describe(value: Any) -> str:
     return str(value)
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    """An integer as kube-openapi's validator counts one (swag.IsFloat64AJSONInteger): an int, or a float with no
+    fraction within ±2^53 — a number past that (an integer beyond int64, which JSON decoding makes a float) is not
+    one, where draft 7 would take any integral float."""
+    if isinstance(instance, bool):
+        return False
+    return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer() and abs(instance) < 2**53)
+
+
+Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+
+
 JS_TYPES = {"integer": "integer", "string": "string", "boolean": "boolean", "number": "number", "object": "object", "array": "array"}  # fmt: skip
 
 
@@ -322,7 +334,7 @@ class SchemaOps:
         # a built-in kind's: its fields are Go struct fields, into which kube-apiserver decodes `null` as the zero
         # value (and encodes it back as absent): a declared field sent as null is dropped rather than refused
         self.builtin = builtin
-        self.validator = jsonschema.Draft7Validator(to_json_schema(schema), format_checker=FORMATS)
+        self.validator = Validator(to_json_schema(schema), format_checker=FORMATS)
         self._fast: Callable[[Any], Any] | None = None  # compiled on first use: most versions never see a write
         self._parts: Any = False  # _fast_parts: False until compiled, then the parts or None
         # The subschemas (by id; self.schema keeps them alive) under which a walk has something to do: a CEL rule, a
@@ -439,6 +451,8 @@ def _fast_schema(node: Any) -> Any:
         out["pattern"] = _class_dollars_escaped(out["pattern"])
     fmt = out.get("format")
     bounds = _INT_BOUNDS.get(fmt) if isinstance(fmt, str) else None  # (a property may be *named* "format")
+    if bounds is None and out.get("type") == "integer" and not isinstance(out.get("properties"), dict):
+        bounds = _INT_BOUNDS["int64"]  # fastjsonschema takes any integral float as an integer: 1e23 is none
     if bounds and "enum" not in out:
         out["minimum"] = max(out.get("minimum", bounds[0]), bounds[0])
         out["maximum"] = min(out.get("maximum", bounds[1]), bounds[1])
