@@ -566,6 +566,35 @@ def test_undecodable_managed_fields_are_not_stored(http, namespace):
     assert [e["manager"] for e in twice.json()["metadata"]["managedFields"]] == ["evil"], twice.text
 
 
+def test_a_continued_list_is_the_snapshot_its_first_page_was_taken_from(http, namespace):
+    """Pages after the first are read at the first one's resourceVersion (etcd's read at a revision): an object
+    deleted since is still listed, one created since is not, one changed since is listed as it was; a watch from
+    that version then brings every change, so a reflector misses none."""
+    cm = f"{NS_PATH}/{namespace}/configmaps"
+    for name in ("a", "b", "c"):
+        assert http.call("POST", cm, {"metadata": {"name": name}, "data": {"v": "old"}}).status_code == 201
+    first = http.call("GET", cm, params={"limit": "1"}).json()
+    rv, token = first["metadata"]["resourceVersion"], first["metadata"]["continue"]
+    assert [i["metadata"]["name"] for i in first["items"]] == ["a"]
+    assert http.call("DELETE", cm + "/b").status_code == 200
+    assert http.call("POST", cm, {"metadata": {"name": "bb"}}).status_code == 201
+    assert http.call("PATCH", cm + "/c", {"data": {"v": "new"}}, MERGE).status_code == 200
+    rest, items = token, []
+    while rest:
+        page = http.call("GET", cm, params={"limit": "1", "continue": rest}).json()
+        assert page["metadata"]["resourceVersion"] == rv, page["metadata"]
+        items += page["items"]
+        rest = page["metadata"].get("continue")
+    assert [(i["metadata"]["name"], i["data"]["v"]) for i in items] == [("b", "old"), ("c", "old")]
+    assert all(int(i["metadata"]["resourceVersion"]) <= int(rv) for i in items)
+    selected = http.call("GET", cm, params={"limit": "5", "continue": token, "fieldSelector": "metadata.name=c"}).json()
+    assert [i["data"]["v"] for i in selected["items"]] == ["old"], "selectors read the versions of then too"
+    watched = requests.get(http.sim.server + cm, params={"watch": "1", "resourceVersion": rv, "timeoutSeconds": "1"},
+                           headers={"Authorization": f"Bearer {http.sim.token}"}, timeout=10, verify=str(http.sim.ca_file))  # fmt: skip
+    events = [(e["type"], e["object"]["metadata"]["name"]) for e in map(json.loads, watched.text.splitlines())]
+    assert events == [("DELETED", "b"), ("ADDED", "bb"), ("MODIFIED", "c")], events
+
+
 def test_a_continue_token_from_the_future_is_not_served(http, namespace):
     cm = f"{NS_PATH}/{namespace}/configmaps"
     rv = int(list_rv(http, cm))

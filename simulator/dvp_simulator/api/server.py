@@ -82,6 +82,7 @@ LIST_CHUNK = 100  # items per write of a long LIST response (see _stream_list)
 # RV_TOO_LARGE_RETRY_SECONDS, as kube-apiserver's watch cache (upstream: staging/src/k8s.io/apiserver/pkg/storage/
 # cacher/watch_cache.go, blockTimeout and resourceVersionTooHighRetrySeconds; waitUntilFreshLocked).
 RV_WAIT_SECONDS = 3.0
+CONTINUE_TOO_OLD = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
 RV_TOO_LARGE_RETRY_SECONDS = 1
 LIST_TOO_OLD = "The resourceVersion for the provided list is too old."  # upstream: staging/src/k8s.io/apiserver/pkg/storage/etcd3/errors.go
 METHOD_NOT_ALLOWED = "the server does not allow this method on the requested resource"
@@ -566,17 +567,22 @@ class APIServer:
         if options.resource_version and (match == "Exact" or (not match and options.limit)):
             list_rv = self._exact_rv(call, options.resource_version)
         start_after = options.continue_after
+        past = None  # a continued LIST's keys written since its token's version, as they were then
         if options.continue_rv is not None:
             list_rv = options.continue_rv
             await self._fresh(list_rv)  # a token's version the store has not reached (forged): wait, then 504, never a 200 from the future
-            if list_rv < self.store.start_rv:
-                raise gone(
-                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
-                )
+            if (self.store.last_change(call.rt.key) or 0) > list_rv:
+                # the next page is of the list the first one was taken from (etcd's read at the token's revision):
+                # the window's record of what changed since; 410 when it no longer reaches back
+                past = self.store.versions_at(call.rt.key, list_rv)
+                if past is None:
+                    raise gone(CONTINUE_TOO_OLD)
+            elif list_rv < self.store.start_rv:
+                raise gone(CONTINUE_TOO_OLD)
         limit = options.limit
         selected: list[Entry] = []
         more = False
-        if not q.get("labelSelector") and not q.get("fieldSelector"):
+        if past is None and not q.get("labelSelector") and not q.get("fieldSelector"):
             # Every key of the collection (or namespace) after the token matches: the page is a slice of the sorted
             # keys, taken in one step (a 10,000-VM LIST once spent ~20 ms here asking each entry whether it matches).
             selected = self.store.page_after(call.rt.key, call.namespace or None, start_after, limit + 1 if limit else None)
@@ -584,7 +590,7 @@ class APIServer:
                 more = True  # one match past the page is enough to know there is a next one
                 del selected[limit:]
         else:
-            for entry in self._entries_after(call, start_after):
+            for entry in self._entries_after(call, start_after) if past is None else self._as_of(call, start_after, past):
                 if not keep(entry):
                     continue
                 if limit and len(selected) >= limit:
@@ -595,7 +601,7 @@ class APIServer:
         if more:
             last = (selected[-1].namespace, selected[-1].name)
             meta["continue"] = params.encode_continue(list_rv, *last)
-            if not q.get("labelSelector") and not q.get("fieldSelector"):
+            if past is None and not q.get("labelSelector") and not q.get("fieldSelector"):
                 # as kube-apiserver: only known without selectors (then it is a count of keys, O(log n))
                 meta["remainingItemCount"] = self.store.count_after(call.rt.key, call.namespace or None, last)
         if media.convert == negotiation.PARTIAL:  # asked of a list: 406 (upstream: handlers/response.go)
@@ -658,6 +664,28 @@ class APIServer:
         matches = self.store.select(call.rt.key, namespace, labels)
         start = bisect.bisect_right(matches, after, key=lambda e: (e.namespace, e.name)) if after else 0
         return itertools.islice(matches, start, None)
+
+    def _as_of(self, call: Call, after: tuple[str, str] | None, past: dict[tuple[str, str], Any]) -> Iterator[Any]:
+        """The LIST's candidates after `after` as the collection was at a continue token's version: the live entries in
+        key order, each key written since replaced by its version then (skipped when it did not exist), merged with
+        the keys deleted since (store.versions_at's `past`)."""
+        namespace = call.namespace or None
+        table = self.store.objects.get(call.rt.key, {})
+        gone_since = sorted(
+            key for key, entry in past.items()
+            if entry is not None and key not in table and (after is None or key > after) and (namespace is None or key[0] == namespace)
+        )  # fmt: skip
+        i = 0
+        for entry in self.store.list_after(call.rt.key, namespace, after):
+            key = (entry.namespace, entry.name)
+            while i < len(gone_since) and gone_since[i] < key:
+                yield past[gone_since[i]]
+                i += 1
+            then = past[key] if key in past else entry
+            if then is not None:
+                yield then
+        for key in gone_since[i:]:
+            yield past[key]
 
     def _delete_collection(self, call: Call, options: Any) -> web.Response:
         keep = self._filter(call)

@@ -113,14 +113,22 @@ class LoggedEntry(_Named):
     a watch that starts in the past replays it. Keeping each superseded version's dict instead would hold several
     times the live objects in memory (a VM is written ~7 times on its way to Running)."""
 
-    __slots__ = ("raw", "rv")
+    __slots__ = ("key", "raw", "rv")
 
-    def __init__(self, raw: bytes, rv: int):
-        self.raw, self.rv = raw, rv
+    def __init__(self, raw: bytes, rv: int, key: Key):
+        self.raw, self.rv, self.key = raw, rv, key  # key: (namespace, name), kept so a look back parses nothing
 
     @property
     def obj(self) -> dict[str, Any]:
         return loads(self.raw)
+
+    @property
+    def namespace(self) -> str:
+        return self.key[0]
+
+    @property
+    def name(self) -> str:
+        return self.key[1]
 
     def full(self) -> dict[str, Any]:
         """A fresh copy of the object as served, as Entry.full (a replayed event served in another API version is
@@ -134,10 +142,13 @@ class Event:
     entry: Entry | LoggedEntry
     prev: Entry | LoggedEntry | None  # the version before a MODIFIED, for selector transitions
 
-    def logged(self) -> Event:
-        """This event as the window keeps it (bytes, not dicts)."""
-        prev = LoggedEntry(self.prev.raw, self.prev.rv) if self.prev is not None else None
-        return Event(self.type, LoggedEntry(self.entry.raw, self.entry.rv), prev)
+    def logged(self, deleted: Entry | None = None) -> Event:
+        """This event as the window keeps it (bytes, not dicts). A DELETED event keeps there the version it deleted
+        (`deleted`) as its prev: a LIST continued from before the delete still lists that version (versions_at)."""
+        key = (self.entry.namespace, self.entry.name)
+        before = self.prev if deleted is None else deleted
+        prev = LoggedEntry(before.raw, before.rv, key) if before is not None else None
+        return Event(self.type, LoggedEntry(self.entry.raw, self.entry.rv, key), prev)
 
 
 class Expired(Exception):
@@ -581,13 +592,13 @@ class Store:
         self._persist(res, None, key)
         del table[key]
         self._reindex(res, key, old, None)
-        self._publish(res, Event(DELETED, entry, None))
+        self._publish(res, Event(DELETED, entry, None), deleted=old)
         return entry
 
     # -- watch -------------------------------------------------------------------------------------------
-    def _publish(self, res: str, event: Event) -> None:
+    def _publish(self, res: str, event: Event, deleted: Entry | None = None) -> None:
         log = self.events.setdefault(res, deque())
-        log.append(event.logged())
+        log.append(event.logged(deleted))
         held = self.window_bytes.get(res, 0) + len(event.entry.raw)
         while len(log) > self.window or (held > WINDOW_BYTES and len(log) > 1):
             dropped = log.popleft()
@@ -635,6 +646,22 @@ class Store:
         newest event of its watch window."""
         log = self.events.get(res)
         return log[-1].entry.rv if log else None
+
+    def versions_at(self, res: str, rv: int) -> dict[Key, Entry | LoggedEntry | None] | None:
+        """What the keys of `res` written after resourceVersion `rv` held at `rv` (None: absent then), read back from
+        the watch window's newest events until `rv` — O(writes since `rv`), the rest of the collection untouched;
+        None when the window no longer reaches back to `rv`. With the live entries of the other keys, that is the
+        collection as of `rv`: a LIST continued from a token at `rv` is the snapshot it started from, as etcd's
+        read at a revision."""
+        if rv < self.oldest_rv(res):
+            return None
+        past: dict[Key, Entry | LoggedEntry | None] = {}
+        for event in reversed(self.events.get(res, ())):
+            if event.entry.rv <= rv:
+                break
+            key = (event.entry.namespace, event.entry.name)
+            past[key] = None if event.type == ADDED else event.prev  # the earliest event after rv is seen last
+        return past
 
     def oldest_rv(self, res: str) -> int:
         """The oldest resourceVersion from which `res`'s history is known (a watch from before it is Expired)."""
