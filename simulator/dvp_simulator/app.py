@@ -29,6 +29,7 @@ from .controllers import (
     vmipl,
     volume_binding,
     volume_reclaim,
+    workload_updater,
 )
 from .controllers import evacuation as evacuation_controller
 from .controllers import fencing as fencing_controller
@@ -150,10 +151,13 @@ def build(
         node_changed=migrations.node_changed,
     )
     migrations.wake = lambda key: manager.enqueue("vm", key)
-    manager.add(vm_controller.controller(store, fleet, migrations))
+    edition = topology.edition if topology else v.EDITION_EE
+    manager.add(vm_controller.controller(store, fleet, migrations, edition))
     manager.add(fencing_controller.controller(store, fleet, clock))
     manager.add(vmop_controller.controller(store, migrations))
     manager.add(evacuation_controller.controller(store))
+    if edition != v.EDITION_CE:  # EE live-migrates a VM whose placement changed (§3.2); CE waits for a restart
+        manager.add(workload_updater.controller(store))
     manager.add(descheduler.controller(store))
     seed(service)
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])

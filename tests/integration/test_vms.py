@@ -384,20 +384,30 @@ def test_restart_awaiting_changes_manual_and_automatic(cluster, env, ns):
     assert condition(vm, "AwaitingRestartToApplyConfiguration") is None
 
 
-def test_class_node_selector_change_needs_a_restart(cluster, env, ns):
+def test_class_node_selector_change_migrates_the_vms_on_ee(cluster, env, ns):
+    """§3.2, §7.1, §9 on the admin guide's (EE) cluster: a VM whose node no longer satisfies its class's nodeSelector
+    is live-migrated by a system Evict `nodeplacement-update-*`, whatever its restartApprovalMode, and waits for no
+    restart (CE's restart: test_placement_migration.py, with the cases of the VM's own placement)."""
     cls = f"place-{ns}"
+    spec = {"cpu": {"type": "Model", "model": "Nehalem"}, "nodeSelector": {"matchLabels": {"group": "blue"}}}
     cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualMachineClass",
-                    "metadata": {"name": cls}, "spec": {"cpu": {"type": "Host"}, "nodeSelector": {"matchLabels": {"group": "blue"}}}}))  # fmt: skip
+                    "metadata": {"name": cls}, "spec": spec}))  # fmt: skip
     wait(lambda: get(cluster, "vmclass", cls), lambda o: phase(o) == "Ready")
     apply(cluster, ns, vm_body("man", env["iso"], virtualMachineClassName=cls))
     apply(cluster, ns, vm_body("aut", env["iso"], virtualMachineClassName=cls, disruptions={"restartApprovalMode": "Automatic"}))
-    assert running(cluster, ns, "man")["status"]["nodeName"].startswith("blue-")
-    assert running(cluster, ns, "aut")["status"]["nodeName"].startswith("blue-")
+    before = {name: running(cluster, ns, name) for name in ("man", "aut")}
+    assert all(b["status"]["nodeName"].startswith("blue-") for b in before.values())
     cluster.kubectl("patch", "vmclass", cls, "--type", "merge", "-p", '{"spec": {"nodeSelector": {"matchLabels": {"group": "green"}}}}')
-    vm = wait(lambda: get(cluster, "vm", "man", ns), lambda o: o["status"].get("restartAwaitingChanges"))
-    assert vm["status"]["restartAwaitingChanges"][0]["path"] == "nodeSelector" and vm["status"]["nodeName"].startswith("blue-")
-    aut = wait(lambda: get(cluster, "vm", "aut", ns), lambda o: phase(o) == "Running" and o["status"].get("nodeName", "").startswith("green-"))
-    assert where_domain(cluster, f"{ns}_aut") == [aut["status"]["nodeName"]]
+    ops = wait(lambda: json.loads(cluster.kubectl("get", "vmop", "-n", ns, "-o", "json").stdout)["items"],
+               lambda items: len(items) == 2 and all(phase(o) == "Completed" for o in items), 60)  # fmt: skip
+    assert sorted(o["spec"]["virtualMachineName"] for o in ops) == ["aut", "man"]
+    assert all(o["metadata"]["name"].startswith("nodeplacement-update-") and o["spec"]["type"] == "Evict" for o in ops)
+    for name, b in before.items():
+        vm = wait(lambda n=name: get(cluster, "vm", n, ns), lambda o: phase(o) == "Running" and o["status"].get("nodeName", "").startswith("green-"))
+        assert vm["status"]["migrationState"]["source"]["node"] == b["status"]["nodeName"] and vm["status"]["migrationState"]["result"] == "Succeeded"
+        assert vm["status"]["stats"]["lastStartTime"] == b["status"]["stats"]["lastStartTime"]  # moved live, not restarted
+        assert "restartAwaitingChanges" not in vm["status"] and condition(vm, "AwaitingRestartToApplyConfiguration") is None
+        assert where_domain(cluster, f"{ns}_{name}") == [vm["status"]["nodeName"]]
 
 
 def test_ee_edition_accepts_targeted_migration(cluster, ns):

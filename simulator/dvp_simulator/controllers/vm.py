@@ -4,6 +4,8 @@ chosen node's own connection, restart-awaiting changes, and deletion.
 
 The running instance is the pod plus the domain. The pod carries the configuration it was started with (an
 annotation): what differs from the spec now, among the fields that need a restart, is `restartAwaitingChanges`.
+Placement (nodeSelector, affinity, the class's nodeSelector) joins them only when the VM's node no longer satisfies
+it, and on EE only for a VM that cannot live-migrate: EE moves a migratable one (controllers/workload_updater.py).
 Power intents come from VirtualMachineOperations (read through an index by VM) and the run policy; a VM that was
 deliberately stopped is the one in phase Stopped.
 
@@ -29,16 +31,15 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
 from ..api.errors import APIError, bad_request
-from ..api.selectors import match_label_selector
 from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
 from ..images.datasource import mounted_by, object_value
 from ..nodes import virsh
 from ..nodes.fleet import Fleet
 from ..nodes.hypervisor import domain_name
-from ..scheduler import Decision, NodeState, PodRequest, PodShare, node_state_of_shares, pod_request_from_pod, pod_share, schedule
+from ..scheduler import Decision, NodeState, PodRequest, PodShare, node_state, node_state_of_shares, pod_request_from_pod, pod_share, schedule
 from ..scheduler.columns import Columns, plain_pod
-from ..scheduler.core import node_term_matches
+from ..scheduler.core import node_affinity_matches, node_term_matches
 from ..store.store import DELETED, MODIFIED, NODE_NAME, OWNER, Entry, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
@@ -167,12 +168,19 @@ def placement(vm: dict[str, Any], vmclass: dict[str, Any]) -> tuple[dict[str, st
 
 
 def node_matches(node: dict[str, Any], vm: dict[str, Any], vmclass: dict[str, Any]) -> bool:
-    """Does the VM's node still satisfy the VM's and its class's node selectors?"""
-    labels = node["metadata"].get("labels") or {}
-    wanted = {**((vm.get("spec") or {}).get("nodeSelector") or {})}
-    if any(labels.get(k) != val for k, val in wanted.items()):
-        return False
-    return match_label_selector((vmclass.get("spec") or {}).get("nodeSelector"), labels, node_selector=True)
+    """Does the VM's node still satisfy the node-level placement it would get now (§3.6): the VM's nodeSelector and
+    the class's matchLabels, and the required node affinity (the VM's terms with the class's matchExpressions)?"""
+    selector, affinity, _ = placement(vm, vmclass)
+    request = pod_request_from_pod({"spec": {"nodeSelector": selector, "affinity": affinity}})
+    return node_affinity_matches(request, node_state(node, ()))
+
+
+def placement_changes(pod_spec: dict[str, Any], vm: dict[str, Any], vmclass: dict[str, Any]) -> list[dict[str, Any]]:
+    """restartAwaitingChanges entries for the placement: what the running pod was placed with (its nodeSelector and
+    affinity, the merged §3.6 form) against what the VM would get now; `add` when the pod had none."""
+    selector, affinity, _ = placement(vm, vmclass)
+    applied = {"nodeSelector": pod_spec.get("nodeSelector") or None, "affinity": pod_spec.get("affinity") or None}
+    return awaiting_changes(applied, {"nodeSelector": selector or None, "affinity": affinity or None})
 
 
 def pinned_disks(store: Store, namespace: str, refs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -209,7 +217,8 @@ def _domain_name(vm: dict[str, Any]) -> str:
 
 
 # -- controller -----------------------------------------------------------------------------------------------------
-def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations | None = None) -> Controller:
+def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations | None = None, edition: str | None = None) -> Controller:
+    """`edition`: the cluster's Deckhouse edition (the topology's `cluster.edition`; EE when not given)."""
     store.add_index(VMS, BY_CLASS, vm_class_name)
     store.add_index(VMS, BY_DEVICE, devices_of)
     store.add_index(VMS, BY_SECRET, secret_of)
@@ -226,7 +235,7 @@ def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations 
             migrations.forget(key)
             return None
         with store.batch():  # one transaction: a kill -9 never leaves half a migration's switch (or a start) on disk
-            return Reconcile(ctx, store, fleet, domains, node_states, json_copy(vm.obj), migrations).run()
+            return Reconcile(ctx, store, fleet, domains, node_states, json_copy(vm.obj), migrations, edition or v.EDITION_EE).run()
 
     def by_index(index: str, value: str) -> list[Key]:
         return [(e.namespace, e.name) for e in store.by_index(VMS, index, value)]
@@ -428,8 +437,10 @@ class Reconcile:
         node_states: NodeStates,
         vm: dict[str, Any],
         migrations: migration_ctl.Migrations | None = None,
+        edition: str = v.EDITION_EE,
     ):
         self.ctx, self.store, self.fleet, self.domains, self.node_states, self.vm = ctx, store, fleet, domains, node_states, vm
+        self.edition = edition
         self.migrations = migrations if migrations is not None else migration_ctl.Migrations()
         self.target_pods: list[dict[str, Any]] = []
         self.service: ObjectService = ctx.service
@@ -777,7 +788,9 @@ class Reconcile:
         return approval == v.RESTART_APPROVAL_AUTOMATIC and bool(self.changes())
 
     def changes(self) -> list[dict[str, Any]]:
-        """What the spec (and the class's placement) asks for that the running instance does not have."""
+        """What the spec (and the class's placement) asks for that the running instance does not have. A placement its
+        node no longer satisfies needs a restart on CE (§3.2); on EE only when the VM cannot live-migrate (§9: EE
+        applies nodeSelector / affinity by live migration, which needs a migratable VM)."""
         if self.pod is None:
             return []
         try:
@@ -786,11 +799,12 @@ class Reconcile:
             applied = {}
         out = awaiting_changes(applied, restart_fields(self.spec))
         node = self.find(NODES, "", self.pod["spec"].get("nodeName") or "")
-        if node is not None and self.vmclass is not None and not node_matches(node, self.vm, self.vmclass):
-            selector, _, _ = placement(self.vm, self.vmclass)
-            change = {"operation": "replace", "path": "nodeSelector", "currentValue": node["metadata"]["name"], "desiredValue": selector}
-            out.append(change)
-        return out
+        if node is None or self.vmclass is None or node_matches(node, self.vm, self.vmclass):
+            return out  # a placement the node still satisfies changes nothing for the running instance
+        migratable = (cond.get(self.conds, v.COND_MIGRATABLE) or {}).get("status") == "True"
+        if self.edition != v.EDITION_CE and migratable:
+            return out  # EE: the workload updater live-migrates it to a conforming node (controllers/workload_updater.py)
+        return out + placement_changes(self.pod["spec"], self.vm, self.vmclass)
 
     def running(self) -> None:
         """The instance exists: keep the domain defined and running, report Starting until the guest booted."""

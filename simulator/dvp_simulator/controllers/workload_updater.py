@@ -1,0 +1,139 @@
+"""DVP's workload updater, node placement (BEHAVIOUR.md §3.2, §7.1, §9), registered on EE clusters only: a VM whose
+node no longer satisfies its placement — the VM's nodeSelector / affinity or its class's nodeSelector changed — is
+live-migrated to a node that does, instead of waiting for a restart (CE's way, see controllers/vm.py `changes`).
+
+The VM must be Running (not Migrating) and Migratable; a VM that cannot live-migrate keeps the change as
+restart-awaiting. Such a VM gets one `VirtualMachineOperation{generateName: nodeplacement-update-, type: Evict}`
+annotated `workload-update: "true"` and with the placement's checksum (`workload-update-node-placement-sum`: md5
+of the pod's nodeSelector and affinity the VM would get now). The operation is the ordinary Evict: the migration
+machinery (controllers/migration.py) chooses a target the new placement, the class's available nodes, CPU
+compatibility and the slots allow. One operation per placement: whatever it ends with, the same placement is not
+tried again — so when no node conforms, the operation waits in TargetUnschedulable, fails after the 5-minute
+preparation timeout (§6.5) and the VM keeps running where it is; the next placement change tries again. While
+another operation of the VM is unfinished, none is created (its end wakes the VM here).
+
+Costs: a reconcile reads one VM, its class, its pod (owner index), its node and its operations (by-VM index), all
+by key. A VM's event wakes it only when it may newly need moving (created, spec changed, became Running or
+Migratable); a class's spec change the VMs of that class (index); an operation's event its VM."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
+from ..api.errors import APIError
+from ..api.service import WriteOptions
+from ..store.store import OWNER, Event, Store
+from ..webhooks import vmop as vmop_hooks
+from . import conditions as cond
+from .runtime import Context, Controller, Key, Requeue
+from .vm import node_matches, placement
+from .vmclass import BY_CLASS, vm_class_name
+
+VMS = v.resource_key(v.VIRTUAL_MACHINE)
+VMOPS = v.resource_key(v.VIRTUAL_MACHINE_OPERATION)
+CLASSES = v.resource_key(v.VIRTUAL_MACHINE_CLASS)
+PODS = v.resource_key(v.POD)
+NODES = v.resource_key(v.NODE)
+MANAGER = "virtualization-controller"
+GENERATE_NAME = "nodeplacement-update-"  # §7.1's system Evict prefix for a placement change
+WORKLOAD_UPDATE_ANNOTATION, PLACEMENT_SUM_ANNOTATION = v.WORKLOAD_UPDATE_ANNOTATION, v.PLACEMENT_SUM_ANNOTATION
+RETRY = 2.0  # simulated seconds before creating again after a refused create
+log = logging.getLogger("dvp_simulator.controllers.workload_updater")
+
+
+def placement_sum(vm: dict[str, Any], vmclass: dict[str, Any]) -> str:
+    """md5 of the nodeSelector and affinity the VM's pod would get now (the platform sums the instance's)."""
+    selector, affinity, _ = placement(vm, vmclass)
+    text = json.dumps({"nodeSelector": selector or None, "affinity": affinity or None}, sort_keys=True, separators=(",", ":"))
+    return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - a checksum, as the platform's, not a security measure
+
+
+def _migratable(vm: dict[str, Any]) -> bool:
+    return (cond.get((vm.get("status") or {}).get("conditions") or [], v.COND_MIGRATABLE) or {}).get("status") == "True"
+
+
+def _running(vm: dict[str, Any]) -> bool:
+    return (vm.get("status") or {}).get("phase") == v.VM_RUNNING
+
+
+def controller(store: Store) -> Controller:
+    vmop_hooks.register_indexes(store)
+    store.add_index(VMS, BY_CLASS, vm_class_name)
+
+    async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+        entry = store.get(VMS, *key)
+        if entry is None or entry.obj["metadata"].get("deletionTimestamp"):
+            return None
+        vm = entry.obj
+        if not _running(vm) or not _migratable(vm):
+            return None  # Migrating: a migration runs; not migratable: the change waits for a restart (vm.py)
+        vmclass = store.get(CLASSES, "", (vm.get("spec") or {}).get("virtualMachineClassName") or "")
+        pod = next(
+            (
+                e.obj
+                for e in store.by_index(PODS, OWNER, vm["metadata"]["uid"])
+                if not e.obj["metadata"].get("deletionTimestamp") and v.VM_MIGRATION_TARGET_ANNOTATION not in (e.obj["metadata"].get("annotations") or {})
+            ),
+            None,
+        )
+        node = store.get(NODES, "", ((pod or {}).get("spec") or {}).get("nodeName") or "") if pod else None
+        if vmclass is None or node is None or node_matches(node.obj, vm, vmclass.obj):
+            return None
+        checksum = placement_sum(vm, vmclass.obj)
+        ops = [e.obj for e in store.by_index(VMOPS, vmop_hooks.BY_VM, f"{key[0]}/{key[1]}")]
+        if any((op["metadata"].get("annotations") or {}).get(PLACEMENT_SUM_ANNOTATION) == checksum for op in ops):
+            return None  # this placement had its operation, whatever became of it
+        if store.by_index(VMOPS, vmop_hooks.UNFINISHED, f"{key[0]}/{key[1]}"):
+            return None  # another operation first (it could not be superseded by an Evict)
+        body = {
+            "apiVersion": f"{v.DVP_GROUP}/{v.DVP_VERSION}",
+            "kind": v.VIRTUAL_MACHINE_OPERATION,
+            "metadata": {
+                "generateName": GENERATE_NAME,
+                "namespace": key[0],
+                "annotations": {WORKLOAD_UPDATE_ANNOTATION: "true", PLACEMENT_SUM_ANNOTATION: checksum},
+            },
+            "spec": {"type": v.VMOP_EVICT, "virtualMachineName": key[1]},
+        }
+        rt = ctx.service.registry.types[VMOPS]
+        try:
+            created = ctx.service.create(rt, key[0], body, WriteOptions(version=rt.storage_version, manager=MANAGER)).obj
+        except APIError as exc:  # an operation created meanwhile that an Evict cannot supersede: after it
+            log.info("node placement update of %s/%s: %s", key[0], key[1], exc)
+            return Requeue(RETRY)
+        ctx.service.record_event(
+            vm,
+            "Normal",
+            "NodePlacementUpdate",
+            f"The node {node.name} no longer satisfies the placement of the virtual machine: the operation {created['metadata']['name']} migrates it.",
+            MANAGER,
+        )
+        return None
+
+    def of_vm(event: Event) -> list[Key]:
+        """A VM may newly need moving when it is created or its spec changed, or when it became Running or
+        Migratable; its other writes (status churn, a migration's progress) cannot change the verdict."""
+        obj, prev = event.entry.obj, event.prev.obj if event.prev is not None else None
+        if not _running(obj) or not _migratable(obj):
+            return []
+        if prev is not None and _running(prev) and _migratable(prev) and prev["metadata"].get("generation") == obj["metadata"].get("generation"):
+            return []
+        return [(event.entry.namespace, event.entry.name)]
+
+    def of_class(event: Event) -> list[Key]:
+        """A class's placement changed: its VMs (a status write, such as availableNodes, changes no placement)."""
+        prev = event.prev.obj if event.prev is not None else None
+        if prev is not None and (prev.get("spec") or {}).get("nodeSelector") == (event.entry.obj.get("spec") or {}).get("nodeSelector"):
+            return []
+        return [(e.namespace, e.name) for e in store.by_index(VMS, BY_CLASS, event.entry.name)]
+
+    def of_vmop(event: Event) -> list[Key]:
+        name = (event.entry.obj.get("spec") or {}).get("virtualMachineName")
+        return [(event.entry.namespace, name)] if name else []
+
+    return Controller("workload-updater", VMS, reconcile, {CLASSES: of_class, VMOPS: of_vmop}, primary_mapper=of_vm)
