@@ -628,6 +628,14 @@ def test_integer_fields_hold_integers_every_client_can_read(http, namespace):
     assert created.status_code == 201 and b'"terminationGracePeriodSeconds":30,' in created.content, created.text
 
 
+def test_health_endpoints_answer_as_kube_apiservers(sim):
+    verbose = sim.kubectl("get", "--raw", "/readyz?verbose").stdout
+    assert verbose.splitlines()[0] == "[+]ping ok" and verbose.rstrip().endswith("readyz check passed"), verbose
+    assert sim.kubectl("get", "--raw", "/livez/ping").stdout == "ok"
+    assert "[+]etcd excluded: ok" in sim.kubectl("get", "--raw", "/healthz?verbose&exclude=etcd").stdout
+    assert "NotFound" in sim.kubectl("get", "--raw", "/readyz/no-such-check", check=False).stderr
+
+
 def test_odd_request_targets_are_a_404_not_an_internal_error(sim):
     for head in (b"CONNECT 127.0.0.1:443 HTTP/1.1", b"OPTIONS * HTTP/1.1"):
         answer = _raw_exchange(sim, head + b"\r\nHost: x\r\nAuthorization: Bearer " + sim.token.encode() + b"\r\nContent-Length: 0\r\n\r\n", b"", False)

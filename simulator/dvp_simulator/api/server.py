@@ -81,6 +81,12 @@ LIST_CHUNK = 100  # items per write of a long LIST response (see _stream_list)
 # N) waits this long for a write to reach it, then is 504 Timeout "Too large resource version", with a retry after
 # RV_TOO_LARGE_RETRY_SECONDS, as kube-apiserver's watch cache (upstream: staging/src/k8s.io/apiserver/pkg/storage/
 # cacher/watch_cache.go, blockTimeout and resourceVersionTooHighRetrySeconds; waitUntilFreshLocked).
+# the checks each health endpoint reports (a subset of kube-apiserver's; the simulator has no post-start hooks to list)
+HEALTH_CHECKS = {
+    "healthz": ("ping", "log", "etcd"),
+    "livez": ("ping", "log", "etcd"),
+    "readyz": ("ping", "log", "etcd", "etcd-readiness", "informer-sync", "shutdown"),
+}
 RV_WAIT_SECONDS = 3.0
 CONTINUE_TOO_OLD = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
 RV_TOO_LARGE_RETRY_SECONDS = 1
@@ -270,7 +276,7 @@ class APIServer:
                 return await admin(request)
         parts = [p for p in request.path.split("/") if p]
         if request.method == "GET":
-            static = self._static(parts, request.headers.get("Accept", ""))
+            static = self._static(parts, request.headers.get("Accept", ""), request.query)
             if static is not None:
                 return static
         if parts[:1] == ["apis"] and len(parts) >= 4:
@@ -290,12 +296,12 @@ class APIServer:
         request[BODY_KIND] = SUBRESOURCE_KINDS[call.subresource][2] if call.subresource in SUBRESOURCE_KINDS else call.rt.kind
         return await self._dispatch(call)
 
-    def _static(self, parts: list[str], accept: str = "") -> web.Response | None:
+    def _static(self, parts: list[str], accept: str = "", query: Any = None) -> web.Response | None:
         path = "/".join(parts)
         if path == "version":
             return self._json(SERVER_VERSION)
-        if path in ("healthz", "readyz", "livez"):
-            return web.Response(text="ok")
+        if parts and parts[0] in HEALTH_CHECKS and len(parts) <= 2:
+            return self._health(parts, query or {})
         if path == "api":
             return self._json(self.discovery.api_versions(self.address))
         if path == "apis":
@@ -323,6 +329,22 @@ class APIServer:
                 raise APIError(404, "the server could not find the requested resource")
             return self._json(listing)
         return None
+
+    @staticmethod
+    def _health(parts: list[str], query: Any) -> web.Response:
+        """/healthz, /livez, /readyz as kube-apiserver's healthz handlers: "ok", one named check ("/readyz/etcd"; an
+        unknown one 404), or with ?verbose every check and the verdict; ?exclude=<check> leaves one out (upstream:
+        staging/src/k8s.io/apiserver/pkg/server/healthz/healthz.go). A serving simulator passes every check."""
+        kind, checks = parts[0], HEALTH_CHECKS[parts[0]]
+        if len(parts) == 2:
+            if parts[1] not in checks:
+                return web.Response(status=404, text="404 page not found\n")
+            return web.Response(text="ok")
+        if "verbose" not in query:
+            return web.Response(text="ok")
+        excluded = set(query.getall("exclude", [])) if hasattr(query, "getall") else set()
+        lines = [f"[+]{check} ok" if check not in excluded else f"[+]{check} excluded: ok" for check in checks]
+        return web.Response(text="\n".join([*lines, f"{kind} check passed"]) + "\n")
 
     def _parse(self, parts: list[str], request: web.Request) -> Call | None:
         if parts[:1] == ["api"] and len(parts) >= 3:
