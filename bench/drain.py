@@ -100,7 +100,7 @@ def bound(count: int) -> float:
 def prepare(sim: Simulator, iso_url: str, count: int) -> None:
     """The ModuleConfig, the ISO image, and `count` VMs Running on SOURCE (the other nodes cordoned meanwhile, then uncordoned)."""
     config = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
-              "spec": {"enabled": True, "version": 1, "settings": {"virtualMachineCIDRs": ["10.66.0.0/22"]}}}  # fmt: skip
+              "spec": {"enabled": True, "version": 1, "settings": {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}}, "virtualMachineCIDRs": ["10.66.0.0/22"]}}}  # fmt: skip
     image = {"apiVersion": API, "kind": "ClusterVirtualImage", "metadata": {"name": "boot-iso"}, "spec": {"dataSource": {"type": "HTTP", "http": {"url": iso_url}}}}
     sim.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([config, image]))
     sim.kubectl("create", "namespace", NAMESPACE)

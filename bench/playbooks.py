@@ -116,7 +116,7 @@ def wait(what: str, read, check, timeout: float = 600, every: float = 0.5):
 
 def prepare(sim: Simulator, image_url: str) -> None:
     """The ModuleConfig (VM addresses, the disks' storage class), a ClusterVirtualImage Ready, the class generic Ready."""
-    settings = {"virtualMachineCIDRs": ["10.64.0.0/14"], "virtualDisks": {"defaultStorageClassName": "replicated"}}
+    settings = {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}}, "virtualMachineCIDRs": ["10.64.0.0/14"], "virtualDisks": {"defaultStorageClassName": "replicated"}}
     config = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"}, "spec": {"enabled": True, "version": 1, "settings": settings}}
     image = {"apiVersion": API, "kind": "ClusterVirtualImage", "metadata": {"name": "ubuntu"}, "spec": {"dataSource": {"type": "HTTP", "http": {"url": image_url}}}}
     sim.kubectl("apply", "-f", "-", input=yaml.safe_dump_all([config, image]))

@@ -124,7 +124,7 @@ class Client:
         """Namespace, ModuleConfig (CIDR, disk storage class), the ClusterVirtualImage Ready, the generic class Ready."""
         async with self.session() as s:
             await self.request(s, "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
-            settings = {"virtualMachineCIDRs": [cidr], "virtualDisks": {"defaultStorageClassName": "replicated"}}
+            settings = {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}}, "virtualMachineCIDRs": [cidr], "virtualDisks": {"defaultStorageClassName": "replicated"}}
             status, _ = await self.request(s, "GET", f"{MODULE_CONFIGS}/virtualization", ok=(200, 404))
             if status == 200:
                 await self.request(s, "PATCH", f"{MODULE_CONFIGS}/virtualization", {"spec": {"enabled": True, "version": 1, "settings": settings}})

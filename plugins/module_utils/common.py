@@ -16,6 +16,7 @@ from .compare import without_managed_fields
 from .connection import connection_arg_spec, option_secrets, secrets, transport
 from .ensure import Ensurer
 from .errors import DVPError
+from .references import References
 
 
 def arg_spec(namespaced: bool, **specific: Any) -> dict[str, Any]:
@@ -138,7 +139,7 @@ def run(module: Any, body: Callable[[DVPClient, Ensurer], dict[str, Any]]) -> No
         budget = module.params.get("wait_timeout")
         deadline = None if budget is None else time.monotonic() + budget
         client = RecordingClient(api, deadline=deadline, reads=getattr(module, "shared_reads", None), check_mode=module.check_mode)
-        result = body(client, Ensurer(client, module.check_mode))
+        result = body(client, Ensurer(client, module.check_mode, References(module.check_mode, module.warn)))
     except DVPError as err:
         module.fail_json(**failure(err, client))
     module.exit_json(**shown(result))

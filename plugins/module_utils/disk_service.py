@@ -17,6 +17,7 @@ from .errors import DVPError
 from .image_service import ensure_image
 from .images import desired_cluster_image, keep_storage_spelling, summary, users
 from .kinds import CLUSTER_VIRTUAL_IMAGE, MODULE_CONFIG, SECRET, STORAGE_CLASS, VIRTUAL_DISK, VIRTUAL_DISK_SNAPSHOT, VIRTUAL_IMAGE, Kind
+from .references import References
 from .storage_rules import class_problem, disk_problems, image_problems, mib_quantity, on_pvc, required_size, settings_of, to_bytes
 from .waiter import phase_in, task_waits
 
@@ -87,11 +88,16 @@ def _module_config(client: DVPClient) -> dict[str, Any] | None:
     return client.get(MODULE_CONFIG, v.VIRTUALIZATION_MODULE)
 
 
-def class_check(client: DVPClient, name: str | None, section: str) -> list[str]:
-    """An explicit storage class must be allowed by the ModuleConfig, exist and not be deprecated (§2.4)."""
+def class_check(client: DVPClient, name: str | None, section: str, refs: References) -> list[str]:
+    """An explicit storage class must be allowed by the ModuleConfig, exist and not be deprecated (§2.4). One that does
+    not exist is, in check mode, a reference not verified (refs)."""
     if not name:
         return []
-    problem = class_problem(name, client.get(STORAGE_CLASS, name), settings_of(_module_config(client), section))
+    sc = client.get(STORAGE_CLASS, name)
+    settings = settings_of(_module_config(client), section)
+    if sc is None and settings.allows(name) and refs.missing(f"persistent_volume_claim.storage_class_name: StorageClass {name} does not exist"):
+        return []
+    problem = class_problem(name, sc, settings)
     return [f"persistent_volume_claim.storage_class_name: {problem}"] if problem else []
 
 
@@ -107,14 +113,15 @@ def _read(client: DVPClient, kind: Kind, name: str, namespace: str | None) -> tu
 
 
 def source_checks(client: DVPClient, owner: Kind, params: dict[str, Any], desired: dict[str, Any], current: dict[str, Any] | None,
-                  warnings: list[str], will_wait: bool) -> list[str]:  # fmt: skip
+                  warnings: list[str], will_wait: bool, refs: References) -> list[str]:  # fmt: skip
     """The objects a data source names (data_source.object_ref, the pull secret of a container image), while the
     platform still reads them (a new object, one still Pending, or a source that changes). A missing one is legal: the
     platform creates the disk or image (`owner`) and keeps it Pending (DatasourceReady=False, §1.4, §2.2, §2.3) until
     the object appears, then provisions it. So: with wait=true (`will_wait`: the task's wait, or a batch element's that
     is waited for after all are applied; the wait could only time out) it is refused before anything is written; with
-    wait=false the object is created and a warning names the missing one. An object this user may not read gets a
-    warning (the platform checks it). A disk from an image must hold it (image_size_check)."""
+    wait=false the object is created and a warning names the missing one; in check mode, wait or not, it is a
+    reference not verified (refs: an earlier task may create it). An object this user may not read gets a warning (the
+    platform checks it). A disk from an image must hold it (image_size_check)."""
     namespace = params.get("namespace")
     noun = "disk" if owner.kind == v.VIRTUAL_DISK else "image"
     source = (desired.get("spec") or {}).get("dataSource") or {}
@@ -140,7 +147,10 @@ def source_checks(client: DVPClient, owner: Kind, params: dict[str, Any], desire
             warnings.append(f"{option} ({field}): {what} was not checked before the request: this user may not read it; the platform "
                             f"checks it (a {noun} whose source does not exist stays Pending: DatasourceReady=False, {reason})")  # fmt: skip
         elif obj is None and waits:
-            missing = f"{option} ({field}): {what} does not exist; the platform keeps the {noun} Pending (DatasourceReady=False, {reason}) until it is created"
+            absent = f"{option} ({field}): {what} does not exist"
+            missing = f"{absent}; the platform keeps the {noun} Pending (DatasourceReady=False, {reason}) until it is created"
+            if refs.missing(absent):
+                continue
             if will_wait:
                 problems.append(f"{missing}. Create it first, or set wait=false to create the {noun} now and let it wait for it")
             else:
@@ -180,11 +190,12 @@ def rule_problems(problems: list[str]) -> list[str]:
 
 
 def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desired: dict[str, Any], current: dict[str, Any] | None,
-                     warnings: list[str] | None = None, will_wait: bool | None = None) -> list[str]:  # fmt: skip
+                     refs: References, warnings: list[str] | None = None, will_wait: bool | None = None) -> list[str]:  # fmt: skip
     """What would be refused or fail, checked against the server's current state (`current`: the object as just read,
     None when it does not exist) before anything is written; what the module should say but not refuse goes to
-    `warnings`; `will_wait`: whether the task waits for the object (params' wait unless told). An object already as
-    declared is not written, so it needs no check (an idempotent re-run reads the object alone)."""
+    `warnings`; `will_wait`: whether the task waits for the object (params' wait unless told); `refs`: where check mode
+    records the referenced objects that do not exist instead of refusing them. An object already as declared is not
+    written, so it needs no check (an idempotent re-run reads the object alone)."""
     namespace = params["namespace"]
     if unchanged(desired, current):
         return []
@@ -202,11 +213,11 @@ def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desi
     phase = ((current or {}).get("status") or {}).get("phase") or v.PENDING
     if current is None or phase == v.PENDING:
         if is_disk:
-            problems += class_check(client, pvc_params(params).get("storage_class_name"), "virtualDisks")
+            problems += class_check(client, pvc_params(params).get("storage_class_name"), "virtualDisks", refs)
         elif on_pvc(desired):
-            problems += class_check(client, pvc_params(params).get("storage_class_name"), "virtualImages")
+            problems += class_check(client, pvc_params(params).get("storage_class_name"), "virtualImages", refs)
     will_wait = bool(params.get("wait")) if will_wait is None else will_wait
-    problems += source_checks(client, kind, params, desired, current, warnings if warnings is not None else [], will_wait)
+    problems += source_checks(client, kind, params, desired, current, warnings if warnings is not None else [], will_wait, refs)
     return problems
 
 
@@ -216,7 +227,7 @@ def ensure_disk(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict
     desired = desired_disk(p, metadata) if p["state"] == "present" else None
 
     def checks(desired: dict[str, Any], current: dict[str, Any] | None, notes: list[str], will_wait: bool) -> list[str]:
-        return pre_write_checks(client, VIRTUAL_DISK, p, desired, current, notes, will_wait)
+        return pre_write_checks(client, VIRTUAL_DISK, p, desired, current, ensurer.refs, notes, will_wait)
 
     return ensure_checked(module, client, ensurer, VIRTUAL_DISK, metadata, desired, checks, ready=DISK_READY_OR_WAITING, guard=frozen_guard(VIRTUAL_DISK),
                           summarize=disk_summary)  # fmt: skip
@@ -230,7 +241,7 @@ def ensure_cluster_image(module: Any, client: DVPClient, ensurer: Ensurer, metad
     def checks(desired: dict[str, Any], current: dict[str, Any] | None, notes: list[str], will_wait: bool) -> list[str]:
         if unchanged(desired, current):
             return []
-        return source_checks(client, CLUSTER_VIRTUAL_IMAGE, p, desired, current, notes, will_wait and not _is_upload(p))
+        return source_checks(client, CLUSTER_VIRTUAL_IMAGE, p, desired, current, notes, will_wait and not _is_upload(p), ensurer.refs)
 
     return ensure_checked(module, client, ensurer, CLUSTER_VIRTUAL_IMAGE, metadata, desired, checks)
 
@@ -241,7 +252,7 @@ def ensure_virtual_image(module: Any, client: DVPClient, ensurer: Ensurer, metad
     desired = desired_image(p, metadata) if p["state"] == "present" else None
 
     def checks(desired: dict[str, Any], current: dict[str, Any] | None, notes: list[str], will_wait: bool) -> list[str]:
-        return pre_write_checks(client, VIRTUAL_IMAGE, p, desired, current, notes, will_wait and not _is_upload(p))
+        return pre_write_checks(client, VIRTUAL_IMAGE, p, desired, current, ensurer.refs, notes, will_wait and not _is_upload(p))
 
     return ensure_checked(module, client, ensurer, VIRTUAL_IMAGE, metadata, desired, checks, prepare=keep_storage_spelling, ready=IMAGE_READY,
                           guard=frozen_guard(VIRTUAL_IMAGE), summarize=image_summary)  # fmt: skip

@@ -9,6 +9,9 @@
   silently: the server's 409 becomes an error naming the managers and fields, unless `force_conflicts`.
 - a kind-specific guard may refuse a change (immutable fields) or ask for delete + create (`recreate`).
 - absent: delete (dry-run in check mode), then optionally wait until gone.
+- check mode with a reference the module's checks could not verify (`refs`, see references.py: an object the task
+  names does not exist, nor, as the dry run answers, its namespace - an earlier task may create them): no dry run;
+  the outcome is the object as the task declares it over the stored one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .client import APPLY, FIELD_MANAGER, APIStatusError, DVPClient, backoff_del
 from .compare import differences, strip_server_fields
 from .errors import DVPError
 from .kinds import Kind
+from .references import References, missing_namespace, predicted
 from .waiter import Predicate, gone, wait_for
 
 # `known` of Ensurer.present when the caller has not read the object (None there means: read, and it does not exist).
@@ -118,9 +122,11 @@ def conflict_message(what: str, conflicts: list[dict[str, str]]) -> str:
 
 
 class Ensurer:
-    def __init__(self, client: DVPClient, check_mode: bool):
+    def __init__(self, client: DVPClient, check_mode: bool, refs: References | None = None):
+        """`refs`: the task's references (the module's checks record there those check mode could not verify)."""
         self.client = client
         self.check_mode = check_mode
+        self.refs = refs if refs is not None else References(check_mode)
 
     def present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None = None, recreate: bool = False,
                 wait: Predicate | None = None, wait_timeout: float = 300, force_conflicts: bool = False,
@@ -145,7 +151,7 @@ class Ensurer:
         namespace = desired["metadata"].get("namespace") if kind.namespaced else None
         actual = self.client.get(kind, name, namespace) if known is NOT_READ else known
         if actual is None:
-            after = self._apply(kind, desired, name, namespace, force_conflicts)
+            after = self._apply(kind, desired, name, namespace, force_conflicts, actual)
             return self._finish(kind, Outcome(True, after, None, after), wait, wait_timeout)
         changed = differences(_comparable(desired), actual) + dropped_fields(desired, actual)
         if not changed:
@@ -157,7 +163,7 @@ class Ensurer:
                     changed_fields=changed,
                 )
             return self._recreate(kind, desired, actual, name, namespace, wait, wait_timeout)
-        after = self._apply(kind, desired, name, namespace, force_conflicts)
+        after = self._apply(kind, desired, name, namespace, force_conflicts, actual)
         if strip_server_fields(after) == strip_server_fields(actual):
             return self._finish(kind, Outcome(False, actual, actual, actual), wait, wait_timeout)
         return self._finish(kind, Outcome(True, after, actual, after), wait, wait_timeout)
@@ -172,7 +178,11 @@ class Ensurer:
         return Outcome(True, actual, actual, None)
 
     # -- steps -----------------------------------------------------------------------------------------
-    def _apply(self, kind: Kind, desired: dict[str, Any], name: str, namespace: str | None, force: bool = False) -> dict[str, Any]:
+    def _apply(self, kind: Kind, desired: dict[str, Any], name: str, namespace: str | None, force: bool = False,
+               actual: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+        """The server-side apply (a dry run in check mode), answered with the object as the server stores it. In check
+        mode, with a reference not verified (self.refs), or when the dry run answers that the namespace does not exist,
+        the object as predicted over `actual` (the object as read) instead."""
         query = [("fieldManager", FIELD_MANAGER), ("fieldValidation", "Strict")]
         if force:
             query.append(("force", "true"))
@@ -180,9 +190,14 @@ class Ensurer:
             query.append(("dryRun", "All"))
         body = {**desired, "apiVersion": kind.api_version, "kind": kind.kind}  # sent as JSON, which is YAML
         what = kind.describe(name, namespace)
+        if self.check_mode and self.refs.unverified:
+            return predicted(actual, body)
         try:
             return self.client.request("PATCH", self.client.path(kind, name, namespace), what, query, body, APPLY)
         except APIStatusError as err:
+            gone = missing_namespace(err.status, err.body) if self.check_mode else None
+            if gone is not None and self.refs.missing(f"namespace: Namespace {gone} does not exist"):
+                return predicted(actual, body)
             conflicts = conflict_causes(err.body) if err.status == 409 else []
             if not conflicts:
                 raise

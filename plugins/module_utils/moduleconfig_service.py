@@ -1,7 +1,9 @@
 # Copyright: deckhouse.virtualization contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The module_config modules' flow: the ModuleConfig `virtualization` from the task's options, the client-side
-checks of BEHAVIOUR.md §8 and the admin guide (before any write), and the CIDR usage module_config_info returns."""
+"""The module_config modules' flow: a ModuleConfig from the task's options — `virtualization` with its settings
+checked client-side as BEHAVIOUR.md §8 and the admin guide say (before any write), any other module's (descheduler,
+log-shipper, runtime-audit-engine, ...) with `enabled`, `version` and its settings passed through as given — and the
+CIDR usage module_config_info returns."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import copy
 import ipaddress
 from typing import Any
 
+from . import moduleconfig_rules as mr
 from . import network_rules as nr
 from . import vocabulary as v
 from .client import FIELD_MANAGER, APIStatusError, DVPClient
@@ -24,12 +27,13 @@ from .kinds import (
     VIRTUAL_MACHINE_IP_ADDRESS,
     VIRTUAL_MACHINE_IP_ADDRESS_LEASE,
 )
-from .naming import to_api
+from .naming import snake, to_api
 from .quantity import parse_quantity
 from .waiter import Outcome, wait_for
 
 CIDRS = "settings.virtual_machine_cidrs"
 ALIAS = "allowed_storage_class_names"  # the admin guide's spelling of allowed_storage_class_selector.match_names
+RAW = "raw_settings"  # the settings of a module other than virtualization, written as given
 # The options a task may leave out, and the fields they set: left out, the server's values are kept (keep_omitted).
 OMITTABLE = {
     "enabled": ("spec", "enabled"),
@@ -55,10 +59,18 @@ def settings_to_api(settings: dict[str, Any] | None) -> dict[str, Any] | None:
     return to_api(settings)
 
 
+def is_virtualization(params: dict[str, Any]) -> bool:
+    return params["name"] == v.VIRTUALIZATION_MODULE
+
+
 def option_problems(params: dict[str, Any]) -> list[str]:
     problems = []
-    if params["name"] != v.VIRTUALIZATION_MODULE:
-        problems.append(f"name: this module manages the ModuleConfig {v.VIRTUALIZATION_MODULE!r}, not {params['name']!r}")
+    if is_virtualization(params) and params.get(RAW) is not None:
+        problems.append(f"{RAW}: only for a module other than {v.VIRTUALIZATION_MODULE!r}; give its settings in settings")
+    if not is_virtualization(params):
+        if params.get("settings") is not None:
+            problems.append(f"settings: the settings of the {v.VIRTUALIZATION_MODULE!r} module; give those of {params['name']!r} in {RAW}")
+        return problems
     settings = params.get("settings") or {}
     for section in ("virtual_images", "virtual_disks"):
         part = settings.get(section) or {}
@@ -145,6 +157,9 @@ def cluster_problems(client: DVPClient, module: Any, desired_settings: dict[str,
     cidrs = desired_settings.get("virtualMachineCIDRs")
     current = ((actual or {}).get("spec") or {}).get("settings") or {}
     after = settings_after_apply(desired_settings, actual)
+    missing_dvcr = mr.dvcr_problem(after, "settings.dvcr")
+    if missing_dvcr:
+        problems.append(missing_dvcr)
     if cidrs:
         pod, service = cluster_subnets(client)
         if pod is None:
@@ -174,10 +189,20 @@ def cluster_problems(client: DVPClient, module: Any, desired_settings: dict[str,
                 f"settings.audit.enabled: security event audit needs the modules {', '.join(off)} enabled "
                 "(their ModuleConfigs with enabled: true), and an edition other than CE"
             )
+    classes: dict[str, dict[str, Any] | None] = {}
     for where, name in _storage_classes(desired_settings):
-        if client.get(STORAGE_CLASS, name) is None:
+        if name not in classes:
+            classes[name] = client.get(STORAGE_CLASS, name)
+        if classes[name] is None:
             module.warn(f"{where}: StorageClass {name} does not exist (the platform accepts the setting; disks and images using it are not provisioned)")
+    problems += mr.image_class_problems(desired_settings, classes.get, _option_path)
     return problems
+
+
+def _option_path(api_path: str) -> str:
+    """An API path under spec.settings as the task's option (virtualImages.defaultStorageClassName →
+    settings.virtual_images.default_storage_class_name)."""
+    return ".".join(["settings"] + [snake(part) for part in api_path.split(".")])
 
 
 def _dvcr_problems(client: DVPClient, desired: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -222,7 +247,7 @@ def desired_config(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str
             metadata = {**metadata, "annotations": {**(metadata.get("annotations") or {}), v.ALLOW_DISABLING_ANNOTATION: "true"}}
     if params.get("version") is not None:
         spec["version"] = params["version"]
-    settings = settings_to_api(params.get("settings"))
+    settings = settings_to_api(params.get("settings")) if params.get(RAW) is None else copy.deepcopy(params[RAW])
     if settings is not None:
         spec["settings"] = settings
     return {"metadata": metadata, "spec": spec}
@@ -317,7 +342,7 @@ def keep_omitted(desired: dict[str, Any], params: dict[str, Any], actual: dict[s
     `labels: {}`), is the whole of what the collection applies under it. A new dict; `desired` is not changed."""
     if actual is None:
         return desired
-    kept = [field for option, field in OMITTABLE.items() if params.get(option) is None]
+    kept = [field for option, field in OMITTABLE.items() if params.get(option) is None and not (option == "settings" and params.get(RAW) is not None)]
     out = copy.deepcopy(desired)
     out.setdefault("metadata", {})
     out.setdefault("spec", {})
@@ -357,7 +382,7 @@ def ensure_config(module: Any, client: DVPClient, ensurer: Ensurer, metadata: di
         return ensurer.absent(MODULE_CONFIG, p["name"], None, wait=p["wait"], wait_timeout=p["wait_timeout"]).result(module._diff)
     actual = client.get(MODULE_CONFIG, p["name"])
     desired = keep_omitted(desired_config(p, metadata), p, actual)
-    if p.get("settings") is not None:  # settings left out are left as they are: nothing to check
+    if is_virtualization(p) and p.get("settings") is not None:  # settings left out are left as they are: nothing to check
         problems = cluster_problems(client, module, desired["spec"].get("settings") or {}, actual)
         if problems:
             raise DVPError("; ".join(problems), problems=problems)

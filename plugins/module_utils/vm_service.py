@@ -16,9 +16,19 @@ from .client import APIStatusError, DVPClient, operation_attempt
 from .disk_holders import disk_holder_problem, held_disk_problems
 from .ensure import Ensurer, Outcome, unchanged
 from .errors import DVPError
-from .kinds import CLUSTER_VIRTUAL_IMAGE, VIRTUAL_DISK, VIRTUAL_IMAGE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_CLASS, VIRTUAL_MACHINE_OPERATION, Kind
+from .kinds import (
+    CLUSTER_VIRTUAL_IMAGE,
+    VIRTUAL_DISK,
+    VIRTUAL_IMAGE,
+    VIRTUAL_MACHINE,
+    VIRTUAL_MACHINE_CLASS,
+    VIRTUAL_MACHINE_IP_ADDRESS,
+    VIRTUAL_MACHINE_OPERATION,
+    Kind,
+)
 from .naming import camel, to_api
 from .quantity import is_quantity
+from .references import References
 from .vmclass_rules import fraction_percent
 from .waiter import Outcome as WaitOutcome
 from .waiter import condition, task_waits, wait_for
@@ -171,15 +181,19 @@ def runs_after(state: str, policy: str, actual: dict[str, Any] | None) -> bool:
     return _status(actual).get("phase") not in (v.VM_STOPPED, v.VM_STOPPING)
 
 
-def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None,
+def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None, refs: References,
                     warnings: list[str] | None = None, runs_as: str | None = None, will_wait: bool = True) -> list[str]:
-    """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret; with
-    `runs_as` (the VM's name, when the task leaves it running: runs_after), that no other VM holds one of its disks.
+    """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret, the
+    VirtualMachineIPAddress; with `runs_as` (the VM's name, when the task leaves it running: runs_after), that no
+    other VM holds one of its disks.
 
-    A block device or provisioning Secret that does not exist is legal on the platform: the VM is created and waits in
-    Pending (BlockDevicesReady or ProvisioningReady False, §4.7, §4.8) until it appears. So it is refused when the task
-    waits for the VM (`will_wait`: the wait could only time out) and, with wait=false, only warned about (into
-    `warnings`), for playbooks that create the VM before its disks - as virtual_disk does with a missing source.
+    A block device, provisioning Secret or VirtualMachineIPAddress that does not exist is legal on the platform: the VM
+    is created and waits in Pending (BlockDevicesReady, ProvisioningReady or VirtualMachineIPAddressReady False, §4.7,
+    §4.8, §5) until it appears. So it is refused when the task waits for the VM (`will_wait`: the wait could only time
+    out) and, with wait=false, only warned about (into `warnings`), for playbooks that create the VM before its disks -
+    as virtual_disk does with a missing source. A class that does not exist (or no default class when none is named)
+    is refused. In check mode none of them is refused: each is a reference not verified (`refs`: an earlier task
+    may create it), and the sizing policy of a missing class is not checked.
 
     VirtualMachineClasses are cluster-scoped: a project user holding only the platform's use roles may not read them
     (RBAC.md section 6). Their class checks are then left to the platform's admission, which runs them anyway; a note
@@ -191,14 +205,14 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
     try:
         if class_name:
             vmclass = client.get(VIRTUAL_MACHINE_CLASS, class_name)
-            if vmclass is None:
+            if vmclass is None and not refs.missing(f"virtual_machine_class_name: VirtualMachineClass {class_name} does not exist"):
                 problems.append(f"virtual_machine_class_name: VirtualMachineClass {class_name!r} does not exist (vm_class_info lists the classes)")
         else:
             vmclass = default_class(client)
-            if vmclass is None:
-                problems.append("virtual_machine_class_name: not given, and no VirtualMachineClass is marked as the default class")
-            else:
+            if vmclass is not None:
                 class_name = vmclass["metadata"]["name"]
+            elif not refs.missing("virtual_machine_class_name: not given, and no VirtualMachineClass is marked as the default class"):
+                problems.append("virtual_machine_class_name: not given, and no VirtualMachineClass is marked as the default class")
     except APIStatusError as err:
         if err.status != 403:
             raise
@@ -227,8 +241,8 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
                 problem = vm_rules.check_sizing_policy(cores, fraction, memory, class_name, policies)
                 if problem:
                     problems.append(f"cpu/memory: the VirtualMachine {problem} (class policies: {describe_policies(policies)})")
-    refs = spec.get("blockDeviceRefs") or []
-    for i, ref in enumerate(refs):
+    devices = spec.get("blockDeviceRefs") or []
+    for i, ref in enumerate(devices):
         kind = DEVICE_KINDS[ref["kind"]]
         try:
             obj = client.get(kind, ref["name"], namespace)
@@ -241,7 +255,7 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
             continue
         if obj is None:
             missing = f"block_device_refs[{i}]: {kind.describe(ref['name'], namespace if kind.namespaced else None)} does not exist"
-            _missing(problems, warnings, will_wait, missing, "BlockDevicesReady")
+            _missing(problems, warnings, will_wait, missing, "BlockDevicesReady", refs)
             continue
         if i == 0:
             problem = vm_rules.check_first_device(ref, obj.get("status"))
@@ -260,14 +274,31 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
         wanted = v.SECRET_TYPE_CLOUD_INIT if ref_name == "userDataRef" else v.SECRET_TYPE_SYSPREP
         option = "provisioning.user_data_ref" if ref_name == "userDataRef" else "provisioning.sysprep_ref"
         if secret is None:
-            _missing(problems, warnings, will_wait, f"{option}: Secret {namespace}/{ref['name']} does not exist", "ProvisioningReady")
+            _missing(problems, warnings, will_wait, f"{option}: Secret {namespace}/{ref['name']} does not exist", "ProvisioningReady", refs)
         elif secret.get("type") != wanted:
             problems.append(f"{option}: Secret {namespace}/{ref['name']} has type {secret.get('type')!r}; the platform only reads type {wanted}")
+    address = spec.get("virtualMachineIPAddressName")
+    if address and address != ((current or {}).get("virtualMachineIPAddressName")):
+        try:
+            found = client.get(VIRTUAL_MACHINE_IP_ADDRESS, address, namespace)
+        except APIStatusError as err:
+            if err.status != 403:
+                raise
+            found = {}  # not readable: the platform checks it
+            if warnings is not None:
+                warnings.append(f"virtual_machine_ip_address_name: VirtualMachineIPAddress {namespace}/{address} was not checked before the request: "
+                                "this user may not read it")  # fmt: skip
+        if found is None:
+            missing = f"virtual_machine_ip_address_name: VirtualMachineIPAddress {namespace}/{address} does not exist"
+            _missing(problems, warnings, will_wait, missing, v.COND_VMIP_READY, refs)
     return problems
 
 
-def _missing(problems: list[str], warnings: list[str] | None, will_wait: bool, missing: str, condition: str) -> None:
-    """A referenced object that does not exist: refused when the task waits for the VM, else warned about."""
+def _missing(problems: list[str], warnings: list[str] | None, will_wait: bool, missing: str, condition: str, refs: References) -> None:
+    """A referenced object that does not exist: in check mode a reference not verified (refs), else refused when the
+    task waits for the VM, else warned about."""
+    if refs.missing(missing):
+        return
     if will_wait or warnings is None:
         problems.append(f"{missing}; create it first, or set wait=false to create the VirtualMachine now (it waits in Pending, {condition}=False)")
     else:
@@ -447,6 +478,10 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
         return outcome.result(module._diff)
 
     actual = client.get(VIRTUAL_MACHINE, name, namespace)
+    if actual is None and not spec_given(p) and ensurer.refs.missing(f"name/namespace: VirtualMachine {namespace}/{name} does not exist"):
+        # check mode: a task about an existing VM (its power state) whose VM an earlier task may create
+        would = state in POWER_STATES
+        return _result(module, Outcome(would, None), None, [], changed=would)
     applying = spec_given(p) or actual is None
     desired = desired_vm(p, metadata) if applying else None
     problems = run_policy_problems(state, effective_run_policy(p, actual))
@@ -458,7 +493,7 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
     if not problems and applying and not unchanged(desired, actual):
         notes: list[str] = []
         waits = task_waits(module)
-        problems += server_problems(client, namespace, desired_spec(p), actual, notes, runs_as=name if runs else None, will_wait=waits)
+        problems += server_problems(client, namespace, desired_spec(p), actual, ensurer.refs, notes, runs_as=name if runs else None, will_wait=waits)
         for note in notes:
             module.warn(note)
     elif not problems and actual is not None and runs and _status(actual).get("phase") not in ACTIVE_PHASES:

@@ -19,6 +19,7 @@ from .errors import DVPError
 from .kinds import MODULE_CONFIG, NODE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_OPERATION
 from .maintenance_service import ClusterView, cpu_checker, move_report
 from .migration_rules import describe_refusal, force_problem, plan_moves
+from .references import References
 from .waiter import Outcome, condition, gone, wait_for
 
 MIGRATIONS = (v.VMOP_MIGRATE, v.VMOP_EVICT)
@@ -173,12 +174,19 @@ def follow(module: Any, seen: dict[str, Any]):
     return check
 
 
-def ensure_operation(module: Any, client: DVPClient) -> dict[str, Any]:
+def ensure_operation(module: Any, client: DVPClient, refs: References) -> dict[str, Any]:
+    """The operation created (and followed) or aborted. Its VirtualMachine must exist; in check mode a missing one is a
+    reference not verified (`refs`: an earlier task may create it), and the result is the operation the task would
+    create, not sent as a dry run."""
     p = module.params
     if p["state"] == "absent":
         return abort(module, client)
     namespace, vm_name, kind = p["namespace"], p["virtual_machine_name"], p["type"]
     vm = client.get(VIRTUAL_MACHINE, vm_name, namespace)
+    if vm is None and refs.missing(f"virtual_machine_name: VirtualMachine {namespace}/{vm_name} does not exist"):
+        op = {**operation_body(p), "status": {}}
+        return {"changed": True, "would": f"create a {kind} operation for VirtualMachine {namespace}/{vm_name} (which does not exist yet)",
+                "operation": op_summary(op), "resource": op, "preflight": None, "node_after": None, "node_before": None, "vm_phase_before": None}  # fmt: skip
     if vm is None:
         raise DVPError(f"virtual_machine_name: VirtualMachine {namespace}/{vm_name} does not exist")
     node_before = _status(vm).get("nodeName") or None
@@ -196,12 +204,7 @@ def ensure_operation(module: Any, client: DVPClient) -> dict[str, Any]:
     problems, preflight = server_problems(client, p, vm, pending)
     if problems:
         raise DVPError("; ".join(problems), problems=problems, preflight=preflight, **base)
-    body = {
-        "apiVersion": VIRTUAL_MACHINE_OPERATION.api_version,
-        "kind": VIRTUAL_MACHINE_OPERATION.kind,
-        "metadata": {"generateName": p.get("generate_name") or f"{kind.lower()}-{vm_name}-", "namespace": namespace},
-        "spec": desired_spec(p),
-    }
+    body = operation_body(p)
     op = client.create(VIRTUAL_MACHINE_OPERATION, body, namespace, dry_run=module.check_mode, what=operation_attempt(body))
     if module.check_mode:
         target = (preflight or {}).get("target")
@@ -212,6 +215,16 @@ def ensure_operation(module: Any, client: DVPClient) -> dict[str, Any]:
                 **base}  # fmt: skip
     module.log(f"vm_operation: created {kind} {op['metadata']['name']} for {namespace}/{vm_name}")
     return finish(module, client, op, vm, {**base, "preflight": preflight}, adopted=False)
+
+
+def operation_body(p: dict[str, Any]) -> dict[str, Any]:
+    """The VirtualMachineOperation the task creates (generateName `<type>-<vm>-` unless generate_name)."""
+    return {
+        "apiVersion": VIRTUAL_MACHINE_OPERATION.api_version,
+        "kind": VIRTUAL_MACHINE_OPERATION.kind,
+        "metadata": {"generateName": p.get("generate_name") or f"{p['type'].lower()}-{p['virtual_machine_name']}-", "namespace": p["namespace"]},
+        "spec": desired_spec(p),
+    }
 
 
 def finish(module: Any, client: DVPClient, op: dict[str, Any], vm: dict[str, Any], base: dict[str, Any], adopted: bool) -> dict[str, Any]:

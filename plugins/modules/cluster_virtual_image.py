@@ -124,6 +124,9 @@ options:
     default: false
 notes:
   - Check mode and diff mode are supported; check mode asks the server for a dry run, so it reports what would really be stored.
+  - In check mode an object the task names that does not exist yet (the source object or pull Secret) is not refused - an earlier task
+    of the playbook may create it, and in check mode did not. A warning says it could not be verified, and the task reports what it
+    would do - the image as declared, not sent as a server-side dry run (the server would judge it against the missing object).
   - Options that contradict each other are refused before anything is sent, naming them (for example I(data_source) with I(state=absent),
     I(upload_url) without an C(Upload) source, a negative I(wait_timeout)).
   - Deleting an image that virtual machines use leaves it C(Terminating) until they release it; the module reports them in RV(users).

@@ -5,10 +5,12 @@
 
 DOCUMENTATION = r"""
 module: module_config
-short_description: Manage the ModuleConfig of the virtualization module (DVCR storage, VM networks, storage classes, audit)
+short_description: Manage the ModuleConfig of the virtualization module (DVCR storage, VM networks, storage classes, audit) and of other modules
 version_added: 0.1.0
 description:
   - Creates, updates and deletes the C(ModuleConfig) C(virtualization) (C(deckhouse.io/v1alpha1)) of the Deckhouse Virtualization Platform.
+  - With another I(name), the ModuleConfig of that Deckhouse module, for the modules the admin guide's features need
+    (C(descheduler) for VM rebalancing, C(log-shipper) and C(runtime-audit-engine) for security event audit); see I(name).
   - Options are the snake_case form of C(spec) fields; I(settings) mirrors C(spec.settings) (C(virtual_machine_cidrs) is C(virtualMachineCIDRs),
     C(gateway_api_gateway) is C(gatewayAPIGateway)).
   - Options the task leaves out (I(enabled), I(version), I(settings), I(labels), I(annotations)) are left as they are on the server; a task giving
@@ -19,7 +21,10 @@ description:
     the mask), overlaps between CIDRs, overlap with the cluster's pod and service subnets (read from Secret C(kube-system/d8-cluster-configuration)),
     CIDRs containing a node address, clearing the CIDR list once set, removing a CIDR while a lease holds an address in it (naming the virtual machine
     holding it, also for leases released in the last 10 minutes), DVCR storage shrinking, the DVCR storage class changing once the DVCR volume exists,
-    and audit without the log-shipper and runtime-audit-engine modules."
+    audit without the log-shipper and runtime-audit-engine modules, settings without C(dvcr) (the platform marks such a ModuleConfig invalid
+    and keeps the settings in effect before it, none on a new one), and an image storage class (I(settings.virtual_images.default_storage_class_name),
+    I(settings.virtual_images.allowed_storage_class_selector.match_names)) whose StorageProfile offers no volume mode C(Block) or C(Filesystem) with
+    C(ReadWriteOnce) or C(ReadWriteMany)."
   - Storage classes that do not exist are reported as warnings, as the platform accepts them.
   - With I(enabled=false) the annotation C(modules.deckhouse.io/allow-disabling=true) that Deckhouse requires is set too.
 author:
@@ -30,9 +35,21 @@ extends_documentation_fragment:
   - deckhouse.virtualization.state
 options:
   name:
-    description: Name of the ModuleConfig; only C(virtualization) is managed by this module.
+    description:
+      - Name of the ModuleConfig, which is the name of the Deckhouse module it configures.
+      - C(virtualization) (the default) takes I(settings), checked as described above.
+      - Any other module (for example C(descheduler), C(log-shipper), C(runtime-audit-engine)) takes I(enabled), I(version), I(labels),
+        I(annotations) and I(raw_settings); its settings are not checked by this module (Deckhouse checks them against the module's schema).
     type: str
     default: virtualization
+  raw_settings:
+    description:
+      - The settings (C(spec.settings)) of a module other than C(virtualization), written as given, in the API's spelling (camelCase).
+      - Left out, the module's settings on the server are left as they are; given, they are the whole of the settings the collection sets
+        (those it set before and no longer gives are removed).
+      - Not with I(name=virtualization); give I(settings) instead.
+    type: dict
+    version_added: 0.2.0
   enabled:
     description: Turn the module on or off (C(spec.enabled)).
     type: bool
@@ -223,6 +240,30 @@ EXAMPLES = r"""
           persistent_volume_claim: {size: 50G, storage_class_name: sds-replicated-thin-r1}
       virtual_machine_cidrs: [10.66.10.0/24, 10.66.20.0/24, 10.77.0.0/16]
 
+- name: VM rebalancing needs the descheduler module
+  deckhouse.virtualization.module_config:
+    name: descheduler
+    enabled: true
+
+- name: Security event audit needs the log-shipper and runtime-audit-engine modules
+  deckhouse.virtualization.module_config:
+    name: "{{ item }}"
+    enabled: true
+  loop: [log-shipper, runtime-audit-engine]
+
+- name: Then the audit of the virtualization module (EE)
+  deckhouse.virtualization.module_config:
+    settings:
+      dvcr: {storage: {persistent_volume_claim: {size: 50G}}}
+      audit: {enabled: true}
+
+- name: Another module's settings, passed through as written in the API
+  deckhouse.virtualization.module_config:
+    name: descheduler
+    enabled: true
+    version: 1
+    raw_settings: {}
+
 - name: Storage classes for images and disks (the admin guide's allowedStorageClassNames spelling)
   deckhouse.virtualization.module_config:
     settings:
@@ -313,14 +354,16 @@ def spec():
             enabled={"type": "bool"},
             version={"type": "int"},
             settings=_dict(SETTINGS),
+            raw_settings={"type": "dict"},
         ),
+        mutually_exclusive=[("settings", "raw_settings")],
     )
 
 
 def execute(module):
     """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
     p = module.params
-    problems = option_problems(p, PRESENT_ONLY + ("enabled", "version", "settings"))
+    problems = option_problems(p, PRESENT_ONLY + ("enabled", "version", "settings", "raw_settings"))
     refuse(module, problems + settings_problems(p))
     run(module, lambda client, ensurer: ensure_config(module, client, ensurer, metadata(p, namespaced=False)))
 

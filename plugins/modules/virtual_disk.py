@@ -127,6 +127,10 @@ options:
     default: false
 notes:
   - Check mode and diff mode are supported; check mode asks the server for a dry run.
+  - In check mode an object the task names that does not exist yet (the source object or pull Secret, the storage class, the
+    namespace) is not refused - an earlier task of the playbook may create it, and in check mode did not. A warning says it could not
+    be verified, and the task reports what it would do - the disk as declared, not sent as a server-side dry run (the server would
+    judge it against the missing object).
   - With I(wait=true) the module waits for C(Ready). A disk of a C(WaitForFirstConsumer) storage class is bound only when a virtual
     machine using it is scheduled, so for it the phase C(WaitForFirstConsumer) counts as done.
 seealso:

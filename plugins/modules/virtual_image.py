@@ -122,6 +122,10 @@ options:
     default: false
 notes:
   - Check mode and diff mode are supported; check mode asks the server for a dry run.
+  - In check mode an object the task names that does not exist yet (the source object or pull Secret, the storage class, the
+    namespace) is not refused - an earlier task of the playbook may create it, and in check mode did not. A warning says it could not
+    be verified, and the task reports what it would do - the image as declared, not sent as a server-side dry run (the server would
+    judge it against the missing object).
 seealso:
   - module: deckhouse.virtualization.virtual_image_info
   - module: deckhouse.virtualization.virtual_disk

@@ -16,8 +16,9 @@ description:
     is named; a disk image that is not an ISO cannot be the first device; no device twice) and the provisioning Secret.
     Cores outside every sizing policy of the class are reported as such, also when I(cpu.core_fraction) is not given.
     Nothing is written when any check fails.
-  - A block device or provisioning Secret that does not exist is legal on the platform - it creates the VM and keeps it
-    C(Pending) (C(BlockDevicesReady) or C(ProvisioningReady) C(False)) until the object appears. So with I(wait=true) (the
+  - A block device, provisioning Secret or C(VirtualMachineIPAddress) (I(virtual_machine_ip_address_name)) that does not exist is
+    legal on the platform - it creates the VM and keeps it C(Pending) (C(BlockDevicesReady), C(ProvisioningReady) or
+    C(VirtualMachineIPAddressReady) C(False)) until the object appears. So with I(wait=true) (the
     default) it is refused before anything is written, as the wait could only time out; with I(wait=false) the VM is created
     and a warning names the missing object, for playbooks that create the disks after the VM.
   - A C(VirtualDisk) mounted by another VM that is not C(Stopped) (the disk's C(status.attachedToVirtualMachines), checked
@@ -205,6 +206,10 @@ options:
     type: int
 notes:
   - Check mode and diff mode are supported; in check mode the writes, operations included, are sent as server-side dry runs.
+  - In check mode an object the task names that does not exist yet (the class or a default class, a block device, a Secret, the
+    VirtualMachineIPAddress, the namespace; for a task without spec options, the VM itself) is not refused - an earlier task of the
+    playbook may create it, and in check mode did not. A warning says it could not be verified, and the task reports what it would do -
+    the VM as declared, not sent as a server-side dry run (the server would judge it against the missing object).
   - The module applies the spec with server-side apply. Spec options the module set earlier and a later task leaves out are removed.
   - A VM whose class forbids its size (C(SizingPolicyMatched=False)) never starts; waiting ends at once with the platform's message.
 seealso:

@@ -100,6 +100,9 @@ options:
 notes:
   - Check mode is supported; the operation is created as a server-side dry run, so the platform's admission also checks it, and
     C(would) says what would happen (for C(Evict)/C(Migrate) with the node the scheduler would pick). Diff mode has nothing to show.
+  - In check mode an object the task names that does not exist yet (the VM of I(virtual_machine_name)) is not refused - an earlier
+    task of the playbook may create it, and in check mode did not. A warning says it could not be verified, and the task reports what
+    it would do - the operation as declared, not sent as a server-side dry run (the server would judge it against the missing object).
   - Progress (phase and migration progress changes) is printed as it happens when the task runs in-process, and logged to the host's
     log otherwise.
 seealso:
@@ -257,7 +260,7 @@ def spec():
 def execute(module):
     """The module's logic over an AnsibleModule or the action plugin's in-process adapter."""
     refuse(module, static_problems(module.params))
-    run(module, lambda client, ensurer: ensure_operation(module, client))
+    run(module, lambda client, ensurer: ensure_operation(module, client, ensurer.refs))
 
 
 def main():

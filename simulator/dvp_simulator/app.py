@@ -10,7 +10,7 @@ from pathlib import Path
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from . import conversions, hooks
-from .api import access, admin, cluster_ips, core_rules, metrics, pod_exec, pod_subresources, rbac_validation
+from .api import access, admin, cluster_ips, core_rules, core_updates, metrics, pod_exec, pod_subresources, rbac_validation
 from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
@@ -35,6 +35,7 @@ from .controllers import evacuation as evacuation_controller
 from .controllers import fencing as fencing_controller
 from .controllers import migration as migration_controller
 from .controllers import moduleconfig as moduleconfig_controller
+from .controllers import protection as protection_controllers
 from .controllers import storage as storage_controllers
 from .controllers import vd as vd_controller
 from .controllers import vi as vi_controller
@@ -102,6 +103,8 @@ def build(
     namespace.register_defaults(admission)
     cluster_ips.register(admission, store, topology.service_cidr if topology else DEFAULT_SERVICE_CIDR)
     core_rules.register(admission)
+    core_updates.register(admission)
+    protection_controllers.register_admission(admission)
     rbac_validation.register(admission)
     image_admission.register(admission)
     disk_webhooks.register(admission)
@@ -129,6 +132,8 @@ def build(
     manager.add(volume_binding.controller(store, ledger))
     manager.add(storage_controllers.expansion_controller(ledger))
     manager.add(volume_reclaim.controller())
+    manager.add(protection_controllers.pvc_controller(store))
+    manager.add(protection_controllers.pv_controller(store))
     importer = Importer(DVCR(state_dir / "dvcr"), topology.image_source_bandwidth if topology else 0)
     importer.wake = lambda ref: manager.wake(ref.resource, (ref.namespace, ref.name))
     upload.register(api, importer)

@@ -22,6 +22,7 @@ from .conftest import TOPOLOGIES
 
 VZ = "virtualization.deckhouse.io"
 CIDR = "10.66.20.0/24"
+DVCR = {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}}  # without it the module's hook ignores the settings
 SHOP = {  # namespace shop: VMs that run (AlwaysOn), with labels
     "web-0": {"app": "web", "tier.example.com/role": "frontend"},
     "web-1": {"app": "web"},
@@ -65,7 +66,7 @@ def dvp(tmp_path_factory):
     sim = Simulator.start(root / "sim", "--topology", str(TOPOLOGIES / "admin-guide.yaml"), time_scale=20.0)
     try:
         mc = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
-              "spec": {"enabled": True, "version": 1, "settings": {"virtualMachineCIDRs": [CIDR]}}}  # fmt: skip
+              "spec": {"enabled": True, "version": 1, "settings": {"dvcr": DVCR, "virtualMachineCIDRs": [CIDR]}}}  # fmt: skip
         sim.kubectl("apply", "-f", "-", input=json.dumps(mc))
         cvi = {"apiVersion": f"{VZ}/v1alpha2", "kind": "ClusterVirtualImage", "metadata": {"name": "boot"},
                "spec": {"dataSource": {"type": "HTTP", "http": {"url": files.url("boot.iso")}}}}  # fmt: skip

@@ -228,7 +228,9 @@ def test_claims_bind_immediately_or_at_first_consumer(sim, namespace):
     terms = late_pv["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"]
     assert terms == [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-a"]}]}]
 
-    # reclaim: Delete removes the volume with its claim, Retain leaves it Released
+    # reclaim: Delete removes the volume with its claim, Retain leaves it Released (once the pod using `late` is gone:
+    # kubernetes.io/pvc-protection holds a claim a scheduled pod names)
+    sim.kubectl("delete", "pod", "consumer", "-n", namespace)
     sim.kubectl("delete", "pvc", "now", "late", "-n", namespace)
     gone(sim, "pv", pv["metadata"]["name"])
     eventually(lambda: _phase(kget(sim, "pv", late_pv["metadata"]["name"]), "Released"))

@@ -127,11 +127,18 @@ def test_guide_config_with_kubectl_and_the_webhook(sim):
         "-",
         input=guide_with(audit={"enabled": True}, virtualMachineCIDRs=["10.66.10.0/24", "10.66.20.0/24"], **{"dvcr.storage.persistentVolumeClaim.size": "60G"}),
     )
-    wait_for(
-        lambda: (
-            json.loads(sim.kubectl("get", "pvc", "-n", "d8-virtualization", "dvcr", "-o", "json").stdout)["spec"]["resources"]["requests"]["storage"] == "60G"
-        )
-    )
+
+    def dvcr_claim():
+        return json.loads(sim.kubectl("get", "pvc", "-n", "d8-virtualization", "dvcr", "-o", "json").stdout)
+
+    # the claim is Pending (this cluster has no class sds-replicated-thin-r1): the API grows a bound claim only, so it
+    # keeps 50G until the class comes and it binds, then grows to the 60G the settings ask for
+    time.sleep(0.5)
+    assert dvcr_claim()["spec"]["resources"]["requests"]["storage"] == "50G"
+    sim.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "sds-replicated-thin-r1"},
+                                                      "provisioner": "replicated.csi.storage.deckhouse.io", "allowVolumeExpansion": True}))  # fmt: skip
+    grown = wait_for(lambda: (c := dvcr_claim())["spec"]["resources"]["requests"]["storage"] == "60G" and c)
+    assert grown["status"]["phase"] == "Bound"
 
 
 def test_module_config_checks_names_the_holder_and_is_idempotent(sim, tmp_path):

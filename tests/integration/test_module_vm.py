@@ -12,6 +12,7 @@ from ..ansible_runner import run_playbook
 from ..image_sources import FileServer, MiB, iso_image, qemu_image
 
 CIDR = "10.66.10.0/24"  # the admin guide's addresses (linux-vm gets 10.66.10.14 there)
+DVCR = {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}}  # without it the module's hook ignores the settings
 GUIDE_POLICIES = [
     {"cores": {"min": 1, "max": 4}, "memory": {"min": "1Gi", "max": "8Gi", "step": "512Mi"}, "core_fractions": [5, 10, 20, 50, 100]},
     {"cores": {"min": 5, "max": 8}, "memory": {"min": "5Gi", "max": "16Gi", "step": "1Gi"}, "core_fractions": [20, 50, 100]},
@@ -62,7 +63,7 @@ def ensure_cidrs(sim):
         sim.kubectl(
             "create", "-f", "-",
             input=json.dumps({"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
-                              "spec": {"enabled": True, "version": 1, "settings": {"virtualMachineCIDRs": [CIDR]}}}),
+                              "spec": {"enabled": True, "version": 1, "settings": {"dvcr": DVCR, "virtualMachineCIDRs": [CIDR]}}}),
         )  # fmt: skip
     else:
         sim.kubectl("patch", "moduleconfig", "virtualization", "--type", "merge", "-p", json.dumps({"spec": {"settings": {"virtualMachineCIDRs": [CIDR]}}}))

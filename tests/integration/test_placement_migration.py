@@ -34,7 +34,7 @@ def topology(edition):
     node = {"cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"}
     return {
         "cluster": {"podSubnetCIDR": "10.111.0.0/16", "serviceSubnetCIDR": "10.222.0.0/16", "edition": edition},
-        "nodes": [{"name": name, "labels": {"group": name.split("-")[0]}, **node} for name in NODES],
+        "nodes": [{"name": name, "labels": {"group": name.split("-", maxsplit=1)[0]}, **node} for name in NODES],
         "storageClasses": [{"name": "shared", "provisioner": "replicated.csi.example.com", "accessModes": ["ReadWriteMany", "ReadWriteOnce"],
                             "volumeMode": "Block", "capacity": "1Ti", "default": True},
                            {"name": "local", "provisioner": "local.csi.example.com", "accessModes": ["ReadWriteOnce"], "volumeMode": "Block",

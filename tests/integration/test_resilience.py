@@ -21,6 +21,7 @@ from ..simulator_process import Simulator
 
 TOPOLOGY = Path(__file__).resolve().parents[2] / "simulator" / "dvp_simulator" / "topologies" / "admin-guide.yaml"
 CIDR = "10.66.20.0/24"
+DVCR = {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}}  # without it the module's hook ignores the settings
 REGISTRY_PASSWORD = "pull-secret-" + uuid.uuid4().hex  # must never appear in any output
 FAST = {"DVP_REQUEST_TIMEOUT": "2"}  # the client's per-request timeout; the fault mode delays 3 s
 
@@ -38,7 +39,7 @@ def faults(sim, *args):
 def setup_cluster(sim, namespace):
     sim.kubectl("create", "namespace", namespace)
     mc = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
-          "spec": {"enabled": True, "version": 1, "settings": {"virtualMachineCIDRs": [CIDR]}}}  # fmt: skip
+          "spec": {"enabled": True, "version": 1, "settings": {"dvcr": DVCR, "virtualMachineCIDRs": [CIDR]}}}  # fmt: skip
     sim.kubectl("apply", "-f", "-", input=json.dumps(mc))
 
 

@@ -30,7 +30,7 @@ def test_disabling_sets_the_allow_disabling_annotation():
 
 def test_option_problems_name_the_option():
     params = {
-        "name": "other",
+        "name": "virtualization",
         "state": "present",
         "settings": {
             "virtual_machine_cidrs": ["10.66.10.1/24"],
@@ -39,7 +39,13 @@ def test_option_problems_name_the_option():
         },
     }
     text = "\n".join(option_problems(params))
-    assert "name: this module manages the ModuleConfig 'virtualization', not 'other'" in text
+    assert "name:" not in text
+    other = option_problems({**params, "name": "descheduler"})
+    assert other == ["settings: the settings of the 'virtualization' module; give those of 'descheduler' in raw_settings"], other
+    assert option_problems({"name": "descheduler", "state": "present", "settings": None, "raw_settings": {"x": 1}}) == []
+    assert option_problems({**params, "settings": None, "raw_settings": {}}) == [
+        "raw_settings: only for a module other than 'virtualization'; give its settings in settings"
+    ]
     assert "settings.virtual_machine_cidrs[0]: '10.66.10.1/24' has host bits set" in text
     assert "settings.virtual_images: give allowed_storage_class_names or allowed_storage_class_selector.match_names, not both" in text
     assert "settings.virtual_images.allowed_storage_class_names: at least one non-empty storage class name" in text

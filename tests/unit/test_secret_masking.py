@@ -169,6 +169,10 @@ class FakeModule:
         self.check_mode = check_mode
         self._diff = False
         self.no_log_values = set()
+        self.warnings = []
+
+    def warn(self, msg):
+        self.warnings.append(msg)
 
     def _out(self, result):
         return remove_values({**result, "invocation": {"module_args": self.params}}, self.no_log_values)

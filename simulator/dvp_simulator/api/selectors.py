@@ -268,8 +268,9 @@ def _field_value(obj: dict[str, Any], path: str) -> str:
     return str(cur)
 
 
-# Field labels kube-apiserver serves beyond metadata.name and metadata.namespace, per built-in (group, kind);
-# custom resources offer their CRD version's selectableFields instead.
+# Field labels kube-apiserver serves beyond metadata.name and metadata.namespace, per built-in (group, kind)
+# (upstream: each kind's ToSelectableFields / GetAttrs in pkg/registry); custom resources offer their CRD version's
+# selectableFields instead.
 BUILTIN_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("", "Pod"): (
         "spec.nodeName",
@@ -281,6 +282,7 @@ BUILTIN_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
         "status.podIP",
         "status.podIPs",
         "status.nominatedNodeName",
+        "spec.host",  # the v1 field label conversion's old name of spec.nodeName
     ),
     ("", "Node"): ("spec.unschedulable",),
     ("", "Event"): (
@@ -310,26 +312,64 @@ BUILTIN_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("", "Secret"): ("type",),
     ("", "Namespace"): ("status.phase",),
+    ("", "Service"): ("spec.clusterIP", "spec.type"),
     ("", "ReplicationController"): ("status.replicas",),
     ("", "PersistentVolumeClaim"): (),
 }
 # A field label whose value sits elsewhere in the object.
 # events.k8s.io Events are evaluated in their stored (core/v1) form, as kube-apiserver converts their field labels.
 FIELD_PATHS = {
-    "source": "source.component",
     "status.podIPs": "status.podIP",
+    "spec.host": "spec.nodeName",
     **{f"regarding.{f}": f"involvedObject.{f}" for f in ("kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath")},
     "reportingController": "reportingComponent",
 }
 
 
-def selectable_fields(group: str, kind: str, crd_version: dict[str, Any] | None) -> frozenset[str]:
+def _pod_ip(obj: dict[str, Any]) -> str:
+    """The first of status.podIPs (status.podIP when the pod has no list)."""
+    ips = ((obj.get("status") or {}).get("podIPs")) or []
+    first = ips[0].get("ip") if ips and isinstance(ips[0], dict) else None
+    return str(first or _field_value(obj, "status.podIP"))
+
+
+def _or(path: str, fallback: str) -> Callable[[dict[str, Any]], str]:
+    return lambda obj: _field_value(obj, path) or fallback
+
+
+def _either(path: str, other: str) -> Callable[[dict[str, Any]], str]:
+    return lambda obj: _field_value(obj, path) or _field_value(obj, other)
+
+
+# Field labels whose value is computed, per built-in (group, kind), as upstream sets it: a bool is
+# strconv.FormatBool of the Go field (an unset one is "false"), a defaulted field its default.
+FIELD_VALUES: dict[tuple[str, str], dict[str, Callable[[dict[str, Any]], str]]] = {
+    ("", "Node"): {"spec.unschedulable": _or("spec.unschedulable", "false")},
+    ("", "Pod"): {"spec.hostNetwork": _or("spec.hostNetwork", "false"), "status.podIP": _pod_ip, "status.podIPs": _pod_ip},
+    ("", "Event"): {"source": _either("source.component", "reportingComponent")},  # the component, else the reporting controller
+    ("", "Service"): {"spec.type": _or("spec.type", "ClusterIP")},
+}
+
+
+class SelectableFields(frozenset):
+    """The field labels a kind's lists may select on, with `readers`: how the value of those that are not simply
+    the field at their path is read (FIELD_VALUES)."""
+
+    readers: dict[str, Callable[[dict[str, Any]], str]]
+
+    def __new__(cls, labels: Any, readers: dict[str, Callable[[dict[str, Any]], str]] | None = None) -> SelectableFields:
+        out = super().__new__(cls, labels)
+        out.readers = dict(readers or {})
+        return out
+
+
+def selectable_fields(group: str, kind: str, crd_version: dict[str, Any] | None) -> SelectableFields:
     """Field labels a list of this kind may select on (the CRD version's selectableFields for custom kinds)."""
     fields = {"metadata.name", "metadata.namespace"}
     fields.update(BUILTIN_FIELDS.get((group, kind), ()))
     for entry in (crd_version or {}).get("selectableFields") or []:
         fields.add(str(entry.get("jsonPath", "")).lstrip("."))
-    return frozenset(fields)
+    return SelectableFields(fields, FIELD_VALUES.get((group, kind)))
 
 
 def parse_field_selector(text: str | None, supported: frozenset[str] | None = None) -> Predicate:
@@ -349,10 +389,11 @@ def parse_field_selector(text: str | None, supported: frozenset[str] | None = No
         if supported is not None and label not in supported:
             raise APIError(400, f"field label not supported: {label}")
         path = FIELD_PATHS.get(label, label)
+        read = getattr(supported, "readers", {}).get(label) or (lambda o, p=path: _field_value(o, p))
         if op == "!=":
-            checks.append(lambda o, p=path, v=value: _field_value(o, p) != v)
+            checks.append(lambda o, r=read, v=value: r(o) != v)
         else:
-            checks.append(lambda o, p=path, v=value: _field_value(o, p) == v)
+            checks.append(lambda o, r=read, v=value: r(o) == v)
     return lambda obj: all(c(obj) for c in checks)
 
 

@@ -31,6 +31,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
 
 from ..clock import Clock
 from ..resources import ResourceType
+from .rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES
 
 Row = Callable[[dict[str, Any], float], list[Any]]
 
@@ -143,8 +144,87 @@ def _pod_status(o: dict[str, Any]) -> str:
     return o.get("status", {}).get("reason") or o.get("status", {}).get("phase", "Pending")
 
 
-def _restarts(o: dict[str, Any]) -> int:
-    return sum(int(s.get("restartCount", 0)) for s in o.get("status", {}).get("containerStatuses", []))
+def _restarts(o: dict[str, Any], now: float) -> str:
+    """printPod's RESTARTS: the containers' restart count, and how long ago the last one ended (`3 (5m ago)`)."""
+    statuses = o.get("status", {}).get("containerStatuses", [])
+    count = sum(int(s.get("restartCount", 0)) for s in statuses)
+    ended = [((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt") for s in statuses]
+    last = max((Clock.parse(t) for t in ended if t), default=None)
+    return f"{count} ({human_duration(now - last)} ago)" if count and last is not None else str(count)
+
+
+def _pod_ip(o: dict[str, Any]) -> str:
+    status = o.get("status", {})
+    ips = status.get("podIPs") or []
+    return (ips[0].get("ip") if ips else "") or status.get("podIP") or "<none>"
+
+
+def _readiness_gates(o: dict[str, Any]) -> str:
+    """printPod's READINESS GATES: how many of the pod's readiness gates have their condition True (`1/2`)."""
+    gates = o.get("spec", {}).get("readinessGates") or []
+    if not gates:
+        return "<none>"
+    conditions = {c.get("type"): c.get("status") for c in o.get("status", {}).get("conditions") or []}
+    return f"{sum(1 for g in gates if conditions.get(g.get('conditionType')) == 'True')}/{len(gates)}"
+
+
+def _pod_row(o: dict[str, Any], now: float) -> list[Any]:
+    return [
+        o["metadata"]["name"], _pod_ready(o), _pod_status(o), _restarts(o, now), age(o, now),
+        _pod_ip(o), o.get("spec", {}).get("nodeName") or "<none>", o.get("status", {}).get("nominatedNodeName") or "<none>", _readiness_gates(o),
+    ]  # fmt: skip
+
+
+def _since(stamp: Any, now: float) -> str:
+    """translateTimestampSince: `<unknown>` for no time."""
+    return human_duration(now - Clock.parse(stamp)) if stamp else "<unknown>"
+
+
+def _event_row(o: dict[str, Any], now: float) -> list[Any]:
+    """printEvent over a core/v1 Event (events.k8s.io/v1 ones go through _as_core_event): last seen, type, reason, object,
+    subobject, source, message, first seen, count, name."""
+    first = _since(o.get("firstTimestamp") or o.get("eventTime"), now)
+    last = _since(o["lastTimestamp"], now) if o.get("lastTimestamp") else first
+    series = o.get("series")
+    count = o.get("count") or 1  # a singleton event of the new API has no count
+    if series:
+        last, count = _since(series.get("lastObservedTime"), now), series.get("count") or count
+    involved = o.get("involvedObject") or {}
+    target = f"{involved.get('kind', '').lower()}/{involved['name']}" if involved.get("name") else involved.get("kind", "").lower()
+    source = o.get("source") or {}
+    component = source.get("component") or o.get("reportingComponent") or ""
+    instance = source.get("host") or o.get("reportingInstance") or ""
+    return [
+        last, o.get("type", ""), o.get("reason", ""), target, involved.get("fieldPath", ""),
+        f"{component}, {instance}" if instance else component, (o.get("message") or "").strip(), first, int(count), o["metadata"]["name"],
+    ]  # fmt: skip
+
+
+def _as_core_event(o: dict[str, Any]) -> dict[str, Any]:
+    """An events.k8s.io/v1 Event with the core/v1 field names (the API server prints both from its internal Event)."""
+    return {
+        "metadata": o["metadata"], "involvedObject": o.get("regarding") or {}, "reason": o.get("reason"), "message": o.get("note"),
+        "source": o.get("deprecatedSource") or {}, "firstTimestamp": o.get("deprecatedFirstTimestamp"),
+        "lastTimestamp": o.get("deprecatedLastTimestamp"), "count": o.get("deprecatedCount"), "type": o.get("type"),
+        "eventTime": o.get("eventTime"), "series": o.get("series"), "reportingComponent": o.get("reportingController"),
+        "reportingInstance": o.get("reportingInstance"),
+    }  # fmt: skip
+
+
+def _binding_row(o: dict[str, Any], now: float) -> list[Any]:
+    """printRoleBinding / printClusterRoleBinding: the role as `Kind/name`, then (wide) users, groups and service
+    accounts (`namespace/name`), each joined with ", " (rbac.SubjectsStrings)."""
+    ref = o.get("roleRef") or {}
+    subjects = o.get("subjects") or []
+    users = [s.get("name", "") for s in subjects if s.get("kind") == "User"]
+    groups = [s.get("name", "") for s in subjects if s.get("kind") == "Group"]
+    accounts = [f"{s.get('namespace', '')}/{s.get('name', '')}" for s in subjects if s.get("kind") == "ServiceAccount"]
+    return [o["metadata"]["name"], f"{ref.get('kind', '')}/{ref.get('name', '')}", age(o, now), ", ".join(users), ", ".join(groups), ", ".join(accounts)]
+
+
+def _created_at(o: dict[str, Any], now: float) -> list[Any]:
+    """The API server's default table (rest.NewDefaultTableConvertor): the name and the creation time as RFC 3339."""
+    return [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")]
 
 
 ACCESS_MODES = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
@@ -213,6 +293,13 @@ def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "") -> di
 
 
 NAME = _col("Name", fmt="name")
+# upstream eventColumnDefinitions: the wide ones interleaved, the event's own name last
+EVENT_COLUMNS = [
+    _col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Subobject", priority=1), _col("Source", priority=1), _col("Message"),
+    _col("First Seen", priority=1), _col("Count", priority=1), _col("Name", priority=1, fmt="name"),
+]  # fmt: skip
+BINDING_COLUMNS = [NAME, _col("Role"), _col("Age"), _col("Users", priority=1), _col("Groups", priority=1), _col("ServiceAccounts", priority=1)]
+CREATED_AT_COLUMNS = [NAME, _col("Created At", "date")]
 
 # Built-in kinds: (columns, row function) — the columns kube-apiserver's printers produce.
 BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
@@ -231,19 +318,14 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             o.get("status", {}).get("nodeInfo", {}).get("containerRuntimeVersion", "<unknown>"),
         ],
     ),
-    resource_key(POD): (
-        [NAME, _col("Ready"), _col("Status"), _col("Restarts", "integer"), _col("Age"), _col("IP", priority=1), _col("Node", priority=1)],
-        lambda o, now: [o["metadata"]["name"], _pod_ready(o), _pod_status(o), _restarts(o), age(o, now), o.get("status", {}).get("podIP") or "<none>", o.get("spec", {}).get("nodeName") or "<none>"],
-    ),
-    resource_key(EVENT): (
-        [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")],
-        lambda o, now: [
-            human_duration(now - Clock.parse(o["lastTimestamp"])) if o.get("lastTimestamp") else age(o, now),
-            o.get("type", ""), o.get("reason", ""),
-            f"{o.get('involvedObject', {}).get('kind', '').lower()}/{o.get('involvedObject', {}).get('name', '')}",
-            o.get("message", ""),
+    resource_key(POD): (  # upstream: podColumnDefinitions
+        [
+            NAME, _col("Ready"), _col("Status"), _col("Restarts"), _col("Age"), _col("IP", priority=1), _col("Node", priority=1),
+            _col("Nominated Node", priority=1), _col("Readiness Gates", priority=1),
         ],
+        _pod_row,
     ),
+    resource_key(EVENT): (EVENT_COLUMNS, _event_row),
     resource_key(SECRET): (
         [NAME, _col("Type"), _col("Data", "integer"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], o.get("type", "Opaque"), len(o.get("data") or {}), age(o, now)],
@@ -291,15 +373,11 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             o.get("status", {}).get("disruptionsAllowed", 0), age(o, now),
         ],
     ),
-    resource_key(EVENT, EVENTS_GROUP): (
-        [_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")],
-        lambda o, now: [
-            human_duration(now - Clock.parse(o["eventTime"])) if o.get("eventTime") else age(o, now),
-            o.get("type", ""), o.get("reason", ""),
-            f"{o.get('regarding', {}).get('kind', '').lower()}/{o.get('regarding', {}).get('name', '')}",
-            o.get("note", ""),
-        ],
-    ),
+    resource_key(EVENT, EVENTS_GROUP): (EVENT_COLUMNS, lambda o, now: _event_row(_as_core_event(o), now)),
+    ROLE_BINDINGS: (BINDING_COLUMNS, _binding_row),  # upstream: roleBindingsColumnDefinitions
+    CLUSTER_ROLE_BINDINGS: (BINDING_COLUMNS, _binding_row),  # clusterRoleBindingsColumnDefinitions
+    ROLES: (CREATED_AT_COLUMNS, _created_at),  # no printer upstream: the default table
+    CLUSTER_ROLES: (CREATED_AT_COLUMNS, _created_at),
     resource_key(DAEMON_SET): (  # upstream: pkg/printers/internalversion/printers.go daemonSetColumnDefinitions
         [
             NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _col("Up-to-date", "integer"),
@@ -312,10 +390,7 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
         [NAME, _col("Holder"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), age(o, now)],
     ),
-    resource_key(CUSTOM_RESOURCE_DEFINITION): (
-        [NAME, _col("Created At", "date")],
-        lambda o, now: [o["metadata"]["name"], o["metadata"].get("creationTimestamp", "")],
-    ),
+    resource_key(CUSTOM_RESOURCE_DEFINITION): (CREATED_AT_COLUMNS, _created_at),
 }  # fmt: skip
 
 

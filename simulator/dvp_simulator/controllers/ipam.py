@@ -1,23 +1,35 @@
 """What IPAM, the ModuleConfig webhook and the VirtualMachineIPAddress webhook read, without scans: the
-`virtualization` ModuleConfig's settings (one get), leases and node addresses inside a CIDR (an index keyed by
+`virtualization` ModuleConfig's settings in effect (one get, see below), leases and node addresses inside a CIDR (an index keyed by
 every network containing the address, so "which leases lie in 10.66.10.0/24" is one dict lookup), VMIPs by the
-leases' VMIP-UID label, VMs by the VMIP they name, Pending VMIPs."""
+leases' VMIP-UID label, VMs by the VMIP they name, Pending VMIPs.
+
+The settings in effect are not spec.settings as written: the module's `validate-module-config` hook
+(controllers/moduleconfig.py) copies spec.settings into the module's internal values only when they pass its
+checks, and the module's components (IPAM, storage-class resolution, DVCR) read that copy, so settings that fail
+keep the last valid ones in effect (none before the first). Deckhouse keeps the copy in memory; the simulator keeps
+it in ConfigMap d8-virtualization/module-settings (key settings.json) so that a restart keeps it too. Controllers
+that act on the settings watch that ConfigMap (`on_settings`), not the ModuleConfig."""
 
 from __future__ import annotations
 
 import functools
+import json
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
-from ..store.store import Entry, Store
+from ..store.store import Entry, Event, Store
 
 VMIPS = v.resource_key(v.VIRTUAL_MACHINE_IP_ADDRESS)
 LEASES = v.resource_key(v.VIRTUAL_MACHINE_IP_ADDRESS_LEASE)
 VMS = v.resource_key(v.VIRTUAL_MACHINE)
 NODES = v.resource_key(v.NODE)
 MODULE_CONFIGS = v.resource_key(v.MODULE_CONFIG)
+CONFIG_MAPS = v.resource_key(v.CONFIG_MAP)
+SETTINGS_CONFIG_MAP = "module-settings"  # d8-virtualization/module-settings: the settings in effect (see above)
+SETTINGS_KEY = "settings.json"
 CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
 IN_NETWORK = "inNetwork"  # leases and nodes: every network (prefix 0…32) containing their address(es)
 BY_VMIP = "vmipName"  # VMs: "<namespace>/<vmip>" for spec.virtualMachineIPAddressName and status.virtualMachineIPAddressName
@@ -75,9 +87,47 @@ def settings_of(mc: dict[str, Any] | None) -> dict[str, Any]:
     return ((mc or {}).get("spec") or {}).get("settings") or {}
 
 
+def effective_settings(store: Store) -> dict[str, Any]:
+    """The settings of ModuleConfig virtualization in effect: the hook's last valid copy ({} before any). Shared
+    with other callers: read it, never change it."""
+    entry = store.get(CONFIG_MAPS, v.MODULE_NAMESPACE, SETTINGS_CONFIG_MAP)
+    return _parsed(((entry.obj.get("data") or {}).get(SETTINGS_KEY) or "{}") if entry is not None else "{}")
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(text: str) -> dict[str, Any]:
+    """IPAM reads the settings on every reconcile; they change rarely, so each text is parsed once."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def effective_config(store: Store) -> dict[str, Any] | None:
+    """ModuleConfig virtualization as the module's components see it: spec.settings replaced by the settings in
+    effect (None when there is no ModuleConfig)."""
+    mc = module_config(store)
+    if mc is None:
+        return None
+    return {**mc, "spec": {**(mc.get("spec") or {}), "settings": effective_settings(store)}}
+
+
+def on_settings(mapper: Callable[[Event], list[tuple[str, str]]]) -> Callable[[Event], list[tuple[str, str]]]:
+    """A ConfigMap watch's mapper that calls `mapper` only when the settings in effect were written."""
+
+    def mapped(event: Event) -> list[tuple[str, str]]:
+        entry = event.entry
+        if entry.namespace != v.MODULE_NAMESPACE or entry.name != SETTINGS_CONFIG_MAP:
+            return []
+        return mapper(event)
+
+    return mapped
+
+
 def configured_cidrs(store: Store) -> list[str]:
-    """The pool: `virtualMachineCIDRs` of ModuleConfig virtualization, in order ([] when not configured)."""
-    cidrs = settings_of(module_config(store)).get("virtualMachineCIDRs")
+    """The pool: `virtualMachineCIDRs` of the settings in effect, in order ([] when not configured)."""
+    cidrs = effective_settings(store).get("virtualMachineCIDRs")
     return [c for c in cidrs if isinstance(c, str)] if isinstance(cidrs, list) else []
 
 
@@ -87,6 +137,19 @@ def leases_in(store: Store, cidr: str) -> list[Entry]:
 
 def nodes_in(store: Store, cidr: str) -> list[Entry]:
     return store.by_index(NODES, IN_NETWORK, cidr)
+
+
+def node_addresses_in(store: Store, cidrs: Any) -> list[tuple[str, str]]:
+    """(node, address) of every node address inside one of `cidrs` (entries that do not parse are skipped: the
+    CIDR checks report them)."""
+    pairs = []
+    for cidr in cidrs if isinstance(cidrs, list) else []:
+        try:
+            net = str(nr.parse_cidr(cidr))
+        except ValueError:
+            continue
+        pairs += [pair for entry in nodes_in(store, net) for pair in node_addresses(entry.obj)]
+    return sorted(set(pairs))
 
 
 def module_enabled(store: Store, name: str) -> bool:

@@ -24,14 +24,14 @@ from ..images.datasource import register_indexes as register_source_indexes
 from ..images.dvcr import StoredImage, repository
 from ..images.jobs import Importer
 from ..store.store import Event, Store
-from . import conditions
+from . import conditions, ipam
 from .runtime import Context, Controller, Key, Requeue, owner_keys
 from .volume_lifecycle import (
     ATTACHED_INDEX,
     CLAIMS,
     CLASSES,
     MANAGER,
-    MODULE_CONFIGS,
+    MODULE_SETTINGS,
     VMS,
     VolumeLifecycle,
     delete,
@@ -139,7 +139,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         secondary={
             CLAIMS: owner_keys(KIND),
             CLASSES: waiting,
-            MODULE_CONFIGS: waiting,
+            MODULE_SETTINGS: ipam.on_settings(waiting),
             VMS: wake_block_devices(KIND),
             v.resource_key(v.CLUSTER_VIRTUAL_IMAGE): referencing,
             v.resource_key(v.VIRTUAL_IMAGE): referencing,

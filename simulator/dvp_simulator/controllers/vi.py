@@ -19,12 +19,13 @@ from ..images.dvcr import StoredImage, repository
 from ..images.jobs import Importer
 from ..images.units import image_size
 from ..store.store import Event, Store
+from . import ipam
 from .cvi import Lifecycle
 from .runtime import Context, Controller, Key, Requeue, owner_keys
 from .volume_lifecycle import (
     CLAIMS,
     CLASSES,
-    MODULE_CONFIGS,
+    MODULE_SETTINGS,
     VMS,
     VolumeLifecycle,
     delete,
@@ -91,7 +92,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
         secondary={
             CLAIMS: owner_keys(KIND),
             CLASSES: waiting,
-            MODULE_CONFIGS: waiting,
+            MODULE_SETTINGS: ipam.on_settings(waiting),
             VMS: wake_block_devices(KIND),
             RESOURCE: referencing,
             v.resource_key(v.CLUSTER_VIRTUAL_IMAGE): referencing,

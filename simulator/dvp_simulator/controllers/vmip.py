@@ -89,11 +89,11 @@ def controller(store: Store) -> Controller:
         return sorted(keys)  # type: ignore[arg-type]
 
     def pending_vmips(event: Event) -> list[Key]:
-        if event.entry.name != v.VIRTUALIZATION_MODULE:
-            return []
+        """The settings in effect changed (not merely the ModuleConfig: its settings may not have taken effect)."""
         return [(e.namespace, e.name) for e in store.by_index(ipam.VMIPS, ipam.PHASE, v.PENDING)]
 
-    return Controller("vmip", ipam.VMIPS, reconcile, {ipam.LEASES: vmip_of_lease, ipam.VMS: vmips_of_vm, ipam.MODULE_CONFIGS: pending_vmips})
+    secondary = {ipam.LEASES: vmip_of_lease, ipam.VMS: vmips_of_vm, ipam.CONFIG_MAPS: ipam.on_settings(pending_vmips)}
+    return Controller("vmip", ipam.VMIPS, reconcile, secondary)
 
 
 class Binding:

@@ -5,7 +5,9 @@ requested size, bound both ways (PV.spec.claimRef, PVC.spec.volumeName, both pha
 The class's volumeBindingMode decides when: `Immediate` binds at once; `WaitForFirstConsumer` waits until a pod
 that uses the claim is scheduled (or the scheduler's `volume.kubernetes.io/selected-node` annotation is set on
 the claim) and pins the volume to that node. A claim naming an existing volume (spec.volumeName) binds to it.
-A claim without a class uses the class annotated as default; with neither it stays Pending."""
+A claim without a class uses the class annotated as default (set into its storageClassName, which kube-apiserver
+allows once: RetroactiveDefaultStorageClass); with neither it stays Pending, as does a claim whose storageClassName
+is "" (explicitly none)."""
 
 from __future__ import annotations
 
@@ -110,6 +112,8 @@ async def reconcile(ctx: Context, key: Key, ledger: Ledger | None = None) -> Req
         _bind(ctx, claim, pv)
         return None
     class_name = spec.get("storageClassName")
+    if class_name == "":  # explicitly no class: only a volume without one, named by volumeName, can bind it
+        return _pending(ctx, claim, None)
     sc = service.find(service.registry.types[CLASSES], "", class_name) if class_name else _default_class(ctx)
     if sc is None:
         return _pending(ctx, claim, Requeue(after=RETRY) if class_name else None)

@@ -2,7 +2,9 @@
 into DVCR (the ClusterVirtualImage `Lifecycle` of controllers/cvi.py, under `vd/<ns>/<name>` / `vi/<ns>/<name>`),
 then the PersistentVolumeClaim, whose binding the object follows: Provisioning while it is Pending,
 WaitForFirstConsumer while a WaitForFirstConsumer claim waits for its consumer (a VM's pod scheduled, or the
-scheduler's selected-node annotation — never the VM itself), Ready once Bound, PVCLost when it disappears.
+scheduler's selected-node annotation — never the VM itself), Ready once Bound, PVCLost when it disappears. A claim
+deleted while a running VM's pod uses it stays Terminating and Bound under `kubernetes.io/pvc-protection`
+(controllers/protection.py): the object stays Ready until the claim is gone.
 
 The data: a simulated volume holds no bytes. Its claim carries the annotation
 `storage.dvp-sim.deckhouse.io/data: <repository>:<uid>` naming the DVCR image it was filled from (copy-on-write:
@@ -31,18 +33,20 @@ from ..images.dvcr import StoredImage
 from ..images.jobs import FAILED, RUNNING, SUCCEEDED, WAITING
 from ..images.upload import token_of
 from ..store.store import MODIFIED, Event, Store
-from . import conditions
+from . import conditions, ipam
 from .cvi import Lifecycle, _set_in_use
 from .runtime import Key, Requeue
 
 CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
 CLASSES = v.resource_key(v.STORAGE_CLASS)
-MODULE_CONFIGS = v.resource_key(v.MODULE_CONFIG)
+MODULE_SETTINGS = ipam.CONFIG_MAPS  # where the settings in effect live (ipam.effective_settings), watched with ipam.on_settings
 VMS = v.resource_key(v.VIRTUAL_MACHINE)
 MANAGER = "virtualization-controller"
 DEFAULT_INDEX = "defaultClass"  # of StorageClasses (controllers/volume_binding.py registers it)
 WAITING_INDEX = "waitingForStorageClass"  # of disks and images: those a class or the ModuleConfig may unblock
 ATTACHED_INDEX = "attachedBlockDevice"  # of VMs: every block device in status.blockDeviceRefs, whatever the phase
+# the phases in which a claim that goes is made again rather than lost: the data never reached it
+REPROVISIONED = (v.PENDING, v.PROVISIONING, v.WAIT_FOR_USER_UPLOAD, v.FAILED)
 
 
 def waiting_for_class(obj: dict[str, Any]) -> list[str]:
@@ -62,7 +66,8 @@ def register_indexes(store: Store, resource: str) -> None:
 
 
 def wake_waiting(store: Store, resource: str):
-    """A StorageClass or the ModuleConfig changed: the objects still waiting for a class look again."""
+    """A StorageClass or the settings in effect changed (map the latter through ipam.on_settings): the objects still
+    waiting for a class look again."""
 
     def mapper(event: Event) -> list[Key]:
         return [(e.namespace, e.name) for e in store.by_index(resource, WAITING_INDEX, "true")]
@@ -90,8 +95,8 @@ def wake_block_devices(kind: str):
 
 
 def module_config(service: ObjectService) -> dict[str, Any] | None:
-    entry = service.store.get(MODULE_CONFIGS, "", v.VIRTUALIZATION_MODULE)
-    return entry.obj if entry else None
+    """ModuleConfig virtualization with the settings in effect (those that passed the module's hook)."""
+    return ipam.effective_config(service.store)
 
 
 def resolve_class(service: ObjectService, section: str, spec_class: str | None, pvc_class: str | None = None) -> Resolution:
@@ -140,12 +145,7 @@ class VolumeLifecycle(Lifecycle, metaclass=abc.ABCMeta):
             status["storageClassName"] = resolution.name
         if claim is not None:
             return self.volume(claim)
-        if (status.get("target") or {}).get("persistentVolumeClaimName") and status["phase"] not in (
-            v.PENDING,
-            v.PROVISIONING,
-            v.WAIT_FOR_USER_UPLOAD,
-            v.FAILED,
-        ):
+        if (status.get("target") or {}).get("persistentVolumeClaimName") and status["phase"] not in REPROVISIONED:
             return self.lost()
         if status["phase"] == v.FAILED:
             return None  # final for this generation: only a spec change restarts
@@ -242,8 +242,12 @@ class VolumeLifecycle(Lifecycle, metaclass=abc.ABCMeta):
     def volume(self, claim: dict[str, Any]) -> Requeue | None:
         """Follow the claim's binding."""
         phase = (claim.get("status") or {}).get("phase")
+        if claim["metadata"].get("deletionTimestamp") and self.status.get("phase") in REPROVISIONED:
+            # a claim of an earlier attempt (a restart deleted it) waits for its pods under kubernetes.io/pvc-protection:
+            # the new one takes its name once it is gone (its DELETED event brings us back)
+            return None
         self.status.setdefault("target", {})["persistentVolumeClaimName"] = claim["metadata"]["name"]
-        if claim["metadata"].get("deletionTimestamp") or phase == v.PVC_LOST:
+        if phase == v.PVC_LOST:
             return self.lost()
         if phase != v.PVC_BOUND:
             sc = self.service.find(self.service.registry.types[CLASSES], "", claim["spec"].get("storageClassName") or "") or {}

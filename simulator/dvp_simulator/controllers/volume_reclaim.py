@@ -1,5 +1,7 @@
-"""A PersistentVolume whose claim is gone is reclaimed per its persistentVolumeReclaimPolicy: `Delete` deletes
-the volume, `Retain` (and the deprecated `Recycle`) leaves it `Released` for an administrator."""
+"""A PersistentVolume whose claim is gone is reclaimed per its persistentVolumeReclaimPolicy, as the PV controller
+does it: the volume is marked `Released` first (so the pv-protection controller lets it go,
+controllers/protection.py), then `Delete` deletes it; `Retain` (and the deprecated `Recycle`) leaves it `Released`
+for an administrator. A volume deleted by hand while Bound stays Terminating until its claim is gone."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     service = ctx.service
     pv_rt = service.registry.types[VOLUMES]
     pv = service.find(pv_rt, "", key[1])
-    if pv is None or pv["metadata"].get("deletionTimestamp"):
+    if pv is None:
         return None
     ref = pv.get("spec", {}).get("claimRef")
     if not ref or pv.get("status", {}).get("phase") != "Bound":
@@ -26,10 +28,10 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
     claim = service.store.get(CLAIMS, ref.get("namespace", ""), ref.get("name", ""))
     if claim is not None and claim.obj["metadata"].get("uid") == ref.get("uid"):
         return None
-    if pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete":
+    opts = WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status")
+    pv = service.update(pv_rt, "", key[1], {**pv, "status": {"phase": "Released"}}, opts).obj
+    if pv["spec"].get("persistentVolumeReclaimPolicy") == "Delete" and not pv["metadata"].get("deletionTimestamp"):
         service.delete(pv_rt, "", key[1], {})
-    else:
-        service.update(pv_rt, "", key[1], {**pv, "status": {"phase": "Released"}}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
     return None
 
 

@@ -4,19 +4,25 @@
   the service subnet; an entry cannot be removed (rewriting it differently counts) while a lease of any phase —
   Released ones within their 10 minutes too — holds an address inside; once set, the list cannot be cleared;
 - DVCR: once PVC d8-virtualization/dvcr exists, its size never decreases and its storageClassName never changes;
+- virtualImages.defaultStorageClassName and each allowedStorageClassSelector.matchNames entry: the class's
+  StorageProfile offers volume mode Block or Filesystem with ReadWriteOnce or ReadWriteMany (a class that does not
+  exist is accepted);
 - featureGates newly added: none on CE; HotplugCPUAndMemoryWithInPlaceResize needs Kubernetes 1.33, GPU 1.34;
 - audit.enabled: true needs the log-shipper and runtime-audit-engine modules enabled and an edition other than CE
   (the admin guide's rule);
 - and, on CREATE and UPDATE, Deckhouse's own check of spec.settings against the module's settings schema (types,
   enums, patterns, no unknown field): before it, a setting of any shape was accepted and silently ignored.
 
-Node addresses and leases inside a CIDR come from indexes (controllers/ipam.py): the cost is what is found."""
+Node addresses and leases inside a CIDR come from indexes (controllers/ipam.py): the cost is what is found.
+A ModuleConfig created with settings these checks would refuse is admitted, as on the platform: the module's hook
+(controllers/moduleconfig.py) then keeps them from taking effect."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import moduleconfig_rules as mr
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import network_rules as nr
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
@@ -33,6 +39,7 @@ from ..store.store import Store
 
 WEBHOOK = "module-config.virtualization-controller.validate.d8-virtualization"
 SETTINGS_WEBHOOK = "module-configs.deckhouse-webhook.deckhouse.io"  # Deckhouse's own check of every module's settings
+CLASSES = v.resource_key(v.STORAGE_CLASS)
 GATE_MIN_MINOR = {"HotplugCPUAndMemoryWithInPlaceResize": 33, "GPU": 34}
 
 
@@ -44,14 +51,7 @@ def cidr_denials(store: Store, old: dict[str, Any], new: dict[str, Any], pod_cid
     old_cidrs, new_cidrs = old.get("virtualMachineCIDRs") or [], new.get("virtualMachineCIDRs")
     if old_cidrs and not new_cidrs:
         return ["virtualMachineCIDRs: once configured, the list cannot be cleared"]
-    nodes = []
-    for cidr in new_cidrs or []:
-        try:
-            net = str(nr.parse_cidr(cidr))
-        except ValueError:
-            continue  # reported by cidr_problems
-        nodes += [pair for entry in ipam.nodes_in(store, net) for pair in ipam.node_addresses(entry.obj)]
-    problems = nr.cidr_problems(new_cidrs, "virtualMachineCIDRs", pod_cidr, service_cidr, sorted(set(nodes)))
+    problems = nr.cidr_problems(new_cidrs, "virtualMachineCIDRs", pod_cidr, service_cidr, ipam.node_addresses_in(store, new_cidrs))
     for cidr in nr.removed_cidrs(old_cidrs, new_cidrs or []):
         leases = ipam.leases_in(store, cidr)
         if leases:
@@ -83,6 +83,14 @@ def dvcr_denials(store: Store, old: dict[str, Any], new: dict[str, Any]) -> list
             f"to {after.get('storageClassName') or '(cluster default)'} once the DVCR volume {v.MODULE_NAMESPACE}/{v.DVCR_PVC_NAME} exists"
         )
     return problems
+
+
+def image_class_denials(store: Store, new: dict[str, Any]) -> list[str]:
+    def find(name: str) -> dict[str, Any] | None:
+        entry = store.get(CLASSES, "", name)
+        return entry.obj if entry is not None else None
+
+    return mr.image_class_problems(new, find)
 
 
 def gate_denials(old: dict[str, Any], new: dict[str, Any], edition: str) -> list[str]:
@@ -151,7 +159,7 @@ def register(admission: Admission, store: Store, topology: Topology | None) -> N
         if request.obj is None or request.obj["metadata"]["name"] != v.VIRTUALIZATION_MODULE or not request.generation_changed:
             return
         old, new = ipam.settings_of(request.old), ipam.settings_of(request.obj)
-        problems = cidr_denials(store, old, new, pod_cidr, service_cidr) + dvcr_denials(store, old, new)
+        problems = cidr_denials(store, old, new, pod_cidr, service_cidr) + dvcr_denials(store, old, new) + image_class_denials(store, new)
         problems += gate_denials(old, new, edition) + audit_denials(store, new, edition)
         if problems:
             raise webhook_denied(WEBHOOK, "; ".join(problems))
