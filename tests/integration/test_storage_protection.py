@@ -61,6 +61,9 @@ def test_the_claim_of_a_running_vms_disk_is_held_until_the_vm_stops(sim, iso, ns
     pv = get(sim, "pv", volume)
     assert pv["metadata"].get("deletionTimestamp") and finalizers(pv) == [PV_PROTECTION] and phase(pv) == "Bound"
     assert phase(get(sim, "vd", "root", ns)) == "Ready" and phase(get(sim, "vm", "web", ns)) == "Running"
+    shown = sim.kubectl("get", "pvc", claim, "-n", ns, "--no-headers").stdout.split()
+    assert shown[1] == "Terminating", shown  # kubectl's STATUS column, as upstream's printer shows a claim being deleted
+    assert sim.kubectl("get", "pv", volume, "--no-headers").stdout.split()[4] == "Terminating"
 
     vmop(sim, ns, "web", "Stop")
     advance(sim, 21)

@@ -283,6 +283,14 @@ def _storage_class_name(o: dict[str, Any]) -> str:
     return o["metadata"]["name"] + (" (default)" if default else "")
 
 
+def _volume_phase(o: dict[str, Any]) -> str:
+    """A claim's or a volume's STATUS cell: Terminating once it is being deleted (a protection finalizer may hold it
+    Bound for a while), else its phase (upstream's printPersistentVolume / printPersistentVolumeClaim)."""
+    if o["metadata"].get("deletionTimestamp"):
+        return "Terminating"
+    return (o.get("status") or {}).get("phase", "Pending")
+
+
 def _claim(o: dict[str, Any]) -> str:
     ref = o.get("spec", {}).get("claimRef")
     return f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""
@@ -344,7 +352,7 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     resource_key(PERSISTENT_VOLUME_CLAIM): (
         [NAME, _col("Status"), _col("Volume"), _col("Capacity"), _col("Access Modes"), _col("StorageClass"), _col("VolumeAttributesClass"), _col("Age"), _col("VolumeMode", priority=1)],
         lambda o, now: [
-            o["metadata"]["name"], o.get("status", {}).get("phase", "Pending"), o.get("spec", {}).get("volumeName", ""),
+            o["metadata"]["name"], _volume_phase(o), o.get("spec", {}).get("volumeName", ""),
             (o.get("status", {}).get("capacity") or {}).get("storage", ""), _access_modes(o.get("status", {}).get("accessModes")),
             o.get("spec", {}).get("storageClassName", ""), o.get("spec", {}).get("volumeAttributesClassName") or "<unset>", age(o, now),
             o.get("spec", {}).get("volumeMode", "Filesystem"),
@@ -354,7 +362,7 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
         [NAME, _col("Capacity"), _col("Access Modes"), _col("Reclaim Policy"), _col("Status"), _col("Claim"), _col("StorageClass"), _col("VolumeAttributesClass"), _col("Reason"), _col("Age"), _col("VolumeMode", priority=1)],
         lambda o, now: [
             o["metadata"]["name"], (o.get("spec", {}).get("capacity") or {}).get("storage", ""), _access_modes(o.get("spec", {}).get("accessModes")),
-            o.get("spec", {}).get("persistentVolumeReclaimPolicy", ""), o.get("status", {}).get("phase", "Pending"), _claim(o),
+            o.get("spec", {}).get("persistentVolumeReclaimPolicy", ""), _volume_phase(o), _claim(o),
             o.get("spec", {}).get("storageClassName", ""), o.get("spec", {}).get("volumeAttributesClassName") or "<unset>",
             o.get("status", {}).get("reason", ""), age(o, now), o.get("spec", {}).get("volumeMode", "Filesystem"),
         ],
