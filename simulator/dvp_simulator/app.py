@@ -21,6 +21,7 @@ from .controllers import (
     descheduler,
     disruption,
     garbage_collector,
+    kubelet,
     namespace,
     podgc,
     rbac_aggregation,
@@ -36,6 +37,7 @@ from .controllers import fencing as fencing_controller
 from .controllers import migration as migration_controller
 from .controllers import moduleconfig as moduleconfig_controller
 from .controllers import protection as protection_controllers
+from .controllers import serviceaccounts as serviceaccount_controllers
 from .controllers import storage as storage_controllers
 from .controllers import vd as vd_controller
 from .controllers import vi as vi_controller
@@ -122,10 +124,13 @@ def build(
     access.install(api, service, state_dir)
     manager = Manager(service, clock, api.turn)
     manager.add(namespace.controller(registry, store))
+    for controller in serviceaccount_controllers.controllers(state_dir, topology.service_cidr if topology else DEFAULT_SERVICE_CIDR, lambda: api.address):
+        manager.add(controller)
     manager.add(garbage_collector.controller(registry))
     manager.add(rbac_aggregation.controller(store))
     manager.add(daemonset.controller(store))
     manager.add(podgc.controller(store))
+    manager.add(kubelet.controller(store))  # starts the pods a client binds to a Ready node
     manager.add(disruption.controller(service))
     ledger = storage_controllers.Ledger()
     manager.add(ledger.controller())

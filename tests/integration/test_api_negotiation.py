@@ -16,6 +16,8 @@ import yaml
 from kubernetes import client, dynamic
 
 CMS = "/api/v1/namespaces/{ns}/configmaps"
+ROOT_CA = "kube-root-ca.crt"  # the ConfigMap every namespace has (the root-ca-cert-publisher's)
+NOT_ROOT_CA = {"fieldSelector": f"metadata.name!={ROOT_CA}"}
 VMCLASS = "/apis/virtualization.deckhouse.io/v1alpha2/virtualmachineclasses"
 YAML = "application/yaml"
 POM = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
@@ -114,7 +116,7 @@ def test_a_long_list_in_yaml_is_whole(http, namespace):
     resp = http.call("GET", path, accept=YAML)
     assert resp.headers["Content-Type"] == YAML and resp.text.startswith("apiVersion: v1\nitems:\n"), resp.text[:200]
     listed = yaml.safe_load(resp.text)
-    assert [i["metadata"]["name"] for i in listed["items"]] == [f"c{i:03d}" for i in range(105)]
+    assert [i["metadata"]["name"] for i in listed["items"]] == [f"c{i:03d}" for i in range(105)] + [ROOT_CA]
     assert http.call("GET", path).json()["items"] == listed["items"]
 
 
@@ -198,11 +200,11 @@ def test_partial_object_metadata_get_list_and_watch(http, namespace):
     assert got.status_code == 200 and got.headers["Content-Type"] == "application/json"
     assert got.json() == {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": first["metadata"]}
     assert got.json()["metadata"]["managedFields"], "the whole ObjectMeta, managedFields included"
-    page = http.call("GET", path, accept=POML, params={"limit": "1"}).json()
+    page = http.call("GET", path, accept=POML, params={"limit": "1", **NOT_ROOT_CA}).json()
     assert page["kind"] == "PartialObjectMetadataList" and page["apiVersion"] == "meta.k8s.io/v1"
-    assert page["metadata"]["continue"] and page["metadata"]["remainingItemCount"] == 1
+    assert page["metadata"]["continue"] and "remainingItemCount" not in page["metadata"], "not counted under a selector, as upstream"
     assert page["items"] == [{"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": first["metadata"]}]
-    rest = http.call("GET", path, accept=POML, params={"limit": "1", "continue": page["metadata"]["continue"]}).json()
+    rest = http.call("GET", path, accept=POML, params={"limit": "1", "continue": page["metadata"]["continue"], **NOT_ROOT_CA}).json()
     assert [i["metadata"]["name"] for i in rest["items"]] == ["p2"] and "data" not in rest["items"][0]
     # the other shape: 406 after the read, as upstream's transformResponseObject (no fallback to a later clause)
     status_of(
@@ -218,7 +220,12 @@ def test_partial_object_metadata_get_list_and_watch(http, namespace):
     assert http.call("GET", f"{VMCLASS}/{name}", accept=POM).json()["metadata"]["name"] == name
     # a watch sends PartialObjectMetadata objects
     with http.session.get(
-        http.sim.server + path, params={"watch": "1", "timeoutSeconds": "1"}, headers={"Accept": POM}, stream=True, timeout=30, verify=str(http.sim.ca_file)
+        http.sim.server + path,
+        params={"watch": "1", "timeoutSeconds": "1", **NOT_ROOT_CA},
+        headers={"Accept": POM},
+        stream=True,
+        timeout=30,
+        verify=str(http.sim.ca_file),
     ) as resp:
         events = [json.loads(line) for line in resp.iter_lines() if line]
     assert {(e["type"], e["object"]["kind"], e["object"]["apiVersion"]) for e in events} == {("ADDED", "PartialObjectMetadata", "meta.k8s.io/v1")}
@@ -235,7 +242,7 @@ def test_the_python_clients_metadata_requests(api, namespace):
     core.create_namespaced_config_map(namespace, {"metadata": {"name": "meta-only"}, "data": {"k": "v"}})
     configmaps = dynamic.DynamicClient(api).resources.get(api_version="v1", kind="ConfigMap")
     listed = configmaps.get(namespace=namespace, header_params={"Accept": POML})
-    assert listed.kind == "PartialObjectMetadataList" and [i.metadata.name for i in listed.items] == ["meta-only"]
+    assert listed.kind == "PartialObjectMetadataList" and [i.metadata.name for i in listed.items] == [ROOT_CA, "meta-only"]
     one = configmaps.get(namespace=namespace, name="meta-only", header_params={"Accept": POM})
     assert one.kind == "PartialObjectMetadata" and one.metadata.name == "meta-only" and "data" not in one.to_dict()
 
@@ -261,7 +268,7 @@ def test_kubectl_still_reads_and_writes(sim, namespace):
     sim.kubectl("apply", "-f", "-", input=manifest)
     assert "kc" in sim.kubectl("get", "configmaps", "-n", namespace).stdout
     assert yaml.safe_load(sim.kubectl("get", "configmap", "kc", "-n", namespace, "-o", "yaml").stdout)["data"] == {"a": "b"}
-    assert sim.kubectl("get", "configmaps", "-n", namespace, "-o", "name").stdout.split() == ["configmap/kc"]
+    assert sim.kubectl("get", "configmaps", "-n", namespace, "-o", "name").stdout.split() == ["configmap/kc", f"configmap/{ROOT_CA}"]
     assert "Name:         kc" in sim.kubectl("describe", "configmap", "kc", "-n", namespace).stdout
     edited = sim.kubectl("edit", "configmap", "kc", "-n", namespace, check=False, timeout=60)
     assert edited.returncode == 0 or "Edit cancelled" in edited.stderr + edited.stdout, edited.stderr
@@ -386,10 +393,10 @@ def test_continue_tokens_page_as_before(http, namespace):
             break
         assert "=" not in page["metadata"]["continue"], "RawURLEncoding, as upstream's tokens"
         params = {"limit": "1", "continue": page["metadata"]["continue"]}
-    assert names == ["a", "b", "c"]
+    assert names == ["a", "b", "c", ROOT_CA]
     rv = int(page["metadata"]["resourceVersion"])
     padded = base64.urlsafe_b64encode(json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "ns": namespace, "name": "a"}).encode())
-    assert [i["metadata"]["name"] for i in http.call("GET", path, params={"continue": padded.decode()}).json()["items"]] == ["b", "c"], "earlier tokens"
+    assert [i["metadata"]["name"] for i in http.call("GET", path, params={"continue": padded.decode()}).json()["items"]] == ["b", "c", ROOT_CA], "earlier"
 
 
 # -- JSON patch test operations -------------------------------------------------------------------------------------

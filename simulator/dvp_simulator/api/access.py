@@ -1,8 +1,9 @@
 """Wiring of access control into one simulator: the users' tokens (`<state-dir>/users.json`, 0600, SHA-256 digests
-only), the RBAC authorizer on every request and behind the review resources, the bootstrap and platform roles
-seeded at start, and the admin endpoint `POST /simulator/v1/users` `{"name": N, "groups": [...]}` that
-`dvp-sim user add` calls (system:masters only, as all of /simulator/v1): it answers a `UserToken` carrying the new
-token once, over TLS, to the administrator; the CLI writes it into the user's kubeconfig and never prints it."""
+only), the ServiceAccount tokens (api/serviceaccounts.py), the RBAC authorizer on every request and behind the review
+resources, the bootstrap and platform roles seeded at start, and the admin endpoint `POST /simulator/v1/users`
+`{"name": N, "groups": [...]}` that `dvp-sim user add` calls (system:masters only, as all of /simulator/v1): it answers
+a `UserToken` carrying the new token once, over TLS, to the administrator; the CLI writes it into the user's kubeconfig
+and never prints it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from ..store.store import dumps
-from . import authz, rbac, rbac_escalation, rbac_roles
+from . import authz, rbac, rbac_escalation, rbac_roles, serviceaccounts
 from .errors import APIError, bad_request
 from .service import ObjectService, WriteOptions
 
@@ -32,6 +33,7 @@ def install(api: Any, service: ObjectService, state_dir: Path | None) -> rbac.RB
     if service.admission is not None:
         rbac_escalation.register(service.admission, authorizer)  # a user grants only what they hold
     authz.Reviews(authorizer, authorizer.rules).register(api)
+    serviceaccounts.install(api, service, state_dir)  # ServiceAccount tokens, TokenReview, the pods' ServiceAccount admission
     api.admin_handlers[USERS_PATH] = _users_handler(api.gate)
     seed(service)
     return authorizer

@@ -43,6 +43,10 @@ AUTHORIZATION = "authorization.k8s.io"
 AUTHENTICATION = "authentication.k8s.io"
 MASTERS = "system:masters"
 AUTHENTICATED = "system:authenticated"
+# The API server's own audiences (--api-audiences, defaulting to the service-account issuer): a token is good for a request
+# to this server only when it was issued for one of them.
+API_AUDIENCES = ("https://kubernetes.default.svc.cluster.local",)
+INVALID_TOKEN = "invalid bearer token"  # upstream's bearertoken authenticator's error for a token nobody knows
 REQUEST_USER = web.RequestKey("dvp_user", "UserInfo")  # where Gate leaves the request's user on the aiohttp request
 
 
@@ -87,6 +91,19 @@ class Decision:
     reason: str = ""
 
 
+@dataclass(frozen=True)
+class TokenAnswer:
+    """What a bearer token authenticates as (upstream's authenticator.Response, or its error): `user` None when it does
+    not, `error` then the reason TokenReview reports (never the token itself); `audiences` the requested audiences the
+    token is good for."""
+
+    user: UserInfo | None
+    audiences: tuple[str, ...] = ()
+    error: str = ""
+
+
+# (the token's SHA-256 hex digest, the requested audiences) -> the answer, or None for a token the authenticator never issued
+TokenAuthenticator = Callable[[str, tuple[str, ...]], TokenAnswer | None]
 Authorizer = Callable[[UserInfo, Attributes], Decision]
 # (user, namespace) -> (resourceRules, nonResourceRules, incomplete), in the SelfSubjectRulesReview form
 RulesResolver = Callable[[UserInfo, str], tuple[list[dict[str, Any]], list[dict[str, Any]], bool]]
@@ -162,15 +179,17 @@ def impersonation_checks(target: UserInfo, headers: Any) -> list[Attributes]:
 
 
 class Gate:
-    """Authentication (the admin token, the users' tokens of `users.json`), impersonation and authorization of
-    every request but the public ones. Users' tokens are kept as SHA-256 digests in a 0600 file; a presented
-    token is hashed and its digest compared in constant time. `authorizer` is replaced by RBAC (api/access.py)."""
+    """Authentication (the admin token, the users' tokens of `users.json`, then each of `token_authenticators`: the
+    ServiceAccount tokens of api/serviceaccounts.py), impersonation and authorization of every request but the public
+    ones. Users' tokens are kept as SHA-256 digests in a 0600 file; a presented token is hashed and its digest compared
+    in constant time. `authorizer` is replaced by RBAC (api/access.py)."""
 
     def __init__(self, admin_token: str, users_file: Path | None = None):
         self.admin_digest = _digest(admin_token.strip())
         self.users_file = users_file
         self.users: dict[str, UserInfo] = {}  # digest -> user
         self.authorizer: Authorizer = masters_only
+        self.token_authenticators: list[TokenAuthenticator] = []
         self._mtime: float | None = None
         self._load()
 
@@ -211,11 +230,25 @@ class Gate:
         parts = request.headers.get("Authorization", "").strip().split(" ", 2)
         if len(parts) < 2 or parts[0].lower() != "bearer" or not parts[1]:
             return None
-        digest = _digest(parts[1])
-        if hmac.compare_digest(digest, self.admin_digest):
-            return ADMIN
-        self._load()
-        return self.users.get(digest)  # by the token's SHA-256: one lookup, not a scan of every user
+        return self.review_token(parts[1]).user
+
+    def review_token(self, token: str, audiences: tuple[str, ...] = API_AUDIENCES) -> TokenAnswer:
+        """Who `token` is, for a request to `audiences` (the request path's and TokenReview's one authentication).
+        The admin and users' tokens are audience-agnostic: good for the API server's own audiences only, as upstream
+        wraps such authenticators (WrapAudienceAgnosticToken)."""
+        digest = _digest(token)
+        user = ADMIN if hmac.compare_digest(digest, self.admin_digest) else None
+        if user is None:
+            self._load()
+            user = self.users.get(digest)  # by the token's SHA-256: one lookup, not a scan of every user
+        if user is not None:
+            shared = tuple(a for a in audiences if a in API_AUDIENCES)
+            return TokenAnswer(user, shared) if shared else TokenAnswer(None, (), INVALID_TOKEN)
+        for authenticate in self.token_authenticators:
+            answer = authenticate(digest, audiences)
+            if answer is not None:
+                return answer
+        return TokenAnswer(None, (), INVALID_TOKEN)
 
     def check(self, request: web.Request) -> UserInfo:
         """401 without a known token, 403 for impersonation the caller may not do or a request its user may

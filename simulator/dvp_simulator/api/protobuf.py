@@ -112,6 +112,8 @@ MESSAGES: dict[str, str] = {
     "NodeCondition": "1 type string; 2 status string; 3 lastHeartbeatTime Time; 4 lastTransitionTime Time; 5 reason string; 6 message string",
     "NodeAddress": "1 type string; 2 address string",
     "Binding": "1 metadata ObjectMeta; 2 target ObjectReference",
+    "ServiceAccount": "1 metadata ObjectMeta; 2 secrets []ObjectReference; 3 imagePullSecrets []LocalObjectReference; "
+                      "4 automountServiceAccountToken *bool",
     "Pod": "1 metadata ObjectMeta; 2 spec PodSpec; 3 status PodStatus",
     "PodSpec": "1 volumes []Volume; 20 initContainers []Container; 2 containers []Container; 3 restartPolicy string; "
                "4 terminationGracePeriodSeconds *int64; 5 activeDeadlineSeconds *int64; 6 dnsPolicy string; 7 nodeSelector map[string]string; "
@@ -180,6 +182,13 @@ MESSAGES: dict[str, str] = {
     "SelfSubjectReview": "1 metadata ObjectMeta; 2 status SelfSubjectReviewStatus",
     "SelfSubjectReviewStatus": "1 userInfo UserInfo",
     "UserInfo": "1 username string; 2 uid string; 3 groups []string",
+    "TokenRequest": "1 metadata ObjectMeta; 2 spec TokenRequestSpec; 3 status TokenRequestStatus",
+    "TokenRequestSpec": "1 audiences []string; 4 expirationSeconds *int64; 3 boundObjectRef BoundObjectReference",
+    "BoundObjectReference": "1 kind string; 2 apiVersion string; 3 name string; 4 uid string",
+    "TokenRequestStatus": "1 token string; 2 expirationTimestamp Time",
+    "TokenReview": "1 metadata ObjectMeta; 2 spec TokenReviewSpec; 3 status TokenReviewStatus",
+    "TokenReviewSpec": "1 token string; 2 audiences []string",
+    "TokenReviewStatus": "1 authenticated bool; 2 user UserInfo; 4 audiences []string; 3 error string",
     # rbac.authorization.k8s.io/v1
     "PolicyRule": "1 verbs []string; 2 apiGroups []string; 3 resources []string; 4 resourceNames []string; 5 nonResourceURLs []string",
     "Role": "1 metadata ObjectMeta; 2 rules []PolicyRule",
@@ -206,6 +215,8 @@ KINDS: dict[tuple[str, str], str] = {
     ("authorization.k8s.io", "SubjectAccessReview"): "SubjectAccessReview",
     ("authorization.k8s.io", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
     ("authentication.k8s.io", "SelfSubjectReview"): "SelfSubjectReview",
+    ("", "ServiceAccount"): "ServiceAccount", ("authentication.k8s.io", "TokenRequest"): "TokenRequest",
+    ("authentication.k8s.io", "TokenReview"): "TokenReview",
     **{("rbac.authorization.k8s.io", k): k for k in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")},
 }
 # fmt: on
