@@ -37,11 +37,13 @@ def test_a_pod_changes_only_its_images_deadline_and_tolerations(sim, namespace):
     assert "spec.tolerations: Forbidden: existing toleration can not be modified except its tolerationSeconds" in error
 
     sim.kubectl("set", "image", "pod/p1", "-n", namespace, "p1=busybox:2")
-    tolerations = [{"key": "a", "operator": "Exists"}, {"key": "b", "operator": "Exists"}]  # a list patched whole, as upstream
+    # a list patched whole, as upstream: the existing tolerations (the DefaultTolerationSeconds ones too) and one more
+    tolerations = [*kget(sim, "pod", "p1", "-n", namespace)["spec"]["tolerations"], {"key": "b", "operator": "Exists"}]
     sim.kubectl("patch", "pod", "p1", "-n", namespace, "-p", json.dumps({"spec": {"activeDeadlineSeconds": 600, "tolerations": tolerations}}))
     pod = kget(sim, "pod", "p1", "-n", namespace)
     assert pod["spec"]["containers"][0]["image"] == "busybox:2" and pod["spec"]["activeDeadlineSeconds"] == 600
-    assert [t["key"] for t in pod["spec"]["tolerations"]] == ["a", "b"] and pod["spec"]["nodeName"] == "node-a"
+    keys = [t["key"] for t in pod["spec"]["tolerations"]]
+    assert keys == ["a", "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable", "b"] and pod["spec"]["nodeName"] == "node-a"
     error = refused(sim, "patch", "pod", "p1", "-n", namespace, "-p", '{"spec":{"activeDeadlineSeconds":700}}')
     assert "spec.activeDeadlineSeconds: Invalid value: 700: must be less than or equal to previous value" in error
     # labels and annotations stay free

@@ -13,6 +13,7 @@ import os
 import subprocess
 import time
 import uuid
+from functools import partial
 
 import pytest
 from kubernetes import client, config
@@ -87,9 +88,13 @@ def test_every_namespace_has_its_default_account_and_the_root_ca(sim, core, ns):
     listed = sim.kubectl("get", "sa", "-A").stdout.splitlines()
     assert listed[0].split() == ["NAMESPACE", "NAME", "SECRETS", "AGE"]
     assert {tuple(line.split()[:3]) for line in listed[1:]} >= {(n, "default", "0") for n in SYSTEM_NAMESPACES}
-    eventually(lambda: sim.kubectl("get", "sa", "-n", ns, "-o", "name").stdout.split(), lambda names: names == ["serviceaccount/default"])
+
+    def accounts() -> list[str]:
+        return sim.kubectl("get", "sa", "-n", ns, "-o", "name").stdout.split()
+
+    eventually(accounts, lambda names: names == ["serviceaccount/default"])
     ca = sim.ca_file.read_text()
-    cm = eventually(lambda: core.list_namespaced_config_map(ns).items, lambda items: [c.metadata.name for c in items] == ["kube-root-ca.crt"])[0]
+    cm = eventually(partial(core.list_namespaced_config_map, ns), lambda result: [c.metadata.name for c in result.items] == ["kube-root-ca.crt"]).items[0]
     assert cm.data == {"ca.crt": ca}
     assert cm.metadata.annotations["kubernetes.io/description"].startswith("Contains a CA bundle that can be used to verify the kube-apiserver")
     cms = sim.kubectl("get", "cm", "-A", "-o", "jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}").stdout.split()
@@ -280,7 +285,7 @@ def test_pods_run_as_an_account_that_exists(sim, core, ns):
 
 # -- secrets stay secret ----------------------------------------------------------------------------------------
 def test_no_token_is_logged_or_stored(sim, ns):
-    tokens = [create_token(sim, ns, "default") for _ in range(3)]
+    tokens = [create_token(sim, ns, "default") for _round in range(3)]
     for token in tokens:
         with_token(sim, token, "get", "pods", "-n", ns)
     state = sim.state_dir / "serviceaccount-tokens.jsonl"

@@ -58,9 +58,9 @@ def test_the_file_read_at_start_keeps_the_live_tokens_only(tmp_path):
         path = tmp_path / "tokens.jsonl"
         registry = serviceaccounts.TokenRegistry(sim.service, path)
         kept, dropped = _account(sim, "kept"), _account(sim, "dropped")
-        live, _ = registry.issue(kept, 7200, list(API_AUDIENCES), None)
-        short, _ = registry.issue(kept, 600, list(API_AUDIENCES), None)
-        orphan, _ = registry.issue(dropped, 7200, list(API_AUDIENCES), None)
+        live, _expiry = registry.issue(kept, 7200, list(API_AUDIENCES), None)
+        short, _expiry = registry.issue(kept, 600, list(API_AUDIENCES), None)
+        orphan, _expiry = registry.issue(dropped, 7200, list(API_AUDIENCES), None)
         sim.service.delete(sim.registry.types["/serviceaccounts"], "default", "dropped", {})
         with path.open("a") as f:
             f.write('{"digest": "torn')  # a line a crash cut short

@@ -21,6 +21,7 @@ from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
+from . import pod_defaults
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
 from .errors import bad_request, cause, invalid
 from .objectmeta import json_type
@@ -207,6 +208,7 @@ def decode_lease_times(request: AdmissionRequest) -> None:
 
 
 def register(admission: Admission) -> None:
+    pod_defaults.register(admission)
     admission.mutate(v.CORE_GROUP, v.SECRET, operations=(CREATE, UPDATE))(merge_string_data)
     admission.validate(v.CORE_GROUP, v.SECRET, operations=(CREATE, UPDATE))(validate_secret)
     admission.validate(v.CORE_GROUP, v.CONFIG_MAP, operations=(CREATE, UPDATE))(validate_configmap)

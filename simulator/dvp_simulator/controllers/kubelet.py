@@ -1,0 +1,111 @@
+"""The kubelet's start of a pod bound to its node: a Pending pod whose spec.nodeName names a Ready node is started —
+its containers running at once (the simulated node pulls no image), phase Running, the pod's conditions, its
+containers' statuses and hostIP, as the kubelet reports them in its status update.
+
+The platform's pods (virt-launcher, virt-handler) are created by their controllers with the status they simulate and
+never pass here; this is for the pods a client creates bound to a node (spec.nodeName, or bound later through
+pods/binding), which the API server leaves Pending (api/pod_defaults.py). A pod on a node that is not Ready waits: its
+node becoming Ready starts it.
+
+Costs: a pod's event maps to itself only when it is bound and Pending (one look at its status); a node's event maps to
+its pods (the nodeName index) only when its Ready condition turned True."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
+from ..api.errors import APIError
+from ..api.service import WriteOptions
+from ..store.store import NODE_NAME, Event, Store
+from .runtime import Context, Controller, Key, Requeue
+
+PODS, NODES = v.resource_key(v.POD), v.resource_key(v.NODE)
+MANAGER = "kubelet"
+CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+
+
+def waiting(pod: dict[str, Any]) -> bool:
+    """Bound to a node, not started yet, not being deleted."""
+    return (
+        bool((pod.get("spec") or {}).get("nodeName"))
+        and (pod.get("status") or {}).get("phase") in (None, v.PENDING)
+        and not pod["metadata"].get("deletionTimestamp")
+    )
+
+
+def node_ready(node: dict[str, Any] | None) -> bool:
+    conditions = ((node or {}).get("status") or {}).get("conditions") or []
+    return any(c.get("type") == v.COND_NODE_READY and c.get("status") == "True" for c in conditions)
+
+
+def _container_status(container: dict[str, Any], pod_uid: str, now: str) -> dict[str, Any]:
+    image = str(container.get("image") or "")
+    digest = hashlib.sha256(image.encode()).hexdigest()
+    return {
+        "name": container.get("name", ""),
+        "ready": True,
+        "started": True,
+        "restartCount": 0,
+        "image": image,
+        "imageID": image if "@" in image else f"{image}@sha256:{digest}",
+        "containerID": "containerd://" + hashlib.sha256(f"{pod_uid}/{container.get('name', '')}".encode()).hexdigest(),
+        "state": {"running": {"startedAt": now}},
+        "lastState": {},
+    }
+
+
+def started_status(pod: dict[str, Any], node: dict[str, Any], now: str) -> dict[str, Any]:
+    """The status the kubelet posts once the pod's containers run (pure)."""
+    host_ip = next((a["address"] for a in ((node.get("status") or {}).get("addresses") or []) if a.get("type") == "InternalIP"), "")
+    spec, uid = pod.get("spec") or {}, pod["metadata"].get("uid", "")
+    status: dict[str, Any] = {
+        **(pod.get("status") or {}),
+        "phase": "Running",
+        "startTime": now,
+        "conditions": [{"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now} for t in CONDITIONS],
+        "containerStatuses": [_container_status(c, uid, now) for c in spec.get("containers") or [] if isinstance(c, dict)],
+    }
+    if host_ip:
+        status["hostIP"] = host_ip
+        status["hostIPs"] = [{"ip": host_ip}]
+    if spec.get("initContainers"):
+        done = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}
+        status["initContainerStatuses"] = [
+            {**_container_status(c, uid, now), "ready": True, "started": False, "state": done} for c in spec["initContainers"] if isinstance(c, dict)
+        ]
+    return status
+
+
+def controller(store: Store) -> Controller:
+    async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+        entry = store.get(PODS, *key)
+        if entry is None or not waiting(entry.obj):
+            return None
+        node = store.get(NODES, "", entry.obj["spec"]["nodeName"])
+        if node is None or not node_ready(node.obj):
+            return None  # the node's Ready (nodes_ready) brings it back
+        rt = ctx.service.registry.types[PODS]
+        pod = ctx.service.find(rt, *key)
+        if pod is None:
+            return None
+        pod["status"] = started_status(pod, node.obj, ctx.clock.stamp())
+        try:
+            ctx.service.update(rt, key[0], key[1], pod, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
+        except APIError as exc:
+            if exc.code not in (404, 409):  # gone, or changed meanwhile (its event brings it back)
+                raise
+        return None
+
+    def pod_waiting(event: Event) -> list[Key]:
+        return [(event.entry.namespace, event.entry.name)] if waiting(event.entry.obj) else []
+
+    def nodes_ready(event: Event) -> list[Key]:
+        """A node that turned Ready starts its waiting pods."""
+        if not node_ready(event.entry.obj) or (event.prev is not None and node_ready(event.prev.obj)):
+            return []
+        return [(e.namespace, e.name) for e in store.by_index(PODS, NODE_NAME, event.entry.name) if waiting(e.obj)]
+
+    return Controller("kubelet", PODS, reconcile, {NODES: nodes_ready}, primary_mapper=pod_waiting)

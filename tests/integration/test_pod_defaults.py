@@ -1,0 +1,64 @@
+"""A pod a client creates reads back as on a real cluster: the API server's defaults and Pending status with its QoS
+class (api/pod_defaults.py), started by the node's kubelet once bound to a Ready node (controllers/kubelet.py) —
+through real kubectl, `kubectl debug --copy-to` included (it read spec.securityContext, nil here before, and
+panicked)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+
+def pod(cluster, ns: str, name: str) -> dict:
+    return json.loads(cluster.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
+
+
+def eventually(fn, done, timeout: float = 20.0):
+    end = time.time() + timeout
+    while True:
+        value = fn()
+        if done(value):
+            return value
+        assert time.time() < end, f"timed out; last: {value}"
+        time.sleep(0.1)
+
+
+def test_a_new_pod_has_the_api_servers_defaults_and_pending_status(cluster):
+    ns = "pd-" + uuid.uuid4().hex[:6]
+    cluster.kubectl("create", "namespace", ns)
+    cluster.kubectl("run", "plain", "-n", ns, "--image=busybox")
+    got = pod(cluster, ns, "plain")
+    spec, container = got["spec"], got["spec"]["containers"][0]
+    assert got["status"] == {"phase": "Pending", "qosClass": "BestEffort"}, got["status"]
+    assert spec["securityContext"] == {} and spec["schedulerName"] == "default-scheduler" and spec["terminationGracePeriodSeconds"] == 30
+    assert spec["enableServiceLinks"] is True and spec["priority"] == 0 and spec["preemptionPolicy"] == "PreemptLowerPriority"
+    assert container["imagePullPolicy"] == "Always" and container["terminationMessagePath"] == "/dev/termination-log"
+    assert {t["key"]: t["tolerationSeconds"] for t in spec["tolerations"]} == {"node.kubernetes.io/not-ready": 300, "node.kubernetes.io/unreachable": 300}
+    listed = cluster.kubectl("get", "pods", "-n", ns, "--field-selector", "status.phase=Pending,spec.schedulerName=default-scheduler", "-o", "name")
+    assert listed.stdout.split() == ["pod/plain"]
+    limits = {"cpu": "500m", "memory": "64Mi"}
+    overrides = {"spec": {"containers": [{"name": "g", "image": "nginx:1.27", "resources": {"limits": limits}, "ports": [{"containerPort": 80}]}]}}
+    cluster.kubectl("run", "sized", "-n", ns, "--image=nginx:1.27", f"--overrides={json.dumps(overrides)}")
+    sized = pod(cluster, ns, "sized")
+    c = sized["spec"]["containers"][0]
+    assert c["resources"]["requests"] == limits and c["imagePullPolicy"] == "IfNotPresent" and c["ports"][0]["protocol"] == "TCP"
+    assert sized["status"]["qosClass"] == "Guaranteed"
+
+
+def test_a_pod_bound_to_a_ready_node_is_started_and_kubectl_debug_copies_it(cluster):
+    ns = "pk-" + uuid.uuid4().hex[:6]
+    cluster.kubectl("create", "namespace", ns)
+    overrides = {"spec": {"nodeName": "blue-0"}}
+    cluster.kubectl("run", "bound", "-n", ns, "--image=busybox:1.36", f"--overrides={json.dumps(overrides)}")
+    started = eventually(lambda: pod(cluster, ns, "bound"), lambda p: p["status"].get("phase") == "Running")
+    status = started["status"]
+    assert status["hostIP"] and status["startTime"] and status["qosClass"] == "BestEffort"
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
+    (cs,) = status["containerStatuses"]
+    assert cs["ready"] and cs["image"] == "busybox:1.36" and "running" in cs["state"] and cs["containerID"].startswith("containerd://")
+    assert "1/1" in cluster.kubectl("get", "pod", "bound", "-n", ns).stdout
+    copied = cluster.kubectl("debug", "bound", "-n", ns, "--image=busybox", "--copy-to=bound-debug", "--attach=false", check=False, timeout=30)
+    assert copied.returncode == 0 and "panic" not in copied.stderr, copied.stderr
+    debug = pod(cluster, ns, "bound-debug")
+    assert [c["image"] for c in debug["spec"]["containers"]] == ["busybox:1.36", "busybox"]
