@@ -125,6 +125,19 @@ def test_module_config_role(platform, tmp_path):
     assert get(platform, "moduleconfig", "virtualization")["spec"]["settings"]["virtualMachineCIDRs"] == ["10.66.10.0/24"]
 
 
+def test_module_config_role_enables_another_module(platform, tmp_path):
+    """The guide's rebalancing needs the descheduler module: the role writes its ModuleConfig, settings passed through."""
+    kubeconfig = platform.kubeconfig
+    raw = {"defaultEvictor": {"nodeSelector": {"matchLabels": {"pool": "a"}}}}
+    variables = {"module_config_name": "descheduler", "module_config_raw_settings": raw, "module_config_connection": {"kubeconfig": str(kubeconfig)}}
+    first = run_playbook(tmp_path, kubeconfig, role("module_config", **variables))
+    assert first.returncode == 0 and first["facts"]["module_config_result"]["changed"], first.stdout[-4000:]
+    spec = get(platform, "moduleconfig", "descheduler")["spec"]
+    assert spec["enabled"] is True and spec["settings"] == raw
+    again = run_playbook(tmp_path, kubeconfig, role("module_config", **variables))
+    assert again.returncode == 0 and changed_count(again) == 0, again.stdout[-4000:]
+
+
 # --- images ---------------------------------------------------------------------------------------------------------
 
 
