@@ -387,6 +387,18 @@ def test_typed_secrets_need_their_keys_through_kubectl(sim, namespace):
     )
     result = sim.kubectl("create", "-f", "-", input=manifest, check=False)
     assert result.returncode != 0 and "data[tls.key]: Required value" in result.stderr
+    typed = [
+        ("kubernetes.io/service-account-token", {}, "metadata.annotations[kubernetes.io/service-account.name]: Required value"),
+        ("kubernetes.io/dockercfg", {".dockercfg": "not json"}, 'data[.dockercfg]: Invalid value: "<secret contents redacted>"'),
+        ("kubernetes.io/basic-auth", {"other": "x"}, "data[username]: Required value"),
+    ]
+    for secret_type, data, message in typed:
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "typed", "namespace": namespace}, "type": secret_type, "stringData": data}
+        refused = sim.kubectl("create", "-f", "-", input=json.dumps(body), check=False)
+        assert refused.returncode != 0 and message in refused.stderr and "not json" not in refused.stderr, (secret_type, refused.stderr)
+    basic = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "basic", "namespace": namespace}, "type": "kubernetes.io/basic-auth",
+             "stringData": {"password": ""}}  # fmt: skip
+    assert sim.kubectl("create", "-f", "-", input=json.dumps(basic), check=False).returncode == 0, "either key present, even empty"
 
 
 # -- server health and state files -------------------------------------------------------------------------

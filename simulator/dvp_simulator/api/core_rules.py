@@ -30,6 +30,8 @@ CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
 MAX_DATA_BYTES = 1024 * 1024
 IMMUTABLE = "field is immutable when `immutable` is set"
 REDACTED = "<secret contents redacted>"
+SECRET_TYPE_SA_TOKEN, SA_NAME_ANNOTATION = "kubernetes.io/service-account-token", "kubernetes.io/service-account.name"
+SECRET_TYPE_BASIC_AUTH = "kubernetes.io/basic-auth"  # username or password, either may be empty
 REQUIRED_KEYS = {
     v.SECRET_TYPE_DOCKER_CONFIG_JSON: (".dockerconfigjson",),
     v.SECRET_TYPE_DOCKERCFG: (".dockercfg",),
@@ -156,11 +158,17 @@ def validate_secret(request: AdmissionRequest) -> None:
     for key in REQUIRED_KEYS.get(secret_type, ()):
         if key not in data:
             causes.append(cause(f"data[{key}]", "Required value", "FieldValueRequired"))
-    if secret_type == v.SECRET_TYPE_DOCKER_CONFIG_JSON and ".dockerconfigjson" in data:
-        try:
-            json.loads(data[".dockerconfigjson"])
-        except ValueError as exc:
-            causes.append(cause("data[.dockerconfigjson]", f'Invalid value: "{REDACTED}": {exc}'))
+    for docker_type, key in ((v.SECRET_TYPE_DOCKER_CONFIG_JSON, ".dockerconfigjson"), (v.SECRET_TYPE_DOCKERCFG, ".dockercfg")):
+        if secret_type == docker_type and key in data:
+            try:
+                json.loads(data[key])
+            except ValueError as exc:
+                causes.append(cause(f"data[{key}]", f'Invalid value: "{REDACTED}": {exc}'))
+    if secret_type == SECRET_TYPE_SA_TOKEN and not ((obj["metadata"].get("annotations") or {}).get(SA_NAME_ANNOTATION)):
+        # its token and uid may come later from a controller; the account it is for never does (upstream ValidateSecret)
+        causes.append(cause(f"metadata.annotations[{SA_NAME_ANNOTATION}]", "Required value", "FieldValueRequired"))
+    if secret_type == SECRET_TYPE_BASIC_AUTH and "username" not in data and "password" not in data:
+        causes += [cause(f"data[{key}]", "Required value", "FieldValueRequired") for key in ("username", "password")]
     if old is not None:
         old_type = old.get("type") or v.SECRET_TYPE_OPAQUE
         if secret_type != old_type:
