@@ -23,6 +23,7 @@ from .controllers import (
     garbage_collector,
     kubelet,
     namespace,
+    pod_scheduler,
     podgc,
     rbac_aggregation,
     vmclass,
@@ -131,6 +132,7 @@ def build(
     manager.add(daemonset.controller(store))
     manager.add(podgc.controller(store))
     manager.add(kubelet.controller(store))  # starts the pods a client binds to a Ready node
+    manager.add(pod_scheduler.controller(store))  # ... and binds the ones it creates without a node
     manager.add(disruption.controller(service))
     ledger = storage_controllers.Ledger()
     manager.add(ledger.controller())

@@ -27,8 +27,8 @@ def eventually(fn, done, timeout: float = 20.0):
 def test_a_new_pod_has_the_api_servers_defaults_and_pending_status(cluster):
     ns = "pd-" + uuid.uuid4().hex[:6]
     cluster.kubectl("create", "namespace", ns)
-    cluster.kubectl("run", "plain", "-n", ns, "--image=busybox")
-    got = pod(cluster, ns, "plain")
+    nowhere = {"spec": {"nodeSelector": {"dvp-sim.test/none": "x"}}}  # no node fits: it stays Pending, unscheduled
+    got = json.loads(cluster.kubectl("run", "plain", "-n", ns, "--image=busybox", f"--overrides={json.dumps(nowhere)}", "-o", "json").stdout)
     spec, container = got["spec"], got["spec"]["containers"][0]
     assert got["status"] == {"phase": "Pending", "qosClass": "BestEffort"}, got["status"]
     assert spec["securityContext"] == {} and spec["schedulerName"] == "default-scheduler" and spec["terminationGracePeriodSeconds"] == 30
@@ -39,8 +39,7 @@ def test_a_new_pod_has_the_api_servers_defaults_and_pending_status(cluster):
     assert listed.stdout.split() == ["pod/plain"]
     limits = {"cpu": "500m", "memory": "64Mi"}
     overrides = {"spec": {"containers": [{"name": "g", "image": "nginx:1.27", "resources": {"limits": limits}, "ports": [{"containerPort": 80}]}]}}
-    cluster.kubectl("run", "sized", "-n", ns, "--image=nginx:1.27", f"--overrides={json.dumps(overrides)}")
-    sized = pod(cluster, ns, "sized")
+    sized = json.loads(cluster.kubectl("run", "sized", "-n", ns, "--image=nginx:1.27", f"--overrides={json.dumps(overrides)}", "-o", "json").stdout)
     c = sized["spec"]["containers"][0]
     assert c["resources"]["requests"] == limits and c["imagePullPolicy"] == "IfNotPresent" and c["ports"][0]["protocol"] == "TCP"
     assert sized["status"]["qosClass"] == "Guaranteed"
@@ -62,3 +61,31 @@ def test_a_pod_bound_to_a_ready_node_is_started_and_kubectl_debug_copies_it(clus
     assert copied.returncode == 0 and "panic" not in copied.stderr, copied.stderr
     debug = pod(cluster, ns, "bound-debug")
     assert [c["image"] for c in debug["spec"]["containers"]] == ["busybox:1.36", "busybox"]
+
+
+def events_of(cluster, ns: str, name: str) -> list[tuple[str, str]]:
+    out = json.loads(cluster.kubectl("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}", "-o", "json").stdout)
+    return [(e["reason"], e["message"]) for e in out["items"]]
+
+
+def test_the_default_scheduler_places_a_pod_without_a_node(cluster):
+    """`kubectl run` as on a cluster: the pod is scheduled (event Scheduled), bound and started; a pod no node fits
+    stays Pending with FailedScheduling in kube-scheduler's words, and is placed once a node fits."""
+    ns = "ps-" + uuid.uuid4().hex[:6]
+    cluster.kubectl("create", "namespace", ns)
+    cluster.kubectl("run", "web", "-n", ns, "--image=nginx:1.27")
+    running = eventually(lambda: pod(cluster, ns, "web"), lambda p: p["status"].get("phase") == "Running")
+    node = running["spec"]["nodeName"]
+    assert node and ("Scheduled", f"Successfully assigned {ns}/web to {node}") in events_of(cluster, ns, "web")
+    overrides = {"spec": {"nodeSelector": {"dvp-sim.test/pool": "x"}}}
+    cluster.kubectl("run", "picky", "-n", ns, "--image=nginx:1.27", f"--overrides={json.dumps(overrides)}")
+    failed = eventually(lambda: events_of(cluster, ns, "picky"), lambda evs: any(r == "FailedScheduling" for r, _ in evs))
+    message = next(m for r, m in failed if r == "FailedScheduling")
+    assert message.startswith("0/") and "node(s) didn't match Pod's node affinity/selector" in message, message
+    assert pod(cluster, ns, "picky")["status"]["phase"] == "Pending" and not pod(cluster, ns, "picky")["spec"].get("nodeName")
+    cluster.kubectl("label", "node", "green-1", "dvp-sim.test/pool=x")
+    try:
+        placed = eventually(lambda: pod(cluster, ns, "picky"), lambda p: p["status"].get("phase") == "Running")
+        assert placed["spec"]["nodeName"] == "green-1"
+    finally:
+        cluster.kubectl("label", "node", "green-1", "dvp-sim.test/pool-")
