@@ -79,7 +79,7 @@ def test_the_default_scheduler_places_a_pod_without_a_node(cluster):
     assert node and ("Scheduled", f"Successfully assigned {ns}/web to {node}") in events_of(cluster, ns, "web")
     overrides = {"spec": {"nodeSelector": {"dvp-sim.test/pool": "x"}}}
     cluster.kubectl("run", "picky", "-n", ns, "--image=nginx:1.27", f"--overrides={json.dumps(overrides)}")
-    failed = eventually(lambda: events_of(cluster, ns, "picky"), lambda evs: any(r == "FailedScheduling" for r, _ in evs))
+    failed = eventually(lambda: events_of(cluster, ns, "picky"), lambda evs: any(reason == "FailedScheduling" for reason, _message in evs))
     message = next(m for r, m in failed if r == "FailedScheduling")
     assert message.startswith("0/") and "node(s) didn't match Pod's node affinity/selector" in message, message
     assert pod(cluster, ns, "picky")["status"]["phase"] == "Pending" and not pod(cluster, ns, "picky")["spec"].get("nodeName")
