@@ -9,6 +9,7 @@ is up to date when every field the user gave has the same value on the server; f
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from .quantity import is_quantity, same_quantity
@@ -64,3 +65,13 @@ def strip_server_fields(obj: dict[str, Any] | None) -> dict[str, Any] | None:
         meta.pop("annotations", None)
     out["metadata"] = meta
     return out
+
+
+def overlay(base: Any, over: Any) -> Any:
+    """`over` laid on `base`: mappings merged key by key, anything else (lists among them) taken from `over` (a copy)."""
+    if isinstance(base, dict) and isinstance(over, dict):
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = overlay(base.get(key), value)
+        return out
+    return copy.deepcopy(over)

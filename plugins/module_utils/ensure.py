@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from typing import Any, Optional
 
 from .client import APPLY, FIELD_MANAGER, APIStatusError, DVPClient, backoff_delays, conflict_is_retriable
 from .compare import differences, strip_server_fields
-from .errors import DVPError
+from .errors import DVPError, status_body
 from .kinds import Kind
 from .references import References, missing_namespace, predicted
 from .waiter import Predicate, gone, wait_for
@@ -93,13 +92,7 @@ def dropped_fields(desired: dict[str, Any], actual: dict[str, Any]) -> list[str]
 
 def conflict_causes(body: Any) -> list[dict[str, str]]:
     """`[{"manager": "ops", "field": ".spec.x"}]` from a 409 apply Status (its FieldManagerConflict causes)."""
-    if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            return []
+    body = status_body(body)
     out = []
     for cause in ((body or {}).get("details") or {}).get("causes") or []:
         if cause.get("reason") != "FieldManagerConflict":

@@ -39,3 +39,15 @@ class StreamBroken(DVPError):
     """A watch stream ended abnormally (connection reset, server restart, truncated chunk).
 
     The client raises it from a watch iterator; waiters resume from the last resourceVersion they saw."""
+
+
+def status_body(body: Any) -> dict[str, Any] | None:
+    """An error answer's body (bytes, text or already a mapping) as the Status mapping it holds; None when it is none."""
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    return body if isinstance(body, dict) else None

@@ -16,6 +16,7 @@ from . import moduleconfig_rules as mr
 from . import network_rules as nr
 from . import vocabulary as v
 from .client import FIELD_MANAGER, APIStatusError, DVPClient
+from .compare import overlay
 from .ensure import Ensurer, owned_paths
 from .errors import DVPError
 from .kinds import (
@@ -325,15 +326,6 @@ def _related(a: Path, b: Path) -> bool:
     return a[: len(b)] == b or b[: len(a)] == a
 
 
-def _merged(base: Any, over: Any) -> Any:
-    if isinstance(base, dict) and isinstance(over, dict):
-        out = dict(base)
-        for key, value in over.items():
-            out[key] = _merged(base.get(key), value)
-        return out
-    return copy.deepcopy(over)
-
-
 def keep_omitted(desired: dict[str, Any], params: dict[str, Any], actual: dict[str, Any] | None) -> dict[str, Any]:
     """`desired` (desired_config's) with what the collection applied before under each option the task leaves out
     (enabled, version, settings, labels, annotations), as the server holds it, so that the apply leaves those fields
@@ -373,7 +365,7 @@ def settings_after_apply(desired_settings: dict[str, Any], actual: dict[str, Any
         if _value_at(desired_settings, rest) is not _MISSING or any(_related(rest, o) for o in others):
             continue
         _remove_at(current, rest)
-    return _merged(current, desired_settings or {})
+    return overlay(current, desired_settings or {})
 
 
 def ensure_config(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,11 @@ it over the object as stored (Ensurer.present, predicted)."""
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from typing import Any
+
+from .compare import overlay
+from .errors import status_body
 
 # The last words of every such warning: what the task reports instead of failing.
 UNVERIFIED = "not verified in check mode (an earlier task may create it); the task reports what it would do, without the server's dry run"
@@ -45,16 +47,8 @@ class References:
 def missing_namespace(err_status: int, body: Any) -> str | None:
     """The namespace named by a 404 answer `body` (a Status, as bytes, str or dict) that says the namespace does not
     exist (`namespaces "x" not found`, details.kind `namespaces`); None for any other answer."""
-    if err_status != 404:
-        return None
-    if isinstance(body, (bytes, bytearray)):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            return None
-    details = (body or {}).get("details") if isinstance(body, dict) else None
+    status = status_body(body) if err_status == 404 else None
+    details = (status or {}).get("details")
     if isinstance(details, dict) and details.get("kind") == "namespaces" and details.get("name"):
         return str(details["name"])
     return None
@@ -63,13 +57,4 @@ def missing_namespace(err_status: int, body: Any) -> str | None:
 def predicted(stored: dict[str, Any] | None, declared: dict[str, Any]) -> dict[str, Any]:
     """The object as the task would leave it, without asking the server: `declared` (apiVersion and kind included)
     over `stored` (None: a new object) - mappings merged key by key, anything else (lists among them) replaced."""
-
-    def merge(base: Any, over: Any) -> Any:
-        if isinstance(base, dict) and isinstance(over, dict):
-            out = dict(base)
-            for key, value in over.items():
-                out[key] = merge(base.get(key), value)
-            return out
-        return copy.deepcopy(over)
-
-    return merge(copy.deepcopy(stored) if stored is not None else {}, declared)
+    return overlay(copy.deepcopy(stored) if stored is not None else {}, declared)
