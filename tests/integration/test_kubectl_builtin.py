@@ -305,7 +305,8 @@ def _allowed(pdb: dict, n: int) -> dict:
 
 
 def test_binding_assigns_a_pod_once(sim, api, namespace):
-    sim.kubectl("run", "unscheduled", "-n", namespace, "--image=busybox")
+    # a scheduler of its own (as a manual binding needs on a cluster): the default scheduler would bind it first
+    sim.kubectl("run", "unscheduled", "-n", namespace, "--image=busybox", "--overrides", json.dumps({"spec": {"schedulerName": "by-hand"}}))
     core = client.CoreV1Api(api)
     binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "unscheduled"}, "target": {"apiVersion": "v1", "kind": "Node", "name": "node-b"}}
     core.create_namespaced_pod_binding("unscheduled", namespace, binding, _preload_content=False)
