@@ -16,6 +16,7 @@ import yaml
 from kubernetes import client, config
 
 from ..simulator_process import BIN, Simulator
+from .polling import eventually
 
 G, V = "virtualization.deckhouse.io", "v1alpha2"
 
@@ -45,16 +46,6 @@ def advance(sim, seconds):
     assert f"the clock advanced {seconds:g} s to" in out.stdout
     assert sim.token not in out.stdout + out.stderr
     return out.stdout
-
-
-def eventually(read, predicate, timeout=15):
-    end = time.time() + timeout
-    while True:
-        value = read()
-        if predicate(value):
-            return value
-        assert time.time() < end, value
-        time.sleep(0.05)
 
 
 def lease_renewed(sim):

@@ -17,6 +17,7 @@ import yaml
 from ..image_sources import FileServer, iso_image
 from ..invariants import InvariantSampler, InvariantViolation, check_invariant
 from ..simulator_process import BIN, Simulator
+from .polling import eventually
 
 G = "virtualization.deckhouse.io/v1alpha2"
 NODES = ["master", "worker-a", "worker-b"]
@@ -79,15 +80,6 @@ def unfenced(tmp_path_factory):
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
-def eventually(read, predicate, timeout=30.0):
-    end = time.time() + timeout
-    while True:
-        value = read()
-        if predicate(value):
-            return value
-        assert time.time() < end, json.dumps(value)[:3000] if not isinstance(value, str) else value
-        time.sleep(0.1)
-
 
 def dvp_sim(sim, *args, check=True):
     result = subprocess.run([str(BIN / "dvp-sim"), *args, "--kubeconfig", str(sim.kubeconfig)], capture_output=True, text=True, timeout=60, check=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import urllib.request
 import uuid
 
@@ -21,6 +20,7 @@ import yaml
 
 from ..image_sources import FileServer, iso_image
 from ..simulator_process import Simulator
+from .polling import eventually
 
 G = "virtualization.deckhouse.io/v1alpha2"
 NODES = ("red-0", "red-1", "teal-0")
@@ -87,15 +87,6 @@ def ce(tmp_path_factory, iso_server):
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
-def eventually(read, predicate, timeout=40.0):
-    end = time.time() + timeout
-    while True:
-        value = read()
-        if predicate(value):
-            return value
-        assert time.time() < end, json.dumps(value)[:3000] if not isinstance(value, str) else value
-        time.sleep(0.2)
-
 
 def admin(sim, method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None

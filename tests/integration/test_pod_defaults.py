@@ -6,22 +6,13 @@ panicked)."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
+
+from .polling import eventually
 
 
 def pod(cluster, ns: str, name: str) -> dict:
     return json.loads(cluster.kubectl("get", "pod", name, "-n", ns, "-o", "json").stdout)
-
-
-def eventually(fn, done, timeout: float = 20.0):
-    end = time.time() + timeout
-    while True:
-        value = fn()
-        if done(value):
-            return value
-        assert time.time() < end, f"timed out; last: {value}"
-        time.sleep(0.1)
 
 
 def test_a_new_pod_has_the_api_servers_defaults_and_pending_status(cluster):

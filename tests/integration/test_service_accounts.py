@@ -11,7 +11,6 @@ import ipaddress
 import json
 import os
 import subprocess
-import time
 import uuid
 from functools import partial
 
@@ -20,6 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
 from ..simulator_process import BIN, Simulator
+from .polling import eventually
 
 AUDIENCE = "https://kubernetes.default.svc.cluster.local"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease", "d8-virtualization")
@@ -42,16 +42,6 @@ def ns(sim):
     name = "sa-" + uuid.uuid4().hex[:6]
     sim.kubectl("create", "namespace", name)
     return name
-
-
-def eventually(read, predicate, timeout=10):
-    end = time.time() + timeout
-    while True:
-        value = read()
-        if predicate(value):
-            return value
-        assert time.time() < end, value
-        time.sleep(0.05)
 
 
 def as_bearer(sim, token):

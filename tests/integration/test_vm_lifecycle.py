@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import ssl
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -19,6 +18,7 @@ import yaml
 
 from ..image_sources import FileServer, iso_image
 from ..simulator_process import Simulator
+from .polling import eventually
 
 G = "virtualization.deckhouse.io/v1alpha2"
 TOPOLOGY = {
@@ -72,15 +72,6 @@ def ns(sim):
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
-def eventually(read, predicate, timeout=30.0):
-    end = time.time() + timeout
-    while True:
-        value = read()
-        if predicate(value):
-            return value
-        assert time.time() < end, json.dumps(value)[:3000] if not isinstance(value, str) else value
-        time.sleep(0.1)
-
 
 def request(sim, method, path, body=None):
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {sim.token}"}
