@@ -325,6 +325,12 @@ BOOTSTRAP: list[dict[str, Any]] = [
         ],
         DEFAULTS,
     ),
+    # what an aggregated API server or a webhook is bound to for delegated authentication and authorization
+    _cluster_role(
+        "system:auth-delegator",
+        [_rule(["create"], "authentication.k8s.io", "tokenreviews"), _rule(["create"], "authorization.k8s.io", "subjectaccessreviews")],
+        DEFAULTS,
+    ),
     _cluster_role("system:public-info-viewer", [{"verbs": ["get"], "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"]}], DEFAULTS),
     _cluster_role("cluster-admin", [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}, {"verbs": ["*"], "nonResourceURLs": ["*"]}], DEFAULTS),
     # the user-facing roles: admin gathers edit (labelled to admin), edit gathers view (labelled to edit), each its
