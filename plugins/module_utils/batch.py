@@ -144,6 +144,8 @@ class ElementModule:
     for one element. no_log_values is the task's own set, so a secret one element registers (an upload URL, a
     kubeconfig's token) is masked in the whole result; warnings go to the task, prefixed with the element."""
 
+    reports_waits = False  # the batch says `waiting for N of M objects` once, not each object's phases
+
     def __init__(self, task: Any, params: dict[str, Any], label: str, shared_reads: SharedReads | None = None, waits_after: bool = False) -> None:
         self.task = task
         self.shared_reads = shared_reads  # common.run gives them to the element's client

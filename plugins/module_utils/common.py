@@ -130,7 +130,9 @@ def run(module: Any, body: Callable[[DVPClient, Ensurer], dict[str, Any]]) -> No
     returns, the former before anything can fail. The client's retries share one budget, the task's wait_timeout
     (when the module has one), counted from here. An element of a batch brings the reads the batch's elements
     share (module_utils/batch.py). A failure after a write the server carried out (an object created, changed
-    or deleted, then a wait that timed out) reports changed=true (see failure)."""
+    or deleted, then a wait that timed out) reports changed=true (see failure). A wait says how the object moves on
+    through module.log (the task's progress lines), unless the module says `reports_waits = False` (a batch's
+    element: hundreds of objects would drown the task's own lines)."""
     hide_credentials(module)
     client: RecordingClient | None = None
     try:
@@ -139,7 +141,8 @@ def run(module: Any, body: Callable[[DVPClient, Ensurer], dict[str, Any]]) -> No
         budget = module.params.get("wait_timeout")
         deadline = None if budget is None else time.monotonic() + budget
         client = RecordingClient(api, deadline=deadline, reads=getattr(module, "shared_reads", None), check_mode=module.check_mode)
-        result = body(client, Ensurer(client, module.check_mode, References(module.check_mode, module.warn)))
+        log = module.log if getattr(module, "reports_waits", True) else None
+        result = body(client, Ensurer(client, module.check_mode, References(module.check_mode, module.warn), log=log, warn=module.warn))
     except DVPError as err:
         module.fail_json(**failure(err, client))
     module.exit_json(**shown(result))

@@ -16,10 +16,35 @@ from .ensure import Ensurer, unchanged
 from .errors import DVPError
 from .image_service import ensure_image
 from .images import desired_cluster_image, keep_storage_spelling, summary, users
-from .kinds import CLUSTER_VIRTUAL_IMAGE, MODULE_CONFIG, SECRET, STORAGE_CLASS, VIRTUAL_DISK, VIRTUAL_DISK_SNAPSHOT, VIRTUAL_IMAGE, Kind
+from .kinds import (
+    CLUSTER_VIRTUAL_IMAGE,
+    MODULE_CONFIG,
+    PERSISTENT_VOLUME_CLAIM,
+    SECRET,
+    STORAGE_CLASS,
+    VIRTUAL_DISK,
+    VIRTUAL_DISK_SNAPSHOT,
+    VIRTUAL_IMAGE,
+    VIRTUAL_MACHINE,
+    Kind,
+)
 from .references import References
-from .storage_rules import class_problem, disk_problems, image_problems, mib_quantity, on_pvc, required_size, settings_of, to_bytes
-from .waiter import phase_in, task_waits
+from .storage_rules import (
+    DISK_PROVISIONING_PHASES,
+    MigrationContext,
+    class_problem,
+    disk_problems,
+    image_problems,
+    mib_quantity,
+    migration_round,
+    migration_unfinished,
+    mounted_vm,
+    on_pvc,
+    required_size,
+    settings_of,
+    to_bytes,
+)
+from .waiter import Outcome, Predicate, phase_in, task_waits
 
 DISK_READY = phase_in((v.READY,))
 DISK_READY_OR_WAITING = phase_in((v.READY, v.WAIT_FOR_FIRST_CONSUMER))  # a WaitForFirstConsumer disk is done: a VM binds it
@@ -101,6 +126,95 @@ def class_check(client: DVPClient, name: str | None, section: str, refs: Referen
     return [f"persistent_volume_claim.storage_class_name: {problem}"] if problem else []
 
 
+# -- storage migration (EE, BEHAVIOUR.md §2.2) ----------------------------------------------------------------------
+def _class_name(obj: dict[str, Any] | None) -> str:
+    return (((obj or {}).get("spec") or {}).get("persistentVolumeClaim") or {}).get("storageClassName") or ""
+
+
+def _disk_class(obj: dict[str, Any] | None) -> str:
+    """The class the disk is on (status.storageClassName)."""
+    return ((obj or {}).get("status") or {}).get("storageClassName") or ""
+
+
+def migrates(desired: dict[str, Any], current: dict[str, Any] | None) -> bool:
+    """The task moves a provisioned disk to another class: a storage migration."""
+    phase = ((current or {}).get("status") or {}).get("phase") or ""
+    new = _class_name(desired)
+    return current is not None and phase not in DISK_PROVISIONING_PHASES and bool(new) and new != _class_name(current) and new != _disk_class(current)
+
+
+def migration_context(client: DVPClient, desired: dict[str, Any], current: dict[str, Any], refs: References) -> MigrationContext:
+    """What storage_rules.migration_problems reads, from the server: the VM mounting the disk, the disk's class and the
+    new one, while it migrates its source claim's class. The edition is not known to a client: the platform judges it
+    (its webhook refuses a migration on CE, and the module reports that refusal naming the option)."""
+    namespace = current["metadata"].get("namespace")
+    vm_name = mounted_vm(current)
+    vm = client.get(VIRTUAL_MACHINE, vm_name, namespace) if vm_name else None
+    new = _class_name(desired)
+    target = client.get(STORAGE_CLASS, new) if new else None
+    known = target is not None or not refs.missing(f"persistent_volume_claim.storage_class_name: StorageClass {new} does not exist")
+    rollback = ""
+    if migration_unfinished(current):
+        source = ((current.get("status") or {}).get("migrationState") or {}).get("sourcePVC")
+        rollback = _class_name(client.get(PERSISTENT_VOLUME_CLAIM, source, namespace)) if source else ""
+    return MigrationContext(
+        vm_phase=((vm.get("status") or {}).get("phase") or v.VM_PENDING) if vm else None,
+        source_class=client.get(STORAGE_CLASS, _disk_class(current)) if _disk_class(current) else None,
+        target_class=target,
+        target_known=known,
+        rollback_class=rollback,
+    )
+
+
+def storage_migration(target: str, before: tuple[str, str, str, str], back_to: str) -> Predicate:
+    """Waiting for a storage migration to `target`: done once the disk is Ready on that class with no migration under
+    way; failed when a migration that was not the last one before the change (`before`, storage_rules.migration_round)
+    ended Failed - with the platform's reason."""
+    ready = DISK_READY
+
+    def check(obj: dict[str, Any] | None) -> Outcome:
+        if obj is None:
+            return Outcome(failed=True, message="the object was deleted while waiting")
+        state = (obj.get("status") or {}).get("migrationState") or {}
+        if migration_round(obj) != before and state.get("result") == v.MIGRATION_FAILED:
+            message = f"the storage migration to the class {target!r} failed: {state.get('message') or 'no message'}"
+            if (state.get("message") or "").startswith("Migration reverted"):
+                message += (f" While the disk's class differs the platform tries again after a growing delay (5 s, 10 s, ... at most 300 s); "
+                            f"set persistent_volume_claim.storage_class_name back to {back_to!r} to stop it")  # fmt: skip
+            return Outcome(failed=True, message=message)
+        if _disk_class(obj) == target and not migration_unfinished(obj):
+            return ready(obj)
+        return Outcome()
+
+    return check
+
+
+def settled(name: str) -> Predicate:
+    """Waiting for a disk whose class was set to the one it is on (a rollback): no migration under way, Ready there."""
+    ready = DISK_READY_OR_WAITING
+
+    def check(obj: dict[str, Any] | None) -> Outcome:
+        if obj is not None and (migration_unfinished(obj) or _disk_class(obj) != name):
+            return Outcome()
+        return ready(obj)
+
+    return check
+
+
+def disk_wait(desired: dict[str, Any] | None, current: dict[str, Any] | None) -> Predicate:
+    """What virtual_disk waits for: Ready (or WaitForFirstConsumer); a storage migration's end while the declared class
+    of a provisioned disk is not the one it is on; the end of the one under way after the class is set back to the
+    disk's."""
+    if desired is None or current is None:
+        return DISK_READY_OR_WAITING
+    provisioned = ((current.get("status") or {}).get("phase") or "") not in DISK_PROVISIONING_PHASES
+    if provisioned and _class_name(desired) and _disk_class(current) and _class_name(desired) != _disk_class(current):  # asked now, or by an earlier run
+        return storage_migration(_class_name(desired), migration_round(current), _disk_class(current))
+    if _class_name(desired) != _class_name(current) and _class_name(desired) == _disk_class(current):
+        return settled(_disk_class(current))
+    return DISK_READY_OR_WAITING
+
+
 def _read(client: DVPClient, kind: Kind, name: str, namespace: str | None) -> tuple[bool, dict[str, Any] | None]:
     """(readable, the object or None). A 403 is no answer: a project user may not read ClusterVirtualImages (they are
     cluster-scoped, RBAC.md section 6) nor, with some roles, Secrets."""
@@ -157,6 +271,17 @@ def source_checks(client: DVPClient, owner: Kind, params: dict[str, Any], desire
                 warnings.append(f"{missing} (wait=false: the {noun} is created and waits for it)")
         elif obj is not None and needs_image and kind in IMAGE_SOURCES.values():
             problems += image_size_check(params, ref["kind"], obj)
+        elif obj is not None and waits and kind is VIRTUAL_DISK:
+            # an image of a disk a running VM has mounted waits until the VM stops (§1.4): the wait could only time out
+            mounted = [entry.get("name") for entry in (obj.get("status") or {}).get("attachedToVirtualMachines") or [] if entry.get("mounted")]
+            if mounted:
+                vms = ", ".join(f"{where}/{name}" for name in mounted)
+                held = (f"{option} ({field}): {what} is mounted by the running virtual machine {vms}; the platform keeps the {noun} Pending "
+                        f"(DatasourceReady=False, {v.REASON_DISK_ATTACHED}) until the VM stops")  # fmt: skip
+                if will_wait:
+                    problems.append(f"{held}. Stop the VM first, or set wait=false to create the {noun} now and let it wait")
+                else:
+                    warnings.append(f"{held} (wait=false: the {noun} is created and waits)")
     return problems
 
 
@@ -202,7 +327,15 @@ def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desi
     is_disk = kind.kind == v.VIRTUAL_DISK
     problems: list[str] = []
     if current is not None:
-        found = (disk_problems if is_disk else image_problems)(desired, current)[0]
+        if is_disk:
+            judged = _class_name(desired) != _class_name(current) and (migrates(desired, current) or migration_unfinished(current))
+            found = disk_problems(desired, current, migration=migration_context(client, desired, current, refs) if judged else None)[0]
+            target = client.get(STORAGE_CLASS, _class_name(desired)) if not found and migrates(desired, current) else None
+            problem = class_problem(_class_name(desired), target, settings_of(_module_config(client), "virtualDisks")) if target else None
+            if problem:  # the platform would fail the migration at once (a class not allowed, deprecated, terminating)
+                problems.append(f"persistent_volume_claim.storage_class_name: {problem}")
+        else:
+            found = image_problems(desired, current)[0]
         frozen = [p for p in found if p.startswith("spec.dataSource")]
         others = [p for p in found if p not in frozen]
         problems += rule_problems(others)
@@ -222,15 +355,27 @@ def pre_write_checks(client: DVPClient, kind: Kind, params: dict[str, Any], desi
 
 
 def ensure_disk(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
-    """virtual_disk: pre_write_checks, then image_service's flow (ensure_checked)."""
+    """virtual_disk: pre_write_checks, then image_service's flow (ensure_checked), waiting for what the change asks
+    (disk_wait: a class change of a provisioned disk waits for the storage migration). A storage migration the
+    platform refuses (on CE: only the platform knows its edition) is reported naming the option."""
     p = module.params
     desired = desired_disk(p, metadata) if p["state"] == "present" else None
+    plan: dict[str, Predicate] = {"wait": DISK_READY_OR_WAITING}
 
     def checks(desired: dict[str, Any], current: dict[str, Any] | None, notes: list[str], will_wait: bool) -> list[str]:
+        plan["wait"] = disk_wait(desired, current)
         return pre_write_checks(client, VIRTUAL_DISK, p, desired, current, ensurer.refs, notes, will_wait)
 
-    return ensure_checked(module, client, ensurer, VIRTUAL_DISK, metadata, desired, checks, ready=DISK_READY_OR_WAITING, guard=frozen_guard(VIRTUAL_DISK),
-                          summarize=disk_summary)  # fmt: skip
+    def ready(obj: dict[str, Any] | None) -> Outcome:
+        return plan["wait"](obj)  # decided by checks, once the disk is read
+
+    try:
+        return ensure_checked(module, client, ensurer, VIRTUAL_DISK, metadata, desired, checks, ready=ready, guard=frozen_guard(VIRTUAL_DISK),
+                              summarize=disk_summary)  # fmt: skip
+    except APIStatusError as err:
+        if err.status not in (400, 403, 422) or "spec.persistentVolumeClaim.storageClassName" not in err.message:
+            raise
+        raise DVPError(rule_problems([err.message])[0] + " (nothing was changed)", status=err.status, reason=err.reason) from err
 
 
 def ensure_cluster_image(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -310,6 +455,7 @@ def disk_summary(obj: dict[str, Any] | None) -> dict[str, Any]:
         "capacity": status.get("capacity"),
         "storage_class_name": status.get("storageClassName"),
         "persistent_volume_claim_name": (status.get("target") or {}).get("persistentVolumeClaimName"),
+        "migration_state": status.get("migrationState") or {},
         "attached_to_virtual_machines": status.get("attachedToVirtualMachines") or [],
         "upload_urls": {"external": urls.get("external"), "in_cluster": urls.get("inCluster")},
         "conditions": status.get("conditions") or [],

@@ -25,8 +25,9 @@ from .client import APPLY, FIELD_MANAGER, APIStatusError, DVPClient, backoff_del
 from .compare import differences, strip_server_fields
 from .errors import DVPError, status_body
 from .kinds import Kind
+from .naming import snake
 from .references import References, missing_namespace, predicted
-from .waiter import Predicate, gone, wait_for
+from .waiter import Predicate, gone, reporting, wait_for
 
 # `known` of Ensurer.present when the caller has not read the object (None there means: read, and it does not exist).
 NOT_READ: Any = type("NotRead", (), {"__repr__": lambda self: "NOT_READ"})()
@@ -90,6 +91,25 @@ def dropped_fields(desired: dict[str, Any], actual: dict[str, Any]) -> list[str]
     return out
 
 
+def removed_options(desired: dict[str, Any], dropped: list[str]) -> list[str]:
+    """dropped_fields' paths as the options a user left out: each path up to the first field `desired` lacks, once,
+    as the option's name (`spec.provisioning.userData` -> `provisioning` when the task gives no provisioning,
+    `provisioning.user_data` when it gives another; `metadata.labels.app` -> `labels.app`)."""
+    out: list[str] = []
+    for path in dropped:
+        parts, cur, depth = path.split("."), desired, 0
+        while depth < len(parts) and isinstance(cur, dict) and parts[depth] in cur:
+            cur, depth = cur[parts[depth]], depth + 1
+        shown = parts[1 : depth + 1]
+        if parts[0] == "metadata":
+            option = ".".join(shown)
+        else:
+            option = ".".join(snake(part) for part in shown)
+        if option and option not in out:
+            out.append(option)
+    return out
+
+
 def conflict_causes(body: Any) -> list[dict[str, str]]:
     """`[{"manager": "ops", "field": ".spec.x"}]` from a 409 apply Status (its FieldManagerConflict causes)."""
     body = status_body(body)
@@ -115,11 +135,16 @@ def conflict_message(what: str, conflicts: list[dict[str, str]]) -> str:
 
 
 class Ensurer:
-    def __init__(self, client: DVPClient, check_mode: bool, refs: References | None = None):
-        """`refs`: the task's references (the module's checks record there those check mode could not verify)."""
+    def __init__(self, client: DVPClient, check_mode: bool, refs: References | None = None, log: Callable[[str], None] | None = None,
+                 warn: Callable[[str], None] | None = None):  # fmt: skip
+        """`refs`: the task's references (the module's checks record there those check mode could not verify);
+        `log`: where a wait says how the object moves on (the module's progress lines), if anywhere; `warn`: the
+        module's warnings (an apply that removes fields an earlier task set)."""
         self.client = client
         self.check_mode = check_mode
         self.refs = refs if refs is not None else References(check_mode)
+        self.log = log
+        self.warn = warn
 
     def present(self, kind: Kind, desired: dict[str, Any], guard: Guard | None = None, recreate: bool = False,
                 wait: Predicate | None = None, wait_timeout: float = 300, force_conflicts: bool = False,
@@ -146,9 +171,13 @@ class Ensurer:
         if actual is None:
             after = self._apply(kind, desired, name, namespace, force_conflicts, actual)
             return self._finish(kind, Outcome(True, after, None, after), wait, wait_timeout)
-        changed = differences(_comparable(desired), actual) + dropped_fields(desired, actual)
+        dropped = dropped_fields(desired, actual)
+        changed = differences(_comparable(desired), actual) + dropped
         if not changed:
             return self._finish(kind, Outcome(False, actual, actual, actual), wait, wait_timeout)
+        if dropped and self.warn is not None:
+            self.warn(f"{kind.describe(name, namespace)}: {'would remove' if self.check_mode else 'removes'} {', '.join(removed_options(desired, dropped))}, "
+                      "which an earlier task set and this one leaves out (the apply is declarative: give an option again to keep it)")  # fmt: skip
         if guard is not None and guard(actual, desired, changed) == "recreate":
             if not recreate:
                 raise DVPError(
@@ -208,7 +237,8 @@ class Ensurer:
     def _finish(self, kind: Kind, outcome: Outcome, wait: Predicate | None, wait_timeout: float) -> Outcome:
         if wait is not None and not self.check_mode and outcome.resource is not None:
             meta = outcome.resource["metadata"]
-            outcome.resource = wait_for(self.client, kind, meta["name"], meta.get("namespace"), wait, wait_timeout)
+            watched = reporting(wait, self.log, kind.describe(meta["name"], meta.get("namespace")))
+            outcome.resource = wait_for(self.client, kind, meta["name"], meta.get("namespace"), watched, wait_timeout)
         return outcome
 
 

@@ -30,9 +30,19 @@ def api_error_message(what: str, status: int | None, reason: str | None, body: A
     elif isinstance(body, dict):
         server = body.get("message", "")
     head = f"{what}: {reason or 'error'}" + (f" ({status})" if status else "")
-    if status == 403 and server:  # RBAC: the server's sentence names the user, verb, resource and namespace
-        return f"{head}: permission denied: {server} (grant the user a role that allows it; nothing was changed)"
+    if status == 403 and server:
+        if _rbac_denial(server):  # the authorizer's sentence names the user, verb, resource and namespace
+            return f"{head}: permission denied: {server} (grant the user a role that allows it; nothing was changed)"
+        # admission refused it (a webhook, a quota, a namespace being deleted): no role would help
+        return f"{head}: refused: {server} (nothing was changed)"
     return f"{head}: {server}" if server else head
+
+
+def _rbac_denial(message: str) -> bool:
+    """Whether a 403's message is the authorizer's (`… is forbidden: User "u" cannot list resource "nodes" …`),
+    not an admission plugin's (`admission webhook "…" denied the request: …`, `exceeded quota: …`), which share the
+    status code (upstream: apiserver's endpoints/handlers/responsewriters ForbiddenStatusError vs admission errors)."""
+    return 'is forbidden: User "' in message and '" cannot ' in message
 
 
 class StreamBroken(DVPError):

@@ -25,7 +25,7 @@ from .images import (
 )
 from .kinds import Kind
 from .upload import upload_file
-from .waiter import gone, phase_in, wait_for
+from .waiter import gone, phase_in, reporting, wait_for
 
 READY = phase_in((v.READY,))
 UPLOADABLE = phase_in((v.WAIT_FOR_USER_UPLOAD, v.READY))
@@ -77,9 +77,11 @@ def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metad
         known=known,
     )
     obj = outcome.resource
-    if is_upload and not module.check_mode:
-        obj = wait_for(client, kind, p["name"], namespace, UPLOADABLE, p["wait_timeout"])
-        if obj["status"]["phase"] == "WaitForUserUpload":
+    what = kind.describe(p["name"], namespace)
+    if is_upload and not module.check_mode and (p["upload_file"] or p["wait"]):
+        # without upload_file someone else uploads (the admin guide's curl): the wait ends once the image takes it
+        obj = wait_for(client, kind, p["name"], namespace, reporting(UPLOADABLE, ensurer.log, what), p["wait_timeout"])
+        if p["upload_file"] and obj["status"]["phase"] == "WaitForUserUpload":
             url = upload_url(obj, p["upload_url"] or "external")
             if not p.get("reveal_upload_urls"):
                 module.no_log_values.update(url_secrets(url))
@@ -88,10 +90,15 @@ def _present(module: Any, client: DVPClient, ensurer: Ensurer, kind: Kind, metad
             except DVPError as err:  # transport errors quote the URL: never its secret part, even when revealing
                 raise DVPError(mask_secrets(err.message, url_secrets(url)), **err.details) from None
             outcome.changed = True
-            obj = wait_for(client, kind, p["name"], namespace, ready, p["wait_timeout"]) if p["wait"] else client.get(kind, p["name"], namespace)
+            if p["wait"]:
+                obj = wait_for(client, kind, p["name"], namespace, reporting(ready, ensurer.log, what), p["wait_timeout"])
+            else:
+                obj = client.get(kind, p["name"], namespace)
     result = outcome.result(module._diff)
     result["resource"] = obj or {}
     result["image"] = summarize(obj)
+    if kind.kind == v.VIRTUAL_DISK:  # a disk's summary is `disk`; `image` stays as the name it had before
+        result["disk"] = result["image"]
     return result
 
 
@@ -106,8 +113,9 @@ def _hidden(module: Any, result: dict[str, Any]) -> dict[str, Any]:
         out["resources"] = [hide_upload_urls(o) for o in result["resources"]]
     if "diff" in result:
         out["diff"] = {k: hide_upload_urls(v) for k, v in result["diff"].items()}
-    if "image" in result:
-        out["image"] = _hide_summary(result["image"])
+    for key in ("image", "disk"):
+        if key in result:
+            out[key] = _hide_summary(result[key])
     if "summaries" in result:
         out["summaries"] = [_hide_summary(one) for one in result["summaries"]]
     return out

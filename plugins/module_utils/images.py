@@ -102,8 +102,6 @@ def validate_image_params(params: dict[str, Any], namespaced: bool = False) -> l
             problems.append(f"data_source.object_ref.namespace is required for kind {ref['kind']}")
         elif len(ns) > 63:
             problems.append("data_source.object_ref.namespace must be at most 63 characters")
-    if kind == "Upload" and not params.get("upload_file"):
-        problems.append("upload_file is required with data_source.type=Upload (the local file to upload)")
     if kind != "Upload" and params.get("upload_file"):
         problems.append("upload_file is only used with data_source.type=Upload")
     if kind != "Upload" and params.get("upload_url"):

@@ -83,8 +83,10 @@ class ClusterView:
             self._classes[name] = self.client.get(VIRTUAL_MACHINE_CLASS, name)
         return self._classes[name]
 
-    def pinned(self, vm: dict[str, Any]) -> tuple[tuple[str, tuple[dict, ...]], ...]:
-        """(disk, required node terms of its volume) for the VM's disks whose volume is bound to some nodes."""
+    def pinned(self, vm: dict[str, Any], rwo_moves: bool = False) -> tuple[tuple[str, tuple[dict, ...]], ...]:
+        """(disk, required node terms of its volume) for the VM's disks whose volume is bound to some nodes; with
+        `rwo_moves` (an EE VM whose ReadWriteOnce disks move with it to new volumes on the target node: Migratable
+        True, VirtualMachineDisksShouldBeMigrating) the ReadWriteOnce ones do not pin it."""
         namespace = vm["metadata"]["namespace"]
         out = []
         for ref in (vm.get("spec") or {}).get("blockDeviceRefs") or []:
@@ -93,6 +95,8 @@ class ClusterView:
             disk = self.client.get(VIRTUAL_DISK, ref["name"], namespace)
             claim_name = (((disk or {}).get("status") or {}).get("target") or {}).get("persistentVolumeClaimName")
             claim = self.client.get(PERSISTENT_VOLUME_CLAIM, claim_name, namespace) if claim_name else None
+            if rwo_moves and claim is not None and v.RWX not in ((claim.get("spec") or {}).get("accessModes") or []):
+                continue
             volume_name = ((claim or {}).get("spec") or {}).get("volumeName")
             volume = self.client.get(PERSISTENT_VOLUME, volume_name) if volume_name else None
             terms = ((((volume or {}).get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms") or []
@@ -113,7 +117,7 @@ class ClusterView:
             available_nodes=frozenset(available) if available is not None else None,
             cpu=guest_cpu(vmclass) if vmclass else None,
             not_migratable=(migratable.get("message") or migratable.get("reason") or "Migratable=False") if migratable.get("status") == "False" else None,
-            pinned=self.pinned(vm),
+            pinned=self.pinned(vm, migratable.get("reason") == v.REASON_DISKS_SHOULD_BE_MIGRATING),
             node_selector=dict(node_selector or {}),
         )
 
@@ -270,7 +274,7 @@ class Maintenance:
             items.append(Item(pod["metadata"]["namespace"], pod["metadata"]["name"], meta["name"], planned[(meta["namespace"], meta["name"])]))
         items += [Item(pod["metadata"]["namespace"], pod["metadata"]["name"]) for pod in sel.others]
         if self.p["preflight_only"]:
-            return self.result(False, cordoned, cordoned, preflight=preflight, vms=[], pods=[], skipped=sel.skipped)
+            return self.result(False, cordoned, cordoned, preflight=preflight, vms=[], pods=[], skipped_pods=sel.skipped)
         changed = not cordoned or bool(items)
         if self.module.check_mode:
             for item in items:
@@ -278,13 +282,13 @@ class Maintenance:
                 item.target = item.planned
             if not cordoned:
                 self.set_unschedulable(True)
-            return self.result(changed, cordoned, True, preflight=preflight, skipped=sel.skipped, **self.report(items))
+            return self.result(changed, cordoned, True, preflight=preflight, skipped_pods=sel.skipped, **self.report(items))
         if not cordoned:
             self.set_unschedulable(True)
         if items:
             self.say(f"{sum(1 for i in items if i.vm)} VM(s) and {sum(1 for i in items if not i.vm)} other pod(s) to move")
             self.drain(items)
-        out = self.result(changed, cordoned, True, preflight=preflight, skipped=sel.skipped, **self.report(items))
+        out = self.result(changed, cordoned, True, preflight=preflight, skipped_pods=sel.skipped, **self.report(items))
         failed = [i for i in items if i.result in ("failed", "timeout")]
         if failed:
             what = "; ".join(f"{i.namespace}/{i.vm or i.pod}: {i.result}: {i.message}" for i in failed)

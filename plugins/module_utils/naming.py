@@ -70,3 +70,40 @@ def from_api(value: Any) -> Any:
     if isinstance(value, list):
         return [from_api(v) for v in value]
     return value
+
+
+# Fields of the Kubernetes types the modules pass through as the API writes them (affinity and its terms, label and
+# node selectors, tolerations, topology spread constraints) whose names have more than one word: the ones a user
+# writing snake_case around them may write in snake_case by habit (`match_expressions`). Not the keys of label maps.
+API_SPELLED = frozenset(
+    {
+        "nodeAffinity", "podAffinity", "podAntiAffinity", "virtualMachineAndPodAffinity", "virtualMachineAndPodAntiAffinity",
+        "requiredDuringSchedulingIgnoredDuringExecution", "preferredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms",
+        "matchExpressions", "matchFields", "matchLabels", "matchLabelKeys", "mismatchLabelKeys", "labelSelector", "namespaceSelector",
+        "topologyKey", "podAffinityTerm", "virtualMachineAndPodAffinityTerm", "tolerationSeconds", "maxSkew", "whenUnsatisfiable",
+        "minDomains", "nodeAffinityPolicy", "nodeTaintsPolicy",
+    }
+)  # fmt: skip
+LABEL_MAPS = ("matchLabels", "nodeSelector")  # their keys are label keys, which may hold `_`
+
+
+def snake_spelled(value: Any, option: str) -> list[str]:
+    """Problems for keys of a passed-through Kubernetes type (`value`, given as option `option`) written in
+    snake_case where the API has a camelCase field (`match_expressions`): the server would refuse them as unknown
+    fields naming its own path; this names the option and the spelling it takes."""
+    problems: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, item in node.items():
+                spelled = camel(key) if isinstance(key, str) and "_" in key else None
+                if spelled in API_SPELLED:
+                    problems.append(f"{path}.{key}: a Kubernetes type is written as the API writes it: {spelled}")
+                if key not in LABEL_MAPS and spelled not in LABEL_MAPS:
+                    walk(item, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+
+    walk(value, option)
+    return problems

@@ -233,9 +233,13 @@ def _pvc(obj: dict[str, Any] | None) -> dict[str, Any]:
     return ((obj or {}).get("spec") or {}).get("persistentVolumeClaim") or {}
 
 
-def disk_problems(new: dict[str, Any], old: dict[str, Any] | None, generation_changed: bool = True) -> tuple[list[str], list[str]]:
+def disk_problems(
+    new: dict[str, Any], old: dict[str, Any] | None, generation_changed: bool = True, migration: MigrationContext | None = None
+) -> tuple[list[str], list[str]]:
     """(problems, warnings) of the VirtualDisk webhook (§2.2) for a create (old None) or an update. Storage
-    class existence is checked by the caller (it needs the classes); the rest is here."""
+    class existence on create and while Pending is checked by the caller (it needs the classes); a class change of a
+    provisioned disk is a storage migration, judged by `migration_problems` over `migration` (what the rule reads
+    besides the disk; None: the caller judges it itself); the rest is here."""
     problems: list[str] = []
     warnings: list[str] = []
     name = (new.get("metadata") or {}).get("name", "")
@@ -267,12 +271,106 @@ def disk_problems(new: dict[str, Any], old: dict[str, Any] | None, generation_ch
     if (phase in DISK_FROZEN_SOURCE_PHASES or _ready_condition(old)) and spec.get("dataSource") != (old.get("spec") or {}).get("dataSource"):
         problems.append("spec.dataSource: cannot change once the disk is Ready")
     old_class, new_class = _pvc(old).get("storageClassName"), _pvc(new).get("storageClassName")
-    if phase not in DISK_PROVISIONING_PHASES and new_class != old_class:
-        problems.append(
-            "spec.persistentVolumeClaim.storageClassName: changing the class of a provisioned disk is a storage migration "
-            "(Enterprise Edition, disk mounted by a running VM), which this cluster does not offer"
-        )
+    if phase not in DISK_PROVISIONING_PHASES and new_class != old_class and migration is not None:
+        problems += migration_problems(new, old, migration)
     return problems, warnings
+
+
+# -- storage (volume) migration, EE (§2.2, §7.1) -----------------------------------------------------------------
+CLASS_FIELD = "spec.persistentVolumeClaim.storageClassName"
+MIGRATION_VM_PHASES = (v.VM_RUNNING, v.VM_MIGRATING)  # a disk migrates with the live migration of the VM mounting it
+MIGRATION_BACKOFF_BASE, MIGRATION_BACKOFF_CAP = 5.0, 300.0  # seconds (DOC/USER_GUIDE.md "Migrating disks to other storage")
+
+
+@dataclass(frozen=True)
+class MigrationContext:
+    """What the storage-migration rule reads besides the disk: the cluster's `edition` (None: not known, as to a
+    client - the platform judges it); the phase of the VM mounting the disk (None: none mounts it, or it is gone);
+    the disk's class now (`source_class`, its status.storageClassName) and the new one (`target_class`; None: it
+    does not exist); `target_known` False when whether the new class exists is not judged (check mode: an earlier
+    task may create it); `rollback_class`: while the disk migrates, the class of its source claim - the only class
+    it may be set to then."""
+
+    edition: str | None = None
+    vm_phase: str | None = None
+    source_class: dict[str, Any] | None = None
+    target_class: dict[str, Any] | None = None
+    target_known: bool = True
+    rollback_class: str = ""
+
+
+def mounted_vm(disk: dict[str, Any] | None) -> str:
+    """The virtual machine that mounts the disk (status.attachedToVirtualMachines[].mounted), "" when none does."""
+    attached = ((disk or {}).get("status") or {}).get("attachedToVirtualMachines") or []
+    return next((a.get("name") or "" for a in attached if a.get("mounted")), "")
+
+
+def storage_class_changed(disk: dict[str, Any] | None) -> bool:
+    """The spec names a class other than the one the disk is on (status.storageClassName), both set: the disk should
+    move there (upstream commonvd.StorageClassChanged)."""
+    wanted, current = _pvc(disk).get("storageClassName"), ((disk or {}).get("status") or {}).get("storageClassName")
+    return bool(wanted) and bool(current) and wanted != current
+
+
+def migration_unfinished(disk: dict[str, Any] | None) -> bool:
+    """A storage migration under way: status.migrationState has a start and no end (upstream commonvd.IsMigrating)."""
+    state = ((disk or {}).get("status") or {}).get("migrationState") or {}
+    return bool(state.get("startTimestamp")) and not state.get("endTimestamp")
+
+
+def migration_round(disk: dict[str, Any] | None) -> tuple[str, str, str, str]:
+    """(start, end, target claim, result) of the disk's last storage migration: a client tells a new outcome from an
+    earlier one by it."""
+    state = ((disk or {}).get("status") or {}).get("migrationState") or {}
+    return state.get("startTimestamp") or "", state.get("endTimestamp") or "", state.get("targetPVC") or "", state.get("result") or ""
+
+
+def migration_backoff(failures: int) -> float:
+    """Seconds before the next attempt of a storage migration after `failures` failed migrations of the VM in a row:
+    none after none, then 5 s, 10 s, doubling, at most 300 s (upstream volumemigration calculateBackoff)."""
+    if failures <= 0:
+        return 0.0
+    return min(MIGRATION_BACKOFF_BASE * 2 ** min(failures - 1, 16), MIGRATION_BACKOFF_CAP)
+
+
+def migration_problems(new: dict[str, Any], old: dict[str, Any], ctx: MigrationContext) -> list[str]:
+    """Why the class change of a provisioned disk (`old` as stored, `new` as asked) is refused (§2.2, upstream
+    vd/internal/validator/storage_class_validator.go): a storage migration is EE only, needs the disk mounted by a VM
+    in phase Running or Migrating, an existing class of the same volume mode (Block to Block, Filesystem to
+    Filesystem); while the disk migrates its class may only be set back to the source claim's (the rollback). Setting
+    the class the disk is on (or leaving the class out) asks for no migration."""
+    new_class, old_class = _pvc(new).get("storageClassName"), _pvc(old).get("storageClassName")
+    if new_class == old_class:
+        return []
+    if migration_unfinished(old):
+        if not ctx.rollback_class or new_class != ctx.rollback_class:
+            back = repr(ctx.rollback_class) if ctx.rollback_class else "the class of its source claim"
+            return [f"{CLASS_FIELD}: the disk is Migrating; until the migration ends its class may only be set back to {back} (a rollback)"]
+        return []
+    current = ((old.get("status") or {}).get("storageClassName")) or ""
+    if not new_class or not current or new_class == current:
+        return []
+    what = f"{CLASS_FIELD}: changing the class of a provisioned disk (from {current!r} to {new_class!r}) is a storage migration"
+    if ctx.edition == v.EDITION_CE:
+        return [f"{what}, which only the Enterprise Edition offers (this cluster runs CE)"]
+    vm = mounted_vm(old)
+    if not vm:
+        return [f"{what}, which needs the disk mounted by a running virtual machine (no virtual machine mounts it)"]
+    if ctx.vm_phase not in MIGRATION_VM_PHASES:
+        return [f"{what}, which needs the disk mounted by a running virtual machine (the virtual machine {vm} is {ctx.vm_phase or 'not found'})"]
+    if ctx.source_class is None:
+        return [f"{what}, and the disk's StorageClass {current!r} does not exist any more"]
+    if not ctx.target_known:
+        return []
+    if ctx.target_class is None:
+        return [f"{what}, and the StorageClass {new_class!r} does not exist"]
+    source_mode, target_mode = profile(ctx.source_class).volume_mode, profile(ctx.target_class).volume_mode
+    if source_mode != target_mode:
+        return [
+            f"{what}, which keeps the volume mode: {new_class!r} has volume mode {target_mode}, {current!r} {source_mode} "
+            "(a disk moves from Block to Block or from Filesystem to Filesystem)"
+        ]
+    return []
 
 
 def image_problems(new: dict[str, Any], old: dict[str, Any] | None, generation_changed: bool = True) -> tuple[list[str], list[str]]:

@@ -406,3 +406,52 @@ def vmop_not_applicable(op_type: str, force: bool, run_policy: str, phase: str) 
     if phases and phase not in phases and not (phase == "Stopping" and force and op_type in ("Stop", "Restart")):
         return "phase", f"the operation {op_type} is not applicable for a VirtualMachine in the phase {phase or 'Pending'}"
     return None
+
+
+# -- changes that wait for a restart (§4.6, §4.7 restartAwaitingChanges) ----------------------------------------
+# The spec fields whose change a running VM applies only when restarted; runPolicy, disruptions, liveMigrationPolicy,
+# labels and annotations never need one, placement (nodeSelector, affinity) is compared apart (live migration in EE).
+RESTART_FIELDS: tuple[tuple[str, ...], ...] = (
+    ("virtualMachineClassName",),
+    ("cpu", "cores"),
+    ("cpu", "coreFraction"),
+    ("memory", "size"),
+    ("blockDeviceRefs",),
+    ("osType",),
+    ("bootloader",),
+    ("enableParavirtualization",),
+    ("provisioning",),
+    ("networks",),
+    ("virtualMachineIPAddressName",),
+)
+
+
+def _at(obj: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)  # type: ignore[assignment]
+    return obj
+
+
+def restart_fields(spec: dict[str, Any]) -> dict[str, Any]:
+    """The values of a spec's RESTART_FIELDS by dotted path (what a running VM was started with, or is asked for)."""
+    return {".".join(p): _at(spec, p) for p in RESTART_FIELDS}
+
+
+def awaiting_changes(applied: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, Any]]:
+    """status.restartAwaitingChanges between two restart_fields() maps: `{operation, path, currentValue,
+    desiredValue}` per path that differs, sorted by path (the simulator's controller; the vm module's check mode)."""
+    out = []
+    for path in sorted(set(applied) | set(desired)):
+        before, after = applied.get(path), desired.get(path)
+        if before == after:
+            continue
+        op = "add" if before is None else "remove" if after is None else "replace"
+        change: dict[str, Any] = {"operation": op, "path": path}
+        if before is not None:
+            change["currentValue"] = before
+        if after is not None:
+            change["desiredValue"] = after
+        out.append(change)
+    return out

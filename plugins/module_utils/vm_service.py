@@ -14,7 +14,7 @@ from . import vm_rules
 from . import vocabulary as v
 from .client import APIStatusError, DVPClient, operation_attempt
 from .disk_holders import disk_holder_problem, held_disk_problems
-from .ensure import Ensurer, Outcome, unchanged
+from .ensure import Ensurer, Outcome, owned_paths, unchanged
 from .errors import DVPError
 from .kinds import (
     CLUSTER_VIRTUAL_IMAGE,
@@ -26,7 +26,7 @@ from .kinds import (
     VIRTUAL_MACHINE_OPERATION,
     Kind,
 )
-from .naming import camel, to_api
+from .naming import camel, snake_spelled, to_api
 from .quantity import is_quantity
 from .references import References
 from .vmclass_rules import fraction_percent
@@ -122,6 +122,10 @@ def static_problems(params: dict[str, Any], metadata: dict[str, Any]) -> list[st
             problems.append("bootloader: the Legacy os_type requires the BIOS bootloader")
         if provisioning is not None:
             problems.append("provisioning: the Legacy os_type does not support provisioning (no cloud-init or Sysprep)")
+    affinity = params.get("affinity") or {}
+    for option, value in (("tolerations", params.get("tolerations")), ("topology_spread_constraints", params.get("topology_spread_constraints")),
+                          *((f"affinity.{key}", affinity.get(key)) for key in sorted(affinity))):  # fmt: skip
+        problems += snake_spelled(value, option)
     if state in POWER_STATES and params.get("apply_pending_changes") and state != "running":
         problems.append(f"apply_pending_changes: only with state=present or state=running, not state={state}")
     return problems
@@ -200,7 +204,10 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
     goes to `warnings` instead of failing a request the user is entitled to make."""
     problems: list[str] = []
     current = (actual or {}).get("spec") or {}
-    class_name = spec.get("virtualMachineClassName") or current.get("virtualMachineClassName")
+    # a class an earlier task applied and this one leaves out is removed by the apply (the platform then defaults it
+    # or refuses): only a class another manager set (kubectl, the platform's defaulting of a create) stays
+    dropped = actual is not None and not spec.get("virtualMachineClassName") and ("spec", "virtualMachineClassName") in owned_paths(actual)
+    class_name = spec.get("virtualMachineClassName") or (None if dropped else current.get("virtualMachineClassName"))
     vmclass = None
     try:
         if class_name:
@@ -212,7 +219,9 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
             if vmclass is not None:
                 class_name = vmclass["metadata"]["name"]
             elif not refs.missing("virtual_machine_class_name: not given, and no VirtualMachineClass is marked as the default class"):
-                problems.append("virtual_machine_class_name: not given, and no VirtualMachineClass is marked as the default class")
+                removed = f" (the VM's class {current.get('virtualMachineClassName')!r}, set by an earlier task, is removed when the task leaves it out)"
+                problems.append("virtual_machine_class_name: not given, and no VirtualMachineClass is marked as the default class"
+                                + (removed if dropped else ""))  # fmt: skip
     except APIStatusError as err:
         if err.status != 403:
             raise
@@ -515,7 +524,20 @@ def ensure_vm(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[s
     if module.check_mode:
         if created:
             return _result(module, outcome, vm, operations, changed=True)
-        plan = power_plan(state, policy, _status(vm).get("phase"), p["force"], pending=bool(pending_mode and _status(vm).get("restartAwaitingChanges")))
+        # the changes this task makes that a running VM applies only when restarted, besides those already waiting
+        # (the dry run's answer has the new spec and the old status; the controller compares the same fields)
+        waiting = _status(vm).get("restartAwaitingChanges") or []
+        if outcome.changed and actual is not None:
+            waiting = waiting or vm_rules.awaiting_changes(vm_rules.restart_fields(actual.get("spec") or {}), vm_rules.restart_fields(vm.get("spec") or {}))
+        if _status(vm).get("phase") not in ACTIVE_PHASES:
+            waiting = []
+        plan = power_plan(state, policy, _status(vm).get("phase"), p["force"], pending=bool(pending_mode and waiting and not automatic))
+        if waiting and not pending_mode:
+            paths = ", ".join(str(c.get("path")) for c in waiting)
+            module.warn(f"the VM would run with its previous configuration until it is restarted ({paths}); set apply_pending_changes=restart "
+                        "or state=restarted to apply it")  # fmt: skip
+        elif waiting and automatic:
+            module.warn("disruptions.restart_approval_mode is Automatic: the platform would restart the VM itself to apply the changes")
         if plan:
             operations.append(operate(client, vm, plan, p["force"], True, timeout))
             outcome.after = _with_phase(outcome.after, TARGET_PHASE[plan])

@@ -12,6 +12,7 @@ from .client import DVPClient
 from .ensure import Ensurer
 from .errors import DVPError
 from .kinds import NODE, VIRTUAL_MACHINE, VIRTUAL_MACHINE_CLASS
+from .naming import snake_spelled
 from .vmclass_rules import policies_to_api
 from .waiter import Outcome as WaitOutcome
 from .waiter import condition
@@ -19,6 +20,14 @@ from .waiter import condition
 DEFAULT_ANNOTATION = v.DEFAULT_CLASS_ANNOTATION
 MODEL_LABEL = v.CPU_MODEL_LABEL_PREFIX
 FEATURE_LABEL = v.CPU_FEATURE_LABEL_PREFIX
+
+
+def spelling_problems(params: dict[str, Any]) -> list[str]:
+    """The Kubernetes types the class passes through (selectors, tolerations) with snake_case keys the API spells
+    in camelCase (naming.snake_spelled)."""
+    discovery = (params.get("cpu") or {}).get("discovery") or {}
+    return (snake_spelled(params.get("node_selector"), "node_selector") + snake_spelled(discovery.get("node_selector"), "cpu.discovery.node_selector")
+            + snake_spelled(params.get("tolerations"), "tolerations"))  # fmt: skip
 
 
 def desired_class(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:

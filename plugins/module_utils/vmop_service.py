@@ -8,6 +8,7 @@ liveMigrationPolicy, a migration with no feasible target), or aborted by deletio
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -97,15 +98,22 @@ def done_already(client: DVPClient, kind: str, vm: dict[str, Any], selector: dic
     if kind == v.VMOP_STOP and phase == v.VM_STOPPED:
         return "the VM is already Stopped"
     if kind == v.VMOP_MIGRATE and selector and phase == v.VM_RUNNING:
-        node = client.get(NODE, _status(vm).get("nodeName") or "") if _status(vm).get("nodeName") else None
+        try:
+            node = client.get(NODE, _status(vm).get("nodeName") or "") if _status(vm).get("nodeName") else None
+        except APIStatusError as err:
+            if err.status != 403:
+                raise
+            return None  # a user who may not read Nodes cannot tell: the operation is made
         labels = ((node or {}).get("metadata") or {}).get("labels") or {}
         if node is not None and all(labels.get(k) == val for k, val in selector.items()):
             return f"the VM already runs on {node['metadata']['name']}, which matches migrate.node_selector"
     return None
 
 
-def server_problems(client: DVPClient, p: dict[str, Any], vm: dict[str, Any], pending: list[dict[str, Any]]) -> tuple[list[str], dict[str, Any] | None]:
-    """What the platform would fail: ([problems], the migration preflight for Evict/Migrate or None)."""
+def server_problems(client: DVPClient, p: dict[str, Any], vm: dict[str, Any], pending: list[dict[str, Any]],
+                    warn: Callable[[str], None]) -> tuple[list[str], dict[str, Any] | None]:  # fmt: skip
+    """What the platform would fail: ([problems], the migration preflight for Evict/Migrate or None; None too when
+    the user may not read what the preflight reads, which `warn` says)."""
     kind, force = p["type"], p.get("force")
     spec = vm.get("spec") or {}
     policy = spec.get("runPolicy") or v.RUN_ALWAYS_ON_UNLESS_STOPPED
@@ -132,10 +140,18 @@ def server_problems(client: DVPClient, p: dict[str, Any], vm: dict[str, Any], pe
         if why:
             problems.append(f"force: {why}")
         if not bad and _status(vm).get("nodeName"):
-            view = ClusterView(client)
-            check = cpu_checker()[0]
-            selector = (p.get("migrate") or {}).get("node_selector") or {}
-            moves = plan_moves([view.leaver(vm, node_selector=selector)], view.states(), _status(vm)["nodeName"], check)
+            try:
+                view = ClusterView(client)
+                check = cpu_checker()[0]
+                selector = (p.get("migrate") or {}).get("node_selector") or {}
+                moves = plan_moves([view.leaver(vm, node_selector=selector)], view.states(), _status(vm)["nodeName"], check)
+            except APIStatusError as err:
+                if err.status != 403:
+                    raise
+                # a project user may create the operation (RBAC.md: use roles write VirtualMachineOperations) but not
+                # read the cluster's Nodes: the platform still checks the target, the task only cannot check it first
+                warn(f"the target of the {kind} was not checked before the request: this user may not read the cluster's Nodes and pods")
+                return problems, None
             preflight = move_report(moves[0])
             problems += [f"type: {kind} of {line}" for line in describe_refusal(moves)]
     return problems, preflight
@@ -201,7 +217,7 @@ def ensure_operation(module: Any, client: DVPClient, refs: References) -> dict[s
         if same:
             module.log(f"vm_operation: the same {kind} operation {same[-1]['metadata']['name']} is unfinished; following it instead of creating another")
             return finish(module, client, same[-1], vm, base, adopted=True)
-    problems, preflight = server_problems(client, p, vm, pending)
+    problems, preflight = server_problems(client, p, vm, pending, module.warn)
     if problems:
         raise DVPError("; ".join(problems), problems=problems, preflight=preflight, **base)
     body = operation_body(p)

@@ -174,6 +174,10 @@ REASON_WAIT_FOR_USER_UPLOAD = "WaitForUserUpload"
 REASON_WAIT_FOR_USER_UPLOAD_TIMEOUT = "WaitForUserUploadTimeout"
 REASON_PROVISIONING_FAILED = "ProvisioningFailed"
 REASON_PROVISIONING_FAILED_TERMINALLY = "ProvisioningFailedTerminally"
+# a VirtualDisk's or VirtualImage's claim (or importer pod) refused by a project's ResourceQuota: Ready stays False
+# until the quota changes (BEHAVIOUR.md §2.1, §2.2); the Warning event of a VM whose virt-launcher pod was refused
+REASON_QUOTA_EXCEEDED = "QuotaExceeded"
+EVENT_FAILED_CREATE = "FailedCreate"
 REASON_READY = "Ready"
 REASON_IMAGE_LOST = "ImageLost"
 EVENT_IMAGE_LOST_RECOVERED = "ImageLostRecovered"  # an image back in DVCR after ImageLost (BEHAVIOUR.md §1.4)
@@ -238,6 +242,21 @@ REASON_DISK_NOT_READY_FOR_USE = "VirtualDiskNotReadyForUse"
 REASON_RESIZING = "InProgress"
 REASON_RESIZED = "Resized"
 REASON_RESIZING_NOT_REQUESTED = "NotRequested"
+# storage (volume) migration, EE (BEHAVIOUR.md §2.2, §7.1): a VirtualDisk's condition Migrating, its reasons, the
+# system Evict operation that live-migrates the VM with the disk, the target claim's name prefix
+COND_VD_MIGRATING = "Migrating"
+REASON_WAIT_FOR_TARGET_READY = "WaitForTargetReady"
+REASON_VD_MIGRATION_IN_PROGRESS = "InProgress"
+REASON_WAIT_FOR_TARGET_VOLUME_RELEASE = "WaitForTargetVolumeRelease"
+REASON_WAIT_FOR_SOURCE_VOLUME_RELEASE = "WaitForSourceVolumeRelease"
+REASON_RESIZING_IN_PROGRESS = "ResizingInProgress"
+VOLUME_MIGRATION_ANNOTATION = "virtualization.deckhouse.io/volume-migration"  # on volume-migration-* Evict operations
+VOLUME_MIGRATION_GENERATE_NAME = "volume-migration-"
+VOLUME_MIGRATION_CLAIM_PREFIX = "d8v-vd-"  # the target claim: generateName `d8v-vd-<disk uid>-`
+EVENT_VMOP_STARTED = "VirtualMachineOperationStarted"
+EVENT_VOLUME_MIGRATION_CANNOT_BE_PROCESSED = "VolumeMigrationCannotBeProcessed"
+EVENT_VOLUME_MIGRATION_COMPLETED = "VolumeMigrationCompleted"  # the simulator's own: the disk switched to the target claim
+EVENT_VOLUME_MIGRATION_REVERTED = "VolumeMigrationReverted"  # the simulator's own: the target claim was dropped
 
 # -- IP addressing and the module configuration (BEHAVIOUR.md §5, §8) -------------------------------------------
 VIRTUAL_MACHINE_IP_ADDRESS = "VirtualMachineIPAddress"
@@ -321,6 +340,7 @@ REASON_VMCLASS_NOT_FOUND = "VirtualMachineClassNotFound"
 REASON_VMCLASS_TERMINATING = "VirtualMachineClassTerminating"
 REASON_MIGRATABLE = "VirtualMachineMigratable"
 REASON_DISKS_NOT_MIGRATABLE = "VirtualMachineDisksNotMigratable"
+REASON_DISKS_SHOULD_BE_MIGRATING = "VirtualMachineDisksShouldBeMigrating"  # Migratable=True: EE moves the RWO disks too
 REASON_CHANGES_PENDING_RESTART = "ChangesPendingRestart"
 REASON_NO_RESTART_REQUIRED = "NoRestartRequired"
 # provisioning Secret types

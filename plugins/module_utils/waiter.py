@@ -7,8 +7,8 @@ after a 410 Gone (watch window expired, server restarted). A stream that breaks 
 restart) is resumed from that resourceVersion, within the same timeout; one that broke before bringing anything is
 followed by a read first, so a path that never carries a watch (a proxy cutting long requests) still sees the object
 change, one read per reconnect pause. A `Failed` phase ends the wait at once with the
-Ready condition's reason and message; a timeout names the phase and conditions last seen (timed_out, the one wording
-of a timeout every module reports).
+Ready condition's reason and message, and so does a Ready reason that no waiting ends (QuotaExceeded); a timeout
+names the phase and conditions last seen (timed_out, the one wording of a timeout every module reports).
 """
 
 from __future__ import annotations
@@ -57,8 +57,14 @@ def describe_state(obj: dict[str, Any] | None) -> str:
     return parts[0] + ("; " + "; ".join(conds) if conds else "")
 
 
-def phase_in(ready: tuple[str, ...] = (v.READY,), failed: tuple[str, ...] = (v.FAILED,)) -> Predicate:
-    """Done in a ready phase (with status current for the spec); failed in a failed phase."""
+# Ready reasons that no waiting ends: the object stays where it is until someone acts (a disk or image whose claim or
+# importer pod the namespace's ResourceQuota refuses stays Pending until the quota or the usage changes)
+STUCK_REASONS = (v.REASON_QUOTA_EXCEEDED,)
+
+
+def phase_in(ready: tuple[str, ...] = (v.READY,), failed: tuple[str, ...] = (v.FAILED,), stuck: tuple[str, ...] = STUCK_REASONS) -> Predicate:
+    """Done in a ready phase (with status current for the spec); failed in a failed phase, or while the Ready
+    condition of the current spec has a `stuck` reason."""
 
     def check(obj: dict[str, Any] | None) -> Outcome:
         if obj is None:
@@ -70,8 +76,10 @@ def phase_in(ready: tuple[str, ...] = (v.READY,), failed: tuple[str, ...] = (v.F
         phase = status.get("phase")
         if phase in ready and current:
             return Outcome(done=True)
-        if phase in failed and current:
-            cond = condition(obj, v.COND_READY) or {}
+        cond = condition(obj, v.COND_READY) or {}
+        stamped = generation is None or cond.get("observedGeneration", generation) >= generation
+        blocked = cond.get("reason") in stuck and cond.get("status") == "False" and stamped
+        if (phase in failed or blocked) and current:
             why = f"{cond.get('reason', 'Failed')}: {cond.get('message', '')}".rstrip(": ")
             return Outcome(failed=True, message=f"phase {phase}: {why}")
         return Outcome()
@@ -100,6 +108,35 @@ def once_it_exists(predicate: Predicate) -> Predicate:
         return Outcome() if obj is None else predicate(obj)
 
     return check
+
+
+def reporting(predicate: Predicate, log: Callable[[str], None] | None, what: str) -> Predicate:
+    """predicate, saying through `log` (the module's progress lines) `<what>: phase P, progress X` whenever the
+    phase the object reports changes or its progress passes another tenth, so a long import or provisioning shows
+    that work goes on (at most ~11 lines a phase, however often the object is written)."""
+    if log is None:
+        return predicate
+    said: list[Any] = [None]
+
+    def check(obj: dict[str, Any] | None) -> Outcome:
+        if obj is not None:
+            status = obj.get("status") or {}
+            progress = status.get("progress")
+            now = (status.get("phase"), _tenth(progress))
+            if now != said[0]:
+                said[0] = now
+                log(f"{what}: phase {now[0] or '<none>'}" + (f", progress {progress}" if progress else ""))
+        return predicate(obj)
+
+    return check
+
+
+def _tenth(progress: Any) -> int | None:
+    """`45.2%` -> 4; None for no progress or one that is not a percentage."""
+    try:
+        return int(float(str(progress).rstrip("%")) // 10) if progress else None
+    except ValueError:
+        return None
 
 
 RECONNECT_PAUSE = 1.0  # seconds between attempts while the API server is unreachable (a restart takes a few)

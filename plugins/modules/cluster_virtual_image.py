@@ -103,6 +103,9 @@ options:
   upload_file:
     description:
       - With C(data_source.type=Upload), the local file (on the managed host) that the module uploads once the image waits for it.
+      - Without it the task only creates the image, as the admin guide's upload through the CLI does, and (with I(wait))
+        returns once the image waits for the file; the file is then uploaded by other means (C(curl -T) to the URL in
+        RV(image.upload_urls), which I(reveal_upload_urls) shows in full).
     type: path
   upload_url:
     description:
@@ -160,6 +163,15 @@ EXAMPLES = r"""
       type: Upload
     upload_file: /srv/isos/installer.iso
     wait_timeout: 1800
+
+- name: Create an image for an upload from another machine, as the admin guide does with curl
+  deckhouse.virtualization.cluster_virtual_image:
+    name: win-installer
+    data_source:
+      type: Upload
+    reveal_upload_urls: true
+  register: upload_target
+  no_log: true  # the URL is a credential
 
 - name: Take over the URL an operator changed by hand (kubectl), instead of failing on the conflict
   deckhouse.virtualization.cluster_virtual_image:

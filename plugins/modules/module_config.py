@@ -251,10 +251,14 @@ EXAMPLES = r"""
     enabled: true
   loop: [log-shipper, runtime-audit-engine]
 
-- name: Then the audit of the virtualization module (EE)
+- name: Then the audit of the virtualization module (EE), with the settings above again (what the task leaves out is removed)
   deckhouse.virtualization.module_config:
     settings:
-      dvcr: {storage: {persistent_volume_claim: {size: 50G}}}
+      dvcr:
+        storage:
+          type: PersistentVolumeClaim
+          persistent_volume_claim: {size: 50G, storage_class_name: sds-replicated-thin-r1}
+      virtual_machine_cidrs: [10.66.10.0/24, 10.66.20.0/24, 10.77.0.0/16]
       audit: {enabled: true}
 
 - name: Another module's settings, passed through as written in the API
@@ -264,10 +268,15 @@ EXAMPLES = r"""
     version: 1
     raw_settings: {}
 
-- name: Storage classes for images and disks (the admin guide's allowedStorageClassNames spelling)
+- name: Storage classes for images and disks (the admin guide's allowedStorageClassNames spelling), with the settings above
   deckhouse.virtualization.module_config:
     settings:
-      dvcr: {storage: {persistent_volume_claim: {size: 50G}}}
+      dvcr:
+        storage:
+          type: PersistentVolumeClaim
+          persistent_volume_claim: {size: 50G, storage_class_name: sds-replicated-thin-r1}
+      virtual_machine_cidrs: [10.66.10.0/24, 10.66.20.0/24, 10.77.0.0/16]
+      audit: {enabled: true}
       virtual_images: {default_storage_class_name: sc-1, allowed_storage_class_names: [sc-1, sc-2]}
       virtual_disks: {default_storage_class_name: sc-1, allowed_storage_class_selector: {match_names: [sc-1, sc-2]}}
 """

@@ -16,9 +16,10 @@ description:
     free CPU and memory counting the VMs placed before it, pod (anti-)affinity, cordoned and not-ready nodes), the class's
     available nodes, CPU compatibility by class type (C(Host) a compatible CPU of the same vendor, C(HostPassthrough) an
     identical CPU, C(Model)/C(Features)/C(Discovery) the model's or the required features, decided with libvirt's CPU map
-    on the controller from the nodes' CPU labels), disks reachable from the target (a VM with ReadWriteOnce disks is not
-    migratable) - and the VM must be Running. Otherwise the task fails, lists each VM that cannot move and why (with each
-    node's reason), and changes nothing (the node is not cordoned). I(preflight_only=true) runs just this check.
+    on the controller from the nodes' CPU labels), disks reachable from the target (on CE a VM with ReadWriteOnce disks is
+    not migratable; on EE such disks move with the VM to new volumes on the target node) - and the VM must be Running.
+    Otherwise the task fails, lists each VM that cannot move and why (with each node's reason), and changes nothing (the
+    node is not cordoned). I(preflight_only=true) runs just this check.
   - B(Drain.) With I(scope=vms) only the VMs' pods are evicted (the admin guide's
     C(kubectl drain --pod-selector vm.kubevirt.internal.virtualization.deckhouse.io/name)); with I(scope=all) the other pods too,
     with kubectl's rules (I(ignore_daemonsets), I(delete_emptydir_data), I(force) for pods no controller manages; mirror pods
@@ -156,8 +157,10 @@ pods:
   returned: state is drained
   type: list
   elements: dict
-skipped:
-  description: Pods left in place (DaemonSet, mirror) with the reason.
+skipped_pods:
+  description:
+    - Pods left in place (DaemonSet, mirror) with the reason.
+    - Not named C(skipped), which Ansible reads as the task having been skipped.
   returned: state is drained
   type: list
   elements: dict

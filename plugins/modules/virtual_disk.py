@@ -105,10 +105,24 @@ options:
           - StorageClass of the disk's PVC. Without it the ModuleConfig's C(virtualDisks.defaultStorageClassName) is used,
             else the cluster's default class.
           - A class the ModuleConfig does not allow, a missing class or a deprecated one is refused before anything is written.
-          - It cannot change once the disk is provisioned.
+          - Changing it once the disk is provisioned is a B(storage migration) (Enterprise Edition only) - the platform
+            live-migrates the virtual machine that mounts the disk with the disk on a new PVC of this class (a system
+            C(VirtualMachineOperation) C(volume-migration-*) of type C(Evict); the disk's phase is C(Migrating) meanwhile),
+            then deletes the old PVC. The disk must be mounted by a virtual machine in phase C(Running) or C(Migrating), and
+            the new class must have the disk's volume mode (C(Block) to C(Block), C(Filesystem) to C(Filesystem)); otherwise
+            the change is refused before anything is written, naming the rule. On a CE cluster the platform refuses it
+            (only the platform knows its edition), and the task fails naming this option; nothing is changed.
+          - While the disk migrates its class may only be set back to the one it is on (a rollback, which cancels the
+            migration).
+          - With I(wait=true) the task waits until the disk is C(Ready) on the new class, or fails with the platform's reason
+            when the migration fails (the disk then stays on its class; the platform tries again after a growing delay,
+            5 s, 10 s, ... at most 300 s, until the class is set back).
         type: str
   upload_file:
-    description: With C(data_source.type=Upload), the local file (on the managed host) the module uploads once the disk waits for it.
+    description:
+      - With C(data_source.type=Upload), the local file (on the managed host) the module uploads once the disk waits for it.
+      - Without it the task only creates the disk and (with I(wait)) returns once the disk waits for the file, which is
+        then uploaded by other means (C(curl -T) to the URL in RV(disk.upload_urls); see I(reveal_upload_urls)).
     type: path
   upload_url:
     description: Which upload address to use; C(external) when not set. Only with C(data_source.type=Upload).
@@ -132,7 +146,10 @@ notes:
     be verified, and the task reports what it would do - the disk as declared, not sent as a server-side dry run (the server would
     judge it against the missing object).
   - With I(wait=true) the module waits for C(Ready). A disk of a C(WaitForFirstConsumer) storage class is bound only when a virtual
-    machine using it is scheduled, so for it the phase C(WaitForFirstConsumer) counts as done.
+    machine using it is scheduled, so for it the phase C(WaitForFirstConsumer) counts as done. After a change of
+    I(persistent_volume_claim.storage_class_name) of a provisioned disk it waits for the storage migration's end.
+  - On an Enterprise Edition cluster a disk on a C(ReadWriteOnce) (for example node-local) PVC moves with every live migration of its
+    virtual machine (a drain, an C(Evict)) - it gets a new PVC of the same class on the target node.
 seealso:
   - module: deckhouse.virtualization.virtual_disk_info
   - module: deckhouse.virtualization.virtual_image
@@ -159,6 +176,13 @@ EXAMPLES = r"""
     namespace: vms
     persistent_volume_claim: {size: 200Gi, storage_class_name: replicated}
 
+- name: Move it to other storage while its virtual machine runs (storage migration, Enterprise Edition)
+  deckhouse.virtualization.virtual_disk:
+    name: data
+    namespace: vms
+    persistent_volume_claim: {size: 200Gi, storage_class_name: fast-nvme}
+    wait_timeout: 1800
+
 - name: Upload a local disk image
   deckhouse.virtualization.virtual_disk:
     name: restored
@@ -183,12 +207,16 @@ resource:
   returned: always
   type: dict
 image:
+  description: The same as RV(disk), under the name the image modules use (kept for playbooks written before RV(disk)).
+  returned: when state is present
+  type: dict
+disk:
   description: The disk's state in short.
   returned: when state is present
   type: dict
   contains:
     phase:
-      description: "Phase (C(Pending), C(Provisioning), C(WaitForFirstConsumer), C(Ready), C(Resizing), C(Failed), C(PVCLost) ...)."
+      description: "Phase (C(Pending), C(Provisioning), C(WaitForFirstConsumer), C(Ready), C(Resizing), C(Migrating), C(Failed), C(PVCLost) ...)."
       type: str
       returned: always
     progress:
@@ -206,6 +234,12 @@ image:
     persistent_volume_claim_name:
       description: "The PVC holding the disk."
       type: str
+      returned: always
+    migration_state:
+      description:
+        - "The disk's last storage migration (C(status.migrationState)): C(sourcePVC), C(targetPVC), C(result) (C(Succeeded) or
+          C(Failed)), C(message), C(startTimestamp), C(endTimestamp); empty when it never migrated."
+      type: dict
       returned: always
     attached_to_virtual_machines:
       description: "The virtual machines using the disk (C(name), C(mounted))."

@@ -103,7 +103,10 @@ options:
           - A class the ModuleConfig does not allow, a missing class or a deprecated one is refused before anything is written.
         type: str
   upload_file:
-    description: With C(data_source.type=Upload), the local file (on the managed host) the module uploads once the image waits for it.
+    description:
+      - With C(data_source.type=Upload), the local file (on the managed host) the module uploads once the image waits for it.
+      - Without it the task only creates the image and (with I(wait)) returns once the image waits for the file, which
+        is then uploaded by other means (C(curl -T) to the URL in RV(image.upload_urls); see I(reveal_upload_urls)).
     type: path
   upload_url:
     description: Which upload address to use; C(external) when not set. Only with C(data_source.type=Upload).

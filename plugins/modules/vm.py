@@ -27,6 +27,10 @@ description:
     C(Manual) VM) the disk may be listed, as the platform allows.
   - Idempotent against the platform's defaulting (class name, core fraction, network ids, CRD defaults) and with quantities
     compared by value (C(1024Mi) is C(1Gi)).
+  - The spec is declared as a whole (server-side apply, as C(kubernetes.core.k8s) with C(apply=true)) - an option an
+    earlier task set and this task leaves out is removed from the VM (a warning names it; I(diff) shows it). Give every
+    option on each update, for instance from the same variables (the C(vms) role does). Fields set by others
+    (C(kubectl), the platform's defaulting) are left alone.
 author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:
@@ -70,7 +74,8 @@ options:
     choices: [restart]
   virtual_machine_class_name:
     description:
-      - The VirtualMachineClass (C(spec.virtualMachineClassName)). Omitted, the platform's default class is used.
+      - The VirtualMachineClass (C(spec.virtualMachineClassName)). Omitted, the platform's default class is used (and
+        without a default class the task is refused before writing; the admin guide's cluster has none).
       - The class must exist; its sizing policy is checked before writing.
     type: str
   cpu:
@@ -239,14 +244,20 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ vm.vm.node }} {{ vm.vm.ip }}"
 
-- name: Grow it and restart to apply the change
+- name: Grow it and restart to apply the change (every option again - what a task leaves out is removed)
   deckhouse.virtualization.vm:
     name: linux-vm
     namespace: vms
+    virtual_machine_class_name: generic
     cpu: {cores: 2, core_fraction: 10}
     memory: {size: 2Gi}
     block_device_refs:
       - {kind: VirtualDisk, name: linux-vm-root}
+    provisioning:
+      type: UserData
+      user_data: |
+        #cloud-config
+        ssh_pwauth: true
     apply_pending_changes: restart
 
 - name: Keep two VMs on different nodes
@@ -254,6 +265,7 @@ EXAMPLES = r"""
     name: web-1
     namespace: vms
     labels: {app: web}
+    virtual_machine_class_name: generic
     cpu: {cores: 2}
     memory: {size: 2Gi}
     block_device_refs: [{kind: VirtualDisk, name: web-1-root}]

@@ -213,7 +213,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec, masking, metadata, option_problems, refuse, run
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_models import available_map
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_rules import check_cpu, check_sizing_policies
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_service import ensure_class
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.vmclass_service import ensure_class, spelling_problems
 
 # Options that only mean something with state=present (refused with state=absent).
 PRESENT_ONLY = ("cpu", "node_selector", "tolerations", "sizing_policies", "default", "recreate")
@@ -270,7 +270,7 @@ def execute(module):
                 f"CPU model and feature names are not checked before writing: {unavailable}. Install libvirt-python to get these checks; "
                 "meanwhile a class no node can run fails the task with the platform's reason."
             )
-        problems += check_cpu(p["cpu"], cpu_map) + check_sizing_policies(p.get("sizing_policies") or [])
+        problems += check_cpu(p["cpu"], cpu_map) + check_sizing_policies(p.get("sizing_policies") or []) + spelling_problems(p)
     refuse(module, problems)
     if (
         p["state"] == "present"

@@ -20,7 +20,7 @@ description:
     a C(Start) of a VM one of whose C(VirtualDisks) another VM that is not C(Stopped) mounts (the platform would keep it
     C(Pending) with C(BlockDevicesReady=False));
     I(force) against the VM's C(liveMigrationPolicy) (C(AlwaysSafe) with C(force=true), C(AlwaysForced) with C(force=false));
-    a VM that is not migratable (disks with the ReadWriteOnce access mode) or for which no node is a feasible target (the
+    a VM that is not migratable (on CE, disks with the ReadWriteOnce access mode; on EE they move with the VM) or for which no node is a feasible target (the
     same check as node_maintenance's preflight - CPU compatibility by class type, class and VM node selectors,
     affinity, free capacity, cordoned nodes, disks).
   - I(state=absent) aborts (deletes) the operation named I(name), or every unfinished operation of the VM (of I(type) when given);
@@ -120,7 +120,7 @@ EXAMPLES = r"""
 
 - name: Show where it went
   ansible.builtin.debug:
-    msg: "{{ evict.node_before }} -> {{ evict.node_after }} in {{ evict.migration_duration }}s"
+    msg: "{{ evict.node_before }} -> {{ evict.node_after }} in {{ evict.migration_duration | default('(check mode: not run)') }}s"
 
 - name: Live-migrate it to green-1, unless it already runs there
   deckhouse.virtualization.vm_operation:

@@ -10,7 +10,7 @@ from pathlib import Path
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from . import conversions, hooks
-from .api import access, admin, cluster_ips, core_rules, core_updates, metrics, pod_exec, pod_subresources, rbac_validation
+from .api import access, admin, cluster_ips, core_rules, core_updates, limitranger, metrics, networkpolicy, pod_exec, pod_subresources, quota, rbac_validation
 from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
@@ -26,10 +26,12 @@ from .controllers import (
     pod_scheduler,
     podgc,
     rbac_aggregation,
+    resourcequota,
     vmclass,
     vmip,
     vmipl,
     volume_binding,
+    volume_migration,
     volume_reclaim,
     workload_updater,
 )
@@ -107,16 +109,21 @@ def build(
     cluster_ips.register(admission, store, topology.service_cidr if topology else DEFAULT_SERVICE_CIDR)
     core_rules.register(admission)
     core_updates.register(admission)
+    limitranger.register(admission, store)  # after the pods' defaults, as the LimitRanger plugin after decoding
+    networkpolicy.register(admission)
     protection_controllers.register_admission(admission)
     rbac_validation.register(admission)
     image_admission.register(admission)
-    disk_webhooks.register(admission)
+    edition = topology.edition if topology else v.EDITION_EE
+    disk_webhooks.register(admission, edition)
     vmclass_webhook.register(admission, store)
     moduleconfig_webhook.register(admission, store, topology)
     vmip_webhook.register(admission, store)
     vm_webhook.register(admission, store)
     vmop_webhook.register(admission, store, topology.edition if topology else None)
     eviction_webhook.register(admission, store)
+    quota_ledger = quota.Ledger(registry, store, clock)
+    quota.register(admission, quota_ledger)  # its admission closes every write's chain (Admission.validate_last)
     service = ObjectService(registry, store, clock, admission)
     api = APIServer(service, token, address)
     logs = PodLogs()
@@ -134,6 +141,8 @@ def build(
     manager.add(kubelet.controller(store))  # starts the pods a client binds to a Ready node
     manager.add(pod_scheduler.controller(store))  # ... and binds the ones it creates without a node
     manager.add(disruption.controller(service))
+    manager.add(resourcequota.controller(quota_ledger))
+    quota_ledger.wake = lambda key: manager.enqueue("resourcequota", key)
     ledger = storage_controllers.Ledger()
     manager.add(ledger.controller())
     manager.add(volume_binding.controller(store, ledger))
@@ -163,13 +172,13 @@ def build(
         node_changed=migrations.node_changed,
     )
     migrations.wake = lambda key: manager.enqueue("vm", key)
-    edition = topology.edition if topology else v.EDITION_EE
     manager.add(vm_controller.controller(store, fleet, migrations, edition))
     manager.add(fencing_controller.controller(store, fleet, clock))
     manager.add(vmop_controller.controller(store, migrations))
     manager.add(evacuation_controller.controller(store))
     if edition != v.EDITION_CE:  # EE live-migrates a VM whose placement changed (§3.2); CE waits for a restart
         manager.add(workload_updater.controller(store))
+        manager.add(volume_migration.controller(store))  # EE moves disks to other storage, and RWO disks with their VM (§2.2)
     manager.add(descheduler.controller(store))
     seed(service)
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])

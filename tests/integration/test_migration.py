@@ -1,8 +1,8 @@
 """Live migration against the simulator as a subprocess (BEHAVIOUR.md §6.5, §7.2–7.4): Evict and Migrate operations
 move a running VM to another node — watched with `kubectl get vm -w` — with migrationState, progress and the libvirt
 domain on one node's connection at a time; cancellation by deleting the operation; the force × liveMigrationPolicy
-matrix; disks that pin a VM; one inbound and one outbound migration per node; CPU compatibility per class type on a
-mixed Intel/AMD cluster, decided with libvirt's CPU map."""
+matrix; a ReadWriteOnce disk that moves with its VM (EE); one inbound and one outbound migration per node; CPU
+compatibility per class type on a mixed Intel/AMD cluster, decided with libvirt's CPU map."""
 
 from __future__ import annotations
 
@@ -193,7 +193,10 @@ def test_force_and_live_migration_policy(cluster, env, ns, policy, force, outcom
         assert running(cluster, ns, "lm")["status"]["nodeName"] == source and "migrationState" not in get(cluster, "vm", "lm", ns)["status"]
 
 
-def test_a_rwo_disk_makes_the_vm_not_migratable(cluster, env, ns):
+def test_an_evict_moves_the_vm_with_its_rwo_disk(cluster, env, ns):
+    """EE (the guide's cluster): a disk on a ReadWriteOnce, node-local claim does not keep the VM in place - the VM is
+    Migratable (VirtualMachineDisksShouldBeMigrating) and the Evict moves the disk with it to a new claim of the same
+    class on the target node (BEHAVIOUR.md §7.3; CE refuses it: tests/integration/test_volume_migration.py)."""
     apply(
         cluster,
         ns,
@@ -211,11 +214,18 @@ def test_a_rwo_disk_makes_the_vm_not_migratable(cluster, env, ns):
     )
     vm = running(cluster, ns, "pinned", 60)
     migratable = condition(vm, "Migratable")
-    assert (migratable["status"], migratable["reason"]) == ("False", "VirtualMachineDisksNotMigratable") and "local" in migratable["message"]
+    assert (migratable["status"], migratable["reason"]) == ("True", "VirtualMachineDisksShouldBeMigrating") and "local" in migratable["message"]
+    source = wait(lambda: get(cluster, "vd", "local", ns), lambda o: phase(o) == "Ready")["status"]["target"]["persistentVolumeClaimName"]
     name, _unused = vmop(cluster, ns, "pinned", "Evict")
     op = op_done(cluster, ns, name)
-    assert phase(op) == "Failed" and "not migratable" in condition(op, "Completed")["message"]
-    assert running(cluster, ns, "pinned")["status"]["nodeName"] == vm["status"]["nodeName"]
+    assert phase(op) == "Completed", op
+    moved = running(cluster, ns, "pinned")
+    assert moved["status"]["nodeName"] != vm["status"]["nodeName"]
+    disk = wait(lambda: get(cluster, "vd", "local", ns), lambda o: (o["status"].get("migrationState") or {}).get("result") == "Succeeded")
+    target = disk["status"]["target"]["persistentVolumeClaimName"]
+    assert target != source and disk["status"]["storageClassName"] == "local-thin" and disk["status"]["migrationState"]["sourcePVC"] == source
+    volume = get(cluster, "pv", get(cluster, "pvc", target, ns)["spec"]["volumeName"])
+    assert volume["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"][0]["matchExpressions"][0]["values"] == [moved["status"]["nodeName"]]
 
 
 def test_one_inbound_and_one_outbound_migration_per_node(cluster, env, ns):

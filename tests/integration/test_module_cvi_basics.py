@@ -69,17 +69,15 @@ def test_bad_inputs_fail_clearly_and_write_nothing(sim, tmp_path):
                 "ignore_errors": True,
             },
             {"name": "missing block", **cvi("bad-block", data_source={"type": "ContainerImage"}), "ignore_errors": True},
-            {"name": "upload without file", **cvi("bad-upload", data_source={"type": "Upload"}), "ignore_errors": True},
             {"name": "unknown type", **cvi("bad-type", data_source={"type": "FTP"}), "ignore_errors": True},
         ],
     )
-    msgs = {name: run[name].get("msg", "") for name in ("dot", "scheme", "checksum", "missing block", "upload without file", "unknown type")}
+    msgs = {name: run[name].get("msg", "") for name in ("dot", "scheme", "checksum", "missing block", "unknown type")}
     assert all(run[name]["failed"] for name in msgs), msgs
     assert "must not contain '.'" in msgs["dot"]
     assert "data_source.http.url" in msgs["scheme"] and "http:// or https://" in msgs["scheme"]
     assert "data_source.http.checksum.sha256" in msgs["checksum"]
     assert "data_source.container_image is required" in msgs["missing block"]
-    assert "upload_file is required" in msgs["upload without file"]
     assert "type" in msgs["unknown type"] and "FTP" in msgs["unknown type"]
     assert sim.kubectl("get", "cvi", "-o", "name").stdout == before
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import tarfile
 
 import pytest
@@ -91,6 +92,33 @@ def test_upload_flow_streams_a_local_file(sim, images, tmp_path):  # noqa: F811
     assert run["again"]["changed"] is False
     assert run["in-cluster url"]["image"]["format"] == "qcow2"
     assert "/upload/" not in run.stdout or "********" in run.stdout, "the upload token never reaches the log"
+
+
+def test_the_guides_upload_flow_creates_the_image_for_a_later_upload(sim, images, tmp_path):  # noqa: F811
+    """The admin guide's CLI upload: the task only creates the Upload image (no upload_file) and, with wait, returns
+    once it waits for the file, its URLs masked unless revealed; the file is uploaded with curl from elsewhere, and
+    the task run again then finds the image Ready with nothing to change. The wait says the phase as it goes."""
+    first = run_playbook(
+        tmp_path,
+        sim.kubeconfig,
+        [
+            {"name": "create", **cvi("for-curl", {"type": "Upload"})},
+            {"name": "urls", **cvi("for-curl", {"type": "Upload"}, reveal_upload_urls=True)},
+        ],
+    )
+    assert first.returncode == 0, first.stdout[-4000:]
+    created, urls = first["create"], first["urls"]
+    assert created["changed"] and created["image"]["phase"] == "WaitForUserUpload", created["image"]
+    assert "********" in created["image"]["upload_urls"]["external"], "a credential: masked unless revealed"
+    assert urls["changed"] is False and urls["image"]["phase"] == "WaitForUserUpload"
+    url = urls["image"]["upload_urls"]["external"]
+    assert "*" not in url and url == get(sim, "for-curl")["status"]["imageUploadURLs"]["external"]
+    assert "ClusterVirtualImage for-curl: phase WaitForUserUpload" in first.stderr, "the wait's progress line"
+    done = subprocess.run(["curl", "-sS", "--cacert", str(sim.ca_file), "-T", str(images / "disc.iso"), url], capture_output=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    again = run_playbook(tmp_path, sim.kubeconfig, [{"name": "again", **cvi("for-curl", {"type": "Upload"})}])
+    assert again.returncode == 0, again.stdout[-4000:]
+    assert again["again"]["changed"] is False and again["again"]["image"]["phase"] == "Ready" and again["again"]["image"]["cdrom"] is True
 
 
 def test_object_ref_from_a_ready_image(sim, https, pki, tmp_path):  # noqa: F811

@@ -223,6 +223,8 @@ def test_spec_change_awaits_restart_then_is_applied(cluster, guide, tmp_path):
         cluster.kubeconfig,
         [
             {"name": "create", **linux_vm("grow", ns, disk)},
+            {"name": "apply (check)", **apply, "check_mode": True},
+            {"name": "grow (check)", **two, "check_mode": True},
             {"name": "grow", **two},
             {"name": "apply", **apply},
             {"name": "again", **apply},
@@ -230,6 +232,10 @@ def test_spec_change_awaits_restart_then_is_applied(cluster, guide, tmp_path):
     )
     assert run.returncode == 0, run.stdout[-6000:]
     assert run["create"]["vm"]["phase"] == "Running"
+    predicted = run["apply (check)"]
+    assert predicted["changed"] and [op["type"] for op in predicted["operations"]] == ["Restart"], "check mode names the restart it would make"
+    assert any("would run with its previous configuration" in w and "cpu.cores" in w for w in run["grow (check)"].get("warnings", []))
+    assert run["grow (check)"]["operations"] == []
     grow = run["grow"]
     assert grow["changed"] and grow["operations"] == [] and grow["vm"]["phase"] == "Running"
     paths = {c["path"] for c in grow["vm"]["restart_awaiting_changes"]}
@@ -240,6 +246,40 @@ def test_spec_change_awaits_restart_then_is_applied(cluster, guide, tmp_path):
     assert applied["vm"]["restart_awaiting_changes"] == [] and applied["vm"]["phase"] == "Running"
     assert applied["resource"]["status"]["resources"]["cpu"]["cores"] == 2
     assert run["again"]["changed"] is False and run["again"]["operations"] == []
+
+
+def test_options_left_out_of_an_update_are_removed_and_said_so(cluster, guide, tmp_path):
+    """The apply is declarative: what an earlier task set and this one leaves out is removed. The task warns which
+    options it removes, and a class left out is checked as on a create (the platform would default it or refuse)."""
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "drop-root")
+    full = linux_vm("drop", ns, disk)
+    no_user_data = {k: val for k, val in full["deckhouse.virtualization.vm"].items() if k != "provisioning"}
+    no_class = {k: val for k, val in no_user_data.items() if k != "virtual_machine_class_name"}
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "create", **full},
+            {"name": "no class", "deckhouse.virtualization.vm": no_class, "ignore_errors": True},
+            {"name": "no provisioning (check)", "deckhouse.virtualization.vm": no_user_data, "check_mode": True},
+            {"name": "no provisioning", "deckhouse.virtualization.vm": no_user_data},
+        ],
+    )
+    assert run["create"]["changed"], run.stdout[-4000:]
+    classes = json.loads(cluster.kubectl("get", "vmclass", "-o", "json").stdout)["items"]
+    default = [c for c in classes if (c["metadata"].get("annotations") or {}).get("virtualmachineclass.virtualization.deckhouse.io/is-default-class") == "true"]
+    if not default:
+        refused = run["no class"]
+        assert refused["failed"] and refused["changed"] is False, refused
+        assert f"the VM's class '{CLASS}', set by an earlier task, is removed when the task leaves it out" in refused["msg"], refused["msg"]
+    else:  # another test left a default class: the platform defaults the class to it, and the task says it removed ours
+        assert any("removes virtual_machine_class_name" in w for w in run["no class"].get("warnings", [])), run["no class"]
+    check, done = run["no provisioning (check)"], run["no provisioning"]
+    assert any("would remove provisioning" in w and "give an option again to keep it" in w for w in check.get("warnings", [])), check
+    assert done["changed"] and any("removes provisioning" in w for w in done.get("warnings", [])), done
+    assert "provisioning" not in get_vm(cluster, ns, "drop")["spec"]
+    cluster.kubectl("delete", "vm", "-n", ns, "drop", "--wait=false")
 
 
 def test_bad_inputs_each_named_and_nothing_written(cluster, guide, tmp_path):

@@ -171,3 +171,53 @@ def test_a_forbidden_operation_names_the_attempt_and_quotes_the_server(cluster, 
         assert f'User "{user}" cannot create resource "virtualmachineoperations"' in msg and f"{ns}/:" not in msg, msg
     assert vmops(cluster, ns, "rbac-vm") == [] and get_vm(cluster, ns, "rbac-vm")["status"]["phase"] == "Running", "nothing written"
     cluster.kubectl("delete", "vm", "-n", ns, "rbac-vm", "--wait=false")
+
+
+def test_a_project_user_evicts_without_reading_nodes(cluster, guide, tmp_path):
+    """d8:use:role:user may create VirtualMachineOperations in its project (RBAC.md) but not read the cluster's Nodes:
+    the Evict is made, the node preflight left out with a warning instead of failing the task on a 403."""
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "user-evict-root")
+    setup = run_playbook(tmp_path, cluster.kubeconfig, [{"name": "vm", **linux_vm("user-evict-vm", ns, disk, state="running")}])
+    assert setup.returncode == 0, setup.stdout[-4000:]
+    before = get_vm(cluster, ns, "user-evict-vm")["status"]["nodeName"]
+    user = "project-user-" + uuid.uuid4().hex[:6]
+    kc = tmp_path / "user.kubeconfig"
+    cluster.add_user(user, kc, namespace=ns)
+    cluster.kubectl("create", "rolebinding", f"{user}-use", "-n", ns, "--clusterrole", "d8:use:role:user:virtualization", "--user", user)
+    assert cluster.kubectl("auth", "can-i", "list", "nodes", "--as", user, check=False).stdout.strip() == "no"
+    run = run_playbook(tmp_path, kc, [{"name": "evict", **op(ns, "user-evict-vm", "Evict")}])
+    assert run.returncode == 0, run.stdout[-4000:]
+    evict = run["evict"]
+    assert evict["changed"] and evict["operation"]["phase"] == "Completed" and evict["preflight"] is None, evict
+    assert any("may not read the cluster's Nodes" in w for w in evict.get("warnings", [])), evict.get("warnings")
+    assert evict["node_after"] not in (None, before)
+    cluster.kubectl("delete", "vm", "-n", ns, "user-evict-vm", "--wait=false")
+
+
+def test_an_image_of_a_disk_a_running_vm_mounts_is_refused_before_the_wait(cluster, guide, tmp_path):
+    """The platform keeps such an image Pending (DatasourceReady=False, VirtualDiskAttachedToVirtualMachine) until the
+    VM stops: with wait the task could only time out, so it refuses before writing, naming the VM; without wait the
+    image is created and a warning says why it waits."""
+    ns = guide["namespace"]
+    disk = make_disk(cluster, ns, "mounted-root")
+    setup = run_playbook(tmp_path, cluster.kubeconfig, [{"name": "vm", **linux_vm("mounted-vm", ns, disk, state="running")}])
+    assert setup.returncode == 0, setup.stdout[-4000:]
+    source = {"type": "ObjectRef", "object_ref": {"kind": "VirtualDisk", "name": disk, "namespace": ns}}
+    name = "of-mounted-" + uuid.uuid4().hex[:6]
+    cvi = "deckhouse.virtualization.cluster_virtual_image"
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "waits", cvi: {"name": name, "data_source": source, "wait_timeout": 60}, "ignore_errors": True},
+            {"name": "no wait", cvi: {"name": name, "data_source": source, "wait": False}},
+        ],
+    )
+    refused, created = run["waits"], run["no wait"]
+    assert refused["failed"] and refused["changed"] is False, refused
+    assert f"VirtualDisk {ns}/{disk} is mounted by the running virtual machine {ns}/mounted-vm" in refused["msg"], refused["msg"]
+    assert "VirtualDiskAttachedToVirtualMachine" in refused["msg"] and "Stop the VM first" in refused["msg"]
+    assert created["changed"] and any("mounted-vm" in w and "wait=false" in w for w in created.get("warnings", [])), created
+    cluster.kubectl("delete", "cvi", name, "--wait=false")
+    cluster.kubectl("delete", "vm", "-n", ns, "mounted-vm", "--wait=false")

@@ -233,19 +233,21 @@ def test_ee_a_placement_no_node_satisfies_fails_once_and_the_vm_stays(ee):
     migrated(ee, ns, "nowhere", before, (target,))
 
 
-def test_ee_a_vm_that_cannot_live_migrate_waits_for_a_restart(ee):
-    """A disk on a ReadWriteOnce volume makes the VM not Migratable (§4.7): no live migration can apply the new
-    placement, so it waits for a restart as on CE."""
+def test_ee_a_vm_with_a_local_disk_moves_with_the_disk(ee):
+    """A disk on a ReadWriteOnce, node-local volume does not keep an EE VM from live-migrating (§4.7 Migratable True,
+    VirtualMachineDisksShouldBeMigrating): the placement change moves the VM, and the disk to a new volume on the
+    target node (the storage migration, controllers/volume_migration.py); nothing waits for a restart."""
     ns = namespace(ee)
     create(ee, ns, {"kind": "VirtualDisk", "metadata": {"name": "rwo"}, "spec": {"persistentVolumeClaim": {"size": "1Gi", "storageClassName": "local"}}})
     before = vm(ee, ns, "local", blockDeviceRefs=[{"kind": "ClusterVirtualImage", "name": ee.iso}, {"kind": "VirtualDisk", "name": "rwo"}])
-    assert condition(before, "Migratable")["status"] == "False"
+    assert (condition(before, "Migratable")["status"], condition(before, "Migratable")["reason"]) == ("True", "VirtualMachineDisksShouldBeMigrating")
+    source = eventually(lambda: get(ee, "vd", "rwo", ns), lambda o: phase(o) == "Ready")["status"]["target"]["persistentVolumeClaimName"]
     other = next(n for n in NODES if n != before["status"]["nodeName"])
     patch(ee, "vm", "local", ns, {"nodeSelector": {"kubernetes.io/hostname": other}})
-    waiting = eventually(lambda: get(ee, "vm", "local", ns), lambda o: o["status"].get("restartAwaitingChanges"))
-    assert waiting["status"]["restartAwaitingChanges"] == [{"operation": "add", "path": "nodeSelector", "desiredValue": {"kubernetes.io/hostname": other}}]
-    assert waiting["status"]["nodeName"] == before["status"]["nodeName"] and need_restart_column(ee, ns, "local") == "True"
-    assert operations(ee, ns) == []
+    placement_op(ee, ns, "local")
+    migrated(ee, ns, "local", before, (other,))
+    disk = eventually(lambda: get(ee, "vd", "rwo", ns), lambda o: (o["status"].get("migrationState") or {}).get("result") == "Succeeded")
+    assert disk["status"]["target"]["persistentVolumeClaimName"] not in ("", source) and disk["status"]["storageClassName"] == "local"
 
 
 # -- CE: a restart per restartApprovalMode ------------------------------------------------------------------------------

@@ -175,7 +175,8 @@ def test_linux_vm_runs_with_node_ip_and_one_domain(cluster, env, ns):
     claim = vd["status"]["target"]["persistentVolumeClaimName"]
     pvc = get(cluster, "pvc", claim, ns)
     assert pvc["metadata"]["annotations"]["volume.kubernetes.io/selected-node"] == node
-    assert condition(get(cluster, "vm", "linux-vm", ns), "Migratable")["reason"] == "VirtualMachineDisksNotMigratable"  # an RWO claim
+    # an RWO claim: on EE the disk moves with a live migration (on CE it keeps the VM from migrating)
+    assert condition(get(cluster, "vm", "linux-vm", ns), "Migratable")["reason"] == "VirtualMachineDisksShouldBeMigrating"
 
     # deletion: Terminating, pod and domain gone, the auto VMIP collected; the disk stays
     cluster.kubectl("delete", "vm", "linux-vm", "-n", ns, "--wait=false")

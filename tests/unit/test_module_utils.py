@@ -101,6 +101,20 @@ def test_api_error_message_uses_server_message():
     assert msg == "ClusterVirtualImage x: Unprocessable Entity (422): spec.x: Invalid value"
 
 
+def test_a_403_of_the_authorizer_asks_for_a_role_one_of_admission_does_not():
+    rbac = b'{"kind":"Status","message":"nodes is forbidden: User \\"alice\\" cannot list resource \\"nodes\\" in API group \\"\\" at the cluster scope"}'
+    msg = api_error_message("Node list", 403, "Forbidden", rbac)
+    assert msg.startswith('Node list: Forbidden (403): permission denied: nodes is forbidden: User "alice" cannot list')
+    assert msg.endswith("(grant the user a role that allows it; nothing was changed)")
+    for server in (
+        'admission webhook "vm.virtualization-controller.mutate.d8-virtualization" denied the request: the class name is empty',
+        'pods "p" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2',
+        'virtualmachines "vm" is forbidden: unable to create new content in namespace vms because it is being terminated',
+    ):
+        msg = api_error_message("VirtualMachine vms/vm", 403, "Forbidden", {"kind": "Status", "message": server})
+        assert msg == f"VirtualMachine vms/vm: Forbidden (403): refused: {server} (nothing was changed)", msg
+
+
 def params(**kw):
     base = {"name": "img", "state": "present", "data_source": {"type": "HTTP", "http": {"url": "https://e.com/a.img"}}, "upload_file": None}
     base.update(kw)
@@ -124,7 +138,7 @@ def params(**kw):
             {"data_source": {"type": "ObjectRef", "object_ref": {"kind": "VirtualDisk", "name": "d"}}},
             "data_source.object_ref.namespace is required for kind VirtualDisk",
         ),
-        ({"data_source": {"type": "Upload"}}, "upload_file is required with data_source.type=Upload"),
+        ({"data_source": {"type": "HTTP", "http": {"url": "https://x"}}, "upload_file": "/tmp/f.iso"}, "upload_file is only used with data_source.type=Upload"),
         ({"data_source": {"type": "HTTP", "http": {"url": "https://x", "ca_bundle": "%%%"}}}, "data_source.http.ca_bundle: must be base64"),
     ],
 )

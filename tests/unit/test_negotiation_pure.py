@@ -252,6 +252,7 @@ def test_kinds_that_keep_a_generation():
         ("batch", "Job"),
         ("batch", "CronJob"),
         ("networking.k8s.io", "Ingress"),
+        ("networking.k8s.io", "NetworkPolicy"),
         ("apps", "DaemonSet"),
         ("apps", "Deployment"),
         ("apps", "ReplicaSet"),

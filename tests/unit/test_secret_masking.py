@@ -170,9 +170,13 @@ class FakeModule:
         self._diff = False
         self.no_log_values = set()
         self.warnings = []
+        self.logged = []
 
     def warn(self, msg):
         self.warnings.append(msg)
+
+    def log(self, msg):
+        self.logged.append(msg)
 
     def _out(self, result):
         return remove_values({**result, "invocation": {"module_args": self.params}}, self.no_log_values)

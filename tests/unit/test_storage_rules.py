@@ -128,7 +128,9 @@ def test_disk_webhook_rules():
     assert r.disk_problems(disk("3Gi", SRC, "a"), ready) == ([], [])
     assert "cannot be removed" in r.disk_problems(disk(None, SRC, "a"), ready)[0][0]
     assert any("spec.dataSource" in p for p in r.disk_problems(disk("2Gi", {"type": "Upload"}, "a"), ready)[0])
-    assert any("storageClassName" in p for p in r.disk_problems(disk("2Gi", SRC, "b"), ready)[0])
+    assert r.disk_problems(disk("2Gi", SRC, "b"), ready) == ([], []), "a class change is a storage migration, judged with its context"
+    on_a = {**ready, "status": {**ready["status"], "storageClassName": "a"}}
+    assert "only the Enterprise Edition" in r.disk_problems(disk("2Gi", SRC, "b"), on_a, migration=r.MigrationContext(edition=v.EDITION_CE))[0][0]
     pending = disk("2Gi", SRC, "a", "Pending")
     assert r.disk_problems(disk("1Gi", {"type": "Upload"}, "b"), pending) == ([], []), "anything goes before provisioning"
     assert "Terminating" in r.disk_problems(disk("3Gi", SRC, "a"), disk("2Gi", SRC, "a", "Terminating"))[0][0]
@@ -143,3 +145,86 @@ def test_image_webhook_rules():
     assert "spec.dataSource: cannot change once the image is Ready" in r.image_problems(changed, ready)[0]
     assert r.image_problems(changed, {**img, "status": {"phase": "Failed"}}) == ([], [])
     assert r.on_pvc(img) and not r.on_pvc({"spec": {}})
+
+
+# -- storage migration (§2.2) ---------------------------------------------------------------------------------------
+def mounted(sc_name="a", on="a", vm="app", migration=None, phase="Ready"):
+    """A provisioned disk asking for `sc_name`, on the class `on`, mounted by `vm` ("" none)."""
+    obj = disk("2Gi", SRC, sc_name, phase)
+    obj["status"].update(storageClassName=on, attachedToVirtualMachines=[{"name": vm, "mounted": True}] if vm else [])
+    if migration:
+        obj["status"]["migrationState"] = migration
+    return obj
+
+
+BLOCK_A, BLOCK_B, FILES = sc("a", mode="Block"), sc("b", mode="Block"), sc("files", mode="Filesystem")
+RUNNING = r.MigrationContext(edition=v.EDITION_EE, vm_phase="Running", source_class=BLOCK_A, target_class=BLOCK_B)
+FIELD = "spec.persistentVolumeClaim.storageClassName: changing the class of a provisioned disk (from 'a' to 'b') is a storage migration"
+
+
+def test_a_class_change_of_a_provisioned_disk_is_a_migration_ee_only_with_a_running_vm():
+    old, new = mounted(), mounted("b")
+    assert r.migration_problems(new, old, RUNNING) == []
+    assert r.migration_problems(new, old, r.MigrationContext(vm_phase="Migrating", source_class=BLOCK_A, target_class=BLOCK_B)) == [], "edition not known"
+    ce = r.MigrationContext(edition=v.EDITION_CE, vm_phase="Running", source_class=BLOCK_A, target_class=BLOCK_B)
+    assert r.migration_problems(new, old, ce) == [f"{FIELD}, which only the Enterprise Edition offers (this cluster runs CE)"]
+    alone = r.migration_problems(mounted("b", vm=""), mounted(vm=""), RUNNING)
+    assert alone == [f"{FIELD}, which needs the disk mounted by a running virtual machine (no virtual machine mounts it)"]
+    stopped = r.MigrationContext(edition=v.EDITION_EE, vm_phase="Stopped", source_class=BLOCK_A, target_class=BLOCK_B)
+    assert r.migration_problems(new, old, stopped) == [
+        f"{FIELD}, which needs the disk mounted by a running virtual machine (the virtual machine app is Stopped)"
+    ]
+    gone = r.MigrationContext(edition=v.EDITION_EE, vm_phase=None, source_class=BLOCK_A, target_class=BLOCK_B)
+    assert "(the virtual machine app is not found)" in r.migration_problems(new, old, gone)[0]
+
+
+def test_a_migration_needs_an_existing_class_of_the_same_volume_mode():
+    old = mounted()
+    missing = r.MigrationContext(edition=v.EDITION_EE, vm_phase="Running", source_class=BLOCK_A, target_class=None)
+    assert r.migration_problems(mounted("b"), old, missing) == [f"{FIELD}, and the StorageClass 'b' does not exist"]
+    unknown = r.MigrationContext(vm_phase="Running", source_class=BLOCK_A, target_class=None, target_known=False)
+    assert r.migration_problems(mounted("b"), old, unknown) == [], "check mode: not judged"
+    to_files = r.MigrationContext(edition=v.EDITION_EE, vm_phase="Running", source_class=BLOCK_A, target_class=FILES)
+    assert r.migration_problems(mounted("files"), old, to_files) == [
+        "spec.persistentVolumeClaim.storageClassName: changing the class of a provisioned disk (from 'a' to 'files') is a storage migration, which keeps "
+        "the volume mode: 'files' has volume mode Filesystem, 'a' Block (a disk moves from Block to Block or from Filesystem to Filesystem)"
+    ]
+    no_source = r.MigrationContext(edition=v.EDITION_EE, vm_phase="Running", source_class=None, target_class=BLOCK_B)
+    assert r.migration_problems(mounted("b"), old, no_source) == [f"{FIELD}, and the disk's StorageClass 'a' does not exist any more"]
+
+
+def test_no_migration_is_asked_by_the_class_the_disk_is_on_or_by_none():
+    """A spec naming the class the disk is on (after a failed migration, say), or no class: nothing moves, nothing to judge."""
+    ce = r.MigrationContext(edition=v.EDITION_CE)
+    assert r.migration_problems(mounted("a", on="a"), mounted("b", on="a"), ce) == []
+    assert r.migration_problems({**mounted(), "spec": {"dataSource": SRC}}, mounted("b", on="a"), ce) == []
+    assert r.migration_problems(mounted("a"), mounted("a"), ce) == []
+
+
+def test_while_migrating_only_the_rollback_to_the_source_claims_class():
+    state = {"sourcePVC": "vd-x", "targetPVC": "d8v-vd-x-abcde", "startTimestamp": "2025-01-01T00:00:00Z"}
+    old = mounted("b", on="a", migration=state, phase="Migrating")
+    ctx = r.MigrationContext(edition=v.EDITION_EE, vm_phase="Running", source_class=BLOCK_A, target_class=BLOCK_B, rollback_class="a")
+    assert r.migration_problems(mounted("a", on="a"), old, ctx) == []
+    third = r.migration_problems(mounted("c", on="a"), old, ctx)
+    assert third == [
+        "spec.persistentVolumeClaim.storageClassName: the disk is Migrating; until the migration ends its class may only be set back to 'a' (a rollback)"
+    ]
+    assert "the class of its source claim" in r.migration_problems(mounted("a"), old, r.MigrationContext())[0], "the source claim's class not known"
+    stopped = r.MigrationContext(edition=v.EDITION_EE, vm_phase="Stopped", rollback_class="a")
+    assert r.migration_problems(mounted("a", on="a"), old, stopped) == [], "a rollback needs nothing more"
+    assert r.disk_problems(mounted("a", on="a"), old, migration=ctx)[0] == []
+    assert "cannot change while the disk is Migrating" in r.disk_problems({**mounted("b"), "spec": {**mounted("b")["spec"], "persistentVolumeClaim": {
+        "size": "3Gi", "storageClassName": "b"}}}, old, migration=ctx)[0][0]  # fmt: skip
+
+
+def test_migration_state_helpers_and_backoff():
+    assert r.mounted_vm(mounted()) == "app" and r.mounted_vm(mounted(vm="")) == "" and r.mounted_vm(None) == ""
+    assert r.storage_class_changed(mounted("b", on="a")) and not r.storage_class_changed(mounted("a", on="a"))
+    assert not r.storage_class_changed(mounted("b", on="")), "a disk on no class yet does not move"
+    running = mounted(migration={"startTimestamp": "2025-01-01T00:00:00Z", "targetPVC": "t"})
+    ended = mounted(migration={"startTimestamp": "2025-01-01T00:00:00Z", "endTimestamp": "2025-01-01T00:01:00Z", "targetPVC": "t", "result": "Failed"})
+    assert r.migration_unfinished(running) and not r.migration_unfinished(ended) and not r.migration_unfinished(mounted())
+    assert r.migration_round(ended) == ("2025-01-01T00:00:00Z", "2025-01-01T00:01:00Z", "t", "Failed") and r.migration_round(None) == ("", "", "", "")
+    assert [r.migration_backoff(n) for n in range(0, 9)] == [0.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]
+    assert r.migration_backoff(10_000) == 300.0

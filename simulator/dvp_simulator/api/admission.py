@@ -55,6 +55,7 @@ class Admission:
     def __init__(self) -> None:
         self.mutating: list[_Registration] = []
         self.validating: list[_Registration] = []
+        self.last: list[Webhook] = []  # validating hooks of every kind, after all the others (validate_last)
 
     def mutate(self, group: str, kind: str, operations=(CREATE, UPDATE), subresources=(None,)):
         """Decorator registering a mutating webhook for (group, kind)."""
@@ -74,6 +75,13 @@ class Admission:
 
         return register
 
+    def validate_last(self, hook: Webhook) -> Webhook:
+        """Register a validating hook that sees every write of every kind, after all the other validating hooks (as
+        kube-apiserver's ResourceQuota plugin closes its admission chain): it must cost next to nothing for the writes
+        it has no business with."""
+        self.last.append(hook)
+        return hook
+
     @staticmethod
     def _run(regs: list[_Registration], request: AdmissionRequest) -> None:
         for reg in regs:
@@ -90,3 +98,5 @@ class Admission:
 
     def run_validating(self, request: AdmissionRequest) -> None:
         self._run(self.validating, request)
+        for hook in self.last:
+            hook(request)

@@ -152,6 +152,23 @@ MESSAGES: dict[str, str] = {
     "PodStatus": "1 phase string; 2 conditions []PodCondition; 3 message string; 4 reason string; 11 nominatedNodeName string; "
                  "5 hostIP string; 6 podIP string; 7 startTime Time; 9 qosClass string",
     "PodCondition": "1 type string; 2 status string; 3 lastProbeTime Time; 4 lastTransitionTime Time; 5 reason string; 6 message string",
+    "ResourceQuota": "1 metadata ObjectMeta; 2 spec ResourceQuotaSpec; 3 status ResourceQuotaStatus",
+    "ResourceQuotaSpec": "1 hard map[string]Quantity; 2 scopes []string; 3 scopeSelector ScopeSelector",
+    "ScopeSelector": "1 matchExpressions []ScopedResourceSelectorRequirement",
+    "ScopedResourceSelectorRequirement": "1 scopeName string; 2 operator string; 3 values []string",
+    "ResourceQuotaStatus": "1 hard map[string]Quantity; 2 used map[string]Quantity",
+    "LimitRange": "1 metadata ObjectMeta; 2 spec LimitRangeSpec",
+    "LimitRangeSpec": "1 limits []LimitRangeItem",
+    "LimitRangeItem": "1 type string; 2 max map[string]Quantity; 3 min map[string]Quantity; 4 default map[string]Quantity; "
+                      "5 defaultRequest map[string]Quantity; 6 maxLimitRequestRatio map[string]Quantity",
+    # networking.k8s.io/v1
+    "NetworkPolicy": "1 metadata ObjectMeta; 2 spec NetworkPolicySpec",
+    "NetworkPolicySpec": "1 podSelector LabelSelector; 2 ingress []NetworkPolicyIngressRule; 3 egress []NetworkPolicyEgressRule; 4 policyTypes []string",
+    "NetworkPolicyIngressRule": "1 ports []NetworkPolicyPort; 2 from []NetworkPolicyPeer",
+    "NetworkPolicyEgressRule": "1 ports []NetworkPolicyPort; 2 to []NetworkPolicyPeer",
+    "NetworkPolicyPeer": "1 podSelector LabelSelector; 2 namespaceSelector LabelSelector; 3 ipBlock IPBlock",
+    "NetworkPolicyPort": "1 protocol *string; 2 port IntOrString; 3 endPort *int32",
+    "IPBlock": "1 cidr string; 2 except []string",
     # policy/v1
     "Eviction": "1 metadata ObjectMeta; 2 deleteOptions DeleteOptions",
     "PodDisruptionBudget": "1 metadata ObjectMeta; 2 spec PodDisruptionBudgetSpec; 3 status PodDisruptionBudgetStatus",
@@ -209,6 +226,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("", "Namespace"): "Namespace", ("", "Secret"): "Secret", ("", "ConfigMap"): "ConfigMap", ("", "Service"): "Service",
     ("", "PersistentVolumeClaim"): "PersistentVolumeClaim", ("", "PersistentVolume"): "PersistentVolume", ("", "Event"): "Event",
     ("", "Node"): "Node", ("", "Pod"): "Pod", ("", "Binding"): "Binding",
+    ("", "ResourceQuota"): "ResourceQuota", ("", "LimitRange"): "LimitRange", ("networking.k8s.io", "NetworkPolicy"): "NetworkPolicy",
     ("policy", "Eviction"): "Eviction", ("policy", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("storage.k8s.io", "StorageClass"): "StorageClass", ("events.k8s.io", "Event"): "EventsEvent",
     ("authorization.k8s.io", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",

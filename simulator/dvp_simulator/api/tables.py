@@ -278,6 +278,18 @@ def _daemonset_row(o: dict[str, Any], now: float) -> list[Any]:
     ]  # fmt: skip
 
 
+def _quota_row(o: dict[str, Any], now: float) -> list[Any]:
+    """printResourceQuota: `resource: used/hard` of every hard resource (by name), the `limits.*` ones under LIMIT
+    and the others under REQUEST; a resource without usage shows 0."""
+    status = o.get("status") or {}
+    hard, used = status.get("hard") or {}, status.get("used") or {}
+    request, limit = [], []
+    for name in sorted(hard):
+        pieces = name.split(".")
+        (limit if len(pieces) > 1 and pieces[0] == "limits" else request).append(f"{name}: {used.get(name, '0')}/{hard[name]}")
+    return [o["metadata"]["name"], age(o, now), ", ".join(request), ", ".join(limit)]
+
+
 def _storage_class_name(o: dict[str, Any]) -> str:
     default = (o["metadata"].get("annotations") or {}).get(DEFAULT_STORAGE_CLASS_ANNOTATION) == "true"
     return o["metadata"]["name"] + (" (default)" if default else "")
@@ -399,6 +411,12 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
         lambda o, now: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), age(o, now)],
     ),
     resource_key(CUSTOM_RESOURCE_DEFINITION): (CREATED_AT_COLUMNS, _created_at),
+    "/resourcequotas": ([NAME, _col("Age"), _col("Request"), _col("Limit")], _quota_row),  # upstream: resourceQuotaColumnDefinitions
+    "/limitranges": (CREATED_AT_COLUMNS, _created_at),  # no printer upstream: the default table
+    "networking.k8s.io/networkpolicies": (  # upstream: networkPolicyColumnDefinitions
+        [NAME, _col("Pod-Selector"), _col("Age")],
+        lambda o, now: [o["metadata"]["name"], _label_selector((o.get("spec") or {}).get("podSelector")), age(o, now)],
+    ),
 }  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from ..images.units import format_percent, image_size, parse_percent, speed
 from ..images.upload import token_of, upload_urls
 from ..store.store import Event, Store
 from . import conditions
+from .provisioning import importer_refusal
 from .runtime import Context, Controller, Key, Requeue
 
 GROUP, KIND = v.DVP_GROUP, v.CLUSTER_VIRTUAL_IMAGE
@@ -106,6 +107,8 @@ class Lifecycle:
             return None  # final for this generation: only a spec change restarts
         job = self.importer.job(self.ref, self.generation)
         if job is None:
+            if self.provisioning_pod_refused(readiness.source):
+                return None
             token = token_of((status.get("imageUploadURLs") or {}).get("external"))  # kept across restarts
             job = self.importer.start(self.ref, self.generation, self.repo, readiness.source, token)
             if status["phase"] == v.PENDING:
@@ -167,6 +170,24 @@ class Lifecycle:
             self.status["sourceUID"] = job.source.source_uid
         self.condition(v.COND_READY, "True", v.REASON_READY)
         return Requeue(after=PRESENCE_CHECK)
+
+    def provisioning_pod_refused(self, source: Any) -> bool:
+        """Whether a ResourceQuota refuses the pod the platform would start for this import (controllers/
+        provisioning.py); the refusal is then the status."""
+        prefix = self.repo.split("/", 1)[0]
+        kind = "uploader" if getattr(source, "type", None) == v.SOURCE_UPLOAD else "importer"
+        refusal = importer_refusal(self.service, prefix, self.name, self.namespace or v.MODULE_NAMESPACE, self.uid, kind)
+        if refusal is not None:
+            self.quota_exceeded(refusal.message, f"{kind} pod")
+        return refusal is not None
+
+    def quota_exceeded(self, error: str, what: str) -> None:
+        """A ClusterVirtualImage (or a VirtualImage in DVCR) whose importer (`what`) a quota refused (BEHAVIOUR.md §1.4):
+        Failed, ProvisioningFailed, as the platform's setQuotaExceededPhaseCondition words it for an image this young."""
+        self.status.update(phase=v.FAILED)
+        self.status.pop("downloadSpeed", None)
+        message = f"Quota exceeded: {error}; Please configure quotas or try recreating the resource later."
+        self.condition(v.COND_READY, "False", v.REASON_PROVISIONING_FAILED, message)
 
     def failed(self, job: Job) -> None:
         self.status.update(phase=v.FAILED)

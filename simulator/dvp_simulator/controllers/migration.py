@@ -8,9 +8,10 @@ vanished, the VM keeps running on its source node and the orphaned target pod is
 
 States, in order (the operation's in-progress reasons and progress figures, §6.5): MigrationPending (0 %),
 TargetScheduling (2 %) — the target node is chosen by the scheduler with an extra filter (not the source node; the
-class's availableNodes; disks reachable; the Migrate's `migrate.nodeSelector`; CPU compatibility per class type
-(§7.3) decided with libvirt's CPU map, `CPUMap.runnable_on`) — or TargetUnschedulable (retried every 10 s), then a
-new virt-launcher pod on the target node, TargetPreparing (3 %, the target pod starts), WaitingForSyncSlot (4 %: one
+class's availableNodes; disks reachable - a storage migration's disks (controllers/volume_migration.py) by their
+target claims, which the target pod mounts in place of the source ones; the Migrate's `migrate.nodeSelector`; CPU
+compatibility per class type (§7.3) decided with libvirt's CPU map, `CPUMap.runnable_on`) — or TargetUnschedulable
+(retried every 10 s), then a new virt-launcher pod on the target node, TargetPreparing (3 %, the target pod starts), WaitingForSyncSlot (4 %: one
 outbound migration per source node and one inbound per target node), Syncing or NotConverging (10–90 %, below),
 SourceSuspended (91 %, the source domain paused), TargetResumed (92 %): the domain's XML is taken from the source
 node's libvirt connection, the domain undefined there, then defined and started on the target's — in one step, so no
@@ -69,6 +70,7 @@ from typing import TYPE_CHECKING, Any
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.cpu_models import default_map
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import migration_unfinished, storage_class_changed
 
 from ..api.errors import APIError, bad_request
 from ..api.service import json_copy
@@ -512,7 +514,12 @@ def _schedule_target(r: Reconcile, m: Migration, now: float) -> bool:
     available = set((r.vmclass.get("status") or {}).get("availableNodes") or [])
     from .vm import VOLUME_CONFLICT, pinned_disks, unreachable_disks
 
-    pinned = pinned_disks(r.store, r.ns, r.spec.get("blockDeviceRefs") or [])
+    moving = moving_disks(r)  # a storage migration's disks: the target pod mounts their target claims
+    for volume in body["spec"].get("volumes") or []:
+        claim = moving.get(volume["name"].removeprefix("vd-")) if volume.get("persistentVolumeClaim") else None
+        if claim:
+            volume["persistentVolumeClaim"]["claimName"] = claim
+    pinned = pinned_disks(r.store, r.ns, r.spec.get("blockDeviceRefs") or [], moving)
     spec = r.domain_spec()
     source_cpu = _node_cpu(r, m.source_node)
 
@@ -598,15 +605,49 @@ def _switch(r: Reconcile, m: Migration, at: float) -> None:
     )
 
 
+def moving_disks(r: Reconcile) -> dict[str, str]:
+    """The VM's disks a storage migration moves (controllers/volume_migration.py): disk name → its target claim."""
+    out = {}
+    for dev in r.devices:
+        disk = dev["obj"]
+        if dev["ref"].get("kind") == v.VIRTUAL_DISK and disk and migration_unfinished(disk):
+            target = ((disk.get("status") or {}).get("migrationState") or {}).get("targetPVC")
+            if target:
+                out[dev["ref"]["name"]] = target
+    return out
+
+
+def disks_awaiting_target(r: Reconcile) -> list[str]:
+    """The VM's disks a live migration must move - on EE the ones on ReadWriteOnce claims, and any whose class
+    changed - whose target is not ready yet (the disk's `Migrating` condition is not True/InProgress; upstream
+    MigrationVolumesService.GetVirtualDiskNamesWithUnreadyTarget)."""
+    out = []
+    for dev in r.devices:
+        disk = dev["obj"]
+        if dev["ref"].get("kind") != v.VIRTUAL_DISK or not disk:
+            continue
+        name = dev["ref"]["name"]
+        if not storage_class_changed(disk) and not (r.edition != v.EDITION_CE and name in r.rwo_disks):
+            continue
+        migrating = cond.get((disk.get("status") or {}).get("conditions") or [], v.COND_VD_MIGRATING) or {}
+        if not (migration_unfinished(disk) and migrating.get("status") == "True" and migrating.get("reason") == v.REASON_VD_MIGRATION_IN_PROGRESS):
+            out.append(name)
+    return out
+
+
 def conditions(r: Reconcile) -> None:
-    """Migrating (InProgress while a migration runs; ReadyToMigrate / Pending while an Evict or Migrate waits for one;
-    absent otherwise) and EvictionRequired (the running pod's node was asked to be evacuated, §7.1)."""
+    """Migrating (InProgress while a migration runs; ReadyToMigrate / Pending while an Evict or Migrate waits for one
+    - Pending too while disks it must move have no ready target; absent otherwise) and EvictionRequired (the running
+    pod's node was asked to be evacuated, §7.1)."""
     m = r.migrations.by_vm.get(r.key)
     if m is not None and not m.result and not m.cancelled:
         r.cond(v.COND_MIGRATING, "True", v.REASON_MIGRATING_IN_PROGRESS, f"{m.state}: {m.message}")
     elif any(op["spec"].get("type") in (v.VMOP_MIGRATE, v.VMOP_EVICT) for op in _unfinished_ops(r)):
         migratable = cond.get(r.conds, v.COND_MIGRATABLE) or {}
-        if r.status.get("phase") == v.VM_RUNNING and migratable.get("status") == "True":
+        awaiting = disks_awaiting_target(r) if r.status.get("phase") == v.VM_RUNNING and migratable.get("status") == "True" else []
+        if awaiting:
+            r.cond(v.COND_MIGRATING, "False", v.REASON_MIGRATING_PENDING, f"Migration is awaiting virtual disks to be ready to migrate [{', '.join(awaiting)}].")
+        elif r.status.get("phase") == v.VM_RUNNING and migratable.get("status") == "True":
             r.cond(v.COND_MIGRATING, "False", v.REASON_READY_TO_MIGRATE, "The virtual machine is ready to migrate.")
         else:
             why = migratable.get("message") if migratable.get("status") == "False" else f"the virtual machine is {r.status.get('phase') or v.VM_PENDING}"

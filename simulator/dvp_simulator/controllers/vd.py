@@ -8,6 +8,8 @@ platform does), backed by a PersistentVolumeClaim whose binding it follows (cont
   (controllers/storage.py expands volumes), then Ready with the new capacity.
 - attachedToVirtualMachines from the VMs listing the disk in status.blockDeviceRefs (an index of VMs), mounted
   when the VM is not Stopped; InUse and the vd-protection finalizer while mounted.
+- phase Migrating while its `Migrating` condition is True: an EE storage migration (controllers/volume_migration.py,
+  which writes migrationState, the condition and, at its end, the claim the disk is on) moves it.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from .volume_lifecycle import (
     CLASSES,
     MANAGER,
     MODULE_SETTINGS,
+    QUOTAS,
     VMS,
     VolumeLifecycle,
     delete,
     register_indexes,
     wake_block_devices,
+    wake_quota_refused,
     wake_waiting,
     wanted_finalizers,
     write_object,
@@ -89,7 +93,10 @@ class DiskLifecycle(VolumeLifecycle):
         if (conditions.get(self.conditions, v.COND_RESIZING) or {}).get("status") == "True":
             self.condition(v.COND_RESIZING, "False", v.REASON_RESIZED, f"The disk was resized to {capacity}.")
         self.status["capacity"] = capacity
-        return super().bound(claim)
+        result = super().bound(claim)
+        if (conditions.get(self.conditions, v.COND_VD_MIGRATING) or {}).get("status") == "True":
+            self.status["phase"] = v.MIGRATING  # a storage migration moves the disk (§2.2, controllers/volume_migration.py)
+        return result
 
 
     def restart(self) -> Requeue:
@@ -144,5 +151,6 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
             v.resource_key(v.CLUSTER_VIRTUAL_IMAGE): referencing,
             v.resource_key(v.VIRTUAL_IMAGE): referencing,
             v.resource_key(v.SECRET): referencing,
+            QUOTAS: wake_quota_refused(store, RESOURCE),
         },
     )

@@ -15,7 +15,9 @@ the VMs naming it (index), a pod or auto VMIP its owner, a VMOP its VM. Timers (
 unschedulable VM) run on the simulated clock.
 
 Live migration (controllers/migration.py) is driven here too: a migration's target pod is not the VM's pod until
-the switch; `EvictionRequired` and `Migrating` are reported from the pod's evacuation request and the migration."""
+the switch; `EvictionRequired` and `Migrating` are reported from the pod's evacuation request and the migration. On
+EE disks on ReadWriteOnce claims move with the VM (Migratable=True, VirtualMachineDisksShouldBeMigrating; the
+storage migration of controllers/volume_migration.py), on CE they keep it from migrating."""
 
 from __future__ import annotations
 
@@ -76,21 +78,8 @@ POD_SUCCEEDED, POD_FAILED = "Succeeded", "Failed"
 VOLUMES = v.resource_key(v.PERSISTENT_VOLUME)
 VOLUME_CONFLICT = "node(s) had volume node affinity conflict"
 DEFAULT_RUN_POLICY = v.RUN_ALWAYS_ON_UNLESS_STOPPED
-# spec fields whose change needs a restart (runPolicy, disruptions, liveMigrationPolicy, metadata never do;
-# placement fields need one only when the VM's node no longer matches)
-RESTART_FIELDS = (
-    ("virtualMachineClassName",),
-    ("cpu", "cores"),
-    ("cpu", "coreFraction"),
-    ("memory", "size"),
-    ("blockDeviceRefs",),
-    ("osType",),
-    ("bootloader",),
-    ("enableParavirtualization",),
-    ("provisioning",),
-    ("networks",),
-    ("virtualMachineIPAddressName",),
-)
+# the spec fields whose change needs a restart are vm_rules.RESTART_FIELDS (the vm module's check mode predicts with
+# them); placement fields need one only when the VM's node no longer matches (placement_changes)
 
 
 # -- pure helpers ---------------------------------------------------------------------------------------------------
@@ -103,34 +92,6 @@ def secret_of(vm: dict[str, Any]) -> list[str]:
     prov = (vm.get("spec") or {}).get("provisioning") or {}
     ref = prov.get("userDataRef") or prov.get("sysprepRef") or {}
     return [f"{vm['metadata'].get('namespace', '')}/{ref['name']}"] if ref.get("name") and prov.get("type") in ("UserDataRef", "SysprepRef") else []
-
-
-def _get(obj: dict[str, Any], path: tuple[str, ...]) -> Any:
-    for part in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(part)  # type: ignore[assignment]
-    return obj
-
-
-def restart_fields(spec: dict[str, Any]) -> dict[str, Any]:
-    return {".".join(p): _get(spec, p) for p in RESTART_FIELDS}
-
-
-def awaiting_changes(applied: dict[str, Any], desired: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted(set(applied) | set(desired)):
-        before, after = applied.get(path), desired.get(path)
-        if before == after:
-            continue
-        op = "add" if before is None else "remove" if after is None else "replace"
-        change: dict[str, Any] = {"operation": op, "path": path}
-        if before is not None:
-            change["currentValue"] = before
-        if after is not None:
-            change["desiredValue"] = after
-        out.append(change)
-    return out
 
 
 def placement(vm: dict[str, Any], vmclass: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any], list[dict[str, Any]]]:
@@ -180,19 +141,23 @@ def placement_changes(pod_spec: dict[str, Any], vm: dict[str, Any], vmclass: dic
     affinity, the merged §3.6 form) against what the VM would get now; `add` when the pod had none."""
     selector, affinity, _ = placement(vm, vmclass)
     applied = {"nodeSelector": pod_spec.get("nodeSelector") or None, "affinity": pod_spec.get("affinity") or None}
-    return awaiting_changes(applied, {"nodeSelector": selector or None, "affinity": affinity or None})
+    return vm_rules.awaiting_changes(applied, {"nodeSelector": selector or None, "affinity": affinity or None})
 
 
-def pinned_disks(store: Store, namespace: str, refs: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+def pinned_disks(
+    store: Store, namespace: str, refs: list[dict[str, Any]], claims: dict[str, str] | None = None
+) -> list[tuple[str, list[dict[str, Any]]]]:
     """(disk name, required nodeSelectorTerms of its PersistentVolume) for every referenced VirtualDisk whose
-    volume is pinned to nodes (a node-local class binds its volumes where the first consumer runs). Costs one
-    lookup by key per disk, claim and volume."""
+    volume is pinned to nodes (a node-local class binds its volumes where the first consumer runs); `claims`: the
+    claim to read instead of the disk's own, by disk (a storage migration's target). Costs one lookup by key per
+    disk, claim and volume."""
     out = []
     for ref in refs:
         if ref.get("kind") != v.VIRTUAL_DISK or not isinstance(ref.get("name"), str):
             continue
         disk = store.get(DEVICES[v.VIRTUAL_DISK], namespace, ref["name"])
         claim_name = (((disk.obj.get("status") or {}).get("target") or {}).get("persistentVolumeClaimName") if disk else None) or ""
+        claim_name = (claims or {}).get(ref["name"], claim_name)
         claim = store.get(CLAIMS, namespace, claim_name) if claim_name else None
         pv_name = ((claim.obj.get("spec") or {}).get("volumeName") if claim else None) or ""
         pv = store.get(VOLUMES, "", pv_name) if pv_name else None
@@ -453,6 +418,7 @@ class Reconcile:
         self.conds: list[dict[str, Any]] = self.status.setdefault("conditions", [])
         self.now = self.clock.stamp()
         self.requeue: float | None = None
+        self.rwo_disks: list[str] = []  # the VM's disks on ReadWriteOnce claims (migratable())
 
     # -- small tools --------------------------------------------------------------------------------------------
     def rt(self, res: str):
@@ -546,7 +512,7 @@ class Reconcile:
                 others = [u for u in mounted_by(self.service, kind, name, self.ns) if u != f"{self.ns}/{self.name}"]
                 if others:
                     problems.append(f"VirtualDisk {name} is in use by the virtual machine {others[0]}")
-                elif st.get("phase") == v.READY:
+                elif st.get("phase") in (v.READY, v.MIGRATING):  # a migrating disk is Ready on its source volume
                     ready += 1
                 elif st.get("phase") == v.WAIT_FOR_FIRST_CONSUMER:
                     ready += 1
@@ -797,7 +763,7 @@ class Reconcile:
             applied = json.loads((self.pod["metadata"].get("annotations") or {}).get(APPLIED) or "{}")
         except ValueError:
             applied = {}
-        out = awaiting_changes(applied, restart_fields(self.spec))
+        out = vm_rules.awaiting_changes(applied, vm_rules.restart_fields(self.spec))
         node = self.find(NODES, "", self.pod["spec"].get("nodeName") or "")
         if node is None or self.vmclass is None or node_matches(node, self.vm, self.vmclass):
             return out  # a placement the node still satisfies changes nothing for the running instance
@@ -850,7 +816,13 @@ class Reconcile:
         # bound and running in its one create: the simulated kubelet starts it within this reconcile, so a version
         # of the pod without its status is one nobody could have acted on
         pod["status"] = self.pod_status(decision.node)
-        self.pod = self.service.create(self.rt(PODS), self.ns, pod, self.opts(PODS)).obj
+        try:
+            self.pod = self.service.create(self.rt(PODS), self.ns, pod, self.opts(PODS)).obj
+        except APIError as error:
+            if error.code != 403:
+                raise
+            self.pod_refused(error)
+            return
         self.select_node_for_claims(decision.node)
         self.ensure_domain(decision.node, fresh=True)
         self.status["nodeName"] = decision.node
@@ -858,6 +830,19 @@ class Reconcile:
         self.set_phase(v.VM_STARTING)
         self.cond(v.COND_RUNNING, "False", v.REASON_NOT_RUNNING, "The virtual machine is starting.")
         self.after(BOOT_DELAY)
+
+    def pod_refused(self, error: APIError) -> None:
+        """The virt-launcher pod refused at admission (a ResourceQuota, a LimitRange), as KubeVirt reports it: the VM
+        stays Pending with the API server's words on Running, a Warning FailedCreate event says so once per refusal
+        (not per attempt: each names a new pod), and the start is tried again after RESCHEDULE."""
+        message = f"Error creating pod: {error.message}"
+        before = (cond.get(self.conds, v.COND_RUNNING) or {}).get("message") or ""
+        if before.partition(" is forbidden: ")[2] != error.message.partition(" is forbidden: ")[2]:
+            self.service.record_event(self.vm, "Warning", v.EVENT_FAILED_CREATE, message, MANAGER)
+        self.set_phase(v.VM_PENDING)
+        self.cond(v.COND_RUNNING, "False", v.REASON_POD_NOT_STARTED, message)
+        self.status.pop("nodeName", None)
+        self.after(RESCHEDULE)
 
     def pod_body(self, restart_op: dict[str, Any] | None) -> dict[str, Any]:
         assert self.vmclass is not None
@@ -872,7 +857,7 @@ class Reconcile:
             v.KUBEVIRT_DOMAIN_LABEL: self.name,
             v.KUBEVIRT_CREATED_BY_LABEL: self.uid,
         }
-        annotations = {APPLIED: json.dumps(restart_fields(self.spec), sort_keys=True, separators=(",", ":"))}
+        annotations = {APPLIED: json.dumps(vm_rules.restart_fields(self.spec), sort_keys=True, separators=(",", ":"))}
         if restart_op is not None:
             annotations[RESTART_OP] = restart_op["metadata"]["name"]
         requests = {"cpu": f"{vm_rules.cpu_request_millis(cores, cpu.get('coreFraction'))}m", "memory": str(vm_rules.memory_request_bytes(memory, cores))}
@@ -1102,6 +1087,9 @@ class Reconcile:
             self.service.update(self.rt(VMS), self.ns, self.name, {**self.vm, "status": self.status}, self.opts(VMS, "status"))
 
     def migratable(self) -> None:
+        """§4.7, §7.3: disks on ReadWriteOnce claims keep a VM from live-migrating on CE (False,
+        VirtualMachineDisksNotMigratable); EE moves them with it to new volumes on the target node (True,
+        VirtualMachineDisksShouldBeMigrating; controllers/volume_migration.py)."""
         rwo = []
         for dev in self.devices:
             if dev["ref"].get("kind") != v.VIRTUAL_DISK or not dev["obj"]:
@@ -1111,7 +1099,15 @@ class Reconcile:
             modes = ((claim or {}).get("spec") or {}).get("accessModes") or []
             if claim is not None and v.RWX not in modes:
                 rwo.append(dev["ref"]["name"])
-        if rwo:
+        self.rwo_disks = rwo
+        if rwo and self.edition != v.EDITION_CE:
+            self.cond(
+                v.COND_MIGRATABLE,
+                "True",
+                v.REASON_DISKS_SHOULD_BE_MIGRATING,
+                f"The disks with the ReadWriteOnce access mode move with a live migration to new volumes on the target node: {', '.join(rwo)}.",
+            )
+        elif rwo:
             self.cond(
                 v.COND_MIGRATABLE, "False", v.REASON_DISKS_NOT_MIGRATABLE, f"Disks with the ReadWriteOnce access mode cannot be migrated: {', '.join(rwo)}."
             )

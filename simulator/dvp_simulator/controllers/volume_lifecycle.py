@@ -27,6 +27,8 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_r
     settings_of,
 )
 
+from ..api.errors import APIError
+from ..api.quota import is_quota_error
 from ..api.service import ObjectService, WriteOptions, json_copy
 from ..images.datasource import Readiness, mounted_devices, object_value, resolve
 from ..images.dvcr import StoredImage
@@ -45,6 +47,8 @@ MANAGER = "virtualization-controller"
 DEFAULT_INDEX = "defaultClass"  # of StorageClasses (controllers/volume_binding.py registers it)
 WAITING_INDEX = "waitingForStorageClass"  # of disks and images: those a class or the ModuleConfig may unblock
 ATTACHED_INDEX = "attachedBlockDevice"  # of VMs: every block device in status.blockDeviceRefs, whatever the phase
+QUOTA_INDEX = "quotaExceeded"  # of disks and images: the namespace of those a ResourceQuota refused
+QUOTAS = "/resourcequotas"
 # the phases in which a claim that goes is made again rather than lost: the data never reached it
 REPROVISIONED = (v.PENDING, v.PROVISIONING, v.WAIT_FOR_USER_UPLOAD, v.FAILED)
 
@@ -60,7 +64,23 @@ def attached_devices(vm: dict[str, Any]) -> list[str]:
     return [object_value(r["kind"], namespace, r["name"]) for r in refs if r.get("kind") and r.get("name")]
 
 
+def quota_refused(obj: dict[str, Any]) -> list[str]:
+    cond = conditions.get(((obj.get("status") or {}).get("conditions") or []), v.COND_READY)
+    return [obj["metadata"].get("namespace", "")] if cond is not None and cond.get("reason") == v.REASON_QUOTA_EXCEEDED else []
+
+
+def wake_quota_refused(store: Store, resource: str):
+    """A ResourceQuota came, changed (its spec, or its usage in its status) or went: the namespace's objects a quota
+    refused try again (the platform's ResourceQuotaWatcher)."""
+
+    def mapper(event: Event) -> list[Key]:
+        return [(e.namespace, e.name) for e in store.by_index(resource, QUOTA_INDEX, event.entry.namespace)]
+
+    return mapper
+
+
 def register_indexes(store: Store, resource: str) -> None:
+    store.add_index(resource, QUOTA_INDEX, quota_refused)
     store.add_index(resource, WAITING_INDEX, waiting_for_class)
     store.add_index(VMS, ATTACHED_INDEX, attached_devices)
 
@@ -167,6 +187,8 @@ class VolumeLifecycle(Lifecycle, metaclass=abc.ABCMeta):
             return image
         job = self.importer.job(self.ref, self.generation)
         if job is None:
+            if self.provisioning_pod_refused(readiness.source):
+                return None
             job = self.importer.start(self.ref, self.generation, self.repo, readiness.source, self.upload_token())
             if self.status["phase"] == v.PENDING:
                 self.status.update(phase=v.PROVISIONING, progress=self.status.get("progress") or "0%")
@@ -233,11 +255,25 @@ class VolumeLifecycle(Lifecycle, metaclass=abc.ABCMeta):
                 "resources": {"requests": {"storage": mib_quantity(size)}},
             },
         }
-        self.service.create(self.claim_rt, self.namespace, claim, WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
+        try:
+            self.service.create(self.claim_rt, self.namespace, claim, WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
+        except APIError as error:
+            if not is_quota_error(error):
+                raise
+            self.quota_exceeded(error.message, "target PersistentVolumeClaim")
+            return None  # a change of the namespace's quotas brings us back (QUOTA_INDEX)
         self.status.setdefault("target", {})["persistentVolumeClaimName"] = name
         self.status.update(phase=v.PROVISIONING, progress=self.status.get("progress") or "0%")
         self.condition(v.COND_READY, "False", v.REASON_PROVISIONING, "The PersistentVolumeClaim is being provisioned.")
         return None  # the claim's events bring us back
+
+    def quota_exceeded(self, error: str, what: str = "importer pod") -> None:
+        """A claim or an importer pod a ResourceQuota refused (BEHAVIOUR.md §2.1, §2.2): Pending, Ready=False
+        QuotaExceeded with the quota's words, until the namespace's quotas change (QUOTA_INDEX wakes it)."""
+        self.status["phase"] = v.PENDING
+        for key in ("progress", "downloadSpeed"):
+            self.status.pop(key, None)
+        self.condition(v.COND_READY, "False", v.REASON_QUOTA_EXCEEDED, f"Quota exceeded during the creation of the {what}: {error}")
 
     def volume(self, claim: dict[str, Any]) -> Requeue | None:
         """Follow the claim's binding."""

@@ -4,9 +4,11 @@
 * both: a name with "." refused on CREATE; a Terminating object's spec is frozen; spec checks only when the
   generation changes;
 * VirtualDisk: size > 0, a size for a blank disk, grow-only once provisioned (never removed), dataSource frozen
-  once Ready, no class change after provisioning (storage migration is EE-only), an explicit class must exist and
-  not be deprecated on CREATE and while Pending; a size smaller than the image or an ISO source only warns (the
-  disk then fails);
+  once Ready, an explicit class must exist and not be deprecated on CREATE and while Pending; a size smaller than the
+  image or an ISO source only warns (the disk then fails); a class change after provisioning is a storage migration
+  (`storage_rules.migration_problems`: EE only, the disk mounted by a Running or Migrating VM, an existing class of
+  the same volume mode; while the disk migrates only the rollback to its source claim's class), judged over the
+  mounted VM, the classes and the source claim read by key (controllers/volume_migration.py carries it out);
 * VirtualImage: dataSource and class frozen once Ready; with PVC storage an explicit class must exist, not be
   deprecated and offer a claim property set, and without one a default (module, else cluster) must resolve.
 Refusals read "admission webhook … denied the request: …" as on the platform.
@@ -18,9 +20,12 @@ from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import (
+    MigrationContext,
     disk_problems,
     image_problems,
     is_deprecated,
+    migration_unfinished,
+    mounted_vm,
     on_pvc,
     profile,
     required_size,
@@ -34,6 +39,8 @@ from ..controllers.volume_lifecycle import resolve_class
 VD_WEBHOOK = "vd.virtualization-controller.validate.d8-virtualization"
 VI_WEBHOOK = "vi.virtualization-controller.validate.d8-virtualization"
 CLASSES = v.resource_key(v.STORAGE_CLASS)
+VMS = v.resource_key(v.VIRTUAL_MACHINE)
+CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
 
 
 def _class(request: AdmissionRequest, name: str) -> dict[str, Any] | None:
@@ -52,6 +59,31 @@ def _explicit_class_problem(request: AdmissionRequest, name: str, need_profile: 
     return None
 
 
+def _migration(request: AdmissionRequest, edition: str) -> MigrationContext | None:
+    """What the storage-migration rule reads (None unless the class of a stored disk changes): the VM mounting the
+    disk, the disk's class and the new one, while it migrates its source claim's class. All by key."""
+    old, obj = request.old, request.obj
+    if old is None or ((obj.get("spec") or {}).get("persistentVolumeClaim") or {}).get("storageClassName") == (
+        (old.get("spec") or {}).get("persistentVolumeClaim") or {}
+    ).get("storageClassName"):
+        return None
+    store, namespace = request.service.store, old["metadata"].get("namespace", "")
+    status = old.get("status") or {}
+    vm_name = mounted_vm(old)
+    vm = store.get(VMS, namespace, vm_name) if vm_name else None
+    rollback = ""
+    if migration_unfinished(old):
+        source = store.get(CLAIMS, namespace, (status.get("migrationState") or {}).get("sourcePVC") or "")
+        rollback = ((source.obj.get("spec") or {}).get("storageClassName") or "") if source else ""
+    return MigrationContext(
+        edition=edition,
+        vm_phase=((vm.obj.get("status") or {}).get("phase") or v.VM_PENDING) if vm else None,
+        source_class=_class(request, status.get("storageClassName") or ""),
+        target_class=_class(request, ((obj.get("spec") or {}).get("persistentVolumeClaim") or {}).get("storageClassName") or ""),
+        rollback_class=rollback,
+    )
+
+
 def _source_image(request: AdmissionRequest, obj: dict[str, Any]) -> dict[str, Any] | None:
     ref = ((obj.get("spec") or {}).get("dataSource") or {}).get("objectRef") or {}
     kind = ref.get("kind")
@@ -62,13 +94,16 @@ def _source_image(request: AdmissionRequest, obj: dict[str, Any]) -> dict[str, A
     return entry.obj if entry else None
 
 
-def register(admission: Admission) -> None:
+def register(admission: Admission, edition: str | None = None) -> None:
+    """`edition`: the cluster's Deckhouse edition (the topology's `cluster.edition`; EE when not given)."""
+    edition = edition or v.EDITION_EE
+
     @admission.validate(v.DVP_GROUP, v.VIRTUAL_DISK, operations=(CREATE, UPDATE))
     def validate_disk(request: AdmissionRequest) -> None:
         if request.subresource:
             return
         obj = request.obj
-        problems, warnings = disk_problems(obj, request.old, request.generation_changed)
+        problems, warnings = disk_problems(obj, request.old, request.generation_changed, _migration(request, edition))
         pending = request.old is None or ((request.old.get("status") or {}).get("phase") or v.PENDING) == v.PENDING
         name = ((obj.get("spec") or {}).get("persistentVolumeClaim") or {}).get("storageClassName")
         if name and pending and request.generation_changed:
