@@ -46,7 +46,7 @@ test: setup
 	bash tests/sanity/run.sh
 	$(ANSIBLE_ENV) $(BIN)/ansible-lint
 	$(MAKE) --no-print-directory changelog-lint
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=20 tests
 
 unit: setup
 	$(BIN)/python -m pytest -q tests/unit tests/conformance

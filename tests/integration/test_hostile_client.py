@@ -711,3 +711,26 @@ def test_state_files_are_private(sim):
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     assert stat.S_IMODE((sim.state_dir / "dvcr").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("fields", [{"status": None}, {"spec": None}, {"status": None, "spec": None, "metadata_labels": None},
+                                    {"spec": {"finalizers": ["example.com/keep"]}}])  # fmt: skip
+def test_a_namespace_with_null_parts_is_created_as_upstream_prepares_it(http, fields):
+    """Namespace PrepareForCreate: the status replaced (phase Active), the kubernetes finalizer added to those given,
+    the name label set; null parts are a client's zero values, never a 500 (found by the fuzz test)."""
+    name = "null-" + uuid.uuid4().hex[:6]
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}, **{k: val for k, val in fields.items() if k != "metadata_labels"}}
+    if "metadata_labels" in fields:
+        body["metadata"]["labels"] = None
+    resp = http.call("POST", "/api/v1/namespaces", body)
+    assert resp.status_code == 201, resp.text
+    created = resp.json()
+    assert created["status"] == {"phase": "Active"} and "kubernetes" in created["spec"]["finalizers"], created
+    assert created["metadata"]["labels"]["kubernetes.io/metadata.name"] == name
+    if "spec" in fields and fields["spec"]:
+        assert created["spec"]["finalizers"] == ["example.com/keep", "kubernetes"]
+
+
+def test_a_namespace_whose_status_is_a_list_is_a_4xx(http):
+    resp = http.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bad-status"}, "status": []})
+    assert 400 <= resp.status_code < 500, resp.text

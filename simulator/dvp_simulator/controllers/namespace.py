@@ -57,7 +57,22 @@ def register_defaults(admission: Admission) -> None:
 
     @admission.mutate(v.CORE_GROUP, v.NAMESPACE, operations=(CREATE,))
     def namespace_defaults(request: AdmissionRequest) -> None:
+        # upstream: pkg/registry/core/namespace/strategy.go PrepareForCreate (the status replaced, the finalizer
+        # added to those given). A field of the wrong type (a list for spec) is left to the schema check's 4xx.
         obj = request.obj
-        obj.setdefault("spec", {}).setdefault("finalizers", [v.KUBERNETES_FINALIZER])
-        obj.setdefault("status", {})["phase"] = "Active"
-        obj["metadata"].setdefault("labels", {})[v.NAMESPACE_NAME_LABEL] = obj["metadata"]["name"]
+        if obj.get("spec") is None:
+            obj["spec"] = {}
+        spec = obj["spec"]
+        if isinstance(spec, dict):
+            finalizers = spec.get("finalizers")
+            if finalizers is None:
+                spec["finalizers"] = [v.KUBERNETES_FINALIZER]
+            elif isinstance(finalizers, list) and v.KUBERNETES_FINALIZER not in finalizers:
+                finalizers.append(v.KUBERNETES_FINALIZER)
+        if obj.get("status") is None or isinstance(obj["status"], dict):
+            obj["status"] = {"phase": "Active"}
+        meta = obj["metadata"]
+        if meta.get("labels") is None:
+            meta["labels"] = {}
+        if isinstance(meta["labels"], dict):
+            meta["labels"][v.NAMESPACE_NAME_LABEL] = meta["name"]
