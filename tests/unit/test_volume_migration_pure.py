@@ -4,8 +4,11 @@ wake the VM's disks."""
 
 from __future__ import annotations
 
+import copy
+
 from dvp_simulator.clock import Clock
-from dvp_simulator.controllers.volume_migration import disk_names, failed_in_a_row, op_failure, vm_signature
+from dvp_simulator.controllers.volume_migration import DISKS, VMS, controller, disk_names, failed_in_a_row, op_failure, vm_signature, vm_waits_for_disks
+from dvp_simulator.store.store import ADDED, MODIFIED, Store
 
 
 def op(name: str, created: str, phase: str, kind: str = "Evict", ended: str | None = None, reason: str = "Failed", message: str = "") -> dict:
@@ -49,3 +52,37 @@ def test_only_what_the_reconcile_reads_of_a_vm_wakes_its_disks():
     assert vm_signature(pending) != vm_signature(vm)
     moved = {**vm, "status": {**vm["status"], "migrationState": {"startTimestamp": "2025-01-01T00:00:00Z", "result": "Succeeded"}}}
     assert vm_signature(moved) != vm_signature(vm)
+
+
+def _write(store, res, obj, kind):
+    """Put obj and return the event the store published for it."""
+    watcher = store.watch(res, None, lambda e: True, bounded=False)
+    store.put(res, copy.deepcopy(obj), kind)
+    store.unwatch(watcher)
+    return watcher.queue.get_nowait()
+
+
+def test_a_vm_wakes_only_the_disks_that_have_something_to_do():
+    """A VM's start and status writes wake none of its idle disks (at 10,000 VMs, ~5 reconciles and a status write per
+    disk for nothing); a VM waiting for its disks wakes all of them; a disk whose class changed or that migrates is
+    woken by any change of what the reconcile reads."""
+    store = Store(None)
+    ns = "ns"
+
+    def disk(name, spec_class=None, migrating=False):
+        status = {"storageClassName": "a", **({"migrationState": {"startTimestamp": "2025-01-01T00:00:00Z"}} if migrating else {})}
+        spec = {"persistentVolumeClaim": {"storageClassName": spec_class}} if spec_class else {}
+        store.put(DISKS, {"metadata": {"name": name, "namespace": ns}, "spec": spec, "status": status}, ADDED)
+
+    disk("idle")
+    disk("moved", spec_class="b")
+    disk("moving", migrating=True)
+    mapper = controller(store).secondary[VMS]
+    refs = [{"kind": "VirtualDisk", "name": n} for n in ("idle", "moved", "moving")]
+    vm = {"metadata": {"name": "vm", "namespace": ns}, "spec": {"blockDeviceRefs": refs}, "status": {"phase": "Starting"}}
+    assert sorted(k[1] for k in mapper(_write(store, VMS, vm, ADDED))) == ["moved", "moving"]
+    running = {**vm, "status": {"phase": "Running"}}
+    assert sorted(k[1] for k in mapper(_write(store, VMS, running, MODIFIED))) == ["moved", "moving"]
+    waiting = {**vm, "status": {"phase": "Running", "conditions": [{"type": "Migrating", "status": "False", "reason": "Pending"}]}}
+    assert sorted(k[1] for k in mapper(_write(store, VMS, waiting, MODIFIED))) == ["idle", "moved", "moving"]
+    assert vm_waits_for_disks(waiting) and not vm_waits_for_disks(vm) and not vm_waits_for_disks(None)
