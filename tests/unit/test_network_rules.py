@@ -99,6 +99,39 @@ def test_containing_networks_are_the_ipaddress_networks(ip):
     assert nr.containing_networks(address) == [str(ipaddress.IPv4Network(address).supernet(new_prefix=p)) for p in range(33)]
 
 
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(
+    st.integers(0, 2**32 - 1).map(lambda ip: str(ipaddress.IPv4Address(ip))),
+    st.lists(st.text("0123456789", max_size=4), min_size=3, max_size=5).map(".".join),
+    st.text(max_size=16),
+))
+def test_dotted_quad_reads_what_ipaddress_reads(text):
+    """The fast path of the lease index gives ipaddress's answer or none: every text it reads, ipaddress reads as the
+    same address and prints back unchanged (so a lease's name gives its address without ipaddress)."""
+    ip = nr.dotted_quad(text)
+    try:
+        expected = ipaddress.IPv4Address(text)
+    except ValueError:
+        expected = None
+    if ip is not None:
+        assert expected is not None and int(expected) == ip and str(expected) == text
+    elif expected is not None:
+        assert str(expected) != text  # only a non-canonical text falls through to ipaddress
+    if "-" not in text:  # a lease's name is its address with dashes: the name gives back what parse_address gives
+        try:
+            parsed = str(ipaddress.IPv4Address(text.strip()))
+        except ValueError:
+            parsed = None
+        assert nr.lease_address("ip-" + text.replace(".", "-")) == parsed
+
+
+def test_dotted_quad_refuses_what_ipaddress_refuses():
+    for text in ("010.1.1.1", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "１.2.3.4", "1.2.3.+4", " 1.2.3.4", "1.2.3.4 "):
+        assert nr.dotted_quad(text) is None
+    assert nr.dotted_quad("0.0.0.0") == 0 and nr.dotted_quad("255.255.255.255") == 2**32 - 1
+    assert nr.containing_networks("010.1.1.1") == [] and nr.lease_address("ip-010-1-1-1") is None
+
+
 def test_parsed_texts_are_remembered_but_errors_and_long_texts_are_not():
     """IPAM parses the same few addresses again and again, so their texts are parsed once; a refused text is refused
     again every time (nothing remembered), and a long text (a client's padded value) is parsed but never held."""

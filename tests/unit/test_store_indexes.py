@@ -195,3 +195,25 @@ def test_indexes_equal_a_scan_after_random_rewrites():
                 or (index == NODE_NAME and o["spec"].get("nodeName") == value)
             )
             assert keys(store.by_index("/pods", index, value)) == expected, (index, value)
+
+
+def test_stored_objects_share_their_equal_short_strings():
+    """Each parsed body brings its own copy of every value; the store keeps one copy of a short text for all of its
+    objects (share_strings), and leaves long texts and what it serves alone."""
+    import orjson
+
+    from dvp_simulator.store.store import SHARED_TEXT
+
+    store = Store(None)
+    long_text = "x" * (SHARED_TEXT + 1)
+    for name in ("a", "b"):
+        status = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "note": long_text}
+        body = orjson.loads(orjson.dumps({**obj(name, "bench", labels={"app": "web"}), "status": status}))
+        store.put("/pods", body, ADDED)
+    a, b = (store.get("/pods", "bench", n).obj for n in ("a", "b"))
+    assert a["status"]["phase"] is b["status"]["phase"]
+    assert a["status"]["conditions"][0]["status"] is b["status"]["conditions"][0]["status"]
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+    assert a["metadata"]["labels"]["app"] is b["metadata"]["labels"]["app"]
+    assert a["status"]["note"] == b["status"]["note"] and a["status"]["note"] is not b["status"]["note"]
+    assert orjson.loads(store.get("/pods", "bench", "a").raw)["status"]["phase"] == "Running"

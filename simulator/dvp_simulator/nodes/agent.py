@@ -101,7 +101,10 @@ class NodeAgent:
         else:
             merged = {**current, "metadata": {**current["metadata"], "labels": {**current["metadata"].get("labels", {}), **desired["metadata"]["labels"]}}}
             merged["spec"] = {**current.get("spec", {}), **{k: value for k, value in desired["spec"].items() if k != "unschedulable"}}
-            self.service.update(nodes, "", self.spec.name, merged, _opts(v.CORE_VERSION))
+            # Most restarts find the labels and spec as the topology has them: an update that changes nothing would
+            # still go through admission (~0.6 ms for a Node, 1,000 of them before the simulator serves).
+            if merged["metadata"]["labels"] != current["metadata"].get("labels", {}) or merged["spec"] != current.get("spec", {}):
+                self.service.update(nodes, "", self.spec.name, merged, _opts(v.CORE_VERSION))
             status = {**self.service.find(nodes, "", self.spec.name), "status": desired["status"]}
             self.service.update(nodes, "", self.spec.name, status, _opts(v.CORE_VERSION, "status"))
         self._ensure_virt_handler()

@@ -30,6 +30,7 @@ import itertools
 import json
 import os
 import sqlite3
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -66,6 +67,27 @@ def dumps(obj: Any) -> bytes:
 def loads(raw: bytes) -> Any:
     """Parse stored JSON (a number beyond 64 bits becomes a float, as kube-apiserver's unstructured decoding does)."""
     return orjson.loads(raw)
+
+
+SHARED_TEXT = 256  # string values up to this length are shared between stored objects (share_strings)
+
+
+def share_strings(node: dict[str, Any] | list[Any]) -> None:
+    """Replace, in place, every string value of up to SHARED_TEXT characters in this JSON tree by the interpreter's one
+    copy of that text (sys.intern). Parsed JSON brings a new string object for every value, so 10,000 VMs held ~170,000
+    copies of "True" and ~90,000 of their namespace's name: about 2 of every 2.5 million strings in the stored objects
+    of a 10,000-VM cluster were copies (~60 bytes each, ~120 MiB). An interned string is freed with its last user (the
+    interpreter's table holds no reference), so unique values (names, uids, times) cost only their table slot while
+    they live. Equal strings are interchangeable, so a caller sharing parts of the tree sees no change."""
+    intern = sys.intern
+    items = node.items() if type(node) is dict else enumerate(node)
+    for k, value in items:
+        t = type(value)
+        if t is str:
+            if len(value) <= SHARED_TEXT:
+                node[k] = intern(value)  # a value replaced, no key added: safe while iterating
+        elif t is dict or t is list:
+            share_strings(value)
 
 
 def slim(obj: dict[str, Any]) -> dict[str, Any]:
@@ -571,7 +593,9 @@ class Store:
         self.rv += 1
         obj["metadata"]["resourceVersion"] = str(self.rv)
         key = (obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        entry = Entry(slim(obj), dumps(obj), self.rv)
+        stored = slim(obj)
+        share_strings(stored)
+        entry = Entry(stored, dumps(obj), self.rv)
         table = self.objects.setdefault(res, {})
         prev = table.get(key)
         self._persist(res, entry, key)
