@@ -22,7 +22,8 @@ from .polling import eventually
 G = "virtualization.deckhouse.io/v1alpha2"
 TOPOLOGY = {
     "cluster": {"podSubnetCIDR": "10.111.0.0/16", "serviceSubnetCIDR": "10.222.0.0/16"},
-    "nodes": [{"name": "node-0", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"}],
+    "nodes": [{"name": "node-0", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"},
+              {"name": "node-1", "cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi"}],
     "storageClasses": [
         {"name": "shared", "provisioner": "replicated.csi.example.com", "accessModes": ["ReadWriteMany", "ReadWriteOnce"], "volumeMode": "Block",
          "capacity": "1Ti", "default": True},
@@ -226,6 +227,33 @@ def test_a_vm_whose_pod_the_quota_refuses_stays_pending_and_vm_counts_are_limite
     eventually(lambda: get(sim, "vm", "vm1", ns), lambda o: (o.get("status") or {}).get("phase") == "Running", 30)
     used = eventually(lambda: (get(sim, "quota", "vms", ns).get("status") or {}).get("used"), lambda u: u and u.get("pods") == "1")
     assert used == {"pods": "1", count: "1"}
+
+
+def test_an_eviction_whose_target_pod_the_quota_refuses_is_quota_exceeded_until_the_quota_grows(sim, ns):
+    """§6.5: the operation's reason is QuotaExceeded while the target pod is refused (a FailedCreate event says why), the
+    VM runs on; the target pod is tried again, so raising the quota lets the migration finish."""
+    sim.kubectl("create", "quota", "pods", "--hard=pods=1", "-n", ns)
+    disk(sim, ns, "root", "1Gi")
+    spec = {"virtualMachineClassName": "generic", "cpu": {"cores": 1}, "memory": {"size": "1Gi"}, "blockDeviceRefs": [{"kind": "VirtualDisk", "name": "root"}]}
+    sim.kubectl("create", "-n", ns, "-f", "-", input=json.dumps({"apiVersion": G, "kind": "VirtualMachine", "metadata": {"name": "vm1"}, "spec": spec}))
+    vm = eventually(lambda: get(sim, "vm", "vm1", ns), lambda o: (o.get("status") or {}).get("phase") == "Running", 60)
+    source = vm["status"]["nodeName"]
+    op = {"apiVersion": G, "kind": "VirtualMachineOperation", "metadata": {"name": "evict"}, "spec": {"type": "Evict", "virtualMachineName": "vm1"}}
+    sim.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(op))
+    completed = lambda o: next((c for c in (o.get("status") or {}).get("conditions") or [] if c["type"] == "Completed"), {})  # noqa: E731
+    vmop = eventually(lambda: get(sim, "vmop", "evict", ns), lambda o: completed(o).get("reason") == "QuotaExceeded", 30)
+    assert vmop["status"]["phase"] == "InProgress" and completed(vmop)["status"] == "False"
+    message = completed(vmop)["message"]
+    assert message.startswith('Error creating pod: pods "virt-launcher-vm1-') and message.endswith(
+        '" is forbidden: exceeded quota: pods, requested: pods=1, used: pods=1, limited: pods=1'
+    ), message
+    events = json.loads(sim.kubectl("get", "events", "-n", ns, "--field-selector", "reason=FailedCreate", "-o", "json").stdout)["items"]
+    assert [(e["type"], e["involvedObject"]["name"]) for e in events] == [("Warning", "vm1")]
+    assert get(sim, "vm", "vm1", ns)["status"]["nodeName"] == source
+    sim.kubectl("patch", "quota", "pods", "-n", ns, "--type", "merge", "-p", json.dumps({"spec": {"hard": {"pods": "2"}}}))
+    eventually(lambda: get(sim, "vmop", "evict", ns), lambda o: (o.get("status") or {}).get("phase") == "Completed", 60)
+    vm = get(sim, "vm", "vm1", ns)
+    assert vm["status"]["phase"] == "Running" and vm["status"]["nodeName"] != source
 
 
 def test_quota_and_limit_rights_follow_the_role_model(sim, ns):

@@ -11,7 +11,7 @@ TargetScheduling (2 %) — the target node is chosen by the scheduler with an ex
 class's availableNodes; disks reachable - a storage migration's disks (controllers/volume_migration.py) by their
 target claims, which the target pod mounts in place of the source ones; the Migrate's `migrate.nodeSelector`; CPU
 compatibility per class type (§7.3) decided with libvirt's CPU map, `CPUMap.runnable_on`) — or TargetUnschedulable
-(retried every 10 s), then a new virt-launcher pod on the target node, TargetPreparing (3 %, the target pod starts), WaitingForSyncSlot (4 %: one
+(retried every 10 s) or QuotaExceeded (a ResourceQuota refused the target pod: retried every 10 s), then a new virt-launcher pod on the target node, TargetPreparing (3 %, the target pod starts), WaitingForSyncSlot (4 %: one
 outbound migration per source node and one inbound per target node), Syncing or NotConverging (10–90 %, below),
 SourceSuspended (91 %, the source domain paused), TargetResumed (92 %): the domain's XML is taken from the source
 node's libvirt connection, the domain undefined there, then defined and started on the target's — in one step, so no
@@ -105,13 +105,14 @@ PREPARE_TIMEOUT = 300.0  # stuck longer in a target-preparation state → the op
 READY_WAIT = 300.0  # an operation waits this long for its VM to be ReadyToMigrate (§6.5)
 TRANSFER = (v.SYNCING, v.NOT_CONVERGING, v.SOURCE_SUSPENDED)  # the memory is on the move: a lost node ends it
 LOST_ON_RESTART = "The migration was lost: the simulator restarted while it was in progress (its state is kept in memory)."
-PREPARING = (v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE, v.TARGET_PREPARING, v.TARGET_DISK_ERROR)
+PREPARING = (v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE, v.REASON_QUOTA_EXCEEDED, v.TARGET_PREPARING, v.TARGET_DISK_ERROR)
+BEFORE_TARGET_POD = (v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE, v.REASON_QUOTA_EXCEEDED)  # retried every RETRY
 PENDING_STATES = (v.MIGRATION_PENDING, v.WAITING_FOR_SYNC_SLOT)  # the operation is Pending in these, else InProgress
-BEFORE_TARGET = (v.MIGRATION_PENDING, v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE)  # the VM is still plainly Running
 PROGRESS = {
     v.MIGRATION_PENDING: 0,
     v.TARGET_SCHEDULING: 2,
     v.TARGET_UNSCHEDULABLE: 2,
+    v.REASON_QUOTA_EXCEEDED: 2,
     v.TARGET_DISK_ERROR: 3,
     v.TARGET_PREPARING: 3,
     v.WAITING_FOR_SYNC_SLOT: 4,
@@ -377,7 +378,7 @@ def drive(r: Reconcile) -> bool:
         m.source_node, m.source_pod, m.started = r.pod["spec"].get("nodeName") or "", r.pod["metadata"]["name"], r.now
         m.prepare_since = now
         m.enter(v.TARGET_SCHEDULING, now)
-    if m.state in (v.TARGET_SCHEDULING, v.TARGET_UNSCHEDULABLE) and not _schedule_target(r, m, now):
+    if m.state in BEFORE_TARGET_POD and not _schedule_target(r, m, now):
         r.running()
         r.after(RETRY)
         return True
@@ -542,7 +543,19 @@ def _schedule_target(r: Reconcile, m: Migration, now: float) -> bool:
         m.enter(v.TARGET_UNSCHEDULABLE, now, f"The target pod cannot be scheduled: {decision.message}")
         return False
     body["spec"]["nodeName"] = decision.node
-    pod = r.service.create(r.rt(PODS), r.ns, body, r.opts(PODS)).obj
+    try:
+        pod = r.service.create(r.rt(PODS), r.ns, body, r.opts(PODS)).obj
+    except APIError as error:
+        if error.code != 403:
+            raise
+        # A ResourceQuota (or a LimitRange) refused the target pod: the operation shows QuotaExceeded (§6.5) and the
+        # pod is tried again every RETRY until the quota allows it or the 5-minute preparation timeout ends it.
+        message = f"Error creating pod: {error.message}"
+        # one event per refusal, not per attempt (each attempt names a new pod), as for the VM's own pod
+        if m.state != v.REASON_QUOTA_EXCEEDED or m.message.partition(" is forbidden: ")[2] != error.message.partition(" is forbidden: ")[2]:
+            r.service.record_event(r.vm, "Warning", v.EVENT_FAILED_CREATE, message, "virtualization-controller")
+        m.enter(v.REASON_QUOTA_EXCEEDED, now, message)
+        return False
     r.service.update(r.rt(PODS), r.ns, pod["metadata"]["name"], {**pod, "status": r.pod_status(decision.node)}, r.opts(PODS, "status"))
     m.target_node, m.target_pod = decision.node, pod["metadata"]["name"]
     m.enter(v.TARGET_PREPARING, now)
