@@ -9,6 +9,7 @@ quotas (RBAC.md: manage_quotas / manage_limits at the admin level, view at every
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 
@@ -16,7 +17,7 @@ import pytest
 import yaml
 
 from ..ansible_runner import run_playbook
-from ..simulator_process import Simulator
+from ..simulator_process import BIN, Simulator
 from .polling import eventually
 
 G = "virtualization.deckhouse.io/v1alpha2"
@@ -309,3 +310,29 @@ def test_importer_pods_meet_the_quota_of_their_namespace(sim, ns):
         )
     finally:
         sim.kubectl("delete", "quota", "importers", "-n", module)
+
+
+def test_an_image_failed_on_a_quota_is_tried_again_once_thirty_minutes_old(sim):
+    """BEHAVIOUR.md §1.4: a ClusterVirtualImage whose importer pod a quota refused is Failed; the platform tries it again
+    every minute, but only once the image is 30 minutes old. Last in this file: it steps the shared simulator's clock."""
+    module = "d8-virtualization"
+    sim.kubectl("create", "quota", "later", "--hard=pods=0", "-n", module)
+    name = "cvi-" + uuid.uuid4().hex[:6]
+    source = {"type": "HTTP", "http": {"url": "http://images.example.com/disk.qcow2"}}  # no such server: the import fails
+    body = {"apiVersion": G, "kind": "ClusterVirtualImage", "metadata": {"name": name}, "spec": {"dataSource": source}}
+    read = lambda: json.loads(sim.kubectl("get", "cvi", name, "-o", "json").stdout)  # noqa: E731
+    try:
+        sim.kubectl("create", "-f", "-", input=json.dumps(body))
+        eventually(read, lambda o: (o.get("status") or {}).get("phase") == "Failed")
+        assert ready(read())["message"].startswith("Quota exceeded: ")
+        sim.kubectl("patch", "quota", "later", "-n", module, "--type", "merge", "-p", json.dumps({"spec": {"hard": {"pods": "10"}}}))
+        time.sleep(3)  # 60 simulated seconds at ×20: a young image is not tried again
+        assert read()["status"]["phase"] == "Failed"
+        advance = [str(BIN / "dvp-sim"), "clock", "advance", "1800", "--kubeconfig", str(sim.kubeconfig)]
+        assert "the clock advanced" in subprocess.run(advance, capture_output=True, check=True, text=True, timeout=60).stdout
+        # tried again: the importer ran (and failed to fetch), a verdict of its own instead of the quota's
+        cvi = eventually(read, lambda o: not ready(o).get("message", "").startswith("Quota exceeded: "), 30)
+        assert ready(cvi)["message"].startswith("Provisioning failed: "), ready(cvi)
+    finally:
+        sim.kubectl("delete", "quota", "later", "-n", module)
+        sim.kubectl("delete", "cvi", name, "--wait=false", check=False)

@@ -36,6 +36,8 @@ UPLOAD_WAIT = 600.0  # simulated seconds a WaitForUserUpload image waits for the
 PRESENCE_CHECK = 300.0  # simulated seconds between DVCR checks of a Ready image (cron */5)
 LOST_RECHECK = (15.0, 300.0)  # an ImageLost image is rechecked after the time lost, clamped to this range
 PROGRESS_CAP = 99.9
+QUOTA_RETRY_AGE, QUOTA_RETRY = 1800.0, 60.0  # an image failed on a quota is tried again every minute once 30 min old
+QUOTA_MESSAGE = "Quota exceeded: "
 
 
 def controller(importer: Importer, store: Store, address: Callable[[], str]) -> Controller:
@@ -104,11 +106,17 @@ class Lifecycle:
         if status["phase"] in (v.READY, v.IMAGE_LOST):
             return self.check_presence()
         if status["phase"] == v.FAILED:
-            return None  # final for this generation: only a spec change restarts
+            if not self.failed_on_quota():
+                return None  # final for this generation: only a spec change restarts
+            wait = self.quota_retry_wait()
+            if wait > 0:
+                return Requeue(after=wait)
         job = self.importer.job(self.ref, self.generation)
         if job is None:
             if self.provisioning_pod_refused(readiness.source):
-                return None
+                return Requeue(after=self.quota_retry_wait() or QUOTA_RETRY)
+            if status["phase"] == v.FAILED:  # the quota allows the importer now: provisioning starts over
+                status["phase"] = v.PENDING
             token = token_of((status.get("imageUploadURLs") or {}).get("external"))  # kept across restarts
             job = self.importer.start(self.ref, self.generation, self.repo, readiness.source, token)
             if status["phase"] == v.PENDING:
@@ -181,12 +189,22 @@ class Lifecycle:
             self.quota_exceeded(refusal.message, f"{kind} pod")
         return refusal is not None
 
+    def failed_on_quota(self) -> bool:
+        ready = conditions.get(self.conditions, v.COND_READY) or {}
+        return ready.get("reason") == v.REASON_PROVISIONING_FAILED and (ready.get("message") or "").startswith(QUOTA_MESSAGE)
+
+    def quota_retry_wait(self) -> float:
+        """Simulated seconds until an image failed on a quota is tried again (BEHAVIOUR.md §1.4: every minute, only
+        once the image is 30 minutes old; 0: now)."""
+        age = self.clock.time() - Clock.parse(self.cvi["metadata"]["creationTimestamp"])
+        return max(QUOTA_RETRY_AGE - age, 0.0)
+
     def quota_exceeded(self, error: str, what: str) -> None:
         """A ClusterVirtualImage (or a VirtualImage in DVCR) whose importer (`what`) a quota refused (BEHAVIOUR.md §1.4):
         Failed, ProvisioningFailed, as the platform's setQuotaExceededPhaseCondition words it for an image this young."""
         self.status.update(phase=v.FAILED)
         self.status.pop("downloadSpeed", None)
-        message = f"Quota exceeded: {error}; Please configure quotas or try recreating the resource later."
+        message = f"{QUOTA_MESSAGE}{error}; Please configure quotas or try recreating the resource later."
         self.condition(v.COND_READY, "False", v.REASON_PROVISIONING_FAILED, message)
 
     def failed(self, job: Job) -> None:
