@@ -126,6 +126,12 @@ def test_the_kubernetes_service_points_at_the_api_server(sim, core):
     assert svc.metadata.labels == {"component": "apiserver", "provider": "kubernetes"}
     ep = core.read_namespaced_endpoints("kubernetes", "default")
     assert [a.ip for a in ep.subsets[0].addresses] == ["127.0.0.1"] and [(p.name, p.port) for p in ep.subsets[0].ports] == [("https", port)]
+    eps = client.DiscoveryV1Api(core.api_client).read_namespaced_endpoint_slice("kubernetes", "default")
+    assert eps.address_type == "IPv4" and eps.metadata.labels == {"kubernetes.io/service-name": "kubernetes"}
+    assert [(e.addresses, e.conditions.ready) for e in eps.endpoints] == [(["127.0.0.1"], True)]
+    assert [(p.name, p.port, p.protocol) for p in eps.ports] == [("https", port, "TCP")]
+    listed = sim.kubectl("get", "endpointslices", "-n", "default").stdout.splitlines()
+    assert listed[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"] and listed[1].split()[:4] == ["kubernetes", "IPv4", str(port), "127.0.0.1"]
     first = svc.metadata.uid
     sim.kubectl("delete", "svc", "kubernetes", "-n", "default")
     again = eventually(lambda: _service(core), lambda s: s is not None and s.metadata.uid != first)

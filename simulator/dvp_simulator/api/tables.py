@@ -413,11 +413,34 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     resource_key(CUSTOM_RESOURCE_DEFINITION): (CREATED_AT_COLUMNS, _created_at),
     "/resourcequotas": ([NAME, _col("Age"), _col("Request"), _col("Limit")], _quota_row),  # upstream: resourceQuotaColumnDefinitions
     "/limitranges": (CREATED_AT_COLUMNS, _created_at),  # no printer upstream: the default table
+    "discovery.k8s.io/endpointslices": (  # upstream: endpointSliceColumnDefinitions
+        [NAME, _col("AddressType"), _col("Ports"), _col("Endpoints"), _col("Age")],
+        lambda o, now: [o["metadata"]["name"], o.get("addressType", ""), _slice_ports(o), _slice_endpoints(o), age(o, now)],
+    ),
     "networking.k8s.io/networkpolicies": (  # upstream: networkPolicyColumnDefinitions
         [NAME, _col("Pod-Selector"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], _label_selector((o.get("spec") or {}).get("podSelector")), age(o, now)],
     ),
 }  # fmt: skip
+
+
+def _slice_ports(o: dict[str, Any]) -> str:
+    """upstream formatDiscoveryPorts: the port numbers, "<unset>" for a port without one, "<unset>" for no ports."""
+    ports = o.get("ports") or []
+    if not ports:
+        return "<unset>"
+    shown = [str(p["port"]) if isinstance(p, dict) and p.get("port") is not None else "<unset>" for p in ports[:3]]
+    more = f" + {len(ports) - 3} more..." if len(ports) > 3 else ""
+    return ",".join(shown) + more
+
+
+def _slice_endpoints(o: dict[str, Any]) -> str:
+    """upstream formatDiscoveryEndpoints: the first three addresses, then how many more."""
+    addresses = [a for e in o.get("endpoints") or [] if isinstance(e, dict) for a in e.get("addresses") or []]
+    if not addresses:
+        return "<unset>"
+    more = f" + {len(addresses) - 3} more..." if len(addresses) > 3 else ""
+    return ",".join(addresses[:3]) + more
 
 
 def columns_for(rt: ResourceType, version: str) -> tuple[list[dict[str, Any]], Row]:

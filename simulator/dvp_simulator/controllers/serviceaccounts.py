@@ -27,7 +27,7 @@ from ..store.store import DELETED, MODIFIED, Event, Store
 from .runtime import Context, Controller, Key, Requeue
 
 NAMESPACES, CONFIG_MAPS, SERVICES = v.resource_key(v.NAMESPACE), v.resource_key(v.CONFIG_MAP), v.resource_key(v.SERVICE)
-SERVICE_ACCOUNTS, ENDPOINTS = "/serviceaccounts", "/endpoints"
+SERVICE_ACCOUNTS, ENDPOINTS, ENDPOINT_SLICES = "/serviceaccounts", "/endpoints", "discovery.k8s.io/endpointslices"
 DEFAULT = "default"
 CONTROLLER_MANAGER, API_SERVER = "kube-controller-manager", "kube-apiserver"
 ROOT_CA = "kube-root-ca.crt"
@@ -124,6 +124,16 @@ def kubernetes_service(service_cidr: str, address: Callable[[], str]) -> Control
             _write(ctx, ENDPOINTS, DEFAULT, obj, API_SERVER, None)
         elif ep.obj.get("subsets") != subsets:
             _write(ctx, ENDPOINTS, DEFAULT, {**ep.obj, "subsets": subsets}, API_SERVER, ep.obj)
+        # kube-apiserver's endpoint reconciler writes the service's EndpointSlice too (the mirroring controller skips it)
+        endpoints = [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]
+        slice_ports = [{"name": "https", "port": port, "protocol": "TCP"}]
+        eps = store.get(ENDPOINT_SLICES, *KUBERNETES)
+        if eps is None:
+            labels = {"kubernetes.io/service-name": "kubernetes"}
+            obj = {"metadata": {"name": "kubernetes", "labels": labels}, "addressType": "IPv4", "endpoints": endpoints, "ports": slice_ports}
+            _write(ctx, ENDPOINT_SLICES, DEFAULT, obj, API_SERVER, None)
+        elif eps.obj.get("ports") != slice_ports or eps.obj.get("endpoints") != endpoints:
+            _write(ctx, ENDPOINT_SLICES, DEFAULT, {**eps.obj, "endpoints": endpoints, "ports": slice_ports}, API_SERVER, eps.obj)
         return None
 
     def ours(event: Event) -> list[Key]:
@@ -133,7 +143,7 @@ def kubernetes_service(service_cidr: str, address: Callable[[], str]) -> Control
         return [KUBERNETES] if event.entry.name == DEFAULT else []
 
     # no primary kind: the controller starts from the current state of these (the `default` namespace, at least)
-    return Controller("kubernetes-service", "", reconcile, {NAMESPACES: default_namespace, SERVICES: ours, ENDPOINTS: ours})
+    return Controller("kubernetes-service", "", reconcile, {NAMESPACES: default_namespace, SERVICES: ours, ENDPOINTS: ours, ENDPOINT_SLICES: ours})
 
 
 def controllers(state_dir: Path, service_cidr: str, address: Callable[[], str]) -> list[Controller]:
