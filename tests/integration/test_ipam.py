@@ -174,6 +174,14 @@ def test_ipam_end_to_end(sim, crd):
     vmip(crd, ns, "e")
     assert wait_vmip(crd, ns, "e", bound)["status"]["address"] == "10.66.10.2", "the freed address is the first free one again"
 
+    # a CIDR with leased addresses cannot be removed (the ModuleConfig webhook reads IPAM's lease index)
+    out = sim.kubectl("apply", "-f", "-", input=MC.replace("[10.66.10.0/30, 10.66.20.0/24]", "[10.66.10.0/30]"), check=False)
+    assert out.returncode != 0
+    held = f"ip-10-66-20-1 (Bound, {ns}/c), ip-10-66-20-2 (Bound, {ns}/d)"
+    assert f"virtualMachineCIDRs: 10.66.20.0/24 cannot be removed: addresses in it are leased ({held})" in out.stderr
+    out = sim.kubectl("apply", "-f", "-", input=MC.replace("[10.66.10.0/30, 10.66.20.0/24]", "[10.66.20.0/24]"), check=False)
+    assert "10.66.10.0/30 cannot be removed: addresses in it are leased (ip-10-66-10-1 (Bound" in out.stderr
+
 
 def test_a_lease_needs_a_lease_name(sim, crd):
     body = {

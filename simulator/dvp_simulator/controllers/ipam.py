@@ -13,6 +13,7 @@ that act on the settings watch that ConfigMap (`on_settings`), not the ModuleCon
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
 from collections.abc import Callable
 from typing import Any
@@ -39,9 +40,25 @@ RETENTION = 600.0  # simulated seconds a Released lease is kept (VIRTUAL_MACHINE
 MANAGER = "virtualization-controller"
 
 
+LEASE_BUCKETS = (24, 16, 8)  # the networks a lease is indexed under (IN_NETWORK): its /24, /16 and /8
+
+
+def _lease_ip(name: str) -> int | None:
+    address = nr.lease_address(name)
+    return nr.dotted_quad(address) if address else None
+
+
 def lease_networks(lease: dict[str, Any]) -> list[str]:
-    address = nr.lease_address(lease["metadata"]["name"])
-    return nr.containing_networks(address) if address else []
+    """The lease's /24, /16 and /8: three values per lease write, where every network containing its address took 33 -
+    ~100 µs per lease when the simulator starts (10,000 leases: 1 s of a 10,000-VM restart) and on every lease write,
+    for a question asked only when a ModuleConfig edit removes a CIDR (`leases_in`)."""
+    ip = _lease_ip(lease["metadata"]["name"])
+    return [_network_text(ip, p) for p in LEASE_BUCKETS] if ip is not None else []
+
+
+def _network_text(ip: int, prefix: int) -> str:
+    net = ip >> (32 - prefix) << (32 - prefix)
+    return f"{net >> 24}.{(net >> 16) & 255}.{(net >> 8) & 255}.{net & 255}/{prefix}"
 
 
 def node_addresses(node: dict[str, Any]) -> list[tuple[str, str]]:
@@ -132,7 +149,21 @@ def configured_cidrs(store: Store) -> list[str]:
 
 
 def leases_in(store: Store, cidr: str) -> list[Entry]:
-    return store.by_index(LEASES, IN_NETWORK, cidr)
+    """The leases whose address lies in `cidr` (a CIDR that does not parse: none), in key order: read from the smallest
+    indexed network holding the whole CIDR (every lease for a prefix shorter than /8) and filtered by address."""
+    try:
+        network = ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError:
+        return []
+    low, high = int(network.network_address), int(network.broadcast_address)
+    level = next((p for p in LEASE_BUCKETS if p <= network.prefixlen), None)
+    candidates = store.by_index(LEASES, IN_NETWORK, _network_text(low, level)) if level is not None else store.list(LEASES)
+    inside = []
+    for entry in candidates:
+        ip = _lease_ip(entry.name)
+        if ip is not None and low <= ip <= high:
+            inside.append(entry)
+    return inside
 
 
 def nodes_in(store: Store, cidr: str) -> list[Entry]:
