@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from bench import vms  # noqa: E402
 from bench.report import replace_section  # noqa: E402
+from dvp_simulator.store.store import SHARED_TEXT  # noqa: E402
 from tests.image_sources import FileServer, iso_image  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
@@ -268,16 +269,23 @@ def build(nodes: int, count: int, work: Path, profile: Path | None = None, resta
     return f
 
 
-def _dict_bytes(value: Any) -> tuple[int, int]:
-    """(bytes, of which managedFields) of a parsed object as Python holds it: containers and values by getsizeof;
-    keys not counted (orjson and json share them across objects)."""
+def _dict_bytes(value: Any, shared: set[str]) -> tuple[int, int]:
+    """(bytes, of which managedFields) of a parsed object as Python holds it: containers and values by getsizeof; keys
+    not counted (orjson and json share them across objects), nor True, False and None (one object each); a string of up
+    to SHARED_TEXT characters counted once for all objects (`shared`: those counted so far), as the store interns them."""
     if isinstance(value, dict | list):
         total, managed = sys.getsizeof(value), 0
         for key, item in value.items() if isinstance(value, dict) else enumerate(value):
-            size, inner = _dict_bytes(item)
+            size, inner = _dict_bytes(item, shared)
             total += size
             managed += size if key == "managedFields" else inner
         return total, managed
+    if value is None or isinstance(value, bool):
+        return 0, 0
+    if isinstance(value, str) and len(value) <= SHARED_TEXT:
+        if value in shared:
+            return 0, 0
+        shared.add(value)
     return sys.getsizeof(value), 0
 
 
@@ -288,9 +296,10 @@ def stored_objects(db_path: Path) -> dict[str, list[int]]:
     import sqlite3
 
     out: dict[str, list[int]] = {}
+    shared: set[str] = set()
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
         for res, data in db.execute("SELECT res, data FROM objects"):
-            whole, managed = _dict_bytes(orjson.loads(data))
+            whole, managed = _dict_bytes(orjson.loads(data), shared)
             row = out.setdefault(res.rsplit("/", 1)[-1], [0, 0, 0, 0])
             row[0] += 1
             row[1] += len(data)
@@ -311,7 +320,8 @@ def memory_rows(f: dict) -> list[str]:
         "",
         f"The {f['nodes']:,}-node / {n:,}-VM build-up with every VM Running: the live objects by kind, as the JSON bytes the "
         "server keeps to serve them and as the Python dicts it keeps to read them (estimated with getsizeof over containers "
-        "and values; keys are shared and not counted). The dicts leave metadata.managedFields out (only a write's own "
+        "and values; keys are shared and not counted, nor a string value of up to 256 characters after its first "
+        "appearance in any object: the store interns those). The dicts leave metadata.managedFields out (only a write's own "
         "bookkeeping reads them, from the JSON): the last column is what they would add. Against the server's VmRSS then "
         f"({f['memory']['VmRSS'] / 1024:.0f} MiB), the rest is the interpreter and its libraries, the nodes, the libvirt "
         "domains, the watch window (the JSON bytes of the last versions of each kind: at most 10,000 and 8 MiB) and the "

@@ -11,3 +11,20 @@ def test_a_ratio_that_rounds_to_its_target_shows_a_third_decimal() -> None:
     assert ratio_text(0.7, 0.7) == "0.70"
     assert ratio_text(1.45, 0.7) == "1.45"
     assert ratio_text(0.66, 0.7) == "0.66"
+
+
+def test_the_memory_census_counts_a_shared_string_once_as_the_store_holds_it():
+    """bench/scale.py estimates the stored dicts' bytes as the store holds them: a short string value once for all
+    objects (the store interns it), a long one each time, managedFields apart."""
+    import sys
+
+    from bench.scale import _dict_bytes
+    from dvp_simulator.store.store import SHARED_TEXT
+
+    shared: set[str] = set()
+    long_text = "y" * (SHARED_TEXT + 1)
+    obj = {"metadata": {"managedFields": [{"manager": "m"}]}, "status": {"phase": "Running", "note": long_text, "ok": True}}
+    first, managed = _dict_bytes(obj, shared)
+    second, _ = _dict_bytes(obj, shared)
+    assert first - second == sys.getsizeof("Running") + sys.getsizeof("m")
+    assert managed == sys.getsizeof([{}]) + sys.getsizeof({"manager": "m"}) + sys.getsizeof("m")
