@@ -241,7 +241,10 @@ def test_an_eviction_whose_target_pod_the_quota_refuses_is_quota_exceeded_until_
     source = vm["status"]["nodeName"]
     op = {"apiVersion": G, "kind": "VirtualMachineOperation", "metadata": {"name": "evict"}, "spec": {"type": "Evict", "virtualMachineName": "vm1"}}
     sim.kubectl("create", "-n", ns, "-f", "-", input=json.dumps(op))
-    completed = lambda o: next((c for c in (o.get("status") or {}).get("conditions") or [] if c["type"] == "Completed"), {})  # noqa: E731
+
+    def completed(o):
+        return next((c for c in (o.get("status") or {}).get("conditions") or [] if c["type"] == "Completed"), {})
+
     vmop = eventually(lambda: get(sim, "vmop", "evict", ns), lambda o: completed(o).get("reason") == "QuotaExceeded", 30)
     assert vmop["status"]["phase"] == "InProgress" and completed(vmop)["status"] == "False"
     message = completed(vmop)["message"]
@@ -320,7 +323,10 @@ def test_an_image_failed_on_a_quota_is_tried_again_once_thirty_minutes_old(sim):
     name = "cvi-" + uuid.uuid4().hex[:6]
     source = {"type": "HTTP", "http": {"url": "http://images.example.com/disk.qcow2"}}  # no such server: the import fails
     body = {"apiVersion": G, "kind": "ClusterVirtualImage", "metadata": {"name": name}, "spec": {"dataSource": source}}
-    read = lambda: json.loads(sim.kubectl("get", "cvi", name, "-o", "json").stdout)  # noqa: E731
+
+    def read():
+        return json.loads(sim.kubectl("get", "cvi", name, "-o", "json").stdout)
+
     try:
         sim.kubectl("create", "-f", "-", input=json.dumps(body))
         eventually(read, lambda o: (o.get("status") or {}).get("phase") == "Failed")
