@@ -25,6 +25,6 @@ def test_the_memory_census_counts_a_shared_string_once_as_the_store_holds_it():
     long_text = "y" * (SHARED_TEXT + 1)
     obj = {"metadata": {"managedFields": [{"manager": "m"}]}, "status": {"phase": "Running", "note": long_text, "ok": True}}
     first, managed = _dict_bytes(obj, shared)
-    second, _ = _dict_bytes(obj, shared)
+    second, _unused = _dict_bytes(obj, shared)
     assert first - second == sys.getsizeof("Running") + sys.getsizeof("m")
     assert managed == sys.getsizeof([{}]) + sys.getsizeof({"manager": "m"}) + sys.getsizeof("m")
