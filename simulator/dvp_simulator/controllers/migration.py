@@ -11,7 +11,8 @@ TargetScheduling (2 %) — the target node is chosen by the scheduler with an ex
 class's availableNodes; disks reachable - a storage migration's disks (controllers/volume_migration.py) by their
 target claims, which the target pod mounts in place of the source ones; the Migrate's `migrate.nodeSelector`; CPU
 compatibility per class type (§7.3) decided with libvirt's CPU map, `CPUMap.runnable_on`) — or TargetUnschedulable
-(retried every 10 s) or QuotaExceeded (a ResourceQuota refused the target pod: retried every 10 s), then a new virt-launcher pod on the target node, TargetPreparing (3 %, the target pod starts), WaitingForSyncSlot (4 %: one
+(retried every 10 s) or QuotaExceeded (a ResourceQuota refused the target pod: retried every 10 s), then a new
+virt-launcher pod on the target node, TargetPreparing (3 %, the target pod starts), WaitingForSyncSlot (4 %: one
 outbound migration per source node and one inbound per target node), Syncing or NotConverging (10–90 %, below),
 SourceSuspended (91 %, the source domain paused), TargetResumed (92 %): the domain's XML is taken from the source
 node's libvirt connection, the domain undefined there, then defined and started on the target's — in one step, so no
