@@ -752,6 +752,12 @@ def _exceeded(request: AdmissionRequest, st: QuotaState, requested: ResourceList
     return forbidden(request, message)
 
 
+def refusal_reason(message: str) -> str:
+    """What a Forbidden message says after `<resource> "<name>" is forbidden: `: the same for two attempts refused for the
+    same reason, whatever the names of the objects they tried (a controller reports each refusal once, not each try)."""
+    return message.partition(" is forbidden: ")[2]
+
+
 def is_quota_error(error: Exception) -> bool:
     """A write refused by a quota (what the platform's controllers look for: CDI's ErrQuotaExceeded)."""
     return isinstance(error, APIError) and error.code == 403 and "exceeded quota:" in error.message

@@ -53,12 +53,7 @@ def lease_networks(lease: dict[str, Any]) -> list[str]:
     ~100 µs per lease when the simulator starts (10,000 leases: 1 s of a 10,000-VM restart) and on every lease write,
     for a question asked only when a ModuleConfig edit removes a CIDR (`leases_in`)."""
     ip = _lease_ip(lease["metadata"]["name"])
-    return [_network_text(ip, p) for p in LEASE_BUCKETS] if ip is not None else []
-
-
-def _network_text(ip: int, prefix: int) -> str:
-    net = ip >> (32 - prefix) << (32 - prefix)
-    return f"{net >> 24}.{(net >> 16) & 255}.{(net >> 8) & 255}.{net & 255}/{prefix}"
+    return [nr.network_text(ip, p) for p in LEASE_BUCKETS] if ip is not None else []
 
 
 def node_addresses(node: dict[str, Any]) -> list[tuple[str, str]]:
@@ -157,7 +152,7 @@ def leases_in(store: Store, cidr: str) -> list[Entry]:
         return []
     low, high = int(network.network_address), int(network.broadcast_address)
     level = next((p for p in LEASE_BUCKETS if p <= network.prefixlen), None)
-    candidates = store.by_index(LEASES, IN_NETWORK, _network_text(low, level)) if level is not None else store.list(LEASES)
+    candidates = store.by_index(LEASES, IN_NETWORK, nr.network_text(low, level)) if level is not None else store.list(LEASES)
     inside = []
     for entry in candidates:
         ip = _lease_ip(entry.name)

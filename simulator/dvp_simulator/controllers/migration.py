@@ -74,6 +74,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import migration_unfinished, storage_class_changed
 
 from ..api.errors import APIError, bad_request
+from ..api.quota import refusal_reason
 from ..api.service import json_copy
 from ..nodes.hypervisor import domain_name
 from ..scheduler import pod_request_from_pod, schedule
@@ -553,7 +554,7 @@ def _schedule_target(r: Reconcile, m: Migration, now: float) -> bool:
         # pod is tried again every RETRY until the quota allows it or the 5-minute preparation timeout ends it.
         message = f"Error creating pod: {error.message}"
         # one event per refusal, not per attempt (each attempt names a new pod), as for the VM's own pod
-        if m.state != v.REASON_QUOTA_EXCEEDED or m.message.partition(" is forbidden: ")[2] != error.message.partition(" is forbidden: ")[2]:
+        if m.state != v.REASON_QUOTA_EXCEEDED or refusal_reason(m.message) != refusal_reason(error.message):
             r.service.record_event(r.vm, "Warning", v.EVENT_FAILED_CREATE, message, "virtualization-controller")
         m.enter(v.REASON_QUOTA_EXCEEDED, now, message)
         return False

@@ -33,6 +33,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
 from ..api.errors import APIError, bad_request
+from ..api.quota import refusal_reason
 from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
 from ..images.datasource import mounted_by, object_value
@@ -837,7 +838,7 @@ class Reconcile:
         (not per attempt: each names a new pod), and the start is tried again after RESCHEDULE."""
         message = f"Error creating pod: {error.message}"
         before = (cond.get(self.conds, v.COND_RUNNING) or {}).get("message") or ""
-        if before.partition(" is forbidden: ")[2] != error.message.partition(" is forbidden: ")[2]:
+        if refusal_reason(before) != refusal_reason(error.message):
             self.service.record_event(self.vm, "Warning", v.EVENT_FAILED_CREATE, message, MANAGER)
         self.set_phase(v.VM_PENDING)
         self.cond(v.COND_RUNNING, "False", v.REASON_POD_NOT_STARTED, message)
