@@ -17,7 +17,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 
 from ..api.service import ObjectService, WriteOptions, json_copy
 from ..clock import Clock
-from ..images.datasource import SOURCE_INDEX, mount_changes, mounted_by, object_value, register_indexes, resolve
+from ..images.datasource import mount_changes, mounted_by, object_value, register_indexes, resolve, source_referrers
 from ..images.dvcr import registry_url, repository
 from ..images.jobs import RUNNING, SUCCEEDED, WAITING, ImageRef, Importer, Job
 from ..images.units import format_percent, image_size, parse_percent, speed
@@ -278,10 +278,7 @@ def _write_status(service: ObjectService, cvi: dict[str, Any], status: dict[str,
 def _watches(store: Store) -> dict[str, Callable[[Event], list[Key]]]:
     """Events of other objects that matter to an image: its ObjectRef source, its pull secret, the VMs mounting it."""
 
-    def referencing(event: Event) -> list[Key]:
-        """The images whose source is this object, from the SOURCE_INDEX: costs the matches, not the images."""
-        value = object_value(event.entry.obj.get("kind", ""), event.entry.namespace, event.entry.name)
-        return [("", entry.name) for entry in store.by_index(RESOURCE, SOURCE_INDEX, value)]
+    referencing = source_referrers(store, RESOURCE)
 
     def mounting(event: Event) -> list[Key]:
         """The images a VM starts or stops mounting: what an image reads of its VMs (mounted_by) changed. Waking

@@ -21,11 +21,11 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import disk_size, to_bytes
 
 from ..api.service import WriteOptions, json_copy
-from ..images.datasource import SOURCE_INDEX, Readiness, mounted_by, object_value
+from ..images.datasource import Readiness, mounted_by, object_value, source_referrers
 from ..images.datasource import register_indexes as register_source_indexes
 from ..images.dvcr import StoredImage, repository
 from ..images.jobs import Importer
-from ..store.store import Event, Store
+from ..store.store import Store
 from . import conditions, ipam
 from .runtime import Context, Controller, Key, Requeue, owner_keys
 from .volume_lifecycle import (
@@ -134,10 +134,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
     register_source_indexes(store, [RESOURCE])
     register_indexes(store, RESOURCE)
 
-    def referencing(event: Event) -> list[Key]:
-        value = object_value(event.entry.obj.get("kind", ""), event.entry.namespace, event.entry.name)
-        return [(e.namespace, e.name) for e in store.by_index(RESOURCE, SOURCE_INDEX, value)]
-
+    referencing = source_referrers(store, RESOURCE)
     waiting = wake_waiting(store, RESOURCE)
     return Controller(
         "vd",

@@ -13,12 +13,12 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_rules import on_pvc, required_size
 
 from ..api.service import json_copy
-from ..images.datasource import SOURCE_INDEX, mounted_by, object_value
+from ..images.datasource import mounted_by, source_referrers
 from ..images.datasource import register_indexes as register_source_indexes
 from ..images.dvcr import StoredImage, repository
 from ..images.jobs import Importer
 from ..images.units import image_size
-from ..store.store import Event, Store
+from ..store.store import Store
 from . import ipam
 from .cvi import Lifecycle
 from .runtime import Context, Controller, Key, Requeue, owner_keys
@@ -82,10 +82,7 @@ def controller(importer: Importer, store: Store, address: Callable[[], str]) -> 
     register_source_indexes(store, [RESOURCE])
     register_indexes(store, RESOURCE)
 
-    def referencing(event: Event) -> list[Key]:
-        value = object_value(event.entry.obj.get("kind", ""), event.entry.namespace, event.entry.name)
-        return [(e.namespace, e.name) for e in store.by_index(RESOURCE, SOURCE_INDEX, value)]
-
+    referencing = source_referrers(store, RESOURCE)
     waiting = wake_waiting(store, RESOURCE)
     return Controller(
         "vi",

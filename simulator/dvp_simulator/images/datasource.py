@@ -8,6 +8,7 @@ VirtualImage Ready, a VirtualDisk Ready and not mounted by a running VM, a Virtu
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,17 @@ def register_indexes(store: Store, image_resources: list[str]) -> None:
     store.add_index(VMS, MOUNT_INDEX, mounted_devices)
     for res in image_resources:
         store.add_index(res, SOURCE_INDEX, source_refs)
+
+
+def source_referrers(store: Store, resource: str) -> Callable[[Event], list[tuple[str, str]]]:
+    """A controller's mapper: the images (or disks) of `resource` whose data source is the event's object, from
+    SOURCE_INDEX (costs the matches, not the collection)."""
+
+    def referrers(event: Event) -> list[tuple[str, str]]:
+        value = object_value(event.entry.obj.get("kind", ""), event.entry.namespace, event.entry.name)
+        return [(e.namespace, e.name) for e in store.by_index(resource, SOURCE_INDEX, value)]
+
+    return referrers
 
 
 def mounted_by(service: ObjectService, kind: str, name: str, namespace: str | None = None) -> list[str]:
