@@ -319,3 +319,9 @@ def owner_keys(kind: str) -> Mapper:
         return [(meta.get("namespace", ""), ref["name"]) for ref in meta.get("ownerReferences") or [] if ref.get("kind") == kind]
 
     return mapper
+
+
+def controller_ref(api_version: str, kind: str, name: str, uid: str) -> dict[str, Any]:
+    """The ownerReference a controller puts on an object it creates for `name` (controller-runtime's
+    SetControllerReference): the owner's controller, and its deletion waits for this dependent (foreground)."""
+    return {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid, "controller": True, "blockOwnerDeletion": True}

@@ -48,7 +48,7 @@ from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
 from . import ipam
 from . import migration as migration_ctl
-from .runtime import Context, Controller, Key, Requeue
+from .runtime import Context, Controller, Key, Requeue, controller_ref
 from .vmclass import BY_CLASS, vm_class_name
 
 log = logging.getLogger("dvp_simulator.controllers.vm")
@@ -585,16 +585,7 @@ class Reconcile:
             "metadata": {
                 "generateName": f"{self.name}-",
                 "labels": {v.VM_UID_LABEL: self.uid},
-                "ownerReferences": [
-                    {
-                        "apiVersion": f"{GROUP}/{v.DVP_VERSION}",
-                        "kind": v.VIRTUAL_MACHINE,
-                        "name": self.name,
-                        "uid": self.uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": [controller_ref(f"{GROUP}/{v.DVP_VERSION}", v.VIRTUAL_MACHINE, self.name, self.uid)],
             },
             "spec": {"type": v.VMIP_AUTO},
         }
@@ -892,16 +883,7 @@ class Reconcile:
                 "namespace": self.ns,
                 "labels": labels,
                 "annotations": annotations,
-                "ownerReferences": [
-                    {
-                        "apiVersion": f"{GROUP}/{v.DVP_VERSION}",
-                        "kind": v.VIRTUAL_MACHINE,
-                        "name": self.name,
-                        "uid": self.uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": [controller_ref(f"{GROUP}/{v.DVP_VERSION}", v.VIRTUAL_MACHINE, self.name, self.uid)],
             },
             "spec": spec,
         }

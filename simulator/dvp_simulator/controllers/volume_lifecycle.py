@@ -37,7 +37,7 @@ from ..images.upload import token_of
 from ..store.store import MODIFIED, Event, Store
 from . import conditions, ipam
 from .cvi import Lifecycle, _set_in_use
-from .runtime import Key, Requeue
+from .runtime import Key, Requeue, controller_ref
 
 CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
 CLASSES = v.resource_key(v.STORAGE_CLASS)
@@ -237,16 +237,7 @@ class VolumeLifecycle(Lifecycle, metaclass=abc.ABCMeta):
                 "name": name,
                 "namespace": self.namespace,
                 "annotations": annotations,
-                "ownerReferences": [
-                    {
-                        "apiVersion": f"{v.DVP_GROUP}/{v.DVP_VERSION}",
-                        "kind": self.kind,
-                        "name": self.name,
-                        "uid": self.uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": [controller_ref(f"{v.DVP_GROUP}/{v.DVP_VERSION}", self.kind, self.name, self.uid)],
             },
             "spec": {
                 "accessModes": [offered.access_mode],

@@ -65,7 +65,7 @@ from ..clock import Clock
 from ..store.store import DELETED, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
-from .runtime import Context, Controller, Key, Requeue
+from .runtime import Context, Controller, Key, Requeue, controller_ref
 from .volume_binding import POD_CLAIMS, pod_claims
 from .volume_lifecycle import module_config
 
@@ -433,16 +433,7 @@ class Round:
                 "generateName": f"{v.VOLUME_MIGRATION_CLAIM_PREFIX}{self.uid}-",
                 "namespace": self.ns,
                 "annotations": {v.VOLUME_DATA_ANNOTATION: data} if data else {},  # the data moves with the disk
-                "ownerReferences": [
-                    {
-                        "apiVersion": f"{v.DVP_GROUP}/{v.DVP_VERSION}",
-                        "kind": v.VIRTUAL_DISK,
-                        "name": self.name,
-                        "uid": self.uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": [controller_ref(f"{v.DVP_GROUP}/{v.DVP_VERSION}", v.VIRTUAL_DISK, self.name, self.uid)],
             },
             "spec": {
                 "accessModes": [offered.access_mode],
