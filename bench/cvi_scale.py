@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.proc import cpu_seconds  # noqa: E402
+from bench.report import section_lines  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 COUNT, CLIENTS, WINDOW = 10_000, 20, 1_000
@@ -194,11 +195,7 @@ def rows(f: dict[str, float], count: int) -> list[Row]:
 
 
 def section(table: list[Row], count: int = COUNT) -> str:
-    lines = [
-        "## ClusterVirtualImage creation at scale",
-        "",
-        "### Method",
-        "",
+    method = (
         f"A fresh `dvp-sim serve`; {CLIENTS} closed-loop aiohttp clients POST {count:,} Upload ClusterVirtualImages "
         "over HTTPS. Each create runs full admission (webhook, schema, CEL) and wakes the CVI controller, which adds "
         "its finalizer and writes status twice (Provisioning, then WaitForUserUpload with upload URLs), so four writes "
@@ -207,15 +204,9 @@ def section(table: list[Row], count: int = COUNT) -> str:
         "figure the rest of the machine cannot skew: the wall-clock rates depend on what else runs on the two cores. "
         "Then the simulator is stopped and started again on the same state: time to its ready line, and until the "
         "controller's start-up resync has rewritten the last image's upload URLs for the new port (start-up CPU "
-        "included).",
-        "",
-        "### Results",
-        "",
-        "| What | Figure | Target | Verdict |",
-        "| --- | --- | --- | --- |",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in table),
-        "",
-    ]
+        "included)."
+    )
+    lines = [*section_lines("## ClusterVirtualImage creation at scale", method, table), ""]
     return "\n".join(lines)
 
 

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import ratio_text, replace_section  # noqa: E402
+from bench.report import ratio_text, replace_section, section_lines  # noqa: E402
 from tests.image_sources import FileServer, iso_image  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
 
@@ -234,20 +234,7 @@ def section(f: dict) -> list[str]:
             (f"{size} VMs: bound ({size} × {MIGRATION_SECONDS:.1f} s / {TIME_SCALE:g})", f"{b:.1f} s", "—", "reported"),
             (f"{size} VMs: ratio node_maintenance / kubectl drain", f"**{ratio_text(ratio, 1.0)}×**", "≤ 1.00×", "met" if ratio <= 1.0 else f"**missed** ({ratio_text(ratio, 1.0)}×)"),
         ]
-    return [
-        HEADING,
-        "",
-        "### Method",
-        "",
-        method,
-        "",
-        "### Results",
-        "",
-        "| What | Figure | Target | Verdict |",
-        "| --- | --- | --- | --- |",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
-        "",
-    ]
+    return [*section_lines(HEADING, method, rows), ""]
 
 
 def kubectl_version() -> str:

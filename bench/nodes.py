@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.proc import cpu_seconds  # noqa: E402
-from bench.report import replace_section  # noqa: E402
+from bench.report import replace_section, section_lines  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 NODES = 1000
@@ -110,20 +110,7 @@ def run() -> tuple[list[tuple[str, str, str, str]], str]:
 
 
 def section(rows: list[tuple[str, str, str, str]], method: str) -> list[str]:
-    return [
-        HEADING,
-        "",
-        "### Method",
-        "",
-        method,
-        "",
-        "### Results",
-        "",
-        "| What | Figure | Target | Verdict |",
-        "| --- | --- | --- | --- |",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
-        "",
-    ]
+    return [*section_lines(HEADING, method, rows), ""]
 
 
 def main() -> int:

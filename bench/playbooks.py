@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import ratio_text, replace_section  # noqa: E402
+from bench.report import ratio_text, replace_section, section_lines  # noqa: E402
 from tests.image_sources import FileServer, qemu_image  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
 
@@ -548,9 +548,7 @@ FIXES = (
 
 
 def section(m: dict) -> str:
-    lines = [HEADING, "", "### Method", "", method(m), "", FIXES, "", "### Results", "", "| What | Figure | Target | Verdict |", "| --- | --- | --- | --- |"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(m)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(section_lines(HEADING, method(m), rows(m), FIXES)) + "\n"
 
 
 def run(sizes: tuple[int, ...] = SIZES, repeats: dict[int, int] | None = None) -> str:

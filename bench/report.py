@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 REPORT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+
+
+def section_lines(heading: str, method: str, rows: Iterable[tuple[str, str, str, str]], fixes: str | None = None) -> list[str]:
+    """A section of docs/benchmarks.md as lines: its heading, `### Method` with the method's paragraph (then a
+    paragraph of fixes, where given), `### Results` with the What / Figure / Target / Verdict table of `rows`. The
+    caller adds what follows the table."""
+    head = [heading, "", "### Method", "", method, "", *([fixes, ""] if fixes else []), "### Results", ""]
+    return [*head, "| What | Figure | Target | Verdict |", "| --- | --- | --- | --- |", *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows)]
 
 
 def ratio_text(ratio: float, target: float) -> str:

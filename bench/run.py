@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import cvi_scale, drain, images, nodes, playbooks, proc, scale, tasks, vms  # noqa: E402
+from bench.report import section_lines  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 REPORT = ROOT / "docs" / "benchmarks.md"
@@ -502,43 +503,27 @@ def render(rows: list[tuple[str, str, str, str]], total: float, load: Load, imag
         "",
         *machine(load),
         "",
-        "## API server",
+        *section_lines(
+            "## API server",
+            "`dvp-sim serve` runs as its own process with a fresh state directory (SQLite store, default settings), started "
+            "as the tests start it; one asyncio process with aiohttp plays every client over HTTPS (the simulator's CA, bearer "
+            "token, keep-alive connections opened before timing starts). Client and server share the machine's cores, unpinned; "
+            "latencies are measured at the client, from sending a request to having read the whole response, so they include "
+            "the client's own queueing: the clients are closed loops, so latency ≈ concurrency / throughput, and the CPU figures "
+            "(utime+stime of each process over the phase, and the rest of the machine's busy time from /proc/stat; 100% = one "
+            "core) show which side was the bottleneck and what else competed for the two cores. "
+            f"GET: after a warm-up, {GET_CLIENTS} tasks each issue {GET_REQUESTS} sequential GETs of one ClusterVirtualImage. "
+            f"Writes: {WRITERS} tasks POST {OBJECTS:,} VirtualMachineOperations into `default` (each create goes through "
+            f"admission: pruning, defaulting, OpenAPI schema and CEL rules, managedFields, one SQLite transaction), then the "
+            f"whole collection is LISTed {LIST_RUNS} times. Watch: {WATCHERS} streams watch Secrets in `default` (no "
+            f"controller writes after the client, so this is the API server's fan-out alone) from the current resourceVersion; {WATCH_WRITES} creates are made one at a time, each waiting for its event to reach all "
+            f"{WATCHERS} watchers (paced), then {WATCH_WRITES} more back to back; fan-out is the time from the writer having "
+            "the write's response to the last watcher having the event. Percentiles interpolate between ranks. "
+            "Figures vary from run to run on a shared virtual machine (see other load above); compare like with like.",
+            rows,
+        ),
         "",
-        "### Method",
-        "",
-        "`dvp-sim serve` runs as its own process with a fresh state directory (SQLite store, default settings), started "
-        "as the tests start it; one asyncio process with aiohttp plays every client over HTTPS (the simulator's CA, bearer "
-        "token, keep-alive connections opened before timing starts). Client and server share the machine's cores, unpinned; "
-        "latencies are measured at the client, from sending a request to having read the whole response, so they include "
-        "the client's own queueing: the clients are closed loops, so latency ≈ concurrency / throughput, and the CPU figures "
-        "(utime+stime of each process over the phase, and the rest of the machine's busy time from /proc/stat; 100% = one "
-        "core) show which side was the bottleneck and what else competed for the two cores. "
-        f"GET: after a warm-up, {GET_CLIENTS} tasks each issue {GET_REQUESTS} sequential GETs of one ClusterVirtualImage. "
-        f"Writes: {WRITERS} tasks POST {OBJECTS:,} VirtualMachineOperations into `default` (each create goes through "
-        f"admission: pruning, defaulting, OpenAPI schema and CEL rules, managedFields, one SQLite transaction), then the "
-        f"whole collection is LISTed {LIST_RUNS} times. Watch: {WATCHERS} streams watch Secrets in `default` (no "
-        f"controller writes after the client, so this is the API server's fan-out alone) from the current resourceVersion; {WATCH_WRITES} creates are made one at a time, each waiting for its event to reach all "
-        f"{WATCHERS} watchers (paced), then {WATCH_WRITES} more back to back; fan-out is the time from the writer having "
-        "the write's response to the last watcher having the event. Percentiles interpolate between ranks. "
-        "Figures vary from run to run on a shared virtual machine (see other load above); compare like with like.",
-        "",
-        "### Results",
-        "",
-        "| What | Figure | Target | Verdict |",
-        "| --- | --- | --- | --- |",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
-        "",
-        "## Image import and upload",
-        "",
-        "### Method",
-        "",
-        image_method,
-        "",
-        "### Results",
-        "",
-        "| What | Figure | Target | Verdict |",
-        "| --- | --- | --- | --- |",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in image_rows),
+        *section_lines("## Image import and upload", image_method, image_rows),
         "",
         f"Whole run: {total:.0f} s.",
         "",

@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import vms  # noqa: E402
-from bench.report import replace_section  # noqa: E402
+from bench.report import replace_section, section_lines  # noqa: E402
 from dvp_simulator.store.store import SHARED_TEXT  # noqa: E402
 from tests.image_sources import FileServer, iso_image  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
@@ -627,8 +627,7 @@ def section(builds: list[dict], chaos_results: list[dict], breakdown: list[str] 
     for f in builds:
         rows += build_rows(f, f["vms"] == largest and largest >= 10000)
     rows += chaos_rows(chaos_results)
-    lines = [HEADING, "", "### Method", "", method(builds, chaos_results), "", "### Results", "", "| What | Figure | Target | Verdict |", "| --- | --- | --- | --- |"]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines = section_lines(HEADING, method(builds, chaos_results), rows)
     if builds:
         lines += ["", "### How it scales", "", "All Running and CPU per VM: the median of a size's build-ups; peak RSS: the largest; GET p99 and the "
                   "LIST median: over every run's samples.", "", "| Nodes / VMs | all Running | CPU per VM | peak RSS | GET p99 | LIST (all VMs) | restart → serving | idle ×1 |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]

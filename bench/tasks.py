@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.report import ratio_text  # noqa: E402
+from bench.report import ratio_text, section_lines  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
 BIN = ROOT / ".venv" / "bin"
@@ -199,20 +199,7 @@ def rows_and_method() -> tuple[list[tuple[str, str, str, str]], str]:
 def section() -> str:
     """The markdown section of docs/benchmarks.md (bench/run.py puts it before the total)."""
     rows, method = rows_and_method()
-    lines = [
-        "## The cost of one Ansible task",
-        "",
-        "### Method",
-        "",
-        method,
-        "",
-        "### Results",
-        "",
-        "| What | Figure | Target | Verdict |",
-        "| --- | --- | --- | --- |",
-    ]
-    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    return "\n".join(lines) + "\n"
+    return "\n".join(section_lines("## The cost of one Ansible task", method, rows)) + "\n"
 
 
 if __name__ == "__main__":

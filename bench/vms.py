@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.proc import cpu_seconds, memory  # noqa: E402,F401  (the benchmarks' figures of the simulator)
-from bench.report import replace_section  # noqa: E402
+from bench.report import replace_section, section_lines  # noqa: E402
 from tests.image_sources import FileServer  # noqa: E402
 from tests.simulator_process import BIN, Simulator  # noqa: E402
 
@@ -290,20 +290,7 @@ def section(f: dict) -> list[str]:
         "connection. Server CPU is utime+stime from /proc; peak RSS is VmHWM at the end. The last LIST gives the VMs "
         "per node (the scheduler scores by free CPU and memory)."
     )
-    return [
-        HEADING,
-        "",
-        "### Method",
-        "",
-        method,
-        "",
-        "### Results",
-        "",
-        "| What | Figure | Target | Verdict |",
-        "| --- | --- | --- | --- |",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows(f)),
-        "",
-    ]
+    return [*section_lines(HEADING, method, rows(f)), ""]
 
 
 def run() -> str:

@@ -1,8 +1,9 @@
-"""bench/report.py's ratio text: two decimals, three where two would read as the target a ratio missed or met."""
+"""bench/report.py: the ratio text (two decimals, three where two would read as the target a ratio missed or met) and
+the one shape of a section; bench/scale.py's memory census."""
 
 from __future__ import annotations
 
-from bench.report import ratio_text
+from bench.report import ratio_text, section_lines
 
 
 def test_a_ratio_that_rounds_to_its_target_shows_a_third_decimal() -> None:
@@ -28,3 +29,10 @@ def test_the_memory_census_counts_a_shared_string_once_as_the_store_holds_it():
     second, _unused = _dict_bytes(obj, shared)
     assert first - second == sys.getsizeof("Running") + sys.getsizeof("m")
     assert managed == sys.getsizeof([{}]) + sys.getsizeof({"manager": "m"}) + sys.getsizeof("m")
+
+
+def test_a_section_is_its_heading_method_and_results_table_with_fixes_where_given() -> None:
+    rows = [("a", "b", "c", "d")]
+    table = ["| What | Figure | Target | Verdict |", "| --- | --- | --- | --- |", "| a | b | c | d |"]
+    assert section_lines("## S", "how", rows) == ["## S", "", "### Method", "", "how", "", "### Results", "", *table]
+    assert section_lines("## S", "how", rows, "fixed") == ["## S", "", "### Method", "", "how", "", "fixed", "", "### Results", "", *table]
