@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cvi_scale, drain, images, nodes, playbooks, proc, scale, tasks, vms  # noqa: E402
+from bench import calibration, cvi_scale, drain, images, nodes, playbooks, proc, scale, tasks, vms  # noqa: E402
 from bench.report import section_lines  # noqa: E402
 from tests.simulator_process import Simulator  # noqa: E402
 
@@ -480,7 +480,7 @@ class Load:
         return cls(steal / total if total else 0.0, max(0.0, (busy - steal) / tick - ours) / wall if wall else 0.0)
 
 
-def machine(load: Load) -> list[str]:
+def machine(load: Load, speed: tuple[str, str]) -> list[str]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "unknown")
     nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip() or str(os.cpu_count())
     return [
@@ -490,10 +490,13 @@ def machine(load: Load) -> list[str]:
         f"- Kernel: {platform.system()} {platform.release()}",
         f"- Other load during the API benchmark: everything but the simulator and the benchmark client (other processes, kernel work) used {load.others:.2f} cores on average; "
         f"the hypervisor stole {load.steal:.1%} of CPU time. Either shows up in the tail latencies.",
+        f"- One core's speed on the simulator's write path (bench/calibration.py: a claim's status write through the API's "
+        f"object service in process, CPU time per write; compare reports of different machines by it): {speed[0]} before "
+        f"the run, {speed[1]} after it",
     ]
 
 
-def render(rows: list[tuple[str, str, str, str]], total: float, load: Load, image_rows: list[tuple[str, str, str, str]], image_method: str) -> str:
+def render(rows: list[tuple[str, str, str, str]], total: float, load: Load, speed: tuple[str, str], image_rows: list[tuple[str, str, str, str]], image_method: str) -> str:
     lines = [
         "# Simulator benchmarks",
         "",
@@ -501,7 +504,7 @@ def render(rows: list[tuple[str, str, str, str]], total: float, load: Load, imag
         "",
         "## Machine",
         "",
-        *machine(load),
+        *machine(load, speed),
         "",
         *section_lines(
             "## API server",
@@ -632,6 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     # No options: the whole run is the point (one run, one document). Parsing still answers --help and refuses a stray
     # argument instead of starting 50 minutes of work on it.
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog="Takes no options: `make bench` runs it.").parse_args(argv)
+    speed_before = calibration.text(calibration.write_cost())
+    log(f"a claim's status write in process: {speed_before}")
     started, ticks, client_cpu = time.perf_counter(), Load.ticks(), time.process_time()
     with tempfile.TemporaryDirectory(prefix="dvp-bench-") as tmp:
         sim = Simulator.start(Path(tmp) / "state")
@@ -660,7 +665,9 @@ def main(argv: list[str] | None = None) -> int:
     drain_section = attempt("Node drain", drain.run)  # a node with 10 / 50 / 100 VMs drained, node_maintenance vs kubectl drain
     task_section = attempt("The cost of one Ansible task", tasks.section)  # ours vs kubernetes.core (bench/tasks.py)
     playbook_section = attempt("Playbooks", playbooks.run)  # 10 / 50 / 200 VMs with disks, ours and the vms role vs kubernetes.core.k8s
-    report = render(table(bench, memory), time.perf_counter() - started, load, image_rows, image_method)
+    speed_after = calibration.text(calibration.write_cost())
+    log(f"a claim's status write in process: {speed_after}")
+    report = render(table(bench, memory), time.perf_counter() - started, load, (speed_before, speed_after), image_rows, image_method)
     report = report.replace("\nWhole run:", "\n" + cvi_section + "\nWhole run:", 1)  # the CVI scale section, before the total
     report = report.replace("\nWhole run:", "\n" + node_section + "\nWhole run:", 1)  # nodes at scale (bench/nodes.py)
     report = report.replace("\nWhole run:", "\n" + vm_section + "\nWhole run:", 1)  # VMs at scale (bench/vms.py)

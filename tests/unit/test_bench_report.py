@@ -36,3 +36,18 @@ def test_a_section_is_its_heading_method_and_results_table_with_fixes_where_give
     table = ["| What | Figure | Target | Verdict |", "| --- | --- | --- | --- |", "| a | b | c | d |"]
     assert section_lines("## S", "how", rows) == ["## S", "", "### Method", "", "how", "", "### Results", "", *table]
     assert section_lines("## S", "how", rows, "fixed") == ["## S", "", "### Method", "", "how", "", "fixed", "", "### Results", "", *table]
+
+
+def test_the_calibration_times_real_writes(monkeypatch) -> None:
+    """bench/calibration.py's figure is the CPU of writes that each made a new version: a write that changed nothing
+    would cost a fraction and make a slow machine look fast, so it refuses to time those."""
+    import pytest
+
+    from bench import calibration
+
+    median, low, high = calibration.write_cost(blocks=3, writes=20)
+    assert 0 < low <= median <= high
+    monkeypatch.setattr(calibration, "PHASES", ("Bound",))
+    with pytest.raises(RuntimeError, match="20 writes made 1 versions"):
+        calibration.write_cost(blocks=1, writes=20)
+    assert calibration.text((150.4, 140.0, 185.2)) == f"150 µs (range 140–185, {calibration.BLOCKS} blocks of {calibration.WRITES:,})"
