@@ -65,3 +65,20 @@ def test_a_body_without_status_keeps_the_stored_one():
     body["metadata"] = {**one["metadata"], "labels": {"a": "b"}}
     written = service.update(claims, "default", "one", body, WriteOptions(version="v1", manager=MANAGER, with_status=True)).obj
     assert written["status"] == {"phase": "Pending"} and written["metadata"]["labels"] == {"a": "b"}
+
+
+def test_a_create_with_its_status_records_the_create_and_the_status_write():
+    """A controller's create of a built-in object with the status its next write would give it (the virt-handler and
+    virt-launcher pods, created Running): one version, managedFields as the create and the status write."""
+    service, _store, claims = _setup()
+    spec = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    status = {"phase": "Bound", "capacity": {"storage": "1Gi"}}
+    together = service.create(
+        claims, "default", {"metadata": {"name": "together"}, "spec": spec, "status": status}, WriteOptions(version="v1", manager=MANAGER, with_status=True)
+    ).obj
+    apart = service.create(claims, "default", {"metadata": {"name": "apart"}, "spec": spec}, WriteOptions(version="v1", manager=MANAGER)).obj
+    apart = service.update(claims, "default", "apart", {**apart, "status": status}, WriteOptions(version="v1", manager=MANAGER, subresource="status")).obj
+    assert together["status"] == apart["status"] == status
+    assert _entries(together) == _entries(apart)
+    assert list(_entries(together)[(MANAGER, "status")]) == ["f:status"]
+    assert "f:status" not in _entries(together)[(MANAGER, None)]

@@ -74,7 +74,8 @@ class WriteOptions:
     # call). What the two writes a controller's reconcile would make back to back - its metadata or spec, then its
     # status - become one version: one admission, one event, one wake-up of the watchers, where nothing could happen
     # between the two anyway (a reconcile does not yield). managedFields record them as the two writes would: the
-    # manager's main entry and its status entry.
+    # manager's main entry and its status entry. On a create (of a built-in kind: a custom resource is created
+    # without status), the object created with the status its controller's next write would give it.
     with_status: bool = False
     # A client's request (the HTTP server sets it): the rules upstream applies to a request's body and not to what a
     # controller writes in process - a custom resource's PUT must name the resourceVersion it replaces.
@@ -159,7 +160,13 @@ class ObjectService:
             obj.pop("status", None)
         warnings = self._admit(rt, CREATE, obj, None, opts)
         if opts.manager:
-            ssa.track_update(None, obj, self._schema(rt, opts.version), opts.manager, rt.api_version(opts.version), opts.subresource)
+            schema, api_version = self._schema(rt, opts.version), rt.api_version(opts.version)
+            if opts.with_status and rt.has_status and "status" in obj:
+                main = {key: value for key, value in obj.items() if key != "status"}  # shares obj's metadata
+                ssa.track_update(None, main, schema, opts.manager, api_version, None)
+                ssa.track_update(main, obj, schema, opts.manager, api_version, "status")
+            else:
+                ssa.track_update(None, obj, schema, opts.manager, api_version, opts.subresource)
         return Result(self._commit(rt, obj, None, opts, ADDED), warnings, created=True)
 
     # -- update (PUT) --------------------------------------------------------------------------------------

@@ -809,7 +809,7 @@ class Reconcile:
         # of the pod without its status is one nobody could have acted on
         pod["status"] = self.pod_status(decision.node)
         try:
-            self.pod = self.service.create(self.rt(PODS), self.ns, pod, self.opts(PODS)).obj
+            self.pod = self.service.create(self.rt(PODS), self.ns, pod, self.opts(PODS, with_status=True)).obj
         except APIError as error:
             if error.code != 403:
                 raise

@@ -123,16 +123,14 @@ class NodeAgent:
         self._log("connected to the hypervisor", uri=self.hypervisor.uri)
 
     def _create_virt_handler(self, pods: Any, name: str) -> None:
+        """The node's virt-handler pod, created Running: the node starts it within its registration, so a version of
+        the pod without that status is one nobody could have acted on (one write of the pod per node at start-up,
+        not two; managedFields as the create and the status write would have them)."""
         pod = {
             "apiVersion": v.CORE_VERSION,
             "kind": v.POD,
             "metadata": {"name": name, "labels": {v.VIRT_HANDLER_LABEL: v.VIRT_HANDLER}, "ownerReferences": [virt_handler_owner(self.service)]},
             "spec": {"nodeName": self.spec.name, "containers": [{"name": "virt-handler", "image": VIRT_HANDLER_IMAGE}]},
-        }
-        self.service.create(pods, MODULE_NAMESPACE, pod, _opts(v.CORE_VERSION))
-        created = self.service.find(pods, MODULE_NAMESPACE, name)
-        running = {
-            **created,
             "status": {
                 "phase": "Running",
                 "hostIP": self.spec.address,
@@ -140,7 +138,7 @@ class NodeAgent:
                 "containerStatuses": [{"name": "virt-handler", "ready": True, "restartCount": 0}],
             },
         }
-        self.service.update(pods, MODULE_NAMESPACE, name, running, _opts(v.CORE_VERSION, "status"))
+        self.service.create(pods, MODULE_NAMESPACE, pod, WriteOptions(version=v.CORE_VERSION, manager=KUBELET, with_status=True))
 
     def _renew_lease(self) -> None:
         leases = self.service.registry.types[LEASES]
