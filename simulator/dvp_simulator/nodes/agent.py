@@ -138,7 +138,7 @@ class NodeAgent:
                 "containerStatuses": [{"name": "virt-handler", "ready": True, "restartCount": 0}],
             },
         }
-        self.service.create(pods, MODULE_NAMESPACE, pod, WriteOptions(version=v.CORE_VERSION, manager=KUBELET, with_status=True))
+        self.service.create(pods, MODULE_NAMESPACE, pod, _opts(v.CORE_VERSION, with_status=True))
 
     def _renew_lease(self) -> None:
         leases = self.service.registry.types[LEASES]
@@ -302,5 +302,5 @@ def virt_handler_owner(service: ObjectService) -> dict[str, Any]:
     return {"apiVersion": APPS_VERSION, "kind": DAEMONSET, "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
 
 
-def _opts(version: str, subresource: str | None = None) -> WriteOptions:
-    return WriteOptions(version=version, manager=KUBELET, subresource=subresource)
+def _opts(version: str, subresource: str | None = None, with_status: bool = False) -> WriteOptions:
+    return WriteOptions(version=version, manager=KUBELET, subresource=subresource, with_status=with_status)
