@@ -59,7 +59,9 @@ class Turn:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # the turn was handed over as the waiter was cancelled: pass it on
-            else:
+            elif waiter in queue:
+                # A cancelled waiter a release() already popped and skipped (cancelled futures are passed over) is
+                # no longer queued: its task was cancelled with the future, before its handler here ran.
                 queue.remove(waiter)
             raise
 
