@@ -12,7 +12,7 @@ import yaml
 
 from .api.validation import SchemaOps
 from .schemas import builtin
-from .schemas.dsl import SCHEMA_DIR, compile_column, compile_root, load_crd_file, our_crds
+from .schemas.dsl import SCHEMA_DIR, compile_column, compile_root, load_crd_file, load_document, our_crds
 
 Converter = Callable[[dict[str, Any], str], dict[str, Any]]
 
@@ -195,7 +195,7 @@ def from_crd(crd: dict[str, Any]) -> ResourceType:
 def core_types(state_dir: Path | None = None) -> list[ResourceType]:
     """The built-in kinds of core.yaml. Each one's schema is the whole structure generated from the kubernetes client
     (schemas/builtin.py) with core.yaml's schema laid over it, built when the kind is first used."""
-    doc = yaml.safe_load((SCHEMA_DIR / "core.yaml").read_text())
+    doc = load_document((SCHEMA_DIR / "core.yaml").read_text())
     kinds = [(k["group"], k["version"], k["kind"]) for k in doc["kinds"]]
 
     def library() -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ import jsonschema
 from celpy import json_to_cel
 
 from ..schemas.builtin import MARKER
+from . import cel_parser
 from .errors import cause
 
 CEL_RESERVED = {
@@ -47,7 +48,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-_CEL_ENV = celpy.Environment()
+@lru_cache(maxsize=1)
+def _cel_env() -> celpy.Environment:
+    """The CEL environment, made at the first rule compiled, over the parser from cel_parser's cache."""
+    cel_parser.install()
+    return celpy.Environment()
 
 
 def _str(fn):
@@ -69,7 +74,8 @@ K8S_STRING_FUNCTIONS = {
 
 @lru_cache(maxsize=1024)
 def cel_program(rule: str) -> Any:
-    return _CEL_ENV.program(_CEL_ENV.compile(rule), functions=K8S_STRING_FUNCTIONS)
+    env = _cel_env()
+    return env.program(env.compile(rule), functions=K8S_STRING_FUNCTIONS)
 
 
 @lru_cache(maxsize=8192)

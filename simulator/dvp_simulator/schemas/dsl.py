@@ -132,7 +132,7 @@ class Compiler:
         else:
             raise SchemaError(f"{self.where}: {path}: unknown type {head!r}")
         if default:
-            out["default"] = yaml.safe_load(default.strip())
+            out["default"] = load_document(default.strip())
         return out
 
     def definition(self, ref: str, path: str) -> Any:
@@ -166,12 +166,22 @@ def compile_rule(rule: Any) -> dict[str, Any]:
     return dict(rule)
 
 
+
+# libyaml's parser where PyYAML was built with it: the schema documents took ~0.2 s of every start with the
+# pure-Python one; the same safe constructors and resolvers either way (tests/unit/test_schema_dsl.py compares them).
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_document(text: str) -> Any:
+    """yaml.safe_load of a schema document."""
+    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+
 @cache
 def load_library(name: str) -> dict[str, Any]:
     path = SCHEMA_DIR / f"{name}.yaml"
     if not path.exists():
         raise SchemaError(f"unknown schema library {name!r}")
-    return yaml.safe_load(path.read_text())
+    return load_document(path.read_text())
 
 
 def compile_root(spec: dict[str, Any], definitions: dict[str, Any], where: str) -> dict[str, Any]:
@@ -252,7 +262,7 @@ def compile_crd(doc: dict[str, Any], where: str = "<schema>") -> dict[str, Any]:
 
 
 def load_crd_file(path: Path) -> dict[str, Any]:
-    return compile_crd(yaml.safe_load(path.read_text()), where=path.name)
+    return compile_crd(load_document(path.read_text()), where=path.name)
 
 
 def our_crds() -> list[dict[str, Any]]:
@@ -269,5 +279,5 @@ def module_settings_schema(module: str) -> dict[str, Any]:
     path = SCHEMA_DIR / f"settings-{module}.yaml"
     if not path.exists():
         raise SchemaError(f"no settings schema for module {module!r}")
-    doc = yaml.safe_load(path.read_text())
+    doc = load_document(path.read_text())
     return Compiler(doc.get("definitions", {}), path.name).node(doc["schema"], "")
