@@ -14,7 +14,6 @@ from typing import Any
 
 import celpy
 import fastjsonschema
-import jsonschema
 from celpy import json_to_cel
 
 from ..schemas.builtin import MARKER
@@ -229,20 +228,14 @@ def _json_schema(node: dict[str, Any], definitions: dict[str, Any], seen: dict[s
     return out
 
 
-FORMATS = jsonschema.FormatChecker(formats=())
-
-
-@FORMATS.checks("int32")
 def _int32(value: Any) -> bool:
     return not isinstance(value, int) or -(2**31) <= value < 2**31
 
 
-@FORMATS.checks("int64")
 def _int64(value: Any) -> bool:
     return not isinstance(value, int) or -(2**63) <= value < 2**63
 
 
-@FORMATS.checks("byte")
 def _byte(value: Any) -> bool:
     if not isinstance(value, str):
         return True
@@ -253,7 +246,6 @@ def _byte(value: Any) -> bool:
         return False
 
 
-@FORMATS.checks("date-time")
 def _date_time(value: Any) -> bool:
     if not isinstance(value, str):
         return True
@@ -294,14 +286,25 @@ def _is_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) or (isinstance(instance, float) and instance.is_integer() and abs(instance) < 2**53)
 
 
-Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+@lru_cache(maxsize=1)
+def _jsonschema() -> tuple[Any, Any]:
+    """jsonschema's draft-7 validator class, with kube-openapi's integer and the formats kube-apiserver checks, and its
+    format checker. Imported when first needed — to word what fastjsonschema's check refused, or for a schema it cannot
+    compile — not at start: jsonschema and its libraries are ~80 ms of imports."""
+    import jsonschema
+
+    formats = jsonschema.FormatChecker(formats=())
+    for name, check in (("int32", _int32), ("int64", _int64), ("byte", _byte), ("date-time", _date_time)):
+        formats.checks(name)(check)
+    draft7 = jsonschema.Draft7Validator
+    return jsonschema.validators.extend(draft7, type_checker=draft7.TYPE_CHECKER.redefine("integer", _is_integer)), formats
 
 
 JS_TYPES = {"integer": "integer", "string": "string", "boolean": "boolean", "number": "number", "object": "object", "array": "array"}  # fmt: skip
 
 
-def _error_cause(err: jsonschema.ValidationError) -> dict[str, str]:
-    """A jsonschema error in kube-apiserver's wording."""
+def _error_cause(err: Any) -> dict[str, str]:
+    """A jsonschema error (jsonschema.ValidationError) in kube-apiserver's wording."""
     path = field_path(err.absolute_path)
     v, inst, arg = err.validator, err.instance, err.validator_value
     if v == "required":
@@ -340,13 +343,21 @@ class SchemaOps:
         # a built-in kind's: its fields are Go struct fields, into which kube-apiserver decodes `null` as the zero
         # value (and encodes it back as absent): a declared field sent as null is dropped rather than refused
         self.builtin = builtin
-        self.validator = Validator(to_json_schema(schema), format_checker=FORMATS)
+        self.json_schema = to_json_schema(schema)
+        self._validator: Any = None  # jsonschema's, made when first needed (_jsonschema)
         self._fast: Callable[[Any], Any] | None = None  # compiled on first use: most versions never see a write
         self._parts: Any = False  # _fast_parts: False until compiled, then the parts or None
         # The subschemas (by id; self.schema keeps them alive) under which a walk has something to do: a CEL rule, a
         # default. Defaulting and CEL skip every other subtree of a write instead of walking each of its values.
         self.with_rules = _marked(schema, lambda node: bool(node.get("x-kubernetes-validations")), ("properties", "items"))
         self.with_defaults = _marked(schema, lambda node: "default" in node, ("properties", "items", "additionalProperties"))
+
+    def validator(self) -> Any:
+        """jsonschema's validator of the schema, the authority on what is wrong with an object."""
+        if self._validator is None:
+            validator_class, formats = _jsonschema()
+            self._validator = validator_class(self.json_schema, format_checker=formats)
+        return self._validator
 
     # -- defaults ----------------------------------------------------------------------------------------
     def default(self, obj: Any) -> None:
@@ -369,7 +380,7 @@ class SchemaOps:
         controller's write's schema check saved."""
         same = unchanged_fields(obj, old)
         if not self._fast_valid(obj, same):  # jsonschema is the authority; it only runs to word what is wrong
-            errors = [e for e in self.validator.iter_errors(obj) if not (e.absolute_path and e.absolute_path[0] in same)]
+            errors = [e for e in self.validator().iter_errors(obj) if not (e.absolute_path and e.absolute_path[0] in same)]
             causes = [_error_cause(e) for e in sorted(errors, key=lambda e: list(e.absolute_path))]
             if causes:
                 return causes
@@ -395,7 +406,7 @@ class SchemaOps:
                 except fastjsonschema.JsonSchemaException:
                     return False
         if self._fast is None:  # a schema that does not compile (a Go regular expression Python cannot): jsonschema alone
-            self._fast = _compiled(_fast_schema(self.validator.schema)) or _never_sure
+            self._fast = _compiled(_fast_schema(self.json_schema)) or _never_sure
         try:
             self._fast(obj)
             return True
@@ -407,7 +418,7 @@ class SchemaOps:
         compile (the whole check decides then)."""
         if self._parts is False:
             self._parts = None
-            whole = _fast_schema(self.validator.schema)
+            whole = _fast_schema(self.json_schema)
             props = whole.get("properties")
             if isinstance(props, dict):
                 shell = _compiled({**whole, "properties": {name: {} for name in props}, "definitions": {}})
