@@ -255,7 +255,7 @@ def test_options_left_out_of_an_update_are_removed_and_said_so(cluster, guide, t
     disk = make_disk(cluster, ns, "drop-root")
     full = linux_vm("drop", ns, disk)
     no_user_data = {k: val for k, val in full["deckhouse.virtualization.vm"].items() if k != "provisioning"}
-    no_class = {k: val for k, val in no_user_data.items() if k != "virtual_machine_class_name"}
+    no_class = {k: val for k, val in full["deckhouse.virtualization.vm"].items() if k != "virtual_machine_class_name"}
     run = run_playbook(
         tmp_path,
         cluster.kubeconfig,
@@ -274,7 +274,9 @@ def test_options_left_out_of_an_update_are_removed_and_said_so(cluster, guide, t
         assert refused["failed"] and refused["changed"] is False, refused
         assert f"the VM's class '{CLASS}', set by an earlier task, is removed when the task leaves it out" in refused["msg"], refused["msg"]
     else:  # another test left a default class: the platform defaults the class to it, and the task says it removed ours
-        assert any("removes virtual_machine_class_name" in w for w in run["no class"].get("warnings", [])), run["no class"]
+        defaulted = run["no class"]
+        assert defaulted["changed"] and defaulted["resource"]["spec"]["virtualMachineClassName"] == default[0]["metadata"]["name"], defaulted
+        assert any(": removes virtual_machine_class_name, which an earlier task set" in w for w in defaulted.get("warnings", [])), defaulted
     check, done = run["no provisioning (check)"], run["no provisioning"]
     assert any("would remove provisioning" in w and "give an option again to keep it" in w for w in check.get("warnings", [])), check
     assert done["changed"] and any("removes provisioning" in w for w in done.get("warnings", [])), done
