@@ -178,23 +178,28 @@ def test_webhook_overlap_exactly_as_the_platform(cluster):
 
 
 def test_webhook_default_class_and_core_fractions(cluster):
-    base = (
-        "{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, "
-        "metadata: {{name: {name}, annotations: {{virtualmachineclass.virtualization.deckhouse.io/is-default-class: '{value}'}}}}, "
-        "spec: {{cpu: {{type: Host}}}}}}"
-    )
-    assert apply(cluster, base.format(name="def-yes", value="yes"), check=False).returncode != 0
-    assert apply(cluster, base.format(name="def-one", value="true"), check=False).returncode == 0
-    second = apply(cluster, base.format(name="def-two", value="true"), check=False)
-    assert second.returncode != 0 and "def-one" in second.stderr
-    fractions = (
-        "{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {{name: {name}}}, "
-        "spec: {{cpu: {{type: Host}}, sizingPolicies: [{{cores: {{min: 1, max: 4}}, coreFractions: {fractions}, defaultCoreFraction: '{default}'}}]}}}}"
-    )
-    assert apply(cluster, fractions.format(name="cf-bad", fractions='["5%", "50%"]', default="20%"), check=False).returncode != 0
-    assert apply(cluster, fractions.format(name="cf-ok", fractions='["5%", "20%"]', default="20%"), check=False).returncode == 0
-    assert apply(cluster, fractions.format(name="cf-any", fractions="[]", default="30%"), check=False).returncode == 0
-    assert apply(cluster, fractions.format(name="cf-auto", fractions='["5%", "20%"]', default="Auto"), check=False).returncode != 0
+    # The cluster is the session's: a default class left behind would change what later tests see (a second one is
+    # refused, a VM without a class gets it), so every class made here is deleted.
+    try:
+        base = (
+            "{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, "
+            "metadata: {{name: {name}, annotations: {{virtualmachineclass.virtualization.deckhouse.io/is-default-class: '{value}'}}}}, "
+            "spec: {{cpu: {{type: Host}}}}}}"
+        )
+        assert apply(cluster, base.format(name="def-yes", value="yes"), check=False).returncode != 0
+        assert apply(cluster, base.format(name="def-one", value="true"), check=False).returncode == 0
+        second = apply(cluster, base.format(name="def-two", value="true"), check=False)
+        assert second.returncode != 0 and "def-one" in second.stderr
+        fractions = (
+            "{{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {{name: {name}}}, "
+            "spec: {{cpu: {{type: Host}}, sizingPolicies: [{{cores: {{min: 1, max: 4}}, coreFractions: {fractions}, defaultCoreFraction: '{default}'}}]}}}}"
+        )
+        assert apply(cluster, fractions.format(name="cf-bad", fractions='["5%", "50%"]', default="20%"), check=False).returncode != 0
+        assert apply(cluster, fractions.format(name="cf-ok", fractions='["5%", "20%"]', default="20%"), check=False).returncode == 0
+        assert apply(cluster, fractions.format(name="cf-any", fractions="[]", default="30%"), check=False).returncode == 0
+        assert apply(cluster, fractions.format(name="cf-auto", fractions='["5%", "20%"]', default="Auto"), check=False).returncode != 0
+    finally:
+        cluster.kubectl("delete", "vmclass", "def-one", "cf-ok", "cf-any", "--ignore-not-found", "--wait=false", check=False)
 
 
 def test_cpu_is_immutable_and_other_fields_change(cluster):

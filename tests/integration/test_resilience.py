@@ -7,9 +7,11 @@ import base64
 import json
 import re
 import signal
+import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -239,9 +241,19 @@ def test_kill_9_mid_playbook_loses_nothing_and_the_rerun_converges(tmp_path, ima
     # the run the kill interrupts keeps trying to reach its API server until its wait_timeout: a short one ends it sooner
     cut_short = [{**task, **{key: {**module, "wait_timeout": 15} for key, module in task.items() if key.startswith("deckhouse.")}} for task in more]
     runner = threading.Thread(target=lambda: done.update(run=run_playbook(tmp_path, sim.kubeconfig, base + cut_short)))
-    runner.start()
-    # Kill the simulator once vm 2 exists (written, acknowledged) while the playbook is still waiting on it.
-    poll(lambda: vm_status(sim, ns, "res-vm-2") is not None or not runner.is_alive(), timeout=120, step=0.05)
+    # Kill the simulator as soon as vm 2 exists (written, acknowledged) while the playbook is still waiting on it: a
+    # watch opened before the playbook starts sees its ADDED event at once (polling with kubectl, ~0.3 s a call under
+    # load, could miss the playbook's last half second: its VM boots in 0.15 s at this time scale).
+    tls = ssl.create_default_context(cafile=str(sim.ca_file))
+    watch = urllib.request.Request(
+        f"{sim.server}/apis/virtualization.deckhouse.io/v1alpha2/namespaces/{ns}/virtualmachines?watch=1&timeoutSeconds=120",
+        headers={"Authorization": f"Bearer {sim.token}"},
+    )
+    with urllib.request.urlopen(watch, context=tls, timeout=130) as events:
+        runner.start()
+        for line in events:
+            if json.loads(line)["object"]["metadata"]["name"] == "res-vm-2":
+                break
     sim.process.send_signal(signal.SIGKILL)
     sim.process.wait()
     runner.join(300)
