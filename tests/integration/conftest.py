@@ -35,3 +35,14 @@ def cluster(tmp_path_factory):
     s = Simulator.start(tmp_path_factory.mktemp("cluster"), "--topology", str(TOPOLOGIES / "admin-guide.yaml"), time_scale=20.0)
     yield s
     assert s.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def own_cluster(tmp_path_factory):
+    """The admin guide's nodes for one test file alone, for files that drain nodes: a drain moves every VM of its node,
+    and the session's cluster carries whatever VMs the files run before it on the same worker left (pytest-xdist
+    spreads the files over workers in no fixed order) — two VMs with required anti-affinity over the two green nodes,
+    say, which no drain of either can move. A file takes it by defining `cluster` as this fixture."""
+    s = Simulator.start(tmp_path_factory.mktemp("own-cluster"), "--topology", str(TOPOLOGIES / "admin-guide.yaml"), time_scale=20.0)
+    yield s
+    assert s.stop() == 0

@@ -18,6 +18,12 @@ from .test_vms import apply, condition, domains, get, phase, running, vm_body, w
 env, images = test_vms.env, test_vms.images  # the fixtures of test_vms.py
 
 
+@pytest.fixture(scope="module")
+def cluster(own_cluster):
+    """This file's own cluster: it drains nodes (conftest.py own_cluster)."""
+    return own_cluster
+
+
 @pytest.fixture
 def ns(cluster):
     """A namespace whose VMs are deleted afterwards (the session's cluster has memory for a few large VMs only)."""

@@ -4,11 +4,19 @@ preflight_only, and the preflight refusing a HostPassthrough VM with no identica
 
 import json
 
+import pytest
+
 from ..ansible_runner import run_playbook
 from . import test_module_vm_operation
 from .test_module_vm import get_vm, linux_vm, make_disk
 
 guide = test_module_vm_operation.guide  # the fixture: the guide's class and image, CIDRs, a namespace
+
+
+@pytest.fixture(scope="module")
+def cluster(own_cluster):
+    """This file's own cluster: it drains nodes (conftest.py own_cluster)."""
+    return own_cluster
 NM = "deckhouse.virtualization.node_maintenance"
 HOST = "kubernetes.io/hostname"
 

@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 
+import pytest
 import yaml
 
 from ..ansible_runner import run_playbook
@@ -20,6 +21,12 @@ from .test_module_node_maintenance import node, prefer
 from .test_module_vm import get_vm, linux_vm, make_disk
 
 guide = test_module_vm.guide  # the fixture: class, images, CIDRs, a namespace
+
+
+@pytest.fixture(scope="module")
+def cluster(own_cluster):
+    """This file's own cluster: it drains nodes (conftest.py own_cluster)."""
+    return own_cluster
 ROLE = "deckhouse.virtualization.node_maintenance"
 SELECTOR = "vm.kubevirt.internal.virtualization.deckhouse.io/name"
 NODES = ["blue-0", "blue-1", "green-0"]

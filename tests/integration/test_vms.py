@@ -81,9 +81,12 @@ def env(cluster, images):
 
 @pytest.fixture
 def ns(cluster):
+    """A namespace whose VMs are deleted afterwards: the cluster is the session's, and a VM left running holds its node's
+    resources (and blocks a drain it cannot leave) for every later file on the same worker."""
     name = "vm-" + uuid.uuid4().hex[:8]
     cluster.kubectl("create", "namespace", name)
-    return name
+    yield name
+    cluster.kubectl("delete", "vm", "--all", "-n", name, "--wait=false", check=False)
 
 
 def get(cluster, kind, name, ns=None):
