@@ -17,6 +17,8 @@ guide = test_module_vm_operation.guide  # the fixture: the guide's class and ima
 def cluster(own_cluster):
     """This file's own cluster: it drains nodes (conftest.py own_cluster)."""
     return own_cluster
+
+
 NM = "deckhouse.virtualization.node_maintenance"
 HOST = "kubernetes.io/hostname"
 

@@ -27,6 +27,8 @@ guide = test_module_vm.guide  # the fixture: class, images, CIDRs, a namespace
 def cluster(own_cluster):
     """This file's own cluster: it drains nodes (conftest.py own_cluster)."""
     return own_cluster
+
+
 ROLE = "deckhouse.virtualization.node_maintenance"
 SELECTOR = "vm.kubevirt.internal.virtualization.deckhouse.io/name"
 NODES = ["blue-0", "blue-1", "green-0"]
