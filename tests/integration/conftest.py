@@ -32,9 +32,7 @@ TOPOLOGIES = Path(__file__).resolve().parents[2] / "simulator" / "dvp_simulator"
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     """A simulator with the admin guide's nodes (blue/green workers and a control-plane node)."""
-    s = Simulator.start(tmp_path_factory.mktemp("cluster"), "--topology", str(TOPOLOGIES / "admin-guide.yaml"), time_scale=20.0)
-    yield s
-    assert s.stop() == 0
+    yield from admin_guide(tmp_path_factory, "cluster")
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +41,10 @@ def own_cluster(tmp_path_factory):
     and the session's cluster carries whatever VMs the files run before it on the same worker left (pytest-xdist
     spreads the files over workers in no fixed order) — two VMs with required anti-affinity over the two green nodes,
     say, which no drain of either can move. A file takes it by defining `cluster` as this fixture."""
-    s = Simulator.start(tmp_path_factory.mktemp("own-cluster"), "--topology", str(TOPOLOGIES / "admin-guide.yaml"), time_scale=20.0)
+    yield from admin_guide(tmp_path_factory, "own-cluster")
+
+
+def admin_guide(tmp_path_factory, name: str):
+    s = Simulator.start(tmp_path_factory.mktemp(name), "--topology", str(TOPOLOGIES / "admin-guide.yaml"), time_scale=20.0)
     yield s
     assert s.stop() == 0

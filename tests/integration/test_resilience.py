@@ -252,7 +252,7 @@ def test_kill_9_mid_playbook_loses_nothing_and_the_rerun_converges(tmp_path, ima
     with urllib.request.urlopen(watch, context=tls, timeout=130) as events:
         runner.start()
         for line in events:
-            if json.loads(line)["object"]["metadata"]["name"] == "res-vm-2":
+            if json.loads(line)["object"].get("metadata", {}).get("name") == "res-vm-2":
                 break
     sim.process.send_signal(signal.SIGKILL)
     sim.process.wait()
