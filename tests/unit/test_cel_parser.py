@@ -74,3 +74,6 @@ def test_cache_dir_is_private_and_refused_when_others_can_write(tmp_path, monkey
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # cannot be made
     assert cel_parser.cache_dir() is None
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # never a directory under the working directory
+    assert cel_parser.cache_dir() is None and not (tmp_path / "relative").exists()

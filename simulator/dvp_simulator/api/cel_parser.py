@@ -30,6 +30,8 @@ CACHE_NAME = "cel-lark.pickle"
 def cache_dir() -> Path | None:
     """The private directory for the cache, made if missing; None if it is not ours alone or cannot be made."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):  # no home to expand (and a relative XDG_CACHE_HOME is invalid): no cache in the cwd
+        return None
     path = Path(base) / "dvp-sim"
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
