@@ -166,15 +166,15 @@ def compile_rule(rule: Any) -> dict[str, Any]:
     return dict(rule)
 
 
-
 # libyaml's parser where PyYAML was built with it: the schema documents took ~0.2 s of every start with the
-# pure-Python one; the same safe constructors and resolvers either way (tests/unit/test_schema_dsl.py compares them).
+# pure-Python one; the same safe constructors and resolvers either way (tests/unit/test_schema_documents.py compares them).
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_document(text: str) -> Any:
     """yaml.safe_load of a schema document."""
-    return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=_LOADER)  # a safe loader, C or Python
+
 
 @cache
 def load_library(name: str) -> dict[str, Any]:
