@@ -102,3 +102,50 @@ def test_a_clock_step_renews_every_late_lease_before_anything_else_runs(tmp_path
     # once each (twice for the few whose next round falls within BEAT_WINDOW of the step)
     renewed = [a - b for a, b in zip(after, before, strict=True)]
     assert all(1 <= count <= 2 for count in renewed), f"not every node renewed within three loop steps: {renewed}"
+
+
+def test_a_restart_posts_an_unchanged_node_status_at_the_first_round(tmp_path):
+    """A fleet started again on its store (the simulator's restart) finds each Node's status as the topology has it
+    but for its times: registration writes no Node status (the Lease only), the node's first round posts the
+    heartbeat times and keeps the transition times. A Node whose status differs otherwise (capacity) is written at
+    registration, as before."""
+    cpu = {"vendor": "Intel", "model": "Haswell-noTSX", "cores": 4}
+    spec = {"nodes": [{"name": f"n-{i}", "cpu": cpu, "memory": "8Gi"} for i in range(3)]}
+    bigger = {"nodes": [dict(n, memory="16Gi") if n["name"] == "n-2" else n for n in spec["nodes"]]}
+
+    def node(service, registry, name):
+        return service.find(registry.types["/nodes"], "", name)
+
+    async def run():
+        registry = build_registry()
+        clock = Clock(scale=1e-9)
+        store = Store(tmp_path / "store.sqlite")
+        service = ObjectService(registry, store, clock)
+        for ns in ("kube-node-lease", "d8-virtualization"):
+            service.create(registry.types["/namespaces"], "", {"metadata": {"name": ns}}, WriteOptions(version="v1"))
+        fleet = Fleet(parse(spec), service, clock)
+        fleet.start()
+        await fleet.stop()
+        first = {n: node(service, registry, n) for n in ("n-0", "n-1", "n-2")}
+        clock.advance(100.0)
+        written: list[str] = []
+        store.observe("/nodes", lambda event: written.append(event.entry.name))
+        fleet = Fleet(parse(bigger), service, clock)
+        fleet.start()  # registration
+        registered = list(written)
+        try:
+            for _step in range(round(LEASE_RENEW / STEP) + 2):  # one round of every node
+                clock.advance(STEP)
+                for _turn in range(5):
+                    await asyncio.sleep(0)
+        finally:
+            await fleet.stop()
+        return first, registered, {n: node(service, registry, n) for n in ("n-0", "n-1", "n-2")}
+
+    first, registered, after = asyncio.run(run())
+    assert registered == ["n-2"], "only the Node whose capacity changed is written at registration"
+    assert after["n-2"]["status"]["capacity"]["memory"] == "16777216Ki"
+    for name in ("n-0", "n-1"):
+        before, now = first[name]["status"]["conditions"], after[name]["status"]["conditions"]
+        assert [c["lastTransitionTime"] for c in now] == [c["lastTransitionTime"] for c in before]
+        assert all(a["lastHeartbeatTime"] > b["lastHeartbeatTime"] for a, b in zip(now, before, strict=True)), (before, now)
