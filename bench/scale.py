@@ -152,6 +152,19 @@ class Side:
         for proc in self.procs.values():
             proc.start()
 
+    def wait_all(self, timeout: float) -> bool:
+        """Until the LIST client has seen every VM Running (True) or `timeout` s pass (False). A side client that
+        dies (an exception in it, or a spawned child that could not import its caller's main module: a script
+        calling build() without a `__main__` guard) fails the build-up at once instead of leaving it waiting."""
+        end = time.monotonic() + timeout
+        while not self.seen_all.wait(min(1.0, max(0.0, end - time.monotonic()))):
+            dead = [name for name, proc in self.procs.items() if not proc.is_alive()]
+            if dead:
+                raise RuntimeError(f"side client {', '.join(dead)} exited (code {self.procs[dead[0]].exitcode}) before every VM was Running")
+            if time.monotonic() >= end:
+                return False
+        return True
+
     def finish(self) -> dict[str, list[tuple[float, ...]]]:
         self.stop.set()
         results = {name: self.outs[name].get(timeout=120) for name in self.procs}
@@ -227,7 +240,7 @@ def build(nodes: int, count: int, work: Path, profile: Path | None = None, resta
         f["created"], f["cpu_created"] = done[-1] - started, vms.cpu_seconds(pid) - cpu0
         f["created_rss"] = vms.memory(pid)["VmRSS"]
         log(f"{count} disks and VMs created in {f['created']:.1f} s")
-        if not side.seen_all.wait(TIMEOUT):
+        if not side.wait_all(TIMEOUT):
             raise RuntimeError(f"not all {count} VMs Running after {TIMEOUT:.0f} s")
         f["cpu"] = vms.cpu_seconds(pid) - cpu0
         samples = side.finish()
@@ -979,6 +992,14 @@ FIXES_TEXT: list[str] = [
     "for each (both fail on the old code) | restart → serving on one 10,000-VM state: 7.98–10.39 s "
     "(8 restarts) | 4.90–6.71 s (8 restarts); the collector's part alone: 6.18–8.55 s (4) | `dvp-sim serve` on a kept "
     "1,000-node / 10,000-VM state until its ready line, the old and the new code alternating, two restarts per turn |",
+    "| Tried, not taken: uvloop (libuv's event loop, TLS and sockets in C) under `dvp-sim serve`. The server's GET path "
+    "is mostly its own Python and aiohttp's (py-spy under the 50-client GETs: TLS reads and writes ~10 % of the "
+    "server's samples, authentication and RBAC ~10 %, the rest request handling), so the loop's own share was small: "
+    "neither the 50-client GET nor a build-up moved beyond the machine's drift, and a compiled dependency for "
+    "nothing measured stays out | 50-client GETs (asyncio): p99 18.4–28.5 ms, 3,570–4,312 req/s (6 rounds); "
+    "build-ups 100 / 1,000: 16.6, 19.5, 19.5 s | uvloop 0.23: p99 18.9–24.0 ms, 3,571–4,689 req/s (6 rounds); "
+    "18.5, 20.5, 19.5 s | the API benchmark's GET phase, 3 rounds per simulator, two simulators per side, "
+    "alternating; this script, 100:1000 `--no-restart`, A B A B A B |",
     "",
 ]
 

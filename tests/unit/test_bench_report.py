@@ -1,5 +1,5 @@
 """bench/report.py: the ratio text (two decimals, three where two would read as the target a ratio missed or met) and
-the one shape of a section; bench/scale.py's memory census."""
+the one shape of a section; bench/scale.py's memory census and its side clients."""
 
 from __future__ import annotations
 
@@ -51,3 +51,54 @@ def test_the_calibration_times_real_writes(monkeypatch) -> None:
     with pytest.raises(RuntimeError, match="20 writes made 1 versions"):
         calibration.write_cost(blocks=1, writes=20)
     assert calibration.text((150.4, 140.0, 185.2)) == f"150 µs (range 140–185, {calibration.BLOCKS} blocks of {calibration.WRITES:,})"
+
+
+def test_a_build_up_whose_side_client_dies_fails_at_once_instead_of_waiting(tmp_path):
+    """bench/scale.py's side clients are spawned processes; one that exits (here: nothing listens where it connects)
+    fails the build-up within seconds with its name, where the build-up used to wait out its 30-minute timeout."""
+    import time
+    from types import SimpleNamespace
+
+    import pytest
+
+    from bench.scale import Side
+    from dvp_simulator.certs import ensure_pki
+
+    ca = ensure_pki(tmp_path)["ca.crt"]
+    sim = SimpleNamespace(server="https://127.0.0.1:9", token="t", ca_file=ca)  # the discard port: nothing listens
+    side = Side(sim, "/x", "/y", 1)
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match="side client .* exited"):
+        side.wait_all(600)
+    assert time.monotonic() - t0 < 120
+    for proc in side.procs.values():
+        proc.join(10)
+
+
+def test_the_simulators_memory_leaves_out_a_child_not_yet_past_its_exec():
+    """bench/proc.py sums the simulator's and its children's VmRSS; a child between fork and exec is the parent's
+    image (/proc shows the parent's pages as its own) and is left out, while a child running a program is counted."""
+    import os
+    import subprocess
+    import time
+
+    from bench import proc
+
+    me = os.getpid()
+    child = os.fork()
+    if child == 0:  # the image of this process, as a spawned program is between fork and exec
+        time.sleep(5)
+        os._exit(0)
+    program = subprocess.Popen(["sleep", "5"])
+    try:
+        deadline = time.monotonic() + 5
+        while program.pid not in proc.family(me) and time.monotonic() < deadline:  # exec'd: its own command line
+            time.sleep(0.01)
+        members = proc.family(me)
+        assert program.pid in members
+        assert child not in members
+    finally:
+        program.kill()
+        program.wait()
+        os.kill(child, 9)
+        os.waitpid(child, 0)
