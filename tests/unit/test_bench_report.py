@@ -1,5 +1,5 @@
 """bench/report.py: the ratio text (two decimals, three where two would read as the target a ratio missed or met) and
-the one shape of a section; bench/scale.py's memory census and its side clients."""
+the one shape of a section; bench/scale.py's memory census and its side clients; bench/proc.py's process family."""
 
 from __future__ import annotations
 
