@@ -3,10 +3,10 @@ the 403 text."""
 
 from __future__ import annotations
 
-from simulator.dvp_simulator.api import rbac_roles
+from simulator.dvp_simulator.api import rbac, rbac_roles
 from simulator.dvp_simulator.api.access import _settled
 from simulator.dvp_simulator.api.authz import ADMIN, Attributes, UserInfo
-from simulator.dvp_simulator.api.rbac import BOOTSTRAP, ListSource, RBACAuthorizer, forbidden_message, request_attributes, rule_allows
+from simulator.dvp_simulator.api.rbac import BOOTSTRAP, ListSource, RBACAuthorizer, attributes_of, forbidden_message, request_attributes, rule_allows
 from simulator.dvp_simulator.controllers.rbac_aggregation import aggregated_rules
 
 VZ = "virtualization.deckhouse.io"
@@ -68,6 +68,20 @@ def test_request_attributes():
     assert request_attributes("GET", "/api/v1/namespaces/p", q) == Attributes("get", "", "v1", "namespaces", "", "p", "p")
     assert request_attributes("GET", "/apis/apps/v1", q) == Attributes("get", path="/apis/apps/v1")
     assert request_attributes("GET", "/version", q).path == "/version"
+
+
+def test_attributes_are_remembered_by_method_and_raw_target_within_a_bound(monkeypatch):
+    monkeypatch.setattr(rbac, "_attributes", {})
+    monkeypatch.setattr(rbac, "ATTRIBUTES_KEPT", 3)
+    path = "/api/v1/namespaces/p/pods"
+    first = attributes_of("GET", path + "?watch=1", path, {"watch": "1"})
+    assert first == request_attributes("GET", path, {"watch": "1"}) and first.verb == "watch"
+    assert attributes_of("GET", path + "?watch=1", path, {}) is first  # the raw target decides: not read again
+    assert attributes_of("GET", path, path, {}).verb == "list"  # another query is another target
+    assert attributes_of("DELETE", path, path, {}).verb == "deletecollection"  # another method too
+    assert len(rbac._attributes) == 3
+    attributes_of("GET", "/version", "/version", {})  # full: emptied, then this one kept
+    assert list(rbac._attributes) == [("GET", "/version")]
 
 
 def test_bindings_scope_and_masters():

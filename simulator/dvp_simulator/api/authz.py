@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import hashlib
 import hmac
 import json
@@ -264,7 +265,7 @@ class Gate:
                 if not self.authorizer(caller, attributes).allowed:
                     raise rbac.forbidden(caller, attributes)
         request[REQUEST_USER] = user
-        attributes = rbac.request_attributes(request.method, request.path, request.query)
+        attributes = rbac.attributes_of(request.method, request.raw_path, request.path, request.query)
         if not self.authorizer(user, attributes).allowed:
             raise rbac.forbidden(user, attributes)
         if attributes.verb == "get" and attributes.resource == "pods" and attributes.subresource in STREAMING and _upgrade(request):
@@ -283,7 +284,9 @@ def _upgrade(request: web.Request) -> bool:
     return "upgrade" in request.headers.get("Connection", "").lower() and bool(request.headers.get("Upgrade"))
 
 
+@functools.lru_cache(maxsize=64)
 def _digest(token: str) -> str:
+    """The token's SHA-256, by which users are found; remembered for the few tokens that make most requests."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

@@ -164,9 +164,11 @@ def not_acceptable(types: tuple[str, ...]) -> APIError:
     return APIError(406, f"only the following media types are accepted: {', '.join(types)}", reason="NotAcceptable")
 
 
+@functools.lru_cache(maxsize=256)
 def negotiate(accept: str, custom: bool = False, watch: bool = False) -> MediaType:
     """The representation of a resource request's response (`custom`: a custom resource's endpoint; `watch`: a
-    watch, which needs a stream serializer); 406 when no clause qualifies. No Accept header: JSON."""
+    watch, which needs a stream serializer); 406 when no clause qualifies. No Accept header: JSON. Remembered by
+    its arguments, as parse_accept is (clients send a handful of Accept headers; a refusal is not remembered)."""
     if not accept:
         return DEFAULT
     for clause in parse_accept(accept):

@@ -38,6 +38,23 @@ NAMESPACE_SUBRESOURCES = ("status", "finalize")  # requestinfo.go's namespaceSub
 
 
 # -- request attributes --------------------------------------------------------------------------------------
+ATTRIBUTES_KEPT = 4096  # request targets whose attributes are remembered (a client polling a few objects hits it)
+_attributes: dict[tuple[str, str], Attributes] = {}
+
+
+def attributes_of(method: str, raw_path: str, path: str, query: Any) -> Attributes:
+    """request_attributes of a request, remembered by its method and raw target (`raw_path`, its query included),
+    which decide them: an authorization's every request otherwise split and read its path again. The memory is
+    bounded, emptied when full (a miss costs what every request cost before)."""
+    key = (method, raw_path)
+    found = _attributes.get(key)
+    if found is None:
+        if len(_attributes) >= ATTRIBUTES_KEPT:
+            _attributes.clear()
+        found = _attributes[key] = request_attributes(method, path, query)
+    return found
+
+
 def request_attributes(method: str, path: str, query: Any) -> Attributes:
     parts = [p for p in path.split("/") if p]
     method = method.upper()

@@ -152,9 +152,7 @@ class APIServer:
         # client's write waits behind at most one worker's slice (turn.py: client writes and workers alternate).
         self.turn = Turn()
         self.app = web.Application(middlewares=[self._middleware], client_max_size=MAX_BODY_BYTES)
-        self.app.on_response_prepare.append(self._durable)
-        self.app.on_response_prepare.append(self._decode_warnings)
-        self.app.on_response_prepare.append(self._deprecation)  # after: a deprecation leads, as its handler adds it first
+        self.app.on_response_prepare.append(self._before_response)  # one hook, not three: it runs for every response
         self.app.router.add_route("*", "/{tail:.*}", self._route)
 
     # -- plumbing -----------------------------------------------------------------------------------------
@@ -230,13 +228,20 @@ class APIServer:
         """The representation of the response to `call` (406 when the client accepts none the endpoint serves)."""
         return negotiation.negotiate(call.request.headers.get("Accept", ""), custom=call.rt.is_crd, watch=watch)
 
-    async def _durable(self, request: web.Request, response: web.StreamResponse) -> None:
-        """Before any response starts: what it tells was read from the store, so the writes it may show (a client's
-        own, the controllers' pending ones) are on disk first; a client never sees what a kill -9 could lose."""
+    async def _before_response(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Before any response starts: its writes on disk (_durable), then its warnings — the decoder's, then a
+        deprecation's ahead of them all, as upstream adds them."""
+        await self._durable(request)
+        self._decode_warnings(request, response)
+        self._deprecation(request, response)
+
+    async def _durable(self, request: web.Request) -> None:
+        """What a response tells was read from the store, so the writes it may show (a client's own, the controllers'
+        pending ones) are on disk first; a client never sees what a kill -9 could lose."""
         await self.store.durable(request.get(SHOWN_RV))
 
     @staticmethod
-    async def _decode_warnings(request: web.Request, response: web.StreamResponse) -> None:
+    def _decode_warnings(request: web.Request, response: web.StreamResponse) -> None:
         """What the body's decoder warned of (duplicate fields) leads the response's warnings, as upstream's decoder
         adds them before admission adds its own."""
         found = request.get(DECODE_WARNINGS)
@@ -247,7 +252,7 @@ class APIServer:
         response.headers["Warning"] = f"{value}, {current}" if current else value
 
     @staticmethod
-    async def _deprecation(request: web.Request, response: web.StreamResponse) -> None:
+    def _deprecation(request: web.Request, response: web.StreamResponse) -> None:
         """Every response to a request for a deprecated version carries its deprecation warning, as kube-apiserver's
         handler of a deprecated CRD version adds it before serving anything: reads, watches, deletes and refusals
         too (a write's admission adds it to the write's own warnings: not twice)."""
