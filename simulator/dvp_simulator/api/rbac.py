@@ -38,7 +38,7 @@ NAMESPACE_SUBRESOURCES = ("status", "finalize")  # requestinfo.go's namespaceSub
 
 
 # -- request attributes --------------------------------------------------------------------------------------
-ATTRIBUTES_KEPT = 4096  # request targets whose attributes are remembered (a client polling a few objects hits it)
+ATTRIBUTES_KEPT = 1024  # request targets remembered: a client polling a few objects hits; a hostile one holds at most ~8 MiB (8 KiB lines)
 _attributes: dict[tuple[str, str], Attributes] = {}
 
 
