@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import hmac
 import json
+import os
 import signal
 import ssl
 import subprocess
@@ -37,12 +38,9 @@ class Floor:
     @classmethod
     def start(cls, state_dir: Path, token: str, status: int, headers: dict[str, str], body: bytes, work: Path) -> Floor:
         """Serve `body` with `status` and `headers` over the TLS of the simulator whose state directory is `state_dir`."""
-        answer = work / "floor-answer.json"
-        answer.write_text(json.dumps({"status": status, "headers": headers}))
+        _write_private(work / "floor-answer.json", json.dumps({"status": status, "headers": headers}).encode())
         (work / "floor-body").write_bytes(body)
-        (work / "floor-token").write_text(token)
-        answer.chmod(0o600)
-        (work / "floor-token").chmod(0o600)
+        _write_private(work / "floor-token", token.encode())  # a credential: the owner's alone from its creation on
         argv = [sys.executable, str(Path(__file__).resolve()), "--pki", str(state_dir / "pki"), "--work", str(work)]
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         line = process.stdout.readline() if process.stdout else ""
@@ -64,6 +62,12 @@ class Floor:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
 
 
 async def serve(pki: Path, work: Path) -> None:
