@@ -10,7 +10,21 @@ from pathlib import Path
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from . import conversions, hooks
-from .api import access, admin, cluster_ips, core_rules, core_updates, limitranger, metrics, networkpolicy, pod_exec, pod_subresources, quota, rbac_validation
+from .api import (
+    access,
+    admin,
+    cluster_ips,
+    core_rules,
+    core_updates,
+    limitranger,
+    metrics,
+    networkpolicy,
+    pod_exec,
+    pod_portforward,
+    pod_subresources,
+    quota,
+    rbac_validation,
+)
 from .api.admission import Admission
 from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
@@ -162,6 +176,7 @@ def build(
     manager.add(moduleconfig_controller.controller())
     fleet = Fleet(topology or Topology("10.111.0.0/16", "10.222.0.0/16", []), service, clock, logs)
     pod_exec.register(api, fleet)
+    pod_portforward.register(api, fleet)
     migrations = migration_controller.Migrations()
     admin.register(
         api,

@@ -163,14 +163,20 @@ def test_refusals_before_the_upgrade(vms):
     assert unscheduled.returncode != 0 and "does not have a host assigned" in unscheduled.stderr
 
 
+def grant(sim, ns: str, name: str, user: str, resources: list[str], verbs: list[str]) -> dict:
+    """A Role `name` with one rule (core group) bound to `user` in `ns`; the Role, to apply again changed."""
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": name, "namespace": ns},
+            "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}]}  # fmt: skip
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": name, "namespace": ns},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+               "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}]}  # fmt: skip
+    sim.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}))
+    return role
+
+
 def test_websocket_exec_needs_create_on_pods_exec(vms):
     sim, ns = vms["sim"], vms["ns"]
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "exec-get", "namespace": ns},
-            "rules": [{"apiGroups": [""], "resources": ["pods", "pods/exec"], "verbs": ["get", "list"]}]}  # fmt: skip
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "exec-get", "namespace": ns},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "exec-get"},
-               "subjects": [{"kind": "User", "name": "carol", "apiGroup": "rbac.authorization.k8s.io"}]}  # fmt: skip
-    sim.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [role, binding]}))
+    role = grant(sim, ns, "exec-get", "carol", ["pods", "pods/exec"], ["get", "list"])
     denied = kexec(vms, "virsh", "list", args=("--as=carol",))
     assert denied.returncode != 0 and 'cannot create resource "pods/exec"' in denied.stderr, denied.stderr
     role["rules"][0]["verbs"].append("create")

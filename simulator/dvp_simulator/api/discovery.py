@@ -33,6 +33,7 @@ SUBRESOURCE_KINDS = {
     "log": ("", "v1", "Pod", ["get"]),
     "exec": ("", "v1", "PodExecOptions", ["create", "get"]),
     "attach": ("", "v1", "PodAttachOptions", ["create", "get"]),
+    "portforward": ("", "v1", "PodPortForwardOptions", ["create", "get"]),
     "token": ("authentication.k8s.io", "v1", "TokenRequest", ["create"]),  # serviceaccounts/token (api/serviceaccounts.py)
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import heapq
 import json
 import logging
@@ -137,6 +138,31 @@ class Fleet:
             return None
 
         return ContainerRuntime(run, shell)
+
+    def port_dialer(self, pod: dict[str, Any]) -> Callable[[int], str]:
+        """What a port-forward into a running pod reaches, as the node's container runtime answers it: `dial(port)`
+        gives the runtime's refusal, since the simulator runs no processes and nothing listens in a pod's network
+        namespace (containerd's words, wrapped as the kubelet wraps them). ExecError now when the node cannot be
+        reached or the pod's sandbox does not run (the kubelet refuses the stream)."""
+        node = pod.get("spec", {}).get("nodeName") or ""
+        agent = self.agents.get(node)
+        if agent is None or not agent.reachable:
+            address = agent.spec.address if agent is not None else node
+            raise ExecError(f"error dialing backend: dial tcp {address}:10250: connect: no route to host", 500)
+        meta = pod["metadata"]
+        if (pod.get("status") or {}).get("phase") != "Running":
+            raise ExecError(f'unable to upgrade connection: pod sandbox of "{meta.get("namespace")}/{meta.get("name")}" is not running', 400)
+        digest = hashlib.sha256(str(meta.get("uid", "")).encode()).hexdigest()
+        sandbox, netns = digest, f"/var/run/netns/cni-{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+        def dial(port: int) -> str:
+            return (
+                f"error forwarding port {port} to pod {sandbox}, uid : failed to execute portforward in network namespace "
+                f'"{netns}": failed to connect to localhost:{port} inside namespace "{sandbox}", IPv4: dial tcp4 '
+                f"127.0.0.1:{port}: connect: connection refused IPv6 dial tcp6 [::1]:{port}: connect: connection refused "
+            )
+
+        return dial
 
     def start(self) -> None:
         """Register every node: their Node, Pod and Lease writes go to disk in one transaction (nothing runs
