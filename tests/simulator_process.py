@@ -14,6 +14,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# Under the test suite (tests/conftest.py sets DVP_SIM_CHECK_STORED=1) the store checks that nobody changes a stored
+# version in place (store.CHECK_STORED) and logs this when one was; stop() fails the test that made it happen. The
+# benchmarks run without the check.
+CHANGED_IN_PLACE = "stored version changed in place"
 
 
 @dataclass
@@ -67,6 +71,11 @@ class Simulator:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        log = self.state_dir / "server.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if CHANGED_IN_PLACE in text:
+            lines = [line for line in text.splitlines() if CHANGED_IN_PLACE in line]
+            raise AssertionError(f"the simulator changed stored objects in place ({len(lines)}):\n" + "\n".join(lines[:20]))
         return self.process.returncode
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

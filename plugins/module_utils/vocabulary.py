@@ -405,6 +405,8 @@ REASON_VM_NOT_MIGRATABLE = "VirtualMachineNotMigratable"
 # the simulator's bookkeeping on virt-launcher pods: a migration's target pod (the operation), an evacuation request (the node)
 VM_MIGRATION_TARGET_ANNOTATION = "vm.dvp-sim.deckhouse.io/migration-target"
 VM_EVACUATION_NODE_ANNOTATION = "vm.dvp-sim.deckhouse.io/evacuation-node"
+# the address DVP's IPAM asks the CNI (its patched Cilium) to give a VM's virt-launcher pods: the VM's own IP
+CNI_IP_ADDRESS_ANNOTATION = "cni.cilium.io/ipAddress"
 # -- rebalancing: the descheduler module (issue 10; BEHAVIOUR.md §7.5) -------------------------------------------
 DESCHEDULER_MODULE = "descheduler"  # the ModuleConfig whose spec.enabled switches the descheduler on
 DESCHEDULER_COMPONENT = "sigs.k8s.io/descheduler"  # the Events' source, as the descheduler reports its evictions

@@ -110,6 +110,9 @@ def test_evict_moves_a_running_vm_watched_and_its_domain_is_on_one_node_at_a_tim
     assert target != source and vm["status"]["migrationState"]["source"] == {"node": source, "pod": first_pod}
     pods = pods_of(cluster, ns, "linux-vm")
     assert len(pods) == 2 and {p["spec"]["nodeName"] for p in pods} == {source, target}
+    # both pods hold the VM's address, as DVP's IPAM asks the CNI to give them (cni.cilium.io/ipAddress)
+    address = vm["status"]["ipAddress"]
+    assert address and [(p["metadata"]["annotations"]["cni.cilium.io/ipAddress"], p["status"]["podIP"]) for p in pods] == [(address, address)] * 2
     stop = threading.Event()
     result: list = []
     sampler = threading.Thread(target=lambda: result.extend(sample_domains(cluster, f"{ns}_linux-vm", source, target, stop)))

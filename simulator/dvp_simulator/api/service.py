@@ -110,6 +110,9 @@ class ObjectService:
         return self.to_version(rt, self.entry(rt, namespace, name).obj, version)
 
     def find(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        """The stored version itself (no copy, for speed): read it, never change it — write a copy with the change
+        (`{**obj, "status": …}`, json_copy). A change in place would reach every reader with no new version, event or
+        index update; the test suite's simulators catch one (store.CHECK_STORED)."""
         e = self.store.get(rt.key, namespace if rt.namespaced else "", name)
         return e.obj if e else None
 

@@ -1,6 +1,7 @@
 """The kubelet's start of a pod bound to its node: a Pending pod whose spec.nodeName names a Ready node is started —
 its containers running at once (the simulated node pulls no image), phase Running, the pod's conditions, its
-containers' statuses and hostIP, as the kubelet reports them in its status update.
+containers' statuses, hostIP and the address its network gave it (nodes/pod_network.py), as the kubelet reports
+them in its status update.
 
 The platform's pods (virt-launcher, virt-handler) are created by their controllers with the status they simulate and
 never pass here; this is for the pods a client creates bound to a node (spec.nodeName, or bound later through
@@ -19,6 +20,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 
 from ..api.errors import APIError
 from ..api.service import WriteOptions
+from ..nodes.pod_network import host_ip, pod_ip
 from ..store.store import NODE_NAME, Event, Store
 from .runtime import Context, Controller, Key, Requeue
 
@@ -57,9 +59,9 @@ def _container_status(container: dict[str, Any], pod_uid: str, now: str) -> dict
     }
 
 
-def started_status(pod: dict[str, Any], node: dict[str, Any], now: str) -> dict[str, Any]:
-    """The status the kubelet posts once the pod's containers run (pure)."""
-    host_ip = next((a["address"] for a in ((node.get("status") or {}).get("addresses") or []) if a.get("type") == "InternalIP"), "")
+def started_status(pod: dict[str, Any], node: dict[str, Any], now: str, ip: str = "") -> dict[str, Any]:
+    """The status the kubelet posts once the pod's containers run, `ip` the address its network gave it (pure)."""
+    address = host_ip(node)
     spec, uid = pod.get("spec") or {}, pod["metadata"].get("uid", "")
     status: dict[str, Any] = {
         **(pod.get("status") or {}),
@@ -68,9 +70,12 @@ def started_status(pod: dict[str, Any], node: dict[str, Any], now: str) -> dict[
         "conditions": [{"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now} for t in CONDITIONS],
         "containerStatuses": [_container_status(c, uid, now) for c in spec.get("containers") or [] if isinstance(c, dict)],
     }
-    if host_ip:
-        status["hostIP"] = host_ip
-        status["hostIPs"] = [{"ip": host_ip}]
+    if address:
+        status["hostIP"] = address
+        status["hostIPs"] = [{"ip": address}]
+    if ip:
+        status["podIP"] = ip
+        status["podIPs"] = [{"ip": ip}]
     if spec.get("initContainers"):
         done = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": now, "finishedAt": now}}
         status["initContainerStatuses"] = [
@@ -91,7 +96,7 @@ def controller(store: Store) -> Controller:
         pod = ctx.service.find(rt, *key)
         if pod is None:
             return None
-        pod["status"] = started_status(pod, node.obj, ctx.clock.stamp())
+        pod = {**pod, "status": started_status(pod, node.obj, ctx.clock.stamp(), pod_ip(store, node.obj, pod))}
         try:
             ctx.service.update(rt, key[0], key[1], pod, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
         except APIError as exc:

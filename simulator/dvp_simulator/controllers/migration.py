@@ -558,7 +558,7 @@ def _schedule_target(r: Reconcile, m: Migration, now: float) -> bool:
             r.service.record_event(r.vm, "Warning", v.EVENT_FAILED_CREATE, message, "virtualization-controller")
         m.enter(v.REASON_QUOTA_EXCEEDED, now, message)
         return False
-    r.service.update(r.rt(PODS), r.ns, pod["metadata"]["name"], {**pod, "status": r.pod_status(decision.node)}, r.opts(PODS, "status"))
+    r.service.update(r.rt(PODS), r.ns, pod["metadata"]["name"], {**pod, "status": r.pod_status(decision.node, pod)}, r.opts(PODS, "status"))
     m.target_node, m.target_pod = decision.node, pod["metadata"]["name"]
     m.enter(v.TARGET_PREPARING, now)
     r.status["migrationState"] = {

@@ -69,7 +69,7 @@ def controller(store: Store) -> Controller:
         if decision.node is None:
             ctx.service.record_event(pod, "Warning", "FailedScheduling", decision.message, SCHEDULER)  # "0/N nodes are available: …"
             return Requeue(RETRY)
-        pod.setdefault("spec", {})["nodeName"] = decision.node
+        pod = {**pod, "spec": {**(pod.get("spec") or {}), "nodeName": decision.node}}  # the stored version stays as it was
         try:  # the binding subresource's write, as upstream's scheduler posts a Binding (no managedFields entry)
             ctx.service.update(rt, key[0], key[1], pod, WriteOptions(version=v.CORE_VERSION, manager="", subresource="binding"))
         except APIError as exc:

@@ -49,11 +49,11 @@ def controller(store: Store) -> Controller:
                 continue
             try:
                 if (pod.get("status") or {}).get("phase") not in ENDED:
-                    status = pod.setdefault("status", {})
-                    status["phase"] = "Failed"
+                    status = pod.get("status") or {}
                     target = {"type": v.COND_DISRUPTION_TARGET, "status": "True", "reason": REASON, "message": MESSAGE, "lastTransitionTime": ctx.clock.stamp()}
-                    status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != v.COND_DISRUPTION_TARGET] + [target]
-                    ctx.service.update(rt, entry.namespace, entry.name, pod, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
+                    conditions = [c for c in status.get("conditions") or [] if c.get("type") != v.COND_DISRUPTION_TARGET] + [target]
+                    failed = {**pod, "status": {**status, "phase": "Failed", "conditions": conditions}}  # the stored version stays as it was
+                    ctx.service.update(rt, entry.namespace, entry.name, failed, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
                 ctx.service.delete(rt, entry.namespace, entry.name, {"gracePeriodSeconds": 0})
             except APIError as exc:
                 if exc.code not in (404, 409):  # gone or changed meanwhile: the next event brings it back if still orphaned

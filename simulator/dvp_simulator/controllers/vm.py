@@ -40,6 +40,7 @@ from ..images.datasource import mounted_by, object_value
 from ..nodes import virsh
 from ..nodes.fleet import Fleet
 from ..nodes.hypervisor import domain_name
+from ..nodes.pod_network import host_ip, pod_ip
 from ..scheduler import Decision, NodeState, PodRequest, PodShare, node_state, node_state_of_shares, pod_request_from_pod, pod_share, schedule
 from ..scheduler.columns import Columns, plain_pod
 from ..scheduler.core import node_affinity_matches, node_term_matches
@@ -807,7 +808,7 @@ class Reconcile:
         pod["spec"]["nodeName"] = decision.node
         # bound and running in its one create: the simulated kubelet starts it within this reconcile, so a version
         # of the pod without its status is one nobody could have acted on
-        pod["status"] = self.pod_status(decision.node)
+        pod["status"] = self.pod_status(decision.node, pod)
         try:
             self.pod = self.service.create(self.rt(PODS), self.ns, pod, self.opts(PODS, with_status=True)).obj
         except APIError as error:
@@ -850,6 +851,8 @@ class Reconcile:
             v.KUBEVIRT_CREATED_BY_LABEL: self.uid,
         }
         annotations = {APPLIED: json.dumps(vm_rules.restart_fields(self.spec), sort_keys=True, separators=(",", ":"))}
+        if self.status.get("ipAddress"):
+            annotations[v.CNI_IP_ADDRESS_ANNOTATION] = self.status["ipAddress"]  # DVP's IPAM: the pod holds the VM's IP
         if restart_op is not None:
             annotations[RESTART_OP] = restart_op["metadata"]["name"]
         requests = {"cpu": f"{vm_rules.cpu_request_millis(cores, cpu.get('coreFraction'))}m", "memory": str(vm_rules.memory_request_bytes(memory, cores))}
@@ -888,13 +891,16 @@ class Reconcile:
             "spec": spec,
         }
 
-    def pod_status(self, node: str) -> dict[str, Any]:
+    def pod_status(self, node: str, pod: dict[str, Any]) -> dict[str, Any]:
+        """The status of `pod`, started on `node`: Running, with the address its network gave it (the VM's IP, which
+        pod_body asked for, when the VM has one)."""
         entry = self.store.get(NODES, "", node)
-        host_ip = next((a["address"] for a in ((entry.obj.get("status") or {}).get("addresses") or []) if a.get("type") == "InternalIP"), "") if entry else ""
+        ip = pod_ip(self.store, entry.obj, pod) if entry else ""
         ok = [{"type": t, "status": "True", "lastTransitionTime": self.now} for t in ("PodScheduled", "Initialized", "ContainersReady", v.COND_NODE_READY)]
         return {
             "phase": "Running",
-            "hostIP": host_ip,
+            "hostIP": host_ip(entry.obj) if entry else "",
+            **({"podIP": ip, "podIPs": [{"ip": ip}]} if ip else {}),
             "startTime": self.now,
             "conditions": ok,
             "containerStatuses": [

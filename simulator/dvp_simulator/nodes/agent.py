@@ -19,6 +19,7 @@ from ..pod_logs import PodLogs
 from ..store.store import NODE_NAME
 from .cpu import cpu_labels
 from .hypervisor import Hypervisor
+from .pod_network import pod_ip
 from .topology import NodeSpec
 
 log = logging.getLogger("dvp_simulator.nodes")
@@ -124,7 +125,7 @@ class NodeAgent:
         if pod is None:
             self._create_virt_handler(pods, name)
         elif not pod["metadata"].get("ownerReferences"):  # made by a simulator before its DaemonSet existed
-            pod["metadata"]["ownerReferences"] = [virt_handler_owner(self.service)]
+            pod = {**pod, "metadata": {**pod["metadata"], "ownerReferences": [virt_handler_owner(self.service)]}}
             self.service.update(pods, MODULE_NAMESPACE, name, pod, _opts(v.CORE_VERSION))
         self._log("virt-handler started", node=self.spec.name)
         self._log("connected to the hypervisor", uri=self.hypervisor.uri)
@@ -145,6 +146,10 @@ class NodeAgent:
                 "containerStatuses": [{"name": "virt-handler", "ready": True, "restartCount": 0}],
             },
         }
+        node = self.service.find(self.service.registry.types[NODES], "", self.spec.name)
+        ip = pod_ip(self.service.store, node, pod) if node is not None else ""
+        if ip:
+            pod["status"].update(podIP=ip, podIPs=[{"ip": ip}])
         self.service.create(pods, MODULE_NAMESPACE, pod, _opts(v.CORE_VERSION, with_status=True))
 
     def _renew_lease(self) -> None:

@@ -90,6 +90,20 @@ def share_strings(node: dict[str, Any] | list[Any]) -> None:
             share_strings(value)
 
 
+# DVP_SIM_CHECK_STORED=1 (the test suite sets it): each write first checks that the version it replaces is still the
+# one stored, and close() checks every live object. Entry.obj is what service.find gives, the stored dict itself: a
+# caller that changes it in place changes what every reader sees with no new version, no event and no index update
+# (a pod bound that way was missing from its node's pod index). The check costs a parse per write, so it is off in
+# production; a version found changed is logged as CHANGED_IN_PLACE, which the tests' harness looks for.
+CHECK_STORED = os.environ.get("DVP_SIM_CHECK_STORED") == "1"
+CHANGED_IN_PLACE = "stored version changed in place"
+
+
+def _check_stored(res: str, key: Key, entry: Entry) -> None:
+    if entry.obj != slim(loads(entry.raw)):
+        print(f"dvp-sim: ERROR {CHANGED_IN_PLACE}: {res} {key[0]}/{key[1]} (resourceVersion {entry.rv})", file=sys.stderr, flush=True)
+
+
 def slim(obj: dict[str, Any]) -> dict[str, Any]:
     """obj without metadata.managedFields (a shallow copy when it has them)."""
     meta = obj.get("metadata")
@@ -462,6 +476,10 @@ class Store:
 
     def close(self) -> None:
         """Stop: end the watches, put every write on disk, stop the disk writer, free the state directory."""
+        if CHECK_STORED:
+            for res, table in self.objects.items():
+                for key, entry in table.items():
+                    _check_stored(res, key, entry)
         self.close_watchers()
         if self._flush_soon is not None:
             self._flush_soon.cancel()
@@ -606,6 +624,8 @@ class Store:
         entry = Entry(stored, dumps(obj), self.rv)
         table = self.objects.setdefault(res, {})
         prev = table.get(key)
+        if CHECK_STORED and prev is not None:
+            _check_stored(res, key, prev)
         self._persist(res, entry, key)
         table[key] = entry
         self._reindex(res, key, prev, entry)
@@ -617,6 +637,8 @@ class Store:
         table = self.objects.get(res, {})
         key = (namespace, name)
         old = table[key]
+        if CHECK_STORED:
+            _check_stored(res, key, old)
         self.rv += 1
         obj = loads(old.raw)
         obj["metadata"]["resourceVersion"] = str(self.rv)

@@ -1,0 +1,88 @@
+"""The pods a client creates, as an admin sees them with `kubectl get pods -o wide`: each started pod has an address
+of its node's podCIDR (after the gateway, distinct on the node), a pod on the host's network the node's address; a VM's
+virt-launcher pod the VM's own address (DVP's cni.cilium.io/ipAddress). And the default scheduler counts what it bound:
+a second pod that does not fit beside the first is not put on the same node (the first was missing from the node's pod
+index when the scheduler bound it by changing the stored pod in place)."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+import yaml
+
+from ..simulator_process import Simulator
+from . import iso_vms
+from .polling import eventually
+from .test_vm_lifecycle import get
+
+NODES = [
+    {"name": "net-0", "cpu": {"model": "Nehalem", "cores": 4}, "memory": "8Gi"},
+    {"name": "net-1", "cpu": {"model": "Nehalem", "cores": 4}, "memory": "8Gi"},
+]
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("net")
+    (tmp / "topology.yaml").write_text(yaml.safe_dump({"nodes": NODES}))
+    s = Simulator.start(tmp / "state", "--topology", str(tmp / "topology.yaml"), time_scale=20.0)
+    yield s
+    assert s.stop() == 0
+
+
+def run(sim, name: str, node: str, cpu: str | None = None, host_network: bool = False) -> None:
+    container = {"name": name, "image": "nginx:1.27", **({"resources": {"requests": {"cpu": cpu}}} if cpu else {})}
+    spec = {"nodeSelector": {"kubernetes.io/hostname": node}, "containers": [container], **({"hostNetwork": True} if host_network else {})}
+    sim.kubectl("run", name, "--image=nginx:1.27", f"--overrides={json.dumps({'spec': spec})}")
+
+
+def pod(sim, name: str) -> dict:
+    return get(sim, "pod", name, "default")
+
+
+def running(sim, name: str) -> dict:
+    return eventually(lambda: pod(sim, name), lambda p: (p.get("status") or {}).get("phase") == "Running")
+
+
+def test_started_pods_get_distinct_addresses_of_their_nodes_pod_cidr(sim):
+    for name in ("web-a", "web-b", "web-c"):
+        run(sim, name, "net-0")
+    node = get(sim, "node", "net-0", "")
+    network = ipaddress.ip_network(node["spec"]["podCIDR"])
+    addresses = {name: running(sim, name)["status"]["podIP"] for name in ("web-a", "web-b", "web-c")}
+    assert len(set(addresses.values())) == 3, addresses
+    for address in addresses.values():
+        assert ipaddress.ip_address(address) in network and address != str(next(network.hosts())), "after the gateway"
+    assert pod(sim, "web-a")["status"]["podIPs"] == [{"ip": addresses["web-a"]}]
+    wide = sim.kubectl("get", "pods", "-o", "wide").stdout
+    assert all(address in wide for address in addresses.values()), wide
+    found = sim.kubectl("get", "pods", "--field-selector", f"status.podIP={addresses['web-b']}", "-o", "name").stdout.split()
+    assert found == ["pod/web-b"]
+    run(sim, "on-host", "net-0", host_network=True)
+    internal = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    assert running(sim, "on-host")["status"]["podIP"] == internal
+
+
+def test_the_default_scheduler_counts_the_pods_it_bound(sim):
+    run(sim, "big-1", "net-1", cpu="3")
+    assert running(sim, "big-1")["spec"]["nodeName"] == "net-1"
+    run(sim, "big-2", "net-1", cpu="3")  # 3 + 3 CPUs on a node of 4: it must wait
+    events = eventually(
+        lambda: json.loads(sim.kubectl("get", "events", "--field-selector", "involvedObject.name=big-2", "-o", "json").stdout)["items"],
+        lambda items: any(e["reason"] == "FailedScheduling" for e in items),
+    )
+    assert any("Insufficient cpu" in e["message"] for e in events if e["reason"] == "FailedScheduling"), events
+    assert not pod(sim, "big-2")["spec"].get("nodeName")
+    sim.kubectl("delete", "pod", "big-1")
+    assert running(sim, "big-2")["spec"]["nodeName"] == "net-1"
+
+
+def test_a_vms_pod_holds_the_vms_address(tmp_path_factory):
+    with iso_vms.running(tmp_path_factory.mktemp("vmnet"), "vmnet", NODES, "10.66.32.0/24", {"web": {"cores": 1, "memory": "1Gi"}}) as cluster:
+        vm_sim, ns = cluster["sim"], cluster["ns"]
+        address = get(vm_sim, "vm", "web", ns)["status"]["ipAddress"]
+        launcher = get(vm_sim, "pod", cluster["pods"]["web"], ns)
+        assert address and launcher["metadata"]["annotations"]["cni.cilium.io/ipAddress"] == address
+        assert launcher["status"]["podIP"] == address and launcher["status"]["podIPs"] == [{"ip": address}]
