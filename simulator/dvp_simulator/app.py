@@ -34,6 +34,7 @@ from .controllers import (
     daemonset,
     descheduler,
     disruption,
+    endpoints,
     garbage_collector,
     kubelet,
     namespace,
@@ -148,6 +149,7 @@ def build(
     manager.add(namespace.controller(registry, store))
     for controller in serviceaccount_controllers.controllers(state_dir, topology.service_cidr if topology else DEFAULT_SERVICE_CIDR, lambda: api.address):
         manager.add(controller)
+    manager.add(endpoints.controller(store))
     manager.add(garbage_collector.controller(registry))
     manager.add(rbac_aggregation.controller(store))
     manager.add(daemonset.controller(store))

@@ -79,10 +79,46 @@ def test_the_default_scheduler_counts_the_pods_it_bound(sim):
     assert running(sim, "big-2")["spec"]["nodeName"] == "net-1"
 
 
-def test_a_vms_pod_holds_the_vms_address(tmp_path_factory):
+def endpoints_column(sim, name: str, ns: str = "default") -> str:
+    return sim.kubectl("get", "endpoints", name, "-n", ns, "--no-headers").stdout.split()[1]
+
+
+def test_a_services_endpoints_follow_its_pods(sim):
+    for name in ("api-a", "api-b"):
+        sim.kubectl("run", name, "--image=nginx:1.27", "--labels=app=api", "--port=8080")
+    addresses = sorted((running(sim, n)["status"]["podIP"] for n in ("api-a", "api-b")), key=ipaddress.ip_address)
+    sim.kubectl("create", "service", "clusterip", "api", "--tcp=80:8080")  # selects app=api
+    wanted = ",".join(f"{a}:8080" for a in addresses)
+    assert eventually(lambda: endpoints_column(sim, "api"), lambda text: text == wanted, timeout=20) == wanted
+    assert f"Endpoints:                {wanted}" in sim.kubectl("describe", "service", "api").stdout
+    slices = json.loads(sim.kubectl("get", "endpointslices", "-l", "kubernetes.io/service-name=api", "-o", "json").stdout)["items"]
+    assert [sorted(a for e in s["endpoints"] for a in e["addresses"]) for s in slices] == [addresses]
+    assert slices[0]["ports"] == [{"name": "80-8080", "port": 8080, "protocol": "TCP"}] and slices[0]["metadata"]["ownerReferences"][0]["name"] == "api"
+    endpoints = json.loads(sim.kubectl("get", "endpoints", "api", "-o", "json").stdout)
+    assert {a["targetRef"]["name"] for a in endpoints["subsets"][0]["addresses"]} == {"api-a", "api-b"}
+    sim.kubectl("delete", "pod", "api-b")
+    left = pod(sim, "api-a")["status"]["podIP"] + ":8080"
+    assert eventually(lambda: endpoints_column(sim, "api"), lambda text: text == left, timeout=20) == left
+    sim.kubectl("label", "pod", "api-a", "app=other", "--overwrite")
+    assert eventually(lambda: endpoints_column(sim, "api"), lambda text: text == "<none>", timeout=20) == "<none>"
+    sim.kubectl("delete", "service", "api")
+
+    def left_over() -> list[str]:
+        return sim.kubectl("get", "endpoints,endpointslices", "-l", "kubernetes.io/service-name=api", "-o", "name").stdout.split()
+
+    eventually(left_over, lambda names: names == [], timeout=20)
+    assert sim.kubectl("get", "endpoints", "api", check=False).returncode != 0
+
+
+def test_a_vms_pod_holds_the_vms_address_and_a_service_reaches_it(tmp_path_factory):
     with iso_vms.running(tmp_path_factory.mktemp("vmnet"), "vmnet", NODES, "10.66.32.0/24", {"web": {"cores": 1, "memory": "1Gi"}}) as cluster:
         vm_sim, ns = cluster["sim"], cluster["ns"]
         address = get(vm_sim, "vm", "web", ns)["status"]["ipAddress"]
         launcher = get(vm_sim, "pod", cluster["pods"]["web"], ns)
         assert address and launcher["metadata"]["annotations"]["cni.cilium.io/ipAddress"] == address
         assert launcher["status"]["podIP"] == address and launcher["status"]["podIPs"] == [{"ip": address}]
+        # a Service selecting the VM's pod by the VM's name label: its endpoint is the VM's own address
+        service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-ssh", "namespace": ns},
+                   "spec": {"selector": {"vm.kubevirt.internal.virtualization.deckhouse.io/name": "web"}, "ports": [{"name": "ssh", "port": 22}]}}  # fmt: skip
+        vm_sim.kubectl("apply", "-f", "-", input=json.dumps(service))
+        assert eventually(lambda: endpoints_column(vm_sim, "web-ssh", ns), lambda text: text != "<none>", timeout=20) == f"{address}:22"

@@ -130,8 +130,11 @@ def test_the_kubernetes_service_points_at_the_api_server(sim, core):
     assert eps.address_type == "IPv4" and eps.metadata.labels == {"kubernetes.io/service-name": "kubernetes"}
     assert [(e.addresses, e.conditions.ready) for e in eps.endpoints] == [(["127.0.0.1"], True)]
     assert [(p.name, p.port, p.protocol) for p in eps.ports] == [("https", port, "TCP")]
-    listed = sim.kubectl("get", "endpointslices", "-n", "default").stdout.splitlines()
-    assert listed[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"] and listed[1].split()[:4] == ["kubernetes", "IPv4", str(port), "127.0.0.1"]
+    listed = sim.kubectl("get", "endpointslices", "-n", "default").stdout.splitlines()  # other tests' Services may have slices too
+    assert listed[0].split() == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+    assert [row.split()[:4] for row in listed[1:] if row.split()[0] == "kubernetes"] == [["kubernetes", "IPv4", str(port), "127.0.0.1"]]
+    shown = sim.kubectl("get", "endpoints", "kubernetes", "-n", "default", "--no-headers").stdout.split()
+    assert shown[:2] == ["kubernetes", f"127.0.0.1:{port}"], shown
     first = svc.metadata.uid
     sim.kubectl("delete", "svc", "kubernetes", "-n", "default")
     again = eventually(lambda: _service(core), lambda s: s is not None and s.metadata.uid != first)

@@ -413,6 +413,10 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     resource_key(CUSTOM_RESOURCE_DEFINITION): (CREATED_AT_COLUMNS, _created_at),
     "/resourcequotas": ([NAME, _col("Age"), _col("Request"), _col("Limit")], _quota_row),  # upstream: resourceQuotaColumnDefinitions
     "/limitranges": (CREATED_AT_COLUMNS, _created_at),  # no printer upstream: the default table
+    "/endpoints": (  # upstream: endpointColumnDefinitions
+        [NAME, _col("Endpoints"), _col("Age")],
+        lambda o, now: [o["metadata"]["name"], _endpoints_text(o), age(o, now)],
+    ),
     "discovery.k8s.io/endpointslices": (  # upstream: endpointSliceColumnDefinitions
         [NAME, _col("AddressType"), _col("Ports"), _col("Endpoints"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], o.get("addressType", ""), _slice_ports(o), _slice_endpoints(o), age(o, now)],
@@ -422,6 +426,23 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
         lambda o, now: [o["metadata"]["name"], _label_selector((o.get("spec") or {}).get("podSelector")), age(o, now)],
     ),
 }  # fmt: skip
+
+
+def _endpoints_text(o: dict[str, Any]) -> str:
+    """upstream formatEndpoints: the ready addresses with each port (ip:port; the ip alone for a subset without ports),
+    the first three, then how many more; "<none>" for none."""
+    shown: list[str] = []
+    count = 0
+    for subset in o.get("subsets") or []:
+        addresses = [a.get("ip", "") for a in subset.get("addresses") or [] if isinstance(a, dict)]
+        for port in subset.get("ports") or [None]:
+            count += len(addresses)
+            for ip in addresses:
+                if len(shown) < 3:
+                    shown.append(ip if port is None else (f"[{ip}]" if ":" in ip else ip) + f":{port.get('port')}")
+    if count > len(shown):
+        return ",".join(shown) + f" + {count - len(shown)} more..."
+    return ",".join(shown) or "<none>"
 
 
 def _slice_ports(o: dict[str, Any]) -> str:
