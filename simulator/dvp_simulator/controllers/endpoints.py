@@ -160,7 +160,7 @@ def controller(store: Store) -> Controller:
         if selector is None:
             for e in slices:
                 _delete(ctx, ENDPOINT_SLICES, namespace, e.name)
-            return None  # Endpoints without a selector are their user's
+            return None  # a Service without a selector: its Endpoints are left as they are (upstream: its user's)
         groups = endpoint_groups(svc, [e.obj for e in store.select(PODS, namespace, selector)])
         labels = dict(svc["metadata"].get("labels") or {})
         found = subsets(groups)
