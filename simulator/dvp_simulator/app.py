@@ -19,6 +19,7 @@ from .api import (
     limitranger,
     metrics,
     networkpolicy,
+    pod_defaults,
     pod_exec,
     pod_portforward,
     pod_subresources,
@@ -198,6 +199,7 @@ def build(
         manager.add(volume_migration.controller(store))  # EE moves disks to other storage, and RWO disks with their VM (§2.2)
     manager.add(descheduler.controller(store))
     seed(service)
+    pod_defaults.seed_priority_classes(service)
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
     cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))
     hooks.install_generic_class(service)

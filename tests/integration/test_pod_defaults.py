@@ -80,3 +80,29 @@ def test_the_default_scheduler_places_a_pod_without_a_node(cluster):
         assert placed["spec"]["nodeName"] == "green-1"
     finally:
         cluster.kubectl("label", "node", "green-1", "dvp-sim.test/pool-")
+
+
+def test_priority_classes_and_the_priority_plugin(cluster):
+    """kube-apiserver's two system PriorityClasses, as `kubectl get pc` prints them; a pod naming one gets its value
+    and preemption policy, a pod naming none that exists or contradicting the class is refused (the Priority plugin)."""
+    rows = [line.split() for line in cluster.kubectl("get", "priorityclasses").stdout.splitlines()]
+    assert rows[0] == ["NAME", "VALUE", "GLOBAL-DEFAULT", "AGE", "PREEMPTIONPOLICY"]
+    assert {(r[0], r[1], r[2], r[4]) for r in rows[1:]} >= {
+        ("system-cluster-critical", "2000000000", "false", "PreemptLowerPriority"),
+        ("system-node-critical", "2000001000", "false", "PreemptLowerPriority"),
+    }
+    ns = "pp-" + uuid.uuid4().hex[:6]
+    cluster.kubectl("create", "namespace", ns)
+    nowhere = {"nodeSelector": {"dvp-sim.test/none": "x"}}
+
+    def run(name: str, **spec) -> object:
+        return cluster.kubectl("run", name, "-n", ns, "--image=busybox", f"--overrides={json.dumps({'spec': {**nowhere, **spec}})}", "-o", "json", check=False)
+
+    created = json.loads(run("critical", priorityClassName="system-node-critical").stdout)
+    assert (created["spec"]["priority"], created["spec"]["preemptionPolicy"]) == (2000001000, "PreemptLowerPriority")
+    missing = run("nope", priorityClassName="nope")
+    assert missing.returncode != 0 and 'pods "nope" is forbidden: no PriorityClass with name nope was found' in missing.stderr
+    contradicting = run("odd", priorityClassName="system-node-critical", priority=5)
+    assert contradicting.returncode != 0 and "the integer value of priority (5) must not be provided in pod spec" in contradicting.stderr
+    refused = cluster.kubectl("create", "priorityclass", "high", "--value=1000", check=False)
+    assert refused.returncode != 0 and cluster.kubectl("get", "pc", "high", check=False).returncode != 0

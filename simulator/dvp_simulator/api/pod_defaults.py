@@ -6,7 +6,9 @@
   default-scheduler, enableServiceLinks true; each container's terminationMessagePath /dev/termination-log and
   terminationMessagePolicy File, imagePullPolicy Always for an image without a tag or tagged `latest` (else
   IfNotPresent), its ports' protocol TCP, and requests copied from limits where a resource has a limit only.
-- The Priority admission plugin: priority 0 and preemptionPolicy PreemptLowerPriority without a priority class; the
+- The Priority admission plugin: priority 0 and preemptionPolicy PreemptLowerPriority without a priority class, the
+  class's value and preemption policy with one (403 for a class that does not exist, or a priority or policy in the
+  spec that differs from the class's; the classes are kube-apiserver's two system ones, SYSTEM_PRIORITY_CLASSES); the
   DefaultTolerationSeconds plugin: NoExecute tolerations of node.kubernetes.io/not-ready and unreachable for 300 s
   unless the pod tolerates them already.
 - The pod strategy's PrepareForCreate, for a client's create only: the status is the API server's, phase Pending and
@@ -21,6 +23,15 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
 from .admission import CREATE, Admission, AdmissionRequest
+from .errors import APIError
+from .service import WriteOptions
+
+PRIORITY_CLASSES = "scheduling.k8s.io/priorityclasses"
+# what kube-apiserver's scheduling post-start hook creates (pkg/apis/scheduling: SystemPriorityClasses)
+SYSTEM_PRIORITY_CLASSES = (
+    ("system-node-critical", 2000001000, "Used for system critical pods that must not be moved from their current node."),
+    ("system-cluster-critical", 2000000000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+)
 
 CONTAINER_KINDS = ("initContainers", "containers", "ephemeralContainers")
 QOS_RESOURCES = ("cpu", "memory")
@@ -61,9 +72,9 @@ def default_spec(spec: dict[str, Any]) -> None:
         spec["securityContext"] = {}
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("enableServiceLinks", True)
-    if not spec.get("priorityClassName"):
+    if not spec.get("priorityClassName"):  # with one, the Priority plugin sets both from the class (_priority)
         spec.setdefault("priority", 0)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     for kind in CONTAINER_KINDS:
         for container in spec.get(kind) or []:
             if isinstance(container, dict):
@@ -116,10 +127,49 @@ def pod_defaults(request: AdmissionRequest) -> None:
     if not isinstance(spec, dict):
         return
     default_spec(spec)
+    _priority(request, pod, spec)
     if request.user is not None:  # a client's create: the status is the API server's (PrepareForCreate)
         pod["status"] = {"phase": v.PENDING, "qosClass": qos_class(spec)}
     elif isinstance(pod.get("status"), dict):
         pod["status"].setdefault("qosClass", qos_class(spec))
+
+
+def _priority(request: AdmissionRequest, pod: dict[str, Any], spec: dict[str, Any]) -> None:
+    """The Priority plugin's resolution of spec.priorityClassName (plugin/pkg/admission/priority)."""
+    name = spec.get("priorityClassName")
+    if not name or not isinstance(name, str):
+        return
+    pod_name = pod["metadata"].get("name") or ""
+    entry = request.service.store.get(PRIORITY_CLASSES, "", name)
+    if entry is None:
+        raise _forbidden(pod_name, f"no PriorityClass with name {name} was found")
+    value, policy = entry.obj.get("value"), entry.obj.get("preemptionPolicy")
+    if spec.get("priority") is not None and spec["priority"] != value:
+        raise _forbidden(
+            pod_name, f"the integer value of priority ({spec['priority']}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
+        )
+    spec["priority"] = value
+    if policy:
+        if spec.get("preemptionPolicy") not in (None, policy):
+            raise _forbidden(
+                pod_name,
+                f"the string value of PreemptionPolicy ({spec['preemptionPolicy']}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name",
+            )
+        spec["preemptionPolicy"] = policy
+
+
+def _forbidden(pod: str, why: str) -> APIError:
+    subject = f'pods "{pod}"' if pod else "pods"
+    return APIError(403, f"{subject} is forbidden: {why}", reason="Forbidden", details={"name": pod, "kind": "pods"})
+
+
+def seed_priority_classes(service: Any) -> None:
+    """kube-apiserver's system PriorityClasses, created at start when missing."""
+    rt = service.registry.types[PRIORITY_CLASSES]
+    for name, value, description in SYSTEM_PRIORITY_CLASSES:
+        if service.find(rt, "", name) is None:
+            body = {"metadata": {"name": name}, "value": value, "globalDefault": False, "description": description, "preemptionPolicy": "PreemptLowerPriority"}
+            service.create(rt, "", body, WriteOptions(version="v1", manager="kube-apiserver"))
 
 
 def register(admission: Admission) -> None:

@@ -413,6 +413,10 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     resource_key(CUSTOM_RESOURCE_DEFINITION): (CREATED_AT_COLUMNS, _created_at),
     "/resourcequotas": ([NAME, _col("Age"), _col("Request"), _col("Limit")], _quota_row),  # upstream: resourceQuotaColumnDefinitions
     "/limitranges": (CREATED_AT_COLUMNS, _created_at),  # no printer upstream: the default table
+    "scheduling.k8s.io/priorityclasses": (  # upstream: priorityClassColumnDefinitions
+        [NAME, _col("Value", "integer"), _col("Global-Default", "boolean"), _col("Age"), _col("PreemptionPolicy")],
+        lambda o, now: [o["metadata"]["name"], o.get("value", 0), bool(o.get("globalDefault")), age(o, now), o.get("preemptionPolicy", "")],
+    ),
     "/endpoints": (  # upstream: endpointColumnDefinitions
         [NAME, _col("Endpoints"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], _endpoints_text(o), age(o, now)],

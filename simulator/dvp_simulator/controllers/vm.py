@@ -878,6 +878,8 @@ class Reconcile:
             spec["nodeSelector"] = selector
         if affinity:
             spec["affinity"] = affinity
+        if self.spec.get("priorityClassName"):  # resolved by the Priority plugin: a class that does not exist refuses the pod
+            spec["priorityClassName"] = self.spec["priorityClassName"]
         return {
             "apiVersion": v.CORE_VERSION,
             "kind": v.POD,
