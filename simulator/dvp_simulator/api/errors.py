@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..resources import ResourceType
+    from .admission import AdmissionRequest
 
 REASONS = {
     400: "BadRequest",
@@ -130,3 +134,17 @@ def webhook_denied(webhook: str, message: str, code: int = 403) -> APIError:
     """A validating webhook's refusal as kube-apiserver relays it. The platform's webhooks answer with
     controller-runtime's `Denied`, which is 403 Forbidden; a webhook may answer with another status."""
     return APIError(code, f'admission webhook "{webhook}" denied the request: {message}', reason=REASONS.get(code, "Forbidden"))
+
+
+def forbidden(request: AdmissionRequest, message: str) -> APIError:
+    """admission.NewForbidden: `<resource> "<name>" is forbidden: <message>`."""
+    return forbidden_for(request.rt, (request.obj or request.old or {}).get("metadata", {}).get("name", ""), message)
+
+
+def forbidden_for(rt: ResourceType, name: str, message: str) -> APIError:
+    qualified = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+    details: dict[str, Any] = {"name": name, "kind": rt.plural}
+    if rt.group:
+        details["group"] = rt.group
+    head = f'{qualified} "{name}"' if name else qualified
+    return APIError(403, f"{head} is forbidden: {message}", reason="Forbidden", details=details)

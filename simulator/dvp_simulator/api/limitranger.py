@@ -26,11 +26,11 @@ from typing import Any
 from ..store.store import Store
 from . import quantities as qty
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
-from .errors import cause, invalid
+from .errors import cause, forbidden, invalid
 from .objectmeta import qualified_name_errors
 from .pod_defaults import qos_class
 from .quantities import ZERO, Quantity, ResourceList
-from .quota import container_resource_name_errors, forbidden, is_overcommit_allowed, pod_aggregate, resource_name_errors
+from .quota import container_resource_name_errors, is_overcommit_allowed, pod_aggregate, resource_name_errors
 
 KIND = "LimitRange"
 LIMIT_RANGES = "/limitranges"

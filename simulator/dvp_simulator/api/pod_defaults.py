@@ -23,7 +23,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
 from .admission import CREATE, Admission, AdmissionRequest
-from .errors import APIError
+from .errors import forbidden
 from .service import WriteOptions
 
 PRIORITY_CLASSES = "scheduling.k8s.io/priorityclasses"
@@ -139,28 +139,22 @@ def _priority(request: AdmissionRequest, pod: dict[str, Any], spec: dict[str, An
     name = spec.get("priorityClassName")
     if not name or not isinstance(name, str):
         return
-    pod_name = pod["metadata"].get("name") or ""
     entry = request.service.store.get(PRIORITY_CLASSES, "", name)
     if entry is None:
-        raise _forbidden(pod_name, f"no PriorityClass with name {name} was found")
+        raise forbidden(request, f"no PriorityClass with name {name} was found")
     value, policy = entry.obj.get("value"), entry.obj.get("preemptionPolicy")
     if spec.get("priority") is not None and spec["priority"] != value:
-        raise _forbidden(
-            pod_name, f"the integer value of priority ({spec['priority']}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
+        raise forbidden(
+            request, f"the integer value of priority ({spec['priority']}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
         )
     spec["priority"] = value
     if policy:
         if spec.get("preemptionPolicy") not in (None, policy):
-            raise _forbidden(
-                pod_name,
+            raise forbidden(
+                request,
                 f"the string value of PreemptionPolicy ({spec['preemptionPolicy']}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name",
             )
         spec["preemptionPolicy"] = policy
-
-
-def _forbidden(pod: str, why: str) -> APIError:
-    subject = f'pods "{pod}"' if pod else "pods"
-    return APIError(403, f"{subject} is forbidden: {why}", reason="Forbidden", details={"name": pod, "kind": "pods"})
 
 
 def seed_priority_classes(service: Any) -> None:

@@ -32,13 +32,13 @@ from ..clock import Clock
 from ..store.store import ADDED, DELETED, Event, Store
 from . import quantities as qty
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
-from .errors import APIError, cause, invalid
+from .errors import APIError, cause, forbidden, invalid
 from .objectmeta import qualified_name_errors
 from .pod_defaults import qos_class
 from .quantities import ZERO, Quantity, ResourceList
 
 if TYPE_CHECKING:
-    from ..resources import Registry, ResourceType
+    from ..resources import Registry
 
 Key = tuple[str, str]
 PODS, CLAIMS, SERVICES, QUOTAS = "/pods", "/persistentvolumeclaims", "/services", "/resourcequotas"
@@ -730,20 +730,6 @@ def missing_requirements(restricted: Iterable[str], spec: dict[str, Any]) -> str
     if not missing:
         return ""
     return "must specify " + "; ".join(f"{name} for: {','.join(sorted(missing[name]))}" for name in sorted(missing))
-
-
-def forbidden(request: AdmissionRequest, message: str) -> APIError:
-    """admission.NewForbidden: `<resource> "<name>" is forbidden: <message>`."""
-    return forbidden_for(request.rt, (request.obj or request.old or {}).get("metadata", {}).get("name", ""), message)
-
-
-def forbidden_for(rt: ResourceType, name: str, message: str) -> APIError:
-    qualified = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
-    details: dict[str, Any] = {"name": name, "kind": rt.plural}
-    if rt.group:
-        details["group"] = rt.group
-    head = f'{qualified} "{name}"' if name else qualified
-    return APIError(403, f"{head} is forbidden: {message}", reason="Forbidden", details=details)
 
 
 def _exceeded(request: AdmissionRequest, st: QuotaState, requested: ResourceList, used: ResourceList) -> APIError:

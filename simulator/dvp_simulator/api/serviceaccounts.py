@@ -56,7 +56,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from . import tables
 from .admission import CREATE, Admission, AdmissionRequest
 from .authz import API_AUDIENCES, AUTHENTICATED, AUTHENTICATION, INVALID_TOKEN, TokenAnswer, UserInfo, _digest
-from .errors import APIError, bad_request, cause, conflict, invalid
+from .errors import bad_request, cause, conflict, forbidden, invalid
 from .service import ObjectService
 
 if TYPE_CHECKING:
@@ -313,10 +313,10 @@ def register_admission(admission: Admission) -> None:
         if not isinstance(spec, dict):
             return  # schema validation refuses it
         annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-        name, namespace = meta.get("name", ""), meta.get("namespace", "")
+        namespace = meta.get("namespace", "")
         if v.MIRROR_POD_ANNOTATION in annotations:  # a static pod's mirror: never defaulted, and may not name an account
             if spec.get("serviceAccountName") or spec.get("serviceAccount"):
-                raise _forbidden(name, "a mirror pod may not reference service accounts")
+                raise forbidden(request, "a mirror pod may not reference service accounts")
             return
         account = spec.get("serviceAccountName") or spec.get("serviceAccount") or DEFAULT
         if not isinstance(account, str):
@@ -326,16 +326,10 @@ def register_admission(admission: Admission) -> None:
         if sa is None:
             if account == DEFAULT:
                 return  # the serviceaccounts controller is creating it (upstream retries its lookup for that)
-            raise _forbidden(name, f'error looking up service account {namespace}/{account}: serviceaccount "{account}" not found')
+            raise forbidden(request, f'error looking up service account {namespace}/{account}: serviceaccount "{account}" not found')
         pull = sa.obj.get("imagePullSecrets") or []
         if not spec.get("imagePullSecrets") and pull:
             spec["imagePullSecrets"] = [{"name": s.get("name", "")} for s in pull if isinstance(s, dict)]
-
-
-def _forbidden(pod: str, why: str) -> APIError:
-    """admission.NewForbidden of a pod."""
-    subject = f'pods "{pod}"' if pod else "pods"
-    return APIError(403, f"{subject} is forbidden: {why}", reason="Forbidden", details={"name": pod, "kind": "pods"})
 
 
 # -- wiring -----------------------------------------------------------------------------------------------------
