@@ -102,3 +102,16 @@ def test_the_simulators_memory_leaves_out_a_child_not_yet_past_its_exec():
         program.wait()
         os.kill(child, 9)
         os.waitpid(child, 0)
+
+
+def test_the_cvi_slope_is_the_line_through_every_runs_windows_not_one_runs_ends():
+    """bench/cvi_scale.py judges growth by the least-squares line through all runs' windows: one run's noisy first
+    or last window does not decide it, and a real growth of 5% a window reads as its line (1.45 at the 10th)."""
+    from bench.cvi_scale import fitted_ratio
+
+    flat_with_noise = [[1.5, 1.3, 1.3, 1.4, 1.3, 1.3, 1.4, 1.3, 1.3, 1.3], [1.3, 1.3, 1.4, 1.3, 1.3, 1.3, 1.3, 1.4, 1.3, 1.6]]
+    ratio, per_window = fitted_ratio(flat_with_noise)
+    assert 0.95 < ratio < 1.05 and abs(per_window) < 0.01  # one run's last / first would read 0.87 and 1.23
+    growing = [[1.0 + 0.05 * i for i in range(10)]] * 3
+    ratio, per_window = fitted_ratio(growing)
+    assert abs(ratio - 1.45) < 1e-9 and abs(per_window - 0.05) < 1e-9
