@@ -12,7 +12,9 @@ than the two batches' own work at 200 VMs; docs/benchmarks.md). The steps' resul
 leaves.
 
 Contract: the task's options are validated with the module file's spec(); a malformed `vms` fails the task naming
-`vms[i]...` before anything is sent; a failed step fails the task with the step's name, its message and its
+`vms[i]...` before anything is sent; so does an element of any step that its module's argument spec refuses (an
+unknown option, a type, a choice), naming the step and `batch[i] (namespace/name)` as the step's own failure would,
+but before the first step writes; a failed step fails the task with the step's name, its message and its
 per-element results, and no later step runs; `changed` is any step's; the connection options given to this task
 are given to each module, and the modules' own module_defaults (and their group's) apply as for a task of theirs.
 """
@@ -23,12 +25,14 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.bytecode import cached_imports
 
 with cached_imports():  # the collection's code imported here keeps its bytecode between runs (plugin_utils/bytecode.py)
     from ansible_collections.deckhouse.virtualization.plugins.filter.vms import vms_batch, vms_plan, vms_results, vms_unchecked
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch import refused_elements
     from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import CONNECTION_KEYS
     from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import IN_PROCESS, ModuleAction, display, load_module, run_module
 
@@ -77,6 +81,11 @@ class ActionModule(ModuleAction):
         except AnsibleFilterError as error:
             return {**result, "failed": True, "msg": str(error).replace("vms_list", "vms")}
         self._connection_args = {k: self._task.args[k] for k in CONNECTION_KEYS if k in self._task.args}
+        refused = self._refused(plan)
+        if refused:
+            step, problems = refused
+            return {**result, "failed": True, "changed": False, "step": step, "msg": f"{STEPS[step][1]}: {'; '.join(problems)}", "problems": problems,
+                    "results": []}  # fmt: skip
         self._in_process = not self._needs_module_process()
         if self._in_process:
             display.vvv(f"{self._task.action}: {IN_PROCESS}", host=self._play_context.remote_addr)
@@ -111,6 +120,21 @@ class ActionModule(ModuleAction):
         if self._task.diff:
             result["diff"] = diffs
         return result
+
+    def _refused(self, plan: dict[str, Any]) -> tuple[str, list[str]] | None:
+        """The first step with an element its module's argument spec refuses (an unknown option, a type, a choice),
+        and the problems, masked: every step's elements are checked before the first step runs, so a VM's misspelt
+        option fails the task before its disks are written. The modules' own rules (CPU topology, sizes, sources) are
+        checked by each step's batch before it writes, as a task of theirs checks them."""
+        for step in ("delete_vms", "apply_disks", "apply_vms", "delete_disks"):
+            if not plan[step]:
+                continue
+            fqcn, module = MODULES[STEPS[step][0]]
+            args = apply_defaults(fqcn, self._task, {**self._connection_args, "batch": vms_batch(plan, step)}, self._templar)
+            problems, no_log = refused_elements(args, module.one_spec())
+            if problems:
+                return step, [remove_values(problem, no_log) for problem in problems]
+        return None
 
     def _changed(self, registered: dict[str, dict[str, Any] | None]) -> bool:
         """Whether a namespace was created or a step that ran reported a change."""

@@ -207,6 +207,17 @@ def validated(task_params: dict[str, Any], batch: list[Any], single: dict[str, A
     return elements, problems, no_log
 
 
+def refused_elements(task_args: dict[str, Any], single: dict[str, Any]) -> tuple[list[str], set[str]]:
+    """(problems, no_log values): what validated() refuses in task_args['batch'] (each element over the task's other
+    arguments, with the one-object spec: unknown options, types, choices, required options), without the module's
+    own rules and without the cluster. For a caller that runs several batches one after another and must refuse a
+    bad element of any of them before the first batch writes (the vms module's steps). Mask the problems with the
+    no_log values before showing them."""
+    params = {k: v for k, v in task_args.items() if k != "batch"}
+    _elements, found, no_log = validated(params, task_args["batch"], single)
+    return found, no_log
+
+
 def _messages(result: Any) -> list[str]:
     """The validation's messages; that of unknown options says so (the validator's text is only `<names>. Supported
     parameters include: ...`), and that connection options belong to the task."""

@@ -326,6 +326,15 @@ def test_vms_role_vm_with_its_disk(cluster, guide, tmp_path):
     assert "cpu/memory" in failure["msg"], failure["msg"]
     assert get_vm(cluster, ns, "odd") is None
 
+    # a misspelt VM option: the vm module's argument spec refuses it before the first step writes - its disk is not created
+    typo = {**vm(), "name": "typo", "memroy": {"size": "1Gi"}, "block_device_refs": [{"kind": "VirtualDisk", "name": "typo-root"}],
+            "disks": [{"name": "typo-root", "data_source": from_image(test_module_vm.IMAGE)}]}  # fmt: skip
+    refused = apply(vm(), typo)
+    assert refused.returncode != 0
+    task = in_role(refused, "vms", VMS_TASK)
+    assert task["step"] == "apply_vms" and "(" + ns + "/typo): Unsupported parameters: memroy." in task["msg"] and not task["changed"], task
+    assert get(cluster, "vd", "typo-root", ns) is None and get_vm(cluster, ns, "typo") is None
+
     # stopped, then absent: the VM goes, then its disk
     stopped = apply(vm(state="stopped"))
     assert stopped.returncode == 0 and stopped["facts"]["vms_results"][0]["vm"]["phase"] == "Stopped", stopped.stdout[-4000:]

@@ -14,6 +14,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch imp
     ElementExit,
     SharedReads,
     batch_spec,
+    refused_elements,
     run_batch,
     validated,
 )
@@ -53,6 +54,18 @@ def test_every_bad_element_is_named_with_its_option():
     assert "batch[4] (ns/z)" in text and "host" in text, "connection options are the task's"
     assert "batch[5] (ns/s)" in text and "size" in text
     assert not any(p.startswith("batch[0]") for p in problems)
+
+
+def test_refused_elements_are_the_batchs_own_refusals_with_the_secrets_to_mask():
+    """What the vms module checks of every step before the first writes: the task's other arguments as defaults, the
+    one-object spec, and the no_log values of an element's misplaced connection options."""
+    task = {"kubeconfig": "/k", "namespace": "ns", "batch": [{"name": "ok", "mode": "a"}, {"name": "x", "colour": "red"}, {"name": "t", "api_key": "s3cret"}]}
+    problems, no_log = refused_elements(task, SINGLE)
+    assert [p.split(":")[0] for p in problems] == ["batch[1] (ns/x)", "batch[2] (ns/t)"], problems
+    assert "Unsupported parameters: colour" in problems[0] and "s3cret" in no_log
+    default_refused = refused_elements({"namespace": "ns", "mode": "c", "batch": [{"name": "y"}]}, SINGLE)[0]
+    assert default_refused[0].startswith("batch[0] (ns/y): value of mode"), "a task default is checked too"
+    assert refused_elements({"batch": [{"name": "y", "namespace": "n"}]}, SINGLE) == ([], set())
 
 
 class FakeClient:
