@@ -13,6 +13,7 @@ from . import conversions, hooks
 from .api import (
     access,
     admin,
+    apiservices,
     cluster_ips,
     core_rules,
     core_updates,
@@ -203,6 +204,7 @@ def build(
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
     cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))
     hooks.install_generic_class(service)
+    apiservices.seed(service, api.discovery, set(api.aggregated))  # after every group is registered
     return Simulator(registry, store, clock, service, api, manager, importer, fleet)
 
 

@@ -215,7 +215,7 @@ def core_types(state_dir: Path | None = None) -> list[ResourceType]:
                 plural=k.get("plural", k["kind"].lower() + "s"),
                 singular=k["kind"].lower(),
                 namespaced=k["scope"] == "Namespaced",
-                versions={k["version"]: Version(k["version"], None, columns, build=build, library=library)},
+                versions={k["version"]: Version(k["version"], None, columns, bool(k.get("deprecationWarning")), k.get("deprecationWarning"), build=build, library=library)},
                 storage_version=k["version"],
                 short_names=list(k.get("shortNames", [])),
                 categories=list(k.get("categories", [])),

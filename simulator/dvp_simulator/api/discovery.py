@@ -78,6 +78,10 @@ class Discovery:
                 out[group].append(version)
         return {g: sorted(vs, key=version_priority) for g, vs in out.items()}
 
+    def group_versions(self) -> dict[str, list[str]]:
+        """group → every version served (the registry's and those served outside it), preferred first."""
+        return self._versions()
+
     def api_versions(self, address: str) -> dict[str, Any]:
         return {
             "kind": "APIVersions",

@@ -389,7 +389,7 @@ class ObjectService:
         meta = obj["metadata"]
         name = meta["name"]
         causes = []
-        if rt.group == "rbac.authorization.k8s.io":  # RBAC names are path segments (`system:basic-user`)
+        if rt.group in ("rbac.authorization.k8s.io", "apiregistration.k8s.io"):  # path segments (`system:basic-user`, `v1.`)
             if name in (".", "..") or "/" in name or "%" in name:
                 causes.append(cause("metadata.name", f'Invalid value: "{name}": may not be \'.\' or \'..\' or contain \'/\' or \'%\''))
         else:

@@ -313,6 +313,30 @@ def _col(name: str, typ: str = "string", priority: int = 0, fmt: str = "") -> di
 
 
 NAME = _col("Name", fmt="name")
+
+
+def _apiservice_service(o: dict[str, Any]) -> str:
+    """`Local`, or the namespace/name of the Service an aggregated APIService proxies to."""
+    service = (o.get("spec") or {}).get("service")
+    return f"{service.get('namespace', '')}/{service.get('name', '')}" if isinstance(service, dict) else "Local"
+
+
+def _condition_text(o: dict[str, Any], kind: str) -> str:
+    """An APIService's condition as the aggregator prints it: True, else its status with the reason (`False
+    (FailedDiscoveryCheck)`), Unknown when it has none."""
+    for c in (o.get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            status = str(c.get("status", ""))
+            return f"{status} ({c['reason']})" if status != "True" and c.get("reason") else status
+    return "Unknown"
+
+
+def _component_health(o: dict[str, Any]) -> list[str]:
+    """Status, message and error of a ComponentStatus (upstream: printComponentStatus)."""
+    for c in o.get("conditions") or []:
+        if c.get("type") == "Healthy":
+            return ["Healthy" if c.get("status") == "True" else "Unhealthy", c.get("message", ""), c.get("error", "")]
+    return ["Unknown", "", ""]
 # upstream eventColumnDefinitions: the wide ones interleaved, the event's own name last
 EVENT_COLUMNS = [
     _col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Subobject", priority=1), _col("Source", priority=1), _col("Message"),
@@ -413,6 +437,11 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     resource_key(CUSTOM_RESOURCE_DEFINITION): (CREATED_AT_COLUMNS, _created_at),
     "/resourcequotas": ([NAME, _col("Age"), _col("Request"), _col("Limit")], _quota_row),  # upstream: resourceQuotaColumnDefinitions
     "/limitranges": (CREATED_AT_COLUMNS, _created_at),  # no printer upstream: the default table
+    "apiregistration.k8s.io/apiservices": (  # upstream: kube-aggregator pkg/registry/apiservice/rest ConvertToTable
+        [NAME, _col("Service"), _col("Available"), _col("Age")],
+        lambda o, now: [o["metadata"]["name"], _apiservice_service(o), _condition_text(o, "Available"), age(o, now)],
+    ),
+    "/componentstatuses": ([NAME, _col("Status"), _col("Message"), _col("Error")], lambda o, now: [o["metadata"]["name"], *_component_health(o)]),
     "scheduling.k8s.io/priorityclasses": (  # upstream: priorityClassColumnDefinitions
         [NAME, _col("Value", "integer"), _col("Global-Default", "boolean"), _col("Age"), _col("PreemptionPolicy")],
         lambda o, now: [o["metadata"]["name"], o.get("value", 0), bool(o.get("globalDefault")), age(o, now), o.get("preemptionPolicy", "")],
