@@ -22,6 +22,7 @@ from collections import Counter
 from pathlib import Path
 
 import aiohttp
+import msgspec
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,9 +90,39 @@ def machine(i: int) -> dict:
     }
 
 
+def _up(phase: str | None, ip: str | None) -> bool:
+    """A VM the benchmarks count as Running: phase Running with an IP address."""
+    return phase == "Running" and bool(ip)
+
+
 def running(vm: dict) -> bool:
     status = vm.get("status") or {}
-    return status.get("phase") == "Running" and bool(status.get("ipAddress"))
+    return _up(status.get("phase"), status.get("ipAddress"))
+
+
+class _Status(msgspec.Struct):
+    phase: str | None = None
+    ipAddress: str | None = None
+
+
+class _VM(msgspec.Struct):
+    status: _Status | None = None
+
+
+class _VMList(msgspec.Struct):
+    items: list[_VM] = []
+
+
+# Decodes a LIST's body into the two status fields of each item and skips the rest without making a Python object of
+# it: 30-40 MB of 10,000 VMs in ~0.05 CPU-s, where a whole parse (orjson) takes 0.2-0.7 s. A measuring client
+# LISTing once a second with a whole parse kept ~70% of a core busy on a machine of two, beside the server it measures.
+_VM_LIST = msgspec.json.Decoder(_VMList)
+
+
+def count_running(body: bytes) -> tuple[int, int]:
+    """(items, items Running with an IP) of a LIST of VirtualMachines, as its JSON bytes."""
+    items = _VM_LIST.decode(body).items
+    return len(items), sum(1 for vm in items if vm.status is not None and _up(vm.status.phase, vm.status.ipAddress))
 
 
 class Client:
@@ -102,6 +133,14 @@ class Client:
 
     def session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.tls, limit=CLIENTS), headers=self.headers, timeout=aiohttp.ClientTimeout(total=None, sock_read=120))
+
+    async def running(self, session: aiohttp.ClientSession) -> tuple[int, int]:
+        """(VMs, VMs Running with an IP) in the namespace, by one LIST (count_running: no whole parse)."""
+        async with session.get(f"{self.base}{V2}/namespaces/{NAMESPACE}/virtualmachines") as resp:
+            data = await resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"LIST of the VMs: {resp.status} {data[:300]!r}")
+            return count_running(data)
 
     async def request(self, session: aiohttp.ClientSession, method: str, path: str, body: dict | None = None, ok: tuple[int, ...] = (200, 201)) -> tuple[int, dict]:
         headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
@@ -161,12 +200,11 @@ class Client:
         samples: list[tuple[float, int]] = []
         async with self.session() as s:
             while time.perf_counter() - started < TIMEOUT:
-                _, body = await self.request(s, "GET", f"{V2}/namespaces/{NAMESPACE}/virtualmachines")
-                items = body["items"]
-                up = sum(1 for vm in items if running(vm))
+                there, up = await self.running(s)
                 samples.append((time.perf_counter() - started, up))
-                if len(items) == count and up == count:
-                    return items, samples
+                if there == count and up == count:
+                    _, body = await self.request(s, "GET", f"{V2}/namespaces/{NAMESPACE}/virtualmachines")  # whole, once
+                    return body["items"], samples
                 if len(samples) % 10 == 0:
                     log(f"{up} of {count} Running")
                 await asyncio.sleep(0.5)

@@ -115,3 +115,25 @@ def test_the_cvi_slope_is_the_line_through_every_runs_windows_not_one_runs_ends(
     growing = [[1.0 + 0.05 * i for i in range(10)]] * 3
     ratio, per_window = fitted_ratio(growing)
     assert abs(ratio - 1.45) < 1e-9 and abs(per_window - 0.05) < 1e-9
+
+
+def test_the_side_clients_count_of_running_vms_is_the_whole_parses():
+    """bench/vms.py count_running decodes only each item's phase and IP; its count must be that of running() over
+    the whole parse, whatever else the items carry or lack (no status, a null one, a phase without an IP)."""
+    import orjson
+
+    from bench.vms import count_running, running
+
+    items = [
+        {"metadata": {"name": "a"}, "spec": {"cpu": {"cores": 1}}, "status": {"phase": "Running", "ipAddress": "10.0.0.1", "conditions": []}},
+        {"metadata": {"name": "b"}, "status": {"phase": "Running", "ipAddress": ""}},
+        {"metadata": {"name": "c"}, "status": {"phase": "Running"}},
+        {"metadata": {"name": "d"}, "status": {"phase": "Pending", "ipAddress": "10.0.0.4"}},
+        {"metadata": {"name": "e"}},
+        {"metadata": {"name": "f"}, "status": None},
+        {"metadata": {"name": "g"}, "status": {"phase": None, "ipAddress": None, "stats": {"phasesTransitions": [{"phase": "Running"}]}}},
+        {"metadata": {"name": "h"}, "status": {"phase": "Running", "ipAddress": "10.0.0.8", "nodeName": "n"}},
+    ]
+    body = orjson.dumps({"kind": "VirtualMachineList", "metadata": {"resourceVersion": "7"}, "items": items})
+    assert count_running(body) == (len(items), sum(1 for vm in items if running(vm))) == (8, 2)
+    assert count_running(b'{"kind":"VirtualMachineList","items":[]}') == (0, 0)
