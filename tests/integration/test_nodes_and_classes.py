@@ -129,6 +129,22 @@ def test_discovery_features_are_frozen_and_nodes_follow_labels(cluster):
     assert "VMClassNodesWereUpdated" in events
 
 
+def test_the_guides_features_class_example_is_ready_on_every_virtualization_host(cluster):
+    """The admin guide's `type: Features` example asks for `vmx` (VT-x), which no libvirt CPU model lists: a host's
+    node labeller reports it as a feature of its own. Every node of the guide's topology has it."""
+    apply(
+        cluster,
+        "{apiVersion: virtualization.deckhouse.io/v1alpha3, kind: VirtualMachineClass, metadata: {name: guide-vmx}, "
+        "spec: {cpu: {features: [vmx], type: Features}}}",
+    )
+    status = wait_status(cluster, "guide-vmx", lambda s: s.get("phase") == "Ready")["status"]
+    assert status["availableNodes"] == ["blue-0", "blue-1", "green-0", "green-1", "master-0"]
+    assert status["cpuFeatures"]["enabled"] == ["vmx"]
+    for node in status["availableNodes"]:
+        labels = json.loads(cluster.kubectl("get", "node", node, "-o", "json").stdout)["metadata"]["labels"]
+        assert labels.get(FEATURE + "vmx") == "true", node
+
+
 def test_model_and_features_classes_and_phase_rules(cluster):
     apply(
         cluster,
