@@ -53,6 +53,7 @@ POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
 LEASE = "Lease"
 CUSTOM_RESOURCE_DEFINITION = "CustomResourceDefinition"
 DAEMON_SET = "DaemonSet"  # the module's virt-handler runs as one
+DEPLOYMENT = "Deployment"  # ... and its virt-controller as this
 
 PLURALS = {
     CLUSTER_VIRTUAL_IMAGE: "clustervirtualimages",
@@ -77,6 +78,7 @@ PLURALS = {
     LEASE: "leases",
     CUSTOM_RESOURCE_DEFINITION: "customresourcedefinitions",
     DAEMON_SET: "daemonsets",
+    DEPLOYMENT: "deployments",
 }
 GROUPS = {
     MODULE_CONFIG: DECKHOUSE_GROUP,
@@ -86,6 +88,7 @@ GROUPS = {
     LEASE: COORDINATION_GROUP,
     CUSTOM_RESOURCE_DEFINITION: APIEXTENSIONS_GROUP,
     DAEMON_SET: APPS_GROUP,
+    DEPLOYMENT: APPS_GROUP,
 }  # every other kind is DVP's
 
 
@@ -377,6 +380,12 @@ POD_SUCCEEDED, POD_FAILED = "Succeeded", "Failed"
 EVACUATION_ANNOTATION = "virtualization.deckhouse.io/evacuation"  # on evacuation-* Evict operations (§7.1)
 WORKLOAD_UPDATE_ANNOTATION = "virtualization.deckhouse.io/workload-update"  # on nodeplacement-update-* Evict operations (§7.1)
 PLACEMENT_SUM_ANNOTATION = "virtualization.deckhouse.io/workload-update-node-placement-sum"  # ... the placement it moves the VM to
+# a firmware update (§4.7, §7.1): a VM whose virt-launcher runs another image than the module's current one
+WORKLOAD_UPDATE_IMAGE_ANNOTATION = "virtualization.deckhouse.io/workload-update-image"  # on the VM's instance: the image tried
+FIRMWARE_UPDATE_GENERATE_NAME = "firmware-update-"  # the workload updater's Evict operations for it
+COND_FIRMWARE_UP_TO_DATE = "FirmwareUpToDate"  # VM condition, present only while False
+REASON_FIRMWARE_OUT_OF_DATE = "FirmwareOutOfDate"
+VIRT_CONTROLLER = "virt-controller"  # the module's Deployment (and container) whose --launcher-image is the firmware
 SYSTEM_MIGRATION_POLICY_ANNOTATION = "virtualization.deckhouse.io/system-migration-policy"  # on ModuleConfig virtualization (§7.4)
 EVICTION_TRIGGERED_EVACUATION = "Eviction triggered evacuation"  # the interceptor's 429 message: `… of VMI "<ns>/<vm>"`
 COND_EVICTION_REQUIRED = "EvictionRequired"

@@ -37,6 +37,7 @@ from .controllers import (
     descheduler,
     disruption,
     endpoints,
+    firmware,
     garbage_collector,
     kubelet,
     namespace,
@@ -189,14 +190,16 @@ def build(
         guest=lambda ns, name, body: vm_controller.guest_event(service, fleet, ns, name, body, migrations),
         importer=importer,
         node_changed=migrations.node_changed,
+        release=(lambda: firmware.current_image(store), lambda image: firmware.upgrade(service, image)),
     )
     migrations.wake = lambda key: manager.enqueue("vm", key)
     manager.add(vm_controller.controller(store, fleet, migrations, edition))
     manager.add(fencing_controller.controller(store, fleet, clock))
     manager.add(vmop_controller.controller(store, migrations))
     manager.add(evacuation_controller.controller(store))
-    if edition != v.EDITION_CE:  # EE live-migrates a VM whose placement changed (§3.2); CE waits for a restart
-        manager.add(workload_updater.controller(store))
+    # firmware updates in every edition; EE also live-migrates a VM whose placement changed (§3.2), CE waits for a restart
+    manager.add(workload_updater.controller(store, node_placement=edition != v.EDITION_CE))
+    if edition != v.EDITION_CE:
         manager.add(volume_migration.controller(store))  # EE moves disks to other storage, and RWO disks with their VM (§2.2)
     manager.add(descheduler.controller(store))
     seed(service)
@@ -204,6 +207,7 @@ def build(
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
     cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))
     hooks.install_generic_class(service)
+    firmware.ensure_virt_controller(service)  # the module's release: its launcher image is the VMs' firmware
     apiservices.seed(service, api.discovery, set(api.aggregated))  # after every group is registered
     return Simulator(registry, store, clock, service, api, manager, importer, fleet)
 

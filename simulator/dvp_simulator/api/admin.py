@@ -19,6 +19,10 @@
 - `GET /simulator/v1/images/bandwidth` reads the bandwidth image imports read their sources at, and
   `POST /simulator/v1/images/bandwidth` with `{"bandwidth": "20Mi"}` (a quantity of bytes per second, 0: no limit)
   sets it, also for imports already running (images/jobs.py).
+- `GET /simulator/v1/module` reads the virtualization module's release (`launcherImage`: the virt-launcher image,
+  the VMs' firmware), and `POST /simulator/v1/module/upgrade` with `{"launcherImage": "dvp-sim/virt-launcher:v1.1.0"}`
+  rolls a release with that image out, as Deckhouse updating the module would: the VMs running the old image are
+  out of date and the workload updater live-migrates them (controllers/firmware.py).
 
 Answers are Status-shaped JSON (`kind: Status`); bad input gets 400 BadRequest, an unknown path 404, a wrong
 method 405, as the API server answers its own.
@@ -55,12 +59,15 @@ def register(
     guest: GuestEvent | None = None,
     importer: Importer | None = None,
     node_changed: Callable[[str], None] | None = None,
+    release: tuple[Callable[[], str], Callable[[str], str]] | None = None,
 ) -> None:
     """Serve the admin API on `server` (an APIServer) under PREFIX; `guest` carries out guest power events,
     `importer` is whose bandwidth images/bandwidth reads and sets; `node_changed(node)` is told of every injected
-    node fault and recovery (what the node's peers notice at once: a live migration to or from it loses its link)."""
+    node fault and recovery (what the node's peers notice at once: a live migration to or from it loses its link);
+    `release` reads the module's launcher image and rolls a new one out (its message; ValueError for a bad image)."""
     admin = Admin(clock, fleet, guest, importer)
     admin.node_changed = node_changed or admin.node_changed
+    admin.release = release
     server.admin_handlers[PREFIX] = admin.handle
 
 
@@ -68,6 +75,7 @@ class Admin:
     def __init__(self, clock: Clock, fleet: Fleet, guest: GuestEvent | None = None, importer: Importer | None = None):
         self.clock, self.fleet, self.guest, self.importer = clock, fleet, guest, importer
         self.node_changed: Callable[[str], None] = lambda node: None
+        self.release: tuple[Callable[[], str], Callable[[str], str]] | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         parts = request.path[len(PREFIX) :].strip("/").split("/")
@@ -105,6 +113,16 @@ class Admin:
             else:
                 _method(request, "GET")
             return _success(bandwidth_message(self.importer.bandwidth))
+        if parts == ["module"] and self.release is not None:
+            _method(request, "GET")
+            body = {"kind": "ModuleRelease", "apiVersion": "simulator/v1", "launcherImage": self.release[0]()}
+            return web.Response(body=dumps(body), content_type="application/json")
+        if parts == ["module", "upgrade"] and self.release is not None:
+            _method(request, "POST")
+            try:
+                return _success(self.release[1](_launcher_image(await request.read())))
+            except ValueError as exc:
+                raise bad_request(str(exc)) from None
         if len(parts) == 4 and parts[0] == "vms" and parts[3] == "guest" and self.guest is not None:
             _method(request, "POST")
             return _success(self.guest(parts[1], parts[2], _action(await request.read())))
@@ -137,15 +155,20 @@ def _method(request: web.Request, allowed: str) -> None:
         raise APIError(405, f"the server does not allow this method on the requested resource (only {allowed})", reason="MethodNotAllowed")
 
 
-def _seconds(raw: bytes) -> float:
-    """`{"seconds": N}` with N a finite number, 0 <= N <= MAX_ADVANCE."""
+def _object(raw: bytes, keys: set[str], usage: str) -> dict[str, Any]:
+    """The request body as a JSON object of exactly `keys` (400 naming `usage` otherwise)."""
     try:
         body = json.loads(raw or b"null", parse_constant=_reject_constant)
     except ValueError as exc:
         raise bad_request(f"the request body could not be decoded: {exc}") from exc
-    if not isinstance(body, dict) or set(body) != {"seconds"}:
-        raise bad_request('the request body must be {"seconds": N}')
-    seconds = body["seconds"]
+    if not isinstance(body, dict) or set(body) != keys:
+        raise bad_request(f"the request body must be {usage}")
+    return body
+
+
+def _seconds(raw: bytes) -> float:
+    """`{"seconds": N}` with N a finite number, 0 <= N <= MAX_ADVANCE."""
+    seconds = _object(raw, {"seconds"}, '{"seconds": N}')["seconds"]
     if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
         raise bad_request(f"seconds: must be a number, not {json.dumps(seconds)}")
     if not 0 <= seconds <= MAX_ADVANCE:
@@ -176,12 +199,7 @@ def bandwidth_message(rate: int) -> str:
 
 def _bandwidth(raw: bytes) -> int:
     """`{"bandwidth": Q}` with Q a quantity of bytes per second (`20Mi`, 1048576; 0: no limit)."""
-    try:
-        body = json.loads(raw or b"null", parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise bad_request(f"the request body could not be decoded: {exc}") from exc
-    if not isinstance(body, dict) or set(body) != {"bandwidth"}:
-        raise bad_request('the request body must be {"bandwidth": "20Mi"} (bytes per second; 0: no limit)')
+    body = _object(raw, {"bandwidth"}, '{"bandwidth": "20Mi"} (bytes per second; 0: no limit)')
     try:
         return parse_bandwidth(body["bandwidth"], "bandwidth")
     except ValueError as exc:
@@ -190,13 +208,16 @@ def _bandwidth(raw: bytes) -> int:
 
 def _mode(raw: bytes) -> str:
     """`{"mode": M}` with M a string (the agent checks it is a known fault mode)."""
-    try:
-        body = json.loads(raw or b"null", parse_constant=_reject_constant)
-    except ValueError as exc:
-        raise bad_request(f"the request body could not be decoded: {exc}") from exc
-    if not isinstance(body, dict) or set(body) != {"mode"} or not isinstance(body["mode"], str):
-        raise bad_request('the request body must be {"mode": "power" | "network" | "kubelet"}')
-    return body["mode"]
+    usage = '{"mode": "power" | "network" | "kubelet"}'
+    mode = _object(raw, {"mode"}, usage)["mode"]
+    if not isinstance(mode, str):
+        raise bad_request(f"the request body must be {usage}")
+    return mode
+
+
+def _launcher_image(raw: bytes) -> str:
+    """`{"launcherImage": I}` (controllers/firmware.py checks I is an image reference)."""
+    return _object(raw, {"launcherImage"}, '{"launcherImage": "<image reference>"}')["launcherImage"]
 
 
 def _reject_constant(name: str) -> Any:

@@ -13,6 +13,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
     CUSTOM_RESOURCE_DEFINITION,
     DAEMON_SET,
     DEFAULT_STORAGE_CLASS_ANNOTATION,
+    DEPLOYMENT,
     EVENT,
     EVENTS_GROUP,
     LEASE,
@@ -278,6 +279,16 @@ def _daemonset_row(o: dict[str, Any], now: float) -> list[Any]:
     ]  # fmt: skip
 
 
+def _deployment_row(o: dict[str, Any], now: float) -> list[Any]:
+    status, spec = o.get("status") or {}, o.get("spec") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        o["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}", status.get("updatedReplicas", 0),
+        status.get("availableReplicas", 0), age(o, now), ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers), _label_selector(spec.get("selector")),
+    ]  # fmt: skip
+
+
 def _quota_row(o: dict[str, Any], now: float) -> list[Any]:
     """printResourceQuota: `resource: used/hard` of every hard resource (by name), the `limits.*` ones under LIMIT
     and the others under REQUEST; a resource without usage shows 0."""
@@ -429,6 +440,13 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             _col("Selector", priority=1),
         ],
         _daemonset_row,
+    ),
+    resource_key(DEPLOYMENT): (  # upstream: pkg/printers/internalversion/printers.go deploymentColumnDefinitions
+        [
+            NAME, _col("Ready"), _col("Up-to-date", "integer"), _col("Available", "integer"), _col("Age"),
+            _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1),
+        ],
+        _deployment_row,
     ),
     resource_key(LEASE): (
         [NAME, _col("Holder"), _col("Age")],

@@ -47,7 +47,7 @@ from ..scheduler.core import node_affinity_matches, node_term_matches
 from ..store.store import DELETED, MODIFIED, NODE_NAME, OWNER, Entry, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
-from . import ipam
+from . import firmware, ipam
 from . import migration as migration_ctl
 from .runtime import Context, Controller, Key, Requeue, controller_ref
 from .vmclass import BY_CLASS, vm_class_name
@@ -229,12 +229,23 @@ def controller(store: Store, fleet: Fleet, migrations: migration_ctl.Migrations 
     def of_secret(event: Event) -> list[Key]:
         return by_index(BY_SECRET, f"{event.entry.namespace}/{event.entry.name}")
 
+    def of_release(event: Event) -> list[Key]:
+        """A module release (the virt-controller Deployment's launcher image changed): every VM is judged again
+        against it — once per release, as the platform's new controller reconciles every VM when it starts."""
+        e = event.entry
+        if (e.namespace, e.name) != (v.MODULE_NAMESPACE, v.VIRT_CONTROLLER):
+            return []
+        if event.prev is not None and firmware.launcher_image_of(event.prev.obj) == firmware.launcher_image_of(e.obj):
+            return []
+        return [(vm.namespace, vm.name) for vm in store.list(VMS)]
+
     secondary = {
         PODS: owner_vm,
         CLASSES: of_class,
         VMIPS: of_vmip,
         VMOPS: of_vmop,
         SECRETS: of_secret,
+        firmware.DEPLOYMENTS: of_release,
         **{res: of_device for res in DEVICES.values()},
     }
     return Controller("vm", VMS, reconcile, secondary)
@@ -865,8 +876,8 @@ class Reconcile:
         spec: dict[str, Any] = {
             "containers": [
                 {
-                    "name": "compute",
-                    "image": "dvp-sim/virt-launcher",
+                    "name": firmware.COMPUTE,
+                    "image": firmware.current_image(self.store),  # the module's release now: the VM's firmware
                     "resources": {"requests": requests, "limits": {"cpu": str(cores), "memory": requests["memory"]}},
                 }
             ],
@@ -906,7 +917,7 @@ class Reconcile:
             "startTime": self.now,
             "conditions": ok,
             "containerStatuses": [
-                {"name": "compute", "ready": True, "restartCount": 0, "image": "dvp-sim/virt-launcher", "state": {"running": {"startedAt": self.now}}}
+                {"name": firmware.COMPUTE, "ready": True, "restartCount": 0, "image": firmware.pod_image(pod), "state": {"running": {"startedAt": self.now}}}
             ],
         }
 
@@ -1058,6 +1069,10 @@ class Reconcile:
         self.status["blockDeviceRefs"] = refs
         self.migratable()
         migration_ctl.conditions(self)
+        if firmware.out_of_date(self.status.get("phase"), firmware.pod_image(self.pod), firmware.current_image(self.store)):
+            self.cond(v.COND_FIRMWARE_UP_TO_DATE, "False", v.REASON_FIRMWARE_OUT_OF_DATE, firmware.MESSAGE)
+        else:
+            cond.remove(self.conds, v.COND_FIRMWARE_UP_TO_DATE)
         changes = self.changes()
         if changes:
             self.status["restartAwaitingChanges"] = changes

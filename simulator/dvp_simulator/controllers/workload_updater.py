@@ -1,4 +1,15 @@
-"""DVP's workload updater, node placement (BEHAVIOUR.md §3.2, §7.1, §9), registered on EE clusters only: a VM whose
+"""DVP's workload updater: VMs live-migrated because the platform changed under them, with one Evict operation each.
+
+Firmware (BEHAVIOUR.md §4.7, §7.1; every edition; controllers/firmware.py): a VM whose instance runs an older
+virt-launcher image than the module's release (`FirmwareUpToDate=False`) gets one `firmware-update-*` Evict
+annotated `workload-update: "true"`, once the module's virt-controller has rolled the release out — once per image:
+its instance (the virt-launcher pod) records the image tried (`workload-update-image`), whatever the operation ends
+with. Not while an Evict or Migrate the user asked for is unfinished (its end wakes the VM here); not a second one
+while an earlier workload update of the VM is unfinished (the image is recorded all the same). No Running or
+Migratable check, as the platform: an operation on a VM that cannot migrate fails (or, on CE with a disk not on a
+ReadWriteMany volume, is refused: a Warning Event on the VM), and the VM stays out of date until it restarts.
+
+Node placement (BEHAVIOUR.md §3.2, §7.1, §9), EE only: a VM whose
 node no longer satisfies its placement — the VM's nodeSelector / affinity or its class's nodeSelector changed — is
 live-migrated to a node that does, instead of waiting for a restart (CE's way, see controllers/vm.py `changes`).
 
@@ -14,7 +25,7 @@ another operation of the VM is unfinished, none is created (its end wakes the VM
 
 Costs: a reconcile reads one VM, its class, its pod (owner index), its node and its operations (by-VM index), all
 by key. A VM's event wakes it only when it may newly need moving (created, spec changed, became Running or
-Migratable); a class's spec change the VMs of that class (index); an operation's event its VM."""
+Migratable, became out of date); a class's spec change the VMs of that class (index); an operation's event its VM."""
 
 from __future__ import annotations
 
@@ -30,6 +41,7 @@ from ..api.service import WriteOptions
 from ..store.store import OWNER, Event, Store
 from ..webhooks import vmop as vmop_hooks
 from . import conditions as cond
+from . import firmware
 from .runtime import Context, Controller, Key, Requeue
 from .vm import node_matches, placement
 from .vmclass import BY_CLASS, vm_class_name
@@ -43,6 +55,7 @@ MANAGER = "virtualization-controller"
 GENERATE_NAME = "nodeplacement-update-"  # §7.1's system Evict prefix for a placement change
 WORKLOAD_UPDATE_ANNOTATION, PLACEMENT_SUM_ANNOTATION = v.WORKLOAD_UPDATE_ANNOTATION, v.PLACEMENT_SUM_ANNOTATION
 RETRY = 2.0  # simulated seconds before creating again after a refused create
+ROLLOUT_WAIT = 60.0  # simulated seconds between looks at a release virt-controller has not rolled out yet (the platform's)
 log = logging.getLogger("dvp_simulator.controllers.workload_updater")
 
 
@@ -61,15 +74,67 @@ def _running(vm: dict[str, Any]) -> bool:
     return (vm.get("status") or {}).get("phase") == v.VM_RUNNING
 
 
-def controller(store: Store) -> Controller:
+def _out_of_date(vm: dict[str, Any]) -> bool:
+    return (cond.get((vm.get("status") or {}).get("conditions") or [], v.COND_FIRMWARE_UP_TO_DATE) or {}).get("status") == "False"
+
+
+def _instance(store: Store, vm: dict[str, Any]) -> dict[str, Any] | None:
+    """The VM's virt-launcher pod (not a migration's target, not being deleted)."""
+    for e in store.by_index(PODS, OWNER, vm["metadata"]["uid"]):
+        meta = e.obj["metadata"]
+        if not meta.get("deletionTimestamp") and v.VM_MIGRATION_TARGET_ANNOTATION not in (meta.get("annotations") or {}):
+            return e.obj
+    return None
+
+
+def controller(store: Store, node_placement: bool = True) -> Controller:
+    """`node_placement`: also move VMs whose placement changed (EE); firmware updates always."""
     vmop_hooks.register_indexes(store)
     store.add_index(VMS, BY_CLASS, vm_class_name)
+
+    def update_firmware(ctx: Context, key: Key, vm: dict[str, Any]) -> Requeue | None:
+        """The platform's firmware handler and its one-shot migration: see the module's docstring."""
+        if not _out_of_date(vm):
+            return None
+        release = store.get(firmware.DEPLOYMENTS, v.MODULE_NAMESPACE, v.VIRT_CONTROLLER)
+        if release is None or not firmware.rolled_out(release.obj):
+            return Requeue(ROLLOUT_WAIT)  # the platform waits for virt-controller to run the release first
+        image = firmware.launcher_image_of(release.obj)
+        pod = _instance(store, vm)
+        if pod is None or (pod["metadata"].get("annotations") or {}).get(v.WORKLOAD_UPDATE_IMAGE_ANNOTATION) == image:
+            return None  # no instance, or this image was tried on it already
+        unfinished = [
+            e.obj for e in store.by_index(VMOPS, vmop_hooks.UNFINISHED, f"{key[0]}/{key[1]}")
+            if (e.obj.get("spec") or {}).get("type") in (v.VMOP_EVICT, v.VMOP_MIGRATE)
+        ]  # fmt: skip
+        if any(WORKLOAD_UPDATE_ANNOTATION not in (op["metadata"].get("annotations") or {}) for op in unfinished):
+            return None  # the user's migration first; its end wakes the VM
+        if not unfinished:
+            body = {
+                "apiVersion": f"{v.DVP_GROUP}/{v.DVP_VERSION}",
+                "kind": v.VIRTUAL_MACHINE_OPERATION,
+                "metadata": {"generateName": v.FIRMWARE_UPDATE_GENERATE_NAME, "namespace": key[0], "annotations": {WORKLOAD_UPDATE_ANNOTATION: "true"}},
+                "spec": {"type": v.VMOP_EVICT, "virtualMachineName": key[1]},
+            }
+            rt = ctx.service.registry.types[VMOPS]
+            # Refused (CE's webhook: a disk not on a ReadWriteMany volume; an unfinished operation an Evict cannot
+            # supersede): the runtime reports it as a Warning Event on the VM, and the image is not recorded, so the
+            # VM's next change or operation tries again (the platform retries with backoff, refused the same way).
+            ctx.service.create(rt, key[0], body, WriteOptions(version=rt.storage_version, manager=MANAGER))
+        pod_rt = ctx.service.registry.types[PODS]
+        meta = pod["metadata"]
+        annotations = {**(meta.get("annotations") or {}), v.WORKLOAD_UPDATE_IMAGE_ANNOTATION: image}
+        ctx.service.update(pod_rt, meta["namespace"], meta["name"], {**pod, "metadata": {**meta, "annotations": annotations}}, WriteOptions(version="v1", manager=MANAGER))
+        return None
 
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         entry = store.get(VMS, *key)
         if entry is None or entry.obj["metadata"].get("deletionTimestamp"):
             return None
-        vm = entry.obj
+        requeue = update_firmware(ctx, key, entry.obj)
+        if not node_placement:
+            return requeue
+        vm = store.get(VMS, *key).obj  # (the firmware update may have written)
         if not _running(vm) or not _migratable(vm):
             return None  # Migrating: a migration runs; not migratable: the change waits for a restart (vm.py)
         vmclass = store.get(CLASSES, "", (vm.get("spec") or {}).get("virtualMachineClassName") or "")
@@ -116,10 +181,13 @@ def controller(store: Store) -> Controller:
         return None
 
     def of_vm(event: Event) -> list[Key]:
-        """A VM may newly need moving when it is created or its spec changed, or when it became Running or
-        Migratable; its other writes (status churn, a migration's progress) cannot change the verdict."""
+        """A VM may newly need moving when it became out of date, or (placement) when it is created or its spec
+        changed, or when it became Running or Migratable; its other writes (status churn, a migration's progress)
+        cannot change the verdict."""
         obj, prev = event.entry.obj, event.prev.obj if event.prev is not None else None
-        if not _running(obj) or not _migratable(obj):
+        if _out_of_date(obj) and (prev is None or not _out_of_date(prev)):
+            return [(event.entry.namespace, event.entry.name)]
+        if not node_placement or not _running(obj) or not _migratable(obj):
             return []
         if prev is not None and _running(prev) and _migratable(prev) and prev["metadata"].get("generation") == obj["metadata"].get("generation"):
             return []
@@ -127,6 +195,8 @@ def controller(store: Store) -> Controller:
 
     def of_class(event: Event) -> list[Key]:
         """A class's placement changed: its VMs (a status write, such as availableNodes, changes no placement)."""
+        if not node_placement:
+            return []
         prev = event.prev.obj if event.prev is not None else None
         if prev is not None and (prev.get("spec") or {}).get("nodeSelector") == (event.entry.obj.get("spec") or {}).get("nodeSelector"):
             return []
