@@ -19,6 +19,7 @@ from typing import Any
 
 from . import network_rules as nr
 from .storage_rules import profile
+from .vocabulary import ALLOW_DISABLING_ANNOTATION as ALLOW_DISABLING
 
 INVALID_PREFIX = "ModuleConfig/virtualization is invalid: "  # how the platform's hook words its error
 UNUSABLE_CLASS = "offers no volume mode Block or Filesystem with ReadWriteOnce or ReadWriteMany"
@@ -61,3 +62,17 @@ def image_class_problems(settings: dict[str, Any], find: Callable[[str], dict[st
         if sc is not None and not profile(sc).usable:
             problems.append(f"{label(path)}: the StorageClass {name!r} {UNUSABLE_CLASS}")
     return problems
+
+
+def disable_needs_confirmation(old: dict[str, Any] | None, new: dict[str, Any] | None) -> bool:
+    """Whether Deckhouse asks the change of a ModuleConfig from `old` to `new` (None: its deletion) to be confirmed
+    with the allow-disabling annotation: the module was enabled (`spec.enabled: true`) and no longer is. An unset
+    `enabled` is not "enabled" here, as Deckhouse reads it."""
+    was = ((old or {}).get("spec") or {}).get("enabled") is True
+    stays = new is not None and ((new.get("spec") or {}).get("enabled") is True)
+    return was and not stays
+
+
+def disable_confirmed(*configs: dict[str, Any] | None) -> bool:
+    """Whether any of the configs (an update's old and new) carries the allow-disabling annotation (any value)."""
+    return any(ALLOW_DISABLING in (((c or {}).get("metadata") or {}).get("annotations") or {}) for c in configs)

@@ -18,6 +18,7 @@ from . import vocabulary as v
 from .client import FIELD_MANAGER, APIStatusError, DVPClient
 from .compare import overlay
 from .ensure import Ensurer, owned_paths
+from .ensure import Outcome as Change
 from .errors import DVPError
 from .kinds import (
     MODULE_CONFIG,
@@ -240,11 +241,14 @@ def _storage_classes(settings: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-def desired_config(params: dict[str, Any], metadata: dict[str, Any]) -> dict[str, Any]:
+def desired_config(params: dict[str, Any], metadata: dict[str, Any], actual: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ModuleConfig the task asks for. Disabling a module that is enabled (`actual`, the server's) carries the
+    annotation Deckhouse asks to confirm a disable with; Deckhouse removes it once the module is disabled, so it is
+    asked for only then — asking for it again on every run would re-add it, a change each time."""
     spec: dict[str, Any] = {}
     if params.get("enabled") is not None:
         spec["enabled"] = params["enabled"]
-        if params["enabled"] is False:
+        if params["enabled"] is False and mr.disable_needs_confirmation(actual, {"spec": {"enabled": False}}):
             metadata = {**metadata, "annotations": {**(metadata.get("annotations") or {}), v.ALLOW_DISABLING_ANNOTATION: "true"}}
     if params.get("version") is not None:
         spec["version"] = params["version"]
@@ -371,9 +375,9 @@ def settings_after_apply(desired_settings: dict[str, Any], actual: dict[str, Any
 def ensure_config(module: Any, client: DVPClient, ensurer: Ensurer, metadata: dict[str, Any]) -> dict[str, Any]:
     p = module.params
     if p["state"] == "absent":
-        return ensurer.absent(MODULE_CONFIG, p["name"], None, wait=p["wait"], wait_timeout=p["wait_timeout"]).result(module._diff)
+        return remove_config(module, client, ensurer)
     actual = client.get(MODULE_CONFIG, p["name"])
-    desired = keep_omitted(desired_config(p, metadata), p, actual)
+    desired = keep_omitted(desired_config(p, metadata, actual), p, actual)
     if is_virtualization(p) and p.get("settings") is not None:  # settings left out are left as they are: nothing to check
         problems = cluster_problems(client, module, desired["spec"].get("settings") or {}, actual)
         if problems:
@@ -382,6 +386,20 @@ def ensure_config(module: Any, client: DVPClient, ensurer: Ensurer, metadata: di
     result = outcome.result(module._diff)
     result["cidrs"] = cidr_usage(client, outcome.resource)
     return result
+
+
+def remove_config(module: Any, client: DVPClient, ensurer: Ensurer) -> dict[str, Any]:
+    """Delete the ModuleConfig. Deleting the config of an enabled module disables it, which Deckhouse has confirmed
+    with the allow-disabling annotation, as `enabled=false` does: the annotation first, then the deletion. In check
+    mode such a config is reported as to be deleted without the server's dry run (which would refuse the unconfirmed
+    deletion)."""
+    p = module.params
+    actual = client.get(MODULE_CONFIG, p["name"])
+    if mr.disable_needs_confirmation(actual, None) and not mr.disable_confirmed(actual):
+        if module.check_mode:
+            return Change(True, actual, actual, None).result(module._diff)
+        client.patch(MODULE_CONFIG, p["name"], {"metadata": {"annotations": {v.ALLOW_DISABLING_ANNOTATION: "true"}}})
+    return ensurer.absent(MODULE_CONFIG, p["name"], None, wait=p["wait"], wait_timeout=p["wait_timeout"]).result(module._diff)
 
 
 def cidr_usage(client: DVPClient, config: dict[str, Any] | None) -> list[dict[str, Any]]:

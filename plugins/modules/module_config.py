@@ -26,7 +26,9 @@ description:
     I(settings.virtual_images.allowed_storage_class_selector.match_names)) whose StorageProfile offers no volume mode C(Block) or C(Filesystem) with
     C(ReadWriteOnce) or C(ReadWriteMany)."
   - Storage classes that do not exist are reported as warnings, as the platform accepts them.
-  - With I(enabled=false) the annotation C(modules.deckhouse.io/allow-disabling=true) that Deckhouse requires is set too.
+  - Disabling an enabled module (I(enabled=false)) sets the annotation C(modules.deckhouse.io/allow-disabling=true) that Deckhouse
+    requires to confirm it; Deckhouse removes the annotation once the module is disabled, and a run that finds the module disabled
+    already leaves it out.
 author:
   - Deckhouse virtualization collection maintainers (@deckhouse)
 extends_documentation_fragment:

@@ -169,7 +169,9 @@ def build(
     manager.add(volume_reclaim.controller())
     manager.add(protection_controllers.pvc_controller(store))
     manager.add(protection_controllers.pv_controller(store))
-    importer = Importer(DVCR(state_dir / "dvcr"), topology.image_source_bandwidth if topology else 0)
+    importer = Importer(
+        DVCR(state_dir / "dvcr"), topology.image_source_bandwidth if topology else 0, capacity=lambda: moduleconfig_controller.dvcr_capacity(store)
+    )
     importer.wake = lambda ref: manager.wake(ref.resource, (ref.namespace, ref.name))
     upload.register(api, importer)
     manager.add(cvi.controller(importer, store, lambda: api.address))

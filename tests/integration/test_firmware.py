@@ -13,8 +13,9 @@ import urllib.request
 
 import pytest
 
+from ..image_sources import FileServer, iso_image
 from .test_vms import apply, condition, get, phase, running, vm_body, vmop, wait
-from .test_volume_migration import NODES, iso_server, start  # noqa: F401  (iso_server: the fixture start's images come from)
+from .test_volume_migration import NODES, start
 
 G = "virtualization.deckhouse.io/v1alpha2"
 OLD, NEW = "dvp-sim/virt-launcher:v1.0.0", "dvp-sim/virt-launcher:v1.1.0"
@@ -22,9 +23,13 @@ NS = "default"
 
 
 @pytest.fixture(scope="module")
-def ce(tmp_path_factory, iso_server):  # noqa: F811
-    sim = start(tmp_path_factory, "CE", iso_server)
+def ce(tmp_path_factory):
+    root = tmp_path_factory.mktemp("firmware-images")
+    iso_image(root / "boot.iso")
+    server = FileServer(root)
+    sim = start(tmp_path_factory, "CE", server)
     yield sim
+    server.stop()
     assert sim.stop() == 0
 
 

@@ -65,7 +65,7 @@ def params(**given):
 
 def desired_for(p, actual):
     meta = {"name": "virtualization", **{k: p[k] for k in ("labels", "annotations") if p.get(k)}}
-    return keep_omitted(desired_config(p, meta), p, actual)
+    return keep_omitted(desired_config(p, meta, actual), p, actual)
 
 
 def test_settings_only_task_keeps_enabled_version_and_labels():

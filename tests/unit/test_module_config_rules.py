@@ -22,10 +22,17 @@ def test_settings_to_api_spellings_and_alias():
     }
 
 
-def test_disabling_sets_the_allow_disabling_annotation():
-    desired = desired_config({"enabled": False, "version": 1, "settings": None}, {"name": "virtualization"})
+def test_disabling_an_enabled_module_sets_the_allow_disabling_annotation_and_only_then():
+    """Deckhouse asks for the annotation on the change from enabled to disabled, and removes it once the module is
+    disabled: asked for on every run, it would be re-added each time (never idempotent)."""
+    p = {"enabled": False, "version": 1, "settings": None}
+    enabled = {"metadata": {"name": "virtualization"}, "spec": {"enabled": True}}
+    desired = desired_config(p, {"name": "virtualization"}, enabled)
     assert desired["spec"] == {"enabled": False, "version": 1}
     assert desired["metadata"]["annotations"] == {"modules.deckhouse.io/allow-disabling": "true"}
+    for actual in (None, {"metadata": {"name": "virtualization"}, "spec": {"enabled": False}}, {"metadata": {"name": "virtualization"}, "spec": {}}):
+        assert "annotations" not in desired_config(p, {"name": "virtualization"}, actual)["metadata"], actual
+    assert "annotations" not in desired_config({**p, "enabled": True}, {"name": "virtualization"}, enabled)["metadata"]
 
 
 def test_option_problems_name_the_option():

@@ -35,3 +35,14 @@ def test_image_classes_need_a_usable_profile_and_missing_ones_pass():
     labelled = mr.image_class_problems(settings, classes.get, lambda path: "settings." + path)
     assert labelled[0].startswith("settings.virtualImages.defaultStorageClassName: "), labelled
     assert mr.image_class_problems({}, classes.get) == []
+
+
+def test_a_disable_needs_confirmation_from_enabled_to_anything_else_or_deleted():
+    on, off, unset = {"spec": {"enabled": True}}, {"spec": {"enabled": False}}, {"spec": {}}
+    assert mr.disable_needs_confirmation(on, off) and mr.disable_needs_confirmation(on, unset) and mr.disable_needs_confirmation(on, None)
+    assert not mr.disable_needs_confirmation(on, on) and not mr.disable_needs_confirmation(off, None)
+    assert not mr.disable_needs_confirmation(unset, off), "an unset enabled is not enabled, as Deckhouse reads it"
+    assert not mr.disable_needs_confirmation(None, off), "creating a disabled config"
+    allowed = {"metadata": {"annotations": {"modules.deckhouse.io/allow-disabling": "false"}}, **off}
+    assert mr.disable_confirmed(on, allowed) and mr.disable_confirmed(allowed, None), "any value, on either version"
+    assert not mr.disable_confirmed(on, off) and not mr.disable_confirmed(None)

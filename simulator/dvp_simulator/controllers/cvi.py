@@ -118,7 +118,7 @@ class Lifecycle:
             if status["phase"] == v.FAILED:  # the quota allows the importer now: provisioning starts over
                 status["phase"] = v.PENDING
             token = token_of((status.get("imageUploadURLs") or {}).get("external"))  # kept across restarts
-            job = self.importer.start(self.ref, self.generation, self.repo, readiness.source, token)
+            job = self.importer.start(self.ref, self.generation, self.repo, readiness.source, token, registry=True)  # kept in DVCR
             if status["phase"] == v.PENDING:
                 status.update(phase=v.PROVISIONING, progress=status.get("progress") or "0%")
                 self.condition(v.COND_READY, "False", v.REASON_PROVISIONING, "The importer is starting.")

@@ -1,7 +1,8 @@
 """ModuleConfig reconciler: what Deckhouse and the virtualization module do with a ModuleConfig once it is stored.
 
 - Every ModuleConfig: status.version (the settings schema version in use) and status.message, as `kubectl get mc`
-  shows them (VERSION, MESSAGE).
+  shows them (VERSION, MESSAGE); once its module is disabled (`enabled: false`), the annotation
+  `modules.deckhouse.io/allow-disabling` that confirmed it is removed, as Deckhouse's module controller does.
 - `virtualization`, the module's `validate-module-config` hook (BEHAVIOUR.md §8): on every change of the
   ModuleConfig, and of a node's addresses, it checks spec.settings (`dvcr` present; virtualMachineCIDRs aligned, not
   overlapping each other, the pod or service subnet, or a node address: moduleconfig_rules.hook_problems). Valid
@@ -126,6 +127,12 @@ def _report(ctx: Context, key: Key) -> dict[str, Any] | None:
     if status != mc.get("status"):
         opts = WriteOptions(version=rt.storage_version, manager=MANAGER, subresource="status")
         mc = ctx.service.update(rt, "", key[1], {**mc, "status": status}, opts).obj
+    annotations = mc["metadata"].get("annotations") or {}
+    if (mc.get("spec") or {}).get("enabled") is False and v.ALLOW_DISABLING_ANNOTATION in annotations:
+        # the module is disabled: its confirmation has served (a later disable asks for it again)
+        rest = {name: value for name, value in annotations.items() if name != v.ALLOW_DISABLING_ANNOTATION}
+        meta = {k: value for k, value in mc["metadata"].items() if k != "annotations"} | ({"annotations": rest} if rest else {})
+        mc = ctx.service.update(rt, "", key[1], {**mc, "metadata": meta}, WriteOptions(version=rt.storage_version, manager=MANAGER)).obj
     return mc
 
 
@@ -153,6 +160,19 @@ async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         spec = {**current["spec"], "resources": {**current["spec"].get("resources", {}), "requests": {**requests, "storage": pvc["size"]}}}
         service.update(rt, v.MODULE_NAMESPACE, v.DVCR_PVC_NAME, {**current, "spec": spec}, opts)
     return None
+
+
+def dvcr_capacity(store: Store) -> int | None:
+    """The bytes DVCR's volume holds: its claim's capacity once bound; None (no limit) before there is one, as the
+    simulator imports images without a ModuleConfig too."""
+    entry = store.get(ipam.CLAIMS, v.MODULE_NAMESPACE, v.DVCR_PVC_NAME)
+    status = (entry.obj.get("status") or {}) if entry is not None else {}
+    if status.get("phase") != v.PVC_BOUND:
+        return None
+    try:
+        return int(parse_quantity((status.get("capacity") or {}).get("storage") or "0")) or None
+    except ValueError:
+        return None
 
 
 def node_addresses_changed(event: Event) -> list[Key]:

@@ -8,14 +8,23 @@ a restart or a cancelled attempt never leaves a half image that looks whole, nor
 
 Deleting an image object removes its folder at once; on the platform the data stays until DVCR garbage
 collection runs, which nothing here can observe differently.
+
+DVCR's volume (Space): the images kept in the registry — ClusterVirtualImages and VirtualImages stored in DVCR —
+take their stored bytes from the capacity of DVCR's claim (d8-virtualization/dvcr, sized by the ModuleConfig's
+`dvcr.storage.persistentVolumeClaim.size`; no limit while there is none). An import that would go past it fails as
+the platform's importer does when its POST to DVCR meets ENOSPC ("DVCR is out of space"); growing the setting grows
+the claim, and the room. What a disk or an image on a claim passes through DVCR here is not counted: on the platform
+it lands on its own volume.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
 import shutil
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,6 +38,7 @@ class StoredImage:
     format: str  # qcow2, raw, vmdk, vdi or iso
     stored_bytes: int  # size of the disk file kept in DVCR
     unpacked_bytes: int  # virtual size: the smallest disk that can hold the image
+    charged: int = 0  # bytes it takes from DVCR's volume (Space): an image kept in the registry; 0 for a disk's data
 
     @property
     def cdrom(self) -> bool:
@@ -44,6 +54,28 @@ def registry_url(repo: str, uid: str) -> str:
     return f"{DVCR_HOST}/{repo}:{uid}"
 
 
+class Space:
+    """DVCR's volume: the bytes the registry's images take against its capacity. `take` is called from the import
+    threads as bytes are written (OSError ENOSPC past the capacity, as a full volume answers), `give` when an image or
+    an unfinished import goes. `capacity` (bytes; None: no limit) is set from the event loop, before each import and
+    as it goes, from the DVCR claim's capacity (images/jobs.py)."""
+
+    def __init__(self) -> None:
+        self.capacity: int | None = None
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> None:
+        with self._lock:
+            if self.capacity is not None and self.used + n > self.capacity:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.used += n
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.used = max(0, self.used - n)
+
+
 class DVCR:
     def __init__(self, root: Path):
         self.root = root
@@ -56,6 +88,21 @@ class DVCR:
         # By repository, then uid: a whole repository's answers go with it in one step (every disk's deletion discards
         # its repository).
         self._known: dict[str, dict[str, tuple[StoredImage, tuple[int, int]]]] = {}
+        self.space = Space()
+        self.space.used = sum(
+            self._charged(meta.parent)
+            for kind in ("cvi/*", "vi/*/*")  # where images kept in the registry live (disks are not charged)
+            for meta in root.glob(f"{kind}/*/{META_FILE}")
+            if ".importing." not in meta.parent.name  # an attempt a crash left: not an image
+        )
+
+    @staticmethod
+    def _charged(folder: Path) -> int:
+        """What the image in `folder` takes from the volume (0 when unreadable or none)."""
+        try:
+            return int(json.loads((folder / META_FILE).read_text()).get("charged") or 0)
+        except (OSError, ValueError, TypeError, AttributeError):
+            return 0
 
     def folder(self, repo: str, uid: str) -> Path:
         return self.root / repo / uid
@@ -74,6 +121,7 @@ class DVCR:
         (staging / META_FILE).write_text(json.dumps(asdict(image)))
         final = self.folder(repo, uid)
         self._forget(repo, uid)
+        self.space.give(self._charged(final))  # the image it replaces, if any
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
         # known from here: a disk's first lookup comes right after its clone (later ones go to its claim instead)
@@ -104,20 +152,28 @@ class DVCR:
             if not known:
                 del self._known[repo]
 
-    def clone(self, source_repo: str, source_uid: str, repo: str, uid: str, min_unpacked: int = 0) -> StoredImage | None:
+    def clone(self, source_repo: str, source_uid: str, repo: str, uid: str, min_unpacked: int = 0, charge: bool = False) -> StoredImage | None:
         """Store a copy of another image (a hard link where possible: DVCR blobs are immutable). None when the
         source is missing. `min_unpacked`: the copy of a disk grown beyond its image records the disk's size as
-        its unpacked size (the smallest disk that can hold it)."""
+        its unpacked size (the smallest disk that can hold it). `charge`: the copy is an image kept in the registry,
+        which takes its stored bytes from the volume (OSError ENOSPC when they do not fit)."""
         image = self.lookup(source_repo, source_uid)
         if image is None:
             return None
-        image = StoredImage(image.format, image.stored_bytes, max(image.unpacked_bytes, min_unpacked))
+        charged = image.stored_bytes if charge else 0
+        image = StoredImage(image.format, image.stored_bytes, max(image.unpacked_bytes, min_unpacked), charged)
+        self.space.take(charged)
         staging = self.staging(repo, uid)
         try:
-            os.link(self.disk(source_repo, source_uid), staging / DISK_FILE)
-        except OSError:
-            shutil.copyfile(self.disk(source_repo, source_uid), staging / DISK_FILE)
-        self.commit(staging, repo, uid, image)
+            try:
+                os.link(self.disk(source_repo, source_uid), staging / DISK_FILE)
+            except OSError:
+                shutil.copyfile(self.disk(source_repo, source_uid), staging / DISK_FILE)
+            self.commit(staging, repo, uid, image)
+        except BaseException:
+            self.space.give(charged)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return image
 
     def blank(self, repo: str, uid: str, size: int) -> StoredImage:
@@ -133,9 +189,12 @@ class DVCR:
         """Remove one image with its unfinished imports, or the whole repository when uid is None."""
         if uid is None:
             self._known.pop(repo, None)
+            for meta in (self.root / repo).glob(f"*/{META_FILE}"):
+                self.space.give(self._charged(meta.parent))
             shutil.rmtree(self.root / repo, ignore_errors=True)
             return
         self._forget(repo, uid)
+        self.space.give(self._charged(self.folder(repo, uid)))
         shutil.rmtree(self.folder(repo, uid), ignore_errors=True)
         for attempt in (self.root / repo).glob(f"{uid}.importing.*"):
             shutil.rmtree(attempt, ignore_errors=True)

@@ -36,7 +36,7 @@ from .dvcr import DISK_FILE, DVCR, StoredImage, registry_url
 from .errors import ImportFailure
 from .http_source import download
 from .imageinfo import inspect
-from .pipeline import ImageWriter
+from .pipeline import ImageWriter, disk_failure
 from .registry_source import find_disk, pull, stream_disk
 
 log = logging.getLogger("dvp_simulator.images")
@@ -90,6 +90,7 @@ class Job:
     image: StoredImage | None = None
     error: str = ""
     token: str = ""
+    registry: bool = False  # an image kept in DVCR: its bytes are taken from DVCR's volume (dvcr.Space)
     task: asyncio.Task | None = None
     last_wake: float = 0.0
     # Set with each progress wake-up, cleared when the controller publishes it: a reconcile caused by the
@@ -142,8 +143,10 @@ class Pace:
 
 
 class Importer:
-    def __init__(self, dvcr: DVCR, bandwidth: int = 0):
+    def __init__(self, dvcr: DVCR, bandwidth: int = 0, capacity: Callable[[], int | None] = lambda: None):
+        """`capacity`: DVCR's volume now (bytes; None: no limit), read on the event loop as imports go."""
         self.dvcr = dvcr
+        self.capacity = capacity
         self.bandwidth = bandwidth  # bytes per second each import's source is read at, at most; 0: no limit
         self.wake: Callable[[ImageRef], None] = lambda ref: None  # set by the controller's assembly
         self.jobs: dict[Slot, Job] = {}
@@ -155,10 +158,12 @@ class Importer:
         job = self.jobs.get(ref.slot)
         return job if job is not None and (job.ref, job.generation) == (ref, generation) else None
 
-    def start(self, ref: ImageRef, generation: int, repo: str, source: Source, token: str = "") -> Job:
-        """Start importing (any other job for the object is cancelled). An Upload job waits for its token's PUT."""
+    def start(self, ref: ImageRef, generation: int, repo: str, source: Source, token: str = "", registry: bool = False) -> Job:
+        """Start importing (any other job for the object is cancelled). An Upload job waits for its token's PUT.
+        `registry`: the image is kept in DVCR (a ClusterVirtualImage, a VirtualImage on ContainerRegistry) and its
+        bytes count against DVCR's volume."""
         self.cancel(ref.slot)
-        job = Job(ref, generation, repo, source)
+        job = Job(ref, generation, repo, source, registry=registry)
         self.jobs[ref.slot] = job
         if source.type == SOURCE_UPLOAD:
             job.state, job.token = WAITING, token or secrets.token_urlsafe(24)
@@ -240,7 +245,10 @@ class Importer:
     async def _import(self, job: Job, produce: Callable[[Feed, Expect, Path], Awaitable[None]]) -> None:
         """Source bytes → checked, decompressed disk file → inspected → committed to DVCR; outcome on the job."""
         staging = self.dvcr.staging(job.repo, job.ref.uid)
-        writer = ImageWriter(staging / DISK_FILE, Checksums(job.source.checksum))
+        space = self.dvcr.space if job.registry else None
+        if space is not None:
+            space.capacity = self.capacity()
+        writer = ImageWriter(staging / DISK_FILE, Checksums(job.source.checksum), space=space)
         closed = False
         loop = asyncio.get_running_loop()
         pace = Pace()
@@ -256,6 +264,8 @@ class Importer:
                     if job.began is None:  # the transfer began with its first bytes, not when the pace let them through
                         job.began = loop.time()
                     await pace.wait(len(piece), rate, loop.time())
+                if space is not None:
+                    space.capacity = self.capacity()  # a claim grown meanwhile makes room at once
                 await writer.feed(piece)
                 now = loop.time()
                 job.advance(len(piece), now)
@@ -273,7 +283,7 @@ class Importer:
             job.ended = loop.time()
             shutil.rmtree(staging / "pull", ignore_errors=True)
             info = await inspect(staging / DISK_FILE)
-            job.image = StoredImage(info.format, written.size, info.virtual_size)
+            job.image = StoredImage(info.format, written.size, info.virtual_size, writer.taken)
             self.dvcr.commit(staging, job.repo, job.ref.uid, job.image)
             job.state = SUCCEEDED
         except ImportFailure as failure:
@@ -291,6 +301,8 @@ class Importer:
                 await writer.aclose()
             if job.state != SUCCEEDED:
                 shutil.rmtree(staging, ignore_errors=True)
+                if space is not None:
+                    space.give(writer.taken)  # an attempt that left nothing takes nothing
             if job.state != WAITING:
                 self.uploads.pop(job.token, None)
             self.wake(job.ref)
@@ -306,11 +318,16 @@ class Importer:
                 image = await loop.run_in_executor(None, self.dvcr.blank, job.repo, job.ref.uid, source.blank_bytes)
             else:
                 repo, uid = source.copy_from
-                image = await loop.run_in_executor(None, self.dvcr.clone, repo, uid, job.repo, job.ref.uid, source.min_unpacked)
+                if job.registry:
+                    self.dvcr.space.capacity = self.capacity()
+                clone = partial(self.dvcr.clone, repo, uid, job.repo, job.ref.uid, source.min_unpacked, job.registry)
+                image = await loop.run_in_executor(None, clone)
                 if image is None:
                     raise ImportFailure(f"the source image {registry_url(repo, uid)} is missing from DVCR")
             job.image, job.total, job.done, job.state = image, image.stored_bytes, image.stored_bytes, SUCCEEDED
         except ImportFailure as failure:
             job.state, job.error = FAILED, failure.message
+        except OSError as exc:  # the copy did not fit in DVCR's volume (or could not be written)
+            job.state, job.error = FAILED, disk_failure(exc).message
         finally:
             self.wake(job.ref)

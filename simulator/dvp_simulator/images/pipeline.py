@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checksums import Checksums
+from .dvcr import Space
 from .errors import ImportFailure
 
 CHUNK = 1024 * 1024  # what sources read at a time
@@ -226,10 +227,14 @@ class Written:
 
 
 class ImageWriter:
-    def __init__(self, path: Path, checksums: Checksums, guard: ExpansionGuard | None = None):
+    def __init__(self, path: Path, checksums: Checksums, guard: ExpansionGuard | None = None, space: Space | None = None):
+        """`space`: DVCR's volume, which the written bytes are taken from (an image kept in the registry); `taken`
+        says how many, for the caller to give back if the image is not kept."""
         self.path = path
         self.checksums = checksums
         self.guard = guard or ExpansionGuard()
+        self.space = space
+        self.taken = 0
         self.file = DiskFile(path)  # closed by finish() or aclose()
         self.raw_bytes = 0
         self.size = 0
@@ -316,9 +321,12 @@ class ImageWriter:
             if self.guard.declared is None and len(self.head) >= 512:
                 self.guard.declared = declared_virtual_size(self.head)
         try:
+            if self.space is not None:
+                self.space.take(len(data))
+                self.taken += len(data)
             self.file.write(data)
         except OSError as exc:
-            raise _disk_failure(exc) from exc
+            raise disk_failure(exc) from exc
         self.size += len(data)
 
     def _finish(self) -> None:
@@ -334,10 +342,11 @@ class ImageWriter:
         try:
             self.file.close(self.size)
         except OSError as exc:
-            raise _disk_failure(exc) from exc
+            raise disk_failure(exc) from exc
 
 
-def _disk_failure(exc: OSError) -> ImportFailure:
+def disk_failure(exc: OSError) -> ImportFailure:
+    """The import's failure for an error writing its image (DVCR's volume full: the platform's words)."""
     if exc.errno == errno.ENOSPC:
         return ImportFailure("DVCR is out of space; please contact the cluster administrator")
     return ImportFailure(f"writing the image to DVCR failed: {exc}")

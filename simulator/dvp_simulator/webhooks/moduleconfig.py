@@ -12,6 +12,10 @@
   (the admin guide's rule);
 - and, on CREATE and UPDATE, Deckhouse's own check of spec.settings against the module's settings schema (types,
   enums, patterns, no unknown field): before it, a setting of any shape was accepted and silently ignored.
+- and Deckhouse's confirmation of a disable (§8; the module's `disable.confirmation`): an UPDATE from
+  `enabled: true` to `false`, or a DELETE of a config with `enabled: true`, is refused unless the config carries the
+  annotation `modules.deckhouse.io/allow-disabling` (the old or the new one, on an UPDATE), with the module's own
+  warning; Deckhouse removes the annotation once the module is disabled (controllers/moduleconfig.py).
 
 Node addresses and leases inside a CIDR come from indexes (controllers/ipam.py): the cost is what is found.
 A ModuleConfig created with settings these checks would refuse is admitted, as on the platform: the module's hook
@@ -27,7 +31,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import ne
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
-from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
+from ..api.admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from ..api.discovery import SERVER_VERSION
 from ..api.errors import webhook_denied
 from ..api.service import json_copy
@@ -139,6 +143,26 @@ def settings_denials(settings: Any) -> list[str]:
     return problems
 
 
+# The module's `disable` block (the virtualization module's module.yaml), and Deckhouse's suffix to it
+DISABLE_MESSAGE = (
+    "Attention!\n\nDisabling this module will stop all services responsible for creating and running virtual machines.\n"
+    "Before disabling the module, be sure to do the following:\n\n"
+    "- Make sure that all resources created using the module (virtual machines, disks, images, etc.) are deleted.\n"
+    "- Check for active resources using the command: `kubectl get virtualization`. If there are objects left in the command output, "
+    "remove them before deactivating the module.\n\nFailure to do so may result in data loss or incorrect system operation."
+)
+DISABLE_SUFFIX = "Please annotate ModuleConfig with `modules.deckhouse.io/allow-disabling=true` if you're sure that you want to disable the module."
+
+
+def disable_denial(operation: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str | None:
+    """Deckhouse's refusal of an unconfirmed disable of the module, or None: an UPDATE from enabled to not enabled
+    without the annotation on either version, a DELETE of an enabled config without it (moduleconfig_rules)."""
+    after = new if operation == UPDATE else None
+    if mr.disable_needs_confirmation(old, after) and not mr.disable_confirmed(old, after):
+        return DISABLE_MESSAGE + DISABLE_SUFFIX
+    return None
+
+
 def register(admission: Admission, store: Store, topology: Topology | None) -> None:
     """The cluster's pod and service subnets and edition come from the topology (the defaults without one)."""
     ipam.register_indexes(store)
@@ -153,6 +177,15 @@ def register(admission: Admission, store: Store, topology: Topology | None) -> N
         problems = settings_denials((request.obj.get("spec") or {}).get("settings"))
         if problems:
             raise webhook_denied(SETTINGS_WEBHOOK, "; ".join(problems))
+
+    @admission.validate(v.DECKHOUSE_GROUP, v.MODULE_CONFIG, operations=(UPDATE, DELETE))
+    def confirm_disable(request: AdmissionRequest) -> None:
+        config = request.obj if request.obj is not None else request.old
+        if config is None or config["metadata"]["name"] != v.VIRTUALIZATION_MODULE:
+            return
+        denial = disable_denial(request.operation, request.old, request.obj)
+        if denial:
+            raise webhook_denied(SETTINGS_WEBHOOK, denial)
 
     @admission.validate(v.DECKHOUSE_GROUP, v.MODULE_CONFIG, operations=(UPDATE,))
     def validate(request: AdmissionRequest) -> None:
