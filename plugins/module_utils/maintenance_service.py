@@ -187,14 +187,14 @@ def select(client: DVPClient, pods: list[dict[str, Any]], params: dict[str, Any]
         if params["scope"] == "vms" and not is_vm_pod(pod):
             continue
         if v.MIRROR_POD_ANNOTATION in (meta.get("annotations") or {}):
-            sel.skipped.append({"pod": where, "reason": "mirror (static) pod"})
+            sel.skipped.append({"pod": where, "namespace": meta.get("namespace", ""), "name": meta.get("name", ""), "reason": "mirror (static) pod"})
             continue
         if terminal(pod):
             sel.others.append(pod)
             continue
         if daemon_pod(pod):
             if params["ignore_daemonsets"]:
-                sel.skipped.append({"pod": where, "reason": "DaemonSet-managed"})
+                sel.skipped.append({"pod": where, "namespace": meta.get("namespace", ""), "name": meta.get("name", ""), "reason": "DaemonSet-managed"})
             else:
                 sel.problems.append(f"pod {where}: managed by a DaemonSet; set ignore_daemonsets=true to leave such pods in place")
             continue
@@ -334,7 +334,10 @@ class Maintenance:
             self.evict(item)
             if item.result == "pending":
                 active[item.key] = item
-        rv = self.client.list(POD, field_selector=f"spec.nodeName={self.name}")["metadata"]["resourceVersion"]
+        # The watch starts from a LIST made after those evictions: a pod they removed at once (no grace period, or
+        # one that had completed) is already gone from it - its DELETED event came before the LIST's version and no
+        # watch from there would bring it, so the drain waited out wait_timeout for a pod long gone.
+        rv = self.resync(by_key, active, total_vms)
         while True:
             now = self.clock()
             for item in list(active.values()):

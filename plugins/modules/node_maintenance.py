@@ -159,7 +159,7 @@ pods:
   elements: dict
 skipped_pods:
   description:
-    - Pods left in place (DaemonSet, mirror) with the reason.
+    - Pods left in place (DaemonSet, mirror) - C(namespace), C(name), C(pod) (C(namespace/name)) and C(reason).
     - Not named C(skipped), which Ansible reads as the task having been skipped.
   returned: state is drained
   type: list

@@ -102,3 +102,40 @@ def test_preflight_refuses_a_host_passthrough_vm_with_no_identical_cpu(cluster, 
     [pt] = [m for m in run["now it can"]["preflight"]["vms"] if m["name"] == "pt-vm"]
     assert pt["target"] == "blue-1" and run["now it can"]["changed"] is False
     cluster.kubectl("delete", "vm", "-n", ns, "pt-vm", "--wait=false")
+
+
+def test_a_full_drain_evicts_the_other_pods_as_kubectl_drain_and_leaves_virt_handler(cluster, guide, tmp_path):
+    """The admin guide's `d8 k drain <node> --ignore-daemonsets --delete-emptydir-data` through the module (scope=all):
+    a pod with emptyDir data and no controller blocks the preflight until delete_emptydir_data and force allow it
+    (nothing is cordoned meanwhile); then the VM moves, the pod is evicted, the virt-handler DaemonSet pod stays."""
+    ns = guide["namespace"]
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "scratch", "namespace": ns},
+           "spec": {"nodeName": "green-1", "containers": [{"name": "app", "image": "busybox"}],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}]}}  # fmt: skip
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    run = run_playbook(
+        tmp_path,
+        cluster.kubeconfig,
+        [
+            {"name": "vm", **linux_vm("full-drain", ns, make_disk(cluster, ns, "full-drain-root"), state="running", affinity=prefer("green-1"))},
+            {"name": "refused", NM: {"name": "green-1", "scope": "all"}, "ignore_errors": True, "timeout": 60},
+            {"name": "drain", NM: {"name": "green-1", "scope": "all", "delete_emptydir_data": True, "force": True, "wait_timeout": 120}, "timeout": 200},
+            {"name": "uncordon", NM: {"name": "green-1", "state": "uncordoned"}},
+        ],
+    )
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert run["vm"]["vm"]["node"] == "green-1"
+    refused = run["refused"]
+    assert refused["failed"] and "scratch" in refused["msg"], refused
+    assert "emptyDir" in refused["msg"] or "emptydir" in refused["msg"].lower(), refused["msg"]
+    drain = run["drain"]
+    assert drain["changed"] and drain["node"]["unschedulable"] is True
+    assert {(v["name"], v["result"]) for v in drain["vms"]} >= {("full-drain", "moved")}
+    assert [(p["namespace"], p["name"], p["result"]) for p in drain["pods"] if p["name"] == "scratch"] == [(ns, "scratch", "evicted")], drain["pods"]
+    skipped = {p["name"]: p for p in drain["skipped_pods"]}
+    handler = [name for name in skipped if name.startswith("virt-handler")]
+    assert len(handler) == 1 and skipped[handler[0]]["reason"] == "DaemonSet-managed", drain["skipped_pods"]
+    assert skipped[handler[0]]["pod"] == f"d8-virtualization/{handler[0]}" and skipped[handler[0]]["namespace"] == "d8-virtualization"
+    assert cluster.kubectl("get", "pod", "scratch", "-n", ns, check=False).returncode != 0, "evicted: gone"
+    assert get_vm(cluster, ns, "full-drain")["status"]["nodeName"] != "green-1"
+    assert cluster.kubectl("get", "pod", handler[0], "-n", "d8-virtualization", check=False).returncode == 0, "virt-handler stays"
