@@ -223,6 +223,35 @@ def test_storage_class_resolution_with_module_settings(storage_sim, ns):
         _module_config(storage_sim, {})
 
 
+def test_image_storage_class_resolution_reads_the_image_settings_not_the_disk_ones(storage_sim, ns, base):
+    """BEHAVIOUR.md §2.4 for VirtualImages on claims: spec, then `virtualImages.defaultStorageClassName`, then the
+    cluster default, allowed when in `virtualImages.allowedStorageClassSelector.matchNames` or the module default; a
+    disk reads `virtualDisks`, never these (nor these the disk ones)."""
+    settings = {"virtualImages": {"defaultStorageClassName": "tiny", "allowedStorageClassSelector": {"matchNames": ["replicated"]}},
+                "virtualDisks": {"defaultStorageClassName": "replicated"}}  # fmt: skip
+    _module_config(storage_sim, settings)
+    try:
+        source = ref("ClusterVirtualImage", base)
+        apply(storage_sim, image("vi-default", ns, source, "PersistentVolumeClaim"))
+        assert wait_phase(storage_sim, "vi", "vi-default", ns, "Ready")["status"]["storageClassName"] == "tiny", "the module's image default"
+        apply(storage_sim, image("vi-allowed", ns, source, "PersistentVolumeClaim", "replicated"))
+        assert wait_phase(storage_sim, "vi", "vi-allowed", ns, "Ready")["status"]["storageClassName"] == "replicated"
+        apply(storage_sim, image("vi-refused", ns, source, "PersistentVolumeClaim", "local-thin"))
+        refused = wait_phase(storage_sim, "vi", "vi-refused", ns, "Pending")
+        for _unused in range(50):
+            refused = get(storage_sim, "vi", "vi-refused", ns)
+            if condition(refused, "StorageClassReady"):
+                break
+            time.sleep(0.1)
+        cond = condition(refused, "StorageClassReady")
+        assert cond["status"] == "False" and "spec.settings.virtualImages" in cond["message"], cond
+        # a disk without a class takes the disks' default, not the images'
+        apply(storage_sim, disk("vd-default", ns, size="100Mi"))
+        assert wait_phase(storage_sim, "vd", "vd-default", ns, "Ready")["status"]["storageClassName"] == "replicated"
+    finally:
+        _module_config(storage_sim, {})
+
+
 def _module_config(sim, settings):
     current = get(sim, "moduleconfig", "virtualization")
     base = {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}}}

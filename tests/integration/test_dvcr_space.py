@@ -54,6 +54,8 @@ def test_images_take_dvcr_room_and_one_past_it_fails_until_there_is_room(sim):
 
     first = cvi(sim, "first", "a.img")
     assert phase(first) == "Ready", first
+    described = sim.kubectl("describe", "cvi", "first").stdout  # the guide's `d8 k describe cvi`
+    assert "Name:         first" in described and "Phase:" in described and "Ready" in described and "Data Source:" in described, described
     second = cvi(sim, "second", "b.img")  # 60 + 60 MiB in 100 MiB
     assert phase(second) == "Failed", second
     ready = condition(second, "Ready")
