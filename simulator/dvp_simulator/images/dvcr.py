@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 DVCR_HOST = "dvcr.d8-virtualization.svc"
+IMAGE_REPOS = ("cvi/", "vi/")  # the repositories of images kept in the registry; the others hold disks' data (uncharged)
 DISK_FILE = "disk.img"
 META_FILE = "meta.json"
 
@@ -91,7 +92,7 @@ class DVCR:
         self.space = Space()
         self.space.used = sum(
             self._charged(meta.parent)
-            for kind in ("cvi/*", "vi/*/*")  # where images kept in the registry live (disks are not charged)
+            for kind in ("cvi/*", "vi/*/*")  # the IMAGE_REPOS' image folders
             for meta in root.glob(f"{kind}/*/{META_FILE}")
             if ".importing." not in meta.parent.name  # an attempt a crash left: not an image
         )
@@ -121,7 +122,8 @@ class DVCR:
         (staging / META_FILE).write_text(json.dumps(asdict(image)))
         final = self.folder(repo, uid)
         self._forget(repo, uid)
-        self.space.give(self._charged(final))  # the image it replaces, if any
+        if repo.startswith(IMAGE_REPOS):
+            self.space.give(self._charged(final))  # the image it replaces, if any
         shutil.rmtree(final, ignore_errors=True)
         os.replace(staging, final)
         # known from here: a disk's first lookup comes right after its clone (later ones go to its claim instead)
@@ -189,12 +191,13 @@ class DVCR:
         """Remove one image with its unfinished imports, or the whole repository when uid is None."""
         if uid is None:
             self._known.pop(repo, None)
-            for meta in (self.root / repo).glob(f"*/{META_FILE}"):
+            for meta in (self.root / repo).glob(f"*/{META_FILE}") if repo.startswith(IMAGE_REPOS) else ():
                 self.space.give(self._charged(meta.parent))
             shutil.rmtree(self.root / repo, ignore_errors=True)
             return
         self._forget(repo, uid)
-        self.space.give(self._charged(self.folder(repo, uid)))
+        if repo.startswith(IMAGE_REPOS):
+            self.space.give(self._charged(self.folder(repo, uid)))
         shutil.rmtree(self.folder(repo, uid), ignore_errors=True)
         for attempt in (self.root / repo).glob(f"{uid}.importing.*"):
             shutil.rmtree(attempt, ignore_errors=True)
