@@ -130,6 +130,7 @@ def test_deleting_the_config_drops_the_settings_in_effect(sim):
     sim.kubectl("create", "namespace", "q")
     create_config(sim, {"dvcr": DVCR, "virtualMachineCIDRs": ["10.66.10.0/24"]})
     assert message(sim, "") == ""
+    sim.kubectl("annotate", "mc", "virtualization", "modules.deckhouse.io/allow-disabling=true")  # Deckhouse's confirmation
     sim.kubectl("delete", "mc", "virtualization")
     end = time.time() + 10
     while sim.kubectl("-n", "d8-virtualization", "get", "configmap", "module-settings", check=False).returncode == 0 and time.time() < end:

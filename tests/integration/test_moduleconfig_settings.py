@@ -20,13 +20,19 @@ def sim(tmp_path_factory):
     assert s.stop() == 0
 
 
+def delete_config(sim):
+    """Delete ModuleConfig virtualization if it is there, confirmed as Deckhouse asks (an enabled module's)."""
+    sim.kubectl("annotate", "moduleconfig", "virtualization", "modules.deckhouse.io/allow-disabling=true", "--overwrite", check=False)
+    sim.kubectl("delete", "moduleconfig", "virtualization", "--ignore-not-found")
+
+
 def config(settings):
     return json.dumps({"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
                        "spec": {"enabled": True, "version": 1, "settings": settings}})  # fmt: skip
 
 
 def test_settings_outside_the_schema_are_refused_and_nothing_is_written(sim):
-    sim.kubectl("delete", "moduleconfig", "virtualization", "--ignore-not-found")
+    delete_config(sim)
     refused = sim.kubectl("create", "-f", "-", input=config({**VALID, "logLevel": "loud"}), check=False)
     assert refused.returncode != 0 and 'Unsupported value: "loud"' in refused.stderr and "settings.logLevel" in refused.stderr, refused.stderr
     assert sim.kubectl("get", "moduleconfig", "virtualization", check=False).returncode != 0, "nothing was created"
@@ -47,6 +53,6 @@ def test_settings_outside_the_schema_are_refused_and_nothing_is_written(sim):
 
 def test_settings_without_dvcr_are_not_refused_at_admission(sim):
     """BEHAVIOUR.md §8: the module's hook marks a config without `dvcr` invalid; the webhook lets it through."""
-    sim.kubectl("delete", "moduleconfig", "virtualization", "--ignore-not-found")
+    delete_config(sim)
     sim.kubectl("create", "-f", "-", input=config({"virtualMachineCIDRs": ["10.66.10.0/24"]}))
     assert "dvcr" not in json.loads(sim.kubectl("get", "moduleconfig", "virtualization", "-o", "json").stdout)["spec"]["settings"]

@@ -151,7 +151,7 @@ DISABLE_MESSAGE = (
     "- Check for active resources using the command: `kubectl get virtualization`. If there are objects left in the command output, "
     "remove them before deactivating the module.\n\nFailure to do so may result in data loss or incorrect system operation."
 )
-DISABLE_SUFFIX = "Please annotate ModuleConfig with `modules.deckhouse.io/allow-disabling=true` if you're sure that you want to disable the module."
+DISABLE_SUFFIX = f"Please annotate ModuleConfig with `{v.ALLOW_DISABLING_ANNOTATION}=true` if you're sure that you want to disable the module."
 
 
 def disable_denial(operation: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> str | None:
