@@ -162,6 +162,31 @@ def test_deleting_the_operation_while_in_progress_cancels_and_the_vm_stays(clust
     assert logged[3].startswith("Live migration failed: "), logged
 
 
+def test_deleting_the_operation_while_pending_cancels_it_before_anything_moves(cluster, env, ns):
+    """The admin guide: an operation may be deleted while `Pending` or `InProgress`. Two migrations into one node:
+    the second waits for the node's inbound slot (Pending); deleted then, its VM never moves."""
+    for name in ("wait-a", "wait-b"):
+        apply(cluster, ns, vm_body(name, env["iso"], memory="16Gi"))
+    sources = {name: running(cluster, ns, name)["status"]["nodeName"] for name in ("wait-a", "wait-b")}
+    goal = next(n for n in ("green-1", "green-0", "blue-1", "blue-0") if n not in sources.values())
+    ops = {name: vmop(cluster, ns, name, "Migrate", migrate={"nodeSelector": {"kubernetes.io/hostname": goal}})[0] for name in ("wait-a", "wait-b")}
+
+    def states():
+        return {name: ((condition(o, "Completed") or {}).get("reason"), phase(o)) for name, o in ((n, get(cluster, "vmop", op, ns)) for n, op in ops.items())}
+
+    seen = wait(states, lambda s: sorted(s.values()) == [("Syncing", "InProgress"), ("WaitingForSyncSlot", "Pending")], 60, 0.05)
+    waiting = next(name for name, state in seen.items() if state[1] == "Pending")
+    moving = next(name for name in ops if name != waiting)
+    cluster.kubectl("delete", "vmop", ops[waiting], "-n", ns)  # returns once the operation is gone
+    assert get(cluster, "vmop", ops[waiting], ns) == {}
+    assert phase(op_done(cluster, ns, ops[moving])) == "Completed"
+    assert running(cluster, ns, moving)["status"]["nodeName"] == goal
+    time.sleep(1.0)  # 20 simulated seconds: nothing picks the cancelled migration up
+    stayed = running(cluster, ns, waiting)
+    assert stayed["status"]["nodeName"] == sources[waiting] and condition(stayed, "Migrating") is None
+    assert [p["spec"]["nodeName"] for p in pods_of(cluster, ns, waiting)] == [sources[waiting]]
+
+
 def test_migrate_with_a_node_selector_lands_there(cluster, env, ns):
     apply(cluster, ns, vm_body("aim", env["iso"]))
     source = running(cluster, ns, "aim")["status"]["nodeName"]
