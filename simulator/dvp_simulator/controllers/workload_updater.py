@@ -138,14 +138,7 @@ def controller(store: Store, node_placement: bool = True) -> Controller:
         if not _running(vm) or not _migratable(vm):
             return None  # Migrating: a migration runs; not migratable: the change waits for a restart (vm.py)
         vmclass = store.get(CLASSES, "", (vm.get("spec") or {}).get("virtualMachineClassName") or "")
-        pod = next(
-            (
-                e.obj
-                for e in store.by_index(PODS, OWNER, vm["metadata"]["uid"])
-                if not e.obj["metadata"].get("deletionTimestamp") and v.VM_MIGRATION_TARGET_ANNOTATION not in (e.obj["metadata"].get("annotations") or {})
-            ),
-            None,
-        )
+        pod = _instance(store, vm)
         node = store.get(NODES, "", ((pod or {}).get("spec") or {}).get("nodeName") or "") if pod else None
         if vmclass is None or node is None or node_matches(node.obj, vm, vmclass.obj):
             return None
