@@ -34,7 +34,7 @@ with cached_imports():  # the collection's code imported here keeps its bytecode
     from ansible_collections.deckhouse.virtualization.plugins.filter.vms import vms_batch, vms_plan, vms_results, vms_unchecked
     from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch import refused_elements
     from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import CONNECTION_KEYS
-    from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import IN_PROCESS, ModuleAction, display, load_module, run_module
+    from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import IN_PROCESS, ModuleAction, display, load_module, plain, run_module
 
 try:  # the function ansible.builtin's package and service actions use for the modules they run
     from ansible.executor.module_common import _apply_action_arg_defaults as apply_defaults
@@ -72,7 +72,7 @@ class ActionModule(ModuleAction):
 
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes (check mode, async)
-        validation = ArgumentSpecValidator(**self.MODULE.spec()).validate(dict(self._task.args))
+        validation = ArgumentSpecValidator(**self.MODULE.spec()).validate(plain(dict(self._task.args)))
         if validation.errors.errors:
             return {**result, "failed": True, "msg": validation.errors.msg}
         p = validation.validated_parameters

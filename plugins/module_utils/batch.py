@@ -197,7 +197,7 @@ def validated(task_params: dict[str, Any], batch: list[Any], single: dict[str, A
             problems.append(f"batch[{index}]: must be a dictionary of the module's options, got {type(element).__name__}")
             elements.append({})
             continue
-        result = validator.validate({**copy.deepcopy(defaults), **copy.deepcopy(element)})
+        result = validator.validate({**defaults, **element})  # it validates a deep copy
         no_log.update(result._no_log_values)
         # options the element may not have (a connection option, a token ...) are shown with its rejection: their
         # credentials are masked as the task's own are

@@ -106,11 +106,22 @@ def masked(result: dict[str, Any], no_log_values: set[str]) -> dict[str, Any]:
     return result
 
 
+def plain(value: Any) -> Any:
+    """value with Python's own types where Ansible's are (its tagged strings and numbers, its lazy containers), as a
+    module process receives its arguments: a deepcopy of Ansible's tagged values takes its slow path (__reduce_ex__)
+    for every string, and ArgumentSpecValidator deepcopies what it validates (a 200-VM `vms` list: ~0.3 s of the
+    task). What JSON cannot carry is left as it is, for the validation to name."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return value
+
+
 def run_module(module: ModuleType, name: str, args: dict[str, Any], check_mode: bool, diff: bool, host: str = "") -> dict[str, Any]:
     """The result of the module file `module` (its spec() and execute(module)) for the task's arguments, as
     AnsibleModule would validate them: defaults, fallbacks (K8S_AUTH_* from this process's environment, which
     is the controller's), aliases, choices, required_if, no_log values; an argument error fails the task."""
-    params = json.loads(json.dumps(dict(args)))  # plain values, as a module process receives them
+    params = plain(dict(args))
     validation = ArgumentSpecValidator(**module.spec()).validate(params)
     params.update(validation.validated_parameters)
     adapter = InProcessModule(params, check_mode, diff, validation._no_log_values, f"{name} [{host}]" if host else name)

@@ -4,6 +4,7 @@ run's order, failures, waits and diffs."""
 
 from __future__ import annotations
 
+import copy
 import threading
 
 import pytest
@@ -21,7 +22,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch imp
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.client import APIStatusError
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import arg_spec
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.kinds import VIRTUAL_DISK, VIRTUAL_MACHINE, VIRTUAL_MACHINE_CLASS
-from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import masked
+from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import masked, plain
 
 SINGLE = {"argument_spec": arg_spec(namespaced=True, size={"type": "int"}, mode={"type": "str", "choices": ["a", "b"]})}
 
@@ -225,3 +226,39 @@ def test_masked_equals_remove_values(result):
 def test_masked_leaves_a_clean_result_untouched_without_a_copy():
     result = {"resources": [{"metadata": {"name": f"vm-{i}"}} for i in range(100)]}
     assert masked(result, {"s3cret-token"}) is result
+
+
+def _types(value):
+    """Every type inside value (containers and leaves)."""
+    if isinstance(value, dict):
+        return {type(value)} | {t for k, v in value.items() for t in _types(k) | _types(v)}
+    if isinstance(value, list):
+        return {type(value)} | {t for v in value for t in _types(v)}
+    return {type(value)}
+
+
+def test_plain_gives_python_types_for_what_ansible_read_from_a_vars_file():
+    # what a play's vars file gives a task: Ansible's tagged dicts, strings and numbers, whose deepcopy (the
+    # validator makes one) takes the slow path for every value
+    from ansible.parsing.dataloader import DataLoader
+
+    tagged = DataLoader().load('{"vms": [{"name": "a", "cpu": {"cores": 2, "core_fraction": "10%"}, "on": true, "x": null, "f": 1.5}]}', file_name="/v.json")
+    assert _types(tagged) - {dict, list, str, int, float, bool, type(None)}, "the loader tags its values"
+    out = plain(tagged)
+    assert out == tagged
+    assert _types(out) == {dict, list, str, int, float, bool, type(None)}
+
+
+def test_plain_leaves_what_json_cannot_carry_for_the_validation_to_name():
+    import datetime
+
+    value = {"name": datetime.date(2024, 1, 1)}
+    assert plain(value) is value
+
+
+def test_validated_leaves_the_callers_elements_unchanged():
+    element = {"name": "x", "size": "5", "mode": "a"}
+    before = copy.deepcopy(element)
+    elements, problems, _ = validated({"namespace": "ns", "batch": [element]}, [element], SINGLE)
+    assert not problems and elements[0]["size"] == 5
+    assert element == before
