@@ -259,6 +259,6 @@ def test_plain_leaves_what_json_cannot_carry_for_the_validation_to_name():
 def test_validated_leaves_the_callers_elements_unchanged():
     element = {"name": "x", "size": "5", "mode": "a"}
     before = copy.deepcopy(element)
-    elements, problems, _ = validated({"namespace": "ns", "batch": [element]}, [element], SINGLE)
+    elements, problems = validated({"namespace": "ns", "batch": [element]}, [element], SINGLE)[:2]
     assert not problems and elements[0]["size"] == 5
     assert element == before
