@@ -669,22 +669,23 @@ def how_it_scales(report: str) -> str:
         "older versions); about 250–300 KiB per VM with its disk, claim, volume, pod, address claim and lease.",
         "- A loop costs Ansible a task execution per item (~10–15 ms of the controller each, whatever the module does): "
         "many objects belong in one task, the modules' `batch` (kubernetes.core.k8s's equivalent is a list of manifests "
-        "in one task). The `vms` role costs a little more than the batch side: ansible-core 2.19 walks every value a task "
-        "passes or returns, and besides its one `vms` task (whose steps run as the modules' batches inside that task's "
-        "worker) the role's list crosses Ansible's argument-spec validation of the role: 0.44 s of a 200-VM re-run "
-        "(profile_tasks), py-spy putting half of it in templating the list out of the role's variables and half in "
-        "deep-copying it for the validator, whatever the spec says of the items.",
+        "in one task). The `vms` role costs a little more than the vms module's one task: ansible-core 2.19 walks every "
+        "value a task passes or returns, and the role adds Ansible's argument-spec validation task (a worker of its "
+        "own, the list templated out of the role's variables and deep-copied for the validator) and the role's loading; "
+        "each of these parses the play's `vars_files` again (ansible-core keeps a vars file only when it is vaulted): "
+        "~0.45 s over the vms module's task at 200 VMs, whatever the spec says of the items.",
         "- At 10 VMs a re-run is mostly ansible-playbook's own start-up on both sides (see the empty playbook in the "
         "playbook section; our two tasks add ~0.15–0.2 s to it), and on this machine the same run of either side moves "
         "by ±0.1–0.2 s from minute to minute: the 10-VM re-run ratio moved by several hundredths between benches of "
         "the same code while each side's re-run came minutes after the other's. A round now re-runs every side back to "
-        "back and the ratio is the median of the rounds' own ratios; single rounds still range over ±0.05 (the role's "
-        "argument-spec validation keeps it closest to the target: ~0.49 against the vms module's ~0.43–0.45): the role "
-        "costs 0.056 s (wall; 0.065 CPU-s) more than the vms module's task alone at 10 VMs, 0.51 s at 200 (paired runs "
-        "against one simulator, 30 and 10 pairs). Its spec no longer copies the vm and virtual_disk modules' options for "
-        "the items (the vms task checks them with the modules' own argument specs before its first step writes), but "
-        "that was not where the time went: with the copy, 0.058 and 0.52 s in the same runs. The time is Ansible's "
-        "templating and deep copy of the list, which a spec of any shape pays.",
+        "back and the ratio is the median of the rounds' own ratios; single rounds still range over ±0.05 (the role, "
+        "closest to the target at 10 VMs: ~0.48 against the vms module's ~0.44): the role costs 0.056 s (wall; 0.065 "
+        "CPU-s) more than the vms module's task alone at 10 VMs (30 paired runs against one simulator), ~0.46 s at 200 "
+        "(8 alternating runs each, after fix (9) of the playbook section; 0.51 s before it). Its spec no longer copies "
+        "the vm and virtual_disk modules' options for the items (the vms task checks them with the modules' own argument "
+        "specs before its first step writes), but that was not where the time went: with the copy, 0.058 and 0.52 s "
+        "against 0.056 and 0.51 s in the same runs. The time is Ansible's, per role and per task, which a spec of any "
+        "shape pays.",
         "",
     ]
     return "\n".join(lines)
