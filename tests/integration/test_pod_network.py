@@ -114,6 +114,24 @@ def test_a_vms_pod_holds_the_vms_address_and_a_service_reaches_it(tmp_path_facto
     with iso_vms.running(tmp_path_factory.mktemp("vmnet"), "vmnet", NODES, "10.66.32.0/24", {"web": {"cores": 1, "memory": "1Gi"}}) as cluster:
         vm_sim, ns = cluster["sim"], cluster["ns"]
         address = get(vm_sim, "vm", "web", ns)["status"]["ipAddress"]
+        # the VM's ipAddress is the address of its bound VMIP (BEHAVIOUR.md §4.7): in the history of both, replayed
+        # by watches from the first version, no version of the VM reports an address its VMIP had not been bound to
+        history = []
+        for plural in ("virtualmachines", "virtualmachineipaddresses"):
+            raw = vm_sim.kubectl("get", "--raw", f"/apis/virtualization.deckhouse.io/v1alpha2/namespaces/{ns}/{plural}?watch=1&resourceVersion=1&timeoutSeconds=1")
+            history += [json.loads(line)["object"] for line in raw.stdout.splitlines() if line.strip()]
+        history.sort(key=lambda o: int(o["metadata"]["resourceVersion"]))
+        bound_to: dict[str, str] = {}
+        reported = []
+        for version in history:
+            st = version.get("status") or {}
+            if version["kind"] == "VirtualMachineIPAddress":
+                bound = any(c["type"] == "Bound" and c["status"] == "True" for c in st.get("conditions") or [])
+                bound_to[version["metadata"]["name"]] = st.get("address", "") if bound else ""
+            elif st.get("ipAddress"):
+                reported.append(st["ipAddress"])
+                assert bound_to.get(st.get("virtualMachineIPAddressName", "")) == st["ipAddress"], (version["metadata"]["resourceVersion"], st)
+        assert address in reported
         launcher = get(vm_sim, "pod", cluster["pods"]["web"], ns)
         assert address and launcher["metadata"]["annotations"]["cni.cilium.io/ipAddress"] == address
         assert launcher["status"]["podIP"] == address and launcher["status"]["podIPs"] == [{"ip": address}]

@@ -574,10 +574,12 @@ class Reconcile:
             self.cond(v.COND_VMIP_READY, "False", v.REASON_VMIP_NOT_READY, f'VirtualMachineIPAddress "{name}" not found.')
             return False
         st = vmip.get("status") or {}
-        if st.get("address"):
-            self.status["ipAddress"] = st["address"]
         conds = st.get("conditions") or []
         bound = (cond.get(conds, v.COND_BOUND) or {}).get("status") == "True"
+        if bound and st.get("address"):
+            # the address of the bound VMIP (BEHAVIOUR.md §4.7): an address the VMIP has picked but whose lease is not
+            # Bound yet is not the VM's (and reporting it then cost each VM a status write of its own)
+            self.status["ipAddress"] = st["address"]
         attached = (cond.get(conds, v.COND_ATTACHED) or {}).get("status") == "True" and st.get("virtualMachineName") == self.name
         if bound and attached:
             self.cond(v.COND_VMIP_READY, "True", v.REASON_VMIP_READY)

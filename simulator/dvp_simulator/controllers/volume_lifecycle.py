@@ -247,16 +247,17 @@ class VolumeLifecycle(Lifecycle, metaclass=abc.ABCMeta):
             },
         }
         try:
-            self.service.create(self.claim_rt, self.namespace, claim, WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
+            created = self.service.create(self.claim_rt, self.namespace, claim, WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
         except APIError as error:
             if not is_quota_error(error):
                 raise
             self.quota_exceeded(error.message, "target PersistentVolumeClaim")
             return None  # a change of the namespace's quotas brings us back (QUOTA_INDEX)
-        self.status.setdefault("target", {})["persistentVolumeClaimName"] = name
         self.status.update(phase=v.PROVISIONING, progress=self.status.get("progress") or "0%")
-        self.condition(v.COND_READY, "False", v.REASON_PROVISIONING, "The PersistentVolumeClaim is being provisioned.")
-        return None  # the claim's events bring us back
+        # the claim as it now is (unbound, or waiting for its first consumer): what the reconcile its creation brings
+        # would report, written with this one (that reconcile then finds nothing to change) instead of a version of
+        # its own; the claim's events bring us back
+        return self.volume(created)
 
     def quota_exceeded(self, error: str, what: str = "importer pod") -> None:
         """A claim or an importer pod a ResourceQuota refused (BEHAVIOUR.md §2.1, §2.2): Pending, Ready=False
