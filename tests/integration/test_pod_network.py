@@ -118,7 +118,8 @@ def test_a_vms_pod_holds_the_vms_address_and_a_service_reaches_it(tmp_path_facto
         # by watches from the first version, no version of the VM reports an address its VMIP had not been bound to
         history = []
         for plural in ("virtualmachines", "virtualmachineipaddresses"):
-            raw = vm_sim.kubectl("get", "--raw", f"/apis/virtualization.deckhouse.io/v1alpha2/namespaces/{ns}/{plural}?watch=1&resourceVersion=1&timeoutSeconds=1")
+            path = f"/apis/virtualization.deckhouse.io/v1alpha2/namespaces/{ns}/{plural}?watch=1&resourceVersion=1&timeoutSeconds=1"
+            raw = vm_sim.kubectl("get", "--raw", path)
             history += [json.loads(line)["object"] for line in raw.stdout.splitlines() if line.strip()]
         history.sort(key=lambda o: int(o["metadata"]["resourceVersion"]))
         bound_to: dict[str, str] = {}
