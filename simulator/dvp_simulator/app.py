@@ -20,10 +20,10 @@ from .api import (
     limitranger,
     metrics,
     networkpolicy,
-    pod_defaults,
     pod_exec,
     pod_portforward,
     pod_subresources,
+    priority_classes,
     quota,
     rbac_validation,
 )
@@ -126,6 +126,7 @@ def build(
     namespace.register_defaults(admission)
     cluster_ips.register(admission, store, topology.service_cidr if topology else DEFAULT_SERVICE_CIDR)
     core_rules.register(admission)
+    priority_classes.register(admission, store)
     core_updates.register(admission)
     limitranger.register(admission, store)  # after the pods' defaults, as the LimitRanger plugin after decoding
     networkpolicy.register(admission)
@@ -205,7 +206,7 @@ def build(
         manager.add(volume_migration.controller(store))  # EE moves disks to other storage, and RWO disks with their VM (§2.2)
     manager.add(descheduler.controller(store))
     seed(service)
-    pod_defaults.seed_priority_classes(service)
+    priority_classes.seed(service)
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
     cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))
     hooks.install_generic_class(service)

@@ -104,5 +104,57 @@ def test_priority_classes_and_the_priority_plugin(cluster):
     assert missing.returncode != 0 and 'pods "nope" is forbidden: no PriorityClass with name nope was found' in missing.stderr
     contradicting = run("odd", priorityClassName="system-node-critical", priority=5)
     assert contradicting.returncode != 0 and "the integer value of priority (5) must not be provided in pod spec" in contradicting.stderr
-    refused = cluster.kubectl("create", "priorityclass", "high", "--value=1000", check=False)
-    assert refused.returncode != 0 and cluster.kubectl("get", "pc", "high", check=False).returncode != 0
+    refused = cluster.kubectl("delete", "priorityclass", "system-node-critical", check=False)
+    assert refused.returncode != 0 and "this is a system priority class and cannot be deleted" in refused.stderr
+
+
+def test_an_admins_priority_classes(cluster):
+    """`kubectl create priorityclass` (a protobuf body) with kube-apiserver's rules: the user-definable maximum, the
+    reserved `system-` prefix, value and preemptionPolicy immutable, one global default — which pods naming no class
+    get, as they get a class's value and preemption policy by its name."""
+    tag = uuid.uuid4().hex[:6]
+    high, never, default = f"high-{tag}", f"never-{tag}", f"default-{tag}"
+    ns = "pc-" + tag
+    cluster.kubectl("create", "namespace", ns)
+    nowhere = {"nodeSelector": {"dvp-sim.test/none": "x"}}
+
+    def run(name: str, **spec) -> dict:
+        out = cluster.kubectl("run", name, "-n", ns, "--image=busybox", f"--overrides={json.dumps({'spec': {**nowhere, **spec}})}", "-o", "json")
+        created = json.loads(out.stdout)["spec"]
+        return {k: created.get(k) for k in ("priorityClassName", "priority", "preemptionPolicy")}
+
+    def refused(*args: str) -> str:
+        result = cluster.kubectl(*args, check=False)
+        assert result.returncode != 0, args
+        return result.stderr
+
+    cluster.kubectl("create", "priorityclass", high, "--value=1000", "--description=VMs first")
+    cluster.kubectl("create", "priorityclass", never, "--value=10", "--preemption-policy=Never")
+    got = json.loads(cluster.kubectl("get", "pc", high, "-o", "json").stdout)
+    assert (got["value"], got["description"], got["preemptionPolicy"]) == (1000, "VMs first", "PreemptLowerPriority")
+    assert run("by-name", priorityClassName=never) == {"priorityClassName": never, "priority": 10, "preemptionPolicy": "Never"}
+    assert run("plain") == {"priorityClassName": None, "priority": 0, "preemptionPolicy": "PreemptLowerPriority"}
+
+    assert "maximum allowed value of a user defined priority is 1000000000" in refused("create", "pc", f"huge-{tag}", "--value=1000000001")
+    assert (
+        "metadata.name: Forbidden: priority class names with 'system-' prefix are reserved for system use only. "
+        f"error: system-{tag} is not a known system priority class"
+    ) in refused("create", "pc", f"system-{tag}", "--value=1")
+    odd = refused("create", "pc", f"odd-{tag}", "--value=1", "--preemption-policy=Sometimes")
+    assert 'Unsupported value: "Sometimes": supported values: "PreemptLowerPriority", "Never"' in odd
+    assert "value: Forbidden: may not be changed in an update." in refused("patch", "pc", high, "--type=merge", "-p", '{"value": 5}')
+    assert 'preemptionPolicy: Invalid value: "Never": field is immutable' in refused("patch", "pc", high, "--type=merge", "-p", '{"preemptionPolicy": "Never"}')
+    cluster.kubectl("patch", "pc", high, "--type=merge", "-p", '{"description": "changed"}')  # the rest may change
+
+    cluster.kubectl("create", "priorityclass", default, "--value=5", "--global-default")
+    try:
+        assert f"PriorityClass {default} is already marked as default. Only one default can exist" in refused(
+            "patch", "pc", high, "--type=merge", "-p", '{"globalDefault": true}'
+        )
+        assert run("defaulted") == {"priorityClassName": default, "priority": 5, "preemptionPolicy": "PreemptLowerPriority"}
+        assert "the integer value of priority (7) must not be provided in pod spec; priority admission controller computed 5" in refused(
+            "run", "seven", "-n", ns, "--image=busybox", f"--overrides={json.dumps({'spec': {**nowhere, 'priority': 7}})}"
+        )
+    finally:
+        cluster.kubectl("delete", "pc", default, high, never)
+    assert run("after") == {"priorityClassName": None, "priority": 0, "preemptionPolicy": "PreemptLowerPriority"}

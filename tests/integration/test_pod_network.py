@@ -142,7 +142,8 @@ def test_a_vms_pod_holds_the_vms_address_and_a_service_reaches_it(tmp_path_facto
         vm_sim.kubectl("apply", "-f", "-", input=json.dumps(service))
         assert eventually(lambda: endpoints_column(vm_sim, "web-ssh", ns), lambda text: text != "<none>", timeout=20) == f"{address}:22"
         # the VM's priorityClassName reaches its pod through the Priority plugin; a class that does not exist refuses it
-        for name, priority_class in (("critical", "system-cluster-critical"), ("nope", "no-such-class")):
+        vm_sim.kubectl("create", "priorityclass", "vms-first", "--value=1000")  # an admin's own class
+        for name, priority_class in (("critical", "system-cluster-critical"), ("own", "vms-first"), ("nope", "no-such-class")):
             body = {"apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualMachine", "metadata": {"name": name, "namespace": ns},
                     "spec": {"virtualMachineClassName": "generic", "cpu": {"cores": 1}, "memory": {"size": "1Gi"}, "priorityClassName": priority_class,
                              "blockDeviceRefs": [{"kind": "ClusterVirtualImage", "name": "vmnet-iso"}]}}  # fmt: skip
@@ -150,6 +151,9 @@ def test_a_vms_pod_holds_the_vms_address_and_a_service_reaches_it(tmp_path_facto
         eventually(lambda: get(vm_sim, "vm", "critical", ns), lambda o: (o.get("status") or {}).get("phase") == "Running", 60)
         pods = json.loads(vm_sim.kubectl("get", "pods", "-n", ns, "-l", "vm.kubevirt.internal.virtualization.deckhouse.io/name=critical", "-o", "json").stdout)
         assert [(p["spec"]["priorityClassName"], p["spec"]["priority"]) for p in pods["items"]] == [("system-cluster-critical", 2000000000)]
+        eventually(lambda: get(vm_sim, "vm", "own", ns), lambda o: (o.get("status") or {}).get("phase") == "Running", 60)
+        pods = json.loads(vm_sim.kubectl("get", "pods", "-n", ns, "-l", "vm.kubevirt.internal.virtualization.deckhouse.io/name=own", "-o", "json").stdout)
+        assert [(p["spec"]["priorityClassName"], p["spec"]["priority"]) for p in pods["items"]] == [("vms-first", 1000)]
 
         def running_message(o: dict) -> str:
             return next((c.get("message", "") for c in (o.get("status") or {}).get("conditions") or [] if c["type"] == "Running"), "")

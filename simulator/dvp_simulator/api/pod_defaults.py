@@ -6,10 +6,10 @@
   default-scheduler, enableServiceLinks true; each container's terminationMessagePath /dev/termination-log and
   terminationMessagePolicy File, imagePullPolicy Always for an image without a tag or tagged `latest` (else
   IfNotPresent), its ports' protocol TCP, and requests copied from limits where a resource has a limit only.
-- The Priority admission plugin: priority 0 and preemptionPolicy PreemptLowerPriority without a priority class, the
-  class's value and preemption policy with one (403 for a class that does not exist, or a priority or policy in the
-  spec that differs from the class's; the classes are kube-apiserver's two system ones, SYSTEM_PRIORITY_CLASSES); the
-  DefaultTolerationSeconds plugin: NoExecute tolerations of node.kubernetes.io/not-ready and unreachable for 300 s
+- The Priority admission plugin: a pod naming no priority class gets the global default class (its name, value and
+  preemption policy), or priority 0 and preemptionPolicy PreemptLowerPriority when there is none; a pod naming one
+  gets the class's value and preemption policy (403 for a class that does not exist, or a priority or policy in the
+  spec that differs from the computed one; the classes: api/priority_classes.py); the DefaultTolerationSeconds plugin: NoExecute tolerations of node.kubernetes.io/not-ready and unreachable for 300 s
   unless the pod tolerates them already.
 - The pod strategy's PrepareForCreate, for a client's create only: the status is the API server's, phase Pending and
   the QoS class (GetPodQOS); the simulator's own controllers create their pods with the status they simulate.
@@ -24,14 +24,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity 
 
 from .admission import CREATE, Admission, AdmissionRequest
 from .errors import forbidden
-from .service import WriteOptions
-
-PRIORITY_CLASSES = "scheduling.k8s.io/priorityclasses"
-# what kube-apiserver's scheduling post-start hook creates (pkg/apis/scheduling: SystemPriorityClasses)
-SYSTEM_PRIORITY_CLASSES = (
-    ("system-node-critical", 2000001000, "Used for system critical pods that must not be moved from their current node."),
-    ("system-cluster-critical", 2000000000, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
-)
+from .priority_classes import DEFAULT_PREEMPTION, PRIORITY_CLASSES, default_class
 
 CONTAINER_KINDS = ("initContainers", "containers", "ephemeralContainers")
 QOS_RESOURCES = ("cpu", "memory")
@@ -72,9 +65,6 @@ def default_spec(spec: dict[str, Any]) -> None:
         spec["securityContext"] = {}
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("enableServiceLinks", True)
-    if not spec.get("priorityClassName"):  # with one, the Priority plugin sets both from the class (_priority)
-        spec.setdefault("priority", 0)
-        spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     for kind in CONTAINER_KINDS:
         for container in spec.get(kind) or []:
             if isinstance(container, dict):
@@ -135,14 +125,22 @@ def pod_defaults(request: AdmissionRequest) -> None:
 
 
 def _priority(request: AdmissionRequest, pod: dict[str, Any], spec: dict[str, Any]) -> None:
-    """The Priority plugin's resolution of spec.priorityClassName (plugin/pkg/admission/priority)."""
+    """The Priority plugin's resolution of spec.priorityClassName (plugin/pkg/admission/priority admitPod)."""
     name = spec.get("priorityClassName")
-    if not name or not isinstance(name, str):
-        return
-    entry = request.service.store.get(PRIORITY_CLASSES, "", name)
-    if entry is None:
-        raise forbidden(request, f"no PriorityClass with name {name} was found")
-    value, policy = entry.obj.get("value"), entry.obj.get("preemptionPolicy")
+    if name is not None and not isinstance(name, str):
+        return  # the schema's type check refuses it
+    if not name:
+        found = default_class(request.service.store)
+        if found is None:
+            value, policy = 0, DEFAULT_PREEMPTION
+        else:
+            spec["priorityClassName"] = found["metadata"]["name"]
+            value, policy = found.get("value") or 0, found.get("preemptionPolicy")
+    else:
+        entry = request.service.store.get(PRIORITY_CLASSES, "", name)
+        if entry is None:
+            raise forbidden(request, f"no PriorityClass with name {name} was found")
+        value, policy = entry.obj.get("value") or 0, entry.obj.get("preemptionPolicy")
     if spec.get("priority") is not None and spec["priority"] != value:
         raise forbidden(
             request, f"the integer value of priority ({spec['priority']}) must not be provided in pod spec; priority admission controller computed {value} from the given PriorityClass name"
@@ -155,15 +153,6 @@ def _priority(request: AdmissionRequest, pod: dict[str, Any], spec: dict[str, An
                 f"the string value of PreemptionPolicy ({spec['preemptionPolicy']}) must not be provided in pod spec; priority admission controller computed {policy} from the given PriorityClass name",
             )
         spec["preemptionPolicy"] = policy
-
-
-def seed_priority_classes(service: Any) -> None:
-    """kube-apiserver's system PriorityClasses, created at start when missing."""
-    rt = service.registry.types[PRIORITY_CLASSES]
-    for name, value, description in SYSTEM_PRIORITY_CLASSES:
-        if service.find(rt, "", name) is None:
-            body = {"metadata": {"name": name}, "value": value, "globalDefault": False, "description": description, "preemptionPolicy": "PreemptLowerPriority"}
-            service.create(rt, "", body, WriteOptions(version="v1", manager="kube-apiserver"))
 
 
 def register(admission: Admission) -> None:

@@ -175,6 +175,8 @@ MESSAGES: dict[str, str] = {
     "PodDisruptionBudgetSpec": "1 minAvailable *IntOrString; 2 selector LabelSelector; 3 maxUnavailable *IntOrString; 4 unhealthyPodEvictionPolicy *string",
     "PodDisruptionBudgetStatus": "1 observedGeneration int64; 2 disruptedPods map[string]Time; 3 disruptionsAllowed int32; 4 currentHealthy int32; "
                                  "5 desiredHealthy int32; 6 expectedPods int32; 7 conditions []Condition",
+    # scheduling.k8s.io/v1 (value is not omitempty in Go: kept when zero)
+    "PriorityClass": "1 metadata ObjectMeta; 2 value *int32; 3 globalDefault bool; 4 description string; 5 preemptionPolicy *string",
     # storage.k8s.io/v1
     "StorageClass": "1 metadata ObjectMeta; 2 provisioner string; 3 parameters map[string]string; 4 reclaimPolicy *string; "
                     "5 mountOptions []string; 6 allowVolumeExpansion *bool; 7 volumeBindingMode *string",
@@ -229,6 +231,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("", "ResourceQuota"): "ResourceQuota", ("", "LimitRange"): "LimitRange", ("networking.k8s.io", "NetworkPolicy"): "NetworkPolicy",
     ("policy", "Eviction"): "Eviction", ("policy", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("storage.k8s.io", "StorageClass"): "StorageClass", ("events.k8s.io", "Event"): "EventsEvent",
+    ("scheduling.k8s.io", "PriorityClass"): "PriorityClass",
     ("authorization.k8s.io", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io", "SubjectAccessReview"): "SubjectAccessReview",
     ("authorization.k8s.io", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
