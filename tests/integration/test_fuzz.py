@@ -1,6 +1,6 @@
 """Property-based fuzzing of a live simulator subprocess (Hypothesis, fixed seed): generated bodies, query
 parameters and patches (merge, JSON, strategic, apply) at every verb of a Namespace, a Secret, a
-ClusterVirtualImage and a VirtualMachineClass. Properties: never a 5xx, the server stays alive, nothing is written
+ClusterVirtualImage, a VirtualMachineClass and a PriorityClass. Properties: never a 5xx, the server stays alive, nothing is written
 on a 4xx, and its log holds no traceback afterwards."""
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ KINDS = {
         "VirtualMachineClass",
         {"spec": {"cpu": {"type": "Discovery", "discovery": {}}, "sizingPolicies": [{"cores": {"min": 1, "max": 4}, "coreFractions": [100]}]}},
     ),
+    "priorityclass": Kind("/apis/scheduling.k8s.io/v1/priorityclasses", "scheduling.k8s.io/v1", "PriorityClass", {"value": 100, "description": "fuzz"}),
 }
 
 # -- strategies ----------------------------------------------------------------------------------------------
