@@ -9,8 +9,9 @@
 - The Priority admission plugin: a pod naming no priority class gets the global default class (its name, value and
   preemption policy), or priority 0 and preemptionPolicy PreemptLowerPriority when there is none; a pod naming one
   gets the class's value and preemption policy (403 for a class that does not exist, or a priority or policy in the
-  spec that differs from the computed one; the classes: api/priority_classes.py); the DefaultTolerationSeconds plugin: NoExecute tolerations of node.kubernetes.io/not-ready and unreachable for 300 s
-  unless the pod tolerates them already.
+  spec that differs from the computed one; the classes: api/priority_classes.py); the DefaultTolerationSeconds
+  plugin: NoExecute tolerations of node.kubernetes.io/not-ready and unreachable for 300 s unless the pod tolerates
+  them already.
 - The pod strategy's PrepareForCreate, for a client's create only: the status is the API server's, phase Pending and
   the QoS class (GetPodQOS); the simulator's own controllers create their pods with the status they simulate.
 """

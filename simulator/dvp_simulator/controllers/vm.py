@@ -578,7 +578,7 @@ class Reconcile:
         bound = (cond.get(conds, v.COND_BOUND) or {}).get("status") == "True"
         if bound and st.get("address"):
             # the address of the bound VMIP (BEHAVIOUR.md §4.7): an address the VMIP has picked but whose lease is not
-            # Bound yet is not the VM's (and reporting it then cost each VM a status write of its own)
+            # Bound yet is not the VM's
             self.status["ipAddress"] = st["address"]
         attached = (cond.get(conds, v.COND_ATTACHED) or {}).get("status") == "True" and st.get("virtualMachineName") == self.name
         if bound and attached:
