@@ -45,6 +45,7 @@ VIRTUAL_MACHINE_IP_ADDRESS_LEASE = _kind(v.VIRTUAL_MACHINE_IP_ADDRESS_LEASE, v.D
 SECRET = _kind(v.SECRET, "v1", True)
 PERSISTENT_VOLUME_CLAIM = _kind(v.PERSISTENT_VOLUME_CLAIM, "v1", True)
 STORAGE_CLASS = _kind(v.STORAGE_CLASS, "v1", False)
+PRIORITY_CLASS = _kind(v.PRIORITY_CLASS, "v1", False)
 # node maintenance (node_maintenance, vm_operation)
 POD = _kind(v.POD, "v1", True)
 PERSISTENT_VOLUME = _kind(v.PERSISTENT_VOLUME, "v1", False)

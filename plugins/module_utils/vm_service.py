@@ -18,6 +18,7 @@ from .ensure import Ensurer, Outcome, owned_paths, unchanged
 from .errors import DVPError
 from .kinds import (
     CLUSTER_VIRTUAL_IMAGE,
+    PRIORITY_CLASS,
     VIRTUAL_DISK,
     VIRTUAL_IMAGE,
     VIRTUAL_MACHINE,
@@ -188,12 +189,12 @@ def runs_after(state: str, policy: str, actual: dict[str, Any] | None) -> bool:
 def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None, refs: References,
                     warnings: list[str] | None = None, runs_as: str | None = None, will_wait: bool = True) -> list[str]:
     """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret, the
-    VirtualMachineIPAddress; with `runs_as` (the VM's name, when the task leaves it running: runs_after), that no
+    VirtualMachineIPAddress, the PriorityClass; with `runs_as` (the VM's name, when the task leaves it running: runs_after), that no
     other VM holds one of its disks.
 
-    A block device, provisioning Secret or VirtualMachineIPAddress that does not exist is legal on the platform: the VM
-    is created and waits in Pending (BlockDevicesReady, ProvisioningReady or VirtualMachineIPAddressReady False, §4.7,
-    §4.8, §5) until it appears. So it is refused when the task waits for the VM (`will_wait`: the wait could only time
+    A block device, provisioning Secret, VirtualMachineIPAddress or PriorityClass that does not exist is legal on the
+    platform: the VM is created and waits in Pending (BlockDevicesReady, ProvisioningReady, VirtualMachineIPAddressReady
+    or, its pod refused, Running False, §4.7, §4.8, §5) until it appears. So it is refused when the task waits for the VM (`will_wait`: the wait could only time
     out) and, with wait=false, only warned about (into `warnings`), for playbooks that create the VM before its disks -
     as virtual_disk does with a missing source. A class that does not exist (or no default class when none is named)
     is refused. In check mode none of them is refused: each is a reference not verified (`refs`: an earlier task
@@ -300,6 +301,20 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
         if found is None:
             missing = f"virtual_machine_ip_address_name: VirtualMachineIPAddress {namespace}/{address} does not exist"
             _missing(problems, warnings, will_wait, missing, v.COND_VMIP_READY, refs)
+    priority_class = spec.get("priorityClassName")
+    if priority_class and priority_class != current.get("priorityClassName"):
+        try:
+            found = client.get(PRIORITY_CLASS, priority_class)
+        except APIStatusError as err:
+            if err.status != 403:
+                raise
+            found = {}  # cluster-scoped: a project user may not read it; the pod's admission checks it
+            if warnings is not None:
+                warnings.append(f"priority_class_name: PriorityClass {priority_class} was not checked before the request: this user may not read "
+                                "PriorityClasses (cluster-scoped)")  # fmt: skip
+        if found is None:
+            # the platform keeps the VM Pending: the Priority admission plugin refuses its virt-launcher pod
+            _missing(problems, warnings, will_wait, f"priority_class_name: PriorityClass {priority_class} does not exist", v.COND_RUNNING, refs)
     return problems
 
 

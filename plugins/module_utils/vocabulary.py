@@ -20,6 +20,7 @@ CORE_GROUP = ""
 STORAGE_GROUP = "storage.k8s.io"
 POLICY_GROUP = "policy"
 COORDINATION_GROUP = "coordination.k8s.io"
+SCHEDULING_GROUP = "scheduling.k8s.io"
 EVENTS_GROUP = "events.k8s.io"  # Event is served in the core group too
 APIEXTENSIONS_GROUP = "apiextensions.k8s.io"
 APPS_GROUP = "apps"
@@ -51,6 +52,7 @@ PERSISTENT_VOLUME = "PersistentVolume"
 STORAGE_CLASS = "StorageClass"
 POD_DISRUPTION_BUDGET = "PodDisruptionBudget"
 LEASE = "Lease"
+PRIORITY_CLASS = "PriorityClass"
 CUSTOM_RESOURCE_DEFINITION = "CustomResourceDefinition"
 DAEMON_SET = "DaemonSet"  # the module's virt-handler runs as one
 DEPLOYMENT = "Deployment"  # ... and its virt-controller as this
@@ -76,6 +78,7 @@ PLURALS = {
     STORAGE_CLASS: "storageclasses",
     POD_DISRUPTION_BUDGET: "poddisruptionbudgets",
     LEASE: "leases",
+    PRIORITY_CLASS: "priorityclasses",
     CUSTOM_RESOURCE_DEFINITION: "customresourcedefinitions",
     DAEMON_SET: "daemonsets",
     DEPLOYMENT: "deployments",
@@ -86,6 +89,7 @@ GROUPS = {
     STORAGE_CLASS: STORAGE_GROUP,
     POD_DISRUPTION_BUDGET: POLICY_GROUP,
     LEASE: COORDINATION_GROUP,
+    PRIORITY_CLASS: SCHEDULING_GROUP,
     CUSTOM_RESOURCE_DEFINITION: APIEXTENSIONS_GROUP,
     DAEMON_SET: APPS_GROUP,
     DEPLOYMENT: APPS_GROUP,

@@ -201,7 +201,10 @@ options:
     type: list
     elements: dict
   priority_class_name:
-    description: The PriorityClass of the VM's pod.
+    description:
+      - The PriorityClass of the VM's pod (an admin creates it, e.g. C(kubectl create priorityclass)).
+      - One that does not exist is refused before anything is written when the task waits for the VM (its pod would
+        be refused and the VM stay Pending); with O(wait=false) the VM is created with a warning.
     type: str
   virtual_machine_ip_address_name:
     description: An existing VirtualMachineIPAddress to use; omitted, the platform allocates one.

@@ -497,3 +497,28 @@ def test_a_missing_disk_is_refused_with_wait_and_awaited_without(cluster, guide,
     second = run_playbook(tmp_path, cluster.kubeconfig, [{"name": "runs", **linux_vm("early", ns, "later-root")}])
     assert second.returncode == 0, second.stdout[-4000:]
     assert second["runs"]["changed"] is False and second["runs"]["vm"]["phase"] == "Running", second["runs"]
+
+
+def test_a_missing_priority_class_is_refused_with_wait_and_an_admins_class_reaches_the_pod(cluster, guide, tmp_path):
+    """A VM naming a PriorityClass that does not exist would stay Pending (the Priority plugin refuses its pod): with
+    wait the module refuses it before writing. Once an admin has created the class, the VM runs and its virt-launcher
+    pod carries the class's priority."""
+    ns = guide["namespace"]
+    klass = "vms-" + uuid.uuid4().hex[:6]
+    make_disk(cluster, ns, "prio-root")
+    task = linux_vm("prio", ns, "prio-root", priority_class_name=klass)
+    first = run_playbook(tmp_path, cluster.kubeconfig, [{"name": "waits", **task, "ignore_errors": True}])
+    refused = first["waits"]
+    assert refused.get("failed") and refused["changed"] is False, refused
+    assert refused["msg"].startswith(f"priority_class_name: PriorityClass {klass} does not exist; create it first, or set wait=false"), refused["msg"]
+    assert get_vm(cluster, ns, "prio") is None, "nothing written"
+    cluster.kubectl("create", "priorityclass", klass, "--value=1000")
+    try:
+        second = run_playbook(tmp_path, cluster.kubeconfig, [{"name": "runs", **task}])
+        assert second.returncode == 0, second.stdout[-4000:]
+        assert second["runs"]["vm"]["phase"] == "Running", second["runs"]
+        pods = json.loads(cluster.kubectl("get", "pods", "-n", ns, "-l", "vm.kubevirt.internal.virtualization.deckhouse.io/name=prio", "-o", "json").stdout)
+        assert [(p["spec"]["priorityClassName"], p["spec"]["priority"]) for p in pods["items"]] == [(klass, 1000)]
+    finally:
+        cluster.kubectl("delete", "vm", "-n", ns, "prio", "--wait=false", check=False)
+        cluster.kubectl("delete", "priorityclass", klass, check=False)

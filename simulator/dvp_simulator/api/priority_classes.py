@@ -17,13 +17,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
 from ..store.store import Store
 from .admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from .errors import cause, forbidden, invalid
 from .service import ObjectService, WriteOptions
 
-PRIORITY_CLASSES = "scheduling.k8s.io/priorityclasses"
-SCHEDULING_GROUP, PRIORITY_CLASS = "scheduling.k8s.io", "PriorityClass"
+PRIORITY_CLASSES = v.resource_key(v.PRIORITY_CLASS)
 # what kube-apiserver's scheduling post-start hook creates (pkg/apis/scheduling: SystemPriorityClasses)
 SYSTEM_PRIORITY_CLASSES = (
     ("system-node-critical", 2000001000, "Used for system critical pods that must not be moved from their current node."),
@@ -83,7 +84,7 @@ def validate(request: AdmissionRequest) -> None:
     pc = request.obj or {}
     causes = class_causes(pc, request.old if request.operation == UPDATE else None)
     if causes:
-        raise invalid(SCHEDULING_GROUP, PRIORITY_CLASS, pc["metadata"].get("name", ""), causes)
+        raise invalid(v.SCHEDULING_GROUP, v.PRIORITY_CLASS, pc["metadata"].get("name", ""), causes)
     if pc.get("globalDefault") is True:
         existing = default_class(request.service.store)
         if existing is not None and (request.operation == CREATE or existing["metadata"]["name"] != pc["metadata"].get("name")):
@@ -107,5 +108,5 @@ def seed(service: ObjectService) -> None:
 
 def register(admission: Admission, store: Store) -> None:
     store.add_index(PRIORITY_CLASSES, GLOBAL_DEFAULT_INDEX, marked_default)
-    admission.validate(SCHEDULING_GROUP, PRIORITY_CLASS, operations=(CREATE, UPDATE))(validate)
-    admission.validate(SCHEDULING_GROUP, PRIORITY_CLASS, operations=(DELETE,))(refuse_system_delete)
+    admission.validate(v.SCHEDULING_GROUP, v.PRIORITY_CLASS, operations=(CREATE, UPDATE))(validate)
+    admission.validate(v.SCHEDULING_GROUP, v.PRIORITY_CLASS, operations=(DELETE,))(refuse_system_delete)

@@ -24,6 +24,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
     PERSISTENT_VOLUME_CLAIM,
     POD,
     POD_DISRUPTION_BUDGET,
+    PRIORITY_CLASS,
     SECRET,
     SERVICE,
     STORAGE_CLASS,
@@ -460,7 +461,7 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
         lambda o, now: [o["metadata"]["name"], _apiservice_service(o), _condition_text(o, "Available"), age(o, now)],
     ),
     "/componentstatuses": ([NAME, _col("Status"), _col("Message"), _col("Error")], lambda o, now: [o["metadata"]["name"], *_component_health(o)]),
-    "scheduling.k8s.io/priorityclasses": (  # upstream: priorityClassColumnDefinitions
+    resource_key(PRIORITY_CLASS): (  # upstream: priorityClassColumnDefinitions
         [NAME, _col("Value", "integer"), _col("Global-Default", "boolean"), _col("Age"), _col("PreemptionPolicy")],
         lambda o, now: [o["metadata"]["name"], o.get("value", 0), bool(o.get("globalDefault")), age(o, now), o.get("preemptionPolicy", "")],
     ),
