@@ -16,7 +16,8 @@ NS = "first-deploy"
 DVP = "deckhouse.virtualization"
 UNVERIFIED = "not verified in check mode"
 WARNED = f"{UNVERIFIED} (an earlier task may create it); the task reports what it would do, without the server's dry run"
-KINDS = "namespaces,storageclasses,clustervirtualimages,virtualmachineclasses,virtualimages,virtualdisks,virtualmachines,virtualmachineoperations,secrets"
+KINDS = ",".join(("namespaces", "storageclasses", "priorityclasses", "clustervirtualimages", "virtualmachineclasses", "virtualimages", "virtualdisks",
+                  "virtualmachines", "virtualmachineoperations", "secrets"))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def deployment(kubeconfig):
         "name": "fd-vm", "namespace": NS, "virtual_machine_class_name": "fd-class", "cpu": {"cores": 2}, "memory": {"size": "2Gi"},
         "block_device_refs": [{"kind": "VirtualDisk", "name": "fd-root"}, {"kind": "VirtualImage", "name": "fd-tools"}],
         "provisioning": {"type": "UserDataRef", "user_data_ref": {"kind": "Secret", "name": "fd-cloud-init"}},
-        "virtual_machine_ip_address_name": "fd-ip", "state": "running",
+        "virtual_machine_ip_address_name": "fd-ip", "priority_class_name": "fd-priority", "state": "running",
     }  # fmt: skip
     # kubernetes.core.k8s's own check mode is the API server's dry run, which refuses an object in a namespace that does
     # not exist yet: its tasks in the new namespace are left out of check mode, as a playbook has to leave them out.
@@ -51,6 +52,8 @@ def deployment(kubeconfig):
         {"name": "secret", **k8s(kubeconfig, {
             "apiVersion": "v1", "kind": "Secret", "type": "provisioning.virtualization.deckhouse.io/cloud-init",
             "metadata": {"name": "fd-cloud-init", "namespace": NS}, "stringData": {"userData": "#cloud-config\n"}}), **unchecked},
+        {"name": "priority class", **k8s(kubeconfig, {
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": "fd-priority"}, "value": 1000})},
         {"name": "ip address", **k8s(kubeconfig, {
             "apiVersion": "virtualization.deckhouse.io/v1alpha2", "kind": "VirtualMachineIPAddress", "metadata": {"name": "fd-ip", "namespace": NS},
             "spec": {"type": "Auto"}}), **unchecked},
@@ -85,8 +88,8 @@ def test_check_mode_of_a_first_deployment_runs_through_and_writes_nothing(empty,
     run = run_playbook(tmp_path, empty.kubeconfig, deployment(empty.kubeconfig), ("--check", "--diff"))
     assert run.returncode == 0, run.stdout[-6000:]
     assert run["secret"].get("skipped") and run["ip address"].get("skipped")
-    for task in ("namespace", "storage class", "cvi", "class", "cvi from cvi", "vi", "vd", "vd batch", "vm", "vm restarted", "vm of the default class",
-                 "evict"):  # fmt: skip
+    for task in ("namespace", "storage class", "priority class", "cvi", "class", "cvi from cvi", "vi", "vd", "vd batch", "vm", "vm restarted",
+                 "vm of the default class", "evict"):  # fmt: skip
         assert run[task]["changed"] is True and not run[task].get("failed"), (task, run[task])
     assert not warnings(run["cvi"]) and not warnings(run["class"]), "nothing they name is missing"
 
@@ -110,7 +113,8 @@ def test_check_mode_of_a_first_deployment_runs_through_and_writes_nothing(empty,
     vm = warnings(run["vm"])
     for missing in ("virtual_machine_class_name: VirtualMachineClass fd-class does not exist", f"block_device_refs[0]: VirtualDisk {NS}/fd-root does not exist",
                     f"block_device_refs[1]: VirtualImage {NS}/fd-tools does not exist", f"provisioning.user_data_ref: Secret {NS}/fd-cloud-init does not exist",
-                    f"virtual_machine_ip_address_name: VirtualMachineIPAddress {NS}/fd-ip does not exist"):  # fmt: skip
+                    f"virtual_machine_ip_address_name: VirtualMachineIPAddress {NS}/fd-ip does not exist",
+                    "priority_class_name: PriorityClass fd-priority does not exist"):  # fmt: skip
         assert any(missing in w for w in vm), (missing, vm)
     after = run["vm"]["diff"]["after"]
     assert after["spec"]["virtualMachineClassName"] == "fd-class" and after["spec"]["virtualMachineIPAddressName"] == "fd-ip", after

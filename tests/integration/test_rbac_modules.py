@@ -24,6 +24,8 @@ def test_vm_module_as_project_manager(cluster, env, tmp_path):
     denied = subprocess.run([str(BIN / "kubectl"), "--kubeconfig", str(kc), "get", "vmclass", "generic"],
                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert "forbidden" in denied.stderr, "the premise: this user may not read VM classes"
+    klass = "pm-" + uuid.uuid4().hex[:6]
+    cluster.kubectl("create", "priorityclass", klass, "--value=100")  # an admin's class the user may not read either
 
     vm = {
         "name": "mine",
@@ -33,6 +35,7 @@ def test_vm_module_as_project_manager(cluster, env, tmp_path):
         "cpu": {"cores": 1},
         "memory": {"size": "1Gi"},
         "block_device_refs": [{"kind": "ClusterVirtualImage", "name": env["iso"]}],
+        "priority_class_name": klass,
     }
     missing = dict(vm, name="nope", virtual_machine_class_name="no-such-class")
     tasks = [
@@ -45,12 +48,14 @@ def test_vm_module_as_project_manager(cluster, env, tmp_path):
     assert run["vm"]["changed"] and run["vm"]["resource"]["status"]["phase"] == "Running"
     warnings = " ".join(run["vm"].get("warnings") or [])
     assert "may not read VirtualMachineClasses" in warnings and "admission" in warnings, warnings
+    assert f"priority_class_name: PriorityClass {klass} was not checked before the request: this user may not read PriorityClasses" in warnings, warnings
     assert not run["again"]["changed"], "the re-run changes nothing"
     # the class check the module could not make is made by the platform: a clear refusal, nothing written
     assert run["missing"]["failed"] and "no-such-class" in run["missing"]["msg"], run["missing"]
     assert not get(cluster, "vm", "nope", ns)
     assert phase(wait(lambda: get(cluster, "vm", "mine", ns), lambda o: phase(o) == "Running")) == "Running"
     cluster.kubectl("delete", "vm", "mine", "-n", ns, "--wait=false")
+    cluster.kubectl("delete", "priorityclass", klass)
 
 
 def test_module_config_as_platform_manager(cluster, env, tmp_path):
