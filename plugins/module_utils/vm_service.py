@@ -189,16 +189,17 @@ def runs_after(state: str, policy: str, actual: dict[str, Any] | None) -> bool:
 def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], actual: dict[str, Any] | None, refs: References,
                     warnings: list[str] | None = None, runs_as: str | None = None, will_wait: bool = True) -> list[str]:
     """Checks against what the server holds: the class and its sizing policy, the block devices, the Secret, the
-    VirtualMachineIPAddress, the PriorityClass; with `runs_as` (the VM's name, when the task leaves it running: runs_after), that no
-    other VM holds one of its disks.
+    VirtualMachineIPAddress, the PriorityClass; with `runs_as` (the VM's name, when the task leaves it running:
+    runs_after), that no other VM holds one of its disks.
 
     A block device, provisioning Secret, VirtualMachineIPAddress or PriorityClass that does not exist is legal on the
     platform: the VM is created and waits in Pending (BlockDevicesReady, ProvisioningReady, VirtualMachineIPAddressReady
-    or, its pod refused, Running False, §4.7, §4.8, §5) until it appears. So it is refused when the task waits for the VM (`will_wait`: the wait could only time
-    out) and, with wait=false, only warned about (into `warnings`), for playbooks that create the VM before its disks -
-    as virtual_disk does with a missing source. A class that does not exist (or no default class when none is named)
-    is refused. In check mode none of them is refused: each is a reference not verified (`refs`: an earlier task
-    may create it), and the sizing policy of a missing class is not checked.
+    or, its pod refused, Running False, §4.7, §4.8, §5) until it appears. So it is refused when the task waits for the
+    VM (`will_wait`: the wait could only time out) and, with wait=false, only warned about (into `warnings`), for
+    playbooks that create the VM before its disks - as virtual_disk does with a missing source. A class that does not
+    exist (or no default class when none is named) is refused. In check mode none of them is refused: each is a
+    reference not verified (`refs`: an earlier task may create it), and the sizing policy of a missing class is not
+    checked.
 
     VirtualMachineClasses are cluster-scoped: a project user holding only the platform's use roles may not read them
     (RBAC.md section 6). Their class checks are then left to the platform's admission, which runs them anyway; a note
