@@ -290,33 +290,31 @@ def server_problems(client: DVPClient, namespace: str, spec: dict[str, Any], act
             problems.append(f"{option}: Secret {namespace}/{ref['name']} has type {secret.get('type')!r}; the platform only reads type {wanted}")
     address = spec.get("virtualMachineIPAddressName")
     if address and address != ((current or {}).get("virtualMachineIPAddressName")):
-        try:
-            found = client.get(VIRTUAL_MACHINE_IP_ADDRESS, address, namespace)
-        except APIStatusError as err:
-            if err.status != 403:
-                raise
-            found = {}  # not readable: the platform checks it
-            if warnings is not None:
-                warnings.append(f"virtual_machine_ip_address_name: VirtualMachineIPAddress {namespace}/{address} was not checked before the request: "
-                                "this user may not read it")  # fmt: skip
-        if found is None:
-            missing = f"virtual_machine_ip_address_name: VirtualMachineIPAddress {namespace}/{address} does not exist"
-            _missing(problems, warnings, will_wait, missing, v.COND_VMIP_READY, refs)
+        described = f"virtual_machine_ip_address_name: VirtualMachineIPAddress {namespace}/{address}"
+        if _read_reference(client, VIRTUAL_MACHINE_IP_ADDRESS, address, namespace, warnings, f"{described} was not checked before the request: "
+                           "this user may not read it") is None:  # fmt: skip
+            _missing(problems, warnings, will_wait, f"{described} does not exist", v.COND_VMIP_READY, refs)
     priority_class = spec.get("priorityClassName")
     if priority_class and priority_class != current.get("priorityClassName"):
-        try:
-            found = client.get(PRIORITY_CLASS, priority_class)
-        except APIStatusError as err:
-            if err.status != 403:
-                raise
-            found = {}  # cluster-scoped: a project user may not read it; the pod's admission checks it
-            if warnings is not None:
-                warnings.append(f"priority_class_name: PriorityClass {priority_class} was not checked before the request: this user may not read "
-                                "PriorityClasses (cluster-scoped)")  # fmt: skip
-        if found is None:
+        described = f"priority_class_name: PriorityClass {priority_class}"
+        if _read_reference(client, PRIORITY_CLASS, priority_class, None, warnings, f"{described} was not checked before the request: this user "
+                           "may not read PriorityClasses (cluster-scoped)") is None:  # fmt: skip
             # the platform keeps the VM Pending: the Priority admission plugin refuses its virt-launcher pod
-            _missing(problems, warnings, will_wait, f"priority_class_name: PriorityClass {priority_class} does not exist", v.COND_RUNNING, refs)
+            _missing(problems, warnings, will_wait, f"{described} does not exist", v.COND_RUNNING, refs)
     return problems
+
+
+def _read_reference(client: DVPClient, kind: Kind, name: str, namespace: str | None, warnings: list[str] | None, unreadable: str) -> dict[str, Any] | None:
+    """The object a VM refers to (None: it does not exist). One this user may not read (403) counts as present, with
+    `unreadable` in `warnings`: the platform checks it anyway."""
+    try:
+        return client.get(kind, name, namespace)
+    except APIStatusError as err:
+        if err.status != 403:
+            raise
+        if warnings is not None:
+            warnings.append(unreadable)
+        return {}
 
 
 def _missing(problems: list[str], warnings: list[str] | None, will_wait: bool, missing: str, condition: str, refs: References) -> None:
