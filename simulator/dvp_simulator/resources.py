@@ -121,6 +121,7 @@ class Registry:
     def __init__(self) -> None:
         self.types: dict[str, ResourceType] = {}
         self.by_gvr: dict[tuple[str, str, str], ResourceType] = {}
+        self._posted: dict[tuple[str, str, str], dict[str, Any] | None] = {}
 
     def add(self, rt: ResourceType) -> None:
         self.types[rt.resource] = rt
@@ -129,6 +130,15 @@ class Registry:
 
     def lookup(self, group: str, version: str, plural: str) -> ResourceType | None:
         return self.by_gvr.get((group, version, plural))
+
+    def posted_schema(self, group: str, version: str, kind: str) -> dict[str, Any] | None:
+        """The generated schema of a kind posted but never stored (POSTED_KINDS: a review, an Eviction), for decoding
+        its body; None for another kind or where the kubernetes client's models are not installed."""
+        key = (group, version, kind)
+        if key not in self._posted:
+            library = next((ver.library for rt in self.types.values() for ver in rt.versions.values() if ver.builtin), None)
+            self._posted[key] = builtin.kind_schema(library, *key) if library is not None and key in POSTED_KINDS else None
+        return self._posted[key]
 
     def by_kind(self, group: str, kind: str) -> ResourceType | None:
         for rt in self.types.values():
@@ -192,11 +202,25 @@ def from_crd(crd: dict[str, Any]) -> ResourceType:
     )
 
 
+# Kinds a client posts to a subresource or a review endpoint, never stored: their bodies are decoded as a built-in
+# kind's (Registry.posted_schema), from the same generated library.
+POSTED_KINDS = (
+    ("authorization.k8s.io", "v1", "SelfSubjectAccessReview"),
+    ("authorization.k8s.io", "v1", "SubjectAccessReview"),
+    ("authorization.k8s.io", "v1", "LocalSubjectAccessReview"),
+    ("authorization.k8s.io", "v1", "SelfSubjectRulesReview"),
+    ("authentication.k8s.io", "v1", "SelfSubjectReview"),
+    ("authentication.k8s.io", "v1", "TokenRequest"),
+    ("policy", "v1", "Eviction"),
+    ("", "v1", "Binding"),
+)
+
+
 def core_types(state_dir: Path | None = None) -> list[ResourceType]:
     """The built-in kinds of core.yaml. Each one's schema is the whole structure generated from the kubernetes client
     (schemas/builtin.py) with core.yaml's schema laid over it, built when the kind is first used."""
     doc = load_document((SCHEMA_DIR / "core.yaml").read_text())
-    kinds = [(k["group"], k["version"], k["kind"]) for k in doc["kinds"]]
+    kinds = [(k["group"], k["version"], k["kind"]) for k in doc["kinds"]] + list(POSTED_KINDS)
 
     def library() -> dict[str, Any] | None:
         return builtin.library(kinds, state_dir)

@@ -109,7 +109,8 @@ spec: {{holderIdentity: {name}, renewTime: "{stamp}"}}
 
 def test_lease_times_decode_as_micro_time_or_400(sim, api):
     """renewTime is a metav1.MicroTime: kube-apiserver's decoder wants exactly six fraction digits, and anything it
-    cannot parse is a 400 that writes nothing, whichever verb carries it."""
+    cannot parse writes nothing: a create's or an apply's 400 naming the kind, a patch's 422 on the field `patch` (the
+    patch handlers decode the patched object themselves)."""
     out = sim.kubectl("create", "-f", "-", input=LEASE.format(name="lease-bad", stamp="2026-11-24T00:00:00Z"), check=False)
     assert out.returncode != 0
     assert 'cannot be handled as a Lease: parsing time "2026-11-24T00:00:00Z"' in out.stderr and 'cannot parse "Z" as ".000000"' in out.stderr
@@ -119,7 +120,9 @@ def test_lease_times_decode_as_micro_time_or_400(sim, api):
     for body in ({"spec": {"renewTime": "yesterday"}}, {"spec": {"acquireTime": "2026-02-30T00:00:00.000000Z"}}, {"spec": {"renewTime": 5}}):
         with pytest.raises(ApiException) as err:
             coord.patch_namespaced_lease("lease-ok", "kube-node-lease", body)
-        assert err.value.status == 400 and "cannot be handled as a Lease" in err.value.body
+        status = json.loads(err.value.body)
+        assert err.value.status == 422 and status["reason"] == "Invalid" and status["message"].startswith(' "" is invalid: patch: Invalid value: '), status
+        assert status["details"]["causes"][0]["field"] == "patch" and "cannot be handled as" not in status["message"], status
     half = LEASE.format(name="lease-ok", stamp="2026-11-24T00:00:00.5Z")
     applied = sim.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=half, check=False)
     assert applied.returncode != 0 and 'cannot parse ".5Z" as ".000000"' in applied.stderr

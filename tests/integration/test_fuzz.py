@@ -247,6 +247,118 @@ def test_fuzzed_requests_never_5xx_and_write_nothing_on_4xx(fuzz_sim, http, kind
     assert any(200 <= code < 300 for code in seen) and any(400 <= code < 500 for code in seen), seen
 
 
+# Valid bodies of kinds with mutating admission (defaults, hooks that read the spec), for the sweep below.
+V1A2 = "virtualization.deckhouse.io/v1alpha2"
+TYPED = {
+    "/api/v1/namespaces/{ns}/pods": {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "spec": {
+            "containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}], "resources": {"limits": {"cpu": "1"}}}],
+            "tolerations": [{"key": "k", "operator": "Exists"}],
+            "priorityClassName": "system-node-critical",
+        },
+    },
+    "/api/v1/namespaces/{ns}/services": {"apiVersion": "v1", "kind": "Service", "spec": {"selector": {"a": "b"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+    "/api/v1/namespaces/{ns}/persistentvolumeclaims": {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    },
+    "/api/v1/namespaces/{ns}/limitranges": {"apiVersion": "v1", "kind": "LimitRange", "spec": {"limits": [{"type": "Container", "default": {"cpu": "1"}}]}},
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings": {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"},
+        "subjects": [{"kind": "User", "name": "u"}],
+    },
+    "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies": {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]},
+    },
+    "/apis/virtualization.deckhouse.io/v1alpha2/namespaces/{ns}/virtualmachines": {
+        "apiVersion": V1A2,
+        "kind": "VirtualMachine",
+        "spec": {
+            "virtualMachineClassName": "generic",
+            "cpu": {"cores": 1, "coreFraction": "10%"},
+            "memory": {"size": "1Gi"},
+            "blockDeviceRefs": [{"kind": "VirtualDisk", "name": "d"}],
+        },
+    },
+    "/apis/virtualization.deckhouse.io/v1alpha2/namespaces/{ns}/virtualdisks": {
+        "apiVersion": V1A2,
+        "kind": "VirtualDisk",
+        "spec": {"dataSource": {"type": "ObjectRef", "objectRef": {"kind": "ClusterVirtualImage", "name": "i"}}, "persistentVolumeClaim": {"size": "1Gi"}},
+    },
+    "/apis/virtualization.deckhouse.io/v1alpha2/namespaces/{ns}/virtualmachineoperations": {
+        "apiVersion": V1A2,
+        "kind": "VirtualMachineOperation",
+        "spec": {"type": "Restart", "virtualMachineName": "vm"},
+    },
+}
+WRONG_TYPES = ("s", 7, 1.5, True, [1], {"x": 1}, None)
+
+
+def _typed_paths(value, path=()):
+    if path:
+        yield path
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if path or key not in ("apiVersion", "kind"):
+                yield from _typed_paths(sub, (*path, key))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            yield from _typed_paths(sub, (*path, i))
+
+
+def test_every_value_of_the_wrong_json_type_is_a_4xx(fuzz_sim, http):
+    """Every value of a valid body, in turn, replaced by a value of each JSON type, created, replaced, merge-patched
+    and applied (dry runs, over one stored object): a 4xx Status each time, never a 5xx, nothing written. Mutating
+    admission used to read such bodies by type and answer ~100 of them with a 500."""
+    session, ns = http
+    verify = str(fuzz_sim.ca_file)
+    seen: dict[int, int] = {}
+    for collection, template in TYPED.items():
+        url = fuzz_sim.server + collection.format(ns=ns)
+        stored = session.post(url, json={**template, "metadata": {"name": "typed"}}, verify=verify, timeout=30)
+        base = stored.json() if stored.status_code == 201 else None
+        for path in _typed_paths(template):
+            for wrong in WRONG_TYPES:
+                body = _set(json.loads(json.dumps(template)), path, wrong) if not isinstance(path[-1], int) else _at(template, path, wrong)
+                calls = [("POST", url, {**body, "metadata": {"name": "typed-new"}}, "application/json")]
+                if base is not None:
+                    meta = {"name": "typed", "resourceVersion": base["metadata"]["resourceVersion"]}
+                    calls += [
+                        ("PUT", f"{url}/typed", {**body, "metadata": meta}, "application/json"),
+                        ("PATCH", f"{url}/typed", {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}, CONTENT_TYPES["merge"]),
+                        ("PATCH", f"{url}/typed", {**body, "metadata": {"name": "typed"}}, CONTENT_TYPES["apply"]),
+                    ]
+                for method, target, sent, ctype in calls:
+                    params = {"dryRun": "All", **({"fieldManager": "sweep", "force": "true"} if ctype == CONTENT_TYPES["apply"] else {})}
+                    resp = session.request(method, target, data=json.dumps(sent), headers={"Content-Type": ctype}, params=params, verify=verify, timeout=30)
+                    seen[resp.status_code] = seen.get(resp.status_code, 0) + 1
+                    assert resp.status_code < 500, f"{method} {target} {ctype} {path}={wrong!r} -> {resp.text[:400]}"
+                    if resp.status_code >= 400:
+                        status = resp.json()
+                        assert status["kind"] == "Status" and status["code"] == resp.status_code, status
+        if base is not None:
+            after = session.get(f"{url}/typed", verify=verify, timeout=30).json()
+            assert after["metadata"]["resourceVersion"] == base["metadata"]["resourceVersion"] or after.get("spec") == base.get("spec"), "a dry run wrote"
+        assert session.get(f"{url}/typed-new", verify=verify, timeout=30).status_code == 404, "a dry run created"
+    assert seen.get(400, 0) > 100 and seen.get(422, 0) > 100, seen
+
+
+def _at(template: dict, path: tuple, value) -> dict:
+    out = json.loads(json.dumps(template))
+    parent = out
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return out
+
+
 def test_the_fuzzed_server_logged_no_traceback(fuzz_sim, http):
     session, _unused = http
     assert session.get(fuzz_sim.server + "/healthz", verify=str(fuzz_sim.ca_file), timeout=10).status_code == 200

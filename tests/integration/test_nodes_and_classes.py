@@ -41,7 +41,7 @@ def test_nodes_carry_libvirt_cpu_labels(cluster):
     assert blue[FEATURE + "avx2"] == "true" and FEATURE + "avx512f" not in blue and green[FEATURE + "avx512f"] == "true"
     assert blue["cpu-vendor.node.virtualization.deckhouse.io/Intel"] == "true"
     status = nodes["green-0"]["status"]
-    assert status["capacity"]["cpu"] == "32" and status["allocatable"]["memory"] == "134217728Ki"
+    assert status["capacity"]["cpu"] == "32" and status["allocatable"]["memory"] == "128Gi"
     assert next(c for c in status["conditions"] if c["type"] == "Ready")["status"] == "True"
 
 

@@ -170,7 +170,7 @@ def test_linux_vm_runs_with_node_ip_and_one_domain(cluster, env, ns):
     pod = get(cluster, "pod", pod_name, ns)
     assert pod["spec"]["nodeName"] == node
     assert pod["metadata"]["labels"]["vm.kubevirt.internal.virtualization.deckhouse.io/name"] == "linux-vm"
-    assert pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "1000m"
+    assert pod["spec"]["containers"][0]["resources"]["requests"]["cpu"] == "1", "1000m as the API server writes a quantity back"
     vmip = get(cluster, "vmip", status["virtualMachineIPAddressName"], ns)
     assert vmip["metadata"]["ownerReferences"][0]["name"] == "linux-vm" and vmip["status"]["address"] == ip
     # the disk's claim was bound on the VM's node (WaitForFirstConsumer)

@@ -144,7 +144,7 @@ def test_a_restart_posts_an_unchanged_node_status_at_the_first_round(tmp_path):
 
     first, registered, after = asyncio.run(run())
     assert registered == ["n-2"], "only the Node whose capacity changed is written at registration"
-    assert after["n-2"]["status"]["capacity"]["memory"] == "16777216Ki"
+    assert after["n-2"]["status"]["capacity"]["memory"] == "16Gi"
     for name in ("n-0", "n-1"):
         before, now = first[name]["status"]["conditions"], after[name]["status"]["conditions"]
         assert [c["lastTransitionTime"] for c in now] == [c["lastTransitionTime"] for c in before]

@@ -23,7 +23,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 
 from . import pod_defaults
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
-from .errors import bad_request, cause, invalid
+from .errors import cause, decode_failure, invalid
 from .objectmeta import json_type
 
 CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
@@ -102,7 +102,7 @@ def micro_time_error(value: str) -> str | None:
 
 
 def _decode_failure(kind: str, why: str) -> Exception:
-    return bad_request(f'{kind} in version "{v.CORE_VERSION}" cannot be handled as a {kind}: {why}')
+    return decode_failure(kind, v.CORE_VERSION, why)
 
 
 def _string_map(obj: dict[str, Any], field: str, kind: str) -> dict[str, str]:

@@ -108,6 +108,20 @@ def bad_request(message: str) -> APIError:
     return APIError(400, message)
 
 
+class DecodeFailure(APIError):
+    """A body that does not decode into its kind: kube-apiserver's 400 naming the kind (its handlers'
+    transformDecodeError). `why` is the decoder's own words, which a patch reports instead: upstream decodes the
+    patched object itself and answers a failure with a 422 on the field `patch` (ObjectService.patch)."""
+
+    def __init__(self, kind: str, version: str, why: str):
+        super().__init__(400, f'{kind} in version "{version}" cannot be handled as a {kind}: {why}')
+        self.why = why
+
+
+def decode_failure(kind: str, version: str, why: str) -> APIError:
+    return DecodeFailure(kind, version, why)
+
+
 def gone(message: str) -> APIError:
     return APIError(410, message, reason="Expired")
 

@@ -18,12 +18,12 @@ from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps, loads
 from ..turn import Turn, after_io
-from . import authz, golang, negotiation, openapi_v2, protobuf
+from . import authz, golang, negotiation, objectmeta, openapi_v2, protobuf, typecheck
 from . import options as params
 from .decoding import MAX_BODY_BYTES, Undecodable, body_error, too_large
 from .decoding import decode as decode_body
 from .discovery import SERVER_VERSION, SUBRESOURCE_KINDS, Discovery
-from .errors import APIError, bad_request, gone, too_large_resource_version
+from .errors import APIError, bad_request, decode_failure, gone, too_large_resource_version
 from .patch import APPLY_PATCH_CBOR, APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, unsupported_patch
 from .selectors import equality_labels, parse_field_selector, parse_label_selector, selectable_fields
 from .service import ObjectService, WriteOptions
@@ -411,7 +411,10 @@ class APIServer:
             handler = self.subresource_handlers.get((call.rt.key, call.subresource))
             if method != "POST" or handler is None:
                 raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
-            body = self._subresource_body(await self._body(call.request))
+            body = await self._body(call.request)
+            if isinstance(body, dict) and call.subresource in SUBRESOURCE_KINDS:
+                self._decode_posted(*SUBRESOURCE_KINDS[call.subresource][:3], body)
+            body = self._subresource_body(body)
             async with self.turn:
                 out = handler(call, body)
             if asyncio.iscoroutine(out):
@@ -479,8 +482,21 @@ class APIServer:
         if request.query.getall("dryRun", []) not in ([], ["All"]):
             raise bad_request(f"Invalid dryRun value: {request.query.getall('dryRun', [])}; only All is supported")
         request[BODY_KIND] = kind
-        review = authz.review_response(kind, parts[1], parts[2], await self._body(request))
+        body = await self._body(request)
+        if isinstance(body, dict):
+            self._decode_posted(parts[1], parts[2], kind, body)
+        review = authz.review_response(kind, parts[1], parts[2], body)
         return self._json(handler(review, request), 201)
+
+    def _decode_posted(self, group: str, version: str, kind: str, body: dict[str, Any]) -> None:
+        """A posted review's or subresource's body decoded as kube-apiserver decodes it into its Go struct: a value of
+        the wrong JSON type is the decoder's 400, before its handler reads it (api/typecheck.py)."""
+        schema = self.registry.posted_schema(group, version, kind)
+        why = objectmeta.decode_errors(body["metadata"]) if body.get("metadata") is not None else None
+        if why is None and schema is not None:
+            why = typecheck.go_decode_error(schema, body)
+        if why:
+            raise decode_failure(kind, version, why)
 
     def _writable(self, call: Call) -> None:
         if call.rt.read_only:
@@ -551,7 +567,7 @@ class APIServer:
             if validation == "Strict":
                 kind, call = request.get(BODY_KIND, ""), request.get(CALL)
                 version = call.version if call is not None else ""
-                raise bad_request(f'{kind} in version "{version}" cannot be handled as a {kind}: strict decoding error: {", ".join(found)}')
+                raise decode_failure(kind, version, f'strict decoding error: {", ".join(found)}')
             request[DECODE_WARNINGS] = found
         return body
 

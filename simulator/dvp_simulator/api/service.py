@@ -19,9 +19,9 @@ from ..clock import Clock
 from ..resources import Registry, ResourceType
 from ..store.store import ADDED, MODIFIED, Entry, Store
 from . import apply as ssa
-from . import objectmeta
+from . import objectmeta, typecheck
 from .admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
-from .errors import APIError, already_exists, bad_request, cause, conflict, invalid, not_found
+from .errors import APIError, DecodeFailure, already_exists, bad_request, cause, conflict, decode_failure, invalid, not_found
 from .options import options_invalid
 from .patch import APPLY_PATCH_YAML, apply_patch
 
@@ -137,6 +137,7 @@ class ObjectService:
     # -- create --------------------------------------------------------------------------------------------
     def create(self, rt: ResourceType, namespace: str, body: Any, opts: WriteOptions) -> Result:
         obj = self._check_body(rt, namespace, body, opts.version)
+        self._decode(rt, obj, opts)
         meta = obj["metadata"]
         if not meta.get("name"):
             if meta.get("generateName"):
@@ -175,6 +176,7 @@ class ObjectService:
     # -- update (PUT) --------------------------------------------------------------------------------------
     def update(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions) -> Result:
         obj = self._check_body(rt, namespace, body, opts.version, only_status=opts.subresource == "status" and rt.has_status)
+        self._decode(rt, obj, opts)
         if obj["metadata"].get("name") not in (None, name):
             raise bad_request(f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
         obj["metadata"]["name"] = name
@@ -251,7 +253,11 @@ class ObjectService:
                 why = f'unable to decode the patched object: {key} "{patched[key]}" does not match the object\'s {key} "{value}"'
                 raise invalid("", "", "", [cause("patch", f'Invalid value: "{{...}}": {why}')])
         patched.update(want)
-        return self._update_from(rt, current, patched, opts)
+        try:
+            self._decode(rt, patched, opts)
+            return self._update_from(rt, current, patched, opts)
+        except DecodeFailure as failure:  # upstream decodes the patched object itself: a failure is the patch's, a 422
+            raise invalid("", "", "", [cause("patch", f'Invalid value: "{{...}}": {failure.why}')]) from None
 
     def apply(self, rt: ResourceType, namespace: str, name: str, body: Any, opts: WriteOptions) -> Result:
         """Server-side apply: create or merge the manager's intent, with conflicts unless forced."""
@@ -262,6 +268,11 @@ class ObjectService:
             raise bad_request(f"the name of the object ({applied['metadata'].get('name')}) does not match the name on the URL ({name})")
         applied["metadata"]["name"] = name
         schema = self._schema(rt, opts.version)
+        why = typecheck.type_error(schema, applied, rt.versions[opts.version].builtin)
+        if why:  # upstream's typed conversion of the patch fails here, as a 500 (kubernetes#139253): a 400 is what it means
+            group_version = f"{rt.group}/{opts.version}" if rt.group else f"/{opts.version}"
+            where = f"{namespace}/{name}" if rt.namespaced else name
+            raise bad_request(f"failed to create typed patch object ({group_version}, Kind={rt.kind}) {where}: {why}")
         api_version = rt.api_version(opts.version)
         current = self.store.get(rt.key, namespace if rt.namespaced else "", name)
         # server_side_apply records the manager's fields itself: the write below must not track them again
@@ -356,7 +367,7 @@ class ObjectService:
         nothing but the status from it (_merge_subresource), so only the status is copied (a controller's status
         write sends the whole object) and the rest is a shallow copy, read for the checks and preconditions."""
         if not isinstance(body, dict):
-            raise bad_request(f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: the body must be an object')
+            raise decode_failure(rt.kind, version, "the body must be an object")
         if only_status:
             obj = {key: json_copy(value) if key == "status" else value for key, value in body.items()}
             if isinstance(obj.get("metadata"), dict):
@@ -372,10 +383,20 @@ class ObjectService:
         meta = obj.setdefault("metadata", {})
         why = objectmeta.decode_errors(meta)
         if why:
-            raise bad_request(f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: {why}')
+            raise decode_failure(rt.kind, version, why)
         if rt.namespaced and meta.get("namespace") not in (None, "", namespace):
             raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
         return obj
+
+    def _decode(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """A request's body of a built-in kind as kube-apiserver decodes it into the kind's Go struct before anything
+        else runs: a value of the wrong JSON type is the decoder's 400. (A controller's write is not checked: the schema's
+        validation still is, and what the simulator's own controllers write decodes.)"""
+        version = rt.versions[opts.version]
+        if opts.request and version.builtin:
+            why = typecheck.go_decode_error(version.schema, obj)
+            if why:
+                raise decode_failure(rt.kind, opts.version, why)
 
     def _require_namespace(self, namespace: str) -> None:
         ns_rt = self.registry.types["/namespaces"]
@@ -425,23 +446,40 @@ class ObjectService:
 
     def _admit(self, rt: ResourceType, operation: str, obj: dict[str, Any], old: dict[str, Any] | None, opts: WriteOptions) -> list[str]:
         request = AdmissionRequest(operation, rt, obj, old, opts.subresource, opts.dry_run, self, opts.version, user=opts.user)
-        self.admission.run_mutating(request)
         version = rt.versions[opts.version]
         ops = version.ops
-        dropped = ops.prune(obj, old)
+        # A built-in kind's body is decoded before admission (unknown fields and nulls dropped: SchemaOps.prune); a
+        # custom resource's is pruned after the mutating hooks, which may only read fields of the right types (typecheck:
+        # a request's body that is not well typed skips them, and the schema's validation below refuses it).
+        dropped = None
+        if version.builtin:
+            dropped = ops.prune(obj, old)
+            ops.canonicalize(obj, old)
+        typed = not opts.request or typecheck.type_error(version.schema, obj, version.builtin) is None
+        if typed:
+            self.admission.run_mutating(request)
+        if dropped is None:
+            dropped = ops.prune(obj, old)
         if version.builtin:
             # a built-in kind's unknown fields are the strict JSON decoder's errors: in the body's order, at most 100
             # (upstream: sigs.k8s.io/json internal/golang/encoding/json kubernetes_patch.go saveStrictError)
             del dropped[STRICT_ERRORS_MAX:]
         if dropped and opts.field_validation == "Strict":
             listed = ", ".join(f'unknown field "{d}"' for d in dropped)
-            raise bad_request(f'{rt.kind} in version "{opts.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}')
+            raise decode_failure(rt.kind, opts.version, f"strict decoding error: {listed}")
         if dropped and opts.field_validation != "Ignore":
             request.warnings.extend(f'unknown field "{d}"' for d in dropped)
         ops.default(obj)
         causes = ops.validate(obj, old)
         if causes:
             raise invalid(rt.group, rt.kind, obj["metadata"].get("name", ""), causes)
+        if not typed:  # what the walk found was made right by pruning or defaulting (a null with a default): admit it now
+            self.admission.run_mutating(request)
+            ops.prune(obj, old)
+            ops.default(obj)
+            causes = ops.validate(obj, old)
+            if causes:
+                raise invalid(rt.group, rt.kind, obj["metadata"].get("name", ""), causes)
         self.admission.run_validating(request)
         if version.deprecated and version.deprecation_warning:
             request.warnings.insert(0, version.deprecation_warning)

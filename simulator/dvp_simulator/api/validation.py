@@ -16,8 +16,8 @@ import celpy
 import fastjsonschema
 from celpy import json_to_cel
 
-from ..schemas.builtin import MARKER
-from . import cel_parser
+from ..schemas.builtin import MARKER, QUANTITY
+from . import cel_parser, quantities
 from .errors import cause
 
 CEL_RESERVED = {
@@ -315,7 +315,8 @@ def _error_cause(err: Any) -> dict[str, str]:
         listed = ", ".join(f'"{x}"' if isinstance(x, str) else str(x) for x in arg)
         return cause(path, f"Unsupported value: {describe(inst)}: supported values: {listed}", "FieldValueNotSupported")
     if v == "type":
-        return cause(path, f"Invalid value: {describe(inst)}: {path} in body must be of type {arg}: {describe(inst)}", "FieldValueTypeInvalid")
+        expected, seen = _type_names(err.schema, arg, inst)
+        return cause(path, f'Invalid value: "{seen}": {path} in body must be of type {expected}: "{seen}"', "FieldValueTypeInvalid")
     if v == "pattern":
         return cause(path, f"Invalid value: {describe(inst)}: {path} in body should match '{arg}'")
     if v == "minimum":
@@ -335,6 +336,29 @@ def _error_cause(err: Any) -> dict[str, str]:
     return cause(path, f"Invalid value: {describe(inst)}: {err.message}")
 
 
+# kube-openapi's names of a decoded value's type and format (validate.typeValidator.schemaInfoForType): JSON integers
+# are int64 (the decoder keeps integers), other numbers float64 ("double")
+def _type_names(schema: Any, expected: Any, value: Any) -> tuple[str, str]:
+    """(the type the schema wants, the type the value has) as kube-openapi's type check words a mismatch: the value's
+    JSON type, not the value; where the schema also has a format and the value is neither a string nor a list, the
+    check compares formats first and names both by format (an int32 field given `true`: type int32, value "")."""
+    if value is None:
+        seen, fmt = "null", ""
+    elif isinstance(value, bool):
+        seen, fmt = "boolean", ""
+    elif isinstance(value, int):
+        seen, fmt = "integer", "int64"
+    elif isinstance(value, float):
+        seen, fmt = "number", "double"
+    else:
+        seen, fmt = ("string", "") if isinstance(value, str) else ("array", "") if isinstance(value, list) else ("object", "")
+    wanted = ",".join(t for t in (expected if isinstance(expected, list) else [expected]) if t != "null")
+    want_fmt = schema.get("format") if isinstance(schema, dict) else None
+    if want_fmt and not isinstance(value, str | list) and value is not None:
+        return want_fmt, fmt
+    return wanted, seen
+
+
 class SchemaOps:
     """Everything admission does with one version's structural schema."""
 
@@ -351,6 +375,7 @@ class SchemaOps:
         # default. Defaulting and CEL skip every other subtree of a write instead of walking each of its values.
         self.with_rules = _marked(schema, lambda node: bool(node.get("x-kubernetes-validations")), ("properties", "items"))
         self.with_defaults = _marked(schema, lambda node: "default" in node, ("properties", "items", "additionalProperties"))
+        self.with_quantities = _marked(schema, lambda node: node.get(MARKER) == QUANTITY, ("properties", "items", "additionalProperties")) if builtin else set()
 
     def validator(self) -> Any:
         """jsonschema's validator of the schema, the authority on what is wrong with an object."""
@@ -362,6 +387,20 @@ class SchemaOps:
     # -- defaults ----------------------------------------------------------------------------------------
     def default(self, obj: Any) -> None:
         _default(self.schema, obj, self.with_defaults)
+
+    # -- quantities --------------------------------------------------------------------------------------
+    def canonicalize(self, obj: dict[str, Any], old: Any = None) -> None:
+        """A built-in kind's quantities as kube-apiserver writes them back: resource.Quantity decodes a string or a
+        JSON number and encodes its canonical string (0.5 → "500m", 1073741824 → "1073741824", "1024Mi" → "1Gi").
+        Top-level fields equal to the stored object's (`old`) were canonical when stored."""
+        if not self.with_quantities:
+            return
+        same = unchanged_fields(obj, old)
+        props = self.schema.get("properties") or {}
+        for name, value in obj.items():
+            sub = props.get(name)
+            if name not in same and name != "metadata" and sub is not None and id(sub) in self.with_quantities:
+                _canonical(sub, value, self.with_quantities)
 
     # -- pruning -----------------------------------------------------------------------------------------
     def prune(self, obj: Any, old: Any = None) -> list[str]:
@@ -518,6 +557,42 @@ def _class_dollars_escaped(pattern: str) -> str:
             out.append("\\")
         out.append(char)
     return "".join(out)
+
+
+def _canonical(schema: dict[str, Any], value: Any, marked: set[int]) -> None:
+    """Replace the quantities in value by their canonical strings, descending only where one is declared (`marked`)."""
+    if isinstance(value, dict):
+        for name, sub in (schema.get("properties") or {}).items():
+            if name in value and id(sub) in marked:
+                if sub.get(MARKER) == QUANTITY:
+                    value[name] = _canonical_quantity(value[name])
+                else:
+                    _canonical(sub, value[name], marked)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict) and id(extra) in marked:
+            for key, item in value.items():
+                if extra.get(MARKER) == QUANTITY:
+                    value[key] = _canonical_quantity(item)
+                else:
+                    _canonical(extra, item, marked)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict) and id(schema["items"]) in marked:
+        items = schema["items"]
+        for i, item in enumerate(value):
+            if items.get(MARKER) == QUANTITY:
+                value[i] = _canonical_quantity(item)
+            else:
+                _canonical(items, item, marked)
+
+
+def _canonical_quantity(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return value  # not a quantity: validation words it
+    return _canonical_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _canonical_text(value: str | int | float) -> Any:
+    return quantities.normalized(value)  # memoised: a cluster's pods and nodes repeat a handful of quantities
 
 
 def _default(schema: dict[str, Any], value: Any, marked: set[int]) -> None:

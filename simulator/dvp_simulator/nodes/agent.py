@@ -12,6 +12,7 @@ from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
+from ..api import quantities
 from ..api.errors import APIError
 from ..api.service import ObjectService, WriteOptions
 from ..clock import Clock
@@ -303,7 +304,9 @@ def _times_aside(status: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _ki(n: int) -> str:
-    return f"{n // 1024}Ki"
+    """Memory in KiB as the kubelet counts it, in the canonical form kube-apiserver writes a quantity back in (what
+    the node status is compared with: "134217728Ki" is stored as "128Gi")."""
+    return quantities.normalized(f"{n // 1024}Ki")  # type: ignore[return-value]
 
 
 def virt_handler_owner(service: ObjectService) -> dict[str, Any]:
