@@ -36,6 +36,7 @@ from typing import Any
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
+from .argspec import dict_option_type_errors
 from .connection import CONNECTION_KEYS, connection_arg_spec, misplaced_secrets, option_secrets
 from .errors import DVPError
 
@@ -197,7 +198,9 @@ def validated(task_params: dict[str, Any], batch: list[Any], single: dict[str, A
             problems.append(f"batch[{index}]: must be a dictionary of the module's options, got {type(element).__name__}")
             elements.append({})
             continue
-        result = validator.validate({**defaults, **element})  # it validates a deep copy
+        given = {**defaults, **element}
+        problems.extend(f"{label(given, index)}: {error}" for error in dict_option_type_errors(spec["argument_spec"], given))
+        result = validator.validate(given)  # it validates a deep copy
         no_log.update(result._no_log_values)
         # options the element may not have (a connection option, a token ...) are shown with its rejection: their
         # credentials are masked as the task's own are

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .argspec import dict_option_type_errors
 from .client import DVPClient
 from .compare import without_managed_fields
 from .connection import connection_arg_spec, option_secrets, secrets, transport
@@ -95,12 +96,24 @@ def hide_credentials(module: Any) -> None:
 def masking(base: type) -> type:
     """`base` (AnsibleModule) whose failures mask the connection options' credentials (hide_credentials) also when
     the task's arguments do not validate: AnsibleModule fails those before the module runs, returning the options
-    (a kubeconfig dictionary, a proxy URL with its password) in `invocation`."""
+    (a kubeconfig dictionary, a proxy URL with its password) in `invocation`. A dict option given a number, a boolean
+    or a list fails with its type error (dict_option_type_errors) instead of AnsibleModule's crash."""
 
     class Masking(base):  # type: ignore[misc, valid-type]
+        _type_errors: list[str] = []
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if self._type_errors:
+                self.fail_json(msg=self._type_errors[0])
+
+        def _load_params(self) -> None:
+            super()._load_params()
+            self._type_errors = dict_option_type_errors(self.argument_spec, self.params)
+
         def fail_json(self, msg: str, **kwargs: Any) -> Any:
             hide_credentials(self)
-            return super().fail_json(msg, **kwargs)
+            return super().fail_json(self._type_errors[0] if self._type_errors else msg, **kwargs)
 
     return Masking
 

@@ -270,7 +270,9 @@ def execute(module):
                 f"CPU model and feature names are not checked before writing: {unavailable}. Install libvirt-python to get these checks; "
                 "meanwhile a class no node can run fails the task with the platform's reason."
             )
-        problems += check_cpu(p["cpu"], cpu_map) + check_sizing_policies(p.get("sizing_policies") or []) + spelling_problems(p)
+        # an explicit null passes required_if (it counts the option as given): AnsibleModule's own wording
+        cpu_problems = check_cpu(p["cpu"], cpu_map) if p["cpu"] is not None else ["state is present but all of the following are missing: cpu"]
+        problems += cpu_problems + check_sizing_policies(p.get("sizing_policies") or []) + spelling_problems(p)
     refuse(module, problems)
     if (
         p["state"] == "present"

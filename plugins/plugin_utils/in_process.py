@@ -121,21 +121,25 @@ def run_module(module: ModuleType, name: str, args: dict[str, Any], check_mode: 
     """The result of the module file `module` (its spec() and execute(module)) for the task's arguments, as
     AnsibleModule would validate them: defaults, fallbacks (K8S_AUTH_* from this process's environment, which
     is the controller's), aliases, choices, required_if, no_log values; an argument error fails the task."""
-    params = plain(dict(args))
-    validation = ArgumentSpecValidator(**module.spec()).validate(params)
-    params.update(validation.validated_parameters)
-    adapter = InProcessModule(params, check_mode, diff, validation._no_log_values, f"{name} [{host}]" if host else name)
-    # Before an argument error returns the options (a kubeconfig dictionary's credentials). Imported here, not at the
-    # top: the module file imported it already through bytecode.py, so this finds it loaded; a top-level import would
-    # load module_utils through Ansible's loader first, which writes no bytecode.
+    # Imported here, not at the top: the module file imported it already through bytecode.py, so this finds it
+    # loaded; a top-level import would load module_utils through Ansible's loader first, which writes no bytecode.
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.argspec import dict_option_type_errors
     from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import hide_credentials
 
-    hide_credentials(adapter)
+    params = plain(dict(args))
+    spec = module.spec()
+    type_errors = dict_option_type_errors(spec["argument_spec"], params)  # ones the validator would crash on
+    validation = ArgumentSpecValidator(**spec).validate(params)
+    params.update(validation.validated_parameters)
+    adapter = InProcessModule(params, check_mode, diff, validation._no_log_values, f"{name} [{host}]" if host else name)
+    hide_credentials(adapter)  # before an argument error returns the options (a kubeconfig dictionary's credentials)
     for w in validation._warnings:
         adapter.warn(f"Both option {w['option']} and its alias {w['alias']} are set.")
     for d in validation._deprecations:
         adapter.deprecate(d["msg"], d.get("version"), d.get("date"), d.get("collection_name"))
     try:
+        if type_errors:
+            adapter.fail_json(msg=type_errors[0])
         if validation.errors.errors:
             msg = validation.errors.msg
             if isinstance(validation.errors[0], UnsupportedError):

@@ -40,6 +40,9 @@ def scenario(suffix: str, sim) -> list[dict]:
         {"name": "unknown option", VMCLASS: {"name": name, "cpu": {"type": "Host"}, "colour": "red"}, "ignore_errors": True},
         {"name": "bad choice", VMCLASS: {"name": name, "cpu": {"type": "Laptop"}}, "ignore_errors": True},
         {"name": "required_if", VMCLASS: {"name": name}, "ignore_errors": True},
+        {"name": "null for a required dict", VMCLASS: {"name": name, "cpu": None}, "ignore_errors": True},
+        {"name": "a number for a dict", VMCLASS: {"name": name, "cpu": 7}, "ignore_errors": True},
+        {"name": "a list for a nested dict", VMCLASS: {"name": name, "cpu": {"type": "Discovery", "discovery": [1]}}, "ignore_errors": True},
         {"name": "refused", VMCLASS: {"name": name, "state": "absent", "cpu": {"type": "Host"}}, "ignore_errors": True},
         {"name": "alias warning", CVI_INFO: {"name": name, "ca_cert": str(sim.ca_file), "ssl_ca_cert": str(sim.ca_file)}},
         {
@@ -105,6 +108,11 @@ def test_same_results_in_process_and_as_a_module(sim, tmp_path):
     assert r["unknown option"]["failed"] and r["unknown option"]["msg"].startswith(f"Unsupported parameters for ({VMCLASS}) module: colour.")
     assert r["bad choice"]["failed"] and "value of type must be one of: Host, HostPassthrough" in r["bad choice"]["msg"]
     assert r["required_if"]["failed"] and r["required_if"]["msg"] == "state is present but all of the following are missing: cpu"
+    assert r["null for a required dict"]["failed"] and r["null for a required dict"]["msg"] == "state is present but all of the following are missing: cpu"
+    # ansible-core's validator raises a TypeError on these (ansible/ansible#81631); the collection says what it would
+    unable = "and we were unable to convert to dict: <class '{0}'> cannot be converted to a dict"
+    assert r["a number for a dict"]["msg"] == "argument 'cpu' is of type int " + unable.format("int"), r["a number for a dict"]
+    assert r["a list for a nested dict"]["msg"] == "argument 'discovery' is of type list found in 'cpu'. " + unable.format("list")
     assert r["refused"]["failed"] and "cpu: only used with state=present" in r["refused"]["msg"]
     assert r["alias warning"]["warnings"] == ["Both option ca_cert and its alias ssl_ca_cert are set."]
     assert r["server says 401"]["failed"] and "401" in r["server says 401"]["msg"]

@@ -69,6 +69,13 @@ def test_refused_elements_are_the_batchs_own_refusals_with_the_secrets_to_mask()
     assert refused_elements({"batch": [{"name": "y", "namespace": "n"}]}, SINGLE) == ([], set())
 
 
+def test_an_element_with_a_number_for_a_dict_option_is_refused_with_its_type_error():
+    """ansible-core's validator raises a TypeError on it (ansible/ansible#81631): the element's problem instead."""
+    single = {"argument_spec": arg_spec(namespaced=True, pvc={"type": "dict", "options": {"size": {"type": "str"}}})}
+    problems = validated({"namespace": "ns"}, [{"name": "a", "pvc": {"size": "1Gi"}}, {"name": "b", "pvc": 5}], single)[1]
+    assert problems == ["batch[1] (ns/b): argument 'pvc' is of type int and we were unable to convert to dict: <class 'int'> cannot be converted to a dict"]
+
+
 class FakeClient:
     """The two calls SharedReads makes of DVPClient: request (the LIST) and read (one GET)."""
 

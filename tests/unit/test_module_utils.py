@@ -434,3 +434,34 @@ def test_class_ready_fails_fast_on_the_platforms_verdict():
     out = vmclass_service.class_ready(vmclass_obj("Pending", "NoSuitableNodesFound"))
     assert out.failed and "NoSuitableNodesFound: No matching nodes found." in out.message and "'Nehalem-IBRS'" in out.message
     assert vmclass_service.class_ready(None).failed
+
+
+def test_a_dict_option_given_a_number_a_bool_or_a_list_is_its_type_error():
+    """ansible-core's validator raises a TypeError (ansible/ansible#81631) where these need its type error; the values
+    are set to None so that it runs to its other errors; strings (key=value, JSON) and nulls are left to it."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.argspec import dict_option_type_errors
+
+    leaf = {"type": "dict", "options": {"x": {"type": "int"}}}
+    spec = {
+        "cpu": {"type": "dict", "aliases": ["processor"], "options": {"discovery": leaf, "type": {"type": "str"}}},
+        "policies": {"type": "list", "elements": "dict", "options": {"cores": leaf}},
+        "plain": {"type": "dict"},
+    }
+    unable = "and we were unable to convert to dict: <class '{0}'> cannot be converted to a dict"
+    params = {"cpu": 7, "policies": [{"cores": True}, "x=1", 5], "plain": 3}
+    assert dict_option_type_errors(spec, params) == [
+        "argument 'cpu' is of type int " + unable.format("int"),
+        "argument 'cores' is of type bool found in 'policies'. " + unable.format("bool"),
+    ]
+    assert params == {"cpu": None, "policies": [{"cores": None}, "x=1", 5], "plain": 3}
+    result = ArgumentSpecValidator(spec).validate(params)  # it runs now, to what it says itself
+    assert any("argument 'plain' is of type int and we were unable to convert to dict" in e.msg for e in result.errors.errors), result.errors.msg
+    nested = {"processor": {"discovery": [1], "type": "Discovery"}}
+    assert dict_option_type_errors(spec, nested) == ["argument 'discovery' is of type list found in 'cpu'. " + unable.format("list")]
+    for fine in ({"cpu": "type=Host"}, {"cpu": None}, {"cpu": {"discovery": {"x": 1}}}, {"policies": "a=1"}, {}):
+        assert dict_option_type_errors(spec, dict(fine)) == [], fine
+        ArgumentSpecValidator(spec).validate(dict(fine))  # no TypeError either
+    with pytest.raises(TypeError):
+        ArgumentSpecValidator(spec).validate({"cpu": 7})  # the ansible-core defect the function answers (a fixed core fails this)
