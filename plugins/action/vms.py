@@ -32,7 +32,7 @@ from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.bytecode 
 
 with cached_imports():  # the collection's code imported here keeps its bytecode between runs (plugin_utils/bytecode.py)
     from ansible_collections.deckhouse.virtualization.plugins.filter.vms import vms_batch, vms_plan, vms_results, vms_unchecked
-    from ansible_collections.deckhouse.virtualization.plugins.module_utils.argspec import dict_option_type_errors
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.argspec import argument_errors
     from ansible_collections.deckhouse.virtualization.plugins.module_utils.batch import refused_elements
     from ansible_collections.deckhouse.virtualization.plugins.module_utils.connection import CONNECTION_KEYS
     from ansible_collections.deckhouse.virtualization.plugins.plugin_utils.in_process import IN_PROCESS, ModuleAction, display, load_module, plain, run_module
@@ -74,7 +74,7 @@ class ActionModule(ModuleAction):
     def run(self, tmp: str | None = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes (check mode, async)
         spec, params = self.MODULE.spec(), plain(dict(self._task.args))
-        type_errors = dict_option_type_errors(spec["argument_spec"], params)
+        type_errors = argument_errors(spec["argument_spec"], params)
         validation = ArgumentSpecValidator(**spec).validate(params)
         if type_errors or validation.errors.errors:
             return {**result, "failed": True, "msg": type_errors[0] if type_errors else validation.errors.msg}

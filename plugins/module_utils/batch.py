@@ -36,7 +36,7 @@ from typing import Any
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
-from .argspec import dict_option_type_errors
+from .argspec import argument_errors
 from .connection import CONNECTION_KEYS, connection_arg_spec, misplaced_secrets, option_secrets
 from .errors import DVPError
 
@@ -199,7 +199,7 @@ def validated(task_params: dict[str, Any], batch: list[Any], single: dict[str, A
             elements.append({})
             continue
         given = {**defaults, **element}
-        problems.extend(f"{label(given, index)}: {error}" for error in dict_option_type_errors(spec["argument_spec"], given))
+        problems.extend(f"{label(given, index)}: {error}" for error in argument_errors(spec["argument_spec"], given))
         result = validator.validate(given)  # it validates a deep copy
         no_log.update(result._no_log_values)
         # options the element may not have (a connection option, a token ...) are shown with its rejection: their

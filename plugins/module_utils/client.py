@@ -179,7 +179,10 @@ class DVPClient:
         return self.read(kind, name, namespace)
 
     def read(self, kind: Kind, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        """The object as the server holds it now (one GET), None when it does not exist."""
+        """The object as the server holds it now (one GET), None when it does not exist. Without a name (or a
+        namespaced kind's namespace) the GET would read a collection: refused, as a defect of the caller."""
+        if not name or (kind.namespaced and not namespace):
+            raise DVPError(f"{kind.describe(name, namespace)}: cannot be read without a name" + (" and a namespace" if kind.namespaced else ""))
         try:
             return self.request("GET", self.path(kind, name, namespace), kind.describe(name, namespace))
         except APIStatusError as err:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .argspec import dict_option_type_errors
+from .argspec import argument_errors
 from .client import DVPClient
 from .compare import without_managed_fields
 from .connection import connection_arg_spec, option_secrets, secrets, transport
@@ -97,7 +97,7 @@ def masking(base: type) -> type:
     """`base` (AnsibleModule) whose failures mask the connection options' credentials (hide_credentials) also when
     the task's arguments do not validate: AnsibleModule fails those before the module runs, returning the options
     (a kubeconfig dictionary, a proxy URL with its password) in `invocation`. A dict option given a number, a boolean
-    or a list fails with its type error (dict_option_type_errors) instead of AnsibleModule's crash."""
+    or a list fails with its type error (argument_errors) instead of AnsibleModule's crash."""
 
     class Masking(base):  # type: ignore[misc, valid-type]
         _type_errors: list[str] = []
@@ -109,7 +109,7 @@ def masking(base: type) -> type:
 
         def _load_params(self) -> None:
             super()._load_params()
-            self._type_errors = dict_option_type_errors(self.argument_spec, self.params)
+            self._type_errors = argument_errors(self.argument_spec, self.params)
 
         def fail_json(self, msg: str, **kwargs: Any) -> Any:
             hide_credentials(self)

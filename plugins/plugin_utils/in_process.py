@@ -123,12 +123,12 @@ def run_module(module: ModuleType, name: str, args: dict[str, Any], check_mode: 
     is the controller's), aliases, choices, required_if, no_log values; an argument error fails the task."""
     # Imported here, not at the top: the module file imported it already through bytecode.py, so this finds it
     # loaded; a top-level import would load module_utils through Ansible's loader first, which writes no bytecode.
-    from ansible_collections.deckhouse.virtualization.plugins.module_utils.argspec import dict_option_type_errors
+    from ansible_collections.deckhouse.virtualization.plugins.module_utils.argspec import argument_errors
     from ansible_collections.deckhouse.virtualization.plugins.module_utils.common import hide_credentials
 
     params = plain(dict(args))
     spec = module.spec()
-    type_errors = dict_option_type_errors(spec["argument_spec"], params)  # ones the validator would crash on
+    type_errors = argument_errors(spec["argument_spec"], params)  # ones the validator would crash on
     validation = ArgumentSpecValidator(**spec).validate(params)
     params.update(validation.validated_parameters)
     adapter = InProcessModule(params, check_mode, diff, validation._no_log_values, f"{name} [{host}]" if host else name)
