@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import stat
+import time
 import uuid
 
 import pytest
@@ -826,3 +827,39 @@ def test_a_namespace_with_null_parts_is_created_as_upstream_prepares_it(http, fi
 def test_a_namespace_whose_status_is_a_list_is_a_4xx(http):
     resp = http.call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bad-status"}, "status": []})
     assert 400 <= resp.status_code < 500, resp.text
+
+
+def test_a_watcher_that_stops_reading_is_cut_off_not_buffered(sim, http, namespace):
+    """A client that opens a watch and stops reading while a 1 MiB ConfigMap is rewritten 80 times: the server cuts
+    its watch off (the events it holds for a client are bounded in bytes, store.MAX_QUEUED_BYTES), as kube-apiserver
+    terminates a watcher that cannot keep up, instead of keeping every version alive for it; once the client reads
+    again, its stream ends early and a new watch works."""
+    import socket
+    import ssl
+    from urllib.parse import urlparse
+
+    cms = f"{NS_PATH}/{namespace}/configmaps"
+    url = urlparse(sim.server)
+    raw = socket.create_connection((url.hostname, url.port), timeout=30)
+    tls = ssl.create_default_context(cafile=str(sim.ca_file)).wrap_socket(raw, server_hostname=url.hostname)
+    request = f"GET {cms}?watch=true&timeoutSeconds=300 HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {sim.token}\r\n\r\n"
+    tls.sendall(request.encode())
+    updates = 80  # 80 MiB: past the bound with what the kernel's socket buffers hold besides
+    for i in range(updates):
+        body = {"metadata": {"name": "big"}, "data": {"d": str(i % 10) * 2**20}}
+        resp = http.call("PUT" if i else "POST", cms + ("/big" if i else ""), body)
+        assert resp.status_code in (200, 201), resp.text[:300]
+    received = b""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not received.endswith(b"\r\n0\r\n\r\n"):  # the chunked body's end
+        chunk = tls.recv(1 << 20)
+        if not chunk:
+            break
+        received += chunk
+    tls.close()
+    events_seen = received.count(b'"type":')
+    assert received.endswith(b"\r\n0\r\n\r\n"), f"the watch was not ended: {len(received)} bytes, {events_seen} events"
+    events = received.count(b'{"type":"ADDED"') + received.count(b'{"type":"MODIFIED"')
+    assert 0 < events < updates, f"{events} of {updates} events sent before the cut"
+    again = http.call("GET", cms, params={"watch": "true", "timeoutSeconds": "1"})
+    assert again.status_code == 200 and b'"type":"ADDED"' in again.content, "a new watch starts with the object"

@@ -828,7 +828,7 @@ class APIServer:
                 if remaining <= 0:
                     break
                 try:
-                    event = await asyncio.wait_for(watcher.queue.get(), min(remaining, BOOKMARK_INTERVAL))
+                    event = await watcher.next(min(remaining, BOOKMARK_INTERVAL))
                 except TimeoutError:
                     if bookmarks and loop.time() < deadline:
                         await bookmark(max(last_rv, self.store.rv))

@@ -191,6 +191,14 @@ class Expired(Exception):
     """The requested resourceVersion is older than the watch window."""
 
 
+# What a client's watch may have waiting to be sent: a client that falls this far behind is cut off and re-lists, as
+# kube-apiserver's cacher terminates a watcher whose buffer stays full. Bytes as well as events: queued events keep
+# their versions alive, and one client that stops reading while a big object is rewritten would otherwise hold every
+# version of it (20,000 versions of a 1 MiB ConfigMap).
+MAX_QUEUED_EVENTS = 20000
+MAX_QUEUED_BYTES = 32 * 2**20
+
+
 @dataclass(eq=False)
 class Watcher:
     resource: str
@@ -198,13 +206,25 @@ class Watcher:
     bounded: bool = True
     queue: asyncio.Queue = field(init=False)
     closed: bool = False
+    queued_bytes: int = 0  # the stored JSON of the queued events (a bounded watcher's)
 
     def __post_init__(self) -> None:
         # Clients get a bounded queue (a slow one is cut off and re-lists); in-process controllers do not.
-        self.queue = asyncio.Queue(maxsize=20000 if self.bounded else 0)
+        self.queue = asyncio.Queue(maxsize=MAX_QUEUED_EVENTS if self.bounded else 0)
+
+    async def next(self, timeout: float) -> Event | None:
+        """The next event (None: the watch was closed); TimeoutError after `timeout` seconds without one."""
+        event = await asyncio.wait_for(self.queue.get(), timeout)
+        if event is not None and self.bounded:
+            self.queued_bytes -= len(event.entry.raw)
+        return event
 
     def offer(self, event: Event) -> None:
-        """Deliver what this watcher should see: selector transitions become ADDED/DELETED, as in the apiserver."""
+        """Deliver what this watcher should see: selector transitions become ADDED/DELETED, as in the apiserver. A
+        closed one gets nothing more: its stream ends at the None it was given, maybe long after (a writer blocked
+        on a client that does not read), and until then it stays registered."""
+        if self.closed:
+            return
         now = self.predicate(event.entry)
         before = event.prev is not None and self.predicate(event.prev)
         if event.type == MODIFIED:
@@ -216,17 +236,23 @@ class Watcher:
                 return
         elif not now:
             return
+        size = len(event.entry.raw) if self.bounded else 0
+        if self.queued_bytes + size > MAX_QUEUED_BYTES:
+            self.close()  # a client that cannot keep up is cut off; it re-lists, as with a real apiserver
+            return
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
-            # A client that cannot keep up is cut off; it re-lists, as with a real apiserver.
             self.close()
+            return
+        self.queued_bytes += size
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             while not self.queue.empty():
                 self.queue.get_nowait()
+            self.queued_bytes = 0
             self.queue.put_nowait(None)
 
 
