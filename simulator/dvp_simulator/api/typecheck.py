@@ -4,11 +4,14 @@ kube-apiserver decodes a body before any admission plugin or webhook sees it, an
 value of the wrong JSON type costs:
 - a built-in kind is decoded into its Go structs: a string where a list belongs is the JSON decoder's error, a 400
   BadRequest before anything else runs ("Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal
-  string into Go struct field PodSpec.spec.containers of type []v1.Container") — `go_decode_error`;
+  string into Go struct field PodSpec.spec.containers of type []v1.Container") — `go_decode_error`; a patch's
+  handlers decode the patched object themselves and answer the same words with a 422 on the field `patch`
+  (ObjectService.patch), and a review's or a subresource's body is decoded as a create's (APIServer._decode_posted);
 - a custom resource is decoded as it is written, and a webhook that decodes it into its own types fails on it. The
   simulator's mutating hooks read fields by their types, as those webhooks do, so they only run on a body in which
-  every value has its schema's type (`well_typed`); any other body goes straight to the schema's validation, which
-  refuses it with kube-openapi's type causes (422).
+  every value has its schema's type (`type_error` is None); any other body goes straight to the schema's validation,
+  which refuses it with kube-openapi's type causes (422). A server-side apply's body that is not well typed is
+  refused with `type_error`'s words, structured-merge-diff's.
 
 One walk (`_mismatches`) serves both. Go's decoder keeps the first type error it meets and carries on, but stops at
 once at an error of a type that decodes itself (a Quantity, an IntOrString, a Time), which then wins; it names the
