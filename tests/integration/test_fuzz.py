@@ -14,6 +14,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ..mutations import paths as value_paths
+from ..mutations import with_value
 from ..simulator_process import Simulator
 
 EXAMPLES = 90  # per kind: a few hundred in all, a few seconds each kind
@@ -301,18 +303,6 @@ TYPED = {
 WRONG_TYPES = ("s", 7, 1.5, True, [1], {"x": 1}, None)
 
 
-def _typed_paths(value, path=()):
-    if path:
-        yield path
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            if path or key not in ("apiVersion", "kind"):
-                yield from _typed_paths(sub, (*path, key))
-    elif isinstance(value, list):
-        for i, sub in enumerate(value):
-            yield from _typed_paths(sub, (*path, i))
-
-
 def test_every_value_of_the_wrong_json_type_is_a_4xx(fuzz_sim, http):
     """Every value of a valid body, in turn, replaced by a value of each JSON type, created, replaced, merge-patched
     and applied (dry runs, over one stored object): a 4xx Status each time, never a 5xx, nothing written. Mutating
@@ -324,9 +314,9 @@ def test_every_value_of_the_wrong_json_type_is_a_4xx(fuzz_sim, http):
         url = fuzz_sim.server + collection.format(ns=ns)
         stored = session.post(url, json={**template, "metadata": {"name": "typed"}}, verify=verify, timeout=30)
         base = stored.json() if stored.status_code == 201 else None
-        for path in _typed_paths(template):
+        for path in value_paths(template, skip=("apiVersion", "kind")):
             for wrong in WRONG_TYPES:
-                body = _set(json.loads(json.dumps(template)), path, wrong) if not isinstance(path[-1], int) else _at(template, path, wrong)
+                body = with_value(template, path, wrong)
                 calls = [("POST", url, {**body, "metadata": {"name": "typed-new"}}, "application/json")]
                 if base is not None:
                     meta = {"name": "typed", "resourceVersion": base["metadata"]["resourceVersion"]}
@@ -348,15 +338,6 @@ def test_every_value_of_the_wrong_json_type_is_a_4xx(fuzz_sim, http):
             assert after["metadata"]["resourceVersion"] == base["metadata"]["resourceVersion"] or after.get("spec") == base.get("spec"), "a dry run wrote"
         assert session.get(f"{url}/typed-new", verify=verify, timeout=30).status_code == 404, "a dry run created"
     assert seen.get(400, 0) > 100 and seen.get(422, 0) > 100, seen
-
-
-def _at(template: dict, path: tuple, value) -> dict:
-    out = json.loads(json.dumps(template))
-    parent = out
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = value
-    return out
 
 
 def test_the_fuzzed_server_logged_no_traceback(fuzz_sim, http):

@@ -9,13 +9,14 @@ TypeError on a dict option given a number (ansible/ansible#81631), and vm_class 
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib
 import io
 import json
 
 import pytest
 from ansible.module_utils import basic
+
+from ..mutations import paths, with_value
 
 MODULES = "ansible_collections.deckhouse.virtualization.plugins.modules."
 ARGS = {
@@ -56,26 +57,6 @@ ARGS = {
 WRONG = (7, [1], None, "s")
 
 
-def _paths(value, path=()):
-    if path:
-        yield path
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            yield from _paths(sub, (*path, key))
-    elif isinstance(value, list):
-        for i, sub in enumerate(value):
-            yield from _paths(sub, (*path, i))
-
-
-def _with(args: dict, path: tuple, value) -> dict:
-    out = copy.deepcopy(args)
-    parent = out
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = value
-    return out
-
-
 def run_module(module, args: dict) -> dict:
     """The module's result for these arguments, in check mode; a traceback fails the test."""
     basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE = json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": True}}).encode(), "legacy"
@@ -95,9 +76,9 @@ def test_wrong_types_fail_the_task_with_a_message(sim, monkeypatch, name):
     monkeypatch.setenv("KUBECONFIG", str(sim.kubeconfig))
     module = importlib.import_module(MODULES + name)
     runs = failed = 0
-    for path in _paths(ARGS[name]):
+    for path in paths(ARGS[name]):
         for wrong in WRONG:
-            result = run_module(module, _with(ARGS[name], path, wrong))
+            result = run_module(module, with_value(ARGS[name], path, wrong))
             runs += 1
             if result.get("failed"):
                 failed += 1

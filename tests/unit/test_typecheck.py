@@ -13,6 +13,8 @@ from dvp_simulator.api import typecheck
 from dvp_simulator.api.validation import _type_names
 from dvp_simulator.resources import build_registry
 
+from ..mutations import TOP_LEVEL_KEPT, paths, with_value
+
 REGISTRY = build_registry()
 V = "virtualization.deckhouse.io"
 
@@ -48,15 +50,6 @@ A_VM = {
         "runPolicy": "AlwaysOn",
     },
 }
-
-
-def with_value(obj: dict, path: tuple, value) -> dict:
-    out = copy.deepcopy(obj)
-    parent = out
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = value
-    return out
 
 
 # -- the Go decoder (built-in kinds) ------------------------------------------------------------------------------
@@ -146,18 +139,6 @@ def test_type_error_words_the_first_mismatch_with_its_whole_path():
 ALTERNATIVES = ("s", 7, 1.5, 2.0, True, [], [1], {}, {"x": 1}, None, 2**40)
 
 
-def _paths(value, path=()):
-    yield path
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            if not path and key in ("apiVersion", "kind", "metadata"):
-                continue
-            yield from _paths(sub, (*path, key))
-    elif isinstance(value, list):
-        for i, sub in enumerate(value):
-            yield from _paths(sub, (*path, i))
-
-
 @pytest.mark.parametrize("subject", ["pod", "vm"])
 def test_the_walk_flags_what_validation_refuses_and_every_wrong_type(subject):
     """Every value of a valid body replaced by values of each JSON type: a body type_error flags is one the schema's
@@ -165,9 +146,7 @@ def test_the_walk_flags_what_validation_refuses_and_every_wrong_type(subject):
     wrong type in is flagged (so the hooks never meet one)."""
     ver, body, builtin = (POD, A_POD, True) if subject == "pod" else (VM, A_VM, False)
     checked = flagged_count = 0
-    for path in _paths(body):
-        if not path:
-            continue
+    for path in paths(body, skip=TOP_LEVEL_KEPT):
         for alt in ALTERNATIVES:
             mutated = with_value(body, path, alt)
             if builtin:  # decoded before the walk, as admission does: nulls dropped, quantities canonical
