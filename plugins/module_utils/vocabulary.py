@@ -24,6 +24,7 @@ SCHEDULING_GROUP = "scheduling.k8s.io"
 EVENTS_GROUP = "events.k8s.io"  # Event is served in the core group too
 APIEXTENSIONS_GROUP = "apiextensions.k8s.io"
 APPS_GROUP = "apps"
+BATCH_GROUP = "batch"
 CORE_VERSION = "v1"  # the version of every built-in kind the simulator serves
 V1ALPHA2 = "v1alpha2"
 V1ALPHA3 = "v1alpha3"
@@ -56,6 +57,8 @@ PRIORITY_CLASS = "PriorityClass"
 CUSTOM_RESOURCE_DEFINITION = "CustomResourceDefinition"
 DAEMON_SET = "DaemonSet"  # the module's virt-handler runs as one
 DEPLOYMENT = "Deployment"  # ... and its virt-controller as this
+REPLICA_SET = "ReplicaSet"  # a Deployment's pods are a ReplicaSet's
+JOB = "Job"
 
 PLURALS = {
     CLUSTER_VIRTUAL_IMAGE: "clustervirtualimages",
@@ -82,6 +85,8 @@ PLURALS = {
     CUSTOM_RESOURCE_DEFINITION: "customresourcedefinitions",
     DAEMON_SET: "daemonsets",
     DEPLOYMENT: "deployments",
+    REPLICA_SET: "replicasets",
+    JOB: "jobs",
 }
 GROUPS = {
     MODULE_CONFIG: DECKHOUSE_GROUP,
@@ -93,6 +98,8 @@ GROUPS = {
     CUSTOM_RESOURCE_DEFINITION: APIEXTENSIONS_GROUP,
     DAEMON_SET: APPS_GROUP,
     DEPLOYMENT: APPS_GROUP,
+    REPLICA_SET: APPS_GROUP,
+    JOB: BATCH_GROUP,
 }  # every other kind is DVP's
 
 

@@ -17,6 +17,7 @@ from .api import (
     cluster_ips,
     core_rules,
     core_updates,
+    ingress,
     limitranger,
     metrics,
     networkpolicy,
@@ -26,6 +27,7 @@ from .api import (
     priority_classes,
     quota,
     rbac_validation,
+    workloads,
 )
 from .api.admission import Admission
 from .api.server import APIServer
@@ -34,16 +36,19 @@ from .clock import Clock
 from .controllers import (
     cvi,
     daemonset,
+    deployment,
     descheduler,
     disruption,
     endpoints,
     firmware,
     garbage_collector,
+    job,
     kubelet,
     namespace,
     pod_scheduler,
     podgc,
     rbac_aggregation,
+    replicaset,
     resourcequota,
     vmclass,
     vmip,
@@ -128,6 +133,8 @@ def build(
     core_rules.register(admission)
     priority_classes.register(admission, store)
     core_updates.register(admission)
+    workloads.register(admission)
+    ingress.register(admission)
     limitranger.register(admission, store)  # after the pods' defaults, as the LimitRanger plugin after decoding
     networkpolicy.register(admission)
     protection_controllers.register_admission(admission)
@@ -157,6 +164,9 @@ def build(
     manager.add(garbage_collector.controller(registry))
     manager.add(rbac_aggregation.controller(store))
     manager.add(daemonset.controller(store))
+    manager.add(deployment.controller(store))
+    manager.add(replicaset.controller(store))
+    manager.add(job.controller(store))
     manager.add(podgc.controller(store))
     manager.add(kubelet.controller(store))  # starts the pods a client binds to a Ready node
     manager.add(pod_scheduler.controller(store))  # ... and binds the ones it creates without a node

@@ -213,6 +213,7 @@ POSTED_KINDS = (
     ("authentication.k8s.io", "v1", "TokenRequest"),
     ("policy", "v1", "Eviction"),
     ("", "v1", "Binding"),
+    ("autoscaling", "v1", "Scale"),
 )
 
 

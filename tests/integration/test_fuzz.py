@@ -279,6 +279,49 @@ TYPED = {
         "kind": "NetworkPolicy",
         "spec": {"podSelector": {}, "ingress": [{"ports": [{"port": 80}]}]},
     },
+    "/apis/apps/v1/namespaces/{ns}/deployments": {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "a"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": "10%"}},
+            "template": {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 80}]}]}},
+        },
+    },
+    "/apis/apps/v1/namespaces/{ns}/replicasets": {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "r"}},
+            "template": {"metadata": {"labels": {"app": "r"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+        },
+    },
+    "/apis/batch/v1/namespaces/{ns}/jobs": {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "spec": {
+            "suspend": True,
+            "completions": 2,
+            "backoffLimit": 1,
+            "template": {"metadata": {"labels": {"app": "j"}}, "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}},
+        },
+    },
+    "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses": {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["a.example.com"], "secretName": "s"}],
+            "rules": [
+                {
+                    "host": "a.example.com",
+                    "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {"service": {"name": "s", "port": {"number": 80}}}}]},
+                }
+            ],
+        },
+    },
     "/apis/virtualization.deckhouse.io/v1alpha2/namespaces/{ns}/virtualmachines": {
         "apiVersion": V1A2,
         "kind": "VirtualMachine",

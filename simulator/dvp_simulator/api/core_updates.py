@@ -4,7 +4,7 @@ ValidateResourceRequirements, ValidatePersistentVolumeClaimUpdate, ValidateServi
 pkg/apis/storage/validation (ValidateStorageClassUpdate) and pkg/registry/core/service/strategy.go
 (patchAllocatedValues, NormalizeClusterIPs).
 
-- Pod: on create and update, a container's request may not exceed its limit (and must equal it for a resource that
+- Pod: on create, the rules of ValidatePodSpec that the schema cannot state (api/pod_spec.py); on create and update, a container's request may not exceed its limit (and must equal it for a resource that
   cannot be overcommitted). On update the spec is immutable but for containers[*].image, initContainers[*].image,
   activeDeadlineSeconds (set, or lowered), tolerations (additions; tolerationSeconds may change), schedulingGates
   (removals) and terminationGracePeriodSeconds (to 1 when it was negative). The pods/binding subresource and status
@@ -31,6 +31,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity 
 
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
 from .errors import cause, invalid
+from .pod_spec import pod_spec_causes
 
 UPDATABLE_POD_SPEC_FIELDS = (
     "`spec.containers[*].image`",
@@ -241,10 +242,12 @@ def pod_update_causes(new_spec: dict[str, Any], old_spec: dict[str, Any]) -> lis
 
 
 def validate_pod(request: AdmissionRequest) -> None:
-    """A Pod's create or update (the main resource): resources, then on update the spec's immutability."""
+    """A Pod's create or update (the main resource): on create its spec (api/pod_spec.py), then resources, then on update
+    the spec's immutability."""
     obj, old = request.obj, request.old
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    causes = resource_causes(spec)
+    causes = pod_spec_causes(spec) if old is None else []
+    causes += resource_causes(spec)
     if old is not None:
         causes += pod_update_causes(spec, old.get("spec") or {})
     if causes:

@@ -42,7 +42,7 @@ def _pull_policy(image: str) -> str:
     return "Always" if tag in ("", "latest") else "IfNotPresent"
 
 
-def default_container(container: dict[str, Any]) -> None:
+def default_container(container: dict[str, Any], pod: bool = True) -> None:
     container.setdefault("terminationMessagePath", "/dev/termination-log")
     container.setdefault("terminationMessagePolicy", "File")
     if isinstance(container.get("image"), str):
@@ -51,32 +51,35 @@ def default_container(container: dict[str, Any]) -> None:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
     resources = container.get("resources")
-    if isinstance(resources, dict) and isinstance(resources.get("limits"), dict) and resources["limits"]:
+    if pod and isinstance(resources, dict) and isinstance(resources.get("limits"), dict) and resources["limits"]:
         requests = resources.setdefault("requests", {})
         if isinstance(requests, dict):
             for name, value in resources["limits"].items():
                 requests.setdefault(name, value)
 
 
-def default_spec(spec: dict[str, Any]) -> None:
+def default_spec(spec: dict[str, Any], pod: bool = True) -> None:
+    """SetDefaults_PodSpec and its containers'; `pod`: a Pod's spec, not a pod template's — also SetDefaults_Pod's
+    (enableServiceLinks, requests from limits) and DefaultTolerationSeconds' (the admission plugin sees pods only)."""
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     if spec.get("securityContext") is None:
         spec["securityContext"] = {}
     spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("enableServiceLinks", True)
+    if pod:
+        spec.setdefault("enableServiceLinks", True)
     for kind in CONTAINER_KINDS:
         for container in spec.get(kind) or []:
             if isinstance(container, dict):
-                default_container(container)
-    tolerations = spec.get("tolerations")
-    if tolerations is None or isinstance(tolerations, list):
-        tolerations = list(tolerations or [])
+                default_container(container, pod)
+    given = spec.get("tolerations")
+    if pod and (given is None or isinstance(given, list)):
+        given = list(given or [])
         for key in DEFAULT_TOLERATIONS:
-            if not any(isinstance(t, dict) and _tolerates(t, key) for t in tolerations):
-                tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": TOLERATION_SECONDS})
-        spec["tolerations"] = tolerations
+            if not any(isinstance(t, dict) and _tolerates(t, key) for t in given):
+                given.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": TOLERATION_SECONDS})
+        spec["tolerations"] = given
 
 
 def _tolerates(toleration: dict[str, Any], key: str) -> bool:

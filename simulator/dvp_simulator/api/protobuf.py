@@ -161,6 +161,34 @@ MESSAGES: dict[str, str] = {
     "LimitRangeSpec": "1 limits []LimitRangeItem",
     "LimitRangeItem": "1 type string; 2 max map[string]Quantity; 3 min map[string]Quantity; 4 default map[string]Quantity; "
                       "5 defaultRequest map[string]Quantity; 6 maxLimitRequestRatio map[string]Quantity",
+    "PodTemplateSpec": "1 metadata ObjectMeta; 2 spec PodSpec",
+    # apps/v1
+    "Deployment": "1 metadata ObjectMeta; 2 spec DeploymentSpec; 3 status DeploymentStatus",
+    "DeploymentSpec": "1 replicas *int32; 2 selector LabelSelector; 3 template PodTemplateSpec; 4 strategy DeploymentStrategy; "
+                      "5 minReadySeconds int32; 6 revisionHistoryLimit *int32; 7 paused bool; 9 progressDeadlineSeconds *int32",
+    "DeploymentStrategy": "1 type string; 2 rollingUpdate RollingUpdateDeployment",
+    "RollingUpdateDeployment": "1 maxUnavailable *IntOrString; 2 maxSurge *IntOrString",
+    "DeploymentStatus": "1 observedGeneration int64; 2 replicas int32; 3 updatedReplicas int32; 7 readyReplicas int32; "
+                        "4 availableReplicas int32; 5 unavailableReplicas int32; 6 conditions []DeploymentCondition; 8 collisionCount *int32",
+    "DeploymentCondition": "1 type string; 2 status string; 6 lastUpdateTime Time; 7 lastTransitionTime Time; 4 reason string; 5 message string",
+    "ReplicaSet": "1 metadata ObjectMeta; 2 spec ReplicaSetSpec; 3 status ReplicaSetStatus",
+    "ReplicaSetSpec": "1 replicas *int32; 4 minReadySeconds int32; 2 selector LabelSelector; 3 template PodTemplateSpec",
+    "ReplicaSetStatus": "1 replicas int32; 2 fullyLabeledReplicas int32; 4 readyReplicas int32; 5 availableReplicas int32; "
+                        "3 observedGeneration int64; 6 conditions []ReplicaSetCondition",
+    "ReplicaSetCondition": "1 type string; 2 status string; 3 lastTransitionTime Time; 4 reason string; 5 message string",
+    # batch/v1
+    "Job": "1 metadata ObjectMeta; 2 spec JobSpec; 3 status JobStatus",
+    "JobSpec": "1 parallelism *int32; 2 completions *int32; 3 activeDeadlineSeconds *int64; 7 backoffLimit *int32; 4 selector LabelSelector; "
+               "5 manualSelector *bool; 6 template PodTemplateSpec; 8 ttlSecondsAfterFinished *int32; 9 completionMode *string; 10 suspend *bool; "
+               "14 podReplacementPolicy *string",
+    "JobStatus": "1 conditions []JobCondition; 2 startTime Time; 3 completionTime Time; 4 active int32; 5 succeeded int32; 6 failed int32; "
+                 "11 terminating *int32; 8 uncountedTerminatedPods UncountedTerminatedPods; 9 ready *int32",
+    "JobCondition": "1 type string; 2 status string; 3 lastProbeTime Time; 4 lastTransitionTime Time; 5 reason string; 6 message string",
+    "UncountedTerminatedPods": "1 succeeded []string; 2 failed []string",
+    # autoscaling/v1 (replicas is not omitempty in Go: kept when zero)
+    "Scale": "1 metadata ObjectMeta; 2 spec ScaleSpec; 3 status ScaleStatus",
+    "ScaleSpec": "1 replicas *int32",
+    "ScaleStatus": "1 replicas *int32; 2 selector string",
     # networking.k8s.io/v1
     "NetworkPolicy": "1 metadata ObjectMeta; 2 spec NetworkPolicySpec",
     "NetworkPolicySpec": "1 podSelector LabelSelector; 2 ingress []NetworkPolicyIngressRule; 3 egress []NetworkPolicyEgressRule; 4 policyTypes []string",
@@ -169,6 +197,19 @@ MESSAGES: dict[str, str] = {
     "NetworkPolicyPeer": "1 podSelector LabelSelector; 2 namespaceSelector LabelSelector; 3 ipBlock IPBlock",
     "NetworkPolicyPort": "1 protocol *string; 2 port IntOrString; 3 endPort *int32",
     "IPBlock": "1 cidr string; 2 except []string",
+    "Ingress": "1 metadata ObjectMeta; 2 spec IngressSpec; 3 status IngressStatus",
+    "IngressSpec": "4 ingressClassName *string; 1 defaultBackend IngressBackend; 2 tls []IngressTLS; 3 rules []IngressRule",
+    "IngressBackend": "4 service IngressServiceBackend; 3 resource TypedLocalObjectReference",
+    "IngressServiceBackend": "1 name string; 2 port ServiceBackendPort",
+    "ServiceBackendPort": "1 name string; 2 number int32",
+    "IngressTLS": "1 hosts []string; 2 secretName string",
+    "IngressRule": "1 host string; 2 ingressRuleValue ^IngressRuleValue",
+    "IngressRuleValue": "1 http HTTPIngressRuleValue",
+    "HTTPIngressRuleValue": "1 paths []HTTPIngressPath",
+    "HTTPIngressPath": "1 path string; 3 pathType *string; 2 backend IngressBackend",
+    "IngressStatus": "1 loadBalancer IngressLoadBalancerStatus",
+    "IngressLoadBalancerStatus": "1 ingress []IngressLoadBalancerIngress",
+    "IngressLoadBalancerIngress": "1 ip string; 2 hostname string",
     # policy/v1
     "Eviction": "1 metadata ObjectMeta; 2 deleteOptions DeleteOptions",
     "PodDisruptionBudget": "1 metadata ObjectMeta; 2 spec PodDisruptionBudgetSpec; 3 status PodDisruptionBudgetStatus",
@@ -232,6 +273,9 @@ KINDS: dict[tuple[str, str], str] = {
     ("policy", "Eviction"): "Eviction", ("policy", "PodDisruptionBudget"): "PodDisruptionBudget",
     ("storage.k8s.io", "StorageClass"): "StorageClass", ("events.k8s.io", "Event"): "EventsEvent",
     ("scheduling.k8s.io", "PriorityClass"): "PriorityClass",
+    ("networking.k8s.io", "Ingress"): "Ingress",
+    ("batch", "Job"): "Job",
+    ("apps", "Deployment"): "Deployment", ("apps", "ReplicaSet"): "ReplicaSet", ("autoscaling", "Scale"): "Scale",
     ("authorization.k8s.io", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io", "SubjectAccessReview"): "SubjectAccessReview",
     ("authorization.k8s.io", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",

@@ -241,6 +241,18 @@ def match_label_selector(selector: dict[str, Any] | None, labels: dict[str, str]
     return True
 
 
+def format_label_selector(selector: dict[str, Any] | None) -> str:
+    """metav1.FormatLabelSelector without its "<none>": matchLabels as k=v, then each expression ("k in (a,b)", "k",
+    "!k"); "" for no selector (a Scale's status.selector, a table's column)."""
+    if not selector:
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for e in selector.get("matchExpressions") or ():
+        op, values = e.get("operator", ""), ",".join(e.get("values") or ())
+        parts.append({"In": f"{e.get('key')} in ({values})", "NotIn": f"{e.get('key')} notin ({values})", "Exists": e.get("key", ""), "DoesNotExist": f"!{e.get('key')}"}.get(op, f"{e.get('key')} {op} ({values})"))
+    return ",".join(parts)
+
+
 def _valid_requirement(op: Any, values: list[Any], node_selector: bool) -> bool:
     if op in ("In", "NotIn"):
         return bool(values)

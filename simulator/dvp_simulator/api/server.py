@@ -18,7 +18,7 @@ from aiohttp.http_exceptions import BadHttpMessage, HttpProcessingError
 from ..resources import ResourceType
 from ..store.store import Entry, Expired, dumps, loads
 from ..turn import Turn, after_io
-from . import authz, golang, negotiation, objectmeta, openapi_v2, protobuf, typecheck
+from . import authz, golang, negotiation, objectmeta, openapi_v2, protobuf, scale, tables, typecheck
 from . import options as params
 from .decoding import MAX_BODY_BYTES, Undecodable, body_error, too_large
 from .decoding import decode as decode_body
@@ -401,6 +401,8 @@ class APIServer:
                 async with self.turn:
                     return self._delete_collection(call, options)
             raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+        if call.subresource == "scale":
+            return await self._scale(call)
         if call.subresource and call.subresource != "status":
             streamer = self.subresource_streams.get((call.rt.key, call.subresource))
             if streamer is not None and method in ("GET", "POST"):
@@ -453,6 +455,25 @@ class APIServer:
                 result = self.service.delete(call.rt, call.namespace, call.name, options, bool(options["dryRun"]), call.version)
             return self._json(result.obj, 200)
         raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+
+    async def _scale(self, call: Call) -> web.Response:
+        """GET, PUT and PATCH of the scale subresource (api/scale.py): the object as an autoscaling/v1 Scale."""
+        method = call.request.method
+        if method == "GET":
+            got = scale.read(self.service, call)
+            if self._wants_table(call.request):
+                return self._json(tables.scale_table(got, self.service.clock.time(), call.request.query.get("includeObject", "Metadata")))
+            return self._json(got)
+        if method not in ("PUT", "PATCH"):
+            raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
+        content_type = call.request.content_type if method == "PATCH" else None
+        if content_type is not None and content_type not in PATCH_TYPES:
+            raise unsupported_patch(strategic_ok=True)
+        body = await self._body(call.request)
+        if method == "PUT" and isinstance(body, dict):
+            self._decode_posted(*SUBRESOURCE_KINDS["scale"][:3], body)
+        async with self.turn:
+            return self._json(scale.write(self.service, call, body, self._options(call), content_type))
 
     @staticmethod
     def _refuse_across_namespaces(call: Call) -> None:

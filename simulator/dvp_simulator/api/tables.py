@@ -16,6 +16,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
     DEPLOYMENT,
     EVENT,
     EVENTS_GROUP,
+    JOB,
     LEASE,
     NAMESPACE,
     NODE,
@@ -25,6 +26,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
     POD,
     POD_DISRUPTION_BUDGET,
     PRIORITY_CLASS,
+    REPLICA_SET,
     SECRET,
     SERVICE,
     STORAGE_CLASS,
@@ -34,6 +36,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
 from ..clock import Clock
 from ..resources import ResourceType
 from .rbac import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, ROLE_BINDINGS, ROLES
+from .selectors import format_label_selector
 
 Row = Callable[[dict[str, Any], float], list[Any]]
 
@@ -141,9 +144,27 @@ def _pod_ready(o: dict[str, Any]) -> str:
 
 
 def _pod_status(o: dict[str, Any]) -> str:
+    """printPod's STATUS: Terminating; else a container's waiting or terminated reason (the last container's that has
+    one: `Completed`, `Error`, `ContainerCreating`), but Running while another container still runs; else the pod's
+    reason or phase."""
     if o["metadata"].get("deletionTimestamp"):
         return "Terminating"
-    return o.get("status", {}).get("reason") or o.get("status", {}).get("phase", "Pending")
+    status = o.get("status", {})
+    reason = status.get("reason") or status.get("phase", "Pending")
+    running = False
+    for container in reversed(status.get("containerStatuses") or []):
+        state = container.get("state") or {}
+        if (state.get("waiting") or {}).get("reason"):
+            reason = state["waiting"]["reason"]
+        elif state.get("terminated") is not None:
+            done = state["terminated"]
+            reason = done.get("reason") or (f"Signal:{done['signal']}" if done.get("signal") else f"ExitCode:{done.get('exitCode', 0)}")
+        elif container.get("ready") and state.get("running") is not None:
+            running = True
+    if reason == "Completed" and running:
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        reason = "Running" if ready else "NotReady"
+    return reason
 
 
 def _restarts(o: dict[str, Any], now: float) -> str:
@@ -260,14 +281,7 @@ def _selector(selector: dict[str, str] | None) -> str:
 
 
 def _label_selector(selector: dict[str, Any] | None) -> str:
-    """metav1.FormatLabelSelector: matchLabels as k=v, then each expression ("k in (a,b)", "k", "!k")."""
-    if not selector:
-        return "<none>"
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for e in selector.get("matchExpressions") or ():
-        op, values = e.get("operator", ""), ",".join(e.get("values") or ())
-        parts.append({"In": f"{e.get('key')} in ({values})", "NotIn": f"{e.get('key')} notin ({values})", "Exists": e.get("key", ""), "DoesNotExist": f"!{e.get('key')}"}.get(op, f"{e.get('key')} {op} ({values})"))
-    return ",".join(parts) or "<none>"
+    return format_label_selector(selector) or "<none>"
 
 
 def _daemonset_row(o: dict[str, Any], now: float) -> list[Any]:
@@ -287,6 +301,49 @@ def _deployment_row(o: dict[str, Any], now: float) -> list[Any]:
         o["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}", status.get("updatedReplicas", 0),
         status.get("availableReplicas", 0), age(o, now), ",".join(c.get("name", "") for c in containers),
         ",".join(c.get("image", "") for c in containers), _label_selector(spec.get("selector")),
+    ]  # fmt: skip
+
+
+def _ingress_row(o: dict[str, Any], now: float) -> list[Any]:
+    """printIngress: the class (`<none>`), the rules' hosts (`*` for a rule without one), the load balancer's
+    addresses, ports 80 (and 443 with TLS)."""
+    spec = o.get("spec") or {}
+    hosts = ",".join(rule.get("host") or "*" for rule in spec.get("rules") or []) or "*"
+    balancers = ((o.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    address = ",".join(b.get("ip") or b.get("hostname") or "" for b in balancers)
+    return [o["metadata"]["name"], spec.get("ingressClassName") or "<none>", hosts, address, "80, 443" if spec.get("tls") else "80", age(o, now)]
+
+
+def _job_row(o: dict[str, Any], now: float) -> list[Any]:
+    """printJob: its state (Complete, Failed, Terminating, Suspended, FailureTarget, SuccessCriteriaMet, Running),
+    succeeded of completions, how long it ran (until completion, or until now)."""
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    held = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+    state = next((s for s in ("Complete", "Failed") if s in held), None)
+    if state is None:
+        state = "Terminating" if o["metadata"].get("deletionTimestamp") else next((s for s in ("Suspended", "FailureTarget", "SuccessCriteriaMet") if s in held), "Running")
+    succeeded = status.get("succeeded", 0)
+    if spec.get("completions") is not None:
+        completions = f"{succeeded}/{spec['completions']}"
+    elif (spec.get("parallelism") or 1) > 1:
+        completions = f"{succeeded}/1 of {spec['parallelism']}"
+    else:
+        completions = f"{succeeded}/1"
+    started, ended = status.get("startTime"), status.get("completionTime")
+    took = human_duration((Clock.parse(ended) if ended else now) - Clock.parse(started)) if started else ""
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        o["metadata"]["name"], state, completions, took, age(o, now), ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers), _label_selector(spec.get("selector")),
+    ]  # fmt: skip
+
+
+def _replicaset_row(o: dict[str, Any], now: float) -> list[Any]:
+    status, spec = o.get("status") or {}, o.get("spec") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        o["metadata"]["name"], spec.get("replicas", 1), status.get("replicas", 0), status.get("readyReplicas", 0), age(o, now),
+        ",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers), _label_selector(spec.get("selector")),
     ]  # fmt: skip
 
 
@@ -449,6 +506,24 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
         ],
         _deployment_row,
     ),
+    "networking.k8s.io/ingresses": (  # upstream: pkg/printers/internalversion/printers.go ingressColumnDefinitions
+        [NAME, _col("Class"), _col("Hosts"), _col("Address"), _col("Ports"), _col("Age")],
+        _ingress_row,
+    ),
+    resource_key(JOB): (  # upstream: pkg/printers/internalversion/printers.go jobColumnDefinitions
+        [
+            NAME, _col("Status"), _col("Completions"), _col("Duration"), _col("Age"),
+            _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1),
+        ],
+        _job_row,
+    ),
+    resource_key(REPLICA_SET): (  # upstream: pkg/printers/internalversion/printers.go replicaSetColumnDefinitions
+        [
+            NAME, _col("Desired", "integer"), _col("Current", "integer"), _col("Ready", "integer"), _col("Age"),
+            _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1),
+        ],
+        _replicaset_row,
+    ),
     resource_key(LEASE): (
         [NAME, _col("Holder"), _col("Age")],
         lambda o, now: [o["metadata"]["name"], o.get("spec", {}).get("holderIdentity", ""), age(o, now)],
@@ -558,3 +633,18 @@ def table(
         "columnDefinitions": cols if with_columns else [],
         "rows": rows,
     }
+
+
+# upstream: pkg/printers/internalversion/printers.go scaleColumnDefinitions (`kubectl get --subresource=scale`)
+SCALE_COLUMNS = [NAME, _col("Desired", "integer"), _col("Available", "integer"), _col("Age")]
+
+
+def scale_table(scale: dict[str, Any], now: float, include_object: str) -> dict[str, Any]:
+    """The Table of one autoscaling/v1 Scale (api/scale.py)."""
+    row: dict[str, Any] = {"cells": [scale["metadata"]["name"], scale["spec"]["replicas"], scale["status"]["replicas"], age(scale, now)]}
+    if include_object == "Object":
+        row["object"] = scale
+    elif include_object != "None":
+        row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": scale["metadata"]}
+    meta = {"resourceVersion": scale["metadata"].get("resourceVersion", "")}
+    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": SCALE_COLUMNS, "rows": [row]}

@@ -56,6 +56,12 @@ def launcher_image_of(deployment: dict[str, Any] | None) -> str:
     return ""
 
 
+def is_module_deployment(deployment: dict[str, Any]) -> bool:
+    """The module's own virt-controller Deployment: its status is the release's (written here), its pod not run."""
+    meta = deployment["metadata"]
+    return meta.get("namespace") == v.MODULE_NAMESPACE and meta.get("name") == v.VIRT_CONTROLLER
+
+
 def rolled_out(deployment: dict[str, Any] | None) -> bool:
     """Whether the Deployment's pods all run its current template (the platform waits for that before migrating VMs
     onto a new image): observed its generation, every replica ready and updated."""

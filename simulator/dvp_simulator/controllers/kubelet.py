@@ -3,6 +3,10 @@ its containers running at once (the simulated node pulls no image), phase Runnin
 containers' statuses, hostIP and the address its network gave it (nodes/pod_network.py), as the kubelet reports
 them in its status update.
 
+A Job's pod (its controller is a Job) runs to completion: RUN_SECONDS after it started, its containers exit 0
+(`Completed`) and the pod is Succeeded — the simulator runs no process whose end it could wait for, and a Job is work
+that ends. Every other pod runs until it is deleted.
+
 The platform's pods (virt-launcher, virt-handler) are created by their controllers with the status they simulate and
 never pass here; this is for the pods a client creates bound to a node (spec.nodeName, or bound later through
 pods/binding), which the API server leaves Pending (api/pod_defaults.py). A pod on a node that is not Ready waits: its
@@ -20,12 +24,14 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 
 from ..api.errors import APIError
 from ..api.service import WriteOptions
+from ..clock import Clock
 from ..nodes.pod_network import host_ip, pod_ip
 from ..store.store import NODE_NAME, Event, Store
 from .runtime import Context, Controller, Key, Requeue
 
 PODS, NODES = v.resource_key(v.POD), v.resource_key(v.NODE)
 MANAGER = "kubelet"
+RUN_SECONDS = 1.0  # how long a Job's pod runs, in simulated seconds: its containers exit 0 then
 CONDITIONS = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
 
 
@@ -84,9 +90,40 @@ def started_status(pod: dict[str, Any], node: dict[str, Any], now: str, ip: str 
     return status
 
 
+def job_pod(pod: dict[str, Any]) -> bool:
+    """A pod a Job made (its controller is the Job): its containers run to completion."""
+    return any(ref.get("controller") and ref.get("kind") == v.JOB for ref in pod["metadata"].get("ownerReferences") or ())
+
+
+def finishing(pod: dict[str, Any]) -> bool:
+    """A Job's pod that runs, not being deleted: its containers exit (0) RUN_SECONDS after they started."""
+    return (pod.get("status") or {}).get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp") and job_pod(pod)
+
+
+def completed_status(pod: dict[str, Any], now: str) -> dict[str, Any]:
+    """The status the kubelet posts once every container of the pod exited 0 (pure): phase Succeeded, the containers
+    terminated `Completed`, the pod no longer Ready (`PodCompleted`)."""
+    status = dict(pod.get("status") or {})
+    containers = []
+    for container in status.get("containerStatuses") or []:
+        started = ((container.get("state") or {}).get("running") or {}).get("startedAt") or now
+        done = {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now, "containerID": container.get("containerID", "")}
+        containers.append({**container, "ready": False, "started": False, "state": {"terminated": done}})
+    conditions = []
+    for condition in status.get("conditions") or []:
+        if condition.get("type") in ("Ready", "ContainersReady"):
+            condition = {**condition, "status": "False", "reason": "PodCompleted", "lastTransitionTime": now}
+        elif condition.get("type") == "PodReadyToStartContainers":
+            condition = {**condition, "status": "False", "lastTransitionTime": now}
+        conditions.append(condition)
+    return {**status, "phase": "Succeeded", "conditions": conditions, "containerStatuses": containers}
+
+
 def controller(store: Store) -> Controller:
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         entry = store.get(PODS, *key)
+        if entry is not None and finishing(entry.obj):
+            return _finish(ctx, key, entry.obj)
         if entry is None or not waiting(entry.obj):
             return None
         node = store.get(NODES, "", entry.obj["spec"]["nodeName"])
@@ -102,10 +139,28 @@ def controller(store: Store) -> Controller:
         except APIError as exc:
             if exc.code not in (404, 409):  # gone, or changed meanwhile (its event brings it back)
                 raise
+        return Requeue(RUN_SECONDS) if job_pod(pod) else None
+
+    def _finish(ctx: Context, key: Key, pod: dict[str, Any]) -> Requeue | None:
+        started = (pod.get("status") or {}).get("startTime")
+        left = Clock.parse(started) + RUN_SECONDS - ctx.clock.time() if started else 0
+        if left > 0:
+            return Requeue(left)
+        rt = ctx.service.registry.types[PODS]
+        current = ctx.service.find(rt, *key)
+        if current is None:
+            return None
+        body = {**current, "status": completed_status(current, ctx.clock.stamp())}
+        try:
+            ctx.service.update(rt, key[0], key[1], body, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
+        except APIError as exc:
+            if exc.code not in (404, 409):
+                raise
         return None
 
     def pod_waiting(event: Event) -> list[Key]:
-        return [(event.entry.namespace, event.entry.name)] if waiting(event.entry.obj) else []
+        obj = event.entry.obj
+        return [(event.entry.namespace, event.entry.name)] if waiting(obj) or finishing(obj) else []
 
     def nodes_ready(event: Event) -> list[Key]:
         """A node that turned Ready starts its waiting pods."""

@@ -1,0 +1,116 @@
+"""kube-apiserver's ValidatePodSpec, the rules of it that the schema cannot state, for a Pod and for the pod template of
+a workload (a Deployment's, a ReplicaSet's): one implementation, the field path its argument. Upstream:
+pkg/apis/core/validation/validation.go (ValidateVolumes, validateContainers, validateInitContainers,
+validateContainerCommon, validateContainerPorts, ValidateVolumeMounts). Enumerations (restartPolicy, dnsPolicy, a
+container's pull and termination-message policies, a port's protocol) are the schema's (core.yaml's PodSpec).
+
+In upstream's order: the volumes (a name that is a DNS-1123 label, unique; exactly one source), then the containers
+(at least one; each named with a unique DNS-1123 label, with an image, its ports' containerPort a port number, its
+mounts naming a volume of the pod at a path), then the init containers, whose names must differ from every other
+container's too."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import cause
+from .golang import quote
+from .objectmeta import DNS1123_LABEL_FMT, _regex_error
+
+_LABEL = re.compile(DNS1123_LABEL_FMT)
+LABEL_MSG = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
+
+
+def label_causes(path: str, value: str) -> list[dict[str, str]]:
+    """ValidateDNS1123Label: the length, then the pattern."""
+    out = []
+    if len(value) > 63:
+        out.append(cause(path, f"Invalid value: {quote(value)}: must be no more than 63 characters"))
+    if not _LABEL.fullmatch(value):
+        out.append(cause(path, f"Invalid value: {quote(value)}: {_regex_error(LABEL_MSG, DNS1123_LABEL_FMT, 'my-name', '123-abc')}"))
+    return out
+
+
+def _required(path: str, detail: str = "") -> dict[str, str]:
+    return cause(path, f"Required value{': ' + detail if detail else ''}", "FieldValueRequired")
+
+
+def _volume_causes(volumes: list[Any], path: str) -> tuple[set[str], list[dict[str, str]]]:
+    names: set[str] = set()
+    causes: list[dict[str, str]] = []
+    for i, volume in enumerate(volumes):
+        if not isinstance(volume, dict):
+            continue  # the schema's type check refuses it
+        at = f"{path}[{i}]"
+        name = volume.get("name")
+        if not name:
+            causes.append(_required(f"{at}.name"))
+        elif isinstance(name, str):
+            found = label_causes(f"{at}.name", name)
+            causes += found
+            if not found and name in names:
+                causes.append(cause(f"{at}.name", f"Duplicate value: {quote(name)}", "FieldValueDuplicate"))
+            names.add(name)
+        sources = [k for k, value in volume.items() if k != "name" and value is not None]
+        if not sources:
+            causes.append(_required(at, "must specify a volume type"))
+        elif len(sources) > 1:
+            causes.append(cause(at, "Forbidden: may not specify more than 1 volume type", "FieldValueForbidden"))
+    return names, causes
+
+
+def _container_causes(container: dict[str, Any], at: str, volumes: set[str]) -> list[dict[str, str]]:
+    causes: list[dict[str, str]] = []
+    name = container.get("name")
+    if not name:
+        causes.append(_required(f"{at}.name"))
+    elif isinstance(name, str):
+        causes += label_causes(f"{at}.name", name)
+    if not container.get("image"):
+        causes.append(_required(f"{at}.image"))
+    for j, port in enumerate(container.get("ports") or []):
+        if not isinstance(port, dict):
+            continue
+        number = port.get("containerPort")
+        if not number:
+            causes.append(_required(f"{at}.ports[{j}].containerPort"))
+        elif isinstance(number, int) and not 1 <= number <= 65535:
+            causes.append(cause(f"{at}.ports[{j}].containerPort", f"Invalid value: {number}: must be between 1 and 65535, inclusive"))
+    paths: set[str] = set()
+    for j, mount in enumerate(container.get("volumeMounts") or []):
+        if not isinstance(mount, dict):
+            continue
+        where = f"{at}.volumeMounts[{j}]"
+        if not mount.get("name"):
+            causes.append(_required(f"{where}.name"))
+        elif isinstance(mount["name"], str) and mount["name"] not in volumes:
+            causes.append(cause(f"{where}.name", f"Not found: {quote(mount['name'])}", "FieldValueNotFound"))
+        mount_path = mount.get("mountPath")
+        if not mount_path:
+            causes.append(_required(f"{where}.mountPath"))
+        elif isinstance(mount_path, str) and mount_path in paths:
+            causes.append(cause(f"{where}.mountPath", f"Invalid value: {quote(mount_path)}: must be unique"))
+        paths.add(mount_path)
+    return causes
+
+
+def pod_spec_causes(spec: dict[str, Any], path: str = "spec") -> list[dict[str, str]]:
+    """ValidatePodSpec's rules above for `spec`, its fields reported under `path` (spec, spec.template.spec)."""
+    volumes, causes = _volume_causes(spec.get("volumes") or [], f"{path}.volumes")
+    containers = spec.get("containers") or []
+    if not containers:
+        causes.append(_required(f"{path}.containers"))
+    names: set[str] = set()
+    for field, items in (("containers", containers), ("initContainers", spec.get("initContainers") or [])):
+        for i, container in enumerate(items):
+            if not isinstance(container, dict):
+                continue
+            at = f"{path}.{field}[{i}]"
+            causes += _container_causes(container, at, volumes)
+            name = container.get("name")
+            if isinstance(name, str) and name:
+                if name in names:
+                    causes.append(cause(f"{at}.name", f"Duplicate value: {quote(name)}", "FieldValueDuplicate"))
+                names.add(name)
+    return causes
