@@ -59,6 +59,7 @@ DAEMON_SET = "DaemonSet"  # the module's virt-handler runs as one
 DEPLOYMENT = "Deployment"  # ... and its virt-controller as this
 REPLICA_SET = "ReplicaSet"  # a Deployment's pods are a ReplicaSet's
 JOB = "Job"
+CRON_JOB = "CronJob"
 
 PLURALS = {
     CLUSTER_VIRTUAL_IMAGE: "clustervirtualimages",
@@ -87,6 +88,7 @@ PLURALS = {
     DEPLOYMENT: "deployments",
     REPLICA_SET: "replicasets",
     JOB: "jobs",
+    CRON_JOB: "cronjobs",
 }
 GROUPS = {
     MODULE_CONFIG: DECKHOUSE_GROUP,
@@ -100,6 +102,7 @@ GROUPS = {
     DEPLOYMENT: APPS_GROUP,
     REPLICA_SET: APPS_GROUP,
     JOB: BATCH_GROUP,
+    CRON_JOB: BATCH_GROUP,
 }  # every other kind is DVP's
 
 

@@ -34,6 +34,7 @@ from .api.server import APIServer
 from .api.service import ObjectService, WriteOptions
 from .clock import Clock
 from .controllers import (
+    cronjob,
     cvi,
     daemonset,
     deployment,
@@ -167,6 +168,7 @@ def build(
     manager.add(deployment.controller(store))
     manager.add(replicaset.controller(store))
     manager.add(job.controller(store))
+    manager.add(cronjob.controller(store))
     manager.add(podgc.controller(store))
     manager.add(kubelet.controller(store))  # starts the pods a client binds to a Ready node
     manager.add(pod_scheduler.controller(store))  # ... and binds the ones it creates without a node

@@ -308,6 +308,16 @@ TYPED = {
             "template": {"metadata": {"labels": {"app": "j"}}, "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i"}]}},
         },
     },
+    "/apis/batch/v1/namespaces/{ns}/cronjobs": {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "spec": {
+            "schedule": "0 0 1 1 *",
+            "timeZone": "Europe/Berlin",
+            "suspend": True,
+            "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure", "containers": [{"name": "c", "image": "i"}]}}}},
+        },
+    },
     "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses": {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",

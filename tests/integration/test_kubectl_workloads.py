@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from datetime import datetime
 
 import pytest
 from kubernetes import client, config
@@ -525,3 +526,80 @@ def test_invalid_jobs_are_refused_and_their_template_is_immutable(sim, namespace
     patch = json.dumps({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox:2"}]}}}})
     changed = sim.kubectl("patch", "job", "fixed", "-n", namespace, "-p", patch, check=False)
     assert changed.returncode != 0 and "spec.template: Invalid value: core.PodTemplateSpec{...}: field is immutable" in changed.stderr, changed.stderr
+
+
+def cronjob_manifest(namespace: str, name: str, schedule: str = "*/1 * * * *", job: dict | None = None, **spec) -> str:
+    template = {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}
+    body = {"schedule": schedule, "jobTemplate": {"spec": {"template": template, **(job or {})}}, **spec}
+    return json.dumps({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name, "namespace": namespace}, "spec": body})
+
+
+def jobs_of(sim, namespace: str, cronjob: str) -> list[dict]:
+    items = kget(sim, "jobs", "-n", namespace)["items"]
+    return [j for j in items if any(r["kind"] == "CronJob" and r["name"] == cronjob for r in j["metadata"].get("ownerReferences") or [])]
+
+
+def test_a_cronjob_makes_its_jobs_on_schedule_and_keeps_its_history(sim, namespace):
+    """The session's cluster runs at time scale 20: a minutely schedule fires every 3 real seconds."""
+    created = sim.kubectl("create", "cronjob", "tick", "--image=busybox", "--schedule=*/1 * * * *", "-n", namespace, "-v=8", "--", "date")
+    assert "application/vnd.kubernetes.protobuf" in created.stderr
+    spec = kget(sim, "cronjob", "tick", "-n", namespace)["spec"]
+    assert (spec["concurrencyPolicy"], spec["suspend"], spec["successfulJobsHistoryLimit"], spec["failedJobsHistoryLimit"]) == ("Allow", False, 3, 1)
+    jobs = eventually(lambda: jobs_of(sim, namespace, "tick"), lambda found: len(found) >= 2 and all(j["status"].get("succeeded") for j in found))
+    for job in jobs:
+        scheduled = job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+        minutes = int(datetime.fromisoformat(scheduled.replace("Z", "+00:00")).timestamp() // 60)
+        assert job["metadata"]["name"] == f"tick-{minutes}" and scheduled.endswith(":00Z")
+    status = eventually(lambda: kget(sim, "cronjob", "tick", "-n", namespace)["status"], lambda s: "lastSuccessfulTime" in s)
+    assert status["lastScheduleTime"] >= max(j["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"] for j in jobs)
+    table = sim.kubectl("get", "cronjob", "tick", "-n", namespace).stdout.split("\n")
+    assert table[0].split() == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE"]
+    assert table[1].split()[:4] == ["tick", "*/1", "*", "*"]
+
+    manual = sim.kubectl("create", "job", "by-hand", "--from=cronjob/tick", "-n", namespace)
+    assert manual.returncode == 0
+    assert kget(sim, "job", "by-hand", "-n", namespace)["metadata"]["annotations"] == {"cronjob.kubernetes.io/instantiate": "manual"}
+
+    sim.kubectl("patch", "cronjob", "tick", "-n", namespace, "-p", '{"spec": {"successfulJobsHistoryLimit": 1}}')
+    eventually(lambda: jobs_of(sim, namespace, "tick"), lambda found: len(found) == 1)
+    assert any(m.startswith("Deleted job tick-") for m in events(sim, namespace, "tick"))
+
+
+def test_concurrency_policy_forbid_skips_and_replace_replaces(sim, namespace):
+    """The jobs are made suspended, so they never finish: each stays running."""
+    for name, policy in (("forbid", "Forbid"), ("replace", "Replace")):
+        sim.kubectl("apply", "-f", "-", input=cronjob_manifest(namespace, name, job={"suspend": True}, concurrencyPolicy=policy))
+    eventually(lambda: events(sim, namespace, "forbid"), lambda seen: any(m.startswith("Not starting job") for m in seen))
+    assert len(jobs_of(sim, namespace, "forbid")) == 1
+    eventually(lambda: events(sim, namespace, "replace"), lambda seen: any(m.startswith("Deleted job replace-") for m in seen))
+    [running] = eventually(lambda: jobs_of(sim, namespace, "replace"), lambda found: len(found) == 1)
+    status = kget(sim, "cronjob", "replace", "-n", namespace)["status"]
+    assert [a["name"] for a in status["active"]] == [running["metadata"]["name"]]
+
+
+def test_a_suspended_cronjob_makes_nothing(sim, namespace):
+    sim.kubectl("apply", "-f", "-", input=cronjob_manifest(namespace, "idle", suspend=True))
+    sim.kubectl("apply", "-f", "-", input=cronjob_manifest(namespace, "busy"))
+    eventually(lambda: jobs_of(sim, namespace, "busy"), lambda found: len(found) >= 2)  # two minutes passed
+    assert not jobs_of(sim, namespace, "idle") and "lastScheduleTime" not in kget(sim, "cronjob", "idle", "-n", namespace).get("status", {})
+
+
+CRONJOBS = [
+    ("61 * * * *", {}, 'spec.schedule: Invalid value: "61 * * * *": end of range (61) above maximum (59): 61'),
+    ("* * * *", {}, 'spec.schedule: Invalid value: "* * * *": expected exactly 5 fields, found 4: [* * * *]'),
+    ("CRON_TZ=UTC 0 * * * *", {}, "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"),
+    ("0 * * * *", {"timeZone": "Mars/Olympus"}, 'spec.timeZone: Invalid value: "Mars/Olympus": unknown time zone Mars/Olympus'),
+    ("0 * * * *", {"startingDeadlineSeconds": -5}, "spec.startingDeadlineSeconds: Invalid value: -5: must be greater than or equal to 0"),
+]
+
+
+@pytest.mark.parametrize(("schedule", "extra", "message"), CRONJOBS)
+def test_invalid_cronjobs_are_refused(sim, namespace, schedule, extra, message):
+    spec = json.loads(cronjob_manifest(namespace, "bad", schedule, **extra))["spec"]
+    refused_create(sim, namespace, "batch/v1", "CronJob", spec, message)
+
+
+def test_a_cronjob_name_leaves_room_for_its_jobs(sim, namespace):
+    name = "n" * 53
+    refused = sim.kubectl("create", "-f", "-", input=cronjob_manifest(namespace, name), check=False)
+    assert refused.returncode != 0 and f'metadata.name: Invalid value: "{name}": must be no more than 52 characters' in refused.stderr

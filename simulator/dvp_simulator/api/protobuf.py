@@ -185,6 +185,11 @@ MESSAGES: dict[str, str] = {
                  "11 terminating *int32; 8 uncountedTerminatedPods UncountedTerminatedPods; 9 ready *int32",
     "JobCondition": "1 type string; 2 status string; 3 lastProbeTime Time; 4 lastTransitionTime Time; 5 reason string; 6 message string",
     "UncountedTerminatedPods": "1 succeeded []string; 2 failed []string",
+    "CronJob": "1 metadata ObjectMeta; 2 spec CronJobSpec; 3 status CronJobStatus",
+    "CronJobSpec": "1 schedule string; 8 timeZone *string; 2 startingDeadlineSeconds *int64; 3 concurrencyPolicy string; 4 suspend *bool; "
+                   "5 jobTemplate JobTemplateSpec; 6 successfulJobsHistoryLimit *int32; 7 failedJobsHistoryLimit *int32",
+    "JobTemplateSpec": "1 metadata ObjectMeta; 2 spec JobSpec",
+    "CronJobStatus": "1 active []ObjectReference; 4 lastScheduleTime Time; 5 lastSuccessfulTime Time",
     # autoscaling/v1 (replicas is not omitempty in Go: kept when zero)
     "Scale": "1 metadata ObjectMeta; 2 spec ScaleSpec; 3 status ScaleStatus",
     "ScaleSpec": "1 replicas *int32",
@@ -274,7 +279,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("storage.k8s.io", "StorageClass"): "StorageClass", ("events.k8s.io", "Event"): "EventsEvent",
     ("scheduling.k8s.io", "PriorityClass"): "PriorityClass",
     ("networking.k8s.io", "Ingress"): "Ingress",
-    ("batch", "Job"): "Job",
+    ("batch", "Job"): "Job", ("batch", "CronJob"): "CronJob",
     ("apps", "Deployment"): "Deployment", ("apps", "ReplicaSet"): "ReplicaSet", ("autoscaling", "Scale"): "Scale",
     ("authorization.k8s.io", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io", "SubjectAccessReview"): "SubjectAccessReview",

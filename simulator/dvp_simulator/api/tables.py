@@ -10,6 +10,7 @@ from typing import Any
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabulary import (
     COND_NODE_READY,
     CONFIG_MAP,
+    CRON_JOB,
     CUSTOM_RESOURCE_DEFINITION,
     DAEMON_SET,
     DEFAULT_STORAGE_CLASS_ANNOTATION,
@@ -338,6 +339,19 @@ def _job_row(o: dict[str, Any], now: float) -> list[Any]:
     ]  # fmt: skip
 
 
+def _cronjob_row(o: dict[str, Any], now: float) -> list[Any]:
+    """printCronJob: the schedule, the time zone (`<none>`), suspended, how many Jobs run, the last schedule's age."""
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    suspend = spec.get("suspend")
+    job = (spec.get("jobTemplate") or {}).get("spec") or {}
+    containers = ((job.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        o["metadata"]["name"], spec.get("schedule", ""), spec.get("timeZone") or "<none>", "<unset>" if suspend is None else str(bool(suspend)),
+        len(status.get("active") or []), _since(status.get("lastScheduleTime"), now) if status.get("lastScheduleTime") else "<none>", age(o, now),
+        ",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers), _label_selector(job.get("selector")),
+    ]  # fmt: skip
+
+
 def _replicaset_row(o: dict[str, Any], now: float) -> list[Any]:
     status, spec = o.get("status") or {}, o.get("spec") or {}
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
@@ -509,6 +523,13 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     "networking.k8s.io/ingresses": (  # upstream: pkg/printers/internalversion/printers.go ingressColumnDefinitions
         [NAME, _col("Class"), _col("Hosts"), _col("Address"), _col("Ports"), _col("Age")],
         _ingress_row,
+    ),
+    resource_key(CRON_JOB): (  # upstream: pkg/printers/internalversion/printers.go cronJobColumnDefinitions
+        [
+            NAME, _col("Schedule"), _col("Timezone"), _col("Suspend"), _col("Active", "integer"), _col("Last Schedule"), _col("Age"),
+            _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1),
+        ],
+        _cronjob_row,
     ),
     resource_key(JOB): (  # upstream: pkg/printers/internalversion/printers.go jobColumnDefinitions
         [

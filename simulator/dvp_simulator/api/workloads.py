@@ -1,4 +1,5 @@
-"""kube-apiserver's defaults and validation of Deployments, ReplicaSets (apps/v1) and Jobs (batch/v1), as admission hooks. Upstream:
+"""kube-apiserver's defaults and validation of Deployments, ReplicaSets (apps/v1), Jobs and CronJobs (batch/v1), as
+admission hooks. Upstream:
 pkg/apis/apps/v1/defaults.go (SetDefaults_Deployment, SetDefaults_ReplicaSet), pkg/apis/apps/validation/validation.go
 (ValidateDeploymentSpec, ValidateDeploymentStrategy, ValidateRollingUpdateDeployment, ValidateReplicaSetSpec,
 ValidatePodTemplateSpecForReplicaSet) and pkg/apis/core/v1/defaults.go for the template's pod spec.
@@ -15,16 +16,20 @@ ValidatePodTemplateSpecForReplicaSet) and pkg/apis/core/v1/defaults.go for the t
   NonIndexed, not suspended; on create a selector of the Job's uid, the template labelled with its name and uid;
   counts not negative, the template's restartPolicy OnFailure or Never; on update completions, completionMode, the
   template and the selector never change.
+- CronJobs (SetDefaults_CronJob, ValidateCronJob): concurrencyPolicy Allow, not suspended, 3 successful and 1 failed
+  Jobs kept; a name of at most 52 characters, a schedule robfig/cron's standard parser takes (api/cron.py) without a
+  TZ= prefix, a known time zone, the job template as a Job's spec (its selector is made with each Job).
 - A client's create of these kinds starts with an empty status (their strategies' PrepareForCreate)."""
 
 from __future__ import annotations
 
 import re
+import zoneinfo
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
-from . import pod_defaults
+from . import cron, pod_defaults
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
 from .errors import cause, invalid
 from .golang import quote
@@ -252,33 +257,34 @@ def default_job(request: AdmissionRequest) -> None:
         obj["status"] = {}
 
 
-def job_spec_causes(spec: dict[str, Any]) -> list[dict[str, str]]:
-    """ValidateJobSpec's rules: counts not negative, Indexed with completions, a selector matching the template, the
-    template's pod spec with restartPolicy OnFailure or Never."""
+def job_spec_causes(spec: dict[str, Any], path: str = "spec", job: bool = True) -> list[dict[str, str]]:
+    """ValidateJobSpec's rules for a Job's spec (a CronJob's job template's: `job` False, `path` its own, and no
+    selector yet): counts not negative, Indexed with completions, a selector matching the template, the template's pod
+    spec with restartPolicy OnFailure or Never."""
     causes: list[dict[str, str]] = []
     for field in ("parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished"):
-        causes += _nonnegative(spec, field, "spec")
+        causes += _nonnegative(spec, field, path)
     if spec.get("completionMode") == "Indexed" and spec.get("completions") is None:
-        causes.append(cause("spec.completions", "Required value: when completion mode is Indexed", "FieldValueRequired"))
+        causes.append(cause(f"{path}.completions", "Required value: when completion mode is Indexed", "FieldValueRequired"))
     selector = spec.get("selector")
     template = spec.get("template")
-    if selector is None:
-        causes.append(cause("spec.selector", "Required value", "FieldValueRequired"))
-    else:
-        causes += label_selector_causes(selector, "spec.selector")
+    if selector is None and job:
+        causes.append(cause(f"{path}.selector", "Required value", "FieldValueRequired"))
+    elif selector is not None:
+        causes += label_selector_causes(selector, f"{path}.selector")
     if template is None:
-        return causes + [cause("spec.template", "Required value", "FieldValueRequired")]
+        return causes + [cause(f"{path}.template", "Required value", "FieldValueRequired")]
     meta = template.get("metadata") or {}
     labels = meta.get("labels") or {}
     if selector and not match_label_selector(selector, labels):
-        causes.append(_invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
-    causes += _template_meta_causes(meta, "spec.template.metadata")
+        causes.append(_invalid(f"{path}.template.metadata.labels", labels, "`selector` does not match template `labels`"))
+    causes += _template_meta_causes(meta, f"{path}.template.metadata")
     pod = template.get("spec") or {}
-    causes += pod_spec_causes(pod, "spec.template.spec")
+    causes += pod_spec_causes(pod, f"{path}.template.spec")
     policy = pod.get("restartPolicy")
     if policy not in ("OnFailure", "Never"):
         shown = quote(policy) if isinstance(policy, str) else '""'
-        causes.append(cause("spec.template.spec.restartPolicy", f'Unsupported value: {shown}: supported values: "OnFailure", "Never"', "FieldValueNotSupported"))
+        causes.append(cause(f"{path}.template.spec.restartPolicy", f'Unsupported value: {shown}: supported values: "OnFailure", "Never"', "FieldValueNotSupported"))
     return causes
 
 
@@ -298,6 +304,68 @@ def validate_job(request: AdmissionRequest) -> None:
         raise invalid(v.BATCH_GROUP, v.JOB, obj["metadata"]["name"], causes)
 
 
+# -- CronJobs -----------------------------------------------------------------------------------------------------------
+CRON_JOB_NAME_MAX = 52  # a Job's name is the CronJob's and 11 characters of schedule time; a pod's 63 - 11 of its own
+TZ_IN_SCHEDULE = "cannot use TZ or CRON_TZ in schedule, use timeZone field instead"
+
+
+def default_cronjob(request: AdmissionRequest) -> None:
+    """SetDefaults_CronJob, the job template's pod spec as any template's, and a client's create an empty status."""
+    obj = request.obj or {}
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("concurrencyPolicy", "Allow")
+    spec.setdefault("suspend", False)
+    spec.setdefault("successfulJobsHistoryLimit", 3)
+    spec.setdefault("failedJobsHistoryLimit", 1)
+    job = spec.get("jobTemplate")
+    if isinstance(job, dict) and isinstance(job.get("spec"), dict):
+        default_template(job["spec"].get("template"))
+    if request.user is not None and request.operation == CREATE:
+        obj["status"] = {}
+
+
+def time_zone_error(name: str) -> str | None:
+    """validateTimeZone: an explicit IANA zone the zone database knows."""
+    if name.lower() == "local":
+        return "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {name}"
+    return None
+
+
+def validate_cronjob(request: AdmissionRequest) -> None:
+    obj = request.obj or {}
+    spec = obj.get("spec") or {}
+    name = obj["metadata"]["name"]
+    causes: list[dict[str, str]] = []
+    if len(name) > CRON_JOB_NAME_MAX:
+        causes.append(_invalid("metadata.name", name, f"must be no more than {CRON_JOB_NAME_MAX} characters"))
+    schedule = spec.get("schedule")
+    if not schedule:
+        causes.append(cause("spec.schedule", "Required value", "FieldValueRequired"))
+    else:
+        try:
+            cron.parse(schedule)
+        except cron.ScheduleError as error:
+            causes.append(_invalid("spec.schedule", schedule, str(error)))
+        if "TZ" in schedule:
+            causes.append(_invalid("spec.schedule", schedule, TZ_IN_SCHEDULE))
+    zone = spec.get("timeZone")
+    if isinstance(zone, str):
+        why = time_zone_error(zone)
+        if why:
+            causes.append(_invalid("spec.timeZone", zone, why))
+    for field in ("startingDeadlineSeconds", "successfulJobsHistoryLimit", "failedJobsHistoryLimit"):
+        causes += _nonnegative(spec, field, "spec")
+    causes += job_spec_causes((spec.get("jobTemplate") or {}).get("spec") or {}, "spec.jobTemplate.spec", job=False)
+    if causes:
+        raise invalid(v.BATCH_GROUP, v.CRON_JOB, name, causes)
+
+
 def empty_status(request: AdmissionRequest) -> None:
     """A client's create starts with an empty status (each kind's PrepareForCreate): an Ingress's is its empty load
     balancer, the others' nothing."""
@@ -312,5 +380,7 @@ def register(admission: Admission) -> None:
     admission.validate(v.APPS_GROUP, v.REPLICA_SET, operations=(CREATE, UPDATE))(validate_replicaset)
     admission.mutate(v.BATCH_GROUP, v.JOB, operations=(CREATE, UPDATE))(default_job)
     admission.validate(v.BATCH_GROUP, v.JOB, operations=(CREATE, UPDATE))(validate_job)
+    admission.mutate(v.BATCH_GROUP, v.CRON_JOB, operations=(CREATE, UPDATE))(default_cronjob)
+    admission.validate(v.BATCH_GROUP, v.CRON_JOB, operations=(CREATE, UPDATE))(validate_cronjob)
     for group, kind in ((v.APPS_GROUP, v.DEPLOYMENT), (v.APPS_GROUP, v.REPLICA_SET), ("networking.k8s.io", "Ingress")):
         admission.mutate(group, kind, operations=(CREATE,))(empty_status)
