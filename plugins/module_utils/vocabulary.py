@@ -58,6 +58,7 @@ CUSTOM_RESOURCE_DEFINITION = "CustomResourceDefinition"
 DAEMON_SET = "DaemonSet"  # the module's virt-handler runs as one
 DEPLOYMENT = "Deployment"  # ... and its virt-controller as this
 REPLICA_SET = "ReplicaSet"  # a Deployment's pods are a ReplicaSet's
+STATEFUL_SET = "StatefulSet"
 JOB = "Job"
 CRON_JOB = "CronJob"
 
@@ -87,6 +88,7 @@ PLURALS = {
     DAEMON_SET: "daemonsets",
     DEPLOYMENT: "deployments",
     REPLICA_SET: "replicasets",
+    STATEFUL_SET: "statefulsets",
     JOB: "jobs",
     CRON_JOB: "cronjobs",
 }
@@ -101,6 +103,7 @@ GROUPS = {
     DAEMON_SET: APPS_GROUP,
     DEPLOYMENT: APPS_GROUP,
     REPLICA_SET: APPS_GROUP,
+    STATEFUL_SET: APPS_GROUP,
     JOB: BATCH_GROUP,
     CRON_JOB: BATCH_GROUP,
 }  # every other kind is DVP's

@@ -51,6 +51,7 @@ from .controllers import (
     rbac_aggregation,
     replicaset,
     resourcequota,
+    statefulset,
     vmclass,
     vmip,
     vmipl,
@@ -167,6 +168,7 @@ def build(
     manager.add(daemonset.controller(store))
     manager.add(deployment.controller(store))
     manager.add(replicaset.controller(store))
+    manager.add(statefulset.controller(store))
     manager.add(job.controller(store))
     manager.add(cronjob.controller(store))
     manager.add(podgc.controller(store))

@@ -298,6 +298,30 @@ TYPED = {
             "template": {"metadata": {"labels": {"app": "r"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
         },
     },
+    "/apis/apps/v1/namespaces/{ns}/statefulsets": {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "spec": {
+            "replicas": 0,
+            "serviceName": "s",
+            "selector": {"matchLabels": {"app": "s"}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 1}},
+            "template": {
+                "metadata": {"labels": {"app": "s"}},
+                "spec": {"containers": [{"name": "c", "image": "i", "volumeMounts": [{"name": "d", "mountPath": "/d"}]}]},
+            },
+            "volumeClaimTemplates": [{"metadata": {"name": "d"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+        },
+    },
+    "/apis/apps/v1/namespaces/{ns}/daemonsets": {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "spec": {
+            "selector": {"matchLabels": {"app": "d"}},
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+            "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"nodeSelector": {"none": "such"}, "containers": [{"name": "c", "image": "i"}]}},
+        },
+    },
     "/apis/batch/v1/namespaces/{ns}/jobs": {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -603,3 +603,185 @@ def test_a_cronjob_name_leaves_room_for_its_jobs(sim, namespace):
     name = "n" * 53
     refused = sim.kubectl("create", "-f", "-", input=cronjob_manifest(namespace, name), check=False)
     assert refused.returncode != 0 and f'metadata.name: Invalid value: "{name}": must be no more than 52 characters' in refused.stderr
+
+
+def daemonset_manifest(namespace: str, name: str, pod: dict | None = None, **spec) -> str:
+    template = {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "agent", "image": "busybox"}], **(pod or {})}}
+    body = {"selector": {"matchLabels": {"app": name}}, "template": template, **spec}
+    return json.dumps({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name, "namespace": namespace}, "spec": body})
+
+
+def daemon_pods(sim, namespace: str, name: str) -> dict[str, dict]:
+    """The DaemonSet's running pods by node."""
+    return {p["spec"]["nodeName"]: p for p in running_pods(sim, namespace, f"app={name}")}
+
+
+def test_a_daemonset_runs_a_pod_on_every_node_it_tolerates(sim, namespace):
+    sim.kubectl("apply", "-f", "-", input=daemonset_manifest(namespace, "agent"))
+    done = sim.kubectl("rollout", "status", "daemonset/agent", "-n", namespace, "--timeout=30s")
+    assert "successfully rolled out" in done.stdout
+    workers = {"blue-0", "blue-1", "green-0", "green-1"}  # master-0 is tainted NoSchedule (control-plane)
+    pods = daemon_pods(sim, namespace, "agent")
+    assert set(pods) == workers
+    pod = pods["blue-0"]
+    terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+    assert terms == [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["blue-0"]}]}]
+    assert {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"} in pod["spec"]["tolerations"]
+    assert pod["metadata"]["labels"]["pod-template-generation"] == "1" and pod["metadata"]["labels"]["controller-revision-hash"]
+    status = kget(sim, "daemonset", "agent", "-n", namespace)["status"]
+    assert {
+        k: status[k] for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady", "updatedNumberScheduled", "numberAvailable")
+    } == dict.fromkeys(("desiredNumberScheduled", "currentNumberScheduled", "numberReady", "updatedNumberScheduled", "numberAvailable"), 4)
+    assert status["numberMisscheduled"] == 0
+    table = sim.kubectl("get", "ds", "agent", "-n", namespace).stdout.split("\n")
+    assert table[1].split()[:6] == ["agent", "4", "4", "4", "4", "4"]
+
+    before = {node: p["metadata"]["name"] for node, p in pods.items()}
+    sim.kubectl("rollout", "restart", "daemonset/agent", "-n", namespace)
+    sim.kubectl("rollout", "status", "daemonset/agent", "-n", namespace, "--timeout=30s")
+    after = eventually(
+        lambda: daemon_pods(sim, namespace, "agent"),
+        lambda now: set(now) == workers and not set(before.values()) & {p["metadata"]["name"] for p in now.values()},
+    )
+    assert {p["metadata"]["labels"]["pod-template-generation"] for p in after.values()} == {"2"}
+
+    sim.kubectl("apply", "-f", "-", input=daemonset_manifest(namespace, "everywhere", {"tolerations": [{"operator": "Exists"}]}))
+    eventually(lambda: set(daemon_pods(sim, namespace, "everywhere")), lambda nodes: nodes == workers | {"master-0"})
+
+
+def test_a_daemonset_follows_its_node_selector_and_the_nodes_labels(sim, namespace):
+    mark = f"daemon-test/{namespace}"
+    sim.kubectl("apply", "-f", "-", input=daemonset_manifest(namespace, "green", {"nodeSelector": {"group": "green"}}))
+    eventually(lambda: set(daemon_pods(sim, namespace, "green")), lambda nodes: nodes == {"green-0", "green-1"})
+    sim.kubectl("apply", "-f", "-", input=daemonset_manifest(namespace, "marked", {"nodeSelector": {mark: "yes"}}))
+    try:
+        sim.kubectl("label", "node", "blue-1", f"{mark}=yes")
+        eventually(lambda: set(daemon_pods(sim, namespace, "marked")), lambda nodes: nodes == {"blue-1"})
+    finally:
+        sim.kubectl("label", "node", "blue-1", f"{mark}-")
+    eventually(lambda: kget(sim, "pods", "-n", namespace, "-l", "app=marked")["items"], lambda left: not left)
+    assert kget(sim, "daemonset", "marked", "-n", namespace)["status"]["desiredNumberScheduled"] == 0
+
+
+def test_on_delete_replaces_a_pod_only_once_it_is_deleted(sim, namespace):
+    sim.kubectl("apply", "-f", "-", input=daemonset_manifest(namespace, "manual", {"nodeSelector": {"group": "blue"}}, updateStrategy={"type": "OnDelete"}))
+    pods = eventually(lambda: daemon_pods(sim, namespace, "manual"), lambda found: set(found) == {"blue-0", "blue-1"})
+    sim.kubectl("set", "image", "daemonset/manual", "agent=busybox:2", "-n", namespace)
+    eventually(lambda: kget(sim, "daemonset", "manual", "-n", namespace)["status"], lambda s: s.get("observedGeneration") == 2)
+    assert {p["metadata"]["name"] for p in daemon_pods(sim, namespace, "manual").values()} == {p["metadata"]["name"] for p in pods.values()}
+    sim.kubectl("delete", "pod", pods["blue-0"]["metadata"]["name"], "-n", namespace)
+    now = eventually(
+        lambda: daemon_pods(sim, namespace, "manual"),
+        lambda found: set(found) == {"blue-0", "blue-1"} and found["blue-0"]["metadata"]["name"] != pods["blue-0"]["metadata"]["name"],
+    )
+    assert (now["blue-0"]["spec"]["containers"][0]["image"], now["blue-1"]["spec"]["containers"][0]["image"]) == ("busybox:2", "busybox")
+    assert kget(sim, "daemonset", "manual", "-n", namespace)["status"]["updatedNumberScheduled"] == 1
+
+
+DAEMONSETS = [
+    ({"restartPolicy": "Never"}, {}, 'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always"'),
+    (
+        {},
+        {"updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}}},
+        "spec.updateStrategy.rollingUpdate.maxUnavailable: Invalid value: 0: cannot be 0 when maxSurge is 0",
+    ),
+    ({}, {"updateStrategy": {"type": "Sometimes"}}, 'spec.updateStrategy.type: Unsupported value: "Sometimes": supported values: "RollingUpdate", "OnDelete"'),
+    ({"activeDeadlineSeconds": 5}, {}, "spec.template.spec.activeDeadlineSeconds: Forbidden: activeDeadlineSeconds in DaemonSet is not Supported"),
+]
+
+
+@pytest.mark.parametrize(("pod", "extra", "message"), DAEMONSETS)
+def test_invalid_daemonsets_are_refused(sim, namespace, pod, extra, message):
+    spec = json.loads(daemonset_manifest(namespace, "bad", pod, **extra))["spec"]
+    refused_create(sim, namespace, "apps/v1", "DaemonSet", spec, message)
+
+
+def statefulset_manifest(namespace: str, name: str, replicas: int = 3, **spec) -> str:
+    template = {
+        "metadata": {"labels": {"app": name}},
+        "spec": {"containers": [{"name": "c", "image": "nginx:1", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]},
+    }
+    claim = {"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+    body = {
+        "replicas": replicas,
+        "serviceName": name,
+        "selector": {"matchLabels": {"app": name}},
+        "template": template,
+        "volumeClaimTemplates": [claim],
+        **spec,
+    }
+    return json.dumps({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name, "namespace": namespace}, "spec": body})
+
+
+def sts_rollout(sim, namespace: str, name: str) -> None:
+    done = sim.kubectl("rollout", "status", f"statefulset/{name}", "-n", namespace, "--timeout=40s")
+    assert "roll out complete" in done.stdout, done.stdout
+
+
+def test_a_statefulset_makes_its_pods_and_claims_in_order(sim, namespace):
+    sim.kubectl("apply", "-f", "-", input=statefulset_manifest(namespace, "db"))
+    sts_rollout(sim, namespace, "db")
+    pods = {p["metadata"]["name"]: p for p in running_pods(sim, namespace, "app=db")}
+    assert sorted(pods) == ["db-0", "db-1", "db-2"]
+    pod = pods["db-1"]
+    assert (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("db-1", "db")
+    assert pod["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] == "db-1" and pod["metadata"]["labels"]["apps.kubernetes.io/pod-index"] == "1"
+    assert {"name": "data", "persistentVolumeClaim": {"claimName": "data-db-1"}} in pod["spec"]["volumes"]
+    claims = {c["metadata"]["name"]: c for c in kget(sim, "pvc", "-n", namespace)["items"]}
+    assert sorted(claims) == ["data-db-0", "data-db-1", "data-db-2"] and {c["status"]["phase"] for c in claims.values()} == {"Bound"}
+    assert claims["data-db-0"]["metadata"]["labels"] == {"app": "db"} and not claims["data-db-0"]["metadata"].get("ownerReferences")
+    made = [m for m in events(sim, namespace, "db") if m.startswith("create Pod")]
+    assert made == [f"create Pod db-{i} in StatefulSet db successful" for i in range(3)]
+    status = kget(sim, "statefulset", "db", "-n", namespace)["status"]
+    assert (status["replicas"], status["readyReplicas"], status["currentRevision"]) == (3, 3, status["updateRevision"])
+    assert sim.kubectl("get", "sts", "db", "-n", namespace).stdout.split("\n")[1].split()[:2] == ["db", "3/3"]
+
+    sim.kubectl("set", "image", "statefulset/db", "c=nginx:2", "-n", namespace)
+    sts_rollout(sim, namespace, "db")
+    eventually(
+        lambda: kget(sim, "statefulset", "db", "-n", namespace)["status"],
+        lambda s: s.get("updatedReplicas") == 3 and s["currentRevision"] == s["updateRevision"],
+    )
+    deleted = [m for m in events(sim, namespace, "db") if m.startswith("delete Pod")]
+    assert deleted == [f"delete Pod db-{i} in StatefulSet db successful" for i in (2, 1, 0)]  # highest ordinal first
+    assert {p["spec"]["containers"][0]["image"] for p in running_pods(sim, namespace, "app=db")} == {"nginx:2"}
+
+    sim.kubectl("scale", "statefulset/db", "--replicas=1", "-n", namespace)
+    eventually(lambda: sorted(p["metadata"]["name"] for p in kget(sim, "pods", "-n", namespace, "-l", "app=db")["items"]), lambda names: names == ["db-0"])
+    deleted = [m for m in events(sim, namespace, "db") if m.startswith("delete Pod")][3:]
+    assert deleted == ["delete Pod db-2 in StatefulSet db successful", "delete Pod db-1 in StatefulSet db successful"]
+    assert len(kget(sim, "pvc", "-n", namespace)["items"]) == 3  # claims outlive their pods (Retain)
+
+
+def test_a_partition_holds_the_lower_ordinals_back(sim, namespace):
+    sim.kubectl(
+        "apply", "-f", "-", input=statefulset_manifest(namespace, "canary", updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": 2}})
+    )
+    sts_rollout(sim, namespace, "canary")
+    sim.kubectl("set", "image", "statefulset/canary", "c=nginx:2", "-n", namespace)
+    sts_rollout(sim, namespace, "canary")
+    images = eventually(
+        lambda: {p["metadata"]["name"]: p["spec"]["containers"][0]["image"] for p in running_pods(sim, namespace, "app=canary")},
+        lambda found: found.get("canary-2") == "nginx:2" and len(found) == 3,
+    )
+    assert images == {"canary-0": "nginx:1", "canary-1": "nginx:1", "canary-2": "nginx:2"}
+
+
+def test_claims_go_with_the_statefulset_or_its_scaled_down_pods_when_asked(sim, namespace):
+    policy = {"whenDeleted": "Delete", "whenScaled": "Delete"}
+    sim.kubectl("apply", "-f", "-", input=statefulset_manifest(namespace, "tidy", persistentVolumeClaimRetentionPolicy=policy, podManagementPolicy="Parallel"))
+    sts_rollout(sim, namespace, "tidy")
+    sim.kubectl("scale", "statefulset/tidy", "--replicas=1", "-n", namespace)
+    eventually(lambda: sorted(c["metadata"]["name"] for c in kget(sim, "pvc", "-n", namespace)["items"]), lambda names: names == ["data-tidy-0"])
+    sim.kubectl("delete", "statefulset", "tidy", "-n", namespace)
+    eventually(lambda: kget(sim, "pvc", "-n", namespace)["items"], lambda left: not left)
+
+
+def test_a_statefulsets_spec_is_fixed_but_for_its_mutable_fields(sim, namespace):
+    sim.kubectl("apply", "-f", "-", input=statefulset_manifest(namespace, "fixed", replicas=0))
+    changed = sim.kubectl("patch", "statefulset", "fixed", "-n", namespace, "-p", '{"spec": {"serviceName": "other"}}', check=False)
+    assert changed.returncode != 0 and "spec: Forbidden: updates to statefulset spec for fields other than 'replicas'" in changed.stderr, changed.stderr
+    negative = json.loads(statefulset_manifest(namespace, "bad", updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"partition": -1}}))["spec"]
+    refused_create(
+        sim, namespace, "apps/v1", "StatefulSet", negative, "spec.updateStrategy.rollingUpdate.partition: Invalid value: -1: must be greater than or equal to 0"
+    )

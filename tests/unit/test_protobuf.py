@@ -145,7 +145,7 @@ def test_unknown_fields_empty_are_tolerated_and_with_content_refused():
     [
         (b'{"kind": "Namespace"}', "magic"),
         (pb.MAGIC + b"\xff\xff\xff", "malformed Unknown"),
-        (wrap("apps/v1", "StatefulSet", b""), "does not decode StatefulSet"),
+        (wrap("v1", "ReplicationController", b""), "does not decode ReplicationController"),
         (wrap("v1", "Secret", b"\x0a\x05"), "malformed Secret"),
     ],
 )

@@ -293,3 +293,80 @@ def test_the_scale_of_an_object():
         "status": {"replicas": 2, "selector": "app=web,tier in (a,b)"},
     }
     assert scale.scale_of({"metadata": {"name": "x"}})["spec"] == {"replicas": 0}
+
+
+# -- DaemonSets -------------------------------------------------------------------------------------------------------
+def node(name: str, labels: dict | None = None, taints: list | None = None) -> dict:
+    return {"metadata": {"name": name, "labels": labels or {}}, "spec": {"taints": taints} if taints else {}}
+
+
+CONTROL_PLANE = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
+
+
+def test_a_daemon_pod_runs_where_selected_and_tolerated():
+    from dvp_simulator.controllers import daemonset as ds
+
+    plain = {"spec": {"containers": []}}
+    assert ds.should_run(plain, node("w"))
+    assert not ds.should_run(plain, node("m", taints=[CONTROL_PLANE]))
+    assert ds.should_run({"spec": {"tolerations": [{"key": CONTROL_PLANE["key"], "operator": "Exists"}]}}, node("m", taints=[CONTROL_PLANE]))
+    assert ds.should_run(plain, node("c", taints=[{"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]))  # cordoned
+    assert ds.should_run(plain, node("p", taints=[{"key": "x", "effect": "PreferNoSchedule"}]))
+    selected = {"spec": {"nodeSelector": {"group": "green"}}}
+    assert ds.should_run(selected, node("g", {"group": "green"})) and not ds.should_run(selected, node("b", {"group": "blue"}))
+    by_name = {
+        "spec": {
+            "affinity": {"nodeAffinity": {ds.REQUIRED: {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["a"]}]}]}}}
+        }
+    }
+    assert ds.should_run(by_name, node("a")) and not ds.should_run(by_name, node("b"))
+
+
+def test_a_daemon_pod_is_bound_to_its_node_by_affinity_and_tolerates_the_defaults():
+    from dvp_simulator.controllers import daemonset as ds
+
+    owner = {
+        "metadata": {"name": "agent", "namespace": "ns", "uid": "u", "generation": 3},
+        "spec": {
+            "template": {
+                "metadata": {"labels": {"app": "a"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}], "tolerations": [ds.DEFAULT_TOLERATIONS[0]]},
+            }
+        },
+    }
+    pod = ds.daemon_pod(owner, "n1", "abc")
+    assert pod["metadata"]["labels"] == {"app": "a", ds.HASH_LABEL: "abc", ds.GENERATION_LABEL: "3"} and pod["metadata"]["generateName"] == "agent-"
+    assert ds.node_of(pod) == "n1" and ds.node_of({**pod, "spec": {**pod["spec"], "nodeName": "n2"}}) == "n2"
+    assert pod["spec"]["tolerations"] == list(ds.DEFAULT_TOLERATIONS)  # the template's own one is not repeated
+    assert ds.template_hash(owner["spec"]["template"]) == ds.template_hash(copy.deepcopy(owner["spec"]["template"]))
+
+
+# -- StatefulSets -----------------------------------------------------------------------------------------------------
+def test_a_stateful_pod_has_its_identity_and_its_claims():
+    from dvp_simulator.controllers import statefulset as sts
+
+    owner = {
+        "metadata": {"name": "db", "namespace": "ns", "uid": "u"},
+        "spec": {
+            "serviceName": "db-headless",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": [{"name": "data", "emptyDir": {}}]},
+            },
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": "1Gi"}}}}],
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"},
+        },
+    }
+    pod = sts.stateful_pod(owner, 2, "db-abc")
+    assert pod["metadata"]["name"] == "db-2" and (pod["spec"]["hostname"], pod["spec"]["subdomain"]) == ("db-2", "db-headless")
+    assert pod["metadata"]["labels"] == {"app": "db", sts.REVISION_LABEL: "db-abc", sts.POD_NAME_LABEL: "db-2", sts.POD_INDEX_LABEL: "2"}
+    assert pod["spec"]["volumes"] == [{"name": "data", "persistentVolumeClaim": {"claimName": "data-db-2"}}]  # the claim wins over the template's volume
+    claim = sts.stateful_claim(owner, owner["spec"]["volumeClaimTemplates"][0], 2)
+    assert claim["metadata"]["name"] == "data-db-2" and claim["metadata"]["labels"] == {"app": "db"}
+    assert claim["metadata"]["ownerReferences"][0]["kind"] == "StatefulSet"  # whenDeleted: Delete
+    assert sts.ordinal_of(owner, pod) == 2 and sts.ordinal_of(owner, {"metadata": {"name": "db-x"}}) is None
+    assert sts.ordinal_of(owner, {"metadata": {"name": "dbx-1"}}) is None
+    changed = copy.deepcopy(owner)
+    changed["spec"]["template"]["spec"]["containers"][0]["image"] = "j"
+    assert sts.revision(owner).startswith("db-") and sts.revision(changed) != sts.revision(owner)

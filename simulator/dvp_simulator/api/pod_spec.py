@@ -95,9 +95,11 @@ def _container_causes(container: dict[str, Any], at: str, volumes: set[str]) -> 
     return causes
 
 
-def pod_spec_causes(spec: dict[str, Any], path: str = "spec") -> list[dict[str, str]]:
-    """ValidatePodSpec's rules above for `spec`, its fields reported under `path` (spec, spec.template.spec)."""
+def pod_spec_causes(spec: dict[str, Any], path: str = "spec", claims: frozenset[str] = frozenset()) -> list[dict[str, str]]:
+    """ValidatePodSpec's rules above for `spec`, its fields reported under `path` (spec, spec.template.spec); `claims`:
+    the names of a StatefulSet's claim templates, which its pods get as volumes (mounts may name them)."""
     volumes, causes = _volume_causes(spec.get("volumes") or [], f"{path}.volumes")
+    volumes |= claims
     containers = spec.get("containers") or []
     if not containers:
         causes.append(_required(f"{path}.containers"))

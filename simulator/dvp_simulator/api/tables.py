@@ -30,6 +30,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
     REPLICA_SET,
     SECRET,
     SERVICE,
+    STATEFUL_SET,
     STORAGE_CLASS,
     resource_key,
 )
@@ -352,6 +353,15 @@ def _cronjob_row(o: dict[str, Any], now: float) -> list[Any]:
     ]  # fmt: skip
 
 
+def _statefulset_row(o: dict[str, Any], now: float) -> list[Any]:
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        o["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}", age(o, now),
+        ",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers),
+    ]  # fmt: skip
+
+
 def _replicaset_row(o: dict[str, Any], now: float) -> list[Any]:
     status, spec = o.get("status") or {}, o.get("spec") or {}
     containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
@@ -537,6 +547,10 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
             _col("Containers", priority=1), _col("Images", priority=1), _col("Selector", priority=1),
         ],
         _job_row,
+    ),
+    resource_key(STATEFUL_SET): (  # upstream: pkg/printers/internalversion/printers.go statefulSetColumnDefinitions
+        [NAME, _col("Ready"), _col("Age"), _col("Containers", priority=1), _col("Images", priority=1)],
+        _statefulset_row,
     ),
     resource_key(REPLICA_SET): (  # upstream: pkg/printers/internalversion/printers.go replicaSetColumnDefinitions
         [

@@ -16,6 +16,11 @@ ValidatePodTemplateSpecForReplicaSet) and pkg/apis/core/v1/defaults.go for the t
   NonIndexed, not suspended; on create a selector of the Job's uid, the template labelled with its name and uid;
   counts not negative, the template's restartPolicy OnFailure or Never; on update completions, completionMode, the
   template and the selector never change.
+- DaemonSets (SetDefaults_DaemonSet, ValidateDaemonSetSpec): a RollingUpdate of maxUnavailable 1, maxSurge 0; the
+  selector and template as a ReplicaSet's, the strategy's bounds.
+- StatefulSets (SetDefaults_StatefulSet, ValidateStatefulSetSpec): OrderedReady, a RollingUpdate from partition 0,
+  claims retained; the selector and template as a ReplicaSet's, the partition not negative; on update only replicas,
+  ordinals, the template, the update strategy, the claims' retention and minReadySeconds change.
 - CronJobs (SetDefaults_CronJob, ValidateCronJob): concurrencyPolicy Allow, not suspended, 3 successful and 1 failed
   Jobs kept; a name of at most 52 characters, a schedule robfig/cron's standard parser takes (api/cron.py) without a
   TZ= prefix, a known time zone, the job template as a Job's spec (its selector is made with each Job).
@@ -53,21 +58,27 @@ def default_template(template: Any) -> None:
         pod_defaults.default_spec(spec, pod=False)
 
 
+def default_strategy(spec: dict[str, Any], field: str, rolling: dict[str, Any]) -> None:
+    """A workload's update strategy: RollingUpdate unless another type is given, with these rollingUpdate defaults."""
+    strategy = spec.setdefault(field, {})
+    if not isinstance(strategy, dict):
+        return
+    strategy.setdefault("type", ROLLING_UPDATE)
+    if strategy["type"] == ROLLING_UPDATE:
+        given = strategy.get("rollingUpdate")
+        if given is None:
+            given = strategy["rollingUpdate"] = {}
+        if isinstance(given, dict):
+            for key, value in rolling.items():
+                given.setdefault(key, value)
+
+
 def default_deployment(request: AdmissionRequest) -> None:
     spec = (request.obj or {}).get("spec")
     if not isinstance(spec, dict):
         return
     spec.setdefault("replicas", 1)
-    strategy = spec.setdefault("strategy", {})
-    if isinstance(strategy, dict):
-        strategy.setdefault("type", ROLLING_UPDATE)
-        if strategy["type"] == ROLLING_UPDATE:
-            rolling = strategy.get("rollingUpdate")
-            if rolling is None:
-                rolling = strategy["rollingUpdate"] = {}
-            if isinstance(rolling, dict):
-                rolling.setdefault("maxUnavailable", DEFAULT_UNAVAILABLE)
-                rolling.setdefault("maxSurge", DEFAULT_SURGE)
+    default_strategy(spec, "strategy", {"maxUnavailable": DEFAULT_UNAVAILABLE, "maxSurge": DEFAULT_SURGE})
     spec.setdefault("revisionHistoryLimit", DEFAULT_HISTORY)
     spec.setdefault("progressDeadlineSeconds", DEFAULT_DEADLINE)
     default_template(spec.get("template"))
@@ -116,9 +127,9 @@ def _template_meta_causes(meta: dict[str, Any], path: str) -> list[dict[str, str
     return out
 
 
-def template_causes(spec: dict[str, Any]) -> list[dict[str, str]]:
-    """The selector and the pod template of a Deployment's or ReplicaSet's spec (ValidatePodTemplateSpecForReplicaSet;
-    upstream says "deployment" of an empty selector for both kinds)."""
+def template_causes(spec: dict[str, Any], kind: str = "deployment") -> list[dict[str, str]]:
+    """The selector and the pod template of a Deployment's, ReplicaSet's, DaemonSet's or StatefulSet's spec
+    (ValidatePodTemplateSpecForReplicaSet; upstream says "deployment" of a ReplicaSet's empty selector too)."""
     causes: list[dict[str, str]] = []
     selector = spec.get("selector")
     if selector is None:
@@ -126,7 +137,7 @@ def template_causes(spec: dict[str, Any]) -> list[dict[str, str]]:
     else:
         causes += label_selector_causes(selector, "spec.selector")
         if not selector.get("matchLabels") and not selector.get("matchExpressions"):
-            causes.append(cause("spec.selector", f"Invalid value: {selector_text(selector)}: empty selector is invalid for deployment"))
+            causes.append(cause("spec.selector", f"Invalid value: {selector_text(selector)}: empty selector is invalid for {kind}"))
     template = spec.get("template")
     if template is None:
         return causes + [cause("spec.template", "Required value", "FieldValueRequired")]
@@ -136,7 +147,8 @@ def template_causes(spec: dict[str, Any]) -> list[dict[str, str]]:
         causes.append(_invalid("spec.template.metadata.labels", labels, "`selector` does not match template `labels`"))
     causes += _template_meta_causes(meta, "spec.template.metadata")
     pod = template.get("spec") or {}
-    causes += pod_spec_causes(pod, "spec.template.spec")
+    claims = frozenset(((c or {}).get("metadata") or {}).get("name") for c in spec.get("volumeClaimTemplates") or [] if isinstance(c, dict))
+    causes += pod_spec_causes(pod, "spec.template.spec", frozenset(n for n in claims if isinstance(n, str)))
     policy = pod.get("restartPolicy")
     if policy is not None and policy != "Always":
         causes.append(cause("spec.template.spec.restartPolicy", f'Unsupported value: {quote(policy)}: supported values: "Always"', "FieldValueNotSupported"))
@@ -212,6 +224,101 @@ def validate_replicaset(request: AdmissionRequest) -> None:
     causes += _selector_update(obj, request.old)
     if causes:
         raise invalid(v.APPS_GROUP, v.REPLICA_SET, obj["metadata"]["name"], causes)
+
+
+# -- DaemonSets ---------------------------------------------------------------------------------------------------------
+def default_daemonset(request: AdmissionRequest) -> None:
+    """SetDefaults_DaemonSet: a RollingUpdate of one pod at a time (maxUnavailable 1, maxSurge 0), 10 revisions kept,
+    the template's pod spec as any template's."""
+    spec = (request.obj or {}).get("spec")
+    if not isinstance(spec, dict):
+        return
+    default_strategy(spec, "updateStrategy", {"maxUnavailable": 1, "maxSurge": 0})
+    spec.setdefault("revisionHistoryLimit", DEFAULT_HISTORY)
+    default_template(spec.get("template"))
+
+
+def validate_daemonset(request: AdmissionRequest) -> None:
+    """ValidateDaemonSetSpec: the selector and template as a ReplicaSet's (restartPolicy Always, no
+    activeDeadlineSeconds), the update strategy, counts not negative; on update the selector never changes."""
+    obj = request.obj or {}
+    spec = obj.get("spec") or {}
+    causes = [c if "activeDeadlineSeconds" not in c["field"] else cause(c["field"], "Forbidden: activeDeadlineSeconds in DaemonSet is not Supported", "FieldValueForbidden")
+              for c in template_causes(spec, "daemonset")]  # fmt: skip
+    strategy = spec.get("updateStrategy") or {}
+    kind = strategy.get("type")
+    if kind == ROLLING_UPDATE:
+        rolling = strategy.get("rollingUpdate") or {}
+        unavailable, surge = rolling.get("maxUnavailable"), rolling.get("maxSurge")
+        path = "spec.updateStrategy.rollingUpdate"
+        causes += _int_or_percent(unavailable, f"{path}.maxUnavailable") + _int_or_percent(surge, f"{path}.maxSurge")
+        if _amount(unavailable) == 0 and _amount(surge) == 0:
+            causes.append(_invalid(f"{path}.maxUnavailable", unavailable if unavailable is not None else 0, "cannot be 0 when maxSurge is 0"))
+    elif kind != "OnDelete":
+        causes.append(cause("spec.updateStrategy.type", f'Unsupported value: {quote(str(kind))}: supported values: "RollingUpdate", "OnDelete"', "FieldValueNotSupported"))
+    causes += _nonnegative(spec, "minReadySeconds", "spec") + _nonnegative(spec, "revisionHistoryLimit", "spec")
+    causes += _selector_update(obj, request.old)
+    if causes:
+        raise invalid(v.APPS_GROUP, v.DAEMON_SET, obj["metadata"]["name"], causes)
+
+
+# -- StatefulSets -------------------------------------------------------------------------------------------------------
+STS_MUTABLE = ("replicas", "ordinals", "template", "updateStrategy", "persistentVolumeClaimRetentionPolicy", "minReadySeconds")
+STS_FORBIDDEN = (
+    "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', "
+    "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+)
+
+
+def default_statefulset(request: AdmissionRequest) -> None:
+    """SetDefaults_StatefulSet: one replica, OrderedReady, a RollingUpdate from partition 0, 10 revisions kept, claims
+    retained; the claim templates as a claim's (Filesystem, Pending) and the pod template as any template's."""
+    spec = (request.obj or {}).get("spec")
+    if not isinstance(spec, dict):
+        return
+    spec.setdefault("replicas", 1)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    default_strategy(spec, "updateStrategy", {"partition": 0})
+    spec.setdefault("revisionHistoryLimit", DEFAULT_HISTORY)
+    retention = spec.setdefault("persistentVolumeClaimRetentionPolicy", {})
+    if isinstance(retention, dict):
+        retention.setdefault("whenDeleted", "Retain")
+        retention.setdefault("whenScaled", "Retain")
+    for claim in spec.get("volumeClaimTemplates") or []:
+        if isinstance(claim, dict):
+            if isinstance(claim.get("spec"), dict):
+                claim["spec"].setdefault("volumeMode", "Filesystem")
+            claim.setdefault("apiVersion", v.CORE_VERSION)
+            claim.setdefault("kind", v.PERSISTENT_VOLUME_CLAIM)
+            claim["status"] = {"phase": v.PENDING}
+    default_template(spec.get("template"))
+
+
+def validate_statefulset(request: AdmissionRequest) -> None:
+    """ValidateStatefulSetSpec: the selector and template as a ReplicaSet's (no activeDeadlineSeconds), the update
+    strategy and its partition, counts not negative, a claim template named; on update only the fields STS_MUTABLE
+    change."""
+    obj = request.obj or {}
+    spec = obj.get("spec") or {}
+    causes = [c if "activeDeadlineSeconds" not in c["field"] else cause(c["field"], "Forbidden: activeDeadlineSeconds in StatefulSet is not Supported", "FieldValueForbidden")
+              for c in template_causes(spec, "statefulset")]  # fmt: skip
+    causes += _nonnegative(spec, "replicas", "spec") + _nonnegative(spec, "minReadySeconds", "spec")
+    strategy = spec.get("updateStrategy") or {}
+    if strategy.get("type") == ROLLING_UPDATE:
+        causes += _nonnegative(strategy.get("rollingUpdate") or {}, "partition", "spec.updateStrategy.rollingUpdate")
+    elif strategy.get("rollingUpdate") is not None:
+        causes.append(cause("spec.updateStrategy.rollingUpdate", "Invalid value: \"{...}\": only allowed for updateStrategy 'RollingUpdate'"))
+    for i, claim in enumerate(spec.get("volumeClaimTemplates") or []):
+        if not ((claim or {}).get("metadata") or {}).get("name"):
+            causes.append(cause(f"spec.volumeClaimTemplates[{i}].metadata.name", "Required value: name or generateName is required", "FieldValueRequired"))
+    old = request.old
+    if old is not None:
+        old_spec = old.get("spec") or {}
+        keys = (set(spec) | set(old_spec)) - set(STS_MUTABLE)
+        if any(spec.get(k) != old_spec.get(k) for k in keys):
+            causes.append(cause("spec", f"Forbidden: {STS_FORBIDDEN}", "FieldValueForbidden"))
+    if causes:
+        raise invalid(v.APPS_GROUP, v.STATEFUL_SET, obj["metadata"]["name"], causes)
 
 
 # -- Jobs ---------------------------------------------------------------------------------------------------------------
@@ -378,9 +485,13 @@ def register(admission: Admission) -> None:
     admission.mutate(v.APPS_GROUP, v.REPLICA_SET, operations=(CREATE, UPDATE))(default_replicaset)
     admission.validate(v.APPS_GROUP, v.DEPLOYMENT, operations=(CREATE, UPDATE))(validate_deployment)
     admission.validate(v.APPS_GROUP, v.REPLICA_SET, operations=(CREATE, UPDATE))(validate_replicaset)
+    admission.mutate(v.APPS_GROUP, v.STATEFUL_SET, operations=(CREATE, UPDATE))(default_statefulset)
+    admission.validate(v.APPS_GROUP, v.STATEFUL_SET, operations=(CREATE, UPDATE))(validate_statefulset)
+    admission.mutate(v.APPS_GROUP, v.DAEMON_SET, operations=(CREATE, UPDATE))(default_daemonset)
+    admission.validate(v.APPS_GROUP, v.DAEMON_SET, operations=(CREATE, UPDATE))(validate_daemonset)
     admission.mutate(v.BATCH_GROUP, v.JOB, operations=(CREATE, UPDATE))(default_job)
     admission.validate(v.BATCH_GROUP, v.JOB, operations=(CREATE, UPDATE))(validate_job)
     admission.mutate(v.BATCH_GROUP, v.CRON_JOB, operations=(CREATE, UPDATE))(default_cronjob)
     admission.validate(v.BATCH_GROUP, v.CRON_JOB, operations=(CREATE, UPDATE))(validate_cronjob)
-    for group, kind in ((v.APPS_GROUP, v.DEPLOYMENT), (v.APPS_GROUP, v.REPLICA_SET), ("networking.k8s.io", "Ingress")):
+    for group, kind in ((v.APPS_GROUP, v.DEPLOYMENT), (v.APPS_GROUP, v.REPLICA_SET), (v.APPS_GROUP, v.DAEMON_SET), (v.APPS_GROUP, v.STATEFUL_SET), ("networking.k8s.io", "Ingress")):
         admission.mutate(group, kind, operations=(CREATE,))(empty_status)
