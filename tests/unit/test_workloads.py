@@ -370,3 +370,28 @@ def test_a_stateful_pod_has_its_identity_and_its_claims():
     changed = copy.deepcopy(owner)
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = "j"
     assert sts.revision(owner).startswith("db-") and sts.revision(changed) != sts.revision(owner)
+
+
+# -- the default scheduler's scores over non-zero requests ------------------------------------------------------------
+def test_pods_without_requests_spread_as_kube_schedulers_scores_count_them():
+    from dvp_simulator.controllers import pod_scheduler as ps
+    from dvp_simulator.scheduler import node_state, pod_request_from_pod, schedule
+
+    def make(name: str) -> dict:
+        ready = [{"type": "Ready", "status": "True"}]
+        return {"metadata": {"name": name}, "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}, "conditions": ready}}
+
+    def bare(name: str, node: str = "") -> dict:
+        return {
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Running"},
+        }
+
+    bound = {"a": [bare("p1", "a"), bare("p2", "a")], "b": [bare("p3", "b")]}
+    states = [node_state(make(name), bound[name]) for name in ("a", "b")]
+    incoming = bare("new")
+    assert schedule(pod_request_from_pod(incoming), states).node == "a"  # the real requests (none) tie: by name
+    decision = ps._scored_as_nonzero(incoming["spec"], pod_request_from_pod(incoming), states, bound)
+    assert decision is not None and decision.node == "b"  # 100m / 200 MiB a pod: b has the fewer
+    assert ps._nonzero({"containers": [{"resources": {"requests": {"cpu": "1"}}}, {}]}) == (1100, 2 * ps.DEFAULT_MEMORY)

@@ -9,19 +9,25 @@ upstream's podMaxInUnschedulablePodsDuration). The kubelet then starts it (contr
 The platform's pods (virt-launcher, virt-handler) are created already bound to their node by their controllers and
 never pass here.
 
+Scores count a container that requests no CPU or memory as requesting 100m and 200 MiB (kube-scheduler's non-zero
+requests: its filters use the real requests, its resource scores these), so pods without requests — a Deployment's,
+typically — spread over the nodes instead of filling the first one by name.
+
 Costs: a placement builds every node's state from the pods bound to it (the nodeName index): O(nodes + their pods) per
 placement — fine for the pods an admin creates, which are few; the VMs' pods, the many, are placed by the VM
 controller's own cached node states. Pods waiting for a node are found through an index, never by a scan."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+from ansible_collections.deckhouse.virtualization.plugins.module_utils.scheduling import pod_requests
 
 from ..api.errors import APIError
 from ..api.service import WriteOptions
-from ..scheduler import node_state, pod_request_from_pod, schedule
+from ..scheduler import Decision, NodeState, PodRequest, node_state, pod_request_from_pod, schedule
 from ..store.store import ADDED, NODE_NAME, Event, Store
 from .runtime import Context, Controller, Key, Requeue
 
@@ -29,6 +35,7 @@ PODS, NODES = v.resource_key(v.POD), v.resource_key(v.NODE)
 SCHEDULER = "default-scheduler"
 UNSCHEDULED = "unscheduledPod"  # index of pods: "true" for a pod waiting for this scheduler
 RETRY = 60.0  # simulated seconds before an unschedulable pod is tried again without a cluster event
+DEFAULT_CPU_MILLI, DEFAULT_MEMORY = 100, 200 * 1024 * 1024  # schedutil.DefaultMilliCPURequest, DefaultMemoryRequest
 
 
 def waiting(pod: dict[str, Any]) -> bool:
@@ -52,6 +59,35 @@ def _schedulable(node: dict[str, Any]) -> tuple[Any, ...]:
     return ready, (node.get("spec") or {}).get("unschedulable"), (node.get("spec") or {}).get("taints"), (node.get("metadata") or {}).get("labels")
 
 
+def _nonzero(spec: dict[str, Any]) -> tuple[int, int]:
+    """A pod's requests as kube-scheduler's resource scores count them: a container asking for no CPU or memory counts
+    DEFAULT_CPU_MILLI / DEFAULT_MEMORY (schedutil.GetNonzeroRequests), so pods without requests spread over the nodes."""
+    cpu = memory = 0
+    for container in spec.get("containers") or []:
+        requests = (container.get("resources") or {}).get("requests") or {}
+        one_cpu, one_memory = pod_requests({"containers": [{"resources": {"requests": requests}}]})
+        cpu += one_cpu or DEFAULT_CPU_MILLI
+        memory += one_memory or DEFAULT_MEMORY
+    return cpu, memory
+
+
+def _scored_as_nonzero(spec: dict[str, Any], request: PodRequest, feasible: list[NodeState], bound: dict[str, list[dict[str, Any]]]) -> Decision | None:
+    """The best of the feasible nodes by the scores over non-zero requests (kube-scheduler's NodeResourcesFit and
+    BalancedAllocation use them; its filters the real ones, which chose `feasible`); None if none stays feasible so."""
+    cpu, memory = _nonzero(spec)
+    pod = replace(request, cpu_milli=max(cpu, request.cpu_milli), memory=max(memory, request.memory))
+    states = []
+    for state in feasible:
+        pods = [p for p in bound[state.name] if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        real = [pod_requests(p.get("spec") or {}) for p in pods]
+        counted = [_nonzero(p.get("spec") or {}) for p in pods]
+        add_cpu = sum(c for c, _ in counted) - sum(c for c, _ in real)
+        add_memory = sum(m for _, m in counted) - sum(m for _, m in real)
+        states.append(replace(state, requested_cpu_milli=state.requested_cpu_milli + add_cpu, requested_memory=state.requested_memory + add_memory))
+    decision = schedule(pod, states)
+    return decision if decision.node is not None else None
+
+
 def controller(store: Store) -> Controller:
     store.add_index(PODS, UNSCHEDULED, _waiting_index)
 
@@ -60,8 +96,12 @@ def controller(store: Store) -> Controller:
         if entry is None or not waiting(entry.obj):
             return None
         nodes = store.list(NODES)
-        states = [node_state(n.obj, [p.obj for p in store.by_index(PODS, NODE_NAME, n.name)]) for n in nodes]
-        decision = schedule(pod_request_from_pod(entry.obj), states)
+        bound = {n.name: [p.obj for p in store.by_index(PODS, NODE_NAME, n.name)] for n in nodes}
+        states = [node_state(n.obj, bound[n.name]) for n in nodes]
+        request = pod_request_from_pod(entry.obj)
+        decision = schedule(request, states)
+        if decision.node is not None and len(decision.feasible) > 1:
+            decision = _scored_as_nonzero(entry.obj.get("spec") or {}, request, [s for s in states if s.name in decision.feasible], bound) or decision
         rt = ctx.service.registry.types[PODS]
         pod = ctx.service.find(rt, *key)
         if pod is None:
