@@ -395,3 +395,27 @@ def test_pods_without_requests_spread_as_kube_schedulers_scores_count_them():
     decision = ps._scored_as_nonzero(incoming["spec"], pod_request_from_pod(incoming), states, bound)
     assert decision is not None and decision.node == "b"  # 100m / 200 MiB a pod: b has the fewer
     assert ps._nonzero({"containers": [{"resources": {"requests": {"cpu": "1"}}}, {}]}) == (1100, 2 * ps.DEFAULT_MEMORY)
+
+
+def test_a_reconcile_makes_a_burst_of_pods_at_most_and_comes_again_for_the_rest():
+    import asyncio
+
+    from dvp_simulator.api.admission import Admission
+    from dvp_simulator.api.service import ObjectService, WriteOptions
+    from dvp_simulator.controllers import replicaset as rs
+    from dvp_simulator.controllers.runtime import Context, Requeue
+    from dvp_simulator.resources import build_registry
+    from dvp_simulator.store.store import OWNER, Store
+
+    registry, store = build_registry(), Store(None)
+    service = ObjectService(registry, store, Clock(scale=1.0), Admission())
+    opts = WriteOptions(version="v1", manager="test")
+    service.create(registry.types["/namespaces"], "", {"metadata": {"name": "ns"}}, opts)
+    template = {"metadata": {"labels": {"app": "a"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+    body = {"metadata": {"name": "many"}, "spec": {"replicas": rs.BURST + 10, "selector": {"matchLabels": {"app": "a"}}, "template": template}}
+    uid = service.create(registry.types["apps/replicasets"], "ns", body, opts).obj["metadata"]["uid"]
+    controller, ctx = rs.controller(store), Context(service, service.clock)
+    assert asyncio.run(controller.reconcile(ctx, ("ns", "many"))) == Requeue(0)
+    assert len(store.by_index("/pods", OWNER, uid, "ns")) == rs.BURST
+    assert asyncio.run(controller.reconcile(ctx, ("ns", "many"))) is None
+    assert len(store.by_index("/pods", OWNER, uid, "ns")) == rs.BURST + 10

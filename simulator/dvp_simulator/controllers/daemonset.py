@@ -35,7 +35,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.schedulin
 from ..api.service import WriteOptions, json_copy
 from ..store.store import ADDED, DELETED, OWNER, Event, Store
 from .deployment import resolve
-from .replicaset import active, delete_pods, pods_of, ready_since
+from .replicaset import BURST, active, delete_pods, pods_of, ready_since
 from .runtime import Context, Controller, Key, Requeue, controller_ref
 
 DAEMONSETS, NODES, PODS = v.resource_key(v.DAEMON_SET), v.resource_key(v.NODE), v.resource_key(v.POD)
@@ -160,16 +160,18 @@ def controller(store: Store) -> Controller:
             return None
         ds = entry.obj
         pods = [e.obj for e in store.by_index(PODS, OWNER, ds["metadata"]["uid"], key[0]) if (_owner(e.obj) or {}).get("uid") == ds["metadata"]["uid"]]
+        more = False
         if is_module_daemonset(ds):
             status = counts(pods, lambda node: store.get(NODES, "", node) is not None, store.count(NODES), ds["metadata"].get("generation", 1))
         elif ds["metadata"].get("deletionTimestamp"):
             return None
         else:
             status = _manage(ctx, store, ds, [p for p in pods if active(p)])
+            more = status.get("currentNumberScheduled", 0) < status.get("desiredNumberScheduled", 0)
         if ds.get("status") != status:
             rt = ctx.service.registry.types[DAEMONSETS]
             ctx.service.update(rt, key[0], key[1], {**ctx.service.find(rt, *key), "status": status}, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
-        return None
+        return Requeue(0) if not is_module_daemonset(ds) and more else None
 
     def node_changed(event: Event) -> list[Key]:
         """A Node created or deleted changes every DaemonSet's desired count; a change of its labels, taints or
@@ -184,7 +186,7 @@ def controller(store: Store) -> Controller:
 
 
 def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, Any]:
-    """One pass over the nodes: pods made and deleted as above; the status after."""
+    """One pass over the nodes: pods made (BURST at most) and deleted as above; the status after."""
     spec = ds.get("spec") or {}
     template = spec.get("template") or {}
     digest = template_hash(template)
@@ -213,8 +215,10 @@ def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str,
     if surplus:
         delete_pods(ctx, ds, surplus, MANAGER)
     rt = ctx.service.registry.types[PODS]
+    made_here = 0
     for node in sorted(wanted):
-        if not by_node.get(node):
+        if not by_node.get(node) and made_here < BURST:
+            made_here += 1
             made = ctx.service.create(rt, ds["metadata"]["namespace"], daemon_pod(ds, node, digest), WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=True)).obj
             by_node[node] = [made]
             ctx.service.record_event(ds, "Normal", "SuccessfulCreate", f"Created pod: {made['metadata']['name']}", MANAGER)

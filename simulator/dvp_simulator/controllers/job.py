@@ -30,7 +30,7 @@ from ..api.errors import APIError
 from ..api.service import WriteOptions
 from ..clock import Clock
 from ..store.store import Store
-from .replicaset import delete_pods, owned, pod_from_template, pods_of, ready_since
+from .replicaset import BURST, delete_pods, owned, pod_from_template, pods_of, ready_since
 from .runtime import Context, Controller, Key, Requeue
 
 JOBS, PODS = v.resource_key(v.JOB), v.resource_key(v.POD)
@@ -82,6 +82,7 @@ def controller(store: Store) -> Controller:
         now, now_stamp = ctx.clock.time(), ctx.clock.stamp()
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended" or spec.get("suspend")]
         requeue: float | None = None
+        more = False
 
         if spec.get("suspend"):
             delete_pods(ctx, job, active, MANAGER)
@@ -113,7 +114,8 @@ def controller(store: Store) -> Controller:
             else:
                 missing = wanted_active(spec, succeeded) - len(active)
                 rt = ctx.service.registry.types[PODS]
-                for _ in range(missing):
+                more = missing > BURST  # the rest in the next reconciles (upstream's MaxBatchSize)
+                for _ in range(min(missing, BURST)):
                     made = ctx.service.create(rt, key[0], pod_from_template(job, v.JOB), WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=True))
                     active.append(made.obj)
                     ctx.service.record_event(job, "Normal", "SuccessfulCreate", f"Created pod: {made.obj['metadata']['name']}", MANAGER)
@@ -135,6 +137,8 @@ def controller(store: Store) -> Controller:
                 ctx.service.update(rt, key[0], key[1], {**current, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
                 if finished({"status": status}):
                     return _expire(ctx, key, {**current, "status": status})
+        if more:
+            return Requeue(0)
         return Requeue(requeue) if requeue is not None and requeue > 0 else None
 
     return Controller("job", JOBS, reconcile, {PODS: pods_of(v.JOB)})

@@ -10,8 +10,8 @@ pods of its template, and reports them in its status.
   (Ready), availableReplicas (Ready for minReadySeconds: a reconcile is due when the next one becomes available) and
   observedGeneration.
 
-The pod's other owners, adoption of orphans matching the selector and the slow-start batches of upstream are not
-modelled: the controller creates or deletes the whole difference in one reconcile.
+The pod's other owners and adoption of orphans matching the selector are not modelled. One reconcile makes at most
+BURST pods (upstream's burstReplicas) and deletes the whole surplus.
 
 Costs: a reconcile reads the ReplicaSet's pods (the owner index); a pod's event wakes its ReplicaSet only when what
 the counts read changed (created, deleted, phase, Ready, deletion, labels)."""
@@ -32,6 +32,10 @@ from .runtime import Context, Controller, Key, Requeue, controller_ref
 REPLICASETS, PODS = v.resource_key(v.REPLICA_SET), v.resource_key(v.POD)
 MANAGER = "replicaset-controller"
 ENDED = ("Succeeded", "Failed")
+# Pods made by one reconcile at most (upstream's burstReplicas, the Job controller's MaxBatchSize): a ReplicaSet, Job
+# or DaemonSet asking for 100,000 pods makes them 500 at a time, a reconcile each, the event loop serving requests
+# between them, instead of one reconcile holding it for minutes.
+BURST = 500
 
 
 def controller_of(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -148,8 +152,10 @@ def controller(store: Store) -> Controller:
         pods = [p for p in owned(store, PODS, rs, v.REPLICA_SET) if active(p)]
         wanted = (rs.get("spec") or {}).get("replicas", 1)
         pods_rt = ctx.service.registry.types[PODS]
+        more = False
         if len(pods) < wanted:
-            for _ in range(wanted - len(pods)):
+            more = wanted - len(pods) > BURST
+            for _ in range(min(wanted - len(pods), BURST)):
                 made = ctx.service.create(pods_rt, key[0], pod_from_template(rs), WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=True))
                 pods.append(made.obj)
                 ctx.service.record_event(rs, "Normal", "SuccessfulCreate", f"Created pod: {made.obj['metadata']['name']}", MANAGER)
@@ -163,6 +169,8 @@ def controller(store: Store) -> Controller:
             current = ctx.service.find(rt, *key)
             if current is not None:
                 ctx.service.update(rt, key[0], key[1], {**current, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
+        if more:
+            return Requeue(0)  # the next BURST in the next slice: the API is served in between
         return Requeue(wait) if wait is not None else None
 
     return Controller("replicaset", REPLICASETS, reconcile, {PODS: pods_of(v.REPLICA_SET)})

@@ -32,7 +32,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ..api.errors import APIError
 from ..api.service import WriteOptions, json_copy
 from ..store.store import Store
-from .replicaset import active, owned, pods_of, ready_since
+from .replicaset import BURST, active, owned, pods_of, ready_since
 from .runtime import Context, Controller, Key, Requeue, controller_ref
 
 STATEFULSETS, PODS, CLAIMS = v.resource_key(v.STATEFUL_SET), v.resource_key(v.POD), v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
@@ -122,11 +122,13 @@ def controller(store: Store) -> Controller:
                 pods[ordinal] = pod
         pods_rt = ctx.service.registry.types[PODS]
 
+        made = 0
         for ordinal in wanted:  # make the missing ones, in order
             pod = pods.get(ordinal)
             if pod is None:
                 pods[ordinal] = _make(ctx, store, sts, ordinal, rev)
-                if ordered:
+                made += 1
+                if ordered or made >= BURST:
                     break
             elif ordered and not running_ready(pod):
                 break
@@ -160,7 +162,7 @@ def controller(store: Store) -> Controller:
             stored = ctx.service.find(rt, *key)
             if stored is not None:
                 ctx.service.update(rt, key[0], key[1], {**stored, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
-        return None
+        return Requeue(0) if made >= BURST else None
 
     return Controller("statefulset", STATEFULSETS, reconcile, {PODS: pods_of(v.STATEFUL_SET)})
 
