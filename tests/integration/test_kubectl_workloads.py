@@ -177,6 +177,9 @@ def test_paused_deployment_rolls_nothing_out_until_resumed(sim, namespace):
     sim.kubectl("set", "image", "deployment/p", "busybox=busybox:2", "-n", namespace)
     eventually(lambda: _condition(sim, namespace, "p", "Progressing")["reason"] == "DeploymentPaused", bool)
     assert len(replicasets(sim, namespace)) == 1
+    sim.kubectl("scale", "deployment/p", "--replicas=2", "-n", namespace)  # a paused Deployment still scales
+    eventually(lambda: len(running_pods(sim, namespace, "app=p")), lambda n: n == 2)
+    assert {p["spec"]["containers"][0]["image"] for p in running_pods(sim, namespace, "app=p")} == {"busybox:1"}
     sim.kubectl("rollout", "resume", "deployment/p", "-n", namespace)
     rollout(sim, namespace, "p")
     assert len(replicasets(sim, namespace)) == 2

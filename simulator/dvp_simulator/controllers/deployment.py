@@ -8,7 +8,8 @@ template out through ReplicaSets, one per template, and reports the rollout in i
 - RollingUpdate: the new ReplicaSet grows while all of them together stay within replicas + maxSurge, the old ones
   shrink while the available pods stay at or above replicas − maxUnavailable (percentages of replicas: maxSurge
   rounded up, maxUnavailable down; both 0 makes maxUnavailable 1), old ones without available pods first. Recreate:
-  the old ReplicaSets go to 0, and once their pods are gone the new one grows. A paused Deployment rolls nothing out.
+  the old ReplicaSets go to 0, and once their pods are gone the new one grows. A paused Deployment rolls nothing out
+  (a change of its replicas still scales its one active ReplicaSet).
 - Status: replicas, updatedReplicas (the new ReplicaSet's), readyReplicas, availableReplicas, unavailableReplicas,
   observedGeneration, and the conditions `kubectl rollout status` reads: Available (MinimumReplicasAvailable or
   MinimumReplicasUnavailable) and Progressing (NewReplicaSetCreated, FoundNewReplicaSet, ReplicaSetUpdated,
@@ -284,6 +285,15 @@ def controller(store: Store) -> Controller:
                 all_rs = owned(store, REPLICASETS, deployment, v.DEPLOYMENT)
                 new = next((rs for rs in all_rs if rs["metadata"]["name"] == new["metadata"]["name"]), new)
                 progress = progress or ("ReplicaSetUpdated", f'ReplicaSet "{new["metadata"]["name"]}" is progressing.')
+        else:
+            # paused: a change of replicas still scales the one active ReplicaSet (upstream's scale of a paused
+            # Deployment, FindActiveOrLatest), the new one or, when the template changed meanwhile, the old one
+            running = [rs for rs in all_rs if _replicas(rs) > 0]
+            active_rs = running[0] if len(running) == 1 else new if not running else None
+            if active_rs is not None and _scale(ctx, rs_rt, active_rs, spec.get("replicas", 1), deployment):
+                all_rs = owned(store, REPLICASETS, deployment, v.DEPLOYMENT)
+                if new is not None:
+                    new = next((rs for rs in all_rs if rs["metadata"]["name"] == new["metadata"]["name"]), new)
 
         status = counts(deployment, all_rs, new)
         now_stamp = ctx.clock.stamp()
