@@ -419,3 +419,20 @@ def test_a_reconcile_makes_a_burst_of_pods_at_most_and_comes_again_for_the_rest(
     assert len(store.by_index("/pods", OWNER, uid, "ns")) == rs.BURST
     assert asyncio.run(controller.reconcile(ctx, ("ns", "many"))) is None
     assert len(store.by_index("/pods", OWNER, uid, "ns")) == rs.BURST + 10
+
+
+def test_a_generated_name_is_at_most_63_characters():
+    from dvp_simulator.api.admission import Admission
+    from dvp_simulator.api.service import MAX_GENERATED_BASE, ObjectService, WriteOptions
+    from dvp_simulator.resources import build_registry
+    from dvp_simulator.store.store import Store
+
+    registry = build_registry()
+    service = ObjectService(registry, Store(None), Clock(scale=1.0), Admission())
+    opts = WriteOptions(version="v1", manager="test")
+    service.create(registry.types["/namespaces"], "", {"metadata": {"name": "ns"}}, opts)
+    base = "a-very-long-deployment-name-that-goes-on-and-on-7957885594-"
+    made = service.create(registry.types["/configmaps"], "ns", {"metadata": {"generateName": base}}, opts).obj["metadata"]["name"]
+    assert len(made) == 63 and made.startswith(base[:MAX_GENERATED_BASE]) and len(base) > MAX_GENERATED_BASE
+    short = service.create(registry.types["/configmaps"], "ns", {"metadata": {"generateName": "web-"}}, opts).obj["metadata"]["name"]
+    assert short.startswith("web-") and len(short) == 9

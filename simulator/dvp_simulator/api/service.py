@@ -31,6 +31,10 @@ GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 # secrets.choice read the OS's random source for every character (5.7 us a name against 1.1 us).
 _NAME_SUFFIX = random.Random()
 STRICT_ERRORS_MAX = 100
+# generateName's base is cut to 58 characters so that base and suffix make a name of at most 63, a DNS label (upstream:
+# staging/src/k8s.io/apiserver/pkg/storage/names/generate.go maxGeneratedNameLength): a pod of a long-named ReplicaSet
+# gets a name its hostname can be.
+MAX_GENERATED_BASE = 58
 IMMUTABLE_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 # The built-in kinds whose registry strategy keeps metadata.generation (1 on create, +1 when the spec changes), as
 # kube-apiserver 1.33's do: Pods since 1.33 (KEP-5067: the generation itself is not behind a feature gate, only the
@@ -141,7 +145,7 @@ class ObjectService:
         meta = obj["metadata"]
         if not meta.get("name"):
             if meta.get("generateName"):
-                meta["name"] = meta["generateName"] + "".join(_NAME_SUFFIX.choices(GENERATE_ALPHABET, k=5))
+                meta["name"] = meta["generateName"][:MAX_GENERATED_BASE] + "".join(_NAME_SUFFIX.choices(GENERATE_ALPHABET, k=5))
             else:
                 raise invalid(rt.group, rt.kind, "", [cause("metadata.name", "Required value: name or generateName is required", "FieldValueRequired")])
         if rt.namespaced:
