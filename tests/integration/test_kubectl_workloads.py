@@ -397,6 +397,9 @@ SCALE_REQUESTS = [
     ("PATCH", b'{"spec": {"replicas": true}}', "application/merge-patch+json", 422, "patch: Invalid value"),
     ("PATCH", b'{"metadata": {"resourceVersion": "1"}, "spec": {"replicas": 4}}', "application/merge-patch+json", 409, "the object has been modified"),
     ("PATCH", b'{"spec": {"replicas": 4}}', "text/plain", 415, "unknown format"),
+    ("PATCH", b'{"metadata": {"resourceVersion": 5}}', "application/merge-patch+json", 422, "patch: Invalid value"),
+    ("PATCH", b'{"spec": [1]}', "application/apply-patch+yaml", 400, "cannot unmarshal array into Go struct field Scale.spec"),
+    ("PATCH", b'{"metadata": {"name": 5}, "spec": {"replicas": 2}}', "application/apply-patch+yaml", 400, "cannot be handled as a Scale"),
     ("DELETE", b"", "application/json", 405, "does not allow this method"),
     ("POST", b'{"spec": {"replicas": 4}}', "application/json", 405, "does not allow this method"),
 ]
@@ -408,7 +411,7 @@ def test_a_hostile_scale_request_gets_the_api_servers_4xx_and_changes_nothing(si
     before = kget(sim, "deployment", "h", "-n", namespace)["spec"]["replicas"]
     context = ssl.create_default_context(cafile=str(sim.ca_file))
     request = urllib.request.Request(
-        f"{sim.server}/apis/apps/v1/namespaces/{namespace}/deployments/h/scale",
+        f"{sim.server}/apis/apps/v1/namespaces/{namespace}/deployments/h/scale" + ("?fieldManager=sweep" if "apply" in content_type else ""),
         data=body or None,
         method=method,
         headers={"Authorization": f"Bearer {sim.token}", "Content-Type": content_type, "Accept": "application/json"},

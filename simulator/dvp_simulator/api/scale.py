@@ -8,14 +8,14 @@ kube-apiserver's ScaleREST serves it (upstream: pkg/registry/apps/deployment/sto
   subresource), the generation bumped, a dry run stored nowhere.
 - PATCH (JSON merge, JSON patch, strategic merge — `kubectl scale` sends a merge patch of spec.replicas): applied to
   the Scale (a result that does not decode as a Scale is the patch's 422), then as a PUT of the result. A server-side
-  apply takes the applied Scale's spec.replicas."""
+  apply takes the applied Scale's spec.replicas (a body that does not decode as a Scale is the decoder's 400)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import typecheck
-from .errors import bad_request, cause, invalid
+from . import objectmeta, typecheck
+from .errors import bad_request, cause, decode_failure, invalid
 from .patch import APPLY_PATCH_CBOR, APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, apply_patch, unsupported_patch
 from .selectors import format_label_selector
 from .service import ObjectService, WriteOptions
@@ -48,6 +48,17 @@ def _replicas(name: str, scale: Any) -> int:
     return replicas
 
 
+def _decode_error(service: ObjectService, scale: Any) -> str | None:
+    """Why `scale` does not decode into a Scale (its metadata, then every other field's JSON type); None if it does.
+    A body that is not an object is _replicas' 400."""
+    if not isinstance(scale, dict):
+        return None
+    meta = scale.get("metadata")
+    why = objectmeta.decode_errors(meta) if meta is not None else None
+    schema = service.registry.posted_schema(GROUP, VERSION, KIND)
+    return why or (typecheck.go_decode_error(schema, scale) if schema is not None else None)
+
+
 def read(service: ObjectService, call: Any) -> dict[str, Any]:
     return scale_of(service.entry(call.rt, call.namespace, call.name).full())
 
@@ -57,13 +68,15 @@ def write(service: ObjectService, call: Any, body: Any, opts: WriteOptions, cont
     current = service.entry(call.rt, call.namespace, call.name).full()
     scale = scale_of(current)
     if content_type in (APPLY_PATCH_YAML, APPLY_PATCH_CBOR):
+        why = _decode_error(service, body)
+        if why:  # the applied Scale does not decode: 400, as a PUT's body
+            raise decode_failure(KIND, VERSION, why)
         scale["spec"]["replicas"] = _replicas(call.name, body)
     elif content_type is not None:
         if content_type not in (MERGE_PATCH, JSON_PATCH, STRATEGIC_PATCH):
             raise unsupported_patch(strategic_ok=True)
         scale = apply_patch(content_type, scale, body, {}, strategic_ok=True)
-        schema = service.registry.posted_schema(GROUP, VERSION, KIND)
-        why = typecheck.go_decode_error(schema, scale) if schema is not None and isinstance(scale, dict) else None
+        why = _decode_error(service, scale)
         if why:  # the patched Scale does not decode: the patch's 422, as for any object (ObjectService.patch)
             raise invalid("", "", "", [cause("patch", f'Invalid value: "{{...}}": {why}')])
     else:
