@@ -436,3 +436,76 @@ def test_a_generated_name_is_at_most_63_characters():
     assert len(made) == 63 and made.startswith(base[:MAX_GENERATED_BASE]) and len(base) > MAX_GENERATED_BASE
     short = service.create(registry.types["/configmaps"], "ns", {"metadata": {"generateName": "web-"}}, opts).obj["metadata"]["name"]
     assert short.startswith("web-") and len(short) == 9
+
+
+def test_a_generated_name_that_is_taken_is_generated_again(monkeypatch):
+    """kube-apiserver's RetryGenerateName: a taken generated name is drawn again, 8 names in all, then AlreadyExists."""
+    from dvp_simulator.api import service as service_module
+    from dvp_simulator.api.admission import Admission
+    from dvp_simulator.api.service import ObjectService, WriteOptions
+    from dvp_simulator.resources import build_registry
+    from dvp_simulator.store.store import Store
+
+    registry = build_registry()
+    service = ObjectService(registry, Store(None), Clock(scale=1.0), Admission())
+    opts = WriteOptions(version="v1", manager="test")
+    service.create(registry.types["/namespaces"], "", {"metadata": {"name": "ns"}}, opts)
+    configmaps = registry.types["/configmaps"]
+    service_module._NAME_SUFFIX.seed(7)
+    first = service.create(configmaps, "ns", {"metadata": {"generateName": "web-"}}, opts).obj["metadata"]["name"]
+    service_module._NAME_SUFFIX.seed(7)  # the next draw is the taken name again
+    second = service.create(configmaps, "ns", {"metadata": {"generateName": "web-"}}, opts).obj["metadata"]["name"]
+    assert second != first and second.startswith("web-")
+    drawn = []
+    monkeypatch.setattr(service_module, "_generated_name", lambda base: drawn.append(base) or first)
+    with pytest.raises(APIError) as refused:
+        service.create(configmaps, "ns", {"metadata": {"generateName": "web-"}}, opts)
+    assert refused.value.code == 409 and refused.value.reason == "AlreadyExists" and len(drawn) == service_module.MAX_NAME_GENERATIONS
+    with pytest.raises(APIError):  # a name given outright is never replaced
+        service.create(configmaps, "ns", {"metadata": {"name": first, "generateName": "web-"}}, opts)
+    assert len(drawn) == service_module.MAX_NAME_GENERATIONS
+
+
+def test_replica_failure_is_set_once_kept_while_creates_fail_and_dropped_after():
+    refused = APIError(403, 'pods "web-abcde" is forbidden: exceeded quota: q', reason="Forbidden")
+    first = r.failure_conditions([], refused, "2026-01-01T00:00:00Z")
+    made = {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "FailedCreate", "message": refused.message}
+    assert first == [made]
+    again = APIError(403, 'pods "web-fghij" is forbidden: exceeded quota: q', reason="Forbidden")
+    assert r.failure_conditions(first, again, "2026-01-01T00:01:00Z") == first  # upstream keeps the first words
+    assert r.failure_conditions(first, None, "2026-01-01T00:02:00Z") == []
+    other = [{"type": "Other", "status": "True"}]
+    assert r.failure_conditions(other, None, "2026-01-01T00:02:00Z") == other
+
+
+def test_a_deployment_copies_its_new_replicasets_failure_first():
+    failure = {"type": "ReplicaFailure", "status": "True", "lastTransitionTime": "T1", "reason": "FailedCreate", "message": "new"}
+    old_failure = {**failure, "message": "old"}
+    new_rs, old_rs = {"status": {"conditions": [failure]}}, {"status": {"conditions": [old_failure]}}
+    available = {"type": "Available", "status": "True"}
+    copied = d.replica_failure([available], new_rs, [old_rs, new_rs])
+    assert copied == [available, {**failure, "lastUpdateTime": "T1"}]
+    assert d.replica_failure([available], {"status": {}}, [old_rs])[-1]["message"] == "old"  # else any other's
+    assert d.replica_failure(copied, new_rs, [{"status": {"conditions": [{**failure, "message": "newer"}]}}]) is copied  # same status and reason: kept
+    assert d.replica_failure(copied, {"status": {}}, [{"status": {}}]) == [available]
+
+
+def test_the_same_event_again_is_counted_on_the_first():
+    from dvp_simulator.api.admission import Admission
+    from dvp_simulator.api.service import ObjectService, WriteOptions
+    from dvp_simulator.resources import build_registry
+    from dvp_simulator.store.store import Store
+
+    registry = build_registry()
+    clock = Clock(scale=1.0)
+    service = ObjectService(registry, Store(None), clock, Admission())
+    service.create(registry.types["/namespaces"], "", {"metadata": {"name": "ns"}}, WriteOptions(version="v1", manager="test"))
+    owner = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "ns", "uid": "u-1"}}
+    first = service.record_event(owner, "Warning", "FailedCreate", "create Pod db-0 failed", "statefulset-controller")
+    clock.advance(5)
+    second = service.record_event(owner, "Warning", "FailedCreate", "create Pod db-0 failed", "statefulset-controller")
+    assert second["metadata"]["name"] == first["metadata"]["name"] and second["count"] == 2
+    assert second["firstTimestamp"] == first["firstTimestamp"] < second["lastTimestamp"]
+    other = service.record_event(owner, "Warning", "FailedCreate", "create Pod db-1 failed", "statefulset-controller")
+    assert other["metadata"]["name"] != first["metadata"]["name"] and other["count"] == 1
+    assert len(service.store.list("/events")) == 2

@@ -9,7 +9,8 @@ pkg/apis/storage/validation (ValidateStorageClassUpdate) and pkg/registry/core/s
   activeDeadlineSeconds (set, or lowered), tolerations (additions; tolerationSeconds may change), schedulingGates
   (removals) and terminationGracePeriodSeconds (to 1 when it was negative). The pods/binding subresource and status
   writes are not updates of the spec: they do not come here (the hooks are for the main resource only).
-- PersistentVolumeClaim: the spec is immutable but for volumeName set once (the binder), storageClassName set from
+- PersistentVolumeClaim: on create (and on update, if the stored spec met them) at least one access mode,
+  ReadWriteOncePod alone, and a storage request above zero. The spec is immutable but for volumeName set once (the binder), storageClassName set from
   unset (the retroactive default class) and, once Bound, resources.requests; storage may not go below
   status.capacity (kube-apiserver 1.32+: RecoverVolumeExpansionFailure is on, so a failed expansion can be lowered).
 - StorageClass: parameters, provisioner, reclaimPolicy and volumeBindingMode never change.
@@ -296,6 +297,41 @@ def pvc_update_causes(new: dict[str, Any], old: dict[str, Any]) -> list[dict[str
     return causes
 
 
+def pvc_spec_causes(spec: dict[str, Any]) -> list[dict[str, str]]:
+    """ValidatePersistentVolumeClaimSpec's rules that the schema cannot state: at least one access mode, ReadWriteOncePod
+    alone, and a storage request above zero (a claim without one was stored, bound and charged to a quota)."""
+    causes = []
+    modes = spec.get("accessModes") or []
+    if not modes:
+        causes.append(cause("spec.accessModes", "Required value: at least 1 access mode is required", "FieldValueRequired"))
+    elif v.RWOP in modes and len(modes) > 1:
+        causes.append(_forbidden("spec.accessModes", f"may not use {v.RWOP} with other access modes"))
+    storage = _storage(spec)
+    if storage is None:
+        causes.append(cause("spec.resources[storage]", "Required value", "FieldValueRequired"))
+    else:
+        try:
+            positive = parse_quantity(storage) > 0
+        except ValueError:
+            positive = True  # not a quantity: the schema's error
+        if not positive:
+            causes.append(_invalid("spec.resources[storage]", str(storage), "must be greater than zero"))
+    return causes
+
+
+def validate_pvc(request: AdmissionRequest) -> None:
+    """ValidatePersistentVolumeClaim on create; on update too (ValidatePersistentVolumeClaimUpdate begins with it), but
+    only of a claim whose stored spec met it, so that one stored before these checks can still be bound and resized."""
+    spec = request.obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    causes = pvc_spec_causes(spec)
+    if causes and request.old is not None and pvc_spec_causes(request.old.get("spec") or {}):
+        return
+    if causes:
+        raise invalid(v.CORE_GROUP, v.PERSISTENT_VOLUME_CLAIM, request.obj["metadata"]["name"], causes)
+
+
 def validate_pvc_update(request: AdmissionRequest) -> None:
     causes = pvc_update_causes(request.obj, request.old)
     if causes:
@@ -404,6 +440,7 @@ def validate_node_update(request: AdmissionRequest) -> None:
 
 def register(admission: Admission) -> None:
     admission.validate(v.CORE_GROUP, v.POD, operations=(CREATE, UPDATE))(validate_pod)
+    admission.validate(v.CORE_GROUP, v.PERSISTENT_VOLUME_CLAIM, operations=(CREATE, UPDATE))(validate_pvc)
     admission.validate(v.CORE_GROUP, v.PERSISTENT_VOLUME_CLAIM, operations=(UPDATE,))(validate_pvc_update)
     admission.validate(v.STORAGE_GROUP, v.STORAGE_CLASS, operations=(UPDATE,))(validate_storage_class_update)
     admission.mutate(v.CORE_GROUP, v.SERVICE, operations=(UPDATE,))(keep_allocated)

@@ -10,6 +10,7 @@ import random
 import re
 import secrets
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,9 @@ STRICT_ERRORS_MAX = 100
 # staging/src/k8s.io/apiserver/pkg/storage/names/generate.go maxGeneratedNameLength): a pod of a long-named ReplicaSet
 # gets a name its hostname can be.
 MAX_GENERATED_BASE = 58
+MAX_NAME_GENERATIONS = 8  # upstream's maxNameGenerationCreateAttempts
+RECENT_EVENTS = 4096  # client-go's maxLruCacheEntries: the Events record_event can count again
+
 IMMUTABLE_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 # The built-in kinds whose registry strategy keeps metadata.generation (1 on create, +1 when the spec changes), as
 # kube-apiserver 1.33's do: Pods since 1.33 (KEP-5067: the generation itself is not behind a feature gate, only the
@@ -59,6 +63,10 @@ GENERATION_KINDS = frozenset(
         ("apiextensions.k8s.io", "CustomResourceDefinition"),
     }
 )
+
+
+def _generated_name(generate_name: str) -> str:
+    return generate_name[:MAX_GENERATED_BASE] + "".join(_NAME_SUFFIX.choices(GENERATE_ALPHABET, k=5))
 
 
 def tracks_generation(rt: ResourceType) -> bool:
@@ -102,6 +110,8 @@ class ObjectService:
         self.store = store
         self.clock = clock
         self.admission = admission or Admission()
+        # the Events recorded lately, by what makes two the same (see record_event): client-go's EventLogger cache
+        self._recent_events: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
 
     # -- reads ---------------------------------------------------------------------------------------------
     def entry(self, rt: ResourceType, namespace: str, name: str) -> Entry:
@@ -143,9 +153,10 @@ class ObjectService:
         obj = self._check_body(rt, namespace, body, opts.version)
         self._decode(rt, obj, opts)
         meta = obj["metadata"]
+        generated = False
         if not meta.get("name"):
             if meta.get("generateName"):
-                meta["name"] = meta["generateName"][:MAX_GENERATED_BASE] + "".join(_NAME_SUFFIX.choices(GENERATE_ALPHABET, k=5))
+                meta["name"], generated = _generated_name(meta["generateName"]), True
             else:
                 raise invalid(rt.group, rt.kind, "", [cause("metadata.name", "Required value: name or generateName is required", "FieldValueRequired")])
         if rt.namespaced:
@@ -154,6 +165,12 @@ class ObjectService:
         else:
             meta.pop("namespace", None)
         self._validate_metadata(rt, obj)
+        # a generated name that is taken is generated again, up to 8 names in all (kube-apiserver's RetryGenerateName,
+        # GA in 1.32): a ReplicaSet of 40,000 pods meets a taken 5-letter suffix about once in 350 creates
+        for _attempt in range(MAX_NAME_GENERATIONS - 1 if generated else 0):
+            if self.store.get(rt.key, meta.get("namespace", ""), meta["name"]) is None:
+                break
+            meta["name"] = _generated_name(meta["generateName"])
         if self.store.get(rt.key, meta.get("namespace", ""), meta["name"]) is not None:
             raise already_exists(rt.group, rt.plural, meta["name"])
         for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds"):
@@ -338,10 +355,21 @@ class ObjectService:
 
     # -- events ------------------------------------------------------------------------------------------
     def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str) -> dict[str, Any]:
-        """A core/v1 Event about obj, as controllers record them (in the object's namespace, or `default`)."""
+        """A core/v1 Event about obj, as controllers record them (in the object's namespace, or `default`). The same
+        Event again (same object, type, reason, message and component: a controller retrying what keeps failing) is
+        the recorded one with its count raised and lastTimestamp moved, as client-go's EventCorrelator does, so that
+        `kubectl describe` shows `(x12 over 30s)` instead of twelve lines; the last RECENT_EVENTS are remembered."""
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
         now = self.clock.stamp()
+        same = (meta.get("uid", ""), namespace, type_, reason, message, component)
+        seen = self._recent_events.get(same)
+        if seen is not None:
+            entry = self.store.get(self.registry.types["/events"].key, *seen)
+            if entry is not None:
+                self._recent_events.move_to_end(same)
+                event = {**entry.obj, "count": int(entry.obj.get("count") or 1) + 1, "lastTimestamp": now}
+                return self.update(self.registry.types["/events"], seen[0], seen[1], event, WriteOptions(version="v1", manager=component)).obj
         event = {
             "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": namespace},
             "involvedObject": {
@@ -360,7 +388,11 @@ class ObjectService:
             "source": {"component": component},
             "reportingComponent": component,
         }
-        return self.create(self.registry.types["/events"], namespace, event, WriteOptions(version="v1", manager=component)).obj
+        made = self.create(self.registry.types["/events"], namespace, event, WriteOptions(version="v1", manager=component)).obj
+        self._recent_events[same] = (namespace, made["metadata"]["name"])
+        if len(self._recent_events) > RECENT_EVENTS:
+            self._recent_events.popitem(last=False)
+        return made
 
     # -- helpers -------------------------------------------------------------------------------------------
     def _schema(self, rt: ResourceType, version: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from ..clock import Clock
 from ..store.store import ADDED, DELETED, Event, Store
 from .job import finished
 from .replicaset import controller_of, owned
-from .runtime import Context, Controller, Key, PermanentError, Requeue, controller_ref
+from .runtime import Context, Controller, Key, PermanentError, Requeue, Retry, controller_ref
 
 CRONJOBS, JOBS = v.resource_key(v.CRON_JOB), v.resource_key(v.JOB)
 MANAGER = "cronjob-controller"
@@ -157,9 +157,11 @@ def _run(ctx: Context, key: Key, cronjob: dict[str, Any], active: list[dict[str,
     try:
         job = ctx.service.create(rt, key[0], made, WriteOptions(version=v.CORE_VERSION, manager=MANAGER)).obj
     except APIError as exc:
-        if exc.code != 409:  # a Job of that name and time exists: this time has run
-            raise
-        return active
+        if exc.code == 409:  # a Job of that name and time exists: this time has run
+            return active
+        if not exc.message.endswith("because it is being terminated"):  # refused at admission (a quota on Jobs)
+            ctx.service.record_event(cronjob, "Warning", "FailedCreate", f"Error creating job: {exc.message}", MANAGER)
+        raise Retry(exc.message) from exc  # tried again with backoff, as upstream's syncCronJob returns the error
     ctx.service.record_event(cronjob, "Normal", "SuccessfulCreate", f"Created job {name}", MANAGER)
     return [*active, job]
 

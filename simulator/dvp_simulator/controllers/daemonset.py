@@ -32,14 +32,15 @@ from typing import Any
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.scheduling import NAME_FIELD, requirement_matches, untolerated
 
+from ..api.errors import APIError
 from ..api.service import WriteOptions, json_copy
 from ..store.store import ADDED, DELETED, OWNER, Event, Store
 from .deployment import resolve
-from .replicaset import BURST, active, delete_pods, pods_of, ready_since
-from .runtime import Context, Controller, Key, Requeue, controller_ref
+from .replicaset import BURST, active, create_pod, delete_pods, pods_of, ready_since
+from .runtime import Context, Controller, Key, Requeue, Retry, controller_ref
 
 DAEMONSETS, NODES, PODS = v.resource_key(v.DAEMON_SET), v.resource_key(v.NODE), v.resource_key(v.POD)
-MANAGER = "daemon-set-controller"
+MANAGER = "daemonset-controller"  # its Events' source, as upstream's recorder names it
 HASH_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
 DEFAULT_TOLERATIONS = (
@@ -160,17 +161,19 @@ def controller(store: Store) -> Controller:
             return None
         ds = entry.obj
         pods = [e.obj for e in store.by_index(PODS, OWNER, ds["metadata"]["uid"], key[0]) if (_owner(e.obj) or {}).get("uid") == ds["metadata"]["uid"]]
-        more = False
+        more, refused = False, None
         if is_module_daemonset(ds):
             status = counts(pods, lambda node: store.get(NODES, "", node) is not None, store.count(NODES), ds["metadata"].get("generation", 1))
         elif ds["metadata"].get("deletionTimestamp"):
             return None
         else:
-            status = _manage(ctx, store, ds, [p for p in pods if active(p)])
-            more = status.get("currentNumberScheduled", 0) < status.get("desiredNumberScheduled", 0)
+            status, refused = _manage(ctx, store, ds, [p for p in pods if active(p)])
+            more = refused is None and status.get("currentNumberScheduled", 0) < status.get("desiredNumberScheduled", 0)
         if ds.get("status") != status:
             rt = ctx.service.registry.types[DAEMONSETS]
             ctx.service.update(rt, key[0], key[1], {**ctx.service.find(rt, *key), "status": status}, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
+        if refused is not None:
+            raise Retry(refused.message)  # FailedCreate recorded, the status written: the backoff, as upstream's
         return Requeue(0) if not is_module_daemonset(ds) and more else None
 
     def node_changed(event: Event) -> list[Key]:
@@ -185,8 +188,9 @@ def controller(store: Store) -> Controller:
     return Controller("daemonset", DAEMONSETS, reconcile, {PODS: pods_of(v.DAEMON_SET), NODES: node_changed})
 
 
-def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str, Any]]) -> dict[str, Any]:
-    """One pass over the nodes: pods made (BURST at most) and deleted as above; the status after."""
+def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str, Any]]) -> tuple[dict[str, Any], APIError | None]:
+    """One pass over the nodes: pods made (BURST at most, until one is refused) and deleted as above; the status
+    after, and the refusal."""
     spec = ds.get("spec") or {}
     template = spec.get("template") or {}
     digest = template_hash(template)
@@ -214,14 +218,15 @@ def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str,
                 unavailable += 1
     if surplus:
         delete_pods(ctx, ds, surplus, MANAGER)
-    rt = ctx.service.registry.types[PODS]
-    made_here = 0
+    made_here, refused = 0, None
     for node in sorted(wanted):
         if not by_node.get(node) and made_here < BURST:
             made_here += 1
-            made = ctx.service.create(rt, ds["metadata"]["namespace"], daemon_pod(ds, node, digest), WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=True)).obj
-            by_node[node] = [made]
-            ctx.service.record_event(ds, "Normal", "SuccessfulCreate", f"Created pod: {made['metadata']['name']}", MANAGER)
+            try:
+                by_node[node] = [create_pod(ctx, ds, daemon_pod(ds, node, digest), MANAGER)]
+            except APIError as error:
+                refused = error
+                break
     placed = {node: have[0] for node, have in by_node.items() if node in wanted and have}
     ready = sum(1 for p in placed.values() if ready_since(p) is not None)
     status = {
@@ -235,4 +240,4 @@ def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str,
     }
     if len(wanted) > ready:
         status["numberUnavailable"] = len(wanted) - ready
-    return {k: x for k, x in status.items() if x or k in ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady")}
+    return {k: x for k, x in status.items() if x or k in ("currentNumberScheduled", "numberMisscheduled", "desiredNumberScheduled", "numberReady")}, refused

@@ -37,11 +37,12 @@ from ..api.service import GENERATE_ALPHABET, WriteOptions, json_copy
 from ..clock import Clock
 from ..store.store import DELETED, Event, Store
 from .firmware import is_module_deployment
-from .replicaset import active, controller_of, owned
-from .runtime import Context, Controller, Key, PermanentError, Requeue, controller_ref
+from .replicaset import REPLICA_FAILURE, active, controller_of, owned
+from .runtime import Context, Controller, Key, PermanentError, Requeue, Retry, controller_ref
 
 DEPLOYMENTS, REPLICASETS, PODS = v.resource_key(v.DEPLOYMENT), v.resource_key(v.REPLICA_SET), v.resource_key(v.POD)
 MANAGER = "deployment-controller"
+RS_CREATE_ERROR = "ReplicaSetCreateError"  # upstream's FailedRSCreateReason
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
@@ -198,6 +199,27 @@ def set_condition(
     return [c for c in conditions if c.get("type") != type_] + [new]
 
 
+def replica_failure(conditions: list[dict[str, Any]], new: dict[str, Any] | None, all_rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Deployment's ReplicaFailure condition, copied from its ReplicaSets' (upstream's getReplicaFailures: the new
+    one's first, else any other's): a pod refused at admission (a ResourceQuota) shows on the Deployment too; gone
+    once no ReplicaSet reports one. Set as SetDeploymentCondition sets it: unchanged while status and reason are."""
+    found = None
+    for rs in ([new] if new is not None else []) + all_rs:
+        found = next((c for c in (rs.get("status") or {}).get("conditions") or [] if c.get("type") == REPLICA_FAILURE), None)
+        if found is not None:
+            break
+    old = condition(conditions, REPLICA_FAILURE)
+    if found is None:
+        return [c for c in conditions if c is not old] if old is not None else conditions
+    if old is not None and (old.get("status"), old.get("reason")) == (found.get("status"), found.get("reason")):
+        return conditions
+    since = found.get("lastTransitionTime")
+    made = {"type": REPLICA_FAILURE, "status": found.get("status"), "lastUpdateTime": since, "lastTransitionTime": since, "reason": found.get("reason"), "message": found.get("message")}
+    if old is not None and old.get("status") == found.get("status"):
+        made["lastTransitionTime"] = old.get("lastTransitionTime")
+    return [c for c in conditions if c is not old] + [made]
+
+
 def progressed(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """DeploymentProgressing: more pods updated, ready or available, or fewer old ones, than the last status said."""
     old_olds, new_olds = old.get("replicas", 0) - old.get("updatedReplicas", 0), new.get("replicas", 0) - new.get("updatedReplicas", 0)
@@ -265,7 +287,15 @@ def controller(store: Store) -> Controller:
             if new is None:
                 first = 0 if recreate else new_replicas(deployment, all_rs, {"spec": {"replicas": 0}})
                 made = new_replicaset(deployment, top + 1, first)
-                new = _create_or_adopt(ctx, rs_rt, deployment, made)
+                try:
+                    new = _create_or_adopt(ctx, rs_rt, deployment, made)
+                except APIError as error:  # refused at admission (a quota on ReplicaSets): upstream's getNewReplicaSet
+                    message = f'Failed to create new replica set "{made["metadata"]["name"]}": {error.message}'
+                    if isinstance(spec.get("progressDeadlineSeconds"), int):
+                        status = {**(deployment.get("status") or {}), "conditions": set_condition(conditions, "Progressing", "False", RS_CREATE_ERROR, message, ctx.clock.stamp())}
+                        _write(ctx, key, deployment, status, None)
+                    ctx.service.record_event(deployment, "Warning", RS_CREATE_ERROR, message, MANAGER)
+                    raise Retry(message) from error
                 if new is None:
                     raise PermanentError("ReplicaSetNameTaken", f'ReplicaSet "{made["metadata"]["name"]}" exists, of another template or owner')
                 if first:
@@ -327,6 +357,8 @@ def controller(store: Store) -> Controller:
                     conditions = set_condition(conditions, "Progressing", "False", "ProgressDeadlineExceeded", message, now_stamp)
                 else:
                     requeue = left
+        if not paused:  # upstream's syncRolloutStatus; a paused Deployment's sync leaves the condition as it was
+            conditions = replica_failure(conditions, new, all_rs)
         status["conditions"] = conditions
         _write(ctx, key, deployment, status, str(revision(new)) if new is not None else None)
         return Requeue(requeue) if requeue is not None else None

@@ -30,8 +30,8 @@ from ..api.errors import APIError
 from ..api.service import WriteOptions
 from ..clock import Clock
 from ..store.store import Store
-from .replicaset import BURST, delete_pods, owned, pod_from_template, pods_of, ready_since
-from .runtime import Context, Controller, Key, Requeue
+from .replicaset import BURST, create_pod, delete_pods, owned, pod_from_template, pods_of, ready_since
+from .runtime import Context, Controller, Key, Requeue, Retry
 
 JOBS, PODS = v.resource_key(v.JOB), v.resource_key(v.POD)
 MANAGER = "job-controller"
@@ -83,6 +83,7 @@ def controller(store: Store) -> Controller:
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended" or spec.get("suspend")]
         requeue: float | None = None
         more = False
+        refused: APIError | None = None
 
         if spec.get("suspend"):
             delete_pods(ctx, job, active, MANAGER)
@@ -113,12 +114,13 @@ def controller(store: Store) -> Controller:
                 ctx.service.record_event(job, "Normal", "Completed", "Job completed", MANAGER)
             else:
                 missing = wanted_active(spec, succeeded) - len(active)
-                rt = ctx.service.registry.types[PODS]
                 more = missing > BURST  # the rest in the next reconciles (upstream's MaxBatchSize)
                 for _ in range(min(missing, BURST)):
-                    made = ctx.service.create(rt, key[0], pod_from_template(job, v.JOB), WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=True))
-                    active.append(made.obj)
-                    ctx.service.record_event(job, "Normal", "SuccessfulCreate", f"Created pod: {made.obj['metadata']['name']}", MANAGER)
+                    try:
+                        active.append(create_pod(ctx, job, pod_from_template(job, v.JOB), MANAGER))
+                    except APIError as error:  # FailedCreate recorded; the status below, then the backoff
+                        refused, more = error, False
+                        break
                 if isinstance(deadline, int):
                     requeue = Clock.parse(status["startTime"]) + deadline - now
         status.update(
@@ -137,6 +139,8 @@ def controller(store: Store) -> Controller:
                 ctx.service.update(rt, key[0], key[1], {**current, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
                 if finished({"status": status}):
                     return _expire(ctx, key, {**current, "status": status})
+        if refused is not None:
+            raise Retry(refused.message)
         if more:
             return Requeue(0)
         return Requeue(requeue) if requeue is not None and requeue > 0 else None

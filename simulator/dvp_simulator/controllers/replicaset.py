@@ -7,8 +7,9 @@ pods of its template, and reports them in its status.
   them). Too many: the surplus is deleted, those furthest from running first (upstream's ActivePods order: unbound,
   then pending, then not ready, then ready the shortest time, then the newest).
 - Status: replicas (its pods), fullyLabeledReplicas (those carrying every label of the template), readyReplicas
-  (Ready), availableReplicas (Ready for minReadySeconds: a reconcile is due when the next one becomes available) and
-  observedGeneration.
+  (Ready), availableReplicas (Ready for minReadySeconds: a reconcile is due when the next one becomes available),
+  observedGeneration, and the ReplicaFailure condition while a pod is refused at admission (a ResourceQuota): a
+  Warning FailedCreate Event for each refusal, and the sync tried again with the queue's backoff, as upstream's.
 
 The pod's other owners and adoption of orphans matching the selector are not modelled. One reconcile makes at most
 BURST pods (upstream's burstReplicas) and deletes the whole surplus.
@@ -27,7 +28,7 @@ from ..api.errors import APIError
 from ..api.service import WriteOptions, json_copy
 from ..clock import Clock
 from ..store.store import ADDED, DELETED, OWNER, Event, Store
-from .runtime import Context, Controller, Key, Requeue, controller_ref
+from .runtime import Context, Controller, Key, Requeue, Retry, controller_ref
 
 REPLICASETS, PODS = v.resource_key(v.REPLICA_SET), v.resource_key(v.POD)
 MANAGER = "replicaset-controller"
@@ -36,6 +37,7 @@ ENDED = ("Succeeded", "Failed")
 # or DaemonSet asking for 100,000 pods makes them 500 at a time, a reconcile each, the event loop serving requests
 # between them, instead of one reconcile holding it for minutes.
 BURST = 500
+REPLICA_FAILURE, FAILED_CREATE = "ReplicaFailure", "FailedCreate"
 
 
 def controller_of(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
@@ -122,6 +124,33 @@ def pod_from_template(rs: dict[str, Any], kind: str = v.REPLICA_SET) -> dict[str
     return {"apiVersion": v.CORE_VERSION, "kind": v.POD, "metadata": pod_meta, "spec": template.get("spec") or {}, "status": {"phase": v.PENDING}}
 
 
+def create_pod(ctx: Context, owner: dict[str, Any], body: dict[str, Any], manager: str) -> dict[str, Any]:
+    """Create one pod of `owner` with a SuccessfulCreate Event on it (upstream's controller_utils createPods, the
+    ReplicaSet, Job and DaemonSet controllers' way). Refused at admission (a ResourceQuota, a LimitRange, a Pod
+    Security level, an invalid template): a Warning FailedCreate Event `Error creating: <the API server's words>` (none
+    when the namespace is being deleted, as upstream) and the APIError raised for the caller's status and retry."""
+    try:
+        made = ctx.service.create(ctx.service.registry.types[PODS], owner["metadata"]["namespace"], body, WriteOptions(version=v.CORE_VERSION, manager=manager, with_status=True)).obj
+    except APIError as error:
+        if not error.message.endswith("because it is being terminated"):
+            ctx.service.record_event(owner, "Warning", FAILED_CREATE, f"Error creating: {error.message}", manager)
+        raise
+    ctx.service.record_event(owner, "Normal", "SuccessfulCreate", f"Created pod: {made['metadata']['name']}", manager)
+    return made
+
+
+def failure_conditions(conditions: list[dict[str, Any]], refused: APIError | None, now: str) -> list[dict[str, Any]]:
+    """A ReplicaSet's conditions after a sync (upstream's calculateStatus): a pod refused adds ReplicaFailure
+    (FailedCreate, the API server's words), kept as first reported while creates keep failing; a sync that failed at
+    nothing drops it. `kubectl describe` shows it, and the Deployment copies it."""
+    failing = any(c.get("type") == REPLICA_FAILURE for c in conditions)
+    if refused is not None and not failing:
+        return [*conditions, {"type": REPLICA_FAILURE, "status": "True", "lastTransitionTime": now, "reason": FAILED_CREATE, "message": refused.message}]
+    if refused is None and failing:
+        return [c for c in conditions if c.get("type") != REPLICA_FAILURE]
+    return conditions
+
+
 def delete_pods(ctx: Context, owner: dict[str, Any], pods: list[dict[str, Any]], manager: str) -> None:
     """Delete these pods of `owner` (each by its uid: a pod made again under the name stays), a SuccessfulDelete Event
     on the owner for each."""
@@ -151,24 +180,31 @@ def controller(store: Store) -> Controller:
         rs = entry.obj
         pods = [p for p in owned(store, PODS, rs, v.REPLICA_SET) if active(p)]
         wanted = (rs.get("spec") or {}).get("replicas", 1)
-        pods_rt = ctx.service.registry.types[PODS]
         more = False
+        refused: APIError | None = None
         if len(pods) < wanted:
             more = wanted - len(pods) > BURST
             for _ in range(min(wanted - len(pods), BURST)):
-                made = ctx.service.create(pods_rt, key[0], pod_from_template(rs), WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=True))
-                pods.append(made.obj)
-                ctx.service.record_event(rs, "Normal", "SuccessfulCreate", f"Created pod: {made.obj['metadata']['name']}", MANAGER)
+                try:
+                    pods.append(create_pod(ctx, rs, pod_from_template(rs), MANAGER))
+                except APIError as error:
+                    refused, more = error, False
+                    break
         elif len(pods) > wanted:
             pods.sort(key=deletion_rank)
             surplus, pods = pods[: len(pods) - wanted], pods[len(pods) - wanted :]
             delete_pods(ctx, rs, surplus, MANAGER)
         status, wait = counts(rs, pods, ctx.clock.time())
+        conditions = failure_conditions((rs.get("status") or {}).get("conditions") or [], refused, ctx.clock.stamp())
+        if conditions:
+            status["conditions"] = conditions
         if rs.get("status") != status:
             rt = ctx.service.registry.types[REPLICASETS]
             current = ctx.service.find(rt, *key)
             if current is not None:
                 ctx.service.update(rt, key[0], key[1], {**current, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
+        if refused is not None:
+            raise Retry(refused.message)  # upstream requeues the sync with backoff: a quota raised meanwhile lets it make the rest
         if more:
             return Requeue(0)  # the next BURST in the next slice: the API is served in between
         return Requeue(wait) if wait is not None else None

@@ -5,7 +5,7 @@ Errors: an exception from reconcile is transient (retried with backoff, as contr
 `PermanentError` — one retrying cannot fix (a bad spec, a refused source) — which is reported once as a Warning
 Event on the object and not requeued: the next change of the object (or of what it watches) tries again. A
 controller's own write refused as invalid or forbidden (400, 403, 422) is permanent too: the same reconcile would
-write the same thing again.
+write the same thing again. A reconcile that has reported its failure itself and wants the backoff raises `Retry`.
 
 A controller is one file defining a `Controller` with the resources it watches and one `reconcile`
 function; `Manager.add` wires it to the store and runs it. Its watches are the store's synchronous observers: within
@@ -56,6 +56,13 @@ class PermanentError(Exception):
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.reason, self.message = reason, message
+
+
+class Retry(Exception):
+    """Raise from reconcile once it has said what failed (an Event, a condition in the object's status): the key is
+    tried again after the queue's backoff, as controller-runtime requeues a reconcile that returned an error, and
+    nothing more is logged or recorded. For refusals that a change elsewhere may lift (a ResourceQuota raised, a
+    LimitRange removed) and that upstream's controllers retry: a workload's pods refused at admission."""
 
 
 @dataclass
@@ -250,6 +257,9 @@ class Manager:
         except PermanentError as error:
             queue.forget(key)
             self._report(controller, queue, key, error)
+        except Retry as error:
+            log.debug("%s: reconcile %s/%s: %s; retrying with backoff", controller.name, *key, error)
+            queue.add_rate_limited(key)
         except APIError as error:
             if error.code not in PERMANENT_CODES:
                 log.warning("%s: reconcile %s/%s: %s; retrying with backoff", controller.name, *key, error.message)

@@ -32,8 +32,8 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ..api.errors import APIError
 from ..api.service import WriteOptions, json_copy
 from ..store.store import Store
-from .replicaset import BURST, active, owned, pods_of, ready_since
-from .runtime import Context, Controller, Key, Requeue, controller_ref
+from .replicaset import BURST, FAILED_CREATE, active, owned, pods_of, ready_since
+from .runtime import Context, Controller, Key, Requeue, Retry, controller_ref
 
 STATEFULSETS, PODS, CLAIMS = v.resource_key(v.STATEFUL_SET), v.resource_key(v.POD), v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
 MANAGER = "statefulset-controller"
@@ -122,11 +122,15 @@ def controller(store: Store) -> Controller:
                 pods[ordinal] = pod
         pods_rt = ctx.service.registry.types[PODS]
 
-        made = 0
+        made, refused = 0, None
         for ordinal in wanted:  # make the missing ones, in order
             pod = pods.get(ordinal)
             if pod is None:
-                pods[ordinal] = _make(ctx, store, sts, ordinal, rev)
+                try:
+                    pods[ordinal] = _make(ctx, store, sts, ordinal, rev)
+                except APIError as error:  # its Events recorded: the status below, then the backoff
+                    refused = error
+                    break
                 made += 1
                 if ordered or made >= BURST:
                     break
@@ -162,22 +166,41 @@ def controller(store: Store) -> Controller:
             stored = ctx.service.find(rt, *key)
             if stored is not None:
                 ctx.service.update(rt, key[0], key[1], {**stored, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
+        if refused is not None:
+            raise Retry(refused.message)
         return Requeue(0) if made >= BURST else None
 
     return Controller("statefulset", STATEFULSETS, reconcile, {PODS: pods_of(v.STATEFUL_SET)})
 
 
 def _make(ctx: Context, store: Store, sts: dict[str, Any], ordinal: int, rev: str) -> dict[str, Any]:
+    """The pod of `ordinal`, after the claims of its volumeClaimTemplates (upstream's CreateStatefulPod). A claim or the
+    pod refused at admission (a ResourceQuota; an invalid claim template, which kube-apiserver 1.33 does not check on
+    the StatefulSet): Warning FailedCreate Events in upstream's words, and the APIError raised, naming the claim."""
     meta = sts["metadata"]
     claims_rt = ctx.service.registry.types[CLAIMS]
     pod = stateful_pod(sts, ordinal, rev)
+    pod_name, sts_name = pod["metadata"]["name"], meta["name"]
     for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
         name = claim_name(template, sts, ordinal)
         if store.get(CLAIMS, meta["namespace"], name) is None:
-            ctx.service.create(claims_rt, meta["namespace"], stateful_claim(sts, template, ordinal), WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
-            ctx.service.record_event(sts, "Normal", "SuccessfulCreate", f"create Claim {name} Pod {pod['metadata']['name']} in StatefulSet {meta['name']} success", MANAGER)
-    made = ctx.service.create(ctx.service.registry.types[PODS], meta["namespace"], pod, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=True)).obj
-    ctx.service.record_event(sts, "Normal", "SuccessfulCreate", f"create Pod {made['metadata']['name']} in StatefulSet {meta['name']} successful", MANAGER)
+            try:
+                ctx.service.create(claims_rt, meta["namespace"], stateful_claim(sts, template, ordinal), WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
+            except APIError as error:
+                if error.code == 409:  # made meanwhile: upstream sinks AlreadyExists
+                    continue
+                ctx.service.record_event(sts, "Warning", FAILED_CREATE, f"create Claim {name} for Pod {pod_name} in StatefulSet {sts_name} failed error: {error.message}", MANAGER)
+                failed = APIError(error.code, f"failed to create PVC {name}: {error.message}", error.reason)
+                ctx.service.record_event(sts, "Warning", FAILED_CREATE, f"create Pod {pod_name} in StatefulSet {sts_name} failed error: {failed.message}", MANAGER)
+                raise failed from error
+            ctx.service.record_event(sts, "Normal", "SuccessfulCreate", f"create Claim {name} Pod {pod_name} in StatefulSet {sts_name} success", MANAGER)
+    try:
+        made = ctx.service.create(ctx.service.registry.types[PODS], meta["namespace"], pod, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, with_status=True)).obj
+    except APIError as error:
+        if error.code != 409:
+            ctx.service.record_event(sts, "Warning", FAILED_CREATE, f"create Pod {pod_name} in StatefulSet {sts_name} failed error: {error.message}", MANAGER)
+        raise
+    ctx.service.record_event(sts, "Normal", "SuccessfulCreate", f"create Pod {made['metadata']['name']} in StatefulSet {sts_name} successful", MANAGER)
     return made
 
 
