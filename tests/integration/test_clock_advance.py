@@ -81,6 +81,17 @@ def test_node_lease_renews_with_the_advanced_time(sim):
     assert ready["type"] == "Ready" and ready["status"] == "True", "a clock step is not a missed heartbeat"
 
 
+def test_a_writes_managed_fields_time_is_the_clusters_time(sim):
+    """managedFields times come from the same clock as creationTimestamp (the simulated one, an hour or more ahead of
+    the wall clock after the advances above), as a cluster's API server stamps both."""
+    advance(sim, 7200)
+    sim.kubectl("create", "configmap", "stamped", "--from-literal=k=v")
+    made = json.loads(sim.kubectl("get", "configmap", "stamped", "-o", "json", "--show-managed-fields").stdout)
+    created = datetime.fromisoformat(made["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+    [entry] = made["metadata"]["managedFields"]
+    assert abs((datetime.fromisoformat(entry["time"].replace("Z", "+00:00")) - created).total_seconds()) <= 1, (entry["time"], created)
+
+
 def request(sim, method, path, body=None, token=True):
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {sim.token}"} if token else {})}
     req = urllib.request.Request(sim.server + path, data=body, method=method, headers=headers)

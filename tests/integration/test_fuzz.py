@@ -1,6 +1,7 @@
 """Property-based fuzzing of a live simulator subprocess (Hypothesis, fixed seed): generated bodies, query
 parameters and patches (merge, JSON, strategic, apply) at every verb of a Namespace, a Secret, a
-ClusterVirtualImage, a VirtualMachineClass and a PriorityClass. Properties: never a 5xx, the server stays alive, nothing is written
+ClusterVirtualImage, a VirtualMachineClass, a PriorityClass, and workloads whose controllers run what is stored (a ReplicaSet,
+a Job, a StatefulSet, a CronJob). Properties: never a 5xx, the server stays alive, nothing is written
 on a 4xx, and its log holds no traceback afterwards."""
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ CONTENT_TYPES = {
 }
 
 
+POD_SPEC = {"containers": [{"name": "c", "image": "i"}]}
+
+
 @dataclass(frozen=True)
 class Kind:
     path: str  # collection path ("{ns}" is the fuzz namespace)
@@ -53,6 +57,44 @@ KINDS = {
         {"spec": {"cpu": {"type": "Discovery", "discovery": {}}, "sizingPolicies": [{"cores": {"min": 1, "max": 4}, "coreFractions": [100]}]}},
     ),
     "priorityclass": Kind("/apis/scheduling.k8s.io/v1/priorityclasses", "scheduling.k8s.io/v1", "PriorityClass", {"value": 100, "description": "fuzz"}),
+    # workloads stored for real, their controllers making pods of whatever the fuzz left valid (a name generated again
+    # and again, a pod refused, a claim template refused: none may break a controller or leave a traceback)
+    "replicaset": Kind(
+        "/apis/apps/v1/namespaces/{ns}/replicasets",
+        "apps/v1",
+        "ReplicaSet",
+        {"spec": {"replicas": 2, "selector": {"matchLabels": {"app": "f"}}, "template": {"metadata": {"labels": {"app": "f"}}, "spec": POD_SPEC}}},
+        True,
+    ),
+    "job": Kind(
+        "/apis/batch/v1/namespaces/{ns}/jobs",
+        "batch/v1",
+        "Job",
+        {"spec": {"parallelism": 2, "template": {"spec": {**POD_SPEC, "restartPolicy": "Never"}}}},
+        True,
+    ),
+    "statefulset": Kind(
+        "/apis/apps/v1/namespaces/{ns}/statefulsets",
+        "apps/v1",
+        "StatefulSet",
+        {
+            "spec": {
+                "replicas": 2,
+                "serviceName": "s",
+                "selector": {"matchLabels": {"app": "s"}},
+                "template": {"metadata": {"labels": {"app": "s"}}, "spec": POD_SPEC},
+                "volumeClaimTemplates": [{"metadata": {"name": "d"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1G"}}}}],
+            }
+        },
+        True,
+    ),
+    "cronjob": Kind(
+        "/apis/batch/v1/namespaces/{ns}/cronjobs",
+        "batch/v1",
+        "CronJob",
+        {"spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": {**POD_SPEC, "restartPolicy": "OnFailure"}}}}}},
+        True,
+    ),
 }
 
 # -- strategies ----------------------------------------------------------------------------------------------
@@ -82,6 +124,12 @@ paths = st.sampled_from(
         ("spec",),
         ("spec", "cpu"),
         ("spec", "dataSource", "type"),
+        ("spec", "replicas"),
+        ("spec", "parallelism"),
+        ("spec", "schedule"),
+        ("spec", "selector"),
+        ("spec", "template", "spec", "containers"),
+        ("spec", "volumeClaimTemplates"),
         ("data",),
         ("data", "k"),
         ("stringData",),
@@ -195,6 +243,11 @@ def http(fuzz_sim):
     session.headers["Authorization"] = f"Bearer {fuzz_sim.token}"
     ns = "fz-" + uuid.uuid4().hex[:6]
     resp = session.post(fuzz_sim.server + "/api/v1/namespaces", json={"metadata": {"name": ns}}, verify=str(fuzz_sim.ca_file), timeout=30)
+    assert resp.status_code == 201, resp.text
+    # a fuzzed replicas of a billion would have the workloads' controllers make pods for as long as the run lasts: the
+    # quota an admin would set bounds them (and has the controllers meet refusals too)
+    limits = {"metadata": {"name": "fuzz"}, "spec": {"hard": {"pods": "30", "persistentvolumeclaims": "30", "count/jobs.batch": "30"}}}
+    resp = session.post(fuzz_sim.server + f"/api/v1/namespaces/{ns}/resourcequotas", json=limits, verify=str(fuzz_sim.ca_file), timeout=30)
     assert resp.status_code == 201, resp.text
     return session, ns
 
@@ -418,7 +471,10 @@ def test_every_value_of_the_wrong_json_type_is_a_4xx(fuzz_sim, http):
 
 
 def test_the_fuzzed_server_logged_no_traceback(fuzz_sim, http):
-    session, _unused = http
+    session, ns = http
+    pods = session.get(fuzz_sim.server + f"/api/v1/namespaces/{ns}/pods", verify=str(fuzz_sim.ca_file), timeout=30).json()["items"]
+    owners = {ref["kind"] for pod in pods for ref in pod["metadata"].get("ownerReferences") or []}
+    assert {"ReplicaSet", "Job", "StatefulSet"} <= owners, owners  # the workloads' controllers ran on what the fuzz stored
     assert session.get(fuzz_sim.server + "/healthz", verify=str(fuzz_sim.ca_file), timeout=10).status_code == 200
     log = (fuzz_sim.state_dir / "server.log").read_text(errors="replace")
     assert "Traceback" not in log and "internal error" not in log, log[-4000:]

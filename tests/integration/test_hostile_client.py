@@ -514,6 +514,21 @@ def test_service_names_are_dns_1035_labels(http, namespace):
     status_of(http.call("POST", f"{NS_PATH}/{namespace}/configmaps", {"metadata": {"name": long_name}}), 422, "Invalid", "must be no more than 253 characters")
 
 
+def test_a_service_needs_ports_unless_headless_or_external_name(http, namespace):
+    services = f"{NS_PATH}/{namespace}/services"
+    for spec in ({"selector": {"a": "b"}}, {"type": "NodePort"}, {"type": "LoadBalancer", "ports": []}):
+        resp = http.call("POST", services, {"metadata": {"name": "bare"}, "spec": spec})
+        refused = status_of(resp, 422, "Invalid", 'Service "bare" is invalid: spec.ports: Required value')
+        assert refused["details"]["causes"] == [{"reason": "FieldValueRequired", "message": "Required value", "field": "spec.ports"}]
+    assert http.call("GET", f"{services}/bare").status_code == 404
+    assert http.call("POST", services, {"metadata": {"name": "headless"}, "spec": {"clusterIP": "None"}}).status_code == 201
+    assert http.call("POST", services, {"metadata": {"name": "outside"}, "spec": {"type": "ExternalName", "externalName": "example.com"}}).status_code == 201
+    made = http.call("POST", services, {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}})
+    assert made.status_code == 201
+    patched = http.call("PATCH", f"{services}/web", {"spec": {"ports": None}}, content_type="application/merge-patch+json")
+    status_of(patched, 422, "Invalid", "spec.ports: Required value")
+
+
 def test_request_shapes_kube_apiserver_refuses(http, namespace):
     cm = f"{NS_PATH}/{namespace}/configmaps"
     assert http.call("POST", cm, {"metadata": {"name": "c"}}).status_code == 201
@@ -665,8 +680,11 @@ def test_mistyped_bodies_are_refused_before_admission_reads_them(http, namespace
     assert status["message"] == DECODE + "string into Go struct field PodSpec.spec.containers of type []v1.Container"
     status = status_of(http.call("POST", services, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80, "targetPort": True}]}}), 400, "BadRequest")
     assert status["message"].endswith("json: cannot unmarshal bool into Go value of type int32"), status
-    created = http.call("POST", services, {"metadata": {"name": "s"}, "spec": None})
-    assert created.status_code == 201, "a null spec decodes as Go's zero value: " + created.text
+    # a null spec decodes as Go's zero value (not the decoder's 400): a ClusterIP Service without ports, which
+    # ValidateService refuses
+    status_of(http.call("POST", services, {"metadata": {"name": "s"}, "spec": None}), 422, "Invalid", 'Service "s" is invalid: spec.ports: Required value')
+    created = http.call("POST", services, {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})
+    assert created.status_code == 201, created.text
     status = status_of(http.call("POST", vms, {"metadata": {"name": "v"}, "spec": ""}), 422, "Invalid")
     why = 'Invalid value: "string": spec in body must be of type object: "string"'
     assert status["details"]["causes"] == [{"reason": "FieldValueTypeInvalid", "message": why, "field": "spec"}]

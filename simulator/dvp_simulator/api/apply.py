@@ -11,7 +11,7 @@ import copy
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,10 +42,20 @@ METADATA_SCHEMA = {
 
 
 _stamp: list[Any] = [None, ""]  # the last whole second formatted, and its text
+# What stamps an entry: the cluster's clock once a server uses one (use_clock), so that an entry's time and the
+# object's creationTimestamp come from the same (simulated, possibly faster) clock, as on a cluster; the wall clock
+# for in-process use without one.
+_clock: list[Callable[[], str]] = []
+
+
+def use_clock(stamp: Callable[[], str]) -> None:
+    _clock[:] = [stamp]
 
 
 def now() -> str:
     """A managedFields entry's time: RFC 3339 to the second, formatted once per second (every write stamps one)."""
+    if _clock:
+        return _clock[0]()
     second = int(time.time())
     if second != _stamp[0]:
         _stamp[0], _stamp[1] = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

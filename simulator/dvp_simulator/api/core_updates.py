@@ -14,8 +14,9 @@ pkg/apis/storage/validation (ValidateStorageClassUpdate) and pkg/registry/core/s
   unset (the retroactive default class) and, once Bound, resources.requests; storage may not go below
   status.capacity (kube-apiserver 1.32+: RecoverVolumeExpansionFailure is on, so a failed expansion can be lowered).
 - StorageClass: parameters, provisioner, reclaimPolicy and volumeBindingMode never change.
-- Service: a PUT or patch that leaves clusterIP(s) or nodePorts out keeps the allocated ones, clusterIP and
-  clusterIPs are kept in step, and an allocated clusterIP never changes.
+- Service: ports are required but of a headless (clusterIP None) or ExternalName one; a PUT or patch that leaves
+  clusterIP(s) or nodePorts out keeps the allocated ones, clusterIP and clusterIPs are kept in step, and an allocated
+  clusterIP never changes.
 - Node: spec.podCIDR(s) and spec.providerID change only from unset.
 
 Comparisons are semantic as apiequality.Semantic.DeepEqual's: an empty list or map is the same as none, quantities
@@ -389,6 +390,17 @@ def keep_allocated(request: AdmissionRequest) -> None:
             new_spec.pop("clusterIPs", None)
 
 
+def validate_service_ports(request: AdmissionRequest) -> None:
+    """ValidateService: a Service needs ports, but a headless one (clusterIP None) or an ExternalName one."""
+    spec = request.obj.get("spec")
+    if not isinstance(spec, dict) or spec.get("ports"):
+        return
+    kind = spec.get("type") or "ClusterIP"
+    headless = kind == "ClusterIP" and ((spec.get("clusterIPs") or [None])[0] or spec.get("clusterIP")) == "None"
+    if kind != "ExternalName" and not headless:
+        raise invalid(v.CORE_GROUP, v.SERVICE, request.obj["metadata"]["name"], [cause("spec.ports", "Required value", "FieldValueRequired")])
+
+
 def validate_service_update(request: AdmissionRequest) -> None:
     """validateUpgradeDowngradeClusterIPs (single-stack: the primary address)."""
     new_spec, old_spec = request.obj.get("spec") or {}, request.old.get("spec") or {}
@@ -445,4 +457,5 @@ def register(admission: Admission) -> None:
     admission.validate(v.STORAGE_GROUP, v.STORAGE_CLASS, operations=(UPDATE,))(validate_storage_class_update)
     admission.mutate(v.CORE_GROUP, v.SERVICE, operations=(UPDATE,))(keep_allocated)
     admission.validate(v.CORE_GROUP, v.SERVICE, operations=(UPDATE,))(validate_service_update)
+    admission.validate(v.CORE_GROUP, v.SERVICE, operations=(CREATE, UPDATE))(validate_service_ports)
     admission.validate(v.CORE_GROUP, v.NODE, operations=(UPDATE,))(validate_node_update)

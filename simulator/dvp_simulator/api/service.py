@@ -110,6 +110,7 @@ class ObjectService:
         self.store = store
         self.clock = clock
         self.admission = admission or Admission()
+        ssa.use_clock(clock.stamp)
         # the Events recorded lately, by what makes two the same (see record_event): client-go's EventLogger cache
         self._recent_events: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
 
