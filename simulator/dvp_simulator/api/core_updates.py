@@ -33,7 +33,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity 
 
 from .admission import CREATE, UPDATE, Admission, AdmissionRequest
 from .errors import cause, invalid
-from .pod_spec import pod_spec_causes
+from .pod_spec import EPHEMERAL, ephemeral_causes, pod_spec_causes
 
 UPDATABLE_POD_SPEC_FIELDS = (
     "`spec.containers[*].image`",
@@ -249,11 +249,21 @@ def validate_pod(request: AdmissionRequest) -> None:
     obj, old = request.obj, request.old
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     causes = pod_spec_causes(spec) if old is None else []
+    if old is None and spec.get("ephemeralContainers"):
+        causes.append(_forbidden("spec.ephemeralContainers", "cannot be set on create"))
     causes += resource_causes(spec)
     if old is not None:
         causes += pod_update_causes(spec, old.get("spec") or {})
     if causes:
         raise invalid(v.CORE_GROUP, v.POD, obj["metadata"]["name"], causes)
+
+
+def validate_ephemeral_containers(request: AdmissionRequest) -> None:
+    """A write of pods/ephemeralcontainers (kubectl debug): ValidatePodEphemeralContainersUpdate (api/pod_spec.py)."""
+    spec = request.obj.get("spec") if isinstance(request.obj.get("spec"), dict) else {}
+    causes = ephemeral_causes(spec, (request.old or {}).get("spec") or {})
+    if causes:
+        raise invalid(v.CORE_GROUP, v.POD, request.obj["metadata"]["name"], causes)
 
 
 # -- PersistentVolumeClaim ------------------------------------------------------------------------------------------
@@ -452,6 +462,7 @@ def validate_node_update(request: AdmissionRequest) -> None:
 
 def register(admission: Admission) -> None:
     admission.validate(v.CORE_GROUP, v.POD, operations=(CREATE, UPDATE))(validate_pod)
+    admission.validate(v.CORE_GROUP, v.POD, operations=(UPDATE,), subresources=(EPHEMERAL,))(validate_ephemeral_containers)
     admission.validate(v.CORE_GROUP, v.PERSISTENT_VOLUME_CLAIM, operations=(CREATE, UPDATE))(validate_pvc)
     admission.validate(v.CORE_GROUP, v.PERSISTENT_VOLUME_CLAIM, operations=(UPDATE,))(validate_pvc_update)
     admission.validate(v.STORAGE_GROUP, v.STORAGE_CLASS, operations=(UPDATE,))(validate_storage_class_update)

@@ -35,7 +35,8 @@ SUBRESOURCE_KINDS = {
     "attach": ("", "v1", "PodAttachOptions", ["create", "get"]),
     "portforward": ("", "v1", "PodPortForwardOptions", ["create", "get"]),
     "token": ("authentication.k8s.io", "v1", "TokenRequest", ["create"]),  # serviceaccounts/token (api/serviceaccounts.py)
-    "scale": ("autoscaling", "v1", "Scale", ["get", "patch", "update"]),  # deployments/scale, replicasets/scale (api/scale.py)
+    "scale": ("autoscaling", "v1", "Scale", ["get", "patch", "update"]),
+    "ephemeralcontainers": ("", "v1", "Pod", ["get", "patch", "update"]),  # pods/ephemeralcontainers: kubectl debug  # deployments/scale, replicasets/scale (api/scale.py)
 }
 
 

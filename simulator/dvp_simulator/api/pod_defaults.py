@@ -23,8 +23,9 @@ from typing import Any
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.quantity import parse_quantity
 
-from .admission import CREATE, Admission, AdmissionRequest
+from .admission import CREATE, UPDATE, Admission, AdmissionRequest
 from .errors import forbidden
+from .pod_spec import EPHEMERAL
 from .priority_classes import DEFAULT_PREEMPTION, PRIORITY_CLASSES, default_class
 
 CONTAINER_KINDS = ("initContainers", "containers", "ephemeralContainers")
@@ -159,5 +160,15 @@ def _priority(request: AdmissionRequest, pod: dict[str, Any], spec: dict[str, An
         spec["preemptionPolicy"] = policy
 
 
+def ephemeral_defaults(request: AdmissionRequest) -> None:
+    """A write of pods/ephemeralcontainers: the new containers get a container's defaults (SetDefaults_EphemeralContainer
+    runs when the body is decoded), so those already there compare equal to what was stored."""
+    spec = request.obj.get("spec")
+    for container in (spec.get("ephemeralContainers") if isinstance(spec, dict) else None) or []:
+        if isinstance(container, dict):
+            default_container(container)
+
+
 def register(admission: Admission) -> None:
     admission.mutate(v.CORE_GROUP, v.POD, operations=(CREATE,))(pod_defaults)
+    admission.mutate(v.CORE_GROUP, v.POD, operations=(UPDATE,), subresources=(EPHEMERAL,))(ephemeral_defaults)

@@ -116,3 +116,55 @@ def pod_spec_causes(spec: dict[str, Any], path: str = "spec", claims: frozenset[
                     causes.append(cause(f"{at}.name", f"Duplicate value: {quote(name)}", "FieldValueDuplicate"))
                 names.add(name)
     return causes
+
+
+EPHEMERAL = "ephemeralcontainers"  # the pods subresource kubectl debug writes
+# Fields of a container an ephemeral one may set (upstream: allowedEphemeralContainerFields); any other that is set is
+# Forbidden. kubectl debug sends `resources: {}`, which counts as not set.
+EPHEMERAL_ALLOWED = frozenset(
+    {"name", "image", "command", "args", "workingDir", "env", "envFrom", "volumeMounts", "volumeDevices", "terminationMessagePath",
+     "terminationMessagePolicy", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty", "targetContainerName"}
+)  # fmt: skip
+EPHEMERAL_FORBIDDEN = "cannot be set for an Ephemeral Container"
+
+
+def ephemeral_causes(spec: dict[str, Any], old_spec: dict[str, Any]) -> list[dict[str, str]]:
+    """ValidatePodEphemeralContainersUpdate: the ephemeral containers a write of pods/ephemeralcontainers leaves. Those
+    there before stay as they were (never removed nor changed); each is named with a DNS-1123 label unique among all
+    the pod's containers, has an image, targets a container or init container of the pod if it names one, sets no
+    field outside the allowed ones (ports, probes, lifecycle, resources...) and mounts no subPath."""
+    path = "spec.ephemeralContainers"
+    new = [c for c in spec.get("ephemeralContainers") or [] if isinstance(c, dict)]
+    old = [c for c in old_spec.get("ephemeralContainers") or [] if isinstance(c, dict)]
+    causes: list[dict[str, str]] = []
+    by_name = {c.get("name"): c for c in new}
+    for existing in old:
+        name = existing.get("name")
+        if name not in by_name:
+            causes.append(cause(path, f"Forbidden: existing ephemeral containers {quote(str(name))} may not be removed\n", "FieldValueForbidden"))
+        elif by_name[name] != existing:
+            causes.append(cause(path, f"Forbidden: existing ephemeral containers {quote(str(name))} may not be changed\n", "FieldValueForbidden"))
+    regular = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or [] if isinstance(c, dict)}
+    seen: set[Any] = set()
+    for i, container in enumerate(new):
+        at = f"{path}[{i}]"
+        name = container.get("name")
+        if not name:
+            causes.append(_required(f"{at}.name"))
+        elif isinstance(name, str):
+            found = label_causes(f"{at}.name", name)
+            causes += found
+            if not found and (name in regular or name in seen):
+                causes.append(cause(f"{at}.name", f"Duplicate value: {quote(name)}", "FieldValueDuplicate"))
+        seen.add(name)
+        if not container.get("image"):
+            causes.append(_required(f"{at}.image"))
+        for field in sorted(k for k, value in container.items() if k not in EPHEMERAL_ALLOWED and value not in (None, {}, [], "", False, 0)):
+            causes.append(cause(f"{at}.{field}", f"Forbidden: {EPHEMERAL_FORBIDDEN}", "FieldValueForbidden"))
+        for j, mount in enumerate(container.get("volumeMounts") or []):
+            if isinstance(mount, dict) and mount.get("subPath"):
+                causes.append(cause(f"{at}.volumeMounts[{j}].subPath", f"Forbidden: {EPHEMERAL_FORBIDDEN}", "FieldValueForbidden"))
+        target = container.get("targetContainerName")
+        if target and target not in regular:
+            causes.append(cause(f"{at}.targetContainerName", f"Not found: {quote(str(target))}", "FieldValueNotFound"))
+    return causes

@@ -25,6 +25,7 @@ from .decoding import decode as decode_body
 from .discovery import SERVER_VERSION, SUBRESOURCE_KINDS, Discovery
 from .errors import APIError, bad_request, decode_failure, gone, too_large_resource_version
 from .patch import APPLY_PATCH_CBOR, APPLY_PATCH_YAML, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, unsupported_patch
+from .pod_spec import EPHEMERAL
 from .selectors import equality_labels, parse_field_selector, parse_label_selector, selectable_fields
 from .service import ObjectService, WriteOptions
 from .tables import table
@@ -403,7 +404,7 @@ class APIServer:
             raise APIError(405, "the server does not allow this method on the requested resource", reason="MethodNotAllowed")
         if call.subresource == "scale":
             return await self._scale(call)
-        if call.subresource and call.subresource != "status":
+        if call.subresource and call.subresource not in ("status", EPHEMERAL):
             streamer = self.subresource_streams.get((call.rt.key, call.subresource))
             if streamer is not None and method in ("GET", "POST"):
                 return await streamer(call)

@@ -25,6 +25,7 @@ from .admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from .errors import APIError, DecodeFailure, already_exists, bad_request, cause, conflict, decode_failure, invalid, not_found
 from .options import options_invalid
 from .patch import APPLY_PATCH_YAML, apply_patch
+from .pod_spec import EPHEMERAL
 
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -457,14 +458,22 @@ class ObjectService:
             raise invalid(rt.group, rt.kind, name, causes)
 
     def _merge_subresource(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None, with_status: bool = False) -> dict[str, Any]:
-        """The status subresource changes only status; the main resource never changes status (but in a controller's
-        write `with_status`, which keeps the new one)."""
+        """The status subresource changes only status, a pod's ephemeralcontainers only spec.ephemeralContainers; the
+        main resource never changes status (but in a controller's write `with_status`, which keeps the new one)."""
         if not rt.has_status:
             return new
         if with_status and subresource is None:
             if "status" in old and "status" not in new:
                 new["status"] = json_copy(old["status"])
             return new
+        if subresource == EPHEMERAL:  # upstream's dropNonEphemeralContainerUpdates: the rest is the stored pod's
+            kept = json_copy(old)
+            ephemeral = (new.get("spec") or {}).get("ephemeralContainers") if isinstance(new.get("spec"), dict) else None
+            if ephemeral:
+                kept.setdefault("spec", {})["ephemeralContainers"] = ephemeral
+            else:
+                kept.get("spec", {}).pop("ephemeralContainers", None)
+            return kept
         if subresource == "status":
             merged: dict[str, Any] = {}
             for key, value in old.items():  # in the old object's order; its status is replaced, not copied

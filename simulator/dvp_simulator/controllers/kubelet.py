@@ -5,7 +5,8 @@ them in its status update.
 
 A Job's pod (its controller is a Job) runs to completion: RUN_SECONDS after it started, its containers exit 0
 (`Completed`) and the pod is Succeeded — the simulator runs no process whose end it could wait for, and a Job is work
-that ends. Every other pod runs until it is deleted.
+that ends. Every other pod runs until it is deleted. An ephemeral container `kubectl debug` adds to a running pod
+(pods/ephemeralcontainers) is started the same way, virt-launcher pods included; it is never Ready.
 
 The platform's pods (virt-launcher, virt-handler) are created by their controllers with the status they simulate and
 never pass here; this is for the pods a client creates bound to a node (spec.nodeName, or bound later through
@@ -18,6 +19,7 @@ its pods (the nodeName index) only when its Ready condition turned True."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
@@ -90,6 +92,32 @@ def started_status(pod: dict[str, Any], node: dict[str, Any], now: str, ip: str 
     return status
 
 
+def ephemeral_waiting(pod: dict[str, Any]) -> bool:
+    """A running pod with an ephemeral container (kubectl debug) the kubelet has not started yet. Most pods have none:
+    that is looked at first, as every pod event asks."""
+    ephemeral = (pod.get("spec") or {}).get("ephemeralContainers")
+    if not ephemeral:
+        return False
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
+        return False
+    started = {s.get("name") for s in status.get("ephemeralContainerStatuses") or [] if isinstance(s, dict)}
+    return any(isinstance(c, dict) and c.get("name") not in started for c in ephemeral)
+
+
+def ephemeral_started(pod: dict[str, Any], now: str) -> dict[str, Any]:
+    """The pod's status with its new ephemeral containers running (pure): never Ready, as the kubelet reports them."""
+    status = dict(pod.get("status") or {})
+    statuses = [s for s in status.get("ephemeralContainerStatuses") or [] if isinstance(s, dict)]
+    started = {s.get("name") for s in statuses}
+    for container in (pod.get("spec") or {}).get("ephemeralContainers") or []:
+        if isinstance(container, dict) and container.get("name") not in started:
+            running = _container_status(container, pod["metadata"].get("uid", ""), now)
+            running.pop("started")
+            statuses.append({**running, "ready": False})
+    return {**status, "ephemeralContainerStatuses": statuses}
+
+
 def job_pod(pod: dict[str, Any]) -> bool:
     """A pod a Job made (its controller is the Job): its containers run to completion."""
     return any(ref.get("controller") and ref.get("kind") == v.JOB for ref in pod["metadata"].get("ownerReferences") or ())
@@ -122,6 +150,9 @@ def completed_status(pod: dict[str, Any], now: str) -> dict[str, Any]:
 def controller(store: Store) -> Controller:
     async def reconcile(ctx: Context, key: Key) -> Requeue | None:
         entry = store.get(PODS, *key)
+        if entry is not None and ephemeral_waiting(entry.obj):
+            _start_ephemeral(ctx, key)
+            return None
         if entry is not None and finishing(entry.obj):
             return _finish(ctx, key, entry.obj)
         if entry is None or not waiting(entry.obj):
@@ -141,26 +172,33 @@ def controller(store: Store) -> Controller:
                 raise
         return Requeue(RUN_SECONDS) if job_pod(pod) else None
 
+    def _post_status(ctx: Context, key: Key, status_of: Callable[[dict[str, Any]], dict[str, Any] | None]) -> None:
+        """The pod's status as `status_of` makes it from the stored pod (None: nothing to post), as a status update."""
+        rt = ctx.service.registry.types[PODS]
+        current = ctx.service.find(rt, *key)
+        status = status_of(current) if current is not None else None
+        if status is None:
+            return
+        try:
+            ctx.service.update(rt, key[0], key[1], {**current, "status": status}, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
+        except APIError as exc:
+            if exc.code not in (404, 409):  # gone, or changed meanwhile (its event brings it back)
+                raise
+
+    def _start_ephemeral(ctx: Context, key: Key) -> None:
+        _post_status(ctx, key, lambda pod: ephemeral_started(pod, ctx.clock.stamp()) if ephemeral_waiting(pod) else None)
+
     def _finish(ctx: Context, key: Key, pod: dict[str, Any]) -> Requeue | None:
         started = (pod.get("status") or {}).get("startTime")
         left = Clock.parse(started) + RUN_SECONDS - ctx.clock.time() if started else 0
         if left > 0:
             return Requeue(left)
-        rt = ctx.service.registry.types[PODS]
-        current = ctx.service.find(rt, *key)
-        if current is None:
-            return None
-        body = {**current, "status": completed_status(current, ctx.clock.stamp())}
-        try:
-            ctx.service.update(rt, key[0], key[1], body, WriteOptions(version=v.CORE_VERSION, manager=MANAGER, subresource="status"))
-        except APIError as exc:
-            if exc.code not in (404, 409):
-                raise
+        _post_status(ctx, key, lambda current: completed_status(current, ctx.clock.stamp()))
         return None
 
     def pod_waiting(event: Event) -> list[Key]:
         obj = event.entry.obj
-        return [(event.entry.namespace, event.entry.name)] if waiting(obj) or finishing(obj) else []
+        return [(event.entry.namespace, event.entry.name)] if waiting(obj) or finishing(obj) or ephemeral_waiting(obj) else []
 
     def nodes_ready(event: Event) -> list[Key]:
         """A node that turned Ready starts its waiting pods."""

@@ -115,7 +115,8 @@ class Fleet:
         if agent is None or not agent.reachable:
             address = agent.spec.address if agent is not None else node
             raise ExecError(f"error dialing backend: dial tcp {address}:10250: connect: no route to host", 500)
-        statuses = {s.get("name"): s for s in (pod.get("status") or {}).get("containerStatuses") or []}
+        status = pod.get("status") or {}  # an ephemeral container (kubectl debug) runs as the others do
+        statuses = {s.get("name"): s for key in ("containerStatuses", "ephemeralContainerStatuses") for s in status.get(key) or []}
         state = (statuses.get(container) or {}).get("state") or {}
         if (pod.get("status") or {}).get("phase") != "Running" or container not in statuses or "terminated" in state or "waiting" in state:
             raise ExecError(f'unable to upgrade connection: container not found ("{container}")', 400)
