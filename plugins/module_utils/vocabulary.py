@@ -41,6 +41,7 @@ VIRTUAL_MACHINE = "VirtualMachine"
 VIRTUAL_MACHINE_CLASS = "VirtualMachineClass"
 VIRTUAL_MACHINE_OPERATION = "VirtualMachineOperation"
 MODULE_CONFIG = "ModuleConfig"
+NODE_GROUP = "NodeGroup"  # Deckhouse node-manager's: a group's node type and fencing
 NODE = "Node"
 POD = "Pod"
 SECRET = "Secret"
@@ -91,9 +92,11 @@ PLURALS = {
     STATEFUL_SET: "statefulsets",
     JOB: "jobs",
     CRON_JOB: "cronjobs",
+    NODE_GROUP: "nodegroups",
 }
 GROUPS = {
     MODULE_CONFIG: DECKHOUSE_GROUP,
+    NODE_GROUP: DECKHOUSE_GROUP,
     **dict.fromkeys((NODE, POD, SECRET, NAMESPACE, CONFIG_MAP, SERVICE, EVENT, PERSISTENT_VOLUME_CLAIM, PERSISTENT_VOLUME), CORE_GROUP),
     STORAGE_CLASS: STORAGE_GROUP,
     POD_DISRUPTION_BUDGET: POLICY_GROUP,
@@ -441,6 +444,8 @@ LOW_NODE_UTILIZATION = "LowNodeUtilization"
 REMOVE_PODS_VIOLATING_INTER_POD_ANTI_AFFINITY = "RemovePodsViolatingInterPodAntiAffinity"
 REMOVE_PODS_VIOLATING_NODE_AFFINITY = "RemovePodsViolatingNodeAffinity"
 # -- fencing, ColdStandby and node fault injection (issue 10; BEHAVIOUR.md §7.6, §7.7) ---------------------------
+NODE_GROUP_LABEL = "node.deckhouse.io/group"  # a node's NodeGroup
+NODE_TYPE_STATIC = "Static"  # a NodeGroup's nodeType for machines joined by hand (bare metal)
 FENCING_ENABLED_LABEL = "node-manager.deckhouse.io/fencing-enabled"
 FENCING_MODE_LABEL = "node-manager.deckhouse.io/fencing-mode"
 FENCING_WATCHDOG, FENCING_NOTIFY = "Watchdog", "Notify"

@@ -64,6 +64,7 @@ from .controllers import evacuation as evacuation_controller
 from .controllers import fencing as fencing_controller
 from .controllers import migration as migration_controller
 from .controllers import moduleconfig as moduleconfig_controller
+from .controllers import nodegroup as nodegroup_controller
 from .controllers import protection as protection_controllers
 from .controllers import serviceaccounts as serviceaccount_controllers
 from .controllers import storage as storage_controllers
@@ -212,6 +213,7 @@ def build(
     migrations.wake = lambda key: manager.enqueue("vm", key)
     manager.add(vm_controller.controller(store, fleet, migrations, edition))
     manager.add(fencing_controller.controller(store, fleet, clock))
+    manager.add(nodegroup_controller.controller(store))  # puts each NodeGroup's fencing on its nodes
     manager.add(vmop_controller.controller(store, migrations))
     manager.add(evacuation_controller.controller(store))
     # firmware updates in every edition; EE also live-migrates a VM whose placement changed (§3.2), CE waits for a restart
@@ -221,6 +223,7 @@ def build(
     manager.add(descheduler.controller(store))
     seed(service)
     priority_classes.seed(service)
+    nodegroup_controller.seed(service, topology)
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
     cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))
     hooks.install_generic_class(service)

@@ -21,21 +21,24 @@ from .polling import eventually
 
 G = "virtualization.deckhouse.io/v1alpha2"
 NODES = ["master", "worker-a", "worker-b"]
+MODE_LABEL = "node-manager.deckhouse.io/fencing-mode"
 MC = {"apiVersion": "deckhouse.io/v1alpha1", "kind": "ModuleConfig", "metadata": {"name": "virtualization"},
       "spec": {"enabled": True, "version": 1, "settings": {"dvcr": {"storage": {"type": "PersistentVolumeClaim", "persistentVolumeClaim": {"size": "50G"}}},
                                                            "virtualMachineCIDRs": ["10.66.30.0/24"]}}}  # fmt: skip
 
 
-def topology(fencing: dict | None) -> dict:
+def topology(fencing: dict | None, group: str | None = None) -> dict:
     worker = {"cpu": {"model": "Nehalem", "cores": 8}, "memory": "16Gi", **({"fencing": fencing} if fencing else {})}
+    if group:  # the workers form a NodeGroup (node-manager's label), made by the simulator at start
+        worker["labels"] = {"node.deckhouse.io/group": group}
     master = {"name": "master", "cpu": {"model": "Nehalem", "cores": 4}, "memory": "8Gi",
               "taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}  # fmt: skip
     return {"nodes": [master, {"name": "worker-a", **worker}, {"name": "worker-b", **worker}]}
 
 
-def start(tmp_path_factory, fencing):
+def start(tmp_path_factory, fencing, group=None):
     tmp = tmp_path_factory.mktemp("fencing")
-    (tmp / "topology.yaml").write_text(yaml.safe_dump(topology(fencing)))
+    (tmp / "topology.yaml").write_text(yaml.safe_dump(topology(fencing, group)))
     # the clock barely moves by itself (1 simulated s per 20 real s): the test steps it, so a slow run cannot
     # push a Lease past a threshold between two steps
     sim = Simulator.start(tmp / "state", "--topology", str(tmp / "topology.yaml"), time_scale=0.05)
@@ -74,6 +77,15 @@ def notify(tmp_path_factory):
 @pytest.fixture(scope="module")
 def unfenced(tmp_path_factory):
     sim, server = start(tmp_path_factory, None)
+    yield sim
+    server.stop()
+    assert sim.stop() == 0
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    """The workers in a NodeGroup `worker` without fencing: the admin turns it on in the NodeGroup."""
+    sim, server = start(tmp_path_factory, None, group="worker")
     yield sim
     server.stop()
     assert sim.stop() == 0
@@ -184,6 +196,36 @@ def test_power_loss_is_fenced_and_linux_vm_restarts_on_worker_b(watchdog):
         assert seen["worker-b"]["domains"] == [domain_of(ns, "linux-vm")] and seen["worker-a"]["state"] == "Fenced"
         recover(sim, "worker-a")
         assert vm_status(sim, ns, "linux-vm")["nodeName"] == "worker-b", "the VM stays where it restarted"
+
+
+def test_fencing_is_turned_on_in_the_nodegroup_as_the_admin_guide_says(grouped):
+    """The guide's requirement, "the Fencing mechanism must be enabled on nodes running the virtual machines", met the
+    way an admin meets it: spec.fencing of the nodes' NodeGroup. The group's nodes get the fencing-agent's labels, and a
+    power loss is fenced: linux-vm restarts on worker-b. Fencing off again takes the labels away."""
+    sim, ns = grouped, namespace(grouped)
+    group = get(sim, "nodegroup", "worker")
+    assert group["spec"] == {"nodeType": "Static"} and "fencing-enabled" not in json.dumps(get(sim, "node", "worker-a")["metadata"]["labels"])
+    assert eventually(lambda: get(sim, "ng", "worker").get("status") or {}, lambda st: st.get("nodes") == 2)["ready"] == 2
+    assert sim.kubectl("get", "ng").stdout.split("\n")[0].split() == ["NAME", "TYPE", "READY", "NODES", "UPTODATE", "AGE", "SYNCED"]
+    sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", json.dumps({"spec": {"fencing": {"mode": "Watchdog"}}}))
+    for name in ("worker-a", "worker-b"):
+        labels = eventually(lambda name=name: get(sim, "node", name)["metadata"]["labels"], lambda ls: ls.get(MODE_LABEL) == "Watchdog")
+        assert labels["node-manager.deckhouse.io/fencing-enabled"] == ""
+    assert "node-manager.deckhouse.io/fencing-enabled" not in get(sim, "node", "master")["metadata"]["labels"], "master is in no group"
+    refused = sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", '{"spec": {"fencing": {"mode": "Reboot"}}}', check=False)
+    assert refused.returncode != 0 and 'spec.fencing.mode: Unsupported value: "Reboot"' in refused.stderr, refused.stderr
+    with InvariantSampler(sim, NODES):
+        place_on_worker_a(sim, ns, "linux-vm", "AlwaysOn")
+        fail(sim, "worker-a", "power")
+        advance(sim, 61)
+        eventually(lambda: sim.kubectl("get", "node", "worker-a", check=False).returncode, lambda rc: rc != 0)
+        running_on(sim, ns, "linux-vm", "worker-b")
+        recover(sim, "worker-a")
+    # the recovered node registers again and is put back in its group's fencing; then the group's fencing is turned off
+    eventually(lambda: get(sim, "node", "worker-a")["metadata"]["labels"], lambda ls: ls.get(MODE_LABEL) == "Watchdog")
+    sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", '{"spec": {"fencing": null}}')
+    for name in ("worker-a", "worker-b"):
+        eventually(lambda name=name: get(sim, "node", name)["metadata"]["labels"], lambda ls: "node-manager.deckhouse.io/fencing-enabled" not in ls)
 
 
 def test_without_fencing_the_vm_stays_bound_to_the_dead_node(unfenced):

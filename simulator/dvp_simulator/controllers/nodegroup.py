@@ -1,0 +1,125 @@
+"""The part of Deckhouse's node-manager the admin guide leans on (BEHAVIOUR.md §7.7): each NodeGroup's fencing put on
+its nodes, and its counts, one reconcile per NodeGroup.
+
+- A node belongs to the group its `node.deckhouse.io/group` label names. While the group's spec.fencing is set, each
+  of its nodes carries the labels the fencing-agent DaemonSet gives them, `node-manager.deckhouse.io/fencing-enabled`
+  and `node-manager.deckhouse.io/fencing-mode=<mode>`; once the group has none, neither. The fencing controller
+  (controllers/fencing.py) reads only those labels, so `kubectl patch ng worker --type merge -p
+  '{"spec":{"fencing":{"mode":"Watchdog"}}}'` is how an admin enables fencing for ColdStandby, as on a cluster.
+- status: nodes, ready (their Ready condition True), upToDate (all of them: nothing here updates a node) and
+  conditionSummary {ready: "True", statusMessage: ""}, the columns `kubectl get ng` shows.
+- At start (`seed`): a NodeGroup of nodeType Static for each group label the topology's nodes carry, with the fencing
+  of the first of its nodes that has fencing in the topology; a NodeGroup of that name already stored is left as it is,
+  so an admin's change survives a restart. Nodes without the label belong to no group and keep their topology's
+  fencing labels.
+
+Not modelled: spec.fencing.watchdog.timeout (the fencing deadline stays 60 s) and the node type's part in fencing
+(BEHAVIOUR.md keeps a Static node's Node object on a Watchdog fence; the simulator deletes it, as the admin guide
+says); nodeTemplate, disruptions and the cloud settings are stored and do nothing.
+
+Costs: a reconcile reads its group's nodes through an index of the group label; a Node's event wakes its group only
+when its group, fencing labels or Ready changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
+
+from ..api.errors import APIError
+from ..api.service import ObjectService, WriteOptions
+from ..nodes.topology import Topology
+from ..store.store import Event, Store
+from .runtime import Context, Controller, Key, Requeue
+
+NODEGROUPS, NODES = v.resource_key(v.NODE_GROUP), v.resource_key(v.NODE)
+MANAGER = "node-manager"
+BY_GROUP = "nodegroup"
+
+
+def _group_of(node: dict[str, Any]) -> list[str]:
+    group = (node["metadata"].get("labels") or {}).get(v.NODE_GROUP_LABEL)
+    return [group] if group else []
+
+
+def fencing_labels(nodegroup: dict[str, Any] | None) -> dict[str, str]:
+    """The fencing labels a node of the group carries (pure): none without spec.fencing."""
+    mode = (((nodegroup or {}).get("spec") or {}).get("fencing") or {}).get("mode")
+    return {v.FENCING_ENABLED_LABEL: "", v.FENCING_MODE_LABEL: mode} if mode else {}
+
+
+def relabelled(labels: dict[str, str], wanted: dict[str, str]) -> dict[str, str]:
+    """A node's labels with the fencing ones as `wanted` says (pure)."""
+    out = {k: value for k, value in labels.items() if k not in (v.FENCING_ENABLED_LABEL, v.FENCING_MODE_LABEL)}
+    return {**out, **wanted}
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    return any(c.get("type") == v.COND_NODE_READY and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
+
+
+def controller(store: Store) -> Controller:
+    store.add_index(NODES, BY_GROUP, _group_of)
+
+    async def reconcile(ctx: Context, key: Key) -> Requeue | None:
+        entry = store.get(NODEGROUPS, *key)
+        if entry is None:
+            return None
+        nodegroup = entry.obj
+        wanted = fencing_labels(nodegroup)
+        nodes_rt = ctx.service.registry.types[NODES]
+        nodes = [e.obj for e in store.by_index(NODES, BY_GROUP, key[1])]
+        for node in nodes:
+            labels = node["metadata"].get("labels") or {}
+            if relabelled(labels, wanted) != labels:
+                patch = {"metadata": {"labels": {v.FENCING_ENABLED_LABEL: None, v.FENCING_MODE_LABEL: None, **wanted}}}
+                try:
+                    ctx.service.patch(nodes_rt, "", node["metadata"]["name"], "application/merge-patch+json", patch, WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
+                except APIError as exc:
+                    if exc.code != 404:  # a node gone meanwhile
+                        raise
+        status = {
+            **(nodegroup.get("status") or {}),
+            "nodes": len(nodes),
+            "ready": sum(1 for n in nodes if _ready(n)),
+            "upToDate": len(nodes),
+            "conditionSummary": {"ready": "True", "statusMessage": ""},
+        }
+        if nodegroup.get("status") != status:
+            rt = ctx.service.registry.types[NODEGROUPS]
+            ctx.service.update(rt, "", key[1], {**nodegroup, "status": status}, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
+        return None
+
+    def node_changed(event: Event) -> list[Key]:
+        new = event.entry.obj
+        old = event.prev.obj if event.prev is not None else None
+        groups = set(_group_of(new)) | (set(_group_of(old)) if old is not None else set())
+        if old is not None and groups == set(_group_of(old)) and _seen(old) == _seen(new):
+            return []
+        return [("", group) for group in groups]
+
+    return Controller("nodegroup", NODEGROUPS, reconcile, {NODES: node_changed})
+
+
+def _seen(node: dict[str, Any]) -> tuple[Any, ...]:
+    labels = node["metadata"].get("labels") or {}
+    return (labels.get(v.FENCING_ENABLED_LABEL), labels.get(v.FENCING_MODE_LABEL), _ready(node), node["metadata"].get("deletionTimestamp"))
+
+
+def seed(service: ObjectService, topology: Topology | None) -> None:
+    """A NodeGroup (Static) for each group label of the topology's nodes that has none stored yet."""
+    if topology is None:
+        return
+    rt = service.registry.types[NODEGROUPS]
+    groups: dict[str, dict[str, Any]] = {}
+    for node in topology.nodes:
+        group = node.labels.get(v.NODE_GROUP_LABEL)
+        if not group:
+            continue
+        spec = groups.setdefault(group, {"nodeType": v.NODE_TYPE_STATIC})
+        if node.fencing_enabled and "fencing" not in spec:
+            spec["fencing"] = {"mode": node.fencing_mode}
+    for group, spec in groups.items():
+        if service.find(rt, "", group) is None:
+            body = {"apiVersion": f"{v.DECKHOUSE_GROUP}/v1", "kind": v.NODE_GROUP, "metadata": {"name": group}, "spec": spec}
+            service.create(rt, "", body, WriteOptions(version="v1", manager=MANAGER))
