@@ -36,6 +36,19 @@ def _required(path: str, detail: str = "") -> dict[str, str]:
     return cause(path, f"Required value{': ' + detail if detail else ''}", "FieldValueRequired")
 
 
+def _unique_name_causes(path: str, name: Any, names: set[Any]) -> list[dict[str, str]]:
+    """A name that is required, a DNS-1123 label and not among `names` (to which it is added)."""
+    if not name:
+        return [_required(path)]
+    if not isinstance(name, str):
+        return []  # the schema's type check refuses it
+    found = label_causes(path, name)
+    if not found and name in names:
+        found.append(cause(path, f"Duplicate value: {quote(name)}", "FieldValueDuplicate"))
+    names.add(name)
+    return found
+
+
 def _volume_causes(volumes: list[Any], path: str) -> tuple[set[str], list[dict[str, str]]]:
     names: set[str] = set()
     causes: list[dict[str, str]] = []
@@ -43,15 +56,7 @@ def _volume_causes(volumes: list[Any], path: str) -> tuple[set[str], list[dict[s
         if not isinstance(volume, dict):
             continue  # the schema's type check refuses it
         at = f"{path}[{i}]"
-        name = volume.get("name")
-        if not name:
-            causes.append(_required(f"{at}.name"))
-        elif isinstance(name, str):
-            found = label_causes(f"{at}.name", name)
-            causes += found
-            if not found and name in names:
-                causes.append(cause(f"{at}.name", f"Duplicate value: {quote(name)}", "FieldValueDuplicate"))
-            names.add(name)
+        causes += _unique_name_causes(f"{at}.name", volume.get("name"), names)
         sources = [k for k, value in volume.items() if k != "name" and value is not None]
         if not sources:
             causes.append(_required(at, "must specify a volume type"))
@@ -145,18 +150,10 @@ def ephemeral_causes(spec: dict[str, Any], old_spec: dict[str, Any]) -> list[dic
         elif by_name[name] != existing:
             causes.append(cause(path, f"Forbidden: existing ephemeral containers {quote(str(name))} may not be changed\n", "FieldValueForbidden"))
     regular = {c.get("name") for key in ("containers", "initContainers") for c in spec.get(key) or [] if isinstance(c, dict)}
-    seen: set[Any] = set()
+    seen: set[Any] = set(regular)  # an ephemeral container's name is unique among all the pod's containers
     for i, container in enumerate(new):
         at = f"{path}[{i}]"
-        name = container.get("name")
-        if not name:
-            causes.append(_required(f"{at}.name"))
-        elif isinstance(name, str):
-            found = label_causes(f"{at}.name", name)
-            causes += found
-            if not found and (name in regular or name in seen):
-                causes.append(cause(f"{at}.name", f"Duplicate value: {quote(name)}", "FieldValueDuplicate"))
-        seen.add(name)
+        causes += _unique_name_causes(f"{at}.name", container.get("name"), seen)
         if not container.get("image"):
             causes.append(_required(f"{at}.image"))
         for field in sorted(k for k, value in container.items() if k not in EPHEMERAL_ALLOWED and value not in (None, {}, [], "", False, 0)):
