@@ -73,6 +73,20 @@ def not_found(group: str, plural: str, name: str) -> APIError:
     )
 
 
+NAMESPACE_TERMINATING = "because it is being terminated"
+
+
+def namespace_terminating(namespace: str) -> APIError:
+    """The refusal of new content in a namespace being deleted (the NamespaceLifecycle admission plugin)."""
+    return APIError(403, f"unable to create new content in namespace {namespace} {NAMESPACE_TERMINATING}", reason="Forbidden")
+
+
+def is_namespace_terminating(error: APIError) -> bool:
+    """Whether a write was refused because its namespace is being deleted: controllers record no Event for it, as
+    upstream's check the refusal's NamespaceTerminating cause."""
+    return error.code == 403 and error.message.endswith(NAMESPACE_TERMINATING)
+
+
 def already_exists(group: str, plural: str, name: str) -> APIError:
     return APIError(
         409,

@@ -22,7 +22,7 @@ from ..store.store import ADDED, MODIFIED, Entry, Store
 from . import apply as ssa
 from . import objectmeta, typecheck
 from .admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
-from .errors import APIError, DecodeFailure, already_exists, bad_request, cause, conflict, decode_failure, invalid, not_found
+from .errors import DecodeFailure, already_exists, bad_request, cause, conflict, decode_failure, invalid, namespace_terminating, not_found
 from .options import options_invalid
 from .patch import APPLY_PATCH_YAML, apply_patch
 from .pod_spec import EPHEMERAL
@@ -442,7 +442,7 @@ class ObjectService:
         if entry is None:
             raise not_found("", "namespaces", namespace)
         if entry.obj["metadata"].get("deletionTimestamp"):
-            raise APIError(403, f"unable to create new content in namespace {namespace} because it is being terminated", reason="Forbidden")
+            raise namespace_terminating(namespace)
 
     def _validate_metadata(self, rt: ResourceType, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]

@@ -25,7 +25,7 @@ from typing import Any
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api import cron
-from ..api.errors import APIError
+from ..api.errors import APIError, is_namespace_terminating
 from ..api.service import WriteOptions, json_copy
 from ..clock import Clock
 from ..store.store import ADDED, DELETED, Event, Store
@@ -159,7 +159,7 @@ def _run(ctx: Context, key: Key, cronjob: dict[str, Any], active: list[dict[str,
     except APIError as exc:
         if exc.code == 409:  # a Job of that name and time exists: this time has run
             return active
-        if not exc.message.endswith("because it is being terminated"):  # refused at admission (a quota on Jobs)
+        if not is_namespace_terminating(exc):  # refused at admission (a quota on Jobs)
             ctx.service.record_event(cronjob, "Warning", "FailedCreate", f"Error creating job: {exc.message}", MANAGER)
         raise Retry(exc.message) from exc  # tried again with backoff, as upstream's syncCronJob returns the error
     ctx.service.record_event(cronjob, "Normal", "SuccessfulCreate", f"Created job {name}", MANAGER)

@@ -24,7 +24,7 @@ from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
-from ..api.errors import APIError
+from ..api.errors import APIError, is_namespace_terminating
 from ..api.service import WriteOptions, json_copy
 from ..clock import Clock
 from ..store.store import ADDED, DELETED, OWNER, Event, Store
@@ -132,7 +132,7 @@ def create_pod(ctx: Context, owner: dict[str, Any], body: dict[str, Any], manage
     try:
         made = ctx.service.create(ctx.service.registry.types[PODS], owner["metadata"]["namespace"], body, WriteOptions(version=v.CORE_VERSION, manager=manager, with_status=True)).obj
     except APIError as error:
-        if not error.message.endswith("because it is being terminated"):
+        if not is_namespace_terminating(error):
             ctx.service.record_event(owner, "Warning", FAILED_CREATE, f"Error creating: {error.message}", manager)
         raise
     ctx.service.record_event(owner, "Normal", "SuccessfulCreate", f"Created pod: {made['metadata']['name']}", manager)
