@@ -111,14 +111,19 @@ def test_a_statefulset_whose_claims_are_refused_says_why_counting_the_retries(cl
         },
     }
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(sts))
-    refused = eventually(lambda: warnings(cluster, namespace, "db"), lambda items: len(items) == 2 and all(e["count"] >= 3 for e in items))
+
+    def counted(items: list[dict]) -> bool:
+        return len(items) == 2 and all(e["count"] >= 3 and e["firstTimestamp"] < e["lastTimestamp"] for e in items)
+
+    refused = eventually(lambda: warnings(cluster, namespace, "db"), counted)
     why = 'PersistentVolumeClaim "data-db-0" is invalid: spec.accessModes: Required value: at least 1 access mode is required'
     assert {e["message"] for e in refused} == {
         f"create Claim data-db-0 for Pod db-0 in StatefulSet db failed error: {why}",
         f"create Pod db-0 in StatefulSet db failed error: failed to create PVC data-db-0: {why}",
     }
     assert {(e["reason"], e["source"]["component"]) for e in refused} == {("FailedCreate", "statefulset-controller")}
-    assert all(e["firstTimestamp"] < e["lastTimestamp"] for e in refused)  # one Event each, counted: not one per retry
+    # one Event each, counted: not one per retry (waited for above: the first retries fall within one stamped second)
+    assert all(e["firstTimestamp"] < e["lastTimestamp"] for e in refused)
     described = cluster.kubectl("describe", "statefulset", "db", "-n", namespace).stdout
     assert " over " in described and "(x" in described, described
     assert kget(cluster, "pods", "-n", namespace)["items"] == [] and kget(cluster, "pvc", "-n", namespace)["items"] == []

@@ -27,9 +27,11 @@ from typing import Any
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.errors import APIError
+from ..api.patch import MERGE_PATCH
 from ..api.service import ObjectService, WriteOptions
 from ..nodes.topology import Topology
 from ..store.store import Event, Store
+from .kubelet import node_ready
 from .runtime import Context, Controller, Key, Requeue
 
 NODEGROUPS, NODES = v.resource_key(v.NODE_GROUP), v.resource_key(v.NODE)
@@ -54,10 +56,6 @@ def relabelled(labels: dict[str, str], wanted: dict[str, str]) -> dict[str, str]
     return {**out, **wanted}
 
 
-def _ready(node: dict[str, Any]) -> bool:
-    return any(c.get("type") == v.COND_NODE_READY and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or [])
-
-
 def controller(store: Store) -> Controller:
     store.add_index(NODES, BY_GROUP, _group_of)
 
@@ -74,14 +72,14 @@ def controller(store: Store) -> Controller:
             if relabelled(labels, wanted) != labels:
                 patch = {"metadata": {"labels": {v.FENCING_ENABLED_LABEL: None, v.FENCING_MODE_LABEL: None, **wanted}}}
                 try:
-                    ctx.service.patch(nodes_rt, "", node["metadata"]["name"], "application/merge-patch+json", patch, WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
+                    ctx.service.patch(nodes_rt, "", node["metadata"]["name"], MERGE_PATCH, patch, WriteOptions(version=v.CORE_VERSION, manager=MANAGER))
                 except APIError as exc:
                     if exc.code != 404:  # a node gone meanwhile
                         raise
         status = {
             **(nodegroup.get("status") or {}),
             "nodes": len(nodes),
-            "ready": sum(1 for n in nodes if _ready(n)),
+            "ready": sum(1 for n in nodes if node_ready(n)),
             "upToDate": len(nodes),
             "conditionSummary": {"ready": "True", "statusMessage": ""},
         }
@@ -103,7 +101,7 @@ def controller(store: Store) -> Controller:
 
 def _seen(node: dict[str, Any]) -> tuple[Any, ...]:
     labels = node["metadata"].get("labels") or {}
-    return (labels.get(v.FENCING_ENABLED_LABEL), labels.get(v.FENCING_MODE_LABEL), _ready(node), node["metadata"].get("deletionTimestamp"))
+    return (labels.get(v.FENCING_ENABLED_LABEL), labels.get(v.FENCING_MODE_LABEL), node_ready(node), node["metadata"].get("deletionTimestamp"))
 
 
 def seed(service: ObjectService, topology: Topology | None) -> None:
