@@ -225,8 +225,8 @@ FINAL=$(vm_field linux-vm '{.status.phase} {.status.nodeName}')
 step "ColdStandby: linux-vm's node loses power"
 VICTIM=$(vm_field linux-vm '{.status.nodeName}')
 say "linux-vm (runPolicy $(vm_field linux-vm '{.spec.runPolicy}')) runs on $VICTIM, which has Watchdog fencing. The node" \
-  "is powered off. After 40 s without a heartbeat its Node is NotReady; after 60 s the node is fenced (its Node is" \
-  "deleted) and the platform starts linux-vm on another node. The demo steps the simulated clock over those minutes."
+  "is powered off. After 40 s without a heartbeat its Node is NotReady; after 60 s the node is fenced (its pods are" \
+  "force-deleted; a Static node's Node stays, NotReady) and the platform starts linux-vm on another node. The demo steps the simulated clock over those minutes."
 watch_start "$STATE/failover-watch.log" -n "$NS" get vm linux-vm -w
 show dvp-sim node fail "$VICTIM" --mode power --kubeconfig "$KUBECONFIG"
 show dvp-sim clock advance 41 --kubeconfig "$KUBECONFIG"
@@ -248,7 +248,7 @@ for _ in $(seq 60); do
 done
 watch_stop
 [ -n "$FAILOVER" ] || fail "linux-vm did not restart off $VICTIM: $(kubectl -n "$NS" get vm linux-vm -o wide)"
-shown "kubectl get nodes    # $VICTIM fenced: its Node is gone"
+shown "kubectl get nodes    # $VICTIM fenced: a Static node, its Node stays NotReady"
 kubectl get nodes
 shown "kubectl -n $NS get vm linux-vm -w    # during the failover"
 cat "$STATE/failover-watch.log"

@@ -445,7 +445,10 @@ REMOVE_PODS_VIOLATING_INTER_POD_ANTI_AFFINITY = "RemovePodsViolatingInterPodAnti
 REMOVE_PODS_VIOLATING_NODE_AFFINITY = "RemovePodsViolatingNodeAffinity"
 # -- fencing, ColdStandby and node fault injection (issue 10; BEHAVIOUR.md §7.6, §7.7) ---------------------------
 NODE_GROUP_LABEL = "node.deckhouse.io/group"  # a node's NodeGroup
-NODE_TYPE_STATIC = "Static"  # a NodeGroup's nodeType for machines joined by hand (bare metal)
+NODE_TYPE_LABEL = "node.deckhouse.io/type"  # a node's NodeGroup's nodeType, as node-manager labels it
+NODE_TYPE_STATIC, NODE_TYPE_CLOUD_STATIC = "Static", "CloudStatic"  # machines joined by hand (bare metal), or in a cloud
+# node types whose Node object a Watchdog fencing keeps (node-manager deletes only the Nodes it can make again)
+NODE_TYPES_KEPT_WHEN_FENCED = (NODE_TYPE_STATIC, NODE_TYPE_CLOUD_STATIC)
 FENCING_ENABLED_LABEL = "node-manager.deckhouse.io/fencing-enabled"
 FENCING_MODE_LABEL = "node-manager.deckhouse.io/fencing-mode"
 FENCING_WATCHDOG, FENCING_NOTIFY = "Watchdog", "Notify"

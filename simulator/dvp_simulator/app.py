@@ -86,6 +86,7 @@ from .store.store import ADDED, MODIFIED, Store
 from .webhooks import disks as disk_webhooks
 from .webhooks import eviction as eviction_webhook
 from .webhooks import moduleconfig as moduleconfig_webhook
+from .webhooks import nodegroup as nodegroup_webhook
 from .webhooks import vm as vm_webhook
 from .webhooks import vmclass as vmclass_webhook
 from .webhooks import vmip as vmip_webhook
@@ -151,6 +152,7 @@ def build(
     vm_webhook.register(admission, store)
     vmop_webhook.register(admission, store, topology.edition if topology else None)
     eviction_webhook.register(admission, store)
+    nodegroup_webhook.register(admission)
     quota_ledger = quota.Ledger(registry, store, clock)
     quota.register(admission, quota_ledger)  # its admission closes every write's chain (Admission.validate_last)
     service = ObjectService(registry, store, clock, admission)

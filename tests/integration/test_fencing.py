@@ -201,10 +201,16 @@ def test_power_loss_is_fenced_and_linux_vm_restarts_on_worker_b(watchdog):
 def test_fencing_is_turned_on_in_the_nodegroup_as_the_admin_guide_says(grouped):
     """The guide's requirement, "the Fencing mechanism must be enabled on nodes running the virtual machines", met the
     way an admin meets it: spec.fencing of the nodes' NodeGroup. The group's nodes get the fencing-agent's labels, and a
-    power loss is fenced: linux-vm restarts on worker-b. Fencing off again takes the labels away."""
+    power loss is fenced: linux-vm restarts on worker-b; the node is Static, so its Node is kept. Fencing off again takes
+    the labels away."""
     sim, ns = grouped, namespace(grouped)
     group = get(sim, "nodegroup", "worker")
     assert group["spec"] == {"nodeType": "Static"} and "fencing-enabled" not in json.dumps(get(sim, "node", "worker-a")["metadata"]["labels"])
+    eventually(lambda: get(sim, "node", "worker-a")["metadata"]["labels"], lambda ls: ls.get("node.deckhouse.io/type") == "Static")
+    refused = sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", '{"spec": {"nodeType": "CloudEphemeral"}}', check=False)
+    assert refused.returncode != 0 and (
+        'admission webhook "vnodegroup.deckhouse.io" denied the request: spec.nodeType: Forbidden: nodeType is immutable' in refused.stderr
+    ), refused.stderr
     assert eventually(lambda: get(sim, "ng", "worker").get("status") or {}, lambda st: st.get("nodes") == 2)["ready"] == 2
     assert sim.kubectl("get", "ng").stdout.split("\n")[0].split() == ["NAME", "TYPE", "READY", "NODES", "UPTODATE", "AGE", "SYNCED"]
     sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", json.dumps({"spec": {"fencing": {"mode": "Watchdog"}}}))
@@ -218,8 +224,16 @@ def test_fencing_is_turned_on_in_the_nodegroup_as_the_admin_guide_says(grouped):
         place_on_worker_a(sim, ns, "linux-vm", "AlwaysOn")
         fail(sim, "worker-a", "power")
         advance(sim, 61)
-        eventually(lambda: sim.kubectl("get", "node", "worker-a", check=False).returncode, lambda rc: rc != 0)
         running_on(sim, ns, "linux-vm", "worker-b")
+        # a Static node (its group's nodeType): fenced, its pods force-deleted, but its Node kept (BEHAVIOUR.md §7.7)
+        node = get(sim, "node", "worker-a")
+        assert node and ready(node) == "Unknown", "the Static node's Node is kept, NotReady"
+        assert {t["key"] for t in node["spec"]["taints"]} == {"node.kubernetes.io/unreachable"}
+        assert not get(sim, "pod", "virt-handler-worker-a", "d8-virtualization"), "its pods are force-deleted"
+        fenced = json.loads(sim.kubectl("get", "events", "-A", "--field-selector", "reason=NodeFenced,involvedObject.name=worker-a", "-o", "json").stdout)
+        assert [e["message"].endswith("(fencing mode Watchdog); the Node is kept.") for e in fenced["items"]] == [True]
+        seen, _unused = invariant(sim)
+        assert seen["worker-a"]["state"] == "Fenced", "the watchdog fired all the same"
         recover(sim, "worker-a")
     # the recovered node registers again and is put back in its group's fencing; then the group's fencing is turned off
     eventually(lambda: get(sim, "node", "worker-a")["metadata"]["labels"], lambda ls: ls.get(MODE_LABEL) == "Watchdog")

@@ -1,5 +1,6 @@
-"""Which Lease events wake the fencing controller: a renewal of a Lease that was still fresh cannot change its verdict
-(its timer rechecks the node when that Lease would go stale); anything else can."""
+"""The fencing controller's pure parts. Which Lease events wake it: a renewal of a Lease that was still fresh cannot
+change its verdict (its timer rechecks the node when that Lease would go stale); anything else can. And which fencings
+delete the Node."""
 
 from datetime import UTC, datetime
 
@@ -30,3 +31,15 @@ def test_only_a_renewal_of_a_stale_lease_wakes_the_controller():
     assert mapper(Event("DELETED", entry(now), None)) == key
     broken = {**fresh, "spec": {"renewTime": "yesterday"}}
     assert mapper(Event("MODIFIED", entry(now), entry(broken))) == key, "a Lease whose age cannot be read"
+
+
+def test_a_watchdog_fencing_deletes_the_node_unless_node_manager_cannot_make_it_again():
+    """BEHAVIOUR.md §7.7: the Node goes in Watchdog mode (the default) but for a Static or CloudStatic node; Notify
+    keeps every Node."""
+    watchdog = {v.FENCING_ENABLED_LABEL: "", v.FENCING_MODE_LABEL: v.FENCING_WATCHDOG}
+    assert fencing.deletes_node(watchdog)
+    assert fencing.deletes_node({**watchdog, v.NODE_TYPE_LABEL: "CloudEphemeral"})
+    assert fencing.deletes_node({v.FENCING_ENABLED_LABEL: ""}), "no mode label: Watchdog"
+    assert not fencing.deletes_node({**watchdog, v.NODE_TYPE_LABEL: "Static"})
+    assert not fencing.deletes_node({**watchdog, v.NODE_TYPE_LABEL: "CloudStatic"})
+    assert not fencing.deletes_node({v.FENCING_ENABLED_LABEL: "", v.FENCING_MODE_LABEL: v.FENCING_NOTIFY})

@@ -11,7 +11,10 @@ a minute later):
   `update…/disruption-approved`: they suspend the watchdog), gets all its pods deleted with grace period 0. Mode
   `Watchdog` (`fencing-mode` label): the node's watchdog has fired by then (the fencing-agent stopped feeding it when it
   lost the API, which is also the network-partition case: the split-brain fencing exists for), so its domains are
-  gone, and the Node is deleted. Mode `Notify`: the Node is kept and nothing happens on the node itself — a node that
+  gone, and the Node is deleted — unless the node's type (`node.deckhouse.io/type`, its NodeGroup's nodeType) is
+  Static or CloudStatic: node-manager cannot make such a machine again, so its Node stays, NotReady and tainted
+  unreachable, until the machine is repaired and its kubelet posts Ready. Mode `Notify`: the Node is kept and nothing
+  happens on the node itself — a node that
   is merely cut off (network, kubelet) keeps running its domains while their VMs restart elsewhere, so the same guest
   runs twice until the node is recovered (its virt-handler then destroys the orphans): Notify is only safe when the
   operator makes sure the node is really down.
@@ -93,6 +96,12 @@ def _renewed(lease: dict[str, Any]) -> float | None:
         return None
 
 
+def deletes_node(labels: dict[str, str]) -> bool:
+    """Whether fencing a node with these labels deletes its Node object (pure): not in Notify mode, nor for a node type
+    node-manager cannot make again."""
+    return labels.get(v.FENCING_MODE_LABEL) != v.FENCING_NOTIFY and labels.get(v.NODE_TYPE_LABEL) not in v.NODE_TYPES_KEPT_WHEN_FENCED
+
+
 class Fencing:
     def __init__(self, ctx: Context, store: Store, fleet: Fleet, node: dict[str, Any], age: float):
         self.service, self.clock, self.store, self.fleet = ctx.service, ctx.clock, store, fleet
@@ -124,7 +133,7 @@ class Fencing:
         if self.age <= v.FENCING_TIMEOUT:
             self.after(v.FENCING_TIMEOUT - self.age + EPSILON)
             return Requeue(self.requeue)
-        self.fence(labels.get(v.FENCING_MODE_LABEL) or v.FENCING_WATCHDOG)
+        self.fence(labels.get(v.FENCING_MODE_LABEL) or v.FENCING_WATCHDOG, deletes_node(labels))
         return Requeue(self.requeue)
 
     # -- node lifecycle -------------------------------------------------------------------------------------------
@@ -163,7 +172,7 @@ class Fencing:
             self.node = self.service.update(self.rt(NODES), "", self.name, {**self.node, "spec": spec}, self.opts()).obj
 
     # -- fencing --------------------------------------------------------------------------------------------------
-    def fence(self, mode: str) -> None:
+    def fence(self, mode: str, delete_node: bool) -> None:
         agent = self.fleet.agents.get(self.name)
         if mode == v.FENCING_WATCHDOG and agent is not None and not agent.fenced:
             agent.fence()  # the watchdog fired on the node: kernel panic, its domains are gone
@@ -175,10 +184,11 @@ class Fencing:
                 if exc.code != 404:
                     raise
         if pods:
-            message = f"The node's Lease was not renewed for {self.age:.0f} s: {len(pods)} pod(s) deleted (fencing mode {mode})."
+            kept = "" if delete_node else "; the Node is kept"
+            message = f"The node's Lease was not renewed for {self.age:.0f} s: {len(pods)} pod(s) deleted (fencing mode {mode}){kept}."
             self.service.record_event(self.node, "Warning", "NodeFenced", message, MANAGER)
-            log.warning("node %s fenced (%s): %d pods deleted", self.name, mode, len(pods))
-        if mode == v.FENCING_WATCHDOG:
+            log.warning("node %s fenced (%s): %d pods deleted%s", self.name, mode, len(pods), kept)
+        if delete_node:
             try:
                 self.service.delete(self.rt(NODES), "", self.name, {})
             except APIError as exc:
