@@ -60,6 +60,7 @@ DAEMON_SET = "DaemonSet"  # the module's virt-handler runs as one
 DEPLOYMENT = "Deployment"  # ... and its virt-controller as this
 REPLICA_SET = "ReplicaSet"  # a Deployment's pods are a ReplicaSet's
 STATEFUL_SET = "StatefulSet"
+CONTROLLER_REVISION = "ControllerRevision"  # a DaemonSet's or StatefulSet's template history
 JOB = "Job"
 CRON_JOB = "CronJob"
 
@@ -90,6 +91,7 @@ PLURALS = {
     DEPLOYMENT: "deployments",
     REPLICA_SET: "replicasets",
     STATEFUL_SET: "statefulsets",
+    CONTROLLER_REVISION: "controllerrevisions",
     JOB: "jobs",
     CRON_JOB: "cronjobs",
     NODE_GROUP: "nodegroups",
@@ -107,6 +109,7 @@ GROUPS = {
     DEPLOYMENT: APPS_GROUP,
     REPLICA_SET: APPS_GROUP,
     STATEFUL_SET: APPS_GROUP,
+    CONTROLLER_REVISION: APPS_GROUP,
     JOB: BATCH_GROUP,
     CRON_JOB: BATCH_GROUP,
 }  # every other kind is DVP's

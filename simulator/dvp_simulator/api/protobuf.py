@@ -190,6 +190,7 @@ MESSAGES: dict[str, str] = {
     "DaemonSetStatus": "1 currentNumberScheduled *int32; 2 numberMisscheduled *int32; 3 desiredNumberScheduled *int32; 4 numberReady *int32; "
                        "5 observedGeneration int64; 6 updatedNumberScheduled int32; 7 numberAvailable int32; 8 numberUnavailable int32; "
                        "9 collisionCount *int32",
+    "ControllerRevision": "1 metadata ObjectMeta; 2 data RawJSON; 3 revision *int64",
     "ReplicaSet": "1 metadata ObjectMeta; 2 spec ReplicaSetSpec; 3 status ReplicaSetStatus",
     "ReplicaSetSpec": "1 replicas *int32; 4 minReadySeconds int32; 2 selector LabelSelector; 3 template PodTemplateSpec",
     "ReplicaSetStatus": "1 replicas int32; 2 fullyLabeledReplicas int32; 4 readyReplicas int32; 5 availableReplicas int32; "
@@ -299,7 +300,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("scheduling.k8s.io", "PriorityClass"): "PriorityClass",
     ("networking.k8s.io", "Ingress"): "Ingress",
     ("batch", "Job"): "Job", ("batch", "CronJob"): "CronJob",
-    ("apps", "Deployment"): "Deployment", ("apps", "DaemonSet"): "DaemonSet", ("apps", "StatefulSet"): "StatefulSet", ("apps", "ReplicaSet"): "ReplicaSet", ("autoscaling", "Scale"): "Scale",
+    ("apps", "Deployment"): "Deployment", ("apps", "DaemonSet"): "DaemonSet", ("apps", "StatefulSet"): "StatefulSet", ("apps", "ReplicaSet"): "ReplicaSet", ("apps", "ControllerRevision"): "ControllerRevision", ("autoscaling", "Scale"): "Scale",
     ("authorization.k8s.io", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io", "SubjectAccessReview"): "SubjectAccessReview",
     ("authorization.k8s.io", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",

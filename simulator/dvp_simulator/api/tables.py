@@ -10,6 +10,7 @@ from typing import Any
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabulary import (
     COND_NODE_READY,
     CONFIG_MAP,
+    CONTROLLER_REVISION,
     CRON_JOB,
     CUSTOM_RESOURCE_DEFINITION,
     DAEMON_SET,
@@ -371,6 +372,16 @@ def _replicaset_row(o: dict[str, Any], now: float) -> list[Any]:
     ]  # fmt: skip
 
 
+def _controller_revision_row(o: dict[str, Any], now: float) -> list[Any]:
+    """printControllerRevision: its controller as `<kind>.<group>/<name>` in lower case (`<none>` without one)."""
+    ref = next((r for r in o["metadata"].get("ownerReferences") or () if r.get("controller")), None)
+    controller = "<none>"
+    if ref is not None:
+        group = (ref.get("apiVersion") or "").rpartition("/")[0]
+        controller = f"{ref.get('kind', '')}{'.' + group if group else ''}".lower() + f"/{ref.get('name', '')}"
+    return [o["metadata"]["name"], controller, o.get("revision", 0), age(o, now)]
+
+
 def _quota_row(o: dict[str, Any], now: float) -> list[Any]:
     """printResourceQuota: `resource: used/hard` of every hard resource (by name), the `limits.*` ones under LIMIT
     and the others under REQUEST; a resource without usage shows 0."""
@@ -551,6 +562,10 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     resource_key(STATEFUL_SET): (  # upstream: pkg/printers/internalversion/printers.go statefulSetColumnDefinitions
         [NAME, _col("Ready"), _col("Age"), _col("Containers", priority=1), _col("Images", priority=1)],
         _statefulset_row,
+    ),
+    resource_key(CONTROLLER_REVISION): (  # upstream: pkg/printers/internalversion/printers.go controllerRevisionColumnDefinitions
+        [NAME, _col("Controller"), _col("Revision", "integer"), _col("Age")],
+        _controller_revision_row,
     ),
     resource_key(REPLICA_SET): (  # upstream: pkg/printers/internalversion/printers.go replicaSetColumnDefinitions
         [

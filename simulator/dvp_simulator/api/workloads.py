@@ -17,10 +17,11 @@ ValidatePodTemplateSpecForReplicaSet) and pkg/apis/core/v1/defaults.go for the t
   counts not negative, the template's restartPolicy OnFailure or Never; on update completions, completionMode, the
   template and the selector never change.
 - DaemonSets (SetDefaults_DaemonSet, ValidateDaemonSetSpec): a RollingUpdate of maxUnavailable 1, maxSurge 0; the
-  selector and template as a ReplicaSet's, the strategy's bounds.
+  selector and template as a ReplicaSet's, the strategy's bounds; the template generation annotation kept by the server.
 - StatefulSets (SetDefaults_StatefulSet, ValidateStatefulSetSpec): OrderedReady, a RollingUpdate from partition 0,
   claims retained; the selector and template as a ReplicaSet's, the partition not negative; on update only replicas,
   ordinals, the template, the update strategy, the claims' retention and minReadySeconds change.
+- ControllerRevisions (ValidateControllerRevision, …Update): data required, revision not negative, data immutable.
 - CronJobs (SetDefaults_CronJob, ValidateCronJob): concurrencyPolicy Allow, not suspended, 3 successful and 1 failed
   Jobs kept; a name of at most 52 characters, a schedule robfig/cron's standard parser takes (api/cron.py) without a
   TZ= prefix, a known time zone, the job template as a Job's spec (its selector is made with each Job).
@@ -28,6 +29,7 @@ ValidatePodTemplateSpecForReplicaSet) and pkg/apis/core/v1/defaults.go for the t
 
 from __future__ import annotations
 
+import json
 import re
 import zoneinfo
 from typing import Any
@@ -45,6 +47,7 @@ from .selectors import match_label_selector
 
 DEFAULT_SURGE = DEFAULT_UNAVAILABLE = "25%"
 DEFAULT_HISTORY = 10
+TEMPLATE_GENERATION = "deprecated.daemonset.template.generation"
 DEFAULT_DEADLINE = 600
 RECREATE, ROLLING_UPDATE = "Recreate", "RollingUpdate"
 NONNEGATIVE = "must be greater than or equal to 0"
@@ -236,6 +239,21 @@ def default_daemonset(request: AdmissionRequest) -> None:
     default_strategy(spec, "updateStrategy", {"maxUnavailable": 1, "maxSurge": 0})
     spec.setdefault("revisionHistoryLimit", DEFAULT_HISTORY)
     default_template(spec.get("template"))
+    meta = request.obj["metadata"]
+    meta["annotations"] = {**(meta.get("annotations") or {}), TEMPLATE_GENERATION: str(template_generation(spec, request.old))}
+
+
+def template_generation(spec: dict[str, Any], old: dict[str, Any] | None) -> int:
+    """The DaemonSet's template generation (spec.templateGeneration of the internal type, which apps/v1 shows as the
+    `deprecated.daemonset.template.generation` annotation: the server's, whatever a client writes there): 1 on create,
+    one more on each update that changes the template (the registry's PrepareForUpdate)."""
+    if old is None:
+        return 1
+    try:
+        before = int((old["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION, "1"))
+    except ValueError:
+        before = 1
+    return before + 1 if (old.get("spec") or {}).get("template") != spec.get("template") else before
 
 
 def validate_daemonset(request: AdmissionRequest) -> None:
@@ -260,6 +278,25 @@ def validate_daemonset(request: AdmissionRequest) -> None:
     causes += _selector_update(obj, request.old)
     if causes:
         raise invalid(v.APPS_GROUP, v.DAEMON_SET, obj["metadata"]["name"], causes)
+
+
+# -- ControllerRevisions ------------------------------------------------------------------------------------------------
+def validate_controller_revision(request: AdmissionRequest) -> None:
+    """ValidateControllerRevision(Update): data given, revision not negative; on update data never changes (a
+    revision's number may: the controllers renumber the revision a rollback returns to)."""
+    obj = request.obj or {}
+    causes = []
+    if obj.get("data") is None:
+        causes.append(cause("data", "Required value: data is mandatory", "FieldValueRequired"))
+    revision = obj.get("revision")
+    if isinstance(revision, int) and revision < 0:
+        causes.append(_invalid("revision", revision, NONNEGATIVE))
+    old = request.old if request.operation == UPDATE else None
+    if old is not None and obj.get("data") != old.get("data"):
+        shown = json.dumps(obj.get("data"), separators=(",", ":"))
+        causes.append(cause("data", f"Invalid value: {shown}: field is immutable"))
+    if causes:
+        raise invalid(v.APPS_GROUP, v.CONTROLLER_REVISION, obj["metadata"]["name"], causes)
 
 
 # -- StatefulSets -------------------------------------------------------------------------------------------------------
@@ -489,6 +526,7 @@ def register(admission: Admission) -> None:
     admission.validate(v.APPS_GROUP, v.STATEFUL_SET, operations=(CREATE, UPDATE))(validate_statefulset)
     admission.mutate(v.APPS_GROUP, v.DAEMON_SET, operations=(CREATE, UPDATE))(default_daemonset)
     admission.validate(v.APPS_GROUP, v.DAEMON_SET, operations=(CREATE, UPDATE))(validate_daemonset)
+    admission.validate(v.APPS_GROUP, v.CONTROLLER_REVISION, operations=(CREATE, UPDATE))(validate_controller_revision)
     admission.mutate(v.BATCH_GROUP, v.JOB, operations=(CREATE, UPDATE))(default_job)
     admission.validate(v.BATCH_GROUP, v.JOB, operations=(CREATE, UPDATE))(validate_job)
     admission.mutate(v.BATCH_GROUP, v.CRON_JOB, operations=(CREATE, UPDATE))(default_cronjob)

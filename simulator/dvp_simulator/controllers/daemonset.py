@@ -5,8 +5,9 @@ template on every node it should run on, and reports them in its status.
   tolerates its NoSchedule and NoExecute taints — the template's tolerations and those upstream adds to every
   daemon pod (not-ready, unreachable, disk-, memory- and pid-pressure, unschedulable: a cordoned node keeps its
   daemon pods).
-- A node without its pod gets one: the template's labels with `controller-revision-hash` (the template's hash) and
-  `pod-template-generation`, the default tolerations, and a required node affinity for that node alone
+- A node without its pod gets one: the template's labels with `controller-revision-hash` (the hash of the
+  ControllerRevision of its template: controllers/history.py keeps the DaemonSet's template history) and
+  `pod-template-generation` (its template generation), the default tolerations, and a required node affinity for that node alone
   (`matchFields metadata.name`), which the default scheduler then binds it to (upstream's
   ReplaceDaemonSetPodNodeNameNodeAffinity). A pod on a node that should not run one is deleted, as is any pod but
   the newest on a node.
@@ -16,7 +17,8 @@ template on every node it should run on, and reports them in its status.
   numberUnavailable, updatedNumberScheduled, observedGeneration — what `kubectl rollout status ds` reads.
 
 The module's own `virt-handler` DaemonSet is not run here: the node agents make its pods (nodes/agent.py), and this
-controller only counts them (desired = the Nodes).
+controller only counts them (desired = the Nodes) and keeps its template history (`kubectl rollout history
+ds/virt-handler`).
 
 Costs: a reconcile reads the DaemonSet's pods (the owner index) and walks the Nodes; a pod of a DaemonSet wakes it
 when it was created or deleted or changed what the counts read; a Node wakes every DaemonSet only when it was created
@@ -25,8 +27,6 @@ registering at start-up) coalesces on the work queue into a few reconciles."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
@@ -34,14 +34,16 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.schedulin
 
 from ..api.errors import APIError
 from ..api.service import WriteOptions, json_copy
+from ..api.workloads import TEMPLATE_GENERATION
 from ..store.store import ADDED, DELETED, OWNER, Event, Store
+from . import history
 from .deployment import resolve
+from .history import HASH_LABEL
 from .replicaset import BURST, active, create_pod, delete_pods, pods_of, ready_since
 from .runtime import Context, Controller, Key, Requeue, Retry, controller_ref
 
 DAEMONSETS, NODES, PODS = v.resource_key(v.DAEMON_SET), v.resource_key(v.NODE), v.resource_key(v.POD)
 MANAGER = "daemonset-controller"  # its Events' source, as upstream's recorder names it
-HASH_LABEL = "controller-revision-hash"
 GENERATION_LABEL = "pod-template-generation"
 DEFAULT_TOLERATIONS = (
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
@@ -81,12 +83,6 @@ def counts(pods: list[dict[str, Any]], node_exists: Any, desired: int, generatio
 
 
 # -- where a daemon pod runs (pure) ------------------------------------------------------------------------------------
-def template_hash(template: dict[str, Any]) -> str:
-    """The controller-revision-hash of a template: a short stable digest of it (upstream hashes its
-    ControllerRevision; the values differ, the properties do not)."""
-    return hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:10]
-
-
 def tolerations(template: dict[str, Any]) -> list[dict[str, Any]]:
     """The template's tolerations and the daemon pods' defaults it does not have already."""
     own = list(((template.get("spec") or {}).get("tolerations")) or [])
@@ -135,7 +131,8 @@ def daemon_pod(ds: dict[str, Any], node: str, digest: str) -> dict[str, Any]:
     """The pod a DaemonSet makes for `node` (CreatePodTemplate and the node affinity upstream puts on it)."""
     meta, template = ds["metadata"], json_copy((ds.get("spec") or {}).get("template") or {})
     tmeta = template.get("metadata") or {}
-    labels = {**(tmeta.get("labels") or {}), HASH_LABEL: digest, GENERATION_LABEL: str(meta.get("generation", 1))}
+    generation = (meta.get("annotations") or {}).get(TEMPLATE_GENERATION) or str(meta.get("generation", 1))
+    labels = {**(tmeta.get("labels") or {}), HASH_LABEL: digest, GENERATION_LABEL: generation}
     spec = template.get("spec") or {}
     affinity = dict(spec.get("affinity") or {})
     node_affinity = dict(affinity.get("nodeAffinity") or {})
@@ -160,15 +157,20 @@ def controller(store: Store) -> Controller:
         if entry is None:
             return None
         ds = entry.obj
+        if ds["metadata"].get("deletionTimestamp") and not is_module_daemonset(ds):
+            return None
         pods = [e.obj for e in store.by_index(PODS, OWNER, ds["metadata"]["uid"], key[0]) if (_owner(e.obj) or {}).get("uid") == ds["metadata"]["uid"]]
         more, refused = False, None
+        revisions = history.sync(ctx, store, ds, v.DAEMON_SET, MANAGER)
         if is_module_daemonset(ds):
             status = counts(pods, lambda node: store.get(NODES, "", node) is not None, store.count(NODES), ds["metadata"].get("generation", 1))
-        elif ds["metadata"].get("deletionTimestamp"):
-            return None
         else:
-            status, refused = _manage(ctx, store, ds, [p for p in pods if active(p)])
+            status, refused = _manage(ctx, store, ds, [p for p in pods if active(p)], revisions.hash)
             more = refused is None and status.get("currentNumberScheduled", 0) < status.get("desiredNumberScheduled", 0)
+        live = {(p["metadata"].get("labels") or {}).get(HASH_LABEL, "") for p in pods}
+        history.truncate(ctx, revisions, live, (ds.get("spec") or {}).get("revisionHistoryLimit"))
+        if (ds.get("status") or {}).get("collisionCount"):
+            status["collisionCount"] = ds["status"]["collisionCount"]
         if ds.get("status") != status:
             rt = ctx.service.registry.types[DAEMONSETS]
             ctx.service.update(rt, key[0], key[1], {**ctx.service.find(rt, *key), "status": status}, WriteOptions(version="v1", manager=MANAGER, subresource="status"))
@@ -185,15 +187,14 @@ def controller(store: Store) -> Controller:
                 return []
         return [(e.namespace, e.name) for e in store.list(DAEMONSETS)]
 
-    return Controller("daemonset", DAEMONSETS, reconcile, {PODS: pods_of(v.DAEMON_SET), NODES: node_changed})
+    return Controller("daemonset", DAEMONSETS, reconcile, {PODS: pods_of(v.DAEMON_SET), NODES: node_changed, history.REVISIONS: history.deleted_of(v.DAEMON_SET)})
 
 
-def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str, Any]]) -> tuple[dict[str, Any], APIError | None]:
-    """One pass over the nodes: pods made (BURST at most, until one is refused) and deleted as above; the status
-    after, and the refusal."""
+def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str, Any]], digest: str) -> tuple[dict[str, Any], APIError | None]:
+    """One pass over the nodes: pods made (BURST at most, until one is refused) and deleted as above, `digest` the hash
+    of the current revision; the status after, and the refusal."""
     spec = ds.get("spec") or {}
     template = spec.get("template") or {}
-    digest = template_hash(template)
     wanted = {e.name for e in store.list(NODES) if should_run(template, e.obj)}
     by_node: dict[str, list[dict[str, Any]]] = {}
     for pod in pods:

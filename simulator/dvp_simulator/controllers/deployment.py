@@ -62,7 +62,12 @@ def template_hash(template: dict[str, Any]) -> str:
     """The `pod-template-hash` of a template: an FNV-32a of it, each decimal digit spelt in the alphabet of generated
     names (upstream: controller.ComputeHash, rand.SafeEncodeString; it hashes Go's dump of the struct, this the
     canonical JSON: the values differ, the properties — stable, short, a valid label value — do not)."""
-    data = json.dumps(without_hash(template), sort_keys=True, separators=(",", ":")).encode()
+    return safe_hash(json.dumps(without_hash(template), sort_keys=True, separators=(",", ":")).encode())
+
+
+def safe_hash(data: bytes) -> str:
+    """An FNV-32a of `data`, each decimal digit spelt in the alphabet of generated names (rand.SafeEncodeString): a
+    short label value, the hash ReplicaSets and ControllerRevisions are named by."""
     return "".join(GENERATE_ALPHABET[ord(c) % len(GENERATE_ALPHABET)] for c in str(_fnv32a(data)))
 
 

@@ -10,10 +10,12 @@ stable names, `<name>-<ordinal>`, each with its own claims, made in order and up
   scaled-down pod).
 - OrderedReady: one pod at a time, each made once every lower one is Running and Ready; scaling down deletes the
   highest ordinal first, one at a time, while the others are Ready. Parallel: all at once.
+- Revisions: each template the StatefulSet has had is a ControllerRevision `<name>-<hash>` (controllers/history.py:
+  what `kubectl rollout history|undo sts` reads), the pods labelled with the name of the one they run.
 - RollingUpdate: once every pod is Ready, the highest-ordinal pod of an older template at or above the partition is
-  deleted, and made again from the current one; OnDelete: a pod is made again only once deleted. Old templates are
-  not kept (ControllerRevisions are not served), so a pod below the partition that is deleted comes back with the
-  current template, where upstream restores the revision it ran.
+  deleted, and made again from the current one; a pod below the partition that is deleted comes back with the
+  template of status.currentRevision, as upstream's newVersionedStatefulSetPod restores it. OnDelete: a pod is made
+  again only once deleted, from the current template.
 - Status: replicas, readyReplicas, availableReplicas, currentReplicas and updatedReplicas, currentRevision (becomes the
   updateRevision once every pod runs it) and updateRevision, observedGeneration — what `kubectl rollout status sts`
   reads; Events as upstream words them (`create Pod web-0 in StatefulSet web successful`).
@@ -23,8 +25,7 @@ wakes its StatefulSet when the pod was created or deleted or changed what the co
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections.abc import Callable
 from typing import Any
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
@@ -32,6 +33,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vo
 from ..api.errors import APIError
 from ..api.service import WriteOptions, json_copy
 from ..store.store import Store
+from . import history
 from .replicaset import BURST, FAILED_CREATE, active, owned, pods_of, ready_since
 from .runtime import Context, Controller, Key, Requeue, Retry, controller_ref
 
@@ -40,13 +42,6 @@ MANAGER = "statefulset-controller"
 REVISION_LABEL = "controller-revision-hash"
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
-
-
-def revision(sts: dict[str, Any]) -> str:
-    """The update revision: `<name>-<hash of the template>`."""
-    template = (sts.get("spec") or {}).get("template") or {}
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:10]
-    return f"{sts['metadata']['name']}-{digest}"
 
 
 def claim_name(template: dict[str, Any], sts: dict[str, Any], ordinal: int) -> str:
@@ -113,7 +108,9 @@ def controller(store: Store) -> Controller:
         spec = sts.get("spec") or {}
         start, replicas = (spec.get("ordinals") or {}).get("start", 0), spec.get("replicas", 1)
         wanted = range(start, start + replicas)
-        rev = revision(sts)
+        revisions = history.sync(ctx, store, sts, v.STATEFUL_SET, MANAGER)
+        rev = revisions.name
+        versioned = _versioned(sts, revisions, start)
         ordered = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
         pods: dict[int, dict[str, Any]] = {}
         for pod in owned(store, PODS, sts, v.STATEFUL_SET):
@@ -127,7 +124,8 @@ def controller(store: Store) -> Controller:
             pod = pods.get(ordinal)
             if pod is None:
                 try:
-                    pods[ordinal] = _make(ctx, store, sts, ordinal, rev)
+                    as_of, its_revision = versioned(ordinal)
+                    pods[ordinal] = _make(ctx, store, as_of, ordinal, its_revision)
                 except APIError as error:  # its Events recorded: the status below, then the backoff
                     refused = error
                     break
@@ -156,11 +154,13 @@ def controller(store: Store) -> Controller:
         status.update(
             observedGeneration=sts["metadata"].get("generation", 1), replicas=len(in_set), readyReplicas=ready, availableReplicas=ready,
             currentReplicas=sum(1 for p in in_set if (p["metadata"].get("labels") or {}).get(REVISION_LABEL) == current),
-            updatedReplicas=updated, currentRevision=current, updateRevision=rev, collisionCount=0,
+            updatedReplicas=updated, currentRevision=current, updateRevision=rev, collisionCount=int(status.get("collisionCount") or 0),
         )  # fmt: skip
         for field in ("readyReplicas", "currentReplicas", "updatedReplicas"):  # omitempty in Go
             if not status[field]:
                 del status[field]
+        live = {(p["metadata"].get("labels") or {}).get(REVISION_LABEL, "") for p in in_set} | {current}
+        history.truncate(ctx, revisions, live, spec.get("revisionHistoryLimit"))
         if sts.get("status") != status:
             rt = ctx.service.registry.types[STATEFULSETS]
             stored = ctx.service.find(rt, *key)
@@ -170,7 +170,21 @@ def controller(store: Store) -> Controller:
             raise Retry(refused.message)
         return Requeue(0) if made >= BURST else None
 
-    return Controller("statefulset", STATEFULSETS, reconcile, {PODS: pods_of(v.STATEFUL_SET)})
+    return Controller("statefulset", STATEFULSETS, reconcile, {PODS: pods_of(v.STATEFUL_SET), history.REVISIONS: history.deleted_of(v.STATEFUL_SET)})
+
+
+def _versioned(sts: dict[str, Any], revisions: history.History, start: int) -> Callable[[int], tuple[dict[str, Any], str]]:
+    """newVersionedStatefulSetPod's choice, per ordinal: below a RollingUpdate's partition the StatefulSet as its
+    status.currentRevision had it (when that revision is still kept), else as it is; with the revision's name."""
+    spec = sts.get("spec") or {}
+    current_name = (sts.get("status") or {}).get("currentRevision")
+    rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate")
+    current = revisions.named(current_name) if current_name and current_name != revisions.name else None
+    if current is None or rolling is None or (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+        return lambda ordinal: (sts, revisions.name)
+    older = {**sts, "spec": {**spec, "template": history.template_of(current)}}
+    partition = rolling.get("partition") or 0
+    return lambda ordinal: (older, current_name) if ordinal < start + partition else (sts, revisions.name)
 
 
 def _make(ctx: Context, store: Store, sts: dict[str, Any], ordinal: int, rev: str) -> dict[str, Any]:
