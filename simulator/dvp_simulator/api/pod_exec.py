@@ -56,6 +56,19 @@ def status(code: int) -> dict[str, Any]:
     }
 
 
+def internal_error(message: str, code: int = 500) -> dict[str, Any]:
+    """The error channel's Status for a command the runtime could not start (kubelet: apierrors.NewInternalError of
+    the runtime's error, its words also as the one cause)."""
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": f"Internal error occurred: {message}",
+        "reason": "InternalError",
+        "details": {"causes": [{"message": message}]},
+        "code": code,
+    }
+
+
 async def _open(api: APIServer, fleet: Fleet, call: Call, command: list[str] | None) -> tuple[web.WebSocketResponse, Any, dict[str, Any], str]:
     """kube-apiserver's and the kubelet's checks, then the upgrade: (the WebSocket, the container's runtime, the pod,
     the container). `command` None: an attach, which has none."""
@@ -140,7 +153,7 @@ async def exec_in_pod(api: APIServer, fleet: Fleet, call: Call) -> web.StreamRes
             outcome = status(code)
         except ExecError as exc:
             code, out, err = 1, b"", b""
-            outcome = {"metadata": {}, "status": "Failure", "message": str(exc), "reason": "InternalError", "code": exc.code}
+            outcome = internal_error(str(exc), exc.code)
         if tty:  # one terminal: what the command writes to either goes to stdout, with CR LF line ends
             out, err = (out + err).replace(b"\n", b"\r\n"), b""
         if stdout and out:
