@@ -89,6 +89,20 @@ KINDS = {
         },
         True,
     ),
+    "daemonset": Kind(
+        "/apis/apps/v1/namespaces/{ns}/daemonsets",
+        "apps/v1",
+        "DaemonSet",
+        {"spec": {"selector": {"matchLabels": {"app": "d"}}, "template": {"metadata": {"labels": {"app": "d"}}, "spec": POD_SPEC}}},
+        True,
+    ),
+    "controllerrevision": Kind(
+        "/apis/apps/v1/namespaces/{ns}/controllerrevisions",
+        "apps/v1",
+        "ControllerRevision",
+        {"data": {"spec": {"template": {"metadata": {"labels": {"app": "d"}}, "$patch": "replace"}}}, "revision": 1},
+        True,
+    ),
     "cronjob": Kind(
         "/apis/batch/v1/namespaces/{ns}/cronjobs",
         "batch/v1",
@@ -376,6 +390,12 @@ TYPED = {
             "template": {"metadata": {"labels": {"app": "d"}}, "spec": {"nodeSelector": {"none": "such"}, "containers": [{"name": "c", "image": "i"}]}},
         },
     },
+    "/apis/apps/v1/namespaces/{ns}/controllerrevisions": {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "data": {"spec": {"template": {"metadata": {"labels": {"app": "c"}}}}},
+        "revision": 3,
+    },
     "/apis/batch/v1/namespaces/{ns}/jobs": {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -477,7 +497,7 @@ def test_the_fuzzed_server_logged_no_traceback(fuzz_sim, http):
     # the workloads' controllers still make pods after whatever the fuzz stored (in a namespace of their own: the
     # fuzz's quota may be used up)
     assert session.post(fuzz_sim.server + "/api/v1/namespaces", json={"metadata": {"name": "fz-after"}}, verify=verify, timeout=30).status_code == 201
-    for name in ("replicaset", "job", "statefulset"):
+    for name in ("replicaset", "job", "statefulset", "daemonset"):
         kind = KINDS[name]
         body = {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": {"name": "after"}, **kind.template}
         made = session.post(fuzz_sim.server + kind.path.format(ns="fz-after"), json=body, verify=verify, timeout=30)
@@ -488,6 +508,12 @@ def test_the_fuzzed_server_logged_no_traceback(fuzz_sim, http):
         return {ref["kind"] for pod in pods for ref in pod["metadata"].get("ownerReferences") or []}
 
     eventually(owners, lambda kinds: {"ReplicaSet", "Job", "StatefulSet"} <= kinds)
+
+    def revision_owners() -> set[str]:  # this simulator has no nodes: a DaemonSet makes no pod, but its history
+        items = session.get(fuzz_sim.server + "/apis/apps/v1/namespaces/fz-after/controllerrevisions", verify=verify, timeout=30).json()["items"]
+        return {ref["kind"] for item in items for ref in item["metadata"].get("ownerReferences") or []}
+
+    eventually(revision_owners, lambda kinds: kinds == {"StatefulSet", "DaemonSet"})
     assert session.get(fuzz_sim.server + "/healthz", verify=str(fuzz_sim.ca_file), timeout=10).status_code == 200
     log = (fuzz_sim.state_dir / "server.log").read_text(errors="replace")
     assert "Traceback" not in log and "internal error" not in log, log[-4000:]
