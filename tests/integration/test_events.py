@@ -139,3 +139,29 @@ def test_watches_of_either_group_see_writes_through_the_other(sim, api, namespac
     first, second = as_core.get(timeout=10), as_core.get(timeout=10)
     assert first[1]["metadata"]["name"] == "from-core"
     assert second[0] == "ADDED" and second[1]["apiVersion"] == "v1" and second[1]["message"] == "by events.k8s.io"
+
+
+def test_similar_events_are_combined_as_client_go_combines_them(sim, namespace):
+    """client-go's EventCorrelator, which every controller's recorder runs: a ReplicaSet making 12 pods records nine
+    `Created pod: …` Events, then one `(combined from similar events): …` counted for the other three."""
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": "many"},
+        "spec": {
+            "replicas": 12,
+            "selector": {"matchLabels": {"app": "many"}},
+            "template": {"metadata": {"labels": {"app": "many"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+        },
+    }
+    sim.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(rs))
+
+    def created() -> list[dict]:
+        items = kget(sim, "events", "-n", namespace, "--field-selector", "involvedObject.name=many,reason=SuccessfulCreate")["items"]
+        assert sum(e["count"] for e in items) == 12, items
+        return items
+
+    events = eventually(created)
+    combined = [e for e in events if e["message"].startswith("(combined from similar events): Created pod: many-")]
+    assert len(events) == 10 and len(combined) == 1 and combined[0]["count"] == 3, [(e["message"], e["count"]) for e in events]
+    assert "(combined from similar events): Created pod: many-" in described(sim, "rs", "many", "-n", namespace)

@@ -10,7 +10,6 @@ import random
 import re
 import secrets
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ from . import apply as ssa
 from . import objectmeta, typecheck
 from .admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from .errors import DecodeFailure, already_exists, bad_request, cause, conflict, decode_failure, invalid, namespace_terminating, not_found
+from .event_correlator import EventCorrelator
 from .options import options_invalid
 from .patch import APPLY_PATCH_YAML, apply_patch
 from .pod_spec import EPHEMERAL
@@ -38,7 +38,6 @@ STRICT_ERRORS_MAX = 100
 # gets a name its hostname can be.
 MAX_GENERATED_BASE = 58
 MAX_NAME_GENERATIONS = 8  # upstream's maxNameGenerationCreateAttempts
-RECENT_EVENTS = 4096  # client-go's maxLruCacheEntries: the Events record_event can count again
 
 IMMUTABLE_METADATA = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 # The built-in kinds whose registry strategy keeps metadata.generation (1 on create, +1 when the spec changes), as
@@ -113,7 +112,7 @@ class ObjectService:
         self.admission = admission or Admission()
         ssa.use_clock(clock.stamp)
         # the Events recorded lately, by what makes two the same (see record_event): client-go's EventLogger cache
-        self._recent_events: OrderedDict[tuple[str, ...], tuple[str, str]] = OrderedDict()
+        self.events = EventCorrelator(clock.time)
 
     # -- reads ---------------------------------------------------------------------------------------------
     def entry(self, rt: ResourceType, namespace: str, name: str) -> Entry:
@@ -356,22 +355,26 @@ class ObjectService:
         return Result(self.to_version(rt, obj, version))
 
     # -- events ------------------------------------------------------------------------------------------
-    def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str) -> dict[str, Any]:
-        """A core/v1 Event about obj, as controllers record them (in the object's namespace, or `default`). The same
-        Event again (same object, type, reason, message and component: a controller retrying what keeps failing) is
-        the recorded one with its count raised and lastTimestamp moved, as client-go's EventCorrelator does, so that
-        `kubectl describe` shows `(x12 over 30s)` instead of twelve lines; the last RECENT_EVENTS are remembered."""
+    def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str) -> dict[str, Any] | None:
+        """A core/v1 Event about obj, as controllers record them (in the object's namespace, or `default`), through
+        client-go's EventCorrelator (api/event_correlator.py): dropped past the spam filter's budget for the component
+        and object (None); combined with similar ones past ten different messages; the same Event again (a
+        controller retrying what keeps failing) is the recorded one with its count raised and lastTimestamp moved, so
+        that `kubectl describe` shows `(x12 over 30s)` instead of twelve lines."""
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
+        involved = (obj.get("kind", ""), meta.get("namespace", ""), meta["name"], meta.get("uid", ""), obj.get("apiVersion", ""))
+        verdict = self.events.correlate(component, involved, type_, reason, message)
+        if verdict.skip:
+            return None
         now = self.clock.stamp()
-        same = (meta.get("uid", ""), namespace, type_, reason, message, component)
-        seen = self._recent_events.get(same)
+        events = self.registry.types["/events"]
+        seen = self.events.recorded.get_fresh(verdict.key)
         if seen is not None:
-            entry = self.store.get(self.registry.types["/events"].key, *seen)
+            entry = self.store.get(events.key, *seen)
             if entry is not None:
-                self._recent_events.move_to_end(same)
-                event = {**entry.obj, "count": int(entry.obj.get("count") or 1) + 1, "lastTimestamp": now}
-                return self.update(self.registry.types["/events"], seen[0], seen[1], event, WriteOptions(version="v1", manager=component)).obj
+                event = {**entry.obj, "message": verdict.message, "count": int(entry.obj.get("count") or 1) + 1, "lastTimestamp": now}
+                return self.update(events, seen[0], seen[1], event, WriteOptions(version="v1", manager=component)).obj
         event = {
             "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": namespace},
             "involvedObject": {
@@ -382,7 +385,7 @@ class ObjectService:
                 "uid": meta.get("uid", ""),
             },
             "reason": reason,
-            "message": message,
+            "message": verdict.message,
             "type": type_,
             "count": 1,
             "firstTimestamp": now,
@@ -390,10 +393,8 @@ class ObjectService:
             "source": {"component": component},
             "reportingComponent": component,
         }
-        made = self.create(self.registry.types["/events"], namespace, event, WriteOptions(version="v1", manager=component)).obj
-        self._recent_events[same] = (namespace, made["metadata"]["name"])
-        if len(self._recent_events) > RECENT_EVENTS:
-            self._recent_events.popitem(last=False)
+        made = self.create(events, namespace, event, WriteOptions(version="v1", manager=component)).obj
+        self.events.recorded.put(verdict.key, (namespace, made["metadata"]["name"]))
         return made
 
     # -- helpers -------------------------------------------------------------------------------------------

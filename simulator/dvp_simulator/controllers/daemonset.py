@@ -161,14 +161,15 @@ def controller(store: Store) -> Controller:
             return None
         pods = [e.obj for e in store.by_index(PODS, OWNER, ds["metadata"]["uid"], key[0]) if (_owner(e.obj) or {}).get("uid") == ds["metadata"]["uid"]]
         more, refused = False, None
-        revisions = history.sync(ctx, store, ds, v.DAEMON_SET, MANAGER)
+        if not ds["metadata"].get("deletionTimestamp"):  # a history kept, but not made for a DaemonSet on its way out
+            revisions = history.sync(ctx, store, ds, v.DAEMON_SET, MANAGER)
+            live = {(p["metadata"].get("labels") or {}).get(HASH_LABEL, "") for p in pods}
+            history.truncate(ctx, revisions, live, (ds.get("spec") or {}).get("revisionHistoryLimit"))
         if is_module_daemonset(ds):
             status = counts(pods, lambda node: store.get(NODES, "", node) is not None, store.count(NODES), ds["metadata"].get("generation", 1))
         else:
             status, refused = _manage(ctx, store, ds, [p for p in pods if active(p)], revisions.hash)
             more = refused is None and status.get("currentNumberScheduled", 0) < status.get("desiredNumberScheduled", 0)
-        live = {(p["metadata"].get("labels") or {}).get(HASH_LABEL, "") for p in pods}
-        history.truncate(ctx, revisions, live, (ds.get("spec") or {}).get("revisionHistoryLimit"))
         if (ds.get("status") or {}).get("collisionCount"):
             status["collisionCount"] = ds["status"]["collisionCount"]
         if ds.get("status") != status:
