@@ -368,3 +368,30 @@ def test_fault_endpoint_refuses_bad_input(watchdog):
     assert post("/simulator/v1/nodes/ghost/fail", b'{"mode": "power"}') == 404
     assert "nothing to recover" in dvp_sim(sim, "node", "recover", "worker-b").stdout
     invariant(sim)
+
+
+def test_a_nodegroups_node_template_reaches_its_nodes(grouped):
+    """Deckhouse's nodeTemplate, as an admin dedicates a group's nodes: labels and taints on every node of the group
+    (kubectl shows the group as the nodes' role), put back when taken off a node, taken away with the template."""
+    sim = grouped
+    template = {"labels": {"dedicated": "vms"}, "annotations": {"owner": "team-a"}, "taints": [{"key": "dedicated", "value": "vms", "effect": "NoSchedule"}]}
+    sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", json.dumps({"spec": {"nodeTemplate": template}}))
+
+    def templated(node: dict) -> bool:
+        meta = node["metadata"]
+        return (
+            meta["labels"].get("dedicated") == "vms"
+            and meta.get("annotations", {}).get("owner") == "team-a"
+            and {"key": "dedicated", "value": "vms", "effect": "NoSchedule"} in (node["spec"].get("taints") or [])
+        )
+
+    for name in ("worker-a", "worker-b"):
+        eventually(lambda name=name: get(sim, "node", name), templated)
+    rows = {line.split()[0]: line.split()[2] for line in sim.kubectl("get", "nodes").stdout.splitlines()[1:]}
+    assert rows == {"master": "<none>", "worker-a": "worker", "worker-b": "worker"}, rows
+    sim.kubectl("label", "node", "worker-a", "dedicated-")
+    eventually(lambda: get(sim, "node", "worker-a"), templated)  # put back
+    sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", '{"spec": {"nodeTemplate": null}}')
+    for name in ("worker-a", "worker-b"):
+        node = eventually(lambda name=name: get(sim, "node", name), lambda n: "dedicated" not in n["metadata"]["labels"])
+        assert "owner" not in node["metadata"].get("annotations", {}) and not [t for t in node["spec"].get("taints") or [] if t["key"] == "dedicated"]

@@ -75,3 +75,31 @@ def test_seed_skips_a_group_label_no_nodegroup_can_be_named_after():
     service = ObjectService(registry, Store(None), Clock(scale=1.0), admission)
     nodegroup.seed(service, topology)  # logged, not raised: the simulator still starts
     assert service.store.list(nodegroup.NODEGROUPS) == []
+
+
+def test_a_node_template_is_applied_and_what_it_no_longer_has_taken_away():
+    group = {
+        "metadata": {"name": "worker"},
+        "spec": {"nodeType": "Static", "nodeTemplate": {"labels": {"tier": "vm"}, "taints": [{"key": "dedicated", "value": "vm", "effect": "NoSchedule"}]}},
+    }
+    node = {
+        "metadata": {"name": "w-0", "labels": {"node.deckhouse.io/group": "worker", "mine": "1"}},
+        "spec": {"taints": [{"key": "node.deckhouse.io/uninitialized", "effect": "NoSchedule"}, {"key": "other", "effect": "NoExecute"}]},
+    }
+    first = nodegroup.templated(node, group)
+    assert first["labels"] == {"node.deckhouse.io/group": "worker", "mine": "1", "tier": "vm", TYPE: "Static", "node-role.kubernetes.io/worker": ""}
+    assert first["taints"] == [{"key": "other", "effect": "NoExecute"}, {"key": "dedicated", "value": "vm", "effect": "NoSchedule"}], "uninitialized gone"
+    assert first["annotations"]["node-manager.deckhouse.io/last-applied-node-template"] == (
+        '{"annotations":{},"labels":{"tier":"vm"},"taints":[{"key":"dedicated","value":"vm","effect":"NoSchedule"}]}'
+    )
+    assert first["annotations"]["cluster-autoscaler.kubernetes.io/scale-down-disabled"] == "true"
+    applied = {"metadata": {**node["metadata"], "labels": first["labels"], "annotations": first["annotations"]}, "spec": {"taints": first["taints"]}}
+    assert nodegroup.templated(applied, group) == first, "applied once: nothing more to do"
+    emptied = {**group, "spec": {"nodeType": "Static", "nodeTemplate": {"labels": {}}}}
+    second = nodegroup.templated(applied, emptied)
+    assert "tier" not in second["labels"] and second["labels"]["mine"] == "1", "only what the template had is taken away"
+    assert second["taints"] == [{"key": "other", "effect": "NoExecute"}]
+    ephemeral = {"metadata": {"name": "cloud"}, "spec": {"nodeType": "CloudEphemeral", "nodeTemplate": {"labels": {"tier": "vm"}}}}
+    assert "tier" not in nodegroup.templated(node, ephemeral)["labels"], "a CloudEphemeral group's machines get it when made"
+    master = nodegroup.templated({"metadata": {"name": "m", "labels": {}}}, {"metadata": {"name": "master"}, "spec": {"nodeType": "Static"}})
+    assert {"node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master"} <= set(master["labels"])
