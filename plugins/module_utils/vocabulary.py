@@ -442,6 +442,7 @@ CNI_IP_ADDRESS_ANNOTATION = "cni.cilium.io/ipAddress"
 # -- rebalancing: the descheduler module (issue 10; BEHAVIOUR.md §7.5) -------------------------------------------
 DESCHEDULER_MODULE = "descheduler"  # the ModuleConfig whose spec.enabled switches the descheduler on
 DESCHEDULER_COMPONENT = "sigs.k8s.io/descheduler"  # the Events' source, as the descheduler reports its evictions
+DEFAULT_SCHEDULER = "default-scheduler"  # kube-scheduler: a pod's default schedulerName, its Events' source
 DESCHEDULED_MESSAGE = "pod evicted from {node} node by sigs.k8s.io/descheduler"
 LOW_NODE_UTILIZATION = "LowNodeUtilization"
 REMOVE_PODS_VIOLATING_INTER_POD_ANTI_AFFINITY = "RemovePodsViolatingInterPodAntiAffinity"

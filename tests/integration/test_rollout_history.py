@@ -85,6 +85,14 @@ def test_daemonset_history_undo_and_its_revisions(sim, namespace):
     eventually(lambda: kget(sim, CR, "-n", namespace)["items"], lambda items: not items)
 
 
+def test_a_daemonset_with_the_longest_name_gets_its_revision_and_pods(sim, namespace):
+    name = "d" * 253  # a revision is named after at most 223 characters of it, as upstream's ControllerRevisionName
+    sim.kubectl("apply", "-f", "-", input=daemonset_manifest(namespace, name).replace(f'"app": "{name}"', '"app": "long"'))
+    [revision] = eventually(lambda: kget(sim, CR, "-n", namespace)["items"], lambda items: len(items) == 1)
+    assert revision["metadata"]["name"].startswith("d" * 223 + "-") and len(revision["metadata"]["name"]) <= 253
+    eventually(lambda: running_pods(sim, namespace, "app=long"), lambda pods: len(pods) == 4)
+
+
 def test_the_history_keeps_revision_history_limit_old_revisions(sim, namespace):
     sim.kubectl("apply", "-f", "-", input=daemonset_manifest(namespace, "short", revisionHistoryLimit=1))
     for tag in ("2", "3", "4"):

@@ -20,9 +20,30 @@ class Clock:
 def test_the_same_event_again_is_counted_under_its_own_key():
     c = ec.EventCorrelator(Clock())
     first = c.correlate("kubelet", POD, "Normal", "Pulled", "pulled")
+    assert (first.skip, first.message, first.count, first.recorded) == (False, "pulled", 1, None)
+    c.written(first.key, "ns", "web-0.1")
     again = c.correlate("kubelet", POD, "Normal", "Pulled", "pulled")
-    assert not first.skip and first == again and first.message == "pulled"
+    assert (again.key, again.count, again.recorded) == (first.key, 2, ("ns", "web-0.1"))
     assert c.correlate("kubelet", POD, "Normal", "Pulled", "other").key != first.key
+
+
+def test_occurrences_the_spam_filter_drops_still_count():
+    clock = Clock()
+    c = ec.EventCorrelator(clock)
+    verdicts = [c.correlate("virtualization-controller", POD, "Warning", "Failed", "boom") for _attempt in range(27)]
+    c.written(verdicts[0].key, "ns", "web-0.1")
+    assert [v.skip for v in verdicts[-3:]] == [False, True, True]
+    clock.t += 300
+    later = c.correlate("virtualization-controller", POD, "Warning", "Failed", "boom")
+    assert (later.skip, later.count, later.recorded) == (False, 28, ("ns", "web-0.1")), "upstream counts before it filters"
+
+
+def test_the_schedulers_events_are_a_series_never_dropped_nor_combined():
+    c = ec.EventCorrelator(Clock())
+    verdicts = [c.series("default-scheduler", POD, "Warning", "FailedScheduling", f"0/{i} nodes are available") for i in range(40)]
+    assert not any(v.skip for v in verdicts) and not any(v.message.startswith(ec.COMBINED) for v in verdicts)
+    assert c.series("default-scheduler", POD, "Warning", "FailedScheduling", "0/1 nodes are available").count == 2
+    assert ec.SERIES_COMPONENTS == {"default-scheduler", "sigs.k8s.io/descheduler"}
 
 
 def test_the_tenth_distinct_message_starts_one_combined_event():

@@ -14,7 +14,8 @@ def test_a_revision_holds_the_patch_that_puts_its_template_back():
     data = history.patch_of(TEMPLATE)
     assert data == {"spec": {"template": {**TEMPLATE, "$patch": "replace"}}}, "what kubectl rollout undo applies"
     assert history.template_of({"data": data}) == TEMPLATE
-    assert history.template_of({}) == {}
+    for malformed in ({}, {"data": "garbage"}, {"data": {"spec": "x"}}, {"data": {"spec": {"template": []}}}):
+        assert history.template_of(malformed) is None, malformed  # a revision written by hand: no template to restore
 
 
 def test_the_hash_is_a_stable_label_value_that_a_collision_changes():

@@ -515,3 +515,13 @@ def test_a_daemonsets_template_generation_is_the_servers_and_counts_template_cha
     changed = {"template": {**template, "spec": {"containers": [{"name": "c", "image": "i:2"}]}}}
     assert workloads.template_generation(changed, stored) == 5
     assert workloads.template_generation(changed, {"metadata": {}, "spec": {"template": template}}) == 2, "a DaemonSet stored without it"
+
+
+def test_a_daemon_pod_is_updated_by_its_revision_hash_or_its_template_generation():
+    from dvp_simulator.controllers import daemonset as ds
+
+    owner = {"metadata": {"annotations": {workloads.TEMPLATE_GENERATION: "3"}}}
+    pod = {"metadata": {"labels": {ds.HASH_LABEL: "old", ds.GENERATION_LABEL: "3"}}}
+    assert ds.pod_updated(owner, "new", pod), "IsPodUpdated: the template generation matches"
+    assert ds.pod_updated({"metadata": {}}, "old", pod), "the hash matches"
+    assert not ds.pod_updated({"metadata": {}}, "new", pod) and not ds.pod_updated(owner, "new", {"metadata": {"labels": {ds.GENERATION_LABEL: "2"}}})

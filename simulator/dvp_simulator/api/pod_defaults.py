@@ -67,7 +67,7 @@ def default_spec(spec: dict[str, Any], pod: bool = True) -> None:
     spec.setdefault("terminationGracePeriodSeconds", 30)
     if spec.get("securityContext") is None:
         spec["securityContext"] = {}
-    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("schedulerName", v.DEFAULT_SCHEDULER)
     if pod:
         spec.setdefault("enableServiceLinks", True)
     for kind in CONTAINER_KINDS:

@@ -22,7 +22,7 @@ from . import apply as ssa
 from . import objectmeta, typecheck
 from .admission import CREATE, DELETE, UPDATE, Admission, AdmissionRequest
 from .errors import DecodeFailure, already_exists, bad_request, cause, conflict, decode_failure, invalid, namespace_terminating, not_found
-from .event_correlator import EventCorrelator
+from .event_correlator import SERIES_COMPONENTS, EventCorrelator
 from .options import options_invalid
 from .patch import APPLY_PATCH_YAML, apply_patch
 from .pod_spec import EPHEMERAL
@@ -357,24 +357,25 @@ class ObjectService:
     # -- events ------------------------------------------------------------------------------------------
     def record_event(self, obj: dict[str, Any], type_: str, reason: str, message: str, component: str) -> dict[str, Any] | None:
         """A core/v1 Event about obj, as controllers record them (in the object's namespace, or `default`), through
-        client-go's EventCorrelator (api/event_correlator.py): dropped past the spam filter's budget for the component
-        and object (None); combined with similar ones past ten different messages; the same Event again (a
-        controller retrying what keeps failing) is the recorded one with its count raised and lastTimestamp moved, so
-        that `kubectl describe` shows `(x12 over 30s)` instead of twelve lines."""
+        client-go's EventCorrelator (api/event_correlator.py): combined with similar ones past ten different messages,
+        dropped past the spam filter's budget for the component and object (None); the same Event again (a controller
+        retrying what keeps failing) is the recorded one with its count raised and lastTimestamp moved, so that
+        `kubectl describe` shows `(x12 over 30s)` instead of twelve lines. The components that record through
+        events.k8s.io's recorder (SERIES_COMPONENTS) only have the same Event counted."""
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
         involved = (obj.get("kind", ""), meta.get("namespace", ""), meta["name"], meta.get("uid", ""), obj.get("apiVersion", ""))
-        verdict = self.events.correlate(component, involved, type_, reason, message)
+        correlate = self.events.series if component in SERIES_COMPONENTS else self.events.correlate
+        verdict = correlate(component, involved, type_, reason, message)
         if verdict.skip:
             return None
         now = self.clock.stamp()
         events = self.registry.types["/events"]
-        seen = self.events.recorded.get_fresh(verdict.key)
-        if seen is not None:
-            entry = self.store.get(events.key, *seen)
+        if verdict.recorded is not None:
+            entry = self.store.get(events.key, *verdict.recorded)
             if entry is not None:
-                event = {**entry.obj, "message": verdict.message, "count": int(entry.obj.get("count") or 1) + 1, "lastTimestamp": now}
-                return self.update(events, seen[0], seen[1], event, WriteOptions(version="v1", manager=component)).obj
+                event = {**entry.obj, "message": verdict.message, "count": verdict.count, "lastTimestamp": now}
+                return self.update(events, verdict.recorded[0], verdict.recorded[1], event, WriteOptions(version="v1", manager=component)).obj
         event = {
             "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}", "namespace": namespace},
             "involvedObject": {
@@ -387,14 +388,14 @@ class ObjectService:
             "reason": reason,
             "message": verdict.message,
             "type": type_,
-            "count": 1,
+            "count": verdict.count,
             "firstTimestamp": now,
             "lastTimestamp": now,
             "source": {"component": component},
             "reportingComponent": component,
         }
         made = self.create(events, namespace, event, WriteOptions(version="v1", manager=component)).obj
-        self.events.recorded.put(verdict.key, (namespace, made["metadata"]["name"]))
+        self.events.written(verdict.key, namespace, made["metadata"]["name"])
         return made
 
     # -- helpers -------------------------------------------------------------------------------------------

@@ -83,6 +83,13 @@ def counts(pods: list[dict[str, Any]], node_exists: Any, desired: int, generatio
 
 
 # -- where a daemon pod runs (pure) ------------------------------------------------------------------------------------
+def pod_updated(ds: dict[str, Any], digest: str, pod: dict[str, Any]) -> bool:
+    """IsPodUpdated: the pod runs the current revision (its hash) or the current template generation (pure)."""
+    labels = pod["metadata"].get("labels") or {}
+    generation = (ds["metadata"].get("annotations") or {}).get(TEMPLATE_GENERATION)
+    return labels.get(HASH_LABEL) == digest or (generation is not None and labels.get(GENERATION_LABEL) == generation)
+
+
 def tolerations(template: dict[str, Any]) -> list[dict[str, Any]]:
     """The template's tolerations and the daemon pods' defaults it does not have already."""
     own = list(((template.get("spec") or {}).get("tolerations")) or [])
@@ -164,7 +171,7 @@ def controller(store: Store) -> Controller:
         if not ds["metadata"].get("deletionTimestamp"):  # a history kept, but not made for a DaemonSet on its way out
             revisions = history.sync(ctx, store, ds, v.DAEMON_SET, MANAGER)
             live = {(p["metadata"].get("labels") or {}).get(HASH_LABEL, "") for p in pods}
-            history.truncate(ctx, revisions, live, (ds.get("spec") or {}).get("revisionHistoryLimit"))
+            history.truncate(ctx, revisions, live, (ds.get("spec") or {}).get("revisionHistoryLimit"), count_live=True)
         if is_module_daemonset(ds):
             status = counts(pods, lambda node: store.get(NODES, "", node) is not None, store.count(NODES), ds["metadata"].get("generation", 1))
         else:
@@ -213,7 +220,7 @@ def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str,
         for node in sorted(wanted):
             if unavailable >= budget:
                 break
-            old = [p for p in by_node.get(node, []) if (p["metadata"].get("labels") or {}).get(HASH_LABEL) != digest]
+            old = [p for p in by_node.get(node, []) if not pod_updated(ds, digest, p)]
             if old:
                 surplus += old
                 by_node[node] = [p for p in by_node[node] if p not in old]
@@ -237,7 +244,7 @@ def _manage(ctx: Context, store: Store, ds: dict[str, Any], pods: list[dict[str,
         "desiredNumberScheduled": len(wanted),
         "numberReady": ready,
         "observedGeneration": ds["metadata"].get("generation", 1),
-        "updatedNumberScheduled": sum(1 for p in placed.values() if (p["metadata"].get("labels") or {}).get(HASH_LABEL) == digest),
+        "updatedNumberScheduled": sum(1 for p in placed.values() if pod_updated(ds, digest, p)),
         "numberAvailable": ready,
     }
     if len(wanted) > ready:

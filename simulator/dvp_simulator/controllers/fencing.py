@@ -174,7 +174,7 @@ class Fencing:
     # -- fencing --------------------------------------------------------------------------------------------------
     def fence(self, mode: str, delete_node: bool) -> None:
         agent = self.fleet.agents.get(self.name)
-        if mode == v.FENCING_WATCHDOG and agent is not None and not agent.fenced:
+        if mode != v.FENCING_NOTIFY and agent is not None and not agent.fenced:  # any mode but Notify is Watchdog, as deletes_node has it
             agent.fence()  # the watchdog fired on the node: kernel panic, its domains are gone
         pods = [(e.namespace, e.name) for e in self.store.by_index(PODS, NODE_NAME, self.name)]
         for ns, pod in pods:

@@ -8,7 +8,8 @@ template the workload has had, which `kubectl rollout history ds|sts` lists and 
   `kubernetes.io/change-cause` goes with it), its controller the owner.
 - `sync`: the revision whose data is the current template's is the current one; none → one is made with the next
   number; an older one (a rollback to it) → it gets the next number. A revision of the same data that no controller
-  owns is adopted. The name taken by a revision of other data is a collision: the owner's status.collisionCount goes
+  owns, at the name the controller would give it, is adopted (upstream adopts every orphan its selector matches: a
+  workload made again after an orphaning delete gets its older history back there, not here). The name taken by a revision of other data is a collision: the owner's status.collisionCount goes
   up and the sync is retried, under another hash.
 - `truncate`: beyond spec.revisionHistoryLimit, the oldest revisions that no pod runs (and that are not current) are
   deleted.
@@ -36,6 +37,7 @@ REVISIONS = v.resource_key(v.CONTROLLER_REVISION)
 HASH_LABEL = "controller-revision-hash"
 APPS_V1 = f"{v.APPS_GROUP}/v1"
 DEFAULT_LIMIT = 10
+NAME_BASE_MAX = 223  # upstream cuts the owner's name so that `<name>-<hash>` stays within 253 characters
 
 
 def patch_of(template: dict[str, Any]) -> dict[str, Any]:
@@ -43,11 +45,14 @@ def patch_of(template: dict[str, Any]) -> dict[str, Any]:
     return {"spec": {"template": {**template, "$patch": "replace"}}}
 
 
-def template_of(revision: dict[str, Any]) -> dict[str, Any]:
-    """The pod template a revision restores (pure)."""
-    template = dict((((revision.get("data") or {}).get("spec") or {}).get("template")) or {})
-    template.pop("$patch", None)
-    return template
+def template_of(revision: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template a revision restores (pure); None when its data holds none (a revision written by hand)."""
+    data = revision.get("data")
+    spec = data.get("spec") if isinstance(data, dict) else None
+    template = spec.get("template") if isinstance(spec, dict) else None
+    if not isinstance(template, dict):
+        return None
+    return {k: x for k, x in template.items() if k != "$patch"}
 
 
 def hash_of(template: dict[str, Any], collision_count: int = 0) -> str:
@@ -95,7 +100,7 @@ def sync(ctx: Context, store: Store, owner: dict[str, Any], kind: str, manager: 
         return History(current, revisions)
     collisions = int((owner.get("status") or {}).get("collisionCount") or 0)
     digest = hash_of(template, collisions)
-    name = f"{meta['name']}-{digest}"
+    name = f"{meta['name'][:NAME_BASE_MAX]}-{digest}"  # ControllerRevisionName: a name that stays a DNS subdomain
     body = {
         "apiVersion": APPS_V1,
         "kind": v.CONTROLLER_REVISION,
@@ -136,17 +141,16 @@ def _adopted(ctx: Context, store: Store, owner: dict[str, Any], kind: str, name:
     raise Retry(f"a ControllerRevision named {name} exists with other data: hash collision")
 
 
-def truncate(ctx: Context, history: History, live: set[str], limit: int | None) -> None:
-    """Delete the oldest revisions beyond `limit` (spec.revisionHistoryLimit; 10 when unset) that are neither current
-    nor `live` (names or hashes of the revisions pods run)."""
-    old = [
-        r
-        for r in history.revisions
-        if r["metadata"]["name"] != history.name and r["metadata"]["name"] not in live and (r["metadata"].get("labels") or {}).get(HASH_LABEL) not in live
-    ]
-    excess = len(old) - (DEFAULT_LIMIT if limit is None else max(limit, 0))
+def truncate(ctx: Context, history: History, live: set[str], limit: int | None, count_live: bool = False) -> None:
+    """Delete the oldest revisions that are neither current nor `live` (names or hashes of the revisions pods run)
+    while more than `limit` (spec.revisionHistoryLimit; 10 when unset) old ones are kept. `count_live`: the live ones
+    count towards the limit (the DaemonSet controller's cleanupHistory); else only the others (the StatefulSet's
+    truncateHistory)."""
+    old = [r for r in history.revisions if r["metadata"]["name"] != history.name]
+    dead = [r for r in old if r["metadata"]["name"] not in live and (r["metadata"].get("labels") or {}).get(HASH_LABEL) not in live]
+    excess = len(old if count_live else dead) - (DEFAULT_LIMIT if limit is None else max(limit, 0))
     rt = ctx.service.registry.types[REVISIONS]
-    for revision in old[: max(excess, 0)]:
+    for revision in dead[: max(excess, 0)]:
         meta = revision["metadata"]
         try:
             ctx.service.delete(rt, meta["namespace"], meta["name"], {"preconditions": {"uid": meta["uid"]}})
@@ -162,7 +166,8 @@ def _number(revision: dict[str, Any]) -> int:
 
 def deleted_of(kind: str) -> Callable[[Event], list[Key]]:
     """The mapper of a revision's event to its controller of `kind`: only a deletion (the controller makes its
-    current revision again); its own writes need no second look."""
+    current revision again; its own truncations wake it once more, to no effect); its creations and renumberings need
+    no second look."""
 
     def revision_deleted(event: Event) -> list[Key]:
         if event.type != DELETED:

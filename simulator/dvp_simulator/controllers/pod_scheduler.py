@@ -32,7 +32,7 @@ from ..store.store import ADDED, NODE_NAME, Event, Store
 from .runtime import Context, Controller, Key, Requeue
 
 PODS, NODES = v.resource_key(v.POD), v.resource_key(v.NODE)
-SCHEDULER = "default-scheduler"
+SCHEDULER = v.DEFAULT_SCHEDULER
 UNSCHEDULED = "unscheduledPod"  # index of pods: "true" for a pod waiting for this scheduler
 RETRY = 60.0  # simulated seconds before an unschedulable pod is tried again without a cluster event
 DEFAULT_CPU_MILLI, DEFAULT_MEMORY = 100, 200 * 1024 * 1024  # schedutil.DefaultMilliCPURequest, DefaultMemoryRequest

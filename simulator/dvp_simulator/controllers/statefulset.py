@@ -15,7 +15,7 @@ stable names, `<name>-<ordinal>`, each with its own claims, made in order and up
 - RollingUpdate: once every pod is Ready, the highest-ordinal pod of an older template at or above the partition is
   deleted, and made again from the current one; a pod below the partition that is deleted comes back with the
   template of status.currentRevision, as upstream's newVersionedStatefulSetPod restores it. OnDelete: a pod is made
-  again only once deleted, from the current template.
+  again only once deleted, from the update revision's template (the spec's).
 - Status: replicas, readyReplicas, availableReplicas, currentReplicas and updatedReplicas, currentRevision (becomes the
   updateRevision once every pod runs it) and updateRevision, observedGeneration — what `kubectl rollout status sts`
   reads; Events as upstream words them (`create Pod web-0 in StatefulSet web successful`).
@@ -175,14 +175,16 @@ def controller(store: Store) -> Controller:
 
 def _versioned(sts: dict[str, Any], revisions: history.History, start: int) -> Callable[[int], tuple[dict[str, Any], str]]:
     """newVersionedStatefulSetPod's choice, per ordinal: below a RollingUpdate's partition the StatefulSet as its
-    status.currentRevision had it (when that revision is still kept), else as it is; with the revision's name."""
+    status.currentRevision had it (when that revision is still kept and holds a template), else as it is; with the
+    revision's name."""
     spec = sts.get("spec") or {}
     current_name = (sts.get("status") or {}).get("currentRevision")
     rolling = (spec.get("updateStrategy") or {}).get("rollingUpdate")
     current = revisions.named(current_name) if current_name and current_name != revisions.name else None
-    if current is None or rolling is None or (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
+    template = history.template_of(current) if current is not None else None
+    if template is None or rolling is None or (spec.get("updateStrategy") or {}).get("type", "RollingUpdate") != "RollingUpdate":
         return lambda ordinal: (sts, revisions.name)
-    older = {**sts, "spec": {**spec, "template": history.template_of(current)}}
+    older = {**sts, "spec": {**spec, "template": template}}
     partition = rolling.get("partition") or 0
     return lambda ordinal: (older, current_name) if ordinal < start + partition else (sts, revisions.name)
 
