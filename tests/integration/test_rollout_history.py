@@ -7,6 +7,7 @@ by hand (protobuf bodies: kubectl create)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -152,3 +153,14 @@ def test_a_revisions_data_never_changes_but_its_number_may(sim, namespace):
     unnumbered = {"apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "zero", "namespace": namespace}, "data": {}}
     sim.kubectl("create", "-f", "-", input=json.dumps(unnumbered))
     assert kget(sim, CR, "zero", "-n", namespace)["revision"] == 0, "Go's int64 zero value"
+
+
+def test_a_revision_refused_by_a_quota_is_retried_once_the_quota_allows_it(sim, namespace):
+    quota = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "revisions"}, "spec": {"hard": {"count/controllerrevisions.apps": "0"}}}
+    sim.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(quota))
+    sim.kubectl("apply", "-f", "-", input=daemonset_manifest(namespace, "held"))
+    time.sleep(1.0)
+    assert not kget(sim, CR, "-n", namespace)["items"] and not running_pods(sim, namespace, "app=held"), "no revision, no pods"
+    sim.kubectl("delete", "resourcequota", "revisions", "-n", namespace)
+    eventually(lambda: kget(sim, CR, "-n", namespace)["items"], lambda items: len(items) == 1, timeout=40)
+    eventually(lambda: running_pods(sim, namespace, "app=held"), lambda pods: len(pods) == 4, timeout=40)

@@ -9,10 +9,12 @@ template the workload has had, which `kubectl rollout history ds|sts` lists and 
 - `sync`: the revision whose data is the current template's is the current one; none → one is made with the next
   number; an older one (a rollback to it) → it gets the next number. A revision of the same data that no controller
   owns, at the name the controller would give it, is adopted (upstream adopts every orphan its selector matches: a
-  workload made again after an orphaning delete gets its older history back there, not here). The name taken by a revision of other data is a collision: the owner's status.collisionCount goes
-  up and the sync is retried, under another hash.
+  workload made again after an orphaning delete gets its older history back there, not here). The name taken by a
+  revision of other data is a collision: the owner's status.collisionCount goes up and the sync is retried, under
+  another hash. A revision refused otherwise (a ResourceQuota) is retried with the queue's backoff, and the workload
+  makes no pod meanwhile, as upstream's.
 - `truncate`: beyond spec.revisionHistoryLimit, the oldest revisions that no pod runs (and that are not current) are
-  deleted.
+  deleted (the DaemonSet's counting the live ones towards the limit, the StatefulSet's not).
 
 Costs: a sync reads the owner's revisions through the owner index (a handful) and writes only when the template
 changed, a rollback renumbered one, or the history grew past its limit."""
@@ -117,8 +119,8 @@ def sync(ctx: Context, store: Store, owner: dict[str, Any], kind: str, manager: 
     try:
         current = ctx.service.create(rt, meta["namespace"], body, opts).obj
     except APIError as exc:
-        if exc.code != 409:
-            raise
+        if exc.code != 409:  # a ResourceQuota on revisions, say: upstream's sync fails and is retried with backoff
+            raise Retry(f"the ControllerRevision {name} was refused: {exc.message}") from exc
         current = _adopted(ctx, store, owner, kind, name, data, opts)
     return History(current, [*revisions, current])
 
