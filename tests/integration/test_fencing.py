@@ -375,6 +375,9 @@ def test_a_nodegroups_node_template_reaches_its_nodes(grouped):
     (kubectl shows the group as the nodes' role), put back when taken off a node, taken away with the template."""
     sim = grouped
     template = {"labels": {"dedicated": "vms"}, "annotations": {"owner": "team-a"}, "taints": [{"key": "dedicated", "value": "vms", "effect": "NoSchedule"}]}
+    for bad in ({"labels": "tier=vm"}, {"taints": [1]}, {"taints": [{"key": "k", "effect": "Sometimes"}]}):  # refused, nothing reaches a node
+        refused = sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", json.dumps({"spec": {"nodeTemplate": bad}}), check=False)
+        assert refused.returncode != 0 and "spec.nodeTemplate" in refused.stderr, refused.stderr
     sim.kubectl("patch", "nodegroup", "worker", "--type", "merge", "-p", json.dumps({"spec": {"nodeTemplate": template}}))
 
     def templated(node: dict) -> bool:
