@@ -25,6 +25,7 @@ EVENTS_GROUP = "events.k8s.io"  # Event is served in the core group too
 APIEXTENSIONS_GROUP = "apiextensions.k8s.io"
 APPS_GROUP = "apps"
 BATCH_GROUP = "batch"
+ADMISSION_REGISTRATION_GROUP = "admissionregistration.k8s.io"
 CORE_VERSION = "v1"  # the version of every built-in kind the simulator serves
 V1ALPHA2 = "v1alpha2"
 V1ALPHA3 = "v1alpha3"
@@ -63,6 +64,8 @@ STATEFUL_SET = "StatefulSet"
 CONTROLLER_REVISION = "ControllerRevision"  # a DaemonSet's or StatefulSet's template history
 JOB = "Job"
 CRON_JOB = "CronJob"
+VALIDATING_WEBHOOK_CONFIGURATION = "ValidatingWebhookConfiguration"  # which webhooks kube-apiserver calls, and how
+MUTATING_WEBHOOK_CONFIGURATION = "MutatingWebhookConfiguration"
 
 PLURALS = {
     CLUSTER_VIRTUAL_IMAGE: "clustervirtualimages",
@@ -95,6 +98,8 @@ PLURALS = {
     JOB: "jobs",
     CRON_JOB: "cronjobs",
     NODE_GROUP: "nodegroups",
+    VALIDATING_WEBHOOK_CONFIGURATION: "validatingwebhookconfigurations",
+    MUTATING_WEBHOOK_CONFIGURATION: "mutatingwebhookconfigurations",
 }
 GROUPS = {
     MODULE_CONFIG: DECKHOUSE_GROUP,
@@ -112,6 +117,8 @@ GROUPS = {
     CONTROLLER_REVISION: APPS_GROUP,
     JOB: BATCH_GROUP,
     CRON_JOB: BATCH_GROUP,
+    VALIDATING_WEBHOOK_CONFIGURATION: ADMISSION_REGISTRATION_GROUP,
+    MUTATING_WEBHOOK_CONFIGURATION: ADMISSION_REGISTRATION_GROUP,
 }  # every other kind is DVP's
 
 

@@ -27,6 +27,7 @@ from .api import (
     priority_classes,
     quota,
     rbac_validation,
+    webhook_configs,
     workloads,
 )
 from .api.admission import Admission
@@ -87,6 +88,7 @@ from .webhooks import disks as disk_webhooks
 from .webhooks import eviction as eviction_webhook
 from .webhooks import moduleconfig as moduleconfig_webhook
 from .webhooks import nodegroup as nodegroup_webhook
+from .webhooks import registrations as webhook_registrations
 from .webhooks import vm as vm_webhook
 from .webhooks import vmclass as vmclass_webhook
 from .webhooks import vmip as vmip_webhook
@@ -153,6 +155,7 @@ def build(
     vmop_webhook.register(admission, store, topology.edition if topology else None)
     eviction_webhook.register(admission, store)
     nodegroup_webhook.register(admission)
+    webhook_configs.register(admission)
     quota_ledger = quota.Ledger(registry, store, clock)
     quota.register(admission, quota_ledger)  # its admission closes every write's chain (Admission.validate_last)
     service = ObjectService(registry, store, clock, admission)
@@ -225,6 +228,7 @@ def build(
     manager.add(descheduler.controller(store))
     seed(service)
     priority_classes.seed(service)
+    webhook_registrations.seed(service)  # the module's webhook configurations: before any write of its kinds
     nodegroup_controller.seed(service, topology)
     storage_controllers.seed_classes(service, topology.storage_classes if topology else [])
     cluster_configuration.publish(service, topology or Topology(DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, []))

@@ -103,6 +103,25 @@ KINDS = {
         {"data": {"spec": {"template": {"metadata": {"labels": {"app": "d"}}, "$patch": "replace"}}}, "revision": 1},
         True,
     ),
+    # a webhook no request reaches (its group is no one's) and whose call failing is ignored: whatever the fuzz leaves
+    # valid of it must not stop the other kinds' writes
+    "webhookconfiguration": Kind(
+        "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+        "admissionregistration.k8s.io/v1",
+        "ValidatingWebhookConfiguration",
+        {
+            "webhooks": [
+                {
+                    "name": "fz.example.com",
+                    "rules": [{"operations": ["CREATE"], "apiGroups": ["fuzz.example.com"], "apiVersions": ["v1"], "resources": ["none"]}],
+                    "clientConfig": {"url": "https://fz.example.com/check"},
+                    "sideEffects": "None",
+                    "admissionReviewVersions": ["v1"],
+                    "failurePolicy": "Ignore",
+                }
+            ]
+        },
+    ),
     "cronjob": Kind(
         "/apis/batch/v1/namespaces/{ns}/cronjobs",
         "batch/v1",
@@ -145,6 +164,7 @@ paths = st.sampled_from(
         ("spec", "selector"),
         ("spec", "template", "spec", "containers"),
         ("spec", "volumeClaimTemplates"),
+        ("webhooks",),
         ("data",),
         ("data", "k"),
         ("stringData",),

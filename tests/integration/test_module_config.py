@@ -110,7 +110,7 @@ def test_guide_config_with_kubectl_and_the_webhook(sim):
     }
     for name, (doc, message) in cases.items():
         out = sim.kubectl("apply", "-f", "-", input=doc, check=False)
-        assert out.returncode != 0 and 'admission webhook "module-config.virtualization-controller.validate.d8-virtualization" denied' in out.stderr, name
+        assert out.returncode != 0 and 'admission webhook "moduleconfig.virtualization-controller.validate.d8-virtualization" denied' in out.stderr, name
         assert message in out.stderr, (name, out.stderr)
     assert settings(sim)["virtualMachineCIDRs"] == ["10.66.10.0/24"], "nothing written"
     # audit passes once both modules are enabled (the edition is EE)

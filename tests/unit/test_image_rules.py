@@ -6,9 +6,10 @@ import pytest
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import image_rules
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.images import image_guard, validate_image_params
 from dvp_simulator.api.admission import CREATE, UPDATE, Admission, AdmissionRequest
-from dvp_simulator.api.errors import APIError
+from dvp_simulator.api.webhook_configs import Denial
 from dvp_simulator.images import admission as cvi_admission
 from dvp_simulator.resources import build_registry
+from dvp_simulator.webhooks import registrations
 
 
 def cvi(name="img", phase=None, ready=None, generation=1):
@@ -49,9 +50,10 @@ def webhook_verdict(operation, obj, old):
     cvi_admission.register(admission)
     rt = build_registry().by_kind("virtualization.deckhouse.io", "ClusterVirtualImage")
     request = AdmissionRequest(operation, rt, obj, old, None, False, None, "v1alpha2")
+    served = admission.webhooks.endpoints[(registrations.NAMESPACE, registrations.SERVICE, registrations.endpoint("cvi"))]
     try:
-        admission.run_validating(request)
-    except APIError as exc:
+        served.hook(request)  # the webhook server's handler, as the module's configuration reaches it
+    except Denial as exc:
         return exc.code, request.warnings
     return None, request.warnings
 

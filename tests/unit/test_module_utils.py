@@ -107,7 +107,7 @@ def test_a_403_of_the_authorizer_asks_for_a_role_one_of_admission_does_not():
     assert msg.startswith('Node list: Forbidden (403): permission denied: nodes is forbidden: User "alice" cannot list')
     assert msg.endswith("(grant the user a role that allows it; nothing was changed)")
     for server in (
-        'admission webhook "vm.virtualization-controller.mutate.d8-virtualization" denied the request: the class name is empty',
+        'admission webhook "vm.virtualization-controller.validate.d8-virtualization" denied the request: the class name is empty',
         'pods "p" is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2',
         'virtualmachines "vm" is forbidden: unable to create new content in namespace vms because it is being terminated',
     ):

@@ -1,8 +1,13 @@
-"""The admission plug-in point: resource-specific mutating and validating webhooks register here.
+"""The admission plug-in point: kube-apiserver's built-in plug-ins and the webhooks the simulator serves register here.
 
-A webhook is a function of an AdmissionRequest. A mutating one edits `request.obj` in place; a validating one
-raises APIError to reject. Both may append to `request.warnings`. Webhooks run in registration order,
-mutating ones before schema defaulting and validation, validating ones after — as in kube-apiserver.
+A hook is a function of an AdmissionRequest. A mutating one edits `request.obj` in place; a validating one
+raises APIError to reject. Both may append to `request.warnings`. Built-in plug-ins (`mutate`, `validate`) run in
+registration order, mutating ones before schema defaulting and validation, validating ones after — as in
+kube-apiserver. A webhook (`serve`) is served at a path of a service, as the platform's controllers serve theirs, and
+runs only when a ValidatingWebhookConfiguration or MutatingWebhookConfiguration points a matching rule there
+(api/webhook_configs.py): mutating webhooks after the built-in mutating plug-ins, validating webhooks after the
+built-in validating ones and before the hooks of `validate_last` (ResourceQuota). A webhook refuses by raising
+webhook_configs.Denial, which the dispatch relays under the configuration's name for it.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ class Admission:
         self.mutating: list[_Registration] = []
         self.validating: list[_Registration] = []
         self.last: list[Webhook] = []  # validating hooks of every kind, after all the others (validate_last)
+        from .webhook_configs import Dispatch  # which imports this module's names
+
+        self.webhooks = Dispatch()
 
     def mutate(self, group: str, kind: str, operations=(CREATE, UPDATE), subresources=(None,)):
         """Decorator registering a mutating webhook for (group, kind)."""
@@ -71,6 +79,17 @@ class Admission:
 
         def register(hook: Webhook) -> Webhook:
             self.validating.append(_Registration(group, kind, tuple(operations), tuple(subresources), hook))
+            return hook
+
+        return register
+
+    def serve(self, namespace: str, service: str, path: str, mutating: bool = False, operations=(CREATE, UPDATE)):
+        """Decorator serving a webhook at `path` of the service `namespace/service`, for the operations its server
+        handles (a configuration's rule may send it others: they are allowed). What reaches it is what the webhook
+        configurations say."""
+
+        def register(hook: Webhook) -> Webhook:
+            self.webhooks.serve(namespace, service, path, hook, mutating, tuple(operations))
             return hook
 
         return register
@@ -95,8 +114,10 @@ class Admission:
 
     def run_mutating(self, request: AdmissionRequest) -> None:
         self._run(self.mutating, request)
+        self.webhooks.run(request, mutating=True)
 
     def run_validating(self, request: AdmissionRequest) -> None:
         self._run(self.validating, request)
+        self.webhooks.run(request, mutating=False)
         for hook in self.last:
             hook(request)

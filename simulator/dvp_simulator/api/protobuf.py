@@ -191,6 +191,20 @@ MESSAGES: dict[str, str] = {
                        "5 observedGeneration int64; 6 updatedNumberScheduled int32; 7 numberAvailable int32; 8 numberUnavailable int32; "
                        "9 collisionCount *int32",
     "ControllerRevision": "1 metadata ObjectMeta; 2 data RawJSON; 3 revision *int64",
+    # admissionregistration/v1
+    "ValidatingWebhookConfiguration": "1 metadata ObjectMeta; 2 webhooks []ValidatingWebhook",
+    "MutatingWebhookConfiguration": "1 metadata ObjectMeta; 2 webhooks []MutatingWebhook",
+    "ValidatingWebhook": "1 name string; 2 clientConfig WebhookClientConfig; 3 rules []RuleWithOperations; 4 failurePolicy *string; "
+                         "9 matchPolicy *string; 5 namespaceSelector LabelSelector; 10 objectSelector LabelSelector; 6 sideEffects *string; "
+                         "7 timeoutSeconds *int32; 8 admissionReviewVersions []string; 11 matchConditions []MatchCondition",
+    "MutatingWebhook": "1 name string; 2 clientConfig WebhookClientConfig; 3 rules []RuleWithOperations; 4 failurePolicy *string; "
+                       "9 matchPolicy *string; 5 namespaceSelector LabelSelector; 11 objectSelector LabelSelector; 6 sideEffects *string; "
+                       "7 timeoutSeconds *int32; 8 admissionReviewVersions []string; 10 reinvocationPolicy *string; 12 matchConditions []MatchCondition",
+    "RuleWithOperations": "1 operations []string; 2 rule ^AdmissionRule",
+    "AdmissionRule": "1 apiGroups []string; 2 apiVersions []string; 3 resources []string; 4 scope *string",
+    "WebhookClientConfig": "3 url *string; 1 service WebhookServiceReference; 2 caBundle bytes",
+    "WebhookServiceReference": "1 namespace string; 2 name string; 3 path *string; 4 port *int32",
+    "MatchCondition": "1 name string; 2 expression string",
     "ReplicaSet": "1 metadata ObjectMeta; 2 spec ReplicaSetSpec; 3 status ReplicaSetStatus",
     "ReplicaSetSpec": "1 replicas *int32; 4 minReadySeconds int32; 2 selector LabelSelector; 3 template PodTemplateSpec",
     "ReplicaSetStatus": "1 replicas int32; 2 fullyLabeledReplicas int32; 4 readyReplicas int32; 5 availableReplicas int32; "
@@ -300,7 +314,9 @@ KINDS: dict[tuple[str, str], str] = {
     ("scheduling.k8s.io", "PriorityClass"): "PriorityClass",
     ("networking.k8s.io", "Ingress"): "Ingress",
     ("batch", "Job"): "Job", ("batch", "CronJob"): "CronJob",
-    ("apps", "Deployment"): "Deployment", ("apps", "DaemonSet"): "DaemonSet", ("apps", "StatefulSet"): "StatefulSet", ("apps", "ReplicaSet"): "ReplicaSet", ("apps", "ControllerRevision"): "ControllerRevision", ("autoscaling", "Scale"): "Scale",
+    ("apps", "Deployment"): "Deployment", ("apps", "DaemonSet"): "DaemonSet", ("apps", "StatefulSet"): "StatefulSet", ("apps", "ReplicaSet"): "ReplicaSet", ("apps", "ControllerRevision"): "ControllerRevision",
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"): "ValidatingWebhookConfiguration",
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"): "MutatingWebhookConfiguration", ("autoscaling", "Scale"): "Scale",
     ("authorization.k8s.io", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
     ("authorization.k8s.io", "SubjectAccessReview"): "SubjectAccessReview",
     ("authorization.k8s.io", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",

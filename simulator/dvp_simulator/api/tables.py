@@ -20,6 +20,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
     EVENTS_GROUP,
     JOB,
     LEASE,
+    MUTATING_WEBHOOK_CONFIGURATION,
     NAMESPACE,
     NODE,
     NODE_ROLE_LABEL_PREFIX,
@@ -33,6 +34,7 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabular
     SERVICE,
     STATEFUL_SET,
     STORAGE_CLASS,
+    VALIDATING_WEBHOOK_CONFIGURATION,
     resource_key,
 )
 
@@ -382,6 +384,11 @@ def _controller_revision_row(o: dict[str, Any], now: float) -> list[Any]:
     return [o["metadata"]["name"], controller, o.get("revision", 0), age(o, now)]
 
 
+def _webhook_configuration_row(o: dict[str, Any], now: float) -> list[Any]:
+    """printValidatingWebhookConfiguration / printMutatingWebhookConfiguration: how many webhooks it registers."""
+    return [o["metadata"]["name"], len(o.get("webhooks") or ()), age(o, now)]
+
+
 def _quota_row(o: dict[str, Any], now: float) -> list[Any]:
     """printResourceQuota: `resource: used/hard` of every hard resource (by name), the `limits.*` ones under LIMIT
     and the others under REQUEST; a resource without usage shows 0."""
@@ -566,6 +573,14 @@ BUILTIN: dict[str, tuple[list[dict[str, Any]], Row]] = {
     resource_key(CONTROLLER_REVISION): (  # upstream: pkg/printers/internalversion/printers.go controllerRevisionColumnDefinitions
         [NAME, _col("Controller"), _col("Revision", "integer"), _col("Age")],
         _controller_revision_row,
+    ),
+    resource_key(VALIDATING_WEBHOOK_CONFIGURATION): (  # upstream: printers.go validatingWebhookColumnDefinitions
+        [NAME, _col("Webhooks", "integer"), _col("Age")],
+        _webhook_configuration_row,
+    ),
+    resource_key(MUTATING_WEBHOOK_CONFIGURATION): (  # upstream: printers.go mutatingWebhookColumnDefinitions
+        [NAME, _col("Webhooks", "integer"), _col("Age")],
+        _webhook_configuration_row,
     ),
     resource_key(REPLICA_SET): (  # upstream: pkg/printers/internalversion/printers.go replicaSetColumnDefinitions
         [

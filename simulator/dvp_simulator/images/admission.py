@@ -11,24 +11,22 @@ a spec change of a Ready image is 422 Invalid, the status this project's issue #
 from __future__ import annotations
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils.image_rules import name_problem, spec_change_problem
-from ansible_collections.deckhouse.virtualization.plugins.module_utils.vocabulary import CLUSTER_VIRTUAL_IMAGE, DVP_GROUP
 
 from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
-from ..api.errors import webhook_denied
-
-WEBHOOK = "cvi.virtualization-controller.validate.d8-virtualization"
+from ..api.webhook_configs import Denial
+from ..webhooks import registrations
 
 
 def register(admission: Admission) -> None:
-    @admission.validate(DVP_GROUP, CLUSTER_VIRTUAL_IMAGE, operations=(CREATE, UPDATE))
+    @registrations.serve(admission, "cvi")
     def validate_cvi(request: AdmissionRequest) -> None:
         problem = name_problem(request.obj["metadata"]["name"])
         if problem is not None:
             if request.operation == CREATE:
-                raise webhook_denied(WEBHOOK, problem)
+                raise Denial(problem)
             request.warnings.append(problem)
         if request.operation != UPDATE:
             return
         problem = spec_change_problem(request.old, request.generation_changed)
         if problem is not None:
-            raise webhook_denied(WEBHOOK, problem, code=422)
+            raise Denial(problem, 422)

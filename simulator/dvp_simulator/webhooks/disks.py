@@ -32,12 +32,11 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils.storage_r
     to_bytes,
 )
 
-from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
-from ..api.errors import webhook_denied
+from ..api.admission import Admission, AdmissionRequest
+from ..api.webhook_configs import Denial
 from ..controllers.volume_lifecycle import resolve_class
+from . import registrations
 
-VD_WEBHOOK = "vd.virtualization-controller.validate.d8-virtualization"
-VI_WEBHOOK = "vi.virtualization-controller.validate.d8-virtualization"
 CLASSES = v.resource_key(v.STORAGE_CLASS)
 VMS = v.resource_key(v.VIRTUAL_MACHINE)
 CLAIMS = v.resource_key(v.PERSISTENT_VOLUME_CLAIM)
@@ -98,7 +97,7 @@ def register(admission: Admission, edition: str | None = None) -> None:
     """`edition`: the cluster's Deckhouse edition (the topology's `cluster.edition`; EE when not given)."""
     edition = edition or v.EDITION_EE
 
-    @admission.validate(v.DVP_GROUP, v.VIRTUAL_DISK, operations=(CREATE, UPDATE))
+    @registrations.serve(admission, "vd")
     def validate_disk(request: AdmissionRequest) -> None:
         if request.subresource:
             return
@@ -111,7 +110,7 @@ def register(admission: Admission, edition: str | None = None) -> None:
             if problem:
                 problems.append(problem)
         if problems:
-            raise webhook_denied(VD_WEBHOOK, "; ".join(problems))
+            raise Denial("; ".join(problems))
         image = _source_image(request, obj)
         status = (image or {}).get("status") or {}
         if image is not None and request.generation_changed:
@@ -123,7 +122,7 @@ def register(admission: Admission, edition: str | None = None) -> None:
                 warnings.append(f"spec.persistentVolumeClaim.size: smaller than the {required_size(unpacked)} bytes the image needs (the disk will fail)")
         request.warnings.extend(warnings)
 
-    @admission.validate(v.DVP_GROUP, v.VIRTUAL_IMAGE, operations=(CREATE, UPDATE))
+    @registrations.serve(admission, "vi")
     def validate_image(request: AdmissionRequest) -> None:
         if request.subresource:
             return
@@ -140,5 +139,5 @@ def register(admission: Admission, edition: str | None = None) -> None:
             if problem:
                 problems.append(problem)
         if problems:
-            raise webhook_denied(VI_WEBHOOK, "; ".join(problems))
+            raise Denial("; ".join(problems))
         request.warnings.extend(warnings)

@@ -36,12 +36,13 @@ from ..api.discovery import SERVER_VERSION
 from ..api.errors import webhook_denied
 from ..api.service import json_copy
 from ..api.validation import SchemaOps
+from ..api.webhook_configs import Denial
 from ..controllers import ipam
 from ..nodes.topology import DEFAULT_POD_CIDR, DEFAULT_SERVICE_CIDR, Topology
 from ..schemas.dsl import module_settings_schema
 from ..store.store import Store
+from . import registrations
 
-WEBHOOK = "module-config.virtualization-controller.validate.d8-virtualization"
 SETTINGS_WEBHOOK = "module-configs.deckhouse-webhook.deckhouse.io"  # Deckhouse's own check of every module's settings
 CLASSES = v.resource_key(v.STORAGE_CLASS)
 GATE_MIN_MINOR = {"HotplugCPUAndMemoryWithInPlaceResize": 33, "GPU": 34}
@@ -187,7 +188,7 @@ def register(admission: Admission, store: Store, topology: Topology | None) -> N
         if denial:
             raise webhook_denied(SETTINGS_WEBHOOK, denial)
 
-    @admission.validate(v.DECKHOUSE_GROUP, v.MODULE_CONFIG, operations=(UPDATE,))
+    @registrations.serve(admission, "moduleconfig", operations=(UPDATE,))
     def validate(request: AdmissionRequest) -> None:
         if request.obj is None or request.obj["metadata"]["name"] != v.VIRTUALIZATION_MODULE or not request.generation_changed:
             return
@@ -195,4 +196,4 @@ def register(admission: Admission, store: Store, topology: Topology | None) -> N
         problems = cidr_denials(store, old, new, pod_cidr, service_cidr) + dvcr_denials(store, old, new) + image_class_denials(store, new)
         problems += gate_denials(old, new, edition) + audit_denials(store, new, edition)
         if problems:
-            raise webhook_denied(WEBHOOK, "; ".join(problems))
+            raise Denial("; ".join(problems))

@@ -17,21 +17,20 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vm
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
-from ..api.errors import webhook_denied
 from ..api.selectors import match_label_selector
+from ..api.webhook_configs import Denial
 from ..controllers.ipam import configured_cidrs
 from ..controllers.vm import pinned_disks, unreachable_disks
 from ..scheduler import node_state
 from ..scheduler.core import node_affinity_matches, untolerated
 from ..scheduler.model import PodRequest
 from ..store.store import Store
+from . import registrations
 from .vmclass import DEFAULT_INDEX
 
 GROUP = v.DVP_GROUP
 CLASSES = v.resource_key(v.VIRTUAL_MACHINE_CLASS)
 VMIPS = v.resource_key(v.VIRTUAL_MACHINE_IP_ADDRESS)
-MUTATING = "vm.virtualization-controller.mutate.d8-virtualization"
-VALIDATING = "vm.virtualization-controller.validate.d8-virtualization"
 NODES = v.resource_key(v.NODE)
 PLACEMENT_FIELDS = ("blockDeviceRefs", "nodeSelector", "affinity", "tolerations", "virtualMachineClassName")
 IMAGE_RESOURCES = {v.VIRTUAL_IMAGE: v.resource_key(v.VIRTUAL_IMAGE), v.CLUSTER_VIRTUAL_IMAGE: v.resource_key(v.CLUSTER_VIRTUAL_IMAGE)}
@@ -59,7 +58,7 @@ def sizing_message(store: Store, vm: dict[str, Any]) -> str | None:
 
 
 def register(admission: Admission, store: Store) -> None:
-    @admission.mutate(GROUP, v.VIRTUAL_MACHINE, operations=(CREATE, UPDATE))
+    @registrations.serve(admission, "vm", "mutate")
     def mutate(request: AdmissionRequest) -> None:
         vm = request.obj
         if vm is None or (request.operation == UPDATE and vm["metadata"].get("deletionTimestamp")):
@@ -68,14 +67,12 @@ def register(admission: Admission, store: Store) -> None:
         if not spec.get("virtualMachineClassName"):
             defaults = store.by_index(CLASSES, DEFAULT_INDEX, "true")
             if not defaults:
-                raise webhook_denied(
-                    MUTATING,
+                raise Denial(
                     "the VirtualMachine class name (spec.virtualMachineClassName) is empty and no default VirtualMachineClass is configured; "
                     "set spec.virtualMachineClassName or ask the administrator to mark a class as the default",
                 )
             if len(defaults) > 1:
-                raise webhook_denied(
-                    MUTATING,
+                raise Denial(
                     f"several VirtualMachineClasses are marked as the default ({', '.join(e.name for e in defaults)}); set spec.virtualMachineClassName",
                 )
             spec["virtualMachineClassName"] = defaults[0].name
@@ -84,17 +81,17 @@ def register(admission: Admission, store: Store) -> None:
             name = spec["virtualMachineClassName"]
             vmclass = find_class(store, name)
             if vmclass is None:
-                raise webhook_denied(MUTATING, f'unable to set the default core fraction: VirtualMachineClass "{name}" not found')
+                raise Denial(f'unable to set the default core fraction: VirtualMachineClass "{name}" not found')
             cores = cpu.get("cores")
             if isinstance(cores, int) and not isinstance(cores, bool):
                 try:
                     cpu["coreFraction"] = vm_rules.default_core_fraction(cores, name, policies_of(vmclass))
                 except vm_rules.DefaultingError as exc:
-                    raise webhook_denied(MUTATING, str(exc)) from exc
+                    raise Denial(str(exc)) from exc
         if isinstance(spec.get("networks"), list) and all(isinstance(n, dict) for n in spec["networks"]):
             spec["networks"] = vm_rules.default_network_ids(spec["networks"])
 
-    @admission.validate(GROUP, v.VIRTUAL_MACHINE, operations=(CREATE, UPDATE))
+    @registrations.serve(admission, "vm")
     def validate(request: AdmissionRequest) -> None:
         vm, old = request.obj, request.old
         if vm is None or (request.operation == UPDATE and vm["metadata"].get("deletionTimestamp")):
@@ -132,14 +129,14 @@ def register(admission: Admission, store: Store) -> None:
         if creating or any(spec.get(f) != old_spec.get(f) for f in PLACEMENT_FIELDS):
             problems += _volume_affinity(vm, spec, old_spec, ((old or {}).get("status") or {}))
         if problems:
-            raise webhook_denied(VALIDATING, "; ".join(problems))
+            raise Denial("; ".join(problems))
         class_name = spec.get("virtualMachineClassName") or ""
         if find_class(store, class_name) is None:
             request.warnings.append(f'VirtualMachineClass "{class_name}" not found: the VirtualMachine will remain in a pending status until it is created')
             return
         message = sizing_message(store, vm)
         if message:
-            raise webhook_denied(VALIDATING, f"the VirtualMachine {message}")
+            raise Denial(f"the VirtualMachine {message}")
 
     def _volume_affinity(vm: dict[str, Any], spec: dict[str, Any], old_spec: dict[str, Any], old_status: dict[str, Any]) -> list[str]:
         ns = vm["metadata"].get("namespace", "")

@@ -9,13 +9,13 @@ from typing import Any
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
-from ..api.errors import APIError, webhook_denied
+from ..api.webhook_configs import Denial
 from ..conversions import convert_vmclass
 from ..store.store import Store
+from . import registrations
 
 GROUP = v.DVP_GROUP
 CLASSES = v.resource_key(v.VIRTUAL_MACHINE_CLASS)
-WEBHOOK = "vmclass.virtualization-controller.validate.d8-virtualization"
 DEFAULT_ANNOTATION = v.DEFAULT_CLASS_ANNOTATION
 DEFAULT_INDEX = "defaultClass"  # classes annotated as the default: answers "is there another default?" at once
 
@@ -24,8 +24,8 @@ def default_value(obj: dict[str, Any]) -> list[str]:
     return ["true"] if (obj["metadata"].get("annotations") or {}).get(DEFAULT_ANNOTATION) == "true" else []
 
 
-def _reject(request: AdmissionRequest, message: str) -> APIError:
-    return webhook_denied(WEBHOOK, message)
+def _reject(request: AdmissionRequest, message: str) -> Denial:
+    return Denial(message)
 
 
 def _v1alpha2(obj: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -52,7 +52,8 @@ def overlapping_policy(policies: list[dict[str, Any]]) -> tuple[int, int] | None
 def register(admission: Admission, store: Store) -> None:
     store.add_index(CLASSES, DEFAULT_INDEX, default_value)
 
-    @admission.validate(GROUP, v.VIRTUAL_MACHINE_CLASS, operations=(CREATE, UPDATE))
+    @registrations.serve(admission, "vmclass-v1alpha3")
+    @registrations.serve(admission, "vmclass-v1alpha2")
     def validate(request: AdmissionRequest) -> None:
         obj = _v1alpha2(request.obj)
         old = _v1alpha2(request.old)

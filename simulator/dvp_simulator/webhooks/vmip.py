@@ -9,12 +9,10 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import ne
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.admission import CREATE, UPDATE, Admission, AdmissionRequest
-from ..api.errors import webhook_denied
+from ..api.webhook_configs import Denial
 from ..controllers import ipam
 from ..store.store import Store
-
-WEBHOOK = "vmip.virtualization-controller.validate.d8-virtualization"
-LEASE_WEBHOOK = "vmiplease.virtualization-controller.validate.d8-virtualization"
+from . import registrations
 
 
 def bound(obj: dict[str, Any] | None) -> bool:
@@ -43,7 +41,7 @@ def held_by_other(store: Store, address: str, vmip: dict[str, Any]) -> str | Non
 def register(admission: Admission, store: Store) -> None:
     ipam.register_indexes(store)
 
-    @admission.validate(v.DVP_GROUP, v.VIRTUAL_MACHINE_IP_ADDRESS, operations=(CREATE, UPDATE))
+    @registrations.serve(admission, "vmip")
     def validate(request: AdmissionRequest) -> None:
         obj, old = request.obj or {}, request.old
         if request.operation == UPDATE and not request.generation_changed:
@@ -51,36 +49,36 @@ def register(admission: Admission, store: Store) -> None:
         spec = obj.get("spec") or {}
         cidrs = ipam.configured_cidrs(store)
         if not cidrs:
-            raise webhook_denied(WEBHOOK, "virtualMachineCIDRs is not configured in ModuleConfig virtualization: VirtualMachineIPAddresses cannot be used")
+            raise Denial("virtualMachineCIDRs is not configured in ModuleConfig virtualization: VirtualMachineIPAddresses cannot be used")
         kind, static = spec.get("type"), spec.get("staticIP")
         if kind == v.VMIP_AUTO and static:
-            raise webhook_denied(WEBHOOK, "spec.staticIP: must not be set with type Auto")
+            raise Denial("spec.staticIP: must not be set with type Auto")
         if kind == v.VMIP_STATIC:
             if not static:
-                raise webhook_denied(WEBHOOK, "spec.staticIP: required with type Static")
+                raise Denial("spec.staticIP: required with type Static")
             try:
                 static = str(nr.parse_address(static))
             except ValueError as exc:
-                raise webhook_denied(WEBHOOK, f"spec.staticIP: {exc}") from None
+                raise Denial(f"spec.staticIP: {exc}") from None
             if not nr.in_range(static, cidrs):
                 message = f"spec.staticIP: {static} is out of the valid range: not inside virtualMachineCIDRs {', '.join(cidrs)} (or the first or last address of one)"
                 if request.operation == CREATE:
-                    raise webhook_denied(WEBHOOK, message)
+                    raise Denial(message)
                 request.warnings.append(message)
             holder = held_by_other(store, static, obj)
             if holder:
-                raise webhook_denied(WEBHOOK, f"spec.staticIP: {static} is already leased by VirtualMachineIPAddress {holder}")
+                raise Denial(f"spec.staticIP: {static} is already leased by VirtualMachineIPAddress {holder}")
         if request.operation == UPDATE and old is not None and bound(old):
             old_spec = old.get("spec") or {}
             address = (old.get("status") or {}).get("address")
             if old_spec.get("type") != kind:
                 if not (old_spec.get("type") == v.VMIP_AUTO and kind == v.VMIP_STATIC and static == address):
-                    raise webhook_denied(WEBHOOK, f"spec.type: once Bound, only Auto → Static with spec.staticIP equal to the bound address {address} is allowed")
+                    raise Denial(f"spec.type: once Bound, only Auto → Static with spec.staticIP equal to the bound address {address} is allowed")
             elif kind == v.VMIP_STATIC and old_spec.get("staticIP") != spec.get("staticIP"):
-                raise webhook_denied(WEBHOOK, f"spec.staticIP: immutable once Bound (bound to {address})")
+                raise Denial(f"spec.staticIP: immutable once Bound (bound to {address})")
 
-    @admission.validate(v.DVP_GROUP, v.VIRTUAL_MACHINE_IP_ADDRESS_LEASE, operations=(CREATE,))
+    @registrations.serve(admission, "vmipl", operations=(CREATE,))
     def validate_lease(request: AdmissionRequest) -> None:
         name = (request.obj or {}).get("metadata", {}).get("name", "")
         if nr.lease_address(name) is None:
-            raise webhook_denied(LEASE_WEBHOOK, f"metadata.name: {name!r} is not a lease name: write ip- and the IPv4 address with dashes, e.g. ip-10-66-10-14")
+            raise Denial(f"metadata.name: {name!r} is not a lease name: write ip- and the IPv4 address with dashes, e.g. ip-10-66-10-14")

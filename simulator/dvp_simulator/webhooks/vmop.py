@@ -12,12 +12,12 @@ from ansible_collections.deckhouse.virtualization.plugins.module_utils import vm
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
 from ..api.admission import CREATE, Admission, AdmissionRequest
-from ..api.errors import webhook_denied
+from ..api.webhook_configs import Denial
 from ..store.store import Store
+from . import registrations
 
 GROUP = v.DVP_GROUP
 VMOPS = v.resource_key(v.VIRTUAL_MACHINE_OPERATION)
-WEBHOOK = "vmop.virtualization-controller.validate.d8-virtualization"
 UNFINISHED = "unfinishedByVM"  # VMOPs in phase "", Pending or InProgress: "<namespace>/<vm>"
 BY_VM = "byVM"  # every VMOP: "<namespace>/<vm>"
 FINISHED = "finished"  # VMOPs in phase Completed, Failed or Superseded: "true" (the daily GC reads them)
@@ -66,7 +66,7 @@ def register(admission: Admission, store: Store, edition: str | None = None) -> 
     register_indexes(store)
     ce = edition == v.EDITION_CE
 
-    @admission.validate(GROUP, v.VIRTUAL_MACHINE_OPERATION, operations=(CREATE,))
+    @registrations.serve(admission, "vmop", operations=(CREATE,))
     def validate(request: AdmissionRequest) -> None:
         op = request.obj
         if op is None:
@@ -74,21 +74,19 @@ def register(admission: Admission, store: Store, edition: str | None = None) -> 
         spec = op.get("spec") or {}
         selector = (spec.get("migrate") or {}).get("nodeSelector")
         if selector and ce:
-            raise webhook_denied(WEBHOOK, "spec.migrate.nodeSelector (migration to chosen nodes) is not available in the CE edition")
+            raise Denial("spec.migrate.nodeSelector (migration to chosen nodes) is not available in the CE edition")
         new_type, new_force = spec.get("type", ""), bool(spec.get("force"))
         if ce and new_type in (v.VMOP_MIGRATE, v.VMOP_EVICT) and isinstance(spec.get("virtualMachineName"), str):
             rwo = non_rwx_disks(store, op["metadata"].get("namespace", ""), spec["virtualMachineName"])
             if rwo:
-                raise webhook_denied(
-                    WEBHOOK,
+                raise Denial(
                     f"the CE edition migrates only virtual machines whose disks are on ReadWriteMany volumes; not ReadWriteMany: {', '.join(rwo)}",
                 )
         for key in vm_key(op):
             for entry in store.by_index(VMOPS, UNFINISHED, key):
                 old = entry.obj.get("spec") or {}
                 if not vm_rules.can_supersede(old.get("type", ""), bool(old.get("force")), new_type, new_force):
-                    raise webhook_denied(
-                        WEBHOOK,
+                    raise Denial(
                         f'the VirtualMachineOperation "{entry.name}" ({old.get("type")}{", force" if old.get("force") else ""}) of the virtual machine '
                         f'"{spec.get("virtualMachineName")}" is not finished and cannot be superseded by a {new_type}{" with force" if new_force else ""} operation: '
                         "it should finish first",
