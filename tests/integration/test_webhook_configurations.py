@@ -181,6 +181,18 @@ def test_a_webhook_the_simulator_does_not_serve_fails_its_calls(sim):
     sim.kubectl("create", "configmap", "c4", "-n", "default")
 
 
+def test_no_webhook_sees_the_configurations_own_writes(sim):
+    """IsExemptAdmissionConfigurationResource: a configuration that refuses every write can still be mended or deleted."""
+    everything = audit_hook(name="everything.example.com", rules=[{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"]}])
+    apply(sim, configuration("everything", everything))
+    try:
+        assert "failed calling webhook" in sim.kubectl("create", "configmap", "blocked", "-n", "default", check=False).stderr
+        sim.kubectl("label", VWC, "everything", "mended=yes")
+    finally:
+        sim.kubectl("delete", VWC, "everything")
+    sim.kubectl("create", "configmap", "unblocked", "-n", "default")
+
+
 def test_match_conditions_pick_the_requests_in_cel(sim):
     conditions = [{"name": "named-x", "expression": 'object.metadata.name == "x" && request.operation == "CREATE"'}]
     apply(sim, configuration("only-x", audit_hook(matchConditions=conditions)))
@@ -191,7 +203,16 @@ def test_match_conditions_pick_the_requests_in_cel(sim):
         broken = [{"op": "replace", "path": "/webhooks/0/matchConditions/0/expression", "value": 'object.metadata.labels["missing"] == "v"'}]
         sim.kubectl("patch", VWC, "only-x", "--type=json", "-p", json.dumps(broken))
         out = sim.kubectl("create", "configmap", "z", "-n", "default", check=False)
-        assert 'failed calling webhook "audit.example.com"' in out.stderr and "named-x" in out.stderr, out.stderr
+        # ShouldCallHook: an evaluation error fails closed, as a Forbidden of the object
+        assert 'configmaps "z" is forbidden: expression \'object.metadata.labels["missing"] == "v"\' resulted in error: ' in out.stderr, out.stderr
+        # label keys as they are (not escaped), the requester as authenticated
+        expression = 'has(object.metadata.labels) && object.metadata.labels["app.kubernetes.io/name"] == "db"'
+        expression += ' && request.userInfo.username == "dvp-sim-admin"'
+        named = [{"op": "replace", "path": "/webhooks/0/matchConditions/0/expression", "value": expression}]
+        sim.kubectl("patch", VWC, "only-x", "--type=json", "-p", json.dumps(named))
+        sim.kubectl("create", "configmap", "w", "-n", "default")
+        labelled = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "v", "namespace": "default", "labels": {"app.kubernetes.io/name": "db"}}}
+        assert "failed calling webhook" in apply(sim, labelled, check=False).stderr
     finally:
         sim.kubectl("delete", VWC, "only-x", check=False)
     # the module's own ModuleConfig webhook runs for the virtualization module's config only
@@ -234,6 +255,10 @@ def test_kube_apiservers_rules_for_a_configuration(sim):
     err = apply(sim, twice, check=False).stderr
     assert 'webhooks[1].name: Duplicate value: "audit.example.com"' in err and "webhooks[0].matchConditions[0].expression: Invalid value" in err, err
     assert "compilation failed" in err
+    # cel-go's checker refuses what cannot be a condition: an undeclared name, a result that is not a boolean
+    for expression, words in (("foo == 1", "undeclared reference to 'foo'"), ("1 + 1", "must evaluate to bool")):
+        err = apply(sim, configuration("unchecked", audit_hook(matchConditions=[{"name": "c", "expression": expression}])), check=False).stderr
+        assert words in err, (expression, err)
     # what passes is stored with kube-apiserver's defaults
     nowhere = [{"operations": ["CREATE"], "apiGroups": ["none.example.com"], "apiVersions": ["v1"], "resources": ["x"]}]
     apply(sim, configuration("good", audit_hook(rules=nowhere)))

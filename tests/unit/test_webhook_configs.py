@@ -3,9 +3,23 @@ dispatch order of the configurations' webhooks; webhooks/registrations.py's conf
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
-from dvp_simulator.api.webhook_configs import Attributes, candidates, configuration_causes, index, rule_causes, rule_matches
+from dvp_simulator.api.errors import APIError
+from dvp_simulator.api.webhook_configs import (
+    Attributes,
+    Dispatch,
+    Registered,
+    _conditions,
+    _labels_match,
+    candidates,
+    configuration_causes,
+    index,
+    rule_causes,
+    rule_matches,
+)
 from dvp_simulator.webhooks import registrations
 
 SVC = "webhooks[0].clientConfig.service"
@@ -152,3 +166,79 @@ def test_dispatch_order_is_by_configuration_name_then_position():
     assert [r.name for r in candidates(idx, "", "pods")] == ["a1.x.y", "b1.x.y", "b2.x.y"]
     assert [r.name for r in candidates(idx, "apps", "pods")] == ["a1.x.y", "a2.x.y"]
     assert [r.name for r in candidates(idx, "batch", "jobs")] == []
+
+
+def test_causes_come_in_upstreams_order():
+    """Per webhook its own causes (name … matchConditions), then admissionReviewVersions, then a duplicate name."""
+    bad = hook("dup.x.y", admissionReviewVersions=[], timeoutSeconds=99, matchConditions=[{"name": "", "expression": " "}])
+    found = [f for f, _m in fields(configuration_causes({"webhooks": [hook("dup.x.y"), bad]}, True))]
+    assert found == [
+        "webhooks[1].timeoutSeconds",
+        "webhooks[1].matchConditions[0].expression",
+        "webhooks[1].matchConditions[0].name",
+        "webhooks[1].admissionReviewVersions",
+        "webhooks[1].name",
+    ]
+
+
+def test_labels_that_are_not_a_map_match_nothing():
+    selector = {"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}
+    assert _labels_match(selector, {"metadata": {"labels": {}}})
+    for body in ({"metadata": {"labels": "x"}}, {"metadata": {"labels": [1]}}, {"metadata": "m"}, {}):
+        assert _labels_match(selector, body) is True  # as an object without labels
+
+
+def request_of(operation, obj=None, old=None, subresource=None, user=None, kind="ConfigMap", plural="configmaps", group=""):
+    rt = SimpleNamespace(group=group, kind=kind, plural=plural, namespaced=True, key=f"{group}/{plural}")
+    return SimpleNamespace(operation=operation, rt=rt, obj=obj, old=old, subresource=subresource, dry_run=False, user=user, version="v1")
+
+
+def test_a_namespaces_own_labels_on_its_create_and_update_only():
+    selector = {"matchLabels": {"audited": "true"}}
+    attrs = Attributes("UPDATE", "", "v1", "namespaces", "", "team")
+    new, old = {"metadata": {"name": "team", "labels": {}}}, {"metadata": {"name": "team", "labels": {"audited": "true"}}}
+    assert not Dispatch._namespace_matches(selector, attrs, request_of("UPDATE", new, old, kind="Namespace", plural="namespaces"))
+    assert Dispatch._namespace_matches(selector, attrs, request_of("DELETE", None, old, kind="Namespace", plural="namespaces"))
+    status = Attributes("UPDATE", "", "v1", "namespaces", "status", "team")
+    assert Dispatch._namespace_matches(selector, status, request_of("UPDATE", new, old, subresource="status", kind="Namespace", plural="namespaces"))
+
+
+def test_match_conditions_see_objects_as_upstream():
+    attrs = Attributes("CREATE", "", "v1", "configmaps", "", "default")
+    big = {"metadata": {"name": "x", "labels": {"app.kubernetes.io/name": "db"}}, "data": {}, "n": 2**64}
+    user = SimpleNamespace(to_json=lambda: {"username": "alice", "groups": ["devs"]})
+    req = request_of("CREATE", big, user=user)
+    cond = [{"name": "c", "expression": 'object.metadata.labels["app.kubernetes.io/name"] == "db" && oldObject == null && object.n > 1.0'}]
+    assert _conditions(cond, req, attrs) is True
+    assert _conditions([{"name": "c", "expression": 'request.userInfo.username == "alice" && "devs" in request.userInfo.groups'}], req, attrs) is True
+    assert _conditions([{"name": "c", "expression": 'request.userInfo.username == ""'}], request_of("CREATE", big), attrs) is True
+    # any false: no call; an error with none false: the error, without the objects in it
+    failing = [{"name": "e", "expression": 'object.metadata.labels["nope"] == "v"'}]
+    assert _conditions([*failing, {"name": "f", "expression": "false"}], req, attrs) is False
+    error = _conditions(failing, request_of("CREATE", {"metadata": {"name": "x"}, "data": {"secret": "s3cr3t"}}), attrs)
+    assert error.startswith('expression \'object.metadata.labels["nope"] == "v"\' resulted in error') and "s3cr3t" not in error
+
+
+def test_a_served_webhook_that_fails_is_a_failed_call():
+    def broken(request):
+        raise KeyError("spec")
+
+    dispatch = Dispatch()
+    dispatch.serve("ns", "svc", "/x", broken, False, ("CREATE",))
+    attrs = Attributes("CREATE", "", "v1", "configmaps", "", "default")
+    for policy, refused in (("Fail", True), ("Ignore", False)):
+        registered = Registered(
+            "c", 0, "w.x.y", False, hook("w.x.y", failurePolicy=policy, clientConfig={"service": {"namespace": "ns", "name": "svc", "path": "/x"}})
+        )
+        if refused:
+            with pytest.raises(APIError) as err:
+                dispatch._call(registered, request_of("CREATE", {"metadata": {"name": "c"}}), attrs)
+            assert err.value.code == 500 and 'failed calling webhook "w.x.y"' in str(err.value)
+        else:
+            dispatch._call(registered, request_of("CREATE", {"metadata": {"name": "c"}}), attrs)
+
+
+def test_the_index_names_each_webhook_once_per_group_and_resource():
+    many = hook("many.x.y", rules=[rule(apiGroups=[f"g{i}" for i in range(50)], resources=[f"r{j}" for j in range(50)] + ["r0/status"])])
+    idx = index([{"metadata": {"name": "m"}, "webhooks": [many]}], mutating=False)
+    assert len(idx) == 2500 and all(len(found) == 1 for found in idx.values())

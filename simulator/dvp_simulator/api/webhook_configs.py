@@ -17,16 +17,20 @@ after the built-in mutating plug-ins, in the order of their configurations' name
 validating webhooks after the built-in validating plug-ins and before ResourceQuota, each called and the first denial
 returned; a rule matches an operation, group, version, resource/subresource (`*`, `res/*`, `*/sub`) and scope; with
 matchPolicy Equivalent a rule for another served version of the same resource matches too; namespaceSelector on the
-namespace's labels (the Namespace's own for a Namespace, always for other cluster-scoped objects); objectSelector on
-the new or the old object's labels; matchConditions: any false skips the webhook, an error with no false is the
-failure policy's. Not modelled: reinvocationPolicy IfNeeded (the platform has one mutating webhook), timeouts (calls
-in process do not time out), caBundle (nothing is dialled); a webhook's object in another version than the request's
-(Equivalent) is passed unconverted — the simulator's webhooks read every served version.
+namespace's labels (a Namespace's new labels on its create or update, its stored ones otherwise; always a match for
+other cluster-scoped objects); objectSelector on the new or the old object's labels; matchConditions over unstructured
+`object`, `oldObject` (null when absent) and `request`: any false skips the webhook, an error with no false refuses the
+write as a 403 Forbidden (skipped under Ignore); the configurations' own writes reach no webhook
+(IsExemptAdmissionConfigurationResource); a served webhook that fails otherwise than by denying is a failed call. Not
+modelled: reinvocationPolicy IfNeeded (the platform has one mutating webhook), timeouts (calls in process do not time
+out), caBundle (nothing is dialled), `authorizer` and CEL's cost limits; a webhook's object in another version than
+the request's (Equivalent) is passed unconverted — the simulator's webhooks read every served version.
 
 Validation: ValidateValidatingWebhookConfiguration / ValidateMutatingWebhookConfiguration (upstream:
 pkg/apis/admissionregistration/validation/validation.go) for v1 objects: fully qualified unique webhook names,
 admissionReviewVersions, rules, sideEffects None or NoneOnDryRun, failure and match policies, timeouts, clientConfig
-(exactly one of url and service), selectors, match conditions (at most 64, named, compiling to a boolean). The
+(exactly one of url and service), selectors, match conditions (at most 64, named, compiling to a boolean: cel-python
+has no type checker, so a trial evaluation stands in for cel-go's, `compile_error`). The
 dispatch's index of the configurations is rebuilt when either kind changes (the store's last change), so a write
 costs two dictionary lookups when no webhook is registered for its resource.
 """
@@ -34,19 +38,22 @@ costs two dictionary lookups when no webhook is registered for its resource.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ansible_collections.deckhouse.virtualization.plugins.module_utils import vocabulary as v
 
-from .errors import APIError, cause, webhook_denied
+from .errors import APIError, cause, forbidden_for, webhook_denied
 from .objectmeta import name_errors, qualified_name_errors
 from .rbac_validation import label_selector_causes
 from .selectors import match_label_selector
 
 if TYPE_CHECKING:
     from .admission import AdmissionRequest, Webhook
+
+log = logging.getLogger(__name__)
 
 GROUP = v.ADMISSION_REGISTRATION_GROUP
 VALIDATING = v.resource_key(v.VALIDATING_WEBHOOK_CONFIGURATION)
@@ -170,14 +177,17 @@ def client_config_causes(config: dict[str, Any], path: str) -> list[dict[str, st
         where = f"{path}.url"
         try:
             parts = urlsplit(url)
-            _port = parts.port  # raises on a port that is not a number
         except ValueError as exc:
             return [_required(where, f"url must be a valid URL: {exc}{_URL_FORM}")]
+        host = parts.netloc.rpartition("@")[2]  # Go's URL.Host: a port alone is a host
+        port = host.rpartition("]")[2].rpartition(":")[2] if ":" in host.rpartition("]")[2] else ""
+        if port and not port.isdigit():  # url.Parse: a port is digits (of any value)
+            return [_required(where, f'url must be a valid URL: parse "{url}": invalid port ":{port}" after host{_URL_FORM}')]
         out = []
         if parts.scheme != "https":
             out.append(_invalid(where, parts.scheme, "'https' is the only allowed URL scheme" + _URL_FORM))
-        if not parts.hostname:
-            out.append(_invalid(where, parts.hostname or "", "host must be specified" + _URL_FORM))
+        if not host:
+            out.append(_invalid(where, host, "host must be specified" + _URL_FORM))
         if parts.username is not None:
             out.append(_invalid(where, parts.netloc.rpartition("@")[0], "user information is not permitted in the URL"))
         if parts.fragment:
@@ -220,7 +230,13 @@ def match_condition_causes(conditions: list[Any], path: str) -> list[dict[str, s
     seen: set[str] = set()
     for i, condition in enumerate(conditions):
         where = f"{path}[{i}]"
-        name, expression = condition.get("name") or "", condition.get("expression") or ""
+        name, expression = condition.get("name") or "", (condition.get("expression") or "").strip()
+        if not expression:
+            out.append(_required(f"{where}.expression"))
+        else:
+            problem = compile_error(expression)
+            if problem:
+                out.append(_invalid(f"{where}.expression", expression, problem))
         if not name:
             out.append(_required(f"{where}.name"))
         else:
@@ -228,27 +244,42 @@ def match_condition_causes(conditions: list[Any], path: str) -> list[dict[str, s
             if name in seen:
                 out.append(_duplicate(f"{where}.name", name))
             seen.add(name)
-        if not expression:
-            out.append(_required(f"{where}.expression"))
-            continue
-        problem = compile_error(expression)
-        if problem:
-            out.append(_invalid(f"{where}.expression", expression, f"compilation failed: {problem}"))
     return out
 
 
 def compile_error(expression: str) -> str | None:
-    """The CEL expression's compile error, None if it compiles (the match conditions' variables are declared)."""
+    """Why the CEL expression would be refused, None if it is accepted. cel-python parses but has no type checker, so
+    what cel-go's checker refuses is found by a trial evaluation with the variables declared (`object` and
+    `oldObject` null, `request` empty): a name that is none of them is an undeclared reference, and a result that is
+    not a boolean (where the trial gets one at all) is not a condition. `authorizer` is not provided here: refused."""
+    import celpy
+
     from .validation import cel_program  # celpy: loaded only by configurations that have match conditions
 
     try:
-        cel_program(expression)
+        program = cel_program(expression)
     except Exception as exc:  # celpy raises its parser's errors as they are  # noqa: BLE001
         # celpy words a syntax error as the line and a caret under the column; cel-go as `<input>:line:column`
         lines = str(exc).splitlines()
         column = lines[1].index("^") + 1 if len(lines) > 1 and "^" in lines[1] else 1
-        return f"ERROR: <input>:1:{column}: Syntax error in {expression!r}"
+        return f"compilation failed: ERROR: <input>:1:{column}: Syntax error"
+    try:
+        result = program.evaluate({"object": None, "oldObject": None, "request": celpy.json_to_cel({})})
+    except Exception as exc:  # noqa: BLE001 (celpy raises its own and Python's)
+        why = _cel_error(exc)
+        return f"compilation failed: ERROR: <input>:1:1: {why}" if why.startswith("undeclared reference") else None
+    if isinstance(result, celpy.CELEvalError):
+        why = _cel_error(result)
+        return f"compilation failed: ERROR: <input>:1:1: {why}" if why.startswith("undeclared reference") else None
+    if not isinstance(result, (bool, celpy.celtypes.BoolType)):
+        return "must evaluate to bool"
     return None
+
+
+def _cel_error(exc: BaseException) -> str:
+    """celpy's error message alone: its text goes on with the whole activation (the objects), which is not for a reply."""
+    first = exc.args[0] if exc.args and isinstance(exc.args[0], str) else type(exc).__name__
+    return first.split(" (in activation")[0][:200]
 
 
 def webhook_causes(hook: dict[str, Any], path: str, mutating: bool) -> list[dict[str, str]]:
@@ -271,6 +302,10 @@ def webhook_causes(hook: dict[str, Any], path: str, mutating: bool) -> list[dict
     match_policy = hook.get("matchPolicy")
     if match_policy is not None and match_policy not in MATCH_POLICIES:
         out.append(_unsupported(f"{path}.matchPolicy", match_policy, MATCH_POLICIES))
+    if mutating:
+        reinvocation = hook.get("reinvocationPolicy")
+        if reinvocation is not None and reinvocation not in REINVOCATION_POLICIES:
+            out.append(_unsupported(f"{path}.reinvocationPolicy", reinvocation, REINVOCATION_POLICIES))
     side_effects = hook.get("sideEffects")
     if side_effects is None:
         out.append(_required(f"{path}.sideEffects", f"must specify one of {', '.join(SIDE_EFFECTS)}"))
@@ -279,40 +314,42 @@ def webhook_causes(hook: dict[str, Any], path: str, mutating: bool) -> list[dict
     timeout = hook.get("timeoutSeconds")
     if timeout is not None and not TIMEOUT_RANGE[0] <= timeout <= TIMEOUT_RANGE[1]:
         out.append(cause(f"{path}.timeoutSeconds", f"Invalid value: {timeout}: the timeout value must be between 1 and 30 seconds"))
-    versions = hook.get("admissionReviewVersions") or []
-    if not versions:
-        out.append(_required(f"{path}.admissionReviewVersions", f"must specify one of {', '.join(REVIEW_VERSIONS)}"))
-    else:
-        seen: set[str] = set()
-        for i, version in enumerate(versions):
-            if version in seen:
-                out.append(_invalid(f"{path}.admissionReviewVersions[{i}]", version, "duplicate version"))
-                continue
-            seen.add(version)
-            out += [_invalid(f"{path}.admissionReviewVersions[{i}]", version, m) for m in name_errors("Service", version)]
-        if not seen.intersection(REVIEW_VERSIONS):
-            out.append(_invalid(f"{path}.admissionReviewVersions", versions, f"must include at least one of {', '.join(REVIEW_VERSIONS)}"))
     for key in ("namespaceSelector", "objectSelector"):
         out += label_selector_causes(hook.get(key) or {}, f"{path}.{key}")
-    if mutating:
-        reinvocation = hook.get("reinvocationPolicy")
-        if reinvocation is not None and reinvocation not in REINVOCATION_POLICIES:
-            out.append(_unsupported(f"{path}.reinvocationPolicy", reinvocation, REINVOCATION_POLICIES))
     out += client_config_causes(hook.get("clientConfig") or {}, f"{path}.clientConfig")
     out += match_condition_causes(hook.get("matchConditions") or [], f"{path}.matchConditions")
     return out
 
 
+def review_versions_causes(versions: list[Any], path: str) -> list[dict[str, str]]:
+    """validateAdmissionReviewVersions: at least one, no duplicates, DNS-1035 labels, one of them v1 or v1beta1."""
+    if not versions:
+        return [_required(path, f"must specify one of {', '.join(REVIEW_VERSIONS)}")]
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for i, version in enumerate(versions):
+        if version in seen:
+            out.append(_invalid(f"{path}[{i}]", version, "duplicate version"))
+            continue
+        seen.add(version)
+        out += [_invalid(f"{path}[{i}]", version, m) for m in name_errors("Service", version)]
+    if not seen.intersection(REVIEW_VERSIONS):
+        out.append(_invalid(path, versions, f"must include at least one of {', '.join(REVIEW_VERSIONS)}"))
+    return out
+
+
 def configuration_causes(obj: dict[str, Any], mutating: bool) -> list[dict[str, str]]:
-    """A whole configuration's causes: each webhook's, and its webhooks' names unique."""
+    """A whole configuration's causes, in upstream's order: per webhook its own, its admissionReviewVersions', and its
+    name's if an earlier webhook has it."""
     out: list[dict[str, str]] = []
     seen: set[str] = set()
     for i, hook in enumerate(obj.get("webhooks") or []):
+        out += webhook_causes(hook, f"webhooks[{i}]", mutating)
+        out += review_versions_causes(hook.get("admissionReviewVersions") or [], f"webhooks[{i}].admissionReviewVersions")
         name = hook.get("name") or ""
         if name and name in seen:
             out.append(_duplicate(f"webhooks[{i}].name", name))
         seen.add(name)
-        out += webhook_causes(hook, f"webhooks[{i}]", mutating)
     return out
 
 
@@ -380,13 +417,11 @@ def index(configurations: list[dict[str, Any]], mutating: bool) -> dict[tuple[st
     for config in sorted(configurations, key=lambda c: c["metadata"]["name"]):
         for position, hook in enumerate(config.get("webhooks") or ()):
             registered = Registered(config["metadata"]["name"], position, hook.get("name") or "", mutating, hook)
-            keys = []
+            keys: dict[tuple[str, str], None] = {}
             for rule in hook.get("rules") or ():
+                resources = {entry.partition("/")[0]: None for entry in rule.get("resources") or ()}
                 for group in rule.get("apiGroups") or ():
-                    for entry in rule.get("resources") or ():
-                        key = (group, entry.partition("/")[0])
-                        if key not in keys:
-                            keys.append(key)
+                    keys.update(dict.fromkeys((group, resource) for resource in resources))
             for key in keys:
                 out.setdefault(key, []).append(registered)
     return out
@@ -448,6 +483,8 @@ class Dispatch:
 
     def run(self, request: AdmissionRequest, mutating: bool) -> None:
         rt = request.rt
+        if rt.group == GROUP:
+            return  # IsExemptAdmissionConfigurationResource: no webhook sees a write of the configurations themselves
         idx = self._index(request, mutating)
         if not idx:
             return
@@ -473,16 +510,17 @@ class Dispatch:
         if not self._namespace_matches(hook.get("namespaceSelector"), attrs, request):
             return False
         selector = hook.get("objectSelector")
-        if selector and not (
-            _labels_match(selector, request.obj) or _labels_match(selector, request.old)
-        ):
+        if selector and not (_labels_match(selector, request.obj) or _labels_match(selector, request.old)):
             return False
         conditions = hook.get("matchConditions")
         if conditions:
             verdict = _conditions(conditions, request, attrs)
             if isinstance(verdict, str):
-                self._failed(registered, verdict, request)
-                return False
+                # ShouldCallHook: evaluation errors fail closed as a Forbidden of the object, open under Ignore
+                if registered.failure_policy == "Ignore":
+                    return False
+                name = ((request.obj or request.old or {}).get("metadata") or {}).get("name", "")
+                raise forbidden_for(request.rt, name if isinstance(name, str) else "", verdict)
             return verdict
         return True
 
@@ -491,7 +529,9 @@ class Dispatch:
         if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
             return True
         if attrs.resource == "namespaces" and not attrs.group:
-            return _labels_match(selector, request.obj) or _labels_match(selector, request.old)
+            # GetNamespaceLabels: a Namespace's create or update is matched by its new labels, anything else by the stored
+            fresh = request.operation in ("CREATE", "UPDATE") and not attrs.subresource
+            return _labels_match(selector, request.obj if fresh else request.old)
         if not attrs.namespace:
             return True  # cluster-scoped objects: the namespace selector does not apply
         entry = request.service.store.get(NAMESPACES, "", attrs.namespace)
@@ -518,6 +558,11 @@ class Dispatch:
             endpoint.hook(request)
         except Denial as denial:
             raise webhook_denied(registered.name, denial.message, denial.code) from None
+        except APIError:
+            raise
+        except Exception:  # a server's handler failing on what it was sent (a rule pointed at another kind's path)
+            log.exception("webhook %s failed on %s %s", registered.name, request.operation, request.rt.key)
+            self._failed(registered, "received invalid webhook response: the server responded with status 500", request)
 
     def _unreachable(self, registered: Registered) -> str:
         """The transport error of a call to a webhook the simulator does not serve, as the webhook client reports it."""
@@ -560,7 +605,9 @@ def _with_obj(request: AdmissionRequest, obj: dict[str, Any]) -> AdmissionReques
 def _labels_match(selector: dict[str, Any], obj: dict[str, Any] | None) -> bool:
     if obj is None:
         return False
-    return match_label_selector(selector, (obj.get("metadata") or {}).get("labels") or {})
+    meta = obj.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return match_label_selector(selector, labels if isinstance(labels, dict) else {})
 
 
 def review_request(request: AdmissionRequest, attrs: Attributes) -> dict[str, Any]:
@@ -568,12 +615,8 @@ def review_request(request: AdmissionRequest, attrs: Attributes) -> dict[str, An
     rt = request.rt
     meta = (request.obj or request.old or {}).get("metadata") or {}
     user = request.user
-    user_info: dict[str, Any] = {}
-    if user is not None:
-        user_info = {"username": getattr(user, "name", "") or "", "groups": list(getattr(user, "groups", ()) or ())}
-        uid = getattr(user, "uid", "")
-        if uid:
-            user_info["uid"] = uid
+    # a controller's write (no requester) as an anonymous identity with no groups
+    user_info: dict[str, Any] = user.to_json() if user is not None else {"username": "", "groups": []}
     kind = {"group": rt.group, "version": request.version, "kind": rt.kind}
     resource = {"group": rt.group, "version": request.version, "resource": rt.plural}
     out: dict[str, Any] = {
@@ -592,34 +635,58 @@ def review_request(request: AdmissionRequest, attrs: Attributes) -> dict[str, An
     return out
 
 
-def _conditions(conditions: list[dict[str, Any]], request: AdmissionRequest, attrs: Attributes) -> bool | str:
-    """matchConditions: False if any is false; else an error message if any failed; else True."""
+def _to_cel(value: Any) -> Any:
+    """A JSON value as CEL sees an unstructured object; an integer beyond 64 bits (which celpy refuses) as the
+    float64 Go's JSON decoder makes of it."""
     import celpy
 
-    from .validation import _cel_value, cel_program
+    try:
+        return celpy.json_to_cel(value)
+    except (ValueError, OverflowError):
+        return celpy.json_to_cel(_wide_ints_as_floats(value))
 
-    activation = {
-        "object": _cel_value(request.obj) if request.obj is not None else None,
-        "oldObject": _cel_value(request.old) if request.old is not None else None,
-        "request": _cel_value(review_request(request, attrs)),
-    }
-    activation = {k: value for k, value in activation.items() if value is not None}
+
+def _wide_ints_as_floats(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _wide_ints_as_floats(x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [_wide_ints_as_floats(x) for x in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return float(value)
+    return value
+
+
+def _conditions(conditions: list[dict[str, Any]], request: AdmissionRequest, attrs: Attributes) -> bool | str:
+    """matchConditions (upstream: matchconditions/matcher.go): False if any is false; else the errors' message if any
+    failed to evaluate; else True. `object` is null on a delete and `oldObject` on a create; map keys (labels,
+    annotations) are not escaped, as unstructured objects are untyped there."""
+    import celpy
+
+    from .validation import cel_program
+
     errors = []
+    activation = {
+        "object": _to_cel(request.obj) if request.obj is not None else None,
+        "oldObject": _to_cel(request.old) if request.old is not None else None,
+        "request": _to_cel(review_request(request, attrs)),
+    }
     for condition in conditions:
+        expression = (condition.get("expression") or "").strip()
         try:
-            result = cel_program(condition.get("expression") or "").evaluate(activation)
-        except (celpy.CELEvalError, Exception) as exc:  # noqa: BLE001 (celpy raises its own and Python's)
-            errors.append(f'matchCondition "{condition.get("name")}" evaluation failed: {exc}')
+            result = cel_program(expression).evaluate(activation)
+        except Exception as exc:  # noqa: BLE001 (celpy raises its own and Python's)
+            errors.append(f"expression '{expression}' resulted in error: {_cel_error(exc)}")
             continue
         if isinstance(result, celpy.CELEvalError):
-            errors.append(f'matchCondition "{condition.get("name")}" evaluation failed: {result}')
+            errors.append(f"expression '{expression}' resulted in error: {_cel_error(result)}")
         elif not isinstance(result, (bool, celpy.celtypes.BoolType)):
-            errors.append(f'matchCondition "{condition.get("name")}" must evaluate to bool')
+            errors.append(f"expression '{expression}' resulted in error: must evaluate to bool")
         elif not bool(result):
             return False
     if errors:
-        return "; ".join(errors)
+        return errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
     return True
+
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Registration
