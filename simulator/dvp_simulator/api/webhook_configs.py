@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -597,8 +597,6 @@ class Denial(Exception):
 
 
 def _with_obj(request: AdmissionRequest, obj: dict[str, Any]) -> AdmissionRequest:
-    from dataclasses import replace
-
     return replace(request, obj=obj, warnings=request.warnings)
 
 
@@ -665,11 +663,14 @@ def _conditions(conditions: list[dict[str, Any]], request: AdmissionRequest, att
     from .validation import cel_program
 
     errors = []
-    activation = {
-        "object": _to_cel(request.obj) if request.obj is not None else None,
-        "oldObject": _to_cel(request.old) if request.old is not None else None,
-        "request": _to_cel(review_request(request, attrs)),
-    }
+    try:
+        activation = {
+            "object": _to_cel(request.obj) if request.obj is not None else None,
+            "oldObject": _to_cel(request.old) if request.old is not None else None,
+            "request": _to_cel(review_request(request, attrs)),
+        }
+    except Exception as exc:  # noqa: BLE001 (an object CEL cannot hold, nested past the recursion limit, say): the failure policy's
+        return f"expression '{(conditions[0].get('expression') or '').strip()}' resulted in error: {type(exc).__name__}"
     for condition in conditions:
         expression = (condition.get("expression") or "").strip()
         try:
